@@ -1,0 +1,7 @@
+"""`python -m aitk_serve`: see aitk_serve.cli."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Inspect the base model and each LoRA adapter before vLLM starts.
+
+Pure functions over files: read config.json, adapter_config.json and the safetensors headers
+(8-byte little-endian header length, then a JSON header; the weights are never loaded). Every
+problem vLLM would hit later (often after a long start-up and a long traceback) becomes a
+LaunchError with one clear line; harmless differences become warnings.
+"""
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+
+from . import LaunchError
+from .layout import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHT_FILES
+
+# vLLM 0.32: `--max-lora-rank` must be one of these (vllm/config/lora.py, MaxLoRARanks).
+ALLOWED_MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# vLLM 0.32 (vllm/lora/peft_helper.py): modules_to_save may only name classification heads.
+SERVABLE_MODULES_TO_SAVE = ("classifier", "score")
+# peft init_lora_weights values that leave a plain LoRA adapter (peft_helper._init_is_supported).
+SUPPORTED_STRING_INITS = ("gaussian", "eva", "orthogonal", "mica", "lora_ga")
+# Embedding layers vLLM can put a LoRA on (LlamaForCausalLM.embedding_modules and the like).
+EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+# Architectures whose Hugging Face checkpoints hold packed projections (q/k/v, gate/up).
+PACKED_MODEL_TYPES = ("phi3",)
+
+_LORA_KEY = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_A|lora_B|lora_embedding_A|lora_embedding_B)"
+                       r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$")
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+_PEFT_PREFIX = "base_model.model."
+
+
+def read_safetensors_header(path):
+    """Return {tensor name: {"dtype", "shape", ...}} from a .safetensors file's header."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(8)
+            if len(raw) != 8:
+                raise ValueError("file shorter than 8 bytes")
+            (length,) = struct.unpack("<Q", raw)
+            size = os.fstat(f.fileno()).st_size
+            if length > min(size - 8, 100 * 1024 * 1024):
+                raise ValueError(f"header length {length} does not fit a {size}-byte file")
+            header = json.loads(f.read(length))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise LaunchError(f"{path} is not a readable safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise LaunchError(f"{path} is not a readable safetensors file (header is not an object)")
+    header.pop("__metadata__", None)
+    return header
+
+
+def smallest_max_lora_rank(rank):
+    """The smallest `--max-lora-rank` vLLM accepts that fits an adapter of this rank."""
+    for allowed in ALLOWED_MAX_LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise LaunchError(f"LoRA rank {rank} is above the largest rank vLLM {_vllm()} serves "
+                      f"({ALLOWED_MAX_LORA_RANKS[-1]})")
+
+
+def _vllm():
+    from . import VLLM_VERSION
+    return VLLM_VERSION
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise LaunchError(f"cannot read {what} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise LaunchError(f"{what} {path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise LaunchError(f"{what} {path} is not a JSON object")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# The base model
+
+@dataclass
+class ModelInfo:
+    path: str
+    config: dict
+    model_type: str
+    vocab_size: int | None
+    num_layers: int | None
+    num_heads: int | None
+    # module name suffix (q_proj, lm_head, ...) -> the (out, in) shapes its weight has
+    shapes: dict = field(default_factory=dict)
+    # suffixes of modules that exist but hold no 2-D weight (norms, ...): never LoRA targets
+    other_modules: set = field(default_factory=set)
+
+
+def _text_config(config):
+    # Multimodal configs nest the language model's numbers.
+    return config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+
+
+def config_shapes(config):
+    """(out, in) shape of each linear/embedding module, from config.json's dimensions."""
+    c = _text_config(config)
+    try:
+        hidden = int(c["hidden_size"])
+        heads = int(c["num_attention_heads"])
+    except (KeyError, TypeError, ValueError):
+        return {}
+    kv = int(c.get("num_key_value_heads") or heads)
+    head_dim = int(c.get("head_dim") or hidden // heads)
+    shapes = {"o_proj": {(hidden, heads * head_dim)}}
+    if c.get("intermediate_size"):
+        inter = int(c["intermediate_size"])
+        shapes["down_proj"] = {(hidden, inter)}
+        if c.get("model_type") in PACKED_MODEL_TYPES:
+            shapes["gate_up_proj"] = {(2 * inter, hidden)}
+        else:
+            shapes["gate_proj"] = shapes["up_proj"] = {(inter, hidden)}
+    if c.get("model_type") in PACKED_MODEL_TYPES:
+        shapes["qkv_proj"] = {((heads + 2 * kv) * head_dim, hidden)}
+    else:
+        shapes["q_proj"] = {(heads * head_dim, hidden)}
+        shapes["k_proj"] = shapes["v_proj"] = {(kv * head_dim, hidden)}
+    if c.get("vocab_size"):
+        vocab = int(c["vocab_size"])
+        # embed_tokens is stored (vocab, hidden): as a "linear" it maps vocab -> hidden.
+        shapes["embed_tokens"] = {(hidden, vocab)}
+        shapes["lm_head"] = {(vocab, hidden)}
+    return shapes
+
+
+def _model_weight_headers(model_dir):
+    """Headers of the model's safetensors files (the shards named by the index, or every
+    *.safetensors file); {} when it has none (e.g. only pytorch_model.bin)."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        weight_map = _read_json(index, "model weight index").get("weight_map") or {}
+        files = sorted(set(weight_map.values()))
+    else:
+        files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
+    headers = {}
+    for name in files:
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path):
+            headers.update(read_safetensors_header(path))
+    return headers
+
+
+def header_shapes(headers):
+    """From weight headers: ({suffix: {(out, in)}} of 2-D weights, {suffixes of other modules})."""
+    shapes, others = {}, set()
+    for name, meta in headers.items():
+        if not name.endswith(".weight") or not isinstance(meta, dict):
+            continue
+        suffix = name[: -len(".weight")].rsplit(".", 1)[-1]
+        shape = meta.get("shape") or []
+        if len(shape) == 2:
+            out_dim, in_dim = shape
+            if suffix == "embed_tokens":
+                out_dim, in_dim = in_dim, out_dim  # stored (vocab, hidden)
+            shapes.setdefault(suffix, set()).add((int(out_dim), int(in_dim)))
+        else:
+            others.add(suffix)
+    return shapes, others - set(shapes)
+
+
+def inspect_model(path):
+    """Check that `path` is a Hugging Face model folder and learn its dimensions."""
+    if not os.path.isdir(path):
+        raise LaunchError(f"model folder {path} does not exist")
+    config_file = os.path.join(path, "config.json")
+    if not os.path.isfile(config_file):
+        raise LaunchError(f"model folder {path} has no config.json (not a Hugging Face model folder)")
+    config = _read_json(config_file, "model config")
+    c = _text_config(config)
+    shapes = config_shapes(config)
+    hshapes, others = header_shapes(_model_weight_headers(path))
+    shapes.update(hshapes)  # the checkpoint's own shapes win over the derived ones
+    return ModelInfo(
+        path=path, config=config, model_type=str(c.get("model_type") or config.get("model_type")),
+        vocab_size=int(c["vocab_size"]) if c.get("vocab_size") else None,
+        num_layers=int(c["num_hidden_layers"]) if c.get("num_hidden_layers") else None,
+        num_heads=int(c["num_attention_heads"]) if c.get("num_attention_heads") else None,
+        shapes=shapes, other_modules=others,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Adapters
+
+@dataclass
+class AdapterInfo:
+    name: str
+    path: str
+    rank: int
+    modules: list            # LoRA target module suffixes found in the weights, sorted
+    weights_file: str
+    warnings: list = field(default_factory=list)
+
+
+def _adapter_tensor_shapes(weights_file):
+    if weights_file.endswith(".safetensors"):
+        return {k: v.get("shape") for k, v in read_safetensors_header(weights_file).items()
+                if isinstance(v, dict)}
+    try:  # legacy peft format: a pickle of tensors (small); needs torch, which vLLM has
+        import torch
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means the same thing to the user
+        raise LaunchError(f"cannot read adapter weights {weights_file} ({e.__class__.__name__}: {e})") from None
+    return {k: list(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+
+
+def check_adapter_config(config, where):
+    """Refuse LoRA features vLLM cannot serve (mirrors vllm/lora/peft_helper.py). Returns r."""
+    peft_type = config.get("peft_type", "LORA")
+    if str(peft_type).upper() != "LORA":
+        raise LaunchError(f"{where}: peft_type is {peft_type}, vLLM serves only LoRA adapters")
+    r = config.get("r")
+    if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+        raise LaunchError(f"{where}: adapter_config.json has no positive integer rank r (got {r!r})")
+    for key, value in (config.get("rank_pattern") or {}).items():
+        if not isinstance(value, int) or value <= 0:
+            raise LaunchError(f"{where}: rank_pattern[{key!r}] is not a positive integer ({value!r})")
+    saved = config.get("modules_to_save") or []
+    if isinstance(saved, str):
+        saved = [saved]
+    bad = [m for m in saved if m not in SERVABLE_MODULES_TO_SAVE]
+    if bad:
+        raise LaunchError(
+            f"{where}: modules_to_save {bad} cannot be served: vLLM {_vllm()} only serves LoRA "
+            f"deltas (modules_to_save may only be {list(SERVABLE_MODULES_TO_SAVE)}); retrain "
+            f"without modules_to_save, or merge the adapter into the base model")
+    unsupported = []
+    if config.get("use_dora"):
+        unsupported.append("DoRA (use_dora)")
+    if config.get("bias", "none") != "none":
+        unsupported.append(f"bias={config.get('bias')!r}")
+    if config.get("lora_bias"):
+        unsupported.append("lora_bias")
+    init = config.get("init_lora_weights", True)
+    if isinstance(init, str) and init.lower() not in SUPPORTED_STRING_INITS:
+        unsupported.append(f"init_lora_weights={init!r} (it changes the base weights)")
+    for key, label in (("alora_invocation_tokens", "Activated LoRA"), ("layer_replication",
+                       "layer_replication"), ("use_bdlora", "block-diagonal LoRA"),
+                       ("use_qalora", "QALoRA")):
+        if config.get(key):
+            unsupported.append(label)
+    if unsupported:
+        raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve {', '.join(unsupported)}")
+    return max([r, *(config.get("rank_pattern") or {}).values()])
+
+
+def _same_base(declared, model_path, served_name):
+    if not declared:
+        return True
+    tail = declared.rstrip("/").rsplit("/", 1)[-1]
+    names = {os.path.basename(os.path.normpath(model_path)) if model_path else None, served_name}
+    return tail in names or declared in names
+
+
+def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None):
+    """Check one adapter folder against the base model (ModelInfo, or None when the model is
+    not a local folder) and return an AdapterInfo. Raises LaunchError on the first problem."""
+    where = f"adapter {name!r} ({path})"
+    if not os.path.isdir(path):
+        raise LaunchError(f"{where}: folder does not exist")
+    config_file = os.path.join(path, ADAPTER_CONFIG_FILE)
+    if not os.path.isfile(config_file):
+        raise LaunchError(f"{where}: no {ADAPTER_CONFIG_FILE} (not a peft adapter folder)")
+    weights = [os.path.join(path, f) for f in ADAPTER_WEIGHT_FILES
+               if os.path.isfile(os.path.join(path, f))]
+    if not weights:
+        raise LaunchError(f"{where}: no adapter weights ({' or '.join(ADAPTER_WEIGHT_FILES)})")
+    config = _read_json(config_file, "adapter config")
+    rank = check_adapter_config(config, where)
+    tensors = _adapter_tensor_shapes(weights[0])
+
+    modules, found_rank, warnings = set(), 0, []
+    for key, shape in sorted(tensors.items()):
+        bare = key[len(_PEFT_PREFIX):] if key.startswith(_PEFT_PREFIX) else key
+        m = _LORA_KEY.match(bare)
+        if not m:
+            if "lora_magnitude_vector" in bare:
+                raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve DoRA (use_dora)")
+            # A full weight (modules_to_save left in the file, e.g. lm_head.weight).
+            if not bare.endswith("base_layer.weight"):
+                raise LaunchError(f"{where}: holds full weights {key!r} (modules_to_save), which "
+                                  f"vLLM {_vllm()} cannot serve; retrain without modules_to_save")
+            continue
+        if m.group("param") == "bias":
+            raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve LoRA bias ({key})")
+        module, kind = m.group("module"), m.group("kind")
+        suffix = module.rsplit(".", 1)[-1]
+        shape = list(shape or [])
+        if len(shape) != 2:
+            raise LaunchError(f"{where}: tensor {key} has shape {shape}, not a LoRA matrix")
+        is_a = kind.endswith("A")
+        r_here = shape[0] if is_a else shape[1]
+        found_rank = max(found_rank, r_here)
+        modules.add(suffix)
+        if model is None:
+            continue
+        layer = _LAYER.search(module)
+        if layer and model.num_layers is not None and int(layer.group(1)) >= model.num_layers:
+            raise LaunchError(f"{where}: has weights for layer {layer.group(1)} but the base model "
+                              f"{model.path} has {model.num_layers} layers; it was trained for a "
+                              f"different base model")
+        if suffix not in model.shapes:
+            what = ("is not a linear layer" if suffix in model.other_modules
+                    else "is not a module of this model")
+            raise LaunchError(f"{where}: targets {suffix!r}, which {what}; vLLM {_vllm()} "
+                              f"serves LoRA only on linear and embedding layers "
+                              f"(this model has: {', '.join(sorted(model.shapes))})")
+        fits = False
+        for out_dim, in_dim in model.shapes[suffix]:
+            if kind == "lora_embedding_A":  # peft stores embedding LoRA A as (r, vocab)
+                want = in_dim
+                got = shape[1]
+            elif kind == "lora_embedding_B":  # (hidden, r)
+                want, got = out_dim, shape[0]
+            elif is_a:
+                want, got = in_dim, shape[1]
+            else:
+                want, got = out_dim, shape[0]
+            if want == got:
+                fits = True
+                break
+        if not fits:
+            vocab_dim = suffix in EMBEDDING_MODULES and model.vocab_size is not None and (
+                (kind in ("lora_embedding_A",) and suffix == "embed_tokens")
+                or (kind == "lora_B" and suffix == "lm_head"))
+            if vocab_dim:
+                raise LaunchError(f"{where}: vocabulary size mismatch: {key} is sized for a "
+                                  f"vocabulary of {got}, the base model {model.path} has "
+                                  f"{model.vocab_size}; it was trained for a different base model")
+            dims = " or ".join(f"{o}x{i}" for o, i in sorted(model.shapes[suffix]))
+            raise LaunchError(f"{where}: tensor {key} has shape {shape}, which does not fit the "
+                              f"base model's {suffix} ({dims}, out x in); it was trained for a "
+                              f"different base model")
+    if not modules:
+        raise LaunchError(f"{where}: {os.path.basename(weights[0])} holds no LoRA weights")
+    rank = max(rank, found_rank)
+    declared = config.get("base_model_name_or_path")
+    if not _same_base(declared, model_ref, served_name):
+        warnings.append(f"adapter {name!r} was trained on {declared!r}; serving it on "
+                        f"{model_ref!r} (its shapes fit)")
+    return AdapterInfo(name=name, path=path, rank=rank, modules=sorted(modules),
+                       weights_file=weights[0], warnings=warnings)
+
+
+def check_unique_names(pairs, base_name=None):
+    """Refuse two adapters with one name, or an adapter named like the base model."""
+    seen = {}
+    for name, path in pairs:
+        if name in seen:
+            raise LaunchError(f"two adapters are named {name!r} ({seen[name]} and {path}); "
+                              f"give each adapter its own name")
+        seen[name] = path
+        if base_name is not None and name == base_name:
+            raise LaunchError(f"adapter {name!r} ({path}) has the same name as the base model; "
+                              f"rename it or pass --served-model-name")

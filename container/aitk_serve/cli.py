@@ -1,0 +1,132 @@
+"""`python -m aitk_serve [options] [-- extra vLLM arguments]`: check, then exec vLLM."""
+import argparse
+import json
+import os
+import sys
+
+from . import LaunchError, __version__
+from .adapters import check_unique_names, inspect_adapter, inspect_model
+from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
+from .layout import MOUNT_ENV
+from .vllm_args import build, count_gpus, redact_args, redact_env
+
+PROG = "aitk_serve"
+DEFAULT_API_KEY_ENV = "AITK_API_KEY"
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog=f"python -m {PROG}",
+        description="Serve a base model and its LoRA adapters with vLLM's OpenAI-compatible "
+                    "server. Arguments after `--` go to vLLM unchanged.",
+        epilog=f"Environment: {MOUNT_ENV} (share mount, default /mount), {MODEL_ENV}, "
+               f"{ADAPTERS_ENV} (NAME=PATH,...), {CONFIG_ENV} (serve.json), and the API key "
+               f"variable named by --api-key-env. Precedence: flags > env > serve.json > "
+               f"discovery.")
+    p.add_argument("--model", help=f"model folder or Hugging Face id (env {MODEL_ENV}; default: "
+                                   f"the single model under <mount>/model-cache)")
+    p.add_argument("--adapter", action="append", metavar="NAME=PATH",
+                   help=f"a LoRA adapter, repeatable (env {ADAPTERS_ENV}; default: every adapter "
+                        f"under <mount>/models and <mount>/aitk/adapters)")
+    p.add_argument("--served-model-name", help="name of the base model in the API "
+                                               "(default: the model folder's name)")
+    p.add_argument("--config", help=f"serve.json (env {CONFIG_ENV}; default: "
+                                    f"<mount>/aitk/inference/serve.json when it exists)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
+                   help="environment variable holding the API key; when set, the API needs it "
+                        f"(default {DEFAULT_API_KEY_ENV})")
+    p.add_argument("--check", action="store_true",
+                   help="validate everything, print the vLLM command line as JSON, start nothing")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return p
+
+
+def split_argv(argv):
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def log(msg):
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+
+def plan(argv, env):
+    """Everything before exec: returns a dict (argv, env updates, cwd, adapters, notes)."""
+    own, extra = split_argv(list(argv))
+    args = parser().parse_args(own)
+    src = resolve(args, env)
+    model = inspect_model(src.model) if src.model_is_local else None
+    check_unique_names(src.adapters, base_name=src.served_model_name)
+    infos = [inspect_adapter(name, path, model, model_ref=src.model,
+                             served_name=src.served_model_name)
+             for name, path in src.adapters]
+    api_key = env.get(args.api_key_env) or None
+    notes = list(src.warnings)
+    if src.config_path:
+        notes.append(f"settings from {src.config_path}")
+    if not src.model_is_local:
+        notes.append(f"model {src.model!r} is not a local folder: vLLM will fetch it; "
+                     f"adapters are not checked against its shapes")
+    for info in infos:
+        notes += info.warnings
+    if not api_key:
+        notes.append(f"no API key in ${args.api_key_env}: the API is open to anyone who can "
+                     f"reach it")
+    command, updates, more = build(
+        model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host,
+        port=args.port, api_key=api_key, gpus=count_gpus(env),
+        num_heads=model.num_heads if model else None,
+        extra_args=[*src.vllm_args, *extra], env=env)
+    notes += more
+    mount = mount_root(env)
+    return {
+        "command": command,
+        "env": updates,
+        "cwd": mount if os.path.isdir(mount) else os.getcwd(),
+        "model": src.model,
+        "served_model_name": src.served_model_name,
+        "adapters": [{"name": a.name, "path": a.path, "rank": a.rank, "modules": a.modules}
+                     for a in infos],
+        "adapters_from": src.adapters_from,
+        "notes": notes,
+        "check": args.check,
+    }
+
+
+def public(p):
+    """The plan with secrets redacted, as --check prints it."""
+    out = {k: v for k, v in p.items() if k != "check"}
+    out["command"] = redact_args(p["command"])
+    out["env"] = redact_env(p["env"])
+    return out
+
+
+def main(argv=None, env=None, execve=os.execve):
+    env = dict(os.environ if env is None else env)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        p = plan(argv, env)
+    except LaunchError as e:
+        log(f"error: {e}")
+        return 2
+    if p["check"]:
+        print(json.dumps(public(p), indent=2))
+        return 0
+    log(f"base model {p['served_model_name']!r} from {p['model']}")
+    for a in p["adapters"]:
+        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}")
+    if not p["adapters"]:
+        log(f"no adapters ({p['adapters_from']}); they can be loaded at runtime")
+    for note in p["notes"]:
+        log(note)
+    log("exec " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
+    env.update(p["env"])
+    os.chdir(p["cwd"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    execve(p["command"][0], p["command"], env)  # the server replaces this process
+    return 0  # only reached with a fake execve (tests)

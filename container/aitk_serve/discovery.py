@@ -1,0 +1,241 @@
+"""Where the base model and the adapters come from.
+
+Precedence, per setting: flags > environment > serve.json > discovery on the share
+(docs/contracts.md). For adapters the first source that names any wins as a whole (sources are
+not merged), so a serve.json that lists adapters turns discovery off.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+from . import LaunchError
+from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR, MODEL_CACHE_DIR,
+                     MOUNT_ENV, MOUNT_PATH, SERVE_CONFIG_FILE)
+
+CONFIG_ENV = "AITK_CONFIG"
+MODEL_ENV = "AITK_MODEL"
+ADAPTERS_ENV = "AITK_ADAPTERS"
+_MAX_DEPTH = 6  # how deep discovery looks under model-cache/ and models/
+
+
+@dataclass
+class ServeConfig:
+    """What serve.json says (all optional)."""
+    path: str | None = None
+    model: str | None = None
+    served_model_name: str | None = None
+    adapters: list | None = None          # [(name, path)] in file order
+    vllm_args: list = field(default_factory=list)
+
+
+def mount_root(env):
+    return env.get(MOUNT_ENV) or MOUNT_PATH
+
+
+def _pairs_no_dupes(pairs):
+    names = [k for k, _ in pairs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _DuplicateKey(dupes[0])
+    return dict(pairs)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def load_serve_config(path, required):
+    """Read serve.json. `required`: the user named the file (a missing file is an error)."""
+    if not os.path.isfile(path):
+        if required:
+            raise LaunchError(f"config file {path} does not exist")
+        return ServeConfig()
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f, object_pairs_hook=_pairs_no_dupes)
+    except _DuplicateKey as e:
+        raise LaunchError(f"config file {path}: two adapters are named {e.args[0]!r} "
+                          f"(or another key appears twice)") from None
+    except (OSError, ValueError) as e:
+        raise LaunchError(f"config file {path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise LaunchError(f"config file {path} is not a JSON object")
+    unknown = sorted(set(data) - {"model", "served_model_name", "adapters", "vllm_args"})
+    if unknown:
+        raise LaunchError(f"config file {path}: unknown keys {unknown} (known: model, "
+                          f"served_model_name, adapters, vllm_args)")
+    adapters = data.get("adapters")
+    if adapters is not None:
+        if not isinstance(adapters, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in adapters.items()):
+            raise LaunchError(f"config file {path}: \"adapters\" must map names to paths")
+        adapters = list(adapters.items())
+    vllm_args = data.get("vllm_args") or []
+    if not isinstance(vllm_args, list) or not all(isinstance(a, str) for a in vllm_args):
+        raise LaunchError(f"config file {path}: \"vllm_args\" must be a list of strings")
+    for key in ("model", "served_model_name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise LaunchError(f"config file {path}: \"{key}\" must be a string")
+    return ServeConfig(path=path, model=data.get("model"),
+                       served_model_name=data.get("served_model_name"),
+                       adapters=adapters, vllm_args=list(vllm_args))
+
+
+def parse_adapter_specs(specs, source):
+    """["NAME=PATH", ...] -> [(name, path)]; refuses a spec without a name or a path."""
+    pairs = []
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise LaunchError(f"{source}: adapter {spec!r} is not NAME=PATH")
+        pairs.append((name.strip(), path.strip()))
+    return pairs
+
+
+def looks_like_path(value):
+    return value.startswith(("/", "./", "../", "~")) or value in (".", "..")
+
+
+def resolve_path(value, mount, relative_to_mount):
+    """A path from a flag/env (relative to the cwd, else to the mount) or from serve.json
+    (relative to the mount)."""
+    value = os.path.expanduser(value)
+    if os.path.isabs(value):
+        return os.path.normpath(value)
+    if not relative_to_mount and os.path.exists(value):
+        return os.path.abspath(value)
+    return os.path.normpath(os.path.join(mount, value))
+
+
+def _walk(top, want, depth=_MAX_DEPTH):
+    """Folders under `top` (sorted, at most `depth` deep) for which want(path, files) holds;
+    does not descend into a folder it returns."""
+    found = []
+    if not os.path.isdir(top):
+        return found
+
+    def visit(path, level):
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError:
+            return
+        files = {e.name for e in entries if e.is_file()}
+        if level > 0 and want(path, files):
+            found.append(path)
+            return
+        if level < depth:
+            for e in entries:
+                if e.is_dir() and not e.name.startswith("."):
+                    visit(e.path, level + 1)
+
+    visit(top, 0)
+    return found
+
+
+def discover_models(mount):
+    """Hugging Face model folders under <mount>/model-cache (folders with config.json that
+    are not adapters)."""
+    return _walk(os.path.join(mount, MODEL_CACHE_DIR),
+                 lambda p, files: "config.json" in files and ADAPTER_CONFIG_FILE not in files)
+
+
+def adapter_name_for(rel):
+    """models/<a>/<b>/adapter -> "a-b": the folder path under models/, a trailing `adapter`
+    folder dropped, joined with '-'."""
+    parts = [p for p in rel.replace(os.sep, "/").split("/") if p]
+    if len(parts) > 1 and parts[-1] == "adapter":
+        parts = parts[:-1]
+    return "-".join(parts)
+
+
+def discover_adapters(mount):
+    """(pairs, warnings): every peft adapter under <mount>/models (named after its folder path)
+    and every <mount>/aitk/adapters/<NAME>; a deployed adapter wins over a fine-tuning one of
+    the same name, with a warning."""
+    found, warnings = {}, []
+    models_dir = os.path.join(mount, FINETUNED_MODELS_DIR)
+    for path in _walk(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
+        name = adapter_name_for(os.path.relpath(path, models_dir))
+        if name in found:
+            raise LaunchError(f"two adapters are named {name!r} ({found[name]} and {path}); "
+                              f"pass --adapter NAME=PATH to name them")
+        found[name] = path
+    deployed = os.path.join(mount, ADAPTERS_DIR)
+    if os.path.isdir(deployed):
+        for entry in sorted(os.scandir(deployed), key=lambda e: e.name):
+            if entry.is_dir() and not entry.name.startswith("."):
+                if entry.name in found:
+                    warnings.append(f"adapter {entry.name!r}: serving the deployed "
+                                    f"{entry.path}, not {found[entry.name]}")
+                found[entry.name] = entry.path
+    return sorted(found.items()), warnings
+
+
+@dataclass
+class Sources:
+    model: str                     # a local folder (absolute) or a Hugging Face model id
+    model_is_local: bool
+    served_model_name: str
+    adapters: list                 # [(name, absolute path)]
+    adapters_from: str
+    vllm_args: list
+    config_path: str | None
+    warnings: list
+
+
+def resolve(args, env):
+    """Apply precedence to the parsed flags and the environment. Raises LaunchError."""
+    mount = mount_root(env)
+    warnings = []
+    config_path = args.config or env.get(CONFIG_ENV)
+    if config_path:
+        cfg = load_serve_config(resolve_path(config_path, mount, False), required=True)
+    else:
+        cfg = load_serve_config(os.path.join(mount, SERVE_CONFIG_FILE), required=False)
+
+    # The base model.
+    if args.model:
+        model, from_mount = args.model, False
+    elif env.get(MODEL_ENV):
+        model, from_mount = env[MODEL_ENV], False
+    elif cfg.model:
+        model, from_mount = cfg.model, True
+    else:
+        found = discover_models(mount)
+        if not found:
+            raise LaunchError(f"no model given and none found under "
+                              f"{os.path.join(mount, MODEL_CACHE_DIR)}; pass --model PATH|ID "
+                              f"or set {MODEL_ENV}")
+        if len(found) > 1:
+            raise LaunchError(f"several models under {os.path.join(mount, MODEL_CACHE_DIR)} "
+                              f"({', '.join(os.path.relpath(p, mount) for p in found)}); "
+                              f"pass --model to pick one")
+        model, from_mount = found[0], False
+    path = resolve_path(model, mount, from_mount)
+    if os.path.exists(path) or looks_like_path(model):
+        model, local = path, True
+    else:
+        local = False  # a Hugging Face model id: vLLM downloads it; nothing to inspect here
+
+    served = (args.served_model_name or cfg.served_model_name
+              or (os.path.basename(model.rstrip("/")) if local else model))
+
+    # The adapters: the first source that names any.
+    if args.adapter:
+        pairs, source = parse_adapter_specs(args.adapter, "--adapter"), "--adapter"
+        pairs = [(n, resolve_path(p, mount, False)) for n, p in pairs]
+    elif env.get(ADAPTERS_ENV, "").strip():
+        pairs, source = parse_adapter_specs(env[ADAPTERS_ENV].split(","), ADAPTERS_ENV), ADAPTERS_ENV
+        pairs = [(n, resolve_path(p, mount, False)) for n, p in pairs]
+    elif cfg.adapters is not None:
+        pairs, source = [(n, resolve_path(p, mount, True)) for n, p in cfg.adapters], cfg.path
+    else:
+        pairs, more = discover_adapters(mount)
+        warnings += more
+        source = f"discovery under {mount}"
+    return Sources(model=model, model_is_local=local, served_model_name=served, adapters=pairs,
+                   adapters_from=source, vllm_args=list(cfg.vllm_args), config_path=cfg.path,
+                   warnings=warnings)

@@ -1,0 +1,98 @@
+"""ASGI middleware that vLLM loads with `--middleware aitk_serve.middleware.ChatPageMiddleware`.
+
+vLLM 0.32 adds it with `app.add_middleware(cls)` after its own (vllm/entrypoints/serve/
+middleware/register.py), so it is the outermost layer and sees every request first. It:
+- serves the chat page (static/chat.html) at `/`; the page asks for the API key itself;
+- when an API key is set, requires it on every path except the page and the health probes.
+  vLLM's own check covers only /v1, /v2, /inference and /cohere, which leaves e.g. SageMaker's
+  /invocations (inference) and /adapters (adapter loading), /tokenize and /metrics open.
+"""
+import hashlib
+import json
+import os
+import secrets
+
+OPEN_PATHS = frozenset({"/", "/chat", "/health", "/ping", "/favicon.ico"})
+PAGE_PATHS = ("/", "/chat")
+_PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "chat.html")
+_SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+     b"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+     b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def api_tokens(args=None, env=None):
+    """The keys vLLM itself accepts: --api-key, else VLLM_API_KEY (vllm/envs.py)."""
+    env = os.environ if env is None else env
+    keys = list(getattr(args, "api_key", None) or []) or [env.get("VLLM_API_KEY") or ""]
+    return [k for k in keys if k]
+
+
+def authorized(headers, token_digests):
+    """Bearer token check in constant time, as vLLM's AuthenticationMiddleware does."""
+    value = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, param = value.partition(" ")
+    if scheme.lower() != "bearer" or not param:
+        return False
+    got = _digest(param)
+    ok = False
+    for want in token_digests:
+        ok |= secrets.compare_digest(got, want)
+    return ok
+
+
+def needs_key(path, method):
+    return method != "OPTIONS" and path not in OPEN_PATHS
+
+
+class ChatPageMiddleware:
+    def __init__(self, app):
+        self.app = app
+        self._digests = None
+
+    def _token_digests(self, scope):
+        if self._digests is None:
+            app = scope.get("app")
+            args = getattr(getattr(app, "state", None), "args", None)
+            self._digests = [_digest(t) for t in api_tokens(args)]
+        return self._digests
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        root = scope.get("root_path") or ""
+        if root and path.startswith(root):
+            path = path[len(root):] or "/"
+        method = scope.get("method", "GET")
+        if path in PAGE_PATHS and method in ("GET", "HEAD"):
+            return await self._page(send, head=method == "HEAD")
+        digests = self._token_digests(scope)
+        if digests and needs_key(path, method):
+            headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
+            if not authorized(headers, digests):
+                body = json.dumps({"error": "Unauthorized"}).encode()
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        return await self.app(scope, receive, send)
+
+    async def _page(self, send, head=False):
+        with open(_PAGE_FILE, "rb") as f:
+            body = f.read()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()), *_SECURITY_HEADERS]})
+        await send({"type": "http.response.body", "body": b"" if head else body})

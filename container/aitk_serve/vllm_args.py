@@ -1,0 +1,140 @@
+"""Turn what the launcher found into vLLM's command line and environment."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from .adapters import smallest_max_lora_rank
+
+API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+# On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
+CPU_SERVER_MODULE = "aitk_serve.cpu_server"
+MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
+REDACTED = "<redacted>"
+# vLLM reads the key from here when --api-key is not given (vllm/envs.py); passing it this way
+# keeps it out of the process's command line (visible in `ps`) and out of vLLM's argument log.
+VLLM_API_KEY_ENV = "VLLM_API_KEY"
+CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
+CPU_KVCACHE_GIB = "1"
+CPU_GPU_MEMORY_UTILIZATION = "0.3"
+# With no adapter at start, LoRA stays on (adapters can be hot-loaded) at vLLM's default rank.
+DEFAULT_MAX_LORA_RANK = 16
+SECRET_FLAGS = ("--api-key",)
+
+
+def count_gpus(env, dev_dir="/dev", nvidia_smi=None):
+    """GPUs this process may use: CUDA_VISIBLE_DEVICES when set, else the /dev/nvidiaN device
+    files (what a container sees), else `nvidia-smi -L`."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v for v in visible.split(",") if v.strip()]
+        return 0 if not ids or ids[0].strip() == "-1" else len(ids)
+    try:
+        devices = [n for n in os.listdir(dev_dir) if re.fullmatch(r"nvidia\d+", n)]
+    except OSError:
+        devices = []
+    if devices:
+        return len(devices)
+    smi = nvidia_smi if nvidia_smi is not None else shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+            return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+        except (OSError, subprocess.SubprocessError):
+            return 0
+    return 0
+
+
+def tensor_parallel_size(gpus, num_heads=None):
+    """The largest GPU count <= gpus that divides the attention heads (vLLM needs that)."""
+    for n in range(max(gpus, 1), 0, -1):
+        if num_heads is None or num_heads % n == 0:
+            return n
+    return 1
+
+
+def has_flag(args, flag):
+    """True when vLLM arguments set `flag` (--a-b, --a_b, --a-b=value)."""
+    names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
+    return any(a in names or a.split("=", 1)[0] in names for a in args)
+
+
+def lora_modules_arg(adapters, base_name):
+    """vLLM's JSON form of --lora-modules, one item per adapter (all after ONE flag: vLLM's
+    parser replaces, not extends, the list on a second --lora-modules)."""
+    return [json.dumps({"name": a.name, "path": a.path, "base_model_name": base_name},
+                       separators=(",", ":")) for a in adapters]
+
+
+def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=None,
+          extra_args=(), env=None, python=None):
+    """(argv, env updates, notes) for exec'ing vLLM's OpenAI server."""
+    env = env or {}
+    extra = list(extra_args)
+    notes = []
+    argv = [python or sys.executable, "-m", API_SERVER_MODULE if gpus > 0 else CPU_SERVER_MODULE,
+            "--model", model, "--served-model-name", served_name,
+            "--host", host, "--port", str(port)]
+    max_rank = max([a.rank for a in adapters], default=0)
+    argv += ["--enable-lora",
+             "--max-lora-rank", str(smallest_max_lora_rank(max_rank) if adapters
+                                    else DEFAULT_MAX_LORA_RANK),
+             "--max-loras", str(max(len(adapters), 1))]
+    if adapters:
+        argv += ["--lora-modules", *lora_modules_arg(adapters, served_name)]
+    argv += ["--middleware", MIDDLEWARE]
+    updates = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    if api_key:
+        updates[VLLM_API_KEY_ENV] = api_key
+    if gpus > 0:
+        tp = tensor_parallel_size(gpus, num_heads)
+        if tp > 1 and not has_flag(extra, "--tensor-parallel-size") and not has_flag(extra, "-tp"):
+            argv += ["--tensor-parallel-size", str(tp)]
+        if tp != gpus:
+            notes.append(f"{gpus} GPUs visible; tensor parallel size {tp} "
+                         f"(it must divide the {num_heads} attention heads)")
+    else:
+        cpu = []
+        if not env.get(CPU_KVCACHE_ENV):
+            updates[CPU_KVCACHE_ENV] = CPU_KVCACHE_GIB
+            cpu.append(f"{CPU_KVCACHE_ENV}={CPU_KVCACHE_GIB}")
+        if not has_flag(extra, "--gpu-memory-utilization"):
+            argv += ["--gpu-memory-utilization", CPU_GPU_MEMORY_UTILIZATION]
+            cpu.append(f"--gpu-memory-utilization {CPU_GPU_MEMORY_UTILIZATION}")
+        if cpu:
+            notes.append("no GPU visible: CPU defaults " + ", ".join(cpu))
+        notes.append(f"no GPU visible: vLLM's server runs through {CPU_SERVER_MODULE} (fixes "
+                     f"base-model rows batched with adapter rows in vLLM's CPU LoRA ops)")
+    # The launcher's own package must stay importable for --middleware after exec.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if here not in paths:
+        updates["PYTHONPATH"] = os.pathsep.join([here, *paths])
+    return argv + extra, updates, notes
+
+
+def redact_args(argv):
+    """The command line with secret values replaced."""
+    out, hide = [], False
+    for a in argv:
+        if hide:
+            out.append(REDACTED)
+            hide = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in SECRET_FLAGS or name.replace("_", "-") in SECRET_FLAGS:
+            if "=" in a:
+                out.append(f"{name}={REDACTED}")
+            else:
+                out.append(a)
+                hide = True
+            continue
+        out.append(a)
+    return out
+
+
+def redact_env(updates):
+    return {k: (REDACTED if "KEY" in k.upper() or "SECRET" in k.upper() or "TOKEN" in k.upper()
+                else v) for k, v in updates.items()}

@@ -1,0 +1,144 @@
+"""Where the model and adapters come from (aitk_serve.discovery): precedence and discovery."""
+import json
+
+import pytest
+
+from serve.fakes import write_adapter, write_model
+
+from aitk_serve import LaunchError
+from aitk_serve.cli import parser, split_argv
+from aitk_serve.discovery import (adapter_name_for, discover_adapters, discover_models,
+                                  load_serve_config, parse_adapter_specs, resolve)
+from aitk_serve.layout import ADAPTERS_DIR, SERVE_CONFIG_FILE
+
+
+def args(*argv):
+    return parser().parse_args(list(argv))
+
+
+@pytest.fixture
+def share(tmp_path):
+    """An AI Toolkit share: one model, two fine-tuning adapters, one deployed adapter."""
+    m = tmp_path / "share"
+    write_model(m / "model-cache" / "org" / "tiny-llama")
+    write_adapter(m / "models" / "run-1" / "adapter")
+    write_adapter(m / "models" / "exp" / "run-2" / "adapter")
+    write_adapter(m / ADAPTERS_DIR / "pushed")
+    return m
+
+
+@pytest.mark.parametrize("rel,name", [("run-1/adapter", "run-1"), ("exp/run-2/adapter", "exp-run-2"),
+                                      ("adapter", "adapter"), ("a/b", "a-b")])
+def test_adapter_names_follow_the_folder_path(rel, name):
+    assert adapter_name_for(rel) == name
+
+
+def test_discovery_finds_the_model_and_every_adapter(share):
+    assert discover_models(str(share)) == [str(share / "model-cache" / "org" / "tiny-llama")]
+    pairs, warnings = discover_adapters(str(share))
+    assert pairs == [("exp-run-2", str(share / "models/exp/run-2/adapter")),
+                     ("pushed", str(share / ADAPTERS_DIR / "pushed")),
+                     ("run-1", str(share / "models/run-1/adapter"))]
+    assert warnings == []
+
+
+def test_a_deployed_adapter_wins_over_a_fine_tuning_one_of_the_same_name(share):
+    write_adapter(share / ADAPTERS_DIR / "run-1")
+    pairs, warnings = discover_adapters(str(share))
+    assert dict(pairs)["run-1"] == str(share / ADAPTERS_DIR / "run-1")
+    assert len(warnings) == 1 and "serving the deployed" in warnings[0]
+
+
+def test_two_fine_tuning_adapters_with_one_name_are_refused(share):
+    write_adapter(share / "models" / "exp-run-2" / "adapter")  # "exp-run-2", like exp/run-2
+    with pytest.raises(LaunchError, match="two adapters are named 'exp-run-2'"):
+        discover_adapters(str(share))
+
+
+def test_several_models_need_an_explicit_choice(share):
+    write_model(share / "model-cache" / "org" / "other")
+    with pytest.raises(LaunchError, match="several models under .*pass --model"):
+        resolve(args(), {"AITK_MOUNT": str(share)})
+
+
+def test_no_model_anywhere_is_refused(tmp_path):
+    with pytest.raises(LaunchError, match="no model given and none found under"):
+        resolve(args(), {"AITK_MOUNT": str(tmp_path)})
+
+
+def test_discovery_is_the_default(share):
+    src = resolve(args(), {"AITK_MOUNT": str(share)})
+    assert src.model == str(share / "model-cache/org/tiny-llama") and src.model_is_local
+    assert src.served_model_name == "tiny-llama"
+    assert [n for n, _ in src.adapters] == ["exp-run-2", "pushed", "run-1"]
+
+
+def test_precedence_flags_over_env_over_serve_json_over_discovery(share, tmp_path):
+    for name in ("m-flag", "m-env", "m-json"):
+        write_model(tmp_path / name)
+    for name in ("a-flag", "a-env", "a-json"):
+        write_adapter(tmp_path / name)
+    cfg = share / SERVE_CONFIG_FILE
+    cfg.parent.mkdir(parents=True)
+    # serve.json paths are relative to the mount
+    cfg.write_text(json.dumps({"model": "../m-json", "served_model_name": "from-json",
+                               "adapters": {"j": "../a-json"}, "vllm_args": ["--seed", "7"]}))
+    env = {"AITK_MOUNT": str(share)}
+    src = resolve(args(), env)
+    assert (src.model, src.served_model_name) == (str(tmp_path / "m-json"), "from-json")
+    assert src.adapters == [("j", str(tmp_path / "a-json"))] and src.vllm_args == ["--seed", "7"]
+    assert src.config_path == str(cfg)
+
+    env.update(AITK_MODEL=str(tmp_path / "m-env"), AITK_ADAPTERS=f"e={tmp_path / 'a-env'}, ")
+    src = resolve(args(), env)
+    assert src.model == str(tmp_path / "m-env") and src.adapters == [("e", str(tmp_path / "a-env"))]
+    assert src.served_model_name == "from-json"  # not overridden by env: stays
+
+    src = resolve(args("--model", str(tmp_path / "m-flag"), "--adapter", f"f={tmp_path / 'a-flag'}",
+                       "--served-model-name", "flag-name"), env)
+    assert src.model == str(tmp_path / "m-flag") and src.adapters == [("f", str(tmp_path / "a-flag"))]
+    assert src.served_model_name == "flag-name"
+
+
+def test_a_named_config_file_must_exist(share):
+    with pytest.raises(LaunchError, match="config file .* does not exist"):
+        resolve(args("--config", str(share / "nope.json")), {"AITK_MOUNT": str(share)})
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"adapters": {"a": "x", "a": "y"}}', "two adapters are named 'a'"),
+    ('{"adapters": ["x"]}', "must map names to paths"),
+    ('{"vllm_args": "--seed 1"}', "must be a list of strings"),
+    ('{"modle": "x"}', r"unknown keys \['modle'\]"),
+    ('{"model": 3}', '"model" must be a string'),
+    ("[]", "not a JSON object"),
+    ("{", "not valid JSON"),
+])
+def test_bad_serve_json_is_refused(tmp_path, text, message):
+    path = tmp_path / "serve.json"
+    path.write_text(text)
+    with pytest.raises(LaunchError, match=message):
+        load_serve_config(str(path), required=True)
+
+
+@pytest.mark.parametrize("spec", ["noequals", "=path", "name="])
+def test_adapter_specs_need_a_name_and_a_path(spec):
+    with pytest.raises(LaunchError, match="is not NAME=PATH"):
+        parse_adapter_specs([spec], "--adapter")
+
+
+def test_a_model_id_is_passed_through(tmp_path):
+    src = resolve(args("--model", "microsoft/Phi-3-mini-4k-instruct"), {"AITK_MOUNT": str(tmp_path)})
+    assert (src.model, src.model_is_local) == ("microsoft/Phi-3-mini-4k-instruct", False)
+    assert src.served_model_name == "microsoft/Phi-3-mini-4k-instruct"
+
+
+def test_a_missing_model_path_stays_a_path(tmp_path):
+    src = resolve(args("--model", str(tmp_path / "gone")), {"AITK_MOUNT": str(tmp_path)})
+    assert src.model_is_local and src.model == str(tmp_path / "gone")
+
+
+def test_arguments_after_double_dash_are_vllms():
+    assert split_argv(["--model", "m", "--", "--dtype", "float32", "--"]) == (
+        ["--model", "m"], ["--dtype", "float32", "--"])
+    assert split_argv(["--check"]) == (["--check"], [])

@@ -1,0 +1,145 @@
+"""Tiny random models and LoRA adapters, generated at test time (no downloads).
+
+Importable by any test or demo (`from serve.tiny_models import make_tiny_model, make_adapter`):
+- `make_tiny_model(path, arch="llama"|"phi3")` writes a Hugging Face model folder (config.json,
+  model.safetensors in float32, a byte-level BPE tokenizer with a chat template) of a 2-layer
+  model with head_dim 64 (hidden 128, 2 heads), which vLLM's CPU attention kernels accept.
+- `make_adapter(model_path, out_path, rank=8, targets=None)` writes a peft LoRA adapter
+  (adapter_config.json + adapter_model.safetensors) for that model, with non-zero B weights
+  (peft zero-inits B, which would make the adapter's output equal the base's).
+"""
+import json
+from pathlib import Path
+
+ARCHS = ("llama", "phi3")
+
+# Default LoRA targets per architecture: the attention projections. Phi-3 packs q/k/v into
+# qkv_proj and gate/up into gate_up_proj.
+DEFAULT_TARGETS = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+}
+ALL_LINEAR = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+}
+
+_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Azure Container Apps serves a large language model with LoRA adapters.",
+    "Hello, how are you today? I am fine, thank you very much.",
+    "vLLM batches requests on the GPU; transformers generates one at a time.",
+    "Once upon a time there was a tiny model that spoke in random tokens.",
+    "user assistant system: what is the capital of France? Paris is the capital.",
+    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ !?.,;:'\"()[]{}<>-_+=/\\|@#$%^&*~`",
+]
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
+
+
+def make_tokenizer(path, vocab_size=512):
+    """Train a small byte-level BPE tokenizer (deterministic) and save it to `path`.
+    Returns its length (the model's vocab_size must be at least that)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                   bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(str(path))
+    return len(fast)
+
+
+def make_tiny_model(path, arch="llama", *, hidden_size=128, num_heads=2, num_kv_heads=None,
+                    num_layers=2, intermediate_size=256, vocab_size=512, seed=0,
+                    max_position_embeddings=512):
+    """Write a random tiny causal LM in Hugging Face format (float32 safetensors) to `path`."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Phi3Config
+
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, not {arch!r}")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    n_tok = make_tokenizer(path, vocab_size=vocab_size)
+    if n_tok > vocab_size:
+        raise ValueError(f"tokenizer has {n_tok} tokens, more than vocab_size {vocab_size}")
+    common = dict(
+        vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads or num_heads,
+        max_position_embeddings=max_position_embeddings, tie_word_embeddings=False,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        # Peaked logits: greedy decoding far from ties, so float32 kernels agree exactly.
+        initializer_range=0.1, torch_dtype="float32",
+    )
+    if arch == "llama":
+        config = LlamaConfig(**common)
+    else:
+        config = Phi3Config(**common, original_max_position_embeddings=max_position_embeddings)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.save_pretrained(str(path), safe_serialization=True)
+    (path / "generation_config.json").unlink(missing_ok=True)  # keep plain greedy defaults
+    return path
+
+
+def make_adapter(model_path, out_path, rank=8, targets=None, *, alpha=None, seed=1,
+                 b_std=0.1, modules_to_save=None, base_model_name_or_path=None):
+    """Write a peft LoRA adapter for the model in `model_path` to `out_path`.
+
+    `targets`: module names (default: the architecture's attention projections). B weights
+    are drawn from N(0, b_std) so the adapter changes the model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model_path, out_path = Path(model_path), Path(out_path)
+    arch = "phi3" if AutoConfig.from_pretrained(str(model_path)).model_type == "phi3" else "llama"
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    cfg = LoraConfig(r=rank, lora_alpha=alpha or rank * 2, lora_dropout=0.0, bias="none",
+                     target_modules=list(targets or DEFAULT_TARGETS[arch]),
+                     modules_to_save=modules_to_save, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, cfg)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name or "lora_embedding_B" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * b_std)
+            elif "lora_A" in name or "lora_embedding_A" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * (1.0 / param.shape[-1] ** 0.5))
+    peft_model.save_pretrained(str(out_path), safe_serialization=True)
+    config_file = out_path / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_model_name_or_path or str(model_path)
+    config_file.write_text(json.dumps(config, indent=2))
+    return out_path
+
+
+def reference_generate(model_path, prompt_ids, max_tokens, adapter_path=None):
+    """Greedy float32 generation with transformers (+ peft): the token ids after the prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    if adapter_path is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter_path))
+    model.eval()
+    ids = torch.tensor([list(prompt_ids)])
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                             min_new_tokens=max_tokens, do_sample=False, pad_token_id=0,
+                             eos_token_id=None)
+    return out[0, ids.shape[1]:].tolist()
