@@ -26,6 +26,8 @@ wheel: $(STAMP)
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation . -w dist
 
 test: $(STAMP) wheel
+	# The chat page test drives Debian's headless Chromium (installed when missing; CI runs as root).
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest tests
 
 demo: $(STAMP) wheel

@@ -12,6 +12,8 @@ from .vllm_args import build, count_gpus, redact_args, redact_env
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
+PORT_ENV = "AITK_PORT"
+DEFAULT_PORT = 8000
 
 
 def parser():
@@ -33,7 +35,8 @@ def parser():
     p.add_argument("--config", help=f"serve.json (env {CONFIG_ENV}; default: "
                                     f"<mount>/aitk/inference/serve.json when it exists)")
     p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int,
+                   help=f"port to listen on (env {PORT_ENV}; default {DEFAULT_PORT})")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
                    help="environment variable holding the API key; when set, the API needs it "
                         f"(default {DEFAULT_API_KEY_ENV})")
@@ -41,6 +44,18 @@ def parser():
                    help="validate everything, print the vLLM command line as JSON, start nothing")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
+
+
+def listen_port(flag, env):
+    """--port, else $AITK_PORT (a runtime that picks the port, like the local stand-in), else 8000."""
+    if flag is not None:
+        return flag
+    value = env.get(PORT_ENV, "").strip()
+    if not value:
+        return DEFAULT_PORT
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise LaunchError(f"{PORT_ENV}={value!r} is not a port number; set it to 1-65535 or unset it")
+    return int(value)
 
 
 def split_argv(argv):
@@ -78,7 +93,7 @@ def plan(argv, env):
                      f"reach it")
     command, updates, more = build(
         model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host,
-        port=args.port, api_key=api_key, gpus=count_gpus(env),
+        port=listen_port(args.port, env), api_key=api_key, gpus=count_gpus(env),
         num_heads=model.num_heads if model else None,
         extra_args=[*src.vllm_args, *extra], env=env)
     notes += more

@@ -156,3 +156,17 @@ def test_checking_imports_neither_vllm_nor_torch(share):
     r = subprocess.run([sys.executable, "-c", code], env=launcher_env(share), cwd=str(ROOT),
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+
+
+def test_the_port_comes_from_the_flag_then_aitk_port_then_8000(share):
+    """A runtime that picks the port (the local stand-in) passes it in AITK_PORT."""
+    def port_of(args, **env):
+        out = run_launcher(["--check", *args], share, **env)
+        assert out.returncode == 0, out.stderr
+        argv = json.loads(out.stdout)["command"]
+        return argv[argv.index("--port") + 1]
+
+    assert port_of([]) == "8000"
+    assert port_of([], AITK_PORT="18123") == "18123"
+    assert port_of(["--port", "9999"], AITK_PORT="18123") == "9999"
+    refused(run_launcher(["--check"], share, AITK_PORT="http"), "AITK_PORT='http' is not a port number")
