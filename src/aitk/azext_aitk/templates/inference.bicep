@@ -1,0 +1,323 @@
+// aitk inference: a LoRA fine-tuned LLM served by vLLM on Azure Container Apps (GPU workload
+// profile), the model and adapters on an Azure Files share mounted at /mount.
+//
+// `az aitk inference provision` deploys this file. Left as shipped, the extension deploys its ARM
+// JSON twin (inference.json, no Bicep CLI needed); once you edit it, az compiles your version with
+// its Bicep CLI. Parameter values: inference.parameters.json (a null value means the default below,
+// or the fine-tuning resource of the same role when infra/finetuning.config.json names one).
+// A *Exists parameter set to true reuses that resource as it is: it is never deployed again.
+
+@description('Region of every resource (must offer the chosen GPU workload profile).')
+param location string = resourceGroup().location
+
+@description('The container\'s start command.')
+param defaultCommands array = [
+  'python3'
+  '-m'
+  'aitk_serve'
+]
+
+@description('Most replicas (GPU instances).')
+@minValue(1)
+param maximumInstanceCount int = 1
+
+@description('Fewest replicas; 0 scales to zero (an idle endpoint costs nothing).')
+@minValue(0)
+param minReplicas int = 0
+
+@description('Storage account that holds the share (3-24 lower-case letters and digits).')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string = 'aitkinfer${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+@description('Azure Files share mounted at /mount (model, adapters, aitk/ folder).')
+@minLength(3)
+@maxLength(63)
+param fileShareName string = 'aitk-inference'
+
+@description('Container Apps managed environment.')
+param acaEnvironmentName string = 'aitk-env-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+@description('The environment\'s Azure Files storage (link to the share).')
+param acaEnvironmentStorageName string = 'aitk-share'
+
+@description('Container app that runs the server.')
+@minLength(2)
+@maxLength(32)
+param acaAppName string = 'aitk-infer-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+@description('Log Analytics workspace of the environment\'s logs.')
+param acaLogAnalyticsName string = 'aitk-logs-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+@description('Container image (vLLM\'s OpenAI server image).')
+param image string = 'vllm/vllm-openai:v0.32.0'
+
+@description('The endpoint\'s API key; kept only as the container app secret \'api-key\'.')
+@secure()
+param apiKey string
+
+@description('Name of the GPU workload profile in the environment.')
+param workloadProfileName string = 'gpu'
+
+@description('GPU workload profile type: Consumption-GPU-NC8as-T4, Consumption-GPU-NC24-A100 (serverless) or NC24-A100, NC48-A100, NC96-A100 (dedicated).')
+param workloadProfileType string = 'Consumption-GPU-NC8as-T4'
+
+@description('True for a dedicated workload profile type (billed per node): the profile then gets minimumCount = minReplicas and maximumCount = maximumInstanceCount.')
+param workloadProfileDedicated bool = false
+
+@description('vCPUs of a replica, as a string (e.g. \'8.0\').')
+param cpu string = '8.0'
+
+@description('Memory of a replica (e.g. \'56Gi\').')
+param memory string = '56Gi'
+
+@description('The storage account exists: reuse it, do not deploy it.')
+param storageAccountExists bool = false
+
+@description('The file share exists: reuse it, do not deploy it.')
+param fileShareExists bool = false
+
+@description('The Container Apps environment exists: reuse it, do not deploy it.')
+param acaEnvironmentExists bool = false
+
+@description('The Log Analytics workspace exists: reuse it, do not deploy it.')
+param acaLogAnalyticsExists bool = false
+
+var shareResourceName = '${storageAccountName}/default/${fileShareName}'
+
+var workloadProfilesServerless = [
+  {
+    name: 'Consumption'
+    workloadProfileType: 'Consumption'
+  }
+  {
+    name: workloadProfileName
+    workloadProfileType: workloadProfileType
+  }
+]
+
+var workloadProfilesDedicated = [
+  {
+    name: 'Consumption'
+    workloadProfileType: 'Consumption'
+  }
+  {
+    name: workloadProfileName
+    workloadProfileType: workloadProfileType
+    minimumCount: minReplicas
+    maximumCount: maximumInstanceCount
+  }
+]
+
+// Storage: deployed only when new; read through the `existing` symbols below either way.
+resource storageAccountNew 'Microsoft.Storage/storageAccounts@2025-06-01' = if (!storageAccountExists) {
+  name: storageAccountName
+  location: location
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    supportsHttpsTrafficOnly: true
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: true // the Container Apps Azure Files mount authenticates with the account key
+    largeFileSharesState: 'Enabled'
+  }
+}
+
+resource storageAccount 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
+  name: storageAccountName
+}
+
+resource fileShareNew 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-06-01' = if (!fileShareExists) {
+  name: shareResourceName
+  properties: {
+    shareQuota: 1024
+    enabledProtocols: 'SMB'
+  }
+  dependsOn: [
+    storageAccountNew
+  ]
+}
+
+resource logAnalyticsNew 'Microsoft.OperationalInsights/workspaces@2025-02-01' = if (!acaLogAnalyticsExists) {
+  name: acaLogAnalyticsName
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-02-01' existing = {
+  name: acaLogAnalyticsName
+}
+
+resource acaEnvironmentNew 'Microsoft.App/managedEnvironments@2025-07-01' = if (!acaEnvironmentExists) {
+  name: acaEnvironmentName
+  location: location
+  properties: {
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: logAnalytics.properties.customerId
+        sharedKey: logAnalytics.listKeys().primarySharedKey
+      }
+    }
+    workloadProfiles: workloadProfileDedicated ? workloadProfilesDedicated : workloadProfilesServerless
+  }
+  dependsOn: [
+    logAnalyticsNew
+  ]
+}
+
+resource acaEnvironment 'Microsoft.App/managedEnvironments@2025-07-01' existing = {
+  name: acaEnvironmentName
+}
+
+resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2025-07-01' = {
+  parent: acaEnvironment
+  name: acaEnvironmentStorageName
+  properties: {
+    azureFile: {
+      accountName: storageAccountName
+      accountKey: storageAccount.listKeys().keys[0].value
+      shareName: fileShareName
+      accessMode: 'ReadWrite'
+    }
+  }
+  dependsOn: [
+    acaEnvironmentNew
+    fileShareNew
+    storageAccountNew
+  ]
+}
+
+resource app 'Microsoft.App/containerApps@2025-07-01' = {
+  name: acaAppName
+  location: location
+  properties: {
+    managedEnvironmentId: acaEnvironment.id
+    workloadProfileName: workloadProfileName
+    configuration: {
+      activeRevisionsMode: 'Single'
+      secrets: [
+        {
+          name: 'api-key'
+          value: apiKey
+        }
+      ]
+      ingress: {
+        external: true
+        targetPort: 8000
+        transport: 'auto'
+        allowInsecure: false
+      }
+    }
+    template: {
+      containers: [
+        {
+          name: 'inference'
+          image: image
+          command: defaultCommands
+          env: [
+            {
+              name: 'AITK_API_KEY'
+              secretRef: 'api-key'
+            }
+            {
+              name: 'AITK_MOUNT'
+              value: '/mount'
+            }
+            {
+              name: 'PYTHONPATH'
+              value: '/mount/aitk/launcher'
+            }
+          ]
+          resources: {
+            cpu: json(cpu)
+            memory: memory
+          }
+          volumeMounts: [
+            {
+              volumeName: 'share'
+              mountPath: '/mount'
+            }
+          ]
+          // docs/serving.md "Probes": start-up budget 60 + 10 x 90 = 960 s for loading a large model.
+          probes: [
+            {
+              type: 'Startup'
+              httpGet: {
+                path: '/health'
+                port: 8000
+              }
+              initialDelaySeconds: 60
+              periodSeconds: 90
+              timeoutSeconds: 10
+              failureThreshold: 10
+            }
+            {
+              type: 'Liveness'
+              httpGet: {
+                path: '/health'
+                port: 8000
+              }
+              initialDelaySeconds: 60
+              periodSeconds: 30
+              timeoutSeconds: 10
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              httpGet: {
+                path: '/health'
+                port: 8000
+              }
+              initialDelaySeconds: 30
+              periodSeconds: 10
+              timeoutSeconds: 5
+              failureThreshold: 3
+            }
+          ]
+        }
+      ]
+      volumes: [
+        {
+          name: 'share'
+          storageType: 'AzureFile'
+          storageName: acaEnvironmentStorageName
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas
+        maxReplicas: maximumInstanceCount
+        rules: [
+          {
+            name: 'http-concurrency'
+            http: {
+              metadata: {
+                concurrentRequests: '32'
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+  dependsOn: [
+    acaEnvironmentNew
+    environmentStorage
+  ]
+}
+
+output SUBSCRIPTION_ID string = subscription().subscriptionId
+output RESOURCE_GROUP_NAME string = resourceGroup().name
+output STORAGE_ACCOUNT_NAME string = storageAccountName
+output FILE_SHARE_NAME string = fileShareName
+output ACA_APP_NAME string = acaAppName
+output ACA_APP_ENDPOINT string = 'https://${app.properties.configuration.ingress.fqdn}'

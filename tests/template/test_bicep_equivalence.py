@@ -1,0 +1,68 @@
+"""(2) inference.bicep, parsed by pycep-parser and compiled by _bicep.py, equals inference.json."""
+import re
+
+import pytest
+
+import _arm
+import _bicep
+
+
+def _sorted_deps(resource):
+    r = dict(resource)
+    if "dependsOn" in r:
+        r["dependsOn"] = sorted(r["dependsOn"])
+    return r
+
+
+def test_parameters(compiled, template):
+    bicep = compiled.parameters()
+    assert list(bicep) == list(template["parameters"])
+    for name, spec in template["parameters"].items():
+        assert bicep[name] == spec, name
+    assert bicep["apiKey"]["type"] == "securestring"
+
+
+def test_variables(compiled, template):
+    assert compiled.variables() == template["variables"]
+
+
+def test_resources(compiled, template):
+    bicep = list(compiled.arm_resources().values())
+    assert [(r["type"], r["apiVersion"]) for r in bicep] == \
+        [(r["type"], r["apiVersion"]) for r in template["resources"]]
+    for b, j in zip(bicep, template["resources"]):
+        assert b.get("condition") == j.get("condition"), j["type"]
+        assert _sorted_deps(b) == _sorted_deps(j), j["type"]
+
+
+def test_existing_symbols_mirror_conditions(compiled, template):
+    """Each conditional resource has an `existing` twin (same type, API version, name) that the
+    rest of the Bicep reads, so reads work whether it was deployed or reused."""
+    existing = sorted(compiled.existing().values())
+    conditional = sorted((r["type"], r["apiVersion"], r["name"]) for r in template["resources"]
+                         if "condition" in r and not r["type"].endswith("/shares"))
+    assert existing == conditional
+
+
+def test_outputs(compiled, template):
+    assert compiled.outputs() == template["outputs"]
+
+
+def test_no_literal_shadows_a_symbol(bicep_tree):
+    """_bicep reads a str equal to a symbol name as that symbol; no quoted literal may be one."""
+    text = _arm.BICEP.read_text(encoding="utf-8")
+    symbols = set(bicep_tree["parameters"]) | set(bicep_tree["variables"]) | set(bicep_tree["resources"])
+    literals = set(re.findall(r"'((?:[^'\\]|\\.)*)'", text))
+    assert not (literals & symbols)
+
+
+def test_compiler_can_fail(bicep_tree, template):
+    """A changed property in the Bicep tree shows up as a difference."""
+    import copy
+    tree = copy.deepcopy(bicep_tree)
+    body = tree["resources"]["app"]["config"]
+    body["properties"]["configuration"]["ingress"]["allowInsecure"] = True
+    changed = list(_bicep.Compiler(tree).arm_resources().values())[-1]
+    assert _sorted_deps(changed) != _sorted_deps(template["resources"][-1])
+    with pytest.raises(_bicep.Unsupported):
+        _bicep.Compiler(tree).expr({"operator": {"type": "modulo", "operands": {}}})
