@@ -1,0 +1,452 @@
+"""Resource Manager: subscriptions, resource groups, providers, resources and deployments."""
+import copy
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+from .errors import ArmError, rg_not_found, resource_not_found, parent_not_found, missing_registration
+from .http import Request, Response, json_response
+
+log = logging.getLogger("azure_standin.arm")
+
+NAMESPACES = ["Microsoft.Storage", "Microsoft.OperationalInsights", "Microsoft.App", "Microsoft.Resources",
+              "Microsoft.ContainerService", "Microsoft.Insights", "Microsoft.Network", "Microsoft.Compute",
+              "Microsoft.KeyVault", "Microsoft.ContainerRegistry", "Microsoft.ManagedIdentity"]
+LOCATIONS = ["eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northeurope", "westeurope",
+             "swedencentral", "australiaeast", "uksouth", "japaneast"]
+
+
+def now_iso():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def norm_location(loc):
+    return re.sub(r"\s+", "", str(loc or "")).lower()
+
+
+class Ident:
+    """A parsed ARM path under a resource group: /subscriptions/s/resourceGroups/rg/providers/ns/t/n/..."""
+    def __init__(self, sub, rg, ns, types, names, tail=None):
+        self.sub, self.rg, self.ns, self.types, self.names, self.tail = sub, rg, ns, types, names, tail
+
+    @property
+    def type(self):
+        return "/".join([self.ns] + self.types)
+
+    def parent(self):
+        if len(self.types) <= 1:
+            return None
+        return Ident(self.sub, self.rg, self.ns, self.types[:-1], self.names[:-1])
+
+
+class ResourceManager:
+    def __init__(self, standin):
+        self.s = standin
+        self.lock = threading.RLock()
+        self.groups = {}       # rg lower -> {"name","location","tags","managedBy"}
+        self.res = {}          # id lower -> {"id","type","rg","body","private"}
+        self.providers = {ns.lower(): [ns, True] for ns in NAMESPACES}
+        self.state_path = self.s.state_dir / "arm-state.json"
+        from .resources import KINDS
+        self.kinds = {k.type.lower(): k for k in KINDS}
+        from .deployments import Deployments
+        self.deployments = Deployments(self)
+        self._load()
+
+    # -- persistence -------------------------------------------------------------------------
+    def _load(self):
+        if self.state_path.is_file():
+            try:
+                data = json.loads(self.state_path.read_text())
+            except ValueError:
+                return
+            self.groups = data.get("groups", {})
+            self.res = data.get("resources", {})
+            for ns, reg in data.get("providers", {}).items():
+                self.providers[ns.lower()] = reg
+            self.deployments.load(data.get("deployments", {}))
+
+    def save(self):
+        with self.lock:
+            data = {"groups": self.groups, "resources": self.res,
+                    "providers": self.providers, "deployments": self.deployments.dump()}
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.chmod(0o600)
+            tmp.replace(self.state_path)
+
+    def started(self):
+        # Re-apply container apps to the runtime after a restart of the stand-in.
+        if self.s.runtime is None:
+            return
+        for rec in list(self.res.values()):
+            kind = self.kinds.get(rec["type"].lower())
+            if kind is not None and hasattr(kind, "resume"):
+                try:
+                    kind.resume(self, rec)
+                except Exception:
+                    log.exception("could not resume %s", rec["id"])
+
+    def stopped(self):
+        self.deployments.stop()
+
+    # -- helpers for StandIn -----------------------------------------------------------------
+    def set_provider(self, ns, registered):
+        with self.lock:
+            canon = self.providers.get(ns.lower(), [ns, False])[0]
+            self.providers[ns.lower()] = [canon, bool(registered)]
+            self.save()
+
+    def create_resource_group(self, name, location="eastus"):
+        with self.lock:
+            g = self.groups.get(name.lower())
+            if g is None:
+                g = {"name": name, "location": norm_location(location), "tags": {}}
+                self.groups[name.lower()] = g
+                self.save()
+            return self.rg_view(g)
+
+    def storage_account(self, name):
+        name = name.lower()
+        with self.lock:
+            for rec in self.res.values():
+                if rec["type"] == "Microsoft.Storage/storageAccounts" and rec["body"]["name"] == name:
+                    return rec
+        return None
+
+    def storage_key(self, account):
+        rec = self.storage_account(account)
+        return rec["private"]["keys"][0]["value"] if rec else None
+
+    def share_folder(self, account, share):
+        rec = self.storage_account(account)
+        if rec is None:
+            return None
+        sid = (rec["id"] + "/fileServices/default/shares/" + share).lower()
+        with self.lock:
+            if sid not in self.res:
+                return None
+        path = self.s.share_dir(rec["body"]["name"], self.res[sid]["body"]["name"])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- views -------------------------------------------------------------------------------
+    def rg_id(self, g):
+        return f"/subscriptions/{self.s.subscription_id}/resourceGroups/{g['name']}"
+
+    def rg_view(self, g):
+        v = {"id": self.rg_id(g), "name": g["name"], "type": "Microsoft.Resources/resourceGroups",
+             "location": g["location"], "tags": g.get("tags") or {},
+             "properties": {"provisioningState": "Succeeded"}}
+        if g.get("managedBy"):
+            v["managedBy"] = g["managedBy"]
+        return v
+
+    def subscription_view(self):
+        return {"id": f"/subscriptions/{self.s.subscription_id}", "subscriptionId": self.s.subscription_id,
+                "tenantId": self.s.tenant_id, "displayName": "aitk stand-in subscription", "state": "Enabled",
+                "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
+                                         "spendingLimit": "Off"},
+                "authorizationSource": "RoleBased", "managedByTenants": [], "tags": {}}
+
+    def provider_view(self, ns_lower):
+        canon, reg = self.providers.get(ns_lower, [ns_lower, False])
+        types = []
+        for k in self.kinds.values():
+            if k.type.lower().startswith(canon.lower() + "/"):
+                types.append({"resourceType": k.type.split("/", 1)[1], "locations": [l for l in LOCATIONS],
+                              "apiVersions": list(k.api_versions), "capabilities": "None"})
+        if canon.lower() == "microsoft.resources":
+            types.append({"resourceType": "deployments", "locations": [], "apiVersions": ["2025-04-01", "2024-11-01", "2024-03-01", "2022-09-01"]})
+        return {"id": f"/subscriptions/{self.s.subscription_id}/providers/{canon}", "namespace": canon,
+                "registrationState": "Registered" if reg else "NotRegistered",
+                "registrationPolicy": "RegistrationRequired", "resourceTypes": types}
+
+    def get_record(self, rid):
+        with self.lock:
+            return self.res.get(rid.lower())
+
+    def view(self, rec):
+        kind = self.kinds[rec["type"].lower()]
+        return kind.view(self, rec)
+
+    # -- request handling --------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        try:
+            self._auth(req)
+            if "api-version" not in req.query and "api-version" not in {k.lower() for k in req.query}:
+                raise ArmError(400, "MissingApiVersionParameter",
+                               "The api-version query parameter (?api-version=) is required for all requests.")
+            return self._route(req)
+        except ArmError as e:
+            return e.response()
+
+    def _auth(self, req):
+        auth = req.headers.get("Authorization") or ""
+        if not auth:
+            raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
+                           headers={"WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
+                                                        f'error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."'})
+        if not auth.lower().startswith("bearer "):
+            raise ArmError(401, "AuthenticationFailedInvalidHeader",
+                           "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+        claims = self.s.entra.verify(auth[7:].strip())
+        if claims is None:
+            raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
+                           headers={"WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
+                                                        'error="invalid_token", error_description="The access token is invalid."'})
+        aud = claims.get("aud", "").rstrip("/")
+        if aud not in (self.s.url.rstrip("/"),):
+            raise ArmError(401, "InvalidAuthenticationTokenAudience",
+                           f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. "
+                           f"It should exactly match with one of the allowed audiences '{self.s.url}/'.")
+
+    def _route(self, req):
+        parts = [p for p in req.path.split("/") if p]
+        low = [p.lower() for p in parts]
+        m = req.method
+        if low == ["subscriptions"] and m == "GET":
+            return json_response(200, {"value": [self.subscription_view()],
+                                       "count": {"type": "Total", "value": 1}})
+        if low == ["tenants"] and m == "GET":
+            return json_response(200, {"value": [{
+                "id": f"/tenants/{self.s.tenant_id}", "tenantId": self.s.tenant_id, "tenantCategory": "Home",
+                "country": "US", "countryCode": "US", "displayName": "aitk stand-in tenant",
+                "domains": ["standin.onmicrosoft.com"], "defaultDomain": "standin.onmicrosoft.com",
+                "tenantType": "AAD"}]})
+        if low and low[0] == "providers":
+            return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
+        if len(low) < 2 or low[0] != "subscriptions":
+            raise ArmError(404, "InvalidResourceNamespace", f"The path '{req.path}' is not a valid ARM path.")
+        if parts[1].lower() != self.s.subscription_id.lower():
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{parts[1]}' could not be found.")
+        rest, lrest = parts[2:], low[2:]
+        if not rest:
+            if m == "GET":
+                return json_response(200, self.subscription_view())
+            raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+        if lrest == ["locations"]:
+            return json_response(200, {"value": [{"id": f"/subscriptions/{self.s.subscription_id}/locations/{l}",
+                                                  "name": l, "displayName": l, "type": "Region",
+                                                  "regionalDisplayName": l} for l in LOCATIONS]})
+        if lrest[0] == "providers":
+            return self._providers(req, rest[1:])
+        if lrest[0] == "resourcegroups":
+            if len(rest) == 1:
+                if m != "GET":
+                    raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+                with self.lock:
+                    return json_response(200, {"value": [self.rg_view(g) for g in self.groups.values()]})
+            rg = rest[1]
+            if len(rest) == 2:
+                return self._rg(req, rg)
+            with self.lock:
+                g = self.groups.get(rg.lower())
+            if g is None:
+                raise rg_not_found(rg)
+            if lrest[2] == "resources" and len(rest) == 3 and m == "GET":
+                with self.lock:
+                    items = [self.view(r) for r in self.res.values() if r["rg"] == rg.lower()
+                             and len(r["type"].split("/")) == 2]
+                return json_response(200, {"value": items})
+            if lrest[2] == "deployments":      # the legacy path az uses for deployment operations
+                return self.deployments.handle(req, g, rest[3:])
+            if lrest[2] != "providers" or len(rest) < 5:
+                raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+            ns, tail = rest[3], rest[4:]
+            if ns.lower() == "microsoft.resources" and tail[0].lower() == "deployments":
+                return self.deployments.handle(req, g, tail[1:])
+            return self._resource(req, g, ns, tail)
+        raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+
+    def _providers(self, req, rest):
+        if not rest:
+            return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
+        ns = rest[0]
+        if ns.lower() == "microsoft.resources" and len(rest) >= 2:
+            return self.deployments.handle_subscription(req, rest[1:])
+        if len(rest) == 1 and req.method == "GET":
+            if ns.lower() not in self.providers:
+                raise ArmError(404, "InvalidResourceNamespace", f"The resource namespace '{ns}' is invalid.")
+            return json_response(200, self.provider_view(ns.lower()))
+        if len(rest) == 2 and req.method == "POST" and rest[1].lower() in ("register", "unregister"):
+            if ns.lower() not in self.providers:
+                raise ArmError(404, "InvalidResourceNamespace", f"The resource namespace '{ns}' is invalid.")
+            self.set_provider(ns, rest[1].lower() == "register")
+            return json_response(200, self.provider_view(ns.lower()))
+        raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+
+    def _rg(self, req, rg):
+        m = req.method
+        with self.lock:
+            g = self.groups.get(rg.lower())
+            if m == "HEAD":
+                return Response(204 if g else 404, {}, b"")
+            if m == "GET":
+                if g is None:
+                    raise rg_not_found(rg)
+                return json_response(200, self.rg_view(g))
+            if m in ("PUT", "PATCH"):
+                body = req.json() or {}
+                if m == "PUT":
+                    loc = norm_location(body.get("location"))
+                    if not loc:
+                        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+                    if not re.fullmatch(r"[-\w._()]{1,90}", rg) or rg.endswith("."):
+                        raise ArmError(400, "InvalidResourceGroup", f"The provided resource group name '{rg}' has these "
+                                       "invalid characters or is too long.")
+                    if g is not None and g["location"] != loc:
+                        raise ArmError(409, "InvalidResourceGroupLocation",
+                                       f"Invalid resource group location '{loc}'. The Resource group already exists in "
+                                       f"location '{g['location']}'.")
+                    created = g is None
+                    if created:
+                        g = {"name": rg, "location": loc}
+                        self.groups[rg.lower()] = g
+                    g["tags"] = body.get("tags") or {}
+                    if body.get("managedBy"):
+                        g["managedBy"] = body["managedBy"]
+                    self.save()
+                    return json_response(201 if created else 200, self.rg_view(g))
+                if g is None:
+                    raise rg_not_found(rg)
+                if "tags" in body:
+                    g["tags"] = body["tags"] or {}
+                self.save()
+                return json_response(200, self.rg_view(g))
+            if m == "DELETE":
+                if g is None:
+                    raise rg_not_found(rg)
+                doomed = [r for r in self.res.values() if r["rg"] == rg.lower()]
+                doomed.sort(key=lambda r: -len(r["type"].split("/")))
+                for r in doomed:
+                    self._delete_record(r)
+                del self.groups[rg.lower()]
+                self.deployments.forget_group(rg)
+                self.save()
+                return Response(200, {}, b"")
+        raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+
+    # -- resources ---------------------------------------------------------------------------
+    def parse(self, g, ns, tail, sub=None):
+        """tail after the namespace -> (Ident, extra) where extra is a trailing collection/action."""
+        types, names = tail[0::2], tail[1::2]
+        extra = None
+        if len(tail) % 2 == 1:
+            extra = types[-1]
+            types = types[:-1]
+        return Ident(sub or self.s.subscription_id, g["name"], ns, types, names, extra)
+
+    def canonical(self, ident):
+        kind = self.kinds.get(ident.type.lower())
+        if kind is None:
+            raise ArmError(400, "InvalidResourceType",
+                           f"The resource type '{'/'.join(ident.types)}' could not be found in the namespace "
+                           f"'{ident.ns}' for api version '(any)'.")
+        return kind
+
+    def make_id(self, ident, kind):
+        ctypes = kind.type.split("/")
+        path = "/".join(f"{t}/{n}" for t, n in zip(ctypes[1:], ident.names))
+        return f"/subscriptions/{self.s.subscription_id}/resourceGroups/{ident.rg}/providers/{ctypes[0]}/{path}"
+
+    def _resource(self, req, g, ns, tail):
+        ident = self.parse(g, ns, tail)
+        m = req.method
+        if not ident.types:
+            raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+        if ident.tail is not None:
+            kind = self.canonical(ident) if ident.types else None
+            rid = self.make_id(ident, kind)
+            rec = self.get_record(rid) or kind.implicit(self, ident, rid)
+            # a collection of child resources, e.g. .../fileServices/default/shares
+            child_type = (ident.type + "/" + ident.tail).lower()
+            if m == "GET" and child_type in self.kinds:
+                if rec is None:
+                    raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
+                items = self.kinds[child_type].children(self, rec, child_type)
+                return json_response(200, {"value": items})
+            if rec is None:
+                raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
+            return kind.action(self, rec, ident.tail, req)
+        kind = self.canonical(ident)
+        rid = self.make_id(ident, kind)
+        if m in ("GET", "HEAD"):
+            rec = self.get_record(rid) or kind.implicit(self, ident, rid)
+            if rec is None:
+                if m == "HEAD":
+                    return Response(404, {}, b"")
+                raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
+            if m == "HEAD":
+                return Response(204, {}, b"")
+            return json_response(200, self.view(rec))
+        if m == "PUT":
+            body = req.json() or {}
+            status, view = self.put_resource(ident, body, req.query.get("api-version"))
+            return json_response(status, view)
+        if m == "PATCH":
+            rec = self.get_record(rid)
+            if rec is None:
+                raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
+            merged = copy.deepcopy(kind.request_shape(self, rec))
+            _merge(merged, req.json() or {})
+            status, view = self.put_resource(ident, merged, req.query.get("api-version"))
+            return json_response(200, view)
+        if m == "DELETE":
+            with self.lock:
+                rec = self.get_record(rid)
+                if rec is None:
+                    return Response(204, {}, b"")
+                self._delete_record(rec)
+                self.save()
+            return Response(200, {}, b"")
+        raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+
+    def put_resource(self, ident, body, api_version):
+        """Create or update a resource (used by the REST PUT and by deployments).
+        Returns (status, view); raises ArmError."""
+        kind = self.canonical(ident)
+        ns_state = self.providers.get(kind.type.split("/")[0].lower())
+        if ns_state is None or not ns_state[1]:
+            raise missing_registration(kind.type.split("/")[0])
+        with self.lock:
+            g = self.groups.get(ident.rg.lower())
+            if g is None:
+                raise rg_not_found(ident.rg)
+            rid = self.make_id(ident, kind)
+            parent = ident.parent()
+            if parent is not None:
+                pkind = self.canonical(parent)
+                pid = self.make_id(parent, pkind)
+                if (self.get_record(pid) or pkind.implicit(self, parent, pid)) is None:
+                    raise parent_not_found((pkind.type, "/".join(parent.names)))
+            old = self.get_record(rid)
+            if not isinstance(body, dict):
+                raise ArmError(400, "InvalidRequestContent", "The request content is not a JSON object.")
+            rec = kind.put(self, ident, rid, body, old, g)
+            rec.setdefault("id", rid)
+            rec["type"] = kind.type
+            rec["rg"] = ident.rg.lower()
+            self.res[rid.lower()] = rec
+            self.save()
+        kind.after_put(self, rec, old)
+        return (200 if old else 201), self.view(rec)
+
+    def _delete_record(self, rec):
+        kind = self.kinds[rec["type"].lower()]
+        for child in [r for r in self.res.values() if r["id"].lower().startswith(rec["id"].lower() + "/")]:
+            self._delete_record(child)
+        kind.delete(self, rec)
+        self.res.pop(rec["id"].lower(), None)
+
+
+def _merge(dst, src):
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _merge(dst[k], v)
+        else:
+            dst[k] = v

@@ -1,0 +1,704 @@
+"""The resource types the stand-in knows, with the shapes Azure returns (azure-rest-api-specs:
+Microsoft.Storage 2025-06-01, Microsoft.OperationalInsights 2025-02-01, Microsoft.App 2025-07-01)."""
+import base64
+import copy
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import socket
+import string
+import uuid
+
+from .errors import ArmError, bad_request
+from .http import Response, json_response
+from .manager import now_iso, norm_location
+
+log = logging.getLogger("azure_standin.resources")
+
+GPU_REGIONS = {"eastus", "westus3", "swedencentral", "australiaeast"}
+GPU_QUOTAS = {"consumption-gpu-nc8as-t4": "Subscription Consumption T4 GPUs",
+              "consumption-gpu-nc24-a100": "Subscription Consumption NCA100 GPUs",
+              "nc24-a100": "Subscription NCA100 GPUs", "nc48-a100": "Subscription NCA100 GPUs",
+              "nc96-a100": "Subscription NCA100 GPUs"}
+CPU_PROFILES = {"consumption", "d4", "d8", "d16", "d32", "e4", "e8", "e16", "e32"}
+SERVERLESS = {"consumption", "consumption-gpu-nc8as-t4", "consumption-gpu-nc24-a100"}
+
+
+def _rand(n, alphabet=string.ascii_lowercase + string.digits):
+    return "".join(random.SystemRandom().choice(alphabet) for _ in range(n))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _base(rec, extra=None):
+    b = copy.deepcopy(rec["body"])
+    if extra:
+        b.update(extra)
+    return b
+
+
+class Kind:
+    type = ""
+    api_versions = ()
+    tracked = True
+
+    def put(self, mgr, ident, rid, body, old, g):
+        raise NotImplementedError
+
+    def view(self, mgr, rec):
+        return copy.deepcopy(rec["body"])
+
+    def request_shape(self, mgr, rec):
+        return self.view(mgr, rec)
+
+    def after_put(self, mgr, rec, old):
+        pass
+
+    def action(self, mgr, rec, name, req):
+        raise ArmError(404 if req.method == "GET" else 400, "InvalidResourceType" if req.method == "GET" else "InvalidAction",
+                       f"The resource type or action '{name}' is not supported for '{self.type}'.")
+
+    def implicit(self, mgr, ident, rid):
+        return None
+
+    def children(self, mgr, parent_rec, child_type):
+        with mgr.lock:
+            return [mgr.view(r) for r in mgr.res.values()
+                    if r["type"].lower() == child_type.lower() and r["id"].lower().startswith(parent_rec["id"].lower() + "/")]
+
+    def delete(self, mgr, rec):
+        pass
+
+    def location(self, body, g):
+        loc = norm_location(body.get("location"))
+        if not loc:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        return loc
+
+    def common(self, rid, name, body, loc):
+        out = {"id": rid, "name": name, "type": self.type}
+        if self.tracked:
+            out["location"] = loc
+            out["tags"] = body.get("tags") or {}
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Microsoft.Storage
+# ---------------------------------------------------------------------------------------------
+class StorageAccounts(Kind):
+    type = "Microsoft.Storage/storageAccounts"
+    api_versions = ("2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01")
+
+    def put(self, mgr, ident, rid, body, old, g):
+        name = ident.names[0]
+        if not re.fullmatch(r"[a-z0-9]{3,24}", name):
+            raise ArmError(400, "AccountNameInvalid", f"{name} is not a valid storage account name. Storage account "
+                           "name must be between 3 and 24 characters in length and use numbers and lower-case "
+                           "letters only.")
+        for r in mgr.res.values():
+            if r["type"] == self.type and r["body"]["name"] == name and r["id"].lower() != rid.lower():
+                raise ArmError(409, "StorageAccountAlreadyTaken",
+                               f"The storage account named {name} is already taken.")
+        loc = self.location(body, g)
+        sku = (body.get("sku") or {}).get("name")
+        kind = body.get("kind")
+        if not sku:
+            raise ArmError(400, "InvalidRequestPropertyValue", "The value of the property 'sku' is required.")
+        if not kind:
+            raise ArmError(400, "InvalidRequestPropertyValue", "The value of the property 'kind' is required.")
+        if old and old["body"]["location"] != loc:
+            raise ArmError(409, "InvalidResourceLocation",
+                           f"The resource '{name}' already exists in location '{old['body']['location']}' in "
+                           f"resource group '{g['name']}'. A resource with the same name cannot be created in "
+                           f"location '{loc}'. Please select a new resource name.")
+        props_in = body.get("properties") or {}
+        private = old["private"] if old else {
+            "keys": [{"keyName": k, "value": base64.b64encode(os.urandom(64)).decode(), "permissions": "FULL",
+                      "creationTime": now_iso()} for k in ("key1", "key2")],
+            "created": now_iso()}
+        url = mgr.s.url
+        props = {
+            "provisioningState": "Succeeded", "creationTime": private["created"],
+            "primaryLocation": loc, "statusOfPrimary": "available",
+            "primaryEndpoints": {"blob": f"{url}/{name}-blob/", "queue": f"{url}/{name}-queue/",
+                                 "table": f"{url}/{name}-table/", "file": f"{url}/{name}/",
+                                 "dfs": f"{url}/{name}-dfs/", "web": f"{url}/{name}-web/"},
+            "accessTier": props_in.get("accessTier", "Hot"),
+            "supportsHttpsTrafficOnly": props_in.get("supportsHttpsTrafficOnly", True),
+            "minimumTlsVersion": props_in.get("minimumTlsVersion", "TLS1_0"),
+            "allowBlobPublicAccess": props_in.get("allowBlobPublicAccess", False),
+            "allowSharedKeyAccess": props_in.get("allowSharedKeyAccess", True),
+            "networkAcls": props_in.get("networkAcls") or {"bypass": "AzureServices", "virtualNetworkRules": [],
+                                                             "ipRules": [], "defaultAction": "Allow"},
+            "encryption": {"services": {"file": {"keyType": "Account", "enabled": True},
+                                        "blob": {"keyType": "Account", "enabled": True}},
+                           "keySource": "Microsoft.Storage"},
+            "keyCreationTime": {"key1": private["keys"][0]["creationTime"], "key2": private["keys"][1]["creationTime"]},
+        }
+        if props_in.get("largeFileSharesState"):
+            props["largeFileSharesState"] = props_in["largeFileSharesState"]
+        out = self.common(rid, name, body, loc)
+        out.update({"kind": kind, "sku": {"name": sku, "tier": "Premium" if sku.startswith("Premium") else "Standard"},
+                    "properties": props})
+        return {"id": rid, "body": out, "private": private}
+
+    def request_shape(self, mgr, rec):
+        b = self.view(mgr, rec)
+        return {k: b[k] for k in ("location", "tags", "kind", "sku", "properties") if k in b}
+
+    def action(self, mgr, rec, name, req):
+        if name.lower() == "listkeys" and req.method == "POST":
+            return json_response(200, {"keys": copy.deepcopy(rec["private"]["keys"])})
+        if name.lower() == "regeneratekey" and req.method == "POST":
+            key_name = (req.json() or {}).get("keyName")
+            for k in rec["private"]["keys"]:
+                if k["keyName"] == key_name:
+                    k["value"] = base64.b64encode(os.urandom(64)).decode()
+                    k["creationTime"] = now_iso()
+                    mgr.save()
+                    return json_response(200, {"keys": copy.deepcopy(rec["private"]["keys"])})
+            raise bad_request("InvalidValuesForRequestParameters", f"Key name '{key_name}' is not valid.")
+        return super().action(mgr, rec, name, req)
+
+    def list_keys(self, mgr, rec):
+        return {"keys": copy.deepcopy(rec["private"]["keys"])}
+
+    def delete(self, mgr, rec):
+        shutil.rmtree(mgr.s.state_dir / "shares" / rec["body"]["name"], ignore_errors=True)
+
+
+class FileServices(Kind):
+    type = "Microsoft.Storage/storageAccounts/fileServices"
+    api_versions = StorageAccounts.api_versions
+    tracked = False
+
+    def _check(self, ident):
+        if ident.names[-1] != "default":
+            raise ArmError(400, "InvalidRequestUri",
+                           f"The file service name must be 'default', not '{ident.names[-1]}'.")
+
+    def implicit(self, mgr, ident, rid):
+        if ident.names[-1] != "default":
+            return None
+        acct = rid.rsplit("/fileServices/", 1)[0]
+        if mgr.get_record(acct) is None:
+            return None
+        return {"id": rid, "type": self.type, "body": {"id": rid, "name": "default", "type": self.type,
+                                                       "sku": {"name": "Standard_LRS", "tier": "Standard"},
+                                                       "properties": {"cors": {"corsRules": []},
+                                                                      "shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
+                "private": {}}
+
+    def put(self, mgr, ident, rid, body, old, g):
+        self._check(ident)
+        rec = self.implicit(mgr, ident, rid)
+        if body.get("properties"):
+            rec["body"]["properties"].update(body["properties"])
+        return rec
+
+
+class Shares(Kind):
+    type = "Microsoft.Storage/storageAccounts/fileServices/shares"
+    api_versions = StorageAccounts.api_versions
+    tracked = False
+
+    def put(self, mgr, ident, rid, body, old, g):
+        account, svc, share = ident.names
+        if svc != "default":
+            raise ArmError(400, "InvalidRequestUri", f"The file service name must be 'default', not '{svc}'.")
+        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", share):
+            raise ArmError(400, "InvalidRequestPropertyValue",
+                           f"The specified share name '{share}' is not valid: 3-63 lower-case letters, numbers and "
+                           "single hyphens, starting and ending with a letter or number.")
+        props_in = body.get("properties") or {}
+        quota = props_in.get("shareQuota", 5120)
+        if not isinstance(quota, int) or not 1 <= quota <= 102400:
+            raise ArmError(400, "InvalidRequestPropertyValue", f"The shareQuota value '{quota}' is not valid (1-102400).")
+        props = {"lastModifiedTime": now_iso(), "shareQuota": quota,
+                 "enabledProtocols": props_in.get("enabledProtocols", "SMB"),
+                 "accessTier": props_in.get("accessTier", "TransactionOptimized"),
+                 "accessTierChangeTime": old["body"]["properties"].get("accessTierChangeTime") if old else now_iso(),
+                 "leaseStatus": "unlocked", "leaseState": "available", "deleted": False,
+                 "remainingRetentionDays": 0, "metadata": props_in.get("metadata") or {}}
+        if props_in.get("metadata") is None:
+            props.pop("metadata")
+        out = {"id": rid, "name": share, "type": self.type, "etag": f'"0x{uuid.uuid4().hex[:15].upper()}"',
+               "properties": props}
+        mgr.s.share_dir(account, share).mkdir(parents=True, exist_ok=True)
+        return {"id": rid, "body": out, "private": {}}
+
+    def request_shape(self, mgr, rec):
+        p = rec["body"]["properties"]
+        return {"properties": {k: p[k] for k in ("shareQuota", "enabledProtocols", "accessTier", "metadata") if k in p}}
+
+    def delete(self, mgr, rec):
+        account = rec["id"].split("/storageAccounts/")[1].split("/")[0]
+        shutil.rmtree(mgr.s.share_dir(account, rec["body"]["name"]), ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Microsoft.OperationalInsights
+# ---------------------------------------------------------------------------------------------
+class Workspaces(Kind):
+    type = "Microsoft.OperationalInsights/workspaces"
+    api_versions = ("2025-02-01", "2023-09-01", "2022-10-01", "2021-06-01", "2020-08-01")
+
+    def put(self, mgr, ident, rid, body, old, g):
+        name = ident.names[0]
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", name):
+            raise ArmError(400, "BadRequest",
+                           f"Workspace name '{name}' is not valid: 4-63 letters, digits and hyphens.")
+        loc = self.location(body, g)
+        private = old["private"] if old else {
+            "customerId": str(uuid.uuid4()), "created": now_iso(),
+            "keys": {"primarySharedKey": base64.b64encode(os.urandom(64)).decode(),
+                     "secondarySharedKey": base64.b64encode(os.urandom(64)).decode()}}
+        pin = body.get("properties") or {}
+        props = {"provisioningState": "Succeeded", "customerId": private["customerId"],
+                 "sku": {"name": (pin.get("sku") or {}).get("name", "PerGB2018"), "lastSkuUpdate": private["created"]},
+                 "retentionInDays": pin.get("retentionInDays", 30),
+                 "features": {"legacy": 0, "searchVersion": 1, "enableLogAccessUsingOnlyResourcePermissions": True},
+                 "workspaceCapping": {"dailyQuotaGb": -1.0, "quotaNextResetTime": now_iso(), "dataIngestionStatus": "RespectQuota"},
+                 "publicNetworkAccessForIngestion": pin.get("publicNetworkAccessForIngestion", "Enabled"),
+                 "publicNetworkAccessForQuery": pin.get("publicNetworkAccessForQuery", "Enabled"),
+                 "createdDate": private["created"], "modifiedDate": now_iso()}
+        out = self.common(rid, name, body, loc)
+        out["properties"] = props
+        out["etag"] = f'"{uuid.uuid4()}"'
+        return {"id": rid, "body": out, "private": private}
+
+    def request_shape(self, mgr, rec):
+        b = self.view(mgr, rec)
+        p = b["properties"]
+        return {"location": b["location"], "tags": b["tags"],
+                "properties": {"sku": {"name": p["sku"]["name"]}, "retentionInDays": p["retentionInDays"]}}
+
+    def action(self, mgr, rec, name, req):
+        if name.lower() in ("sharedkeys", "listkeys") and req.method == "POST":
+            return json_response(200, copy.deepcopy(rec["private"]["keys"]))
+        return super().action(mgr, rec, name, req)
+
+    def list_keys(self, mgr, rec):
+        return copy.deepcopy(rec["private"]["keys"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Microsoft.App
+# ---------------------------------------------------------------------------------------------
+class ManagedEnvironments(Kind):
+    type = "Microsoft.App/managedEnvironments"
+    api_versions = ("2025-07-01", "2025-01-01", "2024-10-02-preview", "2024-03-01", "2023-05-01")
+
+    def put(self, mgr, ident, rid, body, old, g):
+        name = ident.names[0]
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
+            raise ArmError(400, "ManagedEnvironmentInvalidName",
+                           f"Invalid ManagedEnvironment name: '{name}'. A name must consist of lower case "
+                           "alphanumeric characters or '-', start with an alphabetic character, and end with an "
+                           "alphanumeric character and cannot have '--'. The length must not be more than 32 characters.")
+        loc = self.location(body, g)
+        pin = body.get("properties") or {}
+        profiles = copy.deepcopy(pin.get("workloadProfiles") or [])
+        for wp in profiles:
+            wtype = str(wp.get("workloadProfileType", ""))
+            low = wtype.lower()
+            if low not in CPU_PROFILES and low not in GPU_QUOTAS:
+                raise ArmError(400, "WorkloadProfileInvalidType", f"Workload profile type '{wtype}' is invalid.")
+            if low in SERVERLESS:
+                for prop in ("minimumCount", "maximumCount"):
+                    if wp.get(prop) is not None:
+                        raise ArmError(400, "WorkloadProfilePropertyNotSupported",
+                                       f"Workload Profile property '{prop[0].upper() + prop[1:]}' is not supported for "
+                                       f"{wtype.replace('-', '_')}")
+            elif wp.get("maximumCount") is None:
+                raise ArmError(400, "InvalidWorkloadProfile",
+                               f"Workload profile '{wp.get('name')}' of type '{wtype}' needs maximumCount.")
+            if low in GPU_QUOTAS and loc not in GPU_REGIONS:
+                quota = GPU_QUOTAS[low]
+                raise ArmError(400, "RegionDoesNotSupportWorkloadProfile",
+                               f"The workload profile type '{wtype}' is not supported in region '{loc}': the "
+                               f"subscription has no '{quota}' quota for Azure Container Apps in this region, and "
+                               f"the region offers no capacity for it. Regions with GPU workload profiles: "
+                               f"{', '.join(sorted(GPU_REGIONS))}.")
+        if profiles and not any(str(wp.get("workloadProfileType")).lower() == "consumption" for wp in profiles):
+            pass
+        logs = copy.deepcopy(pin.get("appLogsConfiguration") or {})
+        la = logs.get("logAnalyticsConfiguration")
+        if logs.get("destination") == "log-analytics":
+            cid, key = (la or {}).get("customerId"), (la or {}).get("sharedKey")
+            ws = next((r for r in mgr.res.values() if r["type"] == Workspaces.type
+                       and r["private"]["customerId"] == cid), None)
+            if ws is None or key not in ws["private"]["keys"].values():
+                raise ArmError(400, "InvalidRequestParameterWithDetails",
+                               "The Log Analytics workspace customerId or sharedKey is not valid "
+                               f"(customerId '{cid}').")
+            la.pop("sharedKey", None)
+        private = old["private"] if old else {"domain": f"{_rand(6, string.ascii_lowercase)}-{_rand(8)}.{loc}.azurecontainerapps.io",
+                                              "verification": hashlib.sha256(os.urandom(16)).hexdigest().upper(),
+                                              "created": now_iso()}
+        private["sharedKey"] = (pin.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration", {}).get("sharedKey")
+        props = {"provisioningState": "Succeeded", "daprAIInstrumentationKey": None,
+                 "defaultDomain": private["domain"], "staticIp": "127.0.0.1",
+                 "appLogsConfiguration": logs or None,
+                 "zoneRedundant": bool(pin.get("zoneRedundant", False)),
+                 "customDomainConfiguration": {"customDomainVerificationId": private["verification"]},
+                 "workloadProfiles": profiles or None,
+                 "eventStreamEndpoint": f"{mgr.s.url}{rid}/eventstream",
+                 "infrastructureResourceGroup": f"ME_{name}_{g['name']}_{loc}",
+                 "peerAuthentication": {"mtls": {"enabled": False}},
+                 "peerTrafficConfiguration": {"encryption": {"enabled": False}},
+                 "publicNetworkAccess": pin.get("publicNetworkAccess", "Enabled")}
+        props = {k: v for k, v in props.items() if v is not None}
+        out = self.common(rid, name, body, loc)
+        out["properties"] = props
+        out["systemData"] = {"createdAt": private["created"], "lastModifiedAt": now_iso()}
+        return {"id": rid, "body": out, "private": private}
+
+    def request_shape(self, mgr, rec):
+        b = self.view(mgr, rec)
+        p = b["properties"]
+        props = {k: copy.deepcopy(p[k]) for k in ("workloadProfiles", "appLogsConfiguration", "zoneRedundant") if k in p}
+        la = props.get("appLogsConfiguration", {}).get("logAnalyticsConfiguration")
+        if la is not None and rec["private"].get("sharedKey"):
+            la["sharedKey"] = rec["private"]["sharedKey"]
+        return {"location": b["location"], "tags": b["tags"], "properties": props}
+
+    def action(self, mgr, rec, name, req):
+        if name.lower() == "workloadprofilestates" and req.method == "GET":
+            return json_response(200, {"value": []})
+        return super().action(mgr, rec, name, req)
+
+
+class EnvStorages(Kind):
+    type = "Microsoft.App/managedEnvironments/storages"
+    api_versions = ManagedEnvironments.api_versions
+    tracked = False
+
+    def put(self, mgr, ident, rid, body, old, g):
+        pin = body.get("properties") or {}
+        af = pin.get("azureFile")
+        if not isinstance(af, dict):
+            raise ArmError(400, "InvalidRequestContent",
+                           "Only azureFile storages are supported by the stand-in (properties.azureFile is missing).")
+        for k in ("accountName", "shareName", "accessMode"):
+            if not af.get(k):
+                raise ArmError(400, "InvalidRequestContent", f"properties.azureFile.{k} is required.")
+        if af.get("accessMode") not in ("ReadOnly", "ReadWrite"):
+            raise ArmError(400, "InvalidRequestContent", f"accessMode must be ReadOnly or ReadWrite, not '{af.get('accessMode')}'.")
+        private = {"accountKey": af.get("accountKey") or (old or {}).get("private", {}).get("accountKey")}
+        shown = {k: af[k] for k in ("accountName", "shareName", "accessMode")}
+        out = {"id": rid, "name": ident.names[-1], "type": self.type, "properties": {"azureFile": shown}}
+        return {"id": rid, "body": out, "private": private}
+
+    def request_shape(self, mgr, rec):
+        b = copy.deepcopy(rec["body"])
+        b["properties"]["azureFile"]["accountKey"] = rec["private"].get("accountKey")
+        return {"properties": b["properties"]}
+
+
+def _template_hash(template):
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+
+
+class ContainerApps(Kind):
+    type = "Microsoft.App/containerApps"
+    api_versions = ManagedEnvironments.api_versions
+
+    def put(self, mgr, ident, rid, body, old, g):
+        name = ident.names[0]
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
+            raise ArmError(400, "ContainerAppInvalidName",
+                           f"Invalid ContainerApp name '{name}'. A name must consist of lower case alphanumeric "
+                           "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+                           "character and cannot have '--'. The length must not be more than 32 characters.")
+        loc = self.location(body, g)
+        pin = copy.deepcopy(body.get("properties") or {})
+        env_id = pin.get("managedEnvironmentId") or pin.get("environmentId")
+        env = mgr.get_record(env_id) if env_id else None
+        if env is None or env["type"] != ManagedEnvironments.type:
+            raise ArmError(400, "ManagedEnvironmentNotFound",
+                           f"Managed environment '{env_id}' was not found.")
+        wp_name = pin.get("workloadProfileName")
+        profiles = env["body"]["properties"].get("workloadProfiles") or []
+        if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
+            raise ArmError(400, "ContainerAppInvalidWorkloadProfileName",
+                           f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.")
+        config = pin.get("configuration") or {}
+        template = pin.get("template") or {}
+        containers = template.get("containers") or []
+        if not containers:
+            raise ArmError(400, "InvalidParameterValueInContainerTemplate",
+                           "The container app template must have at least one container.")
+        # secrets: values kept privately, GET shows names only
+        old_secrets = (old or {}).get("private", {}).get("secrets", {})
+        secrets = {}
+        for s in config.get("secrets") or []:
+            sname = s.get("name")
+            if not sname or not re.fullmatch(r"[a-z0-9][a-z0-9-.]*[a-z0-9]?", sname):
+                raise ArmError(400, "ContainerAppSecretInvalid", f"Invalid secret name '{sname}'.")
+            if "value" in s and s["value"] is not None:
+                secrets[sname] = s["value"]
+            elif sname in old_secrets:
+                secrets[sname] = old_secrets[sname]
+            elif s.get("keyVaultUrl"):
+                raise ArmError(400, "ContainerAppSecretKeyVaultNotSupported",
+                               "Key Vault secret references are not supported by the stand-in.")
+            else:
+                raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{sname}' has no value.")
+        for c in containers:
+            for e in c.get("env") or []:
+                if e.get("secretRef") and e["secretRef"] not in secrets:
+                    raise ArmError(400, "ContainerAppSecretRefNotFound",
+                                   f"SecretRef '{e['secretRef']}' defined for container '{c.get('name')}' not found.")
+        vol_names = set()
+        for v in template.get("volumes") or []:
+            vol_names.add(v.get("name"))
+            if (v.get("storageType") or "EmptyDir") == "AzureFile":
+                sid = f"{env['id']}/storages/{v.get('storageName')}"
+                if mgr.get_record(sid) is None:
+                    raise ArmError(400, "ContainerAppVolumeStorageNotFound",
+                                   f"Storage '{v.get('storageName')}' of volume '{v.get('name')}' is not found in "
+                                   f"managed environment '{env['body']['name']}'.")
+        for c in containers:
+            for vm in c.get("volumeMounts") or []:
+                if vm.get("volumeName") not in vol_names:
+                    raise ArmError(400, "InvalidVolumeMount",
+                                   f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
+                                   "no volume of the template.")
+        private = copy.deepcopy(old["private"]) if old else {"revisions": [], "created": now_iso(), "port": None}
+        private["secrets"] = secrets
+        thash = _template_hash(template)
+        revs = private["revisions"]
+        if not revs or revs[-1]["hash"] != thash:
+            suffix = template.get("revisionSuffix") or _rand(7)
+            rev_name = f"{name}--{suffix}"
+            if any(r["name"] == rev_name for r in revs):
+                raise ArmError(400, "RevisionSuffixAlreadyExists",
+                               f"Revision with suffix '{suffix}' already exists for container app '{name}'.")
+            revs.append({"name": rev_name, "hash": thash, "created": now_iso(), "template": copy.deepcopy(template)})
+        ingress = config.get("ingress")
+        if ingress is not None:
+            ingress = copy.deepcopy(ingress)
+            ingress.setdefault("external", False)
+            ingress.setdefault("transport", "Auto")
+            ingress.setdefault("allowInsecure", False)
+            ingress.setdefault("traffic", [{"weight": 100, "latestRevision": True}])
+            ingress["fqdn"] = private.get("fqdn") or "pending"
+            config["ingress"] = ingress
+        config["secrets"] = [{"name": s} for s in secrets]
+        config.setdefault("activeRevisionsMode", "Single")
+        config.setdefault("maxInactiveRevisions", 100)
+        template.setdefault("scale", {"minReplicas": 0, "maxReplicas": 10})
+        out = self.common(rid, name, body, loc)
+        for k in ("identity",):
+            if k in body:
+                out[k] = body[k]
+        out["systemData"] = {"createdAt": private["created"], "lastModifiedAt": now_iso()}
+        out["properties"] = {
+            "provisioningState": "Succeeded", "runningStatus": "Running",
+            "managedEnvironmentId": env["id"], "environmentId": env["id"],
+            "workloadProfileName": wp_name,
+            "outboundIpAddresses": ["127.0.0.1"],
+            "latestRevisionName": revs[-1]["name"],
+            "latestRevisionFqdn": "",
+            "customDomainVerificationId": env["private"]["verification"],
+            "configuration": config, "template": template,
+            "eventStreamEndpoint": f"{mgr.s.url}{rid}/eventstream",
+        }
+        if not wp_name:
+            out["properties"].pop("workloadProfileName")
+        return {"id": rid, "body": out, "private": private}
+
+    def after_put(self, mgr, rec, old):
+        self._apply(mgr, rec)
+
+    def resume(self, mgr, rec):
+        self._apply(mgr, rec)
+
+    def _apply(self, mgr, rec):
+        volumes = {}
+        env_id = rec["body"]["properties"]["managedEnvironmentId"]
+        tmpl = rec["body"]["properties"]["template"]
+        vols = {v.get("name"): v for v in tmpl.get("volumes") or []}
+        for c in tmpl.get("containers") or []:
+            for vm in c.get("volumeMounts") or []:
+                v = vols.get(vm.get("volumeName")) or {}
+                if (v.get("storageType") or "EmptyDir") != "AzureFile":
+                    continue
+                st = mgr.get_record(f"{env_id}/storages/{v.get('storageName')}")
+                if st is None:
+                    continue
+                af = st["body"]["properties"]["azureFile"]
+                key = st["private"].get("accountKey")
+                if key is not None and key not in [k["value"] for k in (mgr.storage_account(af["accountName"]) or
+                                                                         {"private": {"keys": []}})["private"]["keys"]]:
+                    log.warning("storage %s has a wrong account key: the mount fails", st["id"])
+                    continue
+                folder = mgr.share_folder(af["accountName"], af["shareName"])
+                if folder is not None:
+                    volumes[vm["mountPath"]] = folder
+        fqdn = None
+        if mgr.s.runtime is not None:
+            result = mgr.s.runtime.apply(rec["id"].lower(), copy.deepcopy(rec["body"]), volumes,
+                                         dict(rec["private"]["secrets"]))
+            fqdn = (result or {}).get("fqdn")
+        if not fqdn:
+            port = rec["private"].get("port") or _free_port()
+            rec["private"]["port"] = port
+            fqdn = f"127.0.0.1:{port}"
+        with mgr.lock:
+            rec["private"]["fqdn"] = fqdn
+            ing = rec["body"]["properties"]["configuration"].get("ingress")
+            if ing is not None:
+                ing["fqdn"] = fqdn
+                rec["body"]["properties"]["latestRevisionFqdn"] = fqdn
+            mgr.save()
+
+    def status(self, mgr, rec):
+        if mgr.s.runtime is None:
+            return {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
+        try:
+            return mgr.s.runtime.status(rec["id"].lower()) or {}
+        except Exception:
+            log.exception("runtime.status failed")
+            return {"running": False, "ready": False, "restarts": 0}
+
+    def view(self, mgr, rec):
+        b = copy.deepcopy(rec["body"])
+        st = self.status(mgr, rec)
+        p = b["properties"]
+        revs = rec["private"]["revisions"]
+        if st.get("ready"):
+            p["latestReadyRevisionName"] = revs[-1]["name"]
+            rec["private"]["ready_revision"] = revs[-1]["name"]
+        elif rec["private"].get("ready_revision"):
+            p["latestReadyRevisionName"] = rec["private"]["ready_revision"]
+        return b
+
+    def request_shape(self, mgr, rec):
+        b = copy.deepcopy(rec["body"])
+        p = b["properties"]
+        p["configuration"]["secrets"] = [{"name": k, "value": v} for k, v in rec["private"]["secrets"].items()]
+        p["configuration"].get("ingress", {}).pop("fqdn", None)
+        return {"location": b["location"], "tags": b.get("tags"),
+                "properties": {k: p[k] for k in ("managedEnvironmentId", "workloadProfileName", "configuration", "template")
+                               if k in p}}
+
+    def action(self, mgr, rec, name, req):
+        if name.lower() == "listsecrets" and req.method == "POST":
+            return json_response(200, {"value": [{"name": k, "value": v} for k, v in rec["private"]["secrets"].items()]})
+        if name.lower() == "revisions" and req.method == "GET":
+            return json_response(200, {"value": [Revisions.revision_view(mgr, rec, r) for r in rec["private"]["revisions"]]})
+        if name.lower() in ("start", "stop") and req.method == "POST":
+            if mgr.s.runtime is not None:
+                (mgr.s.runtime.restart if name.lower() == "start" else mgr.s.runtime.remove)(rec["id"].lower())
+            return Response(200, {}, b"")
+        if name.lower() == "getauthtoken" and req.method == "POST":
+            return json_response(200, {"properties": {"token": mgr.s.entra.issue(mgr.s.url + "/", mgr.s.tenant_id),
+                                                      "expires": now_iso()}})
+        return super().action(mgr, rec, name, req)
+
+    def delete(self, mgr, rec):
+        if mgr.s.runtime is not None:
+            try:
+                mgr.s.runtime.remove(rec["id"].lower())
+            except Exception:
+                log.exception("runtime.remove failed")
+
+
+class Revisions(Kind):
+    type = "Microsoft.App/containerApps/revisions"
+    api_versions = ManagedEnvironments.api_versions
+    tracked = False
+
+    @staticmethod
+    def revision_view(mgr, app_rec, r):
+        revs = app_rec["private"]["revisions"]
+        latest = r is revs[-1] or r["name"] == revs[-1]["name"]
+        st = ContainerApps().status(mgr, app_rec) if latest else {}
+        if latest:
+            if st.get("ready"):
+                running, health, replicas = "Running", "Healthy", 1
+            elif st.get("running"):
+                running, health, replicas = "Processing", "None", 1
+            elif st.get("restarts") or st.get("log_path"):
+                running, health, replicas = "Failed", "Unhealthy", 0
+            else:
+                running, health, replicas = "Processing", "None", 0
+        else:
+            running, health, replicas = "Stopped", "None", 0
+        fqdn = app_rec["private"].get("fqdn", "")
+        app_id = app_rec["id"]
+        return {"id": f"{app_id}/revisions/{r['name']}", "name": r["name"], "type": Revisions.type,
+                "properties": {"createdTime": r["created"], "lastActiveTime": now_iso() if latest else r["created"],
+                               "fqdn": fqdn, "template": copy.deepcopy(r["template"]), "active": latest,
+                               "replicas": replicas, "trafficWeight": 100 if latest else 0,
+                               "healthState": health, "provisioningState": "Provisioned",
+                               "runningState": running}}
+
+    def _find(self, mgr, ident, rid):
+        app_id = rid.rsplit("/revisions/", 1)[0]
+        app = mgr.get_record(app_id)
+        if app is None:
+            return None, None
+        for r in app["private"]["revisions"]:
+            if r["name"].lower() == ident.names[-1].lower():
+                return app, r
+        return app, None
+
+    def children(self, mgr, parent_rec, child_type):
+        return [self.revision_view(mgr, parent_rec, r) for r in parent_rec["private"]["revisions"]]
+
+    def implicit(self, mgr, ident, rid):
+        app, r = self._find(mgr, ident, rid)
+        if r is None:
+            return None
+        return {"id": rid, "type": self.type, "body": None, "private": {"app": app, "rev": r}}
+
+    def view(self, mgr, rec):
+        return self.revision_view(mgr, rec["private"]["app"], rec["private"]["rev"])
+
+    def put(self, mgr, ident, rid, body, old, g):
+        raise ArmError(405, "MethodNotAllowed", "Revisions are created by updating the container app.")
+
+    def action(self, mgr, rec, name, req):
+        app, r = rec["private"]["app"], rec["private"]["rev"]
+        latest = app["private"]["revisions"][-1]["name"] == r["name"]
+        if name.lower() in ("restart", "activate") and req.method == "POST":
+            if not latest:
+                raise ArmError(400, "BadRequest",
+                               f"Revision '{r['name']}' is not active; only the active revision can be restarted.")
+            if mgr.s.runtime is not None:
+                mgr.s.runtime.restart(app["id"].lower())
+            return Response(200, {}, b"")
+        if name.lower() == "deactivate" and req.method == "POST":
+            if mgr.s.runtime is not None and latest:
+                mgr.s.runtime.remove(app["id"].lower())
+            return Response(200, {}, b"")
+        if name.lower() == "replicas" and req.method == "GET":
+            st = ContainerApps().status(mgr, app) if latest else {}
+            reps = []
+            if latest and st.get("running"):
+                cname = (r["template"].get("containers") or [{}])[0].get("name", "main")
+                reps.append({"id": f"{rec['id']}/replicas/{r['name']}-0", "name": f"{r['name']}-0",
+                             "type": "Microsoft.App/containerApps/revisions/replicas",
+                             "properties": {"createdTime": r["created"], "runningState": "Running" if st.get("ready") else "NotRunning",
+                                            "containers": [{"name": cname, "containerId": str(st.get("pid") or ""),
+                                                            "ready": bool(st.get("ready")), "started": True,
+                                                            "restartCount": int(st.get("restarts") or 0),
+                                                            "runningState": "Running" if st.get("running") else "Terminated"}]}})
+            return json_response(200, {"value": reps})
+        return super().action(mgr, rec, name, req)
+
+
+KINDS = [StorageAccounts(), FileServices(), Shares(), Workspaces(), ManagedEnvironments(), EnvStorages(),
+         ContainerApps(), Revisions()]

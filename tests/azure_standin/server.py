@@ -1,0 +1,436 @@
+"""The stand-in: a loopback HTTPS server that plays Entra ID, Resource Manager and Azure Files."""
+import base64
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import ssl
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, parse_qsl
+
+from requests.structures import CaseInsensitiveDict
+
+from . import tls
+from .auth import Entra
+from .http import Request, Response, json_response
+
+log = logging.getLogger("azure_standin")
+
+CLOUD_NAME = "AitkStandIn"
+FAULT_KINDS = ("429", "500", "503", "latency", "cut")
+
+
+class _Cut(Exception):
+    """The fault injector decided to drop the connection mid-body."""
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.configure(None)
+
+    def configure(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None):
+        with self.lock:
+            if rate is None or rate <= 0:
+                self.rate, self.rng, self.kinds, self.paths = 0.0, None, (), None
+                return
+            bad = [k for k in kinds if k not in FAULT_KINDS]
+            if bad:
+                raise ValueError(f"unknown fault kinds {bad}; known: {FAULT_KINDS}")
+            self.rate, self.rng = float(rate), random.Random(seed)
+            self.kinds = tuple(kinds)
+            self.paths = list(paths) if paths else None
+
+    def draw(self, req: Request):
+        """The fault for this request (a kind or None). One RNG step per eligible request."""
+        with self.lock:
+            if not self.rng or not self.kinds:
+                return None
+            if self.paths is not None:
+                p = req.path.lower()
+                if not any(p.startswith(x.lower()) or x.lower() in p for x in self.paths):
+                    return None
+            hit = self.rng.random() < self.rate
+            kind = self.rng.choice(self.kinds)
+            latency = self.rng.uniform(0.2, 1.0)
+            if not hit:
+                return None
+            return (kind, latency)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, standin, ctx):
+        self.standin, self.ctx = standin, ctx
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        # no Nagle: headers and body go out as separate writes (TLS records); with Nagle on, the
+        # second waits for the client's delayed ACK, 40 ms on every request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+    def finish_request(self, request, client_address):
+        # TLS handshake in the worker thread, not in the accept loop.
+        try:
+            request.settimeout(120)
+            conn = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            try:
+                request.close()
+            except OSError:
+                pass
+            return
+        self.RequestHandlerClass(conn, client_address, self)
+
+    def handle_error(self, request, client_address):
+        log.debug("connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "AzureStandIn/1.0"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _read_body(self) -> bytes:
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _dispatch(self):
+        standin = self.server.standin
+        raw = self.path
+        split = urlsplit(raw)
+        query = {}
+        for k, v in parse_qsl(split.query, keep_blank_values=True):
+            query.setdefault(k, v)
+        headers = CaseInsensitiveDict()
+        for k, v in self.headers.items():
+            headers[k] = v
+        if (headers.get("Expect") or "").lower() == "100-continue":
+            self.send_response_only(100)
+            self.end_headers()
+        body = self._read_body()
+        req = Request(self.command, unquote(split.path), query, headers, body, raw)
+        try:
+            resp, fault = standin._serve(req)
+        except Exception as exc:  # a bug in the stand-in: report it like ARM would
+            log.exception("stand-in handler failed for %s %s", req.method, req.path)
+            resp, fault = json_response(500, {"error": {"code": "InternalServerError",
+                                                        "message": f"stand-in error: {exc!r}"}}), None
+        standin._log_request(req, resp.status)
+        self._write(req, resp, cut=(fault == "cut"))
+
+    def _write(self, req, resp, cut=False):
+        body = resp.body
+        headers = dict(resp.headers or {})
+        headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        headers.setdefault("Date", self.date_time_string())
+        chunked = not isinstance(body, (bytes, bytearray))
+        self.send_response(resp.status)
+        for k, v in headers.items():
+            if k.lower() in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                if k.lower() not in ("content-length",) or req.method != "HEAD":
+                    continue        # send_response() already sent Date and Server: one of each
+            self.send_header(k, v)
+        if req.method == "HEAD":
+            if "content-length" not in {k.lower() for k in headers}:
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if chunked:
+            if cut:
+                body = b"".join(body)
+                chunked = False
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for piece in body:
+                    if piece:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                return
+        self.send_header("Content-Length", str(len(body)))
+        if cut:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if cut:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
+
+
+class StandIn:
+    """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
+
+    def __init__(self, state_dir, faults: dict | None = None, port: int = 0):
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ids_path = self.state_dir / "ids.json"
+        if ids_path.is_file():
+            ids = json.loads(ids_path.read_text())
+        else:
+            ids = {"subscription_id": str(uuid.uuid4()), "tenant_id": str(uuid.uuid4()),
+                   "client_id": str(uuid.uuid4()), "sp_object_id": str(uuid.uuid4()),
+                   "client_secret": base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="),
+                   "seed": base64.b64encode(os.urandom(32)).decode()}
+            ids_path.write_text(json.dumps(ids))
+            ids_path.chmod(0o600)
+        self.subscription_id = ids["subscription_id"]
+        self.tenant_id = ids["tenant_id"]
+        self.client_id = ids["client_id"]
+        self.client_secret = ids["client_secret"]
+        self.sp_object_id = ids["sp_object_id"]
+        self.secret_seed = base64.b64decode(ids["seed"])
+        self._port_wanted = port
+        self.port = None
+        self.url = None
+        self.requests_log = []
+        self._log_lock = threading.Lock()
+        self.faults = Faults()
+        if faults:
+            self.set_faults(**faults)
+        tls_dir = self.state_dir / "tls"
+        self.ca_cert_path, self.ca_key_path = tls.make_ca(tls_dir)
+        self.server_cert_path, self.server_key_path = tls.make_leaf(
+            self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key")
+        self.ca_bundle = str(self.ca_cert_path)
+        self.entra = Entra(self)
+        self.runtime = None
+        from .manager import ResourceManager
+        self.arm = ResourceManager(self)
+        self._httpd = None
+        self._thread = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self):
+        if self._httpd:
+            return self
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(self.server_cert_path), str(self.server_key_path))
+        self._httpd = _Server(("127.0.0.1", self._port_wanted or 0), _Handler, self, ctx)
+        self.port = self._httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        try:
+            from .runtime import Runtime
+        except ImportError:
+            Runtime = None
+        if Runtime is not None:
+            self.runtime = Runtime(self.state_dir, self.ca_cert_path, self.ca_key_path)
+        self.arm.started()
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="azure-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        self.arm.stopped()
+        if self.runtime is not None:
+            try:
+                self.runtime.stop_all()
+            except Exception:
+                log.exception("runtime.stop_all failed")
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- helpers for tests and the demo -------------------------------------------------------
+    def az_env(self, config_dir) -> dict:
+        config_dir = Path(config_dir)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        return {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": self.ca_bundle,
+                "SSL_CERT_FILE": self.ca_bundle, "AZURE_CORE_COLLECT_TELEMETRY": "false",
+                "AZURE_CORE_SURVEY_MESSAGE": "false", "AZURE_CORE_NO_COLOR": "true",
+                "AZURE_CORE_INSTANCE_DISCOVERY": "false", "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off"}
+
+    def cloud_register_args(self):
+        u = self.url
+        return ["--endpoint-resource-manager", u,
+                "--endpoint-active-directory", u,
+                "--endpoint-active-directory-resource-id", f"{u}/",
+                "--endpoint-active-directory-graph-resource-id", f"{u}/graph/",
+                "--endpoint-management", f"{u}/",
+                "--suffix-storage-endpoint", "127.0.0.1",
+                "--suffix-keyvault-dns", ".vault.standin.local"]
+
+    def cloud_metadata(self):
+        """ARM's /metadata/endpoints document for this cloud (az cloud register reads it)."""
+        u = self.url
+        return {"name": CLOUD_NAME, "portal": f"{u}/portal", "resourceManager": f"{u}/",
+                "gallery": f"{u}/gallery/", "graph": f"{u}/graph/", "graphAudience": f"{u}/graph/",
+                "microsoftGraphResourceId": f"{u}/graph/", "activeDirectoryDataLake": f"{u}/datalake/",
+                "batch": f"{u}/batch/", "media": f"{u}/media/", "sqlManagement": f"{u}/sql/",
+                "vmImageAliasDoc": f"{u}/vmimagealiases.json", "logAnalyticsResourceId": f"{u}/loganalytics",
+                "appInsightsResourceId": f"{u}/appinsights", "appInsightsTelemetryChannelResourceId": f"{u}/aitelemetry",
+                "ossrdbmsResourceId": f"{u}/ossrdbms", "attestationResourceId": f"{u}/attest",
+                "synapseAnalyticsResourceId": f"{u}/synapse", "appServiceResourceId": f"{u}/appservice",
+                "authentication": {"loginEndpoint": u, "audiences": [f"{u}/"], "tenant": "common",
+                                   "identityProvider": "AAD"},
+                "suffixes": {"acrLoginServer": "azurecr.standin.local", "keyVaultDns": "vault.standin.local",
+                             "storage": "127.0.0.1", "sqlServerHostname": "database.standin.local",
+                             "mhsmDns": "mhsm.standin.local", "attestationEndpoint": "attest.standin.local",
+                             "synapseAnalytics": "synapse.standin.local",
+                             "storageSyncEndpointSuffix": "afs.standin.local"}}
+
+    def az_login(self, az_executable: str, env: dict):
+        import subprocess
+
+        def az(*args):
+            proc = subprocess.run([az_executable, *args], env=env, text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=180)
+            if proc.returncode != 0:
+                raise RuntimeError(f"az {args[0]} {args[1] if len(args) > 1 else ''} failed "
+                                   f"({proc.returncode}):\n{proc.stderr.strip()}")
+            return proc
+
+        existing = subprocess.run([az_executable, "cloud", "show", "-n", CLOUD_NAME, "-o", "json"], env=env,
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+        if existing.returncode == 0:
+            az("cloud", "set", "-n", "AzureCloud")
+            az("cloud", "unregister", "-n", CLOUD_NAME)
+        az("cloud", "register", "-n", CLOUD_NAME, *self.cloud_register_args())
+        az("cloud", "set", "-n", CLOUD_NAME)
+        az("config", "set", "core.instance_discovery=false", "core.login_experience_v2=off")
+        az("login", "--service-principal", "-u", self.client_id, "-p", self.client_secret,
+           "--tenant", self.tenant_id, "-o", "none")
+        az("account", "set", "-s", self.subscription_id)
+
+    def create_resource_group(self, name, location="eastus"):
+        return self.arm.create_resource_group(name, location)
+
+    def share_dir(self, storage_account, share) -> Path:
+        return self.state_dir / "shares" / storage_account / share
+
+    def set_faults(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None):
+        self.faults.configure(rate, seed, kinds, paths)
+
+    def register_provider(self, ns):
+        self.arm.set_provider(ns, True)
+
+    def unregister_provider(self, ns):
+        self.arm.set_provider(ns, False)
+
+    # -- request path ------------------------------------------------------------------------
+    def _log_request(self, req, status):
+        with self._log_lock:
+            self.requests_log.append((req.method, req.raw_path, status))
+
+    def _route(self, req: Request):
+        first = req.path.lstrip("/").split("/", 1)[0].lower()
+        if first in ("subscriptions", "tenants", "providers"):
+            return "arm"
+        if first == "metadata":
+            return "metadata"
+        if first and self.arm.storage_account(first) is not None:
+            return "files"
+        if self.entra.handles(req):
+            return "auth"
+        return None
+
+    def _serve(self, req: Request):
+        kind = self._route(req)
+        fault = None
+        if kind in ("arm", "files"):
+            drawn = self.faults.draw(req)
+            if drawn:
+                fault, latency = drawn
+                if fault == "latency":
+                    time.sleep(latency)
+                    fault = None
+                elif fault in ("429", "500", "503"):
+                    return self._fault_response(kind, int(fault)), fault
+        if kind == "auth":
+            resp = self.entra.handle(req)
+        elif kind == "arm":
+            resp = self.arm.handle(req)
+        elif kind == "files":
+            resp = self._files(req)
+        elif kind == "metadata":
+            resp = json_response(200, self.cloud_metadata())
+        else:
+            resp = json_response(404, {"error": {"code": "NotFound", "message": f"No route for {req.path}"}})
+        return resp, fault
+
+    def _fault_response(self, kind, status):
+        headers = {"x-ms-error-code": {429: "ServerBusy", 500: "InternalError", 503: "ServerBusy"}[status]}
+        if status in (429, 503):
+            headers["Retry-After"] = "1"
+        if kind == "files":
+            msg = {429: "Operations per second is over the account limit.",
+                   500: "Server encountered an internal error. Please try again after some time.",
+                   503: "The server is currently unable to receive requests. Please retry your request."}[status]
+            code = {429: "ServerBusy", 500: "InternalError", 503: "ServerBusy"}[status]
+            body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
+                    f'<Message>{msg}\nRequestId:{uuid.uuid4()}\nTime:{time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())}</Message></Error>').encode()
+            headers["Content-Type"] = "application/xml"
+            return Response(status, headers, body)
+        code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}[status]
+        msg = {429: "The request is being throttled.", 500: "The server encountered an internal error.",
+               503: "The service is unavailable."}[status]
+        return json_response(status, {"error": {"code": code, "message": msg}}, headers)
+
+    def _files(self, req: Request) -> Response:
+        try:
+            from . import files
+        except ImportError:
+            return Response(501, {"Content-Type": "application/xml"},
+                            b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NotImplemented</Code>"
+                            b"<Message>The stand-in's Azure Files data plane (files.py) is not available.</Message></Error>")
+        account = req.path.lstrip("/").split("/", 1)[0].lower()
+        key = self.arm.storage_key(account)
+
+        def share_dir_fn(share):
+            return self.arm.share_folder(account, share)
+        return files.handle(req, key, share_dir_fn)

@@ -1,0 +1,87 @@
+"""Shared fixtures of the stand-in's own tests: a started StandIn, an ARM token, and a real `az`
+(azure-cli 2.91 from the venv) signed in to it with a private config folder."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from azure_standin import StandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+AZ = str(Path(sys.executable).with_name("az"))
+FINETUNING_TEMPLATE = ROOT / "tests" / "e2e" / "finetuning.template.json"
+INFERENCE_TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
+
+
+def arm_token(azure):
+    r = requests.post(f"{azure.url}/{azure.tenant_id}/oauth2/v2.0/token", verify=azure.ca_bundle, data={
+        "grant_type": "client_credentials", "client_id": azure.client_id,
+        "client_secret": azure.client_secret, "scope": f"{azure.url}/.default"})
+    r.raise_for_status()
+    return r.json()["access_token"]
+
+
+class Arm:
+    """Minimal ARM client over requests (raw bodies, for shape checks)."""
+    def __init__(self, azure):
+        self.azure = azure
+        self.s = requests.Session()
+        self.s.verify = azure.ca_bundle
+        self.s.headers["Authorization"] = "Bearer " + arm_token(azure)
+
+    def url(self, path, api="2025-07-01"):
+        sep = "&" if "?" in path else "?"
+        return f"{self.azure.url}{path}{sep}api-version={api}"
+
+    def rg(self, rg):
+        return f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{rg}"
+
+    def __getattr__(self, method):
+        if method not in ("get", "put", "post", "delete", "head", "patch"):
+            raise AttributeError(method)
+
+        def call(path, api="2025-07-01", **kw):
+            return getattr(self.s, method)(self.url(path, api), **kw)
+        return call
+
+
+@pytest.fixture(scope="module")
+def arm_standin(tmp_path_factory):
+    azure = StandIn(tmp_path_factory.mktemp("arm-standin"))
+    azure.start()
+    try:
+        yield azure
+    finally:
+        azure.stop()
+
+
+@pytest.fixture(scope="module")
+def arm(arm_standin):
+    return Arm(arm_standin)
+
+
+class AzCli:
+    def __init__(self, azure, base):
+        self.azure = azure
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZ_"))}
+        self.env.update(azure.az_env(base / "az-config"))
+
+    def __call__(self, *args, timeout=180):
+        return subprocess.run([AZ, *args], env=self.env, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
+
+    def ok(self, *args, timeout=180):
+        import json
+        p = self(*args, timeout=timeout)
+        assert p.returncode == 0, f"az {' '.join(args)}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def az_signed_in(arm_standin, tmp_path_factory):
+    cli = AzCli(arm_standin, tmp_path_factory.mktemp("az"))
+    arm_standin.az_login(AZ, cli.env)
+    return cli
