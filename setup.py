@@ -12,13 +12,16 @@ setup(
     license="MIT",
     author="aitk developers",
     classifiers=[
+        "Development Status :: 4 - Beta",
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: MIT License",
+        "Environment :: Console",
     ],
+    python_requires=">=3.10",
     # The az extension, plus the serving launcher (one copy of its code, in container/), which
     # deploy uploads to the share and which shares its layout constants with the extension.
     package_dir={"": "src/aitk", "aitk_serve": "container/aitk_serve"},
     packages=["azext_aitk", "aitk_serve"],
     package_data={"azext_aitk": ["azext_metadata.json", "templates/*"], "aitk_serve": ["static/*"]},
+    # Everything the extension imports ships with azure-cli 2.91 (see requirements/ext.txt).
     install_requires=[],
 )

@@ -22,8 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from azure_standin import StandIn  # noqa: E402  (the stand-in lives under tests/)
 from e2e.flow import (  # noqa: E402
-    DEMO_ADAPTER, DEMO_MODEL, FINETUNE_SHARE, FINETUNE_STORAGE, RESOURCE_GROUP,
-    AzRunner, seed_finetuning_leftovers,
+    DEMO_ADAPTER, DEMO_MODEL, RESOURCE_GROUP, AzRunner, openai_client, seed_finetuning_leftovers,
 )
 
 
@@ -71,8 +70,7 @@ def main(argv=None):
                          indent=2))
 
         def ask(model):
-            from openai import OpenAI
-            client = OpenAI(base_url=endpoint["url"].rstrip("/") + "/v1", api_key=endpoint["apiKey"])
+            client = openai_client(endpoint, azure.ca_bundle)
             reply = client.chat.completions.create(
                 model=model, max_tokens=16, temperature=0,
                 messages=[{"role": "user", "content": "Say hello to Azure Container Apps."}])

@@ -70,6 +70,15 @@ class AzRunner:
         return json.loads(proc.stdout) if proc.stdout.strip() else None
 
 
+def openai_client(endpoint, ca_bundle):
+    """The OpenAI client a user would write, trusting the stand-in's CA (its ingress is HTTPS,
+    as ACA's is)."""
+    import openai
+    return openai.OpenAI(base_url=endpoint["url"].rstrip("/") + "/v1", api_key=endpoint["apiKey"],
+                         http_client=openai.DefaultHttpxClient(verify=str(ca_bundle)),
+                         max_retries=0, timeout=300)
+
+
 def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
     """Stand in for what AI Toolkit's remote fine-tuning leaves: its resource group, storage
     account and share (deployed with az's own `deployment group create`), a base model and a

@@ -30,6 +30,7 @@ class Arm:
         self.azure = azure
         self.s = requests.Session()
         self.s.verify = azure.ca_bundle
+        self.s.trust_env = False          # REQUESTS_CA_BUNDLE in the env would override verify
         self.s.headers["Authorization"] = "Bearer " + arm_token(azure)
 
     def url(self, path, api="2025-07-01"):

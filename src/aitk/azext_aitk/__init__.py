@@ -1,0 +1,32 @@
+"""aitk: serve a LoRA fine-tuned LLM on Azure Container Apps (`az aitk inference …`).
+
+Loaded by az on every invocation that might touch the extension: keep imports here light
+(heavy modules are imported inside the command functions).
+"""
+from azure.cli.core import AzCommandsLoader
+
+from azext_aitk._help import helps  # pylint: disable=unused-import
+
+
+class AitkCommandsLoader(AzCommandsLoader):
+
+    def __init__(self, cli_ctx=None):
+        from azure.cli.core.commands import CliCommandType
+        from azure.cli.core.profiles import ResourceType
+        custom = CliCommandType(operations_tmpl="azext_aitk.custom#{}")
+        # The deployment code of az's resource module resolves its models through the
+        # command's resource type (shared/DESIGN.md "Calling az's deployment code").
+        super().__init__(cli_ctx=cli_ctx, custom_command_type=custom,
+                         resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS)
+
+    def load_command_table(self, args):
+        from azext_aitk.commands import load_command_table
+        load_command_table(self, args)
+        return self.command_table
+
+    def load_arguments(self, command):
+        from azext_aitk._params import load_arguments
+        load_arguments(self, command)
+
+
+COMMAND_LOADER_CLS = AitkCommandsLoader

@@ -1,0 +1,128 @@
+# pylint: disable=line-too-long
+# Example lines stay under 72 characters so az's help never wraps them: they must paste as is.
+from knack.help_files import helps
+
+helps["aitk"] = """
+type: group
+short-summary: AI Toolkit on Azure from the terminal.
+long-summary: Serve a LoRA fine-tuned LLM from an Azure Files share on Azure Container Apps with vLLM.
+"""
+
+helps["aitk inference"] = """
+type: group
+short-summary: Provision, deploy and call an OpenAI-compatible endpoint for a fine-tuned model.
+long-summary: >-
+    Run these in your workspace folder (an AI Toolkit fine-tuning project, or any folder), in this
+    order: init writes the template, its parameters file and inference/serve.json where missing;
+    provision creates the Azure resources and writes infra/inference.config.json; deploy pushes
+    the launcher, the inference/ folder and your adapters to the share and (re)starts serving;
+    endpoint shows the URL, the model names and, with --show-key, the API key.
+examples:
+  - name: The whole flow in a fine-tuning workspace (defaults come from infra/finetuning.config.json).
+    text: |
+        az aitk inference init
+        az aitk inference provision
+        az aitk inference deploy
+        az aitk inference endpoint --show-key
+"""
+
+helps["aitk inference init"] = """
+type: command
+short-summary: Write the workspace files that are missing.
+long-summary: >-
+    Writes infra/provision/inference.bicep (the template; edit it if you like),
+    infra/provision/inference.parameters.json (its ARM parameters file; null means the default:
+    the fine-tuning resource of the same role when infra/finetuning.config.json names one) and
+    inference/serve.json (what the launcher serves; deploy copies the inference/ folder to the
+    share). A file that exists is never overwritten; --force resets it and keeps the old one as
+    <name>.bak-<time>.
+examples:
+  - name: Write the missing files in the current folder.
+    text: az aitk inference init
+  - name: Reset the workspace files (the old ones are kept as backups).
+    text: az aitk inference init --force
+"""
+
+helps["aitk inference provision"] = """
+type: command
+short-summary: Create or update the Azure resources that serve the model; write infra/inference.config.json.
+long-summary: >-
+    Deploys infra/provision/inference.bicep into the resource group with az's own deployment
+    code (the shipped ARM JSON twin when the Bicep is unchanged, so no Bicep CLI is needed; your
+    edited Bicep otherwise): a storage account and file share (reused when they exist, such as the
+    fine-tuning share that holds your model), Log Analytics, a Container Apps environment with a
+    GPU workload profile, and the container app (vLLM, the share at /mount, HTTPS ingress, API
+    key). The API key is made on the first run and kept only as the app's secret. Running it
+    again with nothing changed changes nothing. Subscription and resource group come from
+    --subscription and -g, else from infra/finetuning.config.json, else from az's defaults.
+examples:
+  - name: Provision into a resource group (serverless T4 GPU, scales to zero when idle).
+    text: az aitk inference provision -g my-rg
+  - name: Serverless A100 in another region, at most 2 replicas.
+    text: |
+        az aitk inference provision -g my-rg -l swedencentral \\
+          --gpu-profile A100 --max-replicas 2
+  - name: Show what would change; deploy nothing.
+    text: az aitk inference provision -g my-rg --what-if
+  - name: Override template parameters (az's forms).
+    text: |
+        az aitk inference provision -g my-rg \\
+          --parameters acaAppName=my-llm @extra.parameters.json
+  - name: Keep one replica warm (billed while idle).
+    text: az aitk inference provision -g my-rg --min-replicas 1
+"""
+
+helps["aitk inference deploy"] = """
+type: command
+short-summary: Push the launcher, inference/ and adapters to the share, then (re)start serving.
+long-summary: >-
+    Uploads only what changed (size and SHA-256 are kept as file metadata on the share), files in
+    parallel and large files in parallel ranges, under aitk/launcher/, aitk/inference/ and
+    aitk/adapters/NAME/ on the share; nothing else there is touched (the base model and the
+    fine-tuning outputs stay as they are). New adapters are hot-loaded when the server is up;
+    otherwise, or when the launcher or its config changed, the active revision restarts. Then it
+    waits until /health answers and /v1/models lists the models, and prints the endpoint. Reads
+    infra/inference.config.json (run provision first).
+examples:
+  - name: Deploy the inference folder and the launcher.
+    text: az aitk inference deploy
+  - name: Push a local LoRA adapter and serve it as the model "support-bot".
+    text: az aitk inference deploy --adapter support-bot=./models/run1/adapter
+  - name: Also remove files under aitk/ that are gone locally; do not wait.
+    text: az aitk inference deploy --delete --no-wait
+"""
+
+helps["aitk inference endpoint"] = """
+type: command
+short-summary: Show the endpoint's URL, state and model names (with --show-key, the API key).
+long-summary: >-
+    The endpoint speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models); the
+    base model and each adapter are separate model names. A small chat page is at the URL's root.
+    The key is shown only with --show-key. Asking for the models wakes a scaled-to-zero app.
+examples:
+  - name: URL, state and models as a table.
+    text: az aitk inference endpoint -o table
+  - name: Call it with curl (bash).
+    text: |
+        read -r URL KEY MODEL <<< "$(az aitk inference endpoint --show-key \\
+          --query '[url, apiKey, models[0]]' -o tsv)"
+        curl -sS "$URL/v1/chat/completions" \\
+          -H "Authorization: Bearer $KEY" \\
+          -H "Content-Type: application/json" \\
+          -d '{"model": "'"$MODEL"'", "max_tokens": 64,
+               "messages": [{"role": "user", "content": "Hello!"}]}'
+  - name: Call it with the OpenAI Python client (pip install openai).
+    text: |
+        read -r URL KEY <<< "$(az aitk inference endpoint --show-key \\
+          --query '[url, apiKey]' -o tsv)"
+        python3 - "$URL" "$KEY" <<'PY'
+        import sys
+        from openai import OpenAI
+        client = OpenAI(base_url=sys.argv[1] + "/v1", api_key=sys.argv[2])
+        model = client.models.list().data[0].id
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Hello!"}])
+        print(reply.choices[0].message.content)
+        PY
+"""

@@ -1,0 +1,39 @@
+"""Argument checks that need no Azure: they run before the command, so mistakes fail fast."""
+from azure.cli.core.azclierror import InvalidArgumentValueError, MutuallyExclusiveArgumentError
+
+
+def validate_replicas(namespace):
+    lo, hi = getattr(namespace, "min_replicas", None), getattr(namespace, "max_replicas", None)
+    if lo is not None and lo < 0:
+        raise InvalidArgumentValueError("--min-replicas must be 0 or more (0 lets the app scale to zero)")
+    if hi is not None and hi < 1:
+        raise InvalidArgumentValueError("--max-replicas must be 1 or more")
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidArgumentValueError(f"--min-replicas ({lo}) is more than --max-replicas ({hi})")
+
+
+def validate_provision(namespace):
+    validate_replicas(namespace)
+    if getattr(namespace, "what_if", False) and getattr(namespace, "no_wait", False):
+        raise MutuallyExclusiveArgumentError("--what-if and --no-wait cannot be used together",
+                                             "--what-if deploys nothing; drop --no-wait.")
+
+
+def validate_adapters(namespace):
+    from azext_aitk.adapter_specs import AdapterSpecError, parse
+    names = set()
+    for spec in getattr(namespace, "adapters", None) or []:
+        try:
+            name, _ = parse(spec)
+        except AdapterSpecError as e:
+            raise InvalidArgumentValueError(str(e), e.recommendation) from None
+        if name in names:
+            raise InvalidArgumentValueError(f"--adapter name {name!r} is given twice")
+        names.add(name)
+
+
+def validate_deploy(namespace):
+    validate_adapters(namespace)
+    timeout = getattr(namespace, "timeout", None)
+    if timeout is not None and timeout <= 0:
+        raise InvalidArgumentValueError("--timeout must be a positive number of seconds")

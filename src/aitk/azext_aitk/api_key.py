@@ -1,0 +1,23 @@
+"""The endpoint's API key: made once, kept only as the container app's secret."""
+import secrets
+
+SECRET_NAME = "api-key"      # the container app secret (docs/contracts.md)
+KEY_BYTES = 32
+
+
+def generate():
+    return "aitk-" + secrets.token_urlsafe(KEY_BYTES)
+
+
+def from_secrets(secret_list):
+    """The key from a container app's listSecrets result (objects or dicts with name/value)."""
+    for s in secret_list or []:
+        name = s.get("name") if isinstance(s, dict) else getattr(s, "name", None)
+        value = s.get("value") if isinstance(s, dict) else getattr(s, "value", None)
+        if name == SECRET_NAME and value:
+            return value
+    return None
+
+
+def mask(key):
+    return (key[:5] + "…" + key[-2:]) if key and len(key) > 10 else "***"

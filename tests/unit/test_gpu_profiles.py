@@ -1,0 +1,34 @@
+import pytest
+
+from azext_aitk import gpu_profiles as g
+
+
+def test_table_matches_the_published_profiles():
+    t4, a100 = g.get("T4"), g.get("A100")
+    assert (t4.workload_profile_type, t4.cpu, t4.memory, t4.serverless) == ("Consumption-GPU-NC8as-T4", "8.0", "56Gi", True)
+    assert (a100.workload_profile_type, a100.cpu, a100.memory, a100.serverless) == ("Consumption-GPU-NC24-A100", "24.0", "220Gi", True)
+    dedicated = {k: (p.cpu, p.memory, p.gpu_count) for k, p in g.PROFILES.items() if not p.serverless}
+    assert dedicated == {"NC24-A100": ("24.0", "220Gi", 1), "NC48-A100": ("48.0", "440Gi", 2),
+                         "NC96-A100": ("96.0", "880Gi", 4)}
+    assert g.DEFAULT_PROFILE == "T4"
+
+
+def test_lookup_by_key_or_type_any_case():
+    assert g.get("consumption-gpu-nc24-a100").key == "A100"
+    assert g.get("nc48-a100").key == "NC48-A100"
+    assert g.get(None).key == g.DEFAULT_PROFILE
+    assert g.by_type("NC96-A100").key == "NC96-A100"
+    assert g.by_type("D4") is None
+    with pytest.raises(KeyError):
+        g.get("H100")
+
+
+def test_template_parameters_and_quota_names():
+    for p in g.PROFILES.values():
+        params = g.template_parameters(p)
+        assert set(params) == {"workloadProfileName", "workloadProfileType", "cpu", "memory", "workloadProfileDedicated"}
+        assert params["workloadProfileDedicated"] is not p.serverless
+        assert params["memory"].endswith("Gi") and float(params["cpu"]) > 0
+        assert len(params["workloadProfileName"]) <= 15
+        assert "GPUs" in p.quota
+    assert "T4" in g.get("T4").quota and "NCA100" in g.get("A100").quota

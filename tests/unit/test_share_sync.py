@@ -1,0 +1,104 @@
+"""share_sync against an in-memory share that behaves like azure-storage-file-share's clients."""
+from types import SimpleNamespace
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+from aitk_serve import layout
+from azext_aitk import share_sync, sync_plan
+
+
+class FakeShare:
+    def __init__(self):
+        self.files = {}       # path -> (bytes, metadata)
+        self.dirs = set()
+        self.uploads = []
+
+    def get_directory_client(self, path):
+        share = self
+
+        class Dir:
+            def list_directories_and_files(self):
+                if path not in share.dirs:
+                    raise ResourceNotFoundError("ParentNotFound")
+                names = {}
+                for d in share.dirs:
+                    if d.rsplit("/", 1)[0] == path and d != path and "/" in d:
+                        names[d.rsplit("/", 1)[1]] = {"name": d.rsplit("/", 1)[1], "is_directory": True}
+                for f in share.files:
+                    if f.rsplit("/", 1)[0] == path:
+                        names[f.rsplit("/", 1)[1]] = {"name": f.rsplit("/", 1)[1], "is_directory": False}
+                return list(names.values())
+
+            def create_directory(self):
+                parent = path.rsplit("/", 1)[0] if "/" in path else None
+                if parent and parent not in share.dirs:
+                    raise ResourceNotFoundError("ParentNotFound")
+                if path in share.dirs:
+                    raise ResourceExistsError("exists")
+                share.dirs.add(path)
+        return Dir()
+
+    def get_file_client(self, path):
+        share = self
+
+        class File:
+            def get_file_properties(self):
+                data, meta = share.files[path]
+                return SimpleNamespace(size=len(data), metadata=dict(meta))
+
+            def upload_file(self, data, length=None, metadata=None, max_concurrency=1, progress_hook=None):
+                assert path.rsplit("/", 1)[0] in share.dirs
+                content = data.read()
+                assert len(content) == length
+                share.files[path] = (content, metadata or {})
+                share.uploads.append((path, max_concurrency))
+                if progress_hook:
+                    progress_hook(len(content), len(content))
+
+            def delete_file(self):
+                del share.files[path]
+        return File()
+
+
+def _sync(share, folder, roots, delete=False):
+    local = sync_plan.with_hashes(sync_plan.scan_local(folder, roots[0]))
+    remote, dirs = share_sync.list_remote(share, roots)
+    plan = sync_plan.plan(local, remote, roots, delete=delete)
+    share_sync.ensure_dirs(share, [f.path for f in plan.upload], dirs)
+    seen = []
+    progress = share_sync.Progress(sum(f.size for f in plan.upload), lambda d, t: seen.append((d, t)))
+    share_sync.upload(share, plan.upload, progress)
+    share_sync.delete(share, plan.delete)
+    return plan, seen
+
+
+def test_only_changes_go_up_and_delete_stays_inside(tmp_path, monkeypatch):
+    src = tmp_path / "inference"
+    (src / "sub").mkdir(parents=True)
+    (src / "serve.json").write_text("{}")
+    (src / "sub" / "big.bin").write_bytes(b"x" * 40)
+    monkeypatch.setattr(share_sync, "LARGE_FILE", 10)
+    share = FakeShare()
+    share.dirs.update({"models", "models/run1"})
+    share.files["models/run1/adapter_model.safetensors"] = (b"weights", {})
+    roots = [layout.INFERENCE_DIR]
+
+    plan, seen = _sync(share, src, roots)
+    assert len(plan.upload) == 2 and seen[-1] == (42, 42)
+    assert dict(share.uploads)["aitk/inference/sub/big.bin"] == share_sync.RANGE_WORKERS
+    meta = share.files["aitk/inference/serve.json"][1]
+    assert meta[sync_plan.META_SIZE] == "2" and len(meta[sync_plan.META_SHA256]) == 64
+
+    plan, _ = _sync(share, src, roots)
+    assert plan.upload == [] and len(plan.skip) == 2
+
+    (src / "serve.json").write_text('{"vllm_args": []}')
+    (src / "sub" / "big.bin").unlink()
+    plan, _ = _sync(share, src, roots)
+    assert [f.path for f in plan.upload] == ["aitk/inference/serve.json"] and plan.delete == []
+    assert "aitk/inference/sub/big.bin" in share.files
+
+    plan, _ = _sync(share, src, roots, delete=True)
+    assert [r.path for r in plan.delete] == ["aitk/inference/sub/big.bin"]
+    assert "aitk/inference/sub/big.bin" not in share.files
+    assert "models/run1/adapter_model.safetensors" in share.files     # never touched
