@@ -14,6 +14,8 @@ PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
 PORT_ENV = "AITK_PORT"
 DEFAULT_PORT = 8000
+HOST_ENV = "AITK_HOST"
+DEFAULT_HOST = "0.0.0.0"  # the container's ingress reaches it from outside the container
 
 
 def parser():
@@ -34,7 +36,7 @@ def parser():
                                                "(default: the model folder's name)")
     p.add_argument("--config", help=f"serve.json (env {CONFIG_ENV}; default: "
                                     f"<mount>/aitk/inference/serve.json when it exists)")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", help=f"address to listen on (env {HOST_ENV}; default {DEFAULT_HOST})")
     p.add_argument("--port", type=int,
                    help=f"port to listen on (env {PORT_ENV}; default {DEFAULT_PORT})")
     p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
@@ -47,7 +49,8 @@ def parser():
 
 
 def listen_port(flag, env):
-    """--port, else $AITK_PORT (a runtime that picks the port, like the local stand-in), else 8000."""
+    """--port, else $AITK_PORT (a runtime that picks the port, like the local stand-in), else 8000.
+    The address works the same way: --host, else $AITK_HOST, else 0.0.0.0."""
     if flag is not None:
         return flag
     value = env.get(PORT_ENV, "").strip()
@@ -92,7 +95,7 @@ def plan(argv, env):
         notes.append(f"no API key in ${args.api_key_env}: the API is open to anyone who can "
                      f"reach it")
     command, updates, more = build(
-        model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host,
+        model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
         port=listen_port(args.port, env), api_key=api_key, gpus=count_gpus(env),
         num_heads=model.num_heads if model else None,
         extra_args=[*src.vllm_args, *extra], env=env)

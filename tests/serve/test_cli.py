@@ -170,3 +170,15 @@ def test_the_port_comes_from_the_flag_then_aitk_port_then_8000(share):
     assert port_of([], AITK_PORT="18123") == "18123"
     assert port_of(["--port", "9999"], AITK_PORT="18123") == "9999"
     refused(run_launcher(["--check"], share, AITK_PORT="http"), "AITK_PORT='http' is not a port number")
+
+
+def test_the_address_comes_from_the_flag_then_aitk_host_then_all_interfaces(share):
+    def host_of(args, **env):
+        out = run_launcher(["--check", *args], share, **env)
+        assert out.returncode == 0, out.stderr
+        argv = json.loads(out.stdout)["command"]
+        return argv[argv.index("--host") + 1]
+
+    assert host_of([]) == "0.0.0.0"
+    assert host_of([], AITK_HOST="127.0.0.1") == "127.0.0.1"
+    assert host_of(["--host", "::1"], AITK_HOST="127.0.0.1") == "::1"
