@@ -73,9 +73,12 @@ class AzRunner:
 def openai_client(endpoint, ca_bundle):
     """The OpenAI client a user would write, trusting the stand-in's CA (its ingress is HTTPS,
     as ACA's is)."""
+    import ssl
+
     import openai
+    trust = ssl.create_default_context(cafile=str(ca_bundle))
     return openai.OpenAI(base_url=endpoint["url"].rstrip("/") + "/v1", api_key=endpoint["apiKey"],
-                         http_client=openai.DefaultHttpxClient(verify=str(ca_bundle)),
+                         http_client=openai.DefaultHttpxClient(verify=trust),
                          max_retries=0, timeout=300)
 
 
