@@ -11,9 +11,13 @@ TEMPLATES = Path(os.environ.get("AITK_TEMPLATES_DIR") or ROOT / "src" / "aitk" /
 BICEP = TEMPLATES / "inference.bicep"
 ARM_JSON = TEMPLATES / "inference.json"
 PARAMETERS = TEMPLATES / "inference.parameters.json"
-SCHEMAS = Path("/work/shared/arm-schemas/schemas")
-if not SCHEMAS.is_dir():  # the same data, relative to a checkout that has shared/ beside it
-    SCHEMAS = ROOT / "shared" / "arm-schemas" / "schemas"
+# The published ARM schemas (data in the project's shared/ folder): wherever shared/ sits beside
+# or inside the checkout. None found is a failure of the schema tests, not a skip.
+_SCHEMA_CANDIDATES = [Path(os.environ.get("AITK_ARM_SCHEMAS", "/nonexistent")),
+                      ROOT / "shared" / "arm-schemas" / "schemas",
+                      ROOT.parent / "shared" / "arm-schemas" / "schemas",
+                      Path("/work/shared/arm-schemas/schemas")]
+SCHEMAS = next((p for p in _SCHEMA_CANDIDATES if p.is_dir()), _SCHEMA_CANDIDATES[-1])
 
 API_VERSIONS = {
     "Microsoft.App": "2025-07-01",
