@@ -158,27 +158,23 @@ def test_checking_imports_neither_vllm_nor_torch(share):
     assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
 
 
+def planned_value(share, option, args=(), **env):
+    """The value the launcher would pass to vLLM for `option`, from `--check`."""
+    out = run_launcher(["--check", *args], share, **env)
+    assert out.returncode == 0, out.stderr
+    argv = json.loads(out.stdout)["command"]
+    return argv[argv.index(option) + 1]
+
+
 def test_the_port_comes_from_the_flag_then_aitk_port_then_8000(share):
     """A runtime that picks the port (the local stand-in) passes it in AITK_PORT."""
-    def port_of(args, **env):
-        out = run_launcher(["--check", *args], share, **env)
-        assert out.returncode == 0, out.stderr
-        argv = json.loads(out.stdout)["command"]
-        return argv[argv.index("--port") + 1]
-
-    assert port_of([]) == "8000"
-    assert port_of([], AITK_PORT="18123") == "18123"
-    assert port_of(["--port", "9999"], AITK_PORT="18123") == "9999"
+    assert planned_value(share, "--port") == "8000"
+    assert planned_value(share, "--port", AITK_PORT="18123") == "18123"
+    assert planned_value(share, "--port", ["--port", "9999"], AITK_PORT="18123") == "9999"
     refused(run_launcher(["--check"], share, AITK_PORT="http"), "AITK_PORT='http' is not a port number")
 
 
 def test_the_address_comes_from_the_flag_then_aitk_host_then_all_interfaces(share):
-    def host_of(args, **env):
-        out = run_launcher(["--check", *args], share, **env)
-        assert out.returncode == 0, out.stderr
-        argv = json.loads(out.stdout)["command"]
-        return argv[argv.index("--host") + 1]
-
-    assert host_of([]) == "0.0.0.0"
-    assert host_of([], AITK_HOST="127.0.0.1") == "127.0.0.1"
-    assert host_of(["--host", "::1"], AITK_HOST="127.0.0.1") == "::1"
+    assert planned_value(share, "--host") == "0.0.0.0"
+    assert planned_value(share, "--host", AITK_HOST="127.0.0.1") == "127.0.0.1"
+    assert planned_value(share, "--host", ["--host", "::1"], AITK_HOST="127.0.0.1") == "::1"
