@@ -9,7 +9,7 @@ import time
 import uuid
 
 from . import arm, jsonc
-from .errors import ArmError, rg_not_found
+from .errors import ArmError
 from .http import Response, json_response
 from .manager import now_iso, Ident
 
@@ -285,8 +285,16 @@ class Deployments:
     # -- PUT ---------------------------------------------------------------------------------
     def put(self, req, g, name, key):
         body, props = self._body(req)
+        fingerprint = self._template_hash({"t": props["template"], "p": props.get("parameters") or {}})
+        s = self.mgr.s
         with self.mgr.lock:
             cur = self.deps.get(key)
+            if cur and cur["properties"]["provisioningState"] in ("Accepted", "Running") \
+                    and cur.get("fingerprint") == fingerprint:
+                # The same PUT again (a client retrying after a lost response): same operation.
+                return json_response(201, self.view(cur), {
+                    "Azure-AsyncOperation": f"{s.url}{cur['id']}/operationStatuses/{cur['asyncop']}?api-version="
+                                            f"{req.query.get('api-version', '2024-11-01')}", "Retry-After": "1"})
             if cur and cur["properties"]["provisioningState"] in ("Accepted", "Running"):
                 raise ArmError(409, "DeploymentActive",
                                f"The deployment with resource id '{cur['id']}' cannot be saved, because this would "
@@ -296,8 +304,8 @@ class Deployments:
         cid = req.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
         opid = uuid.uuid4().hex.upper()[:16]
         d = {"id": self._dep_id(g, name), "name": name, "type": "Microsoft.Resources/deployments",
-             "tags": body.get("tags") or {}, "template": props["template"], "raw_parameters": props.get("parameters") or {},
-             "operations": [], "asyncop": opid,
+             "tags": body.get("tags") or {}, "template": props["template"],
+             "operations": [], "asyncop": opid, "fingerprint": fingerprint,
              "properties": {"templateHash": self._template_hash(props["template"]),
                             "parameters": self._params_view(tpl), "mode": "Incremental",
                             "provisioningState": "Accepted", "timestamp": now_iso(), "duration": "PT0S",
@@ -309,7 +317,6 @@ class Deployments:
         t = threading.Thread(target=self._run, args=(g, name, key, props), daemon=True, name=f"deploy-{name}")
         self.threads = [x for x in self.threads if x.is_alive()] + [t]
         t.start()
-        s = self.mgr.s
         headers = {"Azure-AsyncOperation": f"{s.url}{d['id']}/operationStatuses/{opid}?api-version="
                                            f"{req.query.get('api-version', '2024-11-01')}",
                    "Retry-After": "1"}

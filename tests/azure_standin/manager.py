@@ -4,8 +4,6 @@ import json
 import logging
 import re
 import threading
-import time
-import uuid
 from datetime import datetime, timezone
 
 from .errors import ArmError, rg_not_found, resource_not_found, parent_not_found, missing_registration
@@ -229,6 +227,28 @@ class ResourceManager:
             if m == "GET":
                 return json_response(200, self.subscription_view())
             raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+        if lrest == ["resources"] and m == "GET":
+            flt = req.query.get("$filter") or ""
+            conds = dict((k.lower(), v) for k, v in re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt))
+            unknown = set(conds) - {"resourcegroup", "resourcetype", "name"}
+            if unknown or (flt and not conds):
+                raise ArmError(400, "InvalidFilterInQueryString",
+                               f"The $filter '{flt}' is not supported by the stand-in (only eq on resourceGroup, "
+                               "resourceType, name).")
+            with self.lock:
+                items = []
+                for r in self.res.values():
+                    if len(r["type"].split("/")) != 2:
+                        continue
+                    v = self.view(r)
+                    if "resourcegroup" in conds and r["rg"] != conds["resourcegroup"].lower():
+                        continue
+                    if "resourcetype" in conds and r["type"].lower() != conds["resourcetype"].lower():
+                        continue
+                    if "name" in conds and v["name"].lower() != conds["name"].lower():
+                        continue
+                    items.append(v)
+            return json_response(200, {"value": items})
         if lrest == ["locations"]:
             return json_response(200, {"value": [{"id": f"/subscriptions/{self.s.subscription_id}/locations/{l}",
                                                   "name": l, "displayName": l, "type": "Region",
@@ -269,6 +289,8 @@ class ResourceManager:
         ns = rest[0]
         if ns.lower() == "microsoft.resources" and len(rest) >= 2:
             return self.deployments.handle_subscription(req, rest[1:])
+        if len(rest) == 2 and req.method == "GET" and f"{ns}/{rest[1]}".lower() in self.kinds:
+            return self._list_type(f"{ns}/{rest[1]}", None)
         if len(rest) == 1 and req.method == "GET":
             if ns.lower() not in self.providers:
                 raise ArmError(404, "InvalidResourceNamespace", f"The resource namespace '{ns}' is invalid.")
@@ -357,6 +379,8 @@ class ResourceManager:
     def _resource(self, req, g, ns, tail):
         ident = self.parse(g, ns, tail)
         m = req.method
+        if not ident.types and ident.tail and m == "GET":
+            return self._list_type(f"{ns}/{ident.tail}", g["name"])
         if not ident.types:
             raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
         if ident.tail is not None:
@@ -405,6 +429,15 @@ class ResourceManager:
                 self.save()
             return Response(200, {}, b"")
         raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+
+    def _list_type(self, rtype, rg):
+        kind = self.kinds.get(rtype.lower())
+        if kind is None or len(kind.type.split("/")) != 2:
+            raise ArmError(400, "InvalidResourceType", f"The resource type '{rtype}' could not be found.")
+        with self.lock:
+            items = [self.view(r) for r in self.res.values()
+                     if r["type"] == kind.type and (rg is None or r["rg"] == rg.lower())]
+        return json_response(200, {"value": items})
 
     def put_resource(self, ident, body, api_version):
         """Create or update a resource (used by the REST PUT and by deployments).

@@ -1,6 +1,5 @@
 """The stand-in: a loopback HTTPS server that plays Entra ID, Resource Manager and Azure Files."""
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -62,12 +61,6 @@ class Faults:
             if not hit:
                 return None
             return (kind, latency)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Server(ThreadingHTTPServer):
@@ -137,9 +130,6 @@ class _Handler(BaseHTTPRequestHandler):
         headers = CaseInsensitiveDict()
         for k, v in self.headers.items():
             headers[k] = v
-        if (headers.get("Expect") or "").lower() == "100-continue":
-            self.send_response_only(100)
-            self.end_headers()
         body = self._read_body()
         req = Request(self.command, unquote(split.path), query, headers, body, raw)
         try:
@@ -155,32 +145,38 @@ class _Handler(BaseHTTPRequestHandler):
         body = resp.body
         headers = dict(resp.headers or {})
         headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        headers.setdefault("Date", self.date_time_string())
-        chunked = not isinstance(body, (bytes, bytearray))
+        if not isinstance(body, (bytes, bytearray)) and cut:
+            body = b"".join(body)
+        if cut and not body:
+            # Nothing to cut in half: the response is lost entirely.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        skip = {"transfer-encoding", "connection", "date", "server"}
+        if req.method != "HEAD":
+            skip.add("content-length")
         self.send_response(resp.status)
         for k, v in headers.items():
-            if k.lower() in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                if k.lower() not in ("content-length",) or req.method != "HEAD":
-                    continue        # send_response() already sent Date and Server: one of each
-            self.send_header(k, v)
+            if k.lower() not in skip:
+                self.send_header(k, v)
         if req.method == "HEAD":
             if "content-length" not in {k.lower() for k in headers}:
                 self.send_header("Content-Length", "0")
             self.end_headers()
+            self.wfile.flush()
             return
-        if chunked:
-            if cut:
-                body = b"".join(body)
-                chunked = False
-            else:
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                for piece in body:
-                    if piece:
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-                return
+        if not isinstance(body, (bytes, bytearray)):
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in body:
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         self.send_header("Content-Length", str(len(body)))
         if cut:
             self.send_header("Connection", "close")

@@ -2,7 +2,11 @@
 Azure's resource stack (two 32-bit lanes, seed 0), the 64-bit result written as 13 base32
 characters (RFC 4648 alphabet, lower case), most significant bits first.
 
-Written from the published description of the algorithm; known vectors in tests/standin."""
+Note: this is NOT Appleby's MurmurHash64A (which e.g. PowerShell DSC's uniqueString uses and
+which gives different strings); it is MurmurHash3-x86-128's mixing on two 32-bit lanes, keeping
+64 bits. Written from the published description of the algorithm; checked against vectors from a
+public reimplementation and one asserted by a test that runs Microsoft's
+Azure.Deployments.Expression library (tests/standin/test_arm_eval.py)."""
 
 _M32 = 0xFFFFFFFF
 _C1, _C2 = 0xAB0E9789, 0x239B961B          # 2869860233, 597399067

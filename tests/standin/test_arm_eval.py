@@ -66,6 +66,11 @@ def ev(expr, params=None, decls=None, variables=None, ctx=None):
     (["abc"], "cgtzqvhu4i23s"),
     (["/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-rg"], "bmg7c6xu4tw46"),
     (["foo", "bar", "baz"], "xzi4ioaxtmth4"),
+    # A unit test that runs Microsoft's own Azure.Deployments.Expression library
+    # (ExpressionBuiltInFunctions.EvaluateFunction("uniqueString", ...)) on a resource id from an
+    # ARM deployment's output asserts this value (Modm.Tests.UnitTests.ArmFunctionsTests):
+    (["/subscriptions/31e9f9a0-9fd2-4294-a0a3-0101246d9700/resourceGroups/rg-modm201-20230913120256/"
+      "providers/Microsoft.Compute/virtualMachines/bobjacmodm201"], "yvjxno3je5on2"),
 ])
 def test_unique_string_known_vectors(args, want):
     assert unique_string(*args) == want

@@ -275,3 +275,36 @@ def test_faults_are_seeded_and_cut_keeps_the_state_change(tmp_path):
         azure.set_faults(None)
         logged = [e for e in azure.requests_log if e[0] == "PUT"]
         assert (429 in [e[2] for e in logged]) and all(isinstance(e[1], str) and "api-version" in e[1] for e in logged)
+
+
+def test_chunked_request_keep_alive_and_log(arm):
+    def gen():
+        yield b'{"location": '
+        yield b'"eastus"}'
+    r = arm.put(arm.rg("rg-chunked"), API_RES, data=gen(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 201 and r.json()["location"] == "eastus"
+    # many requests over one kept-alive connection
+    for _ in range(5):
+        assert arm.head(arm.rg("rg-chunked"), API_RES).status_code == 204
+    method, path, status = arm.azure.requests_log[-1]
+    assert method == "HEAD" and path.endswith(f"?api-version={API_RES}") and status == 204
+
+
+def test_list_by_type_in_group_and_subscription(arm):
+    from azure.mgmt.storage import models as st
+    arm.azure.create_resource_group("rg-list", "eastus")
+    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/aitklist01", "2025-06-01",
+                json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}})
+    assert r.status_code == 201
+    in_rg = arm.get(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts", "2025-06-01").json()["value"]
+    assert [a["name"] for a in in_rg] == ["aitklist01"]
+    _sdk(st.StorageAccount, in_rg[0])
+    in_sub = arm.get(f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.Storage/storageAccounts",
+                     "2025-06-01").json()["value"]
+    assert "aitklist01" in [a["name"] for a in in_sub]
+    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/Bad_Name", "2025-06-01",
+                json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "AccountNameInvalid"
+    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/nope01/fileServices/default/shares/s1",
+                "2025-06-01", json={"properties": {}})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "ParentResourceNotFound"

@@ -21,6 +21,12 @@ def test_login_account_and_token(az_signed_in, arm_standin):
     assert acct["environmentName"] == "AitkStandIn"
     tok = az_signed_in.ok("account", "get-access-token", "-o", "json")
     assert tok["subscription"] == arm_standin.subscription_id and tok["accessToken"].count(".") == 2
+    arm_standin.az_login(az_signed_in_exe(), az_signed_in.env)          # again, on the same config: fine
+    assert az_signed_in.ok("account", "show", "-o", "json")["id"] == arm_standin.subscription_id
+
+
+def az_signed_in_exe():
+    return str(Path(sys.executable).with_name("az"))
 
 
 def test_login_failure_raises_with_az_stderr(arm_standin, tmp_path):
@@ -105,3 +111,24 @@ def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_az_rides_out_injected_faults(az_signed_in, arm_standin):
+    """10% seeded faults of every kind on ARM: az's retry policy gets group create and a template
+    deployment through, and nothing is created twice."""
+    mark = len(arm_standin.requests_log)
+    arm_standin.set_faults(rate=0.1, seed=11)
+    try:
+        for i in range(2):
+            az_signed_in.ok("group", "create", "-n", f"rg-faulty{i}", "-l", "eastus", "-o", "none")
+            az_signed_in.ok("deployment", "group", "create", "-g", f"rg-faulty{i}", "-n", "finetuning",
+                            "--template-file", str(FINETUNING_TEMPLATE), "--parameters",
+                            f"storageAccountName=aitkfaulty{i}", "fileShareName=share", "-o", "none",
+                            timeout=300)
+    finally:
+        arm_standin.set_faults(None)
+    statuses = [s for _, _, s in arm_standin.requests_log[mark:]]
+    assert any(s in (429, 500, 503) for s in statuses), statuses
+    for i in range(2):
+        res = az_signed_in.ok("resource", "list", "-g", f"rg-faulty{i}", "-o", "json")
+        assert [r["name"] for r in res] == [f"aitkfaulty{i}"]
