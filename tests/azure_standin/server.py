@@ -339,7 +339,8 @@ class StandIn:
         az("cloud", "register", "-n", CLOUD_NAME, *self.cloud_register_args())
         az("cloud", "set", "-n", CLOUD_NAME)
         az("config", "set", "core.instance_discovery=false", "core.login_experience_v2=off")
-        az("login", "--service-principal", "-u", self.client_id, "-p", self.client_secret,
+        # --password=…: a secret may start with "-", which argparse would take for an option
+        az("login", "--service-principal", "-u", self.client_id, f"--password={self.client_secret}",
            "--tenant", self.tenant_id, "-o", "none")
         az("account", "set", "-s", self.subscription_id)
 
@@ -366,7 +367,8 @@ class StandIn:
     def _route(self, req: Request):
         first = req.path.lstrip("/").split("/", 1)[0].lower()
         if first in ("subscriptions", "tenants", "providers"):
-            return "arm"
+            from . import logstream      # Container Apps' console log stream (its own host in Azure)
+            return "logstream" if logstream.matches(req) else "arm"
         if first == "metadata":
             return "metadata"
         if first and self.arm.storage_account(first) is not None:
@@ -393,6 +395,9 @@ class StandIn:
             resp = self.arm.handle(req)
         elif kind == "files":
             resp = self._files(req)
+        elif kind == "logstream":
+            from . import logstream
+            resp = logstream.handle(req, self)
         elif kind == "metadata":
             resp = json_response(200, self.cloud_metadata())
         else:

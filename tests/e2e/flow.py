@@ -108,3 +108,30 @@ def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
         "COMMANDS": [],
     }, indent=2))
     return share
+
+
+FAKE_SERVER = ROOT / "tests" / "cli" / "fake_server.py"
+# The app's start command for tests that need a serving app but not vLLM: the stdlib stand-in for
+# the launcher (tests/cli/fake_server.py), copied to the share's root by `seed_fake_finetuning`.
+FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
+
+
+def seed_fake_finetuning(azure, az, workspace, group, storage, share_name="finetuning"):
+    """Like `seed_finetuning_leftovers`, without the tiny model (nothing here runs vLLM): the
+    group, fine-tuning's storage account and share, the fake server on the share and the
+    workspace's infra/finetuning.config.json. Returns the share's folder."""
+    az("group", "create", "-n", group, "-l", LOCATION, "-o", "none")
+    az("deployment", "group", "create", "-g", group, "-n", "finetuning",
+       "--template-file", str(HERE / "finetuning.template.json"),
+       "--parameters", f"storageAccountName={storage}", f"fileShareName={share_name}", "-o", "none")
+    share = azure.share_dir(storage, share_name)
+    (share / "fake_server.py").write_bytes(FAKE_SERVER.read_bytes())
+    (share / "model-cache" / "org" / "m").mkdir(parents=True, exist_ok=True)
+    (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
+    infra = Path(workspace) / "infra"
+    infra.mkdir(parents=True, exist_ok=True)
+    (infra / "finetuning.config.json").write_text(json.dumps({
+        "SUBSCRIPTION_ID": azure.subscription_id, "RESOURCE_GROUP_NAME": group,
+        "STORAGE_ACCOUNT_NAME": storage, "FILE_SHARE_NAME": share_name,
+        "ACA_JOB_NAME": "aitk-finetune-job", "COMMANDS": []}, indent=2))
+    return share

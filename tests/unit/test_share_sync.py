@@ -55,6 +55,9 @@ class FakeShare:
                 if progress_hook:
                     progress_hook(len(content), len(content))
 
+            def set_file_metadata(self, metadata):
+                share.files[path] = (share.files[path][0], dict(metadata))
+
             def delete_file(self):
                 del share.files[path]
         return File()
@@ -102,3 +105,42 @@ def test_only_changes_go_up_and_delete_stays_inside(tmp_path, monkeypatch):
     assert [r.path for r in plan.delete] == ["aitk/inference/sub/big.bin"]
     assert "aitk/inference/sub/big.bin" not in share.files
     assert "models/run1/adapter_model.safetensors" in share.files     # never touched
+
+
+def test_metadata_goes_on_only_after_all_bytes(tmp_path):
+    """A file whose upload dies half-way must not carry the size + hash that mark it complete
+    (a killed deploy would otherwise skip it next time)."""
+    src = tmp_path / "inference"
+    src.mkdir()
+    (src / "big.bin").write_bytes(b"x" * 64)
+    share = FakeShare()
+    share.dirs.add(layout.INFERENCE_DIR.split("/")[0])
+    local = sync_plan.with_hashes(sync_plan.scan_local(src, layout.INFERENCE_DIR))
+    share_sync.ensure_dirs(share, list(local), set())
+    calls = []
+    real = share.get_file_client
+
+    def dying_client(path):
+        client = real(path)
+
+        def upload_file(data, length=None, metadata=None, **_):
+            calls.append(("upload", metadata))
+            share.files[path] = (data.read(10), metadata or {})     # some bytes, then the kill
+            raise ConnectionError("killed")
+        client.upload_file = upload_file
+        return client
+    share.get_file_client = dying_client
+    try:
+        share_sync.upload(share, list(local.values()))
+    except ConnectionError:
+        pass
+    assert calls and all(meta in (None, {}) for _, meta in calls)
+    share.get_file_client = real
+    remote, _ = share_sync.list_remote(share, [layout.INFERENCE_DIR])
+    assert sync_plan.plan(local, remote, [layout.INFERENCE_DIR]).upload   # goes up again
+
+
+def test_retry_after_honours_the_header_and_backs_off_without_it():
+    assert share_sync.retry_after({"Retry-After": "3"}, 0) == 3.0
+    assert share_sync.retry_after({}, 0) == 1.0 and share_sync.retry_after({}, 3) == 8.0
+    assert share_sync.retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 1) == 2.0

@@ -35,7 +35,9 @@ def get_app(cmd, cfg):
 
 
 def get_key(aca, cfg):
-    secrets = aca.container_apps.list_secrets(cfg[ws_mod.RESOURCE_GROUP_NAME], cfg[ws_mod.ACA_APP_NAME])
+    from ._client_factory import retry_lost
+    secrets = retry_lost(aca.container_apps.list_secrets, cfg[ws_mod.RESOURCE_GROUP_NAME],
+                         cfg[ws_mod.ACA_APP_NAME])
     return api_key.from_secrets(getattr(secrets, "value", None))
 
 

@@ -30,7 +30,7 @@ def storage_access(cmd, cfg):
     """(file endpoint, account key) through azure-mgmt-storage. The key is never printed."""
     from azure.cli.core.azclierror import ResourceNotFoundError
     from azure.core.exceptions import ResourceNotFoundError as SdkNotFound
-    from ._client_factory import cf_storage
+    from ._client_factory import cf_storage, retry_lost
     storage = cf_storage(cmd.cli_ctx, cmd.cli_ctx.data.get("subscription_id"))
     group, account = cfg[ws_mod.RESOURCE_GROUP_NAME], cfg[ws_mod.STORAGE_ACCOUNT_NAME]
     try:
@@ -42,7 +42,7 @@ def storage_access(cmd, cfg):
     if not endpoint:
         from azure.cli.core.azclierror import ValidationError
         raise ValidationError(f"storage account '{account}' has no file endpoint")
-    key = first_key(storage.storage_accounts.list_keys(group, account))
+    key = first_key(retry_lost(storage.storage_accounts.list_keys, group, account))
     if not key:
         from azure.cli.core.azclierror import ValidationError
         raise ValidationError(f"storage account '{account}' gave no account key",
@@ -223,6 +223,7 @@ def _restart(cmd, aca, app, cfg):
         logger.warning("The app has no revision to restart yet; it starts with the new files.")
         return False
     logger.warning("Restarting revision %s", revision)
-    aca.container_apps_revisions.restart_revision(cfg[ws_mod.RESOURCE_GROUP_NAME],
-                                                  cfg[ws_mod.ACA_APP_NAME], revision)
+    from ._client_factory import retry_lost
+    retry_lost(aca.container_apps_revisions.restart_revision, cfg[ws_mod.RESOURCE_GROUP_NAME],
+               cfg[ws_mod.ACA_APP_NAME], revision)
     return True

@@ -19,6 +19,10 @@ def to_cli_error(ex):
         return azclierror.InvalidArgumentValueError(str(ex), ex.recommendation)
     if isinstance(ex, SyncError):
         return azclierror.ValidationError(str(ex))
+    from .chat import ChatError
+    from .log_stream import LogStreamError
+    if isinstance(ex, (ChatError, LogStreamError)):
+        return azclierror.ValidationError(str(ex), ex.recommendation)
     return None
 
 

@@ -126,3 +126,71 @@ examples:
         print(reply.choices[0].message.content)
         PY
 """
+
+helps["aitk inference chat"] = """
+type: command
+short-summary: Chat with the endpoint in the terminal (replies stream as they are made).
+long-summary: >-
+    Talks to /v1/chat/completions of the endpoint in infra/inference.config.json with the API key
+    from the container app's secrets (never shown). Interactive: type a message at the `you>`
+    prompt; the conversation is kept for the session; Ctrl-C stops a reply and keeps you in the
+    chat; Ctrl-D or /exit leaves. With --message it sends one message, prints only the reply and
+    exits, so it composes in scripts. A scaled-to-zero endpoint takes a while to answer first.
+examples:
+  - name: Chat with the base model.
+    text: az aitk inference chat
+  - name: Chat with an adapter, with a system message and a low temperature.
+    text: |
+        az aitk inference chat --model support-bot \\
+          --system "You are a terse support agent." --temperature 0.2
+  - name: One message, only the reply printed (for scripts).
+    text: |
+        az aitk inference chat --message "Say hi in French" \\
+          --max-tokens 32 > reply.txt
+"""
+
+helps["aitk inference status"] = """
+type: command
+short-summary: Show the revision, replicas, GPU profile, scale settings and whether the server is ready.
+long-summary: >-
+    Reads the container app, its latest revision and its replicas, then asks the server's
+    /health and /v1/models when a replica runs (it does not wake a scaled-to-zero app). When the
+    revision failed or its container restarted, `error` holds the last start-up error (from
+    the revision, the replica, or the last error line of the console log).
+examples:
+  - name: The status as a table.
+    text: az aitk inference status -o table
+  - name: Only whether it is ready and what it serves.
+    text: az aitk inference status --query "{ready:ready, models:models}"
+"""
+
+helps["aitk inference delete"] = """
+type: command
+short-summary: Delete the inference container app and what provision made only for it.
+long-summary: >-
+    Always deletes the container app in infra/inference.config.json. Its Container Apps
+    environment (and that environment's Log Analytics workspace) and the storage account go
+    only when provision made them (the template's default names) and nothing else uses them:
+    never the fine-tuning storage or share of infra/finetuning.config.json, never a resource
+    you reused. It lists what it deletes and what it keeps, then asks (--yes skips the question).
+    The workspace files stay; run provision to create it all again.
+examples:
+  - name: See what would go and confirm.
+    text: az aitk inference delete
+  - name: Delete without asking and without waiting for the environment.
+    text: az aitk inference delete --yes --no-wait
+"""
+
+helps["aitk inference logs"] = """
+type: command
+short-summary: Show the serving container's console log (the launcher's lines, then vLLM's).
+long-summary: >-
+    Reads the log streaming endpoint of the container app, as `az containerapp logs show` does,
+    from a running replica of the latest revision. A scaled-to-zero app has no replica and no
+    log to show; a request to the endpoint starts one.
+examples:
+  - name: The last 100 lines.
+    text: az aitk inference logs
+  - name: The last 20 lines, then follow new ones until Ctrl-C.
+    text: az aitk inference logs --tail 20 --follow
+"""

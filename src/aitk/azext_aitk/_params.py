@@ -65,3 +65,31 @@ def load_arguments(self, _):
     with self.argument_context("aitk inference endpoint") as c:
         c.argument("show_key", action="store_true",
                    help="Also show the API key (read from the container app's secrets).")
+
+    with self.argument_context("aitk inference chat") as c:
+        c.argument("model", options_list=["--model", "-m"],
+                   help="Model name: the base model or an adapter the endpoint serves. Default: the "
+                        "base (the first model /v1/models lists).")
+        c.argument("system", options_list=["--system"],
+                   help="A system message that starts the conversation.")
+        c.argument("temperature", type=float,
+                   help="Sampling temperature, 0 to 2. Default: the server's (the model's "
+                        "generation config).")
+        c.argument("max_tokens", type=int,
+                   help="Most tokens of each reply. Default: the server's (up to the context length).")
+        c.argument("message", options_list=["--message"],
+                   help="Send this one message, print only the reply and exit (for scripts). "
+                        "Without it the chat is interactive.")
+
+    with self.argument_context("aitk inference delete") as c:
+        c.argument("yes", options_list=["--yes", "-y"], action="store_true",
+                   help="Do not ask for confirmation.")
+        c.argument("no_wait", no_wait_type,
+                   help="Wait only for the container app to go (its environment cannot go before "
+                        "it); start deleting the rest and return.")
+
+    with self.argument_context("aitk inference logs") as c:
+        c.argument("follow", action="store_true",
+                   help="Keep streaming new lines until Ctrl-C.")
+        c.argument("tail", type=int,
+                   help="How many past lines to show first, 0 to 300. Default: 100.")

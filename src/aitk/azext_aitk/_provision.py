@@ -93,7 +93,7 @@ APP_API_VERSION = "2024-03-01"   # what the profile lookup reads (the SDK az shi
 def existing_app(cli_ctx, subscription, group, app_name):
     """(key, gpu profile) of the container app when it exists, else (None, None)."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-    from ._client_factory import cf_container_apps
+    from ._client_factory import cf_container_apps, retry_lost
     if not app_name:
         return None, None
     aca = cf_container_apps(cli_ctx, subscription)
@@ -105,7 +105,7 @@ def existing_app(cli_ctx, subscription, group, app_name):
         if getattr(e, "status_code", None) == 404:
             return None, None
         raise
-    key = api_key.from_secrets(aca.container_apps.list_secrets(group, app_name).value)
+    key = api_key.from_secrets(retry_lost(aca.container_apps.list_secrets, group, app_name).value)
     return key, _app_profile(cli_ctx, subscription, app)
 
 

@@ -1,7 +1,7 @@
 from azure.cli.core.commands import CliCommandType
 from azure.cli.core.profiles import ResourceType
 
-from azext_aitk._format import endpoint_table_format
+from azext_aitk._format import endpoint_table_format, status_table_format
 from azext_aitk._validators import validate_deploy, validate_provision
 
 
@@ -18,3 +18,7 @@ def load_command_table(self, _):
         g.custom_command("deploy", "inference_deploy", validator=validate_deploy,
                          supports_no_wait=True)
         g.custom_command("endpoint", "inference_endpoint", table_transformer=endpoint_table_format)
+        g.custom_command("chat", "inference_chat")
+        g.custom_command("status", "inference_status", table_transformer=status_table_format)
+        g.custom_command("delete", "inference_delete", supports_no_wait=True)
+        g.custom_command("logs", "inference_logs")

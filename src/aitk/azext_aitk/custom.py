@@ -42,3 +42,33 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
     from ._errors import domain_errors
     with domain_errors():
         return run(cmd, workspace=workspace, show_key=show_key)
+
+
+def inference_chat(cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None,
+                   message=None):
+    from ._chat import run
+    from ._errors import domain_errors
+    with domain_errors():
+        return run(cmd, workspace=workspace, model=model, system=system, temperature=temperature,
+                   max_tokens=max_tokens, message=message)
+
+
+def inference_status(cmd, workspace=None):
+    from ._errors import domain_errors
+    from ._status import run
+    with domain_errors():
+        return run(cmd, workspace=workspace)
+
+
+def inference_delete(cmd, workspace=None, yes=False, no_wait=False):
+    from ._delete import run
+    from ._errors import domain_errors
+    with domain_errors():
+        return run(cmd, workspace=workspace, yes=yes, no_wait=no_wait)
+
+
+def inference_logs(cmd, workspace=None, follow=False, tail=None):
+    from ._errors import domain_errors
+    from ._logs import run
+    with domain_errors():
+        return run(cmd, workspace=workspace, follow=follow, tail=tail)

@@ -79,16 +79,20 @@ class Progress:
 
 
 def upload(share, files, progress=None, workers=FILE_WORKERS):
-    """Upload LocalFiles (with sha256) in parallel; size + sha256 go into the file's metadata."""
+    """Upload LocalFiles (with sha256) in parallel; size + sha256 go into the file's metadata
+    only once all its bytes are written: creating the file replaces any old metadata, so a file
+    whose upload was cut short (a killed deploy) never looks complete, and the next deploy
+    uploads it again."""
     def one(f):
         client = share.get_file_client(f.path)
         with open(f.source, "rb") as data:
-            kwargs = {"metadata": sync_plan.metadata_for(f), "length": f.size}
+            kwargs = {"length": f.size}
             if f.size > LARGE_FILE:
                 kwargs["max_concurrency"] = RANGE_WORKERS
             if progress is not None:
                 kwargs["progress_hook"] = progress.file_hook(f.path)
             client.upload_file(data, **kwargs)
+        client.set_file_metadata(sync_plan.metadata_for(f))
         if progress is not None and f.size == 0:
             progress.file_hook(f.path)(0, 0)
         return f.path
@@ -106,3 +110,41 @@ def delete(share, remote_files):
         except Exception as e:  # pylint: disable=broad-except
             if not _not_found(e):
                 raise
+
+
+THROTTLE_RETRIES = 6
+
+
+def retry_policy(initial_backoff=2, increment_base=2, retry_total=5, **kwargs):
+    """The storage SDK's ExponentialRetry, which also waits out 429 Too Many Requests: the SDK
+    retries 5xx and 408 (Azure Storage throttles with 503 ServerBusy) but gives up on a 429,
+    which fails the whole deploy; here a 429 is retried after its Retry-After (else a backoff).
+    Waits of 2, 4, 6, 10, 18 s instead of the SDK's 15, 18, 24 s: one transient error in a
+    deploy of many files should not stall it for 15 s."""
+    import time
+
+    from azure.storage.fileshare import ExponentialRetry
+
+    class _Retry(ExponentialRetry):
+        def send(self, request):
+            body = request.http_request.body
+            position = body.tell() if hasattr(body, "seek") and hasattr(body, "tell") else None
+            for attempt in range(THROTTLE_RETRIES + 1):
+                response = super().send(request)
+                if response.http_response.status_code != 429 or attempt == THROTTLE_RETRIES:
+                    return response
+                time.sleep(retry_after(response.http_response.headers, attempt))
+                if position is not None:
+                    body.seek(position)
+            return response
+
+    return _Retry(initial_backoff=initial_backoff, increment_base=increment_base,
+                  retry_total=retry_total, **kwargs)
+
+
+def retry_after(headers, attempt):
+    """Seconds to wait before retrying a 429: its Retry-After (seconds), else 1, 2, 4, … s."""
+    try:
+        return min(max(float(headers.get("Retry-After")), 0.0), 60.0)
+    except (TypeError, ValueError):
+        return float(min(2 ** attempt, 30))

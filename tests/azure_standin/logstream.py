@@ -1,0 +1,115 @@
+"""Container Apps' console log streaming endpoint, as `az containerapp logs show` calls it.
+
+    GET {eventStreamEndpoint base}/subscriptions/{s}/resourceGroups/{rg}/containerApps/{app}
+        /revisions/{rev}/replicas/{replica}/containers/{container}/logstream
+        ?follow=true|false&tailLines=N&output=text|json
+    Authorization: Bearer <token from POST …/containerApps/{app}/getAuthToken>
+
+The base is the stand-in's own URL (resources.py sets eventStreamEndpoint to
+`{url}{app id}/eventstream`), so these requests reach the stand-in's server; its router sends
+paths `matches()` accepts to `handle()`. Lines come from the runtime's console log of the app
+(`runtime.log_lines`, `runtime.status()["log_path"]`). Text output is one line per log line
+prefixed with an ISO timestamp, like the service; json is {"TimeStamp", "Log"} per line. With
+follow=true the stream stays open, sending new lines as the log grows and a blank keep-alive
+line every few idle seconds (clients skip blank lines), until the client goes, the app is
+removed, or MAX_FOLLOW_S pass.
+"""
+import json
+import re
+import time
+from datetime import datetime, timezone
+
+from .http import Response, json_response
+
+PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)"
+    r"/revisions/(?P<rev>[^/]+)/replicas/(?P<replica>[^/]+)/containers/(?P<container>[^/]+)/logstream/?$",
+    re.I)
+POLL_S = 0.2
+KEEPALIVE_S = 5.0
+MAX_FOLLOW_S = 600.0
+MAX_TAIL = 300
+
+
+def matches(req) -> bool:
+    return PATH.match(req.path) is not None
+
+
+def _error(status, code, message):
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _stamp():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fmt(line, output):
+    if output == "json":
+        return (json.dumps({"TimeStamp": _stamp(), "Log": line}) + "\n").encode()
+    return f"{_stamp()}  {line}\n".encode()
+
+
+def handle(req, standin) -> Response:
+    m = PATH.match(req.path)
+    if m is None:
+        return _error(404, "NotFound", f"No route for {req.path}")
+    auth = req.headers.get("Authorization") or ""
+    if not auth.startswith("Bearer ") or standin.entra.verify(auth[7:].strip()) is None:
+        return _error(401, "Unauthorized", "The log stream needs a token from getAuthToken.")
+    g = m.groupdict()
+    app_id = (f"/subscriptions/{g['sub']}/resourceGroups/{g['rg']}/providers/"
+              f"Microsoft.App/containerApps/{g['app']}")
+    rec = standin.arm.get_record(app_id)
+    if rec is None:
+        return _error(404, "ContainerAppNotFound", f"Container app '{g['app']}' was not found.")
+    revs = rec["private"]["revisions"]
+    if not any(r["name"].lower() == g["rev"].lower() for r in revs):
+        return _error(404, "RevisionNotFound", f"Revision '{g['rev']}' was not found.")
+    latest = revs[-1]
+    cname = (latest["template"].get("containers") or [{}])[0].get("name", "main")
+    if (g["rev"].lower() != latest["name"].lower() or g["replica"].lower() != f"{latest['name']}-0".lower()
+            or g["container"] != cname):
+        return _error(404, "ReplicaNotFound",
+                      f"Replica '{g['replica']}' or container '{g['container']}' was not found.")
+    try:
+        tail = int(req.query.get("tailLines") or 20)
+    except ValueError:
+        return _error(400, "BadRequest", "tailLines must be a number.")
+    if not 0 <= tail <= MAX_TAIL:
+        return _error(400, "BadRequest", f"tailLines must be between 0 and {MAX_TAIL}.")
+    follow = (req.query.get("follow") or "false").lower() == "true"
+    output = (req.query.get("output") or "text").lower()
+    rid = rec["id"].lower()
+    runtime = standin.runtime
+
+    def lines_now():
+        return runtime.log_lines(rid) if runtime is not None else []
+
+    def body():
+        yield _fmt(f"Connecting to the container '{cname}'...", output)
+        yield _fmt(f"Successfully Connected to container: '{cname}' [Revision: '{latest['name']}', "
+                   f"Replica: '{g['replica']}']", output)
+        seen = lines_now()
+        for line in (seen[-tail:] if tail else []):
+            yield _fmt(line, output)
+        if not follow:
+            return
+        start = idle = time.monotonic()
+        while time.monotonic() - start < MAX_FOLLOW_S:
+            if standin.arm.get_record(app_id) is None:
+                return
+            now = lines_now()
+            if len(now) < len(seen):          # a new process started a fresh log
+                seen = []
+            new = now[len(seen):]
+            seen = now
+            if new:
+                idle = time.monotonic()
+                yield b"".join(_fmt(line, output) for line in new)
+            elif time.monotonic() - idle > KEEPALIVE_S:
+                idle = time.monotonic()
+                yield b"\n"
+            time.sleep(POLL_S)
+
+    return Response(200, {"Content-Type": "text/plain; charset=utf-8" if output != "json"
+                          else "application/x-ndjson"}, body())

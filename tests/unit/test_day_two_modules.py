@@ -1,0 +1,325 @@
+"""The day-two commands' plain modules: chat (SSE, conversation, terminal loop), log_stream,
+status_view, teardown_plan."""
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from azext_aitk import chat, log_stream, status_view, teardown_plan
+
+
+# -- chat: SSE parsing ------------------------------------------------------------------------
+
+def _sse(*pieces, done=True):
+    lines = [": keep-alive", "", 'data: {"choices":[{"delta":{"role":"assistant"}}]}', ""]
+    for p in pieces:
+        lines += ["data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}), ""]
+    if done:
+        lines += ["data: [DONE]", ""]
+    return lines
+
+
+def test_sse_deltas_yields_content_and_stops_at_done():
+    lines = _sse("Hel", "lo") + ['data: {"choices":[{"delta":{"content":"after"}}]}']
+    assert list(chat.sse_deltas(lines)) == ["Hel", "lo"]
+
+
+def test_sse_deltas_accepts_bytes_crlf_and_skips_junk():
+    lines = [b"data: not json\r\n", b"event: x", b'data: {"choices":[{"delta":{"content":"\xc3\xa9"}}]}\r\n',
+             b"data: [1]", b"data:", b"data: [DONE]"]
+    assert list(chat.sse_deltas(lines)) == ["\u00e9"]
+
+
+def test_sse_error_object_raises():
+    with pytest.raises(chat.ChatError, match="too long"):
+        list(chat.sse_deltas(['data: {"error": {"message": "prompt too long"}}']))
+
+
+# -- chat: conversation and options -----------------------------------------------------------
+
+def test_conversation_request_does_not_change_history_until_recorded():
+    c = chat.Conversation("m", system="be brief", temperature=0.5, max_tokens=7)
+    body = c.request("hi")
+    assert body == {"model": "m", "stream": True, "temperature": 0.5, "max_tokens": 7,
+                    "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
+    assert len(c.messages) == 1
+    c.record("hi", "hello")
+    assert [m["role"] for m in c.request("again")["messages"]] == ["system", "user", "assistant", "user"]
+
+
+def test_conversation_leaves_out_unset_options():
+    body = chat.Conversation("m").request("x")
+    assert "temperature" not in body and "max_tokens" not in body and body["messages"][0]["role"] == "user"
+
+
+@pytest.mark.parametrize("t,n", [(-0.1, None), (2.5, None), (None, 0), (None, -3)])
+def test_validate_options_rejects(t, n):
+    with pytest.raises(chat.ChatError):
+        chat.validate_options(t, n)
+
+
+def test_validate_options_accepts_edges():
+    chat.validate_options(0.0, 1)
+    chat.validate_options(2.0, None)
+
+
+def test_pick_model():
+    assert chat.pick_model(["base", "a1"]) == "base"
+    assert chat.pick_model(["base", "a1"], "a1") == "a1"
+    with pytest.raises(chat.ChatError, match="'x' is not served; the endpoint serves: base, a1"):
+        chat.pick_model(["base", "a1"], "x")
+    with pytest.raises(chat.ChatError, match="lists no models"):
+        chat.pick_model([])
+
+
+# -- chat: the terminal loop with scripted input ----------------------------------------------
+
+class _Script:
+    def __init__(self, *items):
+        self.items = list(items)
+        self.out = []
+
+    def read(self, prompt):
+        self.out.append(prompt)
+        item = self.items.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def write(self, text):
+        self.out.append(text)
+
+
+def test_run_terminal_history_interrupt_and_eof():
+    script = _Script("one", KeyboardInterrupt(), "", "two", "three", EOFError())
+    conv = chat.Conversation("m")
+    sent = []
+
+    def send(body, on_piece):
+        sent.append(body)
+        if body["messages"][-1]["content"] == "two":
+            on_piece("par")
+            e = KeyboardInterrupt()
+            e.partial = "par"
+            raise e
+        on_piece("ok")
+        return "ok"
+    assert chat.run_terminal(conv, send, script.read, script.write) == 3
+    out = "".join(script.out)
+    assert "(Ctrl-D or /exit leaves the chat)" in out and "[stopped]" in out
+    assert [m["content"] for m in sent[-1]["messages"]] == ["one", "ok", "two", "par", "three"]
+
+
+def test_run_terminal_exit_word_and_server_error_keep_going():
+    script = _Script("bad", "/exit", "never")
+    conv = chat.Conversation("m")
+
+    def send(body, on_piece):
+        raise chat.ChatError("the server answered 500: boom")
+    assert chat.run_terminal(conv, send, script.read, script.write) == 0
+    assert "[error] the server answered 500: boom" in "".join(script.out)
+    assert script.items == ["never"] and conv.messages == []
+
+
+# -- chat: stream_reply against a local server ------------------------------------------------
+
+class _Chat(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.headers.get("Authorization") != "Bearer k":
+            data = b'{"error": {"message": "bad key"}}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        n = 200 if body["messages"][-1]["content"] == "slow" else 3
+        try:
+            for line in _sse(*[f"t{i} " for i in range(n)]):
+                self.wfile.write((line + "\n").encode())
+                self.wfile.flush()
+                if n > 3:
+                    time.sleep(0.01)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def chat_url():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_stream_reply_collects_pieces(chat_url):
+    got = []
+    reply = chat.stream_reply(chat_url, "k", chat.Conversation("m").request("hi"), got.append)
+    assert reply == "t0 t1 t2 " and got == ["t0 ", "t1 ", "t2 "]
+
+
+def test_stream_reply_bad_key_names_the_status(chat_url):
+    with pytest.raises(chat.ChatError, match="answered 401: bad key"):
+        chat.stream_reply(chat_url, "wrong", chat.Conversation("m").request("hi"), lambda p: None)
+
+
+def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
+    got = []
+
+    def on_piece(p):
+        got.append(p)
+        if len(got) == 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as info:
+        chat.stream_reply(chat_url, "k", chat.Conversation("m").request("slow"), on_piece)
+    assert info.value.partial == "t0 t1 t2 t3 t4 "   # up to the piece being shown when it stopped
+
+
+def test_stream_reply_no_server():
+    with pytest.raises(chat.ChatError, match="did not answer"):
+        chat.stream_reply("http://127.0.0.1:9", "k", {"model": "m"}, lambda p: None, timeout=2)
+
+
+# -- log_stream -------------------------------------------------------------------------------
+
+def test_logstream_url_like_az_containerapp_logs_show():
+    ese = "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a/eventstream"
+    assert log_stream.logstream_url(ese, "s", "g", "a", "a--r1", "a--r1-0", "main") == (
+        "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a"
+        "/revisions/a--r1/replicas/a--r1-0/containers/main/logstream")
+    with pytest.raises(log_stream.LogStreamError):
+        log_stream.base_url(None)
+
+
+def test_tail_and_query():
+    assert log_stream.validate_tail(None) == log_stream.DEFAULT_TAIL
+    assert log_stream.validate_tail(0) == 0 and log_stream.validate_tail(300) == 300
+    for bad in (-1, 301):
+        with pytest.raises(log_stream.LogStreamError):
+            log_stream.validate_tail(bad)
+    assert log_stream.query(True, 5) == {"follow": "true", "tailLines": "5", "output": "text"}
+
+
+def _replica(name, *containers):
+    return {"name": name, "properties": {"containers": list(containers)}}
+
+
+def test_pick_replica_prefers_running_and_named_container():
+    idle = _replica("r-0", {"name": "main", "runningState": "Waiting"})
+    live = _replica("r-1", {"name": "main", "runningState": "Running"}, {"name": "side", "ready": True})
+    assert log_stream.pick_replica([idle, live]) == ("r-1", "main")
+    assert log_stream.pick_replica([idle, live], "side") == ("r-1", "side")
+    assert log_stream.pick_replica([]) is None
+    assert log_stream.pick_replica([idle], "nope") is None
+
+
+def test_text_lines_skips_keepalives():
+    assert list(log_stream.text_lines([b"a\r\n", b"", b"  ", "b"])) == ["a", "b"]
+
+
+# -- status_view ------------------------------------------------------------------------------
+
+APP = {"name": "app", "properties": {
+    "provisioningState": "Succeeded", "runningStatus": "Running", "latestRevisionName": "app--2",
+    "workloadProfileName": "gpu-t4", "template": {"scale": {"minReplicas": 0, "maxReplicas": 2}}}}
+ENV = {"properties": {"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"},
+                                           {"name": "gpu-t4", "workloadProfileType": "Consumption-GPU-NC8as-T4"}]}}
+REVS = [{"name": "app--1", "properties": {"runningState": "Stopped"}},
+        {"name": "app--2", "properties": {"runningState": "Running", "healthState": "Healthy", "replicas": 1}}]
+
+
+def test_summarize_healthy():
+    reps = [_replica("app--2-0", {"name": "main", "ready": True, "runningState": "Running"})]
+    s = status_view.summarize(APP, ENV, REVS, reps, True, ["base", "a1"])
+    assert s["revision"] == "app--2" and s["revisionState"] == "Running" and s["replicas"] == 1
+    assert s["gpuProfile"] == "T4" and s["serverless"] is True
+    assert (s["minReplicas"], s["maxReplicas"]) == (0, 2)
+    assert s["ready"] and s["models"] == ["base", "a1"] and s["error"] is None
+    json.dumps(s)
+
+
+def test_summarize_failed_uses_running_state_details_then_the_log_then_says_so():
+    failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy",
+                                                "runningStateDetails": "Container crashed: exit 1"}}]
+    s = status_view.summarize(APP, ENV, failed, [], False, [])
+    assert s["error"] == "Container crashed: exit 1" and s["replicas"] == 0 and not s["ready"]
+    failed[0]["properties"].pop("runningStateDetails")
+    log = ["aitk_serve: model at /mount/x", "ValueError: adapter rank 128 > max_lora_rank 64", "exiting"]
+    assert status_view.summarize(APP, ENV, failed, [], False, [], log)["error"].startswith("ValueError")
+
+
+def test_summarize_restarting_container_and_unknown_profile():
+    reps = [_replica("app--2-0", {"name": "main", "restartCount": 2, "runningState": "Waiting",
+                                  "runningStateDetails": "CrashLoopBackOff"})]
+    s = status_view.summarize(APP, {}, REVS, reps, False, [])
+    assert s["error"] == "CrashLoopBackOff" and s["gpuProfile"] == "gpu-t4" and s["serverless"] is None
+
+
+def test_summarize_healthy_ignores_old_error_lines():
+    reps = [_replica("app--2-0", {"name": "main", "ready": True})]
+    assert status_view.summarize(APP, ENV, REVS, reps, True, ["b"], ["error: once"])["error"] is None
+
+
+# -- teardown_plan ----------------------------------------------------------------------------
+
+SUB = "/subscriptions/s/resourceGroups/g/providers"
+APP_ID = f"{SUB}/Microsoft.App/containerApps/aitk-infer-abcde"
+ENV_ID = f"{SUB}/Microsoft.App/managedEnvironments/aitk-env-abcde"
+LOGS_ID = f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde"
+FT = {"STORAGE_ACCOUNT_NAME": "ftstore", "FILE_SHARE_NAME": "finetuning"}
+
+
+def _actions(items):
+    return {i["name"]: i["action"] for i in items}
+
+
+def test_plan_all_made_by_provision():
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde",
+                               FT, [], LOGS_ID)
+    assert [i["name"] for i in items] == ["aitk-infer-abcde", "aitk-env-abcde", "aitk-logs-abcde", "aitkinferabcde"]
+    assert set(_actions(items).values()) == {"delete"}
+
+
+def test_plan_never_the_finetuning_storage():
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/FTSTORE", FT)
+    assert _actions(items) == {"aitk-infer-abcde": "delete", "aitk-env-abcde": "delete", "FTSTORE": "keep"}
+    assert "fine-tuning" in items[-1]["reason"]
+
+
+def test_plan_keeps_an_environment_another_app_uses_and_its_logs_and_storage():
+    items = teardown_plan.plan(APP_ID, ENV_ID, [ENV_ID.upper()], "aitkinferabcde", {}, [], LOGS_ID)
+    assert _actions(items) == {"aitk-infer-abcde": "delete", "aitk-env-abcde": "keep",
+                               "aitk-logs-abcde": "keep", "aitkinferabcde": "keep"}
+    assert "1 other container app" in items[1]["reason"]
+
+
+def test_plan_keeps_reused_resources():
+    items = teardown_plan.plan(APP_ID, f"{SUB}/Microsoft.App/managedEnvironments/team-env", [],
+                               "mystorage", None, [], f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde")
+    assert _actions(items) == {"aitk-infer-abcde": "delete", "team-env": "keep", "aitk-logs-abcde": "keep",
+                               "mystorage": "keep"}
+
+
+def test_plan_keeps_storage_mounted_elsewhere_and_describe_lists_both():
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], "aitkinferabcde", FT, ["AITKINFERABCDE"])
+    assert _actions(items)["aitkinferabcde"] == "keep"
+    text = "\n".join(teardown_plan.describe(items))
+    assert text.startswith("This deletes:") and "and keeps:" in text and "mounted by another environment" in text
+
+
+def test_summarize_failed_without_details_says_so():
+    failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
+    err = status_view.summarize(APP, ENV, failed, [], False, [])["error"]
+    assert "revision app--2 failed to start" in err
