@@ -32,3 +32,20 @@ def json_response(status: int, obj, headers: Optional[dict] = None) -> Response:
     h.update(headers or {})
     body = b"" if obj is None else json.dumps(obj).encode()
     return Response(status, h, body)
+
+
+def read_body(rfile, headers) -> bytes:
+    """An HTTP/1.1 request body from `rfile`: chunked (trailers skipped) or Content-Length."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        out = bytearray()
+        while True:
+            line = rfile.readline(65537)
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += rfile.read(size)
+            rfile.readline(65537)  # the CRLF after the chunk
+    n = int(headers.get("Content-Length") or 0)
+    return rfile.read(n) if n else b""

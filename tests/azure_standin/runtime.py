@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import tls
+from .http import read_body
 
 log = logging.getLogger("azure_standin.runtime")
 
@@ -391,20 +392,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         pass
 
     def _read_body(self) -> bytes:
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(3)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return read_body(self.rfile, self.headers)
 
     def _plain(self, status: int, text: str):
         body = text.encode()

@@ -17,7 +17,7 @@ from requests.structures import CaseInsensitiveDict
 
 from . import tls
 from .auth import Entra
-from .http import Request, Response, json_response
+from .http import Request, Response, json_response, read_body
 
 log = logging.getLogger("azure_standin")
 
@@ -105,20 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + fmt, self.address_string(), *args)
 
     def _read_body(self) -> bytes:
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(65537)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return read_body(self.rfile, self.headers)
 
     def _dispatch(self):
         standin = self.server.standin
