@@ -55,6 +55,13 @@ def aitk_wheel(tmp_path_factory):
     return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
+def ok(proc, parse=True):
+    """Assert an az run succeeded (showing its output when not); its JSON output, if any."""
+    import json
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return json.loads(proc.stdout) if parse and proc.stdout.strip() else None
+
+
 class Az:
     def __init__(self, env):
         self.env = env

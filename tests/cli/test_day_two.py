@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.conftest import AZ, ROOT
+from cli.conftest import AZ, ROOT, ok as _ok
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -25,14 +25,6 @@ FT_STORAGE = "aitkd2ft01"
 FT_SHARE = "finetuning"
 FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json").is_file(),
-    reason="the shipped templates (src/aitk/azext_aitk/templates/) are not written yet")
-
-
-def _ok(proc, parse=True):
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return json.loads(proc.stdout) if parse and proc.stdout.strip() else None
 
 
 def _one_clear_error(proc, *needles):

@@ -6,10 +6,7 @@ import pytest
 from cli.conftest import ROOT
 
 TEMPLATES = ROOT / "src" / "aitk" / "azext_aitk" / "templates"
-needs_templates = pytest.mark.skipif(
-    not (TEMPLATES / "inference.json").is_file() or not (TEMPLATES / "inference.parameters.json").is_file()
-    or not (TEMPLATES / "inference.bicep").is_file(),
-    reason="the shipped templates (src/aitk/azext_aitk/templates/) are not written yet")
+
 
 
 def _finetuning(ws):
@@ -58,7 +55,6 @@ def test_unknown_gpu_profile(az, workspace):
     assert "T4" in err and "NC96-A100" in err
 
 
-@needs_templates
 def test_unknown_parameter_name_lists_the_valid_ones(az, workspace):
     _finetuning(workspace)
     err = _error(az("aitk", "inference", "provision", "--parameters", "maxInstances=2", cwd=workspace))
@@ -66,7 +62,6 @@ def test_unknown_parameter_name_lists_the_valid_ones(az, workspace):
     assert "maximumInstanceCount" in err and "storageAccountName" in err
 
 
-@needs_templates
 def test_malformed_parameters_file_names_file_and_line(az, workspace):
     _finetuning(workspace)
     assert az("aitk", "inference", "init", cwd=workspace).returncode == 0
@@ -76,7 +71,6 @@ def test_malformed_parameters_file_names_file_and_line(az, workspace):
     assert "inference.parameters.json:3:" in err
 
 
-@needs_templates
 def test_init_writes_missing_files_keeps_edits_and_force_backs_up(az, workspace):
     proc = az("aitk", "inference", "init", cwd=workspace)
     assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.conftest import ROOT
+from cli.conftest import ROOT, ok as _ok
 
 HERE = Path(__file__).resolve().parent
 RG = "aitk-cli"
@@ -19,14 +19,6 @@ LOCATION = "eastus"
 FT_STORAGE = "aitkclift01"
 FT_SHARE = "finetuning"
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json").is_file(),
-    reason="the shipped templates (src/aitk/azext_aitk/templates/) are not written yet")
-
-
-def _ok(proc, parse=True):
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return json.loads(proc.stdout) if parse and proc.stdout.strip() else None
 
 
 @pytest.fixture(scope="module")

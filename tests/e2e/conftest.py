@@ -8,22 +8,28 @@ from cli.conftest import aitk_wheel  # noqa: F401  (dist's wheel when built from
 from e2e.flow import AzRunner, seed_fake_finetuning, seed_finetuning_leftovers
 
 
+def signed_in_world(tmp_path_factory, wheel, name, seed):
+    """Start a stand-in 'Azure', sign the real az in with aitk from `wheel`, make a workspace and
+    let `seed(azure, az, workspace)` leave fine-tuning's resources; yields the lot, stops after."""
+    base = tmp_path_factory.mktemp(name)
+    azure = StandIn(base / "azure")
+    azure.start()
+    try:
+        az = AzRunner(azure, base, wheel, echo=False)
+        az.prepare()
+        workspace = base / "workspace"
+        workspace.mkdir()
+        share = seed(azure, az, workspace)
+        yield SimpleNamespace(azure=azure, az=az, workspace=workspace, share=share, base=base)
+    finally:
+        azure.stop()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, aitk_wheel):  # noqa: F811
     """Signed-in az with aitk from the wheel, a resource group with fine-tuning's storage and
     share holding a tiny base model and adapter, and a workspace with finetuning.config.json."""
-    base = tmp_path_factory.mktemp("e2e")
-    azure = StandIn(base / "azure")
-    azure.start()
-    try:
-        az = AzRunner(azure, base, aitk_wheel, echo=False)
-        az.prepare()
-        workspace = base / "workspace"
-        workspace.mkdir()
-        share = seed_finetuning_leftovers(azure, az, workspace)
-        yield SimpleNamespace(azure=azure, az=az, workspace=workspace, share=share, base=base)
-    finally:
-        azure.stop()
+    yield from signed_in_world(tmp_path_factory, aitk_wheel, "e2e", seed_finetuning_leftovers)
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +37,7 @@ def fake_world(tmp_path_factory, aitk_wheel, request):  # noqa: F811
     """A stand-in 'Azure' of the module's own (its faults and requests_log are the module's),
     signed-in az, and a workspace whose fine-tuning left storage + share in the module's
     RESOURCE_GROUP / FT_STORAGE, with tests/cli/fake_server.py on the share (flow.FAKE_COMMAND)."""
-    base = tmp_path_factory.mktemp("e2e-fake")
-    azure = StandIn(base / "azure")
-    azure.start()
-    try:
-        az = AzRunner(azure, base, aitk_wheel, echo=False)
-        az.prepare()
-        workspace = base / "workspace"
-        workspace.mkdir()
-        share = seed_fake_finetuning(azure, az, workspace, request.module.RESOURCE_GROUP,
-                                     request.module.FT_STORAGE)
-        yield SimpleNamespace(azure=azure, az=az, workspace=workspace, share=share, base=base)
-    finally:
-        azure.stop()
+    def seed(azure, az, workspace):
+        return seed_fake_finetuning(azure, az, workspace, request.module.RESOURCE_GROUP,
+                                    request.module.FT_STORAGE)
+    yield from signed_in_world(tmp_path_factory, aitk_wheel, "e2e-fake", seed)
