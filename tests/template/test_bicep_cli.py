@@ -1,6 +1,6 @@
 """(4) The real Bicep compiler: `bicep build` of inference.bicep compared with inference.json.
 
-Nothing here can download or build the Bicep CLI (shared/DESIGN.md "Bicep without a compiler"),
+Nothing here can download or build the Bicep CLI (docs/design.md "Bicep without a compiler"),
 so without a `bicep` on PATH this is skipped, never faked. AITK_BICEP may name a binary."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""The template against docs/contracts.md "Template", docs/serving.md "Probes", shared/DESIGN.md
+"""The template against docs/contracts.md "Template", docs/serving.md "Probes", docs/design.md
 "Workspace files", and the parameter names the extension passes (src/aitk/azext_aitk)."""
 import json
 import re

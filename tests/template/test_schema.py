@@ -1,5 +1,5 @@
 """(1) The ARM JSON and the parameters file validate against the published ARM schemas
-(shared/arm-schemas, Azure/azure-resource-manager-schemas): the template envelope, then each
+(vendored in tests/template/arm-schemas from Azure/azure-resource-manager-schemas): the template envelope, then each
 resource against its provider file's resourceDefinitions, `$ref`s resolved by the files' ids."""
 import copy
 
