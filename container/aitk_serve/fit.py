@@ -427,10 +427,6 @@ def plan(config: dict, weight_headers: list[dict], gpu: GpuSpec, adapters: list[
         kv_pool_bytes=0, kv=kv, largest_fitting_len=0, user_max_model_len=user_max_model_len)
     p.kv_pool_bytes = budget - p.fixed_bytes
     p.largest_fitting_len = largest_fitting_len(p.kv_pool_bytes, kv, p.model_max_len)
-    if user_dtype is None and dtype != ckpt:
-        p.notes.append(f"--dtype {dtype}: the checkpoint is {ckpt}"
-                       + ("" if ckpt == "float32" else f" and the {gpu.name} (compute "
-                          f"{'.'.join(map(str, gpu.compute_capability))}) has no bfloat16"))
     if user_dtype == "bfloat16" and not gpu.has_bf16:
         p.fits = False
         p.problem = (f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
@@ -507,9 +503,11 @@ def decision_lines(p: FitPlan) -> list[str]:
         f"{p.gpu_memory_utilization}: weights {_gib(p.weight_bytes)}, LoRA slots {_gib(p.lora_bytes)}, "
         f"activations {_gib(p.activation_bytes)}, runtime reserve {_gib(p.runtime_reserve_bytes)}, "
         f"KV pool {_gib(p.kv_pool_bytes)}",
-        f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}, "
-        f"{'bfloat16 supported' if p.gpu.has_bf16 else 'no bfloat16 on this GPU'})",
-        f"--max-model-len {p.max_model_len:,} ({'yours, checked' if p.user_max_model_len else 'model maximum ' + f'{p.model_max_len:,}'}; "
+        f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}; {p.gpu.name} compute "
+        f"{'.'.join(map(str, p.gpu.compute_capability))}: "
+        f"{'has bfloat16' if p.gpu.has_bf16 else 'no bfloat16, needs 8.0'})",
+        f"--max-model-len {p.max_model_len:,} ("
+        f"{'yours, checked; ' if p.user_max_model_len else ''}model maximum {p.model_max_len:,}; "
         f"KV {kv.bytes_per_token:,} bytes/token, {kv.kind}; one request at this length holds "
         f"{_gib(p.kv_bytes)}; {p.largest_fitting_len:,} tokens fit)",
         f"--max-loras {p.max_loras} --max-cpu-loras {p.max_cpu_loras} (--max-lora-rank "
