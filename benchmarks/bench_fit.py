@@ -10,6 +10,7 @@ The GPU numbers are arithmetic; nothing here runs on a GPU.
 
     .venv/bin/python benchmarks/bench_fit.py [--repeat 20] [--json PATH]
 """
+
 import argparse
 import json
 import math
@@ -23,15 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "container"))
 
-from serve.real_models import MODELS, write_sparse_model  # noqa: E402
-
 from aitk_serve import fit, gpus  # noqa: E402
+from serve.real_models import MODELS, write_sparse_model  # noqa: E402
 
 RATIO_TARGET = 0.95
 # The table's T4 and A100, and a 20 GiB bf16 GPU (what `--check --gpu-memory 20` plans for),
 # where more of the models are cut to fit rather than refused or served at full length.
-GPUS = {"T4": gpus.GPUS["T4"], "A100": gpus.GPUS["A100"],
-        "20GiB": gpus.GpuSpec("20GiB", 20 * gpus.GIB, (8, 0), source="--gpu-memory")}
+GPUS = {
+    "T4": gpus.GPUS["T4"],
+    "A100": gpus.GPUS["A100"],
+    "20GiB": gpus.GpuSpec("20GiB", 20 * gpus.GIB, (8, 0), source="--gpu-memory"),
+}
 TIME_BUDGET_MS = 100.0
 
 
@@ -49,12 +52,12 @@ def independent_largest_context(config, gpu):
     budget = math.ceil(gpu.memory_bytes * fit.DEFAULT_GPU_MEMORY_UTILIZATION)
     per_token = layers * kv_heads * d * 2 * 2
     block = fit.BLOCK_SIZE * per_token
-    usable = budget - 2 * params - lora - act - fit.RUNTIME_RESERVE_BYTES - block   # less the null block
+    usable = budget - 2 * params - lora - act - fit.RUNTIME_RESERVE_BYTES - block  # less the null block
     maximum = fit.model_max_len(config)
     window = config.get("sliding_window")
     if usable <= 0:
         return 0, maximum
-    if window:   # one request holds ceil(min(window - 1 + 2048, L) / 16) + 1 blocks
+    if window:  # one request holds ceil(min(window - 1 + 2048, L) / 16) + 1 blocks
         if (math.ceil(min(window - 1 + fit.MAX_NUM_BATCHED_TOKENS, maximum) / 16) + 1) * block <= usable:
             return maximum, maximum
         return min(maximum, (usable // block - 1) * 16), maximum
@@ -83,22 +86,37 @@ def main():
                     good = ratio >= RATIO_TARGET
                 else:
                     ratio = None
-                    good = p.fits == fits_useful     # both refuse
+                    good = p.fits == fits_useful  # both refuse
                 ms = statistics.median(times)
                 ok &= good and ms < TIME_BUDGET_MS
-                rows.append({"model": name, "gpu": gpu_name, "planned": p.max_model_len if p.fits else 0,
-                             "independent": largest, "ratio": ratio, "plan_ms": round(ms, 2),
-                             "max_ms": round(max(times), 2), "dtype": p.dtype if p.fits else "-"})
-    print(f"{'model':26} {'gpu':5} {'dtype':9} {'planned':>8} {'independent':>11} {'ratio':>6} "
-          f"{'plan ms':>8} {'max ms':>7}")
+                rows.append(
+                    {
+                        "model": name,
+                        "gpu": gpu_name,
+                        "planned": p.max_model_len if p.fits else 0,
+                        "independent": largest,
+                        "ratio": ratio,
+                        "plan_ms": round(ms, 2),
+                        "max_ms": round(max(times), 2),
+                        "dtype": p.dtype if p.fits else "-",
+                    }
+                )
+    print(
+        f"{'model':26} {'gpu':5} {'dtype':9} {'planned':>8} {'independent':>11} {'ratio':>6} "
+        f"{'plan ms':>8} {'max ms':>7}"
+    )
     for r in rows:
         ratio = f"{r['ratio']:.3f}" if r["ratio"] is not None else "refused"
-        print(f"{r['model']:26} {r['gpu']:5} {r['dtype']:9} {r['planned']:>8} {r['independent']:>11} "
-              f"{ratio:>6} {r['plan_ms']:>8} {r['max_ms']:>7}")
+        print(
+            f"{r['model']:26} {r['gpu']:5} {r['dtype']:9} {r['planned']:>8} {r['independent']:>11} "
+            f"{ratio:>6} {r['plan_ms']:>8} {r['max_ms']:>7}"
+        )
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
-    print(f"min ratio {min(ratios):.3f} (target >= {RATIO_TARGET}); slowest median plan "
-          f"{max(r['plan_ms'] for r in rows):.2f} ms (target < {TIME_BUDGET_MS:.0f} ms); "
-          f"{'PASS' if ok else 'FAIL'}")
+    print(
+        f"min ratio {min(ratios):.3f} (target >= {RATIO_TARGET}); slowest median plan "
+        f"{max(r['plan_ms'] for r in rows):.2f} ms (target < {TIME_BUDGET_MS:.0f} ms); "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0 if ok else 1

@@ -93,18 +93,18 @@ def fit_model(model, infos, gpu, vllm_args):
         return None
     headers = fit.read_headers_from_dir(model.path)
     adapters = [fit.AdapterShape(a.name, a.rank) for a in infos]
-    plan = fit.plan(model.config, headers, gpu, adapters,
-                    _number(vllm_args, "--max-model-len", int),
-                    user_dtype=flag_value(vllm_args, "--dtype"),
-                    gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
-                    max_loras=_number(vllm_args, "--max-loras", int),
-                    max_lora_rank=_number(vllm_args, "--max-lora-rank", int))
-    if not plan.fits:
+    fitted = fit.plan(model.config, headers, gpu, adapters,
+                      _number(vllm_args, "--max-model-len", int),
+                      user_dtype=flag_value(vllm_args, "--dtype"),
+                      gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
+                      max_loras=_number(vllm_args, "--max-loras", int),
+                      max_lora_rank=_number(vllm_args, "--max-lora-rank", int))
+    if not fitted.fits:
         name = os.path.basename(os.path.normpath(model.path))
-        raise LaunchError(f"{name}: " + fit.refusal(plan, model.config, headers, adapters))
+        raise LaunchError(f"{name}: " + fit.refusal(fitted, model.config, headers, adapters))
     if not headers:
-        plan.notes.append(f"{model.path} has no safetensors headers: weights sized from config.json")
-    return plan
+        fitted.notes.append(f"{model.path} has no safetensors headers: weights sized from config.json")
+    return fitted
 
 
 def listen_port(flag, env):

@@ -21,6 +21,7 @@ peak and the runtime reserve (CUDA graphs, cuBLAS/NCCL workspaces, allocator sla
 vLLM *measures* at start-up; here they are a documented margin (ACTIVATION_*, RUNTIME_RESERVE_
 BYTES), not a measurement, and have not been checked on a GPU by this project.
 """
+
 import json
 import math
 import os
@@ -34,16 +35,35 @@ from .gpus import GIB, PROFILES, GpuSpec, WorkloadProfile
 
 # safetensors dtype -> bytes per element (https://github.com/huggingface/safetensors, Dtype).
 SAFETENSORS_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "F4": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "F4": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 FLOAT_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
 VLLM_DTYPE_BYTES = {"float16": 2, "half": 2, "bfloat16": 2, "float32": 4, "float": 4}
 # config.json's torch_dtype (transformers 5 writes "dtype") -> vLLM's --dtype spelling.
-CONFIG_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32",
-                 "half": "float16", "float": "float32"}
-HEADER_LIMIT = 100 * 1024 * 1024      # a header larger than this is not a real checkpoint
+CONFIG_DTYPES = {
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "float32": "float32",
+    "half": "float16",
+    "float": "float32",
+}
+HEADER_LIMIT = 100 * 1024 * 1024  # a header larger than this is not a real checkpoint
 
 # vLLM 0.32 defaults (vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.92;
 # engine/arg_utils.py get_batch_defaults: the OpenAI server on GPUs under 70 GiB, or any A100,
@@ -68,22 +88,30 @@ MAX_LORAS_CAP = 4
 DEFAULT_MAX_LORA_RANK = 16
 # config.json keys vLLM reads the model's maximum length from; it takes the smallest present
 # (vllm/transformers_utils/model_arch_config_convertor.py, possible_keys).
-MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length",
-                "model_max_length", "max_target_positions", "max_sequence_length",
-                "max_seq_length", "seq_len")
+MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
 # RoPE types whose max_position_embeddings is already scaled (vllm/config/model.py,
 # _get_and_verify_max_len); any other type's `factor` multiplies it.
-PRESCALED_ROPE_TYPES = ("su", "longrope", "llama3", "yarn", "deepseek_yarn",
-                        "deepseek_llama_scaling")
+PRESCALED_ROPE_TYPES = ("su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling")
 # Packed projections in a checkpoint: vLLM keeps one LoRA A per packed slice.
 PACKED_SLICES = {"qkv_proj": 3, "gate_up_proj": 2, "query_key_value": 3}
 
-RangeReader = Callable[[str, int, int], bytes]     # (file name, offset, length) -> bytes
+RangeReader = Callable[[str, int, int], bytes]  # (file name, offset, length) -> bytes
 
 
 @dataclass(frozen=True)
 class AdapterShape:
     """What the plan needs of an adapter: vLLM sizes every slot by --max-lora-rank."""
+
     name: str
     rank: int
 
@@ -91,8 +119,9 @@ class AdapterShape:
 @dataclass(frozen=True)
 class KvLayout:
     """How vLLM caches K/V for this model, per GPU."""
+
     bytes_per_token: int
-    kind: str                      # "full", "sliding window 4096", "MLA"
+    kind: str  # "full", "sliding window 4096", "MLA"
     sliding_window: int | None = None
 
     def tokens_held(self, context: int) -> int:
@@ -112,6 +141,7 @@ class KvLayout:
 @dataclass
 class FitPlan:  # pylint: disable=too-many-instance-attributes
     """The launcher's decisions for one GPU, with the memory split behind them (bytes per GPU)."""
+
     gpu: GpuSpec
     dtype: str
     checkpoint_dtype: str
@@ -129,10 +159,10 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
     runtime_reserve_bytes: int
     kv_pool_bytes: int
     kv: KvLayout
-    largest_fitting_len: int           # before rounding down to CONTEXT_STEP; 0 when none
+    largest_fitting_len: int  # before rounding down to CONTEXT_STEP; 0 when none
     user_max_model_len: int | None = None
     fits: bool = True
-    problem: str = ""                  # why it does not fit (one line), when fits is False
+    problem: str = ""  # why it does not fit (one line), when fits is False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -150,12 +180,18 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
 
     def split(self) -> dict:
         """The memory split as --check and provision's --what-if print it."""
-        return {"gpu": self.gpu.describe(), "budget_bytes": self.budget_bytes,
-                "weights_bytes": self.weight_bytes, "lora_slots_bytes": self.lora_bytes,
-                "activation_bytes": self.activation_bytes,
-                "runtime_reserve_bytes": self.runtime_reserve_bytes,
-                "kv_pool_bytes": self.kv_pool_bytes, "kv_bytes_per_token": self.kv.bytes_per_token,
-                "kv_layout": self.kv.kind, "kv_bytes_at_max_model_len": self.kv_bytes}
+        return {
+            "gpu": self.gpu.describe(),
+            "budget_bytes": self.budget_bytes,
+            "weights_bytes": self.weight_bytes,
+            "lora_slots_bytes": self.lora_bytes,
+            "activation_bytes": self.activation_bytes,
+            "runtime_reserve_bytes": self.runtime_reserve_bytes,
+            "kv_pool_bytes": self.kv_pool_bytes,
+            "kv_bytes_per_token": self.kv.bytes_per_token,
+            "kv_layout": self.kv.kind,
+            "kv_bytes_at_max_model_len": self.kv_bytes,
+        }
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("gpu", "kv", "notes")}
@@ -165,6 +201,7 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
 
 # ---------------------------------------------------------------------------------------------
 # Safetensors headers, read by byte ranges
+
 
 def read_header(read: Callable[[int, int], bytes], where: str, size: int | None = None) -> dict:
     """A safetensors header: 8-byte little-endian length, then that many bytes of JSON.
@@ -196,11 +233,13 @@ def weight_files(names: Iterable[str], index: dict | None = None) -> list[str]:
     return sorted(n for n in names if n.endswith(".safetensors"))
 
 
-def read_headers(read_range: RangeReader, files: Iterable[str],
-                 sizes: dict[str, int] | None = None) -> list[dict]:
+def read_headers(read_range: RangeReader, files: Iterable[str], sizes: dict[str, int] | None = None) -> list[dict]:
     """One header per file, through `read_range(name, offset, length)`; nothing else is read."""
-    return [read_header(lambda off, n, name=name: read_range(name, off, n), name,
-                        (sizes or {}).get(name)) for name in files]
+
+    def reader(name: str) -> Callable[[int, int], bytes]:
+        return lambda offset, length: read_range(name, offset, length)
+
+    return [read_header(reader(name), name, (sizes or {}).get(name)) for name in files]
 
 
 def read_headers_from_dir(path: str) -> list[dict]:
@@ -225,6 +264,7 @@ def read_headers_from_dir(path: str) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------
 # What the config and headers say
+
 
 def text_config(config: dict) -> dict:
     """Multimodal configs nest the language model's numbers."""
@@ -288,9 +328,11 @@ def config_tensors(config: dict) -> list[dict]:
     hidden, heads = _int(c, "hidden_size"), _int(c, "num_attention_heads")
     layers, vocab, inter = _int(c, "num_hidden_layers"), _int(c, "vocab_size"), _int(c, "intermediate_size")
     if not (hidden and heads and layers and vocab and inter):
-        raise LaunchError("config.json lacks hidden_size, num_attention_heads, num_hidden_layers, "
-                          "vocab_size or intermediate_size, and the model has no safetensors "
-                          "headers: cannot size its weights")
+        raise LaunchError(
+            "config.json lacks hidden_size, num_attention_heads, num_hidden_layers, "
+            "vocab_size or intermediate_size, and the model has no safetensors "
+            "headers: cannot size its weights"
+        )
     kv = _int(c, "num_key_value_heads") or heads
     head_dim = _int(c, "head_dim") or hidden // heads
     t = {"model.embed_tokens.weight": [vocab, hidden]}
@@ -331,14 +373,15 @@ def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
     layers = _int(c, "num_hidden_layers")
     if not layers:
         raise LaunchError("config.json has no num_hidden_layers: cannot size the KV cache")
-    if _int(c, "kv_lora_rank"):
-        latent = _int(c, "kv_lora_rank") + (_int(c, "qk_rope_head_dim") or 0)
+    kv_lora_rank = _int(c, "kv_lora_rank")
+    if kv_lora_rank:
+        latent = kv_lora_rank + (_int(c, "qk_rope_head_dim") or 0)
         return KvLayout(layers * latent * size, "MLA")
     heads, hidden = _int(c, "num_attention_heads"), _int(c, "hidden_size")
-    if not heads or not (hidden or _int(c, "head_dim")):
+    head_dim = _int(c, "head_dim") or (hidden // heads if heads and hidden else None)
+    if not heads or not head_dim:
         raise LaunchError("config.json has no num_attention_heads/hidden_size: cannot size the KV cache")
     kv_heads = _int(c, "num_key_value_heads") or heads
-    head_dim = _int(c, "head_dim") or hidden // heads
     per_gpu = max(1, kv_heads // max(tp, 1))
     per_token = layers * per_gpu * head_dim * 2 * size
     window = _int(c, "sliding_window")
@@ -394,56 +437,86 @@ def tensor_parallel_size(config: dict, gpus: int) -> int:
 # ---------------------------------------------------------------------------------------------
 # The plan
 
+
 def _gib(n: int) -> str:
     return f"{n:,} bytes ({n / GIB:.2f} GiB)"
 
 
-def plan(config: dict, weight_headers: list[dict], gpu: GpuSpec, adapters: list[AdapterShape],
-         user_max_model_len: int | None = None, *, user_dtype: str | None = None,
-         gpu_memory_utilization: float | None = None, max_loras: int | None = None,
-         max_lora_rank: int | None = None) -> FitPlan:
+def plan(
+    config: dict,
+    weight_headers: list[dict],
+    gpu: GpuSpec,
+    adapters: list[AdapterShape],
+    user_max_model_len: int | None = None,
+    *,
+    user_dtype: str | None = None,
+    gpu_memory_utilization: float | None = None,
+    max_loras: int | None = None,
+    max_lora_rank: int | None = None,
+) -> FitPlan:
     """Decide dtype, context, LoRA slots and memory use for `gpu`. Never raises for a model
     that does not fit: the plan says so (fits False, problem) and the caller refuses."""
     ckpt = checkpoint_dtype(config, weight_headers)
     dtype = user_dtype or served_dtype(ckpt, gpu)
     if dtype not in VLLM_DTYPE_BYTES:
-        raise LaunchError(f"--dtype {dtype} is not one the launcher can plan for "
-                          f"({', '.join(sorted(VLLM_DTYPE_BYTES))})")
+        raise LaunchError(
+            f"--dtype {dtype} is not one the launcher can plan for ({', '.join(sorted(VLLM_DTYPE_BYTES))})"
+        )
     tp = tensor_parallel_size(config, gpu.count)
     util = gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
     loras = max_loras or max(1, min(len(adapters), MAX_LORAS_CAP))
-    rank = max_lora_rank or (smallest_max_lora_rank(max(a.rank for a in adapters)) if adapters
-                             else DEFAULT_MAX_LORA_RANK)
+    rank = max_lora_rank or (
+        smallest_max_lora_rank(max(a.rank for a in adapters)) if adapters else DEFAULT_MAX_LORA_RANK
+    )
     headers = weight_headers or config_tensors(config)
     kv = kv_layout(config, dtype, tp)
     budget = math.ceil(gpu.memory_bytes * util)
     p = FitPlan(
-        gpu=gpu, dtype=dtype, checkpoint_dtype=ckpt, max_model_len=0, model_max_len=model_max_len(config),
-        max_loras=loras, max_cpu_loras=max(len(adapters), loras), max_lora_rank=rank,
-        gpu_memory_utilization=util, tensor_parallel_size=tp, budget_bytes=budget,
+        gpu=gpu,
+        dtype=dtype,
+        checkpoint_dtype=ckpt,
+        max_model_len=0,
+        model_max_len=model_max_len(config),
+        max_loras=loras,
+        max_cpu_loras=max(len(adapters), loras),
+        max_lora_rank=rank,
+        gpu_memory_utilization=util,
+        tensor_parallel_size=tp,
+        budget_bytes=budget,
         weight_bytes=weight_bytes(headers, dtype) // tp,
         lora_bytes=lora_slot_bytes(headers, loras, rank, dtype, tp),
-        activation_bytes=activation_bytes(config, dtype, tp), runtime_reserve_bytes=RUNTIME_RESERVE_BYTES,
-        kv_pool_bytes=0, kv=kv, largest_fitting_len=0, user_max_model_len=user_max_model_len)
+        activation_bytes=activation_bytes(config, dtype, tp),
+        runtime_reserve_bytes=RUNTIME_RESERVE_BYTES,
+        kv_pool_bytes=0,
+        kv=kv,
+        largest_fitting_len=0,
+        user_max_model_len=user_max_model_len,
+    )
     p.kv_pool_bytes = budget - p.fixed_bytes
     p.largest_fitting_len = largest_fitting_len(p.kv_pool_bytes, kv, p.model_max_len)
     if user_dtype == "bfloat16" and not gpu.has_bf16:
         p.fits = False
-        p.problem = (f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
-                     f"capability 8.0 for bfloat16; use --dtype float16")
+        p.problem = (
+            f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
+            f"capability 8.0 for bfloat16; use --dtype float16"
+        )
         return p
     if user_max_model_len is not None:
         p.max_model_len = user_max_model_len
         if user_max_model_len > p.model_max_len:
             p.fits = False
-            p.problem = (f"--max-model-len {user_max_model_len:,} is above the model's own maximum "
-                         f"{p.model_max_len:,}; vLLM refuses it")
+            p.problem = (
+                f"--max-model-len {user_max_model_len:,} is above the model's own maximum "
+                f"{p.model_max_len:,}; vLLM refuses it"
+            )
         elif user_max_model_len > p.largest_fitting_len:
             p.fits = False
-            p.problem = (f"--max-model-len {user_max_model_len:,} does not fit {gpu.describe()}: it "
-                         f"needs {_gib(p.needed_bytes(user_max_model_len))}, "
-                         f"{_gib(budget)} available at gpu-memory-utilization {util}; at most "
-                         f"{p.largest_fitting_len:,} tokens fit")
+            p.problem = (
+                f"--max-model-len {user_max_model_len:,} does not fit {gpu.describe()}: it "
+                f"needs {_gib(p.needed_bytes(user_max_model_len))}, "
+                f"{_gib(budget)} available at gpu-memory-utilization {util}; at most "
+                f"{p.largest_fitting_len:,} tokens fit"
+            )
         return p
     if p.largest_fitting_len >= p.model_max_len:
         p.max_model_len = p.model_max_len
@@ -452,15 +525,19 @@ def plan(config: dict, weight_headers: list[dict], gpu: GpuSpec, adapters: list[
     if planned < USEFUL_CONTEXT:
         p.fits = False
         p.max_model_len = planned
-        p.problem = (f"the model does not fit {gpu.describe()} with a useful context "
-                     f"({USEFUL_CONTEXT:,} tokens): it needs {_gib(p.needed_bytes(USEFUL_CONTEXT))}, "
-                     f"{_gib(budget)} available at gpu-memory-utilization {util}")
+        p.problem = (
+            f"the model does not fit {gpu.describe()} with a useful context "
+            f"({USEFUL_CONTEXT:,} tokens): it needs {_gib(p.needed_bytes(USEFUL_CONTEXT))}, "
+            f"{_gib(budget)} available at gpu-memory-utilization {util}"
+        )
         return p
     p.max_model_len = planned
-    p.notes.append(f"warning: context cut from the model's {p.model_max_len:,} tokens to "
-                   f"{planned:,} to fit {gpu.describe()} (one request of {p.model_max_len:,} tokens "
-                   f"needs {_gib(kv.request_bytes(p.model_max_len))} of KV cache, "
-                   f"{_gib(p.kv_pool_bytes)} is left after weights and reserves)")
+    p.notes.append(
+        f"warning: context cut from the model's {p.model_max_len:,} tokens to "
+        f"{planned:,} to fit {gpu.describe()} (one request of {p.model_max_len:,} tokens "
+        f"needs {_gib(kv.request_bytes(p.model_max_len))} of KV cache, "
+        f"{_gib(p.kv_pool_bytes)} is left after weights and reserves)"
+    )
     return p
 
 
@@ -472,7 +549,7 @@ def largest_fitting_len(kv_pool: int, kv: KvLayout, limit: int) -> int:
         return 0
     if kv.request_bytes(limit) <= usable:
         return limit
-    lo, hi = 1, limit          # request_bytes grows with the context: bisect
+    lo, hi = 1, limit  # request_bytes grows with the context: bisect
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if kv.request_bytes(mid) <= usable:
@@ -482,10 +559,14 @@ def largest_fitting_len(kv_pool: int, kv: KvLayout, limit: int) -> int:
     return lo
 
 
-def smallest_fitting_profile(config: dict, weight_headers: list[dict], adapters: list[AdapterShape],
-                             min_context: int = USEFUL_CONTEXT,
-                             profiles: Iterable[WorkloadProfile] = PROFILES,
-                             **plan_options) -> tuple[WorkloadProfile, FitPlan] | None:
+def smallest_fitting_profile(
+    config: dict,
+    weight_headers: list[dict],
+    adapters: list[AdapterShape],
+    min_context: int = USEFUL_CONTEXT,
+    profiles: Iterable[WorkloadProfile] = PROFILES,
+    **plan_options,
+) -> tuple[WorkloadProfile, FitPlan] | None:
     """The first (cheapest) profile whose plan fits with at least `min_context` tokens, and that
     plan; None when none does."""
     for profile in profiles:
@@ -499,33 +580,43 @@ def decision_lines(p: FitPlan) -> list[str]:
     """One log line per decision, with the numbers."""
     kv = p.kv
     return [
-        f"fit: {p.gpu.describe()} from {p.gpu.source}; budget {_gib(p.budget_bytes)} = total x "
-        f"{p.gpu_memory_utilization}: weights {_gib(p.weight_bytes)}, LoRA slots {_gib(p.lora_bytes)}, "
-        f"activations {_gib(p.activation_bytes)}, runtime reserve {_gib(p.runtime_reserve_bytes)}, "
-        f"KV pool {_gib(p.kv_pool_bytes)}",
-        f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}; {p.gpu.name} compute "
-        f"{'.'.join(map(str, p.gpu.compute_capability))}: "
-        f"{'has bfloat16' if p.gpu.has_bf16 else 'no bfloat16, needs 8.0'})",
-        f"--max-model-len {p.max_model_len:,} ("
-        f"{'yours, checked; ' if p.user_max_model_len else ''}model maximum {p.model_max_len:,}; "
-        f"KV {kv.bytes_per_token:,} bytes/token, {kv.kind}; one request at this length holds "
-        f"{_gib(p.kv_bytes)}; {p.largest_fitting_len:,} tokens fit)",
-        f"--max-loras {p.max_loras} --max-cpu-loras {p.max_cpu_loras} (--max-lora-rank "
-        f"{p.max_lora_rank}; {_gib(p.lora_bytes)} of GPU memory for the slots)",
-        f"--gpu-memory-utilization {p.gpu_memory_utilization} (budget {_gib(p.budget_bytes)} of "
-        f"{_gib(p.gpu.memory_bytes)} per GPU)",
+        (
+            f"fit: {p.gpu.describe()} from {p.gpu.source}; budget {_gib(p.budget_bytes)} = total x "
+            f"{p.gpu_memory_utilization}: weights {_gib(p.weight_bytes)}, LoRA slots {_gib(p.lora_bytes)}, "
+            f"activations {_gib(p.activation_bytes)}, runtime reserve {_gib(p.runtime_reserve_bytes)}, "
+            f"KV pool {_gib(p.kv_pool_bytes)}"
+        ),
+        (
+            f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}; {p.gpu.name} compute "
+            f"{'.'.join(map(str, p.gpu.compute_capability))}: "
+            f"{'has bfloat16' if p.gpu.has_bf16 else 'no bfloat16, needs 8.0'})"
+        ),
+        (
+            f"--max-model-len {p.max_model_len:,} ("
+            f"{'yours, checked; ' if p.user_max_model_len else ''}model maximum {p.model_max_len:,}; "
+            f"KV {kv.bytes_per_token:,} bytes/token, {kv.kind}; one request at this length holds "
+            f"{_gib(p.kv_bytes)}; {p.largest_fitting_len:,} tokens fit)"
+        ),
+        (
+            f"--max-loras {p.max_loras} --max-cpu-loras {p.max_cpu_loras} (--max-lora-rank "
+            f"{p.max_lora_rank}; {_gib(p.lora_bytes)} of GPU memory for the slots)"
+        ),
+        (
+            f"--gpu-memory-utilization {p.gpu_memory_utilization} (budget {_gib(p.budget_bytes)} of "
+            f"{_gib(p.gpu.memory_bytes)} per GPU)"
+        ),
     ]
 
 
 def refusal(p: FitPlan, config: dict, weight_headers: list[dict], adapters: list[AdapterShape]) -> str:
     """The one-line refusal: the problem and the profile that would fit (with the context the
     user asked for, else a useful one)."""
-    found = smallest_fitting_profile(config, weight_headers, adapters,
-                                     min_context=p.user_max_model_len or USEFUL_CONTEXT)
+    found = smallest_fitting_profile(
+        config, weight_headers, adapters, min_context=p.user_max_model_len or USEFUL_CONTEXT
+    )
     if found:
         profile, fit = found
-        hint = (f"the profile that would fit: {profile.name} ({profile.gpu.describe()}, "
-                f"{fit.max_model_len:,} tokens)")
+        hint = f"the profile that would fit: {profile.name} ({profile.gpu.describe()}, {fit.max_model_len:,} tokens)"
     else:
         hint = "no Azure Container Apps GPU profile fits it"
     return f"{p.problem}; {hint}"

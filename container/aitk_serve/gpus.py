@@ -18,23 +18,25 @@ Sources:
   check_if_supports_dtype: "Bfloat16 is only supported on GPUs with compute capability of at
   least 8.0").
 """
+
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
 
-MIB = 1024 ** 2
-GIB = 1024 ** 3
+MIB = 1024**2
+GIB = 1024**3
 BF16_MIN_CAPABILITY = (8, 0)
 
 
 @dataclass(frozen=True)
 class GpuSpec:
     """One replica's GPUs: `count` identical boards of `memory_bytes` each."""
+
     name: str
     memory_bytes: int
     compute_capability: tuple[int, int]
     count: int = 1
-    source: str = "table"          # "table", "nvidia-smi", "torch" or "--gpu-memory"
+    source: str = "table"  # "table", "nvidia-smi", "torch" or "--gpu-memory"
 
     @property
     def has_bf16(self) -> bool:
@@ -49,6 +51,7 @@ class GpuSpec:
 @dataclass(frozen=True)
 class WorkloadProfile:
     """An Azure Container Apps workload profile type that has GPUs."""
+
     name: str
     gpu: GpuSpec
     serverless: bool
@@ -119,20 +122,31 @@ def detect(count: int, nvidia_smi: str | None = None) -> GpuSpec | None:
         try:
             out = subprocess.run(
                 [smi, "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
-                capture_output=True, text=True, timeout=20, check=False).stdout
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             out = ""
-        rows = parse_nvidia_smi(out)[:max(count, 1)]
+        rows = parse_nvidia_smi(out)[: max(count, 1)]
         if rows:
             name, memory, cap = min(rows, key=lambda r: r[1])
             return GpuSpec(name, memory, cap or (0, 0), count=len(rows), source="nvidia-smi")
     try:  # only when nvidia-smi is missing: torch is heavy to import
         import torch  # pylint: disable=import-outside-toplevel
+
         if torch.cuda.is_available():
             _, total = torch.cuda.mem_get_info(0)
             cap = torch.cuda.get_device_capability(0)
-            return GpuSpec(torch.cuda.get_device_name(0), int(total), (int(cap[0]), int(cap[1])),
-                           count=max(count, 1), source="torch")
-    except Exception:  # noqa: BLE001 - no usable torch/CUDA means "unknown", not an error
+            return GpuSpec(
+                torch.cuda.get_device_name(0),
+                int(total),
+                (int(cap[0]), int(cap[1])),
+                count=max(count, 1),
+                source="torch",
+            )
+    except Exception:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+        # no usable torch/CUDA means "unknown", not an error
         return None
     return None

@@ -7,28 +7,64 @@ https://huggingface.co/microsoft/Phi-3-mini-4k-instruct, .../Phi-3-mini-128k-ins
 .../Phi-3-medium-4k-instruct, https://huggingface.co/meta-llama/Meta-Llama-3-8B,
 https://huggingface.co/mistralai/Mistral-7B-v0.1 (shard counts as published).
 """
+
 import json
 from pathlib import Path
 
 PHI3_MINI_4K = dict(
-    architectures=["Phi3ForCausalLM"], model_type="phi3", hidden_size=3072, intermediate_size=8192,
-    num_attention_heads=32, num_key_value_heads=32, num_hidden_layers=32, vocab_size=32064,
-    max_position_embeddings=4096, original_max_position_embeddings=4096, sliding_window=2047,
-    rope_scaling=None, rope_theta=10000.0, tie_word_embeddings=False, torch_dtype="bfloat16")
+    architectures=["Phi3ForCausalLM"],
+    model_type="phi3",
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    num_hidden_layers=32,
+    vocab_size=32064,
+    max_position_embeddings=4096,
+    original_max_position_embeddings=4096,
+    sliding_window=2047,
+    rope_scaling=None,
+    rope_theta=10000.0,
+    tie_word_embeddings=False,
+    torch_dtype="bfloat16",
+)
 PHI3_MINI_128K = dict(
-    PHI3_MINI_4K, max_position_embeddings=131072, sliding_window=262144,
-    rope_scaling={"type": "longrope", "long_factor": [1.0] * 48, "short_factor": [1.0] * 48})
+    PHI3_MINI_4K,
+    max_position_embeddings=131072,
+    sliding_window=262144,
+    rope_scaling={"type": "longrope", "long_factor": [1.0] * 48, "short_factor": [1.0] * 48},
+)
 PHI3_MEDIUM_4K = dict(
-    PHI3_MINI_4K, hidden_size=5120, intermediate_size=17920, num_attention_heads=40,
-    num_key_value_heads=10, num_hidden_layers=40)
+    PHI3_MINI_4K,
+    hidden_size=5120,
+    intermediate_size=17920,
+    num_attention_heads=40,
+    num_key_value_heads=10,
+    num_hidden_layers=40,
+)
 LLAMA3_8B = dict(
-    architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=4096, intermediate_size=14336,
-    num_attention_heads=32, num_key_value_heads=8, num_hidden_layers=32, vocab_size=128256,
-    max_position_embeddings=8192, rope_theta=500000.0, tie_word_embeddings=False,
-    torch_dtype="bfloat16")
+    architectures=["LlamaForCausalLM"],
+    model_type="llama",
+    hidden_size=4096,
+    intermediate_size=14336,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    num_hidden_layers=32,
+    vocab_size=128256,
+    max_position_embeddings=8192,
+    rope_theta=500000.0,
+    tie_word_embeddings=False,
+    torch_dtype="bfloat16",
+)
 MISTRAL_7B = dict(
-    LLAMA3_8B, architectures=["MistralForCausalLM"], model_type="mistral", vocab_size=32000,
-    max_position_embeddings=32768, sliding_window=4096, rope_theta=10000.0)
+    LLAMA3_8B,
+    architectures=["MistralForCausalLM"],
+    model_type="mistral",
+    vocab_size=32000,
+    max_position_embeddings=32768,
+    sliding_window=4096,
+    rope_theta=10000.0,
+)
 
 # name -> (config, number of shards in the published checkpoint)
 MODELS = {
@@ -79,7 +115,7 @@ def write_sparse_shard(path, tensors, dtype="BF16"):
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
         offset += size
     raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)   # the format pads the header to 8 bytes
+    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8 bytes
     with open(path, "wb") as f:
         f.write(len(raw).to_bytes(8, "little"))
         f.write(raw)
@@ -97,14 +133,19 @@ def write_sparse_model(folder, config, shards=1, dtype="BF16"):
     per = -(-len(names) // shards)
     weight_map = {}
     for s in range(shards):
-        part = dict(names[s * per:(s + 1) * per])
+        part = dict(names[s * per : (s + 1) * per])
         file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors" if shards > 1 else "model.safetensors"
         write_sparse_shard(folder / file, part, dtype)
         weight_map.update({k: file for k in part})
     if shards > 1:
-        (folder / "model.safetensors.index.json").write_text(json.dumps(
-            {"metadata": {"total_size": sum(_numel(s) * DTYPE_BYTES[dtype] for s in shapes.values())},
-             "weight_map": weight_map}))
+        (folder / "model.safetensors.index.json").write_text(
+            json.dumps(
+                {
+                    "metadata": {"total_size": sum(_numel(s) * DTYPE_BYTES[dtype] for s in shapes.values())},
+                    "weight_map": weight_map,
+                }
+            )
+        )
     return folder
 
 

@@ -1,48 +1,50 @@
 """Fitting real models to T4 and A100 (aitk_serve.fit, aitk_serve.gpus): every expected number
 below is hand arithmetic from the published config.json values, spelled out, not taken from the
 code under test. The checkpoints are sparse files (real headers, holes for the data)."""
+
 import json
 import math
 import os
 
 import pytest
+from aitk_serve import LaunchError, fit, gpus
 
 from serve.conftest import run_launcher
 from serve.real_models import MODELS, write_sparse_model, write_sparse_shard
 
-from aitk_serve import LaunchError, fit, gpus
-
-MIB = 1024 ** 2
-GIB = 1024 ** 3
-T4_TOTAL = 15_360 * MIB                        # nvidia-smi's total for a T4 (ECC on)
-A100_TOTAL = 81_920 * MIB                      # ... for an A100 80 GB
-T4_BUDGET = math.ceil(T4_TOTAL * 0.92)         # vLLM requests total x gpu_memory_utilization
+MIB = 1024**2
+GIB = 1024**3
+T4_TOTAL = 15_360 * MIB  # nvidia-smi's total for a T4 (ECC on)
+A100_TOTAL = 81_920 * MIB  # ... for an A100 80 GB
+T4_BUDGET = math.ceil(T4_TOTAL * 0.92)  # vLLM requests total x gpu_memory_utilization
 A100_BUDGET = math.ceil(A100_TOTAL * 0.92)
-RESERVE = 1 * GIB                              # CUDA graphs, workspaces (fit.RUNTIME_RESERVE_BYTES)
-TOKENS, SEQS = 2048, 256                       # vLLM's batched tokens and sequences defaults
+RESERVE = 1 * GIB  # CUDA graphs, workspaces (fit.RUNTIME_RESERVE_BYTES)
+TOKENS, SEQS = 2048, 256  # vLLM's batched tokens and sequences defaults
 
 
 def sampler(vocab):
-    return 3 * SEQS * vocab * 4                # float32 logits, probabilities, sort buffer
+    return 3 * SEQS * vocab * 4  # float32 logits, probabilities, sort buffer
 
 
 # ---- Phi-3-mini (both variants): hidden 3072, intermediate 8192, 32 layers, 32 heads = 32 KV
 # heads, head_dim 96, vocab 32064, untied, bf16; q/k/v and gate/up packed.
-PHI3_MINI_LAYER = (9216 * 3072          # qkv_proj: (32 + 2*32) * 96 = 9216 out
-                   + 3072 * 3072        # o_proj
-                   + 16384 * 3072       # gate_up_proj: 2 * 8192 out
-                   + 3072 * 8192        # down_proj
-                   + 2 * 3072)          # two RMS norms
-PHI3_MINI_WEIGHTS = 2 * (2 * 32064 * 3072 + 32 * PHI3_MINI_LAYER + 3072)       # 2 bytes each
+PHI3_MINI_LAYER = (
+    9216 * 3072  # qkv_proj: (32 + 2*32) * 96 = 9216 out
+    + 3072 * 3072  # o_proj
+    + 16384 * 3072  # gate_up_proj: 2 * 8192 out
+    + 3072 * 8192  # down_proj
+    + 2 * 3072
+)  # two RMS norms
+PHI3_MINI_WEIGHTS = 2 * (2 * 32064 * 3072 + 32 * PHI3_MINI_LAYER + 3072)  # 2 bytes each
 # LoRA A/B per rank per layer: qkv 3 slices of 3072 in + 9216 out; o 3072 + 3072;
 # gate_up 2 slices of 3072 + 16384; down 8192 + 3072.
 PHI3_MINI_LORA = 1 * 16 * 32 * (3 * 3072 + 9216 + 3072 + 3072 + 2 * 3072 + 16384 + 8192 + 3072) * 2
 PHI3_MINI_ACT = TOKENS * (9216 + 3 * 8192 + 2 * 3072) * 2 + sampler(32064)
-PHI3_MINI_KV = 32 * 32 * 96 * 2 * 2                                            # per token
+PHI3_MINI_KV = 32 * 32 * 96 * 2 * 2  # per token
 
 # ---- Phi-3-medium-4k: hidden 5120, intermediate 17920, 40 layers, 40 heads, 10 KV heads,
 # head_dim 128, vocab 32064.
-PHI3_MEDIUM_LAYER = (7680 * 5120 + 5120 * 5120 + 35840 * 5120 + 5120 * 17920 + 2 * 5120)
+PHI3_MEDIUM_LAYER = 7680 * 5120 + 5120 * 5120 + 35840 * 5120 + 5120 * 17920 + 2 * 5120
 PHI3_MEDIUM_WEIGHTS = 2 * (2 * 32064 * 5120 + 40 * PHI3_MEDIUM_LAYER + 5120)
 PHI3_MEDIUM_LORA = 16 * 40 * (3 * 5120 + 7680 + 5120 + 5120 + 2 * 5120 + 35840 + 17920 + 5120) * 2
 PHI3_MEDIUM_ACT = TOKENS * (7680 + 3 * 17920 + 2 * 5120) * 2 + sampler(32064)
@@ -50,7 +52,7 @@ PHI3_MEDIUM_KV = 40 * 10 * 128 * 2 * 2
 
 # ---- Llama-3-8B / Mistral-7B: hidden 4096, intermediate 14336, 32 layers, 32 heads, 8 KV heads,
 # head_dim 128; vocab 128256 / 32000; q, k, v, gate, up separate.
-LLAMA_LAYER = (4096 * 4096 + 2 * 1024 * 4096 + 4096 * 4096 + 3 * 14336 * 4096 + 2 * 4096)
+LLAMA_LAYER = 4096 * 4096 + 2 * 1024 * 4096 + 4096 * 4096 + 3 * 14336 * 4096 + 2 * 4096
 LLAMA3_WEIGHTS = 2 * (2 * 128256 * 4096 + 32 * LLAMA_LAYER + 4096)
 MISTRAL_WEIGHTS = 2 * (2 * 32000 * 4096 + 32 * LLAMA_LAYER + 4096)
 # per rank per layer: q 4096+4096, k 4096+1024, v 4096+1024, o 4096+4096, gate/up 4096+14336,
@@ -69,34 +71,79 @@ def sliding_tokens(window, context):
 # bytes one request at the planned context holds.
 EXPECTED = {
     ("Phi-3-mini-4k-instruct", "T4"): (
-        "float16", 4096, PHI3_MINI_WEIGHTS, PHI3_MINI_LORA, PHI3_MINI_ACT, PHI3_MINI_KV,
-        sliding_tokens(2047, 4096) * PHI3_MINI_KV),
+        "float16",
+        4096,
+        PHI3_MINI_WEIGHTS,
+        PHI3_MINI_LORA,
+        PHI3_MINI_ACT,
+        PHI3_MINI_KV,
+        sliding_tokens(2047, 4096) * PHI3_MINI_KV,
+    ),
     ("Phi-3-mini-4k-instruct", "A100"): (
-        "bfloat16", 4096, PHI3_MINI_WEIGHTS, PHI3_MINI_LORA, PHI3_MINI_ACT, PHI3_MINI_KV,
-        sliding_tokens(2047, 4096) * PHI3_MINI_KV),
+        "bfloat16",
+        4096,
+        PHI3_MINI_WEIGHTS,
+        PHI3_MINI_LORA,
+        PHI3_MINI_ACT,
+        PHI3_MINI_KV,
+        sliding_tokens(2047, 4096) * PHI3_MINI_KV,
+    ),
     # T4: pool = budget - weights - LoRA - activations - reserve, less one null block; one request
     # holds (ceil(L/16) + 1) blocks of 16 x 393,216 bytes: 917 blocks fit, so L <= 916 * 16 =
     # 14,656, planned at the multiple of 1,024 below: 14,336.
     ("Phi-3-mini-128k-instruct", "T4"): (
-        "float16", 14 * 1024, PHI3_MINI_WEIGHTS, PHI3_MINI_LORA, PHI3_MINI_ACT, PHI3_MINI_KV,
-        (14336 // 16 + 1) * 16 * PHI3_MINI_KV),
+        "float16",
+        14 * 1024,
+        PHI3_MINI_WEIGHTS,
+        PHI3_MINI_LORA,
+        PHI3_MINI_ACT,
+        PHI3_MINI_KV,
+        (14336 // 16 + 1) * 16 * PHI3_MINI_KV,
+    ),
     ("Phi-3-mini-128k-instruct", "A100"): (
-        "bfloat16", 131072, PHI3_MINI_WEIGHTS, PHI3_MINI_LORA, PHI3_MINI_ACT, PHI3_MINI_KV,
-        (131072 // 16 + 1) * 16 * PHI3_MINI_KV),
+        "bfloat16",
+        131072,
+        PHI3_MINI_WEIGHTS,
+        PHI3_MINI_LORA,
+        PHI3_MINI_ACT,
+        PHI3_MINI_KV,
+        (131072 // 16 + 1) * 16 * PHI3_MINI_KV,
+    ),
     ("Phi-3-medium-4k-instruct", "A100"): (
-        "bfloat16", 4096, PHI3_MEDIUM_WEIGHTS, PHI3_MEDIUM_LORA, PHI3_MEDIUM_ACT, PHI3_MEDIUM_KV,
-        sliding_tokens(2047, 4096) * PHI3_MEDIUM_KV),
+        "bfloat16",
+        4096,
+        PHI3_MEDIUM_WEIGHTS,
+        PHI3_MEDIUM_LORA,
+        PHI3_MEDIUM_ACT,
+        PHI3_MEDIUM_KV,
+        sliding_tokens(2047, 4096) * PHI3_MEDIUM_KV,
+    ),
     ("Meta-Llama-3-8B", "A100"): (
-        "bfloat16", 8192, LLAMA3_WEIGHTS, LLAMA_LORA, LLAMA_FORWARD + sampler(128256), LLAMA_KV,
-        8192 * LLAMA_KV),
+        "bfloat16",
+        8192,
+        LLAMA3_WEIGHTS,
+        LLAMA_LORA,
+        LLAMA_FORWARD + sampler(128256),
+        LLAMA_KV,
+        8192 * LLAMA_KV,
+    ),
     ("Mistral-7B-v0.1", "A100"): (
-        "bfloat16", 32768, MISTRAL_WEIGHTS, LLAMA_LORA, LLAMA_FORWARD + sampler(32000), LLAMA_KV,
-        sliding_tokens(4096, 32768) * LLAMA_KV),
+        "bfloat16",
+        32768,
+        MISTRAL_WEIGHTS,
+        LLAMA_LORA,
+        LLAMA_FORWARD + sampler(32000),
+        LLAMA_KV,
+        sliding_tokens(4096, 32768) * LLAMA_KV,
+    ),
 }
 # Too big for a T4 at 2,048 tokens: weights alone (Phi-3-medium 27.9 GB, Llama-3-8B 16.1 GB) or
 # weights + reserve (Mistral-7B: 14.48 GB + 1 GiB > 14.82 GB budget) exceed the budget.
-TOO_BIG_FOR_T4 = {"Phi-3-medium-4k-instruct": PHI3_MEDIUM_WEIGHTS, "Meta-Llama-3-8B": LLAMA3_WEIGHTS,
-                  "Mistral-7B-v0.1": MISTRAL_WEIGHTS}
+TOO_BIG_FOR_T4 = {
+    "Phi-3-medium-4k-instruct": PHI3_MEDIUM_WEIGHTS,
+    "Meta-Llama-3-8B": LLAMA3_WEIGHTS,
+    "Mistral-7B-v0.1": MISTRAL_WEIGHTS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +169,19 @@ def test_the_plan_matches_hand_arithmetic(models, name, gpu):
     assert (p.budget_bytes, p.weight_bytes, p.lora_bytes, p.activation_bytes) == (budget, weights, lora, act)
     assert p.kv.bytes_per_token == kv_per_token and p.kv_bytes == kv_request
     assert p.kv_pool_bytes == budget - weights - lora - act - RESERVE
-    assert p.kv_bytes + 16 * kv_per_token <= p.kv_pool_bytes          # vLLM's start-up check
+    assert p.kv_bytes + 16 * kv_per_token <= p.kv_pool_bytes  # vLLM's start-up check
     assert p.gpu_memory_utilization == 0.92 and (p.max_loras, p.max_cpu_loras, p.max_lora_rank) == (1, 1, 16)
 
 
 def test_phi3_mini_128k_on_a_t4_is_cut_with_a_warning(models):
-    p = fit.plan(MODELS["Phi-3-mini-128k-instruct"][0],
-                 fit.read_headers_from_dir(str(models["Phi-3-mini-128k-instruct"])), gpus.GPUS["T4"], [])
+    p = fit.plan(
+        MODELS["Phi-3-mini-128k-instruct"][0],
+        fit.read_headers_from_dir(str(models["Phi-3-mini-128k-instruct"])),
+        gpus.GPUS["T4"],
+        [],
+    )
     pool = T4_BUDGET - PHI3_MINI_WEIGHTS - PHI3_MINI_LORA - PHI3_MINI_ACT - RESERVE
-    blocks = (pool - 16 * PHI3_MINI_KV) // (16 * PHI3_MINI_KV)        # 917
+    blocks = (pool - 16 * PHI3_MINI_KV) // (16 * PHI3_MINI_KV)  # 917
     assert p.largest_fitting_len == (blocks - 1) * 16 == 14656
     assert any("context cut from the model's 131,072 tokens to 14,336" in n for n in p.notes)
 
@@ -157,8 +208,13 @@ def test_the_smallest_profile_is_the_t4_when_it_fits_with_enough_context(models)
 def test_a_model_no_profile_holds_gets_none_and_config_only_sizing():
     # No headers: weights from config.json. 126 layers of hidden 16384 / intermediate 53248 is
     # about 2 * 126 * (4 * 16384^2 ... ) > 800 GB in bf16: more than 4 x A100 80 GB.
-    huge = dict(MODELS["Meta-Llama-3-8B"][0], hidden_size=16384, intermediate_size=53248,
-                num_hidden_layers=126, num_attention_heads=128)
+    huge = dict(
+        MODELS["Meta-Llama-3-8B"][0],
+        hidden_size=16384,
+        intermediate_size=53248,
+        num_hidden_layers=126,
+        num_attention_heads=128,
+    )
     assert fit.smallest_fitting_profile(huge, [], []) is None
     p = fit.plan(huge, [], gpus.GPUS["A100"], [])
     layer = (128 + 16) * 128 * 16384 + 16384 * 16384 + 2 * 53248 * 16384 + 16384 * 53248
@@ -170,19 +226,30 @@ def test_lora_slots_are_capped_and_every_adapter_stays_loadable(models):
     adapters = [fit.AdapterShape(f"run-{i}", 8 if i else 40) for i in range(10)]
     p = fit.plan(MODELS[name][0], fit.read_headers_from_dir(str(models[name])), gpus.GPUS["A100"], adapters)
     assert (p.max_loras, p.max_cpu_loras, p.max_lora_rank) == (4, 10, 64)
-    assert p.lora_bytes == LLAMA_LORA // 16 * 4 * 64                 # 4 slots of rank 64, not 10
+    assert p.lora_bytes == LLAMA_LORA // 16 * 4 * 64  # 4 slots of rank 64, not 10
 
 
 def test_mla_and_explicit_head_dim_and_mixed_sliding_layers():
     # DeepSeek-V2-Lite: 27 layers, one latent of kv_lora_rank 512 + rope 64 per token, no V.
-    deepseek = {"num_hidden_layers": 27, "hidden_size": 2048, "num_attention_heads": 16,
-                "kv_lora_rank": 512, "qk_rope_head_dim": 64}
+    deepseek = {
+        "num_hidden_layers": 27,
+        "hidden_size": 2048,
+        "num_attention_heads": 16,
+        "kv_lora_rank": 512,
+        "qk_rope_head_dim": 64,
+    }
     kv = fit.kv_layout(deepseek, "bfloat16")
     assert (kv.bytes_per_token, kv.kind) == (27 * (512 + 64) * 2, "MLA")
     # head_dim from config (not hidden / heads), GQA, interleaved sliding layers = full attention.
-    gemma_like = {"num_hidden_layers": 26, "hidden_size": 2304, "num_attention_heads": 8,
-                  "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 4096,
-                  "layer_types": ["sliding_attention", "full_attention"] * 13}
+    gemma_like = {
+        "num_hidden_layers": 26,
+        "hidden_size": 2304,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "sliding_window": 4096,
+        "layer_types": ["sliding_attention", "full_attention"] * 13,
+    }
     kv = fit.kv_layout(gemma_like, "bfloat16")
     assert (kv.bytes_per_token, kv.sliding_window) == (26 * 4 * 256 * 2 * 2, None)
     # Tensor parallelism splits KV heads: 8 KV heads over 2 GPUs.
@@ -191,7 +258,7 @@ def test_mla_and_explicit_head_dim_and_mixed_sliding_layers():
 
 def test_the_model_maximum_follows_vllms_rope_rules():
     phi128 = MODELS["Phi-3-mini-128k-instruct"][0]
-    assert fit.model_max_len(phi128) == 131072                      # longrope: already scaled
+    assert fit.model_max_len(phi128) == 131072  # longrope: already scaled
     linear = dict(MODELS["Meta-Llama-3-8B"][0], rope_scaling={"type": "linear", "factor": 2.0})
     assert fit.model_max_len(linear) == 16384
     assert fit.model_max_len({"n_positions": 1024, "max_position_embeddings": 2048}) == 1024
@@ -233,7 +300,7 @@ def test_headers_are_read_by_byte_ranges_only(models):
 
 def test_bad_headers_are_one_clear_error(tmp_path):
     bad = tmp_path / "bad.safetensors"
-    bad.write_bytes((10 ** 12).to_bytes(8, "little") + b"{}")
+    bad.write_bytes((10**12).to_bytes(8, "little") + b"{}")
     with pytest.raises(LaunchError, match="bad.safetensors is not a readable safetensors file"):
         fit.read_headers_from_dir(str(tmp_path))
 
@@ -247,6 +314,7 @@ def test_nvidia_smi_rows_and_unknown_capabilities():
 
 # ---------------------------------------------------------------------------------------------
 # Through the launcher process
+
 
 def refused(result, *parts):
     assert result.returncode == 2, result.stderr
@@ -271,16 +339,26 @@ def value(argv, flag):
 @pytest.mark.parametrize("name", sorted(TOO_BIG_FOR_T4))
 def test_the_launcher_refuses_a_model_too_big_for_a_t4(models, tmp_path, name):
     r = run_launcher(["--check", "--gpu", "T4", "--model", str(models[name])], tmp_path)
-    refused(r, f"{name}: the model does not fit T4", f"{T4_BUDGET:,} bytes (13.80 GiB) available",
-            "needs", "the profile that would fit: Consumption-GPU-NC24-A100")
+    refused(
+        r,
+        f"{name}: the model does not fit T4",
+        f"{T4_BUDGET:,} bytes (13.80 GiB) available",
+        "needs",
+        "the profile that would fit: Consumption-GPU-NC24-A100",
+    )
 
 
 def test_the_launcher_plans_a_t4_and_an_a100(models, tmp_path):
     model = str(models["Phi-3-mini-128k-instruct"])
     out, argv = check(tmp_path, "--gpu", "T4", "--model", model)
     assert argv[2] == "vllm.entrypoints.openai.api_server"
-    assert (value(argv, "--dtype"), value(argv, "--max-model-len"), value(argv, "--gpu-memory-utilization"),
-            value(argv, "--max-loras"), value(argv, "--max-cpu-loras")) == ("float16", "14336", "0.92", "1", "1")
+    assert (
+        value(argv, "--dtype"),
+        value(argv, "--max-model-len"),
+        value(argv, "--gpu-memory-utilization"),
+        value(argv, "--max-loras"),
+        value(argv, "--max-cpu-loras"),
+    ) == ("float16", "14336", "0.92", "1", "1")
     assert out["fit"]["memory"]["weights_bytes"] == PHI3_MINI_WEIGHTS
     assert any(n.startswith("--dtype float16 (checkpoint bfloat16; T4 compute 7.5: no bfloat16") for n in out["notes"])
     assert any(n.startswith("warning: context cut from the model's 131,072 tokens to 14,336") for n in out["notes"])
@@ -294,19 +372,28 @@ def test_the_launcher_checks_a_users_max_model_len(models, tmp_path):
     model = str(models["Phi-3-mini-128k-instruct"])
     _, argv = check(tmp_path, "--gpu", "T4", "--model", model, "--", "--max-model-len", "8192")
     assert argv.count("--max-model-len") == 1 and argv[-1] == "8192"
-    refused(run_launcher(["--check", "--gpu", "T4", "--model", model, "--", "--max-model-len", "65536"], tmp_path),
-            "--max-model-len 65,536 does not fit T4", "at most 14,656 tokens fit",
-            "the profile that would fit: Consumption-GPU-NC24-A100")
-    refused(run_launcher(["--check", "--gpu", "T4", "--model", model, "--", "--dtype", "bfloat16"], tmp_path),
-            "--dtype bfloat16 cannot run on T4", "use --dtype float16")
+    refused(
+        run_launcher(["--check", "--gpu", "T4", "--model", model, "--", "--max-model-len", "65536"], tmp_path),
+        "--max-model-len 65,536 does not fit T4",
+        "at most 14,656 tokens fit",
+        "the profile that would fit: Consumption-GPU-NC24-A100",
+    )
+    refused(
+        run_launcher(["--check", "--gpu", "T4", "--model", model, "--", "--dtype", "bfloat16"], tmp_path),
+        "--dtype bfloat16 cannot run on T4",
+        "use --dtype float16",
+    )
 
 
 def test_gpu_memory_plans_for_other_gpus_and_gpu_options_need_check(models, tmp_path):
     model = str(models["Meta-Llama-3-8B"])
-    out, argv = check(tmp_path, "--gpu-memory", "24", "--model", model)     # e.g. an L4 / A10
+    out, argv = check(tmp_path, "--gpu-memory", "24", "--model", model)  # e.g. an L4 / A10
     assert value(argv, "--dtype") == "bfloat16" and out["fit"]["budget_bytes"] == math.ceil(24 * GIB * 0.92)
-    refused(run_launcher(["--check", "--gpu", "T4", "--gpu-memory", "8", "--model", str(models["Phi-3-mini-4k-instruct"])],
-                         tmp_path), "does not fit T4 (8.0 GiB")
+    small = str(models["Phi-3-mini-4k-instruct"])
+    refused(
+        run_launcher(["--check", "--gpu", "T4", "--gpu-memory", "8", "--model", small], tmp_path),
+        "does not fit T4 (8.0 GiB",
+    )
     refused(run_launcher(["--gpu", "T4", "--model", model], tmp_path), "use them with --check")
     refused(run_launcher(["--check", "--gpu", "V100", "--model", model], tmp_path), "--gpu 'V100' is not a GPU")
     refused(run_launcher(["--check", "--gpu-memory", "0", "--model", model], tmp_path), "--gpu-memory 0 is not")
@@ -320,8 +407,7 @@ def test_the_visible_gpus_real_memory_wins_over_the_table(models, tmp_path):
     smi.write_text("#!/bin/sh\necho 'NVIDIA A10, 23028, 8.6'\n")
     smi.chmod(0o755)
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    out, argv = check(tmp_path, "--model", str(models["Phi-3-mini-128k-instruct"]),
-                      CUDA_VISIBLE_DEVICES="0", PATH=path)
+    out, argv = check(tmp_path, "--model", str(models["Phi-3-mini-128k-instruct"]), CUDA_VISIBLE_DEVICES="0", PATH=path)
     assert out["fit"]["memory"]["gpu"] == "NVIDIA A10 (22.5 GiB, compute 8.6)"
     assert out["fit"]["budget_bytes"] == math.ceil(23028 * MIB * 0.92)
     assert value(argv, "--dtype") == "bfloat16"
