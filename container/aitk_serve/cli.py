@@ -1,14 +1,15 @@
 """`python -m aitk_serve [options] [-- extra vLLM arguments]`: check, then exec vLLM."""
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
-from . import LaunchError, __version__
+from . import LaunchError, __version__, fit, gpus
 from .adapters import check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
-from .vllm_args import build, count_gpus, redact_args, redact_env
+from .vllm_args import build, count_gpus, flag_value, redact_args, redact_env
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
@@ -44,8 +45,66 @@ def parser():
                         f"(default {DEFAULT_API_KEY_ENV})")
     p.add_argument("--check", action="store_true",
                    help="validate everything, print the vLLM command line as JSON, start nothing")
+    p.add_argument("--gpu", metavar="NAME",
+                   help="with --check: plan for this GPU instead of the visible one: "
+                        + ", ".join(gpus.known_names()))
+    p.add_argument("--gpu-memory", type=float, metavar="GiB",
+                   help="with --check: plan for a GPU with this much memory per GPU (with --gpu: "
+                        "overrides its memory; alone: a GPU with bfloat16, compute 8.0)")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
+
+
+def planned_gpu(args, env):
+    """(GPU count, GpuSpec or None): --gpu/--gpu-memory when given, else what is visible."""
+    if args.gpu is None and args.gpu_memory is None:
+        count = count_gpus(env)
+        return count, (gpus.detect(count) if count else None)
+    if not args.check:
+        raise LaunchError("--gpu and --gpu-memory plan for a GPU that is not here: use them with "
+                          "--check (a real start uses the visible GPU)")
+    spec = gpus.GpuSpec("GPU", 0, (8, 0), source="--gpu-memory")
+    if args.gpu is not None:
+        spec = gpus.lookup(args.gpu)
+        if spec is None:
+            raise LaunchError(f"--gpu {args.gpu!r} is not a GPU the launcher knows; use one of "
+                              f"{', '.join(gpus.known_names())}, or --gpu-memory GiB")
+    if args.gpu_memory is not None:
+        if not 0 < args.gpu_memory <= 4096:
+            raise LaunchError(f"--gpu-memory {args.gpu_memory:g} is not a GPU memory size in GiB")
+        spec = dataclasses.replace(spec, memory_bytes=int(args.gpu_memory * gpus.GIB), source="--gpu-memory")
+    return spec.count, spec
+
+
+def _number(vllm_args, flag, kind):
+    value = flag_value(vllm_args, flag)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
+
+
+def fit_model(model, infos, gpu, vllm_args):
+    """The memory plan for a local model on `gpu` (None on CPU, or for a remote model id);
+    refuses (LaunchError) when the model cannot fit."""
+    if gpu is None or model is None:
+        return None
+    headers = fit.read_headers_from_dir(model.path)
+    adapters = [fit.AdapterShape(a.name, a.rank) for a in infos]
+    fitted = fit.plan(model.config, headers, gpu, adapters,
+                      _number(vllm_args, "--max-model-len", int),
+                      user_dtype=flag_value(vllm_args, "--dtype"),
+                      gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
+                      max_loras=_number(vllm_args, "--max-loras", int),
+                      max_lora_rank=_number(vllm_args, "--max-lora-rank", int))
+    if not fitted.fits:
+        name = os.path.basename(os.path.normpath(model.path))
+        raise LaunchError(f"{name}: " + fit.refusal(fitted, model.config, headers, adapters))
+    if not headers:
+        fitted.notes.append(f"{model.path} has no safetensors headers: weights sized from config.json")
+    return fitted
 
 
 def listen_port(flag, env):
@@ -94,11 +153,22 @@ def plan(argv, env):
     if not api_key:
         notes.append(f"no API key in ${args.api_key_env}: the API is open to anyone who can "
                      f"reach it")
+    gpu_count, gpu = planned_gpu(args, env)
+    if gpu is not None and model is None:
+        notes.append("no fit plan for a model that is not a local folder: vLLM picks dtype and "
+                     "context itself")
+    if gpu_count and gpu is None:
+        notes.append("the GPU's memory cannot be read (no nvidia-smi, no torch): no fit plan; "
+                     "vLLM picks dtype and context itself")
+    fitted = fit_model(model, infos, gpu, [*src.vllm_args, *extra])
+    if fitted:
+        notes += [*fit.decision_lines(fitted), *fitted.notes]
     command, updates, more = build(
-        model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
-        port=listen_port(args.port, env), api_key=api_key, gpus=count_gpus(env),
+        model=src.model, served_name=src.served_model_name, adapters=infos,
+        host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
+        port=listen_port(args.port, env), api_key=api_key, gpus=gpu_count,
         num_heads=model.num_heads if model else None,
-        extra_args=[*src.vllm_args, *extra], env=env)
+        extra_args=[*src.vllm_args, *extra], env=env, fit=fitted)
     notes += more
     mount = mount_root(env)
     return {
@@ -111,6 +181,7 @@ def plan(argv, env):
                      for a in infos],
         "adapters_from": src.adapters_from,
         "notes": notes,
+        "fit": fitted.as_dict() if fitted else None,
         "check": args.check,
     }
 

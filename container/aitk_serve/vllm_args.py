@@ -61,6 +61,17 @@ def has_flag(args, flag):
     return any(a in names or a.split("=", 1)[0] in names for a in args)
 
 
+def flag_value(args, flag):
+    """The value the last `flag` in vLLM arguments sets (--a-b V, --a_b V, --a-b=V), or None."""
+    names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
+    found = None
+    for i, a in enumerate(args):
+        name, eq, value = a.partition("=")
+        if name in names:
+            found = value if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return found
+
+
 def lora_modules_arg(adapters, base_name):
     """vLLM's JSON form of --lora-modules, one item per adapter (all after ONE flag: vLLM's
     parser replaces, not extends, the list on a second --lora-modules)."""
@@ -69,8 +80,9 @@ def lora_modules_arg(adapters, base_name):
 
 
 def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=None,
-          extra_args=(), env=None, python=None):
-    """(argv, env updates, notes) for exec'ing vLLM's OpenAI server."""
+          extra_args=(), env=None, python=None, fit=None):
+    """(argv, env updates, notes) for exec'ing vLLM's OpenAI server. `fit` (an
+    aitk_serve.fit.FitPlan, GPU only) sets dtype, context, LoRA slots and memory use."""
     env = env or {}
     extra = list(extra_args)
     notes = []
@@ -81,7 +93,9 @@ def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=
     argv += ["--enable-lora",
              "--max-lora-rank", str(smallest_max_lora_rank(max_rank) if adapters
                                     else DEFAULT_MAX_LORA_RANK),
-             "--max-loras", str(max(len(adapters), 1))]
+             "--max-loras", str(fit.max_loras if fit else max(len(adapters), 1))]
+    if fit:
+        argv += ["--max-cpu-loras", str(fit.max_cpu_loras)]
     if adapters:
         argv += ["--lora-modules", *lora_modules_arg(adapters, served_name)]
     argv += ["--middleware", MIDDLEWARE]
@@ -95,6 +109,11 @@ def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=
         if tp != gpus:
             notes.append(f"{gpus} GPUs visible; tensor parallel size {tp} "
                          f"(it must divide the {num_heads} attention heads)")
+        if fit:
+            for flag, planned in (("--dtype", fit.dtype), ("--max-model-len", fit.max_model_len),
+                                  ("--gpu-memory-utilization", fit.gpu_memory_utilization)):
+                if not has_flag(extra, flag):
+                    argv += [flag, str(planned)]
     else:
         cpu = []
         if not env.get(CPU_KVCACHE_ENV):

@@ -1,13 +1,14 @@
 """From findings to vLLM's command line (aitk_serve.vllm_args): pure functions."""
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aitk_serve.adapters import AdapterInfo
-from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, build, count_gpus, has_flag,
+from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, build, count_gpus, flag_value, has_flag,
                                   redact_args, redact_env, tensor_parallel_size)
 
 
@@ -126,3 +127,21 @@ def test_secrets_are_redacted():
         "x", "--api-key", REDACTED, f"--api_key={REDACTED}", "--port", "1"]
     assert redact_env({"VLLM_API_KEY": "k", "HF_TOKEN": "t", "VLLM_CPU_KVCACHE_SPACE": "1"}) == {
         "VLLM_API_KEY": REDACTED, "HF_TOKEN": REDACTED, "VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+def test_flag_values_are_read_in_every_spelling_and_the_last_wins():
+    assert flag_value(["--max-model-len", "4096"], "--max-model-len") == "4096"
+    assert flag_value(["--max_model_len=8192", "--max-model-len", "2048"], "--max-model-len") == "2048"
+    assert flag_value(["--max-model-len"], "--max-model-len") is None
+    assert flag_value(["--dtype", "half"], "--max-model-len") is None
+
+
+def test_a_fit_plan_sets_gpu_flags_and_the_users_own_still_win():
+    plan = SimpleNamespace(dtype="float16", max_model_len=14336, gpu_memory_utilization=0.92,
+                           max_loras=4, max_cpu_loras=10)
+    argv, _, _ = build(model="m", served_name="m", adapters=[adapter(f"a{i}", 8) for i in range(10)],
+                       host="0.0.0.0", port=8000, api_key=None, gpus=1, extra_args=["--dtype", "float32"],
+                       python="python3", fit=plan)
+    assert (value(argv, "--max-model-len"), value(argv, "--gpu-memory-utilization")) == ("14336", "0.92")
+    assert (value(argv, "--max-loras"), value(argv, "--max-cpu-loras")) == ("4", "10")
+    assert argv.count("--dtype") == 1 and argv[-2:] == ["--dtype", "float32"]

@@ -1,0 +1,622 @@
+"""Fit a model to a GPU before anything starts: dtype, context length, LoRA slots, memory split.
+
+Pure functions (stdlib only, no torch): the launcher calls `plan()` with what it read from the
+model folder and the visible GPU; `az aitk inference provision` can call the same functions with
+headers read from the share by byte ranges (`read_headers`) and a GPU from `gpus.PROFILES`.
+
+The arithmetic follows vLLM 0.32's own start-up accounting (source files named beside each rule):
+
+    budget      = GPU total memory x gpu_memory_utilization          (v1/worker/utils.py,
+                                                                      request_memory)
+    KV pool     = budget - weights - LoRA slots - activation peak - runtime reserve
+                                                                     (v1/worker/gpu_worker.py,
+                                                                      determine_available_memory)
+    fits(len)   = KV pool - one block >= KV bytes of ONE request of `len` tokens
+                                                                     (v1/core/kv_cache_utils.py,
+                                                                      check_enough_kv_cache_memory)
+
+Weights are exact (dtype x shape of every tensor in the safetensors headers). KV bytes per token
+are exact for the cache layout vLLM uses (full attention, sliding window, MLA). The activation
+peak and the runtime reserve (CUDA graphs, cuBLAS/NCCL workspaces, allocator slack) are what
+vLLM *measures* at start-up; here they are a documented margin (ACTIVATION_*, RUNTIME_RESERVE_
+BYTES), not a measurement, and have not been checked on a GPU by this project.
+"""
+
+import json
+import math
+import os
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from . import LaunchError
+from .adapters import smallest_max_lora_rank
+from .gpus import GIB, PROFILES, GpuSpec, WorkloadProfile
+
+# safetensors dtype -> bytes per element (https://github.com/huggingface/safetensors, Dtype).
+SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "F4": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
+FLOAT_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
+VLLM_DTYPE_BYTES = {"float16": 2, "half": 2, "bfloat16": 2, "float32": 4, "float": 4}
+# config.json's torch_dtype (transformers 5 writes "dtype") -> vLLM's --dtype spelling.
+CONFIG_DTYPES = {
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "float32": "float32",
+    "half": "float16",
+    "float": "float32",
+}
+HEADER_LIMIT = 100 * 1024 * 1024  # a header larger than this is not a real checkpoint
+
+# vLLM 0.32 defaults (vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.92;
+# engine/arg_utils.py get_batch_defaults: the OpenAI server on GPUs under 70 GiB, or any A100,
+# batches 2,048 tokens and 256 sequences; KV block size 16).
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
+MAX_NUM_BATCHED_TOKENS = 2048
+MAX_NUM_SEQS = 256
+BLOCK_SIZE = 16
+# The activation peak vLLM's profile run sees (one forward pass of MAX_NUM_BATCHED_TOKENS, then
+# the sampler on MAX_NUM_SEQS rows): per batched token, the q/k/v outputs, the gate/up outputs
+# and the activated MLP (3 x intermediate) and two hidden-size buffers, in the model dtype; per
+# sequence, float32 logits, probabilities and a sort buffer (3 x vocab x 4 bytes).
+ACTIVATION_SAMPLER_COPIES = 3
+# CUDA graphs (vLLM 0.32 captures them by default and subtracts their measured size), cuBLAS and
+# NCCL workspaces and allocator slack: a fixed margin per GPU.
+RUNTIME_RESERVE_BYTES = 1 * GIB
+# Below this many tokens a chat model is not useful: refuse instead of starting.
+USEFUL_CONTEXT = 2048
+CONTEXT_STEP = 1024
+# How many different adapters one batch may mix (--max-loras); every slot reserves GPU memory.
+MAX_LORAS_CAP = 4
+DEFAULT_MAX_LORA_RANK = 16
+# config.json keys vLLM reads the model's maximum length from; it takes the smallest present
+# (vllm/transformers_utils/model_arch_config_convertor.py, possible_keys).
+MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+# RoPE types whose max_position_embeddings is already scaled (vllm/config/model.py,
+# _get_and_verify_max_len); any other type's `factor` multiplies it.
+PRESCALED_ROPE_TYPES = ("su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling")
+# Packed projections in a checkpoint: vLLM keeps one LoRA A per packed slice.
+PACKED_SLICES = {"qkv_proj": 3, "gate_up_proj": 2, "query_key_value": 3}
+
+RangeReader = Callable[[str, int, int], bytes]  # (file name, offset, length) -> bytes
+
+
+@dataclass(frozen=True)
+class AdapterShape:
+    """What the plan needs of an adapter: vLLM sizes every slot by --max-lora-rank."""
+
+    name: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """How vLLM caches K/V for this model, per GPU."""
+
+    bytes_per_token: int
+    kind: str  # "full", "sliding window 4096", "MLA"
+    sliding_window: int | None = None
+
+    def tokens_held(self, context: int) -> int:
+        """Tokens one request of `context` tokens keeps in the cache (block-rounded).
+        A sliding window holds window - 1 + the in-flight tokens, plus one block because the
+        window may not start on a block boundary (vllm/v1/kv_cache_interface.py,
+        SlidingWindowSpec.max_admission_blocks_per_request)."""
+        if self.sliding_window is None:
+            return math.ceil(context / BLOCK_SIZE) * BLOCK_SIZE
+        held = min(self.sliding_window - 1 + MAX_NUM_BATCHED_TOKENS, context)
+        return (math.ceil(held / BLOCK_SIZE) + 1) * BLOCK_SIZE
+
+    def request_bytes(self, context: int) -> int:
+        return self.tokens_held(context) * self.bytes_per_token
+
+
+@dataclass
+class FitPlan:  # pylint: disable=too-many-instance-attributes
+    """The launcher's decisions for one GPU, with the memory split behind them (bytes per GPU)."""
+
+    gpu: GpuSpec
+    dtype: str
+    checkpoint_dtype: str
+    max_model_len: int
+    model_max_len: int
+    max_loras: int
+    max_cpu_loras: int
+    max_lora_rank: int
+    gpu_memory_utilization: float
+    tensor_parallel_size: int
+    budget_bytes: int
+    weight_bytes: int
+    lora_bytes: int
+    activation_bytes: int
+    runtime_reserve_bytes: int
+    kv_pool_bytes: int
+    kv: KvLayout
+    largest_fitting_len: int  # before rounding down to CONTEXT_STEP; 0 when none
+    user_max_model_len: int | None = None
+    fits: bool = True
+    problem: str = ""  # why it does not fit (one line), when fits is False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fixed_bytes(self) -> int:
+        return self.weight_bytes + self.lora_bytes + self.activation_bytes + self.runtime_reserve_bytes
+
+    @property
+    def kv_bytes(self) -> int:
+        """KV bytes one request at max_model_len holds (what vLLM checks at start-up)."""
+        return self.kv.request_bytes(self.max_model_len) if self.max_model_len else 0
+
+    def needed_bytes(self, context: int) -> int:
+        """Budget needed to serve one request of `context` tokens."""
+        return self.fixed_bytes + self.kv.request_bytes(context) + self.kv.bytes_per_token * BLOCK_SIZE
+
+    def split(self) -> dict:
+        """The memory split as --check and provision's --what-if print it."""
+        return {
+            "gpu": self.gpu.describe(),
+            "budget_bytes": self.budget_bytes,
+            "weights_bytes": self.weight_bytes,
+            "lora_slots_bytes": self.lora_bytes,
+            "activation_bytes": self.activation_bytes,
+            "runtime_reserve_bytes": self.runtime_reserve_bytes,
+            "kv_pool_bytes": self.kv_pool_bytes,
+            "kv_bytes_per_token": self.kv.bytes_per_token,
+            "kv_layout": self.kv.kind,
+            "kv_bytes_at_max_model_len": self.kv_bytes,
+        }
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("gpu", "kv", "notes")}
+        out["memory"] = self.split()
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Safetensors headers, read by byte ranges
+
+
+def read_header(read: Callable[[int, int], bytes], where: str, size: int | None = None) -> dict:
+    """A safetensors header: 8-byte little-endian length, then that many bytes of JSON.
+    `read(offset, length)` returns bytes (a local file, or a ranged GET on Azure Files)."""
+    try:
+        raw = read(0, 8)
+        if len(raw) != 8:
+            raise ValueError("file shorter than 8 bytes")
+        (length,) = struct.unpack("<Q", raw)
+        if length > HEADER_LIMIT or (size is not None and length > size - 8):
+            raise ValueError(f"header length {length} does not fit the file")
+        header = json.loads(read(8, length))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise LaunchError(f"{where} is not a readable safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise LaunchError(f"{where} is not a readable safetensors file (header is not an object)")
+    header.pop("__metadata__", None)
+    return header
+
+
+def weight_files(names: Iterable[str], index: dict | None = None) -> list[str]:
+    """The checkpoint's safetensors files: the shards model.safetensors.index.json names, else
+    every *.safetensors file of the folder."""
+    if index is not None:
+        weight_map = index.get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise LaunchError("model.safetensors.index.json has no weight_map")
+        return sorted(set(map(str, weight_map.values())))
+    return sorted(n for n in names if n.endswith(".safetensors"))
+
+
+def read_headers(read_range: RangeReader, files: Iterable[str], sizes: dict[str, int] | None = None) -> list[dict]:
+    """One header per file, through `read_range(name, offset, length)`; nothing else is read."""
+
+    def reader(name: str) -> Callable[[int, int], bytes]:
+        return lambda offset, length: read_range(name, offset, length)
+
+    return [read_header(reader(name), name, (sizes or {}).get(name)) for name in files]
+
+
+def read_headers_from_dir(path: str) -> list[dict]:
+    """Headers of a local model folder's safetensors files ([] when it has none)."""
+    index_path = os.path.join(path, "model.safetensors.index.json")
+    index = None
+    if os.path.isfile(index_path):
+        try:
+            with open(index_path, encoding="utf-8") as f:
+                index = json.load(f)
+        except (OSError, ValueError) as e:
+            raise LaunchError(f"{index_path} is not readable JSON ({e})") from None
+    files = [n for n in weight_files(os.listdir(path), index) if os.path.isfile(os.path.join(path, n))]
+
+    def read_range(name: str, offset: int, length: int) -> bytes:
+        with open(os.path.join(path, name), "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    return read_headers(read_range, files, {n: os.path.getsize(os.path.join(path, n)) for n in files})
+
+
+# ---------------------------------------------------------------------------------------------
+# What the config and headers say
+
+
+def text_config(config: dict) -> dict:
+    """Multimodal configs nest the language model's numbers."""
+    nested = config.get("text_config")
+    return nested if isinstance(nested, dict) else config
+
+
+def _int(c: dict, key: str) -> int | None:
+    value = c.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _tensors(headers: list[dict]) -> Iterable[tuple[str, str, list[int]]]:
+    for header in headers:
+        for name, meta in header.items():
+            if isinstance(meta, dict) and isinstance(meta.get("shape"), list):
+                yield name, str(meta.get("dtype", "")), [int(d) for d in meta["shape"]]
+
+
+def checkpoint_dtype(config: dict, headers: list[dict]) -> str:
+    """The checkpoint's float dtype: config.json's torch_dtype/dtype, else the float dtype that
+    holds most bytes in the headers, else float16."""
+    c = text_config(config)
+    for key in ("torch_dtype", "dtype"):
+        value = c.get(key) or config.get(key)
+        if isinstance(value, str) and value.replace("torch.", "") in CONFIG_DTYPES:
+            return CONFIG_DTYPES[value.replace("torch.", "")]
+    totals: dict[str, int] = {}
+    for _, dtype, shape in _tensors(headers):
+        if dtype in FLOAT_DTYPES:
+            totals[dtype] = totals.get(dtype, 0) + math.prod(shape) * SAFETENSORS_DTYPE_BYTES[dtype]
+    if totals:
+        return FLOAT_DTYPES[max(totals, key=totals.__getitem__)]
+    return "float16"
+
+
+def served_dtype(checkpoint: str, gpu: GpuSpec) -> str:
+    """vLLM's --dtype: the checkpoint's, but float16 for bfloat16 on a GPU without bfloat16, and
+    half precision for float32 checkpoints (vLLM's "auto" downcasts those too:
+    vllm/config/model.py, _resolve_auto_dtype)."""
+    if checkpoint == "float32":
+        return "bfloat16" if gpu.has_bf16 else "float16"
+    if checkpoint == "bfloat16" and not gpu.has_bf16:
+        return "float16"
+    return checkpoint
+
+
+def weight_bytes(headers: list[dict], dtype: str) -> int:
+    """Bytes of all weights once loaded: float tensors in the served dtype, others as stored."""
+    size = VLLM_DTYPE_BYTES[dtype]
+    total = 0
+    for _, stored, shape in _tensors(headers):
+        total += math.prod(shape) * (size if stored in FLOAT_DTYPES else SAFETENSORS_DTYPE_BYTES.get(stored, 2))
+    return total
+
+
+def config_tensors(config: dict) -> list[dict]:
+    """A header-like view of a dense decoder's weights derived from config.json, for checkpoints
+    without safetensors (pytorch_model.bin); dtype is filled in by weight_bytes' caller."""
+    c = text_config(config)
+    hidden, heads = _int(c, "hidden_size"), _int(c, "num_attention_heads")
+    layers, vocab, inter = _int(c, "num_hidden_layers"), _int(c, "vocab_size"), _int(c, "intermediate_size")
+    if not (hidden and heads and layers and vocab and inter):
+        raise LaunchError(
+            "config.json lacks hidden_size, num_attention_heads, num_hidden_layers, "
+            "vocab_size or intermediate_size, and the model has no safetensors "
+            "headers: cannot size its weights"
+        )
+    kv = _int(c, "num_key_value_heads") or heads
+    head_dim = _int(c, "head_dim") or hidden // heads
+    t = {"model.embed_tokens.weight": [vocab, hidden]}
+    if not c.get("tie_word_embeddings", config.get("tie_word_embeddings", False)):
+        t["lm_head.weight"] = [vocab, hidden]
+    for n in range(layers):
+        p = f"model.layers.{n}."
+        t[p + "self_attn.qkv_proj.weight"] = [(heads + 2 * kv) * head_dim, hidden]
+        t[p + "self_attn.o_proj.weight"] = [hidden, heads * head_dim]
+        t[p + "mlp.gate_up_proj.weight"] = [2 * inter, hidden]
+        t[p + "mlp.down_proj.weight"] = [hidden, inter]
+    return [{k: {"dtype": "F16", "shape": s} for k, s in t.items()}]
+
+
+def model_max_len(config: dict) -> int:
+    """The model's own maximum context, as vLLM derives it (smallest length key, RoPE factor)."""
+    c = text_config(config)
+    lengths = [v for v in (_int(c, k) for k in MAX_LEN_KEYS) if v]
+    if not lengths:
+        return USEFUL_CONTEXT  # vLLM assumes 2,048 too, with a warning
+    length = min(lengths)
+    rope = c.get("rope_scaling") or c.get("rope_parameters")
+    if isinstance(rope, dict):
+        kind = rope.get("rope_type") or rope.get("type") or "default"
+        factor = rope.get("factor")
+        if kind not in PRESCALED_ROPE_TYPES and kind != "default" and isinstance(factor, (int, float)):
+            length = int(length * factor)
+    return length
+
+
+def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
+    """KV-cache bytes per token per GPU: layers x KV heads x head_dim x 2 (K and V) x dtype size
+    (GQA: num_key_value_heads; heads are split over `tp` GPUs, replicated when tp > KV heads),
+    or layers x (kv_lora_rank + qk_rope_head_dim) x dtype size for MLA (DeepSeek-V2/V3: one
+    latent vector per token, no separate V, not split by tensor parallelism)."""
+    c = text_config(config)
+    size = VLLM_DTYPE_BYTES[dtype]
+    layers = _int(c, "num_hidden_layers")
+    if not layers:
+        raise LaunchError("config.json has no num_hidden_layers: cannot size the KV cache")
+    kv_lora_rank = _int(c, "kv_lora_rank")
+    if kv_lora_rank:
+        latent = kv_lora_rank + (_int(c, "qk_rope_head_dim") or 0)
+        return KvLayout(layers * latent * size, "MLA")
+    heads, hidden = _int(c, "num_attention_heads"), _int(c, "hidden_size")
+    head_dim = _int(c, "head_dim") or (hidden // heads if heads and hidden else None)
+    if not heads or not head_dim:
+        raise LaunchError("config.json has no num_attention_heads/hidden_size: cannot size the KV cache")
+    kv_heads = _int(c, "num_key_value_heads") or heads
+    per_gpu = max(1, kv_heads // max(tp, 1))
+    per_token = layers * per_gpu * head_dim * 2 * size
+    window = _int(c, "sliding_window")
+    layer_types = c.get("layer_types")
+    all_sliding = layer_types is None or all(t == "sliding_attention" for t in layer_types)
+    # vLLM applies config.sliding_window to every layer only when no layer_types say otherwise
+    # (vllm/engine/arg_utils.py, create_engine_config); mixed models are sized as full attention.
+    if window and all_sliding and c.get("use_sliding_window", True) is not False:
+        return KvLayout(per_token, f"sliding window {window}", window)
+    return KvLayout(per_token, "full")
+
+
+def lora_slot_bytes(headers: list[dict], max_loras: int, rank: int, dtype: str, tp: int = 1) -> int:
+    """GPU bytes vLLM reserves for LoRA slots: max_loras x rank x (in x A slices + out) x dtype
+    size over every linear layer of the decoder. vLLM wraps all supported modules, not only the
+    adapters' targets (vllm/config/lora.py: target_modules None = "all supported LoRA modules")."""
+    per_rank = 0
+    for name, _, shape in _tensors(headers):
+        if len(shape) != 2 or ".layers." not in name or not name.endswith(".weight"):
+            continue
+        suffix = name[: -len(".weight")].rsplit(".", 1)[-1]
+        if "norm" in suffix or "embed" in suffix:
+            continue
+        out_dim, in_dim = shape
+        per_rank += in_dim * PACKED_SLICES.get(suffix, 1) + out_dim
+    return max_loras * rank * per_rank * VLLM_DTYPE_BYTES[dtype] // max(tp, 1)
+
+
+def activation_bytes(config: dict, dtype: str, tp: int = 1) -> int:
+    """The profile run's activation peak (see ACTIVATION_SAMPLER_COPIES), per GPU."""
+    c = text_config(config)
+    hidden = _int(c, "hidden_size") or 0
+    heads = _int(c, "num_attention_heads") or 1
+    kv_heads = _int(c, "num_key_value_heads") or heads
+    head_dim = _int(c, "head_dim") or (hidden // heads if hidden else 0)
+    inter = _int(c, "intermediate_size") or 4 * hidden
+    vocab = _int(c, "vocab_size") or 0
+    per_token = ((heads + 2 * kv_heads) * head_dim + 3 * inter) // max(tp, 1) + 2 * hidden
+    forward = MAX_NUM_BATCHED_TOKENS * per_token * VLLM_DTYPE_BYTES[dtype]
+    sampler = ACTIVATION_SAMPLER_COPIES * MAX_NUM_SEQS * vocab * 4
+    return forward + sampler
+
+
+def tensor_parallel_size(config: dict, gpus: int) -> int:
+    """The largest GPU count <= gpus that divides the attention heads (vLLM needs that)."""
+    heads = _int(text_config(config), "num_attention_heads")
+    for n in range(max(gpus, 1), 0, -1):
+        if heads is None or heads % n == 0:
+            return n
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+def _gib(n: int) -> str:
+    return f"{n:,} bytes ({n / GIB:.2f} GiB)"
+
+
+def plan(
+    config: dict,
+    weight_headers: list[dict],
+    gpu: GpuSpec,
+    adapters: list[AdapterShape],
+    user_max_model_len: int | None = None,
+    *,
+    user_dtype: str | None = None,
+    gpu_memory_utilization: float | None = None,
+    max_loras: int | None = None,
+    max_lora_rank: int | None = None,
+) -> FitPlan:
+    """Decide dtype, context, LoRA slots and memory use for `gpu`. Never raises for a model
+    that does not fit: the plan says so (fits False, problem) and the caller refuses."""
+    ckpt = checkpoint_dtype(config, weight_headers)
+    dtype = user_dtype or served_dtype(ckpt, gpu)
+    if dtype not in VLLM_DTYPE_BYTES:
+        raise LaunchError(
+            f"--dtype {dtype} is not one the launcher can plan for ({', '.join(sorted(VLLM_DTYPE_BYTES))})"
+        )
+    tp = tensor_parallel_size(config, gpu.count)
+    util = gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
+    loras = max_loras or max(1, min(len(adapters), MAX_LORAS_CAP))
+    rank = max_lora_rank or (
+        smallest_max_lora_rank(max(a.rank for a in adapters)) if adapters else DEFAULT_MAX_LORA_RANK
+    )
+    headers = weight_headers or config_tensors(config)
+    kv = kv_layout(config, dtype, tp)
+    budget = math.ceil(gpu.memory_bytes * util)
+    p = FitPlan(
+        gpu=gpu,
+        dtype=dtype,
+        checkpoint_dtype=ckpt,
+        max_model_len=0,
+        model_max_len=model_max_len(config),
+        max_loras=loras,
+        max_cpu_loras=max(len(adapters), loras),
+        max_lora_rank=rank,
+        gpu_memory_utilization=util,
+        tensor_parallel_size=tp,
+        budget_bytes=budget,
+        weight_bytes=weight_bytes(headers, dtype) // tp,
+        lora_bytes=lora_slot_bytes(headers, loras, rank, dtype, tp),
+        activation_bytes=activation_bytes(config, dtype, tp),
+        runtime_reserve_bytes=RUNTIME_RESERVE_BYTES,
+        kv_pool_bytes=0,
+        kv=kv,
+        largest_fitting_len=0,
+        user_max_model_len=user_max_model_len,
+    )
+    p.kv_pool_bytes = budget - p.fixed_bytes
+    p.largest_fitting_len = largest_fitting_len(p.kv_pool_bytes, kv, p.model_max_len)
+    if user_dtype == "bfloat16" and not gpu.has_bf16:
+        p.fits = False
+        p.problem = (
+            f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
+            f"capability 8.0 for bfloat16; use --dtype float16"
+        )
+        return p
+    if user_max_model_len is not None:
+        p.max_model_len = user_max_model_len
+        if user_max_model_len > p.model_max_len:
+            p.fits = False
+            p.problem = (
+                f"--max-model-len {user_max_model_len:,} is above the model's own maximum "
+                f"{p.model_max_len:,}; vLLM refuses it"
+            )
+        elif user_max_model_len > p.largest_fitting_len:
+            p.fits = False
+            p.problem = (
+                f"--max-model-len {user_max_model_len:,} does not fit {gpu.describe()}: it "
+                f"needs {_gib(p.needed_bytes(user_max_model_len))}, "
+                f"{_gib(budget)} available at gpu-memory-utilization {util}; at most "
+                f"{p.largest_fitting_len:,} tokens fit"
+            )
+        return p
+    if p.largest_fitting_len >= p.model_max_len:
+        p.max_model_len = p.model_max_len
+        return p
+    planned = p.largest_fitting_len // CONTEXT_STEP * CONTEXT_STEP
+    if planned < USEFUL_CONTEXT:
+        p.fits = False
+        p.max_model_len = planned
+        p.problem = (
+            f"the model does not fit {gpu.describe()} with a useful context "
+            f"({USEFUL_CONTEXT:,} tokens): it needs {_gib(p.needed_bytes(USEFUL_CONTEXT))}, "
+            f"{_gib(budget)} available at gpu-memory-utilization {util}"
+        )
+        return p
+    p.max_model_len = planned
+    p.notes.append(
+        f"warning: context cut from the model's {p.model_max_len:,} tokens to "
+        f"{planned:,} to fit {gpu.describe()} (one request of {p.model_max_len:,} tokens "
+        f"needs {_gib(kv.request_bytes(p.model_max_len))} of KV cache, "
+        f"{_gib(p.kv_pool_bytes)} is left after weights and reserves)"
+    )
+    return p
+
+
+def largest_fitting_len(kv_pool: int, kv: KvLayout, limit: int) -> int:
+    """The largest context (<= limit) whose one request fits the KV pool after vLLM's null block
+    (vllm/v1/core/kv_cache_utils.py: the pool permanently holds back one block)."""
+    usable = kv_pool - kv.bytes_per_token * BLOCK_SIZE
+    if usable < kv.request_bytes(1):
+        return 0
+    if kv.request_bytes(limit) <= usable:
+        return limit
+    lo, hi = 1, limit  # request_bytes grows with the context: bisect
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if kv.request_bytes(mid) <= usable:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def smallest_fitting_profile(
+    config: dict,
+    weight_headers: list[dict],
+    adapters: list[AdapterShape],
+    min_context: int = USEFUL_CONTEXT,
+    profiles: Iterable[WorkloadProfile] = PROFILES,
+    **plan_options,
+) -> tuple[WorkloadProfile, FitPlan] | None:
+    """The first (cheapest) profile whose plan fits with at least `min_context` tokens, and that
+    plan; None when none does."""
+    for profile in profiles:
+        p = plan(config, weight_headers, profile.gpu, adapters, **plan_options)
+        if p.fits and p.max_model_len >= min(min_context, p.model_max_len):
+            return profile, p
+    return None
+
+
+def decision_lines(p: FitPlan) -> list[str]:
+    """One log line per decision, with the numbers."""
+    kv = p.kv
+    return [
+        (
+            f"fit: {p.gpu.describe()} from {p.gpu.source}; budget {_gib(p.budget_bytes)} = total x "
+            f"{p.gpu_memory_utilization}: weights {_gib(p.weight_bytes)}, LoRA slots {_gib(p.lora_bytes)}, "
+            f"activations {_gib(p.activation_bytes)}, runtime reserve {_gib(p.runtime_reserve_bytes)}, "
+            f"KV pool {_gib(p.kv_pool_bytes)}"
+        ),
+        (
+            f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}; {p.gpu.name} compute "
+            f"{'.'.join(map(str, p.gpu.compute_capability))}: "
+            f"{'has bfloat16' if p.gpu.has_bf16 else 'no bfloat16, needs 8.0'})"
+        ),
+        (
+            f"--max-model-len {p.max_model_len:,} ("
+            f"{'yours, checked; ' if p.user_max_model_len else ''}model maximum {p.model_max_len:,}; "
+            f"KV {kv.bytes_per_token:,} bytes/token, {kv.kind}; one request at this length holds "
+            f"{_gib(p.kv_bytes)}; {p.largest_fitting_len:,} tokens fit)"
+        ),
+        (
+            f"--max-loras {p.max_loras} --max-cpu-loras {p.max_cpu_loras} (--max-lora-rank "
+            f"{p.max_lora_rank}; {_gib(p.lora_bytes)} of GPU memory for the slots)"
+        ),
+        (
+            f"--gpu-memory-utilization {p.gpu_memory_utilization} (budget {_gib(p.budget_bytes)} of "
+            f"{_gib(p.gpu.memory_bytes)} per GPU)"
+        ),
+    ]
+
+
+def refusal(p: FitPlan, config: dict, weight_headers: list[dict], adapters: list[AdapterShape]) -> str:
+    """The one-line refusal: the problem and the profile that would fit (with the context the
+    user asked for, else a useful one)."""
+    found = smallest_fitting_profile(
+        config, weight_headers, adapters, min_context=p.user_max_model_len or USEFUL_CONTEXT
+    )
+    if found:
+        profile, fit = found
+        hint = f"the profile that would fit: {profile.name} ({profile.gpu.describe()}, {fit.max_model_len:,} tokens)"
+    else:
+        hint = "no Azure Container Apps GPU profile fits it"
+    return f"{p.problem}; {hint}"
