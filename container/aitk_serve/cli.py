@@ -8,7 +8,7 @@ from . import LaunchError, __version__
 from .adapters import check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
-from .vllm_args import build, count_gpus, redact_args, redact_env
+from .vllm_args import api_keys_in_args, build, count_gpus, redact_args, redact_env
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
@@ -72,6 +72,17 @@ def log(msg):
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
 
+def api_key_notes(env_key, arg_keys, env_name):
+    """What to say about the keys in effect: vLLM takes --api-key over VLLM_API_KEY
+    (vllm/entrypoints/serve/middleware/register.py), and our middleware does the same."""
+    if arg_keys and env_key:
+        return [f"--api-key in the extra vLLM arguments replaces the key in ${env_name}"]
+    if not arg_keys and not env_key:
+        return [f"no API key in ${env_name} or --api-key: the API is open to anyone who can "
+                f"reach it"]
+    return []
+
+
 def plan(argv, env):
     """Everything before exec: returns a dict (argv, env updates, cwd, adapters, notes)."""
     own, extra = split_argv(list(argv))
@@ -91,14 +102,13 @@ def plan(argv, env):
                      f"adapters are not checked against its shapes")
     for info in infos:
         notes += info.warnings
-    if not api_key:
-        notes.append(f"no API key in ${args.api_key_env}: the API is open to anyone who can "
-                     f"reach it")
+    extra_args = [*src.vllm_args, *extra]
+    notes += api_key_notes(api_key, api_keys_in_args(extra_args), args.api_key_env)
     command, updates, more = build(
         model=src.model, served_name=src.served_model_name, adapters=infos, host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
         port=listen_port(args.port, env), api_key=api_key, gpus=count_gpus(env),
         num_heads=model.num_heads if model else None,
-        extra_args=[*src.vllm_args, *extra], env=env)
+        extra_args=extra_args, env=env)
     notes += more
     mount = mount_root(env)
     return {

@@ -56,6 +56,29 @@ def test_check_with_the_key_in_a_custom_variable_and_an_extra_api_key_flag(share
     assert json.loads(r.stdout)["env"]["VLLM_API_KEY"] == "<redacted>"
 
 
+def test_several_keys_in_extra_args_are_all_hidden_and_count_as_a_key(share):
+    keys = [KEY + "-a", KEY + "-b", KEY + "-c", KEY + "-d"]
+    r = run_launcher(["--check", "--", "--api-key", keys[0], keys[1], "--dtype", "float32",
+                      f"--api-key={keys[2]}", "--api_key", keys[3]], share)
+    assert r.returncode == 0, r.stderr
+    assert not any(k in r.stdout + r.stderr for k in keys)
+    assert json.loads(r.stdout)["command"].count("<redacted>") == 3  # and --api-key=<redacted>
+    notes = json.loads(r.stdout)["notes"]
+    assert not any("API is open" in n for n in notes), notes
+    r = run_launcher(["--check", "--", "--api-key", keys[0]], share, AITK_API_KEY=KEY)
+    assert any("--api-key in the extra vLLM arguments replaces" in n
+               for n in json.loads(r.stdout)["notes"])
+
+
+def test_keys_from_serve_json_vllm_args_are_hidden_too(share, tmp_path):
+    cfg = tmp_path / "serve.json"
+    cfg.write_text(json.dumps({"vllm_args": ["--api-key", KEY, KEY + "-2"]}))
+    r = run_launcher(["--check", "--config", str(cfg)], share)
+    assert r.returncode == 0, r.stderr
+    assert KEY not in r.stdout + r.stderr
+    assert not any("API is open" in n for n in json.loads(r.stdout)["notes"])
+
+
 def test_a_differing_base_name_warns_but_serves(share, tmp_path):
     a = write_adapter(tmp_path / "moved", base_model_name_or_path="/old/home/some-other-model")
     r = run_launcher(["--check", "--adapter", f"moved={a}"], share)
@@ -140,10 +163,11 @@ def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
 def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": ""}
-    cli.main(["--", "--api-key", KEY], env=env, execve=lambda *a: None)
+    cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env,
+             execve=lambda *a: None)
     err = capsys.readouterr().err
     assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
-    assert KEY not in err
+    assert KEY not in err and "the API is open" not in err
 
 
 def test_checking_imports_neither_vllm_nor_torch(share):
