@@ -8,6 +8,7 @@ from . import LaunchError, __version__
 from .adapters import check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
+from .validate import one_line
 from .vllm_args import api_keys_in_args, build, count_gpus, redact_args, redact_env
 
 PROG = "aitk_serve"
@@ -140,6 +141,10 @@ def main(argv=None, env=None, execve=os.execve):
         p = plan(argv, env)
     except LaunchError as e:
         log(f"error: {e}")
+        return 2
+    except Exception as e:  # noqa: BLE001 - last resort: a file no check foresaw
+        log(f"error: unexpected {one_line(e)[:300]} while checking the model and adapters; "
+            f"nothing was started (a file the launcher does not understand: please report it)")
         return 2
     if p["check"]:
         print(json.dumps(public(p), indent=2))

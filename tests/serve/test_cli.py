@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from serve.conftest import ROOT, run_launcher
+from serve.conftest import ROOT, refused, run_launcher
 from serve.fakes import LLAMA, PHI3, lora_tensors, write_adapter, write_model
 
 from aitk_serve import cli
@@ -21,15 +21,6 @@ def share(tmp_path):
     write_adapter(m / "models" / "run-2" / "adapter", rank=40, targets=("q_proj", "o_proj"),
                   base_model_name_or_path="tiny-llama")
     return m
-
-
-def refused(result, message):
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("aitk_serve: error: ") and message in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_check_prints_the_vllm_command_as_json_and_hides_the_key(share):
