@@ -206,6 +206,11 @@ def discover_adapters(mount):
     if os.path.isdir(deployed):
         for entry in sorted(os.scandir(deployed), key=lambda e: e.name):
             if entry.is_dir() and not entry.name.startswith("."):
+                # The same folder reached from models/ through a link: serve it once, by the
+                # name deploy gave it.
+                real = os.path.realpath(entry.path)
+                for name in [n for n, p in found.items() if os.path.realpath(p) == real]:
+                    del found[name]
                 if entry.name in found:
                     warnings.append(f"adapter {entry.name!r}: serving the deployed "
                                     f"{entry.path}, not {found[entry.name]}")
