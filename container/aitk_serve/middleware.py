@@ -116,15 +116,14 @@ class ChatPageMiddleware:
             return await self._page(send, head=method == "HEAD")
         digests = self._token_digests(scope)
         headers = _headers(scope)
-        if digests and needs_key(path, method, headers):
-            if not authorized(headers, digests):
-                body = json.dumps({"error": "Unauthorized"}).encode()
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        if digests and needs_key(path, method, headers) and not authorized(headers, digests):
+            body = json.dumps({"error": "Unauthorized"}).encode()
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": body})
+            return
         return await self.app(scope, receive, send)
 
     async def _websocket(self, scope, receive, send):

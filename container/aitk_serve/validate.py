@@ -9,7 +9,8 @@ unchecked value on to arithmetic, and never shows a traceback for a bad file.
 import json
 import math
 import reprlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import LaunchError
 

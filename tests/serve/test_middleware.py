@@ -198,9 +198,9 @@ def test_a_websocket_without_the_key_is_refused_without_a_traceback(live, path, 
     url = live.url.replace("http", "ws") + path
     caplog.set_level(logging.DEBUG)
     for headers in ({}, {"Authorization": f"Bearer {KEY}x"}):
-        with pytest.raises(InvalidStatus) as refused:
-            with connect(url, additional_headers=headers, open_timeout=30):
-                pass
+        with pytest.raises(InvalidStatus) as refused, connect(url, additional_headers=headers,
+                                                              open_timeout=30):
+            pass
         assert refused.value.response.status_code == 403
     with connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}, open_timeout=30) as ws:
         ws.send("hi")
