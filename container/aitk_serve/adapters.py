@@ -5,13 +5,13 @@ Pure functions over files: read config.json, adapter_config.json and the safeten
 problem vLLM would hit later (often after a long start-up and a long traceback) becomes a
 LaunchError with one clear line; harmless differences become warnings.
 """
-import json
 import os
 import re
 import struct
 from dataclasses import dataclass, field
 
 from . import LaunchError
+from . import validate as v
 from .layout import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHT_FILES
 
 # vLLM 0.32: `--max-lora-rank` must be one of these (vllm/config/lora.py, MaxLoRARanks).
@@ -28,6 +28,12 @@ PACKED_MODEL_TYPES = ("phi3",)
 _LORA_KEY = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_A|lora_B|lora_embedding_A|lora_embedding_B)"
                        r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$")
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# A causal LM's decoder layers and embedding, as Hugging Face checkpoints name them.
+_MODEL_LAYER = re.compile(r"^model\.layers\.(\d+)\.")
+_MODEL_EMBEDDING = "model.embed_tokens.weight"
+# config.json's dimensions (of the text model): each a positive integer when present.
+DIMENSIONS = ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+              "intermediate_size", "vocab_size", "num_hidden_layers")
 _PEFT_PREFIX = "base_model.model."
 
 
@@ -42,12 +48,19 @@ def read_safetensors_header(path):
             size = os.fstat(f.fileno()).st_size
             if length > min(size - 8, 100 * 1024 * 1024):
                 raise ValueError(f"header length {length} does not fit a {size}-byte file")
-            header = json.loads(f.read(length))
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+            raw = f.read(length)
+    except (OSError, ValueError) as e:
         raise LaunchError(f"{path} is not a readable safetensors file ({e})") from None
+    where = f"{path} is not a readable safetensors file: header"
+    header = v.parse_json(raw, where)
     if not isinstance(header, dict):
         raise LaunchError(f"{path} is not a readable safetensors file (header is not an object)")
     header.pop("__metadata__", None)
+    for name, meta in header.items():
+        if not isinstance(meta, dict):
+            raise LaunchError(f"{path} is not a readable safetensors file: tensor {name!r} is "
+                              f"described by {v.shown(meta)}, not an object")
+        meta["shape"] = v.shape(meta.get("shape"), f"{path}: tensor {name!r}")
     return header
 
 
@@ -66,16 +79,7 @@ def _vllm():
 
 
 def _read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise LaunchError(f"cannot read {what} {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise LaunchError(f"{what} {path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise LaunchError(f"{what} {path} is not a JSON object")
-    return data
+    return v.load_json(path, what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,19 +104,34 @@ def _text_config(config):
     return config.get("text_config") if isinstance(config.get("text_config"), dict) else config
 
 
-def config_shapes(config):
+def model_dimensions(config, where="config.json"):
+    """config.json's DIMENSIONS (of the text model), each a positive int or None when absent;
+    anything else (a string, 0, a list, a bool, infinity) is refused."""
+    c = _text_config(config)
+    prefix = "text_config." if c is not config else ""
+    dims = {key: v.integer(c, key, where, label=f'"{prefix}{key}"') for key in DIMENSIONS}
+    v.string(c, "model_type", where)
+    return dims
+
+
+def config_shapes(config, where="config.json"):
     """(out, in) shape of each linear/embedding module, from config.json's dimensions."""
     c = _text_config(config)
-    try:
-        hidden = int(c["hidden_size"])
-        heads = int(c["num_attention_heads"])
-    except (KeyError, TypeError, ValueError):
+    dims = model_dimensions(config, where)
+    hidden, heads = dims["hidden_size"], dims["num_attention_heads"]
+    if hidden is None or heads is None:
         return {}
-    kv = int(c.get("num_key_value_heads") or heads)
-    head_dim = int(c.get("head_dim") or hidden // heads)
+    kv = dims["num_key_value_heads"] or heads
+    if heads % kv:
+        raise LaunchError(f"{where}: num_attention_heads {heads} is not a multiple of "
+                          f"num_key_value_heads {kv} (each key/value head serves whole groups)")
+    head_dim = dims["head_dim"] or hidden // heads
+    if not head_dim:
+        raise LaunchError(f"{where}: no head_dim and hidden_size {hidden} is smaller than "
+                          f"num_attention_heads {heads}, so the heads would be empty")
     shapes = {"o_proj": {(hidden, heads * head_dim)}}
-    if c.get("intermediate_size"):
-        inter = int(c["intermediate_size"])
+    if dims["intermediate_size"]:
+        inter = dims["intermediate_size"]
         shapes["down_proj"] = {(hidden, inter)}
         if c.get("model_type") in PACKED_MODEL_TYPES:
             shapes["gate_up_proj"] = {(2 * inter, hidden)}
@@ -123,8 +142,8 @@ def config_shapes(config):
     else:
         shapes["q_proj"] = {(heads * head_dim, hidden)}
         shapes["k_proj"] = shapes["v_proj"] = {(kv * head_dim, hidden)}
-    if c.get("vocab_size"):
-        vocab = int(c["vocab_size"])
+    if dims["vocab_size"]:
+        vocab = dims["vocab_size"]
         # embed_tokens is stored (vocab, hidden): as a "linear" it maps vocab -> hidden.
         shapes["embed_tokens"] = {(hidden, vocab)}
         shapes["lm_head"] = {(vocab, hidden)}
@@ -136,8 +155,7 @@ def _model_weight_headers(model_dir):
     *.safetensors file); {} when it has none (e.g. only pytorch_model.bin)."""
     index = os.path.join(model_dir, "model.safetensors.index.json")
     if os.path.isfile(index):
-        weight_map = _read_json(index, "model weight index").get("weight_map") or {}
-        files = sorted(set(weight_map.values()))
+        files = index_shards(index)
     else:
         files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
     headers = {}
@@ -148,6 +166,29 @@ def _model_weight_headers(model_dir):
     return headers
 
 
+def index_shards(index):
+    """The shard files a model.safetensors.index.json names; each must exist beside it (vLLM
+    loads exactly these and fails on a missing one only after a long start)."""
+    where = f"model weight index {index}"
+    weight_map = v.mapping(v.load_json(index, "model weight index"), "weight_map", where)
+    if not weight_map:
+        raise LaunchError(f"{where} has no \"weight_map\" naming the weight files")
+    bad = [(k, f) for k, f in weight_map.items() if not isinstance(f, str) or not f]
+    if bad:
+        raise LaunchError(f"{where}: \"weight_map\"[{bad[0][0]!r}] is {v.shown(bad[0][1])}, "
+                          f"not a file name")
+    folder = os.path.dirname(index)
+    for name in sorted(set(weight_map.values())):
+        path = os.path.normpath(os.path.join(folder, name))
+        rel = os.path.relpath(path, folder)
+        if os.path.isabs(name) or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            raise LaunchError(f"{where}: \"weight_map\" names {name!r}, outside the model folder")
+        if not os.path.isfile(path):
+            raise LaunchError(f"{where}: \"weight_map\" names {name!r}, which does not exist "
+                              f"in {folder}; copy the missing shard (or the whole model) again")
+    return sorted(set(weight_map.values()))
+
+
 def header_shapes(headers):
     """From weight headers: ({suffix: {(out, in)}} of 2-D weights, {suffixes of other modules})."""
     shapes, others = {}, set()
@@ -155,7 +196,7 @@ def header_shapes(headers):
         if not name.endswith(".weight") or not isinstance(meta, dict):
             continue
         suffix = name[: -len(".weight")].rsplit(".", 1)[-1]
-        shape = meta.get("shape") or []
+        shape = meta["shape"]
         if len(shape) == 2:
             out_dim, in_dim = shape
             if suffix == "embed_tokens":
@@ -174,17 +215,39 @@ def inspect_model(path):
     if not os.path.isfile(config_file):
         raise LaunchError(f"model folder {path} has no config.json (not a Hugging Face model folder)")
     config = _read_json(config_file, "model config")
+    where = f"model config {config_file}"
     c = _text_config(config)
-    shapes = config_shapes(config)
-    hshapes, others = header_shapes(_model_weight_headers(path))
+    dims = model_dimensions(config, where)
+    shapes = config_shapes(config, where)
+    headers = _model_weight_headers(path)
+    if c is config:
+        check_config_against_weights(config, dims, headers, where)
+    hshapes, others = header_shapes(headers)
     shapes.update(hshapes)  # the checkpoint's own shapes win over the derived ones
     return ModelInfo(
         path=path, config=config, model_type=str(c.get("model_type") or config.get("model_type")),
-        vocab_size=int(c["vocab_size"]) if c.get("vocab_size") else None,
-        num_layers=int(c["num_hidden_layers"]) if c.get("num_hidden_layers") else None,
-        num_heads=int(c["num_attention_heads"]) if c.get("num_attention_heads") else None,
-        shapes=shapes, other_modules=others,
+        vocab_size=dims["vocab_size"], num_layers=dims["num_hidden_layers"],
+        num_heads=dims["num_attention_heads"], shapes=shapes, other_modules=others,
     )
+
+
+def check_config_against_weights(config, dims, headers, where):
+    """Refuse a causal LM's config.json whose hidden size or layer count is not its weights'
+    (a config copied from another size of the model): vLLM would build the wrong network and
+    fail loading the weights after a long start."""
+    fix = "config.json and the weights come from different models; download the model again"
+    embedding = headers.get(_MODEL_EMBEDDING, {}).get("shape")
+    if dims["hidden_size"] and embedding and len(embedding) == 2 \
+            and embedding[1] != dims["hidden_size"]:
+        raise LaunchError(f"{where} says hidden_size {dims['hidden_size']} but the weights' "
+                          f"{_MODEL_EMBEDDING} is {embedding[0]}x{embedding[1]}: {fix}")
+    layers = {int(m.group(1)) for m in map(_MODEL_LAYER.match, headers) if m}
+    if dims["num_hidden_layers"] and layers:
+        # Multi-token-prediction layers are stored after the decoder layers (DeepSeek-V3).
+        extra = v.integer(config, "num_nextn_predict_layers", where, minimum=0) or 0
+        if max(layers) + 1 not in (dims["num_hidden_layers"], dims["num_hidden_layers"] + extra):
+            raise LaunchError(f"{where} says num_hidden_layers {dims['num_hidden_layers']} but "
+                              f"the weights hold {max(layers) + 1} layers: {fix}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,30 +265,40 @@ class AdapterInfo:
 
 def _adapter_tensor_shapes(weights_file):
     if weights_file.endswith(".safetensors"):
-        return {k: v.get("shape") for k, v in read_safetensors_header(weights_file).items()
-                if isinstance(v, dict)}
+        return {k: meta["shape"] for k, meta in read_safetensors_header(weights_file).items()}
     try:  # legacy peft format: a pickle of tensors (small); needs torch, which vLLM has
         import torch
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the same thing to the user
-        raise LaunchError(f"cannot read adapter weights {weights_file} ({e.__class__.__name__}: {e})") from None
-    return {k: list(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+        # torch's own message is several lines of advice about weights_only, which is not what
+        # went wrong here: the file is not a tensor pickle. Name the error class only.
+        raise LaunchError(f"cannot read adapter weights {weights_file}: not a PyTorch state dict "
+                          f"({e.__class__.__name__}); save the adapter again (peft writes "
+                          f"adapter_model.safetensors)") from None
+    if not isinstance(state, dict):
+        raise LaunchError(f"cannot read adapter weights {weights_file}: it holds "
+                          f"{type(state).__name__}, not a state dict of tensors")
+    return {str(k): [int(d) for d in t.shape] for k, t in state.items() if hasattr(t, "shape")}
 
 
 def check_adapter_config(config, where):
-    """Refuse LoRA features vLLM cannot serve (mirrors vllm/lora/peft_helper.py). Returns r."""
-    peft_type = config.get("peft_type", "LORA")
-    if str(peft_type).upper() != "LORA":
+    """Refuse LoRA features vLLM cannot serve (mirrors vllm/lora/peft_helper.py) and values of
+    the wrong type (vLLM reads r, lora_alpha and target_modules unchecked). Returns the rank."""
+    file = f"{where}: {ADAPTER_CONFIG_FILE}"
+    peft_type = v.string(config, "peft_type", file) or "LORA"
+    if peft_type.upper() != "LORA":
         raise LaunchError(f"{where}: peft_type is {peft_type}, vLLM serves only LoRA adapters")
-    r = config.get("r")
-    if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
-        raise LaunchError(f"{where}: adapter_config.json has no positive integer rank r (got {r!r})")
-    for key, value in (config.get("rank_pattern") or {}).items():
-        if not isinstance(value, int) or value <= 0:
-            raise LaunchError(f"{where}: rank_pattern[{key!r}] is not a positive integer ({value!r})")
-    saved = config.get("modules_to_save") or []
-    if isinstance(saved, str):
-        saved = [saved]
+    r = v.integer(config, "r", file, required=True, label="rank r")
+    v.number(config, "lora_alpha", file, required=True)
+    v.strings(config, "target_modules", file, required=True)
+    ranks = v.mapping(config, "rank_pattern", file)
+    for key in ranks:
+        v.integer(ranks, key, file, required=True, label=f"rank_pattern[{key!r}]")
+    alphas = v.mapping(config, "alpha_pattern", file)
+    for key in alphas:
+        v.number(alphas, key, file, required=True, label=f"alpha_pattern[{key!r}]")
+    v.string(config, "base_model_name_or_path", file)
+    saved = v.strings(config, "modules_to_save", file) or []
     bad = [m for m in saved if m not in SERVABLE_MODULES_TO_SAVE]
     if bad:
         raise LaunchError(
@@ -235,8 +308,9 @@ def check_adapter_config(config, where):
     unsupported = []
     if config.get("use_dora"):
         unsupported.append("DoRA (use_dora)")
-    if config.get("bias", "none") != "none":
-        unsupported.append(f"bias={config.get('bias')!r}")
+    bias = v.string(config, "bias", file) or "none"  # peft's default; null means the same
+    if bias != "none":
+        unsupported.append(f"bias={bias!r}")
     if config.get("lora_bias"):
         unsupported.append("lora_bias")
     init = config.get("init_lora_weights", True)
@@ -249,7 +323,7 @@ def check_adapter_config(config, where):
             unsupported.append(label)
     if unsupported:
         raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve {', '.join(unsupported)}")
-    return max([r, *(config.get("rank_pattern") or {}).values()])
+    return max([r, *ranks.values()])
 
 
 def _same_base(declared, model_path, served_name):

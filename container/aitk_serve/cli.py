@@ -9,7 +9,8 @@ from . import LaunchError, __version__, fit, gpus
 from .adapters import check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
-from .vllm_args import build, count_gpus, flag_value, redact_args, redact_env
+from .validate import one_line
+from .vllm_args import api_keys_in_args, build, count_gpus, flag_value, redact_args, redact_env
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
@@ -131,6 +132,17 @@ def log(msg):
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
 
+def api_key_notes(env_key, arg_keys, env_name):
+    """What to say about the keys in effect: vLLM takes --api-key over VLLM_API_KEY
+    (vllm/entrypoints/serve/middleware/register.py), and our middleware does the same."""
+    if arg_keys and env_key:
+        return [f"--api-key in the extra vLLM arguments replaces the key in ${env_name}"]
+    if not arg_keys and not env_key:
+        return [f"no API key in ${env_name} or --api-key: the API is open to anyone who can "
+                f"reach it"]
+    return []
+
+
 def plan(argv, env):
     """Everything before exec: returns a dict (argv, env updates, cwd, adapters, notes)."""
     own, extra = split_argv(list(argv))
@@ -150,9 +162,8 @@ def plan(argv, env):
                      f"adapters are not checked against its shapes")
     for info in infos:
         notes += info.warnings
-    if not api_key:
-        notes.append(f"no API key in ${args.api_key_env}: the API is open to anyone who can "
-                     f"reach it")
+    extra_args = [*src.vllm_args, *extra]
+    notes += api_key_notes(api_key, api_keys_in_args(extra_args), args.api_key_env)
     gpu_count, gpu = planned_gpu(args, env)
     if gpu is not None and model is None:
         notes.append("no fit plan for a model that is not a local folder: vLLM picks dtype and "
@@ -160,7 +171,7 @@ def plan(argv, env):
     if gpu_count and gpu is None:
         notes.append("the GPU's memory cannot be read (no nvidia-smi, no torch): no fit plan; "
                      "vLLM picks dtype and context itself")
-    fitted = fit_model(model, infos, gpu, [*src.vllm_args, *extra])
+    fitted = fit_model(model, infos, gpu, extra_args)
     if fitted:
         notes += [*fit.decision_lines(fitted), *fitted.notes]
     command, updates, more = build(
@@ -168,7 +179,7 @@ def plan(argv, env):
         host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
         port=listen_port(args.port, env), api_key=api_key, gpus=gpu_count,
         num_heads=model.num_heads if model else None,
-        extra_args=[*src.vllm_args, *extra], env=env, fit=fitted)
+        extra_args=extra_args, env=env, fit=fitted)
     notes += more
     mount = mount_root(env)
     return {
@@ -201,6 +212,10 @@ def main(argv=None, env=None, execve=os.execve):
         p = plan(argv, env)
     except LaunchError as e:
         log(f"error: {e}")
+        return 2
+    except Exception as e:  # noqa: BLE001 - last resort: a file no check foresaw
+        log(f"error: unexpected {one_line(e)[:300]} while checking the model and adapters; "
+            f"nothing was started (a file the launcher does not understand: please report it)")
         return 2
     if p["check"]:
         print(json.dumps(public(p), indent=2))

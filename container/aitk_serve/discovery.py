@@ -4,18 +4,23 @@ Precedence, per setting: flags > environment > serve.json > discovery on the sha
 (docs/contracts.md). For adapters the first source that names any wins as a whole (sources are
 not merged), so a serve.json that lists adapters turns discovery off.
 """
-import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from . import LaunchError
-from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR, MODEL_CACHE_DIR,
-                     MOUNT_ENV, MOUNT_PATH, SERVE_CONFIG_FILE)
+from . import validate as v
+from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, DEFAULT_CHECKPOINT_DIR,
+                     FINETUNED_MODELS_DIR, FINETUNING_CONFIG_FILE, MODEL_CACHE_DIR, MOUNT_ENV,
+                     MOUNT_PATH, SERVE_CONFIG_FILE)
 
 CONFIG_ENV = "AITK_CONFIG"
 MODEL_ENV = "AITK_MODEL"
 ADAPTERS_ENV = "AITK_ADAPTERS"
 _MAX_DEPTH = 6  # how deep discovery looks under model-cache/ and models/
+# The folders Hugging Face's Trainer saves intermediate checkpoints in (PREFIX_CHECKPOINT_DIR
+# "checkpoint" + "-<step>", transformers/trainer_utils.py); each holds a whole peft adapter.
+CHECKPOINT_FOLDER = re.compile(r"checkpoint-.*")
 
 
 @dataclass
@@ -32,16 +37,15 @@ def mount_root(env):
     return env.get(MOUNT_ENV) or MOUNT_PATH
 
 
-def _pairs_no_dupes(pairs):
-    names = [k for k, _ in pairs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise _DuplicateKey(dupes[0])
-    return dict(pairs)
-
-
-class _DuplicateKey(ValueError):
-    pass
+def _pairs_no_dupes(path):
+    def hook(pairs):
+        names = [k for k, _ in pairs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise LaunchError(f"config file {path}: two adapters are named {dupes[0]!r} "
+                              f"(or another key appears twice)")
+        return dict(pairs)
+    return hook
 
 
 def load_serve_config(path, required):
@@ -50,16 +54,7 @@ def load_serve_config(path, required):
         if required:
             raise LaunchError(f"config file {path} does not exist")
         return ServeConfig()
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f, object_pairs_hook=_pairs_no_dupes)
-    except _DuplicateKey as e:
-        raise LaunchError(f"config file {path}: two adapters are named {e.args[0]!r} "
-                          f"(or another key appears twice)") from None
-    except (OSError, ValueError) as e:
-        raise LaunchError(f"config file {path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise LaunchError(f"config file {path} is not a JSON object")
+    data = v.load_json(path, "config file", object_pairs_hook=_pairs_no_dupes(path))
     unknown = sorted(set(data) - {"model", "served_model_name", "adapters", "vllm_args"})
     if unknown:
         raise LaunchError(f"config file {path}: unknown keys {unknown} (known: model, "
@@ -112,24 +107,30 @@ def resolve_path(value, mount, relative_to_mount):
 
 def _walk(top, want, depth=_MAX_DEPTH):
     """Folders under `top` (sorted, at most `depth` deep) for which want(path, files) holds;
-    does not descend into a folder it returns."""
-    found = []
+    does not descend into a folder it returns. Each real folder is visited once: a linked
+    folder (a loop back up, or a second name for an adapter) is not entered again, and real
+    entries are visited before linked ones, so the real path names what is found."""
+    found, seen = [], set()
     if not os.path.isdir(top):
         return found
 
     def visit(path, level):
         try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
+            st = os.stat(path)
+            entries = sorted(os.scandir(path), key=lambda e: (e.is_symlink(), e.name))
+            files = {e.name for e in entries if e.is_file()}
+            folders = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
         except OSError:
             return
-        files = {e.name for e in entries if e.is_file()}
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
         if level > 0 and want(path, files):
             found.append(path)
             return
         if level < depth:
-            for e in entries:
-                if e.is_dir() and not e.name.startswith("."):
-                    visit(e.path, level + 1)
+            for e in folders:
+                visit(e.path, level + 1)
 
     visit(top, 0)
     return found
@@ -151,13 +152,51 @@ def adapter_name_for(rel):
     return "-".join(parts)
 
 
+def checkpoint_dirs(mount):
+    """(absolute folders, warnings): where fine-tuning writes its checkpoints: every
+    `passes.<pass>.training_args.output_dir` of the AI Toolkit's finetuning/olive-config.json
+    on the share, else the AI Toolkit's default. The file is fine-tuning's, not ours: one that
+    cannot be read costs a warning and the default, never the start."""
+    default = [os.path.normpath(os.path.join(mount, DEFAULT_CHECKPOINT_DIR))]
+    path = os.path.join(mount, FINETUNING_CONFIG_FILE)
+    if not os.path.isfile(path):
+        return default, []
+    try:
+        config = v.load_json(path, "fine-tuning config")
+        dirs = []
+        for name, step in v.mapping(config, "passes", path).items():
+            if isinstance(step, dict):
+                training = v.mapping(step, "training_args", f"{path}: passes.{name}")
+                out = v.string(training, "output_dir", f"{path}: passes.{name}.training_args")
+                if out:
+                    dirs.append(os.path.normpath(os.path.join(mount, out)))
+    except LaunchError as e:
+        return default, [f"{e}; skipping checkpoints in {DEFAULT_CHECKPOINT_DIR}/ (the default)"]
+    return dirs or default, []
+
+
+def _is_checkpoint(path, models_dir, skip_dirs):
+    rel = os.path.relpath(path, models_dir).split(os.sep)
+    if any(CHECKPOINT_FOLDER.fullmatch(part) for part in rel):
+        return True
+    return any(path == d or path.startswith(d + os.sep) for d in skip_dirs)
+
+
 def discover_adapters(mount):
-    """(pairs, warnings): every peft adapter under <mount>/models (named after its folder path)
-    and every <mount>/aitk/adapters/<NAME>; a deployed adapter wins over a fine-tuning one of
-    the same name, with a warning."""
+    """(pairs, warnings): every final peft adapter under <mount>/models (named after its folder
+    path) and every <mount>/aitk/adapters/<NAME>; a deployed adapter wins over a fine-tuning
+    one of the same name, with a warning. Fine-tuning's intermediate checkpoints (checkpoint-*
+    folders, the configured checkpoint folder) are skipped, with one note saying how many:
+    each would take a LoRA slot in GPU memory. --adapter or serve.json can still name one."""
     found, warnings = {}, []
     models_dir = os.path.join(mount, FINETUNED_MODELS_DIR)
+    skip_dirs, more = checkpoint_dirs(mount)
+    warnings += more
+    skipped = []
     for path in _walk(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
+        if _is_checkpoint(path, models_dir, skip_dirs):
+            skipped.append(path)
+            continue
         name = adapter_name_for(os.path.relpath(path, models_dir))
         if name in found:
             raise LaunchError(f"two adapters are named {name!r} ({found[name]} and {path}); "
@@ -167,10 +206,20 @@ def discover_adapters(mount):
     if os.path.isdir(deployed):
         for entry in sorted(os.scandir(deployed), key=lambda e: e.name):
             if entry.is_dir() and not entry.name.startswith("."):
+                # The same folder reached from models/ through a link: serve it once, by the
+                # name deploy gave it.
+                real = os.path.realpath(entry.path)
+                for name in [n for n, p in found.items() if os.path.realpath(p) == real]:
+                    del found[name]
                 if entry.name in found:
                     warnings.append(f"adapter {entry.name!r}: serving the deployed "
                                     f"{entry.path}, not {found[entry.name]}")
                 found[entry.name] = entry.path
+    if skipped:
+        shown = ", ".join(os.path.relpath(p, mount) for p in skipped[:3])
+        warnings.append(f"skipped {len(skipped)} fine-tuning checkpoint adapter"
+                        f"{'s' if len(skipped) > 1 else ''} ({shown}{', ...' if len(skipped) > 3 else ''}); "
+                        f"name one with --adapter NAME=PATH or serve.json to serve it")
     return sorted(found.items()), warnings
 
 

@@ -12,6 +12,12 @@ MOUNT_ENV = "AITK_MOUNT"
 # Left by AI Toolkit fine-tuning (never written by aitk).
 MODEL_CACHE_DIR = "model-cache"          # model-cache/<org>/<model>/ : Hugging Face model folders
 FINETUNED_MODELS_DIR = "models"          # models/.../adapter/ : peft adapters
+# The AI Toolkit's fine-tuning settings, uploaded with the workspace (the job runs
+# `cd /mount; python3 ./finetuning/invoke_olive.py`); its training_args.output_dir is where the
+# intermediate checkpoints go, "models/checkpoints" unless the user changed it (the "Checkpoint
+# output dir" default in the templates' setup/project-settings.json).
+FINETUNING_CONFIG_FILE = "finetuning/olive-config.json"
+DEFAULT_CHECKPOINT_DIR = FINETUNED_MODELS_DIR + "/checkpoints"
 
 # Owned by `az aitk inference deploy`: the only prefixes it writes, and prunes with --delete.
 AITK_DIR = "aitk"

@@ -3,17 +3,32 @@
 vLLM 0.32 adds it with `app.add_middleware(cls)` after its own (vllm/entrypoints/serve/
 middleware/register.py), so it is the outermost layer and sees every request first. It:
 - serves the chat page (static/chat.html) at `/`; the page asks for the API key itself;
-- when an API key is set, requires it on every path except the page and the health probes.
-  vLLM's own check covers only /v1, /v2, /inference and /cohere, which leaves e.g. SageMaker's
-  /invocations (inference) and /adapters (adapter loading), /tokenize and /metrics open.
+- when an API key is set, requires it on every request except the page and the health probes
+  (OPEN_ROUTES, by path AND method) and real CORS preflights. vLLM's own check covers only /v1,
+  /v2, /inference and /cohere and skips every OPTIONS request, which leaves e.g. SageMaker's
+  /invocations (inference), /adapters (adapter loading), /tokenize and /metrics open, and
+  `OPTIONS /metrics` answered by the metrics app itself;
+- checks the key on websocket requests too (vLLM's check answers them with an HTTP response,
+  which fails with a traceback per attempt): a websocket without the key is closed.
+docs/serving.md ("Open without a key") lists the open routes and why.
 """
 import hashlib
 import json
 import os
 import secrets
 
-OPEN_PATHS = frozenset({"/", "/chat", "/health", "/ping", "/favicon.ico"})
+# path -> methods that need no key: the page (it asks for the key itself) and the probes Azure
+# Container Apps sends without credentials. Everything else needs the key, for every method.
+OPEN_ROUTES = {
+    "/": frozenset({"GET", "HEAD"}),
+    "/chat": frozenset({"GET", "HEAD"}),
+    "/favicon.ico": frozenset({"GET", "HEAD"}),
+    "/health": frozenset({"GET"}),
+    "/ping": frozenset({"GET", "POST"}),  # vLLM's SageMaker-style probe answers both
+}
 PAGE_PATHS = ("/", "/chat")
+# RFC 6455 / websocket close code for "policy violation": the client may not connect.
+WS_POLICY_VIOLATION = 1008
 _PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "chat.html")
 _SECURITY_HEADERS = [
     (b"content-security-policy",
@@ -50,8 +65,32 @@ def authorized(headers, token_digests):
     return ok
 
 
-def needs_key(path, method):
-    return method != "OPTIONS" and path not in OPEN_PATHS
+def is_cors_preflight(method, headers):
+    """A browser's CORS preflight: OPTIONS with both Origin and Access-Control-Request-Method
+    (https://fetch.spec.whatwg.org/#cors-preflight-fetch). Browsers never send credentials on
+    it, so it must pass for the page-less API to work cross-origin; vLLM's CORS middleware
+    answers it without reaching any route."""
+    return (method == "OPTIONS" and b"origin" in headers
+            and b"access-control-request-method" in headers)
+
+
+def needs_key(path, method, headers=None):
+    """True unless (path, method) is an open route or the request is a real CORS preflight."""
+    if method in OPEN_ROUTES.get(path, ()):
+        return False
+    return not is_cors_preflight(method, headers or {})
+
+
+def _route_path(scope):
+    path = scope["path"]
+    root = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root):] or "/"
+    return path
+
+
+def _headers(scope):
+    return {k.lower(): v for k, v in scope.get("headers", [])}
 
 
 class ChatPageMiddleware:
@@ -67,26 +106,35 @@ class ChatPageMiddleware:
         return self._digests
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":
+            return await self._websocket(scope, receive, send)
+        if scope["type"] != "http":  # lifespan
             return await self.app(scope, receive, send)
-        path = scope["path"]
-        root = scope.get("root_path") or ""
-        if root and path.startswith(root):
-            path = path[len(root):] or "/"
+        path = _route_path(scope)
         method = scope.get("method", "GET")
         if path in PAGE_PATHS and method in ("GET", "HEAD"):
             return await self._page(send, head=method == "HEAD")
         digests = self._token_digests(scope)
-        if digests and needs_key(path, method):
-            headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
-            if not authorized(headers, digests):
-                body = json.dumps({"error": "Unauthorized"}).encode()
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        headers = _headers(scope)
+        if digests and needs_key(path, method, headers) and not authorized(headers, digests):
+            body = json.dumps({"error": "Unauthorized"}).encode()
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        return await self.app(scope, receive, send)
+
+    async def _websocket(self, scope, receive, send):
+        """No websocket route is open: without the key the handshake is refused (HTTP 403 to
+        the client, per the ASGI spec for a close before accept), before any route runs."""
+        digests = self._token_digests(scope)
+        if digests and not authorized(_headers(scope), digests):
+            message = await receive()  # websocket.connect, the first message of the scope
+            if message.get("type") == "websocket.connect":
+                await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            return None
         return await self.app(scope, receive, send)
 
     async def _page(self, send, head=False):

@@ -134,23 +134,46 @@ def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=
     return argv + extra, updates, notes
 
 
+def _secret_flag(arg):
+    """The secret flag `arg` sets (--api-key, --api_key, --api-key=VALUE), else None."""
+    name = arg.split("=", 1)[0]
+    return name if name.replace("_", "-") in SECRET_FLAGS else None
+
+
+def _is_option(arg):
+    # What argparse takes for the next option rather than a value (it reads "-5" as a value).
+    return arg.startswith("-") and not re.fullmatch(r"-\d[\d.]*", arg)
+
+
+def secret_values(argv):
+    """(index, value) of every secret value: vLLM's --api-key takes several (nargs="+"), so every
+    argument after it up to the next option is a key; `--api-key=K` holds one itself (and what
+    follows it, up to the next option, is redacted too: vLLM would echo it in its usage error)."""
+    found, inside = [], False
+    for i, arg in enumerate(argv):
+        if _secret_flag(arg):
+            inside = True
+            if "=" in arg:
+                found.append((i, arg.split("=", 1)[1]))
+            continue
+        if inside and not _is_option(arg):
+            found.append((i, arg))
+        else:
+            inside = False
+    return found
+
+
+def api_keys_in_args(argv):
+    """The API keys extra vLLM arguments set (vLLM uses them instead of VLLM_API_KEY)."""
+    return [value for _, value in secret_values(argv) if value]
+
+
 def redact_args(argv):
-    """The command line with secret values replaced."""
-    out, hide = [], False
-    for a in argv:
-        if hide:
-            out.append(REDACTED)
-            hide = False
-            continue
-        name = a.split("=", 1)[0]
-        if name in SECRET_FLAGS or name.replace("_", "-") in SECRET_FLAGS:
-            if "=" in a:
-                out.append(f"{name}={REDACTED}")
-            else:
-                out.append(a)
-                hide = True
-            continue
-        out.append(a)
+    """The command line with every secret value replaced."""
+    out = list(argv)
+    for i, _ in secret_values(argv):
+        flag = _secret_flag(out[i])
+        out[i] = f"{flag}={REDACTED}" if flag else REDACTED
     return out
 
 

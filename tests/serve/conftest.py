@@ -45,6 +45,16 @@ def run_launcher(args, mount, timeout=120, **env):
                           timeout=timeout)
 
 
+def refused(result, message):
+    """The launcher refused: exit 2, nothing on stdout, one line on stderr holding `message`."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aitk_serve: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

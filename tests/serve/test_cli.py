@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from serve.conftest import ROOT, run_launcher
+from serve.conftest import ROOT, refused, run_launcher
 from serve.fakes import LLAMA, PHI3, lora_tensors, write_adapter, write_model
 
 from aitk_serve import cli
@@ -21,15 +21,6 @@ def share(tmp_path):
     write_adapter(m / "models" / "run-2" / "adapter", rank=40, targets=("q_proj", "o_proj"),
                   base_model_name_or_path="tiny-llama")
     return m
-
-
-def refused(result, message):
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("aitk_serve: error: ") and message in lines[0], lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_check_prints_the_vllm_command_as_json_and_hides_the_key(share):
@@ -54,6 +45,29 @@ def test_check_with_the_key_in_a_custom_variable_and_an_extra_api_key_flag(share
     assert r.returncode == 0, r.stderr
     assert KEY not in r.stdout + r.stderr
     assert json.loads(r.stdout)["env"]["VLLM_API_KEY"] == "<redacted>"
+
+
+def test_several_keys_in_extra_args_are_all_hidden_and_count_as_a_key(share):
+    keys = [KEY + "-a", KEY + "-b", KEY + "-c", KEY + "-d"]
+    r = run_launcher(["--check", "--", "--api-key", keys[0], keys[1], "--dtype", "float32",
+                      f"--api-key={keys[2]}", "--api_key", keys[3]], share)
+    assert r.returncode == 0, r.stderr
+    assert not any(k in r.stdout + r.stderr for k in keys)
+    assert json.loads(r.stdout)["command"].count("<redacted>") == 3  # and --api-key=<redacted>
+    notes = json.loads(r.stdout)["notes"]
+    assert not any("API is open" in n for n in notes), notes
+    r = run_launcher(["--check", "--", "--api-key", keys[0]], share, AITK_API_KEY=KEY)
+    assert any("--api-key in the extra vLLM arguments replaces" in n
+               for n in json.loads(r.stdout)["notes"])
+
+
+def test_keys_from_serve_json_vllm_args_are_hidden_too(share, tmp_path):
+    cfg = tmp_path / "serve.json"
+    cfg.write_text(json.dumps({"vllm_args": ["--api-key", KEY, KEY + "-2"]}))
+    r = run_launcher(["--check", "--config", str(cfg)], share)
+    assert r.returncode == 0, r.stderr
+    assert KEY not in r.stdout + r.stderr
+    assert not any("API is open" in n for n in json.loads(r.stdout)["notes"])
 
 
 def test_a_differing_base_name_warns_but_serves(share, tmp_path):
@@ -140,10 +154,11 @@ def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
 def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": ""}
-    cli.main(["--", "--api-key", KEY], env=env, execve=lambda *a: None)
+    cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env,
+             execve=lambda *a: None)
     err = capsys.readouterr().err
     assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
-    assert KEY not in err
+    assert KEY not in err and "the API is open" not in err
 
 
 def test_checking_imports_neither_vllm_nor_torch(share):

@@ -142,3 +142,118 @@ def test_arguments_after_double_dash_are_vllms():
     assert split_argv(["--model", "m", "--", "--dtype", "float32", "--"]) == (
         ["--model", "m"], ["--dtype", "float32", "--"])
     assert split_argv(["--check"]) == (["--check"], [])
+
+
+# --- symlinks under models/ --------------------------------------------------------------------
+
+def test_a_symlink_loop_is_not_followed(share):
+    """A link back up (models/run-1/up -> models) and a second name for an adapter
+    (models/alias -> run-1/adapter): each real folder is visited once, named by its real path."""
+    import os
+    import time
+    models = share / "models"
+    os.symlink(models, models / "run-1" / "up")
+    os.symlink(share, models / "exp" / "mount")          # loops through the whole share
+    os.symlink(models / "run-1" / "adapter", models / "alias")
+    started = time.monotonic()
+    pairs, warnings = discover_adapters(str(share))
+    assert time.monotonic() - started < 2
+    assert pairs == [("exp-run-2", str(share / "models/exp/run-2/adapter")),
+                     ("pushed", str(share / ADAPTERS_DIR / "pushed")),
+                     ("run-1", str(share / "models/run-1/adapter"))]
+    assert warnings == []
+
+
+def test_a_linked_adapter_folder_outside_models_is_still_served(share, tmp_path):
+    import os
+    os.symlink(write_adapter(tmp_path / "elsewhere"), share / "models" / "linked")
+    assert dict(discover_adapters(str(share))[0])["linked"] == str(share / "models" / "linked")
+
+
+# --- fine-tuning checkpoints ---------------------------------------------------------------------
+
+@pytest.fixture
+def finetuned(tmp_path):
+    """The share after AI Toolkit fine-tuning: the final adapter under the engine's output_dir
+    (models/qlora), the Trainer's checkpoints under training_args.output_dir."""
+    m = tmp_path / "share"
+    write_model(m / "model-cache" / "microsoft" / "Phi-3-mini-4k-instruct")
+    write_adapter(m / "models" / "qlora" / "qlora" / "gpu-cuda_model" / "adapter")
+    for step in (100, 200):
+        write_adapter(m / "models" / "checkpoints" / f"checkpoint-{step}")
+    write_adapter(m / "models" / "qlora" / "checkpoint-300")   # a checkpoint-* anywhere
+    return m
+
+
+def test_checkpoints_are_skipped_with_one_note(finetuned):
+    pairs, warnings = discover_adapters(str(finetuned))
+    assert pairs == [("qlora-qlora-gpu-cuda_model",
+                      str(finetuned / "models/qlora/qlora/gpu-cuda_model/adapter"))]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("skipped 3 fine-tuning checkpoint adapters (models/checkpoints/"
+                                  "checkpoint-100, models/checkpoints/checkpoint-200, ")
+    assert "--adapter NAME=PATH or serve.json" in warnings[0]
+
+
+def olive_config(mount, output_dir):
+    """The filled-in finetuning/olive-config.json of an AI Toolkit workspace (shape of the
+    templates' configs/<model>/finetuning/olive-config.json, values set)."""
+    path = mount / "finetuning" / "olive-config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "input_model": {"type": "HfModel", "model_path": "model-cache/microsoft/Phi-3-mini-4k-instruct"},
+        "passes": {"qlora": {"type": "QLoRA", "lora_r": 64, "lora_alpha": 64,
+                             "training_args": {"max_steps": 1200, "output_dir": output_dir}},
+                   "OnnxConversion": {"type": "OnnxConversion", "target_opset": 17}},
+        "engine": {"cache_dir": "cache", "output_dir": "models/qlora"}}))
+    return path
+
+
+def test_the_configured_checkpoint_folder_is_skipped(finetuned):
+    olive_config(finetuned, "models/my-steps")
+    write_adapter(finetuned / "models" / "my-steps" / "step-a")   # not named checkpoint-*
+    pairs, warnings = discover_adapters(str(finetuned))
+    names = [n for n, _ in pairs]
+    # The configured folder replaces the default one: models/checkpoints is an ordinary folder.
+    assert "my-steps-step-a" not in names and "checkpoints" not in " ".join(names)
+    assert names == ["qlora-qlora-gpu-cuda_model"]
+    assert warnings[0].startswith("skipped 4 fine-tuning checkpoint adapters")
+
+
+def test_a_checkpoint_folder_outside_checkpoint_names_is_kept_when_not_configured(finetuned):
+    olive_config(finetuned, "models/my-steps")
+    write_adapter(finetuned / "models" / "checkpoints" / "final-copy")
+    assert "checkpoints-final-copy" in dict(discover_adapters(str(finetuned))[0])
+
+
+@pytest.mark.parametrize("text", ["{", '{"passes": []}', '{"passes": {"q": {"training_args": 3}}}'])
+def test_an_unreadable_fine_tuning_config_falls_back_to_the_default(finetuned, text):
+    path = finetuned / "finetuning" / "olive-config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    pairs, warnings = discover_adapters(str(finetuned))
+    assert [n for n, _ in pairs] == ["qlora-qlora-gpu-cuda_model"]
+    assert str(path) in warnings[0] and "models/checkpoints/ (the default)" in warnings[0]
+    assert warnings[1].startswith("skipped 3 fine-tuning checkpoint adapters")
+
+
+def test_a_checkpoint_can_still_be_named_explicitly(finetuned):
+    env = {"AITK_MOUNT": str(finetuned)}
+    ckpt = finetuned / "models/checkpoints/checkpoint-200"
+    src = resolve(args("--adapter", f"step200={ckpt}"), env)
+    assert src.adapters == [("step200", str(ckpt))]
+    cfg = finetuned / SERVE_CONFIG_FILE
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(json.dumps({"adapters": {"step100": "models/checkpoints/checkpoint-100"}}))
+    src = resolve(args(), env)
+    assert src.adapters == [("step100", str(finetuned / "models/checkpoints/checkpoint-100"))]
+    assert not any("skipped" in w for w in src.warnings)
+
+
+def test_the_launcher_logs_the_skipped_checkpoints(finetuned):
+    from serve.conftest import run_launcher
+    r = run_launcher(["--check"], finetuned)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [a["name"] for a in out["adapters"]] == ["qlora-qlora-gpu-cuda_model"]
+    assert sum("skipped 3 fine-tuning checkpoint adapters" in n for n in out["notes"]) == 1

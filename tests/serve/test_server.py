@@ -77,7 +77,7 @@ def test_llama_greedy_tokens_equal_transformers_and_peft(llama_server, tiny):
 @pytest.mark.parametrize("method,path", [("GET", "/v1/models"), ("POST", "/v1/completions"),
                                          ("POST", "/v1/chat/completions"),
                                          ("POST", "/invocations"), ("POST", "/v1/load_lora_adapter"),
-                                         ("GET", "/metrics")])
+                                         ("GET", "/metrics"), ("OPTIONS", "/metrics")])
 def test_the_api_needs_the_key(llama_server, method, path):
     body = {"model": "tiny-llama", "prompt": "hi", "max_tokens": 1} if method == "POST" else None
     assert llama_server.api(method, path, body, key=None)[0] == 401

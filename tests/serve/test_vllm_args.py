@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aitk_serve.adapters import AdapterInfo
-from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, build, count_gpus, flag_value, has_flag,
-                                  redact_args, redact_env, tensor_parallel_size)
+from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, api_keys_in_args, build,
+                                  count_gpus, flag_value, has_flag, redact_args, redact_env, tensor_parallel_size)
 
 
 def adapter(name, rank):
@@ -145,3 +145,26 @@ def test_a_fit_plan_sets_gpu_flags_and_the_users_own_still_win():
     assert (value(argv, "--max-model-len"), value(argv, "--gpu-memory-utilization")) == ("14336", "0.92")
     assert (value(argv, "--max-loras"), value(argv, "--max-cpu-loras")) == ("4", "10")
     assert argv.count("--dtype") == 1 and argv[-2:] == ["--dtype", "float32"]
+
+
+def test_every_value_after_every_api_key_flag_is_redacted():
+    argv = ["x", "--api-key", "k1", "k2", "-5", "--dtype", "float32", "--api_key", "k3",
+            "--api-key=k4", "k5", "-tp", "2"]
+    assert redact_args(argv) == ["x", "--api-key", REDACTED, REDACTED, REDACTED, "--dtype",
+                                 "float32", "--api_key", REDACTED, f"--api-key={REDACTED}",
+                                 REDACTED, "-tp", "2"]
+    assert api_keys_in_args(argv) == ["k1", "k2", "-5", "k3", "k4", "k5"]
+    assert api_keys_in_args(["--dtype", "half", "--api-key-file", "f"]) == []
+
+
+@given(st.lists(st.sampled_from(["--api-key", "--api_key", "--port", "1", "-tp", "k", "--x=y"]),
+                max_size=12),
+       st.lists(st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1),
+                min_size=1, max_size=4))
+def test_no_key_survives_redaction(prefix, keys):
+    """Whatever surrounds them, the values vLLM would take as keys never survive redaction."""
+    secret = [f"SECRET{k}" for k in keys]
+    argv = [*prefix, "--api-key", *secret, *prefix, f"--api-key={secret[0]}"]
+    out = redact_args(argv)
+    assert len(out) == len(argv) and not any("SECRET" in a for a in out)
+    assert set(secret) <= set(api_keys_in_args(argv))
