@@ -22,7 +22,7 @@ CONTAINER = ROOT / "container"
 if str(CONTAINER) not in sys.path:
     sys.path.insert(0, str(CONTAINER))
 
-from serve.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
+from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
 
 API_KEY = "test-key-5f2c9a"          # what the servers under test require
 START_TIMEOUT = 420                  # seconds for a tiny model to become ready on a busy CPU

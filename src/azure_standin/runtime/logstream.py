@@ -19,7 +19,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from .http import Response, json_response
+from ..http import Response, json_response
 
 PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)"
