@@ -18,9 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "container"
 # The launcher is not installed in the venv (production gets it from the share via PYTHONPATH);
-# the unit tests import it from the source tree the same way.
-if str(CONTAINER) not in sys.path:
-    sys.path.insert(0, str(CONTAINER))
+# the tests import it from the source tree the same way (pytest.ini's pythonpath).
 
 from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
 
