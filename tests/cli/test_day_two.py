@@ -1,7 +1,7 @@
 """Day-two commands (chat, status, logs, delete) with the real az against the local stand-in.
 
 Own resource group and workspace (test_standin_flow.py's are left alone): a fine-tuning storage
-account and share, provision with one warm replica running tests/cli/fake_server.py (it streams
+account and share, provision with one warm replica running aitk_testkit/fake_server.py (it streams
 chat completions slowly enough to interrupt). Terminal behaviour runs under a real
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 import json

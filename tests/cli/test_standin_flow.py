@@ -3,7 +3,7 @@
 One workspace for the module, in the order a user goes: fine-tuning left a storage account and
 share (made here with az's own `deployment group create`), provision reuses them, deploy pushes
 the launcher, the inference folder and an adapter, endpoint shows it. The container app runs
-tests/cli/fake_server.py (from the share) instead of vLLM: the full serving path is the e2e
+aitk_testkit/fake_server.py (from the share) instead of vLLM: the full serving path is the e2e
 tests' job."""
 import json
 import shutil

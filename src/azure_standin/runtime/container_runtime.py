@@ -58,7 +58,7 @@ class Runtime:
         os.replace(tmp, self.ports_file)
         return app.port
 
-    # -- API (runtime_api.md) ----------------------------------------------------------------
+    # -- API (docs/standin.md) --------------------------------------------------------------
     def apply(self, app_id: str, app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> dict:
         spec = build_spec(app, volumes, secrets)
         with self.lock:
