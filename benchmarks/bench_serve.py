@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 KEY = "bench-key"
 ADAPTER = "bench"
 PROMPT = "Azure Container Apps serves a large language model with LoRA adapters"
@@ -156,7 +155,7 @@ def main():
     if args.hf_server:
         return hf_server(int(args.hf_server[0]), args.hf_server[1], args.hf_server[2])
 
-    from serve.tiny_models import make_adapter, make_tiny_model
+    from aitk_testkit.tiny_models import make_adapter, make_tiny_model
     from transformers import AutoTokenizer
 
     levels = [int(c) for c in args.concurrency.split(",")]

@@ -10,20 +10,16 @@ Prints the time each step took; exits non-zero when any step fails.
 """
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from aitk_testkit.az_harness import signed_in_az
+from aitk_testkit.scenario import DEMO_ADAPTER, DEMO_MODEL, RESOURCE_GROUP, openai_client, seed_finetuning_leftovers
+from azure_standin import StandIn
 
-from azure_standin import StandIn  # noqa: E402  (the stand-in lives under tests/)
-from e2e.flow import (  # noqa: E402
-    DEMO_ADAPTER, DEMO_MODEL, RESOURCE_GROUP, AzRunner, openai_client, seed_finetuning_leftovers,
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Steps:
@@ -54,16 +50,16 @@ def main(argv=None):
 
     steps = Steps()
     with StandIn(base / "azure") as azure:
-        az = AzRunner(azure, base, wheels[-1])
         workspace = base / "workspace"
         workspace.mkdir()
-        steps.run("sign in to the local Azure stand-in, install the extension", az.prepare)
+        az = steps.run("sign in to the local Azure stand-in, install the extension",
+                       signed_in_az, azure, base / "az", wheels[-1], echo=True)
         steps.run("fine-tuning leftovers: tiny base model + LoRA adapter on the share",
                   seed_finetuning_leftovers, azure, az, workspace)
-        steps.run("az aitk inference init", az, "aitk", "inference", "init", cwd=workspace)
-        steps.run("az aitk inference provision", az, "aitk", "inference", "provision",
+        steps.run("az aitk inference init", az.run, "aitk", "inference", "init", cwd=workspace)
+        steps.run("az aitk inference provision", az.run, "aitk", "inference", "provision",
                   "-g", RESOURCE_GROUP, cwd=workspace)
-        steps.run("az aitk inference deploy", az, "aitk", "inference", "deploy", cwd=workspace)
+        steps.run("az aitk inference deploy", az.run, "aitk", "inference", "deploy", cwd=workspace)
         endpoint = steps.run("az aitk inference endpoint", az.json, "aitk", "inference", "endpoint",
                              "--show-key", cwd=workspace)
         print(json.dumps({k: ("<hidden>" if "key" in k.lower() else v) for k, v in endpoint.items()},

@@ -1,7 +1,7 @@
 """Day-two commands (chat, status, logs, delete) with the real az against the local stand-in.
 
 Own resource group and workspace (test_standin_flow.py's are left alone): a fine-tuning storage
-account and share, provision with one warm replica running tests/cli/fake_server.py (it streams
+account and share, provision with one warm replica running aitk_testkit/fake_server.py (it streams
 chat completions slowly enough to interrupt). Terminal behaviour runs under a real
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 import json
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from cli.conftest import AZ, ROOT, ok as _ok
+from aitk_testkit.az_harness import AZ, ok as _ok
+from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
-HERE = Path(__file__).resolve().parent
 RG = "aitk-day2"
 LOCATION = "eastus"
 FT_STORAGE = "aitkd2ft01"
 FT_SHARE = "finetuning"
-FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
 
 
 
@@ -43,10 +42,10 @@ def day2(az_cloud, standin, tmp_path_factory):
     ws.mkdir()
     _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
     _ok(az_cloud("deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-                 str(ROOT / "tests" / "e2e" / "finetuning.template.json"), "--parameters",
+                 str(FINETUNING_TEMPLATE), "--parameters",
                  f"storageAccountName={FT_STORAGE}", f"fileShareName={FT_SHARE}", "-o", "json"))
     share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
-    shutil.copy2(HERE / "fake_server.py", share / "fake_server.py")
+    shutil.copy2(FAKE_SERVER, share / "fake_server.py")
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)     # the fake server lists it
     (ws / "infra").mkdir()

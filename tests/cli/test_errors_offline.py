@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from cli.conftest import ROOT
+from aitk_testkit.az_harness import ROOT
 
 TEMPLATES = ROOT / "src" / "aitk" / "azext_aitk" / "templates"
 

@@ -3,7 +3,7 @@
 One workspace for the module, in the order a user goes: fine-tuning left a storage account and
 share (made here with az's own `deployment group create`), provision reuses them, deploy pushes
 the launcher, the inference folder and an adapter, endpoint shows it. The container app runs
-tests/cli/fake_server.py (from the share) instead of vLLM: the full serving path is the e2e
+aitk_testkit/fake_server.py (from the share) instead of vLLM: the full serving path is the e2e
 tests' job."""
 import json
 import shutil
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.conftest import ROOT, ok as _ok
+from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
 
-HERE = Path(__file__).resolve().parent
 RG = "aitk-cli"
 LOCATION = "eastus"
 FT_STORAGE = "aitkclift01"
@@ -29,10 +29,10 @@ def flow(az_cloud, standin, tmp_path_factory):
     ws.mkdir()
     _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
     _ok(az_cloud("deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-                 str(ROOT / "tests" / "e2e" / "finetuning.template.json"), "--parameters",
+                 str(FINETUNING_TEMPLATE), "--parameters",
                  f"storageAccountName={FT_STORAGE}", f"fileShareName={FT_SHARE}", "-o", "json"))
     share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
-    shutil.copy2(HERE / "fake_server.py", share / "fake_server.py")
+    shutil.copy2(FAKE_SERVER, share / "fake_server.py")
     (share / "model-cache" / "org" / "m").mkdir(parents=True)
     (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
     (ws / "infra").mkdir()
@@ -47,7 +47,6 @@ def flow(az_cloud, standin, tmp_path_factory):
     return {"ws": ws, "share": share, "adapter": adapter}
 
 
-FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
 
 
 def test_init(az_cloud, flow):

@@ -1,11 +1,12 @@
-"""Fixtures for the end-to-end tests: one stand-in 'Azure' and one signed-in `az` per module."""
+"""Fixtures for the end-to-end tests: one stand-in 'Azure' and one signed-in `az` per module
+(aitk_testkit.az_harness, aitk_testkit.scenario)."""
 from types import SimpleNamespace
 
 import pytest
 
+from aitk_testkit.az_harness import signed_in_az
+from aitk_testkit.scenario import seed_fake_finetuning, seed_finetuning_leftovers
 from azure_standin import StandIn
-from cli.conftest import aitk_wheel  # noqa: F401  (dist's wheel when built from the current sources, else a fresh build)
-from e2e.flow import AzRunner, seed_fake_finetuning, seed_finetuning_leftovers
 
 
 def signed_in_world(tmp_path_factory, wheel, name, seed):
@@ -15,8 +16,7 @@ def signed_in_world(tmp_path_factory, wheel, name, seed):
     azure = StandIn(base / "azure")
     azure.start()
     try:
-        az = AzRunner(azure, base, wheel, echo=False)
-        az.prepare()
+        az = signed_in_az(azure, base / "az", wheel)
         workspace = base / "workspace"
         workspace.mkdir()
         share = seed(azure, az, workspace)
@@ -26,17 +26,17 @@ def signed_in_world(tmp_path_factory, wheel, name, seed):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, aitk_wheel):  # noqa: F811
+def world(tmp_path_factory, aitk_wheel):
     """Signed-in az with aitk from the wheel, a resource group with fine-tuning's storage and
     share holding a tiny base model and adapter, and a workspace with finetuning.config.json."""
     yield from signed_in_world(tmp_path_factory, aitk_wheel, "e2e", seed_finetuning_leftovers)
 
 
 @pytest.fixture(scope="module")
-def fake_world(tmp_path_factory, aitk_wheel, request):  # noqa: F811
+def fake_world(tmp_path_factory, aitk_wheel, request):
     """A stand-in 'Azure' of the module's own (its faults and requests_log are the module's),
     signed-in az, and a workspace whose fine-tuning left storage + share in the module's
-    RESOURCE_GROUP / FT_STORAGE, with tests/cli/fake_server.py on the share (flow.FAKE_COMMAND)."""
+    RESOURCE_GROUP / FT_STORAGE, with aitk_testkit's fake_server.py on the share (scenario.FAKE_COMMAND)."""
     def seed(azure, az, workspace):
         return seed_fake_finetuning(azure, az, workspace, request.module.RESOURCE_GROUP,
                                     request.module.FT_STORAGE)

@@ -27,7 +27,7 @@ import json
 
 import pytest
 
-from e2e.flow import FAKE_COMMAND
+from aitk_testkit.scenario import FAKE_COMMAND
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,9 @@ def one_clear_error(proc):
 
 def test_deployment_failed_names_the_resource_and_its_message(fake_world):
     az, ws = fake_world.az, fake_world.workspace
-    az("aitk", "inference", "init", "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
     # ARM validates the name only when it creates the app: the deployment fails there.
-    proc = az("aitk", "inference", "provision", "--parameters", "acaAppName=Bad--App",
+    proc = az.run("aitk", "inference", "provision", "--parameters", "acaAppName=Bad--App",
               f"defaultCommands={FAKE_COMMAND}", cwd=ws, check=False, capture=True)
     error, hint = one_clear_error(proc)
     assert "deployment failed at Microsoft.App/containerApps 'Bad--App'" in error, error
@@ -66,9 +66,9 @@ def test_deployment_failed_names_the_resource_and_its_message(fake_world):
 
 def test_app_not_ready_within_the_wait(fake_world):
     az, ws = fake_world.az, fake_world.workspace
-    az("aitk", "inference", "provision", "--parameters", f"defaultCommands={NEVER_HEALTHY}",
+    az.run("aitk", "inference", "provision", "--parameters", f"defaultCommands={NEVER_HEALTHY}",
        "-o", "none", cwd=ws, capture=True)
-    proc = az("aitk", "inference", "deploy", "--timeout", "5", cwd=ws, check=False, capture=True)
+    proc = az.run("aitk", "inference", "deploy", "--timeout", "5", cwd=ws, check=False, capture=True)
     error, hint = one_clear_error(proc)
     cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
     assert f"the endpoint {cfg['ACA_APP_ENDPOINT'].rstrip('/')} was not ready within 5 s" in error, error

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from e2e.flow import DEMO_ADAPTER, DEMO_MODEL, DEMO_MODEL_DIR, RESOURCE_GROUP, openai_client
+from aitk_testkit.scenario import DEMO_ADAPTER, DEMO_MODEL, DEMO_MODEL_DIR, RESOURCE_GROUP, openai_client
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,9 @@ def greedy(world, endpoint, model, prompt="hello azure", max_tokens=8):
 def served(world):
     """init + provision + deploy, as a user types them; returns `endpoint --show-key`."""
     az, ws = world.az, world.workspace
-    az("aitk", "inference", "init", "-o", "none", cwd=ws)
-    az("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none", cwd=ws)
-    az("aitk", "inference", "deploy", "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "deploy", "-o", "none", cwd=ws)
     return az.json("aitk", "inference", "endpoint", "--show-key", cwd=ws)
 
 
@@ -59,7 +59,7 @@ def test_provision_writes_the_config_and_deploy_serves_base_and_adapter(world, s
 
 
 def test_endpoint_without_show_key_hides_the_key(world, served):
-    proc = world.az("aitk", "inference", "endpoint", "-o", "json", cwd=world.workspace, capture=True)
+    proc = world.az.run("aitk", "inference", "endpoint", "-o", "json", cwd=world.workspace, capture=True)
     assert served["apiKey"] not in proc.stdout + proc.stderr
     assert "apiKey" not in json.loads(proc.stdout)
 
@@ -69,7 +69,7 @@ def test_reprovision_changes_nothing(world, served):
     before_config = config_file.read_bytes()
     app = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n",
                         json.loads(before_config)["ACA_APP_NAME"])
-    world.az("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none",
+    world.az.run("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none",
              cwd=world.workspace)
     after = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n",
                           json.loads(before_config)["ACA_APP_NAME"])
@@ -82,19 +82,19 @@ def test_reprovision_changes_nothing(world, served):
 def test_deploy_after_editing_one_file_uploads_only_that_file(world, served):
     notes = world.workspace / "inference" / "NOTES.md"
     notes.write_text("first\n")
-    world.az("aitk", "inference", "deploy", "--no-wait", "-o", "none", cwd=world.workspace)
+    world.az.run("aitk", "inference", "deploy", "--no-wait", "-o", "none", cwd=world.workspace)
     notes.write_text("second, longer\n")
     mark = len(world.azure.requests_log)
-    world.az("aitk", "inference", "deploy", "-o", "none", cwd=world.workspace)
+    world.az.run("aitk", "inference", "deploy", "-o", "none", cwd=world.workspace)
     writes = file_writes(world.azure, mark, "/aitk/")
     assert writes and all(w.endswith("/aitk/inference/NOTES.md") for w in writes), writes
     assert (world.share / "aitk" / "inference" / "NOTES.md").read_text() == "second, longer\n"
 
 
 def test_deploy_of_a_new_adapter_serves_it(world, served, tmp_path):
-    from serve.tiny_models import make_adapter
+    from aitk_testkit.tiny_models import make_adapter
     adapter = make_adapter(world.share / DEMO_MODEL_DIR, tmp_path / "fresh", rank=8, seed=7)
-    world.az("aitk", "inference", "deploy", "--adapter", f"fresh={adapter}", "-o", "none",
+    world.az.run("aitk", "inference", "deploy", "--adapter", f"fresh={adapter}", "-o", "none",
              cwd=world.workspace)
     endpoint = world.az.json("aitk", "inference", "endpoint", "--show-key", cwd=world.workspace)
     assert "fresh" in endpoint["models"]

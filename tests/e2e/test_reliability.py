@@ -2,7 +2,7 @@
 deploy under 10% injected faults succeed with nothing duplicated or lost, and a deploy killed in
 the middle of a large file resumes without re-uploading what it had finished.
 
-The app runs tests/cli/fake_server.py from the share (`--parameters defaultCommands=…`), not
+The app runs aitk_testkit/fake_server.py from the share (`--parameters defaultCommands=…`), not
 vLLM: what is under test here is the control plane and the share sync, and a second vLLM on the
 2 shared cores would cost minutes for nothing (test_flow.py covers real serving). The module has
 its own stand-in (fixture `fake_world`), so the faults and requests_log are this module's only,
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.flow import FAKE_COMMAND, ROOT
+from aitk_testkit.az_harness import ROOT
+from aitk_testkit.scenario import FAKE_COMMAND
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +80,12 @@ def creations(log, since, marker):
 
 def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     azure, az, ws = fake_world.azure, fake_world.az, fake_world.workspace
-    az("aitk", "inference", "init", "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
     adapter = make_adapter(tmp_path / "run1", 18 * 1024 * 1024 + 123, seed=1)   # > 16 MiB: ranges
     drawn = record_faults(azure)
     azure.set_faults(rate=0.1, seed=FAULT_SEED)     # 429 (Retry-After), 500, 503, latency, cuts
     try:
-        az("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}",
+        az.run("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}",
            "-o", "none", cwd=ws, capture=True)
         provision_faults = list(drawn)
         deployed = az.json("aitk", "inference", "deploy", "--adapter", f"run1={adapter}",
@@ -124,7 +125,7 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     assert sorted(p.name for p in share.iterdir()) == ["aitk", "fake_server.py", "model-cache"]
 
     # And a deploy right after finds nothing to do: every file carries its size + hash.
-    again = az("aitk", "inference", "deploy", "--adapter", f"run1={adapter}", "--no-wait", cwd=ws,
+    again = az.run("aitk", "inference", "deploy", "--adapter", f"run1={adapter}", "--no-wait", cwd=ws,
                capture=True)
     assert "0 file(s) to upload" in again.stderr, again.stderr
 
@@ -196,7 +197,7 @@ def test_throttled_share_requests_wait_and_retry(fake_world):
     azure.set_faults(rate=0.5, seed=36, kinds=("429",), paths=[f"/{FT_STORAGE}/{FT_SHARE}/aitk/inference"])
     mark = len(azure.requests_log)
     try:
-        az("aitk", "inference", "deploy", "--no-wait", "-o", "none", cwd=ws, capture=True)
+        az.run("aitk", "inference", "deploy", "--no-wait", "-o", "none", cwd=ws, capture=True)
     finally:
         azure.set_faults(None)
     throttled = [p for _, p, status in azure.requests_log[mark:] if status == 429]

@@ -18,11 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "container"
 # The launcher is not installed in the venv (production gets it from the share via PYTHONPATH);
-# the unit tests import it from the source tree the same way.
-if str(CONTAINER) not in sys.path:
-    sys.path.insert(0, str(CONTAINER))
+# the tests import it from the source tree the same way (pytest.ini's pythonpath).
 
-from serve.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
+from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
 
 API_KEY = "test-key-5f2c9a"          # what the servers under test require
 START_TIMEOUT = 420                  # seconds for a tiny model to become ready on a busy CPU

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from serve.conftest import API_KEY
-from serve.tiny_models import reference_generate
+from aitk_testkit.tiny_models import reference_generate
 
 pytestmark = pytest.mark.slow
 

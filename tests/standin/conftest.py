@@ -1,18 +1,14 @@
 """Shared fixtures of the stand-in's own tests: a started StandIn, an ARM token, and a real `az`
-(azure-cli 2.91 from the venv) signed in to it with a private config folder."""
-import os
-import subprocess
-import sys
+(azure-cli 2.91 from the venv) signed in to it with a private config folder (aitk_testkit.az_harness)."""
 from pathlib import Path
 
 import pytest
 import requests
 
+from aitk_testkit.az_harness import signed_in_az
 from azure_standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
-AZ = str(Path(sys.executable).with_name("az"))
-FINETUNING_TEMPLATE = ROOT / "tests" / "e2e" / "finetuning.template.json"
 INFERENCE_TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
 
 
@@ -64,25 +60,7 @@ def arm(arm_standin):
     return Arm(arm_standin)
 
 
-class AzCli:
-    def __init__(self, azure, base):
-        self.azure = azure
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZ_"))}
-        self.env.update(azure.az_env(base / "az-config"))
-
-    def __call__(self, *args, timeout=180):
-        return subprocess.run([AZ, *args], env=self.env, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout)
-
-    def ok(self, *args, timeout=180):
-        import json
-        p = self(*args, timeout=timeout)
-        assert p.returncode == 0, f"az {' '.join(args)}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-        return json.loads(p.stdout) if p.stdout.strip() else None
-
-
 @pytest.fixture(scope="module")
 def az_signed_in(arm_standin, tmp_path_factory):
-    cli = AzCli(arm_standin, tmp_path_factory.mktemp("az"))
-    arm_standin.az_login(AZ, cli.env)
-    return cli
+    """az (without aitk) signed in to the module's stand-in."""
+    return signed_in_az(arm_standin, tmp_path_factory.mktemp("az"))

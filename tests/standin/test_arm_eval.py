@@ -1,13 +1,14 @@
-"""The ARM evaluator (azure_standin.arm) on its own: functions, parameters, conditions,
+"""The ARM evaluator (azure_standin.arm.template) on its own: functions, parameters, conditions,
 `existing`, symbolic names, dependsOn order, outputs, and errors that name what failed."""
 import json
 
 import pytest
 
-from azure_standin import arm
-from azure_standin.arm import Context, Template, TemplateError, Unresolved
+from azure_standin.arm.expressions import TemplateError, Unresolved
+from azure_standin.arm.template import Context, Template
 from azure_standin.uniquestring import unique_string
-from standin.conftest import FINETUNING_TEMPLATE, INFERENCE_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from standin.conftest import INFERENCE_TEMPLATE
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = "rg-eval"

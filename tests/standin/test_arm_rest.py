@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from standin.conftest import Arm, INFERENCE_TEMPLATE, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from standin.conftest import INFERENCE_TEMPLATE, Arm
 
 API_RES = "2024-11-01"
 API_DEP = "2025-04-01"

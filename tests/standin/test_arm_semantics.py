@@ -1,11 +1,12 @@
 """ARM expression semantics of the stand-in's evaluator, each case as Azure Resource Manager
 documents it (learn.microsoft.com template-functions-* examples): an independent check of
-azure_standin.arm, written without looking at how it implements them."""
+azure_standin.arm.template, written without looking at how it implements them."""
 import re
 
 import pytest
 
-from azure_standin.arm import Context, Template, TemplateError
+from azure_standin.arm.expressions import TemplateError
+from azure_standin.arm.template import Context, Template
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 RG = "rg-sem"

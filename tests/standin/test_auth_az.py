@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from standin.conftest import FINETUNING_TEMPLATE, INFERENCE_TEMPLATE
+from aitk_testkit.az_harness import sign_in
+from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from standin.conftest import INFERENCE_TEMPLATE
 
 
 def test_login_account_and_token(az_signed_in, arm_standin):
@@ -21,12 +22,8 @@ def test_login_account_and_token(az_signed_in, arm_standin):
     assert acct["environmentName"] == "AitkStandIn"
     tok = az_signed_in.ok("account", "get-access-token", "-o", "json")
     assert tok["subscription"] == arm_standin.subscription_id and tok["accessToken"].count(".") == 2
-    arm_standin.az_login(az_signed_in_exe(), az_signed_in.env)          # again, on the same config: fine
+    sign_in(arm_standin, az_signed_in.env)          # again, on the same config: fine
     assert az_signed_in.ok("account", "show", "-o", "json")["id"] == arm_standin.subscription_id
-
-
-def az_signed_in_exe():
-    return str(Path(sys.executable).with_name("az"))
 
 
 def test_login_failure_raises_with_az_stderr(arm_standin, tmp_path):
@@ -35,7 +32,7 @@ def test_login_failure_raises_with_az_stderr(arm_standin, tmp_path):
                     "if [ \"$1 $2\" = 'cloud show' ]; then exit 3; fi\nexit 0\n")
     fake.chmod(0o755)
     with pytest.raises(RuntimeError) as e:
-        arm_standin.az_login(str(fake), dict(os.environ))
+        sign_in(arm_standin, dict(os.environ), az_executable=str(fake))
     assert "login" in str(e.value) and "AADSTS7000215" in str(e.value)
 
 
@@ -89,7 +86,6 @@ def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
     import requests
     state = tmp_path / "state"
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen([sys.executable, "-m", "azure_standin", "serve", "--state", str(state)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

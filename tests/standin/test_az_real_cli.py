@@ -3,17 +3,15 @@ custom cloud + service-principal login, resource groups, provider state, a templ
 src/aitk/azext_aitk/templates/inference.json (long-running, polled by az), its operations and
 what-if, and storage keys through az's own SDK calls."""
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from aitk_testkit.az_harness import AZ, az_env, sign_in, standin_env
 from azure_standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
-AZ = str(Path(sys.executable).parent / "az")
 TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
 
 pytestmark = pytest.mark.skipif(not Path(AZ).is_file(), reason="az is not installed in this venv")
@@ -24,7 +22,8 @@ def az(tmp_path_factory):
     base = tmp_path_factory.mktemp("az-real")
     s = StandIn(base / "state")
     s.start()
-    env = dict(os.environ, **s.az_env(base / "azcfg"))
+    env = az_env(base / "az")
+    env.update(standin_env(s))
 
     def run(*args, ok=True):
         p = subprocess.run([AZ, *args], env=env, capture_output=True, text=True, timeout=300)
@@ -33,7 +32,7 @@ def az(tmp_path_factory):
         return p
 
     try:
-        s.az_login(AZ, env)
+        sign_in(s, env)
         yield s, run
     finally:
         s.stop()

@@ -226,8 +226,8 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_foreve
 
 def test_runtime_stop_kills_the_group(rt, monkeypatch, tmp_path):
     """SIGTERM is ignored -> SIGKILL after the grace period, children included; no command -> error."""
-    from azure_standin import runtime
-    monkeypatch.setattr(runtime, "STOP_GRACE_S", 1.0)
+    from azure_standin.runtime import replica
+    monkeypatch.setattr(replica, "STOP_GRACE_S", 1.0)
     app_id = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/stubborn"
     app = _app()
     c = app["properties"]["template"]["containers"][0]

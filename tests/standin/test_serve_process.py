@@ -33,7 +33,7 @@ def _alive(pid):
 @pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
     state = tmp_path / "state"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -1,16 +1,10 @@
 """Fixtures of the template tests: the ARM JSON, and the Bicep parsed by pycep-parser (cached)."""
 import hashlib
 import importlib.metadata
-import sys
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import _arm  # noqa: E402
+from template import _arm
 
 
 @pytest.fixture(scope="session")
@@ -46,5 +40,5 @@ def bicep_tree(request):
 
 @pytest.fixture(scope="session")
 def compiled(bicep_tree):
-    import _bicep
+    from template import _bicep
     return _bicep.Compiler(bicep_tree)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-import _arm
+from template import _arm
 
 BICEP_CLI = os.environ.get("AITK_BICEP") or shutil.which("bicep")
 pytestmark = pytest.mark.skipif(

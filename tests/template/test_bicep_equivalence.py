@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-import _arm
-import _bicep
+from template import _arm
+from template import _bicep
 
 
 def _sorted_deps(resource):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-import _arm
+from template import _arm
 
 CHECKOV_PIN = "checkov==3.3.30"
 VENV = _arm.ROOT / ".venv" / "checkov"

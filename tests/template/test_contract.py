@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import _arm
+from template import _arm
 
 ROOT = _arm.ROOT
 OUTPUTS = ["SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME", "FILE_SHARE_NAME",
@@ -57,8 +57,6 @@ def test_default_names_are_valid():
 
 
 def test_extension_profiles_fit(template):
-    import sys
-    sys.path.insert(0, str(ROOT / "src" / "aitk"))
     from azext_aitk import gpu_profiles
     for profile in gpu_profiles.PROFILES.values():
         for name, value in gpu_profiles.template_parameters(profile).items():

@@ -2,7 +2,7 @@
 ARM evaluator implements that list)."""
 import re
 
-import _arm
+from template import _arm
 
 
 def readme_functions():

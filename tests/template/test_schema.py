@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-import _arm
+from template import _arm
 
 
 def _errors(validator, instance):

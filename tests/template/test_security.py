@@ -2,7 +2,7 @@
 import json
 import re
 
-import _arm
+from template import _arm
 
 
 def test_storage_transport_and_public_access(resources):

@@ -1,6 +1,6 @@
 """Tiny random models and LoRA adapters, generated at test time (no downloads).
 
-Importable by any test or demo (`from serve.tiny_models import make_tiny_model, make_adapter`):
+Importable by any test or demo (`from aitk_testkit.tiny_models import make_tiny_model, make_adapter`):
 - `make_tiny_model(path, arch="llama"|"phi3")` writes a Hugging Face model folder (config.json,
   model.safetensors in float32, a byte-level BPE tokenizer with a chat template) of a 2-layer
   model with head_dim 64 (hidden 128, 2 heads), which vLLM's CPU attention kernels accept.

@@ -9,7 +9,7 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
-from .http import Request, Response, json_response
+from ..http import Request, Response, json_response
 
 
 def _b64(data: bytes) -> str:

@@ -16,8 +16,11 @@ from urllib.parse import unquote, urlsplit, parse_qsl
 from requests.structures import CaseInsensitiveDict
 
 from . import tls
-from .auth import Entra
+from .arm.manager import ResourceManager
+from .entra import Entra
+from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
+from .runtime import Runtime, logstream
 
 log = logging.getLogger("azure_standin")
 
@@ -220,8 +223,7 @@ class StandIn:
             self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key")
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
-        self.runtime = None
-        from .manager import ResourceManager
+        self.runtime = Runtime(self.state_dir, self.ca_cert_path, self.ca_key_path)
         self.arm = ResourceManager(self)
         self._httpd = None
         self._thread = None
@@ -236,12 +238,6 @@ class StandIn:
         self._httpd = _Server(("127.0.0.1", self._port_wanted or 0), _Handler, self, ctx)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
-        try:
-            from .runtime import Runtime
-        except ImportError:
-            Runtime = None
-        if Runtime is not None:
-            self.runtime = Runtime(self.state_dir, self.ca_cert_path, self.ca_key_path)
         self.arm.started()
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="azure-standin", daemon=True)
@@ -254,11 +250,10 @@ class StandIn:
             self._httpd.server_close()
             self._httpd = None
         self.arm.stopped()
-        if self.runtime is not None:
-            try:
-                self.runtime.stop_all()
-            except Exception:
-                log.exception("runtime.stop_all failed")
+        try:
+            self.runtime.stop_all()
+        except Exception:  # pylint: disable=broad-except  # stop() must finish: it is called on the way out
+            log.exception("runtime.stop_all failed")
         if self._thread:
             self._thread.join(timeout=5)
             self._thread = None
@@ -270,15 +265,8 @@ class StandIn:
         self.stop()
 
     # -- helpers for tests and the demo -------------------------------------------------------
-    def az_env(self, config_dir) -> dict:
-        config_dir = Path(config_dir)
-        config_dir.mkdir(parents=True, exist_ok=True)
-        return {"AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": self.ca_bundle,
-                "SSL_CERT_FILE": self.ca_bundle, "AZURE_CORE_COLLECT_TELEMETRY": "false",
-                "AZURE_CORE_SURVEY_MESSAGE": "false", "AZURE_CORE_NO_COLOR": "true",
-                "AZURE_CORE_INSTANCE_DISCOVERY": "false", "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off"}
-
     def cloud_register_args(self):
+        """`az cloud register` arguments for this cloud (aitk_testkit.az_harness.sign_in uses them)."""
         u = self.url
         return ["--endpoint-resource-manager", u,
                 "--endpoint-active-directory", u,
@@ -307,30 +295,6 @@ class StandIn:
                              "synapseAnalytics": "synapse.standin.local",
                              "storageSyncEndpointSuffix": "afs.standin.local"}}
 
-    def az_login(self, az_executable: str, env: dict):
-        import subprocess
-
-        def az(*args):
-            proc = subprocess.run([az_executable, *args], env=env, text=True, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, timeout=180)
-            if proc.returncode != 0:
-                raise RuntimeError(f"az {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                                   f"({proc.returncode}):\n{proc.stderr.strip()}")
-            return proc
-
-        existing = subprocess.run([az_executable, "cloud", "show", "-n", CLOUD_NAME, "-o", "json"], env=env,
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
-        if existing.returncode == 0:
-            az("cloud", "set", "-n", "AzureCloud")
-            az("cloud", "unregister", "-n", CLOUD_NAME)
-        az("cloud", "register", "-n", CLOUD_NAME, *self.cloud_register_args())
-        az("cloud", "set", "-n", CLOUD_NAME)
-        az("config", "set", "core.instance_discovery=false", "core.login_experience_v2=off")
-        # --password=…: a secret may start with "-", which argparse would take for an option
-        az("login", "--service-principal", "-u", self.client_id, f"--password={self.client_secret}",
-           "--tenant", self.tenant_id, "-o", "none")
-        az("account", "set", "-s", self.subscription_id)
-
     def create_resource_group(self, name, location="eastus"):
         return self.arm.create_resource_group(name, location)
 
@@ -354,7 +318,7 @@ class StandIn:
     def _route(self, req: Request):
         first = req.path.lstrip("/").split("/", 1)[0].lower()
         if first in ("subscriptions", "tenants", "providers"):
-            from . import logstream      # Container Apps' console log stream (its own host in Azure)
+            # Container Apps' console log stream (its own host in Azure)
             return "logstream" if logstream.matches(req) else "arm"
         if first == "metadata":
             return "metadata"
@@ -383,7 +347,6 @@ class StandIn:
         elif kind == "files":
             resp = self._files(req)
         elif kind == "logstream":
-            from . import logstream
             resp = logstream.handle(req, self)
         elif kind == "metadata":
             resp = json_response(200, self.cloud_metadata())
@@ -410,15 +373,9 @@ class StandIn:
         return json_response(status, {"error": {"code": code, "message": msg}}, headers)
 
     def _files(self, req: Request) -> Response:
-        try:
-            from . import files
-        except ImportError:
-            return Response(501, {"Content-Type": "application/xml"},
-                            b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NotImplemented</Code>"
-                            b"<Message>The stand-in's Azure Files data plane (files.py) is not available.</Message></Error>")
         account = req.path.lstrip("/").split("/", 1)[0].lower()
         key = self.arm.storage_key(account)
 
         def share_dir_fn(share):
             return self.arm.share_folder(account, share)
-        return files.handle(req, key, share_dir_fn)
+        return files_handle(req, key, share_dir_fn)

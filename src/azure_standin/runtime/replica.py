@@ -1,24 +1,5 @@
-"""The stand-in's container runtime: a container app's revision as a local process behind a
-TLS-terminating ingress on loopback (docs/contracts.md, "The local Azure stand-in's container
-runtime"; the calls are listed in runtime_api.md).
-
-- The "image" is this Python environment: a command whose first word is python/python3 runs with
-  `sys.executable`; the venv's bin folder leads PATH.
-- A leading volume mount path (`/mount`) in the command, args and env values is replaced by the
-  share's local folder (also in `--opt=/mount/...` args and in `:`-separated env lists).
-- The process listens on a private loopback port given in the env var `AITK_PORT`.
-- Env: PATH, HOME, LANG (+ LC_ALL, TMPDIR, LD_LIBRARY_PATH, CUDA_VISIBLE_DEVICES, NVIDIA_* when
-  set, and the names listed in AITK_STANDIN_PASSENV) and the app's env (values or secretRefs),
-  plus AITK_PORT.
-- Ingress: 127.0.0.1:<port> (allocated at the first apply, kept across re-applies, and reused by
-  a later Runtime on the same state_dir when free), TLS with a leaf from the stand-in CA,
-  HTTP/1.1 proxy to the private port, responses streamed chunk by chunk (SSE). 503 while no
-  replica is ready; with minReplicas 0 (ACA's default) the first request starts the replica and
-  is held until it is ready (up to 600 s).
-- Readiness: the Readiness (else Startup) probe's httpGet.path, default `/health`.
-- Crashes restart with exponential backoff (1 s, 2 s, 4 s ... 30 s), counted in `restarts`.
-- Stop: SIGTERM to the process group, SIGKILL after 10 s.
-"""
+"""A container app's replica as a local process: what a revision runs (build_spec), and its
+start, readiness probe, crash backoff and stop (AppReplica). The behaviour is described in runtime/__init__.py."""
 import atexit
 import hashlib
 import http.client
@@ -28,33 +9,32 @@ import os
 import re
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
 import weakref
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
-from . import tls
-from .http import read_body
+
+
+if TYPE_CHECKING:
+    from .container_runtime import Runtime
 
 log = logging.getLogger("azure_standin.runtime")
 
 ACTIVATION_TIMEOUT_S = 600.0
 STOP_GRACE_S = 10.0
 BACKOFF_MAX_S = 30.0
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailer", "transfer-encoding", "upgrade", "proxy-connection"}
 
-_all_runtimes = weakref.WeakSet()
+LIVE_RUNTIMES = weakref.WeakSet()
 
 
 @atexit.register
 def _stop_everything():
-    for rt in list(_all_runtimes):
+    for rt in list(LIVE_RUNTIMES):
         try:
             rt.stop_all()
         except Exception:  # pragma: no cover - best effort at exit
@@ -91,7 +71,7 @@ def _free_port() -> int:
     return port
 
 
-def _slug(app_id: str) -> str:
+def app_slug(app_id: str) -> str:
     name = app_id.rstrip("/").rsplit("/", 1)[-1] or "app"
     return re.sub(r"[^a-z0-9-]", "-", name.lower())[:40] + "-" + hashlib.sha1(app_id.encode()).hexdigest()[:8]
 
@@ -179,10 +159,10 @@ def build_spec(app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> 
     return _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
 
 
-class _App:
+class AppReplica:
     def __init__(self, rt: "Runtime", app_id: str):
         self.rt, self.app_id = rt, app_id
-        self.dir = rt.base / _slug(app_id)
+        self.dir = rt.base / app_slug(app_id)
         self.work = self.dir / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "console.log"
@@ -199,7 +179,7 @@ class _App:
         self.closed = False
         self.stopping = 0
         self.generation = 0
-        self.proxy: Optional["_Proxy"] = None
+        self.proxy: Optional[ThreadingHTTPServer] = None    # its Ingress, set by the Runtime
         self.port: Optional[int] = None
         self.thread = threading.Thread(target=self._supervise, name=f"standin-app-{self.dir.name}", daemon=True)
 
@@ -381,241 +361,3 @@ class _App:
         if self.wait_ready(ACTIVATION_TIMEOUT_S):
             return self.private_port
         return None
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "aitk-standin-ingress"
-    sys_version = ""
-
-    def log_message(self, *a):
-        pass
-
-    def _read_body(self) -> bytes:
-        return read_body(self.rfile, self.headers)
-
-    def _plain(self, status: int, text: str):
-        body = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _proxy(self):
-        app: _App = self.server.app
-        body = self._read_body()
-        port = app.upstream_port()
-        if port is None:
-            self._plain(503, "no healthy upstream")
-            return
-        headers = {}
-        for k, v in self.headers.items():
-            if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "host"):
-                continue
-            headers[k] = v
-        headers["Host"] = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        headers["X-Forwarded-For"] = self.client_address[0]
-        headers["X-Forwarded-Proto"] = "https"
-        headers["X-Forwarded-Host"] = headers["Host"]
-        if body or self.command in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = str(len(body))
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ACTIVATION_TIMEOUT_S)
-            conn.request(self.command, self.path, body=body or None, headers=headers)
-            r = conn.getresponse()
-        except (OSError, http.client.HTTPException) as e:
-            self._plain(502, f"upstream connect error: {e}")
-            return
-        try:
-            self.send_response(r.status, r.reason)
-            length = r.getheader("Content-Length")
-            for k, v in r.getheaders():
-                if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "server", "date"):
-                    continue
-                self.send_header(k, v)
-            no_body = self.command == "HEAD" or r.status in (204, 304) or 100 <= r.status < 200
-            if no_body:
-                if length is not None:
-                    self.send_header("Content-Length", length)
-                self.end_headers()
-                return
-            if length is not None:
-                self.send_header("Content-Length", length)
-                self.end_headers()
-                while True:
-                    data = r.read1(65536)
-                    if not data:
-                        break
-                    self.wfile.write(data)
-                    self.wfile.flush()
-            else:
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                while True:
-                    data = r.read1(65536)
-                    if not data:
-                        break
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-        except (OSError, http.client.HTTPException):
-            self.close_connection = True
-        finally:
-            conn.close()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy
-
-
-class _Proxy(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, app: _App, ctx: ssl.SSLContext):
-        self.app = app
-        self.ctx = ctx
-        super().__init__(("127.0.0.1", port), _ProxyHandler)
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle stalls (SSE)
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def finish_request(self, request, client_address):
-        try:
-            request.do_handshake()
-        except (OSError, ssl.SSLError):
-            return
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-class Runtime:
-    def __init__(self, state_dir, ca_cert_pem_path, ca_key_pem_path):
-        self.state_dir = Path(state_dir)
-        self.base = self.state_dir / "runtime"
-        self.base.mkdir(parents=True, exist_ok=True)
-        tls_dir = self.base / "tls"
-        tls_dir.mkdir(parents=True, exist_ok=True)
-        cert, key = tls.make_leaf(Path(ca_cert_pem_path), Path(ca_key_pem_path),
-                                  tls_dir / "ingress.pem", tls_dir / "ingress.key")
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.ctx.load_cert_chain(str(cert), str(key))
-        self.ports_file = self.base / "ports.json"
-        self.apps: Dict[str, _App] = {}
-        self.lock = threading.Lock()
-        self._stoppers: List[threading.Thread] = []
-        _all_runtimes.add(self)
-
-    # -- ports --------------------------------------------------------------------------------
-    def _saved_ports(self) -> dict:
-        try:
-            return json.loads(self.ports_file.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _open_proxy(self, app: _App) -> int:
-        saved = self._saved_ports().get(app.app_id)
-        proxy = None
-        if saved:
-            try:
-                proxy = _Proxy(int(saved), app, self.ctx)
-            except OSError:
-                proxy = None
-        if proxy is None:
-            proxy = _Proxy(0, app, self.ctx)
-        app.proxy = proxy
-        app.port = proxy.server_address[1]
-        threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.2},
-                         name=f"standin-ingress-{app.port}", daemon=True).start()
-        ports = self._saved_ports()
-        ports[app.app_id] = app.port
-        tmp = self.ports_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(ports, indent=1))
-        os.replace(tmp, self.ports_file)
-        return app.port
-
-    # -- API (runtime_api.md) ----------------------------------------------------------------
-    def apply(self, app_id: str, app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> dict:
-        spec = build_spec(app, volumes, secrets)
-        with self.lock:
-            a = self.apps.get(app_id)
-            if a is None:
-                a = self.apps[app_id] = _App(self, app_id)
-                self._open_proxy(a)
-                a.thread.start()
-        with a.lock:
-            if a.spec is not None and a.spec.fingerprint == spec.fingerprint:
-                return {"fqdn": f"127.0.0.1:{a.port}"}
-            a.spec = spec
-            a.restarts = 0
-            a.note(f"revision {spec.revision} applied (minReplicas {spec.min_replicas})")
-            if spec.error:
-                a.note(f"revision {spec.revision} cannot start: {spec.error}")
-        a.replace("new revision", run=spec.min_replicas > 0)
-        return {"fqdn": f"127.0.0.1:{a.port}"}
-
-    def restart(self, app_id: str) -> None:
-        a = self.apps.get(app_id)
-        if a is not None:
-            a.replace("revision restart", run=True)
-
-    def remove(self, app_id: str, wait: bool = False) -> None:
-        with self.lock:
-            a = self.apps.pop(app_id, None)
-        if a is None:
-            return
-        with a.lock:
-            a.closed = True
-            a.cond.notify_all()
-        if a.proxy is not None:
-            a.proxy.shutdown()
-            a.proxy.server_close()
-        t = a.replace("app removed", run=False)
-        if t is not None and wait:
-            t.join()
-
-    def status(self, app_id: str) -> dict:
-        a = self.apps.get(app_id)
-        if a is None:
-            return {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
-        with a.lock:
-            alive = a.proc is not None and a.proc.poll() is None
-            # A replica being (re)started for a new revision or a restart counts as running
-            # (ACA: "Activating"); one waiting out a crash backoff does not.
-            pending = (a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None
-                       and not a.spec.error)
-            running = alive or pending
-            return {"running": running, "ready": bool(a.ready and alive), "restarts": a.restarts,
-                    "pid": a.proc.pid if alive else None,
-                    "log_path": str(a.log_path) if a.log_path.exists() else None,
-                    "scaled_to_zero": not a.want_running and not running,
-                    "port": a.port, "private_port": a.private_port if alive else None}
-
-    def log_lines(self, app_id: str, tail: Optional[int] = None) -> List[str]:
-        a = self.apps.get(app_id)
-        path = a.log_path if a is not None else self.base / _slug(app_id) / "console.log"
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-        return lines[-tail:] if tail else lines
-
-    def stop_all(self) -> None:
-        """Stop every app and wait until every process group is gone."""
-        with self.lock:
-            ids = list(self.apps)
-        threads = [threading.Thread(target=self.remove, args=(i, True)) for i in ids]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        with self.lock:
-            stoppers, self._stoppers = self._stoppers, []
-        for t in stoppers:
-            t.join()

@@ -1,23 +1,23 @@
-"""The resource types the stand-in knows, with the shapes Azure returns (azure-rest-api-specs:
-Microsoft.Storage 2025-06-01, Microsoft.OperationalInsights 2025-02-01, Microsoft.App 2025-07-01)."""
-import base64
+"""Microsoft.App: managed environments (workload profiles, GPU quotas), their Azure Files storages,
+container apps (secrets, revisions, ingress) run by the stand-in's container runtime, and revisions
+with their replicas (azure-rest-api-specs Microsoft.App 2025-07-01).
+https://learn.microsoft.com/rest/api/resource-manager/containerapps/"""
 import copy
 import hashlib
 import json
 import logging
-import os
 import random
 import re
-import shutil
-import socket
 import string
-import uuid
+import os
 
-from .errors import ArmError, bad_request
-from .http import Response, json_response
-from .manager import now_iso, norm_location
+from ..errors import ArmError
+from ..http import Response, json_response
+from ..ids import now_iso
+from .base import Kind
+from .operational_insights import Workspaces
 
-log = logging.getLogger("azure_standin.resources")
+log = logging.getLogger("azure_standin.providers.app")
 
 GPU_REGIONS = {"eastus", "westus3", "swedencentral", "australiaeast"}
 GPU_QUOTAS = {"consumption-gpu-nc8as-t4": "Subscription Consumption T4 GPUs",
@@ -32,268 +32,6 @@ def _rand(n, alphabet=string.ascii_lowercase + string.digits):
     return "".join(random.SystemRandom().choice(alphabet) for _ in range(n))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _base(rec, extra=None):
-    b = copy.deepcopy(rec["body"])
-    if extra:
-        b.update(extra)
-    return b
-
-
-class Kind:
-    type = ""
-    api_versions = ()
-    tracked = True
-
-    def put(self, mgr, ident, rid, body, old, g):
-        raise NotImplementedError
-
-    def view(self, mgr, rec):
-        return copy.deepcopy(rec["body"])
-
-    def request_shape(self, mgr, rec):
-        return self.view(mgr, rec)
-
-    def after_put(self, mgr, rec, old):
-        pass
-
-    def action(self, mgr, rec, name, req):
-        raise ArmError(404 if req.method == "GET" else 400, "InvalidResourceType" if req.method == "GET" else "InvalidAction",
-                       f"The resource type or action '{name}' is not supported for '{self.type}'.")
-
-    def implicit(self, mgr, ident, rid):
-        return None
-
-    def children(self, mgr, parent_rec, child_type):
-        with mgr.lock:
-            return [mgr.view(r) for r in mgr.res.values()
-                    if r["type"].lower() == child_type.lower() and r["id"].lower().startswith(parent_rec["id"].lower() + "/")]
-
-    def delete(self, mgr, rec):
-        pass
-
-    def location(self, body, g):
-        loc = norm_location(body.get("location"))
-        if not loc:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        return loc
-
-    def common(self, rid, name, body, loc):
-        out = {"id": rid, "name": name, "type": self.type}
-        if self.tracked:
-            out["location"] = loc
-            out["tags"] = body.get("tags") or {}
-        return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Microsoft.Storage
-# ---------------------------------------------------------------------------------------------
-class StorageAccounts(Kind):
-    type = "Microsoft.Storage/storageAccounts"
-    api_versions = ("2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01")
-
-    def put(self, mgr, ident, rid, body, old, g):
-        name = ident.names[0]
-        if not re.fullmatch(r"[a-z0-9]{3,24}", name):
-            raise ArmError(400, "AccountNameInvalid", f"{name} is not a valid storage account name. Storage account "
-                           "name must be between 3 and 24 characters in length and use numbers and lower-case "
-                           "letters only.")
-        for r in mgr.res.values():
-            if r["type"] == self.type and r["body"]["name"] == name and r["id"].lower() != rid.lower():
-                raise ArmError(409, "StorageAccountAlreadyTaken",
-                               f"The storage account named {name} is already taken.")
-        loc = self.location(body, g)
-        sku = (body.get("sku") or {}).get("name")
-        kind = body.get("kind")
-        if not sku:
-            raise ArmError(400, "InvalidRequestPropertyValue", "The value of the property 'sku' is required.")
-        if not kind:
-            raise ArmError(400, "InvalidRequestPropertyValue", "The value of the property 'kind' is required.")
-        if old and old["body"]["location"] != loc:
-            raise ArmError(409, "InvalidResourceLocation",
-                           f"The resource '{name}' already exists in location '{old['body']['location']}' in "
-                           f"resource group '{g['name']}'. A resource with the same name cannot be created in "
-                           f"location '{loc}'. Please select a new resource name.")
-        props_in = body.get("properties") or {}
-        private = old["private"] if old else {
-            "keys": [{"keyName": k, "value": base64.b64encode(os.urandom(64)).decode(), "permissions": "FULL",
-                      "creationTime": now_iso()} for k in ("key1", "key2")],
-            "created": now_iso()}
-        url = mgr.s.url
-        props = {
-            "provisioningState": "Succeeded", "creationTime": private["created"],
-            "primaryLocation": loc, "statusOfPrimary": "available",
-            "primaryEndpoints": {"blob": f"{url}/{name}-blob/", "queue": f"{url}/{name}-queue/",
-                                 "table": f"{url}/{name}-table/", "file": f"{url}/{name}/",
-                                 "dfs": f"{url}/{name}-dfs/", "web": f"{url}/{name}-web/"},
-            "accessTier": props_in.get("accessTier", "Hot"),
-            "supportsHttpsTrafficOnly": props_in.get("supportsHttpsTrafficOnly", True),
-            "minimumTlsVersion": props_in.get("minimumTlsVersion", "TLS1_0"),
-            "allowBlobPublicAccess": props_in.get("allowBlobPublicAccess", False),
-            "allowSharedKeyAccess": props_in.get("allowSharedKeyAccess", True),
-            "networkAcls": props_in.get("networkAcls") or {"bypass": "AzureServices", "virtualNetworkRules": [],
-                                                             "ipRules": [], "defaultAction": "Allow"},
-            "encryption": {"services": {"file": {"keyType": "Account", "enabled": True},
-                                        "blob": {"keyType": "Account", "enabled": True}},
-                           "keySource": "Microsoft.Storage"},
-            "keyCreationTime": {"key1": private["keys"][0]["creationTime"], "key2": private["keys"][1]["creationTime"]},
-        }
-        if props_in.get("largeFileSharesState"):
-            props["largeFileSharesState"] = props_in["largeFileSharesState"]
-        out = self.common(rid, name, body, loc)
-        out.update({"kind": kind, "sku": {"name": sku, "tier": "Premium" if sku.startswith("Premium") else "Standard"},
-                    "properties": props})
-        return {"id": rid, "body": out, "private": private}
-
-    def request_shape(self, mgr, rec):
-        b = self.view(mgr, rec)
-        return {k: b[k] for k in ("location", "tags", "kind", "sku", "properties") if k in b}
-
-    def action(self, mgr, rec, name, req):
-        if name.lower() == "listkeys" and req.method == "POST":
-            return json_response(200, {"keys": copy.deepcopy(rec["private"]["keys"])})
-        if name.lower() == "regeneratekey" and req.method == "POST":
-            key_name = (req.json() or {}).get("keyName")
-            for k in rec["private"]["keys"]:
-                if k["keyName"] == key_name:
-                    k["value"] = base64.b64encode(os.urandom(64)).decode()
-                    k["creationTime"] = now_iso()
-                    mgr.save()
-                    return json_response(200, {"keys": copy.deepcopy(rec["private"]["keys"])})
-            raise bad_request("InvalidValuesForRequestParameters", f"Key name '{key_name}' is not valid.")
-        return super().action(mgr, rec, name, req)
-
-    def list_keys(self, mgr, rec):
-        return {"keys": copy.deepcopy(rec["private"]["keys"])}
-
-    def delete(self, mgr, rec):
-        shutil.rmtree(mgr.s.state_dir / "shares" / rec["body"]["name"], ignore_errors=True)
-
-
-class FileServices(Kind):
-    type = "Microsoft.Storage/storageAccounts/fileServices"
-    api_versions = StorageAccounts.api_versions
-    tracked = False
-
-    def _check(self, ident):
-        if ident.names[-1] != "default":
-            raise ArmError(400, "InvalidRequestUri",
-                           f"The file service name must be 'default', not '{ident.names[-1]}'.")
-
-    def implicit(self, mgr, ident, rid):
-        if ident.names[-1] != "default":
-            return None
-        acct = rid.rsplit("/fileServices/", 1)[0]
-        if mgr.get_record(acct) is None:
-            return None
-        return {"id": rid, "type": self.type, "body": {"id": rid, "name": "default", "type": self.type,
-                                                       "sku": {"name": "Standard_LRS", "tier": "Standard"},
-                                                       "properties": {"cors": {"corsRules": []},
-                                                                      "shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
-                "private": {}}
-
-    def put(self, mgr, ident, rid, body, old, g):
-        self._check(ident)
-        rec = self.implicit(mgr, ident, rid)
-        if body.get("properties"):
-            rec["body"]["properties"].update(body["properties"])
-        return rec
-
-
-class Shares(Kind):
-    type = "Microsoft.Storage/storageAccounts/fileServices/shares"
-    api_versions = StorageAccounts.api_versions
-    tracked = False
-
-    def put(self, mgr, ident, rid, body, old, g):
-        account, svc, share = ident.names
-        if svc != "default":
-            raise ArmError(400, "InvalidRequestUri", f"The file service name must be 'default', not '{svc}'.")
-        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", share):
-            raise ArmError(400, "InvalidRequestPropertyValue",
-                           f"The specified share name '{share}' is not valid: 3-63 lower-case letters, numbers and "
-                           "single hyphens, starting and ending with a letter or number.")
-        props_in = body.get("properties") or {}
-        quota = props_in.get("shareQuota", 5120)
-        if not isinstance(quota, int) or not 1 <= quota <= 102400:
-            raise ArmError(400, "InvalidRequestPropertyValue", f"The shareQuota value '{quota}' is not valid (1-102400).")
-        props = {"lastModifiedTime": now_iso(), "shareQuota": quota,
-                 "enabledProtocols": props_in.get("enabledProtocols", "SMB"),
-                 "accessTier": props_in.get("accessTier", "TransactionOptimized"),
-                 "accessTierChangeTime": old["body"]["properties"].get("accessTierChangeTime") if old else now_iso(),
-                 "leaseStatus": "unlocked", "leaseState": "available", "deleted": False,
-                 "remainingRetentionDays": 0, "metadata": props_in.get("metadata") or {}}
-        if props_in.get("metadata") is None:
-            props.pop("metadata")
-        out = {"id": rid, "name": share, "type": self.type, "etag": f'"0x{uuid.uuid4().hex[:15].upper()}"',
-               "properties": props}
-        mgr.s.share_dir(account, share).mkdir(parents=True, exist_ok=True)
-        return {"id": rid, "body": out, "private": {}}
-
-    def request_shape(self, mgr, rec):
-        p = rec["body"]["properties"]
-        return {"properties": {k: p[k] for k in ("shareQuota", "enabledProtocols", "accessTier", "metadata") if k in p}}
-
-    def delete(self, mgr, rec):
-        account = rec["id"].split("/storageAccounts/")[1].split("/")[0]
-        shutil.rmtree(mgr.s.share_dir(account, rec["body"]["name"]), ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Microsoft.OperationalInsights
-# ---------------------------------------------------------------------------------------------
-class Workspaces(Kind):
-    type = "Microsoft.OperationalInsights/workspaces"
-    api_versions = ("2025-02-01", "2023-09-01", "2022-10-01", "2021-06-01", "2020-08-01")
-
-    def put(self, mgr, ident, rid, body, old, g):
-        name = ident.names[0]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", name):
-            raise ArmError(400, "BadRequest",
-                           f"Workspace name '{name}' is not valid: 4-63 letters, digits and hyphens.")
-        loc = self.location(body, g)
-        private = old["private"] if old else {
-            "customerId": str(uuid.uuid4()), "created": now_iso(),
-            "keys": {"primarySharedKey": base64.b64encode(os.urandom(64)).decode(),
-                     "secondarySharedKey": base64.b64encode(os.urandom(64)).decode()}}
-        pin = body.get("properties") or {}
-        props = {"provisioningState": "Succeeded", "customerId": private["customerId"],
-                 "sku": {"name": (pin.get("sku") or {}).get("name", "PerGB2018"), "lastSkuUpdate": private["created"]},
-                 "retentionInDays": pin.get("retentionInDays", 30),
-                 "features": {"legacy": 0, "searchVersion": 1, "enableLogAccessUsingOnlyResourcePermissions": True},
-                 "workspaceCapping": {"dailyQuotaGb": -1.0, "quotaNextResetTime": now_iso(), "dataIngestionStatus": "RespectQuota"},
-                 "publicNetworkAccessForIngestion": pin.get("publicNetworkAccessForIngestion", "Enabled"),
-                 "publicNetworkAccessForQuery": pin.get("publicNetworkAccessForQuery", "Enabled"),
-                 "createdDate": private["created"], "modifiedDate": now_iso()}
-        out = self.common(rid, name, body, loc)
-        out["properties"] = props
-        out["etag"] = f'"{uuid.uuid4()}"'
-        return {"id": rid, "body": out, "private": private}
-
-    def request_shape(self, mgr, rec):
-        b = self.view(mgr, rec)
-        p = b["properties"]
-        return {"location": b["location"], "tags": b["tags"],
-                "properties": {"sku": {"name": p["sku"]["name"]}, "retentionInDays": p["retentionInDays"]}}
-
-    def action(self, mgr, rec, name, req):
-        if name.lower() in ("sharedkeys", "listkeys") and req.method == "POST":
-            return json_response(200, copy.deepcopy(rec["private"]["keys"]))
-        return super().action(mgr, rec, name, req)
-
-    def list_keys(self, mgr, rec):
-        return copy.deepcopy(rec["private"]["keys"])
-
-
-# ---------------------------------------------------------------------------------------------
-# Microsoft.App
-# ---------------------------------------------------------------------------------------------
 class ManagedEnvironments(Kind):
     type = "Microsoft.App/managedEnvironments"
     api_versions = ("2025-07-01", "2025-01-01", "2024-10-02-preview", "2024-03-01", "2023-05-01")
@@ -474,7 +212,7 @@ class ContainerApps(Kind):
                     raise ArmError(400, "InvalidVolumeMount",
                                    f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
                                    "no volume of the template.")
-        private = copy.deepcopy(old["private"]) if old else {"revisions": [], "created": now_iso(), "port": None}
+        private = copy.deepcopy(old["private"]) if old else {"revisions": [], "created": now_iso()}
         private["secrets"] = secrets
         thash = _template_hash(template)
         revs = private["revisions"]
@@ -546,15 +284,9 @@ class ContainerApps(Kind):
                 folder = mgr.share_folder(af["accountName"], af["shareName"])
                 if folder is not None:
                     volumes[vm["mountPath"]] = folder
-        fqdn = None
-        if mgr.s.runtime is not None:
-            result = mgr.s.runtime.apply(rec["id"].lower(), copy.deepcopy(rec["body"]), volumes,
-                                         dict(rec["private"]["secrets"]))
-            fqdn = (result or {}).get("fqdn")
-        if not fqdn:
-            port = rec["private"].get("port") or _free_port()
-            rec["private"]["port"] = port
-            fqdn = f"127.0.0.1:{port}"
+        result = mgr.s.runtime.apply(rec["id"].lower(), copy.deepcopy(rec["body"]), volumes,
+                                     dict(rec["private"]["secrets"]))
+        fqdn = result["fqdn"]
         with mgr.lock:
             rec["private"]["fqdn"] = fqdn
             ing = rec["body"]["properties"]["configuration"].get("ingress")
@@ -564,8 +296,6 @@ class ContainerApps(Kind):
             mgr.save()
 
     def status(self, mgr, rec):
-        if mgr.s.runtime is None:
-            return {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
         try:
             return mgr.s.runtime.status(rec["id"].lower()) or {}
         except Exception:
@@ -599,8 +329,7 @@ class ContainerApps(Kind):
         if name.lower() == "revisions" and req.method == "GET":
             return json_response(200, {"value": [Revisions.revision_view(mgr, rec, r) for r in rec["private"]["revisions"]]})
         if name.lower() in ("start", "stop") and req.method == "POST":
-            if mgr.s.runtime is not None:
-                (mgr.s.runtime.restart if name.lower() == "start" else mgr.s.runtime.remove)(rec["id"].lower())
+            (mgr.s.runtime.restart if name.lower() == "start" else mgr.s.runtime.remove)(rec["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "getauthtoken" and req.method == "POST":
             return json_response(200, {"properties": {"token": mgr.s.entra.issue(mgr.s.url + "/", mgr.s.tenant_id),
@@ -608,11 +337,10 @@ class ContainerApps(Kind):
         return super().action(mgr, rec, name, req)
 
     def delete(self, mgr, rec):
-        if mgr.s.runtime is not None:
-            try:
-                mgr.s.runtime.remove(rec["id"].lower())
-            except Exception:
-                log.exception("runtime.remove failed")
+        try:
+            mgr.s.runtime.remove(rec["id"].lower())
+        except Exception:  # pylint: disable=broad-except  # a failed stop must not keep ARM's record alive
+            log.exception("runtime.remove failed")
 
 
 class Revisions(Kind):
@@ -677,11 +405,10 @@ class Revisions(Kind):
             if not latest:
                 raise ArmError(400, "BadRequest",
                                f"Revision '{r['name']}' is not active; only the active revision can be restarted.")
-            if mgr.s.runtime is not None:
-                mgr.s.runtime.restart(app["id"].lower())
+            mgr.s.runtime.restart(app["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "deactivate" and req.method == "POST":
-            if mgr.s.runtime is not None and latest:
+            if latest:
                 mgr.s.runtime.remove(app["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "replicas" and req.method == "GET":
@@ -698,7 +425,3 @@ class Revisions(Kind):
                                                             "runningState": "Running" if st.get("running") else "Terminated"}]}})
             return json_response(200, {"value": reps})
         return super().action(mgr, rec, name, req)
-
-
-KINDS = [StorageAccounts(), FileServices(), Shares(), Workspaces(), ManagedEnvironments(), EnvStorages(),
-         ContainerApps(), Revisions()]

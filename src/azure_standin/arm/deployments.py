@@ -8,22 +8,21 @@ import threading
 import time
 import uuid
 
-from . import arm, jsonc
-from .errors import ArmError
-from .http import Response, json_response
-from .manager import now_iso, Ident
+from .. import jsonc
+from .what_if import compute_changes
+from .expressions import TemplateError, Unresolved
+from .template import OUTPUT_TYPE_NAMES, Context, Template
+from ..errors import ArmError
+from ..http import Response, json_response
+from ..ids import Ident, now_iso
 
 log = logging.getLogger("azure_standin.deployments")
 
 DEPLOY_FAILED_MSG = ("At least one resource deployment operation failed. Please list deployment operations for "
                      "details. Please see https://aka.ms/arm-deployment-operations for usage details.")
-READ_ONLY = {"provisioningState", "fqdn", "latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn",
-             "customDomainVerificationId", "outboundIpAddresses", "eventStreamEndpoint", "runningStatus",
-             "defaultDomain", "staticIp", "customerId", "createdDate", "modifiedDate", "primaryEndpoints",
-             "creationTime", "lastModifiedTime", "etag", "id", "systemData", "environmentId"}
 
 
-class _Ctx(arm.Context):
+class _Ctx(Context):
     def __init__(self, eng, g, dep_name, what_if=False):
         self.eng, self.mgr, self.g, self.name, self.what_if = eng, eng.mgr, g, dep_name, what_if
         self.template_meta = {}
@@ -64,11 +63,11 @@ class _Ctx(arm.Context):
                 rec = None
         if rec is None:
             if self.what_if:
-                raise arm.Unresolved(rid)
+                raise Unresolved(rid)
             parts = rid.split("/providers/", 1)[-1].split("/")
             rtype = "/".join([parts[0]] + parts[1::2])
             name = "/".join(parts[2::2])
-            raise arm.TemplateError(f"The Resource '{rtype}/{name}' under resource group '{self.g['name']}' "
+            raise TemplateError(f"The Resource '{rtype}/{name}' under resource group '{self.g['name']}' "
                                     "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
                                     code="ResourceNotFound")
         return rec
@@ -86,7 +85,7 @@ class _Ctx(arm.Context):
         rec = self._rec(rid)
         kind = self.mgr.kinds[rec["type"].lower()]
         if not hasattr(kind, "list_keys"):
-            raise arm.TemplateError(f"listKeys() on a resource of type '{rec['type']}' is not supported by the "
+            raise TemplateError(f"listKeys() on a resource of type '{rec['type']}' is not supported by the "
                                     "stand-in.")
         return kind.list_keys(self.mgr, rec)
 
@@ -231,14 +230,14 @@ class Deployments:
                            f"Deployment mode '{mode}' is not supported by the stand-in (only Incremental).")
         return body, props
 
-    def _template(self, g, name, props, what_if=False):
+    def evaluate_template(self, g, name, props, what_if=False):
         ctx = _Ctx(self, g, name, what_if=what_if)
         t = props["template"]
         ctx.template_meta = {"contentVersion": t.get("contentVersion", "1.0.0.0"), "metadata": t.get("metadata")}
         params = props.get("parameters") or {}
         try:
-            return arm.Template(t, params, ctx, what_if=what_if)
-        except arm.TemplateError as e:
+            return Template(t, params, ctx, what_if=what_if)
+        except TemplateError as e:
             raise ArmError(400, "InvalidTemplate", e.message, target=f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/Microsoft.Resources/deployments/{name}")
 
     def _template_hash(self, template):
@@ -249,7 +248,7 @@ class Deployments:
         types = tpl.parameter_types()
         out = {}
         for k, v in tpl.params.items():
-            tname = arm.OUTPUT_TYPE_NAMES.get(types.get(k, "string"), "String")
+            tname = OUTPUT_TYPE_NAMES.get(types.get(k, "string"), "String")
             out[k] = {"type": tname} if k in secure else {"type": tname, "value": copy.deepcopy(v)}
         return out
 
@@ -300,7 +299,7 @@ class Deployments:
                                f"The deployment with resource id '{cur['id']}' cannot be saved, because this would "
                                "overwrite an existing deployment which is still active. Please see "
                                "https://aka.ms/arm-deploy for usage details.")
-        tpl = self._template(g, name, props)
+        tpl = self.evaluate_template(g, name, props)
         cid = req.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
         opid = uuid.uuid4().hex.upper()[:16]
         d = {"id": self._dep_id(g, name), "name": name, "type": "Microsoft.Resources/deployments",
@@ -328,7 +327,7 @@ class Deployments:
         d["properties"]["provisioningState"] = "Running"
         error = None
         try:
-            tpl = self._template(g, name, props)
+            tpl = self.evaluate_template(g, name, props)
             for r in tpl.deploy_order():
                 if d.get("cancel") or self._stopping:
                     error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
@@ -340,7 +339,7 @@ class Deployments:
             if error is None:
                 try:
                     d["properties"]["outputs"] = tpl.outputs()
-                except arm.TemplateError as e:
+                except TemplateError as e:
                     error = {"code": "DeploymentOutputEvaluationFailed",
                              "message": "Unable to evaluate template outputs. Please see error details and "
                                         "deployment operations. Please see https://aka.ms/arm-common-errors for usage details.",
@@ -383,7 +382,7 @@ class Deployments:
             body = tpl.resource_body(r)
             ident = self.ident_of(r.id)
             status, _ = self.mgr.put_resource(ident, body, r.api_version)
-        except arm.TemplateError as e:
+        except TemplateError as e:
             error = {"code": "InvalidTemplate", "target": r.id,
                      "message": f"Unable to process template language expressions for resource '{r.id}' at line '1' "
                                 f"and column '1'. '{e.message}'"}
@@ -413,7 +412,7 @@ class Deployments:
     # -- validate ----------------------------------------------------------------------------
     def validate(self, req, g, name):
         body, props = self._body(req)
-        tpl = self._template(g, name, props)
+        tpl = self.evaluate_template(g, name, props)
         v = {"id": self._dep_id(g, name), "name": name, "type": "Microsoft.Resources/deployments",
              "properties": {"templateHash": self._template_hash(props["template"]),
                             "parameters": self._params_view(tpl), "mode": "Incremental",
@@ -428,10 +427,10 @@ class Deployments:
         body, props = self._body(req)
         opid = "whatif-" + uuid.uuid4().hex
         try:
-            result = self._compute_what_if(g, name, props)
+            result = compute_changes(self, g, name, props)
         except ArmError as e:
             result = {"status": "Failed", "error": e.error()}
-        except arm.TemplateError as e:
+        except TemplateError as e:
             result = {"status": "Failed", "error": {"code": "InvalidTemplate", "message": e.message, "target": e.target}}
         self.ops[opid] = {"result": result, "polls": 0}
         return Response(202, {"Location": self._loc_url(g, name, opid), "Retry-After": "1"}, b"")
@@ -446,102 +445,3 @@ class Deployments:
         if op["polls"] == 1:
             return Response(202, {"Retry-After": "1"}, b"")
         return json_response(200, op["result"])
-
-    def _compute_what_if(self, g, name, props):
-        tpl = self._template(g, name, props, what_if=True)
-        changes = []
-        for r in tpl.resources:
-            if not r.condition or r.existing:
-                continue
-            try:
-                desired = tpl.resource_body(r)
-            except arm.TemplateError as e:
-                raise ArmError(400, "InvalidTemplate", f"Unable to process template language expressions for "
-                               f"resource '{r.id}'. '{e.message}'", target=r.id)
-            desired_full = {"id": r.id, "name": r.name.split("/")[-1], "type": r.type, "apiVersion": r.api_version}
-            desired_full.update(_mask_secrets(r, desired))
-            ident = self.ident_of(r.id)
-            kind = self.mgr.canonical(ident)
-            rec = self.mgr.get_record(self.mgr.make_id(ident, kind))
-            if rec is None:
-                changes.append({"resourceId": r.id, "changeType": "Create", "after": desired_full})
-                continue
-            before = self.mgr.view(rec)
-            before["apiVersion"] = r.api_version
-            delta = _delta(before, desired_full, "")
-            change = {"resourceId": r.id, "before": before, "after": _overlay(before, desired_full)}
-            change["changeType"] = "Modify" if delta else "NoChange"
-            if delta:
-                change["delta"] = delta
-            changes.append(change)
-        ids = {c["resourceId"].lower() for c in changes}
-        with self.mgr.lock:
-            for rec in self.mgr.res.values():
-                if rec["rg"] == g["name"].lower() and rec["id"].lower() not in ids and len(rec["type"].split("/")) == 2:
-                    changes.append({"resourceId": rec["id"], "changeType": "Ignore", "before": self.mgr.view(rec)})
-        return {"status": "Succeeded", "properties": {"changes": changes}}
-
-
-def _mask_secrets(r, body):
-    body = copy.deepcopy(body)
-    if r.type.lower() == "microsoft.app/containerapps":
-        for s in ((body.get("properties") or {}).get("configuration") or {}).get("secrets") or []:
-            if "value" in s:
-                s.pop("value")
-    if r.type.lower() == "microsoft.app/managedenvironments/storages":
-        (body.get("properties") or {}).get("azureFile", {}).pop("accountKey", None)
-    if r.type.lower() == "microsoft.app/managedenvironments":
-        la = (((body.get("properties") or {}).get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {})
-        la.pop("sharedKey", None)
-    return body
-
-
-def _overlay(before, after):
-    out = copy.deepcopy(before)
-    for k, v in after.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _overlay(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def _delta(before, after, path):
-    """Property changes of the properties the template sets (read-only ones ignored)."""
-    out = []
-    for k, v in after.items():
-        if k in READ_ONLY or k == "apiVersion":
-            continue
-        p = f"{path}.{k}" if path else k
-        found = k in before
-        if not found:
-            lk = next((bk for bk in before if bk.lower() == k.lower()), None)
-            found, bv = lk is not None, before.get(lk) if lk else None
-        else:
-            bv = before[k]
-        if not found:
-            out.append({"path": p, "propertyChangeType": "Create", "after": copy.deepcopy(v)})
-        elif isinstance(v, dict) and isinstance(bv, dict):
-            sub = _delta(bv, v, p)
-            if sub:
-                out.append({"path": p, "propertyChangeType": "Modify", "children": sub})
-        elif isinstance(v, str) and isinstance(bv, str) and k in ("location",) and v.replace(" ", "").lower() == bv.lower():
-            continue
-        elif _norm(v) != _norm(bv):
-            if isinstance(v, list) and isinstance(bv, list):
-                out.append({"path": p, "propertyChangeType": "Modify",
-                            "before": copy.deepcopy(bv), "after": copy.deepcopy(v)})
-            else:
-                out.append({"path": p, "propertyChangeType": "Modify", "before": copy.deepcopy(bv),
-                            "after": copy.deepcopy(v)})
-    return out
-
-
-def _norm(v):
-    if isinstance(v, list):
-        return [_norm(x) for x in v]
-    if isinstance(v, dict):
-        return {k.lower(): _norm(x) for k, x in v.items() if k not in READ_ONLY}
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v

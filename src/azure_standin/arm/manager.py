@@ -4,44 +4,23 @@ import json
 import logging
 import re
 import threading
-from datetime import datetime, timezone
 
-from .errors import ArmError, rg_not_found, resource_not_found, parent_not_found, missing_registration
-from .http import Request, Response, json_response
+from ..errors import ArmError, missing_registration, parent_not_found, resource_not_found, rg_not_found
+from ..http import Request, Response, json_response
+from ..ids import LOCATIONS, Ident, norm_location
+from ..providers import KINDS
+from .deployments import Deployments
 
 log = logging.getLogger("azure_standin.arm")
 
 NAMESPACES = ["Microsoft.Storage", "Microsoft.OperationalInsights", "Microsoft.App", "Microsoft.Resources",
               "Microsoft.ContainerService", "Microsoft.Insights", "Microsoft.Network", "Microsoft.Compute",
               "Microsoft.KeyVault", "Microsoft.ContainerRegistry", "Microsoft.ManagedIdentity"]
-LOCATIONS = ["eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northeurope", "westeurope",
-             "swedencentral", "australiaeast", "uksouth", "japaneast"]
-
-
-def now_iso():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-def norm_location(loc):
-    return re.sub(r"\s+", "", str(loc or "")).lower()
-
-
-class Ident:
-    """A parsed ARM path under a resource group: /subscriptions/s/resourceGroups/rg/providers/ns/t/n/..."""
-    def __init__(self, sub, rg, ns, types, names, tail=None):
-        self.sub, self.rg, self.ns, self.types, self.names, self.tail = sub, rg, ns, types, names, tail
-
-    @property
-    def type(self):
-        return "/".join([self.ns] + self.types)
-
-    def parent(self):
-        if len(self.types) <= 1:
-            return None
-        return Ident(self.sub, self.rg, self.ns, self.types[:-1], self.names[:-1])
 
 
 class ResourceManager:
+    """Routes ARM requests (subscriptions, resource groups, providers, resources, deployments) and keeps
+    their state in state_dir/arm-state.json. https://learn.microsoft.com/rest/api/resources/"""
     def __init__(self, standin):
         self.s = standin
         self.lock = threading.RLock()
@@ -49,9 +28,7 @@ class ResourceManager:
         self.res = {}          # id lower -> {"id","type","rg","body","private"}
         self.providers = {ns.lower(): [ns, True] for ns in NAMESPACES}
         self.state_path = self.s.state_dir / "arm-state.json"
-        from .resources import KINDS
         self.kinds = {k.type.lower(): k for k in KINDS}
-        from .deployments import Deployments
         self.deployments = Deployments(self)
         self._load()
 
@@ -79,8 +56,6 @@ class ResourceManager:
 
     def started(self):
         # Re-apply container apps to the runtime after a restart of the stand-in.
-        if self.s.runtime is None:
-            return
         for rec in list(self.res.values()):
             kind = self.kinds.get(rec["type"].lower())
             if kind is not None and hasattr(kind, "resume"):

@@ -22,11 +22,11 @@ import time
 import uuid
 from functools import cmp_to_key
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
-from .http import Request, Response
+from ..http import Request, Response
 
 XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>'
 SERVER = "Windows-Azure-File/1.0 Microsoft-HTTPAPI/2.0"

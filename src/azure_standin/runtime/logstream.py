@@ -5,7 +5,7 @@
         ?follow=true|false&tailLines=N&output=text|json
     Authorization: Bearer <token from POST …/containerApps/{app}/getAuthToken>
 
-The base is the stand-in's own URL (resources.py sets eventStreamEndpoint to
+The base is the stand-in's own URL (providers/app.py sets eventStreamEndpoint to
 `{url}{app id}/eventstream`), so these requests reach the stand-in's server; its router sends
 paths `matches()` accepts to `handle()`. Lines come from the runtime's console log of the app
 (`runtime.log_lines`, `runtime.status()["log_path"]`). Text output is one line per log line
@@ -19,7 +19,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from .http import Response, json_response
+from ..http import Response, json_response
 
 PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)"

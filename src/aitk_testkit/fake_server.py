@@ -1,6 +1,6 @@
-"""A stand-in for the launcher in CLI tests: the OpenAI-style endpoints deploy and endpoint use,
-in the stdlib, started by the stand-in as the container app's command. Not vLLM: the real
-serving path is covered by tests/serve and tests/e2e."""
+"""A stand-in for the launcher in CLI and end-to-end tests: the OpenAI-style endpoints deploy and
+endpoint use, in the stdlib, copied to the share (scenario.FAKE_SERVER) and started by the stand-in as
+the container app's command. Not vLLM: the real serving path is covered by tests/serve and tests/e2e."""
 import json
 import os
 import sys

@@ -1,0 +1,34 @@
+"""The small facts every part of the stand-in shares: parsed ARM resource ids, location names and
+ARM's timestamps. Kept apart so Resource Manager (arm/), the resource providers (providers/) and
+deployments import it rather than each other."""
+import re
+from datetime import datetime, timezone
+
+# Regions the stand-in's subscription offers (GET /subscriptions/{id}/locations).
+LOCATIONS = ["eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northeurope", "westeurope",
+             "swedencentral", "australiaeast", "uksouth", "japaneast"]
+
+
+def now_iso():
+    """A UTC timestamp as ARM writes them (ISO 8601, microseconds, 'Z')."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def norm_location(loc):
+    """'East US' -> 'eastus': ARM accepts a region's display name and stores its name."""
+    return re.sub(r"\s+", "", str(loc or "")).lower()
+
+
+class Ident:
+    """A parsed ARM path under a resource group: /subscriptions/s/resourceGroups/rg/providers/ns/t/n/..."""
+    def __init__(self, sub, rg, ns, types, names, tail=None):
+        self.sub, self.rg, self.ns, self.types, self.names, self.tail = sub, rg, ns, types, names, tail
+
+    @property
+    def type(self):
+        return "/".join([self.ns] + self.types)
+
+    def parent(self):
+        if len(self.types) <= 1:
+            return None
+        return Ident(self.sub, self.rg, self.ns, self.types[:-1], self.names[:-1])

@@ -1,0 +1,139 @@
+"""The runtime Resource Manager drives (apply / restart / remove / status / stop_all, docs/standin.md):
+one replica (replica.py) and one ingress (ingress.py) per container app."""
+import json
+import os
+import ssl
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .. import tls
+from .ingress import Ingress
+from .replica import LIVE_RUNTIMES, AppReplica, app_slug, build_spec
+
+
+class Runtime:
+    def __init__(self, state_dir, ca_cert_pem_path, ca_key_pem_path):
+        self.state_dir = Path(state_dir)
+        self.base = self.state_dir / "runtime"
+        self.base.mkdir(parents=True, exist_ok=True)
+        tls_dir = self.base / "tls"
+        tls_dir.mkdir(parents=True, exist_ok=True)
+        cert, key = tls.make_leaf(Path(ca_cert_pem_path), Path(ca_key_pem_path),
+                                  tls_dir / "ingress.pem", tls_dir / "ingress.key")
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(str(cert), str(key))
+        self.ports_file = self.base / "ports.json"
+        self.apps: Dict[str, AppReplica] = {}
+        self.lock = threading.Lock()
+        self._stoppers: List[threading.Thread] = []
+        LIVE_RUNTIMES.add(self)
+
+    # -- ports --------------------------------------------------------------------------------
+    def _saved_ports(self) -> dict:
+        try:
+            return json.loads(self.ports_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _open_proxy(self, app: AppReplica) -> int:
+        saved = self._saved_ports().get(app.app_id)
+        proxy = None
+        if saved:
+            try:
+                proxy = Ingress(int(saved), app, self.ctx)
+            except OSError:
+                proxy = None
+        if proxy is None:
+            proxy = Ingress(0, app, self.ctx)
+        app.proxy = proxy
+        app.port = proxy.server_address[1]
+        threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.2},
+                         name=f"standin-ingress-{app.port}", daemon=True).start()
+        ports = self._saved_ports()
+        ports[app.app_id] = app.port
+        tmp = self.ports_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ports, indent=1))
+        os.replace(tmp, self.ports_file)
+        return app.port
+
+    # -- API (docs/standin.md) --------------------------------------------------------------
+    def apply(self, app_id: str, app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> dict:
+        spec = build_spec(app, volumes, secrets)
+        with self.lock:
+            a = self.apps.get(app_id)
+            if a is None:
+                a = self.apps[app_id] = AppReplica(self, app_id)
+                self._open_proxy(a)
+                a.thread.start()
+        with a.lock:
+            if a.spec is not None and a.spec.fingerprint == spec.fingerprint:
+                return {"fqdn": f"127.0.0.1:{a.port}"}
+            a.spec = spec
+            a.restarts = 0
+            a.note(f"revision {spec.revision} applied (minReplicas {spec.min_replicas})")
+            if spec.error:
+                a.note(f"revision {spec.revision} cannot start: {spec.error}")
+        a.replace("new revision", run=spec.min_replicas > 0)
+        return {"fqdn": f"127.0.0.1:{a.port}"}
+
+    def restart(self, app_id: str) -> None:
+        a = self.apps.get(app_id)
+        if a is not None:
+            a.replace("revision restart", run=True)
+
+    def remove(self, app_id: str, wait: bool = False) -> None:
+        with self.lock:
+            a = self.apps.pop(app_id, None)
+        if a is None:
+            return
+        with a.lock:
+            a.closed = True
+            a.cond.notify_all()
+        if a.proxy is not None:
+            a.proxy.shutdown()
+            a.proxy.server_close()
+        t = a.replace("app removed", run=False)
+        if t is not None and wait:
+            t.join()
+
+    def status(self, app_id: str) -> dict:
+        a = self.apps.get(app_id)
+        if a is None:
+            return {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
+        with a.lock:
+            alive = a.proc is not None and a.proc.poll() is None
+            # A replica being (re)started for a new revision or a restart counts as running
+            # (ACA: "Activating"); one waiting out a crash backoff does not.
+            pending = (a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None
+                       and not a.spec.error)
+            running = alive or pending
+            return {"running": running, "ready": bool(a.ready and alive), "restarts": a.restarts,
+                    "pid": a.proc.pid if alive else None,
+                    "log_path": str(a.log_path) if a.log_path.exists() else None,
+                    "scaled_to_zero": not a.want_running and not running,
+                    "port": a.port, "private_port": a.private_port if alive else None}
+
+    def log_lines(self, app_id: str, tail: Optional[int] = None) -> List[str]:
+        a = self.apps.get(app_id)
+        path = a.log_path if a is not None else self.base / app_slug(app_id) / "console.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        return lines[-tail:] if tail else lines
+
+    def stop_all(self) -> None:
+        """Stop every app and wait until every process group is gone."""
+        with self.lock:
+            ids = list(self.apps)
+        threads = [threading.Thread(target=self.remove, args=(i, True)) for i in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with self.lock:
+            stoppers, self._stoppers = self._stoppers, []
+        for t in stoppers:
+            t.join()
