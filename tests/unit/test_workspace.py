@@ -5,7 +5,7 @@ import threading
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from azext_aitk import workspace as w
+from azext_aitk.core import workspace as w
 
 
 def test_config_keys_are_the_ai_toolkit_names():
