@@ -13,4 +13,4 @@ KEYS = (MODEL, SERVED_MODEL_NAME, ADAPTERS, VLLM_ARGS)
 
 # What `az aitk inference init` writes: everything left to the launcher's discovery
 # (adapters null, not {}: an empty mapping would turn discovery off).
-DEFAULT = {MODEL: None, SERVED_MODEL_NAME: None, ADAPTERS: None, VLLM_ARGS: []}
+DEFAULT: dict[str, object] = {MODEL: None, SERVED_MODEL_NAME: None, ADAPTERS: None, VLLM_ARGS: []}

@@ -59,7 +59,7 @@ def test_default_names_are_valid():
 def test_extension_profiles_fit(template):
     import sys
     sys.path.insert(0, str(ROOT / "src" / "aitk"))
-    from azext_aitk import gpu_profiles
+    from azext_aitk.core import gpu_profiles
     for profile in gpu_profiles.PROFILES.values():
         for name, value in gpu_profiles.template_parameters(profile).items():
             ptype = template["parameters"][name]["type"]

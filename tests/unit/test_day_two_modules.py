@@ -1,5 +1,5 @@
 """The day-two commands' plain modules: chat_session (SSE, conversation, terminal loop),
-console_log, status_summary, teardown_plan; and the chat's HTTP side (inference_endpoint.stream_chat)."""
+console_log, status_summary, teardown_plan; and the chat's HTTP side (model_server.stream_chat)."""
 import json
 import threading
 import time
@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from azext_aitk.azure import inference_endpoint
+from azext_aitk.azure import model_server
 from azext_aitk.core import chat_session, console_log, status_summary, teardown_plan
 
 
@@ -167,13 +167,13 @@ def chat_url():
 
 def test_stream_reply_collects_pieces(chat_url):
     got = []
-    reply = inference_endpoint.stream_chat(chat_url, "k", chat_session.Conversation("m").request("hi"), got.append)
+    reply = model_server.stream_chat(chat_url, "k", chat_session.Conversation("m").request("hi"), got.append)
     assert reply == "t0 t1 t2 " and got == ["t0 ", "t1 ", "t2 "]
 
 
 def test_stream_reply_bad_key_names_the_status(chat_url):
     with pytest.raises(chat_session.ChatError, match="answered 401: bad key"):
-        inference_endpoint.stream_chat(chat_url, "wrong", chat_session.Conversation("m").request("hi"), lambda p: None)
+        model_server.stream_chat(chat_url, "wrong", chat_session.Conversation("m").request("hi"), lambda p: None)
 
 
 def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
@@ -184,13 +184,13 @@ def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
         if len(got) == 5:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt) as info:
-        inference_endpoint.stream_chat(chat_url, "k", chat_session.Conversation("m").request("slow"), on_piece)
+        model_server.stream_chat(chat_url, "k", chat_session.Conversation("m").request("slow"), on_piece)
     assert info.value.partial == "t0 t1 t2 t3 t4 "   # up to the piece being shown when it stopped
 
 
 def test_stream_reply_no_server():
     with pytest.raises(chat_session.ChatError, match="did not answer"):
-        inference_endpoint.stream_chat("http://127.0.0.1:9", "k", {"model": "m"}, lambda p: None, timeout=2)
+        model_server.stream_chat("http://127.0.0.1:9", "k", {"model": "m"}, lambda p: None, timeout=2)
 
 
 # -- log_stream -------------------------------------------------------------------------------

@@ -103,8 +103,9 @@ def classify(error: Any, resource_group: str | None = None, location: str | None
             what = (f" Request the '{gpu_profile.quota}' quota for Azure Container Apps{where} "
                     "(Azure portal > Quotas > Azure Container Apps), or try another region "
                     "with --location or another --gpu-profile.")
+        profile_type = gpu_profile.workload_profile_type if gpu_profile else "the GPU profile"
         return (QUOTA,
-                f"no GPU capacity or quota{where} for {gpu_profile.workload_profile_type if gpu_profile else 'the GPU profile'}: {message}",
+                f"no GPU capacity or quota{where} for {profile_type}: {message}",
                 ("The subscription lacks the GPU quota or the region lacks the capacity." + what).strip())
     code, message, target = _innermost(entries)
     resource = failed_resource or target
@@ -139,7 +140,8 @@ def failed_operations(operations: Iterable[Any] | None) -> list[tuple[str | None
         status = get("status_message") or get("statusMessage")
         error = None
         if status is not None:
-            error = status.get("error", status) if isinstance(status, dict) else getattr(status, "error", None) or status
+            error = status.get("error", status) if isinstance(status, dict) \
+                else getattr(status, "error", None) or status
         failed.append((resource, error))
     return failed
 

@@ -1,6 +1,6 @@
 """`az aitk inference chat`: the conversation, the SSE stream of its replies, the terminal loop.
 
-Plain Python: azure/inference_endpoint.py sends the requests. The terminal loop takes its input
+Plain Python: azure/model_server.py sends the requests. The terminal loop takes its input
 and output as functions so it can be driven without a terminal; the real terminal is tested
 under a pty.
 """
@@ -37,7 +37,8 @@ def sse_deltas(lines: Iterable[str | bytes]) -> Iterator[str]:
             continue
         if chunk.get("error"):
             err = chunk["error"]
-            raise ChatError(f"the server stopped the reply: {err.get('message', err) if isinstance(err, dict) else err}")
+            detail = err.get("message", err) if isinstance(err, dict) else err
+            raise ChatError(f"the server stopped the reply: {detail}")
         for choice in chunk.get("choices") or []:
             piece = ((choice or {}).get("delta") or {}).get("content")
             if piece:

@@ -26,7 +26,7 @@ def latest_revision(app_props: Json, revisions: list[Json] | None) -> Json | Non
     for r in revisions or []:
         if r.get("name") == name:
             return r
-    return (revisions or [None])[-1]
+    return revisions[-1] if revisions else None
 
 
 def running_replicas(replicas: Iterable[Json] | None) -> int:

@@ -1,7 +1,7 @@
 """`az aitk inference chat`: config and key from the workspace and the app, then the chat."""
 import sys
 
-from ..azure import container_app, inference_endpoint
+from ..azure import container_app, model_server
 from ..core import chat_session
 from ..core.errors import ChatError
 from ._config import load_config
@@ -18,8 +18,8 @@ def inference_chat(cmd, workspace=None, model=None, system=None, temperature=Non
     key = aca.api_key()
     url = cfg.url
     try:
-        models = inference_endpoint.list_models(url, key, timeout=120.0)
-    except inference_endpoint.ServerError as e:
+        models = model_server.list_models(url, key, timeout=120.0)
+    except model_server.ServerError as e:
         raise ChatError(f"the endpoint is not serving: {e}",
                         "`az aitk inference status` shows why; a scaled-to-zero app "
                         "needs a while to load the model after the first request.") from None
@@ -31,7 +31,7 @@ def inference_chat(cmd, workspace=None, model=None, system=None, temperature=Non
         sys.stdout.flush()
 
     def send(body, on_piece):
-        return inference_endpoint.stream_chat(url, key, body, on_piece)
+        return model_server.stream_chat(url, key, body, on_piece)
 
     if message is not None:
         try:

@@ -8,7 +8,7 @@ from knack.log import get_logger
 
 from aitk_serve import layout
 
-from ..azure import container_app, file_share, inference_endpoint, storage_account
+from ..azure import container_app, file_share, model_server, storage_account
 from ..core import adapter_specs, deploy_rollout, sync_plan
 from ..core import workspace as ws_mod
 from ._config import load_config
@@ -73,12 +73,12 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
     rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app))
     action = rollout.action
-    if action == deploy_rollout.HOT_LOAD and not (inference_endpoint.health(url, timeout=5.0)
+    if action == deploy_rollout.HOT_LOAD and not (model_server.health(url, timeout=5.0)
                                                  and _hot_load(url, key, rollout.adapters)):
         action = deploy_rollout.RESTART
     if action == deploy_rollout.RESTART:
         if _restart(aca, app) and not no_wait:
-            inference_endpoint.wait_down(url, grace=RESTART_GRACE)
+            model_server.wait_down(url, grace=RESTART_GRACE)
 
     result = {"endpoint": url, "uploaded": len(plan.upload), "unchanged": len(plan.skip),
               "deleted": len(plan.delete), "bytesUploaded": total, "action": action}
@@ -112,9 +112,9 @@ def _wait_ready(cmd, cfg, key, expected, timeout):
     controller = cmd.cli_ctx.get_progress_controller()
     controller.begin(message="Waiting for the endpoint")
     try:
-        return inference_endpoint.wait_ready(cfg.url, key, expected, timeout,
+        return model_server.wait_ready(cfg.url, key, expected, timeout,
                                              tick=lambda msg: controller.add(message=msg))
-    except inference_endpoint.ServerError as e:
+    except model_server.ServerError as e:
         from azure.cli.core.azclierror import AzureResponseError
         raise AzureResponseError(
             f"the endpoint {cfg.url} was not ready within {timeout} s: {e}",
@@ -135,16 +135,16 @@ def _size(n):
 
 def _hot_load(url, key, names):
     try:
-        current = set(inference_endpoint.list_models(url, key))
-    except inference_endpoint.ServerError:
+        current = set(model_server.list_models(url, key))
+    except model_server.ServerError:
         return False
     for name in names:
         if name in current:
-            ok, detail = inference_endpoint.unload_adapter(url, key, name)
+            ok, detail = model_server.unload_adapter(url, key, name)
             if not ok:
                 logger.info("unload of %s failed (%s)", name, detail)
                 return False
-        ok, detail = inference_endpoint.load_adapter(url, key, name, layout.adapter_dir(name))
+        ok, detail = model_server.load_adapter(url, key, name, layout.adapter_dir(name))
         if not ok:
             logger.warning("The server did not hot-load adapter %s (%s); restarting instead.", name, detail)
             return False

@@ -1,5 +1,5 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
-from ..azure import container_app, inference_endpoint
+from ..azure import container_app, model_server
 from ._config import load_config
 
 
@@ -13,9 +13,9 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
               "app": cfg.app_name, "resourceGroup": cfg.resource_group,
               "latestRevision": getattr(app, "latest_ready_revision_name", None)}
     try:
-        result["models"] = inference_endpoint.list_models(url, key, timeout=15.0)
+        result["models"] = model_server.list_models(url, key, timeout=15.0)
         result["state"] = "Running"
-    except inference_endpoint.ServerError as e:
+    except model_server.ServerError as e:
         provisioning = container_app.state(app)
         result["state"] = "NotServing" if provisioning == "Succeeded" else provisioning
         result["note"] = (f"{e}. A scaled-to-zero app starts on the first request (loading the "

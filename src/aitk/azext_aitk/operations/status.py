@@ -1,7 +1,7 @@
 """`az aitk inference status`: the app, its latest revision, its replicas and the server."""
 from knack.log import get_logger
 
-from ..azure import container_app, inference_endpoint, managed_environment
+from ..azure import container_app, managed_environment, model_server
 from ..core import status_summary
 from ._config import load_config
 
@@ -29,11 +29,11 @@ def inference_status(cmd, workspace=None):
     # more than any request would; ask it only when a replica runs.
     ready, models, note = False, [], None
     if status_summary.running_replicas(replicas) or (rev or {}).get("properties", {}).get("replicas"):
-        ready = inference_endpoint.health(url, timeout=10.0)
+        ready = model_server.health(url, timeout=10.0)
         if ready:
             try:
-                models = inference_endpoint.list_models(url, aca.api_key(), timeout=15.0)
-            except inference_endpoint.ServerError as e:
+                models = model_server.list_models(url, aca.api_key(), timeout=15.0)
+            except model_server.ServerError as e:
                 note = str(e)
     elif (rev or {}).get("properties", {}).get("runningState") in ("Failed", "Degraded"):
         note = "the revision failed to start: fix the cause, then `az aitk inference deploy` restarts it"

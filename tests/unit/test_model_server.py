@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from azext_aitk.azure import inference_endpoint as server_api
+from azext_aitk.azure import model_server as server_api
 
 
 class _State:
