@@ -8,7 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from . import LaunchError
+from . import LaunchError, adapter_spec, serve_config
 from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR, MODEL_CACHE_DIR,
                      MOUNT_ENV, MOUNT_PATH, SERVE_CONFIG_FILE)
 
@@ -60,7 +60,7 @@ def load_serve_config(path, required):
         raise LaunchError(f"config file {path} is not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise LaunchError(f"config file {path} is not a JSON object")
-    unknown = sorted(set(data) - {"model", "served_model_name", "adapters", "vllm_args"})
+    unknown = sorted(set(data) - set(serve_config.KEYS))
     if unknown:
         raise LaunchError(f"config file {path}: unknown keys {unknown} (known: model, "
                           f"served_model_name, adapters, vllm_args)")
@@ -88,10 +88,10 @@ def parse_adapter_specs(specs, source):
         spec = spec.strip()
         if not spec:
             continue
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        pair = adapter_spec.split(spec)
+        if pair is None:
             raise LaunchError(f"{source}: adapter {spec!r} is not NAME=PATH")
-        pairs.append((name.strip(), path.strip()))
+        pairs.append(pair)
     return pairs
 
 
