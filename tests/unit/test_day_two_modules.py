@@ -230,7 +230,7 @@ def test_text_lines_skips_keepalives():
     assert list(console_log.text_lines([b"a\r\n", b"", b"  ", "b"])) == ["a", "b"]
 
 
-# -- status_view ------------------------------------------------------------------------------
+# -- status_summary ---------------------------------------------------------------------------
 
 APP = {"name": "app", "properties": {
     "provisioningState": "Succeeded", "runningStatus": "Running", "latestRevisionName": "app--2",

@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from azext_aitk.azure import model_server as server_api
+from azext_aitk.azure import model_server
 
 
 class _State:
@@ -56,17 +56,17 @@ def server():
 
 def test_wait_ready_until_health_and_models(server):
     ticks = []
-    models = server_api.wait_ready(server, "k", [], timeout=10, interval=0.01, tick=ticks.append)
+    models = model_server.wait_ready(server, "k", [], timeout=10, interval=0.01, tick=ticks.append)
     assert models == ["base"] and len(ticks) == 2
 
 
 def test_wait_ready_times_out_with_the_last_state(server):
-    with pytest.raises(server_api.ServerError, match="waiting for lora1"):
-        server_api.wait_ready(server, "k", ["lora1"], timeout=0.3, interval=0.05)
+    with pytest.raises(model_server.ServerError, match="waiting for lora1"):
+        model_server.wait_ready(server, "k", ["lora1"], timeout=0.3, interval=0.05)
 
 
 def test_load_adapter_then_listed(server):
-    ok, _ = server_api.load_adapter(server, "k", "lora1", "aitk/adapters/lora1")
-    assert ok and "lora1" in server_api.list_models(server, "k")
-    with pytest.raises(server_api.ServerError, match="401"):
-        server_api.list_models(server, "wrong")
+    ok, _ = model_server.load_adapter(server, "k", "lora1", "aitk/adapters/lora1")
+    assert ok and "lora1" in model_server.list_models(server, "k")
+    with pytest.raises(model_server.ServerError, match="401"):
+        model_server.list_models(server, "wrong")

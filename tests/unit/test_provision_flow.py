@@ -8,7 +8,7 @@ import pytest
 from azext_aitk._exception_handler import exception_handler
 from azext_aitk.azure import resource_group
 from azext_aitk.core import gpu_profiles
-from azext_aitk.core import shipped_templates as templates_shipped
+from azext_aitk.core import shipped_templates
 from azext_aitk.core import workspace as w
 from azext_aitk.operations import provision as _provision
 
@@ -38,9 +38,9 @@ def shipped(tmp_path, monkeypatch):
         "contentVersion": "1.0.0.0",
         "parameters": {"storageAccountName": {"value": None}, "fileShareName": {"value": None},
                        "acaAppName": {"value": None}, "maximumInstanceCount": {"value": 1}}}))
-    monkeypatch.setattr(templates_shipped, "BICEP", d / "inference.bicep")
-    monkeypatch.setattr(templates_shipped, "ARM_JSON", d / "inference.json")
-    monkeypatch.setattr(templates_shipped, "PARAMETERS", d / "inference.parameters.json")
+    monkeypatch.setattr(shipped_templates, "BICEP", d / "inference.bicep")
+    monkeypatch.setattr(shipped_templates, "ARM_JSON", d / "inference.json")
+    monkeypatch.setattr(shipped_templates, "PARAMETERS", d / "inference.parameters.json")
     return d
 
 
