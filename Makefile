@@ -51,7 +51,8 @@ demo: $(STAMP) wheel
 	$(PY) scripts/demo.py
 
 bench: $(STAMP) wheel
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	# The launcher is not installed in .venv (it ships in the wheel); benchmarks import it from container/.
+	for b in benchmarks/bench_*.py; do PYTHONPATH=container $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf build dist .demo

@@ -8,7 +8,9 @@ Models: Phi-3-mini-4k/128k, Phi-3-medium-4k, Llama-3-8B, Mistral-7B (published c
 checkpoints written at run time), each on a T4 and an A100 as the GPU table describes them, and on a 20 GiB GPU.
 The GPU numbers are arithmetic; nothing here runs on a GPU.
 
-    .venv/bin/python benchmarks/bench_fit.py [--repeat 20] [--json PATH]
+    PYTHONPATH=container .venv/bin/python benchmarks/bench_fit.py [--repeat 20] [--json PATH]
+
+(`make bench` sets PYTHONPATH: the launcher is not installed in .venv.)
 """
 
 import argparse
@@ -20,12 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "container"))
-
-from aitk_serve import fit, gpus  # noqa: E402
-from serve.real_models import MODELS, write_sparse_model  # noqa: E402
+from aitk_serve import fit, gpus
+from aitk_testkit.real_models import MODELS, write_sparse_model
 
 RATIO_TARGET = 0.95
 # The table's T4 and A100, and a 20 GiB bf16 GPU (what `--check --gpu-memory 20` plans for),

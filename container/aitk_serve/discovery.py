@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import LaunchError
+from . import LaunchError, adapter_spec, serve_config
 from . import validate as v
 from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, DEFAULT_CHECKPOINT_DIR,
                      FINETUNED_MODELS_DIR, FINETUNING_CONFIG_FILE, MODEL_CACHE_DIR, MOUNT_ENV,
@@ -55,7 +55,7 @@ def load_serve_config(path, required):
             raise LaunchError(f"config file {path} does not exist")
         return ServeConfig()
     data = v.load_json(path, "config file", object_pairs_hook=_pairs_no_dupes(path))
-    unknown = sorted(set(data) - {"model", "served_model_name", "adapters", "vllm_args"})
+    unknown = sorted(set(data) - set(serve_config.KEYS))
     if unknown:
         raise LaunchError(f"config file {path}: unknown keys {unknown} (known: model, "
                           f"served_model_name, adapters, vllm_args)")
@@ -83,10 +83,10 @@ def parse_adapter_specs(specs, source):
         spec = spec.strip()
         if not spec:
             continue
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        pair = adapter_spec.split(spec)
+        if pair is None:
             raise LaunchError(f"{source}: adapter {spec!r} is not NAME=PATH")
-        pairs.append((name.strip(), path.strip()))
+        pairs.append(pair)
     return pairs
 
 

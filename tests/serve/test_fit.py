@@ -10,7 +10,7 @@ import pytest
 from aitk_serve import LaunchError, fit, gpus
 
 from serve.conftest import run_launcher
-from serve.real_models import MODELS, write_sparse_model, write_sparse_shard
+from aitk_testkit.real_models import MODELS, write_sparse_model, write_sparse_shard
 
 MIB = 1024**2
 GIB = 1024**3

@@ -12,7 +12,7 @@ OUTPUTS = ["SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME", "FI
            "ACA_APP_NAME", "ACA_APP_ENDPOINT"]
 NAMES = ["storageAccountName", "fileShareName", "acaEnvironmentName", "acaEnvironmentStorageName",
          "acaAppName", "acaLogAnalyticsName"]
-EXTENSION_PARAMETERS = {   # what _provision.py / gpu_profiles.py put, and their ARM types
+EXTENSION_PARAMETERS = {   # what core/provision_plan.py and gpu_profiles.py put, and their ARM types
     "location": "string", "apiKey": "securestring", "image": "string",
     "workloadProfileName": "string", "workloadProfileType": "string", "cpu": "string",
     "memory": "string", "minReplicas": "int", "maximumInstanceCount": "int",
@@ -57,7 +57,7 @@ def test_default_names_are_valid():
 
 
 def test_extension_profiles_fit(template):
-    from azext_aitk import gpu_profiles
+    from azext_aitk.core import gpu_profiles
     for profile in gpu_profiles.PROFILES.values():
         for name, value in gpu_profiles.template_parameters(profile).items():
             ptype = template["parameters"][name]["type"]

@@ -1,7 +1,7 @@
 import pytest
 
-from azext_aitk import adapter_specs as a
-from azext_aitk import api_key
+from azext_aitk.core import adapter_specs as a
+from azext_aitk.core import api_key
 
 
 def test_parse_forms():

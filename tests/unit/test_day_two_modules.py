@@ -1,5 +1,5 @@
-"""The day-two commands' plain modules: chat (SSE, conversation, terminal loop), log_stream,
-status_view, teardown_plan."""
+"""The day-two commands' plain modules: chat_session (SSE, conversation, terminal loop),
+console_log, status_summary, teardown_plan; and the chat's HTTP side (model_server.stream_chat)."""
 import json
 import threading
 import time
@@ -7,7 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from azext_aitk import chat, log_stream, status_view, teardown_plan
+from azext_aitk.azure import model_server
+from azext_aitk.core import chat_session, console_log, status_summary, teardown_plan
 
 
 # -- chat: SSE parsing ------------------------------------------------------------------------
@@ -23,24 +24,24 @@ def _sse(*pieces, done=True):
 
 def test_sse_deltas_yields_content_and_stops_at_done():
     lines = _sse("Hel", "lo") + ['data: {"choices":[{"delta":{"content":"after"}}]}']
-    assert list(chat.sse_deltas(lines)) == ["Hel", "lo"]
+    assert list(chat_session.sse_deltas(lines)) == ["Hel", "lo"]
 
 
 def test_sse_deltas_accepts_bytes_crlf_and_skips_junk():
     lines = [b"data: not json\r\n", b"event: x", b'data: {"choices":[{"delta":{"content":"\xc3\xa9"}}]}\r\n',
              b"data: [1]", b"data:", b"data: [DONE]"]
-    assert list(chat.sse_deltas(lines)) == ["\u00e9"]
+    assert list(chat_session.sse_deltas(lines)) == ["\u00e9"]
 
 
 def test_sse_error_object_raises():
-    with pytest.raises(chat.ChatError, match="too long"):
-        list(chat.sse_deltas(['data: {"error": {"message": "prompt too long"}}']))
+    with pytest.raises(chat_session.ChatError, match="too long"):
+        list(chat_session.sse_deltas(['data: {"error": {"message": "prompt too long"}}']))
 
 
 # -- chat: conversation and options -----------------------------------------------------------
 
 def test_conversation_request_does_not_change_history_until_recorded():
-    c = chat.Conversation("m", system="be brief", temperature=0.5, max_tokens=7)
+    c = chat_session.Conversation("m", system="be brief", temperature=0.5, max_tokens=7)
     body = c.request("hi")
     assert body == {"model": "m", "stream": True, "temperature": 0.5, "max_tokens": 7,
                     "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
@@ -50,28 +51,28 @@ def test_conversation_request_does_not_change_history_until_recorded():
 
 
 def test_conversation_leaves_out_unset_options():
-    body = chat.Conversation("m").request("x")
+    body = chat_session.Conversation("m").request("x")
     assert "temperature" not in body and "max_tokens" not in body and body["messages"][0]["role"] == "user"
 
 
 @pytest.mark.parametrize("t,n", [(-0.1, None), (2.5, None), (None, 0), (None, -3)])
 def test_validate_options_rejects(t, n):
-    with pytest.raises(chat.ChatError):
-        chat.validate_options(t, n)
+    with pytest.raises(chat_session.ChatError):
+        chat_session.validate_options(t, n)
 
 
 def test_validate_options_accepts_edges():
-    chat.validate_options(0.0, 1)
-    chat.validate_options(2.0, None)
+    chat_session.validate_options(0.0, 1)
+    chat_session.validate_options(2.0, None)
 
 
 def test_pick_model():
-    assert chat.pick_model(["base", "a1"]) == "base"
-    assert chat.pick_model(["base", "a1"], "a1") == "a1"
-    with pytest.raises(chat.ChatError, match="'x' is not served; the endpoint serves: base, a1"):
-        chat.pick_model(["base", "a1"], "x")
-    with pytest.raises(chat.ChatError, match="lists no models"):
-        chat.pick_model([])
+    assert chat_session.pick_model(["base", "a1"]) == "base"
+    assert chat_session.pick_model(["base", "a1"], "a1") == "a1"
+    with pytest.raises(chat_session.ChatError, match="'x' is not served; the endpoint serves: base, a1"):
+        chat_session.pick_model(["base", "a1"], "x")
+    with pytest.raises(chat_session.ChatError, match="lists no models"):
+        chat_session.pick_model([])
 
 
 # -- chat: the terminal loop with scripted input ----------------------------------------------
@@ -94,7 +95,7 @@ class _Script:
 
 def test_run_terminal_history_interrupt_and_eof():
     script = _Script("one", KeyboardInterrupt(), "", "two", "three", EOFError())
-    conv = chat.Conversation("m")
+    conv = chat_session.Conversation("m")
     sent = []
 
     def send(body, on_piece):
@@ -106,7 +107,7 @@ def test_run_terminal_history_interrupt_and_eof():
             raise e
         on_piece("ok")
         return "ok"
-    assert chat.run_terminal(conv, send, script.read, script.write) == 3
+    assert chat_session.run_terminal(conv, send, script.read, script.write) == 3
     out = "".join(script.out)
     assert "(Ctrl-D or /exit leaves the chat)" in out and "[stopped]" in out
     assert [m["content"] for m in sent[-1]["messages"]] == ["one", "ok", "two", "par", "three"]
@@ -114,11 +115,11 @@ def test_run_terminal_history_interrupt_and_eof():
 
 def test_run_terminal_exit_word_and_server_error_keep_going():
     script = _Script("bad", "/exit", "never")
-    conv = chat.Conversation("m")
+    conv = chat_session.Conversation("m")
 
     def send(body, on_piece):
-        raise chat.ChatError("the server answered 500: boom")
-    assert chat.run_terminal(conv, send, script.read, script.write) == 0
+        raise chat_session.ChatError("the server answered 500: boom")
+    assert chat_session.run_terminal(conv, send, script.read, script.write) == 0
     assert "[error] the server answered 500: boom" in "".join(script.out)
     assert script.items == ["never"] and conv.messages == []
 
@@ -166,13 +167,13 @@ def chat_url():
 
 def test_stream_reply_collects_pieces(chat_url):
     got = []
-    reply = chat.stream_reply(chat_url, "k", chat.Conversation("m").request("hi"), got.append)
+    reply = model_server.stream_chat(chat_url, "k", chat_session.Conversation("m").request("hi"), got.append)
     assert reply == "t0 t1 t2 " and got == ["t0 ", "t1 ", "t2 "]
 
 
 def test_stream_reply_bad_key_names_the_status(chat_url):
-    with pytest.raises(chat.ChatError, match="answered 401: bad key"):
-        chat.stream_reply(chat_url, "wrong", chat.Conversation("m").request("hi"), lambda p: None)
+    with pytest.raises(chat_session.ChatError, match="answered 401: bad key"):
+        model_server.stream_chat(chat_url, "wrong", chat_session.Conversation("m").request("hi"), lambda p: None)
 
 
 def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
@@ -183,33 +184,33 @@ def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
         if len(got) == 5:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt) as info:
-        chat.stream_reply(chat_url, "k", chat.Conversation("m").request("slow"), on_piece)
+        model_server.stream_chat(chat_url, "k", chat_session.Conversation("m").request("slow"), on_piece)
     assert info.value.partial == "t0 t1 t2 t3 t4 "   # up to the piece being shown when it stopped
 
 
 def test_stream_reply_no_server():
-    with pytest.raises(chat.ChatError, match="did not answer"):
-        chat.stream_reply("http://127.0.0.1:9", "k", {"model": "m"}, lambda p: None, timeout=2)
+    with pytest.raises(chat_session.ChatError, match="did not answer"):
+        model_server.stream_chat("http://127.0.0.1:9", "k", {"model": "m"}, lambda p: None, timeout=2)
 
 
 # -- log_stream -------------------------------------------------------------------------------
 
 def test_logstream_url_like_az_containerapp_logs_show():
     ese = "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a/eventstream"
-    assert log_stream.logstream_url(ese, "s", "g", "a", "a--r1", "a--r1-0", "main") == (
+    assert console_log.logstream_url(ese, "s", "g", "a", "a--r1", "a--r1-0", "main") == (
         "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a"
         "/revisions/a--r1/replicas/a--r1-0/containers/main/logstream")
-    with pytest.raises(log_stream.LogStreamError):
-        log_stream.base_url(None)
+    with pytest.raises(console_log.LogStreamError):
+        console_log.base_url(None)
 
 
 def test_tail_and_query():
-    assert log_stream.validate_tail(None) == log_stream.DEFAULT_TAIL
-    assert log_stream.validate_tail(0) == 0 and log_stream.validate_tail(300) == 300
+    assert console_log.validate_tail(None) == console_log.DEFAULT_TAIL
+    assert console_log.validate_tail(0) == 0 and console_log.validate_tail(300) == 300
     for bad in (-1, 301):
-        with pytest.raises(log_stream.LogStreamError):
-            log_stream.validate_tail(bad)
-    assert log_stream.query(True, 5) == {"follow": "true", "tailLines": "5", "output": "text"}
+        with pytest.raises(console_log.LogStreamError):
+            console_log.validate_tail(bad)
+    assert console_log.query(True, 5) == {"follow": "true", "tailLines": "5", "output": "text"}
 
 
 def _replica(name, *containers):
@@ -219,17 +220,17 @@ def _replica(name, *containers):
 def test_pick_replica_prefers_running_and_named_container():
     idle = _replica("r-0", {"name": "main", "runningState": "Waiting"})
     live = _replica("r-1", {"name": "main", "runningState": "Running"}, {"name": "side", "ready": True})
-    assert log_stream.pick_replica([idle, live]) == ("r-1", "main")
-    assert log_stream.pick_replica([idle, live], "side") == ("r-1", "side")
-    assert log_stream.pick_replica([]) is None
-    assert log_stream.pick_replica([idle], "nope") is None
+    assert console_log.pick_replica([idle, live]) == ("r-1", "main")
+    assert console_log.pick_replica([idle, live], "side") == ("r-1", "side")
+    assert console_log.pick_replica([]) is None
+    assert console_log.pick_replica([idle], "nope") is None
 
 
 def test_text_lines_skips_keepalives():
-    assert list(log_stream.text_lines([b"a\r\n", b"", b"  ", "b"])) == ["a", "b"]
+    assert list(console_log.text_lines([b"a\r\n", b"", b"  ", "b"])) == ["a", "b"]
 
 
-# -- status_view ------------------------------------------------------------------------------
+# -- status_summary ---------------------------------------------------------------------------
 
 APP = {"name": "app", "properties": {
     "provisioningState": "Succeeded", "runningStatus": "Running", "latestRevisionName": "app--2",
@@ -242,7 +243,7 @@ REVS = [{"name": "app--1", "properties": {"runningState": "Stopped"}},
 
 def test_summarize_healthy():
     reps = [_replica("app--2-0", {"name": "main", "ready": True, "runningState": "Running"})]
-    s = status_view.summarize(APP, ENV, REVS, reps, True, ["base", "a1"])
+    s = status_summary.summarize(APP, ENV, REVS, reps, True, ["base", "a1"])
     assert s["revision"] == "app--2" and s["revisionState"] == "Running" and s["replicas"] == 1
     assert s["gpuProfile"] == "T4" and s["serverless"] is True
     assert (s["minReplicas"], s["maxReplicas"]) == (0, 2)
@@ -253,23 +254,23 @@ def test_summarize_healthy():
 def test_summarize_failed_uses_running_state_details_then_the_log_then_says_so():
     failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy",
                                                 "runningStateDetails": "Container crashed: exit 1"}}]
-    s = status_view.summarize(APP, ENV, failed, [], False, [])
+    s = status_summary.summarize(APP, ENV, failed, [], False, [])
     assert s["error"] == "Container crashed: exit 1" and s["replicas"] == 0 and not s["ready"]
     failed[0]["properties"].pop("runningStateDetails")
     log = ["aitk_serve: model at /mount/x", "ValueError: adapter rank 128 > max_lora_rank 64", "exiting"]
-    assert status_view.summarize(APP, ENV, failed, [], False, [], log)["error"].startswith("ValueError")
+    assert status_summary.summarize(APP, ENV, failed, [], False, [], log)["error"].startswith("ValueError")
 
 
 def test_summarize_restarting_container_and_unknown_profile():
     reps = [_replica("app--2-0", {"name": "main", "restartCount": 2, "runningState": "Waiting",
                                   "runningStateDetails": "CrashLoopBackOff"})]
-    s = status_view.summarize(APP, {}, REVS, reps, False, [])
+    s = status_summary.summarize(APP, {}, REVS, reps, False, [])
     assert s["error"] == "CrashLoopBackOff" and s["gpuProfile"] == "gpu-t4" and s["serverless"] is None
 
 
 def test_summarize_healthy_ignores_old_error_lines():
     reps = [_replica("app--2-0", {"name": "main", "ready": True})]
-    assert status_view.summarize(APP, ENV, REVS, reps, True, ["b"], ["error: once"])["error"] is None
+    assert status_summary.summarize(APP, ENV, REVS, reps, True, ["b"], ["error: once"])["error"] is None
 
 
 # -- teardown_plan ----------------------------------------------------------------------------
@@ -321,5 +322,5 @@ def test_plan_keeps_storage_mounted_elsewhere_and_describe_lists_both():
 
 def test_summarize_failed_without_details_says_so():
     failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
-    err = status_view.summarize(APP, ENV, failed, [], False, [])["error"]
+    err = status_summary.summarize(APP, ENV, failed, [], False, [])["error"]
     assert "revision app--2 failed to start" in err

@@ -1,6 +1,6 @@
 import pytest
 
-from azext_aitk import gpu_profiles as g
+from azext_aitk.core import gpu_profiles as g
 
 
 def test_table_matches_the_published_profiles():

@@ -5,8 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from azext_aitk import _provision, gpu_profiles, templates_shipped
-from azext_aitk import workspace as w
+from azext_aitk._exception_handler import exception_handler
+from azext_aitk.azure import resource_group
+from azext_aitk.core import gpu_profiles
+from azext_aitk.core import shipped_templates
+from azext_aitk.core import workspace as w
+from azext_aitk.operations import provision as _provision
 
 TEMPLATE = {
     "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
@@ -34,9 +38,9 @@ def shipped(tmp_path, monkeypatch):
         "contentVersion": "1.0.0.0",
         "parameters": {"storageAccountName": {"value": None}, "fileShareName": {"value": None},
                        "acaAppName": {"value": None}, "maximumInstanceCount": {"value": 1}}}))
-    monkeypatch.setattr(templates_shipped, "BICEP", d / "inference.bicep")
-    monkeypatch.setattr(templates_shipped, "ARM_JSON", d / "inference.json")
-    monkeypatch.setattr(templates_shipped, "PARAMETERS", d / "inference.parameters.json")
+    monkeypatch.setattr(shipped_templates, "BICEP", d / "inference.bicep")
+    monkeypatch.setattr(shipped_templates, "ARM_JSON", d / "inference.json")
+    monkeypatch.setattr(shipped_templates, "PARAMETERS", d / "inference.parameters.json")
     return d
 
 
@@ -74,6 +78,18 @@ class FakeAzure:
                                                                    for k, x in outputs.items()}))
 
 
+def _run(fn, *args, **kwargs):
+    """Call a command function as az does: its errors go through the group's exception handler."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as ex:  # pylint: disable=broad-except
+        return exception_handler(ex)
+
+
+def _provision_run(cmd, **kwargs):
+    return _run(_provision.inference_provision, cmd, **kwargs)
+
+
 def _cmd():
     return SimpleNamespace(cli_ctx=SimpleNamespace(data={}, config=SimpleNamespace(get=lambda *a, **k: None)))
 
@@ -87,7 +103,7 @@ def _finetuning(ws):
 def test_first_provision_in_a_finetuning_workspace(tmp_path, shipped, monkeypatch):
     _finetuning(tmp_path)
     fake = FakeAzure(monkeypatch, existing={"storageAccountExists": True, "fileShareExists": True})
-    result = _provision.run(_cmd(), workspace=str(tmp_path))
+    result = _provision_run(_cmd(), workspace=str(tmp_path))
     group, template, params = fake.deployed[0]
     assert group == "rg-ft" and template == str(shipped / "inference.json")
     v = {k: e["value"] for k, e in params.items()}
@@ -107,9 +123,9 @@ def test_first_provision_in_a_finetuning_workspace(tmp_path, shipped, monkeypatc
 def test_reprovision_reuses_the_key_and_the_profile(tmp_path, shipped, monkeypatch):
     _finetuning(tmp_path)
     FakeAzure(monkeypatch)
-    _provision.run(_cmd(), workspace=str(tmp_path), gpu_profile="A100")
+    _provision_run(_cmd(), workspace=str(tmp_path), gpu_profile="A100")
     fake = FakeAzure(monkeypatch, app=("aitk-existing-key", gpu_profiles.get("A100")))
-    _provision.run(_cmd(), workspace=str(tmp_path))
+    _provision_run(_cmd(), workspace=str(tmp_path))
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
     assert v["apiKey"] == "aitk-existing-key"
     assert v["workloadProfileType"] == "Consumption-GPU-NC24-A100"
@@ -117,7 +133,7 @@ def test_reprovision_reuses_the_key_and_the_profile(tmp_path, shipped, monkeypat
 
 def test_flags_beat_parameters_beat_the_file(tmp_path, shipped, monkeypatch):
     fake = FakeAzure(monkeypatch)
-    _provision.run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", location="swedencentral",
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", location="swedencentral",
                    parameters=[["maximumInstanceCount=4", "acaAppName=my-llm"]], max_replicas=2,
                    min_replicas=1, image="example.io/vllm:1", gpu_profile="NC48-A100")
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
@@ -131,11 +147,11 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
     bicep = tmp_path / "infra" / "provision" / "inference.bicep"
     bicep.parent.mkdir(parents=True)
     bicep.write_text(BICEP.replace("\n", "\r\n"))        # same text, other line endings: shipped JSON
-    _provision.run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
     assert fake.deployed[-1][1] == str(shipped / "inference.json")
     bicep.write_text(BICEP + "param storageAccountName string = 'x'\nparam fileShareName string = 'x'\n"
                      "param acaAppName string = 'x'\nparam maximumInstanceCount int = 1\nparam extra int = 1\n")
-    _provision.run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
     assert fake.deployed[-1][1] == str(bicep)
     # only what it declares: no apiKey, no *Exists, no profile parameters
     assert set(fake.deployed[-1][2]) == {"maximumInstanceCount"}
@@ -145,13 +161,13 @@ def test_existing_environment_needs_the_gpu_profile(tmp_path, shipped, monkeypat
     fake = FakeAzure(monkeypatch, existing={"acaEnvironmentExists": True})
     monkeypatch.setattr(_provision, "environment_profiles",
                         lambda *a: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")])
-    _provision.run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1",
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1",
                    parameters=[["acaEnvironmentName=myenv"]])
     v = {k: e["value"] for k, e in fake.deployed[-1][2].items()}
     assert v["workloadProfileName"] == "gpu" and v["acaEnvironmentExists"] is True
     from azure.cli.core.azclierror import ValidationError
     with pytest.raises(ValidationError, match="no Consumption-GPU-NC24-A100 workload profile"):
-        _provision.run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", gpu_profile="A100",
+        _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", gpu_profile="A100",
                        parameters=[["acaEnvironmentName=myenv"]])
 
 
@@ -161,7 +177,7 @@ def test_unregistered_provider_says_how_to_register(monkeypatch):
     fake = SimpleNamespace(providers=SimpleNamespace(get=lambda ns: SimpleNamespace(registration_state="NotRegistered")))
     monkeypatch.setattr(_client_factory, "cf_resources", lambda *a: fake)
     with pytest.raises(ValidationError) as e:
-        _provision.check_providers(None, "sub")
+        _run(resource_group.check_providers, None, "sub")
     assert "Microsoft.App" in str(e.value) and "az provider register -n Microsoft.App" in e.value.recommendations[0]
 
 
@@ -175,4 +191,4 @@ def test_missing_resource_group_is_resource_not_found(monkeypatch):
     monkeypatch.setattr(_client_factory, "cf_resources",
                         lambda *a: SimpleNamespace(resource_groups=SimpleNamespace(get=get)))
     with pytest.raises(azclierror.ResourceNotFoundError, match="resource group 'rg9' does not exist"):
-        _provision.check_resource_group(None, "sub", "rg9")
+        _run(resource_group.check_resource_group, None, "sub", "rg9")

@@ -1,7 +1,7 @@
 """The SDK models az 2.91 ships (azure-mgmt-storage 25: mapping-style models) read right."""
 from azure.mgmt.storage.models import StorageAccount, StorageAccountListKeysResult
 
-from azext_aitk._deploy import file_endpoint, first_key
+from azext_aitk.azure.storage_account import file_endpoint, first_key
 
 
 def test_first_key_from_list_keys_result():

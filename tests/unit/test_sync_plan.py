@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from aitk_serve import layout
-from azext_aitk import sync_plan as s
+from azext_aitk.core import sync_plan as s
 
 
 def _local(path, data):

@@ -5,7 +5,7 @@ import threading
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from azext_aitk import workspace as w
+from azext_aitk.core import workspace as w
 
 
 def test_config_keys_are_the_ai_toolkit_names():
@@ -55,6 +55,24 @@ def test_write_then_read_config_keeps_user_keys(tmp_path):
     assert ws.read_inference_config() == _config()
     data = json.loads(ws.inference_config_file.read_text())
     assert data["MY_NOTE"] == "keep me" and data["ACA_APP_NAME"] == "v-aca_app_name"
+
+
+def test_inference_config_as_a_value(tmp_path):
+    ws = w.Workspace(tmp_path)
+    ws.write_inference_config(_config(SUBSCRIPTION_ID="sub", RESOURCE_GROUP_NAME="rg", STORAGE_ACCOUNT_NAME="st",
+                                      ACA_APP_NAME="app", ACA_APP_ENDPOINT=" https://app.example/ "))
+    cfg = ws.inference_config()
+    assert (cfg.subscription_id, cfg.resource_group, cfg.storage_account, cfg.file_share, cfg.app_name) == (
+        "sub", "rg", "st", "v-file_share_name", "app")
+    assert cfg.app_endpoint == "https://app.example/" and cfg.url == "https://app.example"
+    assert cfg.app_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
+    assert cfg.storage_account_id == \
+        "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+    with pytest.raises(AttributeError):
+        cfg.app_name = "other"          # frozen: read once, never changed
+    with pytest.raises(w.WorkspaceError, match="ACA_APP_ENDPOINT"):
+        w.write_json_atomic(ws.inference_config_file, _config(ACA_APP_ENDPOINT=""))
+        ws.inference_config()
 
 
 def test_atomic_write_leaves_no_temp_files_and_readers_never_see_half(tmp_path):

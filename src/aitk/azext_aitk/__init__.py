@@ -2,6 +2,9 @@
 
 Loaded by az on every invocation that might touch the extension: keep imports here light
 (heavy modules are imported inside the command functions).
+
+Tiers (docs/contracts.md "Tiers of the extension"): the registration files here at the top,
+operations/ (one module per command) -> azure/ (all network access) -> core/ (pure).
 """
 from azure.cli.core import AzCommandsLoader
 
@@ -11,13 +14,11 @@ from azext_aitk._help import helps  # pylint: disable=unused-import
 class AitkCommandsLoader(AzCommandsLoader):
 
     def __init__(self, cli_ctx=None):
-        from azure.cli.core.commands import CliCommandType
         from azure.cli.core.profiles import ResourceType
-        custom = CliCommandType(operations_tmpl="azext_aitk.custom#{}")
         # The deployment code of az's resource module resolves its models through the
-        # command's resource type (shared/DESIGN.md "Calling az's deployment code").
-        super().__init__(cli_ctx=cli_ctx, custom_command_type=custom,
-                         resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS)
+        # command's resource type (docs/design.md "Calling az's deployment code").
+        # Each command names its own operations module (commands.py).
+        super().__init__(cli_ctx=cli_ctx, resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS)
 
     def load_command_table(self, args):
         from azext_aitk.commands import load_command_table

@@ -1,6 +1,7 @@
 """SDK clients, made through az's client factory (its credentials, cloud, telemetry, proxies).
 
-Imports happen inside the functions so `az aitk … --help` never loads an SDK.
+Imports happen inside the functions so `az aitk … --help` never loads an SDK. Only the
+`azure` tier calls these.
 """
 
 
@@ -36,35 +37,18 @@ def cf_deployments(cli_ctx, subscription_id=None):
                                    subscription_id=subscription_id)
 
 
-def share_client(cli_ctx, file_endpoint, share_name, account_name, account_key, max_range_size=None):
+def cf_share(cli_ctx, file_endpoint, share_name, account_name, account_key, max_range_size=None):
     """Azure Files data plane with Shared Key, with az's user agent and its SSL settings."""
     from azure.cli.core import _debug
     from azure.cli.core.util import get_az_user_agent
     from azure.storage.fileshare import ShareClient
 
-    from . import share_sync
+    from .azure.retry import share_retry_policy
     kwargs = dict(_debug.change_ssl_cert_verification_track2())
     kwargs["user_agent"] = get_az_user_agent() + "CliExtension/aitk"
-    kwargs["retry_policy"] = share_sync.retry_policy()
+    kwargs["retry_policy"] = share_retry_policy()
     if max_range_size:
         kwargs["max_range_size"] = max_range_size
     return ShareClient(account_url=file_endpoint, share_name=share_name,
                        credential={"account_name": account_name, "account_key": account_key},
                        **kwargs)
-
-
-def retry_lost(call, *args, attempts=3, **kwargs):
-    """Run an SDK operation that is safe to repeat (listKeys, listSecrets, restart) again when
-    its reply was lost (connection dropped before or while the response came back): azure-core
-    repeats only idempotent methods then, and these are POSTs."""
-    import time
-
-    from azure.core.exceptions import IncompleteReadError, ServiceResponseError
-    for attempt in range(attempts):
-        try:
-            return call(*args, **kwargs)
-        except (ServiceResponseError, IncompleteReadError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(1.0 + attempt)
-    return None

@@ -1,7 +1,7 @@
 # pylint: disable=line-too-long
 from knack.arguments import CLIArgumentType
 
-from azext_aitk import gpu_profiles
+from azext_aitk.core import gpu_profiles
 
 
 def load_arguments(self, _):

@@ -20,13 +20,14 @@ def validate_provision(namespace):
 
 
 def validate_adapters(namespace):
-    from azext_aitk.adapter_specs import AdapterSpecError, parse
+    from azext_aitk._exception_handler import to_az_error
+    from azext_aitk.core.adapter_specs import AdapterSpecError, parse
     names = set()
     for spec in getattr(namespace, "adapters", None) or []:
         try:
             name, _ = parse(spec)
         except AdapterSpecError as e:
-            raise InvalidArgumentValueError(str(e), e.recommendation) from None
+            raise to_az_error(e) from None
         if name in names:
             raise InvalidArgumentValueError(f"--adapter name {name!r} is given twice")
         names.add(name)

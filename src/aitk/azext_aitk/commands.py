@@ -1,24 +1,31 @@
+"""The command table: one operations module per command, one exception handler for all."""
 from azure.cli.core.commands import CliCommandType
 from azure.cli.core.profiles import ResourceType
 
+from azext_aitk._exception_handler import exception_handler
 from azext_aitk._format import endpoint_table_format, status_table_format
 from azext_aitk._validators import validate_deploy, validate_provision
 
 
+def _operations(command):
+    return CliCommandType(operations_tmpl=f"azext_aitk.operations.{command}#{{}}")
+
+
 def load_command_table(self, _):
-    custom = CliCommandType(operations_tmpl="azext_aitk.custom#{}")
-    with self.command_group("aitk", custom_command_type=custom, is_preview=True):
+    with self.command_group("aitk", is_preview=True):
         pass
-    with self.command_group("aitk inference", custom_command_type=custom,
-                            resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
-                            is_preview=True) as g:
-        g.custom_command("init", "inference_init")
-        g.custom_command("provision", "inference_provision", validator=validate_provision,
+    with self.command_group("aitk inference", resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
+                            exception_handler=exception_handler, is_preview=True) as g:
+        g.custom_command("init", "inference_init", custom_command_type=_operations("init"))
+        g.custom_command("provision", "inference_provision", custom_command_type=_operations("provision"),
+                         validator=validate_provision, supports_no_wait=True)
+        g.custom_command("deploy", "inference_deploy", custom_command_type=_operations("deploy"),
+                         validator=validate_deploy, supports_no_wait=True)
+        g.custom_command("endpoint", "inference_endpoint", custom_command_type=_operations("endpoint"),
+                         table_transformer=endpoint_table_format)
+        g.custom_command("chat", "inference_chat", custom_command_type=_operations("chat"))
+        g.custom_command("status", "inference_status", custom_command_type=_operations("status"),
+                         table_transformer=status_table_format)
+        g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"),
                          supports_no_wait=True)
-        g.custom_command("deploy", "inference_deploy", validator=validate_deploy,
-                         supports_no_wait=True)
-        g.custom_command("endpoint", "inference_endpoint", table_transformer=endpoint_table_format)
-        g.custom_command("chat", "inference_chat")
-        g.custom_command("status", "inference_status", table_transformer=status_table_format)
-        g.custom_command("delete", "inference_delete", supports_no_wait=True)
-        g.custom_command("logs", "inference_logs")
+        g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))

@@ -1,0 +1,19 @@
+"""The api-versions of the Resource Manager calls the extension makes itself (send_raw_request
+and the generic resource API). The SDK clients az ships keep their own (Microsoft.App 2022-10-01,
+which predates revision states, replicas' containers, getAuthToken and workload profiles)."""
+
+CONTAINER_APPS = "2024-03-01"          # Microsoft.App: apps, revisions, replicas, environments
+LOG_ANALYTICS = "2022-10-01"           # Microsoft.OperationalInsights/workspaces
+STORAGE = "2023-05-01"                 # Microsoft.Storage/storageAccounts
+
+BY_TYPE = {
+    "Microsoft.App/containerApps": CONTAINER_APPS,
+    "Microsoft.App/managedEnvironments": CONTAINER_APPS,
+    "Microsoft.OperationalInsights/workspaces": LOG_ANALYTICS,
+    "Microsoft.Storage/storageAccounts": STORAGE,
+}
+
+
+def for_type(resource_type):
+    """The api-version for a resource type ("Microsoft.App/containerApps", …)."""
+    return BY_TYPE.get(resource_type, CONTAINER_APPS)

@@ -1,0 +1,171 @@
+"""The container app: its resource (SDK model or ARM JSON), its API key secret, revisions,
+replicas, restarts and the console log stream."""
+from knack.log import get_logger
+
+from ..core import api_key, console_log, gpu_profiles
+from ..core import workspace as ws_mod
+from . import api_versions, arm
+from .not_found import is_not_found
+from .retry import retry_lost
+
+logger = get_logger(__name__)
+
+
+class ContainerApp:
+    """One container app, named by subscription, resource group and name. The SDK client uses
+    the subscription az is set to for this command (the config's, unless --subscription)."""
+
+    def __init__(self, cli_ctx, subscription_id, resource_group, name):
+        self.cli_ctx = cli_ctx
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.name = name
+        self._client = None
+
+    @classmethod
+    def from_config(cls, cli_ctx, cfg):
+        """The app infra/inference.config.json names (an InferenceConfig)."""
+        return cls(cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.app_name)
+
+    @property
+    def id(self):
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.App/containerApps/{self.name}")
+
+    @property
+    def client(self):
+        if self._client is None:
+            from .._client_factory import cf_container_apps
+            self._client = cf_container_apps(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
+        return self._client
+
+    def not_found_error(self):
+        from azure.cli.core.azclierror import ResourceNotFoundError
+        return ResourceNotFoundError(
+            f"container app '{self.name}' was not found in resource group '{self.resource_group}' "
+            f"(named by {ws_mod.INFERENCE_CONFIG_FILE})",
+            "Run `az aitk inference provision` to create it, or fix the config file.")
+
+    # -- the resource -----------------------------------------------------------------------
+
+    def find(self):
+        """The SDK model, or None when the app does not exist."""
+        try:
+            return self.client.container_apps.get(self.resource_group, self.name)
+        except Exception as ex:  # pylint: disable=broad-except
+            if is_not_found(ex):
+                return None
+            raise
+
+    def get(self):
+        """The SDK model; a missing app is one clear error."""
+        app = self.find()
+        if app is None:
+            raise self.not_found_error()
+        return app
+
+    def find_json(self):
+        """The ARM JSON (api_versions.CONTAINER_APPS), or None when the app does not exist."""
+        try:
+            return arm.get(self.cli_ctx, self.id)
+        except Exception as ex:  # pylint: disable=broad-except
+            if is_not_found(ex):
+                return None
+            raise
+
+    def get_json(self):
+        app = self.find_json()
+        if app is None:
+            raise self.not_found_error()
+        return app
+
+    def api_key(self):
+        """The endpoint's API key, from the app's secrets (None when it has none)."""
+        secrets = retry_lost(self.client.container_apps.list_secrets, self.resource_group, self.name)
+        return api_key.from_secrets(getattr(secrets, "value", None))
+
+    def workload_profile(self, app):
+        """The GPU profile the app (SDK model) runs on, read through the generic resource API (the
+        app's workloadProfileName and the environment's profiles are newer than the SDK's models)."""
+        from .._client_factory import cf_resources
+        try:
+            resources = cf_resources(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
+            props = resources.resources.get_by_id(app.id, api_versions.CONTAINER_APPS).properties or {}
+            env_id = props.get("managedEnvironmentId") or props.get("environmentId")
+            wp_name = props.get("workloadProfileName")
+            if not env_id or not wp_name:
+                return None
+            env = resources.resources.get_by_id(env_id, api_versions.CONTAINER_APPS).properties or {}
+            for wp in env.get("workloadProfiles") or []:
+                if wp.get("name") == wp_name:
+                    return gpu_profiles.by_type(wp.get("workloadProfileType"))
+        except Exception:  # pylint: disable=broad-except
+            logger.debug("could not read the app's workload profile", exc_info=True)
+        return None
+
+    # -- revisions and replicas -------------------------------------------------------------
+
+    def revisions(self):
+        return arm.list_all(self.cli_ctx, f"{self.id}/revisions")
+
+    def replicas(self, revision):
+        return arm.list_all(self.cli_ctx, f"{self.id}/revisions/{revision}/replicas")
+
+    def restart_revision(self, revision):
+        retry_lost(self.client.container_apps_revisions.restart_revision, self.resource_group, self.name,
+                   revision)
+
+    # -- the console log ----------------------------------------------------------------------
+
+    def open_log_stream(self, app_json, follow, tail, revision=None):
+        """(requests response streaming text lines, description), or (None, why) when no replica
+        runs. app_json: the app's ARM JSON (get_json)."""
+        import requests
+        props = app_json.get("properties") or {}
+        revision = revision or props.get("latestRevisionName")
+        if not revision:
+            return None, "the app has no revision yet"
+        picked = console_log.pick_replica(self.replicas(revision))
+        if picked is None or not picked[1]:
+            return None, (f"revision {revision} has no replica running (scaled to zero or failed to "
+                          "start); a request to the endpoint starts one")
+        replica, container = picked
+        token = (arm.call(self.cli_ctx, "POST", f"{self.id}/getAuthToken") or {}).get("properties", {}).get("token")
+        url = console_log.logstream_url(props.get("eventStreamEndpoint"), self.subscription_id,
+                                        self.resource_group, self.name, revision, replica, container)
+        logger.info("log stream: %s", url)
+        try:
+            resp = requests.get(url, params=console_log.query(follow, tail), stream=True,
+                                headers={"Authorization": f"Bearer {token}"},
+                                timeout=(15.0, None if follow else 60.0))
+        except requests.RequestException as e:
+            raise console_log.LogStreamError(f"the log stream did not answer ({type(e).__name__})") from None
+        if resp.status_code != 200:
+            resp.close()
+            raise console_log.LogStreamError(f"the log stream answered {resp.status_code}",
+                                             "Try again; `az containerapp logs show` reads the same stream.")
+        return resp, f"{revision}/{replica}/{container}"
+
+    def log_tail(self, app_json, tail):
+        """The last `tail` console lines of the latest revision's replica ([] when none runs)."""
+        resp, _ = self.open_log_stream(app_json, False, tail)
+        if resp is None:
+            return []
+        with resp:
+            return list(console_log.text_lines(resp.iter_lines()))
+
+
+def list_in_subscription(cli_ctx, subscription_id):
+    """The ARM JSON of every container app in the subscription."""
+    return arm.list_all(cli_ctx, f"/subscriptions/{subscription_id}/providers/Microsoft.App/containerApps")
+
+
+def max_replicas(app):
+    """The scale limit of an app (SDK model); 1 when unset."""
+    scale = getattr(getattr(app, "template", None), "scale", None)
+    return getattr(scale, "max_replicas", None) or 1
+
+
+def state(app):
+    """The running status of an app (SDK model), else its provisioning state."""
+    return getattr(app, "running_status", None) or getattr(app, "provisioning_state", None) or "Unknown"

@@ -1,0 +1,110 @@
+"""Carry out a sync plan on an Azure Files share (azure-storage-file-share), in parallel.
+
+No az here: the caller passes a ShareClient (_client_factory.cf_share) and a progress callback.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from aitk_serve import layout
+
+from ..core import sync_plan
+from .not_found import is_not_found
+
+FILE_WORKERS = 8                 # files at a time
+RANGE_WORKERS = 4                # ranges at a time within a large file
+LARGE_FILE = 16 * 1024 * 1024    # above this, a file goes up in parallel ranges
+
+
+def list_remote(share, roots, workers=FILE_WORKERS):
+    """({share path: RemoteFile}, {existing directories}) under each root."""
+    files, dirs = [], set()
+    for root in roots:
+        stack = [root.strip("/")]
+        while stack:
+            folder = stack.pop()
+            try:
+                items = list(share.get_directory_client(folder).list_directories_and_files())
+            except Exception as e:  # pylint: disable=broad-except
+                if is_not_found(e):
+                    continue
+                raise
+            dirs.add(folder)
+            for item in items:
+                path = f"{folder}/{item['name']}"
+                if item.get("is_directory"):
+                    stack.append(path)
+                else:
+                    files.append(path)
+
+    def props(path):
+        p = share.get_file_client(path).get_file_properties()
+        return sync_plan.remote_from_metadata(path, p.size, p.metadata)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        remote = list(pool.map(props, files))
+    return {r.path: r for r in remote}, dirs
+
+
+def ensure_dirs(share, paths, existing):
+    from azure.core.exceptions import ResourceExistsError
+    for folder in sync_plan.parent_dirs(paths):
+        if folder in existing:
+            continue
+        try:
+            share.get_directory_client(folder).create_directory()
+        except ResourceExistsError:
+            pass
+        existing.add(folder)
+
+
+class Progress:
+    """Thread-safe byte counter that reports (done, total) to a callback."""
+
+    def __init__(self, total, callback=None):
+        self.total, self.done, self.callback = total, 0, callback
+        self._lock = threading.Lock()
+        self._per_file = {}
+
+    def file_hook(self, path):
+        def hook(current, _total):
+            with self._lock:
+                self.done += current - self._per_file.get(path, 0)
+                self._per_file[path] = current
+                done = self.done
+            if self.callback:
+                self.callback(done, self.total)
+        return hook
+
+
+def upload(share, files, progress=None, workers=FILE_WORKERS):
+    """Upload LocalFiles (with sha256) in parallel; size + sha256 go into the file's metadata
+    only once all its bytes are written: creating the file replaces any old metadata, so a file
+    whose upload was cut short (a killed deploy) never looks complete, and the next deploy
+    uploads it again."""
+    def one(f):
+        client = share.get_file_client(f.path)
+        with open(f.source, "rb") as data:
+            kwargs = {"length": f.size}
+            if f.size > LARGE_FILE:
+                kwargs["max_concurrency"] = RANGE_WORKERS
+            if progress is not None:
+                kwargs["progress_hook"] = progress.file_hook(f.path)
+            client.upload_file(data, **kwargs)
+        client.set_file_metadata(sync_plan.metadata_for(f))
+        if progress is not None and f.size == 0:
+            progress.file_hook(f.path)(0, 0)
+        return f.path
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, files))
+
+
+def delete(share, remote_files):
+    for r in remote_files:
+        if not layout.is_owned(r.path):   # belt and braces: the plan never has these
+            raise sync_plan.SyncError(f"refusing to delete {r.path!r}")
+        try:
+            share.get_file_client(r.path).delete_file()
+        except Exception as e:  # pylint: disable=broad-except
+            if not is_not_found(e):
+                raise

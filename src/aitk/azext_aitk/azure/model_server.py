@@ -1,0 +1,153 @@
+"""Talking to the running server (vLLM's OpenAI API behind the container app's HTTPS ingress).
+
+Uses `requests` (az ships it; the openai package is not there), which verifies TLS with the
+system CA bundle (or REQUESTS_CA_BUNDLE).
+"""
+import json
+import time
+
+from ..core.chat_session import sse_deltas
+from ..core.errors import ChatError
+
+
+class ServerError(Exception):
+    pass
+
+
+def _headers(key):
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _get(url, key, path, timeout):
+    import requests
+    return requests.get(url.rstrip("/") + path, headers=_headers(key), timeout=timeout)
+
+
+def health(url, timeout=5.0):
+    """True when /health answers 200."""
+    import requests
+    try:
+        return _get(url, None, "/health", timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def list_models(url, key, timeout=10.0):
+    """Model ids from /v1/models; raises ServerError when it cannot tell."""
+    import requests
+    try:
+        r = _get(url, key, "/v1/models", timeout)
+    except requests.RequestException as e:
+        raise ServerError(f"{url} did not answer ({type(e).__name__})") from None
+    if r.status_code != 200:
+        raise ServerError(f"{url}/v1/models answered {r.status_code}")
+    try:
+        return [m["id"] for m in r.json().get("data", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ServerError(f"{url}/v1/models did not answer a model list") from None
+
+
+def load_adapter(url, key, name, share_path, timeout=120.0):
+    """POST /v1/load_lora_adapter with a share-relative path (docs/contracts.md).
+    Returns (ok, detail)."""
+    import requests
+    try:
+        r = requests.post(url.rstrip("/") + "/v1/load_lora_adapter", headers=_headers(key),
+                          json={"lora_name": name, "lora_path": share_path}, timeout=timeout)
+    except requests.RequestException as e:
+        return False, type(e).__name__
+    return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
+
+
+def unload_adapter(url, key, name, timeout=60.0):
+    import requests
+    try:
+        r = requests.post(url.rstrip("/") + "/v1/unload_lora_adapter", headers=_headers(key),
+                          json={"lora_name": name}, timeout=timeout)
+    except requests.RequestException as e:
+        return False, type(e).__name__
+    return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
+
+
+def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
+    """After a restart: wait until /health stops answering 200, at most `grace` seconds (a quick
+    restart may never be seen down)."""
+    deadline = clock() + grace
+    while clock() < deadline:
+        if not health(url, timeout=max(0.5, min(2.0, deadline - clock()))):
+            return True
+        sleep(interval)
+    return False
+
+
+def wait_ready(url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic,
+               sleep=time.sleep):
+    """Wait until /health is 200 and /v1/models lists every expected name.
+    Returns the model list; raises ServerError with the last state on timeout."""
+    deadline = clock() + timeout
+    last = "no answer yet"
+    while True:
+        if health(url, timeout=min(30.0, max(1.0, deadline - clock()))):
+            try:
+                models = list_models(url, key, timeout=30.0)
+                missing = sorted(set(expected) - set(models))
+                if models and not missing:
+                    return models
+                last = f"models listed: {', '.join(models) or 'none'}; waiting for {', '.join(missing) or 'any'}"
+            except ServerError as e:
+                last = str(e)
+        else:
+            last = "/health does not answer 200 yet"
+        if tick:
+            tick(last)
+        if clock() >= deadline:
+            raise ServerError(last)
+        sleep(min(interval, max(0.0, deadline - clock())))
+
+
+def _error_detail(resp):
+    try:
+        body = resp.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            return err.get("message") or json.dumps(err)
+        if err:
+            return str(err)
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])
+    except ValueError:
+        pass
+    return (resp.text or "")[:200].strip()
+
+
+def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):
+    """POST the body to /v1/chat/completions and call on_piece(text) for each streamed piece;
+    returns the whole reply. A KeyboardInterrupt while streaming closes the connection and
+    propagates (the caller keeps what came so far: it is passed in the exception's `partial`
+    attribute)."""
+    import requests
+    http = session or requests
+    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"} if key else {}
+    pieces = []
+    try:
+        resp = http.post(url.rstrip("/") + "/v1/chat/completions", json=body, headers=headers,
+                         stream=True, timeout=timeout)
+    except requests.RequestException as e:
+        raise ChatError(f"{url} did not answer ({type(e).__name__})",
+                        "A scaled-to-zero endpoint needs a while to start: "
+                        "`az aitk inference status` shows where it is.") from None
+    try:
+        if resp.status_code != 200:
+            raise ChatError(f"the server answered {resp.status_code}: {_error_detail(resp)}")
+        try:
+            for piece in sse_deltas(resp.iter_lines(chunk_size=1)):
+                pieces.append(piece)
+                on_piece(piece)
+        except KeyboardInterrupt as e:
+            e.partial = "".join(pieces)
+            raise
+        except requests.RequestException as e:
+            raise ChatError(f"the reply broke off ({type(e).__name__})") from None
+    finally:
+        resp.close()
+    return "".join(pieces)

@@ -1,0 +1,69 @@
+"""The container's console log through the container app's log streaming endpoint, the way
+`az containerapp logs show` gets it: a token from the app's getAuthToken, the base URL from
+its eventStreamEndpoint, then GET …/revisions/R/replicas/P/containers/C/logstream.
+
+Plain Python (URL building, replica choice, line handling); azure/container_app.py does the HTTP.
+"""
+from typing import Any, Iterable, Iterator
+from urllib.parse import quote
+
+from .errors import LogStreamError
+
+__all__ = ["DEFAULT_TAIL", "LogStreamError", "MAX_TAIL", "base_url", "logstream_url", "pick_replica", "query",
+           "text_lines", "validate_tail"]
+
+MAX_TAIL = 300          # what the service accepts (az containerapp logs show checks the same)
+DEFAULT_TAIL = 100
+
+
+def validate_tail(tail: int | None) -> int:
+    if tail is None:
+        return DEFAULT_TAIL
+    if tail < 0 or tail > MAX_TAIL:
+        raise LogStreamError(f"--tail {tail} is out of range", f"Use 0 to {MAX_TAIL} lines.")
+    return tail
+
+
+def base_url(event_stream_endpoint: str | None) -> str:
+    """The service root of an eventStreamEndpoint (everything before /subscriptions/)."""
+    if not event_stream_endpoint or "/subscriptions/" not in event_stream_endpoint:
+        raise LogStreamError("the container app has no log streaming endpoint",
+                             "Wait until provisioning finished, then try again.")
+    return event_stream_endpoint[:event_stream_endpoint.index("/subscriptions/")]
+
+
+def logstream_url(event_stream_endpoint: str | None, subscription: str, group: str, app: str, revision: str,
+                  replica: str, container: str) -> str:
+    seg = [quote(s, safe="") for s in (subscription, group, app, revision, replica, container)]
+    return (f"{base_url(event_stream_endpoint)}/subscriptions/{seg[0]}/resourceGroups/{seg[1]}"
+            f"/containerApps/{seg[2]}/revisions/{seg[3]}/replicas/{seg[4]}/containers/{seg[5]}/logstream")
+
+
+def query(follow: bool, tail: int) -> dict[str, str]:
+    return {"follow": "true" if follow else "false", "tailLines": str(tail), "output": "text"}
+
+
+def pick_replica(replicas: Iterable[dict[str, Any]] | None,
+                 container: str | None = None) -> tuple[str | None, str | None] | None:
+    """(replica name, container name) to stream from: a replica of the revision (one whose
+    container is running first), its first container unless one is named. None when the
+    revision has no replica (scaled to zero, or failed)."""
+    def running(r: dict[str, Any]) -> bool:
+        cs = (r.get("properties") or {}).get("containers") or []
+        return any(c.get("runningState") == "Running" or c.get("ready") for c in cs)
+    for r in sorted(replicas or [], key=lambda r: not running(r)):
+        cs = (r.get("properties") or {}).get("containers") or []
+        names = [c.get("name") for c in cs if c.get("name")]
+        if container and container not in names:
+            continue
+        return r.get("name"), container or (names[0] if names else None)
+    return None
+
+
+def text_lines(raw_lines: Iterable[str | bytes]) -> Iterator[str]:
+    """Decoded non-empty lines of the stream (it sends blank keep-alive lines while idle)."""
+    for raw in raw_lines:
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line

@@ -1,0 +1,79 @@
+"""The extension's own errors: one clear message, what to do about it, and the az error class.
+
+`az_error` names a class of azure.cli.core.azclierror; the command group's exception handler
+(`_exception_handler.py`) raises that class, so core never imports az.
+"""
+
+
+class AitkError(Exception):
+    """A mistake the user can fix: `message` says what is wrong, `recommendation` what to do."""
+
+    az_error = "ValidationError"
+
+    def __init__(self, message: str, recommendation: str | None = None) -> None:
+        super().__init__(message)
+        self.recommendation = recommendation
+
+
+class WorkspaceError(AitkError):
+    """A workspace file is missing or wrong. `kind`: "missing", "malformed" or "invalid"."""
+
+    def __init__(self, message: str, recommendation: str | None = None, kind: str = "invalid",
+                 path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message, recommendation)
+        self.kind = kind
+        self.path = path
+        self.line = line
+
+    @property
+    def az_error(self) -> str:  # type: ignore[override]
+        return {"missing": "FileOperationError",
+                "malformed": "InvalidArgumentValueError"}.get(self.kind, "ValidationError")
+
+
+class ParameterError(AitkError):
+    """A template parameter (file or --parameters) is wrong."""
+    az_error = "InvalidArgumentValueError"
+
+
+class AdapterSpecError(AitkError):
+    """A `--adapter NAME=PATH` is wrong."""
+    az_error = "InvalidArgumentValueError"
+
+
+class SyncError(AitkError):
+    """A sync would touch the share outside the folders deploy owns."""
+
+
+class ChatError(AitkError):
+    """The server refused or broke off a chat request, or a chat option is wrong."""
+
+
+class LogStreamError(AitkError):
+    """The log stream cannot be read, or a logs option is wrong."""
+
+
+class EnvironmentProfileError(AitkError):
+    """An existing Container Apps environment lacks the GPU workload profile asked for."""
+
+
+class AzureFailure(AitkError):
+    """An Azure error, classified (core/arm_errors.py): `kind` picks the az error class."""
+
+    _CLASSES = {"resource_group_not_found": "ResourceNotFoundError",
+                "provider_not_registered": "ValidationError",
+                "quota": "ValidationError",
+                "deployment_failed": "DeploymentError"}
+
+    def __init__(self, kind: str, message: str, recommendation: str | None = None) -> None:
+        super().__init__(message, recommendation)
+        self.kind = kind
+
+    @property
+    def az_error(self) -> str:  # type: ignore[override]
+        return self._CLASSES.get(self.kind, "AzureResponseError")
+
+
+class MissingTemplatesError(AitkError):
+    """The installed extension lacks its template files."""
+    az_error = "CLIInternalError"

@@ -1,0 +1,77 @@
+"""GPU workload profiles of Azure Container Apps that can serve a model with vLLM.
+
+Public facts (learn.microsoft.com/azure/container-apps/workload-profiles-overview and
+…/gpu-serverless-overview, …/quota-requests): serverless GPU profiles are billed per replica and can scale to zero;
+dedicated ones are billed per node while any node runs. Each needs GPU quota for the
+subscription and exists only in some regions.
+"""
+from typing import NamedTuple
+
+
+class GpuProfile(NamedTuple):
+    key: str                      # what --gpu-profile takes
+    workload_profile_type: str
+    workload_profile_name: str
+    serverless: bool
+    gpu: str
+    gpu_count: int
+    cpu: str
+    memory: str
+    quota: str                    # the quota's name in the Azure portal
+
+
+# key (what --gpu-profile takes) → profile. cpu/memory: what the app's container asks for a
+# replica (the most the profile offers a replica).
+PROFILES = {
+    "T4": GpuProfile("T4", "Consumption-GPU-NC8as-T4", "gpu-t4", True, "NVIDIA T4", 1,
+                     "8.0", "56Gi", "Subscription Consumption T4 GPUs"),
+    "A100": GpuProfile("A100", "Consumption-GPU-NC24-A100", "gpu-a100", True, "NVIDIA A100", 1,
+                       "24.0", "220Gi", "Subscription Consumption NCA100 GPUs"),
+    "NC24-A100": GpuProfile("NC24-A100", "NC24-A100", "nc24-a100", False, "NVIDIA A100", 1,
+                            "24.0", "220Gi", "Subscription NCA100 GPUs"),
+    "NC48-A100": GpuProfile("NC48-A100", "NC48-A100", "nc48-a100", False, "NVIDIA A100", 2,
+                            "48.0", "440Gi", "Subscription NCA100 GPUs"),
+    "NC96-A100": GpuProfile("NC96-A100", "NC96-A100", "nc96-a100", False, "NVIDIA A100", 4,
+                            "96.0", "880Gi", "Subscription NCA100 GPUs"),
+}
+DEFAULT_PROFILE = "T4"
+
+
+def names() -> list[str]:
+    return list(PROFILES)
+
+
+def get(name: str | None) -> GpuProfile:
+    """Look a profile up by its key or its workload profile type, ignoring case."""
+    if name is None:
+        return PROFILES[DEFAULT_PROFILE]
+    wanted = name.strip().lower()
+    for profile in PROFILES.values():
+        if wanted in (profile.key.lower(), profile.workload_profile_type.lower()):
+            return profile
+    raise KeyError(name)
+
+
+def by_type(workload_profile_type: object) -> GpuProfile | None:
+    for profile in PROFILES.values():
+        if profile.workload_profile_type.lower() == str(workload_profile_type).lower():
+            return profile
+    return None
+
+
+def template_parameters(profile: GpuProfile) -> dict[str, str | bool]:
+    """The template parameters that select the profile (docs/contracts.md)."""
+    return {
+        "workloadProfileName": profile.workload_profile_name,
+        "workloadProfileType": profile.workload_profile_type,
+        "cpu": profile.cpu,
+        "memory": profile.memory,
+        "workloadProfileDedicated": not profile.serverless,
+    }
+
+
+def describe(profile: GpuProfile) -> str:
+    kind = "serverless, billed per replica, scales to zero" if profile.serverless \
+        else "dedicated, billed per node while running"
+    return (f"{profile.key}: {profile.workload_profile_type} ({profile.gpu_count}x {profile.gpu}, "
+            f"{profile.cpu.split('.')[0]} vCPU, {profile.memory[:-2]} GiB a replica; {kind})")

@@ -1,0 +1,165 @@
+"""`az aitk inference provision`: which template, and the parameters it is deployed with.
+
+Pure decisions: the user's parameters (the workspace's parameters file, then --parameters), the
+GPU profile (flag, else the parameters, else the app's current one, else the default), the API
+key (the app's, else a new one), replica defaults and the *Exists flags. The operation reads
+Azure and hands the answers in.
+"""
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from . import api_key, gpu_profiles, shipped_templates
+from . import template_parameters as params_mod
+from . import workspace as ws_mod
+from .errors import EnvironmentProfileError, MissingTemplatesError, ParameterError, WorkspaceError
+from .gpu_profiles import GpuProfile
+from .template_parameters import Entries
+
+DEFAULT_MIN_REPLICAS = 0      # an idle endpoint costs nothing
+DEFAULT_MAX_REPLICAS = 1
+EXISTS_PARAMETERS = ("storageAccountExists", "fileShareExists", "acaEnvironmentExists", "acaLogAnalyticsExists")
+
+
+@dataclass(frozen=True)
+class Template:
+    file: str                     # what az deploys: the shipped ARM JSON or the workspace's Bicep
+    types: dict[str, str]         # {parameter: lower-case type}
+    description: str
+
+
+@dataclass(frozen=True)
+class ProvisionPlan:
+    parameters: Entries           # what the deployment gets, {name: {"value": v}}
+    profile: GpuProfile | None    # the GPU profile those parameters select
+    new_key: bool                 # True: no app had a key, a new one is in the parameters
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return params_mod.values(self.parameters)
+
+
+def choose_template(ws: ws_mod.Workspace) -> Template:
+    """The shipped template, unless the workspace's Bicep differs from the shipped one."""
+    missing = shipped_templates.missing()
+    if missing:
+        raise MissingTemplatesError(f"the aitk extension is missing its templates ({', '.join(missing)}); "
+                                    "reinstall it")
+    shipped_bicep = shipped_templates.BICEP.read_text(encoding="utf-8")
+    if ws.bicep_file.is_file():
+        text = ws.bicep_file.read_text(encoding="utf-8-sig")
+        if not ws_mod.same_text(text, shipped_bicep):
+            return Template(str(ws.bicep_file), params_mod.bicep_parameter_types(text),
+                            f"{ws_mod.BICEP_FILE} (edited; compiled by az's Bicep CLI)")
+    template = json.loads(shipped_templates.ARM_JSON.read_text(encoding="utf-8"))
+    return Template(str(shipped_templates.ARM_JSON), params_mod.template_parameter_types(template),
+                    "the shipped template (ARM JSON twin of inference.bicep)")
+
+
+def user_parameters(ws: ws_mod.Workspace, types: Mapping[str, str], finetuning: Mapping[str, Any],
+                    cli_parameters: Sequence[Any] | None, cwd: str) -> Entries:
+    """The parameters file (the workspace's, else the shipped one) under --parameters, nulls
+    resolved from the fine-tuning config; only names the template declares."""
+    if ws.parameters_file.is_file():
+        file_entries = params_mod.load_parameters_file(ws.parameters_file)
+        source = ws_mod.PARAMETERS_FILE
+    else:
+        file_entries = params_mod.load_parameters_file(shipped_templates.PARAMETERS)
+        source = "the shipped parameters file"
+    try:
+        params_mod.check_names(file_entries, types)
+    except ParameterError as e:
+        raise ParameterError(f"{source}: {e}", e.recommendation) from None
+    cli_entries = params_mod.parse_parameter_args(cli_parameters, types, cwd=cwd)
+    entries = params_mod.resolve_defaults(params_mod.merge(file_entries, cli_entries), finetuning)
+    return {n: e for n, e in entries.items() if n in types}
+
+
+def resource_names(entries: Entries) -> dict[str, str]:
+    """The string-valued parameters (resource names among them)."""
+    return {n: v for n, v in params_mod.values(entries).items() if isinstance(v, str)}
+
+
+def app_to_reuse(names: Mapping[str, str], ws: ws_mod.Workspace, group: str, subscription: str) -> str | None:
+    """The container app whose key and profile provision keeps: the one the parameters name,
+    else the one the workspace's config names in the same subscription and group."""
+    if names.get("acaAppName"):
+        return names["acaAppName"]
+    try:
+        cfg = ws.inference_config()
+    except WorkspaceError:
+        return None
+    if cfg.resource_group == group and cfg.subscription_id == subscription:
+        return cfg.app_name
+    return None
+
+
+def fit_existing_environment(profiles: Sequence[tuple[str, str]], env_name: str, profile: GpuProfile) -> str:
+    """The workload profile name to use in an existing environment for `profile`; raises when
+    the environment has no profile of that type (the template never re-PUTs an existing one)."""
+    for name, wp_type in profiles:
+        if str(wp_type).lower() == profile.workload_profile_type.lower():
+            return name
+    have = ", ".join(f"{n} ({t})" for n, t in profiles) or "none"
+    raise EnvironmentProfileError(
+        f"the existing Container Apps environment '{env_name}' has no {profile.workload_profile_type} "
+        f"workload profile (it has: {have})",
+        f"Add it with `az containerapp env workload-profile add -g <group> -n {env_name} "
+        f"--workload-profile-name {profile.workload_profile_name} --workload-profile-type "
+        f"{profile.workload_profile_type}`, pick a profile it has with --gpu-profile, or use a new "
+        "environment: --parameters acaEnvironmentName=<new name>.")
+
+
+def plan(entries: Entries, types: Mapping[str, str], *, existing_key: str | None = None,
+         current_profile: GpuProfile | None = None, gpu_profile: str | None = None,
+         location: str | None = None, image: str | None = None, min_replicas: int | None = None,
+         max_replicas: int | None = None, exists: Mapping[str, bool] | None = None,
+         environment_profiles: Callable[[], Sequence[tuple[str, str]] | None] | None = None,
+         new_key: Callable[[], str] = api_key.generate) -> ProvisionPlan:
+    """The final parameters. Flags win over the user's parameters; computed values (profile,
+    replicas) fill in only what the user left out; only parameters the template declares are set.
+
+    existing_key/current_profile: of the app provision updates (None for a new app); exists: the
+    *Exists flags; environment_profiles: reads [(name, type)] of the existing environment (asked
+    only when it exists and a known GPU profile is chosen)."""
+    final = dict(entries)
+
+    def put(name: str, value: Any, override: bool = True) -> None:
+        if name in types and (override or name not in final):
+            final[name] = {"value": value}
+
+    key = existing_key or new_key()
+    put("apiKey", key)
+    if location:
+        put("location", location)
+    if image:
+        put("image", image)
+    if gpu_profile:
+        for n, v in gpu_profiles.template_parameters(gpu_profiles.get(gpu_profile)).items():
+            put(n, v)
+    else:
+        chosen_type = params_mod.values(final).get("workloadProfileType")
+        profile = gpu_profiles.by_type(chosen_type) if chosen_type else None
+        if profile is None and not chosen_type:
+            profile = current_profile or gpu_profiles.get(None)
+        if profile is not None:
+            for n, v in gpu_profiles.template_parameters(profile).items():
+                put(n, v, override=False)
+    put("minReplicas", DEFAULT_MIN_REPLICAS if min_replicas is None else min_replicas,
+        override=min_replicas is not None)
+    if max_replicas is not None:
+        put("maximumInstanceCount", max_replicas)
+    else:
+        put("maximumInstanceCount", DEFAULT_MAX_REPLICAS, override=False)
+    for n, v in (exists or {}).items():
+        put(n, v)
+    chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
+    env_name = resource_names(final).get("acaEnvironmentName")
+    if (exists or {}).get("acaEnvironmentExists") and chosen is not None and "workloadProfileName" in types \
+            and environment_profiles is not None and env_name:
+        profiles = environment_profiles()
+        if profiles is not None:
+            put("workloadProfileName", fit_existing_environment(profiles, env_name, chosen))
+    profile_type = params_mod.values(final).get("workloadProfileType")
+    return ProvisionPlan(final, gpu_profiles.by_type(profile_type) if profile_type else None,
+                         new_key=existing_key is None)

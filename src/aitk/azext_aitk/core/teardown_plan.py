@@ -1,0 +1,79 @@
+"""`az aitk inference delete`: what provision made for inference and may go, and what stays.
+
+Provision reuses what exists (the fine-tuning storage and share, an environment named by the
+parameters) and makes the rest under the template's default names. So a resource is deleted
+only when it has the template's default name, is not a fine-tuning resource
+(infra/finetuning.config.json) and nothing else uses it. Plain Python: decisions only.
+"""
+import re
+from typing import Any, Iterable, Mapping
+
+Item = dict[str, str]     # {"id", "type", "name", "action": "delete"|"keep", "reason"}
+
+DEFAULT_ENV = re.compile(r"^aitk-env-[a-z0-9]{5}$")
+DEFAULT_LOGS = re.compile(r"^aitk-logs-[a-z0-9]{5}$")
+DEFAULT_STORAGE = re.compile(r"^aitkinfer[a-z0-9]{5}$")
+
+
+def _name(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def plan(app_id: str, env_id: str | None, other_app_env_ids: Iterable[str | None], storage_account: str | None,
+         finetuning: Mapping[str, Any] | None, other_env_storage_accounts: Iterable[str | None] = (),
+         logs_workspace_id: str | None = None) -> list[Item]:
+    """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
+
+    app_id: the inference container app; env_id: its environment; other_app_env_ids: the
+    environments of every other container app in the subscription; storage_account: the
+    config's (id or name, None if unknown); finetuning: the fine-tuning config dict or {};
+    other_env_storage_accounts: storage account names mounted by other environments;
+    logs_workspace_id: the environment's Log Analytics workspace (None if unknown)."""
+    ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
+    items = [{"id": app_id, "type": "Microsoft.App/containerApps", "name": _name(app_id),
+              "action": "delete", "reason": "the inference container app"}]
+    env_name = _name(env_id)
+    env_users = [e for e in other_app_env_ids if (e or "").lower() == (env_id or "").lower()]
+    env_goes = False
+    if env_id:
+        if env_users:
+            reason = f"used by {len(env_users)} other container app(s)"
+        elif not DEFAULT_ENV.match(env_name):
+            reason = "not named by provision (reused)"
+        else:
+            reason, env_goes = "made by provision, used by nothing else", True
+        items.append({"id": env_id, "type": "Microsoft.App/managedEnvironments", "name": env_name,
+                      "action": "delete" if env_goes else "keep", "reason": reason})
+    if logs_workspace_id:
+        logs_name = _name(logs_workspace_id)
+        goes = env_goes and DEFAULT_LOGS.match(logs_name) is not None
+        items.append({"id": logs_workspace_id, "type": "Microsoft.OperationalInsights/workspaces",
+                      "name": logs_name, "action": "delete" if goes else "keep",
+                      "reason": "the deleted environment's logs, made by provision" if goes
+                      else "not made by provision, or its environment stays"})
+    if storage_account:
+        sa = _name(storage_account)
+        if ft_storage and sa.lower() == ft_storage.lower():
+            goes, reason = False, "the fine-tuning storage, named by infra/finetuning.config.json"
+        elif any(sa.lower() == (o or "").lower() for o in other_env_storage_accounts):
+            goes, reason = False, "mounted by another environment"
+        elif not DEFAULT_STORAGE.match(sa):
+            goes, reason = False, "not named by provision (reused)"
+        elif not env_goes and env_id and env_users:
+            goes, reason = False, "its environment stays in use"
+        else:
+            goes, reason = True, "made by provision for inference (its share goes with it)"
+        items.append({"id": storage_account, "type": "Microsoft.Storage/storageAccounts", "name": sa,
+                      "action": "delete" if goes else "keep", "reason": reason})
+    return items
+
+
+def describe(items: list[Item]) -> list[str]:
+    """Lines for the confirmation prompt."""
+    lines = ["This deletes:"]
+    lines += [f"  - {i['type']} {i['name']} ({i['reason']})" for i in items if i["action"] == "delete"]
+    kept = [i for i in items if i["action"] == "keep"]
+    if kept:
+        lines.append("and keeps:")
+        lines += [f"  - {i['type']} {i['name']} ({i['reason']})" for i in kept]
+    return lines

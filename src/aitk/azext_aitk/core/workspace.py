@@ -1,0 +1,269 @@
+"""The workspace folder: where aitk's files live, and reading/writing its JSON files.
+
+Plain Python (no az, no HTTP): the az commands call it, the unit tests call it directly.
+Names follow AI Toolkit's workspace template (docs/design.md "Workspace files").
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aitk_serve import serve_config
+
+from .errors import WorkspaceError
+
+# Paths relative to the workspace root.
+INFRA_DIR = "infra"
+PROVISION_DIR = INFRA_DIR + "/provision"
+BICEP_FILE = PROVISION_DIR + "/inference.bicep"
+PARAMETERS_FILE = PROVISION_DIR + "/inference.parameters.json"
+INFERENCE_CONFIG_FILE = INFRA_DIR + "/inference.config.json"
+FINETUNING_CONFIG_FILE = INFRA_DIR + "/finetuning.config.json"
+INFERENCE_DIR = "inference"                      # synced to the share's aitk/inference/
+SERVE_FILE = INFERENCE_DIR + "/serve.json"
+
+# Keys of infra/inference.config.json (written by provision, read by every other command).
+SUBSCRIPTION_ID = "SUBSCRIPTION_ID"
+RESOURCE_GROUP_NAME = "RESOURCE_GROUP_NAME"
+STORAGE_ACCOUNT_NAME = "STORAGE_ACCOUNT_NAME"
+FILE_SHARE_NAME = "FILE_SHARE_NAME"
+ACA_APP_NAME = "ACA_APP_NAME"
+ACA_APP_ENDPOINT = "ACA_APP_ENDPOINT"
+INFERENCE_CONFIG_KEYS = (SUBSCRIPTION_ID, RESOURCE_GROUP_NAME, STORAGE_ACCOUNT_NAME,
+                         FILE_SHARE_NAME, ACA_APP_NAME, ACA_APP_ENDPOINT)
+
+# Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
+ACA_JOB_NAME = "ACA_JOB_NAME"
+COMMANDS = "COMMANDS"
+FINETUNING_CONFIG_KEYS = (SUBSCRIPTION_ID, RESOURCE_GROUP_NAME, STORAGE_ACCOUNT_NAME,
+                          FILE_SHARE_NAME, ACA_JOB_NAME, COMMANDS)
+
+# Template parameters whose null value means "the fine-tuning resource of the same role".
+FINETUNING_DEFAULTS = {
+    "storageAccountName": STORAGE_ACCOUNT_NAME,
+    "fileShareName": FILE_SHARE_NAME,
+}
+
+# What `init` writes into inference/serve.json (the schema is the launcher's).
+DEFAULT_SERVE_CONFIG = serve_config.DEFAULT
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """infra/inference.config.json, read once: where the endpoint's resources are."""
+    subscription_id: str
+    resource_group: str
+    storage_account: str
+    file_share: str
+    app_name: str
+    app_endpoint: str
+
+    @classmethod
+    def from_values(cls, values: dict[str, str]) -> "InferenceConfig":
+        """From the validated keys of the file (validate_inference_config)."""
+        return cls(subscription_id=values[SUBSCRIPTION_ID], resource_group=values[RESOURCE_GROUP_NAME],
+                   storage_account=values[STORAGE_ACCOUNT_NAME], file_share=values[FILE_SHARE_NAME],
+                   app_name=values[ACA_APP_NAME], app_endpoint=values[ACA_APP_ENDPOINT])
+
+    @property
+    def url(self) -> str:
+        """The endpoint's base URL, without a trailing slash."""
+        return self.app_endpoint.rstrip("/")
+
+    @property
+    def resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.resource_group_id}/providers/Microsoft.App/containerApps/{self.app_name}"
+
+    @property
+    def storage_account_id(self) -> str:
+        return f"{self.resource_group_id}/providers/Microsoft.Storage/storageAccounts/{self.storage_account}"
+
+
+def load_json(path: str | Path, what: str = "file") -> Any:
+    """Parse a JSON file; a syntax error names the file, line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise WorkspaceError(f"{what} {path} does not exist", kind="missing", path=str(path)) from None
+    except OSError as e:
+        raise WorkspaceError(f"cannot read {what} {path}: {e.strerror}", path=str(path)) from None
+    return parse_json_text(text, path, what)
+
+
+def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise WorkspaceError(
+            f"{path}:{e.lineno}:{e.colno}: {what} is not valid JSON ({e.msg})",
+            recommendation=f"Fix line {e.lineno} of {path}, or run `az aitk inference init --force` "
+                           "to reset the workspace files (the old ones are kept as backups).",
+            kind="malformed", path=str(path), line=e.lineno) from None
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class Workspace:
+    """A workspace folder (the current directory unless --workspace says otherwise)."""
+
+    def __init__(self, root: str | Path = ".") -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    @property
+    def bicep_file(self) -> Path:
+        return self.path(BICEP_FILE)
+
+    @property
+    def parameters_file(self) -> Path:
+        return self.path(PARAMETERS_FILE)
+
+    @property
+    def inference_config_file(self) -> Path:
+        return self.path(INFERENCE_CONFIG_FILE)
+
+    @property
+    def finetuning_config_file(self) -> Path:
+        return self.path(FINETUNING_CONFIG_FILE)
+
+    @property
+    def inference_dir(self) -> Path:
+        return self.path(INFERENCE_DIR)
+
+    def read_inference_config(self) -> dict[str, str]:
+        """The config provision wrote; every key must be a non-empty string."""
+        path = self.inference_config_file
+        if not path.is_file():
+            raise WorkspaceError(
+                f"{path} does not exist: this workspace has no inference endpoint yet",
+                recommendation="Run `az aitk inference provision -g <resource-group>` first (or, if "
+                               "you provisioned by hand, write that file with the keys "
+                               + ", ".join(INFERENCE_CONFIG_KEYS) + ").",
+                kind="missing", path=str(path))
+        data = load_json(path, "inference config")
+        return validate_inference_config(data, path)
+
+    def inference_config(self) -> InferenceConfig:
+        """read_inference_config as a value."""
+        return InferenceConfig.from_values(self.read_inference_config())
+
+    def write_inference_config(self, values: dict[str, str]) -> dict[str, Any]:
+        data = {k: values[k] for k in INFERENCE_CONFIG_KEYS}
+        # Keep keys a user added by hand.
+        path = self.inference_config_file
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text(encoding="utf-8-sig"))
+                if isinstance(old, dict):
+                    data = {**{k: v for k, v in old.items() if k not in data}, **data}
+            except (OSError, ValueError):
+                pass
+        write_json_atomic(path, data)
+        return data
+
+    def read_finetuning_config(self) -> dict[str, Any]:
+        """infra/finetuning.config.json as a dict, or {} when the workspace has none."""
+        path = self.finetuning_config_file
+        if not path.is_file():
+            return {}
+        data = load_json(path, "fine-tuning config")
+        if not isinstance(data, dict):
+            raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object",
+                                 path=str(path))
+        return data
+
+
+def validate_inference_config(data: Any, path: str | Path) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{path}: inference config must be a JSON object with the keys "
+                             + ", ".join(INFERENCE_CONFIG_KEYS), path=str(path))
+    missing = [k for k in INFERENCE_CONFIG_KEYS if not isinstance(data.get(k), str) or not data[k].strip()]
+    if missing:
+        raise WorkspaceError(
+            f"{path}: missing or empty keys {', '.join(missing)}",
+            recommendation="Run `az aitk inference provision` again to rewrite it, or fill in the keys.",
+            path=str(path))
+    return {k: data[k].strip() for k in INFERENCE_CONFIG_KEYS}
+
+
+def backup_path(path: str | Path, now: float | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    candidate = Path(f"{path}.bak-{stamp}")
+    n = 1
+    while candidate.exists():
+        candidate = Path(f"{path}.bak-{stamp}-{n}")
+        n += 1
+    return candidate
+
+
+def install_file(dest: str | Path, content: bytes, force: bool = False) -> tuple[str, Path | None]:
+    """Write `content` (bytes) to dest unless it exists. Returns (action, backup):
+    "created", "unchanged" (same content), "kept" (a different file is there: the user's),
+    or "reset" (with force: the old file moved to backup first)."""
+    dest = Path(dest)
+    if dest.exists():
+        if dest.read_bytes() == content:
+            return "unchanged", None
+        if not force:
+            return "kept", None
+        backup = backup_path(dest)
+        shutil.copy2(dest, backup)
+        _write_bytes_atomic(dest, content)
+        return "reset", backup
+    _write_bytes_atomic(dest, content)
+    return "created", None
+
+
+def _write_bytes_atomic(dest: Path, content: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".tmp", dir=str(dest.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def same_text(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two template texts ignoring line-ending and trailing-whitespace differences."""
+    def norm(t: str | bytes) -> str:
+        if isinstance(t, bytes):
+            t = t.decode("utf-8-sig", errors="replace")
+        return "\n".join(line.rstrip() for line in t.replace("\r\n", "\n").strip().split("\n"))
+    return norm(a) == norm(b)

@@ -1,0 +1,29 @@
+"""core/deploy_rollout.decide: how the server picks up what a deploy changed."""
+from aitk_serve import layout
+from azext_aitk.core import deploy_rollout as r
+
+
+def test_nothing_the_server_reads_changed():
+    assert r.decide([], ["a1"], 1) == r.Rollout(r.NONE)
+
+
+def test_only_adapters_on_one_replica_are_hot_loaded():
+    changed = [layout.adapter_dir("b") + "/adapter_model.safetensors", layout.adapter_dir("a") + "/x"]
+    assert r.decide(changed, ["b", "a", "c"], 1) == r.Rollout(r.HOT_LOAD, ("a", "b"))
+
+
+def test_more_than_one_replica_restarts():
+    changed = [layout.adapter_dir("a") + "/adapter_config.json"]
+    assert r.decide(changed, ["a"], 3) == r.Rollout(r.RESTART, ("a",))
+
+
+def test_launcher_or_inference_changes_restart():
+    assert r.decide([layout.LAUNCHER_DIR + "/aitk_serve/cli.py"], [], 1).action == r.RESTART
+    assert r.decide([layout.SERVE_CONFIG_FILE, layout.adapter_dir("a") + "/x"], ["a"], 1) == \
+        r.Rollout(r.RESTART, ("a",))
+
+
+def test_a_path_is_under_an_adapter_only_by_whole_segments():
+    changed = [layout.adapter_dir("ab") + "/x"]
+    assert r.changed_adapters(changed, ["a", "ab"]) == ("ab",)
+    assert not r.serving_changed([layout.AITK_DIR + "/launcherX/y"])
