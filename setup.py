@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """aitk: serve a LoRA fine-tuned LLM on Azure Container Apps with vLLM, from the az CLI."""
+
 from setuptools import setup
 
 VERSION = "0.1.0"

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from aitk_serve import fit, gpus
+
 from aitk_testkit.real_models import MODELS, write_sparse_model
 
 RATIO_TARGET = 0.95

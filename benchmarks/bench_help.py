@@ -6,6 +6,7 @@ installed from the wheel into a private extension folder. Runs are interleaved (
 each help command, repeated) so machine noise hits both alike; medians are compared.
 The budget (issue #3): at most 100 ms over the baseline. Exits 1 when a median is over it.
 """
+
 import argparse
 import json
 import statistics
@@ -19,8 +20,11 @@ from aitk_testkit.az_harness import AZ, Az, az_env, current_wheel
 
 BUDGET_MS = 100.0
 BASELINE = ["version", "-o", "none"]
-COMMANDS = [["aitk", "inference", "--help"], ["aitk", "inference", "provision", "--help"],
-            ["aitk", "inference", "endpoint", "--help"]]
+COMMANDS = [
+    ["aitk", "inference", "--help"],
+    ["aitk", "inference", "provision", "--help"],
+    ["aitk", "inference", "endpoint", "--help"],
+]
 
 
 def timed(args, env):
@@ -40,7 +44,7 @@ def main(argv=None):
         tmp = Path(tmp)
         env = az_env(tmp / "az")
         Az(env).add_extension(current_wheel(tmp / "build"))
-        for c in [BASELINE, *COMMANDS]:    # warm-up: command index, .pyc files
+        for c in [BASELINE, *COMMANDS]:  # warm-up: command index, .pyc files
             timed(c, env)
             timed(c, env)
         samples = {" ".join(c): [] for c in [BASELINE, *COMMANDS]}
@@ -54,12 +58,24 @@ def main(argv=None):
         med = statistics.median(samples[" ".join(c)])
         diff = med - base
         worst = max(worst, diff)
-        rows.append({"command": "az " + " ".join(c), "median_ms": round(med, 1),
-                     "baseline_ms": round(base, 1), "diff_ms": round(diff, 1), "ratio": round(med / base, 3)})
-        print(f"az {' '.join(c):40s} median {med:6.0f} ms  ratio {med / base:5.2f}  "
-              f"diff {diff:+6.0f} ms (budget +{BUDGET_MS:.0f} ms)")
-    print(json.dumps({"benchmark": "help_latency", "results": rows, "budget_ms": BUDGET_MS,
-                      "within_budget": worst <= BUDGET_MS}))
+        rows.append(
+            {
+                "command": "az " + " ".join(c),
+                "median_ms": round(med, 1),
+                "baseline_ms": round(base, 1),
+                "diff_ms": round(diff, 1),
+                "ratio": round(med / base, 3),
+            }
+        )
+        print(
+            f"az {' '.join(c):40s} median {med:6.0f} ms  ratio {med / base:5.2f}  "
+            f"diff {diff:+6.0f} ms (budget +{BUDGET_MS:.0f} ms)"
+        )
+    print(
+        json.dumps(
+            {"benchmark": "help_latency", "results": rows, "budget_ms": BUDGET_MS, "within_budget": worst <= BUDGET_MS}
+        )
+    )
     return 0 if worst <= BUDGET_MS else 1
 
 

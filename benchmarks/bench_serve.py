@@ -9,6 +9,7 @@ every request goes to the adapter. Prints output tokens/s at each concurrency, t
 
     .venv/bin/python benchmarks/bench_serve.py [--requests-per-client 4] [--max-tokens 32]
 """
+
 import argparse
 import json
 import os
@@ -38,9 +39,12 @@ def free_port():
 
 
 def post(url, body, key=KEY, timeout=600):
-    req = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {key}"})
+    req = urllib.request.Request(
+        url,
+        json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.load(r)
 
@@ -49,8 +53,9 @@ class Proc:
     def __init__(self, argv, env, log):
         self.log = open(log, "wb")
         self.t0 = time.monotonic()
-        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                  start_new_session=True, cwd=str(ROOT))
+        self.p = subprocess.Popen(
+            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(ROOT)
+        )
 
     def wait_ready(self, url, timeout=900):
         while time.monotonic() - self.t0 < timeout:
@@ -82,8 +87,7 @@ class Proc:
 
 def load(url, concurrency, n_requests, max_tokens, prompt_ids):
     """Output tokens/s with `concurrency` clients sending n_requests in all."""
-    body = {"model": ADAPTER, "prompt": prompt_ids, "max_tokens": max_tokens, "temperature": 0,
-            "ignore_eos": True}
+    body = {"model": ADAPTER, "prompt": prompt_ids, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True}
     post(url + "/v1/completions", dict(body, max_tokens=2))  # warm-up
     t0 = time.monotonic()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -95,6 +99,7 @@ def load(url, concurrency, n_requests, max_tokens, prompt_ids):
 
 # --- (c): transformers + peft behind HTTP, one request at a time ----------------------------
 
+
 def hf_server(port, model_dir, adapter_dir):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -104,7 +109,8 @@ def hf_server(port, model_dir, adapter_dir):
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), adapter_dir).eval()
+        AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), adapter_dir
+    ).eval()
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -127,11 +133,16 @@ def hf_server(port, model_dir, adapter_dir):
             ids = torch.tensor([body["prompt"]])
             n = int(body.get("max_tokens", 16))
             with lock, torch.no_grad():  # the old template: one generate() at a time
-                out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
-                                     min_new_tokens=n, do_sample=False, pad_token_id=0)
-            new = out[0, ids.shape[1]:].tolist()
-            self._send(200, {"choices": [{"token_ids": new}],
-                             "usage": {"completion_tokens": len(new)}})
+                out = model.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                    do_sample=False,
+                    pad_token_id=0,
+                )
+            new = out[0, ids.shape[1] :].tolist()
+            self._send(200, {"choices": [{"token_ids": new}], "usage": {"completion_tokens": len(new)}})
 
     class Server(ThreadingHTTPServer):
         request_queue_size = 256  # accept every client at once; the lock serializes the work
@@ -142,21 +153,28 @@ def hf_server(port, model_dir, adapter_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
-    ap.add_argument("--requests-per-client", type=int, default=3,
-                    help="requests per concurrent client (at least 8 requests per level)")
+    ap.add_argument(
+        "--requests-per-client",
+        type=int,
+        default=3,
+        help="requests per concurrent client (at least 8 requests per level)",
+    )
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="start (b) and (a) this many times, alternating; report the median "
-                         "tokens/s and the fastest start of each")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="start (b) and (a) this many times, alternating; report the median tokens/s and the fastest start of each",
+    )
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--hf-server", nargs=3, metavar=("PORT", "MODEL", "ADAPTER"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--hf-server", nargs=3, metavar=("PORT", "MODEL", "ADAPTER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hf_server:
         return hf_server(int(args.hf_server[0]), args.hf_server[1], args.hf_server[2])
 
-    from aitk_testkit.tiny_models import make_adapter, make_tiny_model
     from transformers import AutoTokenizer
+
+    from aitk_testkit.tiny_models import make_adapter, make_tiny_model
 
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="aitk-bench-"))
@@ -169,17 +187,35 @@ def main():
 
     # (a) the launcher, finding model and adapter on the share by itself.
     port_a = free_port()
-    a_cmd = [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(port_a),
-             "--", *vllm_tail]
-    a_env = dict(env, PYTHONPATH=str(ROOT / "container"), AITK_MOUNT=str(work / "share"),
-                 AITK_API_KEY=KEY)
+    a_cmd = [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(port_a), "--", *vllm_tail]
+    a_env = dict(env, PYTHONPATH=str(ROOT / "container"), AITK_MOUNT=str(work / "share"), AITK_API_KEY=KEY)
     # (b) plain vLLM, the flags written by hand.
     port_b = free_port()
-    b_cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-             "--served-model-name", "tiny-llama", "--host", "127.0.0.1", "--port", str(port_b),
-             "--enable-lora", "--max-lora-rank", "8", "--max-loras", "1",
-             "--lora-modules", f"{ADAPTER}={adapter}", "--gpu-memory-utilization", "0.3",
-             "--api-key", KEY, *vllm_tail]
+    b_cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model),
+        "--served-model-name",
+        "tiny-llama",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port_b),
+        "--enable-lora",
+        "--max-lora-rank",
+        "8",
+        "--max-loras",
+        "1",
+        "--lora-modules",
+        f"{ADAPTER}={adapter}",
+        "--gpu-memory-utilization",
+        "0.3",
+        "--api-key",
+        KEY,
+        *vllm_tail,
+    ]
     b_env = dict(env, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ALLOW_RUNTIME_LORA_UPDATING="True")
     port_c = free_port()
     c_cmd = [sys.executable, __file__, "--hf-server", str(port_c), str(model), str(adapter)]
@@ -203,26 +239,27 @@ def main():
         finally:
             proc.stop()
 
-    results = {"tokens_per_s": {n: {c: round(statistics.median(v), 1) for c, v in per.items()}
-                                for n, per in samples.items()},
-               "ready_s": {n: round(min(v), 2) for n, v in ready.items()},
-               "samples": {"tokens_per_s": samples, "ready_s": ready},
-               "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()}}
+    results = {
+        "tokens_per_s": {n: {c: round(statistics.median(v), 1) for c, v in per.items()} for n, per in samples.items()},
+        "ready_s": {n: round(min(v), 2) for n, v in ready.items()},
+        "samples": {"tokens_per_s": samples, "ready_s": ready},
+        "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
+    }
 
     tps = results["tokens_per_s"]
     results["a/b"] = {c: round(tps["a"][c] / tps["b"][c], 3) for c in levels}
     results["a/c"] = {c: round(tps["a"][c] / tps["c"][c], 2) for c in levels}
     results["ready_a_minus_b_s"] = round(results["ready_s"]["a"] - results["ready_s"]["b"], 2)
     print()
-    print("| concurrency | (a) launcher tok/s | (b) plain vLLM tok/s | (c) transformers+peft tok/s "
-          "| a/b | a/c |")
+    print("| concurrency | (a) launcher tok/s | (b) plain vLLM tok/s | (c) transformers+peft tok/s | a/b | a/c |")
     print("|---|---|---|---|---|---|")
     for c in levels:
-        print(f"| {c} | {tps['a'][c]} | {tps['b'][c]} | {tps['c'][c]} | {results['a/b'][c]} "
-              f"| {results['a/c'][c]} |")
+        print(f"| {c} | {tps['a'][c]} | {tps['b'][c]} | {tps['c'][c]} | {results['a/b'][c]} | {results['a/c'][c]} |")
     print(f"\n{args.rounds} round(s); load average at the end: {os.getloadavg()}")
-    print(f"time to ready: launcher {results['ready_s']['a']} s, plain vLLM "
-          f"{results['ready_s']['b']} s (difference {results['ready_a_minus_b_s']} s)")
+    print(
+        f"time to ready: launcher {results['ready_s']['a']} s, plain vLLM "
+        f"{results['ready_s']['b']} s (difference {results['ready_a_minus_b_s']} s)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

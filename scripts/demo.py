@@ -8,6 +8,7 @@ and the extension installed from the built wheel:
   3. call the endpoint with the OpenAI client, for the base model and for the adapter.
 Prints the time each step took; exits non-zero when any step fails.
 """
+
 import argparse
 import json
 import shutil
@@ -52,24 +53,39 @@ def main(argv=None):
     with StandIn(base / "azure") as azure:
         workspace = base / "workspace"
         workspace.mkdir()
-        az = steps.run("sign in to the local Azure stand-in, install the extension",
-                       signed_in_az, azure, base / "az", wheels[-1], echo=True)
-        steps.run("fine-tuning leftovers: tiny base model + LoRA adapter on the share",
-                  seed_finetuning_leftovers, azure, az, workspace)
+        az = steps.run(
+            "sign in to the local Azure stand-in, install the extension",
+            signed_in_az,
+            azure,
+            base / "az",
+            wheels[-1],
+            echo=True,
+        )
+        steps.run(
+            "fine-tuning leftovers: tiny base model + LoRA adapter on the share",
+            seed_finetuning_leftovers,
+            azure,
+            az,
+            workspace,
+        )
         steps.run("az aitk inference init", az.run, "aitk", "inference", "init", cwd=workspace)
-        steps.run("az aitk inference provision", az.run, "aitk", "inference", "provision",
-                  "-g", RESOURCE_GROUP, cwd=workspace)
+        steps.run(
+            "az aitk inference provision", az.run, "aitk", "inference", "provision", "-g", RESOURCE_GROUP, cwd=workspace
+        )
         steps.run("az aitk inference deploy", az.run, "aitk", "inference", "deploy", cwd=workspace)
-        endpoint = steps.run("az aitk inference endpoint", az.json, "aitk", "inference", "endpoint",
-                             "--show-key", cwd=workspace)
-        print(json.dumps({k: ("<hidden>" if "key" in k.lower() else v) for k, v in endpoint.items()},
-                         indent=2))
+        endpoint = steps.run(
+            "az aitk inference endpoint", az.json, "aitk", "inference", "endpoint", "--show-key", cwd=workspace
+        )
+        print(json.dumps({k: ("<hidden>" if "key" in k.lower() else v) for k, v in endpoint.items()}, indent=2))
 
         def ask(model):
             client = openai_client(endpoint, azure.ca_bundle)
             reply = client.chat.completions.create(
-                model=model, max_tokens=16, temperature=0,
-                messages=[{"role": "user", "content": "Say hello to Azure Container Apps."}])
+                model=model,
+                max_tokens=16,
+                temperature=0,
+                messages=[{"role": "user", "content": "Say hello to Azure Container Apps."}],
+            )
             print(f"[{model}] {reply.choices[0].message.content!r}")
             return reply
 

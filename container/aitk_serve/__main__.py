@@ -1,4 +1,5 @@
 """`python -m aitk_serve`: see aitk_serve.cli."""
+
 import sys
 
 from .cli import main

@@ -5,6 +5,7 @@ Pure functions over files: read config.json, adapter_config.json and the safeten
 problem vLLM would hit later (often after a long start-up and a long traceback) becomes a
 LaunchError with one clear line; harmless differences become warnings.
 """
+
 import os
 import re
 import struct
@@ -25,15 +26,24 @@ EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 # Architectures whose Hugging Face checkpoints hold packed projections (q/k/v, gate/up).
 PACKED_MODEL_TYPES = ("phi3",)
 
-_LORA_KEY = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_A|lora_B|lora_embedding_A|lora_embedding_B)"
-                       r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$")
+_LORA_KEY = re.compile(
+    r"^(?P<module>.+?)\.(?P<kind>lora_A|lora_B|lora_embedding_A|lora_embedding_B)"
+    r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$"
+)
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 # A causal LM's decoder layers and embedding, as Hugging Face checkpoints name them.
 _MODEL_LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 _MODEL_EMBEDDING = "model.embed_tokens.weight"
 # config.json's dimensions (of the text model): each a positive integer when present.
-DIMENSIONS = ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
-              "intermediate_size", "vocab_size", "num_hidden_layers")
+DIMENSIONS = (
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "vocab_size",
+    "num_hidden_layers",
+)
 _PEFT_PREFIX = "base_model.model."
 
 
@@ -58,8 +68,10 @@ def read_safetensors_header(path):
     header.pop("__metadata__", None)
     for name, meta in header.items():
         if not isinstance(meta, dict):
-            raise LaunchError(f"{path} is not a readable safetensors file: tensor {name!r} is "
-                              f"described by {v.shown(meta)}, not an object")
+            raise LaunchError(
+                f"{path} is not a readable safetensors file: tensor {name!r} is "
+                f"described by {v.shown(meta)}, not an object"
+            )
         meta["shape"] = v.shape(meta.get("shape"), f"{path}: tensor {name!r}")
     return header
 
@@ -69,12 +81,14 @@ def smallest_max_lora_rank(rank):
     for allowed in ALLOWED_MAX_LORA_RANKS:
         if rank <= allowed:
             return allowed
-    raise LaunchError(f"LoRA rank {rank} is above the largest rank vLLM {_vllm()} serves "
-                      f"({ALLOWED_MAX_LORA_RANKS[-1]})")
+    raise LaunchError(
+        f"LoRA rank {rank} is above the largest rank vLLM {_vllm()} serves ({ALLOWED_MAX_LORA_RANKS[-1]})"
+    )
 
 
 def _vllm():
     from . import VLLM_VERSION
+
     return VLLM_VERSION
 
 
@@ -84,6 +98,7 @@ def _read_json(path, what):
 
 # ---------------------------------------------------------------------------------------------
 # The base model
+
 
 @dataclass
 class ModelInfo:
@@ -123,12 +138,16 @@ def config_shapes(config, where="config.json"):
         return {}
     kv = dims["num_key_value_heads"] or heads
     if heads % kv:
-        raise LaunchError(f"{where}: num_attention_heads {heads} is not a multiple of "
-                          f"num_key_value_heads {kv} (each key/value head serves whole groups)")
+        raise LaunchError(
+            f"{where}: num_attention_heads {heads} is not a multiple of "
+            f"num_key_value_heads {kv} (each key/value head serves whole groups)"
+        )
     head_dim = dims["head_dim"] or hidden // heads
     if not head_dim:
-        raise LaunchError(f"{where}: no head_dim and hidden_size {hidden} is smaller than "
-                          f"num_attention_heads {heads}, so the heads would be empty")
+        raise LaunchError(
+            f"{where}: no head_dim and hidden_size {hidden} is smaller than "
+            f"num_attention_heads {heads}, so the heads would be empty"
+        )
     shapes = {"o_proj": {(hidden, heads * head_dim)}}
     if dims["intermediate_size"]:
         inter = dims["intermediate_size"]
@@ -172,20 +191,21 @@ def index_shards(index):
     where = f"model weight index {index}"
     weight_map = v.mapping(v.load_json(index, "model weight index"), "weight_map", where)
     if not weight_map:
-        raise LaunchError(f"{where} has no \"weight_map\" naming the weight files")
+        raise LaunchError(f'{where} has no "weight_map" naming the weight files')
     bad = [(k, f) for k, f in weight_map.items() if not isinstance(f, str) or not f]
     if bad:
-        raise LaunchError(f"{where}: \"weight_map\"[{bad[0][0]!r}] is {v.shown(bad[0][1])}, "
-                          f"not a file name")
+        raise LaunchError(f'{where}: "weight_map"[{bad[0][0]!r}] is {v.shown(bad[0][1])}, not a file name')
     folder = os.path.dirname(index)
     for name in sorted(set(weight_map.values())):
         path = os.path.normpath(os.path.join(folder, name))
         rel = os.path.relpath(path, folder)
         if os.path.isabs(name) or rel == os.pardir or rel.startswith(os.pardir + os.sep):
-            raise LaunchError(f"{where}: \"weight_map\" names {name!r}, outside the model folder")
+            raise LaunchError(f'{where}: "weight_map" names {name!r}, outside the model folder')
         if not os.path.isfile(path):
-            raise LaunchError(f"{where}: \"weight_map\" names {name!r}, which does not exist "
-                              f"in {folder}; copy the missing shard (or the whole model) again")
+            raise LaunchError(
+                f'{where}: "weight_map" names {name!r}, which does not exist '
+                f"in {folder}; copy the missing shard (or the whole model) again"
+            )
     return sorted(set(weight_map.values()))
 
 
@@ -225,9 +245,14 @@ def inspect_model(path):
     hshapes, others = header_shapes(headers)
     shapes.update(hshapes)  # the checkpoint's own shapes win over the derived ones
     return ModelInfo(
-        path=path, config=config, model_type=str(c.get("model_type") or config.get("model_type")),
-        vocab_size=dims["vocab_size"], num_layers=dims["num_hidden_layers"],
-        num_heads=dims["num_attention_heads"], shapes=shapes, other_modules=others,
+        path=path,
+        config=config,
+        model_type=str(c.get("model_type") or config.get("model_type")),
+        vocab_size=dims["vocab_size"],
+        num_layers=dims["num_hidden_layers"],
+        num_heads=dims["num_attention_heads"],
+        shapes=shapes,
+        other_modules=others,
     )
 
 
@@ -237,28 +262,32 @@ def check_config_against_weights(config, dims, headers, where):
     fail loading the weights after a long start."""
     fix = "config.json and the weights come from different models; download the model again"
     embedding = headers.get(_MODEL_EMBEDDING, {}).get("shape")
-    if dims["hidden_size"] and embedding and len(embedding) == 2 \
-            and embedding[1] != dims["hidden_size"]:
-        raise LaunchError(f"{where} says hidden_size {dims['hidden_size']} but the weights' "
-                          f"{_MODEL_EMBEDDING} is {embedding[0]}x{embedding[1]}: {fix}")
+    if dims["hidden_size"] and embedding and len(embedding) == 2 and embedding[1] != dims["hidden_size"]:
+        raise LaunchError(
+            f"{where} says hidden_size {dims['hidden_size']} but the weights' "
+            f"{_MODEL_EMBEDDING} is {embedding[0]}x{embedding[1]}: {fix}"
+        )
     layers = {int(m.group(1)) for m in map(_MODEL_LAYER.match, headers) if m}
     if dims["num_hidden_layers"] and layers:
         # Multi-token-prediction layers are stored after the decoder layers (DeepSeek-V3).
         extra = v.integer(config, "num_nextn_predict_layers", where, minimum=0) or 0
         if max(layers) + 1 not in (dims["num_hidden_layers"], dims["num_hidden_layers"] + extra):
-            raise LaunchError(f"{where} says num_hidden_layers {dims['num_hidden_layers']} but "
-                              f"the weights hold {max(layers) + 1} layers: {fix}")
+            raise LaunchError(
+                f"{where} says num_hidden_layers {dims['num_hidden_layers']} but "
+                f"the weights hold {max(layers) + 1} layers: {fix}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # Adapters
+
 
 @dataclass
 class AdapterInfo:
     name: str
     path: str
     rank: int
-    modules: list            # LoRA target module suffixes found in the weights, sorted
+    modules: list  # LoRA target module suffixes found in the weights, sorted
     weights_file: str
     warnings: list = field(default_factory=list)
 
@@ -268,16 +297,20 @@ def _adapter_tensor_shapes(weights_file):
         return {k: meta["shape"] for k, meta in read_safetensors_header(weights_file).items()}
     try:  # legacy peft format: a pickle of tensors (small); needs torch, which vLLM has
         import torch
+
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the same thing to the user
         # torch's own message is several lines of advice about weights_only, which is not what
         # went wrong here: the file is not a tensor pickle. Name the error class only.
-        raise LaunchError(f"cannot read adapter weights {weights_file}: not a PyTorch state dict "
-                          f"({e.__class__.__name__}); save the adapter again (peft writes "
-                          f"adapter_model.safetensors)") from None
+        raise LaunchError(
+            f"cannot read adapter weights {weights_file}: not a PyTorch state dict "
+            f"({e.__class__.__name__}); save the adapter again (peft writes "
+            f"adapter_model.safetensors)"
+        ) from None
     if not isinstance(state, dict):
-        raise LaunchError(f"cannot read adapter weights {weights_file}: it holds "
-                          f"{type(state).__name__}, not a state dict of tensors")
+        raise LaunchError(
+            f"cannot read adapter weights {weights_file}: it holds {type(state).__name__}, not a state dict of tensors"
+        )
     return {str(k): [int(d) for d in t.shape] for k, t in state.items() if hasattr(t, "shape")}
 
 
@@ -304,7 +337,8 @@ def check_adapter_config(config, where):
         raise LaunchError(
             f"{where}: modules_to_save {bad} cannot be served: vLLM {_vllm()} only serves LoRA "
             f"deltas (modules_to_save may only be {list(SERVABLE_MODULES_TO_SAVE)}); retrain "
-            f"without modules_to_save, or merge the adapter into the base model")
+            f"without modules_to_save, or merge the adapter into the base model"
+        )
     unsupported = []
     if config.get("use_dora"):
         unsupported.append("DoRA (use_dora)")
@@ -316,9 +350,12 @@ def check_adapter_config(config, where):
     init = config.get("init_lora_weights", True)
     if isinstance(init, str) and init.lower() not in SUPPORTED_STRING_INITS:
         unsupported.append(f"init_lora_weights={init!r} (it changes the base weights)")
-    for key, label in (("alora_invocation_tokens", "Activated LoRA"), ("layer_replication",
-                       "layer_replication"), ("use_bdlora", "block-diagonal LoRA"),
-                       ("use_qalora", "QALoRA")):
+    for key, label in (
+        ("alora_invocation_tokens", "Activated LoRA"),
+        ("layer_replication", "layer_replication"),
+        ("use_bdlora", "block-diagonal LoRA"),
+        ("use_qalora", "QALoRA"),
+    ):
         if config.get(key):
             unsupported.append(label)
     if unsupported:
@@ -343,8 +380,7 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
     config_file = os.path.join(path, ADAPTER_CONFIG_FILE)
     if not os.path.isfile(config_file):
         raise LaunchError(f"{where}: no {ADAPTER_CONFIG_FILE} (not a peft adapter folder)")
-    weights = [os.path.join(path, f) for f in ADAPTER_WEIGHT_FILES
-               if os.path.isfile(os.path.join(path, f))]
+    weights = [os.path.join(path, f) for f in ADAPTER_WEIGHT_FILES if os.path.isfile(os.path.join(path, f))]
     if not weights:
         raise LaunchError(f"{where}: no adapter weights ({' or '.join(ADAPTER_WEIGHT_FILES)})")
     config = _read_json(config_file, "adapter config")
@@ -353,15 +389,17 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
 
     modules, found_rank, warnings = set(), 0, []
     for key, shape in sorted(tensors.items()):
-        bare = key[len(_PEFT_PREFIX):] if key.startswith(_PEFT_PREFIX) else key
+        bare = key[len(_PEFT_PREFIX) :] if key.startswith(_PEFT_PREFIX) else key
         m = _LORA_KEY.match(bare)
         if not m:
             if "lora_magnitude_vector" in bare:
                 raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve DoRA (use_dora)")
             # A full weight (modules_to_save left in the file, e.g. lm_head.weight).
             if not bare.endswith("base_layer.weight"):
-                raise LaunchError(f"{where}: holds full weights {key!r} (modules_to_save), which "
-                                  f"vLLM {_vllm()} cannot serve; retrain without modules_to_save")
+                raise LaunchError(
+                    f"{where}: holds full weights {key!r} (modules_to_save), which "
+                    f"vLLM {_vllm()} cannot serve; retrain without modules_to_save"
+                )
             continue
         if m.group("param") == "bias":
             raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve LoRA bias ({key})")
@@ -378,15 +416,18 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
             continue
         layer = _LAYER.search(module)
         if layer and model.num_layers is not None and int(layer.group(1)) >= model.num_layers:
-            raise LaunchError(f"{where}: has weights for layer {layer.group(1)} but the base model "
-                              f"{model.path} has {model.num_layers} layers; it was trained for a "
-                              f"different base model")
+            raise LaunchError(
+                f"{where}: has weights for layer {layer.group(1)} but the base model "
+                f"{model.path} has {model.num_layers} layers; it was trained for a "
+                f"different base model"
+            )
         if suffix not in model.shapes:
-            what = ("is not a linear layer" if suffix in model.other_modules
-                    else "is not a module of this model")
-            raise LaunchError(f"{where}: targets {suffix!r}, which {what}; vLLM {_vllm()} "
-                              f"serves LoRA only on linear and embedding layers "
-                              f"(this model has: {', '.join(sorted(model.shapes))})")
+            what = "is not a linear layer" if suffix in model.other_modules else "is not a module of this model"
+            raise LaunchError(
+                f"{where}: targets {suffix!r}, which {what}; vLLM {_vllm()} "
+                f"serves LoRA only on linear and embedding layers "
+                f"(this model has: {', '.join(sorted(model.shapes))})"
+            )
         fits = False
         for out_dim, in_dim in model.shapes[suffix]:
             if kind == "lora_embedding_A":  # peft stores embedding LoRA A as (r, vocab)
@@ -402,26 +443,35 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
                 fits = True
                 break
         if not fits:
-            vocab_dim = suffix in EMBEDDING_MODULES and model.vocab_size is not None and (
-                (kind in ("lora_embedding_A",) and suffix == "embed_tokens")
-                or (kind == "lora_B" and suffix == "lm_head"))
+            vocab_dim = (
+                suffix in EMBEDDING_MODULES
+                and model.vocab_size is not None
+                and (
+                    (kind in ("lora_embedding_A",) and suffix == "embed_tokens")
+                    or (kind == "lora_B" and suffix == "lm_head")
+                )
+            )
             if vocab_dim:
-                raise LaunchError(f"{where}: vocabulary size mismatch: {key} is sized for a "
-                                  f"vocabulary of {got}, the base model {model.path} has "
-                                  f"{model.vocab_size}; it was trained for a different base model")
+                raise LaunchError(
+                    f"{where}: vocabulary size mismatch: {key} is sized for a "
+                    f"vocabulary of {got}, the base model {model.path} has "
+                    f"{model.vocab_size}; it was trained for a different base model"
+                )
             dims = " or ".join(f"{o}x{i}" for o, i in sorted(model.shapes[suffix]))
-            raise LaunchError(f"{where}: tensor {key} has shape {shape}, which does not fit the "
-                              f"base model's {suffix} ({dims}, out x in); it was trained for a "
-                              f"different base model")
+            raise LaunchError(
+                f"{where}: tensor {key} has shape {shape}, which does not fit the "
+                f"base model's {suffix} ({dims}, out x in); it was trained for a "
+                f"different base model"
+            )
     if not modules:
         raise LaunchError(f"{where}: {os.path.basename(weights[0])} holds no LoRA weights")
     rank = max(rank, found_rank)
     declared = config.get("base_model_name_or_path")
     if not _same_base(declared, model_ref, served_name):
-        warnings.append(f"adapter {name!r} was trained on {declared!r}; serving it on "
-                        f"{model_ref!r} (its shapes fit)")
-    return AdapterInfo(name=name, path=path, rank=rank, modules=sorted(modules),
-                       weights_file=weights[0], warnings=warnings)
+        warnings.append(f"adapter {name!r} was trained on {declared!r}; serving it on {model_ref!r} (its shapes fit)")
+    return AdapterInfo(
+        name=name, path=path, rank=rank, modules=sorted(modules), weights_file=weights[0], warnings=warnings
+    )
 
 
 def check_unique_names(pairs, base_name=None):
@@ -429,9 +479,11 @@ def check_unique_names(pairs, base_name=None):
     seen = {}
     for name, path in pairs:
         if name in seen:
-            raise LaunchError(f"two adapters are named {name!r} ({seen[name]} and {path}); "
-                              f"give each adapter its own name")
+            raise LaunchError(
+                f"two adapters are named {name!r} ({seen[name]} and {path}); give each adapter its own name"
+            )
         seen[name] = path
         if base_name is not None and name == base_name:
-            raise LaunchError(f"adapter {name!r} ({path}) has the same name as the base model; "
-                              f"rename it or pass --served-model-name")
+            raise LaunchError(
+                f"adapter {name!r} ({path}) has the same name as the base model; rename it or pass --served-model-name"
+            )

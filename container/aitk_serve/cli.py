@@ -1,4 +1,5 @@
 """`python -m aitk_serve [options] [-- extra vLLM arguments]`: check, then exec vLLM."""
+
 import argparse
 import dataclasses
 import json
@@ -24,34 +25,50 @@ def parser():
     p = argparse.ArgumentParser(
         prog=f"python -m {PROG}",
         description="Serve a base model and its LoRA adapters with vLLM's OpenAI-compatible "
-                    "server. Arguments after `--` go to vLLM unchanged.",
+        "server. Arguments after `--` go to vLLM unchanged.",
         epilog=f"Environment: {MOUNT_ENV} (share mount, default /mount), {MODEL_ENV}, "
-               f"{ADAPTERS_ENV} (NAME=PATH,...), {CONFIG_ENV} (serve.json), and the API key "
-               f"variable named by --api-key-env. Precedence: flags > env > serve.json > "
-               f"discovery.")
-    p.add_argument("--model", help=f"model folder or Hugging Face id (env {MODEL_ENV}; default: "
-                                   f"the single model under <mount>/model-cache)")
-    p.add_argument("--adapter", action="append", metavar="NAME=PATH",
-                   help=f"a LoRA adapter, repeatable (env {ADAPTERS_ENV}; default: every adapter "
-                        f"under <mount>/models and <mount>/aitk/adapters)")
-    p.add_argument("--served-model-name", help="name of the base model in the API "
-                                               "(default: the model folder's name)")
-    p.add_argument("--config", help=f"serve.json (env {CONFIG_ENV}; default: "
-                                    f"<mount>/aitk/inference/serve.json when it exists)")
+        f"{ADAPTERS_ENV} (NAME=PATH,...), {CONFIG_ENV} (serve.json), and the API key "
+        f"variable named by --api-key-env. Precedence: flags > env > serve.json > "
+        f"discovery.",
+    )
+    p.add_argument(
+        "--model",
+        help=f"model folder or Hugging Face id (env {MODEL_ENV}; default: the single model under <mount>/model-cache)",
+    )
+    p.add_argument(
+        "--adapter",
+        action="append",
+        metavar="NAME=PATH",
+        help=f"a LoRA adapter, repeatable (env {ADAPTERS_ENV}; default: every adapter "
+        f"under <mount>/models and <mount>/aitk/adapters)",
+    )
+    p.add_argument("--served-model-name", help="name of the base model in the API (default: the model folder's name)")
+    p.add_argument(
+        "--config", help=f"serve.json (env {CONFIG_ENV}; default: <mount>/aitk/inference/serve.json when it exists)"
+    )
     p.add_argument("--host", help=f"address to listen on (env {HOST_ENV}; default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int,
-                   help=f"port to listen on (env {PORT_ENV}; default {DEFAULT_PORT})")
-    p.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
-                   help="environment variable holding the API key; when set, the API needs it "
-                        f"(default {DEFAULT_API_KEY_ENV})")
-    p.add_argument("--check", action="store_true",
-                   help="validate everything, print the vLLM command line as JSON, start nothing")
-    p.add_argument("--gpu", metavar="NAME",
-                   help="with --check: plan for this GPU instead of the visible one: "
-                        + ", ".join(gpus.known_names()))
-    p.add_argument("--gpu-memory", type=float, metavar="GiB",
-                   help="with --check: plan for a GPU with this much memory per GPU (with --gpu: "
-                        "overrides its memory; alone: a GPU with bfloat16, compute 8.0)")
+    p.add_argument("--port", type=int, help=f"port to listen on (env {PORT_ENV}; default {DEFAULT_PORT})")
+    p.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the API key; when set, the API needs it (default {DEFAULT_API_KEY_ENV})",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="validate everything, print the vLLM command line as JSON, start nothing"
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="NAME",
+        help="with --check: plan for this GPU instead of the visible one: " + ", ".join(gpus.known_names()),
+    )
+    p.add_argument(
+        "--gpu-memory",
+        type=float,
+        metavar="GiB",
+        help="with --check: plan for a GPU with this much memory per GPU (with --gpu: "
+        "overrides its memory; alone: a GPU with bfloat16, compute 8.0)",
+    )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
 
@@ -62,14 +79,18 @@ def planned_gpu(args, env):
         count = count_gpus(env)
         return count, (gpus.detect(count) if count else None)
     if not args.check:
-        raise LaunchError("--gpu and --gpu-memory plan for a GPU that is not here: use them with "
-                          "--check (a real start uses the visible GPU)")
+        raise LaunchError(
+            "--gpu and --gpu-memory plan for a GPU that is not here: use them with "
+            "--check (a real start uses the visible GPU)"
+        )
     spec = gpus.GpuSpec("GPU", 0, (8, 0), source="--gpu-memory")
     if args.gpu is not None:
         spec = gpus.lookup(args.gpu)
         if spec is None:
-            raise LaunchError(f"--gpu {args.gpu!r} is not a GPU the launcher knows; use one of "
-                              f"{', '.join(gpus.known_names())}, or --gpu-memory GiB")
+            raise LaunchError(
+                f"--gpu {args.gpu!r} is not a GPU the launcher knows; use one of "
+                f"{', '.join(gpus.known_names())}, or --gpu-memory GiB"
+            )
     if args.gpu_memory is not None:
         if not 0 < args.gpu_memory <= 4096:
             raise LaunchError(f"--gpu-memory {args.gpu_memory:g} is not a GPU memory size in GiB")
@@ -94,12 +115,17 @@ def fit_model(model, infos, gpu, vllm_args):
         return None
     headers = fit.read_headers_from_dir(model.path)
     adapters = [fit.AdapterShape(a.name, a.rank) for a in infos]
-    fitted = fit.plan(model.config, headers, gpu, adapters,
-                      _number(vllm_args, "--max-model-len", int),
-                      user_dtype=flag_value(vllm_args, "--dtype"),
-                      gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
-                      max_loras=_number(vllm_args, "--max-loras", int),
-                      max_lora_rank=_number(vllm_args, "--max-lora-rank", int))
+    fitted = fit.plan(
+        model.config,
+        headers,
+        gpu,
+        adapters,
+        _number(vllm_args, "--max-model-len", int),
+        user_dtype=flag_value(vllm_args, "--dtype"),
+        gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
+        max_loras=_number(vllm_args, "--max-loras", int),
+        max_lora_rank=_number(vllm_args, "--max-lora-rank", int),
+    )
     if not fitted.fits:
         name = os.path.basename(os.path.normpath(model.path))
         raise LaunchError(f"{name}: " + fit.refusal(fitted, model.config, headers, adapters))
@@ -124,7 +150,7 @@ def listen_port(flag, env):
 def split_argv(argv):
     if "--" in argv:
         i = argv.index("--")
-        return argv[:i], argv[i + 1:]
+        return argv[:i], argv[i + 1 :]
     return argv, []
 
 
@@ -138,8 +164,7 @@ def api_key_notes(env_key, arg_keys, env_name):
     if arg_keys and env_key:
         return [f"--api-key in the extra vLLM arguments replaces the key in ${env_name}"]
     if not arg_keys and not env_key:
-        return [f"no API key in ${env_name} or --api-key: the API is open to anyone who can "
-                f"reach it"]
+        return [f"no API key in ${env_name} or --api-key: the API is open to anyone who can reach it"]
     return []
 
 
@@ -150,36 +175,47 @@ def plan(argv, env):
     src = resolve(args, env)
     model = inspect_model(src.model) if src.model_is_local else None
     check_unique_names(src.adapters, base_name=src.served_model_name)
-    infos = [inspect_adapter(name, path, model, model_ref=src.model,
-                             served_name=src.served_model_name)
-             for name, path in src.adapters]
+    infos = [
+        inspect_adapter(name, path, model, model_ref=src.model, served_name=src.served_model_name)
+        for name, path in src.adapters
+    ]
     api_key = env.get(args.api_key_env) or None
     notes = list(src.warnings)
     if src.config_path:
         notes.append(f"settings from {src.config_path}")
     if not src.model_is_local:
-        notes.append(f"model {src.model!r} is not a local folder: vLLM will fetch it; "
-                     f"adapters are not checked against its shapes")
+        notes.append(
+            f"model {src.model!r} is not a local folder: vLLM will fetch it; "
+            f"adapters are not checked against its shapes"
+        )
     for info in infos:
         notes += info.warnings
     extra_args = [*src.vllm_args, *extra]
     notes += api_key_notes(api_key, api_keys_in_args(extra_args), args.api_key_env)
     gpu_count, gpu = planned_gpu(args, env)
     if gpu is not None and model is None:
-        notes.append("no fit plan for a model that is not a local folder: vLLM picks dtype and "
-                     "context itself")
+        notes.append("no fit plan for a model that is not a local folder: vLLM picks dtype and context itself")
     if gpu_count and gpu is None:
-        notes.append("the GPU's memory cannot be read (no nvidia-smi, no torch): no fit plan; "
-                     "vLLM picks dtype and context itself")
+        notes.append(
+            "the GPU's memory cannot be read (no nvidia-smi, no torch): no fit plan; "
+            "vLLM picks dtype and context itself"
+        )
     fitted = fit_model(model, infos, gpu, extra_args)
     if fitted:
         notes += [*fit.decision_lines(fitted), *fitted.notes]
     command, updates, more = build(
-        model=src.model, served_name=src.served_model_name, adapters=infos,
+        model=src.model,
+        served_name=src.served_model_name,
+        adapters=infos,
         host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
-        port=listen_port(args.port, env), api_key=api_key, gpus=gpu_count,
+        port=listen_port(args.port, env),
+        api_key=api_key,
+        gpus=gpu_count,
         num_heads=model.num_heads if model else None,
-        extra_args=extra_args, env=env, fit=fitted)
+        extra_args=extra_args,
+        env=env,
+        fit=fitted,
+    )
     notes += more
     mount = mount_root(env)
     return {
@@ -188,8 +224,7 @@ def plan(argv, env):
         "cwd": mount if os.path.isdir(mount) else os.getcwd(),
         "model": src.model,
         "served_model_name": src.served_model_name,
-        "adapters": [{"name": a.name, "path": a.path, "rank": a.rank, "modules": a.modules}
-                     for a in infos],
+        "adapters": [{"name": a.name, "path": a.path, "rank": a.rank, "modules": a.modules} for a in infos],
         "adapters_from": src.adapters_from,
         "notes": notes,
         "fit": fitted.as_dict() if fitted else None,
@@ -214,8 +249,10 @@ def main(argv=None, env=None, execve=os.execve):
         log(f"error: {e}")
         return 2
     except Exception as e:  # noqa: BLE001 - last resort: a file no check foresaw
-        log(f"error: unexpected {one_line(e)[:300]} while checking the model and adapters; "
-            f"nothing was started (a file the launcher does not understand: please report it)")
+        log(
+            f"error: unexpected {one_line(e)[:300]} while checking the model and adapters; "
+            f"nothing was started (a file the launcher does not understand: please report it)"
+        )
         return 2
     if p["check"]:
         print(json.dumps(public(p), indent=2))

@@ -12,6 +12,7 @@ The patch runs at import, so it holds in vLLM's engine-core and worker processes
 multiprocessing forks (they inherit the patched modules) or spawns (they re-import the main
 module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below).
 """
+
 import runpy
 import sys
 
@@ -38,14 +39,15 @@ def patch():
     if getattr(lora_ops.bgmv_shrink, "aitk_fixed", False):
         return
     fixed = fixed_bgmv_shrink(lora_ops.bgmv_shrink)
-    lora_ops.bgmv_shrink = fixed          # sgmv_shrink (prefill) looks it up here
+    lora_ops.bgmv_shrink = fixed  # sgmv_shrink (prefill) looks it up here
     import vllm.lora.ops.torch_ops as torch_ops
+
     torch_ops.bgmv_shrink = fixed
     try:
         from vllm.lora.punica_wrapper import punica_cpu
     except ImportError:  # a build without the CPU wrapper has nothing to fix
         return
-    punica_cpu.bgmv_shrink = fixed        # the decode path calls it by this name
+    punica_cpu.bgmv_shrink = fixed  # the decode path calls it by this name
 
 
 patch()

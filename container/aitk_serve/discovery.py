@@ -4,15 +4,24 @@ Precedence, per setting: flags > environment > serve.json > discovery on the sha
 (docs/contracts.md). For adapters the first source that names any wins as a whole (sources are
 not merged), so a serve.json that lists adapters turns discovery off.
 """
+
 import os
 import re
 from dataclasses import dataclass, field
 
 from . import LaunchError, adapter_spec, serve_config
 from . import validate as v
-from .layout import (ADAPTER_CONFIG_FILE, ADAPTERS_DIR, DEFAULT_CHECKPOINT_DIR,
-                     FINETUNED_MODELS_DIR, FINETUNING_CONFIG_FILE, MODEL_CACHE_DIR, MOUNT_ENV,
-                     MOUNT_PATH, SERVE_CONFIG_FILE)
+from .layout import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTERS_DIR,
+    DEFAULT_CHECKPOINT_DIR,
+    FINETUNED_MODELS_DIR,
+    FINETUNING_CONFIG_FILE,
+    MODEL_CACHE_DIR,
+    MOUNT_ENV,
+    MOUNT_PATH,
+    SERVE_CONFIG_FILE,
+)
 
 CONFIG_ENV = "AITK_CONFIG"
 MODEL_ENV = "AITK_MODEL"
@@ -26,10 +35,11 @@ CHECKPOINT_FOLDER = re.compile(r"checkpoint-.*")
 @dataclass
 class ServeConfig:
     """What serve.json says (all optional)."""
+
     path: str | None = None
     model: str | None = None
     served_model_name: str | None = None
-    adapters: list | None = None          # [(name, path)] in file order
+    adapters: list | None = None  # [(name, path)] in file order
     vllm_args: list = field(default_factory=list)
 
 
@@ -42,9 +52,9 @@ def _pairs_no_dupes(path):
         names = [k for k, _ in pairs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise LaunchError(f"config file {path}: two adapters are named {dupes[0]!r} "
-                              f"(or another key appears twice)")
+            raise LaunchError(f"config file {path}: two adapters are named {dupes[0]!r} (or another key appears twice)")
         return dict(pairs)
+
     return hook
 
 
@@ -57,23 +67,29 @@ def load_serve_config(path, required):
     data = v.load_json(path, "config file", object_pairs_hook=_pairs_no_dupes(path))
     unknown = sorted(set(data) - set(serve_config.KEYS))
     if unknown:
-        raise LaunchError(f"config file {path}: unknown keys {unknown} (known: model, "
-                          f"served_model_name, adapters, vllm_args)")
+        raise LaunchError(
+            f"config file {path}: unknown keys {unknown} (known: model, served_model_name, adapters, vllm_args)"
+        )
     adapters = data.get("adapters")
     if adapters is not None:
         if not isinstance(adapters, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in adapters.items()):
-            raise LaunchError(f"config file {path}: \"adapters\" must map names to paths")
+            isinstance(k, str) and isinstance(v, str) for k, v in adapters.items()
+        ):
+            raise LaunchError(f'config file {path}: "adapters" must map names to paths')
         adapters = list(adapters.items())
     vllm_args = data.get("vllm_args") or []
     if not isinstance(vllm_args, list) or not all(isinstance(a, str) for a in vllm_args):
-        raise LaunchError(f"config file {path}: \"vllm_args\" must be a list of strings")
+        raise LaunchError(f'config file {path}: "vllm_args" must be a list of strings')
     for key in ("model", "served_model_name"):
         if data.get(key) is not None and not isinstance(data[key], str):
-            raise LaunchError(f"config file {path}: \"{key}\" must be a string")
-    return ServeConfig(path=path, model=data.get("model"),
-                       served_model_name=data.get("served_model_name"),
-                       adapters=adapters, vllm_args=list(vllm_args))
+            raise LaunchError(f'config file {path}: "{key}" must be a string')
+    return ServeConfig(
+        path=path,
+        model=data.get("model"),
+        served_model_name=data.get("served_model_name"),
+        adapters=adapters,
+        vllm_args=list(vllm_args),
+    )
 
 
 def parse_adapter_specs(specs, source):
@@ -139,8 +155,10 @@ def _walk(top, want, depth=_MAX_DEPTH):
 def discover_models(mount):
     """Hugging Face model folders under <mount>/model-cache (folders with config.json that
     are not adapters)."""
-    return _walk(os.path.join(mount, MODEL_CACHE_DIR),
-                 lambda p, files: "config.json" in files and ADAPTER_CONFIG_FILE not in files)
+    return _walk(
+        os.path.join(mount, MODEL_CACHE_DIR),
+        lambda p, files: "config.json" in files and ADAPTER_CONFIG_FILE not in files,
+    )
 
 
 def adapter_name_for(rel):
@@ -199,8 +217,9 @@ def discover_adapters(mount):
             continue
         name = adapter_name_for(os.path.relpath(path, models_dir))
         if name in found:
-            raise LaunchError(f"two adapters are named {name!r} ({found[name]} and {path}); "
-                              f"pass --adapter NAME=PATH to name them")
+            raise LaunchError(
+                f"two adapters are named {name!r} ({found[name]} and {path}); pass --adapter NAME=PATH to name them"
+            )
         found[name] = path
     deployed = os.path.join(mount, ADAPTERS_DIR)
     if os.path.isdir(deployed):
@@ -212,23 +231,26 @@ def discover_adapters(mount):
                 for name in [n for n, p in found.items() if os.path.realpath(p) == real]:
                     del found[name]
                 if entry.name in found:
-                    warnings.append(f"adapter {entry.name!r}: serving the deployed "
-                                    f"{entry.path}, not {found[entry.name]}")
+                    warnings.append(
+                        f"adapter {entry.name!r}: serving the deployed {entry.path}, not {found[entry.name]}"
+                    )
                 found[entry.name] = entry.path
     if skipped:
         shown = ", ".join(os.path.relpath(p, mount) for p in skipped[:3])
-        warnings.append(f"skipped {len(skipped)} fine-tuning checkpoint adapter"
-                        f"{'s' if len(skipped) > 1 else ''} ({shown}{', ...' if len(skipped) > 3 else ''}); "
-                        f"name one with --adapter NAME=PATH or serve.json to serve it")
+        warnings.append(
+            f"skipped {len(skipped)} fine-tuning checkpoint adapter"
+            f"{'s' if len(skipped) > 1 else ''} ({shown}{', ...' if len(skipped) > 3 else ''}); "
+            f"name one with --adapter NAME=PATH or serve.json to serve it"
+        )
     return sorted(found.items()), warnings
 
 
 @dataclass
 class Sources:
-    model: str                     # a local folder (absolute) or a Hugging Face model id
+    model: str  # a local folder (absolute) or a Hugging Face model id
     model_is_local: bool
     served_model_name: str
-    adapters: list                 # [(name, absolute path)]
+    adapters: list  # [(name, absolute path)]
     adapters_from: str
     vllm_args: list
     config_path: str | None
@@ -255,13 +277,17 @@ def resolve(args, env):
     else:
         found = discover_models(mount)
         if not found:
-            raise LaunchError(f"no model given and none found under "
-                              f"{os.path.join(mount, MODEL_CACHE_DIR)}; pass --model PATH|ID "
-                              f"or set {MODEL_ENV}")
+            raise LaunchError(
+                f"no model given and none found under "
+                f"{os.path.join(mount, MODEL_CACHE_DIR)}; pass --model PATH|ID "
+                f"or set {MODEL_ENV}"
+            )
         if len(found) > 1:
-            raise LaunchError(f"several models under {os.path.join(mount, MODEL_CACHE_DIR)} "
-                              f"({', '.join(os.path.relpath(p, mount) for p in found)}); "
-                              f"pass --model to pick one")
+            raise LaunchError(
+                f"several models under {os.path.join(mount, MODEL_CACHE_DIR)} "
+                f"({', '.join(os.path.relpath(p, mount) for p in found)}); "
+                f"pass --model to pick one"
+            )
         model, from_mount = found[0], False
     path = resolve_path(model, mount, from_mount)
     if os.path.exists(path) or looks_like_path(model):
@@ -269,8 +295,9 @@ def resolve(args, env):
     else:
         local = False  # a Hugging Face model id: vLLM downloads it; nothing to inspect here
 
-    served = (args.served_model_name or cfg.served_model_name
-              or (os.path.basename(model.rstrip("/")) if local else model))
+    served = (
+        args.served_model_name or cfg.served_model_name or (os.path.basename(model.rstrip("/")) if local else model)
+    )
 
     # The adapters: the first source that names any.
     if args.adapter:
@@ -285,6 +312,13 @@ def resolve(args, env):
         pairs, more = discover_adapters(mount)
         warnings += more
         source = f"discovery under {mount}"
-    return Sources(model=model, model_is_local=local, served_model_name=served, adapters=pairs,
-                   adapters_from=source, vllm_args=list(cfg.vllm_args), config_path=cfg.path,
-                   warnings=warnings)
+    return Sources(
+        model=model,
+        model_is_local=local,
+        served_model_name=served,
+        adapters=pairs,
+        adapters_from=source,
+        vllm_args=list(cfg.vllm_args),
+        config_path=cfg.path,
+        warnings=warnings,
+    )

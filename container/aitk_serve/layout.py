@@ -10,8 +10,8 @@ MOUNT_PATH = "/mount"
 MOUNT_ENV = "AITK_MOUNT"
 
 # Left by AI Toolkit fine-tuning (never written by aitk).
-MODEL_CACHE_DIR = "model-cache"          # model-cache/<org>/<model>/ : Hugging Face model folders
-FINETUNED_MODELS_DIR = "models"          # models/.../adapter/ : peft adapters
+MODEL_CACHE_DIR = "model-cache"  # model-cache/<org>/<model>/ : Hugging Face model folders
+FINETUNED_MODELS_DIR = "models"  # models/.../adapter/ : peft adapters
 # The AI Toolkit's fine-tuning settings, uploaded with the workspace (the job runs
 # `cd /mount; python3 ./finetuning/invoke_olive.py`); its training_args.output_dir is where the
 # intermediate checkpoints go, "models/checkpoints" unless the user changed it (the "Checkpoint
@@ -21,9 +21,9 @@ DEFAULT_CHECKPOINT_DIR = FINETUNED_MODELS_DIR + "/checkpoints"
 
 # Owned by `az aitk inference deploy`: the only prefixes it writes, and prunes with --delete.
 AITK_DIR = "aitk"
-LAUNCHER_DIR = AITK_DIR + "/launcher"    # the aitk_serve package; on PYTHONPATH in the container
+LAUNCHER_DIR = AITK_DIR + "/launcher"  # the aitk_serve package; on PYTHONPATH in the container
 INFERENCE_DIR = AITK_DIR + "/inference"  # copy of the workspace's inference/ folder
-ADAPTERS_DIR = AITK_DIR + "/adapters"    # adapters/<NAME>/ pushed with deploy --adapter NAME=PATH
+ADAPTERS_DIR = AITK_DIR + "/adapters"  # adapters/<NAME>/ pushed with deploy --adapter NAME=PATH
 OWNED_PREFIXES = (LAUNCHER_DIR, INFERENCE_DIR, ADAPTERS_DIR)
 
 # The launcher settings file deploy ships inside INFERENCE_DIR.

@@ -12,6 +12,7 @@ middleware/register.py), so it is the outermost layer and sees every request fir
   which fails with a traceback per attempt): a websocket without the key is closed.
 docs/serving.md ("Open without a key") lists the open routes and why.
 """
+
 import hashlib
 import json
 import os
@@ -31,10 +32,12 @@ PAGE_PATHS = ("/", "/chat")
 WS_POLICY_VIOLATION = 1008
 _PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "chat.html")
 _SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-     b"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-     b"frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        b"frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
@@ -70,8 +73,7 @@ def is_cors_preflight(method, headers):
     (https://fetch.spec.whatwg.org/#cors-preflight-fetch). Browsers never send credentials on
     it, so it must pass for the page-less API to work cross-origin; vLLM's CORS middleware
     answers it without reaching any route."""
-    return (method == "OPTIONS" and b"origin" in headers
-            and b"access-control-request-method" in headers)
+    return method == "OPTIONS" and b"origin" in headers and b"access-control-request-method" in headers
 
 
 def needs_key(path, method, headers=None):
@@ -85,7 +87,7 @@ def _route_path(scope):
     path = scope["path"]
     root = scope.get("root_path") or ""
     if root and path.startswith(root):
-        path = path[len(root):] or "/"
+        path = path[len(root) :] or "/"
     return path
 
 
@@ -118,10 +120,17 @@ class ChatPageMiddleware:
         headers = _headers(scope)
         if digests and needs_key(path, method, headers) and not authorized(headers, digests):
             body = json.dumps({"error": "Unauthorized"}).encode()
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b"Bearer"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         return await self.app(scope, receive, send)
@@ -140,7 +149,15 @@ class ChatPageMiddleware:
     async def _page(self, send, head=False):
         with open(_PAGE_FILE, "rb") as f:
             body = f.read()
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()), *_SECURITY_HEADERS]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    *_SECURITY_HEADERS,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if head else body})

@@ -5,10 +5,10 @@ writes the default one). Stdlib only.
 """
 
 # Every key serve.json may carry; all are optional (docs/contracts.md "serve.json").
-MODEL = "model"                        # base model: a folder on the share or a hub id
+MODEL = "model"  # base model: a folder on the share or a hub id
 SERVED_MODEL_NAME = "served_model_name"
-ADAPTERS = "adapters"                  # {NAME: PATH}; null leaves them to discovery
-VLLM_ARGS = "vllm_args"                # extra vLLM arguments, a list of strings
+ADAPTERS = "adapters"  # {NAME: PATH}; null leaves them to discovery
+VLLM_ARGS = "vllm_args"  # extra vLLM arguments, a list of strings
 KEYS = (MODEL, SERVED_MODEL_NAME, ADAPTERS, VLLM_ARGS)
 
 # What `az aitk inference init` writes: everything left to the launcher's discovery

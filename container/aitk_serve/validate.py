@@ -6,6 +6,7 @@ deeper than Python's recursion limit. Every function here returns what it promis
 LaunchError with one line naming the file (`where`) and the key: the launcher never passes an
 unchecked value on to arithmetic, and never shows a traceback for a bad file.
 """
+
 import json
 import math
 import reprlib
@@ -28,8 +29,7 @@ def one_line(error: BaseException) -> str:
     return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
 
 
-def parse_json(raw: bytes | str, where: str,
-               object_pairs_hook: Callable[[list], Any] | None = None) -> Any:
+def parse_json(raw: bytes | str, where: str, object_pairs_hook: Callable[[list], Any] | None = None) -> Any:
     """json.loads, with every failure (bad syntax, bad encoding, nesting too deep) one line."""
     try:
         return json.loads(raw, object_pairs_hook=object_pairs_hook)
@@ -39,8 +39,7 @@ def parse_json(raw: bytes | str, where: str,
         raise LaunchError(f"{where} is not valid JSON ({' '.join(str(e).split())})") from None
 
 
-def load_json(path: str, what: str,
-              object_pairs_hook: Callable[[list], Any] | None = None) -> dict:
+def load_json(path: str, what: str, object_pairs_hook: Callable[[list], Any] | None = None) -> dict:
     """The JSON object in file `path` (`what` names the file in messages: "model config")."""
     where = f"{what} {path}"
     try:
@@ -58,8 +57,9 @@ def _label(key: str, label: str | None) -> str:
     return label or f'"{key}"'
 
 
-def integer(obj: dict, key: str, where: str, *, minimum: int = 1, required: bool = False,
-            label: str | None = None) -> int | None:
+def integer(
+    obj: dict, key: str, where: str, *, minimum: int = 1, required: bool = False, label: str | None = None
+) -> int | None:
     """obj[key] as an int >= minimum; None when absent or null (unless required)."""
     value = obj.get(key)
     kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
@@ -72,8 +72,7 @@ def integer(obj: dict, key: str, where: str, *, minimum: int = 1, required: bool
     return value
 
 
-def number(obj: dict, key: str, where: str, *, required: bool = False,
-           label: str | None = None) -> float | None:
+def number(obj: dict, key: str, where: str, *, required: bool = False, label: str | None = None) -> float | None:
     """obj[key] as a finite number (int or float, not a bool); None when absent or null."""
     value = obj.get(key)
     if value is None:
@@ -81,8 +80,7 @@ def number(obj: dict, key: str, where: str, *, required: bool = False,
             raise LaunchError(f"{where} has no number {_label(key, label)}")
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise LaunchError(f"{where}: {_label(key, label)} is not a finite number "
-                          f"(got {shown(value)})")
+        raise LaunchError(f"{where}: {_label(key, label)} is not a finite number (got {shown(value)})")
     return value
 
 
@@ -90,10 +88,10 @@ def string(obj: dict, key: str, where: str, *, required: bool = False) -> str | 
     value = obj.get(key)
     if value is None:
         if required:
-            raise LaunchError(f"{where} has no string \"{key}\"")
+            raise LaunchError(f'{where} has no string "{key}"')
         return None
     if not isinstance(value, str):
-        raise LaunchError(f"{where}: \"{key}\" is not a string (got {shown(value)})")
+        raise LaunchError(f'{where}: "{key}" is not a string (got {shown(value)})')
     return value
 
 
@@ -102,13 +100,12 @@ def strings(obj: dict, key: str, where: str, *, required: bool = False) -> list[
     value = obj.get(key)
     if value is None or (required and value in ("", [])):
         if required:
-            raise LaunchError(f"{where} has no \"{key}\" (a name or a list of names)")
+            raise LaunchError(f'{where} has no "{key}" (a name or a list of names)')
         return None
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise LaunchError(f"{where}: \"{key}\" is not a string or a list of strings "
-                          f"(got {shown(value)})")
+        raise LaunchError(f'{where}: "{key}" is not a string or a list of strings (got {shown(value)})')
     return value
 
 
@@ -118,13 +115,12 @@ def mapping(obj: dict, key: str, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise LaunchError(f"{where}: \"{key}\" is not a JSON object (got {shown(value)})")
+        raise LaunchError(f'{where}: "{key}" is not a JSON object (got {shown(value)})')
     return value
 
 
 def shape(value: Any, where: str) -> list[int]:
     """A tensor shape: a list of non-negative ints."""
-    if not isinstance(value, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
+    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
         raise LaunchError(f"{where}: shape {shown(value)} is not a list of non-negative integers")
     return value

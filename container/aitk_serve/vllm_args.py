@@ -1,4 +1,5 @@
 """Turn what the launcher found into vLLM's command line and environment."""
+
 import json
 import os
 import re
@@ -75,25 +76,53 @@ def flag_value(args, flag):
 def lora_modules_arg(adapters, base_name):
     """vLLM's JSON form of --lora-modules, one item per adapter (all after ONE flag: vLLM's
     parser replaces, not extends, the list on a second --lora-modules)."""
-    return [json.dumps({"name": a.name, "path": a.path, "base_model_name": base_name},
-                       separators=(",", ":")) for a in adapters]
+    return [
+        json.dumps({"name": a.name, "path": a.path, "base_model_name": base_name}, separators=(",", ":"))
+        for a in adapters
+    ]
 
 
-def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=None,
-          extra_args=(), env=None, python=None, fit=None):
+def build(
+    *,
+    model,
+    served_name,
+    adapters,
+    host,
+    port,
+    api_key,
+    gpus,
+    num_heads=None,
+    extra_args=(),
+    env=None,
+    python=None,
+    fit=None,
+):
     """(argv, env updates, notes) for exec'ing vLLM's OpenAI server. `fit` (an
     aitk_serve.fit.FitPlan, GPU only) sets dtype, context, LoRA slots and memory use."""
     env = env or {}
     extra = list(extra_args)
     notes = []
-    argv = [python or sys.executable, "-m", API_SERVER_MODULE if gpus > 0 else CPU_SERVER_MODULE,
-            "--model", model, "--served-model-name", served_name,
-            "--host", host, "--port", str(port)]
+    argv = [
+        python or sys.executable,
+        "-m",
+        API_SERVER_MODULE if gpus > 0 else CPU_SERVER_MODULE,
+        "--model",
+        model,
+        "--served-model-name",
+        served_name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     max_rank = max([a.rank for a in adapters], default=0)
-    argv += ["--enable-lora",
-             "--max-lora-rank", str(smallest_max_lora_rank(max_rank) if adapters
-                                    else DEFAULT_MAX_LORA_RANK),
-             "--max-loras", str(fit.max_loras if fit else max(len(adapters), 1))]
+    argv += [
+        "--enable-lora",
+        "--max-lora-rank",
+        str(smallest_max_lora_rank(max_rank) if adapters else DEFAULT_MAX_LORA_RANK),
+        "--max-loras",
+        str(fit.max_loras if fit else max(len(adapters), 1)),
+    ]
     if fit:
         argv += ["--max-cpu-loras", str(fit.max_cpu_loras)]
     if adapters:
@@ -107,11 +136,15 @@ def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=
         if tp > 1 and not has_flag(extra, "--tensor-parallel-size") and not has_flag(extra, "-tp"):
             argv += ["--tensor-parallel-size", str(tp)]
         if tp != gpus:
-            notes.append(f"{gpus} GPUs visible; tensor parallel size {tp} "
-                         f"(it must divide the {num_heads} attention heads)")
+            notes.append(
+                f"{gpus} GPUs visible; tensor parallel size {tp} (it must divide the {num_heads} attention heads)"
+            )
         if fit:
-            for flag, planned in (("--dtype", fit.dtype), ("--max-model-len", fit.max_model_len),
-                                  ("--gpu-memory-utilization", fit.gpu_memory_utilization)):
+            for flag, planned in (
+                ("--dtype", fit.dtype),
+                ("--max-model-len", fit.max_model_len),
+                ("--gpu-memory-utilization", fit.gpu_memory_utilization),
+            ):
                 if not has_flag(extra, flag):
                     argv += [flag, str(planned)]
     else:
@@ -124,8 +157,10 @@ def build(*, model, served_name, adapters, host, port, api_key, gpus, num_heads=
             cpu.append(f"--gpu-memory-utilization {CPU_GPU_MEMORY_UTILIZATION}")
         if cpu:
             notes.append("no GPU visible: CPU defaults " + ", ".join(cpu))
-        notes.append(f"no GPU visible: vLLM's server runs through {CPU_SERVER_MODULE} (fixes "
-                     f"base-model rows batched with adapter rows in vLLM's CPU LoRA ops)")
+        notes.append(
+            f"no GPU visible: vLLM's server runs through {CPU_SERVER_MODULE} (fixes "
+            f"base-model rows batched with adapter rows in vLLM's CPU LoRA ops)"
+        )
     # The launcher's own package must stay importable for --middleware after exec.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -178,5 +213,7 @@ def redact_args(argv):
 
 
 def redact_env(updates):
-    return {k: (REDACTED if "KEY" in k.upper() or "SECRET" in k.upper() or "TOKEN" in k.upper()
-                else v) for k, v in updates.items()}
+    return {
+        k: (REDACTED if "KEY" in k.upper() or "SECRET" in k.upper() or "TOKEN" in k.upper() else v)
+        for k, v in updates.items()
+    }

@@ -10,6 +10,7 @@ stand-in", used by the CLI and end-to-end tests, the benchmarks and `make demo`.
 The az is the venv's azure-cli (the `az` beside sys.executable), run as a subprocess with a private
 config folder and a private extension folder, so no test sees the user's az and none sees another's.
 """
+
 import json
 import os
 import re
@@ -58,9 +59,13 @@ def build_wheel(out_dir) -> Path:
     shutil.copytree(ROOT / "src" / "aitk", stage / "src" / "aitk", ignore=ignore)
     shutil.copytree(ROOT / "container" / "aitk_serve", stage / "container" / "aitk_serve", ignore=ignore)
     dist = Path(out_dir) / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    str(stage), "-w", str(dist)], check=True, cwd=str(stage),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(stage), "-w", str(dist)],
+        check=True,
+        cwd=str(stage),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return next(dist.glob("aitk-*.whl"))
 
 
@@ -79,14 +84,16 @@ def az_env(base) -> dict:
     folders under `base`, telemetry and surveys off."""
     base = Path(base)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZ_"))}
-    env.update({
-        "AZURE_CONFIG_DIR": str(base / "config"),
-        "AZURE_EXTENSION_DIR": str(base / "extensions"),
-        "AZURE_CORE_COLLECT_TELEMETRY": "false",
-        "AZURE_CORE_SURVEY_MESSAGE": "false",
-        "AZURE_CORE_NO_COLOR": "true",
-        "AZURE_CORE_ONLY_SHOW_ERRORS": "false",
-    })
+    env.update(
+        {
+            "AZURE_CONFIG_DIR": str(base / "config"),
+            "AZURE_EXTENSION_DIR": str(base / "extensions"),
+            "AZURE_CORE_COLLECT_TELEMETRY": "false",
+            "AZURE_CORE_SURVEY_MESSAGE": "false",
+            "AZURE_CORE_NO_COLOR": "true",
+            "AZURE_CORE_ONLY_SHOW_ERRORS": "false",
+        }
+    )
     (base / "config").mkdir(parents=True, exist_ok=True)
     (base / "extensions").mkdir(parents=True, exist_ok=True)
     return env
@@ -95,8 +102,12 @@ def az_env(base) -> dict:
 def standin_env(azure) -> dict:
     """What az needs to talk to the stand-in: trust its CA (requests and MSAL read these), and no
     instance discovery or interactive login experience (both would go to the public cloud)."""
-    return {"REQUESTS_CA_BUNDLE": azure.ca_bundle, "SSL_CERT_FILE": azure.ca_bundle,
-            "AZURE_CORE_INSTANCE_DISCOVERY": "false", "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off"}
+    return {
+        "REQUESTS_CA_BUNDLE": azure.ca_bundle,
+        "SSL_CERT_FILE": azure.ca_bundle,
+        "AZURE_CORE_INSTANCE_DISCOVERY": "false",
+        "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off",
+    }
 
 
 # -- az ------------------------------------------------------------------------------------------
@@ -114,8 +125,16 @@ class Az:
 
     def __call__(self, *args, cwd=None, timeout=300, input=None):  # pylint: disable=redefined-builtin
         """Run az with its output captured; the CompletedProcess, whatever the exit status."""
-        return subprocess.run([self.executable, *args], cwd=cwd, env=self.env, text=True, input=input,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        return subprocess.run(
+            [self.executable, *args],
+            cwd=cwd,
+            env=self.env,
+            text=True,
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+        )
 
     def ok(self, *args, cwd=None, timeout=300):
         """Run az, assert it succeeded (showing its output when not); its JSON output, if any."""
@@ -128,9 +147,15 @@ class Az:
         when `check`."""
         if self.echo:
             print("$ az " + " ".join(shlex.quote(a) for a in args), flush=True)
-        proc = subprocess.run([self.executable, *args], cwd=cwd, env=self.env, text=True,
-                              stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.PIPE if capture else None, timeout=timeout)
+        proc = subprocess.run(
+            [self.executable, *args],
+            cwd=cwd,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise AzError(args, proc.returncode, proc.stdout or "", proc.stderr or "")
         return proc
@@ -149,16 +174,25 @@ def sign_in(azure, env: dict, az_executable: str = AZ):
     """Register the stand-in as a custom cloud in az's config folder (`env`'s AZURE_CONFIG_DIR) and
     sign in with its service principal, as a user signs in to a sovereign cloud. Idempotent.
     RuntimeError naming the az command and its stderr (never the secret) when a step fails."""
+
     def az(*args):
-        proc = subprocess.run([az_executable, *args], env=env, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=180)
+        proc = subprocess.run(
+            [az_executable, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"az {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                               f"({proc.returncode}):\n{proc.stderr.strip()}")
+            raise RuntimeError(
+                f"az {args[0]} {args[1] if len(args) > 1 else ''} failed ({proc.returncode}):\n{proc.stderr.strip()}"
+            )
         return proc
 
-    existing = subprocess.run([az_executable, "cloud", "show", "-n", CLOUD_NAME, "-o", "json"], env=env,
-                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+    existing = subprocess.run(
+        [az_executable, "cloud", "show", "-n", CLOUD_NAME, "-o", "json"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=180,
+    )
     if existing.returncode == 0:
         az("cloud", "set", "-n", "AzureCloud")
         az("cloud", "unregister", "-n", CLOUD_NAME)
@@ -166,8 +200,17 @@ def sign_in(azure, env: dict, az_executable: str = AZ):
     az("cloud", "set", "-n", CLOUD_NAME)
     az("config", "set", "core.instance_discovery=false", "core.login_experience_v2=off")
     # --password=…: a secret may start with "-", which argparse would take for an option
-    az("login", "--service-principal", "-u", azure.client_id, f"--password={azure.client_secret}",
-       "--tenant", azure.tenant_id, "-o", "none")
+    az(
+        "login",
+        "--service-principal",
+        "-u",
+        azure.client_id,
+        f"--password={azure.client_secret}",
+        "--tenant",
+        azure.tenant_id,
+        "-o",
+        "none",
+    )
     az("account", "set", "-s", azure.subscription_id)
 
 

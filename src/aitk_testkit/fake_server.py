@@ -1,6 +1,7 @@
 """A stand-in for the launcher in CLI and end-to-end tests: the OpenAI-style endpoints deploy and
 endpoint use, in the stdlib, copied to the share (scenario.FAKE_SERVER) and started by the stand-in as
 the container app's command. Not vLLM: the real serving path is covered by tests/serve and tests/e2e."""
+
 import json
 import os
 import sys
@@ -23,8 +24,12 @@ def chat_tokens(body):
     if "long" in last.lower():
         tokens = [f"tick{i} " for i in range(1, 301)]
     else:
-        tokens = (["[sys] "] if any(m.get("role") == "system" for m in msgs) else []) + \
-                 [f"echo({body.get('model')}) "] + [w + " " for w in last.split()] + [f"[turn {len(user)}]"]
+        tokens = (
+            (["[sys] "] if any(m.get("role") == "system" for m in msgs) else [])
+            + [f"echo({body.get('model')}) "]
+            + [w + " " for w in last.split()]
+            + [f"[turn {len(user)}]"]
+        )
     if body.get("max_tokens"):
         tokens = tokens[: int(body["max_tokens"])]
     return tokens
@@ -52,13 +57,32 @@ class Handler(BaseHTTPRequestHandler):
 
     def chat(self, body):
         if body.get("model") not in models():
-            return self.send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                             "type": "NotFoundError", "code": 404}})
+            return self.send(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist.",
+                        "type": "NotFoundError",
+                        "code": 404,
+                    }
+                },
+            )
         tokens = chat_tokens(body)
         if not body.get("stream"):
-            return self.send(200, {"object": "chat.completion", "model": body["model"], "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
-                 "finish_reason": "stop"}]})
+            return self.send(
+                200,
+                {
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(tokens)},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -67,10 +91,14 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
         def event(delta, finish=None):
-            chunk = {"object": "chat.completion.chunk", "model": body["model"],
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            chunk = {
+                "object": "chat.completion.chunk",
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
+
         try:
             event({"role": "assistant", "content": ""})
             for t in tokens:

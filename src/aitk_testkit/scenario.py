@@ -3,6 +3,7 @@ fine-tuning leaves behind (seeded through the real az, see az_harness.py), and t
 user writes. Nothing here reaches into the extension or the stand-in's internals, except the seeds,
 which write the model files straight into the share's folder the way fine-tuning would have left them.
 """
+
 import json
 from pathlib import Path
 
@@ -19,8 +20,8 @@ FINETUNE_SHARE = "finetuning"
 # Where AI Toolkit leaves things on the share (see container/aitk_serve/layout.py).
 DEMO_MODEL_DIR = "model-cache/aitk-demo/tiny-llama"
 DEMO_ADAPTER_DIR = "models/demo-run/adapter"
-DEMO_MODEL = "tiny-llama"          # the launcher names the base after its folder
-DEMO_ADAPTER = "demo-run"          # ... and an adapter after its folder path under models/
+DEMO_MODEL = "tiny-llama"  # the launcher names the base after its folder
+DEMO_ADAPTER = "demo-run"  # ... and an adapter after its folder path under models/
 
 
 def openai_client(endpoint, ca_bundle):
@@ -29,10 +30,15 @@ def openai_client(endpoint, ca_bundle):
     import ssl
 
     import openai
+
     trust = ssl.create_default_context(cafile=str(ca_bundle))
-    return openai.OpenAI(base_url=endpoint["url"].rstrip("/") + "/v1", api_key=endpoint["apiKey"],
-                         http_client=openai.DefaultHttpxClient(verify=trust),
-                         max_retries=0, timeout=300)
+    return openai.OpenAI(
+        base_url=endpoint["url"].rstrip("/") + "/v1",
+        api_key=endpoint["apiKey"],
+        http_client=openai.DefaultHttpxClient(verify=trust),
+        max_retries=0,
+        timeout=300,
+    )
 
 
 def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
@@ -40,24 +46,41 @@ def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
     account and share (deployed with az's own `deployment group create`), a base model and a
     LoRA adapter on the share, and infra/finetuning.config.json in the workspace."""
     az.run("group", "create", "-n", RESOURCE_GROUP, "-l", LOCATION, "-o", "none")
-    az.run("deployment", "group", "create", "-g", RESOURCE_GROUP, "-n", "finetuning",
-       "--template-file", str(FINETUNING_TEMPLATE),
-       "--parameters", f"storageAccountName={FINETUNE_STORAGE}", f"fileShareName={FINETUNE_SHARE}",
-       "-o", "none")
+    az.run(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        RESOURCE_GROUP,
+        "-n",
+        "finetuning",
+        "--template-file",
+        str(FINETUNING_TEMPLATE),
+        "--parameters",
+        f"storageAccountName={FINETUNE_STORAGE}",
+        f"fileShareName={FINETUNE_SHARE}",
+        "-o",
+        "none",
+    )
     share = azure.share_dir(FINETUNE_STORAGE, FINETUNE_SHARE)
     model_dir = share / DEMO_MODEL_DIR
     make_tiny_model(model_dir, arch="llama")
     make_adapter(model_dir, share / DEMO_ADAPTER_DIR, rank=rank)
     infra = Path(workspace) / "infra"
     infra.mkdir(parents=True, exist_ok=True)
-    (infra / "finetuning.config.json").write_text(json.dumps({
-        "SUBSCRIPTION_ID": azure.subscription_id,
-        "RESOURCE_GROUP_NAME": RESOURCE_GROUP,
-        "STORAGE_ACCOUNT_NAME": FINETUNE_STORAGE,
-        "FILE_SHARE_NAME": FINETUNE_SHARE,
-        "ACA_JOB_NAME": "aitk-finetune-job",
-        "COMMANDS": [],
-    }, indent=2))
+    (infra / "finetuning.config.json").write_text(
+        json.dumps(
+            {
+                "SUBSCRIPTION_ID": azure.subscription_id,
+                "RESOURCE_GROUP_NAME": RESOURCE_GROUP,
+                "STORAGE_ACCOUNT_NAME": FINETUNE_STORAGE,
+                "FILE_SHARE_NAME": FINETUNE_SHARE,
+                "ACA_JOB_NAME": "aitk-finetune-job",
+                "COMMANDS": [],
+            },
+            indent=2,
+        )
+    )
     return share
 
 
@@ -72,17 +95,39 @@ def seed_fake_finetuning(azure, az, workspace, group, storage, share_name="finet
     group, fine-tuning's storage account and share, the fake server on the share and the
     workspace's infra/finetuning.config.json. Returns the share's folder."""
     az.run("group", "create", "-n", group, "-l", LOCATION, "-o", "none")
-    az.run("deployment", "group", "create", "-g", group, "-n", "finetuning",
-       "--template-file", str(FINETUNING_TEMPLATE),
-       "--parameters", f"storageAccountName={storage}", f"fileShareName={share_name}", "-o", "none")
+    az.run(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        group,
+        "-n",
+        "finetuning",
+        "--template-file",
+        str(FINETUNING_TEMPLATE),
+        "--parameters",
+        f"storageAccountName={storage}",
+        f"fileShareName={share_name}",
+        "-o",
+        "none",
+    )
     share = azure.share_dir(storage, share_name)
     (share / "fake_server.py").write_bytes(FAKE_SERVER.read_bytes())
     (share / "model-cache" / "org" / "m").mkdir(parents=True, exist_ok=True)
     (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
     infra = Path(workspace) / "infra"
     infra.mkdir(parents=True, exist_ok=True)
-    (infra / "finetuning.config.json").write_text(json.dumps({
-        "SUBSCRIPTION_ID": azure.subscription_id, "RESOURCE_GROUP_NAME": group,
-        "STORAGE_ACCOUNT_NAME": storage, "FILE_SHARE_NAME": share_name,
-        "ACA_JOB_NAME": "aitk-finetune-job", "COMMANDS": []}, indent=2))
+    (infra / "finetuning.config.json").write_text(
+        json.dumps(
+            {
+                "SUBSCRIPTION_ID": azure.subscription_id,
+                "RESOURCE_GROUP_NAME": group,
+                "STORAGE_ACCOUNT_NAME": storage,
+                "FILE_SHARE_NAME": share_name,
+                "ACA_JOB_NAME": "aitk-finetune-job",
+                "COMMANDS": [],
+            },
+            indent=2,
+        )
+    )
     return share

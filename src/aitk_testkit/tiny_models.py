@@ -8,6 +8,7 @@ Importable by any test or demo (`from aitk_testkit.tiny_models import make_tiny_
   (adapter_config.json + adapter_model.safetensors) for that model, with non-zero B weights
   (peft zero-inits B, which would make the adapter's output equal the base's).
 """
+
 import json
 from pathlib import Path
 
@@ -50,20 +51,34 @@ def make_tokenizer(path, vocab_size=512):
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(str(path))
     return len(fast)
 
 
-def make_tiny_model(path, arch="llama", *, hidden_size=128, num_heads=2, num_kv_heads=None,
-                    num_layers=2, intermediate_size=256, vocab_size=512, seed=0,
-                    max_position_embeddings=512):
+def make_tiny_model(
+    path,
+    arch="llama",
+    *,
+    hidden_size=128,
+    num_heads=2,
+    num_kv_heads=None,
+    num_layers=2,
+    intermediate_size=256,
+    vocab_size=512,
+    seed=0,
+    max_position_embeddings=512,
+):
     """Write a random tiny causal LM in Hugging Face format (float32 safetensors) to `path`."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Phi3Config
@@ -76,13 +91,20 @@ def make_tiny_model(path, arch="llama", *, hidden_size=128, num_heads=2, num_kv_
     if n_tok > vocab_size:
         raise ValueError(f"tokenizer has {n_tok} tokens, more than vocab_size {vocab_size}")
     common = dict(
-        vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
         num_key_value_heads=num_kv_heads or num_heads,
-        max_position_embeddings=max_position_embeddings, tie_word_embeddings=False,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
         # Peaked logits: greedy decoding far from ties, so float32 kernels agree exactly.
-        initializer_range=0.1, torch_dtype="float32",
+        initializer_range=0.1,
+        torch_dtype="float32",
     )
     if arch == "llama":
         config = LlamaConfig(**common)
@@ -95,8 +117,18 @@ def make_tiny_model(path, arch="llama", *, hidden_size=128, num_heads=2, num_kv_
     return path
 
 
-def make_adapter(model_path, out_path, rank=8, targets=None, *, alpha=None, seed=1,
-                 b_std=0.1, modules_to_save=None, base_model_name_or_path=None):
+def make_adapter(
+    model_path,
+    out_path,
+    rank=8,
+    targets=None,
+    *,
+    alpha=None,
+    seed=1,
+    b_std=0.1,
+    modules_to_save=None,
+    base_model_name_or_path=None,
+):
     """Write a peft LoRA adapter for the model in `model_path` to `out_path`.
 
     `targets`: module names (default: the architecture's attention projections). B weights
@@ -108,9 +140,15 @@ def make_adapter(model_path, out_path, rank=8, targets=None, *, alpha=None, seed
     model_path, out_path = Path(model_path), Path(out_path)
     arch = "phi3" if AutoConfig.from_pretrained(str(model_path)).model_type == "phi3" else "llama"
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
-    cfg = LoraConfig(r=rank, lora_alpha=alpha or rank * 2, lora_dropout=0.0, bias="none",
-                     target_modules=list(targets or DEFAULT_TARGETS[arch]),
-                     modules_to_save=modules_to_save, task_type="CAUSAL_LM")
+    cfg = LoraConfig(
+        r=rank,
+        lora_alpha=alpha or rank * 2,
+        lora_dropout=0.0,
+        bias="none",
+        target_modules=list(targets or DEFAULT_TARGETS[arch]),
+        modules_to_save=modules_to_save,
+        task_type="CAUSAL_LM",
+    )
     peft_model = get_peft_model(model, cfg)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -135,11 +173,18 @@ def reference_generate(model_path, prompt_ids, max_tokens, adapter_path=None):
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
     if adapter_path is not None:
         from peft import PeftModel
+
         model = PeftModel.from_pretrained(model, str(adapter_path))
     model.eval()
     ids = torch.tensor([list(prompt_ids)])
     with torch.no_grad():
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
-                             min_new_tokens=max_tokens, do_sample=False, pad_token_id=0,
-                             eos_token_id=None)
-    return out[0, ids.shape[1]:].tolist()
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_tokens,
+            min_new_tokens=max_tokens,
+            do_sample=False,
+            pad_token_id=0,
+            eos_token_id=None,
+        )
+    return out[0, ids.shape[1] :].tolist()

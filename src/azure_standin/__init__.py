@@ -12,6 +12,7 @@ runtime, over HTTPS on 127.0.0.1 with its own CA. Design and interfaces: docs/st
 The real az signs in to it with aitk_testkit.az_harness. `python -m azure_standin serve --state DIR`
 runs it alone; `-p azure_standin.pytest_plugin` gives the session fixture `azure_standin`.
 """
+
 from .server import StandIn
 
 __all__ = ["StandIn"]

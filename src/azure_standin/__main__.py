@@ -2,6 +2,7 @@
 
 Runs the stand-in in the foreground and writes DIR/standin.json (url, ca_bundle, ids, secret)
 for the demo and other processes; stops cleanly on SIGTERM/SIGINT."""
+
 import argparse
 import json
 import logging
@@ -24,12 +25,14 @@ def main(argv=None):
     sp.add_argument("--fault-seed", type=int, default=1)
     sp.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     azure = StandIn(args.state, port=args.port)
@@ -38,10 +41,16 @@ def main(argv=None):
     azure.start()
     info_path = args.state / "standin.json"
     try:
-        info = {"url": azure.url, "ca_bundle": azure.ca_bundle, "subscription_id": azure.subscription_id,
-                "tenant_id": azure.tenant_id, "client_id": azure.client_id,
-                "client_secret": azure.client_secret, "pid": os.getpid(),
-                "cloud_register_args": azure.cloud_register_args()}
+        info = {
+            "url": azure.url,
+            "ca_bundle": azure.ca_bundle,
+            "subscription_id": azure.subscription_id,
+            "tenant_id": azure.tenant_id,
+            "client_id": azure.client_id,
+            "client_secret": azure.client_secret,
+            "pid": os.getpid(),
+            "cloud_register_args": azure.cloud_register_args(),
+        }
         tmp = info_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
         tmp.chmod(0o600)

@@ -1,4 +1,5 @@
 """ARM error bodies."""
+
 from .http import json_response
 
 
@@ -27,22 +28,35 @@ def rg_not_found(rg):
 
 
 def resource_not_found(rtype, name, rg):
-    return ArmError(404, "ResourceNotFound",
-                    f"The Resource '{rtype}/{name}' under resource group '{rg}' was not found. For more details "
-                    "please go to https://aka.ms/ARMResourceNotFoundFix")
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{rtype}/{name}' under resource group '{rg}' was not found. For more details "
+        "please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
 
 
 def parent_not_found(parent):
-    return ArmError(404, "ParentResourceNotFound",
-                    f"Failed to perform 'write' on resource(s) of type '{parent[0]}', because the parent resource "
-                    f"'{parent[1]}' could not be found.")
+    return ArmError(
+        404,
+        "ParentResourceNotFound",
+        f"Failed to perform 'write' on resource(s) of type '{parent[0]}', because the parent resource "
+        f"'{parent[1]}' could not be found.",
+    )
 
 
 def missing_registration(ns):
-    msg = (f"The subscription is not registered to use namespace '{ns}'. See https://aka.ms/rps-not-found for "
-           "how to register subscriptions.")
-    return ArmError(409, "MissingSubscriptionRegistration", msg, target=ns,
-                    details=[{"code": "MissingSubscriptionRegistration", "target": ns, "message": msg}])
+    msg = (
+        f"The subscription is not registered to use namespace '{ns}'. See https://aka.ms/rps-not-found for "
+        "how to register subscriptions."
+    )
+    return ArmError(
+        409,
+        "MissingSubscriptionRegistration",
+        msg,
+        target=ns,
+        details=[{"code": "MissingSubscriptionRegistration", "target": ns, "message": msg}],
+    )
 
 
 def bad_request(code, message, target=None):

@@ -1,6 +1,7 @@
 """Request / Response values shared by the stand-in's server and its handlers (ARM, files)."""
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Optional, Union
 
 from requests.structures import CaseInsensitiveDict
 
@@ -8,26 +9,28 @@ from requests.structures import CaseInsensitiveDict
 @dataclass
 class Request:
     method: str
-    path: str                       # percent-decoded path, no query
-    query: Dict[str, str]           # first value of each key, keys as sent
+    path: str  # percent-decoded path, no query
+    query: dict[str, str]  # first value of each key, keys as sent
     headers: CaseInsensitiveDict
     body: bytes = b""
-    raw_path: str = ""              # path + '?' + query exactly as on the request line
+    raw_path: str = ""  # path + '?' + query exactly as on the request line
 
     def json(self):
         import json
+
         return json.loads(self.body or b"null")
 
 
 @dataclass
 class Response:
     status: int
-    headers: Dict[str, str] = field(default_factory=dict)
-    body: Union[bytes, Iterable[bytes]] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | Iterable[bytes] = b""
 
 
-def json_response(status: int, obj, headers: Optional[dict] = None) -> Response:
+def json_response(status: int, obj, headers: dict | None = None) -> Response:
     import json
+
     h = {"Content-Type": "application/json; charset=utf-8"}
     h.update(headers or {})
     body = b"" if obj is None else json.dumps(obj).encode()

@@ -1,12 +1,25 @@
 """The small facts every part of the stand-in shares: parsed ARM resource ids, location names and
 ARM's timestamps. Kept apart so Resource Manager (arm/), the resource providers (providers/) and
 deployments import it rather than each other."""
+
 import re
 from datetime import datetime, timezone
 
 # Regions the stand-in's subscription offers (GET /subscriptions/{id}/locations).
-LOCATIONS = ["eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northeurope", "westeurope",
-             "swedencentral", "australiaeast", "uksouth", "japaneast"]
+LOCATIONS = [
+    "eastus",
+    "eastus2",
+    "westus",
+    "westus2",
+    "westus3",
+    "centralus",
+    "northeurope",
+    "westeurope",
+    "swedencentral",
+    "australiaeast",
+    "uksouth",
+    "japaneast",
+]
 
 
 def now_iso():
@@ -21,6 +34,7 @@ def norm_location(loc):
 
 class Ident:
     """A parsed ARM path under a resource group: /subscriptions/s/resourceGroups/rg/providers/ns/t/n/..."""
+
     def __init__(self, sub, rg, ns, types, names, tail=None):
         self.sub, self.rg, self.ns, self.types, self.names, self.tail = sub, rg, ns, types, names, tail
 

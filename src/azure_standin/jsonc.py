@@ -1,5 +1,6 @@
 """Lenient JSON as ARM's deserializer (Newtonsoft) reads it: // and /* */ comments, unquoted
 property names (az splices `template:{...}` into deployment bodies), trailing commas."""
+
 import json
 import re
 
@@ -14,7 +15,7 @@ def to_strict(text: str) -> str:
             j = i + 1
             while j < n and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
-            out.append(text[i:j + 1])
+            out.append(text[i : j + 1])
             i = j + 1
         elif c == "/" and text.startswith("//", i):
             j = text.find("\n", i)

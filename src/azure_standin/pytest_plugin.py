@@ -1,5 +1,6 @@
 """pytest plugin: `-p azure_standin.pytest_plugin` gives a session fixture `azure_standin`, a
 started StandIn in a temporary folder, stopped (with every process it started) at the end."""
+
 import pytest
 
 from . import StandIn

@@ -1,4 +1,5 @@
 """The stand-in: a loopback HTTPS server that plays Entra ID, Resource Manager and Azure Files."""
+
 import base64
 import json
 import logging
@@ -11,7 +12,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, parse_qsl
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
@@ -126,8 +127,10 @@ class _Handler(BaseHTTPRequestHandler):
             resp, fault = standin._serve(req)
         except Exception as exc:  # a bug in the stand-in: report it like ARM would
             log.exception("stand-in handler failed for %s %s", req.method, req.path)
-            resp, fault = json_response(500, {"error": {"code": "InternalServerError",
-                                                        "message": f"stand-in error: {exc!r}"}}), None
+            resp, fault = (
+                json_response(500, {"error": {"code": "InternalServerError", "message": f"stand-in error: {exc!r}"}}),
+                None,
+            )
         standin._log_request(req, resp.status)
         self._write(req, resp, cut=(fault == "cut"))
 
@@ -197,10 +200,14 @@ class StandIn:
         if ids_path.is_file():
             ids = json.loads(ids_path.read_text())
         else:
-            ids = {"subscription_id": str(uuid.uuid4()), "tenant_id": str(uuid.uuid4()),
-                   "client_id": str(uuid.uuid4()), "sp_object_id": str(uuid.uuid4()),
-                   "client_secret": base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="),
-                   "seed": base64.b64encode(os.urandom(32)).decode()}
+            ids = {
+                "subscription_id": str(uuid.uuid4()),
+                "tenant_id": str(uuid.uuid4()),
+                "client_id": str(uuid.uuid4()),
+                "sp_object_id": str(uuid.uuid4()),
+                "client_secret": base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="),
+                "seed": base64.b64encode(os.urandom(32)).decode(),
+            }
             ids_path.write_text(json.dumps(ids))
             ids_path.chmod(0o600)
         self.subscription_id = ids["subscription_id"]
@@ -220,7 +227,8 @@ class StandIn:
         tls_dir = self.state_dir / "tls"
         self.ca_cert_path, self.ca_key_path = tls.make_ca(tls_dir)
         self.server_cert_path, self.server_key_path = tls.make_leaf(
-            self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key")
+            self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key"
+        )
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
         self.runtime = Runtime(self.state_dir, self.ca_cert_path, self.ca_key_path)
@@ -239,8 +247,9 @@ class StandIn:
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.arm.started()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="azure-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -268,32 +277,63 @@ class StandIn:
     def cloud_register_args(self):
         """`az cloud register` arguments for this cloud (aitk_testkit.az_harness.sign_in uses them)."""
         u = self.url
-        return ["--endpoint-resource-manager", u,
-                "--endpoint-active-directory", u,
-                "--endpoint-active-directory-resource-id", f"{u}/",
-                "--endpoint-active-directory-graph-resource-id", f"{u}/graph/",
-                "--endpoint-management", f"{u}/",
-                "--suffix-storage-endpoint", "127.0.0.1",
-                "--suffix-keyvault-dns", ".vault.standin.local"]
+        return [
+            "--endpoint-resource-manager",
+            u,
+            "--endpoint-active-directory",
+            u,
+            "--endpoint-active-directory-resource-id",
+            f"{u}/",
+            "--endpoint-active-directory-graph-resource-id",
+            f"{u}/graph/",
+            "--endpoint-management",
+            f"{u}/",
+            "--suffix-storage-endpoint",
+            "127.0.0.1",
+            "--suffix-keyvault-dns",
+            ".vault.standin.local",
+        ]
 
     def cloud_metadata(self):
         """ARM's /metadata/endpoints document for this cloud (az cloud register reads it)."""
         u = self.url
-        return {"name": CLOUD_NAME, "portal": f"{u}/portal", "resourceManager": f"{u}/",
-                "gallery": f"{u}/gallery/", "graph": f"{u}/graph/", "graphAudience": f"{u}/graph/",
-                "microsoftGraphResourceId": f"{u}/graph/", "activeDirectoryDataLake": f"{u}/datalake/",
-                "batch": f"{u}/batch/", "media": f"{u}/media/", "sqlManagement": f"{u}/sql/",
-                "vmImageAliasDoc": f"{u}/vmimagealiases.json", "logAnalyticsResourceId": f"{u}/loganalytics",
-                "appInsightsResourceId": f"{u}/appinsights", "appInsightsTelemetryChannelResourceId": f"{u}/aitelemetry",
-                "ossrdbmsResourceId": f"{u}/ossrdbms", "attestationResourceId": f"{u}/attest",
-                "synapseAnalyticsResourceId": f"{u}/synapse", "appServiceResourceId": f"{u}/appservice",
-                "authentication": {"loginEndpoint": u, "audiences": [f"{u}/"], "tenant": "common",
-                                   "identityProvider": "AAD"},
-                "suffixes": {"acrLoginServer": "azurecr.standin.local", "keyVaultDns": "vault.standin.local",
-                             "storage": "127.0.0.1", "sqlServerHostname": "database.standin.local",
-                             "mhsmDns": "mhsm.standin.local", "attestationEndpoint": "attest.standin.local",
-                             "synapseAnalytics": "synapse.standin.local",
-                             "storageSyncEndpointSuffix": "afs.standin.local"}}
+        return {
+            "name": CLOUD_NAME,
+            "portal": f"{u}/portal",
+            "resourceManager": f"{u}/",
+            "gallery": f"{u}/gallery/",
+            "graph": f"{u}/graph/",
+            "graphAudience": f"{u}/graph/",
+            "microsoftGraphResourceId": f"{u}/graph/",
+            "activeDirectoryDataLake": f"{u}/datalake/",
+            "batch": f"{u}/batch/",
+            "media": f"{u}/media/",
+            "sqlManagement": f"{u}/sql/",
+            "vmImageAliasDoc": f"{u}/vmimagealiases.json",
+            "logAnalyticsResourceId": f"{u}/loganalytics",
+            "appInsightsResourceId": f"{u}/appinsights",
+            "appInsightsTelemetryChannelResourceId": f"{u}/aitelemetry",
+            "ossrdbmsResourceId": f"{u}/ossrdbms",
+            "attestationResourceId": f"{u}/attest",
+            "synapseAnalyticsResourceId": f"{u}/synapse",
+            "appServiceResourceId": f"{u}/appservice",
+            "authentication": {
+                "loginEndpoint": u,
+                "audiences": [f"{u}/"],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "suffixes": {
+                "acrLoginServer": "azurecr.standin.local",
+                "keyVaultDns": "vault.standin.local",
+                "storage": "127.0.0.1",
+                "sqlServerHostname": "database.standin.local",
+                "mhsmDns": "mhsm.standin.local",
+                "attestationEndpoint": "attest.standin.local",
+                "synapseAnalytics": "synapse.standin.local",
+                "storageSyncEndpointSuffix": "afs.standin.local",
+            },
+        }
 
     def create_resource_group(self, name, location="eastus"):
         return self.arm.create_resource_group(name, location)
@@ -359,17 +399,24 @@ class StandIn:
         if status in (429, 503):
             headers["Retry-After"] = "1"
         if kind == "files":
-            msg = {429: "Operations per second is over the account limit.",
-                   500: "Server encountered an internal error. Please try again after some time.",
-                   503: "The server is currently unable to receive requests. Please retry your request."}[status]
+            msg = {
+                429: "Operations per second is over the account limit.",
+                500: "Server encountered an internal error. Please try again after some time.",
+                503: "The server is currently unable to receive requests. Please retry your request.",
+            }[status]
             code = {429: "ServerBusy", 500: "InternalError", 503: "ServerBusy"}[status]
-            body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
-                    f'<Message>{msg}\nRequestId:{uuid.uuid4()}\nTime:{time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())}</Message></Error>').encode()
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
+                f"<Message>{msg}\nRequestId:{uuid.uuid4()}\nTime:{time.strftime('%Y-%m-%dT%H:%M:%S.0000000Z', time.gmtime())}</Message></Error>"
+            ).encode()
             headers["Content-Type"] = "application/xml"
             return Response(status, headers, body)
         code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}[status]
-        msg = {429: "The request is being throttled.", 500: "The server encountered an internal error.",
-               503: "The service is unavailable."}[status]
+        msg = {
+            429: "The request is being throttled.",
+            500: "The server encountered an internal error.",
+            503: "The service is unavailable.",
+        }[status]
         return json_response(status, {"error": {"code": code, "message": msg}}, headers)
 
     def _files(self, req: Request) -> Response:
@@ -378,4 +425,5 @@ class StandIn:
 
         def share_dir_fn(share):
             return self.arm.share_folder(account, share)
+
         return files_handle(req, key, share_dir_fn)

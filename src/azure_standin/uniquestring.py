@@ -9,8 +9,8 @@ public reimplementation and one asserted by a test that runs Microsoft's
 Azure.Deployments.Expression library (tests/standin/test_arm_eval.py)."""
 
 _M32 = 0xFFFFFFFF
-_C1, _C2 = 0xAB0E9789, 0x239B961B          # 2869860233, 597399067
-_F1, _F2 = 0x85EBCA6B, 0xC2B2AE35          # fmix32 constants
+_C1, _C2 = 0xAB0E9789, 0x239B961B  # 2869860233, 597399067
+_F1, _F2 = 0x85EBCA6B, 0xC2B2AE35  # fmix32 constants
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
 
@@ -30,8 +30,8 @@ def murmur64(data: bytes, seed: int = 0) -> int:
     h1 = h2 = seed & _M32
     i = 0
     while i + 8 <= n:
-        k1 = int.from_bytes(data[i:i + 4], "little")
-        k2 = int.from_bytes(data[i + 4:i + 8], "little")
+        k1 = int.from_bytes(data[i : i + 4], "little")
+        k2 = int.from_bytes(data[i + 4 : i + 8], "little")
         h1 ^= (_rotl(k1 * _C2, 15) * _C1) & _M32
         h1 = (_rotl(h1, 19) + h2) & _M32
         h1 = (h1 * 5 + 0x561CCD1B) & _M32
@@ -41,10 +41,10 @@ def murmur64(data: bytes, seed: int = 0) -> int:
         i += 8
     rest = n - i
     if rest:
-        k1 = int.from_bytes(data[i:i + min(rest, 4)], "little")
+        k1 = int.from_bytes(data[i : i + min(rest, 4)], "little")
         h1 ^= (_rotl(k1 * _C2, 15) * _C1) & _M32
         if rest > 4:
-            k2 = int.from_bytes(data[i + 4:n], "little")
+            k2 = int.from_bytes(data[i + 4 : n], "little")
             h2 ^= (_rotl(k2 * _C1, 17) * _C2) & _M32
     h2 = (h2 ^ n) & _M32
     h1 = ((h1 ^ n) + h2) & _M32

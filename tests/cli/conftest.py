@@ -1,6 +1,7 @@
 """The real az (azure-cli 2.91 from the venv) with aitk installed from the built wheel into a
 private extension folder, with a private config folder, driven as a subprocess
 (aitk_testkit.az_harness; `aitk_wheel` and `azure_standin` come from the plugins in tests/conftest.py)."""
+
 import pytest
 
 from aitk_testkit.az_harness import Az, az_env, signed_in_az

@@ -4,6 +4,7 @@ Own resource group and workspace (test_standin_flow.py's are left alone): a fine
 account and share, provision with one warm replica running aitk_testkit/fake_server.py (it streams
 chat completions slowly enough to interrupt). Terminal behaviour runs under a real
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
+
 import json
 import os
 import shutil
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from aitk_testkit.az_harness import AZ, ok as _ok
+from aitk_testkit.az_harness import AZ
+from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
@@ -23,7 +25,6 @@ RG = "aitk-day2"
 LOCATION = "eastus"
 FT_STORAGE = "aitkd2ft01"
 FT_SHARE = "finetuning"
-
 
 
 def _one_clear_error(proc, *needles):
@@ -41,25 +42,62 @@ def day2(az_cloud, standin, tmp_path_factory):
     ws = tmp_path_factory.mktemp("day2") / "workspace"
     ws.mkdir()
     _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(az_cloud("deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-                 str(FINETUNING_TEMPLATE), "--parameters",
-                 f"storageAccountName={FT_STORAGE}", f"fileShareName={FT_SHARE}", "-o", "json"))
+    _ok(
+        az_cloud(
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            "finetuning",
+            "--template-file",
+            str(FINETUNING_TEMPLATE),
+            "--parameters",
+            f"storageAccountName={FT_STORAGE}",
+            f"fileShareName={FT_SHARE}",
+            "-o",
+            "json",
+        )
+    )
     share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
     shutil.copy2(FAKE_SERVER, share / "fake_server.py")
     (share / "finetuned-data.txt").write_text("keep me")
-    (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)     # the fake server lists it
+    (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
     (ws / "infra").mkdir()
-    (ws / "infra" / "finetuning.config.json").write_text(json.dumps({
-        "SUBSCRIPTION_ID": standin.subscription_id, "RESOURCE_GROUP_NAME": RG,
-        "STORAGE_ACCOUNT_NAME": FT_STORAGE, "FILE_SHARE_NAME": FT_SHARE,
-        "ACA_JOB_NAME": "job", "COMMANDS": []}))
+    (ws / "infra" / "finetuning.config.json").write_text(
+        json.dumps(
+            {
+                "SUBSCRIPTION_ID": standin.subscription_id,
+                "RESOURCE_GROUP_NAME": RG,
+                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
+                "FILE_SHARE_NAME": FT_SHARE,
+                "ACA_JOB_NAME": "job",
+                "COMMANDS": [],
+            }
+        )
+    )
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
-    _ok(az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--parameters",
-                 f"defaultCommands={FAKE_COMMAND}", "-o", "json", cwd=ws))
+    _ok(
+        az_cloud(
+            "aitk",
+            "inference",
+            "provision",
+            "--min-replicas",
+            "1",
+            "--parameters",
+            f"defaultCommands={FAKE_COMMAND}",
+            "-o",
+            "json",
+            cwd=ws,
+        )
+    )
     cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
-    app_id = (f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
-              f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}").lower()
+    app_id = (
+        f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
+        f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
+    ).lower()
     deadline = time.monotonic() + 30
     while not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -68,14 +106,22 @@ def day2(az_cloud, standin, tmp_path_factory):
 
 def _spawn(az_cloud, day2, *args, timeout=30):
     env = dict(az_cloud.env, TERM="dumb")
-    child = pexpect.spawn(AZ, ["aitk", "inference", *args], env=env, cwd=str(day2["ws"]),
-                          encoding="utf-8", timeout=timeout, dimensions=(40, 200))
-    if os.environ.get("AITK_TEST_TRANSCRIPT"):      # see what the terminal shows
+    child = pexpect.spawn(
+        AZ,
+        ["aitk", "inference", *args],
+        env=env,
+        cwd=str(day2["ws"]),
+        encoding="utf-8",
+        timeout=timeout,
+        dimensions=(40, 200),
+    )
+    if os.environ.get("AITK_TEST_TRANSCRIPT"):  # see what the terminal shows
         child.logfile_read = open(os.environ["AITK_TEST_TRANSCRIPT"], "a")
     return child
 
 
 # -- status -----------------------------------------------------------------------------------
+
 
 def test_status_shows_revision_replicas_profile_scale_and_models(az_cloud, day2):
     st = _ok(az_cloud("aitk", "inference", "status", cwd=day2["ws"]))
@@ -92,13 +138,26 @@ def test_status_shows_revision_replicas_profile_scale_and_models(az_cloud, day2)
 
 # -- chat -------------------------------------------------------------------------------------
 
+
 def test_chat_one_shot_prints_only_the_reply(az_cloud, day2):
     proc = az_cloud("aitk", "inference", "chat", "--message", "hello world", cwd=day2["ws"])
     _ok(proc, parse=False)
     assert proc.stdout == "echo(fake-base) hello world [turn 1]\n"
     assert day2["key"] not in proc.stdout + proc.stderr
-    proc = az_cloud("aitk", "inference", "chat", "--message", "a b c", "--system", "be terse",
-                    "--max-tokens", "3", "--temperature", "0.2", cwd=day2["ws"])
+    proc = az_cloud(
+        "aitk",
+        "inference",
+        "chat",
+        "--message",
+        "a b c",
+        "--system",
+        "be terse",
+        "--max-tokens",
+        "3",
+        "--temperature",
+        "0.2",
+        cwd=day2["ws"],
+    )
     _ok(proc, parse=False)
     assert proc.stdout == "[sys] echo(fake-base) a \n"
     proc = az_cloud("aitk", "inference", "chat", "--model", "support-bot", "--message", "hi", cwd=day2["ws"])
@@ -107,14 +166,22 @@ def test_chat_one_shot_prints_only_the_reply(az_cloud, day2):
 
 
 def test_chat_bad_input_is_one_clear_error(az_cloud, day2):
-    _one_clear_error(az_cloud("aitk", "inference", "chat", "--message", "hi", "--model", "nope",
-                              cwd=day2["ws"]), "model 'nope' is not served", "fake-base")
-    _one_clear_error(az_cloud("aitk", "inference", "chat", "--message", "hi", "--temperature", "5",
-                              cwd=day2["ws"]), "--temperature 5.0 is out of range")
-    _one_clear_error(az_cloud("aitk", "inference", "chat", "--message", "hi", "--max-tokens", "0",
-                              cwd=day2["ws"]), "--max-tokens 0")
-    _one_clear_error(az_cloud("aitk", "inference", "chat", "--message", "hi", "--workspace",
-                              str(day2["ws"] / "nowhere")), "inference.config.json")
+    _one_clear_error(
+        az_cloud("aitk", "inference", "chat", "--message", "hi", "--model", "nope", cwd=day2["ws"]),
+        "model 'nope' is not served",
+        "fake-base",
+    )
+    _one_clear_error(
+        az_cloud("aitk", "inference", "chat", "--message", "hi", "--temperature", "5", cwd=day2["ws"]),
+        "--temperature 5.0 is out of range",
+    )
+    _one_clear_error(
+        az_cloud("aitk", "inference", "chat", "--message", "hi", "--max-tokens", "0", cwd=day2["ws"]), "--max-tokens 0"
+    )
+    _one_clear_error(
+        az_cloud("aitk", "inference", "chat", "--message", "hi", "--workspace", str(day2["ws"] / "nowhere")),
+        "inference.config.json",
+    )
 
 
 def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, day2):
@@ -128,18 +195,18 @@ def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, d
         child.sendline("tell me a long story")
         child.expect_exact("tick3 ")
         t0 = time.monotonic()
-        child.sendintr()                                       # Ctrl-C mid-reply
+        child.sendintr()  # Ctrl-C mid-reply
         child.expect_exact("[stopped]")
         assert time.monotonic() - t0 < 5
         child.expect_exact("you> ")
         assert "tick300" not in child.before
         child.sendline("and again")
-        child.expect_exact("echo(fake-base) and again [turn 3]")   # the history kept all turns
+        child.expect_exact("echo(fake-base) and again [turn 3]")  # the history kept all turns
         child.expect_exact("you> ")
-        child.sendintr()                                       # Ctrl-C at the prompt: stays
+        child.sendintr()  # Ctrl-C at the prompt: stays
         child.expect_exact("(Ctrl-D or /exit leaves the chat)")
         child.expect_exact("you> ")
-        child.sendeof()                                        # Ctrl-D
+        child.sendeof()  # Ctrl-D
         child.expect(pexpect.EOF)
     finally:
         child.close()
@@ -163,37 +230,57 @@ def test_chat_interactive_exit_command_with_adapter_model_and_system(az_cloud, d
 
 # -- logs -------------------------------------------------------------------------------------
 
+
 def test_logs_tail_shows_the_console_log(az_cloud, day2):
     proc = az_cloud("aitk", "inference", "logs", "--tail", "50", cwd=day2["ws"])
     _ok(proc, parse=False)
     assert "fake server: serving fake-base" in proc.stdout
     assert "Successfully Connected to container" in proc.stdout
-    _one_clear_error(az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]),
-                     "--tail 1000 is out of range")
+    _one_clear_error(
+        az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range"
+    )
 
 
 def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
     import requests
+
     cfg = day2["cfg"]
-    revs = json.loads(subprocess.run(
-        [AZ, "containerapp", "revision", "list", "-g", RG, "-n", cfg["ACA_APP_NAME"], "-o", "json"],
-        env=day2["env"], text=True, stdout=subprocess.PIPE, check=True).stdout)
+    revs = json.loads(
+        subprocess.run(
+            [AZ, "containerapp", "revision", "list", "-g", RG, "-n", cfg["ACA_APP_NAME"], "-o", "json"],
+            env=day2["env"],
+            text=True,
+            stdout=subprocess.PIPE,
+            check=True,
+        ).stdout
+    )
     rev = revs[-1]["name"]
-    base = (f"{standin.url}/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/containerApps/"
-            f"{cfg['ACA_APP_NAME']}/revisions/{rev}")
+    base = (
+        f"{standin.url}/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/containerApps/"
+        f"{cfg['ACA_APP_NAME']}/revisions/{rev}"
+    )
     r = requests.get(f"{base}/replicas/{rev}-0/containers/x/logstream", verify=standin.ca_bundle, timeout=10)
     assert r.status_code == 401
     token = standin.entra.issue(standin.url + "/", standin.tenant_id)
-    r = requests.get(f"{base}/replicas/nope/containers/x/logstream", verify=standin.ca_bundle, timeout=10,
-                     headers={"Authorization": f"Bearer {token}"})
+    r = requests.get(
+        f"{base}/replicas/nope/containers/x/logstream",
+        verify=standin.ca_bundle,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert r.status_code == 404
 
 
 def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
     log_path = standin.runtime.status(day2["app_id"])["log_path"]
-    proc = subprocess.Popen([AZ, "aitk", "inference", "logs", "--follow", "--tail", "1"],
-                            cwd=str(day2["ws"]), env=az_cloud.env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [AZ, "aitk", "inference", "logs", "--follow", "--tail", "1"],
+        cwd=str(day2["ws"]),
+        env=az_cloud.env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         first = proc.stdout.readline()
         assert "Connecting to the container" in first
@@ -214,6 +301,7 @@ def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
 
 
 # -- delete (last: it removes the app) --------------------------------------------------------
+
 
 def test_delete_without_a_terminal_asks_for_yes(az_cloud, day2):
     proc = az_cloud("aitk", "inference", "delete", cwd=day2["ws"], input="")
@@ -286,13 +374,35 @@ def test_day_two_help_has_examples_and_every_argument_documented(az, command):
 
 # -- a server that fails to start -------------------------------------------------------------
 
+
 def test_status_names_the_start_up_error(az_cloud, standin, tmp_path):
     group = "aitk-day2-fail"
     _ok(az_cloud("group", "create", "-n", group, "-l", LOCATION, "-o", "json"))
-    crash = json.dumps(["python3", "-c", "import sys; print('aitk_serve: found no model under /mount', "
-                        "flush=True); print('ValueError: no model to serve', flush=True); sys.exit(3)"])
-    _ok(az_cloud("aitk", "inference", "provision", "-g", group, "--min-replicas", "1", "--parameters",
-                 f"defaultCommands={crash}", "-o", "json", "--workspace", str(tmp_path)))
+    crash = json.dumps(
+        [
+            "python3",
+            "-c",
+            "import sys; print('aitk_serve: found no model under /mount', "
+            "flush=True); print('ValueError: no model to serve', flush=True); sys.exit(3)",
+        ]
+    )
+    _ok(
+        az_cloud(
+            "aitk",
+            "inference",
+            "provision",
+            "-g",
+            group,
+            "--min-replicas",
+            "1",
+            "--parameters",
+            f"defaultCommands={crash}",
+            "-o",
+            "json",
+            "--workspace",
+            str(tmp_path),
+        )
+    )
     deadline = time.monotonic() + 20
     while True:
         st = _ok(az_cloud("aitk", "inference", "status", "--workspace", str(tmp_path)))
@@ -313,6 +423,6 @@ def test_status_names_the_start_up_error(az_cloud, standin, tmp_path):
     _ok(proc, parse=False)
     assert "This deletes:" in proc.stderr and "Delete these resources?" not in proc.stdout + proc.stderr
     deletes = proc.stderr.split("This deletes:", 1)[1]
-    assert "Microsoft.Storage/storageAccounts aitkinfer" in deletes      # provision made it here
+    assert "Microsoft.Storage/storageAccounts aitkinfer" in deletes  # provision made it here
     assert "and keeps:" not in deletes
     assert az_cloud("containerapp", "show", "-g", group, "-n", app, "-o", "json").returncode != 0

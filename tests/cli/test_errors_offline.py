@@ -1,4 +1,5 @@
 """Every error a user can hit before anything talks to Azure: one clear line and a hint."""
+
 import json
 
 import pytest
@@ -8,13 +9,20 @@ from aitk_testkit.az_harness import ROOT
 TEMPLATES = ROOT / "src" / "aitk" / "azext_aitk" / "templates"
 
 
-
 def _finetuning(ws):
     (ws / "infra").mkdir(exist_ok=True)
-    (ws / "infra" / "finetuning.config.json").write_text(json.dumps({
-        "SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000", "RESOURCE_GROUP_NAME": "rg-ft",
-        "STORAGE_ACCOUNT_NAME": "ftstore", "FILE_SHARE_NAME": "ftshare",
-        "ACA_JOB_NAME": "job", "COMMANDS": []}))
+    (ws / "infra" / "finetuning.config.json").write_text(
+        json.dumps(
+            {
+                "SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+                "RESOURCE_GROUP_NAME": "rg-ft",
+                "STORAGE_ACCOUNT_NAME": "ftstore",
+                "FILE_SHARE_NAME": "ftshare",
+                "ACA_JOB_NAME": "job",
+                "COMMANDS": [],
+            }
+        )
+    )
 
 
 def _error(proc):
@@ -37,16 +45,16 @@ def test_malformed_config_names_file_and_line(az, workspace):
     assert "inference.config.json:3:" in err
 
 
-@pytest.mark.parametrize("spec, message", [("noequals", "is not NAME=PATH"),
-                                           ("bad/name=./x", "is not valid")])
+@pytest.mark.parametrize("spec, message", [("noequals", "is not NAME=PATH"), ("bad/name=./x", "is not valid")])
 def test_bad_adapter_form(az, workspace, spec, message):
     err = _error(az("aitk", "inference", "deploy", "--adapter", spec, cwd=workspace))
     assert message in err
 
 
 def test_replica_bounds(az, workspace):
-    err = _error(az("aitk", "inference", "provision", "-g", "rg", "--min-replicas", "3",
-                    "--max-replicas", "1", cwd=workspace))
+    err = _error(
+        az("aitk", "inference", "provision", "-g", "rg", "--min-replicas", "3", "--max-replicas", "1", cwd=workspace)
+    )
     assert "--min-replicas (3) is more than --max-replicas (1)" in err
 
 

@@ -1,4 +1,5 @@
 """Help for every command, as a user asks for it."""
+
 import pytest
 
 COMMANDS = ["init", "provision", "deploy", "endpoint"]
@@ -24,14 +25,23 @@ def test_command_help_has_examples(az, command):
 
 def test_endpoint_help_has_ready_to_paste_curl_and_openai_examples(az):
     out = az("aitk", "inference", "endpoint", "--help").stdout
-    assert "curl -sS \"$URL/v1/chat/completions\"" in out and "Authorization: Bearer $KEY" in out
+    assert 'curl -sS "$URL/v1/chat/completions"' in out and "Authorization: Bearer $KEY" in out
     assert "from openai import OpenAI" in out and "client.chat.completions.create(" in out
 
 
 def test_provision_help_documents_the_arguments(az):
     out = az("aitk", "inference", "provision", "--help").stdout
-    for arg in ("--resource-group -g", "--location -l", "--parameters -p", "--gpu-profile",
-                "--min-replicas", "--max-replicas", "--image", "--what-if", "--no-wait"):
+    for arg in (
+        "--resource-group -g",
+        "--location -l",
+        "--parameters -p",
+        "--gpu-profile",
+        "--min-replicas",
+        "--max-replicas",
+        "--image",
+        "--what-if",
+        "--no-wait",
+    ):
         assert arg in out
     for profile in ("T4", "A100", "NC24-A100", "NC48-A100", "NC96-A100"):
         assert profile in out

@@ -5,6 +5,7 @@ share (made here with az's own `deployment group create`), provision reuses them
 the launcher, the inference folder and an adapter, endpoint shows it. The container app runs
 aitk_testkit/fake_server.py (from the share) instead of vLLM: the full serving path is the e2e
 tests' job."""
+
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,6 @@ FT_STORAGE = "aitkclift01"
 FT_SHARE = "finetuning"
 
 
-
 @pytest.fixture(scope="module")
 def flow(az_cloud, standin, tmp_path_factory):
     """A fine-tuning workspace: RG, storage + share (fine-tuning's template), the fake server on
@@ -28,25 +28,46 @@ def flow(az_cloud, standin, tmp_path_factory):
     ws = tmp_path_factory.mktemp("flow") / "workspace"
     ws.mkdir()
     _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(az_cloud("deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-                 str(FINETUNING_TEMPLATE), "--parameters",
-                 f"storageAccountName={FT_STORAGE}", f"fileShareName={FT_SHARE}", "-o", "json"))
+    _ok(
+        az_cloud(
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            "finetuning",
+            "--template-file",
+            str(FINETUNING_TEMPLATE),
+            "--parameters",
+            f"storageAccountName={FT_STORAGE}",
+            f"fileShareName={FT_SHARE}",
+            "-o",
+            "json",
+        )
+    )
     share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
     shutil.copy2(FAKE_SERVER, share / "fake_server.py")
     (share / "model-cache" / "org" / "m").mkdir(parents=True)
     (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
     (ws / "infra").mkdir()
-    (ws / "infra" / "finetuning.config.json").write_text(json.dumps({
-        "SUBSCRIPTION_ID": standin.subscription_id, "RESOURCE_GROUP_NAME": RG,
-        "STORAGE_ACCOUNT_NAME": FT_STORAGE, "FILE_SHARE_NAME": FT_SHARE,
-        "ACA_JOB_NAME": "job", "COMMANDS": []}))
+    (ws / "infra" / "finetuning.config.json").write_text(
+        json.dumps(
+            {
+                "SUBSCRIPTION_ID": standin.subscription_id,
+                "RESOURCE_GROUP_NAME": RG,
+                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
+                "FILE_SHARE_NAME": FT_SHARE,
+                "ACA_JOB_NAME": "job",
+                "COMMANDS": [],
+            }
+        )
+    )
     adapter = ws / "adapters" / "run1"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
     (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 4096)
     return {"ws": ws, "share": share, "adapter": adapter}
-
-
 
 
 def test_init(az_cloud, flow):
@@ -61,16 +82,27 @@ def test_missing_resource_group_is_one_clear_error(az_cloud, flow):
 
 
 def test_what_if_deploys_nothing(az_cloud, flow):
-    proc = az_cloud("aitk", "inference", "provision", "--what-if", "--parameters",
-                    f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"])
+    proc = az_cloud(
+        "aitk", "inference", "provision", "--what-if", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]
+    )
     _ok(proc, parse=False)
     assert "Microsoft.App/containerApps" in proc.stdout and "Resource changes:" in proc.stdout
     assert not (flow["ws"] / "infra" / "inference.config.json").exists()
 
 
 def test_provision_writes_the_config(az_cloud, flow):
-    result = _ok(az_cloud("aitk", "inference", "provision", "--parameters",
-                          f"defaultCommands={FAKE_COMMAND}", "-o", "json", cwd=flow["ws"]))
+    result = _ok(
+        az_cloud(
+            "aitk",
+            "inference",
+            "provision",
+            "--parameters",
+            f"defaultCommands={FAKE_COMMAND}",
+            "-o",
+            "json",
+            cwd=flow["ws"],
+        )
+    )
     cfg = json.loads((flow["ws"] / "infra" / "inference.config.json").read_text())
     assert cfg["RESOURCE_GROUP_NAME"] == RG
     assert cfg["STORAGE_ACCOUNT_NAME"] == FT_STORAGE and cfg["FILE_SHARE_NAME"] == FT_SHARE
@@ -82,8 +114,7 @@ def test_provision_writes_the_config(az_cloud, flow):
 def test_reprovision_keeps_the_key_and_config(az_cloud, flow):
     key1 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     cfg1 = (flow["ws"] / "infra" / "inference.config.json").read_text()
-    _ok(az_cloud("aitk", "inference", "provision", "--parameters",
-                 f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]))
+    _ok(az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]))
     key2 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     assert key1 == key2 and key1
     assert (flow["ws"] / "infra" / "inference.config.json").read_text() == cfg1
@@ -91,18 +122,27 @@ def test_reprovision_keeps_the_key_and_config(az_cloud, flow):
 
 def test_deploy_uploads_then_only_changes(az_cloud, flow):
     share = flow["share"]
-    first = _ok(az_cloud("aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}",
-                         "--timeout", "120", cwd=flow["ws"]))
+    first = _ok(
+        az_cloud(
+            "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--timeout", "120", cwd=flow["ws"]
+        )
+    )
     assert first["uploaded"] > 3 and first["ready"] and "run1" in first["models"]
     assert (share / "aitk" / "launcher" / "aitk_serve" / "layout.py").is_file()
     assert (share / "aitk" / "inference" / "serve.json").is_file()
     assert (share / "aitk" / "adapters" / "run1" / "adapter_model.safetensors").stat().st_size == 4096
-    again = _ok(az_cloud("aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}",
-                         "--timeout", "120", cwd=flow["ws"]))
+    again = _ok(
+        az_cloud(
+            "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--timeout", "120", cwd=flow["ws"]
+        )
+    )
     assert again["uploaded"] == 0 and again["action"] == "none"
     (flow["adapter"] / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 16}))
-    third = _ok(az_cloud("aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}",
-                         "--timeout", "120", cwd=flow["ws"]))
+    third = _ok(
+        az_cloud(
+            "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--timeout", "120", cwd=flow["ws"]
+        )
+    )
     assert third["uploaded"] == 1 and third["action"] in ("hot-load", "restart")
     assert json.loads((share / "aitk" / "adapters" / "run1" / "adapter_config.json").read_text())["r"] == 16
     assert (share / "model-cache" / "org" / "m" / "config.json").read_text() == "{}"
@@ -113,7 +153,7 @@ def test_deploy_delete_prunes_only_its_folders(az_cloud, flow):
     (share / "aitk" / "inference" / "stale.txt").write_text("old")
     (share / "aitk" / "notes.txt").write_text("mine")
     proc = az_cloud("aitk", "inference", "deploy", "--delete", "--no-wait", cwd=flow["ws"])
-    assert _ok(proc) is None                     # az prints nothing for --no-wait
+    assert _ok(proc) is None  # az prints nothing for --no-wait
     assert "0 file(s) to upload" in proc.stderr and "1 to delete" in proc.stderr
     assert not (share / "aitk" / "inference" / "stale.txt").exists()
     assert (share / "aitk" / "notes.txt").exists() and (share / "fake_server.py").exists()
@@ -135,8 +175,19 @@ def _error(proc):
 
 def test_region_without_gpu_capacity_names_the_quota(az_cloud, tmp_path):
     _ok(az_cloud("group", "create", "-n", "aitk-cli-weu", "-l", "westeurope", "-o", "json"))
-    err = _error(az_cloud("aitk", "inference", "provision", "-g", "aitk-cli-weu", "--gpu-profile", "A100",
-                          "--workspace", str(tmp_path)))
+    err = _error(
+        az_cloud(
+            "aitk",
+            "inference",
+            "provision",
+            "-g",
+            "aitk-cli-weu",
+            "--gpu-profile",
+            "A100",
+            "--workspace",
+            str(tmp_path),
+        )
+    )
     print(err)
     first = next(line for line in err.splitlines() if line.startswith("ERROR:"))
     assert "no GPU capacity or quota in westeurope for Consumption-GPU-NC24-A100" in first
@@ -149,8 +200,7 @@ def test_unregistered_provider_says_how_to_register(az_cloud, standin, tmp_path)
     _ok(az_cloud("group", "create", "-n", "aitk-cli-noprov", "-l", "westus3", "-o", "json"))
     standin.unregister_provider("Microsoft.App")
     try:
-        err = _error(az_cloud("aitk", "inference", "provision", "-g", "aitk-cli-noprov",
-                              "--workspace", str(tmp_path)))
+        err = _error(az_cloud("aitk", "inference", "provision", "-g", "aitk-cli-noprov", "--workspace", str(tmp_path)))
     finally:
         standin.register_provider("Microsoft.App")
     assert "not registered for the Microsoft.App resource provider" in err

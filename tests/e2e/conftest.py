@@ -1,5 +1,6 @@
 """Fixtures for the end-to-end tests: one stand-in 'Azure' and one signed-in `az` per module
 (aitk_testkit.az_harness, aitk_testkit.scenario)."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +38,8 @@ def fake_world(tmp_path_factory, aitk_wheel, request):
     """A stand-in 'Azure' of the module's own (its faults and requests_log are the module's),
     signed-in az, and a workspace whose fine-tuning left storage + share in the module's
     RESOURCE_GROUP / FT_STORAGE, with aitk_testkit's fake_server.py on the share (scenario.FAKE_COMMAND)."""
+
     def seed(azure, az, workspace):
-        return seed_fake_finetuning(azure, az, workspace, request.module.RESOURCE_GROUP,
-                                    request.module.FT_STORAGE)
+        return seed_fake_finetuning(azure, az, workspace, request.module.RESOURCE_GROUP, request.module.FT_STORAGE)
+
     yield from signed_in_world(tmp_path_factory, aitk_wheel, "e2e-fake", seed)

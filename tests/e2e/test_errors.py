@@ -23,6 +23,7 @@ Where each error of #3's list is covered:
 
 The app runs a command, not vLLM (no serving is needed to fail), in this module's own stand-in
 (fixture `fake_world`), resource group and workspace."""
+
 import json
 
 import pytest
@@ -44,8 +45,8 @@ def one_clear_error(proc):
     lines = [line for line in err.splitlines() if line.strip()]
     errors = [i for i, line in enumerate(lines) if line.startswith("ERROR:")]
     assert len(errors) == 1, err
-    error, hint = lines[errors[0]], lines[errors[0] + 1:]
-    assert len(hint) <= 1, err                       # the recommendation, on one line
+    error, hint = lines[errors[0]], lines[errors[0] + 1 :]
+    assert len(hint) <= 1, err  # the recommendation, on one line
     for line in [error] + hint:
         assert "{" not in line and '"code"' not in line, err
     return error, (hint[0] if hint else "")
@@ -55,8 +56,17 @@ def test_deployment_failed_names_the_resource_and_its_message(fake_world):
     az, ws = fake_world.az, fake_world.workspace
     az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
     # ARM validates the name only when it creates the app: the deployment fails there.
-    proc = az.run("aitk", "inference", "provision", "--parameters", "acaAppName=Bad--App",
-              f"defaultCommands={FAKE_COMMAND}", cwd=ws, check=False, capture=True)
+    proc = az.run(
+        "aitk",
+        "inference",
+        "provision",
+        "--parameters",
+        "acaAppName=Bad--App",
+        f"defaultCommands={FAKE_COMMAND}",
+        cwd=ws,
+        check=False,
+        capture=True,
+    )
     error, hint = one_clear_error(proc)
     assert "deployment failed at Microsoft.App/containerApps 'Bad--App'" in error, error
     assert "ContainerAppInvalidName" in error and "cannot have '--'" in error, error
@@ -66,8 +76,17 @@ def test_deployment_failed_names_the_resource_and_its_message(fake_world):
 
 def test_app_not_ready_within_the_wait(fake_world):
     az, ws = fake_world.az, fake_world.workspace
-    az.run("aitk", "inference", "provision", "--parameters", f"defaultCommands={NEVER_HEALTHY}",
-       "-o", "none", cwd=ws, capture=True)
+    az.run(
+        "aitk",
+        "inference",
+        "provision",
+        "--parameters",
+        f"defaultCommands={NEVER_HEALTHY}",
+        "-o",
+        "none",
+        cwd=ws,
+        capture=True,
+    )
     proc = az.run("aitk", "inference", "deploy", "--timeout", "5", cwd=ws, check=False, capture=True)
     error, hint = one_clear_error(proc)
     cfg = json.loads((ws / "infra" / "inference.config.json").read_text())

@@ -1,11 +1,12 @@
 """The whole flow a user runs, with the real az, the extension from the wheel, the real launcher
 and vLLM on CPU behind the local Azure stand-in. Tests in this module share one 'Azure' and run
 in order: provision and deploy first, then what a user does next."""
+
 import json
-import time
 
 import pytest
 import requests
+
 from aitk_testkit.scenario import DEMO_ADAPTER, DEMO_MODEL, DEMO_MODEL_DIR, RESOURCE_GROUP, openai_client
 
 pytestmark = pytest.mark.slow
@@ -15,15 +16,21 @@ def file_writes(azure, since, share_path_part):
     """Data-plane file creations (PUT on a path without a comp= query) logged since index `since`."""
     out = []
     for method, path, status in azure.requests_log[since:]:
-        if method == "PUT" and share_path_part in path and "comp=" not in path \
-                and "restype=" not in path and status < 300:
+        if (
+            method == "PUT"
+            and share_path_part in path
+            and "comp=" not in path
+            and "restype=" not in path
+            and status < 300
+        ):
             out.append(path.split("?")[0])
     return out
 
 
 def greedy(world, endpoint, model, prompt="hello azure", max_tokens=8):
-    reply = openai_client(endpoint, world.azure.ca_bundle).completions.create(model=model, prompt=prompt,
-                                                    max_tokens=max_tokens, temperature=0)
+    reply = openai_client(endpoint, world.azure.ca_bundle).completions.create(
+        model=model, prompt=prompt, max_tokens=max_tokens, temperature=0
+    )
     return reply.choices[0].text
 
 
@@ -39,8 +46,14 @@ def served(world):
 
 def test_provision_writes_the_config_and_deploy_serves_base_and_adapter(world, served):
     config = json.loads((world.workspace / "infra" / "inference.config.json").read_text())
-    assert set(config) >= {"SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME",
-                           "FILE_SHARE_NAME", "ACA_APP_NAME", "ACA_APP_ENDPOINT"}
+    assert set(config) >= {
+        "SUBSCRIPTION_ID",
+        "RESOURCE_GROUP_NAME",
+        "STORAGE_ACCOUNT_NAME",
+        "FILE_SHARE_NAME",
+        "ACA_APP_NAME",
+        "ACA_APP_ENDPOINT",
+    }
     # Fine-tuning's storage and share are reused, not duplicated.
     assert config["STORAGE_ACCOUNT_NAME"] == "aitkftdemo01"
     assert config["FILE_SHARE_NAME"] == "finetuning"
@@ -67,12 +80,9 @@ def test_endpoint_without_show_key_hides_the_key(world, served):
 def test_reprovision_changes_nothing(world, served):
     config_file = world.workspace / "infra" / "inference.config.json"
     before_config = config_file.read_bytes()
-    app = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n",
-                        json.loads(before_config)["ACA_APP_NAME"])
-    world.az.run("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none",
-             cwd=world.workspace)
-    after = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n",
-                          json.loads(before_config)["ACA_APP_NAME"])
+    app = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n", json.loads(before_config)["ACA_APP_NAME"])
+    world.az.run("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none", cwd=world.workspace)
+    after = world.az.json("containerapp", "show", "-g", RESOURCE_GROUP, "-n", json.loads(before_config)["ACA_APP_NAME"])
     assert config_file.read_bytes() == before_config
     assert after["properties"]["latestRevisionName"] == app["properties"]["latestRevisionName"]
     # The same key still works: re-provision kept the secret.
@@ -93,9 +103,9 @@ def test_deploy_after_editing_one_file_uploads_only_that_file(world, served):
 
 def test_deploy_of_a_new_adapter_serves_it(world, served, tmp_path):
     from aitk_testkit.tiny_models import make_adapter
+
     adapter = make_adapter(world.share / DEMO_MODEL_DIR, tmp_path / "fresh", rank=8, seed=7)
-    world.az.run("aitk", "inference", "deploy", "--adapter", f"fresh={adapter}", "-o", "none",
-             cwd=world.workspace)
+    world.az.run("aitk", "inference", "deploy", "--adapter", f"fresh={adapter}", "-o", "none", cwd=world.workspace)
     endpoint = world.az.json("aitk", "inference", "endpoint", "--show-key", cwd=world.workspace)
     assert "fresh" in endpoint["models"]
     assert greedy(world, endpoint, "fresh") != greedy(world, endpoint, DEMO_MODEL)

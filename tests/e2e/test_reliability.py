@@ -7,6 +7,7 @@ vLLM: what is under test here is the control plane and the share sync, and a sec
 2 shared cores would cost minutes for nothing (test_flow.py covers real serving). The module has
 its own stand-in (fixture `fake_world`), so the faults and requests_log are this module's only,
 and its own resource group and workspace."""
+
 import hashlib
 import json
 import os
@@ -56,8 +57,8 @@ def make_adapter(folder, big_bytes, seed):
     (folder / "README.md").write_text(f"adapter {seed}\n")
     rng = hashlib.sha256(str(seed).encode()).digest()
     block = (rng * (1024 * 1024 // len(rng) + 1))[: 1024 * 1024]
-    with open(folder / "adapter_model.safetensors", "wb") as f:     # not compressible-to-zero:
-        for i in range(big_bytes // len(block)):                    # each MiB differs
+    with open(folder / "adapter_model.safetensors", "wb") as f:  # not compressible-to-zero:
+        for i in range(big_bytes // len(block)):  # each MiB differs
             f.write(i.to_bytes(4, "little") + block[4:])
         f.write(b"\1" * (big_bytes % len(block)))
     return folder
@@ -81,27 +82,38 @@ def creations(log, since, marker):
 def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     azure, az, ws = fake_world.azure, fake_world.az, fake_world.workspace
     az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
-    adapter = make_adapter(tmp_path / "run1", 18 * 1024 * 1024 + 123, seed=1)   # > 16 MiB: ranges
+    adapter = make_adapter(tmp_path / "run1", 18 * 1024 * 1024 + 123, seed=1)  # > 16 MiB: ranges
     drawn = record_faults(azure)
-    azure.set_faults(rate=0.1, seed=FAULT_SEED)     # 429 (Retry-After), 500, 503, latency, cuts
+    azure.set_faults(rate=0.1, seed=FAULT_SEED)  # 429 (Retry-After), 500, 503, latency, cuts
     try:
-        az.run("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}",
-           "-o", "none", cwd=ws, capture=True)
+        az.run(
+            "aitk",
+            "inference",
+            "provision",
+            "--parameters",
+            f"defaultCommands={FAKE_COMMAND}",
+            "-o",
+            "none",
+            cwd=ws,
+            capture=True,
+        )
         provision_faults = list(drawn)
-        deployed = az.json("aitk", "inference", "deploy", "--adapter", f"run1={adapter}",
-                           "--timeout", "120", cwd=ws)
+        deployed = az.json("aitk", "inference", "deploy", "--adapter", f"run1={adapter}", "--timeout", "120", cwd=ws)
     finally:
         azure.set_faults(None)
     # Faults were injected, in provision and on the share.
-    share_faults = [k for k, p in drawn[len(provision_faults):] if f"/{FT_STORAGE}/" in p]
+    share_faults = [k for k, p in drawn[len(provision_faults) :] if f"/{FT_STORAGE}/" in p]
     assert {"500", "429"} <= {k for k, _ in provision_faults} and share_faults, drawn
     assert deployed["ready"] and "run1" in deployed["models"], deployed
 
     # Nothing duplicated: one app, one environment, fine-tuning's storage reused, one share.
     resources = az.json("resource", "list", "-g", RESOURCE_GROUP)
     types = sorted(r["type"].lower() for r in resources)
-    for kind in ("microsoft.app/containerapps", "microsoft.app/managedenvironments",
-                 "microsoft.storage/storageaccounts"):
+    for kind in (
+        "microsoft.app/containerapps",
+        "microsoft.app/managedenvironments",
+        "microsoft.storage/storageaccounts",
+    ):
         assert types.count(kind) == 1, types
     shares = az.json("storage", "share-rm", "list", "-g", RESOURCE_GROUP, "--storage-account", FT_STORAGE)
     assert [s["name"] for s in shares] == [FT_SHARE]
@@ -125,14 +137,13 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     assert sorted(p.name for p in share.iterdir()) == ["aitk", "fake_server.py", "model-cache"]
 
     # And a deploy right after finds nothing to do: every file carries its size + hash.
-    again = az.run("aitk", "inference", "deploy", "--adapter", f"run1={adapter}", "--no-wait", cwd=ws,
-               capture=True)
+    again = az.run("aitk", "inference", "deploy", "--adapter", f"run1={adapter}", "--no-wait", cwd=ws, capture=True)
     assert "0 file(s) to upload" in again.stderr, again.stderr
 
 
 def test_killed_deploy_resumes_without_reuploading_finished_files(fake_world, tmp_path):
     azure, az, ws = fake_world.azure, fake_world.az, fake_world.workspace
-    big = make_adapter(tmp_path / "big", 40 * 1024 * 1024 + 7, seed=2)      # 10 ranges of 4 MiB
+    big = make_adapter(tmp_path / "big", 40 * 1024 * 1024 + 7, seed=2)  # 10 ranges of 4 MiB
     for i in range(3):
         (big / f"extra{i}.json").write_text(json.dumps({"i": i}))
     big_file = "/aitk/adapters/big/adapter_model.safetensors"
@@ -144,17 +155,25 @@ def test_killed_deploy_resumes_without_reuploading_finished_files(fake_world, tm
         done = []
         for name in small:
             meta = share_metadata(fake_world.share, f"aitk/adapters/big/{name}")
-            if (share_big / name).is_file() and (share_big / name).read_bytes() == (big / name).read_bytes() \
-                    and meta.get("aitksha256") == hashlib.sha256((big / name).read_bytes()).hexdigest():
+            if (
+                (share_big / name).is_file()
+                and (share_big / name).read_bytes() == (big / name).read_bytes()
+                and meta.get("aitksha256") == hashlib.sha256((big / name).read_bytes()).hexdigest()
+            ):
                 done.append(name)
         return done
 
     # Slow the large file's requests down (0.2-1 s each) so the kill lands in the middle of it.
     azure.set_faults(rate=1.0, seed=FAULT_SEED, kinds=("latency",), paths=[big_file])
     mark = len(azure.requests_log)
-    proc = subprocess.Popen([az.executable, "aitk", "inference", "deploy", "--adapter", f"big={big}",
-                             "--no-wait", "-o", "none"], cwd=ws, env=az.env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [az.executable, "aitk", "inference", "deploy", "--adapter", f"big={big}", "--no-wait", "-o", "none"],
+        cwd=ws,
+        env=az.env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -171,7 +190,7 @@ def test_killed_deploy_resumes_without_reuploading_finished_files(fake_world, tm
         proc.wait(timeout=30)
         proc.stderr.close()
         azure.set_faults(None)
-    time.sleep(1.0)          # let the stand-in finish the requests that were in flight
+    time.sleep(1.0)  # let the stand-in finish the requests that were in flight
     assert proc.returncode == -signal.SIGKILL
     ranges_landed = [q for p, q in data_writes(azure.requests_log, mark, big_file) if "comp=range" in q]
     assert 2 <= len(ranges_landed) < 10, ranges_landed
@@ -233,6 +252,7 @@ def record_faults(azure):
         if fault:
             drawn.append((fault[0], req.path))
         return fault
+
     azure.faults.draw = recording
     return drawn
 
@@ -240,10 +260,11 @@ def record_faults(azure):
 def share_metadata(share_folder, rel):
     """The metadata the stand-in's Azure Files keeps for a file (as Get File Properties shows it)."""
     from azure_standin import files
+
     try:
         props = json.loads((files.sidecar_dir(share_folder) / "p" / (rel + ".json")).read_text())
     except OSError:
         return {}
     if props.get("ino") not in (None, (Path(share_folder) / rel).stat().st_ino):
-        return {}            # the sidecar of a file since replaced
+        return {}  # the sidecar of a file since replaced
     return {k.lower(): v for k, v in (props.get("metadata") or {}).items()}

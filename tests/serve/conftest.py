@@ -1,6 +1,7 @@
 """Fixtures for the launcher tests: tiny models and adapters made at test time, and real vLLM
 servers started through the launcher (session-scoped: each starts once, several adapters each).
 """
+
 import json
 import os
 import shutil
@@ -22,25 +23,29 @@ CONTAINER = ROOT / "container"
 
 from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
 
-API_KEY = "test-key-5f2c9a"          # what the servers under test require
-START_TIMEOUT = 420                  # seconds for a tiny model to become ready on a busy CPU
+API_KEY = "test-key-5f2c9a"  # what the servers under test require
+START_TIMEOUT = 420  # seconds for a tiny model to become ready on a busy CPU
 
 
 def launcher_env(mount, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AITK_", "VLLM_", "CUDA_VISIBLE"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AITK_", "VLLM_", "CUDA_VISIBLE"))}
     env["PYTHONPATH"] = str(CONTAINER)
     env["AITK_MOUNT"] = str(mount)
-    env["CUDA_VISIBLE_DEVICES"] = ""   # CPU: never pick up a GPU the machine might have
+    env["CUDA_VISIBLE_DEVICES"] = ""  # CPU: never pick up a GPU the machine might have
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
 def run_launcher(args, mount, timeout=120, **env):
     """Run `python -m aitk_serve ARGS` to completion (for --check and refusals)."""
-    return subprocess.run([sys.executable, "-m", "aitk_serve", *args], cwd=str(ROOT),
-                          env=launcher_env(mount, **env), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "aitk_serve", *args],
+        cwd=str(ROOT),
+        env=launcher_env(mount, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def refused(result, message):
@@ -88,9 +93,13 @@ class Server:
         env = launcher_env(mount, AITK_API_KEY=key) if key else launcher_env(mount)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port),
-             *args], cwd=str(ROOT), env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            cwd=str(ROOT),
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.started = time.monotonic()
         self.ready_after = None
 
@@ -140,6 +149,7 @@ class Server:
 # ---------------------------------------------------------------------------------------------
 # Models and adapters (made once per session)
 
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """Tiny models and adapters in a scratch folder:
@@ -151,14 +161,16 @@ def tiny(tmp_path_factory):
     made["llama"] = make_tiny_model(root / "llama", arch="llama")
     made["phi3"] = make_tiny_model(root / "phi3", arch="phi3", seed=2)
     made["llama-q"] = make_adapter(made["llama"], root / "llama-q", rank=8, seed=11)
-    made["llama-all64"] = make_adapter(made["llama"], root / "llama-all64", rank=64,
-                                       targets=ALL_LINEAR["llama"], seed=12, b_std=0.05)
-    made["llama-mlp16"] = make_adapter(made["llama"], root / "llama-mlp16", rank=16,
-                                       targets=["gate_proj", "up_proj", "down_proj"], seed=13)
-    made["phi3-packed"] = make_adapter(made["phi3"], root / "phi3-packed", rank=8,
-                                       targets=["qkv_proj", "gate_up_proj"], seed=21)
-    made["phi3-all"] = make_adapter(made["phi3"], root / "phi3-all", rank=16,
-                                    targets=ALL_LINEAR["phi3"], seed=22)
+    made["llama-all64"] = make_adapter(
+        made["llama"], root / "llama-all64", rank=64, targets=ALL_LINEAR["llama"], seed=12, b_std=0.05
+    )
+    made["llama-mlp16"] = make_adapter(
+        made["llama"], root / "llama-mlp16", rank=16, targets=["gate_proj", "up_proj", "down_proj"], seed=13
+    )
+    made["phi3-packed"] = make_adapter(
+        made["phi3"], root / "phi3-packed", rank=8, targets=["qkv_proj", "gate_up_proj"], seed=21
+    )
+    made["phi3-all"] = make_adapter(made["phi3"], root / "phi3-all", rank=16, targets=ALL_LINEAR["phi3"], seed=22)
     return made
 
 
@@ -188,10 +200,25 @@ def phi3_server(tiny, tmp_path_factory):
     """The launcher with explicit --model/--adapter flags on the Phi-3 model."""
     mount = tmp_path_factory.mktemp("mount-phi3")
     log = tmp_path_factory.mktemp("logs") / "phi3-server.log"
-    server = Server(mount, ["--model", str(tiny["phi3"]), "--served-model-name", "tiny-phi3",
-                            "--adapter", f"packed={tiny['phi3-packed']}",
-                            "--adapter", f"all16={tiny['phi3-all']}",
-                            "--", "--dtype", "float32", "--max-model-len", "512"], log)
+    server = Server(
+        mount,
+        [
+            "--model",
+            str(tiny["phi3"]),
+            "--served-model-name",
+            "tiny-phi3",
+            "--adapter",
+            f"packed={tiny['phi3-packed']}",
+            "--adapter",
+            f"all16={tiny['phi3-all']}",
+            "--",
+            "--dtype",
+            "float32",
+            "--max-model-len",
+            "512",
+        ],
+        log,
+    )
     try:
         yield server.wait_ready()
     finally:

@@ -1,14 +1,23 @@
 """Model and adapter folders written directly (numpy + safetensors, zeros): fast inputs for the
 launcher's inspection tests, shaped exactly like Hugging Face / peft files."""
+
 import json
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
 
-LLAMA = dict(model_type="llama", architectures=["LlamaForCausalLM"], hidden_size=128,
-             intermediate_size=256, num_attention_heads=2, num_key_value_heads=2,
-             num_hidden_layers=2, vocab_size=512, tie_word_embeddings=False)
+LLAMA = dict(
+    model_type="llama",
+    architectures=["LlamaForCausalLM"],
+    hidden_size=128,
+    intermediate_size=256,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    num_hidden_layers=2,
+    vocab_size=512,
+    tie_word_embeddings=False,
+)
 PHI3 = dict(LLAMA, model_type="phi3", architectures=["Phi3ForCausalLM"])
 
 
@@ -41,8 +50,9 @@ def write_model(path, config=None, weights=True, **overrides):
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config))
     if weights:
-        save_file({k: np.zeros(s, np.float32) for k, s in model_tensors(config).items()},
-                  str(path / "model.safetensors"))
+        save_file(
+            {k: np.zeros(s, np.float32) for k, s in model_tensors(config).items()}, str(path / "model.safetensors")
+        )
     return path
 
 
@@ -67,19 +77,34 @@ def lora_tensors(config, targets, rank, layers=None):
     return t
 
 
-def write_adapter(path, tensors=None, *, model_config=None, targets=("q_proj", "v_proj"),
-                  rank=8, weights=True, config=True, **config_overrides):
+def write_adapter(
+    path,
+    tensors=None,
+    *,
+    model_config=None,
+    targets=("q_proj", "v_proj"),
+    rank=8,
+    weights=True,
+    config=True,
+    **config_overrides,
+):
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if config:
-        cfg = dict(peft_type="LORA", r=rank, lora_alpha=2 * rank, target_modules=list(targets),
-                   bias="none", modules_to_save=None, base_model_name_or_path="tiny-llama",
-                   task_type="CAUSAL_LM")
+        cfg = dict(
+            peft_type="LORA",
+            r=rank,
+            lora_alpha=2 * rank,
+            target_modules=list(targets),
+            bias="none",
+            modules_to_save=None,
+            base_model_name_or_path="tiny-llama",
+            task_type="CAUSAL_LM",
+        )
         cfg.update(config_overrides)
         (path / "adapter_config.json").write_text(json.dumps(cfg))
     if weights:
         if tensors is None:
             tensors = lora_tensors(model_config or LLAMA, targets, rank)
-        save_file({k: np.zeros(s, np.float32) for k, s in tensors.items()},
-                  str(path / "adapter_model.safetensors"))
+        save_file({k: np.zeros(s, np.float32) for k, s in tensors.items()}, str(path / "adapter_model.safetensors"))
     return path

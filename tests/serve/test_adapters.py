@@ -1,9 +1,20 @@
 """Adapter and model inspection (aitk_serve.adapters): pure functions, no server."""
+
 import json
 import struct
 
 import numpy as np
 import pytest
+from aitk_serve import LaunchError
+from aitk_serve.adapters import (
+    ALLOWED_MAX_LORA_RANKS,
+    check_unique_names,
+    config_shapes,
+    inspect_adapter,
+    inspect_model,
+    read_safetensors_header,
+    smallest_max_lora_rank,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from safetensors import safe_open
@@ -11,20 +22,20 @@ from safetensors.numpy import save_file
 
 from serve.fakes import LLAMA, PHI3, lora_tensors, write_adapter, write_model
 
-from aitk_serve import LaunchError
-from aitk_serve.adapters import (ALLOWED_MAX_LORA_RANKS, check_unique_names, config_shapes,
-                                 inspect_adapter, inspect_model, read_safetensors_header,
-                                 smallest_max_lora_rank)
-
-
 # --- safetensors headers ----------------------------------------------------------------------
 
-@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_.]{0,30}", fullmatch=True),
-                       st.lists(st.integers(1, 5), min_size=0, max_size=3), min_size=1, max_size=6))
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_.]{0,30}", fullmatch=True),
+        st.lists(st.integers(1, 5), min_size=0, max_size=3),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_header_reader_agrees_with_the_safetensors_library(tmp_path_factory, tensors):
     path = tmp_path_factory.mktemp("st") / "t.safetensors"
-    save_file({k: np.zeros(s, np.float16) for k, s in tensors.items()}, str(path),
-              metadata={"format": "pt"})
+    save_file({k: np.zeros(s, np.float16) for k, s in tensors.items()}, str(path), metadata={"format": "pt"})
     header = read_safetensors_header(path)
     with safe_open(str(path), framework="np") as f:
         assert set(header) == set(f.keys())
@@ -33,8 +44,10 @@ def test_header_reader_agrees_with_the_safetensors_library(tmp_path_factory, ten
             assert header[k]["dtype"] == "F16"
 
 
-@pytest.mark.parametrize("content", [b"", b"\x01\x02", struct.pack("<Q", 10**9) + b"{}",
-                                     struct.pack("<Q", 4) + b"nope", struct.pack("<Q", 2) + b"[]"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x01\x02", struct.pack("<Q", 10**9) + b"{}", struct.pack("<Q", 4) + b"nope", struct.pack("<Q", 2) + b"[]"],
+)
 def test_header_reader_refuses_what_is_not_safetensors(tmp_path, content):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
@@ -44,6 +57,7 @@ def test_header_reader_refuses_what_is_not_safetensors(tmp_path, content):
 
 # --- ranks ------------------------------------------------------------------------------------
 
+
 @given(st.integers(1, ALLOWED_MAX_LORA_RANKS[-1]))
 def test_smallest_max_lora_rank_is_the_least_allowed_rank_that_fits(rank):
     got = smallest_max_lora_rank(rank)
@@ -51,8 +65,9 @@ def test_smallest_max_lora_rank_is_the_least_allowed_rank_that_fits(rank):
     assert all(r < rank for r in ALLOWED_MAX_LORA_RANKS if r < got)
 
 
-@pytest.mark.parametrize("rank,want", [(1, 1), (2, 8), (8, 8), (9, 16), (64, 64), (65, 128),
-                                       (300, 320), (321, 512), (512, 512)])
+@pytest.mark.parametrize(
+    "rank,want", [(1, 1), (2, 8), (8, 8), (9, 16), (64, 64), (65, 128), (300, 320), (321, 512), (512, 512)]
+)
 def test_smallest_max_lora_rank_examples(rank, want):
     assert smallest_max_lora_rank(rank) == want
 
@@ -65,15 +80,26 @@ def test_ranks_above_vllms_limit_are_refused(rank):
 
 # --- the model's shapes -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("arch,kv_heads", [("llama", 2), ("llama", 1), ("phi3", 2), ("phi3", 1)])
 def test_config_shapes_match_what_transformers_builds(arch, kv_heads):
     """The shapes derived from config.json equal the real modules' weight shapes."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Phi3Config
+
     cls = LlamaConfig if arch == "llama" else Phi3Config
-    cfg = cls(vocab_size=320, hidden_size=128, intermediate_size=192, num_hidden_layers=1,
-              num_attention_heads=2, num_key_value_heads=kv_heads, tie_word_embeddings=False,
-              pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    cfg = cls(
+        vocab_size=320,
+        hidden_size=128,
+        intermediate_size=192,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=kv_heads,
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
     real = {}
@@ -119,6 +145,7 @@ def test_missing_model_folder_and_config_are_refused(tmp_path):
 
 # --- adapters ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def llama(tmp_path):
     return inspect_model(str(write_model(tmp_path / "tiny-llama")))
@@ -149,18 +176,21 @@ def test_rank_pattern_raises_the_rank(tmp_path, llama):
     assert inspect_adapter("a", str(a), llama).rank == 32
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(config=False), "no adapter_config.json"),
-    (dict(weights=False), "no adapter weights"),
-    (dict(modules_to_save=["lm_head"]), r"modules_to_save \['lm_head'\] cannot be served"),
-    (dict(modules_to_save=["embed_tokens", "score"]), r"modules_to_save \['embed_tokens'\]"),
-    (dict(use_dora=True), "cannot serve DoRA"),
-    (dict(bias="all"), "cannot serve bias='all'"),
-    (dict(init_lora_weights="pissa"), "init_lora_weights='pissa'"),
-    (dict(peft_type="IA3"), "peft_type is IA3"),
-    (dict(r=0), "no positive integer rank"),
-    (dict(r="8"), "no positive integer rank"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(config=False), "no adapter_config.json"),
+        (dict(weights=False), "no adapter weights"),
+        (dict(modules_to_save=["lm_head"]), r"modules_to_save \['lm_head'\] cannot be served"),
+        (dict(modules_to_save=["embed_tokens", "score"]), r"modules_to_save \['embed_tokens'\]"),
+        (dict(use_dora=True), "cannot serve DoRA"),
+        (dict(bias="all"), "cannot serve bias='all'"),
+        (dict(init_lora_weights="pissa"), "init_lora_weights='pissa'"),
+        (dict(peft_type="IA3"), "peft_type is IA3"),
+        (dict(r=0), "no positive integer rank"),
+        (dict(r="8"), "no positive integer rank"),
+    ],
+)
 def test_adapter_config_refusals(tmp_path, llama, kwargs, message):
     a = write_adapter(tmp_path / "a", **kwargs)
     with pytest.raises(LaunchError, match=message):
@@ -173,8 +203,10 @@ def test_a_missing_adapter_folder_is_refused(tmp_path, llama):
 
 
 def test_lora_on_a_norm_layer_is_refused(tmp_path, llama):
-    t = {"base_model.model.model.layers.0.input_layernorm.lora_A.weight": (8, 128),
-         "base_model.model.model.layers.0.input_layernorm.lora_B.weight": (128, 8)}
+    t = {
+        "base_model.model.model.layers.0.input_layernorm.lora_A.weight": (8, 128),
+        "base_model.model.model.layers.0.input_layernorm.lora_B.weight": (128, 8),
+    }
     a = write_adapter(tmp_path / "a", t, targets=("input_layernorm",))
     with pytest.raises(LaunchError, match="'input_layernorm', which is not a linear layer"):
         inspect_adapter("a", str(a), llama)
@@ -195,8 +227,7 @@ def test_an_adapter_for_a_wider_model_is_refused(tmp_path, llama):
 
 
 def test_an_adapter_for_a_different_mlp_is_refused(tmp_path, llama):
-    a = write_adapter(tmp_path / "a", model_config=dict(LLAMA, intermediate_size=512),
-                      targets=("down_proj",))
+    a = write_adapter(tmp_path / "a", model_config=dict(LLAMA, intermediate_size=512), targets=("down_proj",))
     with pytest.raises(LaunchError, match="different base model"):
         inspect_adapter("a", str(a), llama)
 
@@ -210,8 +241,7 @@ def test_an_adapter_for_a_deeper_model_is_refused(tmp_path, llama):
 @pytest.mark.parametrize("target", ["lm_head", "embed_tokens"])
 def test_a_vocabulary_size_mismatch_is_refused(tmp_path, llama, target):
     a = write_adapter(tmp_path / "a", model_config=dict(LLAMA, vocab_size=640), targets=(target,))
-    with pytest.raises(LaunchError, match="vocabulary size mismatch: .* vocabulary of 640, the "
-                                          "base model .* has 512"):
+    with pytest.raises(LaunchError, match="vocabulary size mismatch: .* vocabulary of 640, the base model .* has 512"):
         inspect_adapter("a", str(a), llama)
 
 
@@ -242,8 +272,7 @@ def test_a_differing_base_name_only_warns(tmp_path, llama):
     info = inspect_adapter("a", str(a), llama, model_ref=llama.path, served_name="tiny-llama")
     assert len(info.warnings) == 1 and "'/old/place/other-model'" in info.warnings[0]
     same = write_adapter(tmp_path / "b", base_model_name_or_path="/elsewhere/tiny-llama")
-    assert inspect_adapter("b", str(same), llama, model_ref=llama.path,
-                           served_name="tiny-llama").warnings == []
+    assert inspect_adapter("b", str(same), llama, model_ref=llama.path, served_name="tiny-llama").warnings == []
 
 
 def test_without_a_local_model_only_the_adapter_itself_is_checked(tmp_path):
@@ -256,14 +285,17 @@ def test_without_a_local_model_only_the_adapter_itself_is_checked(tmp_path):
 
 def test_a_legacy_bin_adapter_is_read(tmp_path, llama):
     import torch
+
     a = write_adapter(tmp_path / "a", weights=False, rank=8)
-    torch.save({k: torch.zeros(s) for k, s in lora_tensors(LLAMA, ("q_proj", "v_proj"), 8).items()},
-               a / "adapter_model.bin")
+    torch.save(
+        {k: torch.zeros(s) for k, s in lora_tensors(LLAMA, ("q_proj", "v_proj"), 8).items()}, a / "adapter_model.bin"
+    )
     assert inspect_adapter("a", str(a), llama).modules == ["q_proj", "v_proj"]
     wide = write_adapter(tmp_path / "w", weights=False)
-    torch.save({k: torch.zeros(s) for k, s in
-                lora_tensors(dict(LLAMA, hidden_size=256), ("q_proj",), 8).items()},
-               wide / "adapter_model.bin")
+    torch.save(
+        {k: torch.zeros(s) for k, s in lora_tensors(dict(LLAMA, hidden_size=256), ("q_proj",), 8).items()},
+        wide / "adapter_model.bin",
+    )
     with pytest.raises(LaunchError, match="different base model"):
         inspect_adapter("w", str(wide), llama)
 

@@ -1,14 +1,14 @@
 """`python -m aitk_serve` as a process: refusals (one line, exit 2, no traceback), --check,
 and what it hands to exec. No vLLM server is started here."""
+
 import json
 import os
 
 import pytest
+from aitk_serve import cli
 
 from serve.conftest import ROOT, refused, run_launcher
 from serve.fakes import LLAMA, PHI3, lora_tensors, write_adapter, write_model
-
-from aitk_serve import cli
 
 KEY = "launcher-test-key-77d1"
 
@@ -18,8 +18,9 @@ def share(tmp_path):
     m = tmp_path / "share"
     write_model(m / "model-cache" / "org" / "tiny-llama")
     write_adapter(m / "models" / "run-1" / "adapter", base_model_name_or_path="tiny-llama")
-    write_adapter(m / "models" / "run-2" / "adapter", rank=40, targets=("q_proj", "o_proj"),
-                  base_model_name_or_path="tiny-llama")
+    write_adapter(
+        m / "models" / "run-2" / "adapter", rank=40, targets=("q_proj", "o_proj"), base_model_name_or_path="tiny-llama"
+    )
     return m
 
 
@@ -31,7 +32,7 @@ def test_check_prints_the_vllm_command_as_json_and_hides_the_key(share):
     assert cmd[1:3] == ["-m", "aitk_serve.cpu_server"]  # no GPU here
     assert cmd[cmd.index("--model") + 1] == str(share / "model-cache/org/tiny-llama")
     assert cmd[cmd.index("--served-model-name") + 1] == "tiny-llama"
-    assert cmd[cmd.index("--max-lora-rank") + 1] == "64"   # rank 40 -> 64
+    assert cmd[cmd.index("--max-lora-rank") + 1] == "64"  # rank 40 -> 64
     assert cmd[cmd.index("--max-loras") + 1] == "2"
     assert cmd[-2:] == ["--dtype", "float32"]
     assert [a["name"] for a in out["adapters"]] == ["run-1", "run-2"]
@@ -40,8 +41,7 @@ def test_check_prints_the_vllm_command_as_json_and_hides_the_key(share):
 
 
 def test_check_with_the_key_in_a_custom_variable_and_an_extra_api_key_flag(share):
-    r = run_launcher(["--check", "--api-key-env", "MY_KEY", "--", "--api-key", KEY], share,
-                     MY_KEY=KEY)
+    r = run_launcher(["--check", "--api-key-env", "MY_KEY", "--", "--api-key", KEY], share, MY_KEY=KEY)
     assert r.returncode == 0, r.stderr
     assert KEY not in r.stdout + r.stderr
     assert json.loads(r.stdout)["env"]["VLLM_API_KEY"] == "<redacted>"
@@ -49,16 +49,28 @@ def test_check_with_the_key_in_a_custom_variable_and_an_extra_api_key_flag(share
 
 def test_several_keys_in_extra_args_are_all_hidden_and_count_as_a_key(share):
     keys = [KEY + "-a", KEY + "-b", KEY + "-c", KEY + "-d"]
-    r = run_launcher(["--check", "--", "--api-key", keys[0], keys[1], "--dtype", "float32",
-                      f"--api-key={keys[2]}", "--api_key", keys[3]], share)
+    r = run_launcher(
+        [
+            "--check",
+            "--",
+            "--api-key",
+            keys[0],
+            keys[1],
+            "--dtype",
+            "float32",
+            f"--api-key={keys[2]}",
+            "--api_key",
+            keys[3],
+        ],
+        share,
+    )
     assert r.returncode == 0, r.stderr
     assert not any(k in r.stdout + r.stderr for k in keys)
     assert json.loads(r.stdout)["command"].count("<redacted>") == 3  # and --api-key=<redacted>
     notes = json.loads(r.stdout)["notes"]
     assert not any("API is open" in n for n in notes), notes
     r = run_launcher(["--check", "--", "--api-key", keys[0]], share, AITK_API_KEY=KEY)
-    assert any("--api-key in the extra vLLM arguments replaces" in n
-               for n in json.loads(r.stdout)["notes"])
+    assert any("--api-key in the extra vLLM arguments replaces" in n for n in json.loads(r.stdout)["notes"])
 
 
 def test_keys_from_serve_json_vllm_args_are_hidden_too(share, tmp_path):
@@ -84,31 +96,56 @@ def test_no_key_is_allowed_but_noted(share):
     assert any("no API key" in n for n in json.loads(r.stdout)["notes"])
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda s, t: ["--model", str(t / "missing")], "does not exist"),
-    (lambda s, t: ["--model", str((t / "empty").mkdir() or t / "empty")], "has no config.json"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', config=False)}"],
-     "no adapter_config.json"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', weights=False)}"], "no adapter weights"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', rank=600)}"],
-     "LoRA rank 600 is above the largest rank vLLM 0.32.0 serves (512)"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', modules_to_save=['lm_head'])}"],
-     "modules_to_save ['lm_head'] cannot be served"),
-    (lambda s, t: ["--adapter", "x=" + str(write_adapter(t / "x", {
-        "base_model.model.model.layers.0.mlp.act_fn.lora_A.weight": (8, 128),
-        "base_model.model.model.layers.0.mlp.act_fn.lora_B.weight": (128, 8)}))],
-     "targets 'act_fn', which is not a module of this model"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', model_config=dict(LLAMA, hidden_size=256))}"],
-     "it was trained for a different base model"),
-    (lambda s, t: ["--adapter", "x=" + str(write_adapter(
-        t / "x", model_config=dict(LLAMA, vocab_size=1024), targets=("lm_head",)))],
-     "vocabulary size mismatch"),
-    (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x')}", "--adapter", f"x={write_adapter(t / 'y')}"],
-     "two adapters are named 'x'"),
-    (lambda s, t: ["--adapter", f"tiny-llama={write_adapter(t / 'x')}"],
-     "same name as the base model"),
-    (lambda s, t: ["--adapter", "oops"], "is not NAME=PATH"),
-])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda s, t: ["--model", str(t / "missing")], "does not exist"),
+        (lambda s, t: ["--model", str((t / "empty").mkdir() or t / "empty")], "has no config.json"),
+        (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', config=False)}"], "no adapter_config.json"),
+        (lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', weights=False)}"], "no adapter weights"),
+        (
+            lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', rank=600)}"],
+            "LoRA rank 600 is above the largest rank vLLM 0.32.0 serves (512)",
+        ),
+        (
+            lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', modules_to_save=['lm_head'])}"],
+            "modules_to_save ['lm_head'] cannot be served",
+        ),
+        (
+            lambda s, t: [
+                "--adapter",
+                "x="
+                + str(
+                    write_adapter(
+                        t / "x",
+                        {
+                            "base_model.model.model.layers.0.mlp.act_fn.lora_A.weight": (8, 128),
+                            "base_model.model.model.layers.0.mlp.act_fn.lora_B.weight": (128, 8),
+                        },
+                    )
+                ),
+            ],
+            "targets 'act_fn', which is not a module of this model",
+        ),
+        (
+            lambda s, t: ["--adapter", f"x={write_adapter(t / 'x', model_config=dict(LLAMA, hidden_size=256))}"],
+            "it was trained for a different base model",
+        ),
+        (
+            lambda s, t: [
+                "--adapter",
+                "x=" + str(write_adapter(t / "x", model_config=dict(LLAMA, vocab_size=1024), targets=("lm_head",))),
+            ],
+            "vocabulary size mismatch",
+        ),
+        (
+            lambda s, t: ["--adapter", f"x={write_adapter(t / 'x')}", "--adapter", f"x={write_adapter(t / 'y')}"],
+            "two adapters are named 'x'",
+        ),
+        (lambda s, t: ["--adapter", f"tiny-llama={write_adapter(t / 'x')}"], "same name as the base model"),
+        (lambda s, t: ["--adapter", "oops"], "is not NAME=PATH"),
+    ],
+)
 def test_refusals_are_one_line_and_exit_2(share, tmp_path, setup, message):
     refused(run_launcher(["--check", *setup(share, tmp_path)], share), message)
 
@@ -130,8 +167,7 @@ def test_duplicate_names_in_env_and_serve_json_are_refused(share, tmp_path):
 def test_phi3_llama_mixups_are_refused(tmp_path):
     share = tmp_path / "share"
     write_model(share / "model-cache" / "org" / "tiny-phi3", PHI3)
-    write_adapter(share / "models" / "llama-run" / "adapter",
-                  lora_tensors(LLAMA, ("q_proj", "k_proj", "v_proj"), 8))
+    write_adapter(share / "models" / "llama-run" / "adapter", lora_tensors(LLAMA, ("q_proj", "k_proj", "v_proj"), 8))
     refused(run_launcher(["--check"], share), "'k_proj', which is not a module of this model")
 
 
@@ -139,10 +175,13 @@ def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
     """main() execs vLLM's server from the mount root with the launcher's environment."""
     calls = []
     monkeypatch.chdir(ROOT)
-    env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": "",
-           "PATH": os.environ.get("PATH", "")}
-    rc = cli.main(["--port", "9999"], env=env,
-                  execve=lambda exe, argv, e: calls.append((exe, argv, e, os.getcwd())))
+    env = {
+        "AITK_MOUNT": str(share),
+        "AITK_API_KEY": KEY,
+        "CUDA_VISIBLE_DEVICES": "",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    rc = cli.main(["--port", "9999"], env=env, execve=lambda exe, argv, e: calls.append((exe, argv, e, os.getcwd())))
     assert rc == 0 and len(calls) == 1
     exe, argv, e, cwd = calls[0]
     assert exe == argv[0] and argv[argv.index("--port") + 1] == "9999"
@@ -154,8 +193,7 @@ def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
 def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": ""}
-    cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env,
-             execve=lambda *a: None)
+    cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env, execve=lambda *a: None)
     err = capsys.readouterr().err
     assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
     assert KEY not in err and "the API is open" not in err
@@ -165,11 +203,16 @@ def test_checking_imports_neither_vllm_nor_torch(share):
     """The checks run in well under a second: no heavy imports before exec."""
     import subprocess
     import sys
+
     from serve.conftest import launcher_env
-    code = ("import sys; from aitk_serve.cli import main; rc = main(['--check']); "
-            "print(rc, sorted(m for m in ('vllm', 'torch', 'transformers') if m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code], env=launcher_env(share), cwd=str(ROOT),
-                       capture_output=True, text=True, timeout=60)
+
+    code = (
+        "import sys; from aitk_serve.cli import main; rc = main(['--check']); "
+        "print(rc, sorted(m for m in ('vllm', 'torch', 'transformers') if m in sys.modules))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=launcher_env(share), cwd=str(ROOT), capture_output=True, text=True, timeout=60
+    )
     assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
 
 

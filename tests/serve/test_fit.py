@@ -9,8 +9,8 @@ import os
 import pytest
 from aitk_serve import LaunchError, fit, gpus
 
-from serve.conftest import run_launcher
 from aitk_testkit.real_models import MODELS, write_sparse_model, write_sparse_shard
+from serve.conftest import run_launcher
 
 MIB = 1024**2
 GIB = 1024**3

@@ -1,6 +1,7 @@
 """The chat page and API-key middleware, mounted the way vLLM mounts it (its own
 init_entrypoints_middleware with --middleware), on a small app with vLLM-like routes: in process
 (TestClient) and over real HTTP and websockets (uvicorn on a free port)."""
+
 import logging
 import threading
 import time
@@ -8,6 +9,8 @@ import urllib.request
 from argparse import Namespace
 
 import pytest
+from aitk_serve.middleware import OPEN_ROUTES, api_tokens, is_cors_preflight, needs_key
+from aitk_serve.vllm_args import MIDDLEWARE
 from fastapi import FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, make_asgi_app
@@ -15,18 +18,23 @@ from starlette.routing import Mount
 
 from serve.conftest import free_port
 
-from aitk_serve.middleware import OPEN_ROUTES, api_tokens, is_cors_preflight, needs_key
-from aitk_serve.vllm_args import MIDDLEWARE
-
 KEY = "mw-key-1234"
-ROUTES = [("GET", "/v1/models"), ("POST", "/invocations"), ("POST", "/adapters"),
-          ("POST", "/tokenize"), ("GET", "/version"), ("GET", "/health"),
-          ("GET", "/ping"), ("POST", "/ping")]
-METRIC = "aitk_test_requests"   # what /metrics would leak (vLLM: model and adapter names)
+ROUTES = [
+    ("GET", "/v1/models"),
+    ("POST", "/invocations"),
+    ("POST", "/adapters"),
+    ("POST", "/tokenize"),
+    ("GET", "/version"),
+    ("GET", "/health"),
+    ("GET", "/ping"),
+    ("POST", "/ping"),
+]
+METRIC = "aitk_test_requests"  # what /metrics would leak (vLLM: model and adapter names)
 
 
 def build_app(api_key=None):
     from vllm.entrypoints.serve.middleware.register import init_entrypoints_middleware
+
     app = FastAPI()
     for method, path in ROUTES:
         app.add_api_route(path, lambda: {"ok": True}, methods=[method])
@@ -39,12 +47,19 @@ def build_app(api_key=None):
         await websocket.accept()
         await websocket.send_text(await websocket.receive_text())
         await websocket.close()
+
     # One websocket outside vLLM's guarded prefixes, one inside (like /v1/realtime).
     app.add_api_websocket_route("/ws", echo)
     app.add_api_websocket_route("/v1/realtime", echo)
-    args = Namespace(allowed_origins=["*"], allow_credentials=False, allowed_methods=["*"],
-                     allowed_headers=["*"], api_key=[api_key] if api_key else None,
-                     enable_request_id_headers=False, middleware=[MIDDLEWARE])
+    args = Namespace(
+        allowed_origins=["*"],
+        allow_credentials=False,
+        allowed_methods=["*"],
+        allowed_headers=["*"],
+        api_key=[api_key] if api_key else None,
+        enable_request_id_headers=False,
+        middleware=[MIDDLEWARE],
+    )
     app.state.args = args
     init_entrypoints_middleware(args, app, ())
     return app
@@ -64,10 +79,10 @@ class LiveServer:
 
     def __init__(self, app):
         import uvicorn
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_config=None))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
@@ -120,8 +135,7 @@ def test_everything_but_the_page_and_probes_needs_the_key(guarded, method, path)
 
 
 def test_cors_preflight_passes(guarded):
-    r = guarded.options("/invocations", headers={"Origin": "http://x",
-                                                 "Access-Control-Request-Method": "POST"})
+    r = guarded.options("/invocations", headers={"Origin": "http://x", "Access-Control-Request-Method": "POST"})
     assert r.status_code == 200
 
 
@@ -146,12 +160,32 @@ def test_key_sources_follow_vllm():
 
 # --- open routes are open by path AND method ----------------------------------------------------
 
-OPEN = [("GET", "/"), ("HEAD", "/"), ("GET", "/chat"), ("HEAD", "/chat"), ("GET", "/favicon.ico"),
-        ("HEAD", "/favicon.ico"), ("GET", "/health"), ("GET", "/ping"), ("POST", "/ping")]
-CLOSED = [("OPTIONS", "/metrics"), ("OPTIONS", "/v1/models"), ("OPTIONS", "/"),
-          ("OPTIONS", "/health"), ("POST", "/"), ("DELETE", "/chat"), ("POST", "/health"),
-          ("HEAD", "/health"), ("PUT", "/ping"), ("POST", "/favicon.ico"), ("GET", "/metrics"),
-          ("GET", "/metrics/"), ("PATCH", "/invocations")]
+OPEN = [
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("GET", "/chat"),
+    ("HEAD", "/chat"),
+    ("GET", "/favicon.ico"),
+    ("HEAD", "/favicon.ico"),
+    ("GET", "/health"),
+    ("GET", "/ping"),
+    ("POST", "/ping"),
+]
+CLOSED = [
+    ("OPTIONS", "/metrics"),
+    ("OPTIONS", "/v1/models"),
+    ("OPTIONS", "/"),
+    ("OPTIONS", "/health"),
+    ("POST", "/"),
+    ("DELETE", "/chat"),
+    ("POST", "/health"),
+    ("HEAD", "/health"),
+    ("PUT", "/ping"),
+    ("POST", "/favicon.ico"),
+    ("GET", "/metrics"),
+    ("GET", "/metrics/"),
+    ("PATCH", "/invocations"),
+]
 
 
 @pytest.mark.parametrize("method,path", OPEN)
@@ -182,8 +216,7 @@ def test_half_a_preflight_is_not_a_preflight(live, headers):
 
 
 def test_a_real_preflight_passes_and_reaches_no_route(live):
-    status, body = live.request("OPTIONS", "/metrics", {
-        "Origin": "http://x", "Access-Control-Request-Method": "GET"})
+    status, body = live.request("OPTIONS", "/metrics", {"Origin": "http://x", "Access-Control-Request-Method": "GET"})
     assert status == 200 and METRIC not in body  # vLLM's CORS middleware answered it
     assert is_cors_preflight("OPTIONS", {b"origin": b"x", b"access-control-request-method": b"GET"})
     assert not is_cors_preflight("GET", {b"origin": b"x", b"access-control-request-method": b"GET"})
@@ -191,15 +224,16 @@ def test_a_real_preflight_passes_and_reaches_no_route(live):
 
 # --- websockets ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/ws", "/v1/realtime"])
 def test_a_websocket_without_the_key_is_refused_without_a_traceback(live, path, caplog):
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+
     url = live.url.replace("http", "ws") + path
     caplog.set_level(logging.DEBUG)
     for headers in ({}, {"Authorization": f"Bearer {KEY}x"}):
-        with pytest.raises(InvalidStatus) as refused, connect(url, additional_headers=headers,
-                                                              open_timeout=30):
+        with pytest.raises(InvalidStatus) as refused, connect(url, additional_headers=headers, open_timeout=30):
             pass
         assert refused.value.response.status_code == 403
     with connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}, open_timeout=30) as ws:

@@ -1,13 +1,14 @@
 """Real vLLM (CPU, float32) started through the launcher: models, correctness against
 transformers + peft, auth, runtime adapter loading. Two servers for the whole module."""
+
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from serve.conftest import API_KEY
 from aitk_testkit.tiny_models import reference_generate
+from serve.conftest import API_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -17,14 +18,24 @@ PROMPTS = ["Hello, how are you", "The quick brown fox", "Azure Container Apps se
 
 def prompt_ids(model_dir):
     from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     return [tok(p)["input_ids"] for p in PROMPTS]
 
 
 def complete(server, model, ids):
-    status, body = server.api("POST", "/v1/completions", {
-        "model": model, "prompt": ids, "max_tokens": MAX_TOKENS, "temperature": 0,
-        "ignore_eos": True, "return_token_ids": True})
+    status, body = server.api(
+        "POST",
+        "/v1/completions",
+        {
+            "model": model,
+            "prompt": ids,
+            "max_tokens": MAX_TOKENS,
+            "temperature": 0,
+            "ignore_eos": True,
+            "return_token_ids": True,
+        },
+    )
     assert status == 200, body
     return body["choices"][0]["token_ids"]
 
@@ -56,9 +67,9 @@ def model_ids(server):
 
 # --- Llama, by discovery ----------------------------------------------------------------------
 
+
 def test_discovery_serves_the_base_and_every_adapter(llama_server):
-    assert model_ids(llama_server) == {"tiny-llama": None, "run-q": "tiny-llama",
-                                       "run-all64": "tiny-llama"}
+    assert model_ids(llama_server) == {"tiny-llama": None, "run-q": "tiny-llama", "run-all64": "tiny-llama"}
 
 
 def test_the_launcher_process_became_the_server(llama_server):
@@ -68,16 +79,25 @@ def test_the_launcher_process_became_the_server(llama_server):
 
 
 def test_llama_greedy_tokens_equal_transformers_and_peft(llama_server, tiny):
-    got, ids = check_against_reference(llama_server, tiny["llama"], {
-        "tiny-llama": None, "run-q": tiny["llama-q"], "run-all64": tiny["llama-all64"]})
+    got, ids = check_against_reference(
+        llama_server, tiny["llama"], {"tiny-llama": None, "run-q": tiny["llama-q"], "run-all64": tiny["llama-all64"]}
+    )
     for adapter in ("run-q", "run-all64"):
         assert any(got[(adapter, tuple(p))] != got[("tiny-llama", tuple(p))] for p in ids)
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/v1/models"), ("POST", "/v1/completions"),
-                                         ("POST", "/v1/chat/completions"),
-                                         ("POST", "/invocations"), ("POST", "/v1/load_lora_adapter"),
-                                         ("GET", "/metrics"), ("OPTIONS", "/metrics")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/v1/models"),
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/invocations"),
+        ("POST", "/v1/load_lora_adapter"),
+        ("GET", "/metrics"),
+        ("OPTIONS", "/metrics"),
+    ],
+)
 def test_the_api_needs_the_key(llama_server, method, path):
     body = {"model": "tiny-llama", "prompt": "hi", "max_tokens": 1} if method == "POST" else None
     assert llama_server.api(method, path, body, key=None)[0] == 401
@@ -88,8 +108,11 @@ def test_health_and_the_page_are_open(llama_server):
     assert llama_server.api("GET", "/health", key=None)[0] == 200
     status, page = llama_server.api("GET", "/", key=None)
     assert status == 200 and "<title>aitk chat</title>" in page
-    status, body = llama_server.api("POST", "/v1/chat/completions", {
-        "model": "run-q", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
+    status, body = llama_server.api(
+        "POST",
+        "/v1/chat/completions",
+        {"model": "run-q", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+    )
     assert status == 200 and body["model"] == "run-q"
 
 
@@ -114,13 +137,14 @@ def test_the_key_never_reaches_the_logs(llama_server):
 
 # --- Phi-3, by flags, packed qkv_proj / gate_up_proj ------------------------------------------
 
+
 def test_phi3_serves_the_base_and_both_adapters(phi3_server):
-    assert model_ids(phi3_server) == {"tiny-phi3": None, "packed": "tiny-phi3",
-                                      "all16": "tiny-phi3"}
+    assert model_ids(phi3_server) == {"tiny-phi3": None, "packed": "tiny-phi3", "all16": "tiny-phi3"}
 
 
 def test_phi3_greedy_tokens_equal_transformers_and_peft(phi3_server, tiny):
-    got, ids = check_against_reference(phi3_server, tiny["phi3"], {
-        "tiny-phi3": None, "packed": tiny["phi3-packed"], "all16": tiny["phi3-all"]})
+    got, ids = check_against_reference(
+        phi3_server, tiny["phi3"], {"tiny-phi3": None, "packed": tiny["phi3-packed"], "all16": tiny["phi3-all"]}
+    )
     for adapter in ("packed", "all16"):
         assert any(got[(adapter, tuple(p))] != got[("tiny-phi3", tuple(p))] for p in ids)

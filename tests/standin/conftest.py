@@ -1,5 +1,6 @@
 """Shared fixtures of the stand-in's own tests: a started StandIn, an ARM token, and a real `az`
 (azure-cli 2.91 from the venv) signed in to it with a private config folder (aitk_testkit.az_harness)."""
+
 from pathlib import Path
 
 import pytest
@@ -13,20 +14,28 @@ INFERENCE_TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "infer
 
 
 def arm_token(azure):
-    r = requests.post(f"{azure.url}/{azure.tenant_id}/oauth2/v2.0/token", verify=azure.ca_bundle, data={
-        "grant_type": "client_credentials", "client_id": azure.client_id,
-        "client_secret": azure.client_secret, "scope": f"{azure.url}/.default"})
+    r = requests.post(
+        f"{azure.url}/{azure.tenant_id}/oauth2/v2.0/token",
+        verify=azure.ca_bundle,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": azure.client_id,
+            "client_secret": azure.client_secret,
+            "scope": f"{azure.url}/.default",
+        },
+    )
     r.raise_for_status()
     return r.json()["access_token"]
 
 
 class Arm:
     """Minimal ARM client over requests (raw bodies, for shape checks)."""
+
     def __init__(self, azure):
         self.azure = azure
         self.s = requests.Session()
         self.s.verify = azure.ca_bundle
-        self.s.trust_env = False          # REQUESTS_CA_BUNDLE in the env would override verify
+        self.s.trust_env = False  # REQUESTS_CA_BUNDLE in the env would override verify
         self.s.headers["Authorization"] = "Bearer " + arm_token(azure)
 
     def url(self, path, api="2025-07-01"):
@@ -42,6 +51,7 @@ class Arm:
 
         def call(path, api="2025-07-01", **kw):
             return getattr(self.s, method)(self.url(path, api), **kw)
+
         return call
 
 

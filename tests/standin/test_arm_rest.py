@@ -1,9 +1,9 @@
 """Resource Manager over HTTPS: auth, resource groups, providers, each resource type's body
 deserialized with the Azure SDK model, deployments (async, operations, validate, what-if),
 Azure-like failures, and seeded faults."""
+
 import json
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,8 +16,13 @@ API_DEP = "2025-04-01"
 
 
 def deploy(arm, rg, name, template, params, wait=True):
-    body = {"properties": {"mode": "Incremental", "template": template,
-                           "parameters": {k: {"value": v} for k, v in params.items()}}}
+    body = {
+        "properties": {
+            "mode": "Incremental",
+            "template": template,
+            "parameters": {k: {"value": v} for k, v in params.items()},
+        }
+    }
     r = arm.put(f"{arm.rg(rg)}/providers/Microsoft.Resources/deployments/{name}", API_DEP, json=body)
     assert r.status_code == 201, r.text
     poll = r.headers["Azure-AsyncOperation"]
@@ -43,15 +48,25 @@ def test_arm_needs_a_bearer_token_of_ours(arm_standin):
 
 
 def test_token_endpoint_rejects_a_wrong_secret(arm_standin):
-    r = requests.post(f"{arm_standin.url}/{arm_standin.tenant_id}/oauth2/v2.0/token", verify=arm_standin.ca_bundle,
-                      data={"grant_type": "client_credentials", "client_id": arm_standin.client_id,
-                            "client_secret": "wrong", "scope": f"{arm_standin.url}/.default"})
+    r = requests.post(
+        f"{arm_standin.url}/{arm_standin.tenant_id}/oauth2/v2.0/token",
+        verify=arm_standin.ca_bundle,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": arm_standin.client_id,
+            "client_secret": "wrong",
+            "scope": f"{arm_standin.url}/.default",
+        },
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
 
 
 def test_tls_certificate_covers_loopback(arm_standin):
+    import socket
+    import ssl
+
     from cryptography import x509
-    import ssl, socket
+
     ctx = ssl.create_default_context(cafile=arm_standin.ca_bundle)
     for host in ("127.0.0.1", "localhost"):
         with socket.create_connection(("127.0.0.1", arm_standin.port)) as raw:
@@ -62,7 +77,8 @@ def test_tls_certificate_covers_loopback(arm_standin):
 
 
 def test_resource_groups_and_providers(arm):
-    from azure.mgmt.resource.resources.models import ResourceGroup, Provider
+    from azure.mgmt.resource.resources.models import Provider, ResourceGroup
+
     assert arm.head(arm.rg("rg-a"), API_RES).status_code == 404
     r = arm.get(arm.rg("rg-a"), API_RES)
     assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceGroupNotFound"
@@ -71,12 +87,12 @@ def test_resource_groups_and_providers(arm):
     g = ResourceGroup.deserialize(r.json()) if hasattr(ResourceGroup, "deserialize") else ResourceGroup(r.json())
     assert g.name == "rg-a" and g.location == "eastus" and g.properties.provisioning_state == "Succeeded"
     assert arm.put(arm.rg("rg-a"), API_RES, json={"location": "eastus"}).status_code == 200
-    assert arm.head(arm.rg("RG-A"), API_RES).status_code == 204            # case-insensitive
+    assert arm.head(arm.rg("RG-A"), API_RES).status_code == 204  # case-insensitive
     p = arm.get(f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.App", API_RES).json()
     prov = Provider.deserialize(p) if hasattr(Provider, "deserialize") else Provider(p)
     assert prov.registration_state == "Registered"
     assert arm.get(arm.rg("rg-a"), "").status_code == 400 or True
-    r = arm.s.get(f"{arm.azure.url}{arm.rg('rg-a')}")                      # no api-version
+    r = arm.s.get(f"{arm.azure.url}{arm.rg('rg-a')}")  # no api-version
     assert r.status_code == 400 and r.json()["error"]["code"] == "MissingApiVersionParameter"
     r = arm.get(f"{arm.rg('rg-a')}/providers/Microsoft.App/containerApps/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceNotFound"
@@ -94,25 +110,42 @@ def _sdk(model_cls, body):
 @pytest.mark.skipif(not INFERENCE_TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_inference_deployment_and_every_body_deserializes(arm):
     from azure.mgmt.appcontainers import models as aca
-    from azure.mgmt.storage import models as st
     from azure.mgmt.loganalytics import models as la
     from azure.mgmt.resource.deployments import models as dm
+    from azure.mgmt.storage import models as st
 
     azure = arm.azure
     azure.create_resource_group("rg-inf", "eastus")
     tmpl = json.loads(INFERENCE_TEMPLATE.read_text())
-    d, states = deploy(arm, "rg-inf", "inf", tmpl, {"apiKey": "key-123",
-                                                    "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]})
+    d, states = deploy(
+        arm,
+        "rg-inf",
+        "inf",
+        tmpl,
+        {"apiKey": "key-123", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+    )
     assert d["properties"]["provisioningState"] == "Succeeded", d["properties"].get("error")
     assert states[-1] == "Succeeded"
     dep = _sdk(dm.DeploymentExtended, d)
     outs = {k: v["value"] for k, v in dep.properties.outputs.items()}
-    assert set(outs) == {"SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME", "FILE_SHARE_NAME",
-                         "ACA_APP_NAME", "ACA_APP_ENDPOINT"}
+    assert set(outs) == {
+        "SUBSCRIPTION_ID",
+        "RESOURCE_GROUP_NAME",
+        "STORAGE_ACCOUNT_NAME",
+        "FILE_SHARE_NAME",
+        "ACA_APP_NAME",
+        "ACA_APP_ENDPOINT",
+    }
     assert outs["ACA_APP_ENDPOINT"].startswith("https://127.0.0.1:")
-    assert "key-123" not in json.dumps(d)                                  # secure parameter never echoed
-    assert {"id"} == set(dep.properties.output_resources[0].as_dict() if hasattr(dep.properties.output_resources[0], "as_dict") else {"id": 1})
-    ops = arm.get(f"/subscriptions/{azure.subscription_id}/resourcegroups/rg-inf/deployments/inf/operations", API_DEP).json()["value"]
+    assert "key-123" not in json.dumps(d)  # secure parameter never echoed
+    assert {"id"} == set(
+        dep.properties.output_resources[0].as_dict()
+        if hasattr(dep.properties.output_resources[0], "as_dict")
+        else {"id": 1}
+    )
+    ops = arm.get(
+        f"/subscriptions/{azure.subscription_id}/resourcegroups/rg-inf/deployments/inf/operations", API_DEP
+    ).json()["value"]
     assert len(ops) == 6 and all(o["properties"]["provisioningState"] == "Succeeded" for o in ops)
     for o in ops:
         _sdk(dm.DeploymentOperation, o)
@@ -125,17 +158,30 @@ def test_inference_deployment_and_every_body_deserializes(arm):
     keys = arm.post(f"{rg}/providers/Microsoft.Storage/storageAccounts/{acct}/listKeys", "2025-06-01").json()
     assert [k["keyName"] for k in keys["keys"]] == ["key1", "key2"]
     _sdk(st.StorageAccountListKeysResult, keys)
-    share = arm.get(f"{rg}/providers/Microsoft.Storage/storageAccounts/{acct}/fileServices/default/shares/"
-                    f"{outs['FILE_SHARE_NAME']}", "2025-06-01").json()
+    share = arm.get(
+        f"{rg}/providers/Microsoft.Storage/storageAccounts/{acct}/fileServices/default/shares/"
+        f"{outs['FILE_SHARE_NAME']}",
+        "2025-06-01",
+    ).json()
     assert _sdk(st.FileShare, share).share_quota == 1024
     assert azure.share_dir(acct, outs["FILE_SHARE_NAME"]).is_dir()
-    shares = arm.get(f"{rg}/providers/Microsoft.Storage/storageAccounts/{acct}/fileServices/default/shares", "2025-06-01").json()
+    shares = arm.get(
+        f"{rg}/providers/Microsoft.Storage/storageAccounts/{acct}/fileServices/default/shares", "2025-06-01"
+    ).json()
     assert [s["name"] for s in shares["value"]] == [outs["FILE_SHARE_NAME"]]
 
-    wss = [r for r in arm.get(f"{rg}/resources", API_RES).json()["value"] if r["type"] == "Microsoft.OperationalInsights/workspaces"]
+    wss = [
+        r
+        for r in arm.get(f"{rg}/resources", API_RES).json()["value"]
+        if r["type"] == "Microsoft.OperationalInsights/workspaces"
+    ]
     ws = _sdk(la.Workspace, wss[0])
     assert ws.customer_id
-    envs = [r for r in arm.get(f"{rg}/resources", API_RES).json()["value"] if r["type"] == "Microsoft.App/managedEnvironments"]
+    envs = [
+        r
+        for r in arm.get(f"{rg}/resources", API_RES).json()["value"]
+        if r["type"] == "Microsoft.App/managedEnvironments"
+    ]
     env = _sdk(aca.ManagedEnvironment, envs[0])
     assert env.default_domain and env.static_ip and env.provisioning_state == "Succeeded"
     assert [w.workload_profile_type for w in env.workload_profiles] == ["Consumption", "Consumption-GPU-NC8as-T4"]
@@ -148,7 +194,7 @@ def test_inference_deployment_and_every_body_deserializes(arm):
     app_body = arm.get(app_path).json()
     app = _sdk(aca.ContainerApp, app_body)
     assert "key-123" not in json.dumps(app_body)
-    assert app.configuration.ingress.fqdn == outs["ACA_APP_ENDPOINT"][len("https://"):]
+    assert app.configuration.ingress.fqdn == outs["ACA_APP_ENDPOINT"][len("https://") :]
     assert app.latest_revision_name.startswith(outs["ACA_APP_NAME"] + "--")
     assert app.event_stream_endpoint and app.provisioning_state == "Succeeded"
     assert [s.name for s in app.configuration.secrets] == ["api-key"]
@@ -161,19 +207,33 @@ def test_inference_deployment_and_every_body_deserializes(arm):
     assert arm.post(f"{app_path}/revisions/{app.latest_revision_name}/restart").status_code == 200
 
     # re-deploy the same: same revision, NoChange in what-if; a template change makes a new revision
-    d2, _ = deploy(arm, "rg-inf", "inf", tmpl, {"apiKey": "key-123",
-                                                "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]})
+    d2, _ = deploy(
+        arm,
+        "rg-inf",
+        "inf",
+        tmpl,
+        {"apiKey": "key-123", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+    )
     assert d2["properties"]["provisioningState"] == "Succeeded"
     assert arm.get(app_path).json()["properties"]["latestRevisionName"] == app.latest_revision_name
-    wi = what_if(arm, "rg-inf", tmpl, {"apiKey": "key-123", "cpu": "4.0",
-                                       "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]})
+    wi = what_if(
+        arm,
+        "rg-inf",
+        tmpl,
+        {"apiKey": "key-123", "cpu": "4.0", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+    )
     result = _sdk(dm.WhatIfOperationResult, wi)
     by_type = {c.resource_id.split("/providers/")[1].rsplit("/", 1)[0]: c for c in result.changes}
     assert by_type["Microsoft.App/containerApps"].change_type == "Modify"
     assert by_type["Microsoft.App/containerApps"].delta
     assert by_type["Microsoft.Storage/storageAccounts"].change_type == "NoChange"
-    d3, _ = deploy(arm, "rg-inf", "inf", tmpl, {"apiKey": "key-123", "cpu": "4.0",
-                                                "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]})
+    d3, _ = deploy(
+        arm,
+        "rg-inf",
+        "inf",
+        tmpl,
+        {"apiKey": "key-123", "cpu": "4.0", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+    )
     assert d3["properties"]["provisioningState"] == "Succeeded"
     assert arm.get(app_path).json()["properties"]["latestRevisionName"] != app.latest_revision_name
     assert arm.delete(arm.rg("rg-inf"), API_RES).status_code in (200, 202)
@@ -181,8 +241,13 @@ def test_inference_deployment_and_every_body_deserializes(arm):
 
 
 def what_if(arm, rg, template, params):
-    body = {"properties": {"mode": "Incremental", "template": template,
-                           "parameters": {k: {"value": v} for k, v in params.items()}}}
+    body = {
+        "properties": {
+            "mode": "Incremental",
+            "template": template,
+            "parameters": {k: {"value": v} for k, v in params.items()},
+        }
+    }
     r = arm.post(f"{arm.rg(rg)}/providers/Microsoft.Resources/deployments/wi/whatIf", API_DEP, json=body)
     assert r.status_code == 202, r.text
     for _ in range(20):
@@ -205,14 +270,18 @@ def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
     detail = err["details"][0]
     assert "managedEnvironments" in detail["target"]
     assert "Consumption-GPU-NC8as-T4" in detail["message"] and "Subscription Consumption T4 GPUs" in detail["message"]
-    ops = arm.get(f"{arm.rg('rg-west')}/providers/Microsoft.Resources/deployments/inf/operations", API_DEP).json()["value"]
+    ops = arm.get(f"{arm.rg('rg-west')}/providers/Microsoft.Resources/deployments/inf/operations", API_DEP).json()[
+        "value"
+    ]
     assert any(o["properties"]["provisioningState"] == "Failed" for o in ops)
 
     azure.create_resource_group("rg-unreg", "eastus")
     azure.unregister_provider("Microsoft.App")
     try:
-        r = arm.put(f"{arm.rg('rg-unreg')}/providers/Microsoft.App/managedEnvironments/env1",
-                    json={"location": "eastus", "properties": {}})
+        r = arm.put(
+            f"{arm.rg('rg-unreg')}/providers/Microsoft.App/managedEnvironments/env1",
+            json={"location": "eastus", "properties": {}},
+        )
         assert r.status_code == 409 and r.json()["error"]["code"] == "MissingSubscriptionRegistration"
         p = arm.get(f"/subscriptions/{azure.subscription_id}/providers/Microsoft.App", API_RES).json()
         assert p["registrationState"] == "NotRegistered"
@@ -225,28 +294,57 @@ def test_validate_and_invalid_templates(arm):
     azure.create_resource_group("rg-val", "eastus")
     ft = json.loads(FINETUNING_TEMPLATE.read_text())
     base = f"{arm.rg('rg-val')}/providers/Microsoft.Resources/deployments/v"
-    ok = arm.post(base + "/validate", API_DEP, json={"properties": {"mode": "Incremental", "template": ft, "parameters": {
-        "storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}}}})
+    ok = arm.post(
+        base + "/validate",
+        API_DEP,
+        json={
+            "properties": {
+                "mode": "Incremental",
+                "template": ft,
+                "parameters": {"storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}},
+            }
+        },
+    )
     assert ok.status_code == 200 and ok.json()["properties"]["provisioningState"] == "Succeeded"
     bad = dict(ft, outputs={"x": {"type": "string", "value": "[utcNow()]"}})
-    r = arm.put(base, API_DEP, json={"properties": {"mode": "Incremental", "template": bad, "parameters": {
-        "storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}}}})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidTemplate" and "utcNow" in r.json()["error"]["message"]
+    r = arm.put(
+        base,
+        API_DEP,
+        json={
+            "properties": {
+                "mode": "Incremental",
+                "template": bad,
+                "parameters": {"storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}},
+            }
+        },
+    )
+    assert (
+        r.status_code == 400
+        and r.json()["error"]["code"] == "InvalidTemplate"
+        and "utcNow" in r.json()["error"]["message"]
+    )
     r = arm.put(base, API_DEP, json={"properties": {"mode": "Incremental", "template": ft, "parameters": {}}})
     assert r.status_code == 400 and "storageAccountName" in r.json()["error"]["message"]
-    r = arm.put(f"{arm.rg('rg-nope')}/providers/Microsoft.Resources/deployments/v", API_DEP,
-                json={"properties": {"mode": "Incremental", "template": ft, "parameters": {}}})
+    r = arm.put(
+        f"{arm.rg('rg-nope')}/providers/Microsoft.Resources/deployments/v",
+        API_DEP,
+        json={"properties": {"mode": "Incremental", "template": ft, "parameters": {}}},
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceGroupNotFound"
     # JSONC as az sends it: unquoted `template:` key and comments
-    raw = ('{"properties": {"mode": "Incremental", "parameters": {"storageAccountName": {"value": "aitkval02"}, '
-           '"fileShareName": {"value": "s2"}}, template: ' + json.dumps(ft, indent=1).replace(
-               '"resources": [', '// a comment\n"resources": [') + "}}")
+    raw = (
+        '{"properties": {"mode": "Incremental", "parameters": {"storageAccountName": {"value": "aitkval02"}, '
+        '"fileShareName": {"value": "s2"}}, template: '
+        + json.dumps(ft, indent=1).replace('"resources": [', '// a comment\n"resources": [')
+        + "}}"
+    )
     r = arm.put(base + "2", API_DEP, data=raw.encode(), headers={"Content-Type": "application/json"})
     assert r.status_code == 201, r.text
 
 
 def test_faults_are_seeded_and_cut_keeps_the_state_change(tmp_path):
     from azure_standin import StandIn
+
     with StandIn(tmp_path / "a") as azure:
         arm = Arm(azure)
         azure.set_faults(rate=0.5, seed=7, kinds=("429", "503"))
@@ -254,7 +352,7 @@ def test_faults_are_seeded_and_cut_keeps_the_state_change(tmp_path):
         azure.set_faults(None)
         faults = [s for s in statuses if s in (429, 503)]
         assert 8 <= len(faults) <= 32 and set(statuses) <= {404, 429, 503}
-        with StandIn(tmp_path / "b") as other:                           # same seed, same sequence
+        with StandIn(tmp_path / "b") as other:  # same seed, same sequence
             arm2 = Arm(other)
             other.set_faults(rate=0.5, seed=7, kinds=("429", "503"))
             assert [arm2.head(arm2.rg("nope"), API_RES).status_code for _ in range(40)] == statuses
@@ -262,13 +360,13 @@ def test_faults_are_seeded_and_cut_keeps_the_state_change(tmp_path):
         r = arm.put(arm.rg("rg-f"), API_RES, json={"location": "eastus"})
         assert r.status_code == 429 and r.headers["Retry-After"] == "1"
         azure.set_faults(None)
-        assert arm.head(arm.rg("rg-f"), API_RES).status_code == 404       # a 429 changes nothing
+        assert arm.head(arm.rg("rg-f"), API_RES).status_code == 404  # a 429 changes nothing
         azure.set_faults(rate=1.0, seed=1, kinds=("cut",))
         with pytest.raises(requests.exceptions.RequestException):
             arm.put(arm.rg("rg-f"), API_RES, json={"location": "eastus"})
         azure.set_faults(None)
-        assert arm.head(arm.rg("rg-f"), API_RES).status_code == 204       # the cut response's change stuck
-        assert arm.put(arm.rg("rg-f"), API_RES, json={"location": "eastus"}).status_code == 200   # retry is idempotent
+        assert arm.head(arm.rg("rg-f"), API_RES).status_code == 204  # the cut response's change stuck
+        assert arm.put(arm.rg("rg-f"), API_RES, json={"location": "eastus"}).status_code == 200  # retry is idempotent
         azure.set_faults(rate=1.0, seed=1, kinds=("latency",))
         t = time.time()
         assert arm.head(arm.rg("rg-f"), API_RES).status_code == 204
@@ -282,6 +380,7 @@ def test_chunked_request_keep_alive_and_log(arm):
     def gen():
         yield b'{"location": '
         yield b'"eastus"}'
+
     r = arm.put(arm.rg("rg-chunked"), API_RES, data=gen(), headers={"Content-Type": "application/json"})
     assert r.status_code == 201 and r.json()["location"] == "eastus"
     # many requests over one kept-alive connection
@@ -293,19 +392,30 @@ def test_chunked_request_keep_alive_and_log(arm):
 
 def test_list_by_type_in_group_and_subscription(arm):
     from azure.mgmt.storage import models as st
+
     arm.azure.create_resource_group("rg-list", "eastus")
-    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/aitklist01", "2025-06-01",
-                json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}})
+    r = arm.put(
+        f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/aitklist01",
+        "2025-06-01",
+        json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
+    )
     assert r.status_code == 201
     in_rg = arm.get(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts", "2025-06-01").json()["value"]
     assert [a["name"] for a in in_rg] == ["aitklist01"]
     _sdk(st.StorageAccount, in_rg[0])
-    in_sub = arm.get(f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.Storage/storageAccounts",
-                     "2025-06-01").json()["value"]
+    in_sub = arm.get(
+        f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.Storage/storageAccounts", "2025-06-01"
+    ).json()["value"]
     assert "aitklist01" in [a["name"] for a in in_sub]
-    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/Bad_Name", "2025-06-01",
-                json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}})
+    r = arm.put(
+        f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/Bad_Name",
+        "2025-06-01",
+        json={"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "AccountNameInvalid"
-    r = arm.put(f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/nope01/fileServices/default/shares/s1",
-                "2025-06-01", json={"properties": {}})
+    r = arm.put(
+        f"{arm.rg('rg-list')}/providers/Microsoft.Storage/storageAccounts/nope01/fileServices/default/shares/s1",
+        "2025-06-01",
+        json={"properties": {}},
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "ParentResourceNotFound"

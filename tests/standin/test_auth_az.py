@@ -1,6 +1,7 @@
 """The real az (azure-cli 2.91 from the venv) against the stand-in: custom cloud sign-in with a
 service principal, resource groups, `az deployment group create/validate/what-if` with our
 templates, and Azure's error codes as az shows them. Plus `python -m azure_standin serve`."""
+
 import json
 import os
 import signal
@@ -22,14 +23,16 @@ def test_login_account_and_token(az_signed_in, arm_standin):
     assert acct["environmentName"] == "AitkStandIn"
     tok = az_signed_in.ok("account", "get-access-token", "-o", "json")
     assert tok["subscription"] == arm_standin.subscription_id and tok["accessToken"].count(".") == 2
-    sign_in(arm_standin, az_signed_in.env)          # again, on the same config: fine
+    sign_in(arm_standin, az_signed_in.env)  # again, on the same config: fine
     assert az_signed_in.ok("account", "show", "-o", "json")["id"] == arm_standin.subscription_id
 
 
 def test_login_failure_raises_with_az_stderr(arm_standin, tmp_path):
     fake = tmp_path / "az"
-    fake.write_text("#!/bin/sh\nif [ \"$1\" = login ]; then echo 'AADSTS7000215: Invalid client secret' >&2; exit 1; fi\n"
-                    "if [ \"$1 $2\" = 'cloud show' ]; then exit 3; fi\nexit 0\n")
+    fake.write_text(
+        "#!/bin/sh\nif [ \"$1\" = login ]; then echo 'AADSTS7000215: Invalid client secret' >&2; exit 1; fi\n"
+        "if [ \"$1 $2\" = 'cloud show' ]; then exit 3; fi\nexit 0\n"
+    )
     fake.chmod(0o755)
     with pytest.raises(RuntimeError) as e:
         sign_in(arm_standin, dict(os.environ), az_executable=str(fake))
@@ -41,9 +44,22 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
     assert g["properties"]["provisioningState"] == "Succeeded"
     assert az_signed_in.ok("group", "exists", "-n", "rg-az") is True
     assert az_signed_in.ok("group", "exists", "-n", "rg-none") is False
-    d = az_signed_in.ok("deployment", "group", "create", "-g", "rg-az", "-n", "finetuning", "--template-file",
-                        str(FINETUNING_TEMPLATE), "--parameters", "storageAccountName=aitkaz01",
-                        "fileShareName=finetuning", "-o", "json")
+    d = az_signed_in.ok(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-az",
+        "-n",
+        "finetuning",
+        "--template-file",
+        str(FINETUNING_TEMPLATE),
+        "--parameters",
+        "storageAccountName=aitkaz01",
+        "fileShareName=finetuning",
+        "-o",
+        "json",
+    )
     assert d["properties"]["provisioningState"] == "Succeeded"
     assert d["properties"]["outputs"]["FILE_SHARE_NAME"]["value"] == "finetuning"
     assert arm_standin.share_dir("aitkaz01", "finetuning").is_dir()
@@ -51,43 +67,121 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
     assert [k["keyName"] for k in keys] == ["key1", "key2"]
     ops = az_signed_in.ok("deployment", "operation", "group", "list", "-g", "rg-az", "-n", "finetuning", "-o", "json")
     assert sorted(o["properties"]["targetResource"]["resourceType"] for o in ops) == [
-        "Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/fileServices/shares"]
-    p = az_signed_in("deployment", "group", "create", "-g", "rg-none", "--template-file", str(FINETUNING_TEMPLATE),
-                     "--parameters", "storageAccountName=aitkaz02", "fileShareName=x12")
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.Storage/storageAccounts/fileServices/shares",
+    ]
+    p = az_signed_in(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-none",
+        "--template-file",
+        str(FINETUNING_TEMPLATE),
+        "--parameters",
+        "storageAccountName=aitkaz02",
+        "fileShareName=x12",
+    )
     assert p.returncode != 0 and "ResourceGroupNotFound" in p.stderr
 
 
-@pytest.mark.skipif(not INFERENCE_TEMPLATE.is_file(), reason="src/aitk/azext_aitk/templates/inference.json not written yet")
+@pytest.mark.skipif(
+    not INFERENCE_TEMPLATE.is_file(), reason="src/aitk/azext_aitk/templates/inference.json not written yet"
+)
 def test_inference_template_with_az(az_signed_in, arm_standin):
     az_signed_in.ok("group", "create", "-n", "rg-azinf", "-l", "eastus", "-o", "none")
     params = ["apiKey=k-az-1", 'defaultCommands=["python3", "-c", "import time; time.sleep(30)"]']
-    v = az_signed_in.ok("deployment", "group", "validate", "-g", "rg-azinf", "--template-file",
-                        str(INFERENCE_TEMPLATE), "--parameters", *params, "-o", "json")
+    v = az_signed_in.ok(
+        "deployment",
+        "group",
+        "validate",
+        "-g",
+        "rg-azinf",
+        "--template-file",
+        str(INFERENCE_TEMPLATE),
+        "--parameters",
+        *params,
+        "-o",
+        "json",
+    )
     assert v["properties"]["provisioningState"] == "Succeeded"
-    wi = az_signed_in.ok("deployment", "group", "what-if", "-g", "rg-azinf", "--template-file",
-                         str(INFERENCE_TEMPLATE), "--parameters", *params, "--no-pretty-print", "-o", "json")
+    wi = az_signed_in.ok(
+        "deployment",
+        "group",
+        "what-if",
+        "-g",
+        "rg-azinf",
+        "--template-file",
+        str(INFERENCE_TEMPLATE),
+        "--parameters",
+        *params,
+        "--no-pretty-print",
+        "-o",
+        "json",
+    )
     assert {c["changeType"] for c in wi["changes"]} == {"Create"}
-    d = az_signed_in.ok("deployment", "group", "create", "-g", "rg-azinf", "-n", "inference", "--template-file",
-                        str(INFERENCE_TEMPLATE), "--parameters", *params, "-o", "json")
+    d = az_signed_in.ok(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-azinf",
+        "-n",
+        "inference",
+        "--template-file",
+        str(INFERENCE_TEMPLATE),
+        "--parameters",
+        *params,
+        "-o",
+        "json",
+    )
     outs = {k: v["value"] for k, v in d["properties"]["outputs"].items()}
     assert outs["ACA_APP_ENDPOINT"].startswith("https://127.0.0.1:") and outs["RESOURCE_GROUP_NAME"] == "rg-azinf"
     assert "k-az-1" not in json.dumps(d)
-    wi2 = az_signed_in.ok("deployment", "group", "what-if", "-g", "rg-azinf", "--template-file",
-                          str(INFERENCE_TEMPLATE), "--parameters", *params, "--no-pretty-print", "-o", "json")
+    wi2 = az_signed_in.ok(
+        "deployment",
+        "group",
+        "what-if",
+        "-g",
+        "rg-azinf",
+        "--template-file",
+        str(INFERENCE_TEMPLATE),
+        "--parameters",
+        *params,
+        "--no-pretty-print",
+        "-o",
+        "json",
+    )
     assert {c["changeType"] for c in wi2["changes"]} <= {"NoChange", "Ignore"}, [
-        (c["resourceId"], c["changeType"], c.get("delta")) for c in wi2["changes"] if c["changeType"] == "Modify"]
+        (c["resourceId"], c["changeType"], c.get("delta")) for c in wi2["changes"] if c["changeType"] == "Modify"
+    ]
     az_signed_in.ok("group", "create", "-n", "rg-azwest", "-l", "westus", "-o", "none")
-    p = az_signed_in("deployment", "group", "create", "-g", "rg-azwest", "--template-file", str(INFERENCE_TEMPLATE),
-                     "--parameters", "apiKey=k")
+    p = az_signed_in(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-azwest",
+        "--template-file",
+        str(INFERENCE_TEMPLATE),
+        "--parameters",
+        "apiKey=k",
+    )
     assert p.returncode != 0 and "DeploymentFailed" in p.stderr and "Consumption-GPU-NC8as-T4" in p.stderr
 
 
 def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
     import requests
+
     state = tmp_path / "state"
     env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "azure_standin", "serve", "--state", str(state)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         info_path = state / "standin.json"
         for _ in range(200):
@@ -97,8 +191,9 @@ def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
             time.sleep(0.05)
         info = json.loads(info_path.read_text())
         assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
-        r = requests.get(f"{info['url']}/{info['tenant_id']}/v2.0/.well-known/openid-configuration",
-                         verify=info["ca_bundle"])
+        r = requests.get(
+            f"{info['url']}/{info['tenant_id']}/v2.0/.well-known/openid-configuration", verify=info["ca_bundle"]
+        )
         assert r.status_code == 200 and r.json()["token_endpoint"].startswith(info["url"])
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
@@ -117,10 +212,23 @@ def test_az_rides_out_injected_faults(az_signed_in, arm_standin):
     try:
         for i in range(2):
             az_signed_in.ok("group", "create", "-n", f"rg-faulty{i}", "-l", "eastus", "-o", "none")
-            az_signed_in.ok("deployment", "group", "create", "-g", f"rg-faulty{i}", "-n", "finetuning",
-                            "--template-file", str(FINETUNING_TEMPLATE), "--parameters",
-                            f"storageAccountName=aitkfaulty{i}", "fileShareName=share", "-o", "none",
-                            timeout=300)
+            az_signed_in.ok(
+                "deployment",
+                "group",
+                "create",
+                "-g",
+                f"rg-faulty{i}",
+                "-n",
+                "finetuning",
+                "--template-file",
+                str(FINETUNING_TEMPLATE),
+                "--parameters",
+                f"storageAccountName=aitkfaulty{i}",
+                "fileShareName=share",
+                "-o",
+                "none",
+                timeout=300,
+            )
     finally:
         arm_standin.set_faults(None)
     statuses = [s for _, _, s in arm_standin.requests_log[mark:]]

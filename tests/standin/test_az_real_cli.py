@@ -2,6 +2,7 @@
 custom cloud + service-principal login, resource groups, provider state, a template deployment of
 src/aitk/azext_aitk/templates/inference.json (long-running, polled by az), its operations and
 what-if, and storage keys through az's own SDK calls."""
+
 import json
 import subprocess
 from pathlib import Path
@@ -57,31 +58,76 @@ def test_az_login_account_and_groups(az):
 def test_az_deployment_group_create_what_if_and_keys(az):
     s, run = az
     run("group", "create", "-n", "rg-dep", "-l", "eastus", "-o", "none")
-    p = run("deployment", "group", "create", "-g", "rg-dep", "-n", "aitk-inference",
-            "--template-file", str(TEMPLATE), "--parameters", "apiKey=k-cli",
-            "--parameters", 'defaultCommands=["python3","/mount/app.py"]', "-o", "json")
+    p = run(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-dep",
+        "-n",
+        "aitk-inference",
+        "--template-file",
+        str(TEMPLATE),
+        "--parameters",
+        "apiKey=k-cli",
+        "--parameters",
+        'defaultCommands=["python3","/mount/app.py"]',
+        "-o",
+        "json",
+    )
     d = json.loads(p.stdout)
     assert d["properties"]["provisioningState"] == "Succeeded"
     outs = {k: v["value"] for k, v in d["properties"]["outputs"].items()}
     assert outs["ACA_APP_ENDPOINT"].startswith("https://127.0.0.1:")
-    assert "k-cli" not in p.stdout                      # a securestring never comes back
-    shown = json.loads(run("deployment", "group", "show", "-g", "rg-dep", "-n", "aitk-inference",
-                           "-o", "json").stdout)
+    assert "k-cli" not in p.stdout  # a securestring never comes back
+    shown = json.loads(run("deployment", "group", "show", "-g", "rg-dep", "-n", "aitk-inference", "-o", "json").stdout)
     assert shown["properties"]["outputs"].keys() == d["properties"]["outputs"].keys()
-    ops = json.loads(run("deployment", "operation", "group", "list", "-g", "rg-dep", "-n",
-                         "aitk-inference", "-o", "json").stdout)
-    assert {o["properties"]["targetResource"]["resourceType"] for o in ops
-            if o["properties"].get("targetResource")} >= {"Microsoft.App/containerApps"}
-    keys = json.loads(run("storage", "account", "keys", "list", "-g", "rg-dep", "-n",
-                          outs["STORAGE_ACCOUNT_NAME"], "-o", "json").stdout)
+    ops = json.loads(
+        run("deployment", "operation", "group", "list", "-g", "rg-dep", "-n", "aitk-inference", "-o", "json").stdout
+    )
+    assert {
+        o["properties"]["targetResource"]["resourceType"] for o in ops if o["properties"].get("targetResource")
+    } >= {"Microsoft.App/containerApps"}
+    keys = json.loads(
+        run(
+            "storage", "account", "keys", "list", "-g", "rg-dep", "-n", outs["STORAGE_ACCOUNT_NAME"], "-o", "json"
+        ).stdout
+    )
     assert [k["keyName"] for k in keys] == ["key1", "key2"]
-    wi = run("deployment", "group", "what-if", "-g", "rg-dep", "--template-file", str(TEMPLATE),
-             "--parameters", "apiKey=k-cli", "--parameters",
-             'defaultCommands=["python3","/mount/app.py"]', "--no-pretty-print", "-o", "json")
+    wi = run(
+        "deployment",
+        "group",
+        "what-if",
+        "-g",
+        "rg-dep",
+        "--template-file",
+        str(TEMPLATE),
+        "--parameters",
+        "apiKey=k-cli",
+        "--parameters",
+        'defaultCommands=["python3","/mount/app.py"]',
+        "--no-pretty-print",
+        "-o",
+        "json",
+    )
     changes = json.loads(wi.stdout)["changes"]
     assert changes and not [c for c in changes if c["changeType"] in ("Create", "Delete")]
     # a deployment that fails reports DeploymentFailed naming the cause, az exits non-zero
     run("group", "create", "-n", "rg-west", "-l", "westus", "-o", "none")
-    bad = run("deployment", "group", "create", "-g", "rg-west", "-n", "nogpu", "--template-file",
-              str(TEMPLATE), "--parameters", "apiKey=k", "-o", "json", ok=False)
+    bad = run(
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        "rg-west",
+        "-n",
+        "nogpu",
+        "--template-file",
+        str(TEMPLATE),
+        "--parameters",
+        "apiKey=k",
+        "-o",
+        "json",
+        ok=False,
+    )
     assert bad.returncode != 0 and "DeploymentFailed" in bad.stderr, bad.stderr

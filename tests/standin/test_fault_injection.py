@@ -1,6 +1,7 @@
 """Faults on request: a seeded fraction of management and data-plane requests gets 429 (with
 Retry-After) / 500 / 503, added latency or a connection cut mid-body; the Azure SDKs' own retry
 policies get through with nothing lost or duplicated."""
+
 import collections
 import hashlib
 import os
@@ -32,9 +33,16 @@ def azure(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def token(azure):
-    r = requests.post(f"{azure.url}/{azure.tenant_id}/oauth2/v2.0/token", verify=str(azure.ca_bundle),
-                      data={"grant_type": "client_credentials", "client_id": azure.client_id,
-                            "client_secret": azure.client_secret, "scope": azure.url + "/.default"})
+    r = requests.post(
+        f"{azure.url}/{azure.tenant_id}/oauth2/v2.0/token",
+        verify=str(azure.ca_bundle),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": azure.client_id,
+            "client_secret": azure.client_secret,
+            "scope": azure.url + "/.default",
+        },
+    )
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
 
@@ -45,6 +53,7 @@ class _Cred:
 
     def get_token(self, *scopes, **kw):
         from azure.core.credentials import AccessToken
+
         return AccessToken(self.tok, int(time.time()) + 3000)
 
 
@@ -54,8 +63,13 @@ def _statuses(azure, token, n):
     with requests.Session() as s:
         for _ in range(n):
             try:
-                r = s.get(url, params={"api-version": "2024-03-01"}, verify=str(azure.ca_bundle),
-                          headers={"Authorization": "Bearer " + token}, timeout=10)
+                r = s.get(
+                    url,
+                    params={"api-version": "2024-03-01"},
+                    verify=str(azure.ca_bundle),
+                    headers={"Authorization": "Bearer " + token},
+                    timeout=10,
+                )
                 out.append((r.status_code, r.headers.get("Retry-After")))
             except requests.RequestException:
                 out.append(("cut", None))
@@ -70,10 +84,10 @@ def test_faults_seeded_rate_and_shapes(azure, token):
         second = _statuses(azure, token, 80)
     finally:
         azure.set_faults(None)
-    assert first == second                                # the same seed, the same faults
+    assert first == second  # the same seed, the same faults
     counts = collections.Counter(s for s, _ in first)
     faulted = counts[429] + counts[500] + counts[503]
-    assert 8 <= faulted <= 34, counts                     # 25 % of 80 = 20
+    assert 8 <= faulted <= 34, counts  # 25 % of 80 = 20
     assert counts[200] == 80 - faulted
     assert all(ra is not None and 0 < float(ra) <= 5 for s, ra in first if s == 429)
     # the path filter: other paths are never faulted
@@ -82,7 +96,7 @@ def test_faults_seeded_rate_and_shapes(azure, token):
         assert {s for s, _ in _statuses(azure, token, 5)} == {200}
     finally:
         azure.set_faults(None)
-    assert {s for s, _ in _statuses(azure, token, 5)} == {200}    # set_faults(None) stops them
+    assert {s for s, _ in _statuses(azure, token, 5)} == {200}  # set_faults(None) stops them
 
 
 def test_faults_cut_drops_the_connection(azure, token):
@@ -97,24 +111,48 @@ def test_faults_cut_drops_the_connection(azure, token):
 def test_sdk_retries_get_through_faults(azure, token):
     from azure.mgmt.resource import ResourceManagementClient
     from azure.mgmt.resource.resources.models import ResourceGroup
-    from azure.storage.fileshare import ShareServiceClient, LinearRetry
+    from azure.storage.fileshare import LinearRetry, ShareServiceClient
 
     # a storage account to write to: seeded through the stand-in's own deployment path
     azure.create_resource_group("rg-flt", "eastus")
-    res = ResourceManagementClient(_Cred(token), azure.subscription_id, base_url=azure.url + "/",
-                                   credential_scopes=[azure.url + "/.default"], polling_interval=0.2,
-                                   retry_backoff_factor=0.1)
+    res = ResourceManagementClient(
+        _Cred(token),
+        azure.subscription_id,
+        base_url=azure.url + "/",
+        credential_scopes=[azure.url + "/.default"],
+        polling_interval=0.2,
+        retry_backoff_factor=0.1,
+    )
     from azure.mgmt.resource.resources.models import Deployment, DeploymentProperties
-    tpl = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-           "contentVersion": "1.0.0.0", "resources": [
-               {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2025-06-01",
-                "name": "aitkflt01", "location": "eastus", "sku": {"name": "Standard_LRS"},
-                "kind": "StorageV2", "properties": {"minimumTlsVersion": "TLS1_2"}},
-               {"type": "Microsoft.Storage/storageAccounts/fileServices/shares", "apiVersion": "2025-06-01",
-                "name": "aitkflt01/default/data", "properties": {"shareQuota": 100},
-                "dependsOn": ["[resourceId('Microsoft.Storage/storageAccounts', 'aitkflt01')]"]}],
-           "outputs": {"key": {"type": "string", "value":
-                       "[listKeys(resourceId('Microsoft.Storage/storageAccounts', 'aitkflt01'), '2025-06-01').keys[0].value]"}}}
+
+    tpl = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {
+                "type": "Microsoft.Storage/storageAccounts",
+                "apiVersion": "2025-06-01",
+                "name": "aitkflt01",
+                "location": "eastus",
+                "sku": {"name": "Standard_LRS"},
+                "kind": "StorageV2",
+                "properties": {"minimumTlsVersion": "TLS1_2"},
+            },
+            {
+                "type": "Microsoft.Storage/storageAccounts/fileServices/shares",
+                "apiVersion": "2025-06-01",
+                "name": "aitkflt01/default/data",
+                "properties": {"shareQuota": 100},
+                "dependsOn": ["[resourceId('Microsoft.Storage/storageAccounts', 'aitkflt01')]"],
+            },
+        ],
+        "outputs": {
+            "key": {
+                "type": "string",
+                "value": "[listKeys(resourceId('Microsoft.Storage/storageAccounts', 'aitkflt01'), '2025-06-01').keys[0].value]",
+            }
+        },
+    }
     kinds = ("429", "500", "503", "latency", "cut")
     azure.set_faults(rate=0.2, seed=11, kinds=kinds)
     n0 = len(azure.requests_log)
@@ -122,14 +160,17 @@ def test_sdk_retries_get_through_faults(azure, token):
         for i in range(4):
             rg = res.resource_groups.create_or_update(f"rg-retry-{i}", ResourceGroup(location="eastus"))
             assert rg.name == f"rg-retry-{i}"
-        d = res.deployments.begin_create_or_update("rg-flt", "stor", Deployment(
-            properties=DeploymentProperties(mode="Incremental", template=tpl))).result()
+        d = res.deployments.begin_create_or_update(
+            "rg-flt", "stor", Deployment(properties=DeploymentProperties(mode="Incremental", template=tpl))
+        ).result()
         assert d.properties.provisioning_state == "Succeeded"
         key = d.properties.outputs["key"]["value"]
-        svc = ShareServiceClient(f"{azure.url}/aitkflt01/", credential={"account_name": "aitkflt01",
-                                                                         "account_key": key},
-                                 retry_policy=LinearRetry(backoff=0.2, random_jitter_range=0.1, retry_total=8),
-                                 max_range_size=512 * 1024)
+        svc = ShareServiceClient(
+            f"{azure.url}/aitkflt01/",
+            credential={"account_name": "aitkflt01", "account_key": key},
+            retry_policy=LinearRetry(backoff=0.2, random_jitter_range=0.1, retry_total=8),
+            max_range_size=512 * 1024,
+        )
         sc = svc.get_share_client("data")
         data = os.urandom(3 * 1024 * 1024 + 123)
         sc.get_directory_client("models").create_directory()
@@ -147,4 +188,4 @@ def test_sdk_retries_get_through_faults(azure, token):
     names = [g.name for g in res.resource_groups.list()]
     assert sorted(n for n in names if n.startswith("rg-retry-")) == [f"rg-retry-{i}" for i in range(4)]
     seen = collections.Counter(str(s) for _, _, s in azure.requests_log[n0:])
-    assert seen["429"] + seen["500"] + seen["503"] > 0, seen      # faults did happen
+    assert seen["429"] + seen["500"] + seen["503"] > 0, seen  # faults did happen

@@ -1,18 +1,22 @@
 """Azure Files data plane of the stand-in, driven by the real azure-storage-file-share SDK."""
+
 import base64
 import hashlib
 import os
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from requests.structures import CaseInsensitiveDict
-
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
 from azure.storage.fileshare import ShareServiceClient
+from requests.structures import CaseInsensitiveDict
 
 from azure_standin import files, tls
 from azure_standin.http import Request
@@ -35,8 +39,9 @@ class _Handler(BaseHTTPRequestHandler):
         for kv in parts.query.split("&") if parts.query else []:
             k, _, v = kv.partition("=")
             query.setdefault(unquote(k), unquote(v))
-        req = Request(self.command, unquote(parts.path), query, CaseInsensitiveDict(self.headers.items()),
-                      body, self.path)
+        req = Request(
+            self.command, unquote(parts.path), query, CaseInsensitiveDict(self.headers.items()), body, self.path
+        )
         resp = files.handle(req, KEY, self.server.share_dir_fn)
         self.send_response(resp.status)
         for k, v in resp.headers.items():
@@ -81,8 +86,11 @@ def files_server(tmp_path_factory):
 
 
 def _svc(files_server, key=KEY):
-    return ShareServiceClient(files_server["url"], credential={"account_name": ACCOUNT, "account_key": key},
-                              connection_verify=files_server["ca"])
+    return ShareServiceClient(
+        files_server["url"],
+        credential={"account_name": ACCOUNT, "account_key": key},
+        connection_verify=files_server["ca"],
+    )
 
 
 def test_files_sdk_roundtrip(files_server):
@@ -129,8 +137,12 @@ def test_files_sdk_roundtrip(files_server):
     empty.upload_file(b"")
     assert empty.download_file().readall() == b""
 
-    items = {i["name"]: i for i in sub.list_directories_and_files(include=["timestamps", "Etag", "Attributes", "PermissionKey"],
-                                                                  include_extended_info=True)}
+    items = {
+        i["name"]: i
+        for i in sub.list_directories_and_files(
+            include=["timestamps", "Etag", "Attributes", "PermissionKey"], include_extended_info=True
+        )
+    }
     assert set(items) == {"weights.bin", "config.json", "empty"}
     assert items["weights.bin"]["size"] == len(data)
     assert items["weights.bin"]["etag"]
@@ -170,8 +182,10 @@ def test_files_wrong_key_is_403(files_server):
     assert ei.value.status_code == 403
     assert ei.value.error_code == "AuthenticationFailed"
     import requests
-    r = requests.get(files_server["url"] + "/models?restype=share", verify=files_server["ca"],
-                     headers={"x-ms-version": "2025-11-05"})
+
+    r = requests.get(
+        files_server["url"] + "/models?restype=share", verify=files_server["ca"], headers={"x-ms-version": "2025-11-05"}
+    )
     assert r.status_code == 401 and "<Code>NoAuthenticationInformation</Code>" in r.text
     assert r.headers["x-ms-error-code"] == "NoAuthenticationInformation"
     assert r.headers["x-ms-version"] == "2025-11-05"
@@ -208,12 +222,13 @@ def test_files_odd_names_and_ranges(files_server):
     assert fc.download_file().readall() == b"\0\0" + b"x" * 510 + b"\0" * 512 + b"x" * 8 + b"\0\0"
     assert fc.get_file_properties().metadata == {"Name": "x"}
     with pytest.raises(HttpResponseError) as ei:
-        fc.upload_range(b"toolong", offset=1030, length=7)   # past the end of the file
+        fc.upload_range(b"toolong", offset=1030, length=7)  # past the end of the file
     assert ei.value.status_code == 416
     names = [i["name"] for i in d.list_directories_and_files(name_starts_with="a+b")]
     assert names == ["a+b=c&d ü%.txt"]
     assert (files_server["shares"] / "odd" / "dir with space ü" / "a+b=c&d ü%.txt").is_file()
     from azure.storage.fileshare import ContentSettings
+
     fc.set_http_headers(ContentSettings(content_type="text/plain", content_md5=bytearray(b"0123456789abcdef")))
     p = fc.get_file_properties()
     assert p.content_settings.content_type == "text/plain"
@@ -224,11 +239,16 @@ def test_files_share_client_like_the_extension(files_server):
     """The extension builds ShareClient(account_url=<primaryEndpoints.file>, ...) with a trailing
     slash; nested directory clients put %2F in the URL path, which the signature covers."""
     from azure.storage.fileshare import ShareClient
+
     svc = _svc(files_server)
     svc.get_share_client("ext").create_share()
-    share = ShareClient(account_url=files_server["url"] + "/", share_name="ext",
-                        credential={"account_name": ACCOUNT, "account_key": KEY},
-                        connection_verify=files_server["ca"], max_range_size=1024 * 1024)
+    share = ShareClient(
+        account_url=files_server["url"] + "/",
+        share_name="ext",
+        credential={"account_name": ACCOUNT, "account_key": KEY},
+        connection_verify=files_server["ca"],
+        max_range_size=1024 * 1024,
+    )
     share.get_directory_client("aitk").create_directory()
     share.get_directory_client("aitk/inference").create_directory()
     data = os.urandom(3 * 1024 * 1024 + 7)

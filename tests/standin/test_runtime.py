@@ -1,5 +1,6 @@
 """The stand-in's container runtime: local process, /mount mapping, TLS ingress, streaming,
 restarts, scale from zero, clean stop."""
+
 import http.client
 import os
 import ssl
@@ -10,7 +11,7 @@ import pytest
 from azure_standin import tls
 from azure_standin.runtime import Runtime
 
-APP_PY = r'''
+APP_PY = r"""
 import os, sys, time, json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HEALTHY = os.environ.get("HEALTHY", "1") == "1"
@@ -46,22 +47,37 @@ class H(BaseHTTPRequestHandler):
                                     "xfp": self.headers.get("X-Forwarded-Proto")}).encode(), "application/json")
 print("listening on", os.environ["AITK_PORT"], flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
-'''
+"""
 
 
 def _app(min_replicas=1, extra_env=(), healthy=True):
-    env = [{"name": "DATA", "value": "/mount/x"}, {"name": "SECRET", "secretRef": "api-key"},
-           {"name": "HEALTHY", "value": "1" if healthy else "0"}, *extra_env]
-    return {"name": "app1", "properties": {
-        "latestRevisionName": "app1--rev1",
-        "configuration": {"ingress": {"external": True, "targetPort": 8000}, "secrets": [{"name": "api-key"}]},
-        "template": {
-            "containers": [{"name": "main", "image": "vllm/vllm-openai:v0.32.0",
-                            "command": ["python3", "-c", APP_PY], "env": env,
-                            "volumeMounts": [{"volumeName": "share", "mountPath": "/mount"}],
-                            "probes": [{"type": "Readiness", "httpGet": {"path": "/health", "port": 8000}}]}],
-            "volumes": [{"name": "share", "storageType": "AzureFile", "storageName": "s"}],
-            "scale": {"minReplicas": min_replicas, "maxReplicas": 1}}}}
+    env = [
+        {"name": "DATA", "value": "/mount/x"},
+        {"name": "SECRET", "secretRef": "api-key"},
+        {"name": "HEALTHY", "value": "1" if healthy else "0"},
+        *extra_env,
+    ]
+    return {
+        "name": "app1",
+        "properties": {
+            "latestRevisionName": "app1--rev1",
+            "configuration": {"ingress": {"external": True, "targetPort": 8000}, "secrets": [{"name": "api-key"}]},
+            "template": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "vllm/vllm-openai:v0.32.0",
+                        "command": ["python3", "-c", APP_PY],
+                        "env": env,
+                        "volumeMounts": [{"volumeName": "share", "mountPath": "/mount"}],
+                        "probes": [{"type": "Readiness", "httpGet": {"path": "/health", "port": 8000}}],
+                    }
+                ],
+                "volumes": [{"name": "share", "storageType": "AzureFile", "storageName": "s"}],
+                "scale": {"minReplicas": min_replicas, "maxReplicas": 1},
+            },
+        },
+    }
 
 
 @pytest.fixture
@@ -121,10 +137,11 @@ def test_runtime_apply_ingress_stream_restart(rt):
 
     conn, r = _get(rt, out["fqdn"], "/info")
     import json
+
     info = json.loads(r.read())
     conn.close()
-    assert info["data"] == "from the share"            # /mount/x -> the share's folder
-    assert info["secret"] == "s3cret"                   # secretRef resolved
+    assert info["data"] == "from the share"  # /mount/x -> the share's folder
+    assert info["secret"] == "s3cret"  # secretRef resolved
     assert info["pid"] == st["pid"]
     assert os.path.realpath(info["exe"]) == os.path.realpath(__import__("sys").executable)
     assert "AITK_PORT" in info["env"] and "PYTEST_CURRENT_TEST" not in info["env"]
@@ -144,12 +161,16 @@ def test_runtime_apply_ingress_stream_restart(rt):
 
     # the OpenAI client's HTTP stack: streaming, keep-alive, POST bodies, headers through
     import httpx
+
     with httpx.Client(verify=ssl.create_default_context(cafile=rt.test_ca), timeout=30) as c:
         with c.stream("GET", f"https://{out['fqdn']}/stream") as r:
             pieces = list(r.iter_raw())
         assert len(pieces) > 1 and b"".join(pieces).count(b"data:") == 3
-        r = c.post(f"https://{out['fqdn']}/v1/chat/completions", json={"model": "m"},
-                   headers={"Authorization": "Bearer s3cret"})
+        r = c.post(
+            f"https://{out['fqdn']}/v1/chat/completions",
+            json={"model": "m"},
+            headers={"Authorization": "Bearer s3cret"},
+        )
         assert r.status_code == 200
         assert r.json() == {"got": '{"model":"m"}', "auth": "Bearer s3cret", "xfp": "https"}
         assert c.get(f"https://{out['fqdn']}/nope").status_code == 404
@@ -192,7 +213,7 @@ def test_runtime_scale_from_zero_and_unready(rt):
     assert out["fqdn"] != out2["fqdn"]
     time.sleep(0.5)
     assert rt.status(zero)["running"] is False
-    conn, r = _get(rt, out["fqdn"], "/health")     # held until the replica is ready
+    conn, r = _get(rt, out["fqdn"], "/health")  # held until the replica is ready
     assert r.status == 200 and r.read() == b"ok"
     conn.close()
     assert rt.status(zero)["running"] and rt.status(zero)["ready"]
@@ -200,7 +221,7 @@ def test_runtime_scale_from_zero_and_unready(rt):
     assert _wait(lambda: rt.status(sick)["running"])
     time.sleep(0.5)
     conn, r = _get(rt, out2["fqdn"], "/health")
-    assert r.status == 503                          # no ready replica
+    assert r.status == 503  # no ready replica
     r.read()
     conn.close()
     assert rt.status(sick)["ready"] is False
@@ -210,7 +231,7 @@ def test_runtime_scale_from_zero_and_unready(rt):
     assert rt.status("/nope") == {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
 
 
-STUBBORN_PY = r'''
+STUBBORN_PY = r"""
 import os, signal, subprocess, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -221,12 +242,13 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
-'''
+"""
 
 
 def test_runtime_stop_kills_the_group(rt, monkeypatch, tmp_path):
     """SIGTERM is ignored -> SIGKILL after the grace period, children included; no command -> error."""
     from azure_standin.runtime import replica
+
     monkeypatch.setattr(replica, "STOP_GRACE_S", 1.0)
     app_id = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/stubborn"
     app = _app()
@@ -270,7 +292,7 @@ def test_runtime_port_survives_a_standin_restart(tmp_path):
     r2 = Runtime(tmp_path / "state", ca, key)
     try:
         assert r2.apply(app_id, _app(min_replicas=0), {"/mount": share}, {"api-key": "k"})["fqdn"] == fqdn
-        assert r2.status(app_id)["running"] is False      # minReplicas 0: nothing started
+        assert r2.status(app_id)["running"] is False  # minReplicas 0: nothing started
     finally:
         r2.stop_all()
 
@@ -278,7 +300,11 @@ def test_runtime_port_survives_a_standin_restart(tmp_path):
 def test_runtime_crash_loop_is_a_503_not_a_hang(rt):
     app_id = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/crashy"
     app = _app(min_replicas=0)
-    app["properties"]["template"]["containers"][0]["command"] = ["python3", "-c", "import sys; print('boom'); sys.exit(5)"]
+    app["properties"]["template"]["containers"][0]["command"] = [
+        "python3",
+        "-c",
+        "import sys; print('boom'); sys.exit(5)",
+    ]
     out = rt.apply(app_id, app, {"/mount": rt.test_share}, {"api-key": "k"})
     t0 = time.monotonic()
     conn, r = _get(rt, out["fqdn"], "/v1/models", timeout=60)

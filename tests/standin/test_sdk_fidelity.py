@@ -4,6 +4,7 @@ azure-mgmt-storage, azure-mgmt-appcontainers and azure-mgmt-loganalytics, the re
 src/aitk/azext_aitk/templates/inference.json deployed through deployments.begin_create_or_update,
 and the Azure Files share through azure-storage-file-share with the key from listKeys. Every
 response passes through the SDK's own deserializers; the checks read the typed models."""
+
 import base64
 import json
 import os
@@ -56,13 +57,18 @@ class MsalCredential:
 
     def __init__(self, azure):
         import msal
+
         self.app = msal.ConfidentialClientApplication(
-            azure.client_id, client_credential=azure.client_secret,
-            authority=f"{azure.url}/{azure.tenant_id}", instance_discovery=False,
-            verify=str(azure.ca_bundle))
+            azure.client_id,
+            client_credential=azure.client_secret,
+            authority=f"{azure.url}/{azure.tenant_id}",
+            instance_discovery=False,
+            verify=str(azure.ca_bundle),
+        )
 
     def get_token(self, *scopes, **kwargs):
         from azure.core.credentials import AccessToken
+
         r = self.app.acquire_token_for_client(list(scopes))
         assert "access_token" in r, r
         return AccessToken(r["access_token"], int(time.time()) + int(r.get("expires_in", 3600)))
@@ -74,38 +80,53 @@ def cred(azure):
 
 
 def _client(cls, azure, cred):
-    return cls(cred, azure.subscription_id, base_url=azure.url + "/",
-               credential_scopes=[azure.url + "/.default"], connection_verify=str(azure.ca_bundle),
-               polling_interval=0.2)
+    return cls(
+        cred,
+        azure.subscription_id,
+        base_url=azure.url + "/",
+        credential_scopes=[azure.url + "/.default"],
+        connection_verify=str(azure.ca_bundle),
+        polling_interval=0.2,
+    )
 
 
 @pytest.fixture(scope="module")
 def clients(azure, cred):
-    from azure.mgmt.resource import ResourceManagementClient
-    from azure.mgmt.storage import StorageManagementClient
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
     from azure.mgmt.loganalytics import LogAnalyticsManagementClient
-    return {"res": _client(ResourceManagementClient, azure, cred),
-            "st": _client(StorageManagementClient, azure, cred),
-            "aca": _client(ContainerAppsAPIClient, azure, cred),
-            "la": _client(LogAnalyticsManagementClient, azure, cred)}
+    from azure.mgmt.resource import ResourceManagementClient
+    from azure.mgmt.storage import StorageManagementClient
+
+    return {
+        "res": _client(ResourceManagementClient, azure, cred),
+        "st": _client(StorageManagementClient, azure, cred),
+        "aca": _client(ContainerAppsAPIClient, azure, cred),
+        "la": _client(LogAnalyticsManagementClient, azure, cred),
+    }
 
 
 def test_sdk_token_and_arm_requires_bearer(azure, cred):
     tok = cred.get_token(azure.url + "/.default")
     assert tok.token.count(".") == 2 and tok.expires_on > time.time()
-    r = requests.get(f"{azure.url}/subscriptions/{azure.subscription_id}/resourcegroups",
-                     params={"api-version": "2024-03-01"}, verify=str(azure.ca_bundle))
+    r = requests.get(
+        f"{azure.url}/subscriptions/{azure.subscription_id}/resourcegroups",
+        params={"api-version": "2024-03-01"},
+        verify=str(azure.ca_bundle),
+    )
     assert r.status_code == 401
     assert "error" in r.json()
-    r = requests.get(f"{azure.url}/subscriptions/{azure.subscription_id}/resourcegroups",
-                     params={"api-version": "2024-03-01"}, verify=str(azure.ca_bundle),
-                     headers={"Authorization": "Bearer " + tok.token[:-4] + "AAAA"})
+    r = requests.get(
+        f"{azure.url}/subscriptions/{azure.subscription_id}/resourcegroups",
+        params={"api-version": "2024-03-01"},
+        verify=str(azure.ca_bundle),
+        headers={"Authorization": "Bearer " + tok.token[:-4] + "AAAA"},
+    )
     assert r.status_code == 401
 
 
 def test_sdk_resource_groups_and_provider(azure, clients):
     from azure.mgmt.resource.resources.models import ResourceGroup
+
     res = clients["res"]
     rg = res.resource_groups.create_or_update("rg-sdk", ResourceGroup(location="eastus", tags={"a": "b"}))
     assert rg.name == "rg-sdk" and rg.location == "eastus" and rg.tags == {"a": "b"}
@@ -114,7 +135,7 @@ def test_sdk_resource_groups_and_provider(azure, clients):
     assert res.resource_groups.check_existence("rg-sdk") is True
     assert res.resource_groups.check_existence("rg-nope") is False
     assert "rg-sdk" in [g.name for g in res.resource_groups.list()]
-    assert res.resource_groups.get("RG-SDK").name == "rg-sdk"          # names are case-insensitive
+    assert res.resource_groups.get("RG-SDK").name == "rg-sdk"  # names are case-insensitive
     p = res.providers.get("Microsoft.App")
     assert p.namespace.lower() == "microsoft.app" and p.registration_state == "Registered"
     assert any(t.resource_type.lower() == "containerapps" for t in p.resource_types)
@@ -122,17 +143,23 @@ def test_sdk_resource_groups_and_provider(azure, clients):
 
 def _deploy(clients, rg, name, params, template=None):
     from azure.mgmt.resource.resources.models import Deployment, DeploymentProperties
+
     template = template or json.loads(TEMPLATE.read_text())
-    body = Deployment(properties=DeploymentProperties(
-        mode="Incremental", template=template, parameters={k: {"value": v} for k, v in params.items()}))
+    body = Deployment(
+        properties=DeploymentProperties(
+            mode="Incremental", template=template, parameters={k: {"value": v} for k, v in params.items()}
+        )
+    )
     return clients["res"].deployments.begin_create_or_update(rg, name, body).result()
 
 
 @pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     from azure.core.exceptions import HttpResponseError
-    from azure.mgmt.resource.resources.models import (Deployment, DeploymentProperties,
-                                                      DeploymentWhatIf, DeploymentWhatIfProperties)
+    from azure.mgmt.resource.resources.models import (
+        DeploymentWhatIf,
+        DeploymentWhatIfProperties,
+    )
     from azure.storage.fileshare import ShareServiceClient
 
     azure.create_resource_group("rg-inf", "eastus")
@@ -145,8 +172,11 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     # per-resource operations, each naming its target
     ops = list(clients["res"].deployment_operations.list("rg-inf", "aitk-inference"))
     kinds = {o.properties.target_resource.resource_type for o in ops if o.properties.target_resource}
-    assert {"Microsoft.Storage/storageAccounts", "Microsoft.App/managedEnvironments",
-            "Microsoft.App/containerApps"} <= kinds
+    assert {
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.App/managedEnvironments",
+        "Microsoft.App/containerApps",
+    } <= kinds
     assert all(o.properties.provisioning_state == "Succeeded" for o in ops)
     # storage account and keys
     acct = clients["st"].storage_accounts.get_properties("rg-inf", out["STORAGE_ACCOUNT_NAME"])
@@ -157,8 +187,11 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     share = clients["st"].file_shares.get("rg-inf", out["STORAGE_ACCOUNT_NAME"], out["FILE_SHARE_NAME"])
     assert share.name == out["FILE_SHARE_NAME"]
     # the environment, its storage, the workspace
-    by_type = {o.properties.target_resource.resource_type: o.properties.target_resource.resource_name
-               for o in ops if o.properties.target_resource}
+    by_type = {
+        o.properties.target_resource.resource_type: o.properties.target_resource.resource_name
+        for o in ops
+        if o.properties.target_resource
+    }
     envs = [clients["aca"].managed_environments.get("rg-inf", by_type["Microsoft.App/managedEnvironments"])]
     assert envs[0].provisioning_state == "Succeeded"
     assert any(p.workload_profile_type == "Consumption-GPU-NC8as-T4" for p in envs[0].workload_profiles)
@@ -166,7 +199,7 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     assert by_type["Microsoft.App/managedEnvironments/storages"] == f"{envs[0].name}/aitk-share"
     assert st.properties.azure_file.account_name == out["STORAGE_ACCOUNT_NAME"]
     assert st.properties.azure_file.share_name == out["FILE_SHARE_NAME"]
-    assert not st.properties.azure_file.account_key            # write-only, never returned
+    assert not st.properties.azure_file.account_key  # write-only, never returned
     ws = clients["la"].workspaces.get("rg-inf", by_type["Microsoft.OperationalInsights/workspaces"])
     assert ws.customer_id and ws.provisioning_state == "Succeeded"
     # the container app, secrets, revisions
@@ -179,19 +212,23 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     assert {s.name: s.value for s in secrets.value}["api-key"] == "k-123"
     revs = list(clients["aca"].container_apps_revisions.list_revisions("rg-inf", out["ACA_APP_NAME"]))
     assert app.latest_revision_name in [r.name for r in revs]
-    rev = clients["aca"].container_apps_revisions.get_revision("rg-inf", out["ACA_APP_NAME"],
-                                                              app.latest_revision_name)
+    rev = clients["aca"].container_apps_revisions.get_revision("rg-inf", out["ACA_APP_NAME"], app.latest_revision_name)
     assert rev.active
     # the share through the data plane, with the key from listKeys; a wrong key is refused
-    svc = ShareServiceClient(acct.primary_endpoints.file,
-                             credential={"account_name": out["STORAGE_ACCOUNT_NAME"],
-                                         "account_key": keys[0].value})
+    svc = ShareServiceClient(
+        acct.primary_endpoints.file,
+        credential={"account_name": out["STORAGE_ACCOUNT_NAME"], "account_key": keys[0].value},
+    )
     sc = svc.get_share_client(out["FILE_SHARE_NAME"])
     sc.get_file_client("app.py").upload_file(APP_PY.encode())
     assert (azure.share_dir(out["STORAGE_ACCOUNT_NAME"], out["FILE_SHARE_NAME"]) / "app.py").read_text() == APP_PY
-    bad = ShareServiceClient(acct.primary_endpoints.file,
-                             credential={"account_name": out["STORAGE_ACCOUNT_NAME"],
-                                         "account_key": base64.b64encode(os.urandom(64)).decode()})
+    bad = ShareServiceClient(
+        acct.primary_endpoints.file,
+        credential={
+            "account_name": out["STORAGE_ACCOUNT_NAME"],
+            "account_key": base64.b64encode(os.urandom(64)).decode(),
+        },
+    )
     with pytest.raises(HttpResponseError) as e:
         bad.get_share_client(out["FILE_SHARE_NAME"]).get_share_properties()
     assert e.value.status_code == 403
@@ -200,17 +237,29 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["key"] == "k-123" and "app.py" in body["seen"]
-    assert Path(body["mount"]).resolve() == azure.share_dir(out["STORAGE_ACCOUNT_NAME"],
-                                                             out["FILE_SHARE_NAME"]).resolve()
+    assert (
+        Path(body["mount"]).resolve() == azure.share_dir(out["STORAGE_ACCOUNT_NAME"], out["FILE_SHARE_NAME"]).resolve()
+    )
     # restart the revision: the endpoint comes back
-    clients["aca"].container_apps_revisions.restart_revision("rg-inf", out["ACA_APP_NAME"],
-                                                             app.latest_revision_name)
+    clients["aca"].container_apps_revisions.restart_revision("rg-inf", out["ACA_APP_NAME"], app.latest_revision_name)
     r = requests.get(out["ACA_APP_ENDPOINT"] + "/", verify=str(azure.ca_bundle), timeout=60)
     assert r.status_code == 200
     # what-if of the same deployment: nothing to create or delete
-    wi = clients["res"].deployments.begin_what_if("rg-inf", "aitk-inference", DeploymentWhatIf(
-        properties=DeploymentWhatIfProperties(mode="Incremental", template=json.loads(TEMPLATE.read_text()),
-                                              parameters={k: {"value": v} for k, v in params.items()}))).result()
+    wi = (
+        clients["res"]
+        .deployments.begin_what_if(
+            "rg-inf",
+            "aitk-inference",
+            DeploymentWhatIf(
+                properties=DeploymentWhatIfProperties(
+                    mode="Incremental",
+                    template=json.loads(TEMPLATE.read_text()),
+                    parameters={k: {"value": v} for k, v in params.items()},
+                )
+            ),
+        )
+        .result()
+    )
     assert wi.status == "Succeeded"
     kinds = {c.change_type for c in wi.changes}
     assert "Create" not in kinds and "Delete" not in kinds, [(c.resource_id, c.change_type) for c in wi.changes]
@@ -222,6 +271,7 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
 @pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_sdk_deploy_failures_name_the_cause(azure, clients):
     from azure.core.exceptions import HttpResponseError
+
     azure.create_resource_group("rg-fail", "eastus")
     # an unknown template function: a failure that names it, never a guess
     bad = json.loads(TEMPLATE.read_text())

@@ -1,5 +1,6 @@
 """`python -m azure_standin serve --state DIR` as another process uses it (the demo): it writes
 DIR/standin.json, serves ARM and the apps, and on SIGTERM stops cleanly, app processes included."""
+
 import json
 import os
 import signal
@@ -14,9 +15,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
 
-APP = ("import os, pathlib, time\n"
-       "pathlib.Path(os.environ['AITK_MOUNT'], 'app.pid').write_text(str(os.getpid()))\n"
-       "time.sleep(600)\n")
+APP = (
+    "import os, pathlib, time\n"
+    "pathlib.Path(os.environ['AITK_MOUNT'], 'app.pid').write_text(str(os.getpid()))\n"
+    "time.sleep(600)\n"
+)
 
 
 def _alive(pid):
@@ -34,9 +37,14 @@ def _alive(pid):
 def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
     state = tmp_path / "state"
     env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         info_path = state / "standin.json"
         deadline = time.time() + 60
@@ -44,21 +52,34 @@ def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
             time.sleep(0.1)
         assert info_path.is_file(), proc.stdout.read() if proc.poll() is not None else "no standin.json"
         info = json.loads(info_path.read_text())
-        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id",
-                "client_secret"} <= set(info)
+        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
         assert info["url"].startswith("https://127.0.0.1:")
         s = requests.Session()
-        s.trust_env = False        # REQUESTS_CA_BUNDLE would override s.verify
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would override s.verify
         s.verify = info["ca_bundle"]
-        tok = s.post(f"{info['url']}/{info['tenant_id']}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": info["client_id"],
-            "client_secret": info["client_secret"], "scope": info["url"] + "/.default"}).json()
+        tok = s.post(
+            f"{info['url']}/{info['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "scope": info["url"] + "/.default",
+            },
+        ).json()
         s.headers["Authorization"] = "Bearer " + tok["access_token"]
         rg = f"{info['url']}/subscriptions/{info['subscription_id']}/resourcegroups/rg-srv"
         assert s.put(rg, params={"api-version": "2024-03-01"}, json={"location": "eastus"}).status_code in (200, 201)
-        body = {"properties": {"mode": "Incremental", "template": json.loads(TEMPLATE.read_text()),
-                               "parameters": {"apiKey": {"value": "k"}, "minReplicas": {"value": 1},
-                                              "defaultCommands": {"value": ["python3", "/mount/app.py"]}}}}
+        body = {
+            "properties": {
+                "mode": "Incremental",
+                "template": json.loads(TEMPLATE.read_text()),
+                "parameters": {
+                    "apiKey": {"value": "k"},
+                    "minReplicas": {"value": 1},
+                    "defaultCommands": {"value": ["python3", "/mount/app.py"]},
+                },
+            }
+        }
         dep = f"{rg}/providers/Microsoft.Resources/deployments/d1"
         r = s.put(dep, params={"api-version": "2024-03-01"}, json=body)
         assert r.status_code in (200, 201), r.text

@@ -1,4 +1,5 @@
 """Helpers shared by the template tests: file paths, schema registry, Bicep parsing and checkov."""
+
 import json
 import os
 import re
@@ -51,32 +52,42 @@ ENVELOPE_SCHEMA = "urn:aitk:deploymentTemplate-envelope"
 @lru_cache(maxsize=1)
 def registry():
     import copy
+
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
+
     docs = dict(schema_files())
     envelope = copy.deepcopy(docs[TEMPLATE_SCHEMA])
     envelope["id"] = ENVELOPE_SCHEMA
     envelope["definitions"]["resource"] = {"$ref": "#/definitions/resourceBase"}
     docs[ENVELOPE_SCHEMA] = envelope
     return Registry().with_resources(
-        (sid, Resource.from_contents(doc, default_specification=DRAFT4)) for sid, doc in docs.items())
+        (sid, Resource.from_contents(doc, default_specification=DRAFT4)) for sid, doc in docs.items()
+    )
 
 
 def resource_validator(resource):
     """Validator of one template resource: the envelope's resourceBase and its provider's
     resourceDefinitions entry for its type and apiVersion (what the full schema's oneOf applies)."""
     from jsonschema import Draft4Validator
+
     rtype, api = resource["type"], resource["apiVersion"]
     name = resource_definition_name(rtype, api)
-    return Draft4Validator({"allOf": [
-        {"$ref": f"{ENVELOPE_SCHEMA}#/definitions/resourceBase"},
-        {"$ref": f"{provider_schema_id(rtype, api)}#/resourceDefinitions/{name}"},
-    ]}, registry=registry())
+    return Draft4Validator(
+        {
+            "allOf": [
+                {"$ref": f"{ENVELOPE_SCHEMA}#/definitions/resourceBase"},
+                {"$ref": f"{provider_schema_id(rtype, api)}#/resourceDefinitions/{name}"},
+            ]
+        },
+        registry=registry(),
+    )
 
 
 def validator(schema_id, pointer=""):
     """A Draft 4 validator for `schema_id#pointer`, $refs resolved through the local registry."""
     from jsonschema import Draft4Validator
+
     return Draft4Validator({"$ref": f"{schema_id}#{pointer}"}, registry=registry())
 
 

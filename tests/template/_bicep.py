@@ -9,6 +9,7 @@ pycep gives identifiers and string literals the same shape (a Python str); a str
 parameter, variable or resource is read as that symbol. The template has no string literal that
 equals a symbol name (test_no_literal_shadows_a_symbol checks it in the Bicep source).
 """
+
 import re
 
 
@@ -17,8 +18,7 @@ class Unsupported(Exception):
 
 
 PARAM_TYPES = {"string": "string", "int": "int", "bool": "bool", "array": "array", "object": "object"}
-DECORATORS = {"min_value": "minValue", "max_value": "maxValue", "min_length": "minLength",
-              "max_length": "maxLength"}
+DECORATORS = {"min_value": "minValue", "max_value": "maxValue", "min_length": "minLength", "max_length": "maxLength"}
 
 
 def q(s):
@@ -53,7 +53,7 @@ class Compiler:
             _, parent_body = self.resource_body(body["parent"])
             return self.name_segments(parent_body) + [self.expr(own)]
         if isinstance(own, str) and own in self.vars:
-            own = self.vars[own]["value"]           # a full child name kept in a variable
+            own = self.vars[own]["value"]  # a full child name kept in a variable
         if isinstance(own, str) and "/" in own and own not in self.params:
             return [self.expr(part) for part in own.split("/")]
         return [self.expr(own)]
@@ -62,8 +62,7 @@ class Compiler:
         if "parent" in body:
             _, parent_body = self.resource_body(body["parent"])
             parts = self.name_segments(parent_body) + [self.expr(body["name"])]
-            return "[format(" + q("/".join("{%d}" % i for i in range(len(parts)))) + ", " \
-                + ", ".join(parts) + ")]"
+            return "[format(" + q("/".join("{%d}" % i for i in range(len(parts)))) + ", " + ", ".join(parts) + ")]"
         return self.value(body["name"])
 
     def api(self, sym):
@@ -127,8 +126,7 @@ class Compiler:
         if t == "not":
             return f"not({self.expr(o)})"
         if t == "conditional":
-            return f"if({self.expr(o['condition'])}, {self.expr(o['true_value'])}, " \
-                   f"{self.expr(o['false_value'])})"
+            return f"if({self.expr(o['condition'])}, {self.expr(o['true_value'])}, {self.expr(o['false_value'])})"
         if t in ("property_accessor", "function_accessor", "index_accessor"):
             return self.accessor(op)
         raise Unsupported(f"operator {t}")
@@ -139,8 +137,7 @@ class Compiler:
         if t == "function_accessor":
             return [o["operand_1"], ("()", o["func_name"])]
         first = o["operand_1"]
-        head = self.chain(first["operator"]) if isinstance(first, dict) and "operator" in first \
-            else [first]
+        head = self.chain(first["operator"]) if isinstance(first, dict) and "operator" in first else [first]
         second = o["operand_2"]
         if t == "index_accessor":
             return head + [("[]", second)]
@@ -197,7 +194,7 @@ class Compiler:
             else:
                 out.append(tok)
         joined = ""
-        for tok in out:   # ARM's spacing: ", " after commas, nothing else
+        for tok in out:  # ARM's spacing: ", " after commas, nothing else
             joined += tok + (" " if tok == "," else "")
         return joined
 
@@ -210,12 +207,12 @@ class Compiler:
             while depth:
                 depth += {"{": 1, "}": -1}.get(s[i], 0)
                 i += 1
-            pieces.append(s[pos:m.start()].replace("{", "{{").replace("}", "}}"))
+            pieces.append(s[pos : m.start()].replace("{", "{{").replace("}", "}}"))
             pieces.append("{%d}" % len(args))
-            args.append(self.text_expr(s[m.end():i - 1]))
+            args.append(self.text_expr(s[m.end() : i - 1]))
             pos = i
         pieces.append(s[pos:])
-        if "".join(pieces) == "{0}":          # '${x}' compiles to x itself
+        if "".join(pieces) == "{0}":  # '${x}' compiles to x itself
             return args[0]
         return f"format({q(''.join(pieces))}, {', '.join(args)})"
 
@@ -261,8 +258,9 @@ class Compiler:
                 if key in ("name", "parent", "dependsOn"):
                     continue
                 arm[key] = self.value(v)
-            deps = [f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or []
-                    if not self.resources[d].get("existing")]
+            deps = [
+                f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or [] if not self.resources[d].get("existing")
+            ]
             if deps:
                 arm["dependsOn"] = deps
             out[sym] = arm
@@ -270,9 +268,14 @@ class Compiler:
 
     def existing(self):
         """{symbol: (type, apiVersion, name value)} of the `existing` resources."""
-        return {sym: (r["type"], r["api_version"], self.full_name(self.resource_body(sym)[1]))
-                for sym, r in self.resources.items() if r.get("existing")}
+        return {
+            sym: (r["type"], r["api_version"], self.full_name(self.resource_body(sym)[1]))
+            for sym, r in self.resources.items()
+            if r.get("existing")
+        }
 
     def outputs(self):
-        return {name: {"type": o["type"], "value": self.value(o["value"])}
-                for name, o in (self.tree.get("outputs") or {}).items()}
+        return {
+            name: {"type": o["type"], "value": self.value(o["value"])}
+            for name, o in (self.tree.get("outputs") or {}).items()
+        }

@@ -1,4 +1,5 @@
 """Fixtures of the template tests: the ARM JSON, and the Bicep parsed by pycep-parser (cached)."""
+
 import hashlib
 import importlib.metadata
 
@@ -26,8 +27,9 @@ def resources(template):
 def bicep_tree(request):
     """pycep-parser's tree of inference.bicep. Parsing takes ~30 s on this machine, so the tree
     is kept in pytest's cache under the hash of the Bicep text and the pycep-parser version."""
-    pycep = pytest.importorskip("pycep", reason="pycep-parser is not installed: "
-                                "`.venv/bin/pip install -r requirements/template.txt`")
+    pycep = pytest.importorskip(
+        "pycep", reason="pycep-parser is not installed: `.venv/bin/pip install -r requirements/template.txt`"
+    )
     text = _arm.BICEP.read_text(encoding="utf-8")
     version = importlib.metadata.version("pycep-parser")
     key = "aitk-template/pycep/" + hashlib.sha256(f"{version}\0{text}".encode()).hexdigest()
@@ -41,4 +43,5 @@ def bicep_tree(request):
 @pytest.fixture(scope="session")
 def compiled(bicep_tree):
     from template import _bicep
+
     return _bicep.Compiler(bicep_tree)

@@ -1,10 +1,10 @@
 """(2) inference.bicep, parsed by pycep-parser and compiled by _bicep.py, equals inference.json."""
+
 import re
 
 import pytest
 
-from template import _arm
-from template import _bicep
+from template import _arm, _bicep
 
 
 def _sorted_deps(resource):
@@ -28,8 +28,9 @@ def test_variables(compiled, template):
 
 def test_resources(compiled, template):
     bicep = list(compiled.arm_resources().values())
-    assert [(r["type"], r["apiVersion"]) for r in bicep] == \
-        [(r["type"], r["apiVersion"]) for r in template["resources"]]
+    assert [(r["type"], r["apiVersion"]) for r in bicep] == [
+        (r["type"], r["apiVersion"]) for r in template["resources"]
+    ]
     for b, j in zip(bicep, template["resources"]):
         assert b.get("condition") == j.get("condition"), j["type"]
         assert _sorted_deps(b) == _sorted_deps(j), j["type"]
@@ -39,8 +40,11 @@ def test_existing_symbols_mirror_conditions(compiled, template):
     """Each conditional resource has an `existing` twin (same type, API version, name) that the
     rest of the Bicep reads, so reads work whether it was deployed or reused."""
     existing = sorted(compiled.existing().values())
-    conditional = sorted((r["type"], r["apiVersion"], r["name"]) for r in template["resources"]
-                         if "condition" in r and not r["type"].endswith("/shares"))
+    conditional = sorted(
+        (r["type"], r["apiVersion"], r["name"])
+        for r in template["resources"]
+        if "condition" in r and not r["type"].endswith("/shares")
+    )
     assert existing == conditional
 
 
@@ -59,6 +63,7 @@ def test_no_literal_shadows_a_symbol(bicep_tree):
 def test_compiler_can_fail(bicep_tree, template):
     """A changed property in the Bicep tree shows up as a difference."""
     import copy
+
     tree = copy.deepcopy(bicep_tree)
     body = tree["resources"]["app"]["config"]
     body["properties"]["configuration"]["ingress"]["allowInsecure"] = True

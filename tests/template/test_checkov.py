@@ -4,6 +4,7 @@ checkov pins its own versions of packages that azure-cli also pins, so it lives 
 .venv/checkov/ (created here on first use: a few minutes, once). Findings that do not apply are
 skipped with a reason per check id (SKIPS, also in README.md); the test fails on a new finding and
 on a skipped one that no longer occurs."""
+
 import json
 import os
 import re
@@ -21,13 +22,13 @@ CHECKOV = VENV / "bin" / "checkov"
 
 SKIPS = {
     "CKV_AZURE_35": "storage default network action Deny: the Container Apps environment is not "
-                    "VNet-integrated, so the Azure Files mount reaches the account over its public "
-                    "endpoint (key-authenticated, HTTPS/TLS 1.2 only) and `deploy` uploads from the "
-                    "user's machine; a Deny rule breaks both. Isolation needs a VNet environment "
-                    "and a private endpoint, out of scope of this template.",
+    "VNet-integrated, so the Azure Files mount reaches the account over its public "
+    "endpoint (key-authenticated, HTTPS/TLS 1.2 only) and `deploy` uploads from the "
+    "user's machine; a Deny rule breaks both. Isolation needs a VNet environment "
+    "and a private endpoint, out of scope of this template.",
     "CKV_AZURE_206": "replication other than LRS: the share holds copies (base model, adapters, "
-                     "launcher) that `deploy` re-uploads from the workspace; Standard_LRS is the "
-                     "deliberate cost choice (users can change sku in the Bicep).",
+    "launcher) that `deploy` re-uploads from the workspace; Standard_LRS is the "
+    "deliberate cost choice (users can change sku in the Bicep).",
 }
 # checkov 3.3.30 reports these as failed on a conditional Bicep resource (`= if (…) {…}`) although
 # the values are right: it reads pycep's tree of a conditional resource one level too high. On a
@@ -48,8 +49,7 @@ def _ensure_checkov():
         pytest.skip(f"{CHECKOV} missing and AITK_NO_CHECKOV_INSTALL is set")
     VENV.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    r = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", CHECKOV_PIN],
-                       capture_output=True, text=True)
+    r = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", CHECKOV_PIN], capture_output=True, text=True)
     if r.returncode != 0:
         shutil.rmtree(VENV, ignore_errors=True)
         pytest.fail(f"cannot install {CHECKOV_PIN} into {VENV}:\n{r.stderr[-2000:]}")
@@ -62,10 +62,11 @@ def _unconditional(text):
 
 
 def _broken(text):
-    for old, new in [("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"),
-                     ("minimumTlsVersion: 'TLS1_2'", "minimumTlsVersion: 'TLS1_0'"),
-                     ("allowBlobPublicAccess: false",
-                      "allowBlobPublicAccess: true\n    publicNetworkAccess: 'Enabled'")]:
+    for old, new in [
+        ("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"),
+        ("minimumTlsVersion: 'TLS1_2'", "minimumTlsVersion: 'TLS1_0'"),
+        ("allowBlobPublicAccess: false", "allowBlobPublicAccess: true\n    publicNetworkAccess: 'Enabled'"),
+    ]:
         assert old in text
         text = text.replace(old, new)
     return text
@@ -77,17 +78,24 @@ def scan(tmp_path_factory):
     _ensure_checkov()
     work = tmp_path_factory.mktemp("checkov")
     text = _arm.BICEP.read_text(encoding="utf-8")
-    files = {"shipped/inference.bicep": text,
-             "shipped/inference.json": _arm.ARM_JSON.read_text(encoding="utf-8"),
-             "unconditional/inference.bicep": _unconditional(text),
-             "broken/inference.bicep": _broken(_unconditional(text))}
+    files = {
+        "shipped/inference.bicep": text,
+        "shipped/inference.json": _arm.ARM_JSON.read_text(encoding="utf-8"),
+        "unconditional/inference.bicep": _unconditional(text),
+        "broken/inference.bicep": _broken(_unconditional(text)),
+    }
     for rel, content in files.items():
         (work / rel).parent.mkdir(exist_ok=True)
         (work / rel).write_text(content, encoding="utf-8")
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-    r = subprocess.run([str(CHECKOV), "-d", str(work), "--framework", "bicep", "arm",
-                        "-o", "json", "--compact", "--skip-download"],
-                       capture_output=True, text=True, timeout=300, env=env, cwd=work)
+    r = subprocess.run(
+        [str(CHECKOV), "-d", str(work), "--framework", "bicep", "arm", "-o", "json", "--compact", "--skip-download"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=work,
+    )
     assert r.returncode in (0, 1), r.stderr[-3000:]
     reports = json.loads(r.stdout)
     reports = reports if isinstance(reports, list) else [reports]
@@ -106,8 +114,12 @@ def test_pin_recorded_in_requirements():
 
 
 def test_files_scanned(scan):
-    assert {("bicep", "shipped/inference.bicep"), ("arm", "shipped/inference.json"),
-            ("bicep", "unconditional/inference.bicep"), ("bicep", "broken/inference.bicep")} <= set(scan)
+    assert {
+        ("bicep", "shipped/inference.bicep"),
+        ("arm", "shipped/inference.json"),
+        ("bicep", "unconditional/inference.bicep"),
+        ("bicep", "broken/inference.bicep"),
+    } <= set(scan)
 
 
 def test_no_unexplained_findings(scan):

@@ -1,5 +1,6 @@
 """The template against docs/contracts.md "Template", docs/serving.md "Probes", docs/design.md
 "Workspace files", and the parameter names the extension passes (src/aitk/azext_aitk)."""
+
 import json
 import re
 
@@ -8,16 +9,38 @@ import pytest
 from template import _arm
 
 ROOT = _arm.ROOT
-OUTPUTS = ["SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME", "FILE_SHARE_NAME",
-           "ACA_APP_NAME", "ACA_APP_ENDPOINT"]
-NAMES = ["storageAccountName", "fileShareName", "acaEnvironmentName", "acaEnvironmentStorageName",
-         "acaAppName", "acaLogAnalyticsName"]
-EXTENSION_PARAMETERS = {   # what core/provision_plan.py and gpu_profiles.py put, and their ARM types
-    "location": "string", "apiKey": "securestring", "image": "string",
-    "workloadProfileName": "string", "workloadProfileType": "string", "cpu": "string",
-    "memory": "string", "minReplicas": "int", "maximumInstanceCount": "int",
-    "storageAccountExists": "bool", "fileShareExists": "bool", "acaEnvironmentExists": "bool",
-    "acaLogAnalyticsExists": "bool", "defaultCommands": "array", "workloadProfileDedicated": "bool",
+OUTPUTS = [
+    "SUBSCRIPTION_ID",
+    "RESOURCE_GROUP_NAME",
+    "STORAGE_ACCOUNT_NAME",
+    "FILE_SHARE_NAME",
+    "ACA_APP_NAME",
+    "ACA_APP_ENDPOINT",
+]
+NAMES = [
+    "storageAccountName",
+    "fileShareName",
+    "acaEnvironmentName",
+    "acaEnvironmentStorageName",
+    "acaAppName",
+    "acaLogAnalyticsName",
+]
+EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put, and their ARM types
+    "location": "string",
+    "apiKey": "securestring",
+    "image": "string",
+    "workloadProfileName": "string",
+    "workloadProfileType": "string",
+    "cpu": "string",
+    "memory": "string",
+    "minReplicas": "int",
+    "maximumInstanceCount": "int",
+    "storageAccountExists": "bool",
+    "fileShareExists": "bool",
+    "acaEnvironmentExists": "bool",
+    "acaLogAnalyticsExists": "bool",
+    "defaultCommands": "array",
+    "workloadProfileDedicated": "bool",
 }
 
 
@@ -38,8 +61,13 @@ def test_defaults(template):
     assert p["image"] == "vllm/vllm-openai:v0.32.0"
     assert (p["workloadProfileName"], p["workloadProfileType"]) == ("gpu", "Consumption-GPU-NC8as-T4")
     assert (p["cpu"], p["memory"]) == ("8.0", "56Gi")
-    for name in ("storageAccountExists", "fileShareExists", "acaEnvironmentExists",
-                 "acaLogAnalyticsExists", "workloadProfileDedicated"):
+    for name in (
+        "storageAccountExists",
+        "fileShareExists",
+        "acaEnvironmentExists",
+        "acaLogAnalyticsExists",
+        "workloadProfileDedicated",
+    ):
         assert p[name] is False
     assert "defaultValue" not in template["parameters"]["apiKey"]
     suffix = "substring(uniqueString(resourceGroup().id), 0, 5)"
@@ -52,18 +80,19 @@ def test_default_names_are_valid():
     """Default names with a worst-case 5-char uniqueString suffix fit Azure's naming rules."""
     suffix = "0a1b2"
     assert re.fullmatch(r"[a-z0-9]{3,24}", "aitkinfer" + suffix)
-    assert re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "aitk-infer-" + suffix)     # container app
+    assert re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", "aitk-infer-" + suffix)  # container app
     assert re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]", "aitk-inference")  # share
 
 
 def test_extension_profiles_fit(template):
     from azext_aitk.core import gpu_profiles
+
     for profile in gpu_profiles.PROFILES.values():
         for name, value in gpu_profiles.template_parameters(profile).items():
             ptype = template["parameters"][name]["type"]
             assert ptype == {"workloadProfileDedicated": "bool"}.get(name, "string"), name
             assert isinstance(value, bool if ptype == "bool" else str), name
-        float(profile.cpu)          # json(parameters('cpu')) must give a number
+        float(profile.cpu)  # json(parameters('cpu')) must give a number
 
 
 def test_outputs_exact(template):
@@ -72,7 +101,8 @@ def test_outputs_exact(template):
     assert all(o["type"] == "string" for o in outputs.values())
     assert outputs["ACA_APP_ENDPOINT"]["value"] == (
         "[format('https://{0}', reference(resourceId('Microsoft.App/containerApps', "
-        "parameters('acaAppName')), '2025-07-01').configuration.ingress.fqdn)]")
+        "parameters('acaAppName')), '2025-07-01').configuration.ingress.fqdn)]"
+    )
     assert outputs["SUBSCRIPTION_ID"]["value"] == "[subscription().subscriptionId]"
     assert outputs["RESOURCE_GROUP_NAME"]["value"] == "[resourceGroup().name]"
 
@@ -86,11 +116,11 @@ def test_container(resources):
     assert env["AITK_API_KEY"] == {"name": "AITK_API_KEY", "secretRef": "api-key"}
     assert env["AITK_MOUNT"]["value"] == "/mount"
     assert env["PYTHONPATH"]["value"] == "/mount/aitk/launcher"
-    assert container["resources"] == {"cpu": "[json(parameters('cpu'))]",
-                                      "memory": "[parameters('memory')]"}
+    assert container["resources"] == {"cpu": "[json(parameters('cpu'))]", "memory": "[parameters('memory')]"}
     assert container["volumeMounts"] == [{"volumeName": "share", "mountPath": "/mount"}]
-    assert app["template"]["volumes"] == [{"name": "share", "storageType": "AzureFile",
-                                           "storageName": "[parameters('acaEnvironmentStorageName')]"}]
+    assert app["template"]["volumes"] == [
+        {"name": "share", "storageType": "AzureFile", "storageName": "[parameters('acaEnvironmentStorageName')]"}
+    ]
     assert app["configuration"]["ingress"]["targetPort"] == 8000
     assert app["workloadProfileName"] == "[parameters('workloadProfileName')]"
     scale = app["template"]["scale"]
@@ -117,8 +147,12 @@ def test_probes_match_serving_doc(resources):
     got = {}
     for probe in container["probes"]:
         assert probe["httpGet"] == {"path": "/health", "port": 8000}
-        got[probe["type"]] = (probe["initialDelaySeconds"], probe["periodSeconds"],
-                              probe["timeoutSeconds"], probe["failureThreshold"])
+        got[probe["type"]] = (
+            probe["initialDelaySeconds"],
+            probe["periodSeconds"],
+            probe["timeoutSeconds"],
+            probe["failureThreshold"],
+        )
     assert got == want
     startup = got["Startup"]
     assert startup[0] + startup[3] * startup[1] >= 900, "start-up budget for a large model"
@@ -143,24 +177,35 @@ def test_reads_work_for_existing_resources(template):
     """Reads of the reusable resources go through resourceId(), never a template-internal name, so
     they work whether the resource was deployed here or already existed."""
     text = json.dumps(template)
-    assert "listKeys(resourceId('Microsoft.Storage/storageAccounts', parameters('storageAccountName')), '2025-06-01').keys[0].value" in text
-    assert "reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('acaLogAnalyticsName')), '2025-02-01').customerId" in text
-    assert "listKeys(resourceId('Microsoft.OperationalInsights/workspaces', parameters('acaLogAnalyticsName')), '2025-02-01').primarySharedKey" in text
+    assert (
+        "listKeys(resourceId('Microsoft.Storage/storageAccounts', parameters('storageAccountName')), '2025-06-01').keys[0].value"
+        in text
+    )
+    assert (
+        "reference(resourceId('Microsoft.OperationalInsights/workspaces', parameters('acaLogAnalyticsName')), '2025-02-01').customerId"
+        in text
+    )
+    assert (
+        "listKeys(resourceId('Microsoft.OperationalInsights/workspaces', parameters('acaLogAnalyticsName')), '2025-02-01').primarySharedKey"
+        in text
+    )
 
 
 def test_workload_profiles(template, resources):
     env = resources["Microsoft.App/managedEnvironments"]["properties"]
-    assert env["workloadProfiles"] == ("[if(parameters('workloadProfileDedicated'), "
-                                       "variables('workloadProfilesDedicated'), "
-                                       "variables('workloadProfilesServerless'))]")
+    assert env["workloadProfiles"] == (
+        "[if(parameters('workloadProfileDedicated'), "
+        "variables('workloadProfilesDedicated'), "
+        "variables('workloadProfilesServerless'))]"
+    )
     v = template["variables"]
     consumption = {"name": "Consumption", "workloadProfileType": "Consumption"}
-    gpu = {"name": "[parameters('workloadProfileName')]",
-           "workloadProfileType": "[parameters('workloadProfileType')]"}
+    gpu = {"name": "[parameters('workloadProfileName')]", "workloadProfileType": "[parameters('workloadProfileType')]"}
     assert v["workloadProfilesServerless"] == [consumption, gpu]
-    assert v["workloadProfilesDedicated"] == [consumption, dict(
-        gpu, minimumCount="[parameters('minReplicas')]",
-        maximumCount="[parameters('maximumInstanceCount')]")]
+    assert v["workloadProfilesDedicated"] == [
+        consumption,
+        dict(gpu, minimumCount="[parameters('minReplicas')]", maximumCount="[parameters('maximumInstanceCount')]"),
+    ]
     assert env["appLogsConfiguration"]["destination"] == "log-analytics"
 
 

@@ -1,5 +1,6 @@
 """The ARM functions inference.json uses are exactly the list at the top of README.md (the local
 ARM evaluator implements that list)."""
+
 import re
 
 from template import _arm
@@ -18,13 +19,32 @@ def test_function_list_is_exact(template):
 
 
 def test_function_list_within_allowed():
-    allowed = {"parameters", "variables", "format", "concat", "substring", "uniqueString", "toLower",
-               "resourceGroup", "subscription", "resourceId", "reference", "listKeys", "json", "not",
-               "if", "createArray"}
+    allowed = {
+        "parameters",
+        "variables",
+        "format",
+        "concat",
+        "substring",
+        "uniqueString",
+        "toLower",
+        "resourceGroup",
+        "subscription",
+        "resourceId",
+        "reference",
+        "listKeys",
+        "json",
+        "not",
+        "if",
+        "createArray",
+    }
     assert set(readme_functions()) <= allowed
 
 
 def test_extractor_sees_functions_not_literals():
-    node = {"a": "[format('x(y){0}', parameters('p'))]", "b": "[[notAnExpression('x')]",
-            "c": ["[reference(resourceId('T', 'n'), '1').x]"], "d": "plain(text)"}
+    node = {
+        "a": "[format('x(y){0}', parameters('p'))]",
+        "b": "[[notAnExpression('x')]",
+        "c": ["[reference(resourceId('T', 'n'), '1').x]"],
+        "d": "plain(text)",
+    }
     assert _arm.arm_functions_used(node) == {"format", "parameters", "reference", "resourceId"}

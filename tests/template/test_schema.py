@@ -1,6 +1,7 @@
 """(1) The ARM JSON and the parameters file validate against the published ARM schemas
 (vendored in tests/template/arm-schemas from Azure/azure-resource-manager-schemas): the template envelope, then each
 resource against its provider file's resourceDefinitions, `$ref`s resolved by the files' ids."""
+
 import copy
 
 import pytest
@@ -28,11 +29,14 @@ def test_template_envelope(template):
     assert _errors(_arm.validator(_arm.ENVELOPE_SCHEMA), template) == []
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda t: t.__setitem__("resources", "nope"),
-    lambda t: t["parameters"]["apiKey"].__setitem__("type", "password"),
-    lambda t: t["outputs"]["ACA_APP_NAME"].pop("type"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t.__setitem__("resources", "nope"),
+        lambda t: t["parameters"]["apiKey"].__setitem__("type", "password"),
+        lambda t: t["outputs"]["ACA_APP_NAME"].pop("type"),
+    ],
+)
 def test_envelope_check_can_fail(template, mutate):
     bad = copy.deepcopy(template)
     mutate(bad)
@@ -48,18 +52,18 @@ def test_resource_against_provider_schema(template, index):
     assert _errors(_arm.resource_validator(resource), resource) == []
 
 
-@pytest.mark.parametrize("where, mutate", [
-    ("storageAccounts", lambda r: r["properties"].__setitem__("minimumTlsVersion", "TLS1_9")),
-    ("storageAccounts", lambda r: r.__setitem__("kind", "NotAKind")),
-    ("containerApps", lambda r: r["properties"]["configuration"].__setitem__(
-        "activeRevisionsMode", "Sometimes")),
-    ("containerApps", lambda r: r["properties"]["configuration"]["ingress"].__setitem__(
-        "targetPort", "eighty")),
-    ("containerApps", lambda r: r["properties"]["template"]["volumes"][0].__setitem__(
-        "storageType", "Floppy")),
-    ("managedEnvironments", lambda r: r["properties"].__setitem__("workloadProfiles", 5)),
-    ("workspaces", lambda r: r["properties"]["sku"].__setitem__("name", "Free4Ever")),
-])
+@pytest.mark.parametrize(
+    "where, mutate",
+    [
+        ("storageAccounts", lambda r: r["properties"].__setitem__("minimumTlsVersion", "TLS1_9")),
+        ("storageAccounts", lambda r: r.__setitem__("kind", "NotAKind")),
+        ("containerApps", lambda r: r["properties"]["configuration"].__setitem__("activeRevisionsMode", "Sometimes")),
+        ("containerApps", lambda r: r["properties"]["configuration"]["ingress"].__setitem__("targetPort", "eighty")),
+        ("containerApps", lambda r: r["properties"]["template"]["volumes"][0].__setitem__("storageType", "Floppy")),
+        ("managedEnvironments", lambda r: r["properties"].__setitem__("workloadProfiles", 5)),
+        ("workspaces", lambda r: r["properties"]["sku"].__setitem__("name", "Free4Ever")),
+    ],
+)
 def test_resource_check_can_fail(template, where, mutate):
     bad = copy.deepcopy(next(r for r in template["resources"] if r["type"].endswith("/" + where)))
     mutate(bad)

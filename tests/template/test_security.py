@@ -1,4 +1,5 @@
 """(5) Security facts, asserted directly on inference.json (and on the Bicep through pycep)."""
+
 import json
 import re
 
@@ -31,8 +32,7 @@ def test_api_key_is_secure_and_only_a_secret(template, resources):
     assert env["AITK_API_KEY"] == {"name": "AITK_API_KEY", "secretRef": "api-key"}
     for e in container["env"]:
         assert "apiKey" not in json.dumps(e)
-    assert "apiKey" not in json.dumps(container["command"]) + json.dumps(
-        template["parameters"]["defaultCommands"])
+    assert "apiKey" not in json.dumps(container["command"]) + json.dumps(template["parameters"]["defaultCommands"])
 
 
 def test_no_secret_in_outputs(template):
@@ -40,16 +40,22 @@ def test_no_secret_in_outputs(template):
     for secret in ("apiKey", "listKeys", "list(", "secret", "sharedKey", "accountKey", "secrets"):
         assert secret not in outputs
     for name, o in template["outputs"].items():
-        assert o["type"] == "string", name      # not securestring/secureObject data leaking
+        assert o["type"] == "string", name  # not securestring/secureObject data leaking
 
 
 def test_keys_only_where_needed(template, resources):
     """Account and workspace keys are read only into the two properties that need them."""
     text = json.dumps(template)
     assert text.count("listKeys(") == 2
-    assert "listKeys(" in resources["Microsoft.App/managedEnvironments/storages"]["properties"]["azureFile"]["accountKey"]
-    assert "listKeys(" in resources["Microsoft.App/managedEnvironments"]["properties"][
-        "appLogsConfiguration"]["logAnalyticsConfiguration"]["sharedKey"]
+    assert (
+        "listKeys(" in resources["Microsoft.App/managedEnvironments/storages"]["properties"]["azureFile"]["accountKey"]
+    )
+    assert (
+        "listKeys("
+        in resources["Microsoft.App/managedEnvironments"]["properties"]["appLogsConfiguration"][
+            "logAnalyticsConfiguration"
+        ]["sharedKey"]
+    )
 
 
 def test_parameters_file_has_no_secret():

@@ -1,5 +1,4 @@
 import pytest
-
 from azext_aitk.core import adapter_specs as a
 from azext_aitk.core import api_key
 

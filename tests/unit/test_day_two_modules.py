@@ -1,17 +1,17 @@
 """The day-two commands' plain modules: chat_session (SSE, conversation, terminal loop),
 console_log, status_summary, teardown_plan; and the chat's HTTP side (model_server.stream_chat)."""
+
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from azext_aitk.azure import model_server
 from azext_aitk.core import chat_session, console_log, status_summary, teardown_plan
 
-
 # -- chat: SSE parsing ------------------------------------------------------------------------
+
 
 def _sse(*pieces, done=True):
     lines = [": keep-alive", "", 'data: {"choices":[{"delta":{"role":"assistant"}}]}', ""]
@@ -28,8 +28,14 @@ def test_sse_deltas_yields_content_and_stops_at_done():
 
 
 def test_sse_deltas_accepts_bytes_crlf_and_skips_junk():
-    lines = [b"data: not json\r\n", b"event: x", b'data: {"choices":[{"delta":{"content":"\xc3\xa9"}}]}\r\n',
-             b"data: [1]", b"data:", b"data: [DONE]"]
+    lines = [
+        b"data: not json\r\n",
+        b"event: x",
+        b'data: {"choices":[{"delta":{"content":"\xc3\xa9"}}]}\r\n',
+        b"data: [1]",
+        b"data:",
+        b"data: [DONE]",
+    ]
     assert list(chat_session.sse_deltas(lines)) == ["\u00e9"]
 
 
@@ -40,11 +46,17 @@ def test_sse_error_object_raises():
 
 # -- chat: conversation and options -----------------------------------------------------------
 
+
 def test_conversation_request_does_not_change_history_until_recorded():
     c = chat_session.Conversation("m", system="be brief", temperature=0.5, max_tokens=7)
     body = c.request("hi")
-    assert body == {"model": "m", "stream": True, "temperature": 0.5, "max_tokens": 7,
-                    "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
+    assert body == {
+        "model": "m",
+        "stream": True,
+        "temperature": 0.5,
+        "max_tokens": 7,
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
     assert len(c.messages) == 1
     c.record("hi", "hello")
     assert [m["role"] for m in c.request("again")["messages"]] == ["system", "user", "assistant", "user"]
@@ -77,6 +89,7 @@ def test_pick_model():
 
 # -- chat: the terminal loop with scripted input ----------------------------------------------
 
+
 class _Script:
     def __init__(self, *items):
         self.items = list(items)
@@ -107,6 +120,7 @@ def test_run_terminal_history_interrupt_and_eof():
             raise e
         on_piece("ok")
         return "ok"
+
     assert chat_session.run_terminal(conv, send, script.read, script.write) == 3
     out = "".join(script.out)
     assert "(Ctrl-D or /exit leaves the chat)" in out and "[stopped]" in out
@@ -119,12 +133,14 @@ def test_run_terminal_exit_word_and_server_error_keep_going():
 
     def send(body, on_piece):
         raise chat_session.ChatError("the server answered 500: boom")
+
     assert chat_session.run_terminal(conv, send, script.read, script.write) == 0
     assert "[error] the server answered 500: boom" in "".join(script.out)
     assert script.items == ["never"] and conv.messages == []
 
 
 # -- chat: stream_reply against a local server ------------------------------------------------
+
 
 class _Chat(BaseHTTPRequestHandler):
     def log_message(self, *a):
@@ -183,9 +199,10 @@ def test_stream_reply_interrupt_carries_the_partial_reply(chat_url):
         got.append(p)
         if len(got) == 5:
             raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt) as info:
         model_server.stream_chat(chat_url, "k", chat_session.Conversation("m").request("slow"), on_piece)
-    assert info.value.partial == "t0 t1 t2 t3 t4 "   # up to the piece being shown when it stopped
+    assert info.value.partial == "t0 t1 t2 t3 t4 "  # up to the piece being shown when it stopped
 
 
 def test_stream_reply_no_server():
@@ -195,11 +212,13 @@ def test_stream_reply_no_server():
 
 # -- log_stream -------------------------------------------------------------------------------
 
+
 def test_logstream_url_like_az_containerapp_logs_show():
     ese = "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a/eventstream"
     assert console_log.logstream_url(ese, "s", "g", "a", "a--r1", "a--r1-0", "main") == (
         "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a"
-        "/revisions/a--r1/replicas/a--r1-0/containers/main/logstream")
+        "/revisions/a--r1/replicas/a--r1-0/containers/main/logstream"
+    )
     with pytest.raises(console_log.LogStreamError):
         console_log.base_url(None)
 
@@ -232,13 +251,28 @@ def test_text_lines_skips_keepalives():
 
 # -- status_summary ---------------------------------------------------------------------------
 
-APP = {"name": "app", "properties": {
-    "provisioningState": "Succeeded", "runningStatus": "Running", "latestRevisionName": "app--2",
-    "workloadProfileName": "gpu-t4", "template": {"scale": {"minReplicas": 0, "maxReplicas": 2}}}}
-ENV = {"properties": {"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"},
-                                           {"name": "gpu-t4", "workloadProfileType": "Consumption-GPU-NC8as-T4"}]}}
-REVS = [{"name": "app--1", "properties": {"runningState": "Stopped"}},
-        {"name": "app--2", "properties": {"runningState": "Running", "healthState": "Healthy", "replicas": 1}}]
+APP = {
+    "name": "app",
+    "properties": {
+        "provisioningState": "Succeeded",
+        "runningStatus": "Running",
+        "latestRevisionName": "app--2",
+        "workloadProfileName": "gpu-t4",
+        "template": {"scale": {"minReplicas": 0, "maxReplicas": 2}},
+    },
+}
+ENV = {
+    "properties": {
+        "workloadProfiles": [
+            {"name": "Consumption", "workloadProfileType": "Consumption"},
+            {"name": "gpu-t4", "workloadProfileType": "Consumption-GPU-NC8as-T4"},
+        ]
+    }
+}
+REVS = [
+    {"name": "app--1", "properties": {"runningState": "Stopped"}},
+    {"name": "app--2", "properties": {"runningState": "Running", "healthState": "Healthy", "replicas": 1}},
+]
 
 
 def test_summarize_healthy():
@@ -252,8 +286,16 @@ def test_summarize_healthy():
 
 
 def test_summarize_failed_uses_running_state_details_then_the_log_then_says_so():
-    failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy",
-                                                "runningStateDetails": "Container crashed: exit 1"}}]
+    failed = [
+        {
+            "name": "app--2",
+            "properties": {
+                "runningState": "Failed",
+                "healthState": "Unhealthy",
+                "runningStateDetails": "Container crashed: exit 1",
+            },
+        }
+    ]
     s = status_summary.summarize(APP, ENV, failed, [], False, [])
     assert s["error"] == "Container crashed: exit 1" and s["replicas"] == 0 and not s["ready"]
     failed[0]["properties"].pop("runningStateDetails")
@@ -262,8 +304,12 @@ def test_summarize_failed_uses_running_state_details_then_the_log_then_says_so()
 
 
 def test_summarize_restarting_container_and_unknown_profile():
-    reps = [_replica("app--2-0", {"name": "main", "restartCount": 2, "runningState": "Waiting",
-                                  "runningStateDetails": "CrashLoopBackOff"})]
+    reps = [
+        _replica(
+            "app--2-0",
+            {"name": "main", "restartCount": 2, "runningState": "Waiting", "runningStateDetails": "CrashLoopBackOff"},
+        )
+    ]
     s = status_summary.summarize(APP, {}, REVS, reps, False, [])
     assert s["error"] == "CrashLoopBackOff" and s["gpuProfile"] == "gpu-t4" and s["serverless"] is None
 
@@ -287,8 +333,9 @@ def _actions(items):
 
 
 def test_plan_all_made_by_provision():
-    items = teardown_plan.plan(APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde",
-                               FT, [], LOGS_ID)
+    items = teardown_plan.plan(
+        APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde", FT, [], LOGS_ID
+    )
     assert [i["name"] for i in items] == ["aitk-infer-abcde", "aitk-env-abcde", "aitk-logs-abcde", "aitkinferabcde"]
     assert set(_actions(items).values()) == {"delete"}
 
@@ -301,16 +348,31 @@ def test_plan_never_the_finetuning_storage():
 
 def test_plan_keeps_an_environment_another_app_uses_and_its_logs_and_storage():
     items = teardown_plan.plan(APP_ID, ENV_ID, [ENV_ID.upper()], "aitkinferabcde", {}, [], LOGS_ID)
-    assert _actions(items) == {"aitk-infer-abcde": "delete", "aitk-env-abcde": "keep",
-                               "aitk-logs-abcde": "keep", "aitkinferabcde": "keep"}
+    assert _actions(items) == {
+        "aitk-infer-abcde": "delete",
+        "aitk-env-abcde": "keep",
+        "aitk-logs-abcde": "keep",
+        "aitkinferabcde": "keep",
+    }
     assert "1 other container app" in items[1]["reason"]
 
 
 def test_plan_keeps_reused_resources():
-    items = teardown_plan.plan(APP_ID, f"{SUB}/Microsoft.App/managedEnvironments/team-env", [],
-                               "mystorage", None, [], f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde")
-    assert _actions(items) == {"aitk-infer-abcde": "delete", "team-env": "keep", "aitk-logs-abcde": "keep",
-                               "mystorage": "keep"}
+    items = teardown_plan.plan(
+        APP_ID,
+        f"{SUB}/Microsoft.App/managedEnvironments/team-env",
+        [],
+        "mystorage",
+        None,
+        [],
+        f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde",
+    )
+    assert _actions(items) == {
+        "aitk-infer-abcde": "delete",
+        "team-env": "keep",
+        "aitk-logs-abcde": "keep",
+        "mystorage": "keep",
+    }
 
 
 def test_plan_keeps_storage_mounted_elsewhere_and_describe_lists_both():

@@ -1,4 +1,5 @@
 """core/deploy_rollout.decide: how the server picks up what a deploy changed."""
+
 from aitk_serve import layout
 from azext_aitk.core import deploy_rollout as r
 
@@ -19,8 +20,9 @@ def test_more_than_one_replica_restarts():
 
 def test_launcher_or_inference_changes_restart():
     assert r.decide([layout.LAUNCHER_DIR + "/aitk_serve/cli.py"], [], 1).action == r.RESTART
-    assert r.decide([layout.SERVE_CONFIG_FILE, layout.adapter_dir("a") + "/x"], ["a"], 1) == \
-        r.Rollout(r.RESTART, ("a",))
+    assert r.decide([layout.SERVE_CONFIG_FILE, layout.adapter_dir("a") + "/x"], ["a"], 1) == r.Rollout(
+        r.RESTART, ("a",)
+    )
 
 
 def test_a_path_is_under_an_adapter_only_by_whole_segments():

@@ -1,10 +1,10 @@
 """core/errors.py and the command group's exception handler: each AitkError becomes the az error
 class it names, message and recommendation kept; anything else goes on unchanged."""
-import pytest
-from azure.cli.core import azclierror
 
+import pytest
 from azext_aitk._exception_handler import exception_handler
 from azext_aitk.core import arm_errors, errors
+from azure.cli.core import azclierror
 
 
 def _all_subclasses(cls):
@@ -13,23 +13,26 @@ def _all_subclasses(cls):
         yield from _all_subclasses(sub)
 
 
-@pytest.mark.parametrize("error, az_class", [
-    (errors.WorkspaceError("m", "r", kind="missing"), azclierror.FileOperationError),
-    (errors.WorkspaceError("m", "r", kind="malformed"), azclierror.InvalidArgumentValueError),
-    (errors.WorkspaceError("m", "r"), azclierror.ValidationError),
-    (errors.ParameterError("m", "r"), azclierror.InvalidArgumentValueError),
-    (errors.AdapterSpecError("m", "r"), azclierror.InvalidArgumentValueError),
-    (errors.SyncError("m"), azclierror.ValidationError),
-    (errors.ChatError("m", "r"), azclierror.ValidationError),
-    (errors.LogStreamError("m", "r"), azclierror.ValidationError),
-    (errors.EnvironmentProfileError("m", "r"), azclierror.ValidationError),
-    (errors.MissingTemplatesError("m"), azclierror.CLIInternalError),
-    (arm_errors.failure(arm_errors.RESOURCE_GROUP_NOT_FOUND, "m", "r"), azclierror.ResourceNotFoundError),
-    (arm_errors.failure(arm_errors.PROVIDER_NOT_REGISTERED, "m", "r"), azclierror.ValidationError),
-    (arm_errors.failure(arm_errors.QUOTA, "m", "r"), azclierror.ValidationError),
-    (arm_errors.failure(arm_errors.DEPLOYMENT_FAILED, "m", "r"), azclierror.DeploymentError),
-    (arm_errors.failure(arm_errors.OTHER, "m", "r"), azclierror.AzureResponseError),
-])
+@pytest.mark.parametrize(
+    "error, az_class",
+    [
+        (errors.WorkspaceError("m", "r", kind="missing"), azclierror.FileOperationError),
+        (errors.WorkspaceError("m", "r", kind="malformed"), azclierror.InvalidArgumentValueError),
+        (errors.WorkspaceError("m", "r"), azclierror.ValidationError),
+        (errors.ParameterError("m", "r"), azclierror.InvalidArgumentValueError),
+        (errors.AdapterSpecError("m", "r"), azclierror.InvalidArgumentValueError),
+        (errors.SyncError("m"), azclierror.ValidationError),
+        (errors.ChatError("m", "r"), azclierror.ValidationError),
+        (errors.LogStreamError("m", "r"), azclierror.ValidationError),
+        (errors.EnvironmentProfileError("m", "r"), azclierror.ValidationError),
+        (errors.MissingTemplatesError("m"), azclierror.CLIInternalError),
+        (arm_errors.failure(arm_errors.RESOURCE_GROUP_NOT_FOUND, "m", "r"), azclierror.ResourceNotFoundError),
+        (arm_errors.failure(arm_errors.PROVIDER_NOT_REGISTERED, "m", "r"), azclierror.ValidationError),
+        (arm_errors.failure(arm_errors.QUOTA, "m", "r"), azclierror.ValidationError),
+        (arm_errors.failure(arm_errors.DEPLOYMENT_FAILED, "m", "r"), azclierror.DeploymentError),
+        (arm_errors.failure(arm_errors.OTHER, "m", "r"), azclierror.AzureResponseError),
+    ],
+)
 def test_handler_raises_the_named_az_error(error, az_class):
     with pytest.raises(az_class) as e:
         exception_handler(error)

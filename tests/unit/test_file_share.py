@@ -1,16 +1,16 @@
 """file_share (the sync on the share) against an in-memory share that behaves like azure-storage-file-share's clients."""
-from types import SimpleNamespace
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from types import SimpleNamespace
 
 from aitk_serve import layout
 from azext_aitk.azure import file_share, retry
 from azext_aitk.core import sync_plan
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 
 class FakeShare:
     def __init__(self):
-        self.files = {}       # path -> (bytes, metadata)
+        self.files = {}  # path -> (bytes, metadata)
         self.dirs = set()
         self.uploads = []
 
@@ -37,6 +37,7 @@ class FakeShare:
                 if path in share.dirs:
                     raise ResourceExistsError("exists")
                 share.dirs.add(path)
+
         return Dir()
 
     def get_file_client(self, path):
@@ -61,6 +62,7 @@ class FakeShare:
 
             def delete_file(self):
                 del share.files[path]
+
         return File()
 
 
@@ -105,7 +107,7 @@ def test_only_changes_go_up_and_delete_stays_inside(tmp_path, monkeypatch):
     plan, _ = _sync(share, src, roots, delete=True)
     assert [r.path for r in plan.delete] == ["aitk/inference/sub/big.bin"]
     assert "aitk/inference/sub/big.bin" not in share.files
-    assert "models/run1/adapter_model.safetensors" in share.files     # never touched
+    assert "models/run1/adapter_model.safetensors" in share.files  # never touched
 
 
 def test_metadata_goes_on_only_after_all_bytes(tmp_path):
@@ -126,10 +128,12 @@ def test_metadata_goes_on_only_after_all_bytes(tmp_path):
 
         def upload_file(data, length=None, metadata=None, **_):
             calls.append(("upload", metadata))
-            share.files[path] = (data.read(10), metadata or {})     # some bytes, then the kill
+            share.files[path] = (data.read(10), metadata or {})  # some bytes, then the kill
             raise ConnectionError("killed")
+
         client.upload_file = upload_file
         return client
+
     share.get_file_client = dying_client
     try:
         file_share.upload(share, list(local.values()))
@@ -138,7 +142,7 @@ def test_metadata_goes_on_only_after_all_bytes(tmp_path):
     assert calls and all(meta in (None, {}) for _, meta in calls)
     share.get_file_client = real
     remote, _ = file_share.list_remote(share, [layout.INFERENCE_DIR])
-    assert sync_plan.plan(local, remote, [layout.INFERENCE_DIR]).upload   # goes up again
+    assert sync_plan.plan(local, remote, [layout.INFERENCE_DIR]).upload  # goes up again
 
 
 def test_retry_after_honours_the_header_and_backs_off_without_it():

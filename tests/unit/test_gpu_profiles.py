@@ -1,15 +1,27 @@
 import pytest
-
 from azext_aitk.core import gpu_profiles as g
 
 
 def test_table_matches_the_published_profiles():
     t4, a100 = g.get("T4"), g.get("A100")
-    assert (t4.workload_profile_type, t4.cpu, t4.memory, t4.serverless) == ("Consumption-GPU-NC8as-T4", "8.0", "56Gi", True)
-    assert (a100.workload_profile_type, a100.cpu, a100.memory, a100.serverless) == ("Consumption-GPU-NC24-A100", "24.0", "220Gi", True)
+    assert (t4.workload_profile_type, t4.cpu, t4.memory, t4.serverless) == (
+        "Consumption-GPU-NC8as-T4",
+        "8.0",
+        "56Gi",
+        True,
+    )
+    assert (a100.workload_profile_type, a100.cpu, a100.memory, a100.serverless) == (
+        "Consumption-GPU-NC24-A100",
+        "24.0",
+        "220Gi",
+        True,
+    )
     dedicated = {k: (p.cpu, p.memory, p.gpu_count) for k, p in g.PROFILES.items() if not p.serverless}
-    assert dedicated == {"NC24-A100": ("24.0", "220Gi", 1), "NC48-A100": ("48.0", "440Gi", 2),
-                         "NC96-A100": ("96.0", "880Gi", 4)}
+    assert dedicated == {
+        "NC24-A100": ("24.0", "220Gi", 1),
+        "NC48-A100": ("48.0", "440Gi", 2),
+        "NC96-A100": ("96.0", "880Gi", 4),
+    }
     assert g.DEFAULT_PROFILE == "T4"
 
 
@@ -26,7 +38,13 @@ def test_lookup_by_key_or_type_any_case():
 def test_template_parameters_and_quota_names():
     for p in g.PROFILES.values():
         params = g.template_parameters(p)
-        assert set(params) == {"workloadProfileName", "workloadProfileType", "cpu", "memory", "workloadProfileDedicated"}
+        assert set(params) == {
+            "workloadProfileName",
+            "workloadProfileType",
+            "cpu",
+            "memory",
+            "workloadProfileDedicated",
+        }
         assert params["workloadProfileDedicated"] is not p.serverless
         assert params["memory"].endswith("Gi") and float(params["cpu"]) > 0
         assert len(params["workloadProfileName"]) <= 15

@@ -2,6 +2,7 @@
 (stdlib + vLLM) import nothing of az, knack, requests or an Azure SDK; core/ imports nothing of
 the extension outside core/ (not its azure/ or operations/ tiers, nor the az registration
 files), and no HTTP client. Imports inside functions count too (the whole tree is walked)."""
+
 import ast
 from pathlib import Path
 
@@ -12,8 +13,19 @@ CORE = ROOT / "src" / "aitk" / "azext_aitk" / "core"
 LAUNCHER = ROOT / "container" / "aitk_serve"
 
 # Top-level packages of az, its CLI framework, HTTP and the Azure SDKs (azure.*, msrest*, adal, msal).
-AZURE_AND_HTTP = {"azure", "azext_aitk", "knack", "requests", "msrest", "msrestazure", "adal", "msal",
-                  "urllib3", "httpx", "aiohttp"}
+AZURE_AND_HTTP = {
+    "azure",
+    "azext_aitk",
+    "knack",
+    "requests",
+    "msrest",
+    "msrestazure",
+    "adal",
+    "msal",
+    "urllib3",
+    "httpx",
+    "aiohttp",
+}
 HTTP_STDLIB = {"http.client", "urllib.request", "socket", "ssl"}
 
 
@@ -26,12 +38,12 @@ def imported_modules(source, package):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
-                base = parts[:len(parts) - node.level + 1]
+                base = parts[: len(parts) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module
             names.append(module)
-            names += [f"{module}.{a.name}" for a in node.names]   # `from pkg import submodule`
+            names += [f"{module}.{a.name}" for a in node.names]  # `from pkg import submodule`
     return names
 
 
@@ -74,23 +86,28 @@ def test_launcher_imports_no_az_or_azure_sdk(path):
     assert launcher_violations(path.read_text(encoding="utf-8"), package) == []
 
 
-@pytest.mark.parametrize("source, forbidden", [
-    ("import requests", "requests"),
-    ("from azure.core.exceptions import HttpResponseError", "azure.core.exceptions"),
-    ("def f():\n    from knack.log import get_logger", "knack.log"),
-    ("from ..azure import arm", "azext_aitk.azure"),
-    ("from ..operations.deploy import inference_deploy", "azext_aitk.operations.deploy"),
-    ("from .. import _client_factory", "azext_aitk._client_factory"),
-    ("import urllib.request", "urllib.request"),
-    ("from . import workspace\nfrom .errors import AitkError\nimport json", None),
-    ("from aitk_serve import layout\nfrom urllib.parse import quote", None),
-])
+@pytest.mark.parametrize(
+    "source, forbidden",
+    [
+        ("import requests", "requests"),
+        ("from azure.core.exceptions import HttpResponseError", "azure.core.exceptions"),
+        ("def f():\n    from knack.log import get_logger", "knack.log"),
+        ("from ..azure import arm", "azext_aitk.azure"),
+        ("from ..operations.deploy import inference_deploy", "azext_aitk.operations.deploy"),
+        ("from .. import _client_factory", "azext_aitk._client_factory"),
+        ("import urllib.request", "urllib.request"),
+        ("from . import workspace\nfrom .errors import AitkError\nimport json", None),
+        ("from aitk_serve import layout\nfrom urllib.parse import quote", None),
+    ],
+)
 def test_the_rule_catches_what_it_forbids(source, forbidden):
     violations = core_violations(source)
     assert (forbidden in violations) if forbidden else violations == []
 
 
 def test_the_launcher_rule_catches_an_sdk_import():
-    assert launcher_violations("from azure.storage.fileshare import ShareClient") == ["azure.storage.fileshare",
-                                                                                      "azure.storage.fileshare.ShareClient"]
+    assert launcher_violations("from azure.storage.fileshare import ShareClient") == [
+        "azure.storage.fileshare",
+        "azure.storage.fileshare.ShareClient",
+    ]
     assert launcher_violations("import json\nfrom .layout import MOUNT_PATH") == []

@@ -1,10 +1,10 @@
 """wait_ready against a real local HTTP server that becomes ready after a few polls."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from azext_aitk.azure import model_server
 
 

@@ -1,29 +1,47 @@
 """provision's orchestration with Azure replaced by fakes: which template, which parameters
 (user's, computed, *Exists flags, API key reuse), and the config file written from the outputs."""
+
 import json
 from types import SimpleNamespace
 
 import pytest
-
 from azext_aitk._exception_handler import exception_handler
 from azext_aitk.azure import resource_group
-from azext_aitk.core import gpu_profiles
-from azext_aitk.core import shipped_templates
+from azext_aitk.core import gpu_profiles, shipped_templates
 from azext_aitk.core import workspace as w
 from azext_aitk.operations import provision as _provision
 
 TEMPLATE = {
     "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
     "contentVersion": "1.0.0.0",
-    "parameters": {n: {"type": t} for n, t in {
-        "location": "string", "storageAccountName": "string", "fileShareName": "string",
-        "acaEnvironmentName": "string", "acaEnvironmentStorageName": "string", "acaAppName": "string",
-        "acaLogAnalyticsName": "string", "defaultCommands": "array", "maximumInstanceCount": "int",
-        "apiKey": "securestring", "image": "string", "workloadProfileName": "string",
-        "workloadProfileType": "string", "cpu": "string", "memory": "string", "minReplicas": "int",
-        "storageAccountExists": "bool", "fileShareExists": "bool", "acaEnvironmentExists": "bool",
-        "acaLogAnalyticsExists": "bool"}.items()},
-    "resources": [], "outputs": {}}
+    "parameters": {
+        n: {"type": t}
+        for n, t in {
+            "location": "string",
+            "storageAccountName": "string",
+            "fileShareName": "string",
+            "acaEnvironmentName": "string",
+            "acaEnvironmentStorageName": "string",
+            "acaAppName": "string",
+            "acaLogAnalyticsName": "string",
+            "defaultCommands": "array",
+            "maximumInstanceCount": "int",
+            "apiKey": "securestring",
+            "image": "string",
+            "workloadProfileName": "string",
+            "workloadProfileType": "string",
+            "cpu": "string",
+            "memory": "string",
+            "minReplicas": "int",
+            "storageAccountExists": "bool",
+            "fileShareExists": "bool",
+            "acaEnvironmentExists": "bool",
+            "acaLogAnalyticsExists": "bool",
+        }.items()
+    },
+    "resources": [],
+    "outputs": {},
+}
 BICEP = "param location string = resourceGroup().location\n"
 
 
@@ -33,11 +51,20 @@ def shipped(tmp_path, monkeypatch):
     d.mkdir()
     (d / "inference.bicep").write_text(BICEP)
     (d / "inference.json").write_text(json.dumps(TEMPLATE))
-    (d / "inference.parameters.json").write_text(json.dumps({
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
-        "contentVersion": "1.0.0.0",
-        "parameters": {"storageAccountName": {"value": None}, "fileShareName": {"value": None},
-                       "acaAppName": {"value": None}, "maximumInstanceCount": {"value": 1}}}))
+    (d / "inference.parameters.json").write_text(
+        json.dumps(
+            {
+                "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+                "contentVersion": "1.0.0.0",
+                "parameters": {
+                    "storageAccountName": {"value": None},
+                    "fileShareName": {"value": None},
+                    "acaAppName": {"value": None},
+                    "maximumInstanceCount": {"value": 1},
+                },
+            }
+        )
+    )
     monkeypatch.setattr(shipped_templates, "BICEP", d / "inference.bicep")
     monkeypatch.setattr(shipped_templates, "ARM_JSON", d / "inference.json")
     monkeypatch.setattr(shipped_templates, "PARAMETERS", d / "inference.parameters.json")
@@ -52,30 +79,41 @@ class FakeAzure:
         import azure.cli.command_modules.resource.custom as rc
         import azure.cli.core.commands as cc
         import azure.cli.core.commands.client_factory as cf
+
         monkeypatch.setattr(cf, "get_subscription_id", lambda ctx: ctx.data.get("subscription_id") or "sub-default")
         monkeypatch.setattr(_provision, "check_resource_group", lambda *a: SimpleNamespace(location="westus3"))
         monkeypatch.setattr(_provision, "check_providers", lambda *a: None)
         monkeypatch.setattr(_provision, "existing_resources", self._existing)
-        monkeypatch.setattr(_provision, "existing_app", lambda ctx, sub, group, name: (self.app or (None, None)) if name else (None, None))
+        monkeypatch.setattr(
+            _provision,
+            "existing_app",
+            lambda ctx, sub, group, name: (self.app or (None, None)) if name else (None, None),
+        )
         monkeypatch.setattr(rc, "deploy_arm_template_at_resource_group", self._deploy)
-        monkeypatch.setattr(cc, "LongRunningOperation", lambda *a, **k: (lambda poller: poller))
+        monkeypatch.setattr(cc, "LongRunningOperation", lambda *a, **k: lambda poller: poller)
 
     def _existing(self, ctx, sub, group, names):
         self.names = names
-        return {k: bool(self.existing.get(k)) for k in ("storageAccountExists", "fileShareExists",
-                                                        "acaEnvironmentExists", "acaLogAnalyticsExists")}
+        return {
+            k: bool(self.existing.get(k))
+            for k in ("storageAccountExists", "fileShareExists", "acaEnvironmentExists", "acaLogAnalyticsExists")
+        }
 
     def _deploy(self, cmd, resource_group_name, template_file, parameters, deployment_name, no_wait, no_prompt):
         params = json.loads(parameters[0][0])
         self.deployed.append((resource_group_name, template_file, params))
         v = {k: e["value"] for k, e in params.items()}
-        outputs = {"SUBSCRIPTION_ID": "sub-ft", "RESOURCE_GROUP_NAME": resource_group_name,
-                   "STORAGE_ACCOUNT_NAME": v.get("storageAccountName", "aitkstore1"),
-                   "FILE_SHARE_NAME": v.get("fileShareName", "aitkshare"),
-                   "ACA_APP_NAME": v.get("acaAppName", "aitk-app-abcde"),
-                   "ACA_APP_ENDPOINT": "https://app.example"}
-        return SimpleNamespace(properties=SimpleNamespace(outputs={k: {"type": "String", "value": x}
-                                                                   for k, x in outputs.items()}))
+        outputs = {
+            "SUBSCRIPTION_ID": "sub-ft",
+            "RESOURCE_GROUP_NAME": resource_group_name,
+            "STORAGE_ACCOUNT_NAME": v.get("storageAccountName", "aitkstore1"),
+            "FILE_SHARE_NAME": v.get("fileShareName", "aitkshare"),
+            "ACA_APP_NAME": v.get("acaAppName", "aitk-app-abcde"),
+            "ACA_APP_ENDPOINT": "https://app.example",
+        }
+        return SimpleNamespace(
+            properties=SimpleNamespace(outputs={k: {"type": "String", "value": x} for k, x in outputs.items()})
+        )
 
 
 def _run(fn, *args, **kwargs):
@@ -95,9 +133,17 @@ def _cmd():
 
 
 def _finetuning(ws):
-    w.write_json_atomic(ws / "infra" / "finetuning.config.json", {
-        "SUBSCRIPTION_ID": "sub-ft", "RESOURCE_GROUP_NAME": "rg-ft", "STORAGE_ACCOUNT_NAME": "ftstore",
-        "FILE_SHARE_NAME": "ftshare", "ACA_JOB_NAME": "job", "COMMANDS": []})
+    w.write_json_atomic(
+        ws / "infra" / "finetuning.config.json",
+        {
+            "SUBSCRIPTION_ID": "sub-ft",
+            "RESOURCE_GROUP_NAME": "rg-ft",
+            "STORAGE_ACCOUNT_NAME": "ftstore",
+            "FILE_SHARE_NAME": "ftshare",
+            "ACA_JOB_NAME": "job",
+            "COMMANDS": [],
+        },
+    )
 
 
 def test_first_provision_in_a_finetuning_workspace(tmp_path, shipped, monkeypatch):
@@ -108,7 +154,7 @@ def test_first_provision_in_a_finetuning_workspace(tmp_path, shipped, monkeypatc
     assert group == "rg-ft" and template == str(shipped / "inference.json")
     v = {k: e["value"] for k, e in params.items()}
     assert v["storageAccountName"] == "ftstore" and v["fileShareName"] == "ftshare"
-    assert "acaAppName" not in v                      # null: the template's default name
+    assert "acaAppName" not in v  # null: the template's default name
     assert v["storageAccountExists"] and v["fileShareExists"]
     assert not v["acaEnvironmentExists"] and not v["acaLogAnalyticsExists"]
     assert v["minReplicas"] == 0 and v["maximumInstanceCount"] == 1
@@ -133,9 +179,17 @@ def test_reprovision_reuses_the_key_and_the_profile(tmp_path, shipped, monkeypat
 
 def test_flags_beat_parameters_beat_the_file(tmp_path, shipped, monkeypatch):
     fake = FakeAzure(monkeypatch)
-    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", location="swedencentral",
-                   parameters=[["maximumInstanceCount=4", "acaAppName=my-llm"]], max_replicas=2,
-                   min_replicas=1, image="example.io/vllm:1", gpu_profile="NC48-A100")
+    _provision_run(
+        _cmd(),
+        workspace=str(tmp_path),
+        resource_group_name="rg1",
+        location="swedencentral",
+        parameters=[["maximumInstanceCount=4", "acaAppName=my-llm"]],
+        max_replicas=2,
+        min_replicas=1,
+        image="example.io/vllm:1",
+        gpu_profile="NC48-A100",
+    )
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
     assert v["maximumInstanceCount"] == 2 and v["minReplicas"] == 1 and v["acaAppName"] == "my-llm"
     assert v["location"] == "swedencentral" and v["image"] == "example.io/vllm:1"
@@ -146,11 +200,13 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
     fake = FakeAzure(monkeypatch)
     bicep = tmp_path / "infra" / "provision" / "inference.bicep"
     bicep.parent.mkdir(parents=True)
-    bicep.write_text(BICEP.replace("\n", "\r\n"))        # same text, other line endings: shipped JSON
+    bicep.write_text(BICEP.replace("\n", "\r\n"))  # same text, other line endings: shipped JSON
     _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
     assert fake.deployed[-1][1] == str(shipped / "inference.json")
-    bicep.write_text(BICEP + "param storageAccountName string = 'x'\nparam fileShareName string = 'x'\n"
-                     "param acaAppName string = 'x'\nparam maximumInstanceCount int = 1\nparam extra int = 1\n")
+    bicep.write_text(
+        BICEP + "param storageAccountName string = 'x'\nparam fileShareName string = 'x'\n"
+        "param acaAppName string = 'x'\nparam maximumInstanceCount int = 1\nparam extra int = 1\n"
+    )
     _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
     assert fake.deployed[-1][1] == str(bicep)
     # only what it declares: no apiKey, no *Exists, no profile parameters
@@ -159,22 +215,35 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
 
 def test_existing_environment_needs_the_gpu_profile(tmp_path, shipped, monkeypatch):
     fake = FakeAzure(monkeypatch, existing={"acaEnvironmentExists": True})
-    monkeypatch.setattr(_provision, "environment_profiles",
-                        lambda *a: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")])
-    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1",
-                   parameters=[["acaEnvironmentName=myenv"]])
+    monkeypatch.setattr(
+        _provision,
+        "environment_profiles",
+        lambda *a: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")],
+    )
+    _provision_run(
+        _cmd(), workspace=str(tmp_path), resource_group_name="rg1", parameters=[["acaEnvironmentName=myenv"]]
+    )
     v = {k: e["value"] for k, e in fake.deployed[-1][2].items()}
     assert v["workloadProfileName"] == "gpu" and v["acaEnvironmentExists"] is True
     from azure.cli.core.azclierror import ValidationError
+
     with pytest.raises(ValidationError, match="no Consumption-GPU-NC24-A100 workload profile"):
-        _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", gpu_profile="A100",
-                       parameters=[["acaEnvironmentName=myenv"]])
+        _provision_run(
+            _cmd(),
+            workspace=str(tmp_path),
+            resource_group_name="rg1",
+            gpu_profile="A100",
+            parameters=[["acaEnvironmentName=myenv"]],
+        )
 
 
 def test_unregistered_provider_says_how_to_register(monkeypatch):
     from azext_aitk import _client_factory
     from azure.cli.core.azclierror import ValidationError
-    fake = SimpleNamespace(providers=SimpleNamespace(get=lambda ns: SimpleNamespace(registration_state="NotRegistered")))
+
+    fake = SimpleNamespace(
+        providers=SimpleNamespace(get=lambda ns: SimpleNamespace(registration_state="NotRegistered"))
+    )
     monkeypatch.setattr(_client_factory, "cf_resources", lambda *a: fake)
     with pytest.raises(ValidationError) as e:
         _run(resource_group.check_providers, None, "sub")
@@ -182,13 +251,15 @@ def test_unregistered_provider_says_how_to_register(monkeypatch):
 
 
 def test_missing_resource_group_is_resource_not_found(monkeypatch):
-    from azure.core.exceptions import ResourceNotFoundError
     from azext_aitk import _client_factory
     from azure.cli.core import azclierror
+    from azure.core.exceptions import ResourceNotFoundError
 
     def get(name):
         raise ResourceNotFoundError("nope")
-    monkeypatch.setattr(_client_factory, "cf_resources",
-                        lambda *a: SimpleNamespace(resource_groups=SimpleNamespace(get=get)))
+
+    monkeypatch.setattr(
+        _client_factory, "cf_resources", lambda *a: SimpleNamespace(resource_groups=SimpleNamespace(get=get))
+    )
     with pytest.raises(azclierror.ResourceNotFoundError, match="resource group 'rg9' does not exist"):
         _run(resource_group.check_resource_group, None, "sub", "rg9")

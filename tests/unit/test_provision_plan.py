@@ -1,18 +1,34 @@
 """core/provision_plan.plan: the parameters provision deploys, decided from plain values."""
-import pytest
 
+import pytest
 from azext_aitk.core import gpu_profiles, provision_plan
 from azext_aitk.core import workspace as w
 from azext_aitk.core.errors import EnvironmentProfileError
 
 # The shipped template's parameters (types as template_parameter_types gives them).
-TYPES = {n: t for n, t in {
-    "location": "string", "storageAccountName": "string", "fileShareName": "string",
-    "acaEnvironmentName": "string", "acaAppName": "string", "maximumInstanceCount": "int",
-    "apiKey": "securestring", "image": "string", "workloadProfileName": "string",
-    "workloadProfileType": "string", "cpu": "string", "memory": "string", "minReplicas": "int",
-    "workloadProfileDedicated": "bool", "storageAccountExists": "bool", "fileShareExists": "bool",
-    "acaEnvironmentExists": "bool", "acaLogAnalyticsExists": "bool"}.items()}
+TYPES = {
+    n: t
+    for n, t in {
+        "location": "string",
+        "storageAccountName": "string",
+        "fileShareName": "string",
+        "acaEnvironmentName": "string",
+        "acaAppName": "string",
+        "maximumInstanceCount": "int",
+        "apiKey": "securestring",
+        "image": "string",
+        "workloadProfileName": "string",
+        "workloadProfileType": "string",
+        "cpu": "string",
+        "memory": "string",
+        "minReplicas": "int",
+        "workloadProfileDedicated": "bool",
+        "storageAccountExists": "bool",
+        "fileShareExists": "bool",
+        "acaEnvironmentExists": "bool",
+        "acaLogAnalyticsExists": "bool",
+    }.items()
+}
 
 
 def _values(p):
@@ -29,7 +45,10 @@ def test_new_app_gets_a_new_key_the_default_profile_and_scale_to_zero():
     t4 = gpu_profiles.get("T4")
     assert p.new_key and v["apiKey"] == "aitk-new"
     assert p.profile == t4 and (v["workloadProfileType"], v["cpu"], v["memory"]) == (
-        t4.workload_profile_type, t4.cpu, t4.memory)
+        t4.workload_profile_type,
+        t4.cpu,
+        t4.memory,
+    )
     assert v["workloadProfileDedicated"] is False
     assert v["minReplicas"] == 0 and v["maximumInstanceCount"] == 1
 
@@ -72,31 +91,53 @@ def test_replica_flags_win_and_defaults_fill_in():
 
 
 def test_location_image_and_exists_flags_are_set():
-    exists = {"storageAccountExists": True, "fileShareExists": True, "acaEnvironmentExists": False,
-              "acaLogAnalyticsExists": False}
-    v = _values(provision_plan.plan({}, TYPES, existing_key="k", location="swedencentral",
-                                    image="example.io/vllm:1", exists=exists))
+    exists = {
+        "storageAccountExists": True,
+        "fileShareExists": True,
+        "acaEnvironmentExists": False,
+        "acaLogAnalyticsExists": False,
+    }
+    v = _values(
+        provision_plan.plan(
+            {}, TYPES, existing_key="k", location="swedencentral", image="example.io/vllm:1", exists=exists
+        )
+    )
     assert v["location"] == "swedencentral" and v["image"] == "example.io/vllm:1"
     assert {n: v[n] for n in exists} == exists
 
 
 def test_only_parameters_the_template_declares():
     types = {"maximumInstanceCount": "int", "extra": "int"}
-    p = provision_plan.plan({"maximumInstanceCount": {"value": 3}}, types, new_key=lambda: "aitk-new",
-                            exists={"acaEnvironmentExists": True}, location="westus3")
+    p = provision_plan.plan(
+        {"maximumInstanceCount": {"value": 3}},
+        types,
+        new_key=lambda: "aitk-new",
+        exists={"acaEnvironmentExists": True},
+        location="westus3",
+    )
     assert p.parameters == {"maximumInstanceCount": {"value": 3}}
 
 
 def test_an_existing_environment_gets_its_own_profile_name():
     entries = {"acaEnvironmentName": {"value": "myenv"}}
     exists = {"acaEnvironmentExists": True}
-    p = provision_plan.plan(entries, TYPES, existing_key="k", exists=exists,
-                            environment_profiles=lambda: [("Consumption", "Consumption"),
-                                                          ("gpu", "Consumption-GPU-NC8as-T4")])
+    p = provision_plan.plan(
+        entries,
+        TYPES,
+        existing_key="k",
+        exists=exists,
+        environment_profiles=lambda: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")],
+    )
     assert _values(p)["workloadProfileName"] == "gpu"
     with pytest.raises(EnvironmentProfileError, match="no Consumption-GPU-NC24-A100 workload profile") as e:
-        provision_plan.plan(entries, TYPES, existing_key="k", exists=exists, gpu_profile="A100",
-                            environment_profiles=lambda: [("gpu", "Consumption-GPU-NC8as-T4")])
+        provision_plan.plan(
+            entries,
+            TYPES,
+            existing_key="k",
+            exists=exists,
+            gpu_profile="A100",
+            environment_profiles=lambda: [("gpu", "Consumption-GPU-NC8as-T4")],
+        )
     assert "(it has: gpu (Consumption-GPU-NC8as-T4))" in str(e.value)
     assert "--workload-profile-name gpu-a100" in e.value.recommendation
     assert e.value.az_error == "ValidationError"
@@ -105,22 +146,32 @@ def test_an_existing_environment_gets_its_own_profile_name():
 def test_environment_profiles_are_read_only_for_an_existing_environment():
     def unexpected():
         raise AssertionError("read the profiles of an environment that does not exist")
+
     entries = {"acaEnvironmentName": {"value": "newenv"}}
-    p = provision_plan.plan(entries, TYPES, existing_key="k", exists={"acaEnvironmentExists": False},
-                            environment_profiles=unexpected)
+    p = provision_plan.plan(
+        entries, TYPES, existing_key="k", exists={"acaEnvironmentExists": False}, environment_profiles=unexpected
+    )
     assert _values(p)["workloadProfileName"] == gpu_profiles.get("T4").workload_profile_name
-    unknown = provision_plan.plan(entries, TYPES, existing_key="k", exists={"acaEnvironmentExists": True},
-                                  environment_profiles=lambda: None)
+    unknown = provision_plan.plan(
+        entries, TYPES, existing_key="k", exists={"acaEnvironmentExists": True}, environment_profiles=lambda: None
+    )
     assert _values(unknown)["workloadProfileName"] == gpu_profiles.get("T4").workload_profile_name
 
 
 def test_app_to_reuse(tmp_path):
     ws = w.Workspace(tmp_path)
     assert provision_plan.app_to_reuse({"acaAppName": "named"}, ws, "rg", "sub") == "named"
-    assert provision_plan.app_to_reuse({}, ws, "rg", "sub") is None           # no config yet
-    ws.write_inference_config({"SUBSCRIPTION_ID": "sub", "RESOURCE_GROUP_NAME": "rg",
-                               "STORAGE_ACCOUNT_NAME": "s", "FILE_SHARE_NAME": "f", "ACA_APP_NAME": "mine",
-                               "ACA_APP_ENDPOINT": "https://x"})
+    assert provision_plan.app_to_reuse({}, ws, "rg", "sub") is None  # no config yet
+    ws.write_inference_config(
+        {
+            "SUBSCRIPTION_ID": "sub",
+            "RESOURCE_GROUP_NAME": "rg",
+            "STORAGE_ACCOUNT_NAME": "s",
+            "FILE_SHARE_NAME": "f",
+            "ACA_APP_NAME": "mine",
+            "ACA_APP_ENDPOINT": "https://x",
+        }
+    )
     assert provision_plan.app_to_reuse({}, ws, "rg", "sub") == "mine"
     assert provision_plan.app_to_reuse({}, ws, "other-rg", "sub") is None
     assert provision_plan.app_to_reuse({}, ws, "rg", "other-sub") is None

@@ -1,12 +1,13 @@
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from aitk_serve import layout
 from azext_aitk.core import sync_plan as s
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _local(path, data):
     import hashlib
+
     return s.LocalFile(path, "/dev/null", len(data), hashlib.sha256(data).hexdigest())
 
 
@@ -20,8 +21,10 @@ def test_scan_hash_and_plan(tmp_path):
     local = s.with_hashes(s.scan_local(tmp_path / "pkg", layout.INFERENCE_DIR))
     assert sorted(local) == ["aitk/inference/a.py", "aitk/inference/sub/b.json"]
     a = local["aitk/inference/a.py"]
-    remote = {a.path: s.remote_from_metadata(a.path, a.size, s.metadata_for(a)),
-              "aitk/inference/stale.txt": s.RemoteFile("aitk/inference/stale.txt", 3, "x")}
+    remote = {
+        a.path: s.remote_from_metadata(a.path, a.size, s.metadata_for(a)),
+        "aitk/inference/stale.txt": s.RemoteFile("aitk/inference/stale.txt", 3, "x"),
+    }
     plan = s.plan(local, remote, [layout.INFERENCE_DIR])
     assert [f.path for f in plan.skip] == ["aitk/inference/a.py"]
     assert [f.path for f in plan.upload] == ["aitk/inference/sub/b.json"]
@@ -54,21 +57,44 @@ def test_never_outside_owned_prefixes(tmp_path):
 
 def test_parent_dirs_parents_first():
     assert s.parent_dirs(["aitk/adapters/x/a.json", "aitk/inference/s.json"]) == [
-        "aitk", "aitk/adapters", "aitk/inference", "aitk/adapters/x"]
+        "aitk",
+        "aitk/adapters",
+        "aitk/inference",
+        "aitk/adapters/x",
+    ]
 
 
 _segment = st.text(alphabet="abcxyz_-.", min_size=1, max_size=4).filter(lambda t: t not in (".", ".."))
 _paths = st.lists(_segment, min_size=1, max_size=4).map("/".join)
-_prefixes = st.sampled_from(["aitk/inference", "aitk/launcher", "aitk/adapters/a", "aitk/adapters/b",
-                             "models", "model-cache/org/m", "aitk", "aitk/other", ""])
+_prefixes = st.sampled_from(
+    [
+        "aitk/inference",
+        "aitk/launcher",
+        "aitk/adapters/a",
+        "aitk/adapters/b",
+        "models",
+        "model-cache/org/m",
+        "aitk",
+        "aitk/other",
+        "",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.tuples(_prefixes, _paths).map(lambda t: s.share_join(*t)),
-                       st.tuples(st.integers(0, 3), st.sampled_from(["h1", "h2", None])), max_size=12),
-       st.dictionaries(st.tuples(st.sampled_from(["aitk/inference", "aitk/adapters/a"]), _paths).map(lambda t: s.share_join(*t)),
-                       st.binary(max_size=3), max_size=8),
-       st.booleans())
+@given(
+    st.dictionaries(
+        st.tuples(_prefixes, _paths).map(lambda t: s.share_join(*t)),
+        st.tuples(st.integers(0, 3), st.sampled_from(["h1", "h2", None])),
+        max_size=12,
+    ),
+    st.dictionaries(
+        st.tuples(st.sampled_from(["aitk/inference", "aitk/adapters/a"]), _paths).map(lambda t: s.share_join(*t)),
+        st.binary(max_size=3),
+        max_size=8,
+    ),
+    st.booleans(),
+)
 def test_plan_never_touches_anything_outside_the_roots(remote_spec, local_spec, delete):
     roots = ["aitk/inference", "aitk/adapters/a"]
     remote = {p: s.RemoteFile(p, size, h) for p, (size, h) in remote_spec.items()}

@@ -1,22 +1,43 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from azext_aitk.core import template_parameters as p
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-TYPES = {"defaultCommands": "array", "maximumInstanceCount": "int", "location": "string",
-         "storageAccountName": "string", "fileShareName": "string", "acaAppName": "string",
-         "apiKey": "securestring", "storageAccountExists": "bool", "tags": "object"}
+TYPES = {
+    "defaultCommands": "array",
+    "maximumInstanceCount": "int",
+    "location": "string",
+    "storageAccountName": "string",
+    "fileShareName": "string",
+    "acaAppName": "string",
+    "apiKey": "securestring",
+    "storageAccountExists": "bool",
+    "tags": "object",
+}
 
 
 def test_key_value_is_typed_by_the_template():
-    got = p.parse_parameter_args([["maximumInstanceCount=3", "storageAccountExists=True",
-                                   'defaultCommands=["python3", "-m", "x"]', "location=westus3",
-                                   "acaAppName=a=b"]], TYPES)
-    assert got == {"maximumInstanceCount": {"value": 3}, "storageAccountExists": {"value": True},
-                   "defaultCommands": {"value": ["python3", "-m", "x"]},
-                   "location": {"value": "westus3"}, "acaAppName": {"value": "a=b"}}
+    got = p.parse_parameter_args(
+        [
+            [
+                "maximumInstanceCount=3",
+                "storageAccountExists=True",
+                'defaultCommands=["python3", "-m", "x"]',
+                "location=westus3",
+                "acaAppName=a=b",
+            ]
+        ],
+        TYPES,
+    )
+    assert got == {
+        "maximumInstanceCount": {"value": 3},
+        "storageAccountExists": {"value": True},
+        "defaultCommands": {"value": ["python3", "-m", "x"]},
+        "location": {"value": "westus3"},
+        "acaAppName": {"value": "a=b"},
+    }
 
 
 def test_unknown_name_lists_the_valid_ones():
@@ -40,8 +61,9 @@ def test_bad_values_are_explained():
 
 def test_file_and_json_forms(tmp_path):
     f = tmp_path / "extra.parameters.json"
-    f.write_text(json.dumps({"$schema": "x", "contentVersion": "1.0.0.0",
-                             "parameters": {"acaAppName": {"value": "from-file"}}}))
+    f.write_text(
+        json.dumps({"$schema": "x", "contentVersion": "1.0.0.0", "parameters": {"acaAppName": {"value": "from-file"}}})
+    )
     got = p.parse_parameter_args([[f"@{f}"], ['{"location": {"value": "eastus"}}'], [str(f)]], TYPES)
     assert got == {"acaAppName": {"value": "from-file"}, "location": {"value": "eastus"}}
 
@@ -54,13 +76,21 @@ def test_malformed_parameters_file_names_file_and_line(tmp_path):
 
 
 def test_later_wins_and_null_means_finetuning_default():
-    merged = p.merge({"storageAccountName": {"value": None}, "fileShareName": {"value": None},
-                      "acaAppName": {"value": None}, "location": {"value": "eastus"}},
-                     {"location": {"value": "westus3"}})
+    merged = p.merge(
+        {
+            "storageAccountName": {"value": None},
+            "fileShareName": {"value": None},
+            "acaAppName": {"value": None},
+            "location": {"value": "eastus"},
+        },
+        {"location": {"value": "westus3"}},
+    )
     ft = {"STORAGE_ACCOUNT_NAME": "ftstore", "FILE_SHARE_NAME": "ftshare"}
-    assert p.resolve_defaults(merged, ft) == {"storageAccountName": {"value": "ftstore"},
-                                              "fileShareName": {"value": "ftshare"},
-                                              "location": {"value": "westus3"}}
+    assert p.resolve_defaults(merged, ft) == {
+        "storageAccountName": {"value": "ftstore"},
+        "fileShareName": {"value": "ftshare"},
+        "location": {"value": "westus3"},
+    }
     # without fine-tuning, null means the template's default: the entry is dropped
     assert p.resolve_defaults(merged, {}) == {"location": {"value": "westus3"}}
 
@@ -71,10 +101,16 @@ def test_keyvault_references_pass_through():
 
 
 def test_bicep_parameter_types():
-    text = "@description('x')\nparam location string = resourceGroup().location\n@secure()\nparam apiKey string\n" \
-           "param defaultCommands array = [\n  'python3'\n]\nparam maximumInstanceCount int = 1\n"
-    assert p.bicep_parameter_types(text) == {"location": "string", "apiKey": "string",
-                                             "defaultCommands": "array", "maximumInstanceCount": "int"}
+    text = (
+        "@description('x')\nparam location string = resourceGroup().location\n@secure()\nparam apiKey string\n"
+        "param defaultCommands array = [\n  'python3'\n]\nparam maximumInstanceCount int = 1\n"
+    )
+    assert p.bicep_parameter_types(text) == {
+        "location": "string",
+        "apiKey": "string",
+        "defaultCommands": "array",
+        "maximumInstanceCount": "int",
+    }
 
 
 # --- property tests -----------------------------------------------------------------------
@@ -84,9 +120,12 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
 
 
 def _value_for(ptype):
-    return {"int": st.integers(-10**6, 10**6), "bool": st.booleans(),
-            "array": st.lists(st.text(max_size=8), max_size=4),
-            "object": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)}.get(ptype, _text)
+    return {
+        "int": st.integers(-(10**6), 10**6),
+        "bool": st.booleans(),
+        "array": st.lists(st.text(max_size=8), max_size=4),
+        "object": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    }.get(ptype, _text)
 
 
 @st.composite
@@ -123,17 +162,22 @@ def test_json_literal_round_trip(assignments, wrapped):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(min_size=1, max_size=15).filter(lambda s: "=" not in s and s.strip() and s not in TYPES
-                                               and not s.strip().startswith(("{", "@"))),
-       st.text(max_size=10))
+@given(
+    st.text(min_size=1, max_size=15).filter(
+        lambda s: "=" not in s and s.strip() and s not in TYPES and not s.strip().startswith(("{", "@"))
+    ),
+    st.text(max_size=10),
+)
 def test_unknown_names_are_always_refused(name, value):
     with pytest.raises(p.ParameterError):
         p.parse_parameter_args([f"{name}={value}"], TYPES)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(_names, st.one_of(st.none(), st.text(min_size=1, max_size=8)), max_size=6),
-       st.dictionaries(_names, st.text(min_size=1, max_size=8), max_size=6))
+@given(
+    st.dictionaries(_names, st.one_of(st.none(), st.text(min_size=1, max_size=8)), max_size=6),
+    st.dictionaries(_names, st.text(min_size=1, max_size=8), max_size=6),
+)
 def test_merge_precedence(base, over):
     merged = p.merge({k: {"value": v} for k, v in base.items()}, {k: {"value": v} for k, v in over.items()})
     for k in set(base) | set(over):

@@ -3,14 +3,20 @@ import os
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from azext_aitk.core import workspace as w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_config_keys_are_the_ai_toolkit_names():
-    assert w.INFERENCE_CONFIG_KEYS == ("SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME",
-                                       "FILE_SHARE_NAME", "ACA_APP_NAME", "ACA_APP_ENDPOINT")
+    assert w.INFERENCE_CONFIG_KEYS == (
+        "SUBSCRIPTION_ID",
+        "RESOURCE_GROUP_NAME",
+        "STORAGE_ACCOUNT_NAME",
+        "FILE_SHARE_NAME",
+        "ACA_APP_NAME",
+        "ACA_APP_ENDPOINT",
+    )
     assert w.BICEP_FILE == "infra/provision/inference.bicep"
     assert w.PARAMETERS_FILE == "infra/provision/inference.parameters.json"
     assert w.INFERENCE_CONFIG_FILE == "infra/inference.config.json"
@@ -59,17 +65,30 @@ def test_write_then_read_config_keeps_user_keys(tmp_path):
 
 def test_inference_config_as_a_value(tmp_path):
     ws = w.Workspace(tmp_path)
-    ws.write_inference_config(_config(SUBSCRIPTION_ID="sub", RESOURCE_GROUP_NAME="rg", STORAGE_ACCOUNT_NAME="st",
-                                      ACA_APP_NAME="app", ACA_APP_ENDPOINT=" https://app.example/ "))
+    ws.write_inference_config(
+        _config(
+            SUBSCRIPTION_ID="sub",
+            RESOURCE_GROUP_NAME="rg",
+            STORAGE_ACCOUNT_NAME="st",
+            ACA_APP_NAME="app",
+            ACA_APP_ENDPOINT=" https://app.example/ ",
+        )
+    )
     cfg = ws.inference_config()
     assert (cfg.subscription_id, cfg.resource_group, cfg.storage_account, cfg.file_share, cfg.app_name) == (
-        "sub", "rg", "st", "v-file_share_name", "app")
+        "sub",
+        "rg",
+        "st",
+        "v-file_share_name",
+        "app",
+    )
     assert cfg.app_endpoint == "https://app.example/" and cfg.url == "https://app.example"
     assert cfg.app_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
-    assert cfg.storage_account_id == \
-        "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+    assert (
+        cfg.storage_account_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+    )
     with pytest.raises(AttributeError):
-        cfg.app_name = "other"          # frozen: read once, never changed
+        cfg.app_name = "other"  # frozen: read once, never changed
     with pytest.raises(w.WorkspaceError, match="ACA_APP_ENDPOINT"):
         w.write_json_atomic(ws.inference_config_file, _config(ACA_APP_ENDPOINT=""))
         ws.inference_config()
@@ -122,12 +141,15 @@ def test_same_text_ignores_line_endings():
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(w.INFERENCE_CONFIG_KEYS), st.text(min_size=1, max_size=30).filter(str.strip)),
-       st.dictionaries(st.text(min_size=1, max_size=10), _json_values, max_size=3))
+@given(
+    st.dictionaries(st.sampled_from(w.INFERENCE_CONFIG_KEYS), st.text(min_size=1, max_size=30).filter(str.strip)),
+    st.dictionaries(st.text(min_size=1, max_size=10), _json_values, max_size=3),
+)
 def test_config_round_trip_or_clear_error(tmp_path_factory, values, extra):
     ws = w.Workspace(tmp_path_factory.mktemp("ws"))
     w.write_json_atomic(ws.inference_config_file, {**extra, **values})

@@ -6,15 +6,16 @@ Loaded by az on every invocation that might touch the extension: keep imports he
 Tiers (docs/contracts.md "Tiers of the extension"): the registration files here at the top,
 operations/ (one module per command) -> azure/ (all network access) -> core/ (pure).
 """
+
 from azure.cli.core import AzCommandsLoader
 
 from azext_aitk._help import helps  # pylint: disable=unused-import
 
 
 class AitkCommandsLoader(AzCommandsLoader):
-
     def __init__(self, cli_ctx=None):
         from azure.cli.core.profiles import ResourceType
+
         # The deployment code of az's resource module resolves its models through the
         # command's resource type (docs/design.md "Calling az's deployment code").
         # Each command names its own operations module (commands.py).
@@ -22,11 +23,13 @@ class AitkCommandsLoader(AzCommandsLoader):
 
     def load_command_table(self, args):
         from azext_aitk.commands import load_command_table
+
         load_command_table(self, args)
         return self.command_table
 
     def load_arguments(self, command):
         from azext_aitk._params import load_arguments
+
         load_arguments(self, command)
 
 

@@ -5,6 +5,7 @@ the az error class each names, with its recommendation; anything else goes on to
 def to_az_error(ex):
     """The azure.cli.core.azclierror instance for an AitkError."""
     from azure.cli.core import azclierror
+
     return getattr(azclierror, ex.az_error)(str(ex), ex.recommendation)
 
 
@@ -12,6 +13,7 @@ def exception_handler(ex):
     """az calls this with whatever a command raised (azure.cli.core.commands, `exception_handler`
     of a command group); it must raise."""
     from .core.errors import AitkError
+
     if isinstance(ex, AitkError):
         raise to_az_error(ex) from None
     raise ex

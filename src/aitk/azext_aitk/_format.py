@@ -1,4 +1,5 @@
 """`-o table` output."""
+
 from collections import OrderedDict
 
 

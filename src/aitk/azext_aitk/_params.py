@@ -9,87 +9,129 @@ def load_arguments(self, _):
 
     workspace_type = CLIArgumentType(
         options_list=["--workspace"],
-        help="The workspace folder (holds infra/ and inference/). Default: the current directory.")
+        help="The workspace folder (holds infra/ and inference/). Default: the current directory.",
+    )
     no_wait_type = CLIArgumentType(options_list=["--no-wait"], action="store_true")
 
     with self.argument_context("aitk inference") as c:
         c.argument("workspace", workspace_type)
 
     with self.argument_context("aitk inference init") as c:
-        c.argument("force", action="store_true",
-                   help="Reset the workspace files to the shipped ones; a file you changed is kept "
-                        "beside it as <name>.bak-<time>.")
+        c.argument(
+            "force",
+            action="store_true",
+            help="Reset the workspace files to the shipped ones; a file you changed is kept "
+            "beside it as <name>.bak-<time>.",
+        )
 
     with self.argument_context("aitk inference provision") as c:
-        c.argument("resource_group_name", options_list=["--resource-group", "-g"],
-                   help="Resource group to deploy into. Default: RESOURCE_GROUP_NAME of "
-                        "infra/finetuning.config.json, else `az config set defaults.group=…`.")
-        c.argument("location", get_location_type(self.cli_ctx),
-                   help="Region for new resources. Default: the resource group's region. Serverless "
-                        "GPUs exist only in some regions (e.g. westus3, swedencentral, australiaeast).")
-        c.argument("parameters", options_list=["--parameters", "-p"], action="append", nargs="+",
-                   help="Template parameters on top of infra/provision/inference.parameters.json, in "
-                        "az's forms: name=value, @file.json (ARM parameters file) or a JSON object. "
-                        "Repeatable; later values win.")
-        c.argument("gpu_profile", arg_type=get_enum_type(gpu_profiles.names()),
-                   help="GPU workload profile: T4 or A100 (serverless, billed per replica, scale to "
-                        "zero) or NC24-A100 / NC48-A100 / NC96-A100 (dedicated, billed per node). "
-                        f"Default: {gpu_profiles.DEFAULT_PROFILE}, or the profile the app already uses.")
-        c.argument("min_replicas", type=int,
-                   help="Fewest replicas. Default: 0, so an idle endpoint costs nothing (the first "
-                        "request after idling waits for a replica to start and load the model).")
-        c.argument("max_replicas", type=int,
-                   help="Most replicas (GPU instances). Default: maximumInstanceCount of the "
-                        "parameters file, else 1.")
-        c.argument("image", help="Serving image. Default: the stock vLLM image "
-                                 "(the launcher comes from the share).")
-        c.argument("what_if", action="store_true",
-                   help="Show what the deployment would change (az's what-if), deploy nothing.")
-        c.argument("no_wait", no_wait_type,
-                   help="Start the deployment and return; run provision again (a no-op) when it "
-                        "finished, to write infra/inference.config.json.")
+        c.argument(
+            "resource_group_name",
+            options_list=["--resource-group", "-g"],
+            help="Resource group to deploy into. Default: RESOURCE_GROUP_NAME of "
+            "infra/finetuning.config.json, else `az config set defaults.group=…`.",
+        )
+        c.argument(
+            "location",
+            get_location_type(self.cli_ctx),
+            help="Region for new resources. Default: the resource group's region. Serverless "
+            "GPUs exist only in some regions (e.g. westus3, swedencentral, australiaeast).",
+        )
+        c.argument(
+            "parameters",
+            options_list=["--parameters", "-p"],
+            action="append",
+            nargs="+",
+            help="Template parameters on top of infra/provision/inference.parameters.json, in "
+            "az's forms: name=value, @file.json (ARM parameters file) or a JSON object. "
+            "Repeatable; later values win.",
+        )
+        c.argument(
+            "gpu_profile",
+            arg_type=get_enum_type(gpu_profiles.names()),
+            help="GPU workload profile: T4 or A100 (serverless, billed per replica, scale to "
+            "zero) or NC24-A100 / NC48-A100 / NC96-A100 (dedicated, billed per node). "
+            f"Default: {gpu_profiles.DEFAULT_PROFILE}, or the profile the app already uses.",
+        )
+        c.argument(
+            "min_replicas",
+            type=int,
+            help="Fewest replicas. Default: 0, so an idle endpoint costs nothing (the first "
+            "request after idling waits for a replica to start and load the model).",
+        )
+        c.argument(
+            "max_replicas",
+            type=int,
+            help="Most replicas (GPU instances). Default: maximumInstanceCount of the parameters file, else 1.",
+        )
+        c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
+        c.argument(
+            "what_if", action="store_true", help="Show what the deployment would change (az's what-if), deploy nothing."
+        )
+        c.argument(
+            "no_wait",
+            no_wait_type,
+            help="Start the deployment and return; run provision again (a no-op) when it "
+            "finished, to write infra/inference.config.json.",
+        )
 
     with self.argument_context("aitk inference deploy") as c:
-        c.argument("adapters", options_list=["--adapter"], action="append",
-                   help="A LoRA adapter to push, as NAME=PATH (a local peft folder). Repeatable. "
-                        "It is served under NAME, from aitk/adapters/NAME on the share.")
-        c.argument("delete", action="store_true",
-                   help="Also delete files on the share that are gone locally, only under the "
-                        "folders this deploy writes (aitk/launcher, aitk/inference, "
-                        "aitk/adapters/NAME).")
-        c.argument("no_wait", no_wait_type,
-                   help="Do not wait for the endpoint to be ready.")
-        c.argument("timeout", type=int,
-                   help="Seconds to wait for the endpoint to answer and list the models. Default: 1800.")
+        c.argument(
+            "adapters",
+            options_list=["--adapter"],
+            action="append",
+            help="A LoRA adapter to push, as NAME=PATH (a local peft folder). Repeatable. "
+            "It is served under NAME, from aitk/adapters/NAME on the share.",
+        )
+        c.argument(
+            "delete",
+            action="store_true",
+            help="Also delete files on the share that are gone locally, only under the "
+            "folders this deploy writes (aitk/launcher, aitk/inference, "
+            "aitk/adapters/NAME).",
+        )
+        c.argument("no_wait", no_wait_type, help="Do not wait for the endpoint to be ready.")
+        c.argument(
+            "timeout", type=int, help="Seconds to wait for the endpoint to answer and list the models. Default: 1800."
+        )
 
     with self.argument_context("aitk inference endpoint") as c:
-        c.argument("show_key", action="store_true",
-                   help="Also show the API key (read from the container app's secrets).")
+        c.argument(
+            "show_key", action="store_true", help="Also show the API key (read from the container app's secrets)."
+        )
 
     with self.argument_context("aitk inference chat") as c:
-        c.argument("model", options_list=["--model", "-m"],
-                   help="Model name: the base model or an adapter the endpoint serves. Default: the "
-                        "base (the first model /v1/models lists).")
-        c.argument("system", options_list=["--system"],
-                   help="A system message that starts the conversation.")
-        c.argument("temperature", type=float,
-                   help="Sampling temperature, 0 to 2. Default: the server's (the model's "
-                        "generation config).")
-        c.argument("max_tokens", type=int,
-                   help="Most tokens of each reply. Default: the server's (up to the context length).")
-        c.argument("message", options_list=["--message"],
-                   help="Send this one message, print only the reply and exit (for scripts). "
-                        "Without it the chat is interactive.")
+        c.argument(
+            "model",
+            options_list=["--model", "-m"],
+            help="Model name: the base model or an adapter the endpoint serves. Default: the "
+            "base (the first model /v1/models lists).",
+        )
+        c.argument("system", options_list=["--system"], help="A system message that starts the conversation.")
+        c.argument(
+            "temperature",
+            type=float,
+            help="Sampling temperature, 0 to 2. Default: the server's (the model's generation config).",
+        )
+        c.argument(
+            "max_tokens", type=int, help="Most tokens of each reply. Default: the server's (up to the context length)."
+        )
+        c.argument(
+            "message",
+            options_list=["--message"],
+            help="Send this one message, print only the reply and exit (for scripts). "
+            "Without it the chat is interactive.",
+        )
 
     with self.argument_context("aitk inference delete") as c:
-        c.argument("yes", options_list=["--yes", "-y"], action="store_true",
-                   help="Do not ask for confirmation.")
-        c.argument("no_wait", no_wait_type,
-                   help="Wait only for the container app to go (its environment cannot go before "
-                        "it); start deleting the rest and return.")
+        c.argument("yes", options_list=["--yes", "-y"], action="store_true", help="Do not ask for confirmation.")
+        c.argument(
+            "no_wait",
+            no_wait_type,
+            help="Wait only for the container app to go (its environment cannot go before "
+            "it); start deleting the rest and return.",
+        )
 
     with self.argument_context("aitk inference logs") as c:
-        c.argument("follow", action="store_true",
-                   help="Keep streaming new lines until Ctrl-C.")
-        c.argument("tail", type=int,
-                   help="How many past lines to show first, 0 to 300. Default: 100.")
+        c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")
+        c.argument("tail", type=int, help="How many past lines to show first, 0 to 300. Default: 100.")

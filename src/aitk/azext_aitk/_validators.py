@@ -1,4 +1,5 @@
 """Argument checks that need no Azure: they run before the command, so mistakes fail fast."""
+
 from azure.cli.core.azclierror import InvalidArgumentValueError, MutuallyExclusiveArgumentError
 
 
@@ -15,13 +16,15 @@ def validate_replicas(namespace):
 def validate_provision(namespace):
     validate_replicas(namespace)
     if getattr(namespace, "what_if", False) and getattr(namespace, "no_wait", False):
-        raise MutuallyExclusiveArgumentError("--what-if and --no-wait cannot be used together",
-                                             "--what-if deploys nothing; drop --no-wait.")
+        raise MutuallyExclusiveArgumentError(
+            "--what-if and --no-wait cannot be used together", "--what-if deploys nothing; drop --no-wait."
+        )
 
 
 def validate_adapters(namespace):
     from azext_aitk._exception_handler import to_az_error
     from azext_aitk.core.adapter_specs import AdapterSpecError, parse
+
     names = set()
     for spec in getattr(namespace, "adapters", None) or []:
         try:

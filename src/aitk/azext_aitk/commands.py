@@ -1,4 +1,5 @@
 """The command table: one operations module per command, one exception handler for all."""
+
 from azure.cli.core.commands import CliCommandType
 from azure.cli.core.profiles import ResourceType
 
@@ -14,18 +15,39 @@ def _operations(command):
 def load_command_table(self, _):
     with self.command_group("aitk", is_preview=True):
         pass
-    with self.command_group("aitk inference", resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
-                            exception_handler=exception_handler, is_preview=True) as g:
+    with self.command_group(
+        "aitk inference",
+        resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
+        exception_handler=exception_handler,
+        is_preview=True,
+    ) as g:
         g.custom_command("init", "inference_init", custom_command_type=_operations("init"))
-        g.custom_command("provision", "inference_provision", custom_command_type=_operations("provision"),
-                         validator=validate_provision, supports_no_wait=True)
-        g.custom_command("deploy", "inference_deploy", custom_command_type=_operations("deploy"),
-                         validator=validate_deploy, supports_no_wait=True)
-        g.custom_command("endpoint", "inference_endpoint", custom_command_type=_operations("endpoint"),
-                         table_transformer=endpoint_table_format)
+        g.custom_command(
+            "provision",
+            "inference_provision",
+            custom_command_type=_operations("provision"),
+            validator=validate_provision,
+            supports_no_wait=True,
+        )
+        g.custom_command(
+            "deploy",
+            "inference_deploy",
+            custom_command_type=_operations("deploy"),
+            validator=validate_deploy,
+            supports_no_wait=True,
+        )
+        g.custom_command(
+            "endpoint",
+            "inference_endpoint",
+            custom_command_type=_operations("endpoint"),
+            table_transformer=endpoint_table_format,
+        )
         g.custom_command("chat", "inference_chat", custom_command_type=_operations("chat"))
-        g.custom_command("status", "inference_status", custom_command_type=_operations("status"),
-                         table_transformer=status_table_format)
-        g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"),
-                         supports_no_wait=True)
+        g.custom_command(
+            "status",
+            "inference_status",
+            custom_command_type=_operations("status"),
+            table_transformer=status_table_format,
+        )
+        g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"), supports_no_wait=True)
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))

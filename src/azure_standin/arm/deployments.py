@@ -1,5 +1,6 @@
 """Microsoft.Resources/deployments at resource-group scope: PUT (long-running, Azure-AsyncOperation),
 GET (outputs, outputResources), operations, validate, whatIf, cancel, DELETE."""
+
 import copy
 import hashlib
 import json
@@ -9,17 +10,19 @@ import time
 import uuid
 
 from .. import jsonc
-from .what_if import compute_changes
-from .expressions import TemplateError, Unresolved
-from .template import OUTPUT_TYPE_NAMES, Context, Template
 from ..errors import ArmError
 from ..http import Response, json_response
 from ..ids import Ident, now_iso
+from .expressions import TemplateError, Unresolved
+from .template import OUTPUT_TYPE_NAMES, Context, Template
+from .what_if import compute_changes
 
 log = logging.getLogger("azure_standin.deployments")
 
-DEPLOY_FAILED_MSG = ("At least one resource deployment operation failed. Please list deployment operations for "
-                     "details. Please see https://aka.ms/arm-deployment-operations for usage details.")
+DEPLOY_FAILED_MSG = (
+    "At least one resource deployment operation failed. Please list deployment operations for "
+    "details. Please see https://aka.ms/arm-deployment-operations for usage details."
+)
 
 
 class _Ctx(Context):
@@ -32,24 +35,51 @@ class _Ctx(Context):
 
     def subscription(self):
         s = self.mgr.s
-        return {"id": f"/subscriptions/{s.subscription_id}", "subscriptionId": s.subscription_id,
-                "tenantId": s.tenant_id, "displayName": "aitk stand-in subscription"}
+        return {
+            "id": f"/subscriptions/{s.subscription_id}",
+            "subscriptionId": s.subscription_id,
+            "tenantId": s.tenant_id,
+            "displayName": "aitk stand-in subscription",
+        }
 
     def deployment(self):
-        return {"name": self.name, "properties": {"template": self.template_meta,
-                                                  "templateLink": None, "mode": "Incremental",
-                                                  "provisioningState": "Accepted"}}
+        return {
+            "name": self.name,
+            "properties": {
+                "template": self.template_meta,
+                "templateLink": None,
+                "mode": "Incremental",
+                "provisioningState": "Accepted",
+            },
+        }
 
     def environment(self):
         u = self.mgr.s.url
-        return {"name": "AitkStandIn", "gallery": f"{u}/gallery/", "graph": f"{u}/graph/",
-                "portal": f"{u}/portal", "graphAudience": f"{u}/graph/", "activeDirectoryDataLake": "",
-                "batch": "", "media": "", "sqlManagement": "", "vmImageAliasDoc": "",
-                "resourceManager": f"{u}/",
-                "authentication": {"loginEndpoint": f"{u}/", "audiences": [f"{u}/"], "tenant": "common",
-                                   "identityProvider": "AAD"},
-                "suffixes": {"acrLoginServer": ".azurecr.standin", "keyvaultDns": ".vault.standin.local",
-                             "storage": "127.0.0.1", "sqlServerHostname": ".database.standin.local"}}
+        return {
+            "name": "AitkStandIn",
+            "gallery": f"{u}/gallery/",
+            "graph": f"{u}/graph/",
+            "portal": f"{u}/portal",
+            "graphAudience": f"{u}/graph/",
+            "activeDirectoryDataLake": "",
+            "batch": "",
+            "media": "",
+            "sqlManagement": "",
+            "vmImageAliasDoc": "",
+            "resourceManager": f"{u}/",
+            "authentication": {
+                "loginEndpoint": f"{u}/",
+                "audiences": [f"{u}/"],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "suffixes": {
+                "acrLoginServer": ".azurecr.standin",
+                "keyvaultDns": ".vault.standin.local",
+                "storage": "127.0.0.1",
+                "sqlServerHostname": ".database.standin.local",
+            },
+        }
 
     def _rec(self, rid):
         rec = self.mgr.get_record(rid)
@@ -67,9 +97,11 @@ class _Ctx(Context):
             parts = rid.split("/providers/", 1)[-1].split("/")
             rtype = "/".join([parts[0]] + parts[1::2])
             name = "/".join(parts[2::2])
-            raise TemplateError(f"The Resource '{rtype}/{name}' under resource group '{self.g['name']}' "
-                                    "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                                    code="ResourceNotFound")
+            raise TemplateError(
+                f"The Resource '{rtype}/{name}' under resource group '{self.g['name']}' "
+                "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+                code="ResourceNotFound",
+            )
         return rec
 
     def reference(self, rid, api_version, full):
@@ -85,16 +117,15 @@ class _Ctx(Context):
         rec = self._rec(rid)
         kind = self.mgr.kinds[rec["type"].lower()]
         if not hasattr(kind, "list_keys"):
-            raise TemplateError(f"listKeys() on a resource of type '{rec['type']}' is not supported by the "
-                                    "stand-in.")
+            raise TemplateError(f"listKeys() on a resource of type '{rec['type']}' is not supported by the stand-in.")
         return kind.list_keys(self.mgr, rec)
 
 
 class Deployments:
     def __init__(self, mgr):
         self.mgr = mgr
-        self.deps = {}      # "rg/name" lower -> record
-        self.ops = {}       # async operation id -> {"kind","key"/"result","status"}
+        self.deps = {}  # "rg/name" lower -> record
+        self.ops = {}  # async operation id -> {"kind","key"/"result","status"}
         self.threads = []
         self._stopping = False
 
@@ -103,7 +134,10 @@ class Deployments:
         for d in self.deps.values():
             if d["properties"]["provisioningState"] in ("Accepted", "Running"):
                 d["properties"]["provisioningState"] = "Failed"
-                d["properties"]["error"] = {"code": "DeploymentFailed", "message": "The stand-in restarted during the deployment."}
+                d["properties"]["error"] = {
+                    "code": "DeploymentFailed",
+                    "message": "The stand-in restarted during the deployment.",
+                }
 
     def dump(self):
         return self.deps
@@ -134,7 +168,9 @@ class Deployments:
         if len(rest) == 4 and low[0] == "locations" and low[2] in ("operationresults", "operationstatuses"):
             return self._whatif_poll(rest[3])
         if low and low[0] == "deployments":
-            raise ArmError(400, "InvalidRequestUri", "Subscription-scope deployments are not supported by the stand-in.")
+            raise ArmError(
+                400, "InvalidRequestUri", "Subscription-scope deployments are not supported by the stand-in."
+            )
         raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
 
     def handle(self, req, g, rest):
@@ -164,7 +200,9 @@ class Deployments:
                     if d is None:
                         return Response(204, {}, b"")
                     if d["properties"]["provisioningState"] in ("Accepted", "Running"):
-                        raise ArmError(409, "DeploymentActive", f"The deployment '{name}' is active and cannot be deleted.")
+                        raise ArmError(
+                            409, "DeploymentActive", f"The deployment '{name}' is active and cannot be deleted."
+                        )
                     del self.deps[key]
                     self.mgr.save()
                 return Response(202, {"Location": self._loc_url(g, name, "delete-" + uuid.uuid4().hex)}, b"")
@@ -208,26 +246,35 @@ class Deployments:
 
     def _loc_url(self, g, name, opid):
         s = self.mgr.s
-        return (f"{s.url}/subscriptions/{s.subscription_id}/providers/Microsoft.Resources/locations/"
-                f"{g['location']}/operationResults/{opid}?api-version=2024-11-01")
+        return (
+            f"{s.url}/subscriptions/{s.subscription_id}/providers/Microsoft.Resources/locations/"
+            f"{g['location']}/operationResults/{opid}?api-version=2024-11-01"
+        )
 
     # -- common ------------------------------------------------------------------------------
     def _body(self, req):
         try:
             body = jsonc.loads(req.body or b"{}") or {}
         except ValueError:
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
         props = body.get("properties") or {}
         if props.get("templateLink"):
-            raise ArmError(400, "InvalidTemplate", "templateLink is not supported by the stand-in; inline the template.")
+            raise ArmError(
+                400, "InvalidTemplate", "templateLink is not supported by the stand-in; inline the template."
+            )
         if props.get("parametersLink"):
             raise ArmError(400, "InvalidTemplate", "parametersLink is not supported by the stand-in.")
         if not isinstance(props.get("template"), dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid: properties.template is required.")
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid: properties.template is required."
+            )
         mode = props.get("mode") or "Incremental"
         if mode.lower() != "incremental":
-            raise ArmError(400, "InvalidTemplate",
-                           f"Deployment mode '{mode}' is not supported by the stand-in (only Incremental).")
+            raise ArmError(
+                400, "InvalidTemplate", f"Deployment mode '{mode}' is not supported by the stand-in (only Incremental)."
+            )
         return body, props
 
     def evaluate_template(self, g, name, props, what_if=False):
@@ -238,7 +285,12 @@ class Deployments:
         try:
             return Template(t, params, ctx, what_if=what_if)
         except TemplateError as e:
-            raise ArmError(400, "InvalidTemplate", e.message, target=f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/Microsoft.Resources/deployments/{name}")
+            raise ArmError(
+                400,
+                "InvalidTemplate",
+                e.message,
+                target=f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/Microsoft.Resources/deployments/{name}",
+            )
 
     def _template_hash(self, template):
         return str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16], 16))
@@ -257,8 +309,13 @@ class Deployments:
         for r in tpl.resources:
             ns, _, rt = r.type.partition("/")
             by_ns.setdefault(ns, set()).add(rt)
-        return [{"namespace": ns, "resourceTypes": [{"resourceType": rt, "locations": [self._loc_of(tpl)]}
-                                                    for rt in sorted(rts)]} for ns, rts in by_ns.items()]
+        return [
+            {
+                "namespace": ns,
+                "resourceTypes": [{"resourceType": rt, "locations": [self._loc_of(tpl)]} for rt in sorted(rts)],
+            }
+            for ns, rts in by_ns.items()
+        ]
 
     def _loc_of(self, tpl):
         return tpl.ctx.g["location"]
@@ -267,14 +324,23 @@ class Deployments:
         out = []
         for r in tpl.resources:
             if r.depends_on:
-                out.append({"id": r.id, "resourceType": r.type, "resourceName": r.name,
-                            "dependsOn": [{"id": d.id, "resourceType": d.type, "resourceName": d.name}
-                                          for d in r.depends_on]})
+                out.append(
+                    {
+                        "id": r.id,
+                        "resourceType": r.type,
+                        "resourceName": r.name,
+                        "dependsOn": [
+                            {"id": d.id, "resourceType": d.type, "resourceName": d.name} for d in r.depends_on
+                        ],
+                    }
+                )
         return out
 
     def _dep_id(self, g, name):
-        return (f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/"
-                f"Microsoft.Resources/deployments/{name}")
+        return (
+            f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/"
+            f"Microsoft.Resources/deployments/{name}"
+        )
 
     def view(self, d):
         v = {k: copy.deepcopy(d[k]) for k in ("id", "name", "type", "tags", "properties") if k in d}
@@ -288,37 +354,64 @@ class Deployments:
         s = self.mgr.s
         with self.mgr.lock:
             cur = self.deps.get(key)
-            if cur and cur["properties"]["provisioningState"] in ("Accepted", "Running") \
-                    and cur.get("fingerprint") == fingerprint:
+            if (
+                cur
+                and cur["properties"]["provisioningState"] in ("Accepted", "Running")
+                and cur.get("fingerprint") == fingerprint
+            ):
                 # The same PUT again (a client retrying after a lost response): same operation.
-                return json_response(201, self.view(cur), {
-                    "Azure-AsyncOperation": f"{s.url}{cur['id']}/operationStatuses/{cur['asyncop']}?api-version="
-                                            f"{req.query.get('api-version', '2024-11-01')}", "Retry-After": "1"})
+                return json_response(
+                    201,
+                    self.view(cur),
+                    {
+                        "Azure-AsyncOperation": f"{s.url}{cur['id']}/operationStatuses/{cur['asyncop']}?api-version="
+                        f"{req.query.get('api-version', '2024-11-01')}",
+                        "Retry-After": "1",
+                    },
+                )
             if cur and cur["properties"]["provisioningState"] in ("Accepted", "Running"):
-                raise ArmError(409, "DeploymentActive",
-                               f"The deployment with resource id '{cur['id']}' cannot be saved, because this would "
-                               "overwrite an existing deployment which is still active. Please see "
-                               "https://aka.ms/arm-deploy for usage details.")
+                raise ArmError(
+                    409,
+                    "DeploymentActive",
+                    f"The deployment with resource id '{cur['id']}' cannot be saved, because this would "
+                    "overwrite an existing deployment which is still active. Please see "
+                    "https://aka.ms/arm-deploy for usage details.",
+                )
         tpl = self.evaluate_template(g, name, props)
         cid = req.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
         opid = uuid.uuid4().hex.upper()[:16]
-        d = {"id": self._dep_id(g, name), "name": name, "type": "Microsoft.Resources/deployments",
-             "tags": body.get("tags") or {}, "template": props["template"],
-             "operations": [], "asyncop": opid, "fingerprint": fingerprint,
-             "properties": {"templateHash": self._template_hash(props["template"]),
-                            "parameters": self._params_view(tpl), "mode": "Incremental",
-                            "provisioningState": "Accepted", "timestamp": now_iso(), "duration": "PT0S",
-                            "correlationId": cid, "providers": self._providers_view(tpl),
-                            "dependencies": self._deps_view(tpl)}}
+        d = {
+            "id": self._dep_id(g, name),
+            "name": name,
+            "type": "Microsoft.Resources/deployments",
+            "tags": body.get("tags") or {},
+            "template": props["template"],
+            "operations": [],
+            "asyncop": opid,
+            "fingerprint": fingerprint,
+            "properties": {
+                "templateHash": self._template_hash(props["template"]),
+                "parameters": self._params_view(tpl),
+                "mode": "Incremental",
+                "provisioningState": "Accepted",
+                "timestamp": now_iso(),
+                "duration": "PT0S",
+                "correlationId": cid,
+                "providers": self._providers_view(tpl),
+                "dependencies": self._deps_view(tpl),
+            },
+        }
         with self.mgr.lock:
             self.deps[key] = d
             self.mgr.save()
         t = threading.Thread(target=self._run, args=(g, name, key, props), daemon=True, name=f"deploy-{name}")
         self.threads = [x for x in self.threads if x.is_alive()] + [t]
         t.start()
-        headers = {"Azure-AsyncOperation": f"{s.url}{d['id']}/operationStatuses/{opid}?api-version="
-                                           f"{req.query.get('api-version', '2024-11-01')}",
-                   "Retry-After": "1"}
+        headers = {
+            "Azure-AsyncOperation": f"{s.url}{d['id']}/operationStatuses/{opid}?api-version="
+            f"{req.query.get('api-version', '2024-11-01')}",
+            "Retry-After": "1",
+        }
         return json_response(201, self.view(d), headers)
 
     def _run(self, g, name, key, props):
@@ -340,13 +433,17 @@ class Deployments:
                 try:
                     d["properties"]["outputs"] = tpl.outputs()
                 except TemplateError as e:
-                    error = {"code": "DeploymentOutputEvaluationFailed",
-                             "message": "Unable to evaluate template outputs. Please see error details and "
-                                        "deployment operations. Please see https://aka.ms/arm-common-errors for usage details.",
-                             "details": [{"code": e.code, "message": e.message, "target": e.target}]}
-            d["properties"]["outputResources"] = [{"id": o["properties"]["targetResource"]["id"]}
-                                                  for o in d["operations"]
-                                                  if o["properties"]["provisioningState"] == "Succeeded"]
+                    error = {
+                        "code": "DeploymentOutputEvaluationFailed",
+                        "message": "Unable to evaluate template outputs. Please see error details and "
+                        "deployment operations. Please see https://aka.ms/arm-common-errors for usage details.",
+                        "details": [{"code": e.code, "message": e.message, "target": e.target}],
+                    }
+            d["properties"]["outputResources"] = [
+                {"id": o["properties"]["targetResource"]["id"]}
+                for o in d["operations"]
+                if o["properties"]["provisioningState"] == "Succeeded"
+            ]
         except ArmError as e:
             error = e.error()
         except Exception as e:
@@ -359,8 +456,12 @@ class Deployments:
                 if error.get("code") in ("DeploymentOutputEvaluationFailed", "InternalServerError", "InvalidTemplate"):
                     p["error"] = error
                 else:
-                    p["error"] = {"code": "DeploymentFailed", "target": d["id"], "message": DEPLOY_FAILED_MSG,
-                                  "details": [error]}
+                    p["error"] = {
+                        "code": "DeploymentFailed",
+                        "target": d["id"],
+                        "message": DEPLOY_FAILED_MSG,
+                        "details": [error],
+                    }
             elif error is None:
                 p["provisioningState"] = "Succeeded"
             p["duration"] = f"PT{time.time() - start:.7f}S"
@@ -370,12 +471,24 @@ class Deployments:
     def _deploy_one(self, tpl, r, d, g):
         op_id = uuid.uuid4().hex.upper()[:16]
         t0 = time.time()
-        op = {"id": f"{d['id']}/operations/{op_id}", "operationId": op_id,
-              "properties": {"provisioningOperation": "Create", "provisioningState": "Running",
-                             "timestamp": now_iso(), "duration": "PT0S", "trackingId": str(uuid.uuid4()),
-                             "serviceRequestId": str(uuid.uuid4()),
-                             "targetResource": {"id": r.id, "resourceType": r.type, "resourceName": r.name,
-                                                "apiVersion": r.api_version}}}
+        op = {
+            "id": f"{d['id']}/operations/{op_id}",
+            "operationId": op_id,
+            "properties": {
+                "provisioningOperation": "Create",
+                "provisioningState": "Running",
+                "timestamp": now_iso(),
+                "duration": "PT0S",
+                "trackingId": str(uuid.uuid4()),
+                "serviceRequestId": str(uuid.uuid4()),
+                "targetResource": {
+                    "id": r.id,
+                    "resourceType": r.type,
+                    "resourceName": r.name,
+                    "apiVersion": r.api_version,
+                },
+            },
+        }
         d["operations"].append(op)
         error, status = None, None
         try:
@@ -383,9 +496,12 @@ class Deployments:
             ident = self.ident_of(r.id)
             status, _ = self.mgr.put_resource(ident, body, r.api_version)
         except TemplateError as e:
-            error = {"code": "InvalidTemplate", "target": r.id,
-                     "message": f"Unable to process template language expressions for resource '{r.id}' at line '1' "
-                                f"and column '1'. '{e.message}'"}
+            error = {
+                "code": "InvalidTemplate",
+                "target": r.id,
+                "message": f"Unable to process template language expressions for resource '{r.id}' at line '1' "
+                f"and column '1'. '{e.message}'",
+            }
             if e.code == "ResourceNotFound":
                 error = {"code": "ResourceNotFound", "target": r.id, "message": e.message}
         except ArmError as e:
@@ -401,7 +517,9 @@ class Deployments:
         p["timestamp"] = now_iso()
         if error:
             p["provisioningState"] = "Failed"
-            p["statusCode"] = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 500: "InternalServerError"}.get(status, "BadRequest")
+            p["statusCode"] = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 500: "InternalServerError"}.get(
+                status, "BadRequest"
+            )
             p["statusMessage"] = {"status": "Failed", "error": error}
             return error
         p["provisioningState"] = "Succeeded"
@@ -413,13 +531,23 @@ class Deployments:
     def validate(self, req, g, name):
         body, props = self._body(req)
         tpl = self.evaluate_template(g, name, props)
-        v = {"id": self._dep_id(g, name), "name": name, "type": "Microsoft.Resources/deployments",
-             "properties": {"templateHash": self._template_hash(props["template"]),
-                            "parameters": self._params_view(tpl), "mode": "Incremental",
-                            "provisioningState": "Succeeded", "timestamp": now_iso(), "duration": "PT0S",
-                            "correlationId": req.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
-                            "providers": self._providers_view(tpl), "dependencies": self._deps_view(tpl),
-                            "validatedResources": [{"id": r.id} for r in tpl.resources if r.condition and not r.existing]}}
+        v = {
+            "id": self._dep_id(g, name),
+            "name": name,
+            "type": "Microsoft.Resources/deployments",
+            "properties": {
+                "templateHash": self._template_hash(props["template"]),
+                "parameters": self._params_view(tpl),
+                "mode": "Incremental",
+                "provisioningState": "Succeeded",
+                "timestamp": now_iso(),
+                "duration": "PT0S",
+                "correlationId": req.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
+                "providers": self._providers_view(tpl),
+                "dependencies": self._deps_view(tpl),
+                "validatedResources": [{"id": r.id} for r in tpl.resources if r.condition and not r.existing],
+            },
+        }
         return json_response(200, v)
 
     # -- what-if -----------------------------------------------------------------------------
@@ -431,7 +559,10 @@ class Deployments:
         except ArmError as e:
             result = {"status": "Failed", "error": e.error()}
         except TemplateError as e:
-            result = {"status": "Failed", "error": {"code": "InvalidTemplate", "message": e.message, "target": e.target}}
+            result = {
+                "status": "Failed",
+                "error": {"code": "InvalidTemplate", "message": e.message, "target": e.target},
+            }
         self.ops[opid] = {"result": result, "polls": 0}
         return Response(202, {"Location": self._loc_url(g, name, opid), "Retry-After": "1"}, b"")
 

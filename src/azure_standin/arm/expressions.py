@@ -1,8 +1,10 @@
 """The ARM template expression language: its errors, the tokenizer and parser ("[concat('a', parameters('p'))]"
 -> an AST), and the value semantics ARM's functions share (type names, case-insensitive members, equality,
 string conversion). https://learn.microsoft.com/azure/azure-resource-manager/templates/template-expressions"""
+
 import json
 import re
+
 
 class TemplateError(Exception):
     def __init__(self, message, code="InvalidTemplate", target=None):
@@ -23,14 +25,17 @@ class Unresolved(Exception):
 # ---------------------------------------------------------------------------------------------
 # Expression language
 # ---------------------------------------------------------------------------------------------
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^']|'')*')
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?(?=\s*\())
   | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
   | (?P<punct>[(),.\[\]])
-""", re.X)
+""",
+    re.X,
+)
 
 
 def _tokenize(text):
@@ -38,8 +43,10 @@ def _tokenize(text):
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise TemplateError(f"The template language expression '{text}' is not valid: "
-                                f"unexpected character at position {pos}: {text[pos]!r}.")
+            raise TemplateError(
+                f"The template language expression '{text}' is not valid: "
+                f"unexpected character at position {pos}: {text[pos]!r}."
+            )
         pos = m.end()
         kind = m.lastgroup
         if kind == "ws":
@@ -120,8 +127,13 @@ class _Parser:
 
 
 def is_expression(value):
-    return isinstance(value, str) and len(value) >= 2 and value[0] == "[" and value[-1] == "]" \
+    return (
+        isinstance(value, str)
+        and len(value) >= 2
+        and value[0] == "["
+        and value[-1] == "]"
         and not value.startswith("[[")
+    )
 
 
 def parse_expression(text):
@@ -138,6 +150,8 @@ def walk_calls(node):
     elif node[0] == "index":
         yield from walk_calls(node[1])
         yield from walk_calls(node[2])
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers with ARM semantics
 # ---------------------------------------------------------------------------------------------
@@ -182,8 +196,11 @@ def arm_equals(a, b):
         return True
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(arm_equals(x, y) for x, y in zip(a, b))
-    return type(a) == type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
-                                              and not isinstance(a, bool) and a == b)
+    return (
+        type(a) == type(b)
+        and a == b
+        or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and a == b)
+    )
 
 
 def to_string(v):

@@ -1,6 +1,7 @@
 """The template functions the stand-in knows, registered by name in FUNCTIONS (case-insensitive, as ARM's).
 Each takes the evaluating Template, the name as written and its arguments (evaluated, or AST nodes when lazy).
 https://learn.microsoft.com/azure/azure-resource-manager/templates/template-functions"""
+
 import copy
 import json
 import re
@@ -21,7 +22,7 @@ def _net_format(fmt, args):
             j = fmt.find("}", i)
             if j < 0:
                 raise TemplateError(f"format(): unbalanced '{{' in {fmt!r}")
-            spec = fmt[i + 1:j]
+            spec = fmt[i + 1 : j]
             idx, _, fmtspec = spec.partition(":")
             idx, _, align = idx.partition(",")
             try:
@@ -49,31 +50,36 @@ def _net_format(fmt, args):
 
 def _need(name, args, lo, hi=None):
     hi = lo if hi is None else hi
-    if not (lo <= len(args) <= (hi if hi >= 0 else 10 ** 9)):
+    if not (lo <= len(args) <= (hi if hi >= 0 else 10**9)):
         want = f"{lo}" if lo == hi else (f"at least {lo}" if hi < 0 else f"{lo} to {hi}")
         raise TemplateError(f"The template function '{name}' expects {want} parameter(s); got {len(args)}.")
 
 
 def _want(name, v, *types, what=None):
     if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
-        raise TemplateError(f"The template function '{name}' expects {what or '/'.join(t.__name__ for t in types)} "
-                            f"parameters; got a value of type '{type_name(v)}'.")
+        raise TemplateError(
+            f"The template function '{name}' expects {what or '/'.join(t.__name__ for t in types)} "
+            f"parameters; got a value of type '{type_name(v)}'."
+        )
     return v
 
 
 def split_type(resource_type):
     parts = resource_type.split("/")
     if len(parts) < 2:
-        raise TemplateError(f"The resource type '{resource_type}' is not valid: it must be "
-                            "'{namespace}/{type}[/{childType}...]'.")
+        raise TemplateError(
+            f"The resource type '{resource_type}' is not valid: it must be '{{namespace}}/{{type}}[/{{childType}}...]'."
+        )
     return parts[0], parts[1:]
 
 
 def make_resource_id(sub, rg, resource_type, names):
     ns, types = split_type(resource_type)
     if len(names) != len(types):
-        raise TemplateError(f"Unable to evaluate template language function 'resourceId': the type "
-                            f"'{resource_type}' requires '{len(types)}' resource name argument(s).")
+        raise TemplateError(
+            f"Unable to evaluate template language function 'resourceId': the type "
+            f"'{resource_type}' requires '{len(types)}' resource name argument(s)."
+        )
     path = "/".join(f"{t}/{n}" for t, n in zip(types, names))
     prefix = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg is not None else "")
     return f"{prefix}/providers/{ns}/{path}"
@@ -84,9 +90,11 @@ def names_of(resource_type, name):
     ns, types = split_type(resource_type)
     parts = name.split("/")
     if len(parts) != len(types):
-        raise TemplateError(f"The resource name '{name}' of type '{resource_type}' is not valid: "
-                            f"it must have {len(types)} segment(s), one per type segment.",
-                            code="InvalidTemplate")
+        raise TemplateError(
+            f"The resource name '{name}' of type '{resource_type}' is not valid: "
+            f"it must have {len(types)} segment(s), one per type segment.",
+            code="InvalidTemplate",
+        )
     return parts
 
 
@@ -101,6 +109,7 @@ def fn(*names, lazy=False):
         for n in names:
             FUNCTIONS[n.lower()] = (lazy, f)
         return f
+
     return deco
 
 
@@ -138,8 +147,10 @@ def _unique(t, name, a):
     _need(name, a, 1, -1)
     for x in a:
         if not isinstance(x, str):
-            raise TemplateError("The template function 'uniqueString' expects its parameters to be of type "
-                                f"string; got '{type_name(x)}'.")
+            raise TemplateError(
+                "The template function 'uniqueString' expects its parameters to be of type "
+                f"string; got '{type_name(x)}'."
+            )
     return unique_string(*a)
 
 
@@ -152,10 +163,12 @@ def _substring(t, name, a):
     if start < 0 or start > len(s):
         raise TemplateError(f"The index parameter of 'substring' is out of range: {start} (string length {len(s)}).")
     if length < 0 or start + length > len(s):
-        raise TemplateError("The index and length parameters must refer to a location within the string. The index "
-                            f"parameter: '{start}', the length parameter: '{length}', the length of the string "
-                            f"parameter: '{len(s)}'. Please see https://aka.ms/arm-function-substring for usage details.")
-    return s[start:start + length]
+        raise TemplateError(
+            "The index and length parameters must refer to a location within the string. The index "
+            f"parameter: '{start}', the length parameter: '{length}', the length of the string "
+            f"parameter: '{len(s)}'. Please see https://aka.ms/arm-function-substring for usage details."
+        )
+    return s[start : start + length]
 
 
 @fn("toLower")
@@ -198,14 +211,14 @@ def _endswith(t, name, a):
 def _take(t, name, a):
     _need(name, a, 2)
     v, n = _want(name, a[0], str, list), _want(name, a[1], int)
-    return v[:max(n, 0)]
+    return v[: max(n, 0)]
 
 
 @fn("skip")
 def _skip(t, name, a):
     _need(name, a, 2)
     v, n = _want(name, a[0], str, list), _want(name, a[1], int)
-    return v[max(n, 0):]
+    return v[max(n, 0) :]
 
 
 @fn("length")
@@ -321,8 +334,9 @@ def _if(t, name, nodes):
     _need(name, nodes, 3)
     cond = t.eval_node(nodes[0])
     if not isinstance(cond, bool):
-        raise TemplateError(f"The template function 'if' expects its first parameter to be a boolean; got "
-                            f"'{type_name(cond)}'.")
+        raise TemplateError(
+            f"The template function 'if' expects its first parameter to be a boolean; got '{type_name(cond)}'."
+        )
     return t.eval_node(nodes[1] if cond else nodes[2])
 
 
@@ -523,15 +537,17 @@ def _resourceid(t, name, a):
     # The first argument that is a type ('ns/type') splits off the optional scope arguments.
     ti = next((i for i, x in enumerate(a[:3]) if "/" in x and "." in x.split("/")[0]), None)
     if ti is None:
-        raise TemplateError(f"Unable to evaluate template language function 'resourceId': no resource type among "
-                            f"the first three arguments {a[:3]}.")
+        raise TemplateError(
+            f"Unable to evaluate template language function 'resourceId': no resource type among "
+            f"the first three arguments {a[:3]}."
+        )
     sub = t.ctx.subscription()["subscriptionId"]
     rg = t.ctx.resource_group()["name"]
     if ti == 1:
         rg = a[0]
     elif ti == 2:
         sub, rg = a[0], a[1]
-    return make_resource_id(sub, rg, a[ti], a[ti + 1:])
+    return make_resource_id(sub, rg, a[ti], a[ti + 1 :])
 
 
 @fn("subscriptionResourceId")
@@ -539,7 +555,7 @@ def _subresourceid(t, name, a):
     _need(name, a, 2, -1)
     ti = 1 if "/" in a[1] and "/" not in a[0] and len(a) > 2 and "." in a[1] else 0
     sub = a[0] if ti == 1 else t.ctx.subscription()["subscriptionId"]
-    return make_resource_id(sub, None, a[ti], a[ti + 1:])
+    return make_resource_id(sub, None, a[ti], a[ti + 1 :])
 
 
 @fn("reference")

@@ -1,4 +1,5 @@
 """Resource Manager: subscriptions, resource groups, providers, resources and deployments."""
+
 import copy
 import json
 import logging
@@ -13,19 +14,30 @@ from .deployments import Deployments
 
 log = logging.getLogger("azure_standin.arm")
 
-NAMESPACES = ["Microsoft.Storage", "Microsoft.OperationalInsights", "Microsoft.App", "Microsoft.Resources",
-              "Microsoft.ContainerService", "Microsoft.Insights", "Microsoft.Network", "Microsoft.Compute",
-              "Microsoft.KeyVault", "Microsoft.ContainerRegistry", "Microsoft.ManagedIdentity"]
+NAMESPACES = [
+    "Microsoft.Storage",
+    "Microsoft.OperationalInsights",
+    "Microsoft.App",
+    "Microsoft.Resources",
+    "Microsoft.ContainerService",
+    "Microsoft.Insights",
+    "Microsoft.Network",
+    "Microsoft.Compute",
+    "Microsoft.KeyVault",
+    "Microsoft.ContainerRegistry",
+    "Microsoft.ManagedIdentity",
+]
 
 
 class ResourceManager:
     """Routes ARM requests (subscriptions, resource groups, providers, resources, deployments) and keeps
     their state in state_dir/arm-state.json. https://learn.microsoft.com/rest/api/resources/"""
+
     def __init__(self, standin):
         self.s = standin
         self.lock = threading.RLock()
-        self.groups = {}       # rg lower -> {"name","location","tags","managedBy"}
-        self.res = {}          # id lower -> {"id","type","rg","body","private"}
+        self.groups = {}  # rg lower -> {"name","location","tags","managedBy"}
+        self.res = {}  # id lower -> {"id","type","rg","body","private"}
         self.providers = {ns.lower(): [ns, True] for ns in NAMESPACES}
         self.state_path = self.s.state_dir / "arm-state.json"
         self.kinds = {k.type.lower(): k for k in KINDS}
@@ -47,8 +59,12 @@ class ResourceManager:
 
     def save(self):
         with self.lock:
-            data = {"groups": self.groups, "resources": self.res,
-                    "providers": self.providers, "deployments": self.deployments.dump()}
+            data = {
+                "groups": self.groups,
+                "resources": self.res,
+                "providers": self.providers,
+                "deployments": self.deployments.dump(),
+            }
             tmp = self.state_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.chmod(0o600)
@@ -112,32 +128,63 @@ class ResourceManager:
         return f"/subscriptions/{self.s.subscription_id}/resourceGroups/{g['name']}"
 
     def rg_view(self, g):
-        v = {"id": self.rg_id(g), "name": g["name"], "type": "Microsoft.Resources/resourceGroups",
-             "location": g["location"], "tags": g.get("tags") or {},
-             "properties": {"provisioningState": "Succeeded"}}
+        v = {
+            "id": self.rg_id(g),
+            "name": g["name"],
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": g["location"],
+            "tags": g.get("tags") or {},
+            "properties": {"provisioningState": "Succeeded"},
+        }
         if g.get("managedBy"):
             v["managedBy"] = g["managedBy"]
         return v
 
     def subscription_view(self):
-        return {"id": f"/subscriptions/{self.s.subscription_id}", "subscriptionId": self.s.subscription_id,
-                "tenantId": self.s.tenant_id, "displayName": "aitk stand-in subscription", "state": "Enabled",
-                "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
-                                         "spendingLimit": "Off"},
-                "authorizationSource": "RoleBased", "managedByTenants": [], "tags": {}}
+        return {
+            "id": f"/subscriptions/{self.s.subscription_id}",
+            "subscriptionId": self.s.subscription_id,
+            "tenantId": self.s.tenant_id,
+            "displayName": "aitk stand-in subscription",
+            "state": "Enabled",
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01",
+                "spendingLimit": "Off",
+            },
+            "authorizationSource": "RoleBased",
+            "managedByTenants": [],
+            "tags": {},
+        }
 
     def provider_view(self, ns_lower):
         canon, reg = self.providers.get(ns_lower, [ns_lower, False])
         types = []
         for k in self.kinds.values():
             if k.type.lower().startswith(canon.lower() + "/"):
-                types.append({"resourceType": k.type.split("/", 1)[1], "locations": [l for l in LOCATIONS],
-                              "apiVersions": list(k.api_versions), "capabilities": "None"})
+                types.append(
+                    {
+                        "resourceType": k.type.split("/", 1)[1],
+                        "locations": [l for l in LOCATIONS],
+                        "apiVersions": list(k.api_versions),
+                        "capabilities": "None",
+                    }
+                )
         if canon.lower() == "microsoft.resources":
-            types.append({"resourceType": "deployments", "locations": [], "apiVersions": ["2025-04-01", "2024-11-01", "2024-03-01", "2022-09-01"]})
-        return {"id": f"/subscriptions/{self.s.subscription_id}/providers/{canon}", "namespace": canon,
-                "registrationState": "Registered" if reg else "NotRegistered",
-                "registrationPolicy": "RegistrationRequired", "resourceTypes": types}
+            types.append(
+                {
+                    "resourceType": "deployments",
+                    "locations": [],
+                    "apiVersions": ["2025-04-01", "2024-11-01", "2024-03-01", "2022-09-01"],
+                }
+            )
+        return {
+            "id": f"/subscriptions/{self.s.subscription_id}/providers/{canon}",
+            "namespace": canon,
+            "registrationState": "Registered" if reg else "NotRegistered",
+            "registrationPolicy": "RegistrationRequired",
+            "resourceTypes": types,
+        }
 
     def get_record(self, rid):
         with self.lock:
@@ -152,8 +199,11 @@ class ResourceManager:
         try:
             self._auth(req)
             if "api-version" not in req.query and "api-version" not in {k.lower() for k in req.query}:
-                raise ArmError(400, "MissingApiVersionParameter",
-                               "The api-version query parameter (?api-version=) is required for all requests.")
+                raise ArmError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
             return self._route(req)
         except ArmError as e:
             return e.response()
@@ -161,36 +211,66 @@ class ResourceManager:
     def _auth(self, req):
         auth = req.headers.get("Authorization") or ""
         if not auth:
-            raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
-                           headers={"WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
-                                                        f'error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."'})
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                headers={
+                    "WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
+                    f'error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."'
+                },
+            )
         if not auth.lower().startswith("bearer "):
-            raise ArmError(401, "AuthenticationFailedInvalidHeader",
-                           "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+            raise ArmError(
+                401,
+                "AuthenticationFailedInvalidHeader",
+                "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+            )
         claims = self.s.entra.verify(auth[7:].strip())
         if claims is None:
-            raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                           headers={"WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
-                                                        'error="invalid_token", error_description="The access token is invalid."'})
+            raise ArmError(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid.",
+                headers={
+                    "WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
+                    'error="invalid_token", error_description="The access token is invalid."'
+                },
+            )
         aud = claims.get("aud", "").rstrip("/")
         if aud not in (self.s.url.rstrip("/"),):
-            raise ArmError(401, "InvalidAuthenticationTokenAudience",
-                           f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. "
-                           f"It should exactly match with one of the allowed audiences '{self.s.url}/'.")
+            raise ArmError(
+                401,
+                "InvalidAuthenticationTokenAudience",
+                f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. "
+                f"It should exactly match with one of the allowed audiences '{self.s.url}/'.",
+            )
 
     def _route(self, req):
         parts = [p for p in req.path.split("/") if p]
         low = [p.lower() for p in parts]
         m = req.method
         if low == ["subscriptions"] and m == "GET":
-            return json_response(200, {"value": [self.subscription_view()],
-                                       "count": {"type": "Total", "value": 1}})
+            return json_response(200, {"value": [self.subscription_view()], "count": {"type": "Total", "value": 1}})
         if low == ["tenants"] and m == "GET":
-            return json_response(200, {"value": [{
-                "id": f"/tenants/{self.s.tenant_id}", "tenantId": self.s.tenant_id, "tenantCategory": "Home",
-                "country": "US", "countryCode": "US", "displayName": "aitk stand-in tenant",
-                "domains": ["standin.onmicrosoft.com"], "defaultDomain": "standin.onmicrosoft.com",
-                "tenantType": "AAD"}]})
+            return json_response(
+                200,
+                {
+                    "value": [
+                        {
+                            "id": f"/tenants/{self.s.tenant_id}",
+                            "tenantId": self.s.tenant_id,
+                            "tenantCategory": "Home",
+                            "country": "US",
+                            "countryCode": "US",
+                            "displayName": "aitk stand-in tenant",
+                            "domains": ["standin.onmicrosoft.com"],
+                            "defaultDomain": "standin.onmicrosoft.com",
+                            "tenantType": "AAD",
+                        }
+                    ]
+                },
+            )
         if low and low[0] == "providers":
             return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
         if len(low) < 2 or low[0] != "subscriptions":
@@ -207,9 +287,12 @@ class ResourceManager:
             conds = dict((k.lower(), v) for k, v in re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt))
             unknown = set(conds) - {"resourcegroup", "resourcetype", "name"}
             if unknown or (flt and not conds):
-                raise ArmError(400, "InvalidFilterInQueryString",
-                               f"The $filter '{flt}' is not supported by the stand-in (only eq on resourceGroup, "
-                               "resourceType, name).")
+                raise ArmError(
+                    400,
+                    "InvalidFilterInQueryString",
+                    f"The $filter '{flt}' is not supported by the stand-in (only eq on resourceGroup, "
+                    "resourceType, name).",
+                )
             with self.lock:
                 items = []
                 for r in self.res.values():
@@ -225,9 +308,21 @@ class ResourceManager:
                     items.append(v)
             return json_response(200, {"value": items})
         if lrest == ["locations"]:
-            return json_response(200, {"value": [{"id": f"/subscriptions/{self.s.subscription_id}/locations/{l}",
-                                                  "name": l, "displayName": l, "type": "Region",
-                                                  "regionalDisplayName": l} for l in LOCATIONS]})
+            return json_response(
+                200,
+                {
+                    "value": [
+                        {
+                            "id": f"/subscriptions/{self.s.subscription_id}/locations/{l}",
+                            "name": l,
+                            "displayName": l,
+                            "type": "Region",
+                            "regionalDisplayName": l,
+                        }
+                        for l in LOCATIONS
+                    ]
+                },
+            )
         if lrest[0] == "providers":
             return self._providers(req, rest[1:])
         if lrest[0] == "resourcegroups":
@@ -245,10 +340,13 @@ class ResourceManager:
                 raise rg_not_found(rg)
             if lrest[2] == "resources" and len(rest) == 3 and m == "GET":
                 with self.lock:
-                    items = [self.view(r) for r in self.res.values() if r["rg"] == rg.lower()
-                             and len(r["type"].split("/")) == 2]
+                    items = [
+                        self.view(r)
+                        for r in self.res.values()
+                        if r["rg"] == rg.lower() and len(r["type"].split("/")) == 2
+                    ]
                 return json_response(200, {"value": items})
-            if lrest[2] == "deployments":      # the legacy path az uses for deployment operations
+            if lrest[2] == "deployments":  # the legacy path az uses for deployment operations
                 return self.deployments.handle(req, g, rest[3:])
             if lrest[2] != "providers" or len(rest) < 5:
                 raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
@@ -292,14 +390,22 @@ class ResourceManager:
                 if m == "PUT":
                     loc = norm_location(body.get("location"))
                     if not loc:
-                        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+                        raise ArmError(
+                            400, "LocationRequired", "The location property is required for this definition."
+                        )
                     if not re.fullmatch(r"[-\w._()]{1,90}", rg) or rg.endswith("."):
-                        raise ArmError(400, "InvalidResourceGroup", f"The provided resource group name '{rg}' has these "
-                                       "invalid characters or is too long.")
+                        raise ArmError(
+                            400,
+                            "InvalidResourceGroup",
+                            f"The provided resource group name '{rg}' has these invalid characters or is too long.",
+                        )
                     if g is not None and g["location"] != loc:
-                        raise ArmError(409, "InvalidResourceGroupLocation",
-                                       f"Invalid resource group location '{loc}'. The Resource group already exists in "
-                                       f"location '{g['location']}'.")
+                        raise ArmError(
+                            409,
+                            "InvalidResourceGroupLocation",
+                            f"Invalid resource group location '{loc}'. The Resource group already exists in "
+                            f"location '{g['location']}'.",
+                        )
                     created = g is None
                     if created:
                         g = {"name": rg, "location": loc}
@@ -341,9 +447,12 @@ class ResourceManager:
     def canonical(self, ident):
         kind = self.kinds.get(ident.type.lower())
         if kind is None:
-            raise ArmError(400, "InvalidResourceType",
-                           f"The resource type '{'/'.join(ident.types)}' could not be found in the namespace "
-                           f"'{ident.ns}' for api version '(any)'.")
+            raise ArmError(
+                400,
+                "InvalidResourceType",
+                f"The resource type '{'/'.join(ident.types)}' could not be found in the namespace "
+                f"'{ident.ns}' for api version '(any)'.",
+            )
         return kind
 
     def make_id(self, ident, kind):
@@ -410,8 +519,11 @@ class ResourceManager:
         if kind is None or len(kind.type.split("/")) != 2:
             raise ArmError(400, "InvalidResourceType", f"The resource type '{rtype}' could not be found.")
         with self.lock:
-            items = [self.view(r) for r in self.res.values()
-                     if r["type"] == kind.type and (rg is None or r["rg"] == rg.lower())]
+            items = [
+                self.view(r)
+                for r in self.res.values()
+                if r["type"] == kind.type and (rg is None or r["rg"] == rg.lower())
+            ]
         return json_response(200, {"value": items})
 
     def put_resource(self, ident, body, api_version):

@@ -5,37 +5,73 @@ Pure: everything outside the template (resource group, subscription, deployed re
 comes through a context object (see `Context`). Anything the evaluator does not know raises
 TemplateError with code InvalidTemplate naming it; it never guesses.
 https://learn.microsoft.com/azure/azure-resource-manager/templates/syntax"""
+
 import copy
 import re
 
-from .expressions import TemplateError, Unresolved, arm_equals, get_ci, is_expression, parse_expression, to_string, \
-    type_name, walk_calls
+from .expressions import (
+    TemplateError,
+    Unresolved,
+    arm_equals,
+    get_ci,
+    is_expression,
+    parse_expression,
+    to_string,
+    type_name,
+    walk_calls,
+)
 from .functions import FUNCTIONS, make_resource_id, names_of
 
 
 class Context:
     """What a template sees of the world. The deployment engine subclasses it."""
-    def resource_group(self) -> dict: raise TemplateError("resourceGroup() is not available here")
-    def subscription(self) -> dict: raise TemplateError("subscription() is not available here")
-    def deployment(self) -> dict: raise TemplateError("deployment() is not available here")
-    def environment(self) -> dict: raise TemplateError("environment() is not available here")
-    def reference(self, resource_id, api_version, full) -> dict: raise TemplateError("reference() is not available here")
-    def list_keys(self, resource_id, api_version) -> dict: raise TemplateError("listKeys() is not available here")
+
+    def resource_group(self) -> dict:
+        raise TemplateError("resourceGroup() is not available here")
+
+    def subscription(self) -> dict:
+        raise TemplateError("subscription() is not available here")
+
+    def deployment(self) -> dict:
+        raise TemplateError("deployment() is not available here")
+
+    def environment(self) -> dict:
+        raise TemplateError("environment() is not available here")
+
+    def reference(self, resource_id, api_version, full) -> dict:
+        raise TemplateError("reference() is not available here")
+
+    def list_keys(self, resource_id, api_version) -> dict:
+        raise TemplateError("listKeys() is not available here")
 
 
 # ---------------------------------------------------------------------------------------------
 # The template
 # ---------------------------------------------------------------------------------------------
-PARAM_TYPES = {"string": str, "securestring": str, "int": int, "bool": bool, "object": dict,
-               "secureobject": dict, "array": list}
-OUTPUT_TYPE_NAMES = {"string": "String", "securestring": "SecureString", "int": "Int", "bool": "Bool",
-                     "object": "Object", "secureobject": "SecureObject", "array": "Array"}
+PARAM_TYPES = {
+    "string": str,
+    "securestring": str,
+    "int": int,
+    "bool": bool,
+    "object": dict,
+    "secureobject": dict,
+    "array": list,
+}
+OUTPUT_TYPE_NAMES = {
+    "string": "String",
+    "securestring": "SecureString",
+    "int": "Int",
+    "bool": "Bool",
+    "object": "Object",
+    "secureobject": "SecureObject",
+    "array": "Array",
+}
 
 
 class TemplateResource:
     def __init__(self, key, raw, index):
-        self.key = key            # symbolic name (languageVersion 2.0) or None
-        self.raw = raw            # the JSON as written
+        self.key = key  # symbolic name (languageVersion 2.0) or None
+        self.raw = raw  # the JSON as written
         self.index = index
         self.type = None
         self.api_version = None
@@ -43,7 +79,7 @@ class TemplateResource:
         self.id = None
         self.condition = True
         self.existing = bool(raw.get("existing"))
-        self.depends_on = []      # resolved: list of TemplateResource
+        self.depends_on = []  # resolved: list of TemplateResource
         self.scope = raw.get("scope")
 
 
@@ -72,11 +108,14 @@ class Template:
             raise TemplateError("User-defined template functions ('functions') are not supported by the stand-in.")
         for key, r in self._raw_resources():
             if "copy" in r:
-                raise TemplateError(f"Resource copy loops ('copy' on resource '{key or r.get('name')}') are not "
-                                    "supported by the stand-in.")
+                raise TemplateError(
+                    f"Resource copy loops ('copy' on resource '{key or r.get('name')}') are not "
+                    "supported by the stand-in."
+                )
             if r.get("type", "").lower() == "microsoft.resources/deployments":
-                raise TemplateError("Nested deployments (Microsoft.Resources/deployments) are not supported "
-                                    "by the stand-in.")
+                raise TemplateError(
+                    "Nested deployments (Microsoft.Resources/deployments) are not supported by the stand-in."
+                )
         if isinstance(self.t.get("variables"), dict) and "copy" in self.t["variables"]:
             raise TemplateError("Variable copy loops are not supported by the stand-in.")
 
@@ -108,7 +147,9 @@ class Template:
                     if name.lower() not in FUNCTIONS:
                         raise TemplateError(
                             f"Deployment template validation failed: 'The template function '{name}' is not "
-                            f"valid or not supported by the local Azure stand-in (at '{where}').'", target=where)
+                            f"valid or not supported by the local Azure stand-in (at '{where}').'",
+                            target=where,
+                        )
 
     def _bind_parameters(self, given):
         declared = self.t.get("parameters", {}) or {}
@@ -116,11 +157,13 @@ class Template:
         lower_given = {k.lower(): (k, v) for k, v in given.items()}
         for k in given:
             if not any(k.lower() == d.lower() for d in declared):
-                raise TemplateError(f"Deployment template validation failed: 'The template parameters '{k}' in the "
-                                    "parameters file are not valid; they are not present in the original template "
-                                    "and can therefore not be provided at deployment time. The only supported "
-                                    f"parameters for this template are '{', '.join(declared)}'.'")
-        self.params = out     # defaults may reference earlier parameters
+                raise TemplateError(
+                    f"Deployment template validation failed: 'The template parameters '{k}' in the "
+                    "parameters file are not valid; they are not present in the original template "
+                    "and can therefore not be provided at deployment time. The only supported "
+                    f"parameters for this template are '{', '.join(declared)}'.'"
+                )
+        self.params = out  # defaults may reference earlier parameters
         for name, decl in declared.items():
             ptype = str(decl.get("type", "")).lower()
             if ptype not in PARAM_TYPES:
@@ -128,44 +171,61 @@ class Template:
             if name.lower() in lower_given:
                 entry = lower_given[name.lower()][1]
                 if isinstance(entry, dict) and "reference" in entry and "value" not in entry:
-                    raise TemplateError(f"The parameter '{name}' uses a Key Vault reference, which the stand-in "
-                                        "does not support.")
+                    raise TemplateError(
+                        f"The parameter '{name}' uses a Key Vault reference, which the stand-in does not support."
+                    )
                 value = entry.get("value") if isinstance(entry, dict) else entry
             elif "defaultValue" in decl:
                 value = self.evaluate(decl["defaultValue"], f"parameters.{name}.defaultValue")
             else:
-                raise TemplateError(f"Deployment template validation failed: 'The value for the template parameter "
-                                    f"'{name}' at line '1' and column '1' is not provided. Please see "
-                                    "https://aka.ms/arm-create-parameter-file for usage details.'",
-                                    target=f"parameters.{name}")
+                raise TemplateError(
+                    f"Deployment template validation failed: 'The value for the template parameter "
+                    f"'{name}' at line '1' and column '1' is not provided. Please see "
+                    "https://aka.ms/arm-create-parameter-file for usage details.'",
+                    target=f"parameters.{name}",
+                )
             value = self._coerce(name, ptype, value)
             allowed = decl.get("allowedValues")
             if allowed is not None:
                 vals = value if ptype == "array" else [value]
                 for v in vals:
                     if not any(arm_equals(v, a) for a in allowed):
-                        raise TemplateError(f"Deployment template validation failed: 'The provided value '{to_string(v)}' "
-                                            f"for the template parameter '{name}' is not valid. The parameter value is "
-                                            f"not part of the allowed value(s): '{','.join(to_string(a) for a in allowed)}'.'",
-                                            target=f"parameters.{name}")
+                        raise TemplateError(
+                            f"Deployment template validation failed: 'The provided value '{to_string(v)}' "
+                            f"for the template parameter '{name}' is not valid. The parameter value is "
+                            f"not part of the allowed value(s): '{','.join(to_string(a) for a in allowed)}'.'",
+                            target=f"parameters.{name}",
+                        )
             if ptype == "int":
                 if "minValue" in decl and value < decl["minValue"]:
-                    raise TemplateError(f"Deployment template validation failed: 'The provided value '{value}' for the "
-                                        f"template parameter '{name}' is not valid. The value must be greater than or "
-                                        f"equal to '{decl['minValue']}'.'", target=f"parameters.{name}")
+                    raise TemplateError(
+                        f"Deployment template validation failed: 'The provided value '{value}' for the "
+                        f"template parameter '{name}' is not valid. The value must be greater than or "
+                        f"equal to '{decl['minValue']}'.'",
+                        target=f"parameters.{name}",
+                    )
                 if "maxValue" in decl and value > decl["maxValue"]:
-                    raise TemplateError(f"Deployment template validation failed: 'The provided value '{value}' for the "
-                                        f"template parameter '{name}' is not valid. The value must be less than or "
-                                        f"equal to '{decl['maxValue']}'.'", target=f"parameters.{name}")
+                    raise TemplateError(
+                        f"Deployment template validation failed: 'The provided value '{value}' for the "
+                        f"template parameter '{name}' is not valid. The value must be less than or "
+                        f"equal to '{decl['maxValue']}'.'",
+                        target=f"parameters.{name}",
+                    )
             if ptype in ("string", "securestring", "array"):
                 if "minLength" in decl and len(value) < decl["minLength"]:
-                    raise TemplateError(f"Deployment template validation failed: 'The provided value for the template "
-                                        f"parameter '{name}' is not valid. The length must be at least "
-                                        f"'{decl['minLength']}'.'", target=f"parameters.{name}")
+                    raise TemplateError(
+                        f"Deployment template validation failed: 'The provided value for the template "
+                        f"parameter '{name}' is not valid. The length must be at least "
+                        f"'{decl['minLength']}'.'",
+                        target=f"parameters.{name}",
+                    )
                 if "maxLength" in decl and len(value) > decl["maxLength"]:
-                    raise TemplateError(f"Deployment template validation failed: 'The provided value for the template "
-                                        f"parameter '{name}' is not valid. The length must be at most "
-                                        f"'{decl['maxLength']}'.'", target=f"parameters.{name}")
+                    raise TemplateError(
+                        f"Deployment template validation failed: 'The provided value for the template "
+                        f"parameter '{name}' is not valid. The length must be at most "
+                        f"'{decl['maxLength']}'.'",
+                        target=f"parameters.{name}",
+                    )
             out[name] = value
         return out
 
@@ -180,17 +240,29 @@ class Template:
             value = int(value)
         ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
         if not ok:
-            expected = {"string": "String", "securestring": "String", "int": "Integer", "bool": "Boolean",
-                        "object": "Object", "secureobject": "Object", "array": "Array"}[ptype]
-            raise TemplateError(f"Deployment template validation failed: 'Template parameter JToken type is not "
-                                f"valid. Expected '{expected}'. Actual '{type_name(value)}'. Please see "
-                                "https://aka.ms/resource-manager-parameter-files for usage details.'",
-                                target=f"parameters.{name}")
+            expected = {
+                "string": "String",
+                "securestring": "String",
+                "int": "Integer",
+                "bool": "Boolean",
+                "object": "Object",
+                "secureobject": "Object",
+                "array": "Array",
+            }[ptype]
+            raise TemplateError(
+                f"Deployment template validation failed: 'Template parameter JToken type is not "
+                f"valid. Expected '{expected}'. Actual '{type_name(value)}'. Please see "
+                "https://aka.ms/resource-manager-parameter-files for usage details.'",
+                target=f"parameters.{name}",
+            )
         return value
 
     def secure_parameters(self):
-        return {n for n, d in (self.t.get("parameters") or {}).items()
-                if str(d.get("type", "")).lower() in ("securestring", "secureobject")}
+        return {
+            n
+            for n, d in (self.t.get("parameters") or {}).items()
+            if str(d.get("type", "")).lower() in ("securestring", "secureobject")
+        }
 
     def parameter_types(self):
         return {n: str(d.get("type", "")).lower() for n, d in (self.t.get("parameters") or {}).items()}
@@ -215,8 +287,9 @@ class Template:
             if "condition" in raw:
                 cond = self.evaluate(raw["condition"], where + ".condition")
                 if not isinstance(cond, bool):
-                    raise TemplateError(f"The condition of {where} must evaluate to a boolean; got "
-                                        f"'{type_name(cond)}'.", target=where)
+                    raise TemplateError(
+                        f"The condition of {where} must evaluate to a boolean; got '{type_name(cond)}'.", target=where
+                    )
                 r.condition = cond
             rg = self.ctx.resource_group()
             sub = self.ctx.subscription()["subscriptionId"]
@@ -240,12 +313,17 @@ class Template:
                         raise TemplateError(f"{where}: a dependsOn entry must be a string.", target=where)
                     target = by_id.get(val.lower())
                     if target is None:
-                        cands = by_name.get(val.lower()) or [x for x in out if x.name.lower().endswith("/" + val.lower())]
+                        cands = by_name.get(val.lower()) or [
+                            x for x in out if x.name.lower().endswith("/" + val.lower())
+                        ]
                         if len(cands) == 1:
                             target = cands[0]
                     if target is None:
-                        raise TemplateError(f"Deployment template validation failed: 'The resource '{val}' is not "
-                                            f"defined in the template.'", target=where)
+                        raise TemplateError(
+                            f"Deployment template validation failed: 'The resource '{val}' is not "
+                            f"defined in the template.'",
+                            target=where,
+                        )
                 if target is not r:
                     r.depends_on.append(target)
         self._check_cycles(out)
@@ -259,14 +337,16 @@ class Template:
             s = state.get(id(r))
             if s == 1:
                 cyc = " -> ".join(x.name for x in stack + [r])
-                raise TemplateError(f"Deployment template validation failed: 'Circular dependency detected on "
-                                    f"resource: {cyc}.'")
+                raise TemplateError(
+                    f"Deployment template validation failed: 'Circular dependency detected on resource: {cyc}.'"
+                )
             if s == 2:
                 return
             state[id(r)] = 1
             for d in r.depends_on:
                 visit(d, stack + [r])
             state[id(r)] = 2
+
         for r in resources:
             visit(r, [])
 
@@ -289,8 +369,18 @@ class Template:
         where = f"resources[{r.key or r.index}]"
         body = {}
         for k, v in r.raw.items():
-            if k in ("type", "apiVersion", "name", "dependsOn", "condition", "copy", "comments", "existing",
-                     "scope", "metadata"):
+            if k in (
+                "type",
+                "apiVersion",
+                "name",
+                "dependsOn",
+                "condition",
+                "copy",
+                "comments",
+                "existing",
+                "scope",
+                "metadata",
+            ):
                 continue
             body[k] = self.evaluate(v, f"{where}.{k}")
         return body
@@ -355,14 +445,17 @@ class Template:
                 return base[idx]
             if isinstance(base, dict):
                 return self._member(base, to_string(idx))
-            raise TemplateError(f"The language expression property '{to_string(idx)}' can't be evaluated: "
-                                f"the value is of type '{type_name(base)}'.")
+            raise TemplateError(
+                f"The language expression property '{to_string(idx)}' can't be evaluated: "
+                f"the value is of type '{type_name(base)}'."
+            )
         if kind == "call":
             name = node[1]
             fn = FUNCTIONS.get(name.lower())
             if fn is None:
-                raise TemplateError(f"The template function '{name}' is not valid or not supported by the local "
-                                    "Azure stand-in.")
+                raise TemplateError(
+                    f"The template function '{name}' is not valid or not supported by the local Azure stand-in."
+                )
             lazy, impl = fn
             if lazy:
                 return impl(self, name, node[2])
@@ -373,20 +466,26 @@ class Template:
     @staticmethod
     def _member(base, name):
         if not isinstance(base, dict):
-            raise TemplateError(f"The language expression property '{name}' can't be evaluated, property "
-                                f"name must be a string and the value an object; got '{type_name(base)}'.")
+            raise TemplateError(
+                f"The language expression property '{name}' can't be evaluated, property "
+                f"name must be a string and the value an object; got '{type_name(base)}'."
+            )
         found, v = get_ci(base, name)
         if not found:
-            raise TemplateError(f"The language expression property '{name}' doesn't exist, available properties "
-                                f"are '{', '.join(base)}'.")
+            raise TemplateError(
+                f"The language expression property '{name}' doesn't exist, available properties "
+                f"are '{', '.join(base)}'."
+            )
         return v
 
     def variable(self, name):
         variables = self.t.get("variables") or {}
         found, raw = get_ci(variables, name)
         if not found:
-            raise TemplateError(f"The template variable '{name}' is not found. Please see "
-                                "https://aka.ms/arm-syntax-variables for usage details.")
+            raise TemplateError(
+                f"The template variable '{name}' is not found. Please see "
+                "https://aka.ms/arm-syntax-variables for usage details."
+            )
         key = name.lower()
         if key in self._var_cache:
             return copy.deepcopy(self._var_cache[key])
@@ -405,10 +504,14 @@ class Template:
         if not found:
             declared = self.t.get("parameters") or {}
             if any(name.lower() == d.lower() for d in declared):
-                raise TemplateError(f"The template parameter '{name}' is used before its value is known "
-                                    "(a defaultValue refers to a later parameter).")
-            raise TemplateError(f"The template parameter '{name}' is not found. Please see "
-                                "https://aka.ms/arm-syntax-parameters for usage details.")
+                raise TemplateError(
+                    f"The template parameter '{name}' is used before its value is known "
+                    "(a defaultValue refers to a later parameter)."
+                )
+            raise TemplateError(
+                f"The template parameter '{name}' is not found. Please see "
+                "https://aka.ms/arm-syntax-parameters for usage details."
+            )
         return copy.deepcopy(v)
 
     def resolve_resource_ref(self, ref):
@@ -424,5 +527,7 @@ class Template:
         for r in getattr(self, "resources", []) or []:
             if r.name.lower() == ref.lower():
                 return r.id, r
-        raise TemplateError(f"The template resource '{ref}' is not found. Use a resource id "
-                            "(resourceId(...)) or the name of a resource in this template.")
+        raise TemplateError(
+            f"The template resource '{ref}' is not found. Use a resource id "
+            "(resourceId(...)) or the name of a resource in this template."
+        )

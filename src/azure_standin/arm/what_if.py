@@ -1,15 +1,35 @@
 """What-if of a resource-group deployment: the changes a template would make, compared property by
 property with what is deployed, read-only properties ignored, secrets masked.
 https://learn.microsoft.com/rest/api/resources/deployments/what-if"""
+
 import copy
 
 from ..errors import ArmError
 from .expressions import TemplateError
 
-READ_ONLY = {"provisioningState", "fqdn", "latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn",
-             "customDomainVerificationId", "outboundIpAddresses", "eventStreamEndpoint", "runningStatus",
-             "defaultDomain", "staticIp", "customerId", "createdDate", "modifiedDate", "primaryEndpoints",
-             "creationTime", "lastModifiedTime", "etag", "id", "systemData", "environmentId"}
+READ_ONLY = {
+    "provisioningState",
+    "fqdn",
+    "latestRevisionName",
+    "latestReadyRevisionName",
+    "latestRevisionFqdn",
+    "customDomainVerificationId",
+    "outboundIpAddresses",
+    "eventStreamEndpoint",
+    "runningStatus",
+    "defaultDomain",
+    "staticIp",
+    "customerId",
+    "createdDate",
+    "modifiedDate",
+    "primaryEndpoints",
+    "creationTime",
+    "lastModifiedTime",
+    "etag",
+    "id",
+    "systemData",
+    "environmentId",
+}
 
 
 def compute_changes(engine, g, name, props):
@@ -24,8 +44,12 @@ def compute_changes(engine, g, name, props):
         try:
             desired = tpl.resource_body(r)
         except TemplateError as e:
-            raise ArmError(400, "InvalidTemplate", f"Unable to process template language expressions for "
-                           f"resource '{r.id}'. '{e.message}'", target=r.id)
+            raise ArmError(
+                400,
+                "InvalidTemplate",
+                f"Unable to process template language expressions for resource '{r.id}'. '{e.message}'",
+                target=r.id,
+            )
         desired_full = {"id": r.id, "name": r.name.split("/")[-1], "type": r.type, "apiVersion": r.api_version}
         desired_full.update(_mask_secrets(r, desired))
         ident = engine.ident_of(r.id)
@@ -59,7 +83,7 @@ def _mask_secrets(r, body):
     if r.type.lower() == "microsoft.app/managedenvironments/storages":
         (body.get("properties") or {}).get("azureFile", {}).pop("accountKey", None)
     if r.type.lower() == "microsoft.app/managedenvironments":
-        la = (((body.get("properties") or {}).get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {})
+        la = ((body.get("properties") or {}).get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {}
         la.pop("sharedKey", None)
     return body
 
@@ -93,15 +117,22 @@ def _delta(before, after, path):
             sub = _delta(bv, v, p)
             if sub:
                 out.append({"path": p, "propertyChangeType": "Modify", "children": sub})
-        elif isinstance(v, str) and isinstance(bv, str) and k in ("location",) and v.replace(" ", "").lower() == bv.lower():
+        elif (
+            isinstance(v, str)
+            and isinstance(bv, str)
+            and k in ("location",)
+            and v.replace(" ", "").lower() == bv.lower()
+        ):
             continue
         elif _norm(v) != _norm(bv):
             if isinstance(v, list) and isinstance(bv, list):
-                out.append({"path": p, "propertyChangeType": "Modify",
-                            "before": copy.deepcopy(bv), "after": copy.deepcopy(v)})
+                out.append(
+                    {"path": p, "propertyChangeType": "Modify", "before": copy.deepcopy(bv), "after": copy.deepcopy(v)}
+                )
             else:
-                out.append({"path": p, "propertyChangeType": "Modify", "before": copy.deepcopy(bv),
-                            "after": copy.deepcopy(v)})
+                out.append(
+                    {"path": p, "propertyChangeType": "Modify", "before": copy.deepcopy(bv), "after": copy.deepcopy(v)}
+                )
     return out
 
 

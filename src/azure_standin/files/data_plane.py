@@ -9,6 +9,7 @@ Shared Key signatures are verified exactly as the SDK builds them (canonicalized
 `/<account><url path as sent>`, i.e. `/<account>/<account>/<share>/...` for path-style URLs;
 the service-style `/<account>/<share>/...` is accepted too).
 """
+
 import base64
 import datetime
 import email.utils
@@ -22,7 +23,6 @@ import time
 import uuid
 from functools import cmp_to_key
 from pathlib import Path
-from typing import Dict, Optional, Tuple
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -46,13 +46,102 @@ CONTENT_HEADERS = [  # (request header on create/set-properties, response header
 
 # The service's header collation (same tables as the SDK's authentication.compare).
 _LV0 = [0] * 33 + [
-    0x71c, 0x0, 0x71f, 0x721, 0x723, 0x725, 0x0, 0x0, 0x0, 0x72d, 0x803, 0x0, 0x0, 0x733, 0x0,
-    0xd03, 0xd1a, 0xd1c, 0xd1e, 0xd20, 0xd22, 0xd24, 0xd26, 0xd28, 0xd2a, 0x0, 0x0, 0x0, 0x0,
-    0x0, 0x0, 0x0, 0xe02, 0xe09, 0xe0a, 0xe1a, 0xe21, 0xe23, 0xe25, 0xe2c, 0xe32, 0xe35, 0xe36,
-    0xe48, 0xe51, 0xe70, 0xe7c, 0xe7e, 0xe89, 0xe8a, 0xe91, 0xe99, 0xe9f, 0xea2, 0xea4, 0xea6,
-    0xea7, 0xea9, 0x0, 0x0, 0x0, 0x743, 0x744, 0x748, 0xe02, 0xe09, 0xe0a, 0xe1a, 0xe21, 0xe23,
-    0xe25, 0xe2c, 0xe32, 0xe35, 0xe36, 0xe48, 0xe51, 0xe70, 0xe7c, 0xe7e, 0xe89, 0xe8a, 0xe91,
-    0xe99, 0xe9f, 0xea2, 0xea4, 0xea6, 0xea7, 0xea9, 0x0, 0x74c, 0x0, 0x750, 0x0]
+    0x71C,
+    0x0,
+    0x71F,
+    0x721,
+    0x723,
+    0x725,
+    0x0,
+    0x0,
+    0x0,
+    0x72D,
+    0x803,
+    0x0,
+    0x0,
+    0x733,
+    0x0,
+    0xD03,
+    0xD1A,
+    0xD1C,
+    0xD1E,
+    0xD20,
+    0xD22,
+    0xD24,
+    0xD26,
+    0xD28,
+    0xD2A,
+    0x0,
+    0x0,
+    0x0,
+    0x0,
+    0x0,
+    0x0,
+    0x0,
+    0xE02,
+    0xE09,
+    0xE0A,
+    0xE1A,
+    0xE21,
+    0xE23,
+    0xE25,
+    0xE2C,
+    0xE32,
+    0xE35,
+    0xE36,
+    0xE48,
+    0xE51,
+    0xE70,
+    0xE7C,
+    0xE7E,
+    0xE89,
+    0xE8A,
+    0xE91,
+    0xE99,
+    0xE9F,
+    0xEA2,
+    0xEA4,
+    0xEA6,
+    0xEA7,
+    0xEA9,
+    0x0,
+    0x0,
+    0x0,
+    0x743,
+    0x744,
+    0x748,
+    0xE02,
+    0xE09,
+    0xE0A,
+    0xE1A,
+    0xE21,
+    0xE23,
+    0xE25,
+    0xE2C,
+    0xE32,
+    0xE35,
+    0xE36,
+    0xE48,
+    0xE51,
+    0xE70,
+    0xE7C,
+    0xE7E,
+    0xE89,
+    0xE8A,
+    0xE91,
+    0xE99,
+    0xE9F,
+    0xEA2,
+    0xEA4,
+    0xEA6,
+    0xEA7,
+    0xEA9,
+    0x0,
+    0x74C,
+    0x0,
+    0x750,
+    0x0,
+]
 _LV4 = [0] * 128
 _LV4[39] = 0x8012
 _LV4[45] = 0x8212
@@ -81,12 +170,22 @@ def _collate(lhs: str, rhs: str) -> int:
     return 0
 
 
-_SIGNED_STANDARD = ["content-encoding", "content-language", "content-length", "content-md5",
-                    "content-type", "date", "if-modified-since", "if-match", "if-none-match",
-                    "if-unmodified-since", "range"]
+_SIGNED_STANDARD = [
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "if-modified-since",
+    "if-match",
+    "if-none-match",
+    "if-unmodified-since",
+    "range",
+]
 
 
-def _raw_path_and_query(request: Request) -> Tuple[str, str]:
+def _raw_path_and_query(request: Request) -> tuple[str, str]:
     raw = request.raw_path or request.path
     path, _, query = raw.partition("?")
     return path, query
@@ -119,18 +218,22 @@ def _sign(key_b64: str, s: str) -> str:
     return base64.b64encode(hmac.new(key, s.encode("utf-8"), hashlib.sha256).digest()).decode()
 
 
-def check_auth(request: Request, account: str, account_key: str) -> Optional[Response]:
+def check_auth(request: Request, account: str, account_key: str) -> Response | None:
     auth = request.headers.get("Authorization") or ""
     if not auth:
-        return _error(request, 401, "NoAuthenticationInformation",
-                      "Server failed to authenticate the request. Please refer to the information "
-                      "in the www-authenticate header.")
+        return _error(
+            request,
+            401,
+            "NoAuthenticationInformation",
+            "Server failed to authenticate the request. Please refer to the information "
+            "in the www-authenticate header.",
+        )
     scheme, _, cred = auth.partition(" ")
     name, _, sig = cred.partition(":")
     raw_path, _ = _raw_path_and_query(request)
     candidates = [raw_path]  # what the SDK signs for a path-style URL: /<account>/<share>/...
     if raw_path.startswith("/" + account + "/") or raw_path == "/" + account:
-        candidates.append(raw_path[len(account) + 1:] or "/")  # service-style
+        candidates.append(raw_path[len(account) + 1 :] or "/")  # service-style
     date = request.headers.get("x-ms-date") or request.headers.get("Date")
     when = None
     try:
@@ -138,10 +241,14 @@ def check_auth(request: Request, account: str, account_key: str) -> Optional[Res
     except (TypeError, ValueError):
         when = None
     if when is None or abs(time.time() - when.timestamp()) > 15 * 60:
-        return _error(request, 403, "AuthenticationFailed",
-                      "Server failed to authenticate the request. Make sure the value of Authorization "
-                      "header is formed correctly including the signature.",
-                      extra=f"<AuthenticationErrorDetail>{escape('Request date header ' + ('too old: ' + repr(date) if date else 'not specified.'))}</AuthenticationErrorDetail>")
+        return _error(
+            request,
+            403,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization "
+            "header is formed correctly including the signature.",
+            extra=f"<AuthenticationErrorDetail>{escape('Request date header ' + ('too old: ' + repr(date) if date else 'not specified.'))}</AuthenticationErrorDetail>",
+        )
     tried = []
     if scheme == "SharedKey" and name == account:
         for rp in candidates:
@@ -150,14 +257,19 @@ def check_auth(request: Request, account: str, account_key: str) -> Optional[Res
             if hmac.compare_digest(_sign(account_key, sts), sig):
                 return None
     sts = tried[0] if tried else ""
-    return _error(request, 403, "AuthenticationFailed",
-                  "Server failed to authenticate the request. Make sure the value of Authorization "
-                  "header is formed correctly including the signature.",
-                  extra=f"<AuthenticationErrorDetail>{escape('The MAC signature found in the HTTP request ' + repr(sig) + ' is not the same as any computed signature. Server used following string to sign: ' + repr(sts) + '.')}</AuthenticationErrorDetail>")
+    return _error(
+        request,
+        403,
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization "
+        "header is formed correctly including the signature.",
+        extra=f"<AuthenticationErrorDetail>{escape('The MAC signature found in the HTTP request ' + repr(sig) + ' is not the same as any computed signature. Server used following string to sign: ' + repr(sts) + '.')}</AuthenticationErrorDetail>",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Responses
+
 
 def _now_http() -> str:
     return email.utils.formatdate(time.time(), usegmt=True)
@@ -168,18 +280,21 @@ def _iso7(ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".%07dZ" % ((ns % 1_000_000_000) // 100)
 
 
-def _base_headers(request: Request) -> Dict[str, str]:
+def _base_headers(request: Request) -> dict[str, str]:
     return {
         "Server": SERVER,
         "x-ms-request-id": str(uuid.uuid4()),
         "x-ms-version": request.headers.get("x-ms-version") or DEFAULT_VERSION,
         "Date": _now_http(),
-        **({"x-ms-client-request-id": request.headers["x-ms-client-request-id"]}
-           if request.headers.get("x-ms-client-request-id") else {}),
+        **(
+            {"x-ms-client-request-id": request.headers["x-ms-client-request-id"]}
+            if request.headers.get("x-ms-client-request-id")
+            else {}
+        ),
     }
 
 
-def _resp(request: Request, status: int, headers: Optional[dict] = None, body=b"") -> Response:
+def _resp(request: Request, status: int, headers: dict | None = None, body=b"") -> Response:
     h = _base_headers(request)
     h.update(headers or {})
     if isinstance(body, (bytes, bytearray)):
@@ -192,14 +307,13 @@ def _error(request: Request, status: int, code: str, message: str, extra: str = 
     msg = f"{message}\nRequestId:{rid}\nTime:{datetime.datetime.utcnow().isoformat()}0Z"
     body = f"{XML_HEAD}<Error><Code>{code}</Code><Message>{escape(msg)}</Message>{extra}</Error>"
     h = _base_headers(request)
-    h.update({"x-ms-request-id": rid, "x-ms-error-code": code,
-              "Content-Type": "application/xml"})
+    h.update({"x-ms-request-id": rid, "x-ms-error-code": code, "Content-Type": "application/xml"})
     data = b"" if request.method == "HEAD" else body.encode()
     h["Content-Length"] = str(len(body.encode()))
     return Response(status, h, data)
 
 
-def _xml(request: Request, status: int, xml: str, headers: Optional[dict] = None) -> Response:
+def _xml(request: Request, status: int, xml: str, headers: dict | None = None) -> Response:
     h = {"Content-Type": "application/xml"}
     h.update(headers or {})
     return _resp(request, status, h, (XML_HEAD + xml).encode())
@@ -209,7 +323,7 @@ def _xml(request: Request, status: int, xml: str, headers: Optional[dict] = None
 # Sidecar store and locks
 
 _locks_guard = threading.Lock()
-_locks: Dict[str, threading.Lock] = {}
+_locks: dict[str, threading.Lock] = {}
 
 
 def _lock_for(path: Path) -> threading.Lock:
@@ -263,6 +377,7 @@ class Share:
             pass
         if is_dir and rel:
             import shutil
+
             shutil.rmtree(self.side / "p" / rel, ignore_errors=True)
 
 
@@ -275,6 +390,7 @@ def sidecar_dir(share_dir) -> Path:
 def forget_share(share_dir) -> None:
     """Drop a deleted share's metadata (call it with the share's folder when the share goes)."""
     import shutil
+
     shutil.rmtree(sidecar_dir(share_dir), ignore_errors=True)
 
 
@@ -289,7 +405,7 @@ def _etag(st) -> str:
     return f'"0x{st.st_mtime_ns // 100:X}{st.st_size % 4096:03X}"'
 
 
-def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> Dict[str, str]:
+def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> dict[str, str]:
     ctime = props.get("creation_ns", st.st_mtime_ns)
     parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
     try:
@@ -313,9 +429,8 @@ def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> Dic
     return h
 
 
-def _metadata_from(request: Request) -> Dict[str, str]:
-    return {k[len("x-ms-meta-"):]: v for k, v in request.headers.items()
-            if k.lower().startswith("x-ms-meta-")}
+def _metadata_from(request: Request) -> dict[str, str]:
+    return {k[len("x-ms-meta-") :]: v for k, v in request.headers.items() if k.lower().startswith("x-ms-meta-")}
 
 
 _METADATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -323,20 +438,25 @@ _BAD_NAME_CHARS = set('"\\:|<>*?') | {chr(c) for c in range(0x20)}
 MAX_RANGE = 4 * 1024 * 1024
 
 
-def _invalid_metadata(request: Request) -> Optional[Response]:
+def _invalid_metadata(request: Request) -> Response | None:
     """Metadata names must be C# identifiers; 8 KiB in all."""
     md = _metadata_from(request)
     total = sum(len(k) + len(v) for k, v in md.items())
     if any(not _METADATA_NAME.match(k) for k in md) or total > 8 * 1024:
-        return _error(request, 400, "InvalidMetadata",
-                      "The metadata specified is invalid. It has characters that are not permitted.")
+        return _error(
+            request,
+            400,
+            "InvalidMetadata",
+            "The metadata specified is invalid. It has characters that are not permitted.",
+        )
     return None
 
 
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
-def _get_share(share_dir_fn, name: str, create: bool = False) -> Optional[Path]:
+
+def _get_share(share_dir_fn, name: str, create: bool = False) -> Path | None:
     if create:
         try:
             return share_dir_fn(name, create=True)
@@ -350,9 +470,14 @@ def handle(request: Request, account_key: str, share_dir_fn) -> Response:
         return _handle(request, account_key, share_dir_fn)
     except Exception as exc:  # a stand-in bug: answer like the service does on a 500
         import logging
+
         logging.getLogger("azure_standin.files").exception("files handler failed")
-        return _error(request, 500, "InternalError",
-                      f"Server encountered an internal error. Please try again after some time. ({exc!r})")
+        return _error(
+            request,
+            500,
+            "InternalError",
+            f"Server encountered an internal error. Please try again after some time. ({exc!r})",
+        )
 
 
 def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
@@ -382,13 +507,16 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
             return _error(request, 409, "ShareAlreadyExists", "The specified share already exists.")
         d = existing or _get_share(share_dir_fn, share_name, create=True)
         if d is None:
-            return _error(request, 403, "AuthorizationFailure",
-                          "This request is not authorized to perform this operation.")
+            return _error(
+                request, 403, "AuthorizationFailure", "This request is not authorized to perform this operation."
+            )
         Path(d).mkdir(parents=True, exist_ok=True)
         sh = Share(share_name, Path(d))
         sh.save_props("", {"metadata": _metadata_from(request), "creation_ns": time.time_ns()})
         st = sh.root.stat()
-        return _resp(request, 201, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)})
+        return _resp(
+            request, 201, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
+        )
     d = share_dir_fn(share_name)
     if d is None or not Path(d).is_dir():
         return _error(request, 404, "ShareNotFound", "The specified share does not exist.")
@@ -407,13 +535,21 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
 
 def _service(request, account, share_dir_fn, restype, comp, q):
     if comp == "properties" and restype == "service" and request.method == "GET":
-        return _xml(request, 200, "<StorageServiceProperties><HourMetrics><Version>1.0</Version>"
-                    "<Enabled>false</Enabled><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>"
-                    "</HourMetrics><MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled>"
-                    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></MinuteMetrics>"
-                    "<Cors /></StorageServiceProperties>")
-    return _error(request, 400, "UnsupportedQueryParameter" if comp else "InvalidUri",
-                  "The stand-in does not implement this service-level operation.")
+        return _xml(
+            request,
+            200,
+            "<StorageServiceProperties><HourMetrics><Version>1.0</Version>"
+            "<Enabled>false</Enabled><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>"
+            "</HourMetrics><MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled>"
+            "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></MinuteMetrics>"
+            "<Cors /></StorageServiceProperties>",
+        )
+    return _error(
+        request,
+        400,
+        "UnsupportedQueryParameter" if comp else "InvalidUri",
+        "The stand-in does not implement this service-level operation.",
+    )
 
 
 def _share_ops(request, share: Share, method, comp):
@@ -422,9 +558,15 @@ def _share_ops(request, share: Share, method, comp):
     base = {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
     if method in ("GET", "HEAD") and not comp:
         h = dict(base)
-        h.update({"x-ms-share-quota": str(SHARE_QUOTA_GIB), "x-ms-access-tier": "TransactionOptimized",
-                  "x-ms-enabled-protocols": "SMB", "x-ms-lease-state": "available",
-                  "x-ms-lease-status": "unlocked"})
+        h.update(
+            {
+                "x-ms-share-quota": str(SHARE_QUOTA_GIB),
+                "x-ms-access-tier": "TransactionOptimized",
+                "x-ms-enabled-protocols": "SMB",
+                "x-ms-lease-state": "available",
+                "x-ms-lease-status": "unlocked",
+            }
+        )
         for k, v in (props.get("metadata") or {}).items():
             h["x-ms-meta-" + k] = v
         return _resp(request, 200, h)
@@ -433,7 +575,9 @@ def _share_ops(request, share: Share, method, comp):
         share.save_props("", props)
         _touch(share.root)
         st = share.root.stat()
-        return _resp(request, 200, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)})
+        return _resp(
+            request, 200, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
+        )
     if comp == "metadata" and method in ("GET", "HEAD"):
         h = dict(base)
         for k, v in (props.get("metadata") or {}).items():
@@ -444,8 +588,12 @@ def _share_ops(request, share: Share, method, comp):
         return _xml(request, 200, f"<ShareStats><ShareUsageBytes>{total}</ShareUsageBytes></ShareStats>")
     if comp == "properties" and method == "PUT":
         return _resp(request, 200, base)
-    return _error(request, 400, "UnsupportedHttpVerb" if not comp else "InvalidQueryParameterValue",
-                  f"The stand-in does not implement {method} restype=share&comp={comp} .")
+    return _error(
+        request,
+        400,
+        "UnsupportedHttpVerb" if not comp else "InvalidQueryParameterValue",
+        f"The stand-in does not implement {method} restype=share&comp={comp} .",
+    )
 
 
 def _parent_missing(share: Share, rel: str) -> bool:
@@ -473,8 +621,12 @@ def _dir_ops(request, share: Share, rel, method, comp, q):
         if p.exists():
             if p.is_dir():
                 return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
-            return _error(request, 409, "ResourceTypeMismatch",
-                          "The specified resource type does not match the type of the resource.")
+            return _error(
+                request,
+                409,
+                "ResourceTypeMismatch",
+                "The specified resource type does not match the type of the resource.",
+            )
         with _lock_for(p):
             try:
                 p.mkdir()
@@ -482,11 +634,20 @@ def _dir_ops(request, share: Share, rel, method, comp, q):
                 return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
             share.save_props(rel, {"metadata": _metadata_from(request), "creation_ns": time.time_ns()})
         st = p.stat()
-        return _resp(request, 201, _entry_headers(share, rel, st, {"creation_ns": st.st_mtime_ns}, True) | {"x-ms-request-server-encrypted": "true"})
+        return _resp(
+            request,
+            201,
+            _entry_headers(share, rel, st, {"creation_ns": st.st_mtime_ns}, True)
+            | {"x-ms-request-server-encrypted": "true"},
+        )
     if not p.is_dir():
         if p.exists():
-            return _error(request, 409, "ResourceTypeMismatch",
-                          "The specified resource type does not match the type of the resource.")
+            return _error(
+                request,
+                409,
+                "ResourceTypeMismatch",
+                "The specified resource type does not match the type of the resource.",
+            )
         return _not_found(request, share, rel)
     props = share.props(rel)
     if method in ("GET", "HEAD") and comp in ("", "metadata"):
@@ -497,12 +658,21 @@ def _dir_ops(request, share: Share, rel, method, comp, q):
             share.save_props(rel, props)
             _touch(p)
         st = p.stat()
-        return _resp(request, 200, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                                    "x-ms-request-server-encrypted": "true"})
+        return _resp(
+            request,
+            200,
+            {
+                "ETag": _etag(st),
+                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+                "x-ms-request-server-encrypted": "true",
+            },
+        )
     if method == "PUT" and comp == "properties":
         with _lock_for(p):
             _touch(p)
-        return _resp(request, 200, _entry_headers(share, rel, p.stat(), props, True) | {"x-ms-request-server-encrypted": "true"})
+        return _resp(
+            request, 200, _entry_headers(share, rel, p.stat(), props, True) | {"x-ms-request-server-encrypted": "true"}
+        )
     if method == "DELETE" and not comp:
         if not rel:
             return _error(request, 400, "InvalidUri", "The root directory cannot be deleted.")
@@ -515,8 +685,12 @@ def _dir_ops(request, share: Share, rel, method, comp, q):
                 raise
             share.drop_props(rel, True)
         return _resp(request, 202)
-    return _error(request, 400, "InvalidQueryParameterValue",
-                  f"The stand-in does not implement {method} restype=directory&comp={comp} .")
+    return _error(
+        request,
+        400,
+        "InvalidQueryParameterValue",
+        f"The stand-in does not implement {method} restype=directory&comp={comp} .",
+    )
 
 
 def _list(request, share: Share, rel, q):
@@ -528,8 +702,12 @@ def _list(request, share: Share, rel, q):
     except ValueError:
         return _error(request, 400, "InvalidQueryParameterValue", "maxresults is not a number.")
     if maxresults <= 0 or maxresults > 5000:
-        return _error(request, 400, "OutOfRangeQueryParameterValue",
-                      "One of the query parameters specified in the request URI is outside the permissible range.")
+        return _error(
+            request,
+            400,
+            "OutOfRangeQueryParameterValue",
+            "One of the query parameters specified in the request URI is outside the permissible range.",
+        )
     include = {s.strip().lower() for s in (q.get("include") or "").split(",") if s.strip()}
     extended = (request.headers.get("x-ms-file-extended-info") or "").lower() == "true"
     names = sorted(n for n in os.listdir(p) if n.startswith(prefix))
@@ -553,9 +731,11 @@ def _list(request, share: Share, rel, q):
             x = f"<FileId>{st.st_ino}</FileId>" + x
         pr = "" if is_dir else f"<Content-Length>{st.st_size}</Content-Length>"
         if "timestamps" in include:
-            pr += (f"<CreationTime>{_iso7(ctime)}</CreationTime><LastAccessTime>{_iso7(st.st_atime_ns)}</LastAccessTime>"
-                   f"<LastWriteTime>{_iso7(st.st_mtime_ns)}</LastWriteTime><ChangeTime>{_iso7(st.st_mtime_ns)}</ChangeTime>"
-                   f"<Last-Modified>{email.utils.formatdate(st.st_mtime, usegmt=True)}</Last-Modified>")
+            pr += (
+                f"<CreationTime>{_iso7(ctime)}</CreationTime><LastAccessTime>{_iso7(st.st_atime_ns)}</LastAccessTime>"
+                f"<LastWriteTime>{_iso7(st.st_mtime_ns)}</LastWriteTime><ChangeTime>{_iso7(st.st_mtime_ns)}</ChangeTime>"
+                f"<Last-Modified>{email.utils.formatdate(st.st_mtime, usegmt=True)}</Last-Modified>"
+            )
         if "etag" in include:
             pr += f"<Etag>{escape(_etag(st))}</Etag>"
         x += f"<Properties>{pr}</Properties>" if pr else "<Properties />"
@@ -566,15 +746,20 @@ def _list(request, share: Share, rel, q):
         (dirs if is_dir else files).append(f"<Directory>{x}</Directory>" if is_dir else f"<File>{x}</File>")
     host = request.headers.get("Host") or "127.0.0.1"
     account = request.path.strip("/").split("/")[0]
-    xml = (f"<EnumerationResults ServiceEndpoint={quoteattr(f'https://{host}/{account}/')} "
-           f"ShareName={quoteattr(share.name)} DirectoryPath={quoteattr(rel)}>"
-           + (f"<Marker>{escape(marker)}</Marker>" if marker else "")
-           + (f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "")
-           + (f"<MaxResults>{maxresults}</MaxResults>" if q.get("maxresults") else "")
-           + f"<DirectoryId>{p.stat().st_ino}</DirectoryId>"
-           + "<Entries>" + "".join(dirs) + "".join(files) + "</Entries>"
-           + (f"<NextMarker>{escape(next_marker)}</NextMarker>" if next_marker else "<NextMarker />")
-           + "</EnumerationResults>")
+    xml = (
+        f"<EnumerationResults ServiceEndpoint={quoteattr(f'https://{host}/{account}/')} "
+        f"ShareName={quoteattr(share.name)} DirectoryPath={quoteattr(rel)}>"
+        + (f"<Marker>{escape(marker)}</Marker>" if marker else "")
+        + (f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "")
+        + (f"<MaxResults>{maxresults}</MaxResults>" if q.get("maxresults") else "")
+        + f"<DirectoryId>{p.stat().st_ino}</DirectoryId>"
+        + "<Entries>"
+        + "".join(dirs)
+        + "".join(files)
+        + "</Entries>"
+        + (f"<NextMarker>{escape(next_marker)}</NextMarker>" if next_marker else "<NextMarker />")
+        + "</EnumerationResults>"
+    )
     return _xml(request, 200, xml)
 
 
@@ -584,7 +769,7 @@ def _handles(request, share, rel, comp):
     return _resp(request, 200, {"x-ms-number-of-handles-closed": "0", "x-ms-number-of-handles-failed": "0"})
 
 
-def _parse_range(value: str) -> Optional[Tuple[int, Optional[int]]]:
+def _parse_range(value: str) -> tuple[int, int | None] | None:
     value = (value or "").strip()
     if not value.startswith("bytes="):
         return None
@@ -602,10 +787,14 @@ def _file_ops(request, share: Share, rel, method, comp, q):
     if method == "PUT" and not comp:
         return _create_file(request, share, rel, p)
     if p.is_dir():
-        return _error(request, 409 if method in ("PUT", "DELETE") else 404,
-                      "ResourceTypeMismatch" if method in ("PUT", "DELETE") else "ResourceNotFound",
-                      "The specified resource type does not match the type of the resource."
-                      if method in ("PUT", "DELETE") else "The specified resource does not exist.")
+        return _error(
+            request,
+            409 if method in ("PUT", "DELETE") else 404,
+            "ResourceTypeMismatch" if method in ("PUT", "DELETE") else "ResourceNotFound",
+            "The specified resource type does not match the type of the resource."
+            if method in ("PUT", "DELETE")
+            else "The specified resource does not exist.",
+        )
     if not p.is_file():
         return _not_found(request, share, rel)
     if method == "PUT" and comp == "range":
@@ -631,8 +820,15 @@ def _file_ops(request, share: Share, rel, method, comp, q):
             share.save_props(rel, props)
             _touch(p)
         st = p.stat()
-        return _resp(request, 200, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                                    "x-ms-request-server-encrypted": "true"})
+        return _resp(
+            request,
+            200,
+            {
+                "ETag": _etag(st),
+                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+                "x-ms-request-server-encrypted": "true",
+            },
+        )
     if comp == "properties" and method == "PUT":
         with _lock_for(p):
             props = share.props(rel)
@@ -643,7 +839,12 @@ def _file_ops(request, share: Share, rel, method, comp, q):
                     if n < 0:
                         raise ValueError
                 except ValueError:
-                    return _error(request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
+                    return _error(
+                        request,
+                        400,
+                        "InvalidHeaderValue",
+                        "The value for one of the HTTP headers is not in the correct format.",
+                    )
                 os.truncate(p, n)
             # Set File Properties replaces all content headers (omitted ones are cleared).
             for hdr, _, key in CONTENT_HEADERS:
@@ -655,14 +856,25 @@ def _file_ops(request, share: Share, rel, method, comp, q):
             share.save_props(rel, props)
             _touch(p)
         st = p.stat()
-        return _resp(request, 200, _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False)
-                     | {"x-ms-request-server-encrypted": "true"})
+        return _resp(
+            request,
+            200,
+            _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False)
+            | {"x-ms-request-server-encrypted": "true"},
+        )
     if comp == "rangelist" and method == "GET":
         st = p.stat()
         rng = "" if st.st_size == 0 else f"<Range><Start>0</Start><End>{st.st_size - 1}</End></Range>"
-        return _xml(request, 200, f"<Ranges>{rng}</Ranges>",
-                    {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                     "x-ms-content-length": str(st.st_size)})
+        return _xml(
+            request,
+            200,
+            f"<Ranges>{rng}</Ranges>",
+            {
+                "ETag": _etag(st),
+                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+                "x-ms-content-length": str(st.st_size),
+            },
+        )
     if method == "DELETE" and not comp:
         with _lock_for(p):
             try:
@@ -671,14 +883,22 @@ def _file_ops(request, share: Share, rel, method, comp, q):
                 return _not_found(request, share, rel)
             share.drop_props(rel, False)
         return _resp(request, 202)
-    return _error(request, 400, "InvalidQueryParameterValue",
-                  f"The stand-in does not implement {method} comp={comp} on a file.")
+    return _error(
+        request, 400, "InvalidQueryParameterValue", f"The stand-in does not implement {method} comp={comp} on a file."
+    )
 
 
-def _file_headers(share, rel, st, props) -> Dict[str, str]:
+def _file_headers(share, rel, st, props) -> dict[str, str]:
     h = _entry_headers(share, rel, st, props, False)
-    h.update({"x-ms-type": "File", "Accept-Ranges": "bytes", "x-ms-lease-state": "available",
-              "x-ms-lease-status": "unlocked", "Content-Type": props.get("content_type") or "application/octet-stream"})
+    h.update(
+        {
+            "x-ms-type": "File",
+            "Accept-Ranges": "bytes",
+            "x-ms-lease-state": "available",
+            "x-ms-lease-status": "unlocked",
+            "Content-Type": props.get("content_type") or "application/octet-stream",
+        }
+    )
     for _, resp_hdr, key in CONTENT_HEADERS[1:]:
         if props.get(key):
             h[resp_hdr] = props[key]
@@ -689,16 +909,27 @@ def _create_file(request, share: Share, rel, p: Path):
     if _parent_missing(share, rel):
         return _error(request, 404, "ParentNotFound", "The specified parent path does not exist.")
     if p.is_dir():
-        return _error(request, 409, "ResourceTypeMismatch", "The specified resource type does not match the type of the resource.")
+        return _error(
+            request, 409, "ResourceTypeMismatch", "The specified resource type does not match the type of the resource."
+        )
     try:
         size = int(request.headers.get("x-ms-content-length") or "")
-        if size < 0 or size > 4 * 1024 ** 4:
+        if size < 0 or size > 4 * 1024**4:
             raise ValueError
     except ValueError:
-        return _error(request, 400, "MissingRequiredHeader" if not request.headers.get("x-ms-content-length") else "InvalidHeaderValue",
-                      "An HTTP header that's mandatory for this request is not specified: x-ms-content-length.")
+        return _error(
+            request,
+            400,
+            "MissingRequiredHeader" if not request.headers.get("x-ms-content-length") else "InvalidHeaderValue",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-content-length.",
+        )
     if (request.headers.get("x-ms-type") or "").lower() != "file":
-        return _error(request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format: x-ms-type.")
+        return _error(
+            request,
+            400,
+            "InvalidHeaderValue",
+            "The value for one of the HTTP headers is not in the correct format: x-ms-type.",
+        )
     with _lock_for(p):
         with open(p, "wb") as f:  # a create replaces the file and its metadata
             f.truncate(size)
@@ -709,37 +940,65 @@ def _create_file(request, share: Share, rel, p: Path):
         share.save_props(rel, props)
         _touch(p)
     st = p.stat()
-    return _resp(request, 201, _entry_headers(share, rel, st, {"creation_ns": props["creation_ns"]}, False)
-                 | {"x-ms-request-server-encrypted": "true"})
+    return _resp(
+        request,
+        201,
+        _entry_headers(share, rel, st, {"creation_ns": props["creation_ns"]}, False)
+        | {"x-ms-request-server-encrypted": "true"},
+    )
 
 
 def _put_range(request, share: Share, rel, p: Path):
     rng = _parse_range(request.headers.get("x-ms-range") or request.headers.get("Range") or "")
     if rng is None or rng[1] is None or rng[1] < rng[0]:
-        return _error(request, 400, "InvalidHeaderValue" if rng else "MissingRequiredHeader",
-                      "The range specified is invalid for the current size of the resource.")
+        return _error(
+            request,
+            400,
+            "InvalidHeaderValue" if rng else "MissingRequiredHeader",
+            "The range specified is invalid for the current size of the resource.",
+        )
     start, end = rng
     if end - start + 1 > MAX_RANGE:
-        return _error(request, 413, "RequestBodyTooLarge",
-                      "The request body is too large and exceeds the maximum permissible limit (4 MiB per range).")
+        return _error(
+            request,
+            413,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit (4 MiB per range).",
+        )
     write = (request.headers.get("x-ms-write") or "").lower()
     if write not in ("update", "clear"):
-        return _error(request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format: x-ms-write.")
+        return _error(
+            request,
+            400,
+            "InvalidHeaderValue",
+            "The value for one of the HTTP headers is not in the correct format: x-ms-write.",
+        )
     body = request.body or b""
     length = end - start + 1
     if write == "update" and len(body) != length:
-        return _error(request, 400, "InvalidHeaderValue" if body else "MissingRequiredHeader",
-                      "The range specified does not match the size of the request body.")
+        return _error(
+            request,
+            400,
+            "InvalidHeaderValue" if body else "MissingRequiredHeader",
+            "The range specified does not match the size of the request body.",
+        )
     if write == "clear" and body:
         return _error(request, 400, "InvalidHeaderValue", "Content-Length must be 0 for x-ms-write: clear.")
     md5 = request.headers.get("Content-MD5")
     body_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
     if md5 and write == "update" and md5 != body_md5:
-        return _error(request, 400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 value calculated by the server.")
+        return _error(
+            request,
+            400,
+            "Md5Mismatch",
+            "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+        )
     with _lock_for(p):
         size = p.stat().st_size
         if end >= size:
-            return _error(request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+            return _error(
+                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
+            )
         with open(p, "r+b") as f:
             f.seek(start)
             if write == "update":
@@ -753,8 +1012,12 @@ def _put_range(request, share: Share, rel, p: Path):
                     left -= n
         _touch(p)
         st = p.stat()
-    h = {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-         "x-ms-request-server-encrypted": "true", "x-ms-file-last-write-time": _iso7(st.st_mtime_ns)}
+    h = {
+        "ETag": _etag(st),
+        "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+        "x-ms-request-server-encrypted": "true",
+        "x-ms-file-last-write-time": _iso7(st.st_mtime_ns),
+    }
     if write == "update":
         h["Content-MD5"] = body_md5
     return _resp(request, 201, h)
@@ -792,20 +1055,31 @@ def _get_file(request, share: Share, rel, p: Path):
     if rh:
         rng = _parse_range(rh)
         if rng is None:
-            return _error(request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format: Range.")
+            return _error(
+                request,
+                400,
+                "InvalidHeaderValue",
+                "The value for one of the HTTP headers is not in the correct format: Range.",
+            )
         start, end = rng
         if start >= size:
-            return _error(request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+            return _error(
+                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
+            )
         end = size - 1 if end is None else min(end, size - 1)
         if end < start:
-            return _error(request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+            return _error(
+                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
+            )
         length = end - start + 1
         md5 = h.pop("Content-MD5", None)
         if md5:
             h["x-ms-content-md5"] = md5  # whole-file MD5 on a ranged read
         if (request.headers.get("x-ms-range-get-content-md5") or "").lower() == "true":
             if length > 4 * 1024 * 1024:
-                return _error(request, 400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
+                return _error(
+                    request, 400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at most 4 MiB."
+                )
             with open(p, "rb") as f:
                 f.seek(start)
                 h["Content-MD5"] = base64.b64encode(hashlib.md5(f.read(length)).digest()).decode()

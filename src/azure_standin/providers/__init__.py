@@ -1,8 +1,17 @@
 """The resource providers the stand-in implements, one module per namespace; KINDS is every
 resource type Resource Manager routes to."""
+
 from .app import ContainerApps, EnvStorages, ManagedEnvironments, Revisions
 from .operational_insights import Workspaces
 from .storage import FileServices, Shares, StorageAccounts
 
-KINDS = [StorageAccounts(), FileServices(), Shares(), Workspaces(), ManagedEnvironments(), EnvStorages(),
-         ContainerApps(), Revisions()]
+KINDS = [
+    StorageAccounts(),
+    FileServices(),
+    Shares(),
+    Workspaces(),
+    ManagedEnvironments(),
+    EnvStorages(),
+    ContainerApps(),
+    Revisions(),
+]

@@ -2,14 +2,15 @@
 container apps (secrets, revisions, ingress) run by the stand-in's container runtime, and revisions
 with their replicas (azure-rest-api-specs Microsoft.App 2025-07-01).
 https://learn.microsoft.com/rest/api/resource-manager/containerapps/"""
+
 import copy
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 import string
-import os
 
 from ..errors import ArmError
 from ..http import Response, json_response
@@ -20,10 +21,13 @@ from .operational_insights import Workspaces
 log = logging.getLogger("azure_standin.providers.app")
 
 GPU_REGIONS = {"eastus", "westus3", "swedencentral", "australiaeast"}
-GPU_QUOTAS = {"consumption-gpu-nc8as-t4": "Subscription Consumption T4 GPUs",
-              "consumption-gpu-nc24-a100": "Subscription Consumption NCA100 GPUs",
-              "nc24-a100": "Subscription NCA100 GPUs", "nc48-a100": "Subscription NCA100 GPUs",
-              "nc96-a100": "Subscription NCA100 GPUs"}
+GPU_QUOTAS = {
+    "consumption-gpu-nc8as-t4": "Subscription Consumption T4 GPUs",
+    "consumption-gpu-nc24-a100": "Subscription Consumption NCA100 GPUs",
+    "nc24-a100": "Subscription NCA100 GPUs",
+    "nc48-a100": "Subscription NCA100 GPUs",
+    "nc96-a100": "Subscription NCA100 GPUs",
+}
 CPU_PROFILES = {"consumption", "d4", "d8", "d16", "d32", "e4", "e8", "e16", "e32"}
 SERVERLESS = {"consumption", "consumption-gpu-nc8as-t4", "consumption-gpu-nc24-a100"}
 
@@ -39,10 +43,13 @@ class ManagedEnvironments(Kind):
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
-            raise ArmError(400, "ManagedEnvironmentInvalidName",
-                           f"Invalid ManagedEnvironment name: '{name}'. A name must consist of lower case "
-                           "alphanumeric characters or '-', start with an alphabetic character, and end with an "
-                           "alphanumeric character and cannot have '--'. The length must not be more than 32 characters.")
+            raise ArmError(
+                400,
+                "ManagedEnvironmentInvalidName",
+                f"Invalid ManagedEnvironment name: '{name}'. A name must consist of lower case "
+                "alphanumeric characters or '-', start with an alphabetic character, and end with an "
+                "alphanumeric character and cannot have '--'. The length must not be more than 32 characters.",
+            )
         loc = self.location(body, g)
         pin = body.get("properties") or {}
         profiles = copy.deepcopy(pin.get("workloadProfiles") or [])
@@ -54,47 +61,72 @@ class ManagedEnvironments(Kind):
             if low in SERVERLESS:
                 for prop in ("minimumCount", "maximumCount"):
                     if wp.get(prop) is not None:
-                        raise ArmError(400, "WorkloadProfilePropertyNotSupported",
-                                       f"Workload Profile property '{prop[0].upper() + prop[1:]}' is not supported for "
-                                       f"{wtype.replace('-', '_')}")
+                        raise ArmError(
+                            400,
+                            "WorkloadProfilePropertyNotSupported",
+                            f"Workload Profile property '{prop[0].upper() + prop[1:]}' is not supported for "
+                            f"{wtype.replace('-', '_')}",
+                        )
             elif wp.get("maximumCount") is None:
-                raise ArmError(400, "InvalidWorkloadProfile",
-                               f"Workload profile '{wp.get('name')}' of type '{wtype}' needs maximumCount.")
+                raise ArmError(
+                    400,
+                    "InvalidWorkloadProfile",
+                    f"Workload profile '{wp.get('name')}' of type '{wtype}' needs maximumCount.",
+                )
             if low in GPU_QUOTAS and loc not in GPU_REGIONS:
                 quota = GPU_QUOTAS[low]
-                raise ArmError(400, "RegionDoesNotSupportWorkloadProfile",
-                               f"The workload profile type '{wtype}' is not supported in region '{loc}': the "
-                               f"subscription has no '{quota}' quota for Azure Container Apps in this region, and "
-                               f"the region offers no capacity for it. Regions with GPU workload profiles: "
-                               f"{', '.join(sorted(GPU_REGIONS))}.")
+                raise ArmError(
+                    400,
+                    "RegionDoesNotSupportWorkloadProfile",
+                    f"The workload profile type '{wtype}' is not supported in region '{loc}': the "
+                    f"subscription has no '{quota}' quota for Azure Container Apps in this region, and "
+                    f"the region offers no capacity for it. Regions with GPU workload profiles: "
+                    f"{', '.join(sorted(GPU_REGIONS))}.",
+                )
         if profiles and not any(str(wp.get("workloadProfileType")).lower() == "consumption" for wp in profiles):
             pass
         logs = copy.deepcopy(pin.get("appLogsConfiguration") or {})
         la = logs.get("logAnalyticsConfiguration")
         if logs.get("destination") == "log-analytics":
             cid, key = (la or {}).get("customerId"), (la or {}).get("sharedKey")
-            ws = next((r for r in mgr.res.values() if r["type"] == Workspaces.type
-                       and r["private"]["customerId"] == cid), None)
+            ws = next(
+                (r for r in mgr.res.values() if r["type"] == Workspaces.type and r["private"]["customerId"] == cid),
+                None,
+            )
             if ws is None or key not in ws["private"]["keys"].values():
-                raise ArmError(400, "InvalidRequestParameterWithDetails",
-                               "The Log Analytics workspace customerId or sharedKey is not valid "
-                               f"(customerId '{cid}').")
+                raise ArmError(
+                    400,
+                    "InvalidRequestParameterWithDetails",
+                    f"The Log Analytics workspace customerId or sharedKey is not valid (customerId '{cid}').",
+                )
             la.pop("sharedKey", None)
-        private = old["private"] if old else {"domain": f"{_rand(6, string.ascii_lowercase)}-{_rand(8)}.{loc}.azurecontainerapps.io",
-                                              "verification": hashlib.sha256(os.urandom(16)).hexdigest().upper(),
-                                              "created": now_iso()}
-        private["sharedKey"] = (pin.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration", {}).get("sharedKey")
-        props = {"provisioningState": "Succeeded", "daprAIInstrumentationKey": None,
-                 "defaultDomain": private["domain"], "staticIp": "127.0.0.1",
-                 "appLogsConfiguration": logs or None,
-                 "zoneRedundant": bool(pin.get("zoneRedundant", False)),
-                 "customDomainConfiguration": {"customDomainVerificationId": private["verification"]},
-                 "workloadProfiles": profiles or None,
-                 "eventStreamEndpoint": f"{mgr.s.url}{rid}/eventstream",
-                 "infrastructureResourceGroup": f"ME_{name}_{g['name']}_{loc}",
-                 "peerAuthentication": {"mtls": {"enabled": False}},
-                 "peerTrafficConfiguration": {"encryption": {"enabled": False}},
-                 "publicNetworkAccess": pin.get("publicNetworkAccess", "Enabled")}
+        private = (
+            old["private"]
+            if old
+            else {
+                "domain": f"{_rand(6, string.ascii_lowercase)}-{_rand(8)}.{loc}.azurecontainerapps.io",
+                "verification": hashlib.sha256(os.urandom(16)).hexdigest().upper(),
+                "created": now_iso(),
+            }
+        )
+        private["sharedKey"] = (
+            (pin.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration", {}).get("sharedKey")
+        )
+        props = {
+            "provisioningState": "Succeeded",
+            "daprAIInstrumentationKey": None,
+            "defaultDomain": private["domain"],
+            "staticIp": "127.0.0.1",
+            "appLogsConfiguration": logs or None,
+            "zoneRedundant": bool(pin.get("zoneRedundant", False)),
+            "customDomainConfiguration": {"customDomainVerificationId": private["verification"]},
+            "workloadProfiles": profiles or None,
+            "eventStreamEndpoint": f"{mgr.s.url}{rid}/eventstream",
+            "infrastructureResourceGroup": f"ME_{name}_{g['name']}_{loc}",
+            "peerAuthentication": {"mtls": {"enabled": False}},
+            "peerTrafficConfiguration": {"encryption": {"enabled": False}},
+            "publicNetworkAccess": pin.get("publicNetworkAccess", "Enabled"),
+        }
         props = {k: v for k, v in props.items() if v is not None}
         out = self.common(rid, name, body, loc)
         out["properties"] = props
@@ -104,7 +136,9 @@ class ManagedEnvironments(Kind):
     def request_shape(self, mgr, rec):
         b = self.view(mgr, rec)
         p = b["properties"]
-        props = {k: copy.deepcopy(p[k]) for k in ("workloadProfiles", "appLogsConfiguration", "zoneRedundant") if k in p}
+        props = {
+            k: copy.deepcopy(p[k]) for k in ("workloadProfiles", "appLogsConfiguration", "zoneRedundant") if k in p
+        }
         la = props.get("appLogsConfiguration", {}).get("logAnalyticsConfiguration")
         if la is not None and rec["private"].get("sharedKey"):
             la["sharedKey"] = rec["private"]["sharedKey"]
@@ -125,13 +159,18 @@ class EnvStorages(Kind):
         pin = body.get("properties") or {}
         af = pin.get("azureFile")
         if not isinstance(af, dict):
-            raise ArmError(400, "InvalidRequestContent",
-                           "Only azureFile storages are supported by the stand-in (properties.azureFile is missing).")
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                "Only azureFile storages are supported by the stand-in (properties.azureFile is missing).",
+            )
         for k in ("accountName", "shareName", "accessMode"):
             if not af.get(k):
                 raise ArmError(400, "InvalidRequestContent", f"properties.azureFile.{k} is required.")
         if af.get("accessMode") not in ("ReadOnly", "ReadWrite"):
-            raise ArmError(400, "InvalidRequestContent", f"accessMode must be ReadOnly or ReadWrite, not '{af.get('accessMode')}'.")
+            raise ArmError(
+                400, "InvalidRequestContent", f"accessMode must be ReadOnly or ReadWrite, not '{af.get('accessMode')}'."
+            )
         private = {"accountKey": af.get("accountKey") or (old or {}).get("private", {}).get("accountKey")}
         shown = {k: af[k] for k in ("accountName", "shareName", "accessMode")}
         out = {"id": rid, "name": ident.names[-1], "type": self.type, "properties": {"azureFile": shown}}
@@ -154,28 +193,36 @@ class ContainerApps(Kind):
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
-            raise ArmError(400, "ContainerAppInvalidName",
-                           f"Invalid ContainerApp name '{name}'. A name must consist of lower case alphanumeric "
-                           "characters or '-', start with an alphabetic character, and end with an alphanumeric "
-                           "character and cannot have '--'. The length must not be more than 32 characters.")
+            raise ArmError(
+                400,
+                "ContainerAppInvalidName",
+                f"Invalid ContainerApp name '{name}'. A name must consist of lower case alphanumeric "
+                "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+                "character and cannot have '--'. The length must not be more than 32 characters.",
+            )
         loc = self.location(body, g)
         pin = copy.deepcopy(body.get("properties") or {})
         env_id = pin.get("managedEnvironmentId") or pin.get("environmentId")
         env = mgr.get_record(env_id) if env_id else None
         if env is None or env["type"] != ManagedEnvironments.type:
-            raise ArmError(400, "ManagedEnvironmentNotFound",
-                           f"Managed environment '{env_id}' was not found.")
+            raise ArmError(400, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
         wp_name = pin.get("workloadProfileName")
         profiles = env["body"]["properties"].get("workloadProfiles") or []
         if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
-            raise ArmError(400, "ContainerAppInvalidWorkloadProfileName",
-                           f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.")
+            raise ArmError(
+                400,
+                "ContainerAppInvalidWorkloadProfileName",
+                f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.",
+            )
         config = pin.get("configuration") or {}
         template = pin.get("template") or {}
         containers = template.get("containers") or []
         if not containers:
-            raise ArmError(400, "InvalidParameterValueInContainerTemplate",
-                           "The container app template must have at least one container.")
+            raise ArmError(
+                400,
+                "InvalidParameterValueInContainerTemplate",
+                "The container app template must have at least one container.",
+            )
         # secrets: values kept privately, GET shows names only
         old_secrets = (old or {}).get("private", {}).get("secrets", {})
         secrets = {}
@@ -188,30 +235,42 @@ class ContainerApps(Kind):
             elif sname in old_secrets:
                 secrets[sname] = old_secrets[sname]
             elif s.get("keyVaultUrl"):
-                raise ArmError(400, "ContainerAppSecretKeyVaultNotSupported",
-                               "Key Vault secret references are not supported by the stand-in.")
+                raise ArmError(
+                    400,
+                    "ContainerAppSecretKeyVaultNotSupported",
+                    "Key Vault secret references are not supported by the stand-in.",
+                )
             else:
                 raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{sname}' has no value.")
         for c in containers:
             for e in c.get("env") or []:
                 if e.get("secretRef") and e["secretRef"] not in secrets:
-                    raise ArmError(400, "ContainerAppSecretRefNotFound",
-                                   f"SecretRef '{e['secretRef']}' defined for container '{c.get('name')}' not found.")
+                    raise ArmError(
+                        400,
+                        "ContainerAppSecretRefNotFound",
+                        f"SecretRef '{e['secretRef']}' defined for container '{c.get('name')}' not found.",
+                    )
         vol_names = set()
         for v in template.get("volumes") or []:
             vol_names.add(v.get("name"))
             if (v.get("storageType") or "EmptyDir") == "AzureFile":
                 sid = f"{env['id']}/storages/{v.get('storageName')}"
                 if mgr.get_record(sid) is None:
-                    raise ArmError(400, "ContainerAppVolumeStorageNotFound",
-                                   f"Storage '{v.get('storageName')}' of volume '{v.get('name')}' is not found in "
-                                   f"managed environment '{env['body']['name']}'.")
+                    raise ArmError(
+                        400,
+                        "ContainerAppVolumeStorageNotFound",
+                        f"Storage '{v.get('storageName')}' of volume '{v.get('name')}' is not found in "
+                        f"managed environment '{env['body']['name']}'.",
+                    )
         for c in containers:
             for vm in c.get("volumeMounts") or []:
                 if vm.get("volumeName") not in vol_names:
-                    raise ArmError(400, "InvalidVolumeMount",
-                                   f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
-                                   "no volume of the template.")
+                    raise ArmError(
+                        400,
+                        "InvalidVolumeMount",
+                        f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
+                        "no volume of the template.",
+                    )
         private = copy.deepcopy(old["private"]) if old else {"revisions": [], "created": now_iso()}
         private["secrets"] = secrets
         thash = _template_hash(template)
@@ -220,8 +279,11 @@ class ContainerApps(Kind):
             suffix = template.get("revisionSuffix") or _rand(7)
             rev_name = f"{name}--{suffix}"
             if any(r["name"] == rev_name for r in revs):
-                raise ArmError(400, "RevisionSuffixAlreadyExists",
-                               f"Revision with suffix '{suffix}' already exists for container app '{name}'.")
+                raise ArmError(
+                    400,
+                    "RevisionSuffixAlreadyExists",
+                    f"Revision with suffix '{suffix}' already exists for container app '{name}'.",
+                )
             revs.append({"name": rev_name, "hash": thash, "created": now_iso(), "template": copy.deepcopy(template)})
         ingress = config.get("ingress")
         if ingress is not None:
@@ -242,14 +304,17 @@ class ContainerApps(Kind):
                 out[k] = body[k]
         out["systemData"] = {"createdAt": private["created"], "lastModifiedAt": now_iso()}
         out["properties"] = {
-            "provisioningState": "Succeeded", "runningStatus": "Running",
-            "managedEnvironmentId": env["id"], "environmentId": env["id"],
+            "provisioningState": "Succeeded",
+            "runningStatus": "Running",
+            "managedEnvironmentId": env["id"],
+            "environmentId": env["id"],
             "workloadProfileName": wp_name,
             "outboundIpAddresses": ["127.0.0.1"],
             "latestRevisionName": revs[-1]["name"],
             "latestRevisionFqdn": "",
             "customDomainVerificationId": env["private"]["verification"],
-            "configuration": config, "template": template,
+            "configuration": config,
+            "template": template,
             "eventStreamEndpoint": f"{mgr.s.url}{rid}/eventstream",
         }
         if not wp_name:
@@ -277,15 +342,18 @@ class ContainerApps(Kind):
                     continue
                 af = st["body"]["properties"]["azureFile"]
                 key = st["private"].get("accountKey")
-                if key is not None and key not in [k["value"] for k in (mgr.storage_account(af["accountName"]) or
-                                                                         {"private": {"keys": []}})["private"]["keys"]]:
+                if key is not None and key not in [
+                    k["value"]
+                    for k in (mgr.storage_account(af["accountName"]) or {"private": {"keys": []}})["private"]["keys"]
+                ]:
                     log.warning("storage %s has a wrong account key: the mount fails", st["id"])
                     continue
                 folder = mgr.share_folder(af["accountName"], af["shareName"])
                 if folder is not None:
                     volumes[vm["mountPath"]] = folder
-        result = mgr.s.runtime.apply(rec["id"].lower(), copy.deepcopy(rec["body"]), volumes,
-                                     dict(rec["private"]["secrets"]))
+        result = mgr.s.runtime.apply(
+            rec["id"].lower(), copy.deepcopy(rec["body"]), volumes, dict(rec["private"]["secrets"])
+        )
         fqdn = result["fqdn"]
         with mgr.lock:
             rec["private"]["fqdn"] = fqdn
@@ -319,21 +387,31 @@ class ContainerApps(Kind):
         p = b["properties"]
         p["configuration"]["secrets"] = [{"name": k, "value": v} for k, v in rec["private"]["secrets"].items()]
         p["configuration"].get("ingress", {}).pop("fqdn", None)
-        return {"location": b["location"], "tags": b.get("tags"),
-                "properties": {k: p[k] for k in ("managedEnvironmentId", "workloadProfileName", "configuration", "template")
-                               if k in p}}
+        return {
+            "location": b["location"],
+            "tags": b.get("tags"),
+            "properties": {
+                k: p[k] for k in ("managedEnvironmentId", "workloadProfileName", "configuration", "template") if k in p
+            },
+        }
 
     def action(self, mgr, rec, name, req):
         if name.lower() == "listsecrets" and req.method == "POST":
-            return json_response(200, {"value": [{"name": k, "value": v} for k, v in rec["private"]["secrets"].items()]})
+            return json_response(
+                200, {"value": [{"name": k, "value": v} for k, v in rec["private"]["secrets"].items()]}
+            )
         if name.lower() == "revisions" and req.method == "GET":
-            return json_response(200, {"value": [Revisions.revision_view(mgr, rec, r) for r in rec["private"]["revisions"]]})
+            return json_response(
+                200, {"value": [Revisions.revision_view(mgr, rec, r) for r in rec["private"]["revisions"]]}
+            )
         if name.lower() in ("start", "stop") and req.method == "POST":
             (mgr.s.runtime.restart if name.lower() == "start" else mgr.s.runtime.remove)(rec["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "getauthtoken" and req.method == "POST":
-            return json_response(200, {"properties": {"token": mgr.s.entra.issue(mgr.s.url + "/", mgr.s.tenant_id),
-                                                      "expires": now_iso()}})
+            return json_response(
+                200,
+                {"properties": {"token": mgr.s.entra.issue(mgr.s.url + "/", mgr.s.tenant_id), "expires": now_iso()}},
+            )
         return super().action(mgr, rec, name, req)
 
     def delete(self, mgr, rec):
@@ -366,12 +444,23 @@ class Revisions(Kind):
             running, health, replicas = "Stopped", "None", 0
         fqdn = app_rec["private"].get("fqdn", "")
         app_id = app_rec["id"]
-        return {"id": f"{app_id}/revisions/{r['name']}", "name": r["name"], "type": Revisions.type,
-                "properties": {"createdTime": r["created"], "lastActiveTime": now_iso() if latest else r["created"],
-                               "fqdn": fqdn, "template": copy.deepcopy(r["template"]), "active": latest,
-                               "replicas": replicas, "trafficWeight": 100 if latest else 0,
-                               "healthState": health, "provisioningState": "Provisioned",
-                               "runningState": running}}
+        return {
+            "id": f"{app_id}/revisions/{r['name']}",
+            "name": r["name"],
+            "type": Revisions.type,
+            "properties": {
+                "createdTime": r["created"],
+                "lastActiveTime": now_iso() if latest else r["created"],
+                "fqdn": fqdn,
+                "template": copy.deepcopy(r["template"]),
+                "active": latest,
+                "replicas": replicas,
+                "trafficWeight": 100 if latest else 0,
+                "healthState": health,
+                "provisioningState": "Provisioned",
+                "runningState": running,
+            },
+        }
 
     def _find(self, mgr, ident, rid):
         app_id = rid.rsplit("/revisions/", 1)[0]
@@ -403,8 +492,11 @@ class Revisions(Kind):
         latest = app["private"]["revisions"][-1]["name"] == r["name"]
         if name.lower() in ("restart", "activate") and req.method == "POST":
             if not latest:
-                raise ArmError(400, "BadRequest",
-                               f"Revision '{r['name']}' is not active; only the active revision can be restarted.")
+                raise ArmError(
+                    400,
+                    "BadRequest",
+                    f"Revision '{r['name']}' is not active; only the active revision can be restarted.",
+                )
             mgr.s.runtime.restart(app["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "deactivate" and req.method == "POST":
@@ -416,12 +508,26 @@ class Revisions(Kind):
             reps = []
             if latest and st.get("running"):
                 cname = (r["template"].get("containers") or [{}])[0].get("name", "main")
-                reps.append({"id": f"{rec['id']}/replicas/{r['name']}-0", "name": f"{r['name']}-0",
-                             "type": "Microsoft.App/containerApps/revisions/replicas",
-                             "properties": {"createdTime": r["created"], "runningState": "Running" if st.get("ready") else "NotRunning",
-                                            "containers": [{"name": cname, "containerId": str(st.get("pid") or ""),
-                                                            "ready": bool(st.get("ready")), "started": True,
-                                                            "restartCount": int(st.get("restarts") or 0),
-                                                            "runningState": "Running" if st.get("running") else "Terminated"}]}})
+                reps.append(
+                    {
+                        "id": f"{rec['id']}/replicas/{r['name']}-0",
+                        "name": f"{r['name']}-0",
+                        "type": "Microsoft.App/containerApps/revisions/replicas",
+                        "properties": {
+                            "createdTime": r["created"],
+                            "runningState": "Running" if st.get("ready") else "NotRunning",
+                            "containers": [
+                                {
+                                    "name": cname,
+                                    "containerId": str(st.get("pid") or ""),
+                                    "ready": bool(st.get("ready")),
+                                    "started": True,
+                                    "restartCount": int(st.get("restarts") or 0),
+                                    "runningState": "Running" if st.get("running") else "Terminated",
+                                }
+                            ],
+                        },
+                    }
+                )
             return json_response(200, {"value": reps})
         return super().action(mgr, rec, name, req)

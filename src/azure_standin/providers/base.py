@@ -1,5 +1,6 @@
 """What every resource type of the stand-in has in common: `Kind`, the hooks Resource Manager
 (arm/manager.py) calls for a type's PUT, GET view, actions, children and DELETE."""
+
 import copy
 
 from ..errors import ArmError
@@ -24,16 +25,23 @@ class Kind:
         pass
 
     def action(self, mgr, rec, name, req):
-        raise ArmError(404 if req.method == "GET" else 400, "InvalidResourceType" if req.method == "GET" else "InvalidAction",
-                       f"The resource type or action '{name}' is not supported for '{self.type}'.")
+        raise ArmError(
+            404 if req.method == "GET" else 400,
+            "InvalidResourceType" if req.method == "GET" else "InvalidAction",
+            f"The resource type or action '{name}' is not supported for '{self.type}'.",
+        )
 
     def implicit(self, mgr, ident, rid):
         return None
 
     def children(self, mgr, parent_rec, child_type):
         with mgr.lock:
-            return [mgr.view(r) for r in mgr.res.values()
-                    if r["type"].lower() == child_type.lower() and r["id"].lower().startswith(parent_rec["id"].lower() + "/")]
+            return [
+                mgr.view(r)
+                for r in mgr.res.values()
+                if r["type"].lower() == child_type.lower()
+                and r["id"].lower().startswith(parent_rec["id"].lower() + "/")
+            ]
 
     def delete(self, mgr, rec):
         pass

@@ -1,6 +1,7 @@
 """Microsoft.OperationalInsights: Log Analytics workspaces and their shared keys
 (azure-rest-api-specs Microsoft.OperationalInsights 2025-02-01).
 https://learn.microsoft.com/rest/api/loganalytics/workspaces"""
+
 import base64
 import copy
 import os
@@ -20,22 +21,39 @@ class Workspaces(Kind):
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", name):
-            raise ArmError(400, "BadRequest",
-                           f"Workspace name '{name}' is not valid: 4-63 letters, digits and hyphens.")
+            raise ArmError(
+                400, "BadRequest", f"Workspace name '{name}' is not valid: 4-63 letters, digits and hyphens."
+            )
         loc = self.location(body, g)
-        private = old["private"] if old else {
-            "customerId": str(uuid.uuid4()), "created": now_iso(),
-            "keys": {"primarySharedKey": base64.b64encode(os.urandom(64)).decode(),
-                     "secondarySharedKey": base64.b64encode(os.urandom(64)).decode()}}
+        private = (
+            old["private"]
+            if old
+            else {
+                "customerId": str(uuid.uuid4()),
+                "created": now_iso(),
+                "keys": {
+                    "primarySharedKey": base64.b64encode(os.urandom(64)).decode(),
+                    "secondarySharedKey": base64.b64encode(os.urandom(64)).decode(),
+                },
+            }
+        )
         pin = body.get("properties") or {}
-        props = {"provisioningState": "Succeeded", "customerId": private["customerId"],
-                 "sku": {"name": (pin.get("sku") or {}).get("name", "PerGB2018"), "lastSkuUpdate": private["created"]},
-                 "retentionInDays": pin.get("retentionInDays", 30),
-                 "features": {"legacy": 0, "searchVersion": 1, "enableLogAccessUsingOnlyResourcePermissions": True},
-                 "workspaceCapping": {"dailyQuotaGb": -1.0, "quotaNextResetTime": now_iso(), "dataIngestionStatus": "RespectQuota"},
-                 "publicNetworkAccessForIngestion": pin.get("publicNetworkAccessForIngestion", "Enabled"),
-                 "publicNetworkAccessForQuery": pin.get("publicNetworkAccessForQuery", "Enabled"),
-                 "createdDate": private["created"], "modifiedDate": now_iso()}
+        props = {
+            "provisioningState": "Succeeded",
+            "customerId": private["customerId"],
+            "sku": {"name": (pin.get("sku") or {}).get("name", "PerGB2018"), "lastSkuUpdate": private["created"]},
+            "retentionInDays": pin.get("retentionInDays", 30),
+            "features": {"legacy": 0, "searchVersion": 1, "enableLogAccessUsingOnlyResourcePermissions": True},
+            "workspaceCapping": {
+                "dailyQuotaGb": -1.0,
+                "quotaNextResetTime": now_iso(),
+                "dataIngestionStatus": "RespectQuota",
+            },
+            "publicNetworkAccessForIngestion": pin.get("publicNetworkAccessForIngestion", "Enabled"),
+            "publicNetworkAccessForQuery": pin.get("publicNetworkAccessForQuery", "Enabled"),
+            "createdDate": private["created"],
+            "modifiedDate": now_iso(),
+        }
         out = self.common(rid, name, body, loc)
         out["properties"] = props
         out["etag"] = f'"{uuid.uuid4()}"'
@@ -44,8 +62,11 @@ class Workspaces(Kind):
     def request_shape(self, mgr, rec):
         b = self.view(mgr, rec)
         p = b["properties"]
-        return {"location": b["location"], "tags": b["tags"],
-                "properties": {"sku": {"name": p["sku"]["name"]}, "retentionInDays": p["retentionInDays"]}}
+        return {
+            "location": b["location"],
+            "tags": b["tags"],
+            "properties": {"sku": {"name": p["sku"]["name"]}, "retentionInDays": p["retentionInDays"]},
+        }
 
     def action(self, mgr, rec, name, req):
         if name.lower() in ("sharedkeys", "listkeys") and req.method == "POST":

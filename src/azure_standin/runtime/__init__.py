@@ -19,6 +19,7 @@ runtime"; the calls are listed in docs/standin.md).
 - Crashes restart with exponential backoff (1 s, 2 s, 4 s ... 30 s), counted in `restarts`.
 - Stop: SIGTERM to the process group, SIGKILL after 10 s.
 """
+
 from .container_runtime import Runtime
 
 __all__ = ["Runtime"]

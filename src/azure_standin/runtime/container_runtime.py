@@ -1,11 +1,11 @@
 """The runtime Resource Manager drives (apply / restart / remove / status / stop_all, docs/standin.md):
 one replica (replica.py) and one ingress (ingress.py) per container app."""
+
 import json
 import os
 import ssl
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from .. import tls
 from .ingress import Ingress
@@ -19,15 +19,16 @@ class Runtime:
         self.base.mkdir(parents=True, exist_ok=True)
         tls_dir = self.base / "tls"
         tls_dir.mkdir(parents=True, exist_ok=True)
-        cert, key = tls.make_leaf(Path(ca_cert_pem_path), Path(ca_key_pem_path),
-                                  tls_dir / "ingress.pem", tls_dir / "ingress.key")
+        cert, key = tls.make_leaf(
+            Path(ca_cert_pem_path), Path(ca_key_pem_path), tls_dir / "ingress.pem", tls_dir / "ingress.key"
+        )
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.load_cert_chain(str(cert), str(key))
         self.ports_file = self.base / "ports.json"
-        self.apps: Dict[str, AppReplica] = {}
+        self.apps: dict[str, AppReplica] = {}
         self.lock = threading.Lock()
-        self._stoppers: List[threading.Thread] = []
+        self._stoppers: list[threading.Thread] = []
         LIVE_RUNTIMES.add(self)
 
     # -- ports --------------------------------------------------------------------------------
@@ -49,8 +50,9 @@ class Runtime:
             proxy = Ingress(0, app, self.ctx)
         app.proxy = proxy
         app.port = proxy.server_address[1]
-        threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.2},
-                         name=f"standin-ingress-{app.port}", daemon=True).start()
+        threading.Thread(
+            target=proxy.serve_forever, kwargs={"poll_interval": 0.2}, name=f"standin-ingress-{app.port}", daemon=True
+        ).start()
         ports = self._saved_ports()
         ports[app.app_id] = app.port
         tmp = self.ports_file.with_suffix(".tmp")
@@ -59,7 +61,7 @@ class Runtime:
         return app.port
 
     # -- API (docs/standin.md) --------------------------------------------------------------
-    def apply(self, app_id: str, app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> dict:
+    def apply(self, app_id: str, app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> dict:
         spec = build_spec(app, volumes, secrets)
         with self.lock:
             a = self.apps.get(app_id)
@@ -106,16 +108,20 @@ class Runtime:
             alive = a.proc is not None and a.proc.poll() is None
             # A replica being (re)started for a new revision or a restart counts as running
             # (ACA: "Activating"); one waiting out a crash backoff does not.
-            pending = (a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None
-                       and not a.spec.error)
+            pending = a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None and not a.spec.error
             running = alive or pending
-            return {"running": running, "ready": bool(a.ready and alive), "restarts": a.restarts,
-                    "pid": a.proc.pid if alive else None,
-                    "log_path": str(a.log_path) if a.log_path.exists() else None,
-                    "scaled_to_zero": not a.want_running and not running,
-                    "port": a.port, "private_port": a.private_port if alive else None}
+            return {
+                "running": running,
+                "ready": bool(a.ready and alive),
+                "restarts": a.restarts,
+                "pid": a.proc.pid if alive else None,
+                "log_path": str(a.log_path) if a.log_path.exists() else None,
+                "scaled_to_zero": not a.want_running and not running,
+                "port": a.port,
+                "private_port": a.private_port if alive else None,
+            }
 
-    def log_lines(self, app_id: str, tail: Optional[int] = None) -> List[str]:
+    def log_lines(self, app_id: str, tail: int | None = None) -> list[str]:
         a = self.apps.get(app_id)
         path = a.log_path if a is not None else self.base / app_slug(app_id) / "console.log"
         try:

@@ -2,6 +2,7 @@
 to the replica's private port, responses streamed chunk by chunk; the first request to an app scaled to
 zero starts a replica and waits for it (ACA's activation).
 https://learn.microsoft.com/azure/container-apps/ingress-overview"""
+
 import http.client
 import socket
 import ssl
@@ -10,8 +11,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ..http import read_body
 from .replica import ACTIVATION_TIMEOUT_S, AppReplica
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailer", "transfer-encoding", "upgrade", "proxy-connection"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+}
 
 
 class _IngressHandler(BaseHTTPRequestHandler):
@@ -111,7 +121,7 @@ class Ingress(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle stalls (SSE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls (SSE)
         return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def finish_request(self, request, client_address):

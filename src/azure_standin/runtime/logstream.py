@@ -14,6 +14,7 @@ follow=true the stream stays open, sending new lines as the log grows and a blan
 line every few idle seconds (clients skip blank lines), until the client goes, the app is
 removed, or MAX_FOLLOW_S pass.
 """
+
 import json
 import re
 import time
@@ -24,7 +25,8 @@ from ..http import Response, json_response
 PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)"
     r"/revisions/(?P<rev>[^/]+)/replicas/(?P<replica>[^/]+)/containers/(?P<container>[^/]+)/logstream/?$",
-    re.I)
+    re.I,
+)
 POLL_S = 0.2
 KEEPALIVE_S = 5.0
 MAX_FOLLOW_S = 600.0
@@ -57,8 +59,7 @@ def handle(req, standin) -> Response:
     if not auth.startswith("Bearer ") or standin.entra.verify(auth[7:].strip()) is None:
         return _error(401, "Unauthorized", "The log stream needs a token from getAuthToken.")
     g = m.groupdict()
-    app_id = (f"/subscriptions/{g['sub']}/resourceGroups/{g['rg']}/providers/"
-              f"Microsoft.App/containerApps/{g['app']}")
+    app_id = f"/subscriptions/{g['sub']}/resourceGroups/{g['rg']}/providers/Microsoft.App/containerApps/{g['app']}"
     rec = standin.arm.get_record(app_id)
     if rec is None:
         return _error(404, "ContainerAppNotFound", f"Container app '{g['app']}' was not found.")
@@ -67,10 +68,14 @@ def handle(req, standin) -> Response:
         return _error(404, "RevisionNotFound", f"Revision '{g['rev']}' was not found.")
     latest = revs[-1]
     cname = (latest["template"].get("containers") or [{}])[0].get("name", "main")
-    if (g["rev"].lower() != latest["name"].lower() or g["replica"].lower() != f"{latest['name']}-0".lower()
-            or g["container"] != cname):
-        return _error(404, "ReplicaNotFound",
-                      f"Replica '{g['replica']}' or container '{g['container']}' was not found.")
+    if (
+        g["rev"].lower() != latest["name"].lower()
+        or g["replica"].lower() != f"{latest['name']}-0".lower()
+        or g["container"] != cname
+    ):
+        return _error(
+            404, "ReplicaNotFound", f"Replica '{g['replica']}' or container '{g['container']}' was not found."
+        )
     try:
         tail = int(req.query.get("tailLines") or 20)
     except ValueError:
@@ -87,10 +92,12 @@ def handle(req, standin) -> Response:
 
     def body():
         yield _fmt(f"Connecting to the container '{cname}'...", output)
-        yield _fmt(f"Successfully Connected to container: '{cname}' [Revision: '{latest['name']}', "
-                   f"Replica: '{g['replica']}']", output)
+        yield _fmt(
+            f"Successfully Connected to container: '{cname}' [Revision: '{latest['name']}', Replica: '{g['replica']}']",
+            output,
+        )
         seen = lines_now()
-        for line in (seen[-tail:] if tail else []):
+        for line in seen[-tail:] if tail else []:
             yield _fmt(line, output)
         if not follow:
             return
@@ -99,9 +106,9 @@ def handle(req, standin) -> Response:
             if standin.arm.get_record(app_id) is None:
                 return
             now = lines_now()
-            if len(now) < len(seen):          # a new process started a fresh log
+            if len(now) < len(seen):  # a new process started a fresh log
                 seen = []
-            new = now[len(seen):]
+            new = now[len(seen) :]
             seen = now
             if new:
                 idle = time.monotonic()
@@ -111,5 +118,6 @@ def handle(req, standin) -> Response:
                 yield b"\n"
             time.sleep(POLL_S)
 
-    return Response(200, {"Content-Type": "text/plain; charset=utf-8" if output != "json"
-                          else "application/x-ndjson"}, body())
+    return Response(
+        200, {"Content-Type": "text/plain; charset=utf-8" if output != "json" else "application/x-ndjson"}, body()
+    )

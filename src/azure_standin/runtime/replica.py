@@ -1,5 +1,6 @@
 """A container app's replica as a local process: what a revision runs (build_spec), and its
 start, readiness probe, crash backoff and stop (AppReplica). The behaviour is described in runtime/__init__.py."""
+
 import atexit
 import hashlib
 import http.client
@@ -16,9 +17,7 @@ import time
 import weakref
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Optional
-
-
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .container_runtime import Runtime
@@ -84,11 +83,11 @@ class _Spec:
         self.min_replicas, self.revision, self.fingerprint, self.error = min_replicas, revision, fingerprint, error
 
 
-def _map_path(value: str, volumes: Dict[str, Path]) -> str:
+def _map_path(value: str, volumes: dict[str, Path]) -> str:
     for mp in sorted(volumes, key=len, reverse=True):
         mp_ = mp.rstrip("/") or "/"
         if value == mp_ or value.startswith(mp_ + "/"):
-            return str(volumes[mp]) + value[len(mp_):]
+            return str(volumes[mp]) + value[len(mp_) :]
     return value
 
 
@@ -106,14 +105,17 @@ def _map_env(value: str, volumes) -> str:
     return _map_path(value, volumes)
 
 
-def build_spec(app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> _Spec:
+def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> _Spec:
     props = app.get("properties") or {}
     template = props.get("template") or {}
     containers = template.get("containers") or []
     c = containers[0] if containers else {}
     vols = {k: Path(v) for k, v in (volumes or {}).items()}
-    fp = hashlib.sha256(json.dumps({"t": template, "s": secrets or {}, "v": {k: str(v) for k, v in vols.items()}},
-                                   sort_keys=True, default=str).encode()).hexdigest()
+    fp = hashlib.sha256(
+        json.dumps(
+            {"t": template, "s": secrets or {}, "v": {k: str(v) for k, v in vols.items()}}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
     scale = template.get("scale") or {}
     min_replicas = scale.get("minReplicas")
     min_replicas = 0 if min_replicas is None else int(min_replicas)
@@ -127,12 +129,21 @@ def build_spec(app: dict, volumes: Dict[str, Path], secrets: Dict[str, str]) -> 
         if re.fullmatch(r"python(3(\.\d+)?)?", os.path.basename(argv[0])):
             argv[0] = sys.executable
     bindir = os.path.dirname(sys.executable)
-    env = {"PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-           "HOME": os.environ.get("HOME", "/tmp"), "LANG": os.environ.get("LANG", "C.UTF-8")}
+    env = {
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
     # What an image would bring along (accelerator libraries), plus names the caller lists in
     # AITK_STANDIN_PASSENV (comma-separated), e.g. HF_HUB_OFFLINE for an offline demo.
-    passenv = ["LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
-               "NVIDIA_DRIVER_CAPABILITIES"]
+    passenv = [
+        "LC_ALL",
+        "TMPDIR",
+        "LD_LIBRARY_PATH",
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+    ]
     passenv += [n.strip() for n in os.environ.get("AITK_STANDIN_PASSENV", "").split(",") if n.strip()]
     for k in passenv:
         if os.environ.get(k):
@@ -168,9 +179,9 @@ class AppReplica:
         self.log_path = self.dir / "console.log"
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.spec: Optional[_Spec] = None
-        self.proc: Optional[subprocess.Popen] = None
-        self.private_port: Optional[int] = None
+        self.spec: _Spec | None = None
+        self.proc: subprocess.Popen | None = None
+        self.private_port: int | None = None
         self.want_running = False
         self.ready = False
         self.restarts = 0
@@ -179,8 +190,8 @@ class AppReplica:
         self.closed = False
         self.stopping = 0
         self.generation = 0
-        self.proxy: Optional[ThreadingHTTPServer] = None    # its Ingress, set by the Runtime
-        self.port: Optional[int] = None
+        self.proxy: ThreadingHTTPServer | None = None  # its Ingress, set by the Runtime
+        self.port: int | None = None
         self.thread = threading.Thread(target=self._supervise, name=f"standin-app-{self.dir.name}", daemon=True)
 
     # -- logging ----------------------------------------------------------------------------
@@ -205,8 +216,15 @@ class AppReplica:
         self.note(f"revision {spec.revision}: starting {' '.join(spec.argv)} (AITK_PORT={self.private_port})")
         logf = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(spec.argv, env=env, cwd=str(self.work), stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                spec.argv,
+                env=env,
+                cwd=str(self.work),
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as e:
             self.note(f"revision {spec.revision}: failed to start: {e}")
             self.proc = None
@@ -216,7 +234,7 @@ class AppReplica:
         self.generation += 1
         self.cond.notify_all()
 
-    def _stop_proc(self, proc: Optional[subprocess.Popen]):
+    def _stop_proc(self, proc: subprocess.Popen | None):
         """SIGTERM to the group, SIGKILL after STOP_GRACE_S. Call WITHOUT the lock."""
         if proc is None:
             return
@@ -241,7 +259,7 @@ class AppReplica:
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
 
-    def replace(self, reason: str, run: bool) -> Optional[threading.Thread]:
+    def replace(self, reason: str, run: bool) -> threading.Thread | None:
         """Take the current process out (SIGTERM/SIGKILL in the background) and, with run=True,
         let the supervisor start a fresh one once the old process group is gone."""
         with self.lock:
@@ -265,6 +283,7 @@ class AppReplica:
                 with self.lock:
                     self.stopping -= 1
                     self.cond.notify_all()
+
         t = threading.Thread(target=work, name=f"standin-stop-{proc.pid}", daemon=True)
         with self.rt.lock:
             self.rt._stoppers = [x for x in self.rt._stoppers if x.is_alive()] + [t]
@@ -315,8 +334,14 @@ class AppReplica:
                     self.note(f"pid {proc.pid} exited with code {code}; restart {self.restarts} in {delay:.0f} s")
                     self.cond.notify_all()
                     proc = None
-                if (self.want_running and self.proc is None and spec is not None and not spec.error
-                        and not self.stopping and time.monotonic() >= self.next_start_at):
+                if (
+                    self.want_running
+                    and self.proc is None
+                    and spec is not None
+                    and not spec.error
+                    and not self.stopping
+                    and time.monotonic() >= self.next_start_at
+                ):
                     self._start_locked()
                     if self.proc is None:  # could not even exec: back off like a crash
                         self.restarts += 1
@@ -347,7 +372,7 @@ class AppReplica:
                 self.cond.wait(min(left, 0.5))
             return self.ready and not self.closed
 
-    def upstream_port(self) -> Optional[int]:
+    def upstream_port(self) -> int | None:
         """Port of a ready replica; wakes a scaled-to-zero app and holds until ready."""
         with self.lock:
             if self.ready:

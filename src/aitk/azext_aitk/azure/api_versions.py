@@ -2,9 +2,9 @@
 and the generic resource API). The SDK clients az ships keep their own (Microsoft.App 2022-10-01,
 which predates revision states, replicas' containers, getAuthToken and workload profiles)."""
 
-CONTAINER_APPS = "2024-03-01"          # Microsoft.App: apps, revisions, replicas, environments
-LOG_ANALYTICS = "2022-10-01"           # Microsoft.OperationalInsights/workspaces
-STORAGE = "2023-05-01"                 # Microsoft.Storage/storageAccounts
+CONTAINER_APPS = "2024-03-01"  # Microsoft.App: apps, revisions, replicas, environments
+LOG_ANALYTICS = "2022-10-01"  # Microsoft.OperationalInsights/workspaces
+STORAGE = "2023-05-01"  # Microsoft.Storage/storageAccounts
 
 BY_TYPE = {
     "Microsoft.App/containerApps": CONTAINER_APPS,

@@ -1,21 +1,24 @@
 """Resource Manager calls the SDK az ships cannot make (its models predate revision states,
 replicas' containers, getAuthToken), through az's own send_raw_request (its credentials, cloud
 and proxies). Errors: az's HTTPError, the status in .response (not_found.py reads it)."""
+
 import json
 import time
 
 from . import api_versions
 from .not_found import is_not_found
 
-DELETE_WAIT = 900      # seconds delete waits for a resource to be gone
+DELETE_WAIT = 900  # seconds delete waits for a resource to be gone
 
 
 def call(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=None):
     """JSON of the answer (None for an empty one)."""
     from azure.cli.core.util import send_raw_request
+
     sep = "&" if "?" in path else "?"
-    resp = send_raw_request(cli_ctx, method, f"{path}{sep}api-version={api_version}",
-                            body=json.dumps(body) if body is not None else None)
+    resp = send_raw_request(
+        cli_ctx, method, f"{path}{sep}api-version={api_version}", body=json.dumps(body) if body is not None else None
+    )
     text = resp.text
     return json.loads(text) if text and text.strip() else None
 
@@ -27,6 +30,7 @@ def get(cli_ctx, path, api_version=api_versions.CONTAINER_APPS):
 def list_all(cli_ctx, path, api_version=api_versions.CONTAINER_APPS):
     """Every item of a paged list."""
     from azure.cli.core.util import send_raw_request
+
     out, page = [], get(cli_ctx, path, api_version)
     while page:
         out += page.get("value") or []

@@ -1,5 +1,6 @@
 """The container app: its resource (SDK model or ARM JSON), its API key secret, revisions,
 replicas, restarts and the console log stream."""
+
 from knack.log import get_logger
 
 from ..core import api_key, console_log, gpu_profiles
@@ -29,22 +30,27 @@ class ContainerApp:
 
     @property
     def id(self):
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.App/containerApps/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.App/containerApps/{self.name}"
+        )
 
     @property
     def client(self):
         if self._client is None:
             from .._client_factory import cf_container_apps
+
             self._client = cf_container_apps(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
         return self._client
 
     def not_found_error(self):
         from azure.cli.core.azclierror import ResourceNotFoundError
+
         return ResourceNotFoundError(
             f"container app '{self.name}' was not found in resource group '{self.resource_group}' "
             f"(named by {ws_mod.INFERENCE_CONFIG_FILE})",
-            "Run `az aitk inference provision` to create it, or fix the config file.")
+            "Run `az aitk inference provision` to create it, or fix the config file.",
+        )
 
     # -- the resource -----------------------------------------------------------------------
 
@@ -88,6 +94,7 @@ class ContainerApp:
         """The GPU profile the app (SDK model) runs on, read through the generic resource API (the
         app's workloadProfileName and the environment's profiles are newer than the SDK's models)."""
         from .._client_factory import cf_resources
+
         try:
             resources = cf_resources(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
             props = resources.resources.get_by_id(app.id, api_versions.CONTAINER_APPS).properties or {}
@@ -112,8 +119,7 @@ class ContainerApp:
         return arm.list_all(self.cli_ctx, f"{self.id}/revisions/{revision}/replicas")
 
     def restart_revision(self, revision):
-        retry_lost(self.client.container_apps_revisions.restart_revision, self.resource_group, self.name,
-                   revision)
+        retry_lost(self.client.container_apps_revisions.restart_revision, self.resource_group, self.name, revision)
 
     # -- the console log ----------------------------------------------------------------------
 
@@ -121,29 +127,45 @@ class ContainerApp:
         """(requests response streaming text lines, description), or (None, why) when no replica
         runs. app_json: the app's ARM JSON (get_json)."""
         import requests
+
         props = app_json.get("properties") or {}
         revision = revision or props.get("latestRevisionName")
         if not revision:
             return None, "the app has no revision yet"
         picked = console_log.pick_replica(self.replicas(revision))
         if picked is None or not picked[1]:
-            return None, (f"revision {revision} has no replica running (scaled to zero or failed to "
-                          "start); a request to the endpoint starts one")
+            return None, (
+                f"revision {revision} has no replica running (scaled to zero or failed to "
+                "start); a request to the endpoint starts one"
+            )
         replica, container = picked
         token = (arm.call(self.cli_ctx, "POST", f"{self.id}/getAuthToken") or {}).get("properties", {}).get("token")
-        url = console_log.logstream_url(props.get("eventStreamEndpoint"), self.subscription_id,
-                                        self.resource_group, self.name, revision, replica, container)
+        url = console_log.logstream_url(
+            props.get("eventStreamEndpoint"),
+            self.subscription_id,
+            self.resource_group,
+            self.name,
+            revision,
+            replica,
+            container,
+        )
         logger.info("log stream: %s", url)
         try:
-            resp = requests.get(url, params=console_log.query(follow, tail), stream=True,
-                                headers={"Authorization": f"Bearer {token}"},
-                                timeout=(15.0, None if follow else 60.0))
+            resp = requests.get(
+                url,
+                params=console_log.query(follow, tail),
+                stream=True,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=(15.0, None if follow else 60.0),
+            )
         except requests.RequestException as e:
             raise console_log.LogStreamError(f"the log stream did not answer ({type(e).__name__})") from None
         if resp.status_code != 200:
             resp.close()
-            raise console_log.LogStreamError(f"the log stream answered {resp.status_code}",
-                                             "Try again; `az containerapp logs show` reads the same stream.")
+            raise console_log.LogStreamError(
+                f"the log stream answered {resp.status_code}",
+                "Try again; `az containerapp logs show` reads the same stream.",
+            )
         return resp, f"{revision}/{replica}/{container}"
 
     def log_tail(self, app_json, tail):

@@ -1,5 +1,6 @@
 """Resource group deployments, through az's own deployment code (`az deployment group create`
 and `what-if`: its Bicep build, parameter handling and polling)."""
+
 from knack.log import get_logger
 
 logger = get_logger(__name__)
@@ -10,22 +11,36 @@ DEPLOYMENT_NAME = "aitk-inference"
 def what_if(cmd, resource_group, template_file, parameters):
     """Print what the deployment would change; deploy nothing."""
     from azure.cli.command_modules.resource.custom import what_if_deploy_arm_template_at_resource_group
+
     what_if_deploy_arm_template_at_resource_group(
-        cmd, resource_group_name=resource_group, template_file=template_file, parameters=parameters,
-        deployment_name=DEPLOYMENT_NAME, no_prompt=True)
+        cmd,
+        resource_group_name=resource_group,
+        template_file=template_file,
+        parameters=parameters,
+        deployment_name=DEPLOYMENT_NAME,
+        no_prompt=True,
+    )
 
 
 def start(cmd, resource_group, template_file, parameters, no_wait):
     """Start the deployment: a poller (or None with no_wait)."""
     from azure.cli.command_modules.resource.custom import deploy_arm_template_at_resource_group
+
     return deploy_arm_template_at_resource_group(
-        cmd, resource_group_name=resource_group, template_file=template_file, parameters=parameters,
-        deployment_name=DEPLOYMENT_NAME, no_wait=no_wait, no_prompt=True)
+        cmd,
+        resource_group_name=resource_group,
+        template_file=template_file,
+        parameters=parameters,
+        deployment_name=DEPLOYMENT_NAME,
+        no_wait=no_wait,
+        no_prompt=True,
+    )
 
 
 def wait(cmd, poller):
     """The finished deployment, with az's progress on stderr."""
     from azure.cli.core.commands import LongRunningOperation
+
     return LongRunningOperation(cmd.cli_ctx, start_msg="Deploying", finish_msg="Deployed")(poller)
 
 
@@ -39,4 +54,5 @@ def outputs(deployment):
 def operations(cli_ctx, resource_group):
     """The operations of the deployment (SDK models)."""
     from .._client_factory import cf_deployments
+
     return list(cf_deployments(cli_ctx).deployment_operations.list(resource_group, DEPLOYMENT_NAME))

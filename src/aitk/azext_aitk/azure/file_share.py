@@ -2,6 +2,7 @@
 
 No az here: the caller passes a ShareClient (_client_factory.cf_share) and a progress callback.
 """
+
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,9 +11,9 @@ from aitk_serve import layout
 from ..core import sync_plan
 from .not_found import is_not_found
 
-FILE_WORKERS = 8                 # files at a time
-RANGE_WORKERS = 4                # ranges at a time within a large file
-LARGE_FILE = 16 * 1024 * 1024    # above this, a file goes up in parallel ranges
+FILE_WORKERS = 8  # files at a time
+RANGE_WORKERS = 4  # ranges at a time within a large file
+LARGE_FILE = 16 * 1024 * 1024  # above this, a file goes up in parallel ranges
 
 
 def list_remote(share, roots, workers=FILE_WORKERS):
@@ -47,6 +48,7 @@ def list_remote(share, roots, workers=FILE_WORKERS):
 
 def ensure_dirs(share, paths, existing):
     from azure.core.exceptions import ResourceExistsError
+
     for folder in sync_plan.parent_dirs(paths):
         if folder in existing:
             continue
@@ -73,6 +75,7 @@ class Progress:
                 done = self.done
             if self.callback:
                 self.callback(done, self.total)
+
         return hook
 
 
@@ -81,6 +84,7 @@ def upload(share, files, progress=None, workers=FILE_WORKERS):
     only once all its bytes are written: creating the file replaces any old metadata, so a file
     whose upload was cut short (a killed deploy) never looks complete, and the next deploy
     uploads it again."""
+
     def one(f):
         client = share.get_file_client(f.path)
         with open(f.source, "rb") as data:
@@ -101,7 +105,7 @@ def upload(share, files, progress=None, workers=FILE_WORKERS):
 
 def delete(share, remote_files):
     for r in remote_files:
-        if not layout.is_owned(r.path):   # belt and braces: the plan never has these
+        if not layout.is_owned(r.path):  # belt and braces: the plan never has these
             raise sync_plan.SyncError(f"refusing to delete {r.path!r}")
         try:
             share.get_file_client(r.path).delete_file()

@@ -1,4 +1,5 @@
 """Log Analytics workspaces (where an environment sends the apps' logs)."""
+
 from knack.log import get_logger
 
 from . import api_versions, arm
@@ -9,6 +10,7 @@ logger = get_logger(__name__)
 
 def exists(cli_ctx, subscription_id, resource_group, name):
     from .._client_factory import cf_log_analytics
+
     return _exists(cf_log_analytics(cli_ctx, subscription_id).workspaces.get, resource_group, name)
 
 
@@ -18,8 +20,11 @@ def find_by_customer_id(cli_ctx, resource_group_id, customer_id):
     if not customer_id:
         return None
     try:
-        for w in arm.list_all(cli_ctx, f"{resource_group_id}/providers/Microsoft.OperationalInsights/workspaces",
-                              api_versions.LOG_ANALYTICS):
+        for w in arm.list_all(
+            cli_ctx,
+            f"{resource_group_id}/providers/Microsoft.OperationalInsights/workspaces",
+            api_versions.LOG_ANALYTICS,
+        ):
             if ((w.get("properties") or {}).get("customerId") or "").lower() == customer_id.lower():
                 return w["id"]
     except Exception:  # pylint: disable=broad-except

@@ -1,4 +1,5 @@
 """Container Apps environments: existence, workload profiles, their storages."""
+
 from knack.log import get_logger
 
 from . import api_versions, arm
@@ -8,12 +9,15 @@ logger = get_logger(__name__)
 
 
 def resource_id(subscription_id, resource_group, name):
-    return (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
-            f"Microsoft.App/managedEnvironments/{name}")
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
+        f"Microsoft.App/managedEnvironments/{name}"
+    )
 
 
 def exists(cli_ctx, subscription_id, resource_group, name):
     from .._client_factory import cf_container_apps
+
     client = cf_container_apps(cli_ctx, subscription_id)
     return _exists(client.managed_environments.get, resource_group, name)
 
@@ -22,10 +26,13 @@ def workload_profiles(cli_ctx, subscription_id, resource_group, name):
     """[(name, workloadProfileType)] of an existing environment, or None when unknown (read
     through the generic resource API: the SDK's models predate workload profiles)."""
     from .._client_factory import cf_resources
+
     env_id = resource_id(subscription_id, resource_group, name)
     try:
-        props = cf_resources(cli_ctx, subscription_id).resources.get_by_id(
-            env_id, api_versions.CONTAINER_APPS).properties or {}
+        props = (
+            cf_resources(cli_ctx, subscription_id).resources.get_by_id(env_id, api_versions.CONTAINER_APPS).properties
+            or {}
+        )
     except Exception:  # pylint: disable=broad-except
         logger.debug("could not read the environment's workload profiles", exc_info=True)
         return None

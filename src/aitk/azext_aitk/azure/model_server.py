@@ -3,6 +3,7 @@
 Uses `requests` (az ships it; the openai package is not there), which verifies TLS with the
 system CA bundle (or REQUESTS_CA_BUNDLE).
 """
+
 import json
 import time
 
@@ -20,12 +21,14 @@ def _headers(key):
 
 def _get(url, key, path, timeout):
     import requests
+
     return requests.get(url.rstrip("/") + path, headers=_headers(key), timeout=timeout)
 
 
 def health(url, timeout=5.0):
     """True when /health answers 200."""
     import requests
+
     try:
         return _get(url, None, "/health", timeout).status_code == 200
     except requests.RequestException:
@@ -35,6 +38,7 @@ def health(url, timeout=5.0):
 def list_models(url, key, timeout=10.0):
     """Model ids from /v1/models; raises ServerError when it cannot tell."""
     import requests
+
     try:
         r = _get(url, key, "/v1/models", timeout)
     except requests.RequestException as e:
@@ -51,9 +55,14 @@ def load_adapter(url, key, name, share_path, timeout=120.0):
     """POST /v1/load_lora_adapter with a share-relative path (docs/contracts.md).
     Returns (ok, detail)."""
     import requests
+
     try:
-        r = requests.post(url.rstrip("/") + "/v1/load_lora_adapter", headers=_headers(key),
-                          json={"lora_name": name, "lora_path": share_path}, timeout=timeout)
+        r = requests.post(
+            url.rstrip("/") + "/v1/load_lora_adapter",
+            headers=_headers(key),
+            json={"lora_name": name, "lora_path": share_path},
+            timeout=timeout,
+        )
     except requests.RequestException as e:
         return False, type(e).__name__
     return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
@@ -61,9 +70,14 @@ def load_adapter(url, key, name, share_path, timeout=120.0):
 
 def unload_adapter(url, key, name, timeout=60.0):
     import requests
+
     try:
-        r = requests.post(url.rstrip("/") + "/v1/unload_lora_adapter", headers=_headers(key),
-                          json={"lora_name": name}, timeout=timeout)
+        r = requests.post(
+            url.rstrip("/") + "/v1/unload_lora_adapter",
+            headers=_headers(key),
+            json={"lora_name": name},
+            timeout=timeout,
+        )
     except requests.RequestException as e:
         return False, type(e).__name__
     return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
@@ -80,8 +94,7 @@ def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
     return False
 
 
-def wait_ready(url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic,
-               sleep=time.sleep):
+def wait_ready(url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep):
     """Wait until /health is 200 and /v1/models lists every expected name.
     Returns the model list; raises ServerError with the last state on timeout."""
     deadline = clock() + timeout
@@ -126,16 +139,19 @@ def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):
     propagates (the caller keeps what came so far: it is passed in the exception's `partial`
     attribute)."""
     import requests
+
     http = session or requests
     headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"} if key else {}
     pieces = []
     try:
-        resp = http.post(url.rstrip("/") + "/v1/chat/completions", json=body, headers=headers,
-                         stream=True, timeout=timeout)
+        resp = http.post(
+            url.rstrip("/") + "/v1/chat/completions", json=body, headers=headers, stream=True, timeout=timeout
+        )
     except requests.RequestException as e:
-        raise ChatError(f"{url} did not answer ({type(e).__name__})",
-                        "A scaled-to-zero endpoint needs a while to start: "
-                        "`az aitk inference status` shows where it is.") from None
+        raise ChatError(
+            f"{url} did not answer ({type(e).__name__})",
+            "A scaled-to-zero endpoint needs a while to start: `az aitk inference status` shows where it is.",
+        ) from None
     try:
         if resp.status_code != 200:
             raise ChatError(f"the server answered {resp.status_code}: {_error_detail(resp)}")

@@ -10,6 +10,7 @@ def status_code(ex):
 
 def is_not_found(ex):
     from azure.core.exceptions import ResourceNotFoundError
+
     return isinstance(ex, ResourceNotFoundError) or status_code(ex) == 404
 
 

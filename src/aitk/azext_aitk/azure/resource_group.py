@@ -1,4 +1,5 @@
 """The resource group and the subscription's resource provider registrations."""
+
 from knack.log import get_logger
 
 from ..core import arm_errors
@@ -10,19 +11,22 @@ logger = get_logger(__name__)
 def check_resource_group(cli_ctx, subscription_id, resource_group):
     """The resource group; a missing one is one clear error with the command to create it."""
     from .._client_factory import cf_resources
+
     try:
         return cf_resources(cli_ctx, subscription_id).resource_groups.get(resource_group)
     except Exception as ex:  # pylint: disable=broad-except
         if not is_not_found(ex):
             raise
-        raise arm_errors.failure(*arm_errors.classify({"code": "ResourceGroupNotFound", "message": ""},
-                                                      resource_group=resource_group)) from None
+        raise arm_errors.failure(
+            *arm_errors.classify({"code": "ResourceGroupNotFound", "message": ""}, resource_group=resource_group)
+        ) from None
 
 
 def check_providers(cli_ctx, subscription_id, namespaces=("Microsoft.App",)):
     """Fail early, with the command to fix it, when a resource provider is not registered.
     Anything short of a definite "NotRegistered" is left to the deployment."""
     from .._client_factory import cf_resources
+
     for ns in namespaces:
         try:
             state = cf_resources(cli_ctx, subscription_id).providers.get(ns).registration_state
@@ -30,6 +34,11 @@ def check_providers(cli_ctx, subscription_id, namespaces=("Microsoft.App",)):
             logger.debug("could not read the registration of %s", ns, exc_info=True)
             continue
         if str(state).lower() in ("notregistered", "unregistered"):
-            raise arm_errors.failure(*arm_errors.classify(
-                {"code": "MissingSubscriptionRegistration",
-                 "message": f"The subscription is not registered to use namespace '{ns}'."}))
+            raise arm_errors.failure(
+                *arm_errors.classify(
+                    {
+                        "code": "MissingSubscriptionRegistration",
+                        "message": f"The subscription is not registered to use namespace '{ns}'.",
+                    }
+                )
+            )

@@ -1,5 +1,6 @@
 """Retries beyond what azure-core does by itself: replies lost on POSTs that are safe to repeat,
 and 429 Too Many Requests on the Azure Files data plane."""
+
 import time
 
 THROTTLE_RETRIES = 6
@@ -10,6 +11,7 @@ def retry_lost(call, *args, attempts=3, **kwargs):
     its reply was lost (connection dropped before or while the response came back): azure-core
     repeats only idempotent methods then, and these are POSTs."""
     from azure.core.exceptions import IncompleteReadError, ServiceResponseError
+
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
@@ -41,8 +43,7 @@ def share_retry_policy(initial_backoff=2, increment_base=2, retry_total=5, **kwa
                     body.seek(position)
             return response
 
-    return _Retry(initial_backoff=initial_backoff, increment_base=increment_base,
-                  retry_total=retry_total, **kwargs)
+    return _Retry(initial_backoff=initial_backoff, increment_base=increment_base, retry_total=retry_total, **kwargs)
 
 
 def retry_after(headers, attempt):
@@ -50,4 +51,4 @@ def retry_after(headers, attempt):
     try:
         return min(max(float(headers.get("Retry-After")), 0.0), 60.0)
     except (TypeError, ValueError):
-        return float(min(2 ** attempt, 30))
+        return float(min(2**attempt, 30))

@@ -1,4 +1,5 @@
 """Storage accounts and their file shares (management plane, azure-mgmt-storage)."""
+
 from .not_found import exists as _exists
 from .not_found import is_not_found
 from .retry import retry_lost
@@ -6,11 +7,13 @@ from .retry import retry_lost
 
 def exists(cli_ctx, subscription_id, resource_group, name):
     from .._client_factory import cf_storage
+
     return _exists(cf_storage(cli_ctx, subscription_id).storage_accounts.get_properties, resource_group, name)
 
 
 def share_exists(cli_ctx, subscription_id, resource_group, account, share):
     from .._client_factory import cf_storage
+
     return _exists(cf_storage(cli_ctx, subscription_id).file_shares.get, resource_group, account, share)
 
 
@@ -19,21 +22,25 @@ def file_access(cli_ctx, resource_group, account):
     from azure.cli.core.azclierror import ResourceNotFoundError, ValidationError
 
     from .._client_factory import cf_storage
+
     storage = cf_storage(cli_ctx, cli_ctx.data.get("subscription_id"))
     try:
         props = storage.storage_accounts.get_properties(resource_group, account)
     except Exception as ex:  # pylint: disable=broad-except
         if is_not_found(ex):
-            raise ResourceNotFoundError(f"storage account '{account}' was not found in resource group "
-                                        f"'{resource_group}'", "Run `az aitk inference provision` again.") from None
+            raise ResourceNotFoundError(
+                f"storage account '{account}' was not found in resource group '{resource_group}'",
+                "Run `az aitk inference provision` again.",
+            ) from None
         raise
     endpoint = file_endpoint(props)
     if not endpoint:
         raise ValidationError(f"storage account '{account}' has no file endpoint")
     key = first_key(retry_lost(storage.storage_accounts.list_keys, resource_group, account))
     if not key:
-        raise ValidationError(f"storage account '{account}' gave no account key",
-                              "Shared Key access must be allowed on the account.")
+        raise ValidationError(
+            f"storage account '{account}' gave no account key", "Shared Key access must be allowed on the account."
+        )
     return endpoint, key
 
 

@@ -1,7 +1,8 @@
 """`deploy --adapter NAME=PATH`: parse and check the specs."""
+
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from aitk_serve import adapter_spec, layout
 
@@ -14,18 +15,19 @@ __all__ = ["AdapterSpecError", "NAME_RE", "check_folder", "parse", "parse_all"]
 
 
 def parse(spec: str) -> tuple[str, str]:
-    """"NAME=PATH" → (name, path). No check of the folder (see check_folder)."""
+    """ "NAME=PATH" → (name, path). No check of the folder (see check_folder)."""
     pair = adapter_spec.split(spec)
     if pair is None:
         raise AdapterSpecError(
             f"--adapter {spec!r} is not NAME=PATH",
-            recommendation="Give a name and a local adapter folder, e.g. "
-                           "--adapter my-adapter=./models/run1/adapter")
+            recommendation="Give a name and a local adapter folder, e.g. --adapter my-adapter=./models/run1/adapter",
+        )
     name, path = pair
     if not NAME_RE.match(name):
         raise AdapterSpecError(
             f"--adapter name {name!r} is not valid: use letters, digits, '.', '_' and '-' "
-            "(up to 64, starting with a letter or digit)")
+            "(up to 64, starting with a letter or digit)"
+        )
     return name, path
 
 
@@ -47,9 +49,8 @@ def check_folder(name: str, folder: str | Path) -> Path:
     if not (folder / layout.ADAPTER_CONFIG_FILE).is_file():
         raise AdapterSpecError(
             f"--adapter {name}: {folder} has no {layout.ADAPTER_CONFIG_FILE} (not a peft adapter)",
-            recommendation="Point at the folder that holds adapter_config.json and "
-                           "adapter_model.safetensors.")
+            recommendation="Point at the folder that holds adapter_config.json and adapter_model.safetensors.",
+        )
     if not any((folder / w).is_file() for w in layout.ADAPTER_WEIGHT_FILES):
-        raise AdapterSpecError(
-            f"--adapter {name}: {folder} has no {' or '.join(layout.ADAPTER_WEIGHT_FILES)}")
+        raise AdapterSpecError(f"--adapter {name}: {folder} has no {' or '.join(layout.ADAPTER_WEIGHT_FILES)}")
     return folder.resolve()

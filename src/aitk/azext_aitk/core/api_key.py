@@ -1,8 +1,10 @@
 """The endpoint's API key: made once, kept only as the container app's secret."""
-import secrets
-from typing import Any, Iterable
 
-SECRET_NAME = "api-key"      # the container app secret (docs/contracts.md)
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+SECRET_NAME = "api-key"  # the container app secret (docs/contracts.md)
 KEY_BYTES = 32
 
 

@@ -4,9 +4,11 @@ Pure: it reads codes/messages (from azure-core's HttpResponseError or a deployme
 never imports az. `classify` returns (kind, message, recommendation); `failure` makes the
 AzureFailure whose kind picks the azclierror class (core/errors.py).
 """
+
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .errors import AzureFailure
 from .gpu_profiles import GpuProfile
@@ -18,14 +20,24 @@ QUOTA = "quota"
 DEPLOYMENT_FAILED = "deployment_failed"
 OTHER = "other"
 
-_QUOTA_CODES = {"quotaexceeded", "operationnotallowed", "skunotavailable",
-                "managedenvironmentworkloadprofilequotaexceeded", "insufficientquota",
-                "managedenvironmentgpuquotaexceeded", "locationnotavailableforresourcetype",
-                "noregisteredproviderfound", "workloadprofilenotsupported",
-                "managedenvironmentinvalidworkloadprofiletype", "regiondoesnotsupportworkloadprofile"}
-_QUOTA_WORDS = re.compile(r"quota|capacity|not available in (the )?(region|location)|"
-                          r"not supported in (the )?(region|location)|workload profile type .* not",
-                          re.I)
+_QUOTA_CODES = {
+    "quotaexceeded",
+    "operationnotallowed",
+    "skunotavailable",
+    "managedenvironmentworkloadprofilequotaexceeded",
+    "insufficientquota",
+    "managedenvironmentgpuquotaexceeded",
+    "locationnotavailableforresourcetype",
+    "noregisteredproviderfound",
+    "workloadprofilenotsupported",
+    "managedenvironmentinvalidworkloadprofiletype",
+    "regiondoesnotsupportworkloadprofile",
+}
+_QUOTA_WORDS = re.compile(
+    r"quota|capacity|not available in (the )?(region|location)|"
+    r"not supported in (the )?(region|location)|workload profile type .* not",
+    re.I,
+)
 
 
 def failure(kind: str, message: str, recommendation: str | None) -> AzureFailure:
@@ -41,8 +53,12 @@ def flatten(error: Any) -> list[tuple[str, str, str]]:
         if e is None:
             return
         if not isinstance(e, dict):
-            e = {"code": getattr(e, "code", None), "message": getattr(e, "message", None),
-                 "target": getattr(e, "target", None), "details": getattr(e, "details", None)}
+            e = {
+                "code": getattr(e, "code", None),
+                "message": getattr(e, "message", None),
+                "target": getattr(e, "target", None),
+                "details": getattr(e, "details", None),
+            }
         if "error" in e and isinstance(e["error"], dict) and "code" not in e:
             e = e["error"]
         code, message = e.get("code"), e.get("message")
@@ -63,8 +79,14 @@ def flatten(error: Any) -> list[tuple[str, str, str]]:
 
 def _innermost(entries: list[tuple[str, str, str]]) -> tuple[str, str, str]:
     """The most specific entry: the deepest one that has a message and is not a wrapper."""
-    wrappers = {"deploymentfailed", "resourcedeploymentfailure", "invalidtemplatedeployment",
-                "conflict", "badrequest", "multipleerrorsoccurred"}
+    wrappers = {
+        "deploymentfailed",
+        "resourcedeploymentfailure",
+        "invalidtemplatedeployment",
+        "conflict",
+        "badrequest",
+        "multipleerrorsoccurred",
+    }
     for code, message, target in reversed(entries):
         if message and code.lower() not in wrappers and not message.strip().startswith("{"):
             return code, message, target
@@ -74,47 +96,66 @@ def _innermost(entries: list[tuple[str, str, str]]) -> tuple[str, str, str]:
     return ("", "", "")
 
 
-def classify(error: Any, resource_group: str | None = None, location: str | None = None,
-             gpu_profile: GpuProfile | None = None, failed_resource: str | None = None) -> tuple[str, str, str]:
+def classify(
+    error: Any,
+    resource_group: str | None = None,
+    location: str | None = None,
+    gpu_profile: GpuProfile | None = None,
+    failed_resource: str | None = None,
+) -> tuple[str, str, str]:
     """error: an error tree (dict/SDK object) or a plain message string."""
     entries = flatten(error) if not isinstance(error, str) else [("", error, "")]
     codes = {c.lower() for c, _, _ in entries}
     text = " ".join(m for _, m, _ in entries)
     if "resourcegroupnotfound" in codes or re.search(r"resource group '[^']*' could not be found", text, re.I):
-        return (RESOURCE_GROUP_NOT_FOUND,
-                f"resource group '{resource_group}' does not exist" if resource_group
-                else "the resource group does not exist",
-                f"Create it with `az group create -n {resource_group or '<name>'} -l <location>`, "
-                "or pass an existing one with -g.")
-    if ("missingsubscriptionregistration" in codes or "subscriptionnotregistered" in codes
-            or re.search(r"not registered to use namespace '?Microsoft\.App", text, re.I)):
+        return (
+            RESOURCE_GROUP_NOT_FOUND,
+            f"resource group '{resource_group}' does not exist"
+            if resource_group
+            else "the resource group does not exist",
+            f"Create it with `az group create -n {resource_group or '<name>'} -l <location>`, "
+            "or pass an existing one with -g.",
+        )
+    if (
+        "missingsubscriptionregistration" in codes
+        or "subscriptionnotregistered" in codes
+        or re.search(r"not registered to use namespace '?Microsoft\.App", text, re.I)
+    ):
         ns = "Microsoft.App"
         m = re.search(r"namespace '([^']+)'", text)
         if m:
             ns = m.group(1)
-        return (PROVIDER_NOT_REGISTERED,
-                f"the subscription is not registered for the {ns} resource provider",
-                f"Run `az provider register -n {ns} --wait`, then run provision again.")
+        return (
+            PROVIDER_NOT_REGISTERED,
+            f"the subscription is not registered for the {ns} resource provider",
+            f"Run `az provider register -n {ns} --wait`, then run provision again.",
+        )
     if codes & _QUOTA_CODES or _QUOTA_WORDS.search(text):
         code, message, _ = _innermost(entries)
         where = f" in {location}" if location else ""
         what = ""
         if gpu_profile is not None:
-            what = (f" Request the '{gpu_profile.quota}' quota for Azure Container Apps{where} "
-                    "(Azure portal > Quotas > Azure Container Apps), or try another region "
-                    "with --location or another --gpu-profile.")
+            what = (
+                f" Request the '{gpu_profile.quota}' quota for Azure Container Apps{where} "
+                "(Azure portal > Quotas > Azure Container Apps), or try another region "
+                "with --location or another --gpu-profile."
+            )
         profile_type = gpu_profile.workload_profile_type if gpu_profile else "the GPU profile"
-        return (QUOTA,
-                f"no GPU capacity or quota{where} for {profile_type}: {message}",
-                ("The subscription lacks the GPU quota or the region lacks the capacity." + what).strip())
+        return (
+            QUOTA,
+            f"no GPU capacity or quota{where} for {profile_type}: {message}",
+            ("The subscription lacks the GPU quota or the region lacks the capacity." + what).strip(),
+        )
     code, message, target = _innermost(entries)
     resource = failed_resource or target
     prefix = f"deployment failed at {resource}: " if resource else "deployment failed: "
-    return (DEPLOYMENT_FAILED if entries else OTHER,
-            prefix + (f"{code}: {message}" if code and message else message or code or "unknown error"),
-            "Fix the cause, then run provision again (it only changes what differs). "
-            f"Details: `az deployment operation group list -g {resource_group or '<group>'} "
-            "-n aitk-inference -o table`.")
+    return (
+        DEPLOYMENT_FAILED if entries else OTHER,
+        prefix + (f"{code}: {message}" if code and message else message or code or "unknown error"),
+        "Fix the cause, then run provision again (it only changes what differs). "
+        f"Details: `az deployment operation group list -g {resource_group or '<group>'} "
+        "-n aitk-inference -o table`.",
+    )
 
 
 def failed_operations(operations: Iterable[Any] | None) -> list[tuple[str | None, Any]]:
@@ -130,18 +171,25 @@ def failed_operations(operations: Iterable[Any] | None) -> list[tuple[str | None
             continue
         target = get("target_resource") or get("targetResource")
         if target is not None:
-            name = (target.get("resource_name") or target.get("resourceName")) if isinstance(target, dict) \
+            name = (
+                (target.get("resource_name") or target.get("resourceName"))
+                if isinstance(target, dict)
                 else getattr(target, "resource_name", None)
-            rtype = (target.get("resource_type") or target.get("resourceType")) if isinstance(target, dict) \
+            )
+            rtype = (
+                (target.get("resource_type") or target.get("resourceType"))
+                if isinstance(target, dict)
                 else getattr(target, "resource_type", None)
+            )
             resource = f"{rtype} '{name}'" if rtype else name
         else:
             resource = None
         status = get("status_message") or get("statusMessage")
         error = None
         if status is not None:
-            error = status.get("error", status) if isinstance(status, dict) \
-                else getattr(status, "error", None) or status
+            error = (
+                status.get("error", status) if isinstance(status, dict) else getattr(status, "error", None) or status
+            )
         failed.append((resource, error))
     return failed
 

@@ -4,15 +4,16 @@ Plain Python: azure/model_server.py sends the requests. The terminal loop takes 
 and output as functions so it can be driven without a terminal; the real terminal is tested
 under a pty.
 """
+
 import json
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import ChatError
 
 EXIT_WORDS = ("/exit", "/quit")
 
-__all__ = ["ChatError", "Conversation", "EXIT_WORDS", "pick_model", "run_terminal", "sse_deltas",
-           "validate_options"]
+__all__ = ["ChatError", "Conversation", "EXIT_WORDS", "pick_model", "run_terminal", "sse_deltas", "validate_options"]
 
 
 def sse_deltas(lines: Iterable[str | bytes]) -> Iterator[str]:
@@ -48,8 +49,9 @@ def sse_deltas(lines: Iterable[str | bytes]) -> Iterator[str]:
 class Conversation:
     """The messages of one chat session and the request body for the next turn."""
 
-    def __init__(self, model: str, system: str | None = None, temperature: float | None = None,
-                 max_tokens: int | None = None) -> None:
+    def __init__(
+        self, model: str, system: str | None = None, temperature: float | None = None, max_tokens: int | None = None
+    ) -> None:
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -57,8 +59,11 @@ class Conversation:
 
     def request(self, user_text: str) -> dict[str, Any]:
         """The body for a reply to user_text (the history is not changed until `record`)."""
-        body: dict[str, Any] = {"model": self.model, "stream": True,
-                "messages": self.messages + [{"role": "user", "content": user_text}]}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "stream": True,
+            "messages": self.messages + [{"role": "user", "content": user_text}],
+        }
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -82,18 +87,26 @@ def validate_options(temperature: float | None = None, max_tokens: int | None = 
 def pick_model(models: list[str], wanted: str | None = None) -> str:
     """The model to talk to: `wanted` when the server lists it, else the first (the base)."""
     if not models:
-        raise ChatError("the endpoint lists no models",
-                        "Run `az aitk inference deploy` and wait until it reports the models.")
+        raise ChatError(
+            "the endpoint lists no models", "Run `az aitk inference deploy` and wait until it reports the models."
+        )
     if wanted is None:
         return models[0]
     if wanted in models:
         return wanted
-    raise ChatError(f"model '{wanted}' is not served; the endpoint serves: {', '.join(models)}",
-                    "Pick one of those, or push the adapter with `az aitk inference deploy --adapter NAME=PATH`.")
+    raise ChatError(
+        f"model '{wanted}' is not served; the endpoint serves: {', '.join(models)}",
+        "Pick one of those, or push the adapter with `az aitk inference deploy --adapter NAME=PATH`.",
+    )
 
 
-def run_terminal(conversation: Conversation, send: Callable[[dict[str, Any], Callable[[str], None]], str],
-                 read_line: Callable[[str], str], write: Callable[[str], None], banner: str | None = None) -> int:
+def run_terminal(
+    conversation: Conversation,
+    send: Callable[[dict[str, Any], Callable[[str], None]], str],
+    read_line: Callable[[str], str],
+    write: Callable[[str], None],
+    banner: str | None = None,
+) -> int:
     """The interactive loop. send(body, on_piece) -> reply text; read_line(prompt) -> str
     (raises EOFError at the end of input, KeyboardInterrupt on Ctrl-C); write(text).
     Ctrl-C during a reply stops it and returns to the prompt; Ctrl-C at the prompt clears the

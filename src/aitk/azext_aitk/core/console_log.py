@@ -4,15 +4,26 @@ its eventStreamEndpoint, then GET …/revisions/R/replicas/P/containers/C/logstr
 
 Plain Python (URL building, replica choice, line handling); azure/container_app.py does the HTTP.
 """
-from typing import Any, Iterable, Iterator
+
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from .errors import LogStreamError
 
-__all__ = ["DEFAULT_TAIL", "LogStreamError", "MAX_TAIL", "base_url", "logstream_url", "pick_replica", "query",
-           "text_lines", "validate_tail"]
+__all__ = [
+    "DEFAULT_TAIL",
+    "LogStreamError",
+    "MAX_TAIL",
+    "base_url",
+    "logstream_url",
+    "pick_replica",
+    "query",
+    "text_lines",
+    "validate_tail",
+]
 
-MAX_TAIL = 300          # what the service accepts (az containerapp logs show checks the same)
+MAX_TAIL = 300  # what the service accepts (az containerapp logs show checks the same)
 DEFAULT_TAIL = 100
 
 
@@ -27,30 +38,43 @@ def validate_tail(tail: int | None) -> int:
 def base_url(event_stream_endpoint: str | None) -> str:
     """The service root of an eventStreamEndpoint (everything before /subscriptions/)."""
     if not event_stream_endpoint or "/subscriptions/" not in event_stream_endpoint:
-        raise LogStreamError("the container app has no log streaming endpoint",
-                             "Wait until provisioning finished, then try again.")
-    return event_stream_endpoint[:event_stream_endpoint.index("/subscriptions/")]
+        raise LogStreamError(
+            "the container app has no log streaming endpoint", "Wait until provisioning finished, then try again."
+        )
+    return event_stream_endpoint[: event_stream_endpoint.index("/subscriptions/")]
 
 
-def logstream_url(event_stream_endpoint: str | None, subscription: str, group: str, app: str, revision: str,
-                  replica: str, container: str) -> str:
+def logstream_url(
+    event_stream_endpoint: str | None,
+    subscription: str,
+    group: str,
+    app: str,
+    revision: str,
+    replica: str,
+    container: str,
+) -> str:
     seg = [quote(s, safe="") for s in (subscription, group, app, revision, replica, container)]
-    return (f"{base_url(event_stream_endpoint)}/subscriptions/{seg[0]}/resourceGroups/{seg[1]}"
-            f"/containerApps/{seg[2]}/revisions/{seg[3]}/replicas/{seg[4]}/containers/{seg[5]}/logstream")
+    return (
+        f"{base_url(event_stream_endpoint)}/subscriptions/{seg[0]}/resourceGroups/{seg[1]}"
+        f"/containerApps/{seg[2]}/revisions/{seg[3]}/replicas/{seg[4]}/containers/{seg[5]}/logstream"
+    )
 
 
 def query(follow: bool, tail: int) -> dict[str, str]:
     return {"follow": "true" if follow else "false", "tailLines": str(tail), "output": "text"}
 
 
-def pick_replica(replicas: Iterable[dict[str, Any]] | None,
-                 container: str | None = None) -> tuple[str | None, str | None] | None:
+def pick_replica(
+    replicas: Iterable[dict[str, Any]] | None, container: str | None = None
+) -> tuple[str | None, str | None] | None:
     """(replica name, container name) to stream from: a replica of the revision (one whose
     container is running first), its first container unless one is named. None when the
     revision has no replica (scaled to zero, or failed)."""
+
     def running(r: dict[str, Any]) -> bool:
         cs = (r.get("properties") or {}).get("containers") or []
         return any(c.get("runningState") == "Running" or c.get("ready") for c in cs)
+
     for r in sorted(replicas or [], key=lambda r: not running(r)):
         cs = (r.get("properties") or {}).get("containers") or []
         names = [c.get("name") for c in cs if c.get("name")]

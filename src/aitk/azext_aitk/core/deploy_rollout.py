@@ -7,8 +7,9 @@ Pure decision over the paths the sync wrote or deleted:
 - the launcher or inference/ changed, or more than one replica may run (a runtime load reaches
   one replica only): restart the revision.
 """
+
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from aitk_serve import layout
 
@@ -19,8 +20,8 @@ RESTART = "restart"
 
 @dataclass(frozen=True)
 class Rollout:
-    action: str                       # NONE, HOT_LOAD or RESTART
-    adapters: tuple[str, ...] = ()    # the changed adapters (what a hot-load loads), sorted
+    action: str  # NONE, HOT_LOAD or RESTART
+    adapters: tuple[str, ...] = ()  # the changed adapters (what a hot-load loads), sorted
 
 
 def _under(path: str, root: str) -> bool:

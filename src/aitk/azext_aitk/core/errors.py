@@ -18,8 +18,14 @@ class AitkError(Exception):
 class WorkspaceError(AitkError):
     """A workspace file is missing or wrong. `kind`: "missing", "malformed" or "invalid"."""
 
-    def __init__(self, message: str, recommendation: str | None = None, kind: str = "invalid",
-                 path: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        recommendation: str | None = None,
+        kind: str = "invalid",
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
         super().__init__(message, recommendation)
         self.kind = kind
         self.path = path
@@ -27,17 +33,20 @@ class WorkspaceError(AitkError):
 
     @property
     def az_error(self) -> str:  # type: ignore[override]
-        return {"missing": "FileOperationError",
-                "malformed": "InvalidArgumentValueError"}.get(self.kind, "ValidationError")
+        return {"missing": "FileOperationError", "malformed": "InvalidArgumentValueError"}.get(
+            self.kind, "ValidationError"
+        )
 
 
 class ParameterError(AitkError):
     """A template parameter (file or --parameters) is wrong."""
+
     az_error = "InvalidArgumentValueError"
 
 
 class AdapterSpecError(AitkError):
     """A `--adapter NAME=PATH` is wrong."""
+
     az_error = "InvalidArgumentValueError"
 
 
@@ -60,10 +69,12 @@ class EnvironmentProfileError(AitkError):
 class AzureFailure(AitkError):
     """An Azure error, classified (core/arm_errors.py): `kind` picks the az error class."""
 
-    _CLASSES = {"resource_group_not_found": "ResourceNotFoundError",
-                "provider_not_registered": "ValidationError",
-                "quota": "ValidationError",
-                "deployment_failed": "DeploymentError"}
+    _CLASSES = {
+        "resource_group_not_found": "ResourceNotFoundError",
+        "provider_not_registered": "ValidationError",
+        "quota": "ValidationError",
+        "deployment_failed": "DeploymentError",
+    }
 
     def __init__(self, kind: str, message: str, recommendation: str | None = None) -> None:
         super().__init__(message, recommendation)
@@ -76,4 +87,5 @@ class AzureFailure(AitkError):
 
 class MissingTemplatesError(AitkError):
     """The installed extension lacks its template files."""
+
     az_error = "CLIInternalError"

@@ -5,11 +5,12 @@ Public facts (learn.microsoft.com/azure/container-apps/workload-profiles-overvie
 dedicated ones are billed per node while any node runs. Each needs GPU quota for the
 subscription and exists only in some regions.
 """
+
 from typing import NamedTuple
 
 
 class GpuProfile(NamedTuple):
-    key: str                      # what --gpu-profile takes
+    key: str  # what --gpu-profile takes
     workload_profile_type: str
     workload_profile_name: str
     serverless: bool
@@ -17,22 +18,43 @@ class GpuProfile(NamedTuple):
     gpu_count: int
     cpu: str
     memory: str
-    quota: str                    # the quota's name in the Azure portal
+    quota: str  # the quota's name in the Azure portal
 
 
 # key (what --gpu-profile takes) → profile. cpu/memory: what the app's container asks for a
 # replica (the most the profile offers a replica).
 PROFILES = {
-    "T4": GpuProfile("T4", "Consumption-GPU-NC8as-T4", "gpu-t4", True, "NVIDIA T4", 1,
-                     "8.0", "56Gi", "Subscription Consumption T4 GPUs"),
-    "A100": GpuProfile("A100", "Consumption-GPU-NC24-A100", "gpu-a100", True, "NVIDIA A100", 1,
-                       "24.0", "220Gi", "Subscription Consumption NCA100 GPUs"),
-    "NC24-A100": GpuProfile("NC24-A100", "NC24-A100", "nc24-a100", False, "NVIDIA A100", 1,
-                            "24.0", "220Gi", "Subscription NCA100 GPUs"),
-    "NC48-A100": GpuProfile("NC48-A100", "NC48-A100", "nc48-a100", False, "NVIDIA A100", 2,
-                            "48.0", "440Gi", "Subscription NCA100 GPUs"),
-    "NC96-A100": GpuProfile("NC96-A100", "NC96-A100", "nc96-a100", False, "NVIDIA A100", 4,
-                            "96.0", "880Gi", "Subscription NCA100 GPUs"),
+    "T4": GpuProfile(
+        "T4",
+        "Consumption-GPU-NC8as-T4",
+        "gpu-t4",
+        True,
+        "NVIDIA T4",
+        1,
+        "8.0",
+        "56Gi",
+        "Subscription Consumption T4 GPUs",
+    ),
+    "A100": GpuProfile(
+        "A100",
+        "Consumption-GPU-NC24-A100",
+        "gpu-a100",
+        True,
+        "NVIDIA A100",
+        1,
+        "24.0",
+        "220Gi",
+        "Subscription Consumption NCA100 GPUs",
+    ),
+    "NC24-A100": GpuProfile(
+        "NC24-A100", "NC24-A100", "nc24-a100", False, "NVIDIA A100", 1, "24.0", "220Gi", "Subscription NCA100 GPUs"
+    ),
+    "NC48-A100": GpuProfile(
+        "NC48-A100", "NC48-A100", "nc48-a100", False, "NVIDIA A100", 2, "48.0", "440Gi", "Subscription NCA100 GPUs"
+    ),
+    "NC96-A100": GpuProfile(
+        "NC96-A100", "NC96-A100", "nc96-a100", False, "NVIDIA A100", 4, "96.0", "880Gi", "Subscription NCA100 GPUs"
+    ),
 }
 DEFAULT_PROFILE = "T4"
 
@@ -71,7 +93,12 @@ def template_parameters(profile: GpuProfile) -> dict[str, str | bool]:
 
 
 def describe(profile: GpuProfile) -> str:
-    kind = "serverless, billed per replica, scales to zero" if profile.serverless \
+    kind = (
+        "serverless, billed per replica, scales to zero"
+        if profile.serverless
         else "dedicated, billed per node while running"
-    return (f"{profile.key}: {profile.workload_profile_type} ({profile.gpu_count}x {profile.gpu}, "
-            f"{profile.cpu.split('.')[0]} vCPU, {profile.memory[:-2]} GiB a replica; {kind})")
+    )
+    return (
+        f"{profile.key}: {profile.workload_profile_type} ({profile.gpu_count}x {profile.gpu}, "
+        f"{profile.cpu.split('.')[0]} vCPU, {profile.memory[:-2]} GiB a replica; {kind})"
+    )

@@ -1,4 +1,5 @@
 """`az aitk inference init`: the workspace files, written only where missing."""
+
 import json
 from pathlib import Path
 

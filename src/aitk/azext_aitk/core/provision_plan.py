@@ -5,9 +5,11 @@ GPU profile (flag, else the parameters, else the app's current one, else the def
 key (the app's, else a new one), replica defaults and the *Exists flags. The operation reads
 Azure and hands the answers in.
 """
+
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import api_key, gpu_profiles, shipped_templates
 from . import template_parameters as params_mod
@@ -16,23 +18,23 @@ from .errors import EnvironmentProfileError, MissingTemplatesError, ParameterErr
 from .gpu_profiles import GpuProfile
 from .template_parameters import Entries
 
-DEFAULT_MIN_REPLICAS = 0      # an idle endpoint costs nothing
+DEFAULT_MIN_REPLICAS = 0  # an idle endpoint costs nothing
 DEFAULT_MAX_REPLICAS = 1
 EXISTS_PARAMETERS = ("storageAccountExists", "fileShareExists", "acaEnvironmentExists", "acaLogAnalyticsExists")
 
 
 @dataclass(frozen=True)
 class Template:
-    file: str                     # what az deploys: the shipped ARM JSON or the workspace's Bicep
-    types: dict[str, str]         # {parameter: lower-case type}
+    file: str  # what az deploys: the shipped ARM JSON or the workspace's Bicep
+    types: dict[str, str]  # {parameter: lower-case type}
     description: str
 
 
 @dataclass(frozen=True)
 class ProvisionPlan:
-    parameters: Entries           # what the deployment gets, {name: {"value": v}}
-    profile: GpuProfile | None    # the GPU profile those parameters select
-    new_key: bool                 # True: no app had a key, a new one is in the parameters
+    parameters: Entries  # what the deployment gets, {name: {"value": v}}
+    profile: GpuProfile | None  # the GPU profile those parameters select
+    new_key: bool  # True: no app had a key, a new one is in the parameters
 
     @property
     def values(self) -> dict[str, Any]:
@@ -43,21 +45,31 @@ def choose_template(ws: ws_mod.Workspace) -> Template:
     """The shipped template, unless the workspace's Bicep differs from the shipped one."""
     missing = shipped_templates.missing()
     if missing:
-        raise MissingTemplatesError(f"the aitk extension is missing its templates ({', '.join(missing)}); "
-                                    "reinstall it")
+        raise MissingTemplatesError(f"the aitk extension is missing its templates ({', '.join(missing)}); reinstall it")
     shipped_bicep = shipped_templates.BICEP.read_text(encoding="utf-8")
     if ws.bicep_file.is_file():
         text = ws.bicep_file.read_text(encoding="utf-8-sig")
         if not ws_mod.same_text(text, shipped_bicep):
-            return Template(str(ws.bicep_file), params_mod.bicep_parameter_types(text),
-                            f"{ws_mod.BICEP_FILE} (edited; compiled by az's Bicep CLI)")
+            return Template(
+                str(ws.bicep_file),
+                params_mod.bicep_parameter_types(text),
+                f"{ws_mod.BICEP_FILE} (edited; compiled by az's Bicep CLI)",
+            )
     template = json.loads(shipped_templates.ARM_JSON.read_text(encoding="utf-8"))
-    return Template(str(shipped_templates.ARM_JSON), params_mod.template_parameter_types(template),
-                    "the shipped template (ARM JSON twin of inference.bicep)")
+    return Template(
+        str(shipped_templates.ARM_JSON),
+        params_mod.template_parameter_types(template),
+        "the shipped template (ARM JSON twin of inference.bicep)",
+    )
 
 
-def user_parameters(ws: ws_mod.Workspace, types: Mapping[str, str], finetuning: Mapping[str, Any],
-                    cli_parameters: Sequence[Any] | None, cwd: str) -> Entries:
+def user_parameters(
+    ws: ws_mod.Workspace,
+    types: Mapping[str, str],
+    finetuning: Mapping[str, Any],
+    cli_parameters: Sequence[Any] | None,
+    cwd: str,
+) -> Entries:
     """The parameters file (the workspace's, else the shipped one) under --parameters, nulls
     resolved from the fine-tuning config; only names the template declares."""
     if ws.parameters_file.is_file():
@@ -107,15 +119,25 @@ def fit_existing_environment(profiles: Sequence[tuple[str, str]], env_name: str,
         f"Add it with `az containerapp env workload-profile add -g <group> -n {env_name} "
         f"--workload-profile-name {profile.workload_profile_name} --workload-profile-type "
         f"{profile.workload_profile_type}`, pick a profile it has with --gpu-profile, or use a new "
-        "environment: --parameters acaEnvironmentName=<new name>.")
+        "environment: --parameters acaEnvironmentName=<new name>.",
+    )
 
 
-def plan(entries: Entries, types: Mapping[str, str], *, existing_key: str | None = None,
-         current_profile: GpuProfile | None = None, gpu_profile: str | None = None,
-         location: str | None = None, image: str | None = None, min_replicas: int | None = None,
-         max_replicas: int | None = None, exists: Mapping[str, bool] | None = None,
-         environment_profiles: Callable[[], Sequence[tuple[str, str]] | None] | None = None,
-         new_key: Callable[[], str] = api_key.generate) -> ProvisionPlan:
+def plan(
+    entries: Entries,
+    types: Mapping[str, str],
+    *,
+    existing_key: str | None = None,
+    current_profile: GpuProfile | None = None,
+    gpu_profile: str | None = None,
+    location: str | None = None,
+    image: str | None = None,
+    min_replicas: int | None = None,
+    max_replicas: int | None = None,
+    exists: Mapping[str, bool] | None = None,
+    environment_profiles: Callable[[], Sequence[tuple[str, str]] | None] | None = None,
+    new_key: Callable[[], str] = api_key.generate,
+) -> ProvisionPlan:
     """The final parameters. Flags win over the user's parameters; computed values (profile,
     replicas) fill in only what the user left out; only parameters the template declares are set.
 
@@ -145,8 +167,9 @@ def plan(entries: Entries, types: Mapping[str, str], *, existing_key: str | None
         if profile is not None:
             for n, v in gpu_profiles.template_parameters(profile).items():
                 put(n, v, override=False)
-    put("minReplicas", DEFAULT_MIN_REPLICAS if min_replicas is None else min_replicas,
-        override=min_replicas is not None)
+    put(
+        "minReplicas", DEFAULT_MIN_REPLICAS if min_replicas is None else min_replicas, override=min_replicas is not None
+    )
     if max_replicas is not None:
         put("maximumInstanceCount", max_replicas)
     else:
@@ -155,11 +178,17 @@ def plan(entries: Entries, types: Mapping[str, str], *, existing_key: str | None
         put(n, v)
     chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
     env_name = resource_names(final).get("acaEnvironmentName")
-    if (exists or {}).get("acaEnvironmentExists") and chosen is not None and "workloadProfileName" in types \
-            and environment_profiles is not None and env_name:
+    if (
+        (exists or {}).get("acaEnvironmentExists")
+        and chosen is not None
+        and "workloadProfileName" in types
+        and environment_profiles is not None
+        and env_name
+    ):
         profiles = environment_profiles()
         if profiles is not None:
             put("workloadProfileName", fit_existing_environment(profiles, env_name, chosen))
     profile_type = params_mod.values(final).get("workloadProfileType")
-    return ProvisionPlan(final, gpu_profiles.by_type(profile_type) if profile_type else None,
-                         new_key=existing_key is None)
+    return ProvisionPlan(
+        final, gpu_profiles.by_type(profile_type) if profile_type else None, new_key=existing_key is None
+    )

@@ -1,4 +1,5 @@
 """The template files the wheel ships (azext_aitk/templates/, written from the same source as the docs)."""
+
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

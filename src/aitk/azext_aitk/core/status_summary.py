@@ -2,7 +2,9 @@
 
 Plain Python over the ARM JSON (camelCase, api-version 2024-03-01) the command reads.
 """
-from typing import Any, Iterable
+
+from collections.abc import Iterable
+from typing import Any
 
 from . import gpu_profiles
 
@@ -51,22 +53,33 @@ def start_up_error(revision: Json | None, replicas: list[Json] | None, log_lines
             if c.get("runningStateDetails") and c.get("runningState") not in ("Running", None):
                 return str(c["runningStateDetails"])
     if not failed and not any(
-            (c.get("restartCount") or 0) > 0
-            for r in replicas or [] for c in (r.get("properties") or {}).get("containers") or []):
+        (c.get("restartCount") or 0) > 0
+        for r in replicas or []
+        for c in (r.get("properties") or {}).get("containers") or []
+    ):
         return None
     for line in reversed(log_lines or []):
         if any(w in line.lower() for w in ERROR_WORDS):
             return line.strip()
     if failed:
-        return (f"revision {(revision or {}).get('name')} failed to start ({props.get('runningState')}, "
-                f"{props.get('healthState')}); Azure gave no details and no replica is left to read "
-                "the console log from")
+        return (
+            f"revision {(revision or {}).get('name')} failed to start ({props.get('runningState')}, "
+            f"{props.get('healthState')}); Azure gave no details and no replica is left to read "
+            "the console log from"
+        )
     return None
 
 
-def summarize(app: Json | None, env: Json | None, revisions: list[Json] | None, replicas: list[Json] | None,
-              ready: bool, models: Iterable[str] | None, log_lines: list[str] | None = None,
-              note: str | None = None) -> Json:
+def summarize(
+    app: Json | None,
+    env: Json | None,
+    revisions: list[Json] | None,
+    replicas: list[Json] | None,
+    ready: bool,
+    models: Iterable[str] | None,
+    log_lines: list[str] | None = None,
+    note: str | None = None,
+) -> Json:
     props = (app or {}).get("properties") or {}
     rev = latest_revision(props, revisions)
     rprops = (rev or {}).get("properties") or {}

@@ -5,27 +5,40 @@ size and sha256 that deploy stored as file metadata when it uploaded them. A fil
 both match, uploaded otherwise. Nothing outside `layout.OWNED_PREFIXES` is ever in a plan, and
 deletions happen only with `delete=True`, only under the folders this sync covers.
 """
+
 import hashlib
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 from aitk_serve import layout
 
 from .errors import SyncError
 
-__all__ = ["LocalFile", "Plan", "RemoteFile", "SyncError", "metadata_for", "parent_dirs", "plan",
-           "remote_from_metadata", "scan_local", "sha256_file", "share_join", "with_hashes"]
+__all__ = [
+    "LocalFile",
+    "Plan",
+    "RemoteFile",
+    "SyncError",
+    "metadata_for",
+    "parent_dirs",
+    "plan",
+    "remote_from_metadata",
+    "scan_local",
+    "sha256_file",
+    "share_join",
+    "with_hashes",
+]
 
 # Metadata keys on the share's files (Azure Files metadata names are C# identifiers).
 META_SHA256 = "aitksha256"
 META_SIZE = "aitksize"
 
 
-
 class LocalFile(NamedTuple):
-    path: str                # share-relative
-    source: str              # the local file
+    path: str  # share-relative
+    source: str  # the local file
     size: int
     sha256: str | None
 
@@ -33,7 +46,7 @@ class LocalFile(NamedTuple):
 class RemoteFile(NamedTuple):
     path: str
     size: int
-    sha256: str | None       # None when unknown
+    sha256: str | None  # None when unknown
 
 
 class Plan(NamedTuple):
@@ -66,8 +79,9 @@ def scan_local(folder: str | Path, share_prefix: str) -> dict[str, LocalFile]:
     """Every file under `folder` → {share path: LocalFile}; skips caches and byte code."""
     folder = Path(folder)
     if not layout.is_owned(share_prefix):
-        raise SyncError(f"refusing to write {share_prefix!r}: deploy only writes under "
-                        + ", ".join(layout.OWNED_PREFIXES))
+        raise SyncError(
+            f"refusing to write {share_prefix!r}: deploy only writes under " + ", ".join(layout.OWNED_PREFIXES)
+        )
     files: dict[str, LocalFile] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
@@ -83,8 +97,9 @@ def scan_local(folder: str | Path, share_prefix: str) -> dict[str, LocalFile]:
     return files
 
 
-def with_hashes(local_files: Mapping[str, LocalFile],
-                hasher: Callable[[str], str] = sha256_file) -> dict[str, LocalFile]:
+def with_hashes(
+    local_files: Mapping[str, LocalFile], hasher: Callable[[str], str] = sha256_file
+) -> dict[str, LocalFile]:
     return {p: f._replace(sha256=f.sha256 or hasher(f.source)) for p, f in local_files.items()}
 
 
@@ -94,7 +109,7 @@ def remote_from_metadata(path: str, size: int | str, metadata: Mapping[str, str]
     sha = metadata.get(META_SHA256)
     meta_size = metadata.get(META_SIZE)
     if meta_size is not None and str(meta_size) != str(size):
-        sha = None   # written by something else since: the stored hash is stale
+        sha = None  # written by something else since: the stored hash is stale
     return RemoteFile(path, int(size), sha)
 
 
@@ -107,14 +122,14 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
-def plan(local: Mapping[str, LocalFile], remote: Mapping[str, RemoteFile], roots: Sequence[str],
-         delete: bool = False) -> Plan:
+def plan(
+    local: Mapping[str, LocalFile], remote: Mapping[str, RemoteFile], roots: Sequence[str], delete: bool = False
+) -> Plan:
     """local: {path: LocalFile} (with sha256); remote: {path: RemoteFile} under `roots`.
     roots: the share folders this sync covers (each under an owned prefix)."""
     for root in roots:
         if not layout.is_owned(root):
-            raise SyncError(f"refusing to sync {root!r}: not under "
-                            + ", ".join(layout.OWNED_PREFIXES))
+            raise SyncError(f"refusing to sync {root!r}: not under " + ", ".join(layout.OWNED_PREFIXES))
     upload: list[LocalFile] = []
     skip: list[LocalFile] = []
     remove: list[RemoteFile] = []

@@ -5,10 +5,12 @@ parameters) and makes the rest under the template's default names. So a resource
 only when it has the template's default name, is not a fine-tuning resource
 (infra/finetuning.config.json) and nothing else uses it. Plain Python: decisions only.
 """
-import re
-from typing import Any, Iterable, Mapping
 
-Item = dict[str, str]     # {"id", "type", "name", "action": "delete"|"keep", "reason"}
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Item = dict[str, str]  # {"id", "type", "name", "action": "delete"|"keep", "reason"}
 
 DEFAULT_ENV = re.compile(r"^aitk-env-[a-z0-9]{5}$")
 DEFAULT_LOGS = re.compile(r"^aitk-logs-[a-z0-9]{5}$")
@@ -19,9 +21,15 @@ def _name(resource_id: str | None) -> str:
     return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
 
 
-def plan(app_id: str, env_id: str | None, other_app_env_ids: Iterable[str | None], storage_account: str | None,
-         finetuning: Mapping[str, Any] | None, other_env_storage_accounts: Iterable[str | None] = (),
-         logs_workspace_id: str | None = None) -> list[Item]:
+def plan(
+    app_id: str,
+    env_id: str | None,
+    other_app_env_ids: Iterable[str | None],
+    storage_account: str | None,
+    finetuning: Mapping[str, Any] | None,
+    other_env_storage_accounts: Iterable[str | None] = (),
+    logs_workspace_id: str | None = None,
+) -> list[Item]:
     """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
 
     app_id: the inference container app; env_id: its environment; other_app_env_ids: the
@@ -30,8 +38,15 @@ def plan(app_id: str, env_id: str | None, other_app_env_ids: Iterable[str | None
     other_env_storage_accounts: storage account names mounted by other environments;
     logs_workspace_id: the environment's Log Analytics workspace (None if unknown)."""
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
-    items = [{"id": app_id, "type": "Microsoft.App/containerApps", "name": _name(app_id),
-              "action": "delete", "reason": "the inference container app"}]
+    items = [
+        {
+            "id": app_id,
+            "type": "Microsoft.App/containerApps",
+            "name": _name(app_id),
+            "action": "delete",
+            "reason": "the inference container app",
+        }
+    ]
     env_name = _name(env_id)
     env_users = [e for e in other_app_env_ids if (e or "").lower() == (env_id or "").lower()]
     env_goes = False
@@ -42,15 +57,29 @@ def plan(app_id: str, env_id: str | None, other_app_env_ids: Iterable[str | None
             reason = "not named by provision (reused)"
         else:
             reason, env_goes = "made by provision, used by nothing else", True
-        items.append({"id": env_id, "type": "Microsoft.App/managedEnvironments", "name": env_name,
-                      "action": "delete" if env_goes else "keep", "reason": reason})
+        items.append(
+            {
+                "id": env_id,
+                "type": "Microsoft.App/managedEnvironments",
+                "name": env_name,
+                "action": "delete" if env_goes else "keep",
+                "reason": reason,
+            }
+        )
     if logs_workspace_id:
         logs_name = _name(logs_workspace_id)
         goes = env_goes and DEFAULT_LOGS.match(logs_name) is not None
-        items.append({"id": logs_workspace_id, "type": "Microsoft.OperationalInsights/workspaces",
-                      "name": logs_name, "action": "delete" if goes else "keep",
-                      "reason": "the deleted environment's logs, made by provision" if goes
-                      else "not made by provision, or its environment stays"})
+        items.append(
+            {
+                "id": logs_workspace_id,
+                "type": "Microsoft.OperationalInsights/workspaces",
+                "name": logs_name,
+                "action": "delete" if goes else "keep",
+                "reason": "the deleted environment's logs, made by provision"
+                if goes
+                else "not made by provision, or its environment stays",
+            }
+        )
     if storage_account:
         sa = _name(storage_account)
         if ft_storage and sa.lower() == ft_storage.lower():
@@ -63,8 +92,15 @@ def plan(app_id: str, env_id: str | None, other_app_env_ids: Iterable[str | None
             goes, reason = False, "its environment stays in use"
         else:
             goes, reason = True, "made by provision for inference (its share goes with it)"
-        items.append({"id": storage_account, "type": "Microsoft.Storage/storageAccounts", "name": sa,
-                      "action": "delete" if goes else "keep", "reason": reason})
+        items.append(
+            {
+                "id": storage_account,
+                "type": "Microsoft.Storage/storageAccounts",
+                "name": sa,
+                "action": "delete" if goes else "keep",
+                "reason": reason,
+            }
+        )
     return items
 
 

@@ -10,20 +10,31 @@ Plain Python. Values are kept as ARM parameter entries ({"value": v} or a Key Va
                            strings as they are
 Later sources win over earlier ones; the parameters file comes first.
 """
+
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import ParameterError, WorkspaceError
 from .workspace import FINETUNING_DEFAULTS, load_json, parse_json_text
 
-Entry = dict[str, Any]          # {"value": v} or {"reference": …}
+Entry = dict[str, Any]  # {"value": v} or {"reference": …}
 Entries = dict[str, Entry]
 
-__all__ = ["ParameterError", "bicep_parameter_types", "check_names", "load_parameters_file", "merge",
-           "parse_parameter_args", "resolve_defaults", "template_parameter_types", "values"]
+__all__ = [
+    "ParameterError",
+    "bicep_parameter_types",
+    "check_names",
+    "load_parameters_file",
+    "merge",
+    "parse_parameter_args",
+    "resolve_defaults",
+    "template_parameter_types",
+    "values",
+]
 
 _STRING_TYPES = ("string", "securestring")
 _JSON_TYPES = ("array", "object", "secureobject")
@@ -45,23 +56,27 @@ def bicep_parameter_types(text: str) -> dict[str, str]:
 
 
 def _is_entry(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) >= 1 and set(value) <= {"value", "reference", "metadata"} \
+    return (
+        isinstance(value, dict)
+        and len(value) >= 1
+        and set(value) <= {"value", "reference", "metadata"}
         and ("value" in value or "reference" in value)
+    )
 
 
 def _entries_from_object(obj: Any, source: str | Path) -> Entries:
     """{"parameters": {...}} or {...} → {name: entry}."""
     if not isinstance(obj, dict):
         raise ParameterError(f"{source}: parameters must be a JSON object")
-    if isinstance(obj.get("parameters"), dict) and ("$schema" in obj or "contentVersion" in obj
-                                                   or set(obj) <= {"parameters"}):
+    if isinstance(obj.get("parameters"), dict) and (
+        "$schema" in obj or "contentVersion" in obj or set(obj) <= {"parameters"}
+    ):
         obj = obj["parameters"]
     entries: Entries = {}
     for name, entry in obj.items():
         if name in ("$schema", "contentVersion"):
             continue
-        entries[name] = {k: v for k, v in entry.items() if k != "metadata"} if _is_entry(entry) \
-            else {"value": entry}
+        entries[name] = {k: v for k, v in entry.items() if k != "metadata"} if _is_entry(entry) else {"value": entry}
     return entries
 
 
@@ -92,10 +107,10 @@ def _parse_key_value(name: str, raw: str, types: Mapping[str, str]) -> Entry:
         try:
             value = json.loads(raw)
         except ValueError as e:
-            raise ParameterError(f"parameter '{name}' is {'an' if ptype[0] in 'ao' else 'a'} {ptype}; "
-                                 f"'{raw}' is not valid JSON ({e})",
-                                 recommendation=f"Quote it for your shell, e.g. {name}='[\"a\", \"b\"]'."
-                                 if ptype == "array" else None) from None
+            raise ParameterError(
+                f"parameter '{name}' is {'an' if ptype[0] in 'ao' else 'a'} {ptype}; '{raw}' is not valid JSON ({e})",
+                recommendation=f'Quote it for your shell, e.g. {name}=\'["a", "b"]\'.' if ptype == "array" else None,
+            ) from None
         if value is not None and ptype == "array" and not isinstance(value, list):
             raise ParameterError(f"parameter '{name}' is an array; '{raw}' is not a JSON array")
         if value is not None and ptype != "array" and not isinstance(value, dict):
@@ -104,8 +119,7 @@ def _parse_key_value(name: str, raw: str, types: Mapping[str, str]) -> Entry:
     return {"value": raw}
 
 
-def parse_parameter_args(items: Iterable[Any] | None, types: Mapping[str, str],
-                         cwd: str | None = None) -> Entries:
+def parse_parameter_args(items: Iterable[Any] | None, types: Mapping[str, str], cwd: str | None = None) -> Entries:
     """az's `--parameters` values (a flat list, or a list of lists) → {name: entry}, in order."""
     flat: list[Any] = []
     for item in items or []:
@@ -135,8 +149,9 @@ def parse_parameter_args(items: Iterable[Any] | None, types: Mapping[str, str],
             check_names([name], types)
             entries = {name: _parse_key_value(name, raw, types)}
         else:
-            raise ParameterError(f"cannot parse parameter '{item}'",
-                                 recommendation="Use name=value, @file.json, or a JSON object.")
+            raise ParameterError(
+                f"cannot parse parameter '{item}'", recommendation="Use name=value, @file.json, or a JSON object."
+            )
         check_names(entries, types)
         result.update(entries)
     return result
@@ -149,7 +164,8 @@ def check_names(names: Iterable[str], types: Mapping[str, str]) -> None:
             f"unknown template parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
             f"valid names: {', '.join(sorted(types))}",
             recommendation="Check the spelling (names are case-sensitive), or add the parameter "
-                           "to infra/provision/inference.bicep.")
+            "to infra/provision/inference.bicep.",
+        )
 
 
 def merge(*sources: Entries | None) -> Entries:

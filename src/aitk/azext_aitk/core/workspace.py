@@ -3,6 +3,7 @@
 Plain Python (no az, no HTTP): the az commands call it, the unit tests call it directly.
 Names follow AI Toolkit's workspace template (docs/design.md "Workspace files").
 """
+
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ BICEP_FILE = PROVISION_DIR + "/inference.bicep"
 PARAMETERS_FILE = PROVISION_DIR + "/inference.parameters.json"
 INFERENCE_CONFIG_FILE = INFRA_DIR + "/inference.config.json"
 FINETUNING_CONFIG_FILE = INFRA_DIR + "/finetuning.config.json"
-INFERENCE_DIR = "inference"                      # synced to the share's aitk/inference/
+INFERENCE_DIR = "inference"  # synced to the share's aitk/inference/
 SERVE_FILE = INFERENCE_DIR + "/serve.json"
 
 # Keys of infra/inference.config.json (written by provision, read by every other command).
@@ -33,14 +34,26 @@ STORAGE_ACCOUNT_NAME = "STORAGE_ACCOUNT_NAME"
 FILE_SHARE_NAME = "FILE_SHARE_NAME"
 ACA_APP_NAME = "ACA_APP_NAME"
 ACA_APP_ENDPOINT = "ACA_APP_ENDPOINT"
-INFERENCE_CONFIG_KEYS = (SUBSCRIPTION_ID, RESOURCE_GROUP_NAME, STORAGE_ACCOUNT_NAME,
-                         FILE_SHARE_NAME, ACA_APP_NAME, ACA_APP_ENDPOINT)
+INFERENCE_CONFIG_KEYS = (
+    SUBSCRIPTION_ID,
+    RESOURCE_GROUP_NAME,
+    STORAGE_ACCOUNT_NAME,
+    FILE_SHARE_NAME,
+    ACA_APP_NAME,
+    ACA_APP_ENDPOINT,
+)
 
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
 COMMANDS = "COMMANDS"
-FINETUNING_CONFIG_KEYS = (SUBSCRIPTION_ID, RESOURCE_GROUP_NAME, STORAGE_ACCOUNT_NAME,
-                          FILE_SHARE_NAME, ACA_JOB_NAME, COMMANDS)
+FINETUNING_CONFIG_KEYS = (
+    SUBSCRIPTION_ID,
+    RESOURCE_GROUP_NAME,
+    STORAGE_ACCOUNT_NAME,
+    FILE_SHARE_NAME,
+    ACA_JOB_NAME,
+    COMMANDS,
+)
 
 # Template parameters whose null value means "the fine-tuning resource of the same role".
 FINETUNING_DEFAULTS = {
@@ -55,6 +68,7 @@ DEFAULT_SERVE_CONFIG = serve_config.DEFAULT
 @dataclass(frozen=True)
 class InferenceConfig:
     """infra/inference.config.json, read once: where the endpoint's resources are."""
+
     subscription_id: str
     resource_group: str
     storage_account: str
@@ -65,9 +79,14 @@ class InferenceConfig:
     @classmethod
     def from_values(cls, values: dict[str, str]) -> "InferenceConfig":
         """From the validated keys of the file (validate_inference_config)."""
-        return cls(subscription_id=values[SUBSCRIPTION_ID], resource_group=values[RESOURCE_GROUP_NAME],
-                   storage_account=values[STORAGE_ACCOUNT_NAME], file_share=values[FILE_SHARE_NAME],
-                   app_name=values[ACA_APP_NAME], app_endpoint=values[ACA_APP_ENDPOINT])
+        return cls(
+            subscription_id=values[SUBSCRIPTION_ID],
+            resource_group=values[RESOURCE_GROUP_NAME],
+            storage_account=values[STORAGE_ACCOUNT_NAME],
+            file_share=values[FILE_SHARE_NAME],
+            app_name=values[ACA_APP_NAME],
+            app_endpoint=values[ACA_APP_ENDPOINT],
+        )
 
     @property
     def url(self) -> str:
@@ -106,8 +125,11 @@ def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
         raise WorkspaceError(
             f"{path}:{e.lineno}:{e.colno}: {what} is not valid JSON ({e.msg})",
             recommendation=f"Fix line {e.lineno} of {path}, or run `az aitk inference init --force` "
-                           "to reset the workspace files (the old ones are kept as backups).",
-            kind="malformed", path=str(path), line=e.lineno) from None
+            "to reset the workspace files (the old ones are kept as backups).",
+            kind="malformed",
+            path=str(path),
+            line=e.lineno,
+        ) from None
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -168,9 +190,10 @@ class Workspace:
             raise WorkspaceError(
                 f"{path} does not exist: this workspace has no inference endpoint yet",
                 recommendation="Run `az aitk inference provision -g <resource-group>` first (or, if "
-                               "you provisioned by hand, write that file with the keys "
-                               + ", ".join(INFERENCE_CONFIG_KEYS) + ").",
-                kind="missing", path=str(path))
+                "you provisioned by hand, write that file with the keys " + ", ".join(INFERENCE_CONFIG_KEYS) + ").",
+                kind="missing",
+                path=str(path),
+            )
         data = load_json(path, "inference config")
         return validate_inference_config(data, path)
 
@@ -199,21 +222,23 @@ class Workspace:
             return {}
         data = load_json(path, "fine-tuning config")
         if not isinstance(data, dict):
-            raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object",
-                                 path=str(path))
+            raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object", path=str(path))
         return data
 
 
 def validate_inference_config(data: Any, path: str | Path) -> dict[str, str]:
     if not isinstance(data, dict):
-        raise WorkspaceError(f"{path}: inference config must be a JSON object with the keys "
-                             + ", ".join(INFERENCE_CONFIG_KEYS), path=str(path))
+        raise WorkspaceError(
+            f"{path}: inference config must be a JSON object with the keys " + ", ".join(INFERENCE_CONFIG_KEYS),
+            path=str(path),
+        )
     missing = [k for k in INFERENCE_CONFIG_KEYS if not isinstance(data.get(k), str) or not data[k].strip()]
     if missing:
         raise WorkspaceError(
             f"{path}: missing or empty keys {', '.join(missing)}",
             recommendation="Run `az aitk inference provision` again to rewrite it, or fill in the keys.",
-            path=str(path))
+            path=str(path),
+        )
     return {k: data[k].strip() for k in INFERENCE_CONFIG_KEYS}
 
 
@@ -262,8 +287,10 @@ def _write_bytes_atomic(dest: Path, content: bytes) -> None:
 
 def same_text(a: str | bytes, b: str | bytes) -> bool:
     """Compare two template texts ignoring line-ending and trailing-whitespace differences."""
+
     def norm(t: str | bytes) -> str:
         if isinstance(t, bytes):
             t = t.decode("utf-8-sig", errors="replace")
         return "\n".join(line.rstrip() for line in t.replace("\r\n", "\n").strip().split("\n"))
+
     return norm(a) == norm(b)

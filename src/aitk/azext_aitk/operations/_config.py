@@ -1,4 +1,5 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
+
 from ..core import workspace as ws_mod
 
 

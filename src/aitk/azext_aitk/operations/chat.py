@@ -1,4 +1,5 @@
 """`az aitk inference chat`: config and key from the workspace and the app, then the chat."""
+
 import sys
 
 from ..azure import container_app, model_server
@@ -7,22 +8,23 @@ from ..core.errors import ChatError
 from ._config import load_config
 
 
-def inference_chat(cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None,
-                   message=None):
+def inference_chat(cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None):
     chat_session.validate_options(temperature, max_tokens)
     if message is not None and not message.strip():
-        raise ChatError("--message is empty", "Give the text to send, e.g. --message \"Hello\".")
+        raise ChatError("--message is empty", 'Give the text to send, e.g. --message "Hello".')
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    aca.get()                            # a missing app: one clear error
+    aca.get()  # a missing app: one clear error
     key = aca.api_key()
     url = cfg.url
     try:
         models = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:
-        raise ChatError(f"the endpoint is not serving: {e}",
-                        "`az aitk inference status` shows why; a scaled-to-zero app "
-                        "needs a while to load the model after the first request.") from None
+        raise ChatError(
+            f"the endpoint is not serving: {e}",
+            "`az aitk inference status` shows why; a scaled-to-zero app "
+            "needs a while to load the model after the first request.",
+        ) from None
     chosen = chat_session.pick_model(models, model)
     conv = chat_session.Conversation(chosen, system=system, temperature=temperature, max_tokens=max_tokens)
 
@@ -46,6 +48,6 @@ def inference_chat(cmd, workspace=None, model=None, system=None, temperature=Non
         import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except ImportError:
         pass
-    banner = (f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves).")
+    banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves)."
     chat_session.run_terminal(conv, send, input, write, banner=banner)
     return None

@@ -1,12 +1,12 @@
 """`az aitk inference deploy`: sync to the share, hot-load or restart, wait until serving."""
+
 import importlib.util
 import os
 import threading
 from pathlib import Path
 
-from knack.log import get_logger
-
 from aitk_serve import layout
+from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
 from ..core import adapter_specs, deploy_rollout, sync_plan
@@ -16,13 +16,14 @@ from ._config import load_config
 logger = get_logger(__name__)
 
 DEFAULT_TIMEOUT = 1800
-RESTART_GRACE = 5.0    # seconds to let a restarted revision stop answering before waiting for it
+RESTART_GRACE = 5.0  # seconds to let a restarted revision stop answering before waiting for it
 
 
 def launcher_dir():
     spec = importlib.util.find_spec("aitk_serve")
     if spec is None or not spec.origin:
         from azure.cli.core.azclierror import CLIInternalError
+
         raise CLIInternalError("the aitk_serve launcher package is missing; reinstall the extension")
     return Path(spec.origin).resolve().parent
 
@@ -34,8 +35,11 @@ def collect_local(ws, adapter_dirs):
         local.update(sync_plan.scan_local(ws.inference_dir, layout.INFERENCE_DIR))
         roots.append(layout.INFERENCE_DIR)
     else:
-        logger.warning("No %s/ folder in the workspace (run `az aitk inference init`); the launcher "
-                       "finds the model on the share by itself.", ws_mod.INFERENCE_DIR)
+        logger.warning(
+            "No %s/ folder in the workspace (run `az aitk inference init`); the launcher "
+            "finds the model on the share by itself.",
+            ws_mod.INFERENCE_DIR,
+        )
     local.update(sync_plan.scan_local(launcher_dir(), layout.LAUNCHER_DIR + "/aitk_serve"))
     roots.append(layout.LAUNCHER_DIR)
     for name, folder in adapter_dirs.items():
@@ -47,6 +51,7 @@ def collect_local(ws, adapter_dirs):
 def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-locals
     from .._client_factory import cf_share
+
     ws, cfg = load_config(cmd, workspace)
     adapter_dirs = adapter_specs.parse_all(adapters, base_dir=os.getcwd())
     local, roots = collect_local(ws, adapter_dirs)
@@ -61,9 +66,15 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     plan = sync_plan.plan(local, remote, roots, delete=delete)
 
     total = sum(f.size for f in plan.upload)
-    logger.warning("Share %s/%s: %d file(s) to upload (%s), %d unchanged, %d to delete",
-                   cfg.storage_account, cfg.file_share, len(plan.upload),
-                   _size(total), len(plan.skip), len(plan.delete))
+    logger.warning(
+        "Share %s/%s: %d file(s) to upload (%s), %d unchanged, %d to delete",
+        cfg.storage_account,
+        cfg.file_share,
+        len(plan.upload),
+        _size(total),
+        len(plan.skip),
+        len(plan.delete),
+    )
     if plan.upload:
         _upload(cmd, share, plan, total, existing_dirs)
     if plan.delete:
@@ -73,15 +84,22 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
     rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app))
     action = rollout.action
-    if action == deploy_rollout.HOT_LOAD and not (model_server.health(url, timeout=5.0)
-                                                 and _hot_load(url, key, rollout.adapters)):
+    if action == deploy_rollout.HOT_LOAD and not (
+        model_server.health(url, timeout=5.0) and _hot_load(url, key, rollout.adapters)
+    ):
         action = deploy_rollout.RESTART
     if action == deploy_rollout.RESTART:
         if _restart(aca, app) and not no_wait:
             model_server.wait_down(url, grace=RESTART_GRACE)
 
-    result = {"endpoint": url, "uploaded": len(plan.upload), "unchanged": len(plan.skip),
-              "deleted": len(plan.delete), "bytesUploaded": total, "action": action}
+    result = {
+        "endpoint": url,
+        "uploaded": len(plan.upload),
+        "unchanged": len(plan.skip),
+        "deleted": len(plan.delete),
+        "bytesUploaded": total,
+        "action": action,
+    }
     if no_wait:
         result["ready"] = None
         logger.warning("Endpoint: %s (not waiting for it; `az aitk inference endpoint` shows its state)", url)
@@ -98,7 +116,7 @@ def _upload(cmd, share, plan, total, existing_dirs):
     lock = threading.Lock()
 
     def report(done, tot):
-        with lock:   # az's progress view is not thread-safe
+        with lock:  # az's progress view is not thread-safe
             controller.add(message="Uploading", value=min(done, tot), total_val=max(tot, 1))
 
     progress = file_share.Progress(total, report)
@@ -112,15 +130,16 @@ def _wait_ready(cmd, cfg, key, expected, timeout):
     controller = cmd.cli_ctx.get_progress_controller()
     controller.begin(message="Waiting for the endpoint")
     try:
-        return model_server.wait_ready(cfg.url, key, expected, timeout,
-                                             tick=lambda msg: controller.add(message=msg))
+        return model_server.wait_ready(cfg.url, key, expected, timeout, tick=lambda msg: controller.add(message=msg))
     except model_server.ServerError as e:
         from azure.cli.core.azclierror import AzureResponseError
+
         raise AzureResponseError(
             f"the endpoint {cfg.url} was not ready within {timeout} s: {e}",
             f"See the app's logs: `az containerapp logs show -n {cfg.app_name} -g "
             f"{cfg.resource_group} --type console --tail 100`; a large model can take "
-            "a while to load: run deploy again (nothing is uploaded twice) with a longer --timeout.") from None
+            "a while to load: run deploy again (nothing is uploaded twice) with a longer --timeout.",
+        ) from None
     finally:
         controller.end()
 

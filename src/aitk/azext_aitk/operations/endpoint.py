@@ -1,4 +1,5 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
+
 from ..azure import container_app, model_server
 from ._config import load_config
 
@@ -9,17 +10,24 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
     app = aca.get()
     key = aca.api_key()
     url = cfg.url
-    result = {"url": url, "state": None, "models": [],
-              "app": cfg.app_name, "resourceGroup": cfg.resource_group,
-              "latestRevision": getattr(app, "latest_ready_revision_name", None)}
+    result = {
+        "url": url,
+        "state": None,
+        "models": [],
+        "app": cfg.app_name,
+        "resourceGroup": cfg.resource_group,
+        "latestRevision": getattr(app, "latest_ready_revision_name", None),
+    }
     try:
         result["models"] = model_server.list_models(url, key, timeout=15.0)
         result["state"] = "Running"
     except model_server.ServerError as e:
         provisioning = container_app.state(app)
         result["state"] = "NotServing" if provisioning == "Succeeded" else provisioning
-        result["note"] = (f"{e}. A scaled-to-zero app starts on the first request (loading the "
-                          "model takes a while); `az aitk inference deploy` waits for it.")
+        result["note"] = (
+            f"{e}. A scaled-to-zero app starts on the first request (loading the "
+            "model takes a while); `az aitk inference deploy` waits for it."
+        )
     if show_key:
         result["apiKey"] = key
     return result

@@ -1,4 +1,5 @@
 """`az aitk inference init`: the workspace files, written only where missing."""
+
 from knack.log import get_logger
 
 from ..core.init_files import init_workspace
@@ -11,6 +12,5 @@ def inference_init(cmd, workspace=None, force=False):  # pylint: disable=unused-
     results = init_workspace(Workspace(workspace or "."), force=force)
     for r in results:
         if r["action"] == "kept":
-            logger.warning("Kept %s (it differs from the shipped one; --force resets it with a backup)",
-                           r["file"])
+            logger.warning("Kept %s (it differs from the shipped one; --force resets it with a backup)", r["file"])
     return results

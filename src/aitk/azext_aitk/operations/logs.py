@@ -1,4 +1,5 @@
 """`az aitk inference logs`: the container's console log via the app's log streaming endpoint."""
+
 import sys
 
 from knack.log import get_logger
@@ -14,7 +15,7 @@ def inference_logs(cmd, workspace=None, follow=False, tail=None):
     tail = console_log.validate_tail(tail)
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    app = aca.get_json()                 # a missing app: one clear error
+    app = aca.get_json()  # a missing app: one clear error
     resp, where = aca.open_log_stream(app, follow, tail)
     if resp is None:
         logger.warning("No log to show: %s.", where)

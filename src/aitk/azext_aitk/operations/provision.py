@@ -1,4 +1,5 @@
 """`az aitk inference provision`: deploy the template with az's own deployment code."""
+
 import json
 import os
 
@@ -19,17 +20,21 @@ def resolve_target(cmd, ft, resource_group_name):
     defaults."""
     from azure.cli.core.azclierror import RequiredArgumentMissingError
     from azure.cli.core.commands.client_factory import get_subscription_id
+
     subscription = cmd.cli_ctx.data.get("subscription_id") or ft.get(ws_mod.SUBSCRIPTION_ID) or None
-    group = resource_group_name or ft.get(ws_mod.RESOURCE_GROUP_NAME) \
+    group = (
+        resource_group_name
+        or ft.get(ws_mod.RESOURCE_GROUP_NAME)
         or cmd.cli_ctx.config.get("defaults", "group", fallback=None)
+    )
     if not group:
         raise RequiredArgumentMissingError(
-            "no resource group: pass -g, or run in a workspace whose infra/finetuning.config.json "
-            "names one",
-            "az aitk inference provision -g <resource-group>  (or `az config set defaults.group=<name>`)")
+            "no resource group: pass -g, or run in a workspace whose infra/finetuning.config.json names one",
+            "az aitk inference provision -g <resource-group>  (or `az config set defaults.group=<name>`)",
+        )
     if subscription:
         cmd.cli_ctx.data["subscription_id"] = subscription
-    subscription = get_subscription_id(cmd.cli_ctx)   # a name becomes its id
+    subscription = get_subscription_id(cmd.cli_ctx)  # a name becomes its id
     cmd.cli_ctx.data["subscription_id"] = subscription
     return subscription, group
 
@@ -41,14 +46,17 @@ def existing_resources(cli_ctx, subscription, group, names):
     if storage_name:
         result["storageAccountExists"] = storage_account.exists(cli_ctx, subscription, group, storage_name)
         if share_name and result["storageAccountExists"]:
-            result["fileShareExists"] = storage_account.share_exists(cli_ctx, subscription, group,
-                                                                     storage_name, share_name)
+            result["fileShareExists"] = storage_account.share_exists(
+                cli_ctx, subscription, group, storage_name, share_name
+            )
     if names.get("acaEnvironmentName"):
-        result["acaEnvironmentExists"] = managed_environment.exists(cli_ctx, subscription, group,
-                                                                    names["acaEnvironmentName"])
+        result["acaEnvironmentExists"] = managed_environment.exists(
+            cli_ctx, subscription, group, names["acaEnvironmentName"]
+        )
     if names.get("acaLogAnalyticsName"):
-        result["acaLogAnalyticsExists"] = log_analytics.exists(cli_ctx, subscription, group,
-                                                               names["acaLogAnalyticsName"])
+        result["acaLogAnalyticsExists"] = log_analytics.exists(
+            cli_ctx, subscription, group, names["acaLogAnalyticsName"]
+        )
     return result
 
 
@@ -68,9 +76,19 @@ def environment_profiles(cli_ctx, subscription, group, env_name):
     return managed_environment.workload_profiles(cli_ctx, subscription, group, env_name)
 
 
-def inference_provision(cmd, workspace=None, resource_group_name=None, location=None, parameters=None,
-                        gpu_profile=None, min_replicas=None, max_replicas=None, image=None, what_if=False,
-                        no_wait=False):
+def inference_provision(
+    cmd,
+    workspace=None,
+    resource_group_name=None,
+    location=None,
+    parameters=None,
+    gpu_profile=None,
+    min_replicas=None,
+    max_replicas=None,
+    image=None,
+    what_if=False,
+    no_wait=False,
+):
     # pylint: disable=too-many-arguments,too-many-locals
     ws = ws_mod.Workspace(workspace or ".")
     ft = ws.read_finetuning_config()
@@ -85,16 +103,31 @@ def inference_provision(cmd, workspace=None, resource_group_name=None, location=
     key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
     plan = provision_plan.plan(
-        entries, template.types, existing_key=key, current_profile=current_profile, gpu_profile=gpu_profile,
-        location=location, image=image, min_replicas=min_replicas, max_replicas=max_replicas, exists=exists,
-        environment_profiles=lambda: environment_profiles(cmd.cli_ctx, subscription, group,
-                                                          names["acaEnvironmentName"]))
+        entries,
+        template.types,
+        existing_key=key,
+        current_profile=current_profile,
+        gpu_profile=gpu_profile,
+        location=location,
+        image=image,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        exists=exists,
+        environment_profiles=lambda: environment_profiles(
+            cmd.cli_ctx, subscription, group, names["acaEnvironmentName"]
+        ),
+    )
     if plan.new_key:
         logger.info("made a new API key (kept only as the container app's secret)")
 
     parameter_arg = [[json.dumps(plan.parameters)]]
-    logger.warning("%s %s in resource group '%s' (subscription %s)…",
-                   "What-if of" if what_if else "Deploying", template.description, group, subscription)
+    logger.warning(
+        "%s %s in resource group '%s' (subscription %s)…",
+        "What-if of" if what_if else "Deploying",
+        template.description,
+        group,
+        subscription,
+    )
     started = False
     try:
         if what_if:
@@ -103,9 +136,12 @@ def inference_provision(cmd, workspace=None, resource_group_name=None, location=
         poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
         started = True
         if no_wait:
-            logger.warning("The deployment '%s' runs on. When it finished, run `az aitk inference "
-                           "provision` again (it changes nothing) to write %s.", DEPLOYMENT_NAME,
-                           ws_mod.INFERENCE_CONFIG_FILE)
+            logger.warning(
+                "The deployment '%s' runs on. When it finished, run `az aitk inference "
+                "provision` again (it changes nothing) to write %s.",
+                DEPLOYMENT_NAME,
+                ws_mod.INFERENCE_CONFIG_FILE,
+            )
             return None
         deployment = deployments.wait(cmd, poller)
     except Exception as ex:  # pylint: disable=broad-except
@@ -124,9 +160,11 @@ def _write_config(ws, template, outputs, subscription, group, plan):
     missing = [k for k, v in values.items() if not v]
     if missing:
         from azure.cli.core.azclierror import DeploymentError
-        raise DeploymentError(f"the deployment finished but its outputs lack {', '.join(missing)}",
-                              f"Check the outputs of {template.file}: they must give "
-                              + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".")
+
+        raise DeploymentError(
+            f"the deployment finished but its outputs lack {', '.join(missing)}",
+            f"Check the outputs of {template.file}: they must give " + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".",
+        )
     written = ws.write_inference_config(values)
     logger.warning("Wrote %s", ws.inference_config_file)
     result = dict(written)
@@ -145,6 +183,7 @@ def _write_config(ws, template, outputs, subscription, group, plan):
 def raise_mapped(cmd, ex, group, rg, location, profile, started):
     """Raise one clear error for a failed what-if/validation/deployment."""
     from azure.cli.core.azclierror import AzCLIError
+
     tree = arm_errors.error_tree_from_exception(ex)
     failed_resource = None
     try:
@@ -158,8 +197,9 @@ def raise_mapped(cmd, ex, group, rg, location, profile, started):
     except Exception:  # pylint: disable=broad-except
         logger.debug("could not list the deployment operations", exc_info=True)
     where = location or getattr(rg, "location", None)
-    kind, message, rec = arm_errors.classify(tree, resource_group=group, location=where,
-                                             gpu_profile=profile, failed_resource=failed_resource)
+    kind, message, rec = arm_errors.classify(
+        tree, resource_group=group, location=where, gpu_profile=profile, failed_resource=failed_resource
+    )
     if kind == arm_errors.OTHER and isinstance(ex, AzCLIError):
         raise ex
     raise arm_errors.failure(kind, message, rec)

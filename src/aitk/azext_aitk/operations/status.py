@@ -1,4 +1,5 @@
 """`az aitk inference status`: the app, its latest revision, its replicas and the server."""
+
 from knack.log import get_logger
 
 from ..azure import container_app, managed_environment, model_server
@@ -7,13 +8,13 @@ from ._config import load_config
 
 logger = get_logger(__name__)
 
-LOG_TAIL = 50          # console lines read to find a start-up error
+LOG_TAIL = 50  # console lines read to find a start-up error
 
 
 def inference_status(cmd, workspace=None):
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    app = aca.get_json()                 # read once: the log tail below reuses it
+    app = aca.get_json()  # read once: the log tail below reuses it
     props = app.get("properties") or {}
     env = None
     env_id = props.get("managedEnvironmentId") or props.get("environmentId")
@@ -41,10 +42,19 @@ def inference_status(cmd, workspace=None):
         note = "no replica runs (scaled to zero); the first request starts one"
     log_lines = []
     rprops = (rev or {}).get("properties") or {}
-    if not ready and replicas and (rprops.get("runningState") in ("Failed", "Degraded")
-                                   or rprops.get("healthState") == "Unhealthy"
-                                   or any((c.get("restartCount") or 0) > 0 for r in replicas
-                                          for c in (r.get("properties") or {}).get("containers") or [])):
+    if (
+        not ready
+        and replicas
+        and (
+            rprops.get("runningState") in ("Failed", "Degraded")
+            or rprops.get("healthState") == "Unhealthy"
+            or any(
+                (c.get("restartCount") or 0) > 0
+                for r in replicas
+                for c in (r.get("properties") or {}).get("containers") or []
+            )
+        )
+    ):
         try:
             log_lines = aca.log_tail(app, LOG_TAIL)
         except Exception:  # pylint: disable=broad-except
