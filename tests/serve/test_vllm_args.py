@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aitk_serve.adapters import AdapterInfo
-from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, build, count_gpus, flag_value, has_flag,
+from aitk_serve.vllm_args import (API_SERVER_MODULE, CPU_SERVER_MODULE, MIDDLEWARE, REDACTED, SHARE_MIDDLEWARE, build, count_gpus, flag_value, has_flag,
                                   redact_args, redact_env, tensor_parallel_size)
 
 
@@ -70,7 +70,9 @@ def test_adapters_become_one_lora_modules_flag_with_the_smallest_rank():
     mods = [json.loads(x) for x in argv[i + 1:i + 4]]
     assert mods == [{"name": n, "path": f"/mount/models/{n}/adapter", "base_model_name": "m"}
                     for n in "abc"]
-    assert value(argv, "--served-model-name") == "m" and value(argv, "--middleware") == MIDDLEWARE
+    assert value(argv, "--served-model-name") == "m"
+    # The share's adapters first: vLLM runs the last --middleware first, and the key check must.
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--middleware"] == [SHARE_MIDDLEWARE, MIDDLEWARE]
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
 
 
