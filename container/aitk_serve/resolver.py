@@ -297,7 +297,7 @@ def make_resolver(catalog_source=current_catalog):
     from vllm.lora.request import LoRARequest
     from vllm.lora.resolver import LoRAResolver
 
-    class ShareAdapterResolver(LoRAResolver):
+    class ShareAdapterResolver(LoRAResolver):  # pylint: disable=too-few-public-methods
         async def resolve_lora(self, base_model_name: str, lora_name: str) -> LoRARequest | None:
             catalog = catalog_source()
             if catalog is None:

@@ -77,7 +77,8 @@ def known_to_vllm(models, name: str) -> bool:
 
 async def read_body(receive, limit=MAX_INSPECTED_BODY):
     """(body read so far, complete?, disconnected?): reads up to `limit` bytes of the body."""
-    chunks, size = [], 0
+    chunks: list = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -130,14 +131,14 @@ def with_share_adapters(listing: dict, available, base_name: str) -> dict:
     return listing
 
 
-class ShareAdapterMiddleware:
+class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an ASGI app
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         catalog = resolver.current_catalog() if scope["type"] == "http" else None
-        models = serving_models(scope) if catalog is not None else None
-        if models is None:
+        models = serving_models(scope)
+        if catalog is None or models is None:
             return await self.app(scope, receive, send)
         attach(models, resolver.register())
         method = scope.get("method", "GET")
@@ -147,7 +148,7 @@ class ShareAdapterMiddleware:
             body, complete, gone = await read_body(receive)
             if gone:
                 return None
-            name = requested_model(body) if complete else None
+            name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
             if name is not None and not known_to_vllm(models, name):
                 try:
                     await asyncio.to_thread(catalog.lookup, name)

@@ -8,18 +8,29 @@ from argparse import Namespace
 from types import SimpleNamespace
 
 import pytest
+from aitk_serve import cli, resolver_middleware
+from aitk_serve.resolver import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    SETTINGS_ENV,
+    Refused,
+    Settings,
+    ShareAdapters,
+    adapter_roots,
+    current_catalog,
+    find_adapter,
+    inside,
+    make_resolver,
+    plausible_name,
+    share_adapters,
+)
+from aitk_serve.vllm_args import MIDDLEWARE, SHARE_MIDDLEWARE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serve.fakes import write_adapter, write_model
-
-from aitk_serve import cli, resolver_middleware
-from aitk_serve.resolver import (BAD_REQUEST, NOT_FOUND, SETTINGS_ENV, Refused, Settings,
-                                 ShareAdapters, adapter_roots, current_catalog, find_adapter,
-                                 inside, make_resolver, plausible_name, share_adapters)
-from aitk_serve.vllm_args import MIDDLEWARE, SHARE_MIDDLEWARE
 
 KEY = "resolver-key-77"
 
@@ -88,13 +99,19 @@ def test_names_that_are_not_one_folder_name_never_reach_the_file_system(share, n
     assert e.status == NOT_FOUND and "one folder name" in e.reason
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(min_size=1, max_size=40))
+PATH_PIECES = ["..", ".", "/", "\\", "secret", "aitk", "adapters", "models", "run", "adapter", "-", "\x00"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(min_size=1, max_size=40),
+                 st.lists(st.sampled_from(PATH_PIECES), min_size=1, max_size=10).map("".join)))
 def test_no_name_resolves_outside_the_adapter_roots(tmp_path_factory, name):
     mount = tmp_path_factory.mktemp("m")
     (mount / "aitk" / "adapters").mkdir(parents=True)
-    (mount / "models").mkdir()
-    (mount / "secret").mkdir()           # a sibling of the roots that a `..` would reach
+    write_adapter(mount / "models" / "run" / "adapter")
+    # Adapter folders beside the roots, where a name with `..` or `/` would lead.
+    for bait in ("secret", "aitk/secret", "aitk/adapters/../secret"):
+        write_adapter(mount / bait)
     try:
         path = find_adapter(str(mount), name)
     except Refused:
@@ -206,8 +223,8 @@ def test_the_resolver_returns_a_request_for_vllm_to_load_or_none(share):
 
 
 def test_importing_the_middleware_registered_the_resolver_with_vllm():
-    from vllm.lora.resolver import LoRAResolverRegistry
     from aitk_serve.resolver import RESOLVER_NAME
+    from vllm.lora.resolver import LoRAResolverRegistry
     assert LoRAResolverRegistry.get_resolver(RESOLVER_NAME) is resolver_middleware.resolver.register()
 
 
@@ -324,3 +341,30 @@ def test_a_large_body_is_replayed_whole(client):
     r = client.post("/v1/completions", content=json.dumps({"model": "nope", "prompt": prompt}),
                     headers={"content-type": "application/json"})
     assert r.status_code == 200 and r.json()["prompt"] == prompt   # too big to inspect: vLLM decides
+
+
+def test_a_streamed_large_body_is_passed_on_unread_and_whole(share, monkeypatch):
+    """Chunks beyond the limit are not buffered: what was read is replayed, then the rest."""
+    monkeypatch.setenv(SETTINGS_ENV, catalog(share).settings.to_env())
+    half = resolver_middleware.MAX_INSPECTED_BODY // 2 + 1
+    body = json.dumps({"model": "nope", "prompt": "x" * (3 * half)}).encode()
+    chunks = [body[:half], body[half:2 * half], body[2 * half:]]
+    incoming = [{"type": "http.request", "body": c, "more_body": i < 2} for i, c in enumerate(chunks)]
+    got, reads = [], []
+
+    async def receive():
+        reads.append(len(incoming))
+        return incoming.pop(0)
+
+    async def app(scope, receive_, send):
+        while True:
+            message = await receive_()
+            got.append(message["body"])
+            if not message["more_body"]:
+                return
+
+    scope = {"type": "http", "path": "/v1/completions", "method": "POST",
+             "headers": [(b"content-type", b"application/json")],
+             "app": SimpleNamespace(state=SimpleNamespace(openai_serving_models=FakeModels()))}
+    asyncio.run(resolver_middleware.ShareAdapterMiddleware(app)(scope, receive, None))
+    assert b"".join(got) == body and got[0] == chunks[0] + chunks[1]
