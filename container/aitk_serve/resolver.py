@@ -142,10 +142,14 @@ def share_adapters(mount: str) -> dict:
     deployed, finetuned = adapter_roots(mount)
     found = {name: paths[0] for name, paths in _finetuned_adapters(finetuned).items()
              if len(paths) == 1 and plausible_name(name)}
-    if os.path.isdir(deployed):
-        for entry in os.scandir(deployed):
-            if plausible_name(entry.name) and entry.is_dir():
-                found[entry.name] = entry.path
+    try:
+        entries = list(os.scandir(deployed)) if os.path.isdir(deployed) else []
+    except OSError as e:
+        _log(f"cannot list {deployed} ({e.strerror}): its adapters are not listed")
+        entries = []
+    for entry in entries:
+        if plausible_name(entry.name) and entry.is_dir():
+            found[entry.name] = entry.path
     return dict(sorted(found.items()))
 
 
