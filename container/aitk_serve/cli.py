@@ -10,6 +10,7 @@ from . import LaunchError, __version__, fit, gpus
 from .adapters import check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
+from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
 from .vllm_args import api_keys_in_args, build, count_gpus, flag_value, redact_args, redact_env
 
@@ -218,6 +219,14 @@ def plan(argv, env):
     )
     notes += more
     mount = mount_root(env)
+    # What the server needs to resolve adapters on the share on demand (resolver.py).
+    updates[SETTINGS_ENV] = Settings(
+        mount=os.path.abspath(mount),
+        served_model_name=src.served_model_name,
+        model=src.model,
+        model_is_local=src.model_is_local,
+        max_lora_rank=_number(command, "--max-lora-rank", int),
+    ).to_env()
     return {
         "command": command,
         "env": updates,

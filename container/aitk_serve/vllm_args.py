@@ -13,6 +13,9 @@ API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
 CPU_SERVER_MODULE = "aitk_serve.cpu_server"
 MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
+# Adapters on the share resolved on demand (resolver_middleware.py). vLLM adds --middleware in
+# order and the last added runs first: this one goes first so it runs inside the API-key check.
+SHARE_MIDDLEWARE = "aitk_serve.resolver_middleware.ShareAdapterMiddleware"
 REDACTED = "<redacted>"
 # vLLM reads the key from here when --api-key is not given (vllm/envs.py); passing it this way
 # keeps it out of the process's command line (visible in `ps`) and out of vLLM's argument log.
@@ -127,7 +130,7 @@ def build(
         argv += ["--max-cpu-loras", str(fit.max_cpu_loras)]
     if adapters:
         argv += ["--lora-modules", *lora_modules_arg(adapters, served_name)]
-    argv += ["--middleware", MIDDLEWARE]
+    argv += ["--middleware", SHARE_MIDDLEWARE, "--middleware", MIDDLEWARE]
     updates = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     if api_key:
         updates[VLLM_API_KEY_ENV] = api_key

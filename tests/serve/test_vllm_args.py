@@ -11,6 +11,7 @@ from aitk_serve.vllm_args import (
     CPU_SERVER_MODULE,
     MIDDLEWARE,
     REDACTED,
+    SHARE_MIDDLEWARE,
     api_keys_in_args,
     build,
     count_gpus,
@@ -91,7 +92,9 @@ def test_adapters_become_one_lora_modules_flag_with_the_smallest_rank():
     i = argv.index("--lora-modules")
     mods = [json.loads(x) for x in argv[i + 1 : i + 4]]
     assert mods == [{"name": n, "path": f"/mount/models/{n}/adapter", "base_model_name": "m"} for n in "abc"]
-    assert value(argv, "--served-model-name") == "m" and value(argv, "--middleware") == MIDDLEWARE
+    assert value(argv, "--served-model-name") == "m"
+    # The share's adapters first: vLLM runs the last --middleware first, and the key check must.
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--middleware"] == [SHARE_MIDDLEWARE, MIDDLEWARE]
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
 
 

@@ -1,0 +1,195 @@
+"""ASGI middleware that vLLM loads with `--middleware aitk_serve.resolver_middleware.ShareAdapterMiddleware`,
+and the registration of the share's LoRA resolver (aitk_serve.resolver) in the same process.
+
+Where the resolver must live (vLLM 0.32): only the API server consults resolvers
+(OpenAIServingModels.resolve_lora, vllm/entrypoints/openai/models/serving.py), and it copies
+LoRAResolverRegistry's resolvers once, when init_app_state builds it. build_and_serve
+(vllm/entrypoints/launchers/api_server/entry.py) calls build_app, which imports every
+`--middleware` module (vllm/entrypoints/serve/middleware/register.py), just before
+init_app_state: so registering at this module's import puts the resolver in every API-server
+process with no pip-installed `vllm.general_plugins` entry point (those run in every process;
+the engine never asks a resolver). Should a later vLLM build the models first, the middleware
+adds the resolver to app.state.openai_serving_models itself on the first request.
+
+The middleware sits inside ChatPageMiddleware (the launcher passes it first; vLLM adds
+middleware in order, so the last added runs first), so nothing here runs without the API key. It:
+- answers a request whose `model` vLLM would not know (neither the base nor a loaded adapter)
+  and the share cannot serve with our one-line reason (404 not found, 400 refused), where vLLM
+  would say only "does not exist" or "was found but could not be loaded";
+- adds to GET /v1/models an entry for every adapter on the share that would load, and marks
+  every entry with "loaded": true or false (an extra field; the OpenAI shape is kept).
+"""
+
+import asyncio
+import json
+import time
+
+from . import resolver
+
+MODELS_PATH = "/v1/models"
+# Bodies up to this size are read to find `model`; larger ones (images inline) pass untouched
+# and a name the share cannot serve gets vLLM's own message.
+MAX_INSPECTED_BODY = 4 * 1024 * 1024
+
+resolver.register()
+
+
+def route(scope) -> str:
+    path = scope["path"]
+    root = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
+def is_json(scope) -> bool:
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+    return False
+
+
+def requested_model(body: bytes):
+    """The request's `model` when it is a non-empty string, else None."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    name = data.get("model") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def serving_models(scope):
+    """vLLM's OpenAIServingModels of this app (None before the app state exists)."""
+    state = getattr(scope.get("app"), "state", None)
+    return getattr(state, "openai_serving_models", None)
+
+
+def attach(models, share_resolver) -> None:
+    """Make sure vLLM's models consult the share's resolver (see the module's docstring)."""
+    resolvers = getattr(models, "lora_resolvers", None)
+    if isinstance(resolvers, list) and share_resolver not in resolvers:
+        resolvers.append(share_resolver)
+
+
+def known_to_vllm(models, name: str) -> bool:
+    return bool(models.is_base_model(name) or name in models.lora_requests)
+
+
+async def read_body(receive, limit=MAX_INSPECTED_BODY):
+    """(body read so far, complete?, disconnected?): reads up to `limit` bytes of the body."""
+    chunks: list = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), True, True
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True, False
+        if size > limit:
+            return b"".join(chunks), False, False
+
+
+def replay(body: bytes, complete: bool, receive):
+    """A receive that yields the bytes already read, then the rest of the original stream."""
+    sent = False
+
+    async def again():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return again
+
+
+async def send_json(send, status: int, payload, headers=()):
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def with_share_adapters(listing: dict, available, base_name: str) -> dict:
+    """vLLM's /v1/models listing plus the adapters on the share that are not loaded."""
+    cards = [c for c in listing.get("data", []) if isinstance(c, dict)]
+    for card in cards:
+        card["loaded"] = True
+    listed = {c.get("id") for c in cards}
+    base = next((c for c in cards if c.get("id") == base_name), cards[0] if cards else {})
+    for info in available:
+        if info.name in listed:
+            continue
+        listing["data"].append(
+            {
+                "id": info.name,
+                "object": "model",
+                "created": int(time.time()),
+                "owned_by": base.get("owned_by", "vllm"),
+                "root": info.path,
+                "parent": base.get("id", base_name),
+                "max_model_len": None,
+                "permission": base.get("permission", []),
+                "loaded": False,
+            }
+        )
+    return listing
+
+
+class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an ASGI app
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        catalog = resolver.current_catalog() if scope["type"] == "http" else None
+        models = serving_models(scope)
+        if catalog is None or models is None:
+            return await self.app(scope, receive, send)
+        attach(models, resolver.register())
+        method = scope.get("method", "GET")
+        if method == "GET" and route(scope) == MODELS_PATH:
+            return await self._models(scope, receive, send, catalog)
+        if method == "POST" and is_json(scope):
+            body, complete, gone = await read_body(receive)
+            if gone:
+                return None
+            name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
+            if name is not None and not known_to_vllm(models, name):
+                try:
+                    await asyncio.to_thread(catalog.lookup, name)
+                except resolver.Refused as refused:
+                    return await send_json(send, refused.status, refused.error_body())
+            receive = replay(body, complete, receive)
+        return await self.app(scope, receive, send)
+
+    async def _models(self, scope, receive, send, catalog):
+        start, chunks = {}, []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        try:
+            listing = json.loads(body) if start.get("status") == 200 else None
+        except ValueError:
+            listing = None
+        if not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+            await send(start)
+            return await send({"type": "http.response.body", "body": body})
+        available = await asyncio.to_thread(catalog.available)
+        listing = with_share_adapters(listing, available, catalog.settings.served_model_name)
+        kept = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
+        return await send_json(send, 200, listing, kept)
