@@ -101,7 +101,7 @@ def _read_json(path, what):
 
 
 @dataclass
-class ModelInfo:
+class ModelInfo:  # pylint: disable=too-many-instance-attributes  # what config.json and the weights say
     path: str
     config: dict
     model_type: str
@@ -211,7 +211,8 @@ def index_shards(index):
 
 def header_shapes(headers):
     """From weight headers: ({suffix: {(out, in)}} of 2-D weights, {suffixes of other modules})."""
-    shapes, others = {}, set()
+    shapes: dict[str, set[tuple[int, int]]] = {}
+    others: set[str] = set()
     for name, meta in headers.items():
         if not name.endswith(".weight") or not isinstance(meta, dict):
             continue
@@ -371,6 +372,62 @@ def _same_base(declared, model_path, served_name):
     return tail in names or declared in names
 
 
+def _check_fits_model(where, key, module, kind, shape, model):
+    """Refuse a LoRA tensor that does not fit the base model: a layer it lacks, a module that is
+    not a linear layer of it, or a shape none of that module's weights has."""
+    suffix = module.rsplit(".", 1)[-1]
+    is_a = kind.endswith("A")
+    layer = _LAYER.search(module)
+    if layer and model.num_layers is not None and int(layer.group(1)) >= model.num_layers:
+        raise LaunchError(
+            f"{where}: has weights for layer {layer.group(1)} but the base model "
+            f"{model.path} has {model.num_layers} layers; it was trained for a "
+            f"different base model"
+        )
+    if suffix not in model.shapes:
+        what = "is not a linear layer" if suffix in model.other_modules else "is not a module of this model"
+        raise LaunchError(
+            f"{where}: targets {suffix!r}, which {what}; vLLM {_vllm()} "
+            f"serves LoRA only on linear and embedding layers "
+            f"(this model has: {', '.join(sorted(model.shapes))})"
+        )
+    fits = False
+    for out_dim, in_dim in model.shapes[suffix]:
+        if kind == "lora_embedding_A":  # peft stores embedding LoRA A as (r, vocab)
+            want = in_dim
+            got = shape[1]
+        elif kind == "lora_embedding_B":  # (hidden, r)
+            want, got = out_dim, shape[0]
+        elif is_a:
+            want, got = in_dim, shape[1]
+        else:
+            want, got = out_dim, shape[0]
+        if want == got:
+            fits = True
+            break
+    if not fits:
+        vocab_dim = (
+            suffix in EMBEDDING_MODULES
+            and model.vocab_size is not None
+            and (
+                (kind in ("lora_embedding_A",) and suffix == "embed_tokens")
+                or (kind == "lora_B" and suffix == "lm_head")
+            )
+        )
+        if vocab_dim:
+            raise LaunchError(
+                f"{where}: vocabulary size mismatch: {key} is sized for a "
+                f"vocabulary of {got}, the base model {model.path} has "
+                f"{model.vocab_size}; it was trained for a different base model"
+            )
+        dims = " or ".join(f"{o}x{i}" for o, i in sorted(model.shapes[suffix]))
+        raise LaunchError(
+            f"{where}: tensor {key} has shape {shape}, which does not fit the "
+            f"base model's {suffix} ({dims}, out x in); it was trained for a "
+            f"different base model"
+        )
+
+
 def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None):
     """Check one adapter folder against the base model (ModelInfo, or None when the model is
     not a local folder) and return an AdapterInfo. Raises LaunchError on the first problem."""
@@ -412,57 +469,8 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
         r_here = shape[0] if is_a else shape[1]
         found_rank = max(found_rank, r_here)
         modules.add(suffix)
-        if model is None:
-            continue
-        layer = _LAYER.search(module)
-        if layer and model.num_layers is not None and int(layer.group(1)) >= model.num_layers:
-            raise LaunchError(
-                f"{where}: has weights for layer {layer.group(1)} but the base model "
-                f"{model.path} has {model.num_layers} layers; it was trained for a "
-                f"different base model"
-            )
-        if suffix not in model.shapes:
-            what = "is not a linear layer" if suffix in model.other_modules else "is not a module of this model"
-            raise LaunchError(
-                f"{where}: targets {suffix!r}, which {what}; vLLM {_vllm()} "
-                f"serves LoRA only on linear and embedding layers "
-                f"(this model has: {', '.join(sorted(model.shapes))})"
-            )
-        fits = False
-        for out_dim, in_dim in model.shapes[suffix]:
-            if kind == "lora_embedding_A":  # peft stores embedding LoRA A as (r, vocab)
-                want = in_dim
-                got = shape[1]
-            elif kind == "lora_embedding_B":  # (hidden, r)
-                want, got = out_dim, shape[0]
-            elif is_a:
-                want, got = in_dim, shape[1]
-            else:
-                want, got = out_dim, shape[0]
-            if want == got:
-                fits = True
-                break
-        if not fits:
-            vocab_dim = (
-                suffix in EMBEDDING_MODULES
-                and model.vocab_size is not None
-                and (
-                    (kind in ("lora_embedding_A",) and suffix == "embed_tokens")
-                    or (kind == "lora_B" and suffix == "lm_head")
-                )
-            )
-            if vocab_dim:
-                raise LaunchError(
-                    f"{where}: vocabulary size mismatch: {key} is sized for a "
-                    f"vocabulary of {got}, the base model {model.path} has "
-                    f"{model.vocab_size}; it was trained for a different base model"
-                )
-            dims = " or ".join(f"{o}x{i}" for o, i in sorted(model.shapes[suffix]))
-            raise LaunchError(
-                f"{where}: tensor {key} has shape {shape}, which does not fit the "
-                f"base model's {suffix} ({dims}, out x in); it was trained for a "
-                f"different base model"
-            )
+        if model is not None:
+            _check_fits_model(where, key, module, kind, shape, model)
     if not modules:
         raise LaunchError(f"{where}: {os.path.basename(weights[0])} holds no LoRA weights")
     rank = max(rank, found_rank)
@@ -476,7 +484,7 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
 
 def check_unique_names(pairs, base_name=None):
     """Refuse two adapters with one name, or an adapter named like the base model."""
-    seen = {}
+    seen: dict[str, str] = {}
     for name, path in pairs:
         if name in seen:
             raise LaunchError(

@@ -27,8 +27,9 @@ def fixed_bgmv_shrink(original):
             rows = output_tensor[: no_lora.shape[0]]
             rows.masked_fill_(no_lora.view(-1, *([1] * (rows.dim() - 1))), 0)
 
-    bgmv_shrink.aitk_fixed = True
-    bgmv_shrink.original = original
+    # Marks on the function object: installed once, and the original kept for the test.
+    bgmv_shrink.aitk_fixed = True  # type: ignore[attr-defined]
+    bgmv_shrink.original = original  # type: ignore[attr-defined]
     return bgmv_shrink
 
 
@@ -40,7 +41,7 @@ def patch():
         return
     fixed = fixed_bgmv_shrink(lora_ops.bgmv_shrink)
     lora_ops.bgmv_shrink = fixed  # sgmv_shrink (prefill) looks it up here
-    import vllm.lora.ops.torch_ops as torch_ops
+    from vllm.lora.ops import torch_ops
 
     torch_ops.bgmv_shrink = fixed
     try:

@@ -126,7 +126,8 @@ def _walk(top, want, depth=_MAX_DEPTH):
     does not descend into a folder it returns. Each real folder is visited once: a linked
     folder (a loop back up, or a second name for an adapter) is not entered again, and real
     entries are visited before linked ones, so the real path names what is found."""
-    found, seen = [], set()
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
     if not os.path.isdir(top):
         return found
 
@@ -206,7 +207,8 @@ def discover_adapters(mount):
     one of the same name, with a warning. Fine-tuning's intermediate checkpoints (checkpoint-*
     folders, the configured checkpoint folder) are skipped, with one note saying how many:
     each would take a LoRA slot in GPU memory. --adapter or serve.json can still name one."""
-    found, warnings = {}, []
+    found: dict[str, str] = {}
+    warnings: list[str] = []
     models_dir = os.path.join(mount, FINETUNED_MODELS_DIR)
     skip_dirs, more = checkpoint_dirs(mount)
     warnings += more
@@ -246,7 +248,7 @@ def discover_adapters(mount):
 
 
 @dataclass
-class Sources:
+class Sources:  # pylint: disable=too-many-instance-attributes  # one field per launcher setting
     model: str  # a local folder (absolute) or a Hugging Face model id
     model_is_local: bool
     served_model_name: str

@@ -44,7 +44,7 @@ def count_gpus(env, dev_dir="/dev", nvidia_smi=None):
     smi = nvidia_smi if nvidia_smi is not None else shutil.which("nvidia-smi")
     if smi:
         try:
-            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
             return sum(1 for line in out.splitlines() if line.startswith("GPU "))
         except (OSError, subprocess.SubprocessError):
             return 0
@@ -118,7 +118,7 @@ def build(
         "--port",
         str(port),
     ]
-    max_rank = max([a.rank for a in adapters], default=0)
+    max_rank = max((a.rank for a in adapters), default=0)
     argv += [
         "--enable-lora",
         "--max-lora-rank",

@@ -368,7 +368,7 @@ def test_day_two_help_has_examples_and_every_argument_documented(az, command):
     assert f"az aitk inference {command}" in examples
     assert all(len(line) <= 100 for line in examples.splitlines())
     for arg in DAY_TWO[command]:
-        line = next(l for l in head.splitlines() if l.strip().startswith(arg))
+        line = next(ln for ln in head.splitlines() if ln.strip().startswith(arg))
         assert line.split(":", 1)[1].strip(), f"{arg} has no help: {line!r}"
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "container"
 # The launcher is not installed in the venv (production gets it from the share via PYTHONPATH);
 # the tests import it from the source tree the same way (pytest.ini's pythonpath).
-
-from aitk_testkit.tiny_models import ALL_LINEAR, make_adapter, make_tiny_model
 
 API_KEY = "test-key-5f2c9a"  # what the servers under test require
 START_TIMEOUT = 420  # seconds for a tiny model to become ready on a busy CPU

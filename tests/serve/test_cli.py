@@ -160,7 +160,7 @@ def test_duplicate_names_in_env_and_serve_json_are_refused(share, tmp_path):
     a = write_adapter(tmp_path / "a")
     refused(run_launcher(["--check"], share, AITK_ADAPTERS=f"n={a},n={a}"), "two adapters are named 'n'")
     cfg = tmp_path / "serve.json"
-    cfg.write_text('{"adapters": {"n": "%s", "n": "%s"}}' % (a, a))
+    cfg.write_text(f'{{"adapters": {{"n": "{a}", "n": "{a}"}}}}')
     refused(run_launcher(["--check", "--config", str(cfg)], share), "two adapters are named 'n'")
 
 

@@ -51,7 +51,7 @@ def check_against_reference(server, model_dir, names_to_adapters):
     (vLLM 0.32's CPU LoRA op got those wrong; aitk_serve.cpu_server fixes it)."""
     ids = prompt_ids(model_dir)
     jobs = [(name, p) for name in names_to_adapters for p in ids]
-    got = dict(zip([(n, tuple(p)) for n, p in jobs], served_tokens(server, jobs)))
+    got = dict(zip([(n, tuple(p)) for n, p in jobs], served_tokens(server, jobs), strict=True))
     for name, adapter in names_to_adapters.items():
         for p in ids:
             want = reference_generate(model_dir, p, MAX_TOKENS, adapter)
@@ -126,7 +126,7 @@ def test_a_runtime_loaded_adapter_serves_correct_tokens(llama_server, tiny):
     assert "late" in model_ids(llama_server)
     got, ids = check_against_reference(llama_server, tiny["llama"], {"late": tiny["llama-mlp16"]})
     base = served_tokens(llama_server, [("tiny-llama", p) for p in ids])
-    assert any(got[("late", tuple(p))] != b for p, b in zip(ids, base))
+    assert any(got[("late", tuple(p))] != b for p, b in zip(ids, base, strict=True))
 
 
 def test_the_key_never_reaches_the_logs(llama_server):

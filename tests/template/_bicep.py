@@ -62,7 +62,7 @@ class Compiler:
         if "parent" in body:
             _, parent_body = self.resource_body(body["parent"])
             parts = self.name_segments(parent_body) + [self.expr(body["name"])]
-            return "[format(" + q("/".join("{%d}" % i for i in range(len(parts)))) + ", " + ", ".join(parts) + ")]"
+            return "[format(" + q("/".join(f"{{{i}}}" for i in range(len(parts)))) + ", " + ", ".join(parts) + ")]"
         return self.value(body["name"])
 
     def api(self, sym):
@@ -208,7 +208,7 @@ class Compiler:
                 depth += {"{": 1, "}": -1}.get(s[i], 0)
                 i += 1
             pieces.append(s[pos : m.start()].replace("{", "{{").replace("}", "}}"))
-            pieces.append("{%d}" % len(args))
+            pieces.append(f"{{{len(args)}}}")
             args.append(self.text_expr(s[m.end() : i - 1]))
             pos = i
         pieces.append(s[pos:])

@@ -38,7 +38,7 @@ def test_bicep_build_matches_json(tmp_path, template):
     assert [(r["type"], r["apiVersion"], r.get("condition"), r["name"]) for r in built["resources"]] == [
         (r["type"], r["apiVersion"], r.get("condition"), r["name"]) for r in template["resources"]
     ]
-    for b, o in zip(built["resources"], template["resources"]):
+    for b, o in zip(built["resources"], template["resources"], strict=True):
         # Bicep writes the dependency on the share (a 'a/default/b' name kept in a variable) as
         # resourceId(type, split(variables(...), '/')[0], …); inference.json names the same
         # segments directly, so dependsOn is compared by count, everything else exactly.

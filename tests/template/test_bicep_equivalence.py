@@ -31,7 +31,7 @@ def test_resources(compiled, template):
     assert [(r["type"], r["apiVersion"]) for r in bicep] == [
         (r["type"], r["apiVersion"]) for r in template["resources"]
     ]
-    for b, j in zip(bicep, template["resources"]):
+    for b, j in zip(bicep, template["resources"], strict=True):
         assert b.get("condition") == j.get("condition"), j["type"]
         assert _sorted_deps(b) == _sorted_deps(j), j["type"]
 

@@ -9,7 +9,7 @@ operations/ (one module per command) -> azure/ (all network access) -> core/ (pu
 
 from azure.cli.core import AzCommandsLoader
 
-from azext_aitk._help import helps  # pylint: disable=unused-import
+from azext_aitk._help import helps  # noqa: F401  # pylint: disable=unused-import  # registers the help texts
 
 
 class AitkCommandsLoader(AzCommandsLoader):

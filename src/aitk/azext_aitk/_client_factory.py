@@ -40,7 +40,9 @@ def cf_deployments(cli_ctx, subscription_id=None):
     return get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_DEPLOYMENTS, subscription_id=subscription_id)
 
 
-def cf_share(cli_ctx, file_endpoint, share_name, account_name, account_key, max_range_size=None):
+def cf_share(
+    _cli_ctx, file_endpoint, share_name, account_name, account_key, max_range_size=None
+):  # az client factories take cli_ctx first
     """Azure Files data plane with Shared Key, with az's user agent and its SSL settings."""
     from azure.cli.core import _debug
     from azure.cli.core.util import get_az_user_agent

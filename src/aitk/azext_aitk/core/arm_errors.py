@@ -158,6 +158,13 @@ def classify(
     )
 
 
+def _field_reader(obj: Any) -> Any:
+    """A getter for one field of a dict (REST JSON) or an SDK model, absent fields being None."""
+    if isinstance(obj, dict):
+        return obj.get
+    return lambda key: getattr(obj, key, None)
+
+
 def failed_operations(operations: Iterable[Any] | None) -> list[tuple[str | None, Any]]:
     """[(resource, error)] from deployment operations (SDK objects or dicts) that failed."""
     failed = []
@@ -165,7 +172,7 @@ def failed_operations(operations: Iterable[Any] | None) -> list[tuple[str | None
         props = op.get("properties") if isinstance(op, dict) else getattr(op, "properties", None)
         if props is None:
             continue
-        get = (lambda k: props.get(k)) if isinstance(props, dict) else (lambda k: getattr(props, k, None))
+        get = _field_reader(props)
         state = get("provisioning_state") or get("provisioningState")
         if str(state).lower() != "failed":
             continue
