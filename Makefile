@@ -40,7 +40,7 @@ unit: $(STAMP)
 
 # Format and lint (ruff), the azure-cli-extensions pylint conventions, types on the pure tiers.
 LINT_PATHS := src container tests benchmarks scripts setup.py
-TYPED_PATHS := container/aitk_serve $(wildcard src/aitk/azext_aitk/core)
+TYPED_PATHS := container/aitk_serve src/aitk/azext_aitk/core
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

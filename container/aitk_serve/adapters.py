@@ -9,7 +9,9 @@ LaunchError with one clear line; harmless differences become warnings.
 import os
 import re
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import LaunchError
 from . import validate as v
@@ -47,7 +49,7 @@ DIMENSIONS = (
 _PEFT_PREFIX = "base_model.model."
 
 
-def read_safetensors_header(path):
+def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
     """Return {tensor name: {"dtype", "shape", ...}} from a .safetensors file's header."""
     try:
         with open(path, "rb") as f:
@@ -76,7 +78,7 @@ def read_safetensors_header(path):
     return header
 
 
-def smallest_max_lora_rank(rank):
+def smallest_max_lora_rank(rank: int) -> int:
     """The smallest `--max-lora-rank` vLLM accepts that fits an adapter of this rank."""
     for allowed in ALLOWED_MAX_LORA_RANKS:
         if rank <= allowed:
@@ -86,13 +88,13 @@ def smallest_max_lora_rank(rank):
     )
 
 
-def _vllm():
+def _vllm() -> str:
     from . import VLLM_VERSION
 
     return VLLM_VERSION
 
 
-def _read_json(path, what):
+def _read_json(path: str, what: str) -> dict:
     return v.load_json(path, what)
 
 
@@ -114,12 +116,13 @@ class ModelInfo:  # pylint: disable=too-many-instance-attributes  # what config.
     other_modules: set = field(default_factory=set)
 
 
-def _text_config(config):
+def _text_config(config: dict) -> dict:
     # Multimodal configs nest the language model's numbers.
-    return config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    text = config.get("text_config")
+    return text if isinstance(text, dict) else config
 
 
-def model_dimensions(config, where="config.json"):
+def model_dimensions(config: dict, where: str = "config.json") -> dict[str, int | None]:
     """config.json's DIMENSIONS (of the text model), each a positive int or None when absent;
     anything else (a string, 0, a list, a bool, infinity) is refused."""
     c = _text_config(config)
@@ -129,7 +132,7 @@ def model_dimensions(config, where="config.json"):
     return dims
 
 
-def config_shapes(config, where="config.json"):
+def config_shapes(config: dict, where: str = "config.json") -> dict[str, set[tuple[int, int]]]:
     """(out, in) shape of each linear/embedding module, from config.json's dimensions."""
     c = _text_config(config)
     dims = model_dimensions(config, where)
@@ -169,7 +172,7 @@ def config_shapes(config, where="config.json"):
     return shapes
 
 
-def _model_weight_headers(model_dir):
+def _model_weight_headers(model_dir: str) -> dict[str, dict[str, Any]]:
     """Headers of the model's safetensors files (the shards named by the index, or every
     *.safetensors file); {} when it has none (e.g. only pytorch_model.bin)."""
     index = os.path.join(model_dir, "model.safetensors.index.json")
@@ -185,7 +188,7 @@ def _model_weight_headers(model_dir):
     return headers
 
 
-def index_shards(index):
+def index_shards(index: str) -> list[str]:
     """The shard files a model.safetensors.index.json names; each must exist beside it (vLLM
     loads exactly these and fails on a missing one only after a long start)."""
     where = f"model weight index {index}"
@@ -209,7 +212,7 @@ def index_shards(index):
     return sorted(set(weight_map.values()))
 
 
-def header_shapes(headers):
+def header_shapes(headers: Mapping[str, Any]) -> tuple[dict[str, set[tuple[int, int]]], set[str]]:
     """From weight headers: ({suffix: {(out, in)}} of 2-D weights, {suffixes of other modules})."""
     shapes: dict[str, set[tuple[int, int]]] = {}
     others: set[str] = set()
@@ -228,7 +231,7 @@ def header_shapes(headers):
     return shapes, others - set(shapes)
 
 
-def inspect_model(path):
+def inspect_model(path: str) -> ModelInfo:
     """Check that `path` is a Hugging Face model folder and learn its dimensions."""
     if not os.path.isdir(path):
         raise LaunchError(f"model folder {path} does not exist")
@@ -257,7 +260,9 @@ def inspect_model(path):
     )
 
 
-def check_config_against_weights(config, dims, headers, where):
+def check_config_against_weights(
+    config: dict, dims: Mapping[str, int | None], headers: Mapping[str, Any], where: str
+) -> None:
     """Refuse a causal LM's config.json whose hidden size or layer count is not its weights'
     (a config copied from another size of the model): vLLM would build the wrong network and
     fail loading the weights after a long start."""
@@ -293,7 +298,7 @@ class AdapterInfo:
     warnings: list = field(default_factory=list)
 
 
-def _adapter_tensor_shapes(weights_file):
+def _adapter_tensor_shapes(weights_file: str) -> dict[str, list[int]]:
     if weights_file.endswith(".safetensors"):
         return {k: meta["shape"] for k, meta in read_safetensors_header(weights_file).items()}
     try:  # legacy peft format: a pickle of tensors (small); needs torch, which vLLM has
@@ -315,7 +320,7 @@ def _adapter_tensor_shapes(weights_file):
     return {str(k): [int(d) for d in t.shape] for k, t in state.items() if hasattr(t, "shape")}
 
 
-def check_adapter_config(config, where):
+def check_adapter_config(config: dict, where: str) -> int:
     """Refuse LoRA features vLLM cannot serve (mirrors vllm/lora/peft_helper.py) and values of
     the wrong type (vLLM reads r, lora_alpha and target_modules unchecked). Returns the rank."""
     file = f"{where}: {ADAPTER_CONFIG_FILE}"
@@ -364,7 +369,7 @@ def check_adapter_config(config, where):
     return max([r, *ranks.values()])
 
 
-def _same_base(declared, model_path, served_name):
+def _same_base(declared: str | None, model_path: str | None, served_name: str | None) -> bool:
     if not declared:
         return True
     tail = declared.rstrip("/").rsplit("/", 1)[-1]
@@ -372,7 +377,7 @@ def _same_base(declared, model_path, served_name):
     return tail in names or declared in names
 
 
-def _check_fits_model(where, key, module, kind, shape, model):
+def _check_fits_model(where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo) -> None:
     """Refuse a LoRA tensor that does not fit the base model: a layer it lacks, a module that is
     not a linear layer of it, or a shape none of that module's weights has."""
     suffix = module.rsplit(".", 1)[-1]
@@ -428,7 +433,14 @@ def _check_fits_model(where, key, module, kind, shape, model):
         )
 
 
-def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None):
+def inspect_adapter(
+    name: str,
+    path: str,
+    model: ModelInfo | None = None,
+    *,
+    model_ref: str | None = None,
+    served_name: str | None = None,
+) -> AdapterInfo:
     """Check one adapter folder against the base model (ModelInfo, or None when the model is
     not a local folder) and return an AdapterInfo. Raises LaunchError on the first problem."""
     where = f"adapter {name!r} ({path})"
@@ -482,7 +494,7 @@ def inspect_adapter(name, path, model=None, *, model_ref=None, served_name=None)
     )
 
 
-def check_unique_names(pairs, base_name=None):
+def check_unique_names(pairs: Iterable[tuple[str, str]], base_name: str | None = None) -> None:
     """Refuse two adapters with one name, or an adapter named like the base model."""
     seen: dict[str, str] = {}
     for name, path in pairs:

@@ -5,9 +5,11 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from . import LaunchError, __version__, fit, gpus
-from .adapters import check_unique_names, inspect_adapter, inspect_model
+from .adapters import AdapterInfo, ModelInfo, check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
 from .resolver import SETTINGS_ENV, Settings
@@ -20,9 +22,10 @@ PORT_ENV = "AITK_PORT"
 DEFAULT_PORT = 8000
 HOST_ENV = "AITK_HOST"
 DEFAULT_HOST = "0.0.0.0"  # the container's ingress reaches it from outside the container
+_Number = TypeVar("_Number", int, float)
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"python -m {PROG}",
         description="Serve a base model and its LoRA adapters with vLLM's OpenAI-compatible "
@@ -74,7 +77,7 @@ def parser():
     return p
 
 
-def planned_gpu(args, env):
+def planned_gpu(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[int, gpus.GpuSpec | None]:
     """(GPU count, GpuSpec or None): --gpu/--gpu-memory when given, else what is visible."""
     if args.gpu is None and args.gpu_memory is None:
         count = count_gpus(env)
@@ -100,7 +103,7 @@ def planned_gpu(args, env):
     return spec.count, spec
 
 
-def _number(vllm_args, flag, kind):
+def _number(vllm_args: Sequence[str], flag: str, kind: Callable[[str], _Number]) -> _Number | None:
     value = flag_value(vllm_args, flag)
     if value is None:
         return None
@@ -110,7 +113,9 @@ def _number(vllm_args, flag, kind):
         raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
 
 
-def fit_model(model, infos, gpu, vllm_args):
+def fit_model(
+    model: ModelInfo | None, infos: list[AdapterInfo], gpu: gpus.GpuSpec | None, vllm_args: list[str]
+) -> fit.FitPlan | None:
     """The memory plan for a local model on `gpu` (None on CPU, or for a remote model id);
     refuses (LaunchError) when the model cannot fit."""
     if gpu is None or model is None:
@@ -136,7 +141,7 @@ def fit_model(model, infos, gpu, vllm_args):
     return fitted
 
 
-def listen_port(flag, env):
+def listen_port(flag: int | None, env: Mapping[str, str]) -> int:
     """--port, else $AITK_PORT (a runtime that picks the port, like the local stand-in), else 8000.
     The address works the same way: --host, else $AITK_HOST, else 0.0.0.0."""
     if flag is not None:
@@ -149,18 +154,18 @@ def listen_port(flag, env):
     return int(value)
 
 
-def split_argv(argv):
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     if "--" in argv:
         i = argv.index("--")
         return argv[:i], argv[i + 1 :]
     return argv, []
 
 
-def log(msg):
+def log(msg: str) -> None:
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
 
-def api_key_notes(env_key, arg_keys, env_name):
+def api_key_notes(env_key: str | None, arg_keys: list[str], env_name: str) -> list[str]:
     """What to say about the keys in effect: vLLM takes --api-key over VLLM_API_KEY
     (vllm/entrypoints/serve/middleware/register.py), and our middleware does the same."""
     if arg_keys and env_key:
@@ -170,7 +175,7 @@ def api_key_notes(env_key, arg_keys, env_name):
     return []
 
 
-def plan(argv, env):
+def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     """Everything before exec: returns a dict (argv, env updates, cwd, adapters, notes)."""
     own, extra = split_argv(list(argv))
     args = parser().parse_args(own)
@@ -226,7 +231,7 @@ def plan(argv, env):
         served_model_name=src.served_model_name,
         model=src.model,
         model_is_local=src.model_is_local,
-        max_lora_rank=_number(command, "--max-lora-rank", int),
+        max_lora_rank=cast(int, _number(command, "--max-lora-rank", int)),  # build() always sets it
     ).to_env()
     return {
         "command": command,
@@ -242,7 +247,7 @@ def plan(argv, env):
     }
 
 
-def public(p):
+def public(p: dict[str, Any]) -> dict[str, Any]:
     """The plan with secrets redacted, as --check prints it."""
     out = {k: v for k, v in p.items() if k != "check"}
     out["command"] = redact_args(p["command"])
@@ -250,7 +255,11 @@ def public(p):
     return out
 
 
-def main(argv=None, env=None, execve=os.execve):
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    execve: Callable[[str, list[str], dict[str, str]], object] = os.execve,
+) -> int:
     env = dict(os.environ if env is None else env)
     argv = sys.argv[1:] if argv is None else argv
     try:

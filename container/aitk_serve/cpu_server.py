@@ -15,12 +15,23 @@ module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below
 
 import runpy
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 
-def fixed_bgmv_shrink(original):
-    def bgmv_shrink(inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling=1.0):
+def fixed_bgmv_shrink(original: Callable[..., None]) -> Callable[..., None]:
+    def bgmv_shrink(
+        inputs: "Tensor",
+        lora_a_weights: "Tensor",
+        output_tensor: "Tensor",
+        lora_indices_tensor: "Tensor",
+        scaling: float = 1.0,
+    ) -> None:
         original(inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling)
         no_lora = lora_indices_tensor < 0
         if bool(no_lora.any()):
@@ -33,7 +44,7 @@ def fixed_bgmv_shrink(original):
     return bgmv_shrink
 
 
-def patch():
+def patch() -> None:
     """Install the fix in every module that bound vLLM's CPU bgmv_shrink. Idempotent."""
     from vllm.lora.ops.torch_ops import lora_ops
 

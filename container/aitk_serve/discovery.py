@@ -5,9 +5,12 @@ Precedence, per setting: flags > environment > serve.json > discovery on the sha
 not merged), so a serve.json that lists adapters turns discovery off.
 """
 
+import argparse
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from . import LaunchError, adapter_spec, serve_config
 from . import validate as v
@@ -43,12 +46,12 @@ class ServeConfig:
     vllm_args: list = field(default_factory=list)
 
 
-def mount_root(env):
+def mount_root(env: Mapping[str, str]) -> str:
     return env.get(MOUNT_ENV) or MOUNT_PATH
 
 
-def _pairs_no_dupes(path):
-    def hook(pairs):
+def _pairs_no_dupes(path: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         names = [k for k, _ in pairs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -58,7 +61,7 @@ def _pairs_no_dupes(path):
     return hook
 
 
-def load_serve_config(path, required):
+def load_serve_config(path: str, required: bool) -> ServeConfig:
     """Read serve.json. `required`: the user named the file (a missing file is an error)."""
     if not os.path.isfile(path):
         if required:
@@ -92,7 +95,7 @@ def load_serve_config(path, required):
     )
 
 
-def parse_adapter_specs(specs, source):
+def parse_adapter_specs(specs: Iterable[str], source: str) -> list[tuple[str, str]]:
     """["NAME=PATH", ...] -> [(name, path)]; refuses a spec without a name or a path."""
     pairs = []
     for spec in specs:
@@ -106,11 +109,11 @@ def parse_adapter_specs(specs, source):
     return pairs
 
 
-def looks_like_path(value):
+def looks_like_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~")) or value in (".", "..")
 
 
-def resolve_path(value, mount, relative_to_mount):
+def resolve_path(value: str, mount: str, relative_to_mount: bool) -> str:
     """A path from a flag/env (relative to the cwd, else to the mount) or from serve.json
     (relative to the mount)."""
     value = os.path.expanduser(value)
@@ -121,7 +124,7 @@ def resolve_path(value, mount, relative_to_mount):
     return os.path.normpath(os.path.join(mount, value))
 
 
-def _walk(top, want, depth=_MAX_DEPTH):
+def _walk(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEPTH) -> list[str]:
     """Folders under `top` (sorted, at most `depth` deep) for which want(path, files) holds;
     does not descend into a folder it returns. Each real folder is visited once: a linked
     folder (a loop back up, or a second name for an adapter) is not entered again, and real
@@ -131,7 +134,7 @@ def _walk(top, want, depth=_MAX_DEPTH):
     if not os.path.isdir(top):
         return found
 
-    def visit(path, level):
+    def visit(path: str, level: int) -> None:
         try:
             st = os.stat(path)
             entries = sorted(os.scandir(path), key=lambda e: (e.is_symlink(), e.name))
@@ -153,7 +156,7 @@ def _walk(top, want, depth=_MAX_DEPTH):
     return found
 
 
-def discover_models(mount):
+def discover_models(mount: str) -> list[str]:
     """Hugging Face model folders under <mount>/model-cache (folders with config.json that
     are not adapters)."""
     return _walk(
@@ -162,7 +165,7 @@ def discover_models(mount):
     )
 
 
-def adapter_name_for(rel):
+def adapter_name_for(rel: str) -> str:
     """models/<a>/<b>/adapter -> "a-b": the folder path under models/, a trailing `adapter`
     folder dropped, joined with '-'."""
     parts = [p for p in rel.replace(os.sep, "/").split("/") if p]
@@ -171,7 +174,7 @@ def adapter_name_for(rel):
     return "-".join(parts)
 
 
-def checkpoint_dirs(mount):
+def checkpoint_dirs(mount: str) -> tuple[list[str], list[str]]:
     """(absolute folders, warnings): where fine-tuning writes its checkpoints: every
     `passes.<pass>.training_args.output_dir` of the AI Toolkit's finetuning/olive-config.json
     on the share, else the AI Toolkit's default. The file is fine-tuning's, not ours: one that
@@ -194,14 +197,14 @@ def checkpoint_dirs(mount):
     return dirs or default, []
 
 
-def _is_checkpoint(path, models_dir, skip_dirs):
+def _is_checkpoint(path: str, models_dir: str, skip_dirs: Iterable[str]) -> bool:
     rel = os.path.relpath(path, models_dir).split(os.sep)
     if any(CHECKPOINT_FOLDER.fullmatch(part) for part in rel):
         return True
     return any(path == d or path.startswith(d + os.sep) for d in skip_dirs)
 
 
-def discover_adapters(mount):
+def discover_adapters(mount: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(pairs, warnings): every final peft adapter under <mount>/models (named after its folder
     path) and every <mount>/aitk/adapters/<NAME>; a deployed adapter wins over a fine-tuning
     one of the same name, with a warning. Fine-tuning's intermediate checkpoints (checkpoint-*
@@ -259,7 +262,7 @@ class Sources:  # pylint: disable=too-many-instance-attributes  # one field per 
     warnings: list
 
 
-def resolve(args, env):
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Sources:
     """Apply precedence to the parsed flags and the environment. Raises LaunchError."""
     mount = mount_root(env)
     warnings = []
@@ -308,8 +311,8 @@ def resolve(args, env):
     elif env.get(ADAPTERS_ENV, "").strip():
         pairs, source = parse_adapter_specs(env[ADAPTERS_ENV].split(","), ADAPTERS_ENV), ADAPTERS_ENV
         pairs = [(n, resolve_path(p, mount, False)) for n, p in pairs]
-    elif cfg.adapters is not None:
-        pairs, source = [(n, resolve_path(p, mount, True)) for n, p in cfg.adapters], cfg.path
+    elif cfg.adapters is not None:  # then cfg.path is set: both come from the file
+        pairs, source = [(n, resolve_path(p, mount, True)) for n, p in cfg.adapters], cast(str, cfg.path)
     else:
         pairs, more = discover_adapters(mount)
         warnings += more

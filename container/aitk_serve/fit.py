@@ -28,6 +28,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from . import LaunchError
 from .adapters import smallest_max_lora_rank
@@ -565,7 +566,7 @@ def smallest_fitting_profile(
     adapters: list[AdapterShape],
     min_context: int = USEFUL_CONTEXT,
     profiles: Iterable[WorkloadProfile] = PROFILES,
-    **plan_options,
+    **plan_options: Any,
 ) -> tuple[WorkloadProfile, FitPlan] | None:
     """The first (cheapest) profile whose plan fits with at least `min_context` tokens, and that
     plan; None when none does."""

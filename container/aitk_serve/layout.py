@@ -34,12 +34,12 @@ ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-def adapter_dir(name):
+def adapter_dir(name: str) -> str:
     """Share-relative folder of an adapter pushed by deploy under NAME."""
     return f"{ADAPTERS_DIR}/{name}"
 
 
-def is_owned(path):
+def is_owned(path: str) -> bool:
     """True when a share-relative path lies under a prefix deploy owns."""
     path = path.strip("/")
     return any(path == p or path.startswith(p + "/") for p in OWNED_PREFIXES)

@@ -13,10 +13,19 @@ middleware/register.py), so it is the outermost layer and sees every request fir
 docs/serving.md ("Open without a key") lists the open routes and why.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # vLLM's own dependencies: names for the annotations only
+    from argparse import Namespace
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 # path -> methods that need no key: the page (it asks for the key itself) and the probes Azure
 # Container Apps sends without credentials. Everything else needs the key, for every method.
@@ -44,18 +53,18 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _digest(token):
+def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def api_tokens(args=None, env=None):
+def api_tokens(args: Namespace | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     """The keys vLLM itself accepts: --api-key, else VLLM_API_KEY (vllm/envs.py)."""
     env = os.environ if env is None else env
     keys = list(getattr(args, "api_key", None) or []) or [env.get("VLLM_API_KEY") or ""]
     return [k for k in keys if k]
 
 
-def authorized(headers, token_digests):
+def authorized(headers: Mapping[bytes, bytes], token_digests: Iterable[bytes]) -> bool:
     """Bearer token check in constant time, as vLLM's AuthenticationMiddleware does."""
     value = headers.get(b"authorization", b"").decode("latin-1")
     scheme, _, param = value.partition(" ")
@@ -68,7 +77,7 @@ def authorized(headers, token_digests):
     return ok
 
 
-def is_cors_preflight(method, headers):
+def is_cors_preflight(method: str, headers: Mapping[bytes, bytes]) -> bool:
     """A browser's CORS preflight: OPTIONS with both Origin and Access-Control-Request-Method
     (https://fetch.spec.whatwg.org/#cors-preflight-fetch). Browsers never send credentials on
     it, so it must pass for the page-less API to work cross-origin; vLLM's CORS middleware
@@ -76,14 +85,14 @@ def is_cors_preflight(method, headers):
     return method == "OPTIONS" and b"origin" in headers and b"access-control-request-method" in headers
 
 
-def needs_key(path, method, headers=None):
+def needs_key(path: str, method: str, headers: Mapping[bytes, bytes] | None = None) -> bool:
     """True unless (path, method) is an open route or the request is a real CORS preflight."""
     if method in OPEN_ROUTES.get(path, ()):
         return False
     return not is_cors_preflight(method, headers or {})
 
 
-def _route_path(scope):
+def _route_path(scope: Scope) -> str:
     path = scope["path"]
     root = scope.get("root_path") or ""
     if root and path.startswith(root):
@@ -91,23 +100,23 @@ def _route_path(scope):
     return path
 
 
-def _headers(scope):
+def _headers(scope: Scope) -> dict[bytes, bytes]:
     return {k.lower(): v for k, v in scope.get("headers", [])}
 
 
 class ChatPageMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one __call__ by protocol
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._digests = None
+        self._digests: list[bytes] | None = None
 
-    def _token_digests(self, scope):
+    def _token_digests(self, scope: Scope) -> list[bytes]:
         if self._digests is None:
             app = scope.get("app")
             args = getattr(getattr(app, "state", None), "args", None)
             self._digests = [_digest(t) for t in api_tokens(args)]
         return self._digests
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             return await self._websocket(scope, receive, send)
         if scope["type"] != "http":  # lifespan
@@ -135,7 +144,7 @@ class ChatPageMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one
             return
         return await self.app(scope, receive, send)
 
-    async def _websocket(self, scope, receive, send):
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """No websocket route is open: without the key the handshake is refused (HTTP 403 to
         the client, per the ASGI spec for a close before accept), before any route runs."""
         digests = self._token_digests(scope)
@@ -146,7 +155,7 @@ class ChatPageMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one
             return None
         return await self.app(scope, receive, send)
 
-    async def _page(self, send, head=False):
+    async def _page(self, send: Send, head: bool = False) -> None:
         with open(_PAGE_FILE, "rb") as f:
             body = f.read()
         await send(

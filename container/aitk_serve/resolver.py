@@ -16,16 +16,23 @@ This module is pure (stdlib, the launcher's own modules); vLLM is imported only 
 The launcher hands the server its settings in one environment variable (SETTINGS_ENV).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from . import LaunchError
 from .adapters import AdapterInfo, ModelInfo, inspect_adapter, inspect_model, smallest_max_lora_rank
 from .discovery import adapter_name_for
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
+
+if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
+    from vllm.lora.resolver import LoRAResolver
 
 SETTINGS_ENV = "AITK_SHARE_ADAPTERS"
 RESOLVER_NAME = "aitk share adapters"
@@ -49,7 +56,7 @@ class Settings:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_env(cls, env) -> "Settings | None":
+    def from_env(cls, env: Mapping[str, str]) -> Settings | None:
         raw = env.get(SETTINGS_ENV)
         if not raw:
             return None
@@ -70,7 +77,7 @@ class Settings:
 class Refused(Exception):
     """A name that cannot be served: the HTTP status (404 or 400) and one line saying why."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -89,7 +96,7 @@ def _log(msg: str) -> None:
 # Names and paths (pure)
 
 
-def plausible_name(name) -> bool:
+def plausible_name(name: object) -> bool:
     """True for a string that can be one adapter folder's name (or discovery's name of one)."""
     return (
         isinstance(name, str)
@@ -100,19 +107,19 @@ def plausible_name(name) -> bool:
     )
 
 
-def adapter_roots(mount: str) -> tuple:
+def adapter_roots(mount: str) -> tuple[str, str]:
     """(deployed root, fine-tuning root) below the share's real path."""
     real = os.path.realpath(mount)
     return os.path.join(real, *ADAPTERS_DIR.split("/")), os.path.join(real, FINETUNED_MODELS_DIR)
 
 
-def inside(path: str, roots) -> bool:
+def inside(path: str, roots: Iterable[str]) -> bool:
     """True when `path`, symlinks resolved, lies strictly below one of `roots`."""
     real = os.path.realpath(path)
     return any(real.startswith(root + os.sep) for root in roots)
 
 
-def confine(name: str, path: str, roots) -> None:
+def confine(name: str, path: str, roots: Iterable[str]) -> None:
     """Refuse an adapter folder that is, or holds, a link out of the adapter roots."""
     escapes = not inside(path, roots)
     if not escapes:
@@ -133,7 +140,7 @@ def _finetuned_adapters(root: str) -> dict:
     """{name: [folders]} of every peft adapter under models/, named as discovery names them."""
     found: dict = {}
 
-    def visit(path, level):
+    def visit(path: str, level: int) -> None:
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError:
@@ -238,7 +245,7 @@ class ShareAdapters:
     """Looks adapters up on the share and inspects them, remembering each folder's verdict until
     its files change. Thread-safe: the server calls it from worker threads."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._verdicts: dict = {}  # (name, folder) -> (signature, AdapterInfo | Refused)
@@ -279,7 +286,7 @@ class ShareAdapters:
             raise verdict
         return verdict
 
-    def _judge(self, name: str, path: str):
+    def _judge(self, name: str, path: str) -> AdapterInfo | Refused:
         try:
             info = inspect_adapter(
                 name, path, self.model(), model_ref=self.settings.model, served_name=self.settings.served_model_name
@@ -307,7 +314,7 @@ _catalog_lock = threading.Lock()
 _catalog: dict = {}
 
 
-def current_catalog(env=None) -> ShareAdapters | None:
+def current_catalog(env: Mapping[str, str] | None = None) -> ShareAdapters | None:
     """This process's catalogue, from the launcher's settings in the environment (None when the
     server was not started by the launcher)."""
     env = os.environ if env is None else env
@@ -323,7 +330,7 @@ def current_catalog(env=None) -> ShareAdapters | None:
 # vLLM's side (imported only inside vLLM's API-server process)
 
 
-def make_resolver(catalog_source=current_catalog):
+def make_resolver(catalog_source: Callable[[], ShareAdapters | None] = current_catalog) -> LoRAResolver:
     """A vllm.lora.resolver.LoRAResolver over the share. vLLM 0.32 asks it from
     OpenAIServingModels.resolve_lora (vllm/entrypoints/openai/models/serving.py) when a request
     names a model that is neither the base nor loaded, then loads what it returns; None means
@@ -360,7 +367,7 @@ def make_resolver(catalog_source=current_catalog):
 _registered: list = []
 
 
-def register():
+def register() -> LoRAResolver:
     """Register the share's resolver with vLLM's registry, once per process; returns it."""
     if not _registered:
         from vllm.lora.resolver import LoRAResolverRegistry

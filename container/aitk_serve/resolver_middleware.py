@@ -20,11 +20,22 @@ middleware in order, so the last added runs first), so nothing here runs without
   every entry with "loaded": true or false (an extra field; the OpenAI shape is kept).
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import resolver
+
+if TYPE_CHECKING:  # vLLM's own types: names for the annotations only
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from vllm.entrypoints.openai.models.serving import OpenAIServingModels
+    from vllm.lora.resolver import LoRAResolver
+
+    from .adapters import AdapterInfo
 
 MODELS_PATH = "/v1/models"
 # Bodies up to this size are read to find `model`; larger ones (images inline) pass untouched
@@ -34,7 +45,7 @@ MAX_INSPECTED_BODY = 4 * 1024 * 1024
 resolver.register()
 
 
-def route(scope) -> str:
+def route(scope: Scope) -> str:
     path = scope["path"]
     root = scope.get("root_path") or ""
     if root and path.startswith(root):
@@ -42,14 +53,14 @@ def route(scope) -> str:
     return path
 
 
-def is_json(scope) -> bool:
+def is_json(scope: Scope) -> bool:
     for key, value in scope.get("headers", []):
         if key.lower() == b"content-type":
             return value.split(b";", 1)[0].strip().lower() == b"application/json"
     return False
 
 
-def requested_model(body: bytes):
+def requested_model(body: bytes) -> str | None:
     """The request's `model` when it is a non-empty string, else None."""
     try:
         data = json.loads(body)
@@ -59,24 +70,24 @@ def requested_model(body: bytes):
     return name if isinstance(name, str) and name else None
 
 
-def serving_models(scope):
+def serving_models(scope: Scope) -> OpenAIServingModels | None:
     """vLLM's OpenAIServingModels of this app (None before the app state exists)."""
     state = getattr(scope.get("app"), "state", None)
     return getattr(state, "openai_serving_models", None)
 
 
-def attach(models, share_resolver) -> None:
+def attach(models: OpenAIServingModels, share_resolver: LoRAResolver) -> None:
     """Make sure vLLM's models consult the share's resolver (see the module's docstring)."""
     resolvers = getattr(models, "lora_resolvers", None)
     if isinstance(resolvers, list) and share_resolver not in resolvers:
         resolvers.append(share_resolver)
 
 
-def known_to_vllm(models, name: str) -> bool:
+def known_to_vllm(models: OpenAIServingModels, name: str) -> bool:
     return bool(models.is_base_model(name) or name in models.lora_requests)
 
 
-async def read_body(receive, limit=MAX_INSPECTED_BODY):
+async def read_body(receive: Receive, limit: int = MAX_INSPECTED_BODY) -> tuple[bytes, bool, bool]:
     """(body read so far, complete?, disconnected?): reads up to `limit` bytes of the body."""
     chunks: list = []
     size = 0
@@ -93,11 +104,11 @@ async def read_body(receive, limit=MAX_INSPECTED_BODY):
             return b"".join(chunks), False, False
 
 
-def replay(body: bytes, complete: bool, receive):
+def replay(body: bytes, complete: bool, receive: Receive) -> Receive:
     """A receive that yields the bytes already read, then the rest of the original stream."""
     sent = False
 
-    async def again():
+    async def again() -> Message:
         nonlocal sent
         if not sent:
             sent = True
@@ -107,7 +118,7 @@ def replay(body: bytes, complete: bool, receive):
     return again
 
 
-async def send_json(send, status: int, payload, headers=()):
+async def send_json(send: Send, status: int, payload: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps(payload).encode()
     await send(
         {
@@ -119,7 +130,7 @@ async def send_json(send, status: int, payload, headers=()):
     await send({"type": "http.response.body", "body": body})
 
 
-def with_share_adapters(listing: dict, available, base_name: str) -> dict:
+def with_share_adapters(listing: dict, available: Iterable[AdapterInfo], base_name: str) -> dict:
     """vLLM's /v1/models listing plus the adapters on the share that are not loaded."""
     cards = [c for c in listing.get("data", []) if isinstance(c, dict)]
     for card in cards:
@@ -146,10 +157,10 @@ def with_share_adapters(listing: dict, available, base_name: str) -> dict:
 
 
 class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an ASGI app
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         catalog = resolver.current_catalog() if scope["type"] == "http" else None
         models = serving_models(scope)
         if catalog is None or models is None:
@@ -171,10 +182,11 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
             receive = replay(body, complete, receive)
         return await self.app(scope, receive, send)
 
-    async def _models(self, scope, receive, send, catalog):
-        start, chunks = {}, []
+    async def _models(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
+        start: Message = {}
+        chunks: list[bytes] = []
 
-        async def capture(message):
+        async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":

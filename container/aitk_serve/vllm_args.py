@@ -6,8 +6,13 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from .adapters import smallest_max_lora_rank
+from .adapters import AdapterInfo, smallest_max_lora_rank
+
+if TYPE_CHECKING:
+    from .fit import FitPlan
 
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
@@ -28,7 +33,7 @@ DEFAULT_MAX_LORA_RANK = 16
 SECRET_FLAGS = ("--api-key",)
 
 
-def count_gpus(env, dev_dir="/dev", nvidia_smi=None):
+def count_gpus(env: Mapping[str, str], dev_dir: str = "/dev", nvidia_smi: str | None = None) -> int:
     """GPUs this process may use: CUDA_VISIBLE_DEVICES when set, else the /dev/nvidiaN device
     files (what a container sees), else `nvidia-smi -L`."""
     visible = env.get("CUDA_VISIBLE_DEVICES")
@@ -51,7 +56,7 @@ def count_gpus(env, dev_dir="/dev", nvidia_smi=None):
     return 0
 
 
-def tensor_parallel_size(gpus, num_heads=None):
+def tensor_parallel_size(gpus: int, num_heads: int | None = None) -> int:
     """The largest GPU count <= gpus that divides the attention heads (vLLM needs that)."""
     for n in range(max(gpus, 1), 0, -1):
         if num_heads is None or num_heads % n == 0:
@@ -59,13 +64,13 @@ def tensor_parallel_size(gpus, num_heads=None):
     return 1
 
 
-def has_flag(args, flag):
+def has_flag(args: Iterable[str], flag: str) -> bool:
     """True when vLLM arguments set `flag` (--a-b, --a_b, --a-b=value)."""
     names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
     return any(a in names or a.split("=", 1)[0] in names for a in args)
 
 
-def flag_value(args, flag):
+def flag_value(args: Sequence[str], flag: str) -> str | None:
     """The value the last `flag` in vLLM arguments sets (--a-b V, --a_b V, --a-b=V), or None."""
     names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
     found = None
@@ -76,7 +81,7 @@ def flag_value(args, flag):
     return found
 
 
-def lora_modules_arg(adapters, base_name):
+def lora_modules_arg(adapters: Iterable[AdapterInfo], base_name: str) -> list[str]:
     """vLLM's JSON form of --lora-modules, one item per adapter (all after ONE flag: vLLM's
     parser replaces, not extends, the list on a second --lora-modules)."""
     return [
@@ -87,19 +92,19 @@ def lora_modules_arg(adapters, base_name):
 
 def build(
     *,
-    model,
-    served_name,
-    adapters,
-    host,
-    port,
-    api_key,
-    gpus,
-    num_heads=None,
-    extra_args=(),
-    env=None,
-    python=None,
-    fit=None,
-):
+    model: str,
+    served_name: str,
+    adapters: Sequence[AdapterInfo],
+    host: str,
+    port: int,
+    api_key: str | None,
+    gpus: int,
+    num_heads: int | None = None,
+    extra_args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    python: str | None = None,
+    fit: "FitPlan | None" = None,
+) -> tuple[list[str], dict[str, str], list[str]]:
     """(argv, env updates, notes) for exec'ing vLLM's OpenAI server. `fit` (an
     aitk_serve.fit.FitPlan, GPU only) sets dtype, context, LoRA slots and memory use."""
     env = env or {}
@@ -172,18 +177,18 @@ def build(
     return argv + extra, updates, notes
 
 
-def _secret_flag(arg):
+def _secret_flag(arg: str) -> str | None:
     """The secret flag `arg` sets (--api-key, --api_key, --api-key=VALUE), else None."""
     name = arg.split("=", 1)[0]
     return name if name.replace("_", "-") in SECRET_FLAGS else None
 
 
-def _is_option(arg):
+def _is_option(arg: str) -> bool:
     # What argparse takes for the next option rather than a value (it reads "-5" as a value).
     return arg.startswith("-") and not re.fullmatch(r"-\d[\d.]*", arg)
 
 
-def secret_values(argv):
+def secret_values(argv: Sequence[str]) -> list[tuple[int, str]]:
     """(index, value) of every secret value: vLLM's --api-key takes several (nargs="+"), so every
     argument after it up to the next option is a key; `--api-key=K` holds one itself (and what
     follows it, up to the next option, is redacted too: vLLM would echo it in its usage error)."""
@@ -201,12 +206,12 @@ def secret_values(argv):
     return found
 
 
-def api_keys_in_args(argv):
+def api_keys_in_args(argv: Sequence[str]) -> list[str]:
     """The API keys extra vLLM arguments set (vLLM uses them instead of VLLM_API_KEY)."""
     return [value for _, value in secret_values(argv) if value]
 
 
-def redact_args(argv):
+def redact_args(argv: Sequence[str]) -> list[str]:
     """The command line with every secret value replaced."""
     out = list(argv)
     for i, _ in secret_values(argv):
@@ -215,7 +220,7 @@ def redact_args(argv):
     return out
 
 
-def redact_env(updates):
+def redact_env(updates: Mapping[str, str]) -> dict[str, str]:
     return {
         k: (REDACTED if "KEY" in k.upper() or "SECRET" in k.upper() or "TOKEN" in k.upper() else v)
         for k, v in updates.items()
