@@ -12,4 +12,19 @@ VLLM_VERSION = "0.32.0"
 
 
 class LaunchError(Exception):
-    """A problem the user must fix before serving: printed as one line, exit status 2."""
+    """A problem the user must fix before serving: printed as one line, exit status 2.
+
+    The message often quotes values read from the user's files, so it is made one line here,
+    once, whatever those values hold (a newline or other control character in a JSON string
+    would otherwise split or garble the line)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    """Line breaks and tabs become spaces; other control characters show as their escapes."""
+    out = []
+    for ch in " ".join(text.split()):
+        out.append(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
