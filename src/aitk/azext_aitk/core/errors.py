@@ -89,3 +89,13 @@ class MissingTemplatesError(AitkError):
     """The installed extension lacks its template files."""
 
     az_error = "CLIInternalError"
+
+
+class ModelFitError(AitkError):
+    """The base model cannot be served on the GPU profile chosen (or on any)."""
+
+
+class RegionError(AitkError):
+    """The location does not exist, or does not offer the GPU workload profile chosen."""
+
+    az_error = "InvalidArgumentValueError"
