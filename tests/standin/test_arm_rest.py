@@ -269,7 +269,10 @@ def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
     assert d["properties"]["provisioningState"] == "Failed" and err["code"] == "DeploymentFailed"
     detail = err["details"][0]
     assert "managedEnvironments" in detail["target"]
-    assert "Consumption-GPU-NC8as-T4" in detail["message"] and "Managed Environment Consumption T4 Gpus" in detail["message"]
+    assert (
+        "Consumption-GPU-NC8as-T4" in detail["message"]
+        and "Managed Environment Consumption T4 Gpus" in detail["message"]
+    )
     ops = arm.get(f"{arm.rg('rg-west')}/providers/Microsoft.Resources/deployments/inf/operations", API_DEP).json()[
         "value"
     ]

@@ -129,3 +129,10 @@ def test_region_refusals_are_one_line_and_list_the_regions_that_offer_it():
     assert regions.is_unknown_location("NoRegisteredProviderFound")
     assert regions.is_unknown_location("LocationNotAvailableForResourceGroup")
     assert not regions.is_unknown_location("QuotaExceeded")
+
+
+def test_a_config_the_memory_model_cannot_size_is_not_a_refusal():
+    from azext_aitk.core.errors import UnsizableModelError
+
+    with pytest.raises(UnsizableModelError, match="cannot size its weights"):
+        profile_fit.choose(profile_fit.ModelFacts("m", {}, []), None, None, None)

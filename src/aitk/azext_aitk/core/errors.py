@@ -95,6 +95,10 @@ class ModelFitError(AitkError):
     """The base model cannot be served on the GPU profile chosen (or on any)."""
 
 
+class UnsizableModelError(ModelFitError):
+    """config.json lacks what the memory model needs: the fit cannot say (provision goes on)."""
+
+
 class RegionError(AitkError):
     """The location does not exist, or does not offer the GPU workload profile chosen."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aitk_serve import LaunchError, fit, gpus
 
 from . import gpu_profiles
-from .errors import ModelFitError
+from .errors import ModelFitError, UnsizableModelError
 from .gpu_profiles import GpuProfile
 
 T4_MIN_CONTEXT = 4096
@@ -58,9 +58,7 @@ def plan_for(model: ModelFacts, profile: GpuProfile) -> fit.FitPlan:
     try:
         return fit.plan(model.config, model.headers, launcher_profile(profile).gpu, [])
     except LaunchError as e:
-        raise ModelFitError(
-            f"{model.where}: {e}", "Fix the model's config.json, or pass --gpu-profile to choose the profile yourself."
-        ) from None
+        raise UnsizableModelError(f"{model.where}: {e}") from None
 
 
 def _fits(p: fit.FitPlan, min_context: int) -> bool:
@@ -146,7 +144,8 @@ def choose(
     """The profile provision deploys, fitted to the model, by the precedence of
     provision_plan.plan (--gpu-profile, the parameters' workloadProfileType, the app's current
     profile, else the fit); None without a model (provision keeps its default) or when the
-    parameters name a type that is not a GPU profile aitk knows."""
+    parameters name a type that is not a GPU profile aitk knows. UnsizableModelError when
+    config.json lacks what the memory model needs."""
     if model is None:
         return None
     if gpu_profile:

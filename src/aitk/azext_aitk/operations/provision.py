@@ -9,7 +9,7 @@ from ..azure import container_app, deployments, file_share, log_analytics, manag
 from ..azure.resource_group import check_providers, check_resource_group
 from ..core import arm_errors, gpu_profiles, profile_fit, provision_plan, regions, template_parameters
 from ..core import workspace as ws_mod
-from ..core.errors import ModelFitError
+from ..core.errors import ModelFitError, UnsizableModelError
 
 logger = get_logger(__name__)
 
@@ -187,12 +187,16 @@ def inference_provision(
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
-    fitted = profile_fit.choose(
-        find_base_model(cmd.cli_ctx, group, names, exists, ws, model),
-        gpu_profile,
-        template_parameters.values(entries).get("workloadProfileType"),
-        current_profile,
-    )
+    try:
+        fitted = profile_fit.choose(
+            find_base_model(cmd.cli_ctx, group, names, exists, ws, model),
+            gpu_profile,
+            template_parameters.values(entries).get("workloadProfileType"),
+            current_profile,
+        )
+    except UnsizableModelError as e:
+        logger.warning("%s: GPU profile not fitted to the model.", e)
+        fitted = None
     plan = provision_plan.plan(
         entries,
         template.types,
