@@ -64,6 +64,7 @@ CONFIG_DTYPES = {
     "half": "float16",
     "float": "float32",
 }
+INDEX_FILE = "model.safetensors.index.json"  # a sharded checkpoint's tensor -> shard map
 HEADER_LIMIT = 100 * 1024 * 1024  # a header larger than this is not a real checkpoint
 
 # vLLM 0.32 defaults (vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.92;
@@ -245,7 +246,7 @@ def read_headers(read_range: RangeReader, files: Iterable[str], sizes: dict[str,
 
 def read_headers_from_dir(path: str) -> list[dict]:
     """Headers of a local model folder's safetensors files ([] when it has none)."""
-    index_path = os.path.join(path, "model.safetensors.index.json")
+    index_path = os.path.join(path, INDEX_FILE)
     index = None
     if os.path.isfile(index_path):
         try:

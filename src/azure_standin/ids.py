@@ -19,6 +19,16 @@ LOCATIONS = [
     "australiaeast",
     "uksouth",
     "japaneast",
+    # the other regions with serverless GPUs (providers/app.py, GPU_PROFILE_REGIONS)
+    "brazilsouth",
+    "canadacentral",
+    "centralindia",
+    "francecentral",
+    "italynorth",
+    "northcentralus",
+    "southcentralus",
+    "southeastasia",
+    "southindia",
 ]
 
 

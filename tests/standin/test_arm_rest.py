@@ -262,14 +262,17 @@ def what_if(arm, rg, template, params):
 @pytest.mark.skipif(not INFERENCE_TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
     azure = arm.azure
-    azure.create_resource_group("rg-west", "westus")
+    azure.create_resource_group("rg-west", "eastus2")  # no serverless GPUs there
     tmpl = json.loads(INFERENCE_TEMPLATE.read_text())
     d, _ = deploy(arm, "rg-west", "inf", tmpl, {"apiKey": "k"})
     err = d["properties"]["error"]
     assert d["properties"]["provisioningState"] == "Failed" and err["code"] == "DeploymentFailed"
     detail = err["details"][0]
     assert "managedEnvironments" in detail["target"]
-    assert "Consumption-GPU-NC8as-T4" in detail["message"] and "Subscription Consumption T4 GPUs" in detail["message"]
+    assert (
+        "Consumption-GPU-NC8as-T4" in detail["message"]
+        and "Managed Environment Consumption T4 Gpus" in detail["message"]
+    )
     ops = arm.get(f"{arm.rg('rg-west')}/providers/Microsoft.Resources/deployments/inf/operations", API_DEP).json()[
         "value"
     ]
@@ -419,3 +422,31 @@ def test_list_by_type_in_group_and_subscription(arm):
         json={"properties": {}},
     )
     assert r.status_code == 404 and r.json()["error"]["code"] == "ParentResourceNotFound"
+
+
+def test_available_workload_profile_types_per_region_and_unknown_locations(arm):
+    """AvailableWorkloadProfiles_Get (Microsoft.App 2025-07-01) answers per the stand-in's region
+    table; a location it does not have is refused as ARM refuses it, as is a resource group there."""
+    sub = f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.App/locations"
+    api = "2025-07-01"
+
+    def types(location):
+        r = arm.get(f"{sub}/{location}/availableManagedEnvironmentsWorkloadProfileTypes", api)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert all(i["type"] == "Microsoft.App/availableManagedEnvironmentsWorkloadProfileTypes" for i in body["value"])
+        return {i["name"]: i["properties"] for i in body["value"]}
+
+    westus3 = types("West US 3")  # a display name works as the name does
+    assert westus3["Consumption-GPU-NC8as-T4"]["gpus"] == 1 and "Consumption-GPU-NC24-A100" in westus3
+    assert westus3["NC48-A100"]["gpus"] == 2 and westus3["Consumption"]["applicability"] == "LocationDefault"
+    weu = types("westeurope")
+    assert "Consumption-GPU-NC8as-T4" in weu and "Consumption-GPU-NC24-A100" not in weu
+    eastus2 = types("eastus2")
+    assert "D4" in eastus2 and not any("GPU" in n or "A100" in n for n in eastus2)
+    r = arm.get(f"{sub}/marsnorth/availableManagedEnvironmentsWorkloadProfileTypes", api)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "NoRegisteredProviderFound"
+    assert "No registered resource provider found for location 'marsnorth'" in r.json()["error"]["message"]
+    r = arm.put(arm.rg("rg-mars"), API_RES, json={"location": "marsnorth"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "LocationNotAvailableForResourceGroup"
+    assert arm.head(arm.rg("rg-mars"), API_RES).status_code == 404

@@ -35,7 +35,7 @@ def test_gpu_quota_names_the_quota_to_request():
     kind, msg, rec = ae.classify(err, location="westus3", gpu_profile=gpu_profiles.get("T4"))
     assert kind == ae.QUOTA
     assert "westus3" in msg and "Consumption-GPU-NC8as-T4" in msg
-    assert "Subscription Consumption T4 GPUs" in rec
+    assert "Managed Environment Consumption T4 Gpus" in rec
 
 
 def test_deployment_failed_names_resource_and_inner_message_not_json():

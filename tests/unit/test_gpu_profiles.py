@@ -48,5 +48,7 @@ def test_template_parameters_and_quota_names():
         assert params["workloadProfileDedicated"] is not p.serverless
         assert params["memory"].endswith("Gi") and float(params["cpu"]) > 0
         assert len(params["workloadProfileName"]) <= 15
-        assert "GPUs" in p.quota
-    assert "T4" in g.get("T4").quota and "NCA100" in g.get("A100").quota
+        assert p.quota.lower().endswith(" gpus")
+    # spelled as the serverless GPU page's quota request steps spell them
+    assert g.get("T4").quota == "Managed Environment Consumption T4 Gpus"
+    assert g.get("A100").quota == "Managed Environment Consumption NCA100 Gpus"

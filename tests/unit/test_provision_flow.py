@@ -72,10 +72,11 @@ def shipped(tmp_path, monkeypatch):
 
 
 class FakeAzure:
-    def __init__(self, monkeypatch, existing=None, app=None):
+    def __init__(self, monkeypatch, existing=None, app=None, model=None):
         self.deployed = []
         self.existing = existing or {}
         self.app = app
+        self.region_checks = []  # (location, profile key) provision asked about
         import azure.cli.command_modules.resource.custom as rc
         import azure.cli.core.commands as cc
         import azure.cli.core.commands.client_factory as cf
@@ -88,6 +89,10 @@ class FakeAzure:
             _provision,
             "existing_app",
             lambda ctx, sub, group, name: (self.app or (None, None)) if name else (None, None),
+        )
+        monkeypatch.setattr(_provision, "find_base_model", lambda *a: model)
+        monkeypatch.setattr(
+            _provision, "check_region", lambda ctx, sub, loc, profile: self.region_checks.append((loc, profile.key))
         )
         monkeypatch.setattr(rc, "deploy_arm_template_at_resource_group", self._deploy)
         monkeypatch.setattr(cc, "LongRunningOperation", lambda *a, **k: lambda poller: poller)
@@ -263,3 +268,33 @@ def test_missing_resource_group_is_resource_not_found(monkeypatch):
     )
     with pytest.raises(azclierror.ResourceNotFoundError, match="resource group 'rg9' does not exist"):
         _run(resource_group.check_resource_group, None, "sub", "rg9")
+
+
+def _llama(tmp_path):
+    from aitk_serve import fit
+    from azext_aitk.core import profile_fit
+
+    from aitk_testkit import real_models as rm
+
+    config, shards = rm.MODELS["Meta-Llama-3-8B"]
+    folder = rm.write_sparse_model(tmp_path / "llama", config, shards)
+    return profile_fit.ModelFacts("the share's model-cache/meta/llama", config, fit.read_headers_from_dir(str(folder)))
+
+
+def test_the_model_picks_the_profile_and_the_region_is_checked_before_deploying(tmp_path, shipped, monkeypatch):
+    fake = FakeAzure(monkeypatch, model=_llama(tmp_path))
+    result = _provision_run(_cmd(), workspace=str(tmp_path / "ws"), resource_group_name="rg1")
+    v = {k: e["value"] for k, e in fake.deployed[-1][2].items()}
+    assert v["workloadProfileType"] == "Consumption-GPU-NC24-A100"  # 8 B parameters: not on a T4
+    assert result["modelFit"]["gpuProfile"] == "A100" and result["modelFit"]["maxModelLen"] == 8192
+    assert fake.region_checks == [("westus3", "A100")]  # the resource group's region
+
+
+def test_a_profile_the_model_cannot_fit_is_refused_before_anything_is_deployed(tmp_path, shipped, monkeypatch):
+    from azure.cli.core.azclierror import ValidationError
+
+    fake = FakeAzure(monkeypatch, model=_llama(tmp_path))
+    with pytest.raises(ValidationError, match=r"does not fit T4 \(--gpu-profile\).*would fit: A100") as e:
+        _provision_run(_cmd(), workspace=str(tmp_path / "ws"), resource_group_name="rg1", gpu_profile="T4")
+    assert "\n" not in str(e.value)
+    assert fake.deployed == [] and fake.region_checks == []

@@ -55,9 +55,18 @@ long-summary: >-
     key). The API key is made on the first run and kept only as the app's secret. Running it
     again with nothing changed changes nothing. Subscription and resource group come from
     --subscription and -g, else from infra/finetuning.config.json, else from az's defaults.
+    The GPU profile is fitted to the base model first: its config.json and safetensors headers
+    are read (from the share by byte ranges, or from a local folder with --model; the weights
+    are never downloaded) and the launcher's memory model picks the serverless T4 when the model
+    fits it with at least 4,096 tokens of context, else the cheapest profile that fits (A100).
+    A --gpu-profile the model cannot fit is refused before anything is deployed, naming the one
+    that would fit and its list price. The region is checked too: a location that does not
+    exist or does not offer the profile is refused, listing the regions that do.
 examples:
-  - name: Provision into a resource group (serverless T4 GPU, scales to zero when idle).
+  - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg
+  - name: Show the GPU plan for a local model folder (profile, dtype, context, memory split).
+    text: az aitk inference provision -g my-rg --model ./Phi-3-mini-4k-instruct --what-if
   - name: Serverless A100 in another region, at most 2 replicas.
     text: |
         az aitk inference provision -g my-rg -l swedencentral \\

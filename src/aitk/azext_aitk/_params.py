@@ -1,7 +1,7 @@
 # pylint: disable=line-too-long
 from knack.arguments import CLIArgumentType
 
-from azext_aitk.core import gpu_profiles
+from azext_aitk.core import gpu_profiles, profile_fit
 
 
 def load_arguments(self, _):
@@ -51,7 +51,18 @@ def load_arguments(self, _):
             arg_type=get_enum_type(gpu_profiles.names()),
             help="GPU workload profile: T4 or A100 (serverless, billed per replica, scale to "
             "zero) or NC24-A100 / NC48-A100 / NC96-A100 (dedicated, billed per node). "
-            f"Default: {gpu_profiles.DEFAULT_PROFILE}, or the profile the app already uses.",
+            "Default: the cheapest that fits the base model (T4 when the model fits it with at "
+            f"least {profile_fit.T4_MIN_CONTEXT:,} tokens of context, else A100), or the profile the "
+            f"app already uses; {gpu_profiles.DEFAULT_PROFILE} when no model can be read. A profile "
+            "the model cannot fit is refused before anything is deployed.",
+        )
+        c.argument(
+            "model",
+            options_list=["--model"],
+            help="The base model to fit the GPU profile to: a local Hugging Face folder, or a "
+            "folder on the share (e.g. model-cache/<org>/<model>). Only config.json and the "
+            "safetensors headers are read. Default: inference/serve.json's model, else the one "
+            "model under model-cache/ on the share.",
         )
         c.argument(
             "min_replicas",
@@ -66,7 +77,10 @@ def load_arguments(self, _):
         )
         c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
         c.argument(
-            "what_if", action="store_true", help="Show what the deployment would change (az's what-if), deploy nothing."
+            "what_if",
+            action="store_true",
+            help="Show the GPU plan (profile, dtype, context, GPU memory split) and what the "
+            "deployment would change (az's what-if); deploy nothing.",
         )
         c.argument(
             "no_wait",

@@ -10,6 +10,7 @@ from ..errors import ArmError, missing_registration, parent_not_found, resource_
 from ..http import Request, Response, json_response
 from ..ids import LOCATIONS, Ident, norm_location
 from ..providers import KINDS
+from ..providers.app import available_workload_profile_types
 from .deployments import Deployments
 
 log = logging.getLogger("azure_standin.arm")
@@ -362,6 +363,14 @@ class ResourceManager:
         ns = rest[0]
         if ns.lower() == "microsoft.resources" and len(rest) >= 2:
             return self.deployments.handle_subscription(req, rest[1:])
+        if (
+            len(rest) == 4
+            and req.method == "GET"
+            and ns.lower() == "microsoft.app"
+            and rest[1].lower() == "locations"
+            and rest[3].lower() == "availablemanagedenvironmentsworkloadprofiletypes"
+        ):
+            return self._available_workload_profiles(req, rest[2])
         if len(rest) == 2 and req.method == "GET" and f"{ns}/{rest[1]}".lower() in self.kinds:
             return self._list_type(f"{ns}/{rest[1]}", None)
         if len(rest) == 1 and req.method == "GET":
@@ -374,6 +383,25 @@ class ResourceManager:
             self.set_provider(ns, rest[1].lower() == "register")
             return json_response(200, self.provider_view(ns.lower()))
         raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+
+    def _available_workload_profiles(self, req, location):
+        """Microsoft.App AvailableWorkloadProfiles_Get (azure-rest-api-specs Microsoft.App
+        stable/2025-07-01 AvailableWorkloadProfiles.json). A location the provider is not in is
+        refused as Resource Manager refuses a provider request for a region it has no
+        registration in: 400 NoRegisteredProviderFound
+        (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider)."""
+        loc = norm_location(location)
+        api_version = req.query.get("api-version") or ""
+        if loc not in LOCATIONS:
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for location '{location}' and API version "
+                f"'{api_version}' for type 'locations/availableManagedEnvironmentsWorkloadProfileTypes'. "
+                f"The supported api-versions are '2025-07-01, 2025-01-01, 2024-03-01'. The supported "
+                f"locations are '{', '.join(LOCATIONS)}'.",
+            )
+        return json_response(200, available_workload_profile_types(self.s.subscription_id, loc))
 
     def _rg(self, req, rg):
         m = req.method
@@ -398,6 +426,14 @@ class ResourceManager:
                             400,
                             "InvalidResourceGroup",
                             f"The provided resource group name '{rg}' has these invalid characters or is too long.",
+                        )
+                    if loc not in LOCATIONS:
+                        # what ARM answers `az group create -l <not a region>` (HTTP 400)
+                        raise ArmError(
+                            400,
+                            "LocationNotAvailableForResourceGroup",
+                            f"The provided location '{body.get('location')}' is not available for resource group. "
+                            f"List of available regions is '{','.join(LOCATIONS)}'.",
                         )
                     if g is not None and g["location"] != loc:
                         raise ArmError(

@@ -20,14 +20,94 @@ from .operational_insights import Workspaces
 
 log = logging.getLogger("azure_standin.providers.app")
 
-GPU_REGIONS = {"eastus", "westus3", "swedencentral", "australiaeast"}
+# Where each GPU workload profile type is offered. Serverless: the "Supported regions" table of
+# "Using serverless GPUs in Azure Container Apps"
+# (https://learn.microsoft.com/azure/container-apps/gpu-serverless-overview#supported-regions, as
+# the page read in 2026-03). Dedicated GPU profiles: Learn gives no per-region table ("available
+# in select regions", https://learn.microsoft.com/azure/container-apps/workload-profiles-overview);
+# the stand-in offers them where it offers the serverless A100.
+_T4_REGIONS = {
+    "australiaeast", "brazilsouth", "canadacentral", "centralindia", "eastus", "francecentral", "italynorth",
+    "japaneast", "northcentralus", "southcentralus", "southeastasia", "southindia", "swedencentral", "westeurope",
+    "westus", "westus2", "westus3",
+}  # fmt: skip
+_A100_REGIONS = {
+    "australiaeast",
+    "brazilsouth",
+    "canadacentral",
+    "eastus",
+    "italynorth",
+    "swedencentral",
+    "westus",
+    "westus3",
+}
+GPU_PROFILE_REGIONS = {
+    "consumption-gpu-nc8as-t4": _T4_REGIONS,
+    "consumption-gpu-nc24-a100": _A100_REGIONS,
+    "nc24-a100": _A100_REGIONS,
+    "nc48-a100": _A100_REGIONS,
+    "nc96-a100": _A100_REGIONS,
+}
+# The quota each GPU type draws on, named as the serverless GPU page's quota request steps name
+# them (…/gpu-serverless-overview#request-serverless-gpu-quota).
 GPU_QUOTAS = {
-    "consumption-gpu-nc8as-t4": "Subscription Consumption T4 GPUs",
-    "consumption-gpu-nc24-a100": "Subscription Consumption NCA100 GPUs",
+    "consumption-gpu-nc8as-t4": "Managed Environment Consumption T4 Gpus",
+    "consumption-gpu-nc24-a100": "Managed Environment Consumption NCA100 Gpus",
     "nc24-a100": "Subscription NCA100 GPUs",
     "nc48-a100": "Subscription NCA100 GPUs",
     "nc96-a100": "Subscription NCA100 GPUs",
 }
+# What GET .../locations/{location}/availableManagedEnvironmentsWorkloadProfileTypes lists per type:
+# (canonical name, category, cores, memoryGiB, gpus), the shape of azure-rest-api-specs Microsoft.App
+# stable/2025-07-01 AvailableWorkloadProfiles.json and its example AvailableWorkloadProfiles_Get.json.
+# GPU sizes: https://learn.microsoft.com/azure/container-apps/workload-profiles-overview#profile-types.
+PROFILE_TYPE_FACTS = {
+    "consumption": ("Consumption", "Consumption", 4, 8, 0),
+    "d4": ("D4", "General purpose D-series", 4, 16, 0),
+    "d8": ("D8", "General purpose D-series", 8, 32, 0),
+    "d16": ("D16", "General purpose D-series", 16, 64, 0),
+    "d32": ("D32", "General purpose D-series", 32, 128, 0),
+    "e4": ("E4", "Memory optimized E-series", 4, 32, 0),
+    "e8": ("E8", "Memory optimized E-series", 8, 64, 0),
+    "e16": ("E16", "Memory optimized E-series", 16, 128, 0),
+    "e32": ("E32", "Memory optimized E-series", 32, 256, 0),
+    "consumption-gpu-nc8as-t4": ("Consumption-GPU-NC8as-T4", "GPU-NC8as-T4", 8, 56, 1),
+    "consumption-gpu-nc24-a100": ("Consumption-GPU-NC24-A100", "GPU-NC24-A100", 24, 220, 1),
+    "nc24-a100": ("NC24-A100", "GPU-NC-A100", 24, 220, 1),
+    "nc48-a100": ("NC48-A100", "GPU-NC-A100", 48, 440, 2),
+    "nc96-a100": ("NC96-A100", "GPU-NC-A100", 96, 880, 4),
+}
+
+
+def available_workload_profile_types(subscription_id, location):
+    """The AvailableWorkloadProfilesCollection of a (known) location: every CPU type, and the GPU
+    types GPU_PROFILE_REGIONS puts there."""
+    out = []
+    for low, (name, category, cores, memory, gpu_count) in PROFILE_TYPE_FACTS.items():
+        if low in GPU_PROFILE_REGIONS and location not in GPU_PROFILE_REGIONS[low]:
+            continue
+        props = {
+            "displayName": name if low == "consumption" or gpu_count else f"Dedicated-{name}",
+            "category": category,
+            "applicability": "LocationDefault" if low == "consumption" else "Custom",
+            "cores": cores,
+            "memoryGiB": memory,
+        }
+        if gpu_count:
+            props["gpus"] = gpu_count
+        out.append(
+            {
+                "location": location,
+                "properties": props,
+                "id": f"/subscriptions/{subscription_id}/providers/Microsoft.App/"
+                f"availableManagedEnvironmentsWorkloadProfileTypes/{name}",
+                "name": name,
+                "type": "Microsoft.App/availableManagedEnvironmentsWorkloadProfileTypes",
+            }
+        )
+    return {"value": out}
+
+
 CPU_PROFILES = {"consumption", "d4", "d8", "d16", "d32", "e4", "e8", "e16", "e32"}
 SERVERLESS = {"consumption", "consumption-gpu-nc8as-t4", "consumption-gpu-nc24-a100"}
 
@@ -73,15 +153,15 @@ class ManagedEnvironments(Kind):
                     "InvalidWorkloadProfile",
                     f"Workload profile '{wp.get('name')}' of type '{wtype}' needs maximumCount.",
                 )
-            if low in GPU_QUOTAS and loc not in GPU_REGIONS:
+            if low in GPU_PROFILE_REGIONS and loc not in GPU_PROFILE_REGIONS[low]:
                 quota = GPU_QUOTAS[low]
                 raise ArmError(
                     400,
                     "RegionDoesNotSupportWorkloadProfile",
                     f"The workload profile type '{wtype}' is not supported in region '{loc}': the "
                     f"subscription has no '{quota}' quota for Azure Container Apps in this region, and "
-                    f"the region offers no capacity for it. Regions with GPU workload profiles: "
-                    f"{', '.join(sorted(GPU_REGIONS))}.",
+                    f"the region offers no capacity for it. Regions with it: "
+                    f"{', '.join(sorted(GPU_PROFILE_REGIONS[low]))}.",
                 )
         if profiles and not any(str(wp.get("workloadProfileType")).lower() == "consumption" for wp in profiles):
             pass

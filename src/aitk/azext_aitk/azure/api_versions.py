@@ -5,6 +5,9 @@ which predates revision states, replicas' containers, getAuthToken and workload 
 CONTAINER_APPS = "2024-03-01"  # Microsoft.App: apps, revisions, replicas, environments
 LOG_ANALYTICS = "2022-10-01"  # Microsoft.OperationalInsights/workspaces
 STORAGE = "2023-05-01"  # Microsoft.Storage/storageAccounts
+# GET .../providers/Microsoft.App/locations/{location}/availableManagedEnvironmentsWorkloadProfileTypes
+# (azure-rest-api-specs, Microsoft.App stable/2025-07-01/AvailableWorkloadProfiles.json)
+WORKLOAD_PROFILE_TYPES = "2025-07-01"
 
 BY_TYPE = {
     "Microsoft.App/containerApps": CONTAINER_APPS,

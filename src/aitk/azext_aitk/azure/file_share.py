@@ -112,3 +112,76 @@ def delete(share, remote_files):
         except Exception as e:  # pylint: disable=broad-except
             if not is_not_found(e):
                 raise
+
+
+# -- the base model, read by byte ranges (never downloaded) --------------------------------------
+MODEL_SEARCH_DEPTH = 3  # model-cache/<org>/<model>/ as fine-tuning leaves it, one level of slack
+
+
+def read_range(share, path, offset, length):
+    """`length` bytes of a share file from `offset` (one ranged GET)."""
+    return share.get_file_client(path).download_file(offset=offset, length=length).readall()
+
+
+def _names(share, folder):
+    """(files {name: size}, folders [name]) of a share folder; None when it does not exist."""
+    try:
+        items = list(share.get_directory_client(folder).list_directories_and_files())
+    except Exception as e:  # pylint: disable=broad-except
+        if is_not_found(e):
+            return None
+        raise
+    files = {i["name"]: i.get("size") for i in items if not i.get("is_directory")}
+    return files, sorted(i["name"] for i in items if i.get("is_directory"))
+
+
+def read_model(share, folder):
+    """(config.json as a dict, safetensors headers) of a model folder on the share, reading only
+    config.json, the index and each shard's header; None when the folder has no config.json.
+    aitk_serve.fit decides which files are the weights and parses the headers."""
+    import json
+
+    from aitk_serve import LaunchError, fit
+
+    folder = folder.strip("/")
+    listing = _names(share, folder)
+    if listing is None or "config.json" not in listing[0]:
+        return None
+    files = listing[0]
+
+    def whole(name):
+        return share.get_file_client(f"{folder}/{name}").download_file().readall()
+
+    try:
+        config = json.loads(whole("config.json"))
+        index = json.loads(whole(fit.INDEX_FILE)) if fit.INDEX_FILE in files else None
+    except ValueError as e:
+        raise LaunchError(f"{folder}: config.json or its index is not readable JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise LaunchError(f"{folder}/config.json is not a JSON object")
+    shards = [n for n in fit.weight_files(files, index) if n in files]
+    headers = fit.read_headers(
+        lambda name, offset, length: read_range(share, f"{folder}/{name}", offset, length),
+        shards,
+        {n: files[n] for n in shards if files[n] is not None},
+    )
+    return config, headers
+
+
+def find_models(share, root, depth=MODEL_SEARCH_DEPTH):
+    """Share folders under `root` that hold a config.json and are not peft adapters (as the
+    launcher's discovery finds them), at most `depth` levels down."""
+    found = []
+    stack = [(root.strip("/"), 0)]
+    while stack:
+        folder, level = stack.pop()
+        listing = _names(share, folder)
+        if listing is None:
+            continue
+        files, folders = listing
+        if level > 0 and "config.json" in files and layout.ADAPTER_CONFIG_FILE not in files:
+            found.append(folder)
+            continue
+        if level < depth:
+            stack += [(f"{folder}/{name}", level + 1) for name in folders if not name.startswith(".")]
+    return sorted(found)

@@ -62,3 +62,65 @@ def storage_accounts_of_others(cli_ctx, subscription_id, env_id):
     except Exception:  # pylint: disable=broad-except
         logger.debug("could not list the other environments' storages", exc_info=True)
     return accounts
+
+
+REGION_WORKERS = 8  # regions asked at a time when listing where a profile type is offered
+
+
+def available_profile_types(cli_ctx, subscription_id, location):
+    """The workload profile type names (`name` of each AvailableWorkloadProfile) `location`
+    offers, or None when Azure rejects the location (an error whose code core/regions.py
+    reads as "unknown location"; other errors propagate)."""
+    from ..core import regions
+
+    path = (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.App/locations/{regions.normalize(location)}/"
+        "availableManagedEnvironmentsWorkloadProfileTypes"
+    )
+    try:
+        items = arm.list_all(cli_ctx, path, api_versions.WORKLOAD_PROFILE_TYPES)
+    except Exception as ex:  # pylint: disable=broad-except
+        if regions.is_unknown_location(_error_code(ex)):
+            return None
+        raise
+    return [str(item.get("name") or "") for item in items]
+
+
+def regions_offering(cli_ctx, subscription_id, workload_profile_type):
+    """The regions (names) whose available workload profile types include the type, asked in
+    parallel over the locations Microsoft.App lists for managedEnvironments; [] when they
+    cannot be listed (the refusal then names none)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .._client_factory import cf_resources
+    from ..core import regions
+
+    try:
+        provider = cf_resources(cli_ctx, subscription_id).providers.get("Microsoft.App")
+        locations = next(
+            (t.locations for t in provider.resource_types or [] if t.resource_type.lower() == "managedenvironments"),
+            [],
+        )
+    except Exception:  # pylint: disable=broad-except
+        logger.debug("could not list the Microsoft.App locations", exc_info=True)
+        return []
+
+    def offered(location):
+        try:
+            types = available_profile_types(cli_ctx, subscription_id, location)
+        except Exception:  # pylint: disable=broad-except
+            logger.debug("could not read the workload profile types of %s", location, exc_info=True)
+            return None
+        return regions.normalize(location) if regions.offers(types, workload_profile_type) else None
+
+    with ThreadPoolExecutor(max_workers=REGION_WORKERS) as pool:
+        return sorted(r for r in pool.map(offered, locations or []) if r)
+
+
+def _error_code(ex):
+    """The ARM error code of a failed send_raw_request (its body's error.code), else ''."""
+    response = getattr(ex, "response", None)
+    try:
+        return str(((response.json() or {}).get("error") or {}).get("code") or "")
+    except Exception:  # pylint: disable=broad-except
+        return ""

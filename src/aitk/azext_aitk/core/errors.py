@@ -89,3 +89,17 @@ class MissingTemplatesError(AitkError):
     """The installed extension lacks its template files."""
 
     az_error = "CLIInternalError"
+
+
+class ModelFitError(AitkError):
+    """The base model cannot be served on the GPU profile chosen (or on any)."""
+
+
+class UnsizableModelError(ModelFitError):
+    """config.json lacks what the memory model needs: the fit cannot say (provision goes on)."""
+
+
+class RegionError(AitkError):
+    """The location does not exist, or does not offer the GPU workload profile chosen."""
+
+    az_error = "InvalidArgumentValueError"

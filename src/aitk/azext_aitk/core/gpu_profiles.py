@@ -4,9 +4,22 @@ Public facts (learn.microsoft.com/azure/container-apps/workload-profiles-overvie
 …/gpu-serverless-overview, …/quota-requests): serverless GPU profiles are billed per replica and can scale to zero;
 dedicated ones are billed per node while any node runs. Each needs GPU quota for the
 subscription and exists only in some regions.
+
+Quota names as the serverless GPU page spells them in its quota request steps ("Managed
+Environment Consumption NCA100 Gpus" / "Managed Environment Consumption T4 Gpus",
+https://learn.microsoft.com/azure/container-apps/gpu-serverless-overview#request-serverless-gpu-quota).
+
+Prices: the GPU meter's public list price in USD per GPU hour (pay-as-you-go), as published on
+PRICES_SOURCE and quoted in public guides as of PRICES_AS_OF (T4 about $0.32, A100 about $2.34;
+vCPU and memory seconds are billed on top). Not checked against a bill or the Retail Prices API
+by this project; your price depends on region, currency and agreement. None: no price in this
+table (the dedicated profiles are billed per node at rates this table does not hold).
 """
 
 from typing import NamedTuple
+
+PRICES_SOURCE = "https://azure.microsoft.com/pricing/details/container-apps/"
+PRICES_AS_OF = "2026-03"
 
 
 class GpuProfile(NamedTuple):
@@ -19,6 +32,7 @@ class GpuProfile(NamedTuple):
     cpu: str
     memory: str
     quota: str  # the quota's name in the Azure portal
+    usd_per_hour: float | None = None  # list price of one replica (serverless) or node (dedicated)
 
 
 # key (what --gpu-profile takes) → profile. cpu/memory: what the app's container asks for a
@@ -33,7 +47,8 @@ PROFILES = {
         1,
         "8.0",
         "56Gi",
-        "Subscription Consumption T4 GPUs",
+        "Managed Environment Consumption T4 Gpus",
+        0.32,
     ),
     "A100": GpuProfile(
         "A100",
@@ -44,7 +59,8 @@ PROFILES = {
         1,
         "24.0",
         "220Gi",
-        "Subscription Consumption NCA100 GPUs",
+        "Managed Environment Consumption NCA100 Gpus",
+        2.34,
     ),
     "NC24-A100": GpuProfile(
         "NC24-A100", "NC24-A100", "nc24-a100", False, "NVIDIA A100", 1, "24.0", "220Gi", "Subscription NCA100 GPUs"
@@ -102,3 +118,10 @@ def describe(profile: GpuProfile) -> str:
         f"{profile.key}: {profile.workload_profile_type} ({profile.gpu_count}x {profile.gpu}, "
         f"{profile.cpu.split('.')[0]} vCPU, {profile.memory[:-2]} GiB a replica; {kind})"
     )
+
+
+def price(profile: GpuProfile) -> str:
+    """'$2.34/hour (list price, 2026-03)', or that the table has none."""
+    if profile.usd_per_hour is None:
+        return f"no list price in aitk's table (see {PRICES_SOURCE})"
+    return f"${profile.usd_per_hour:.2f}/hour list price as of {PRICES_AS_OF}"

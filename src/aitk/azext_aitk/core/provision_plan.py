@@ -137,13 +137,15 @@ def plan(
     exists: Mapping[str, bool] | None = None,
     environment_profiles: Callable[[], Sequence[tuple[str, str]] | None] | None = None,
     new_key: Callable[[], str] = api_key.generate,
+    default_profile: GpuProfile | None = None,
 ) -> ProvisionPlan:
     """The final parameters. Flags win over the user's parameters; computed values (profile,
     replicas) fill in only what the user left out; only parameters the template declares are set.
 
     existing_key/current_profile: of the app provision updates (None for a new app); exists: the
     *Exists flags; environment_profiles: reads [(name, type)] of the existing environment (asked
-    only when it exists and a known GPU profile is chosen)."""
+    only when it exists and a known GPU profile is chosen); default_profile: the one fitted to
+    the model (core/profile_fit.py) when nothing else names one, else gpu_profiles' default."""
     final = dict(entries)
 
     def put(name: str, value: Any, override: bool = True) -> None:
@@ -163,7 +165,7 @@ def plan(
         chosen_type = params_mod.values(final).get("workloadProfileType")
         profile = gpu_profiles.by_type(chosen_type) if chosen_type else None
         if profile is None and not chosen_type:
-            profile = current_profile or gpu_profiles.get(None)
+            profile = current_profile or default_profile or gpu_profiles.get(None)
         if profile is not None:
             for n, v in gpu_profiles.template_parameters(profile).items():
                 put(n, v, override=False)

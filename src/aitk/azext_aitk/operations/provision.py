@@ -5,10 +5,11 @@ import os
 
 from knack.log import get_logger
 
-from ..azure import container_app, deployments, log_analytics, managed_environment, storage_account
+from ..azure import container_app, deployments, file_share, log_analytics, managed_environment, storage_account
 from ..azure.resource_group import check_providers, check_resource_group
-from ..core import arm_errors, provision_plan
+from ..core import arm_errors, gpu_profiles, profile_fit, provision_plan, regions, template_parameters
 from ..core import workspace as ws_mod
+from ..core.errors import ModelFitError, UnsizableModelError
 
 logger = get_logger(__name__)
 
@@ -76,6 +77,89 @@ def environment_profiles(cli_ctx, subscription, group, env_name):
     return managed_environment.workload_profiles(cli_ctx, subscription, group, env_name)
 
 
+def _local_model(path):
+    from aitk_serve import LaunchError, fit, validate
+
+    try:
+        config = validate.load_json(os.path.join(path, "config.json"), "config.json")
+        return profile_fit.ModelFacts(path, config, fit.read_headers_from_dir(path))
+    except LaunchError as e:
+        raise ModelFitError(
+            str(e), "Pass --model with a Hugging Face model folder (config.json, *.safetensors)."
+        ) from None
+
+
+def _serve_json_model(ws):
+    """The base model inference/serve.json names (a share path or a hub id), else None."""
+    try:
+        data = json.loads((ws.inference_dir / "serve.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model.strip() else None
+
+
+def find_base_model(cli_ctx, group, names, exists, ws, model_arg):
+    """The base model's config and safetensors headers (profile_fit.ModelFacts), read from a
+    local folder (--model PATH) or from the share by byte ranges (--model SHARE_PATH, else
+    serve.json's model, else the one model under model-cache/); None, with a line on stderr
+    saying why, when there is none to read."""
+    from aitk_serve import LaunchError, layout
+
+    from .._client_factory import cf_share
+
+    if model_arg and os.path.isdir(os.path.expanduser(model_arg)):
+        return _local_model(os.path.expanduser(model_arg))
+    wanted = model_arg or _serve_json_model(ws)
+    account, share_name = names.get("storageAccountName"), names.get("fileShareName")
+    if not (exists.get("storageAccountExists") and exists.get("fileShareExists")):
+        if model_arg:
+            raise ModelFitError(
+                f"--model {model_arg} is not a local folder, and the share it would be on does not exist yet",
+                "Pass a local model folder with --model, or leave --model out.",
+            )
+        logger.warning("No share with a base model yet: GPU profile not fitted to the model.")
+        return None
+    endpoint, key = storage_account.file_access(cli_ctx, group, account)
+    share = cf_share(cli_ctx, endpoint, share_name, account, key)
+    if wanted:
+        candidates = [wanted.strip("/")]
+    else:
+        candidates = file_share.find_models(share, layout.MODEL_CACHE_DIR)
+        if len(candidates) != 1:
+            logger.warning(
+                "%s model folders under %s/ on the share: GPU profile not fitted to the model (pass --model).",
+                "Several" if candidates else "No",
+                layout.MODEL_CACHE_DIR,
+            )
+            return None
+    where = f"the share's {candidates[0]}"
+    try:
+        found = file_share.read_model(share, candidates[0])
+    except LaunchError as e:
+        raise ModelFitError(f"{where}: {e}", "Fix the model folder, or pass --model.") from None
+    if found is None:
+        if model_arg:
+            raise ModelFitError(
+                f"--model {model_arg}: no config.json there, locally or on the share",
+                "Pass a model folder: a local one, or one on the share such as model-cache/<org>/<model>.",
+            )
+        logger.warning("%s has no config.json (a Hugging Face id?): GPU profile not fitted to the model.", where)
+        return None
+    return profile_fit.ModelFacts(where, *found)
+
+
+def check_region(cli_ctx, subscription, location, profile):
+    """Refuse, before anything is deployed, a location that does not exist or lacks the profile."""
+    types = managed_environment.available_profile_types(cli_ctx, subscription, location)
+    regions.check(
+        location,
+        types,
+        profile,
+        lambda: managed_environment.regions_offering(cli_ctx, subscription, profile.workload_profile_type),
+    )
+
+
 def inference_provision(
     cmd,
     workspace=None,
@@ -83,6 +167,7 @@ def inference_provision(
     location=None,
     parameters=None,
     gpu_profile=None,
+    model=None,
     min_replicas=None,
     max_replicas=None,
     image=None,
@@ -102,6 +187,16 @@ def inference_provision(
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
+    try:
+        fitted = profile_fit.choose(
+            find_base_model(cmd.cli_ctx, group, names, exists, ws, model),
+            gpu_profile,
+            template_parameters.values(entries).get("workloadProfileType"),
+            current_profile,
+        )
+    except UnsizableModelError as e:
+        logger.warning("%s: GPU profile not fitted to the model.", e)
+        fitted = None
     plan = provision_plan.plan(
         entries,
         template.types,
@@ -116,7 +211,18 @@ def inference_provision(
         environment_profiles=lambda: environment_profiles(
             cmd.cli_ctx, subscription, group, names["acaEnvironmentName"]
         ),
+        default_profile=fitted.profile if fitted else None,
     )
+    if fitted is not None:
+        for line in profile_fit.plan_lines(fitted):
+            logger.warning("%s", line)
+        for note in fitted.plan.notes:
+            logger.warning("%s", note)
+    elif plan.profile is not None:
+        logger.warning("GPU profile %s (%s)", plan.profile.key, gpu_profiles.price(plan.profile))
+    where = location or plan.values.get("location") or getattr(rg, "location", None)
+    if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
+        check_region(cmd.cli_ctx, subscription, where, plan.profile)
     if plan.new_key:
         logger.info("made a new API key (kept only as the container app's secret)")
 
@@ -147,10 +253,10 @@ def inference_provision(
     except Exception as ex:  # pylint: disable=broad-except
         raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
         raise
-    return _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan)
+    return _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
 
 
-def _write_config(ws, template, outputs, subscription, group, plan):
+def _write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
     values = {
         ws_mod.SUBSCRIPTION_ID: outputs.get(ws_mod.SUBSCRIPTION_ID) or subscription,
         ws_mod.RESOURCE_GROUP_NAME: outputs.get(ws_mod.RESOURCE_GROUP_NAME) or group,
@@ -177,6 +283,8 @@ def _write_config(ws, template, outputs, subscription, group, plan):
         result["minReplicas"] = v["minReplicas"]
     if "maximumInstanceCount" in v:
         result["maxReplicas"] = v["maximumInstanceCount"]
+    if fitted is not None:
+        result["modelFit"] = profile_fit.plan_summary(fitted)
     return result
 
 
