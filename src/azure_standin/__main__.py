@@ -23,6 +23,10 @@ def main(argv=None):
     sp.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     sp.add_argument("--fault-rate", type=float, default=0.0, help="inject faults at this rate (0..1)")
     sp.add_argument("--fault-seed", type=int, default=1)
+    sp.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply Azure's durations (240 s ingress cut, cooldown...)"
+    )
+    sp.add_argument("--pull-mb-per-s", type=float, default=None, help="image pull delay: image size / this rate")
     sp.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -35,7 +39,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    azure = StandIn(args.state, port=args.port)
+    azure = StandIn(args.state, port=args.port, time_scale=args.time_scale, pull_mb_per_s=args.pull_mb_per_s)
     if args.fault_rate:
         azure.set_faults(rate=args.fault_rate, seed=args.fault_seed)
     azure.start()

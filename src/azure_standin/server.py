@@ -193,7 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
 class StandIn:
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
 
-    def __init__(self, state_dir, faults: dict | None = None, port: int = 0):
+    def __init__(
+        self, state_dir, faults: dict | None = None, port: int = 0, time_scale: float = 1.0, pull_mb_per_s=None
+    ):
+        """`time_scale` multiplies every Azure duration the container runtime plays (1.0 = Azure's);
+        `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py)."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ids_path = self.state_dir / "ids.json"
@@ -231,7 +235,9 @@ class StandIn:
         )
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
-        self.runtime = Runtime(self.state_dir, self.ca_cert_path, self.ca_key_path)
+        self.runtime = Runtime(
+            self.state_dir, self.ca_cert_path, self.ca_key_path, time_scale=time_scale, pull_mb_per_s=pull_mb_per_s
+        )
         self.arm = ResourceManager(self)
         self._httpd = None
         self._thread = None

@@ -42,15 +42,16 @@ EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put,
     "defaultCommands": "array",
     "workloadProfileDedicated": "bool",
 }
+TEMPLATE_ONLY_PARAMETERS = {"cooldownPeriod": "int"}  # a user sets it in inference.parameters.json
 
 
 def test_parameters_and_types(template):
     params = template["parameters"]
-    for name, ptype in EXTENSION_PARAMETERS.items():
+    for name, ptype in {**EXTENSION_PARAMETERS, **TEMPLATE_ONLY_PARAMETERS}.items():
         assert params[name]["type"] == ptype, name
     for name in NAMES:
         assert params[name]["type"] == "string", name
-    assert set(params) == set(EXTENSION_PARAMETERS) | set(NAMES)
+    assert set(params) == set(EXTENSION_PARAMETERS) | set(TEMPLATE_ONLY_PARAMETERS) | set(NAMES)
 
 
 def test_defaults(template):
@@ -58,6 +59,7 @@ def test_defaults(template):
     assert p["location"] == "[resourceGroup().location]"
     assert p["defaultCommands"] == ["python3", "-m", "aitk_serve"]
     assert (p["maximumInstanceCount"], p["minReplicas"]) == (1, 0)
+    assert p["cooldownPeriod"] == 1800  # docs/serving.md "Cold starts": cost vs waiting
     assert p["image"] == "vllm/vllm-openai:v0.32.0"
     assert (p["workloadProfileName"], p["workloadProfileType"]) == ("gpu", "Consumption-GPU-NC8as-T4")
     assert (p["cpu"], p["memory"]) == ("8.0", "56Gi")
@@ -126,7 +128,12 @@ def test_container(resources):
     scale = app["template"]["scale"]
     assert scale["minReplicas"] == "[parameters('minReplicas')]"
     assert scale["maxReplicas"] == "[parameters('maximumInstanceCount')]"
-    assert [r["http"]["metadata"]["concurrentRequests"] for r in scale["rules"]]
+    assert scale["cooldownPeriod"] == "[parameters('cooldownPeriod')]"
+    # long LLM requests: a target low enough to be reached (docs/serving.md "Cold starts")
+    assert [r["http"]["metadata"]["concurrentRequests"] for r in scale["rules"]] == ["8"]
+    # caches on the share survive cold starts
+    assert env["VLLM_CACHE_ROOT"]["value"] == "/mount/aitk/cache/vllm"
+    assert env["HF_HOME"]["value"] == "/mount/aitk/cache/huggingface"
 
 
 def _serving_probe_table():
@@ -156,6 +163,11 @@ def test_probes_match_serving_doc(resources):
     assert got == want
     startup = got["Startup"]
     assert startup[0] + startup[3] * startup[1] >= 900, "start-up budget for a large model"
+    assert startup[1] <= 10, "a ready server takes traffic within 10 s"
+    # within the limits Azure (and the stand-in) enforce on each field
+    from azure_standin.runtime import azure_rules  # pylint: disable=import-outside-toplevel
+
+    assert azure_rules.probe_errors(container["probes"]) == []
 
 
 def test_reuse_conditions(resources):

@@ -15,6 +15,7 @@ import string
 from ..errors import ArmError
 from ..http import Response, json_response
 from ..ids import now_iso
+from ..runtime import azure_rules
 from .base import Kind
 from .operational_insights import Workspaces
 
@@ -323,6 +324,15 @@ class ContainerApps(Kind):
             else:
                 raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{sname}' has no value.")
         for c in containers:
+            bad = azure_rules.probe_errors(c.get("probes") or [])
+            if bad:
+                # health-probes.md, "Restrictions" (runtime/azure_rules.py)
+                raise ArmError(
+                    400,
+                    "ContainerAppInvalidProbe",
+                    f"Container '{c.get('name')}': " + "; ".join(bad) + ".",
+                )
+        for c in containers:
             for e in c.get("env") or []:
                 if e.get("secretRef") and e["secretRef"] not in secrets:
                     raise ArmError(
@@ -512,14 +522,12 @@ class Revisions(Kind):
         latest = r is revs[-1] or r["name"] == revs[-1]["name"]
         st = ContainerApps().status(mgr, app_rec) if latest else {}
         if latest:
-            if st.get("ready"):
-                running, health, replicas = "Running", "Healthy", 1
-            elif st.get("running"):
-                running, health, replicas = "Processing", "None", 1
-            elif st.get("restarts") or st.get("log_path"):
-                running, health, replicas = "Failed", "Unhealthy", 0
-            else:
-                running, health, replicas = "Processing", "None", 0
+            # runtime/azure_rules.py: a cold (scaled-to-zero) or starting revision is not Failed
+            # (https://learn.microsoft.com/azure/container-apps/revisions#running-status)
+            state = st.get("state") or azure_rules.SCALED_TO_ZERO
+            running = state
+            health = {azure_rules.RUNNING: "Healthy", azure_rules.FAILED: "Unhealthy"}.get(state, "None")
+            replicas = 1 if st.get("running") or (state == azure_rules.FAILED and st.get("pid")) else 0
         else:
             running, health, replicas = "Stopped", "None", 0
         fqdn = app_rec["private"].get("fqdn", "")
@@ -603,7 +611,9 @@ class Revisions(Kind):
                                     "ready": bool(st.get("ready")),
                                     "started": True,
                                     "restartCount": int(st.get("restarts") or 0),
-                                    "runningState": "Running" if st.get("running") else "Terminated",
+                                    "runningState": (
+                                        "Waiting" if st.get("pulling") or not st.get("pid") else "Running"
+                                    ),
                                 }
                             ],
                         },

@@ -12,11 +12,19 @@ runtime"; the calls are listed in docs/standin.md).
   plus AITK_PORT.
 - Ingress: 127.0.0.1:<port> (allocated at the first apply, kept across re-applies, and reused by
   a later Runtime on the same state_dir when free), TLS with a leaf from the stand-in CA,
-  HTTP/1.1 proxy to the private port, responses streamed chunk by chunk (SSE). 503 while no
-  replica is ready; with minReplicas 0 (ACA's default) the first request starts the replica and
-  is held until it is ready (up to 600 s).
-- Readiness: the Readiness (else Startup) probe's httpGet.path, default `/health`.
+  HTTP/1.1 proxy to the private port, responses streamed chunk by chunk (SSE). Every request has
+  240 s in all (Azure's ingress timeout): a request still waiting for a replica then gets 504
+  `upstream request timeout`, a response still streaming is cut. With minReplicas 0 (ACA's
+  default) a request starts a replica and is held until it is ready; after scale.cooldownPeriod
+  (default 300 s) with no request the replica is stopped (scaled to zero). 503 when the revision
+  cannot start or its replica keeps crashing.
+- Probes (startup, readiness, liveness) run as configured, Azure's TCP defaults for the types left
+  out; a startup or liveness probe failing failureThreshold x periodSeconds restarts the container.
 - Crashes restart with exponential backoff (1 s, 2 s, 4 s ... 30 s), counted in `restarts`.
+- Every duration is Azure's times one `time_scale` (Runtime/StandIn argument, default 1.0); an
+  optional image pull delay (image size / `pull_mb_per_s`) precedes each replica's start.
+- The system log (scheduled, image pulled, container started/terminated with its exit code, probe
+  failed, scaled in/out) and Log Analytics rows: system_log.py.
 - Stop: SIGTERM to the process group, SIGKILL after 10 s.
 """
 

@@ -8,13 +8,22 @@ import threading
 from pathlib import Path
 
 from .. import tls
+from . import azure_rules
 from .ingress import Ingress
 from .replica import LIVE_RUNTIMES, AppReplica, app_slug, build_spec
 
 
-class Runtime:
-    def __init__(self, state_dir, ca_cert_pem_path, ca_key_pem_path):
+class Runtime:  # pylint: disable=too-many-instance-attributes
+    """`time_scale` multiplies every Azure duration the runtime plays (azure_rules: the 240 s
+    ingress cut, cooldownPeriod, probe periods, crash backoff, image pulls); 1.0 is Azure's timing.
+    `pull_mb_per_s` turns on an image pull delay of (image size / throughput) before each replica
+    starts, as a cold start on a fresh node pulls the image (None: no delay)."""
+
+    def __init__(self, state_dir, ca_cert_pem_path, ca_key_pem_path, time_scale=1.0, pull_mb_per_s=None):
+        self.time_scale = float(time_scale)
+        self.pull_mb_per_s = pull_mb_per_s
         self.state_dir = Path(state_dir)
+        self.la_dir = self.state_dir / "loganalytics"
         self.base = self.state_dir / "runtime"
         self.base.mkdir(parents=True, exist_ok=True)
         tls_dir = self.base / "tls"
@@ -30,6 +39,15 @@ class Runtime:
         self.lock = threading.Lock()
         self._stoppers: list[threading.Thread] = []
         LIVE_RUNTIMES.add(self)
+
+    def seconds(self, azure_seconds: float) -> float:
+        """Wall seconds the stand-in waits for a duration that takes `azure_seconds` on Azure."""
+        return azure_seconds * self.time_scale
+
+    def pull_seconds(self, image: str) -> float:
+        if not self.pull_mb_per_s:
+            return 0.0
+        return self.seconds(azure_rules.image_size_gb(image) * 1000.0 / float(self.pull_mb_per_s))
 
     # -- ports --------------------------------------------------------------------------------
     def _saved_ports(self) -> dict:
@@ -110,7 +128,18 @@ class Runtime:
             # (ACA: "Activating"); one waiting out a crash backoff does not.
             pending = a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None and not a.spec.error
             running = alive or pending
+            if a.ready and alive:
+                state = azure_rules.RUNNING
+            elif (a.spec is not None and a.spec.error and a.want_running) or (a.want_running and a.crashes_in_row):
+                state = azure_rules.FAILED
+            elif a.want_running:
+                state = azure_rules.ACTIVATING
+            else:
+                state = azure_rules.SCALED_TO_ZERO
             return {
+                "state": state,
+                "pulling": a.pull_done_at is not None,
+                "inflight": a.inflight,
                 "running": running,
                 "ready": bool(a.ready and alive),
                 "restarts": a.restarts,
@@ -120,6 +149,10 @@ class Runtime:
                 "port": a.port,
                 "private_port": a.private_port if alive else None,
             }
+
+    def system_events(self, app_id: str) -> list[dict]:
+        a = self.apps.get(app_id)
+        return a.syslog.events() if a is not None else []
 
     def log_lines(self, app_id: str, tail: int | None = None) -> list[str]:
         a = self.apps.get(app_id)

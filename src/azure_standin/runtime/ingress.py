@@ -6,10 +6,12 @@ https://learn.microsoft.com/azure/container-apps/ingress-overview"""
 import http.client
 import socket
 import ssl
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..http import read_body
-from .replica import ACTIVATION_TIMEOUT_S, AppReplica
+from . import azure_rules
+from .replica import AppReplica
 
 HOP_BY_HOP = {
     "connection",
@@ -46,10 +48,22 @@ class _IngressHandler(BaseHTTPRequestHandler):
 
     def _proxy(self):
         app: AppReplica = self.server.app
+        app.request_began()
+        try:
+            self._proxy_within_timeout(app)
+        finally:
+            app.request_ended()
+
+    def _proxy_within_timeout(self, app: AppReplica):
+        # The ingress gives a request 240 s in all, waiting for a replica included (azure_rules).
+        deadline = time.monotonic() + app.rt.seconds(azure_rules.INGRESS_REQUEST_TIMEOUT_S)
         body = self._read_body()
-        port = app.upstream_port()
+        port, why = app.upstream_port(max(0.0, deadline - time.monotonic()))
         if port is None:
-            self._plain(503, "no healthy upstream")
+            if why == "timeout":
+                self._plain(504, azure_rules.INGRESS_TIMEOUT_BODY)
+            else:
+                self._plain(503, "no healthy upstream")
             return
         headers = {}
         for k, v in self.headers.items():
@@ -63,9 +77,12 @@ class _IngressHandler(BaseHTTPRequestHandler):
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ACTIVATION_TIMEOUT_S)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=max(0.1, deadline - time.monotonic()))
             conn.request(self.command, self.path, body=body or None, headers=headers)
             r = conn.getresponse()
+        except TimeoutError:
+            self._plain(504, azure_rules.INGRESS_TIMEOUT_BODY)
+            return
         except (OSError, http.client.HTTPException) as e:
             self._plain(502, f"upstream connect error: {e}")
             return
@@ -86,7 +103,7 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", length)
                 self.end_headers()
                 while True:
-                    data = r.read1(65536)
+                    data = self._read_before(r, deadline)
                     if not data:
                         break
                     self.wfile.write(data)
@@ -95,7 +112,7 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 while True:
-                    data = r.read1(65536)
+                    data = self._read_before(r, deadline)
                     if not data:
                         break
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -103,9 +120,19 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
         except (OSError, http.client.HTTPException):
-            self.close_connection = True
+            self.close_connection = True  # cut at the deadline or by the replica: the client sees it broken
         finally:
             conn.close()
+
+    @staticmethod
+    def _read_before(r, deadline: float) -> bytes:
+        """The next piece of the upstream body; raises TimeoutError once the request's time is up."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("ingress request timeout")
+        if r.fp is not None and getattr(r.fp, "raw", None) is not None:
+            r.fp.raw._sock.settimeout(left)  # pylint: disable=protected-access
+        return r.read1(65536)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy
 

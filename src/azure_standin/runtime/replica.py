@@ -19,12 +19,14 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import azure_rules
+from .system_log import SystemLog
+
 if TYPE_CHECKING:
     from .container_runtime import Runtime
 
 log = logging.getLogger("azure_standin.runtime")
 
-ACTIVATION_TIMEOUT_S = 600.0
 STOP_GRACE_S = 10.0
 BACKOFF_MAX_S = 30.0
 
@@ -81,6 +83,14 @@ class _Spec:
     def __init__(self, argv, env, probe_path, min_replicas, revision, fingerprint, error=None):
         self.argv, self.env, self.probe_path = argv, env, probe_path
         self.min_replicas, self.revision, self.fingerprint, self.error = min_replicas, revision, fingerprint, error
+        self.probes: dict[str, azure_rules.Probe] = {}
+        self.cooldown = azure_rules.DEFAULT_COOLDOWN_S
+        self.image = ""
+        self.container = "main"
+
+    @property
+    def replica(self) -> str:
+        return f"{self.revision}-0"
 
 
 def _map_path(value: str, volumes: dict[str, Path]) -> str:
@@ -167,16 +177,27 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
         if hg.get("path"):
             probe_path = hg["path"]
             break
-    return _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
+    spec = _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
+    spec.probes = azure_rules.effective_probes(c.get("probes") or [])
+    if scale.get("cooldownPeriod") is not None:
+        spec.cooldown = float(scale["cooldownPeriod"])
+    spec.image = str(c.get("image") or "")
+    spec.container = str(c.get("name") or "main")
+    return spec
 
 
-class AppReplica:
+class AppReplica:  # pylint: disable=too-many-instance-attributes
+    """One container app's replica (at most one: maxReplicas is not played) and its life: scheduled,
+    image pulled, container started, probes, restarts, scale to zero after the cooldown and back on
+    a request. Durations are Azure's (azure_rules) times the runtime's time_scale."""
+
     def __init__(self, rt: "Runtime", app_id: str):
         self.rt, self.app_id = rt, app_id
         self.dir = rt.base / app_slug(app_id)
         self.work = self.dir / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "console.log"
+        self.syslog = SystemLog(self.dir / "system.jsonl", rt.la_dir, app_id)
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.spec: _Spec | None = None
@@ -184,9 +205,18 @@ class AppReplica:
         self.private_port: int | None = None
         self.want_running = False
         self.ready = False
+        self.started = False  # the startup probe passed
         self.restarts = 0
         self.crashes_in_row = 0
         self.next_start_at = 0.0
+        self.pull_done_at: float | None = None
+        self.pull_began_at = 0.0
+        self.proc_started_at = 0.0
+        self.proc_log_offset = 0
+        self.failing_since: dict[str, float] = {}
+        self.next_probe_at: dict[str, float] = {}
+        self.last_activity = time.monotonic()
+        self.inflight = 0
         self.closed = False
         self.stopping = 0
         self.generation = 0
@@ -197,26 +227,59 @@ class AppReplica:
     # -- logging ----------------------------------------------------------------------------
     def note(self, msg: str):
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} [stand-in] {msg}\n"
-        with open(self.log_path, "a") as f:
+        with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line)
 
+    def event(self, reason: str, msg: str, warning: bool = False):
+        spec = self.spec
+        self.syslog.event(
+            reason, msg, revision=spec.revision if spec else "", replica=spec.replica if spec else "", warning=warning
+        )
+
+    def _console_since_start(self) -> list[str]:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.proc_log_offset)
+                data = f.read()
+        except OSError:
+            return []
+        return [ln for ln in data.decode(errors="replace").splitlines() if "[stand-in]" not in ln]
+
     # -- process control (call with lock held) -----------------------------------------------
-    def _start_locked(self):
+    def _schedule_locked(self):
+        """A replica is placed and its image pull begins (optional delay per image size)."""
         spec = self.spec
         if spec is None:
             return
         if spec.error:
             self.note(f"revision {spec.revision} cannot start: {spec.error}")
-            self.proc = None
+            self.event("ContainerCreateFailure", f"Container '{spec.container}' cannot start: {spec.error}", True)
             return
+        self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
+        self.event("PullingImage", f'Pulling image "{spec.image}"')
+        self.pull_began_at = time.monotonic()
+        self.pull_done_at = self.pull_began_at + self.rt.pull_seconds(spec.image)
+
+    def _start_locked(self):
+        spec = self.spec
+        if spec is None:
+            return
+        self.pull_done_at = None
+        self.event(
+            "ImagePulled", f'Successfully pulled image "{spec.image}" in {time.monotonic() - self.pull_began_at:.2f}s'
+        )
         self.private_port = _free_port()
         env = dict(spec.env)
         env["AITK_PORT"] = str(self.private_port)
         env.setdefault("AITK_HOST", "127.0.0.1")  # serve on loopback only, if the launcher honours it
         self.note(f"revision {spec.revision}: starting {' '.join(spec.argv)} (AITK_PORT={self.private_port})")
-        logf = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(
+            self.proc_log_offset = self.log_path.stat().st_size
+        except OSError:
+            self.proc_log_offset = 0
+        logf = open(self.log_path, "ab")  # pylint: disable=consider-using-with  # the child owns it
+        try:
+            self.proc = subprocess.Popen(  # pylint: disable=consider-using-with  # supervised below
                 spec.argv,
                 env=env,
                 cwd=str(self.work),
@@ -227,12 +290,28 @@ class AppReplica:
             )
         except OSError as e:
             self.note(f"revision {spec.revision}: failed to start: {e}")
+            self.event("ContainerCreateFailure", f"Container '{spec.container}' failed to start: {e}", True)
             self.proc = None
         finally:
             logf.close()
         self.ready = False
+        self.started = False
+        self.failing_since = {}
+        now = time.monotonic()
+        self.proc_started_at = now
+        self.next_probe_at = {k: now + self.rt.seconds(p.initial_delay) for k, p in spec.probes.items()}
+        if self.proc is not None:
+            self.event("ContainerCreated", f"Created container '{spec.container}'")
+            self.event("ContainerStarted", f"Started container '{spec.container}'")
         self.generation += 1
         self.cond.notify_all()
+
+    def _backoff_locked(self) -> float:
+        self.restarts += 1
+        self.crashes_in_row += 1
+        delay = min(BACKOFF_MAX_S, 2.0 ** (self.crashes_in_row - 1)) * self.rt.time_scale
+        self.next_start_at = time.monotonic() + delay
+        return delay
 
     def _stop_proc(self, proc: subprocess.Popen | None):
         """SIGTERM to the group, SIGKILL after STOP_GRACE_S. Call WITHOUT the lock."""
@@ -259,22 +338,9 @@ class AppReplica:
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
 
-    def replace(self, reason: str, run: bool) -> threading.Thread | None:
-        """Take the current process out (SIGTERM/SIGKILL in the background) and, with run=True,
-        let the supervisor start a fresh one once the old process group is gone."""
-        with self.lock:
-            proc, self.proc = self.proc, None
-            self.ready = False
-            self.generation += 1
-            self.want_running = run
-            self.crashes_in_row = 0
-            self.next_start_at = 0.0
-            if proc is not None:
-                self.note(f"stopping pid {proc.pid} ({reason})")
-                self.stopping += 1
-            self.cond.notify_all()
-        if proc is None:
-            return None
+    def _retire_locked(self, proc: subprocess.Popen) -> threading.Thread:
+        """Stop `proc` in the background; the supervisor starts no new one until it is gone."""
+        self.stopping += 1
 
         def work():
             try:
@@ -286,24 +352,65 @@ class AppReplica:
 
         t = threading.Thread(target=work, name=f"standin-stop-{proc.pid}", daemon=True)
         with self.rt.lock:
-            self.rt._stoppers = [x for x in self.rt._stoppers if x.is_alive()] + [t]
+            self.rt._stoppers = [x for x in self.rt._stoppers if x.is_alive()] + [t]  # pylint: disable=protected-access
         t.start()
         return t
+
+    def replace(self, reason: str, run: bool) -> threading.Thread | None:
+        """Take the current process out (SIGTERM/SIGKILL in the background) and, with run=True,
+        let the supervisor start a fresh one once the old process group is gone."""
+        with self.lock:
+            proc, self.proc = self.proc, None
+            self.ready = False
+            self.started = False
+            self.pull_done_at = None
+            self.generation += 1
+            self.want_running = run
+            self.crashes_in_row = 0
+            self.next_start_at = 0.0
+            self.last_activity = time.monotonic()
+            if proc is None:
+                self.cond.notify_all()
+                return None
+            self.note(f"stopping pid {proc.pid} ({reason})")
+            if self.spec is not None:
+                self.syslog.console_gone(
+                    self.spec.revision, self.spec.replica, self.spec.container, self._console_since_start()
+                )
+            t = self._retire_locked(proc)
+            self.cond.notify_all()
+            return t
 
     def start_now(self):
         """Scale from zero: ask the supervisor for a replica (no-op when one runs or is coming)."""
         with self.lock:
+            self.last_activity = time.monotonic()
             if not self.want_running:
                 self.want_running = True
                 self.crashes_in_row = 0
                 self.next_start_at = 0.0
+                self.event("ScaledOut", "Scaling the revision from 0 to 1 replica: an HTTP request arrived")
                 self.cond.notify_all()
 
-    # -- supervisor: crash restarts and readiness ---------------------------------------------
-    def _probe(self, port: int, path: str) -> bool:
+    def request_began(self):
+        with self.lock:
+            self.inflight += 1
+            self.last_activity = time.monotonic()
+
+    def request_ended(self):
+        with self.lock:
+            self.inflight -= 1
+            self.last_activity = time.monotonic()
+
+    # -- supervisor: pulls, probes, restarts, scale in ------------------------------------------
+    def _probe(self, port: int, probe: azure_rules.Probe) -> bool:
+        timeout = max(0.2, min(5.0, self.rt.seconds(probe.timeout)))
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path, headers={"User-Agent": "kube-probe/1.29", "Connection": "close"})
+            if probe.path is None:  # TCP probe
+                with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+                    return True
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            conn.request("GET", probe.path, headers={"User-Agent": "kube-probe/1.29", "Connection": "close"})
             r = conn.getresponse()
             r.read()
             conn.close()
@@ -311,56 +418,133 @@ class AppReplica:
         except (OSError, http.client.HTTPException):
             return False
 
-    def _supervise(self):
-        last_probe = 0.0
+    def _reap_locked(self):
+        """The container exited: log it, keep its console in Log Analytics, back off, restart."""
+        proc, spec = self.proc, self.spec
+        code = proc.returncode
+        try:  # what the crashed process left behind in its group goes too
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc = None
+        self.ready = False
+        self.started = False
+        delay = self._backoff_locked()
+        self.note(f"pid {proc.pid} exited with code {code}; restart {self.restarts} in {delay:.0f} s")
+        self.event(
+            "ContainerTerminated",
+            f"Container '{spec.container}' was terminated with exit code '{code}' and reason 'ProcessExited'",
+            True,
+        )
+        self.syslog.console_gone(spec.revision, spec.replica, spec.container, self._console_since_start())
+        self.cond.notify_all()
+
+    def _probe_failed_locked(self, kind: str, probe: azure_rules.Probe, now: float):
+        """Kubernetes' rule: failureThreshold failures in a row, periodSeconds apart, act. Counted
+        as time failing so a slow loop at a small time scale does not stretch the budget."""
+        since = self.failing_since.setdefault(kind, now)
+        if since == now:
+            self.event("ProbeFailed", f"Probe of {kind.capitalize()} failed on container '{self.spec.container}'", True)
+        budget = self.rt.seconds(probe.period * probe.failure_threshold)
+        if now - since < budget:
+            return
+        if kind == "readiness":
+            if self.ready:
+                self.ready = False
+                self.note(f"replica not ready (probe {probe.path or 'tcp'} failed)")
+                self.cond.notify_all()
+            return
+        proc = self.proc
+        self.proc = None
+        self.ready = False
+        self.started = False
+        delay = self._backoff_locked()
+        self.note(f"pid {proc.pid} failed its {kind} probe {probe.failure_threshold} times; restart in {delay:.0f} s")
+        self.event(
+            "ContainerTerminated",
+            f"Container '{self.spec.container}' failed its {kind} probe {probe.failure_threshold} times in a row, "
+            "will be restarted",
+            True,
+        )
+        self.syslog.console_gone(
+            self.spec.revision, self.spec.replica, self.spec.container, self._console_since_start()
+        )
+        self._retire_locked(proc)
+        self.cond.notify_all()
+
+    def _due_probe_locked(self, now: float):
+        """(kind, probe) to run now, or None."""
+        spec = self.spec
+        kinds = ("readiness", "liveness") if self.started else ("startup",)
+        for kind in kinds:
+            probe = spec.probes.get(kind)
+            if probe is not None and now >= self.next_probe_at.get(kind, 0.0):
+                self.next_probe_at[kind] = now + max(0.1, self.rt.seconds(probe.period))
+                return kind, probe
+        return None
+
+    def _apply_probe_locked(self, kind: str, probe: azure_rules.Probe, ok: bool):
+        now = time.monotonic()
+        if not ok:
+            self._probe_failed_locked(kind, probe, now)
+            return
+        self.failing_since.pop(kind, None)
+        if kind == "startup":
+            self.started = True
+            # readiness and liveness start after it, their initial delays counted from the container's start
+            for kind in ("readiness", "liveness"):
+                self.next_probe_at[kind] = max(now, self.next_probe_at.get(kind, now))
+        elif kind == "readiness" and not self.ready:
+            self.ready = True
+            self.crashes_in_row = 0
+            self.note(f"replica ready (pid {self.proc.pid}, probe {probe.path or 'tcp'})")
+            self.cond.notify_all()
+
+    def _supervise(self):  # pylint: disable=too-many-branches
         while True:
+            scale_in = False
+            due = None
             with self.lock:
                 if self.closed:
                     return
-                proc, gen, ready = self.proc, self.generation, self.ready
-                port, spec = self.private_port, self.spec
-                if self.want_running and proc is not None and proc.poll() is not None:
-                    code = proc.returncode
-                    try:  # what the crashed process left behind in its group goes too
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-                    self.proc = None
-                    self.ready = False
-                    self.restarts += 1
-                    self.crashes_in_row += 1
-                    delay = min(BACKOFF_MAX_S, 2.0 ** (self.crashes_in_row - 1))
-                    self.next_start_at = time.monotonic() + delay
-                    self.note(f"pid {proc.pid} exited with code {code}; restart {self.restarts} in {delay:.0f} s")
-                    self.cond.notify_all()
-                    proc = None
-                if (
-                    self.want_running
-                    and self.proc is None
-                    and spec is not None
-                    and not spec.error
-                    and not self.stopping
-                    and time.monotonic() >= self.next_start_at
-                ):
+                now = time.monotonic()
+                spec = self.spec
+                if self.want_running and self.proc is not None and self.proc.poll() is not None:
+                    self._reap_locked()
+                can_start = (
+                    self.want_running and self.proc is None and spec is not None and not spec.error
+                ) and not self.stopping
+                if can_start and self.pull_done_at is None and now >= self.next_start_at:
+                    self._schedule_locked()
+                elif can_start and self.pull_done_at is not None and now >= self.pull_done_at:
                     self._start_locked()
                     if self.proc is None:  # could not even exec: back off like a crash
-                        self.restarts += 1
-                        self.crashes_in_row += 1
-                        self.next_start_at = time.monotonic() + min(BACKOFF_MAX_S, 2.0 ** (self.crashes_in_row - 1))
-                    proc, gen, port = self.proc, self.generation, self.private_port
-            if proc is not None and port and time.monotonic() - last_probe >= (2.0 if ready else 0.25):
-                last_probe = time.monotonic()
-                ok = self._probe(port, spec.probe_path)
+                        self._backoff_locked()
+                if (
+                    self.want_running
+                    and spec is not None
+                    and spec.min_replicas == 0
+                    and self.inflight == 0
+                    and now - self.last_activity >= self.rt.seconds(spec.cooldown)
+                ):
+                    scale_in = True
+                    self.event(
+                        "ScaledIn",
+                        f"Scaling the revision from 1 to 0 replicas: no request for {spec.cooldown:.0f} s "
+                        "(scale.cooldownPeriod)",
+                    )
+                elif self.proc is not None and spec is not None:
+                    due = self._due_probe_locked(now)
+                proc, gen, port = self.proc, self.generation, self.private_port
+            if scale_in:
+                self.replace("scaled to zero after the cooldown period", run=False)
+                continue
+            if due is not None and proc is not None and port:
+                ok = self._probe(port, due[1])
                 with self.lock:
-                    if self.generation == gen and self.proc is proc and ok != self.ready:
-                        self.ready = ok
-                        if ok:
-                            self.crashes_in_row = 0
-                            self.note(f"replica ready (pid {proc.pid}, probe {spec.probe_path})")
-                        else:
-                            self.note(f"replica not ready (probe {spec.probe_path} failed)")
-                        self.cond.notify_all()
-            time.sleep(0.1)
+                    if self.generation == gen and self.proc is proc and proc.poll() is None:
+                        self._apply_probe_locked(due[0], due[1], ok)
+            time.sleep(0.05)
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -372,17 +556,18 @@ class AppReplica:
                 self.cond.wait(min(left, 0.5))
             return self.ready and not self.closed
 
-    def upstream_port(self) -> int | None:
-        """Port of a ready replica; wakes a scaled-to-zero app and holds until ready."""
+    def upstream_port(self, timeout: float) -> tuple[int | None, str]:
+        """(port of a ready replica, "ok") or (None, "unavailable" | "timeout"); wakes a
+        scaled-to-zero app and holds the request until a replica is ready or `timeout` passes."""
         with self.lock:
             if self.ready:
-                return self.private_port
+                return self.private_port, "ok"
             activating = not self.want_running or (self.spec is not None and self.spec.min_replicas == 0)
-            if not self.want_running:
-                self.note("scale from zero: first request")
         if not activating:
-            return None
+            return None, "unavailable"
         self.start_now()
-        if self.wait_ready(ACTIVATION_TIMEOUT_S):
-            return self.private_port
-        return None
+        if self.wait_ready(timeout):
+            return self.private_port, "ok"
+        with self.lock:
+            failing = self.closed or (self.spec is not None and self.spec.error) or self.crashes_in_row >= 3
+        return None, "unavailable" if failing else "timeout"

@@ -25,6 +25,10 @@ param maximumInstanceCount int = 1
 @minValue(0)
 param minReplicas int = 0
 
+@description('Seconds without a request before an idle endpoint scales to zero (with minReplicas 0). Longer costs GPU time while idle; shorter makes more requests wait for a cold start (minutes for a large model). Azure\'s default is 300.')
+@minValue(0)
+param cooldownPeriod int = 1800
+
 @description('Storage account that holds the share (3-24 lower-case letters and digits).')
 @minLength(3)
 @maxLength(24)
@@ -237,6 +241,16 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
               name: 'PYTHONPATH'
               value: '/mount/aitk/launcher'
             }
+            // vLLM's model-info and torch.compile caches and Hugging Face's on the share, so they
+            // survive cold starts (docs/serving.md "Cold starts")
+            {
+              name: 'VLLM_CACHE_ROOT'
+              value: '/mount/aitk/cache/vllm'
+            }
+            {
+              name: 'HF_HOME'
+              value: '/mount/aitk/cache/huggingface'
+            }
           ]
           resources: {
             cpu: json(cpu)
@@ -248,7 +262,8 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
               mountPath: '/mount'
             }
           ]
-          // docs/serving.md "Probes": start-up budget 60 + 10 x 90 = 960 s for loading a large model.
+          // docs/serving.md "Probes": start-up budget 10 + 95 x 10 = 960 s for loading a large model,
+          // polled every 10 s so a ready server takes traffic within 10 s.
           probes: [
             {
               type: 'Startup'
@@ -256,10 +271,10 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
                 path: '/health'
                 port: 8000
               }
-              initialDelaySeconds: 60
-              periodSeconds: 90
-              timeoutSeconds: 10
-              failureThreshold: 10
+              initialDelaySeconds: 10
+              periodSeconds: 10
+              timeoutSeconds: 5
+              failureThreshold: 95
             }
             {
               type: 'Liveness'
@@ -278,7 +293,7 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
                 path: '/health'
                 port: 8000
               }
-              initialDelaySeconds: 30
+              initialDelaySeconds: 0
               periodSeconds: 10
               timeoutSeconds: 5
               failureThreshold: 3
@@ -296,12 +311,15 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
       scale: {
         minReplicas: minReplicas
         maxReplicas: maximumInstanceCount
+        cooldownPeriod: cooldownPeriod
+        // An LLM request lasts seconds to minutes, so few run at once: a low concurrency target
+        // lets the HTTP rule (counted over 15 s windows, scale-app.md) add a replica under load.
         rules: [
           {
             name: 'http-concurrency'
             http: {
               metadata: {
-                concurrentRequests: '32'
+                concurrentRequests: '8'
               }
             }
           }

@@ -1,0 +1,117 @@
+"""The numbers and rules of Azure Container Apps that the stand-in's runtime plays, each with its source.
+
+Every duration here is Azure's real one in seconds; the runtime multiplies it by its one
+`time_scale` (1.0 = Azure's timing; tests pass e.g. 0.02 so a 240 s cut takes 4.8 s).
+"""
+
+from dataclasses import dataclass
+
+# "Request timeout is 240 seconds" (HTTP ingress):
+# https://learn.microsoft.com/azure/container-apps/ingress-overview#protocol-types
+INGRESS_REQUEST_TIMEOUT_S = 240.0
+# Envoy's own body for a route timeout, which is what the ingress (Envoy) answers with its 504.
+INGRESS_TIMEOUT_BODY = "upstream request timeout"
+
+# scale.cooldownPeriod: "KEDA Cooldown Period in seconds. Defaults to 300 seconds if not set"
+# (Microsoft.App 2025-07-01 CommonDefinitions.json, Scale); the revision scales to zero after it
+# passes with no request: https://learn.microsoft.com/azure/container-apps/scale-app#scale-behavior
+DEFAULT_COOLDOWN_S = 300.0
+# The HTTP scale rule counts concurrent requests over 15 s windows (scale-app.md, "HTTP"); its
+# default concurrentRequests is 10.
+HTTP_SCALE_WINDOW_S = 15.0
+DEFAULT_CONCURRENT_REQUESTS = 10
+
+# Health probes: https://learn.microsoft.com/azure/container-apps/health-probes
+# With ingress enabled and no probe of a type configured, Azure adds TCP probes on the target port:
+# startup period 1 s x failureThreshold 240, readiness period 5 s x 48, liveness TCP
+# ("Default configuration" table of health-probes.md).
+DEFAULT_PROBES = {
+    "startup": {"initialDelaySeconds": 1, "periodSeconds": 1, "timeoutSeconds": 3, "failureThreshold": 240},
+    "readiness": {"initialDelaySeconds": 0, "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 48},
+    "liveness": {"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3},
+}
+# Field limits the service enforces (health-probes.md "Restrictions": initialDelaySeconds 0-60,
+# periodSeconds 1-240, timeoutSeconds 1-240; failureThreshold as the API accepts it, which
+# terraform-provider-azurerm matched in PR 31989: startup up to 240, readiness up to 48,
+# liveness up to 10 as the swagger text says).
+PROBE_LIMITS = {
+    "initialDelaySeconds": (0, 60),
+    "periodSeconds": (1, 240),
+    "timeoutSeconds": (1, 240),
+    "successThreshold": (1, 10),
+}
+FAILURE_THRESHOLD_MAX = {"startup": 240, "readiness": 48, "liveness": 10}
+
+# Revision running states (Microsoft.App 2025-07-01 RevisionRunningState is an open enum,
+# "modelAsString"): the service reports a revision with no replica and no failure as scaled to
+# zero and one whose first replica is starting as activating, not as Failed
+# (https://learn.microsoft.com/azure/container-apps/revisions#running-status).
+RUNNING = "Running"
+ACTIVATING = "Activating"
+SCALED_TO_ZERO = "ScaledToZero"
+FAILED = "Failed"
+DEGRADED = "Degraded"
+
+# Known image sizes (compressed, as pulled) for the optional pull delay; others count as 1 GiB.
+# vllm/vllm-openai:v0.32.0 is ~10 GB (Docker Hub, linux/amd64).
+IMAGE_SIZES_GB = {"vllm/vllm-openai": 10.0, "docker.io/vllm/vllm-openai": 10.0}
+DEFAULT_IMAGE_SIZE_GB = 1.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    kind: str  # startup | readiness | liveness
+    path: str | None  # httpGet path; None = TCP connect
+    initial_delay: float
+    period: float
+    timeout: float
+    failure_threshold: int
+
+
+def probe_errors(probes: list) -> list[str]:
+    """What Azure refuses in a container's probes (one line each), [] when all fit the limits."""
+    errors = []
+    for p in probes or []:
+        kind = str(p.get("type") or "").lower()
+        if kind not in FAILURE_THRESHOLD_MAX:
+            errors.append(f"probe type '{p.get('type')}' is not one of Liveness, Readiness, Startup")
+            continue
+        for field, (lo, hi) in PROBE_LIMITS.items():
+            v = p.get(field)
+            if v is not None and not (isinstance(v, int) and lo <= v <= hi):
+                errors.append(f"{p.get('type')} probe {field} must be between {lo} and {hi}, not {v}")
+        ft = p.get("failureThreshold")
+        if ft is not None and not (isinstance(ft, int) and 1 <= ft <= FAILURE_THRESHOLD_MAX[kind]):
+            errors.append(
+                f"{p.get('type')} probe failureThreshold must be between 1 and {FAILURE_THRESHOLD_MAX[kind]}, not {ft}"
+            )
+    return errors
+
+
+def effective_probes(configured: list) -> dict[str, Probe]:
+    """The probes a replica runs: the configured ones, Azure's TCP defaults for the others."""
+    by_kind = {str(p.get("type") or "").lower(): p for p in configured or []}
+    out = {}
+    for kind, default in DEFAULT_PROBES.items():
+        p = by_kind.get(kind)
+        fields = dict(default)
+        path = None
+        if p is not None:
+            fields.update({k: p[k] for k in default if p.get(k) is not None})
+            path = (p.get("httpGet") or {}).get("path") or None
+            if p.get("httpGet") is not None and not path:
+                path = "/"
+        out[kind] = Probe(
+            kind,
+            path,
+            float(fields["initialDelaySeconds"]),
+            float(fields["periodSeconds"]),
+            float(fields["timeoutSeconds"]),
+            int(fields["failureThreshold"]),
+        )
+    return out
+
+
+def image_size_gb(image: str) -> float:
+    repo = (image or "").split("@", 1)[0].rsplit(":", 1)[0] if "/" in (image or "") else (image or "")
+    return IMAGE_SIZES_GB.get(repo, DEFAULT_IMAGE_SIZE_GB)
