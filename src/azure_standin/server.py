@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
-from . import tls
+from . import loganalytics, tls
 from .arm.manager import ResourceManager
 from .entra import Entra
 from .files import handle as files_handle
@@ -368,6 +368,8 @@ class StandIn:
             return "logstream" if logstream.matches(req) else "arm"
         if first == "metadata":
             return "metadata"
+        if first == "loganalytics" and loganalytics.matches(req):
+            return "loganalytics"
         if first and self.arm.storage_account(first) is not None:
             return "files"
         if self.entra.handles(req):
@@ -394,6 +396,8 @@ class StandIn:
             resp = self._files(req)
         elif kind == "logstream":
             resp = logstream.handle(req, self)
+        elif kind == "loganalytics":
+            resp = loganalytics.handle(req, self)
         elif kind == "metadata":
             resp = json_response(200, self.cloud_metadata())
         else:

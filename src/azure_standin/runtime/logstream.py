@@ -27,6 +27,12 @@ PATH = re.compile(
     r"/revisions/(?P<rev>[^/]+)/replicas/(?P<replica>[^/]+)/containers/(?P<container>[^/]+)/logstream/?$",
     re.I,
 )
+# `az containerapp logs show --type system` (azure-cli-extensions src/containerapp,
+# stream_containerapp_logs): {base}/subscriptions/{s}/resourceGroups/{rg}/containerApps/{app}/eventstream
+# with the same follow/output/tailLines query and token; one JSON event per line.
+SYSTEM_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)/eventstream/?$", re.I
+)
 POLL_S = 0.2
 KEEPALIVE_S = 5.0
 MAX_FOLLOW_S = 600.0
@@ -34,7 +40,7 @@ MAX_TAIL = 300
 
 
 def matches(req) -> bool:
-    return PATH.match(req.path) is not None
+    return PATH.match(req.path) is not None or SYSTEM_PATH.match(req.path) is not None
 
 
 def _error(status, code, message):
@@ -51,7 +57,52 @@ def _fmt(line, output):
     return f"{_stamp()}  {line}\n".encode()
 
 
+def _system(req, standin, m) -> Response:
+    g = m.groupdict()
+    app_id = f"/subscriptions/{g['sub']}/resourceGroups/{g['rg']}/providers/Microsoft.App/containerApps/{g['app']}"
+    rec = standin.arm.get_record(app_id)
+    if rec is None:
+        return _error(404, "ContainerAppNotFound", f"Container app '{g['app']}' was not found.")
+    try:
+        tail = int(req.query.get("tailLines") or 20)
+    except ValueError:
+        return _error(400, "BadRequest", "tailLines must be a number.")
+    follow = (req.query.get("follow") or "false").lower() == "true"
+    rid = rec["id"].lower()
+
+    def events():
+        return standin.runtime.system_events(rid) if standin.runtime is not None else []
+
+    def body():
+        seen = events()
+        for ev in seen[-tail:] if tail else []:
+            yield (json.dumps(ev) + "\n").encode()
+        if not follow:
+            return
+        start = idle = time.monotonic()
+        while time.monotonic() - start < MAX_FOLLOW_S:
+            if standin.arm.get_record(app_id) is None:
+                return
+            now = events()
+            new, seen = now[len(seen) :], now
+            if new:
+                idle = time.monotonic()
+                yield b"".join((json.dumps(ev) + "\n").encode() for ev in new)
+            elif time.monotonic() - idle > KEEPALIVE_S:
+                idle = time.monotonic()
+                yield b"\n"
+            time.sleep(POLL_S)
+
+    return Response(200, {"Content-Type": "application/x-ndjson"}, body())
+
+
 def handle(req, standin) -> Response:
+    auth = req.headers.get("Authorization") or ""
+    sm = SYSTEM_PATH.match(req.path)
+    if sm is not None:
+        if not auth.startswith("Bearer ") or standin.entra.verify(auth[7:].strip()) is None:
+            return _error(401, "Unauthorized", "The log stream needs a token from getAuthToken.")
+        return _system(req, standin, sm)
     m = PATH.match(req.path)
     if m is None:
         return _error(404, "NotFound", f"No route for {req.path}")
