@@ -94,13 +94,17 @@ def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
     return False
 
 
-def wait_ready(url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep):
+def wait_ready(
+    url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep, poll_timeout=30.0
+):
     """Wait until /health is 200 and /v1/models lists every expected name.
-    Returns the model list; raises ServerError with the last state on timeout."""
+    Returns the model list; raises ServerError with the last state on timeout. `poll_timeout`
+    bounds each /health call (the ingress holds a request to a starting replica, so a short one
+    lets `tick` run often)."""
     deadline = clock() + timeout
     last = "no answer yet"
     while True:
-        if health(url, timeout=min(30.0, max(1.0, deadline - clock()))):
+        if health(url, timeout=min(poll_timeout, max(1.0, deadline - clock()))):
             try:
                 models = list_models(url, key, timeout=30.0)
                 missing = sorted(set(expected) - set(models))

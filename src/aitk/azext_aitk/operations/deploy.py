@@ -12,6 +12,7 @@ from ..azure import container_app, file_share, model_server, storage_account
 from ..core import adapter_specs, deploy_rollout, sync_plan
 from ..core import workspace as ws_mod
 from ._config import load_config
+from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
 
@@ -81,6 +82,7 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
         file_share.delete(share, plan.delete)
 
     url = cfg.url
+    since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
     rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app))
     action = rollout.action
@@ -102,10 +104,15 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     }
     if no_wait:
         result["ready"] = None
-        logger.warning("Endpoint: %s (not waiting for it; `az aitk inference endpoint` shows its state)", url)
+        logger.warning(
+            "Endpoint: %s (not waiting for it; `az aitk inference status` shows whether it serves "
+            "or why its replica did not start)",
+            url,
+        )
         return result
     result["ready"] = True
-    result["models"] = _wait_ready(cmd, cfg, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT)
+    watch = StartupWatch(cmd, cfg, aca, since)
+    result["models"] = _wait_ready(cmd, cfg, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
     logger.warning("Endpoint: %s  models: %s", url, ", ".join(result["models"]))
     return result
 
@@ -126,11 +133,16 @@ def _upload(cmd, share, plan, total, existing_dirs):
         controller.end()
 
 
-def _wait_ready(cmd, cfg, key, expected, timeout):
+def _wait_ready(cmd, cfg, key, expected, timeout, check_failed):
     controller = cmd.cli_ctx.get_progress_controller()
     controller.begin(message="Waiting for the endpoint")
+
+    def tick(msg):
+        controller.add(message=msg)
+        check_failed()  # raises as soon as the system log shows the replica failed: no long wait
+
     try:
-        return model_server.wait_ready(cfg.url, key, expected, timeout, tick=lambda msg: controller.add(message=msg))
+        return model_server.wait_ready(cfg.url, key, expected, timeout, tick=tick, poll_timeout=5.0)
     except model_server.ServerError as e:
         from azure.cli.core.azclierror import AzureResponseError
 

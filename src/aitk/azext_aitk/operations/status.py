@@ -5,6 +5,7 @@ from knack.log import get_logger
 from ..azure import container_app, managed_environment, model_server
 from ..core import status_summary
 from ._config import load_config
+from ._startup_watch import find_failure
 
 logger = get_logger(__name__)
 
@@ -60,6 +61,12 @@ def inference_status(cmd, workspace=None):
         except Exception:  # pylint: disable=broad-except
             logger.debug("could not read the log tail", exc_info=True)
     result = status_summary.summarize(app, env, revisions, replicas, ready, models, log_lines, note)
+    if not ready:
+        # the system log, else Log Analytics once no replica is left, says why the last start failed
+        failure = find_failure(cmd.cli_ctx, aca, app, since=(rev or {}).get("properties", {}).get("createdTime") or "")
+        if failure is not None:
+            result["startupError"] = failure.message()
+            result["startupErrorTime"] = failure.when
     result["resourceGroup"] = cfg.resource_group
     result["url"] = url
     return result

@@ -1,0 +1,74 @@
+"""Watching a starting replica for `deploy` and explaining a failed one for `status`: the system
+log says that the container exited (or its probes killed it); the launcher's own error line comes
+from the live console log, else from Log Analytics once no replica is left."""
+
+from datetime import datetime, timezone
+
+from knack.log import get_logger
+
+from ..azure import managed_environment, system_log
+from ..core import startup_failure
+
+logger = get_logger(__name__)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def workspace_customer_id(cli_ctx, app_json):
+    props = app_json.get("properties") or {}
+    env_id = props.get("managedEnvironmentId") or props.get("environmentId")
+    if not env_id:
+        return None
+    try:
+        env = managed_environment.get_json(cli_ctx, env_id) or {}
+    except Exception:  # pylint: disable=broad-except  # an explanation source, never fatal
+        return None
+    logs = (env.get("properties") or {}).get("appLogsConfiguration") or {}
+    return (logs.get("logAnalyticsConfiguration") or {}).get("customerId")
+
+
+def console_lines(cli_ctx, aca, app_json, revision=None):
+    """The console of the latest replica, else what Log Analytics kept of a gone one."""
+    try:
+        lines = aca.log_tail(app_json, 100)
+    except Exception:  # pylint: disable=broad-except
+        lines = []
+    if startup_failure.launcher_line(lines):
+        return lines
+    customer_id = workspace_customer_id(cli_ctx, app_json)
+    return lines + system_log.console_from_log_analytics(cli_ctx, customer_id, aca.name, revision)
+
+
+def find_failure(cli_ctx, aca, app_json, since=""):
+    """StartupFailure of the app's latest start (events at or after `since`), else None."""
+    events = system_log.events(cli_ctx, app_json, aca.subscription_id, aca.resource_group, aca.name)
+    if not events:
+        customer_id = workspace_customer_id(cli_ctx, app_json)
+        events = system_log.system_from_log_analytics(cli_ctx, customer_id, aca.name)
+    if startup_failure.last_failure(events, since) is None:
+        return None
+    return startup_failure.verdict(events, console_lines(cli_ctx, aca, app_json), since)
+
+
+class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with its state
+    """Called on each tick of deploy's wait: raises AzureResponseError as soon as the replica failed."""
+
+    def __init__(self, cmd, cfg, aca, since):
+        self.cmd, self.cfg, self.aca, self.since = cmd, cfg, aca, since
+        self.app_json = None
+
+    def check(self):
+        if self.app_json is None:
+            self.app_json = self.aca.get_json()
+        failure = find_failure(self.cmd.cli_ctx, self.aca, self.app_json, self.since)
+        if failure is None:
+            return
+        from azure.cli.core.azclierror import AzureResponseError
+
+        raise AzureResponseError(
+            f"the endpoint's replica did not start: {failure.message()}",
+            f"Fix the cause and run deploy again; `az aitk inference logs --type system` shows the replica's "
+            f"events and `az aitk inference logs` its console ({self.cfg.app_name}).",
+        )
