@@ -492,8 +492,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         if kind == "startup":
             self.started = True
             # readiness and liveness start after it, their initial delays counted from the container's start
-            for kind in ("readiness", "liveness"):
-                self.next_probe_at[kind] = max(now, self.next_probe_at.get(kind, now))
+            for later in ("readiness", "liveness"):
+                self.next_probe_at[later] = max(now, self.next_probe_at.get(later, now))
         elif kind == "readiness" and not self.ready:
             self.ready = True
             self.crashes_in_row = 0
