@@ -45,7 +45,9 @@ FAILURE_THRESHOLD_MAX = {"startup": 240, "readiness": 48, "liveness": 10}
 # Revision running states (Microsoft.App 2025-07-01 RevisionRunningState is an open enum,
 # "modelAsString"): the service reports a revision with no replica and no failure as scaled to
 # zero and one whose first replica is starting as activating, not as Failed
-# (https://learn.microsoft.com/azure/container-apps/revisions#running-status).
+# (https://learn.microsoft.com/azure/container-apps/revisions#running-status). Unverified here: the
+# swagger enum lists neither "Activating" nor "ScaledToZero" (nor "RunningAtMaxScale", which live
+# responses are known to carry), so clients must treat runningState as an open set of strings.
 RUNNING = "Running"
 ACTIVATING = "Activating"
 SCALED_TO_ZERO = "ScaledToZero"
