@@ -145,6 +145,13 @@ def load_arguments(self, _):
             help="Wait only for the container app to go (its environment cannot go before "
             "it); start deleting the rest and return.",
         )
+        c.argument(
+            "purge_share_files",
+            action="store_true",
+            help="Also remove what deploy put on the share: aitk/launcher, aitk/inference and "
+            "aitk/adapters (nothing else there). Without it they stay, so a new provision and "
+            "deploy pick up where you left off.",
+        )
 
     with self.argument_context("aitk inference logs") as c:
         c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")

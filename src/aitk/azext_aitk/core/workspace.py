@@ -42,6 +42,10 @@ INFERENCE_CONFIG_KEYS = (
     ACA_APP_NAME,
     ACA_APP_ENDPOINT,
 )
+# Written while provision runs, removed when it finished: a retry or `delete` reads what the
+# first try named.
+PROVISIONING_STATE = "PROVISIONING_STATE"
+PROVISIONING_INCOMPLETE = "incomplete"
 
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
@@ -196,6 +200,17 @@ class Workspace:
             )
         data = load_json(path, "inference config")
         return validate_inference_config(data, path)
+
+    def read_inference_config_any(self) -> dict[str, Any]:
+        """infra/inference.config.json as it is, even a partial one (provision marks it
+        PROVISIONING_STATE=incomplete while it runs), or {} when there is none."""
+        path = self.inference_config_file
+        if not path.is_file():
+            return {}
+        data = load_json(path, "inference config")
+        if not isinstance(data, dict):
+            raise WorkspaceError(f"{path}: inference config must be a JSON object", path=str(path))
+        return data
 
     def inference_config(self) -> InferenceConfig:
         """read_inference_config as a value."""
