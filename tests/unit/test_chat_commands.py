@@ -1,7 +1,6 @@
 """The chat's slash commands and what it prints of model output (core/chat_session.py)."""
 
 import pytest
-
 from azext_aitk.core import chat_session
 
 

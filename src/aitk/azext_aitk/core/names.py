@@ -6,6 +6,7 @@ a resource group name is 1-90 characters of alphanumerics, underscores, parenthe
 periods and Unicode letters or digits, and does not end in a period.
 """
 
+import json
 import re
 import shlex
 
@@ -45,3 +46,19 @@ def check_resource_group(name: str, source: str = "-g") -> str:
 def command(*words: str) -> str:
     """A command line a user can paste: every word quoted for a POSIX shell."""
     return " ".join(shlex.quote(w) for w in words)
+
+
+def curl_chat(url: str, key: str, model: str) -> str:
+    """A ready-to-paste curl that asks the endpoint one chat question (fails on an HTTP error)."""
+    body = json.dumps({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello!"}]})
+    return command(
+        "curl",
+        "-fsS",
+        url.rstrip("/") + "/v1/chat/completions",
+        "-H",
+        f"Authorization: Bearer {key}",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    )

@@ -7,7 +7,18 @@ from knack.log import get_logger
 
 from ..azure import container_app, deployments, file_share, log_analytics, managed_environment, storage_account
 from ..azure.resource_group import check_providers, check_resource_group
-from ..core import arm_errors, gpu_profiles, names, profile_fit, provision_plan, regions, target, template_parameters
+from ..core import (
+    arm_errors,
+    deployment_progress,
+    gpu_profiles,
+    names,
+    next_steps,
+    profile_fit,
+    provision_plan,
+    regions,
+    target,
+    template_parameters,
+)
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
 
@@ -253,11 +264,19 @@ def inference_provision(
                 ws_mod.INFERENCE_CONFIG_FILE,
             )
             return None
-        deployment = deployments.wait(cmd, poller)
+        link = deployment_progress.portal_link(
+            getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
+        )
+        if link:
+            logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
+        deployment = deployments.watch(cmd, poller, group, logger.warning)
     except Exception as ex:  # pylint: disable=broad-except
         raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
         raise
-    return _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    for line in next_steps.after("provision", workspace):
+        logger.warning(line)
+    return result
 
 
 def _write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
