@@ -9,7 +9,8 @@ from aitk_serve import layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
-from ..core import adapter_specs, deploy_rollout, names, next_steps, sync_plan
+from ..core import adapter_specs, deploy_rollout, next_steps, sync_plan
+from ..core import names as naming
 from ..core import workspace as ws_mod
 from ._config import load_config
 
@@ -150,7 +151,7 @@ def _wait_ready(cmd, cfg, key, expected, timeout):
         raise AzureResponseError(
             f"the endpoint {cfg.url} was not ready within {timeout} s: {e}",
             "See what the server says: `az aitk inference logs` (what `"
-            + names.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)
+            + naming.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)
             + " --type console --tail 100` shows) and `az aitk inference status`; a large model can take a "
             "while to load: run deploy again (nothing is uploaded twice) with a longer --timeout.",
         ) from None

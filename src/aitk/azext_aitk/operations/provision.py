@@ -11,7 +11,6 @@ from ..core import (
     arm_errors,
     deployment_progress,
     gpu_profiles,
-    names,
     next_steps,
     profile_fit,
     provision_plan,
@@ -19,6 +18,7 @@ from ..core import (
     target,
     template_parameters,
 )
+from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
 
@@ -44,7 +44,7 @@ def resolve_target(cmd, ws, ft, resource_group_name):
             "no resource group: pass -g, or run in a workspace whose infra/finetuning.config.json names one",
             "az aitk inference provision -g my-rg  (or `az config set defaults.group=my-rg`)",
         )
-    group = names.check_resource_group(chosen.resource_group, chosen.source)
+    group = naming.check_resource_group(chosen.resource_group, chosen.source)
     if chosen.source != target.FROM_FLAG:
         logger.warning("Resource group '%s' (from %s; -g overrides it)", group, chosen.source)
     subscription = cmd.cli_ctx.data.get("subscription_id") or chosen.subscription
