@@ -42,11 +42,6 @@ INFERENCE_CONFIG_KEYS = (
     ACA_APP_NAME,
     ACA_APP_ENDPOINT,
 )
-# Written while provision runs, removed when it finished: a retry or `delete` reads what the
-# first try named.
-PROVISIONING_STATE = "PROVISIONING_STATE"
-PROVISIONING_INCOMPLETE = "incomplete"
-
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
 COMMANDS = "COMMANDS"
@@ -202,8 +197,8 @@ class Workspace:
         return validate_inference_config(data, path)
 
     def read_inference_config_any(self) -> dict[str, Any]:
-        """infra/inference.config.json as it is, even a partial one (provision marks it
-        PROVISIONING_STATE=incomplete while it runs), or {} when there is none."""
+        """infra/inference.config.json as it is, even one lacking keys, or {} when there is none
+        (provision reads the group an earlier run used from it)."""
         path = self.inference_config_file
         if not path.is_file():
             return {}
