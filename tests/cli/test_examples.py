@@ -21,6 +21,7 @@ import yaml
 
 from aitk_testkit.az_harness import ROOT, signed_in_az
 from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.tiny_models import make_tiny_model
 from azure_standin import StandIn
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
@@ -135,12 +136,14 @@ def paste(tmp_path_factory, aitk_wheel):
         ws.mkdir(parents=True)
         az.run("group", "create", "-n", GROUP, "-l", LOCATION, "-o", "none", capture=True)
         _seed_finetuning(azure, az, ws)
-        # What the examples refer to: the wheel the README installs, an adapter folder, a parameters file.
+        # What the examples refer to: the wheel the README installs, an adapter folder, a local
+        # model folder, a parameters file.
         shutil.copy2(aitk_wheel, parent / Path(aitk_wheel).name)
         adapter = ws / "models" / "run1" / "adapter"
         adapter.mkdir(parents=True)
         (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
         (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 1024)
+        make_tiny_model(ws / "Phi-3-mini-4k-instruct")  # `--model ./Phi-3-mini-4k-instruct`
         (ws / "extra.parameters.json").write_text(
             json.dumps({"contentVersion": "1.0.0.0", "parameters": {"maximumInstanceCount": {"value": 1}}})
         )
