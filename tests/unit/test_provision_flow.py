@@ -96,6 +96,7 @@ class FakeAzure:
         )
         monkeypatch.setattr(rc, "deploy_arm_template_at_resource_group", self._deploy)
         monkeypatch.setattr(cc, "LongRunningOperation", lambda *a, **k: lambda poller: poller)
+        monkeypatch.setattr(_provision.deployments, "operations", lambda *a: [])
 
     def _existing(self, ctx, sub, group, names):
         self.names = names
@@ -116,9 +117,11 @@ class FakeAzure:
             "ACA_APP_NAME": v.get("acaAppName", "aitk-app-abcde"),
             "ACA_APP_ENDPOINT": "https://app.example",
         }
-        return SimpleNamespace(
+        deployment = SimpleNamespace(
             properties=SimpleNamespace(outputs={k: {"type": "String", "value": x} for k, x in outputs.items()})
         )
+        # an azure-core LROPoller that has finished (provision watches it with done/wait/result)
+        return SimpleNamespace(done=lambda: True, wait=lambda timeout=None: None, result=lambda: deployment)
 
 
 def _run(fn, *args, **kwargs):
@@ -134,7 +137,13 @@ def _provision_run(cmd, **kwargs):
 
 
 def _cmd():
-    return SimpleNamespace(cli_ctx=SimpleNamespace(data={}, config=SimpleNamespace(get=lambda *a, **k: None)))
+    return SimpleNamespace(
+        cli_ctx=SimpleNamespace(
+            data={},
+            config=SimpleNamespace(get=lambda *a, **k: None),
+            cloud=SimpleNamespace(endpoints=SimpleNamespace(portal="https://portal.example")),
+        )
+    )
 
 
 def _finetuning(ws):

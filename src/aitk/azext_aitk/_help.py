@@ -16,7 +16,9 @@ long-summary: >-
     order: init writes the template, its parameters file and inference/serve.json where missing;
     provision creates the Azure resources and writes infra/inference.config.json; deploy pushes
     the launcher, the inference/ folder and your adapters to the share and (re)starts serving;
-    endpoint shows the URL, the model names and, with --show-key, the API key.
+    endpoint shows the URL, the model names and, with --show-key, the API key and a ready-to-paste
+    curl. Each command says on stderr what to run next; --only-show-errors hides that, and the
+    command's output (JSON by default) holds its results.
 examples:
   - name: The whole flow in a fine-tuning workspace (defaults come from infra/finetuning.config.json).
     text: |
@@ -53,8 +55,10 @@ long-summary: >-
     fine-tuning share that holds your model), Log Analytics, a Container Apps environment with a
     GPU workload profile, and the container app (vLLM, the share at /mount, HTTPS ingress, API
     key). The API key is made on the first run and kept only as the app's secret. Running it
-    again with nothing changed changes nothing. Subscription and resource group come from
-    --subscription and -g, else from infra/finetuning.config.json, else from az's defaults.
+    again with nothing changed changes nothing. The resource group (and its subscription) comes
+    from -g, else from the workspace's own infra/inference.config.json (what an earlier provision
+    made), else from infra/finetuning.config.json, else from `az config set defaults.group`; it
+    says on stderr which one it used.
     The GPU profile is fitted to the base model first: its config.json and safetensors headers
     are read (from the share by byte ranges, or from a local folder with --model; the weights
     are never downloaded) and the launcher's memory model picks the serverless T4 when the model
@@ -62,11 +66,16 @@ long-summary: >-
     A --gpu-profile the model cannot fit is refused before anything is deployed, naming the one
     that would fit and its list price. The region is checked too: a location that does not
     exist or does not offer the profile is refused, listing the regions that do.
+    A resource group that does not exist is created when
+    --location is given. Each resource is reported as it completes, with the elapsed time and
+    the deployment's portal link.
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg
   - name: Show the GPU plan for a local model folder (profile, dtype, context, memory split).
     text: az aitk inference provision -g my-rg --model ./Phi-3-mini-4k-instruct --what-if
+  - name: Create the resource group too, if it does not exist.
+    text: az aitk inference provision -g my-rg -l swedencentral
   - name: Serverless A100 in another region, at most 2 replicas.
     text: |
         az aitk inference provision -g my-rg -l swedencentral \\
@@ -107,15 +116,18 @@ short-summary: Show the endpoint's URL, state and model names (with --show-key, 
 long-summary: >-
     The endpoint speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models); the
     base model and each adapter are separate model names. A small chat page is at the URL's root.
-    The key is shown only with --show-key. Asking for the models wakes a scaled-to-zero app.
+    The key is shown only with --show-key, with `curl`: a command that asks the base model one
+    question. Asking for the models wakes a scaled-to-zero app.
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
-  - name: Call it with curl (bash).
+  - name: Print a ready-to-paste curl that asks the base model a question.
+    text: az aitk inference endpoint --show-key --query curl -o tsv
+  - name: Call it with curl (bash); -o tsv of an object is one line.
     text: |
         read -r URL KEY MODEL <<< "$(az aitk inference endpoint --show-key \\
-          --query '[url, apiKey, models[0]]' -o tsv)"
-        curl -sS "$URL/v1/chat/completions" \\
+          --query '{u: url, k: apiKey, m: models[0]}' -o tsv)"
+        curl -fsS "$URL/v1/chat/completions" \\
           -H "Authorization: Bearer $KEY" \\
           -H "Content-Type: application/json" \\
           -d '{"model": "'"$MODEL"'", "max_tokens": 64,
@@ -123,7 +135,7 @@ examples:
   - name: Call it with the OpenAI Python client (pip install openai).
     text: |
         read -r URL KEY <<< "$(az aitk inference endpoint --show-key \\
-          --query '[url, apiKey]' -o tsv)"
+          --query '{u: url, k: apiKey}' -o tsv)"
         python3 - "$URL" "$KEY" <<'PY'
         import sys
         from openai import OpenAI
@@ -143,7 +155,11 @@ long-summary: >-
     Talks to /v1/chat/completions of the endpoint in infra/inference.config.json with the API key
     from the container app's secrets (never shown). Interactive: type a message at the `you>`
     prompt; the conversation is kept for the session; Ctrl-C stops a reply and keeps you in the
-    chat; Ctrl-D or /exit leaves. With --message it sends one message, prints only the reply and
+    chat; Ctrl-D or /exit leaves. Lines that start with / are commands for the chat itself, never
+    sent: /help, /exit, /clear (forget the conversation), /model NAME (switch model), /system
+    TEXT (set the system message); //text sends "/text". Control characters in the model's
+    output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
+    With --message it sends one message, prints only the reply and
     exits, so it composes in scripts. A scaled-to-zero endpoint takes a while to answer first.
 examples:
   - name: Chat with the base model.
@@ -182,12 +198,16 @@ long-summary: >-
     only when provision made them (the template's default names) and nothing else uses them:
     never the fine-tuning storage or share of infra/finetuning.config.json, never a resource
     you reused. It lists what it deletes and what it keeps, then asks (--yes skips the question).
-    The workspace files stay; run provision to create it all again.
+    What deploy put on a share that stays (aitk/launcher, aitk/inference, aitk/adapters) is kept
+    unless --purge-share-files is given. The workspace files stay; run provision to create it all
+    again. When the app is gone already there is nothing to delete, and that is no error.
 examples:
   - name: See what would go and confirm.
     text: az aitk inference delete
   - name: Delete without asking and without waiting for the environment.
     text: az aitk inference delete --yes --no-wait
+  - name: Also remove aitk/ (launcher, config, pushed adapters) from a share that stays.
+    text: az aitk inference delete --yes --purge-share-files
 """
 
 helps["aitk inference logs"] = """
@@ -196,10 +216,13 @@ short-summary: Show the serving container's console log (the launcher's lines, t
 long-summary: >-
     Reads the log streaming endpoint of the container app, as `az containerapp logs show` does,
     from a running replica of the latest revision. A scaled-to-zero app has no replica and no
-    log to show; a request to the endpoint starts one.
+    log to show; a request to the endpoint starts one. The health probes' access lines
+    (`GET /health … 200`, every few seconds) are hidden unless --all is given.
 examples:
   - name: The last 100 lines.
     text: az aitk inference logs
   - name: The last 20 lines, then follow new ones until Ctrl-C.
     text: az aitk inference logs --tail 20 --follow
+  - name: Every line, the health probes' too.
+    text: az aitk inference logs --all
 """

@@ -28,13 +28,15 @@ def load_arguments(self, _):
         c.argument(
             "resource_group_name",
             options_list=["--resource-group", "-g"],
-            help="Resource group to deploy into. Default: RESOURCE_GROUP_NAME of "
-            "infra/finetuning.config.json, else `az config set defaults.group=…`.",
+            help="Resource group to deploy into. Default: RESOURCE_GROUP_NAME of the workspace's "
+            "infra/inference.config.json, else of infra/finetuning.config.json, else `az config set "
+            "defaults.group=…` (provision says which). Created when missing and --location is given.",
         )
         c.argument(
             "location",
             get_location_type(self.cli_ctx),
-            help="Region for new resources. Default: the resource group's region. Serverless "
+            help="Region for new resources (and for the resource group, when provision creates it). "
+            "Default: the resource group's region. Serverless "
             "GPUs exist only in some regions (e.g. westus3, swedencentral, australiaeast).",
         )
         c.argument(
@@ -145,7 +147,20 @@ def load_arguments(self, _):
             help="Wait only for the container app to go (its environment cannot go before "
             "it); start deleting the rest and return.",
         )
+        c.argument(
+            "purge_share_files",
+            action="store_true",
+            help="Also remove what deploy put on the share: aitk/launcher, aitk/inference and "
+            "aitk/adapters (nothing else there). Without it they stay, so a new provision and "
+            "deploy pick up where you left off.",
+        )
 
     with self.argument_context("aitk inference logs") as c:
         c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")
         c.argument("tail", type=int, help="How many past lines to show first, 0 to 300. Default: 100.")
+        c.argument(
+            "show_all",
+            options_list=["--all"],
+            action="store_true",
+            help="Also show the health probes' access lines (`GET /health … 200`), hidden by default.",
+        )

@@ -13,7 +13,26 @@ def validate_replicas(namespace):
         raise InvalidArgumentValueError(f"--min-replicas ({lo}) is more than --max-replicas ({hi})")
 
 
+def validate_resource_group_name(namespace):
+    """-g as typed (az's configured default is checked where it is used: the workspace's config
+    may win over it)."""
+    from knack.validators import DefaultStr
+
+    from azext_aitk._exception_handler import to_az_error
+    from azext_aitk.core import names
+    from azext_aitk.core.errors import InvalidNameError
+
+    group = getattr(namespace, "resource_group_name", None)
+    if group is None or isinstance(group, DefaultStr):
+        return
+    try:
+        names.check_resource_group(group, "-g")
+    except InvalidNameError as e:
+        raise to_az_error(e) from None
+
+
 def validate_provision(namespace):
+    validate_resource_group_name(namespace)
     validate_replicas(namespace)
     if getattr(namespace, "what_if", False) and getattr(namespace, "no_wait", False):
         raise MutuallyExclusiveArgumentError(

@@ -37,11 +37,36 @@ def start(cmd, resource_group, template_file, parameters, no_wait):
     )
 
 
-def wait(cmd, poller):
-    """The finished deployment, with az's progress on stderr."""
-    from azure.cli.core.commands import LongRunningOperation
+def watch(cmd, poller, resource_group, report, interval=3.0):
+    """The finished deployment; meanwhile report(line) for each resource as it completes, with
+    the time since the start (core/deployment_progress.py)."""
+    import time
 
-    return LongRunningOperation(cmd.cli_ctx, start_msg="Deploying", finish_msg="Deployed")(poller)
+    from ..core import deployment_progress
+
+    started, seen = time.monotonic(), set()
+
+    def show_new():
+        try:
+            ops = operations(cmd.cli_ctx, resource_group)
+        except Exception:  # pylint: disable=broad-except
+            logger.debug("could not list the deployment operations", exc_info=True)
+            return
+        for what, state in deployment_progress.completed(ops, seen):
+            report(deployment_progress.line(what, state, time.monotonic() - started))
+
+    while not poller.done():
+        poller.wait(interval)
+        show_new()
+    show_new()
+    return poller.result()
+
+
+def deployment_id(subscription, resource_group):
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.Resources/deployments/{DEPLOYMENT_NAME}"
+    )
 
 
 def outputs(deployment):

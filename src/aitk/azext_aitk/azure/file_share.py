@@ -185,3 +185,38 @@ def find_models(share, root, depth=MODEL_SEARCH_DEPTH):
         if level < depth:
             stack += [(f"{folder}/{name}", level + 1) for name in folders if not name.startswith(".")]
     return sorted(found)
+
+
+def purge_owned(share):
+    """Delete aitk/launcher, aitk/inference and aitk/adapters (layout.OWNED_PREFIXES) with all
+    they hold, and nothing else; (files, folders) deleted. A folder already gone is fine."""
+    files, dirs = [], []
+    for root in layout.OWNED_PREFIXES:
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                items = list(share.get_directory_client(folder).list_directories_and_files())
+            except Exception as e:  # pylint: disable=broad-except
+                if is_not_found(e):
+                    continue
+                raise
+            dirs.append(folder)
+            for item in items:
+                path = f"{folder}/{item['name']}"
+                (stack.append if item.get("is_directory") else files.append)(path)
+    for path in files:
+        if not layout.is_owned(path):  # belt and braces
+            raise sync_plan.SyncError(f"refusing to delete {path!r}")
+        try:
+            share.get_file_client(path).delete_file()
+        except Exception as e:  # pylint: disable=broad-except
+            if not is_not_found(e):
+                raise
+    for folder in sorted(dirs, key=len, reverse=True):  # children before their parents
+        try:
+            share.get_directory_client(folder).delete_directory()
+        except Exception as e:  # pylint: disable=broad-except
+            if not is_not_found(e):
+                raise
+    return len(files), len(dirs)

@@ -8,18 +8,23 @@ from .not_found import is_not_found
 logger = get_logger(__name__)
 
 
-def check_resource_group(cli_ctx, subscription_id, resource_group):
-    """The resource group; a missing one is one clear error with the command to create it."""
+def check_resource_group(cli_ctx, subscription_id, resource_group, location=None):
+    """The resource group. A missing one is created in `location` when given (as `az containerapp
+    up` does), else one clear error with the command to create it."""
     from .._client_factory import cf_resources
 
+    groups = cf_resources(cli_ctx, subscription_id).resource_groups
     try:
-        return cf_resources(cli_ctx, subscription_id).resource_groups.get(resource_group)
+        return groups.get(resource_group)
     except Exception as ex:  # pylint: disable=broad-except
         if not is_not_found(ex):
             raise
+    if not location:
         raise arm_errors.failure(
             *arm_errors.classify({"code": "ResourceGroupNotFound", "message": ""}, resource_group=resource_group)
         ) from None
+    logger.warning("Creating resource group '%s' in %s (it did not exist)", resource_group, location)
+    return groups.create_or_update(resource_group, {"location": location})
 
 
 def check_providers(cli_ctx, subscription_id, namespaces=("Microsoft.App",)):

@@ -7,6 +7,7 @@ AzureFailure whose kind picks the azclierror class (core/errors.py).
 
 import json
 import re
+import shlex
 from collections.abc import Iterable
 from typing import Any
 
@@ -113,8 +114,13 @@ def classify(
             f"resource group '{resource_group}' does not exist"
             if resource_group
             else "the resource group does not exist",
-            f"Create it with `az group create -n {resource_group or '<name>'} -l <location>`, "
-            "or pass an existing one with -g.",
+            (
+                f"Add --location to provision and it creates the group (e.g. `az aitk inference provision "
+                f"-g {shlex.quote(resource_group)} -l westus3`), or create it with `az group create -n "
+                f"{shlex.quote(resource_group)} -l westus3`; or pass an existing group with -g."
+                if resource_group
+                else "Pass an existing group with -g, or add --location to create it."
+            ),
         )
     if (
         "missingsubscriptionregistration" in codes
@@ -153,8 +159,12 @@ def classify(
         DEPLOYMENT_FAILED if entries else OTHER,
         prefix + (f"{code}: {message}" if code and message else message or code or "unknown error"),
         "Fix the cause, then run provision again (it only changes what differs). "
-        f"Details: `az deployment operation group list -g {resource_group or '<group>'} "
-        "-n aitk-inference -o table`.",
+        + (
+            f"Details: `az deployment operation group list -g {shlex.quote(resource_group)} "
+            "-n aitk-inference -o table`."
+            if resource_group
+            else ""
+        ),
     )
 
 

@@ -12,8 +12,49 @@ from typing import Any
 from .errors import ChatError
 
 EXIT_WORDS = ("/exit", "/quit")
+# Slash commands the chat handles itself (never sent to the model); `//text` sends "/text".
+SLASH_HELP = """Commands (never sent to the model):
+  /help          this list
+  /exit, /quit   leave the chat (Ctrl-D does too)
+  /clear         forget the conversation so far (the system message stays)
+  /model NAME    talk to another model the endpoint serves: {models}
+  /system TEXT   set the system message (/system alone removes it)
+  //text         send "/text" to the model
+"""
 
-__all__ = ["ChatError", "Conversation", "EXIT_WORDS", "pick_model", "run_terminal", "sse_deltas", "validate_options"]
+__all__ = [
+    "ChatError",
+    "Conversation",
+    "EXIT_WORDS",
+    "pick_model",
+    "run_terminal",
+    "slash_command",
+    "sse_deltas",
+    "validate_options",
+    "visible",
+]
+
+
+def visible(text: str) -> str:
+    """`text` safe to print on a terminal: newline and tab as they are, carriage returns
+    dropped, every other control character (C0, DEL, C1: they move the cursor, clear the
+    screen or retitle the window) shown in caret or \\x notation."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\n\t":
+            out.append(ch)
+        elif ch == "\r":
+            continue
+        elif code < 0x20:
+            out.append("^" + chr(code + 0x40))
+        elif code == 0x7F:
+            out.append("^?")
+        elif 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def sse_deltas(lines: Iterable[str | bytes]) -> Iterator[str]:
@@ -70,6 +111,15 @@ class Conversation:
             body["max_tokens"] = self.max_tokens
         return body
 
+    def clear(self) -> None:
+        """Forget the turns; the system message stays."""
+        self.messages = [m for m in self.messages if m["role"] == "system"]
+
+    def set_system(self, system: str | None) -> None:
+        """Replace the system message (None or "": no system message)."""
+        turns = [m for m in self.messages if m["role"] != "system"]
+        self.messages = ([{"role": "system", "content": system}] if system else []) + turns
+
     def record(self, user_text: str, reply: str) -> None:
         """Keep a turn; an interrupted reply is kept as far as it came (what the user saw)."""
         self.messages.append({"role": "user", "content": user_text})
@@ -100,20 +150,50 @@ def pick_model(models: list[str], wanted: str | None = None) -> str:
     )
 
 
+def slash_command(conversation: Conversation, text: str, models: list[str]) -> tuple[bool, str | None]:
+    """Handle a slash command locally: (leave the chat?, what to print). Raises ChatError for an
+    unknown command or a model the endpoint does not serve."""
+    word, _, rest = text.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if word in EXIT_WORDS:
+        return True, None
+    if word == "/help":
+        return False, SLASH_HELP.format(models=", ".join(models) or "-")
+    if word == "/clear":
+        conversation.clear()
+        return False, "(conversation cleared)\n"
+    if word == "/model":
+        if not rest:
+            return False, f"(model: {conversation.model}; the endpoint serves: {', '.join(models) or '-'})\n"
+        conversation.model = pick_model(models, rest) if models else rest
+        return False, f"(now talking to {conversation.model})\n"
+    if word == "/system":
+        conversation.set_system(rest or None)
+        return False, "(system message set)\n" if rest else "(system message removed)\n"
+    raise ChatError(f"unknown command {word}", "/help lists the commands; //text sends a line that starts with /.")
+
+
 def run_terminal(
     conversation: Conversation,
     send: Callable[[dict[str, Any], Callable[[str], None]], str],
     read_line: Callable[[str], str],
     write: Callable[[str], None],
     banner: str | None = None,
+    models: list[str] | None = None,
 ) -> int:
     """The interactive loop. send(body, on_piece) -> reply text; read_line(prompt) -> str
     (raises EOFError at the end of input, KeyboardInterrupt on Ctrl-C); write(text).
     Ctrl-C during a reply stops it and returns to the prompt; Ctrl-C at the prompt clears the
-    line; EOF or /exit ends the chat. Returns the number of turns."""
+    line; EOF or /exit ends the chat; other slash commands (slash_command) are handled here.
+    Model output is printed through `visible`. Returns the number of turns."""
     turns = 0
+    served = list(models or [])
     if banner:
         write(banner + "\n")
+
+    def show(piece: str) -> None:
+        write(visible(piece))
+
     while True:
         try:
             text = read_line("you> ")
@@ -126,11 +206,22 @@ def run_terminal(
         text = text.strip()
         if not text:
             continue
-        if text.lower() in EXIT_WORDS:
-            return turns
+        if text.startswith("//"):
+            text = text[1:]
+        elif text.startswith("/"):
+            try:
+                leave, said = slash_command(conversation, text, served)
+            except ChatError as e:
+                write(f"[error] {e}" + (f" {e.recommendation}" if e.recommendation else "") + "\n")
+                continue
+            if leave:
+                return turns
+            if said:
+                write(said)
+            continue
         write("model> ")
         try:
-            reply = send(conversation.request(text), write)
+            reply = send(conversation.request(text), show)
         except KeyboardInterrupt as e:
             reply = getattr(e, "partial", "")
             write("\n[stopped]\n")

@@ -5,6 +5,7 @@ its eventStreamEndpoint, then GET …/revisions/R/replicas/P/containers/C/logstr
 Plain Python (URL building, replica choice, line handling); azure/container_app.py does the HTTP.
 """
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ __all__ = [
     "LogStreamError",
     "MAX_TAIL",
     "base_url",
+    "is_probe_noise",
     "logstream_url",
     "pick_replica",
     "query",
@@ -91,3 +93,14 @@ def text_lines(raw_lines: Iterable[str | bytes]) -> Iterator[str]:
         line = line.rstrip("\r\n")
         if line.strip():
             yield line
+
+
+# An access log line of a probe that succeeded, as uvicorn (vLLM) and http.server write them:
+# `INFO:     10.0.0.1:5000 - "GET /health HTTP/1.1" 200 OK`. Azure Container Apps probes every
+# few seconds (docs/serving.md), so these drown what matters.
+_PROBE = re.compile(r'"(GET|HEAD) /(health|ping)(\?[^ "]*)? HTTP/[0-9.]+" 2\d\d\b')
+
+
+def is_probe_noise(line: str) -> bool:
+    """True for the access log line of a successful health probe (`GET /health … 200`)."""
+    return bool(_PROBE.search(line))

@@ -50,6 +50,12 @@ class AdapterSpecError(AitkError):
     az_error = "InvalidArgumentValueError"
 
 
+class InvalidNameError(AitkError):
+    """A name breaks Azure's naming rules (core/names.py)."""
+
+    az_error = "InvalidArgumentValueError"
+
+
 class SyncError(AitkError):
     """A sync would touch the share outside the folders deploy owns."""
 

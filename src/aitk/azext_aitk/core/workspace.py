@@ -42,7 +42,6 @@ INFERENCE_CONFIG_KEYS = (
     ACA_APP_NAME,
     ACA_APP_ENDPOINT,
 )
-
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
 COMMANDS = "COMMANDS"
@@ -196,6 +195,17 @@ class Workspace:
             )
         data = load_json(path, "inference config")
         return validate_inference_config(data, path)
+
+    def read_inference_config_any(self) -> dict[str, Any]:
+        """infra/inference.config.json as it is, even one lacking keys, or {} when there is none
+        (provision reads the group an earlier run used from it)."""
+        path = self.inference_config_file
+        if not path.is_file():
+            return {}
+        data = load_json(path, "inference config")
+        if not isinstance(data, dict):
+            raise WorkspaceError(f"{path}: inference config must be a JSON object", path=str(path))
+        return data
 
     def inference_config(self) -> InferenceConfig:
         """read_inference_config as a value."""

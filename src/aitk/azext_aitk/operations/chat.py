@@ -36,8 +36,11 @@ def inference_chat(cmd, workspace=None, model=None, system=None, temperature=Non
         return model_server.stream_chat(url, key, body, on_piece)
 
     if message is not None:
+        # On a terminal, model output must not drive it (core/chat_session.visible); into a
+        # file or pipe it goes as the model wrote it.
+        shown = (lambda piece: write(chat_session.visible(piece))) if sys.stdout.isatty() else write
         try:
-            send(conv.request(message), write)
+            send(conv.request(message), shown)
         except KeyboardInterrupt:
             write("\n")
             raise ChatError("the reply was interrupted") from None
@@ -48,6 +51,6 @@ def inference_chat(cmd, workspace=None, model=None, system=None, temperature=Non
         import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except ImportError:
         pass
-    banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves)."
-    chat_session.run_terminal(conv, send, input, write, banner=banner)
+    banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."
+    chat_session.run_terminal(conv, send, input, write, banner=banner, models=models)
     return None

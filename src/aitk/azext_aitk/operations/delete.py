@@ -1,8 +1,9 @@
 """`az aitk inference delete`: the container app, and what provision made only for it."""
 
+from aitk_serve import layout
 from knack.log import get_logger
 
-from ..azure import arm, container_app, log_analytics, managed_environment
+from ..azure import arm, container_app, file_share, log_analytics, managed_environment, storage_account
 from ..core import teardown_plan
 from ..core import workspace as ws_mod
 from ._config import load_config
@@ -11,19 +12,13 @@ logger = get_logger(__name__)
 
 
 def build_plan(cmd, ws, cfg):
-    """The teardown plan (core/teardown_plan.py) from what the subscription holds."""
-    from azure.cli.core.azclierror import ResourceNotFoundError
-
+    """The teardown plan (core/teardown_plan.py) from what the subscription holds; None when the
+    container app is gone already."""
     cli = cmd.cli_ctx
     aca = container_app.ContainerApp.from_config(cli, cfg)
     app = aca.find_json()
     if app is None:
-        raise ResourceNotFoundError(
-            f"container app '{cfg.app_name}' was not found in resource group "
-            f"'{cfg.resource_group}' (named by {ws_mod.INFERENCE_CONFIG_FILE}): "
-            "nothing to delete",
-            "Delete leftovers with `az resource delete`, or fix the config file.",
-        )
+        return None
     env_id = (app.get("properties") or {}).get("managedEnvironmentId")
     apps = container_app.list_in_subscription(cli, cfg.subscription_id)
     others = [
@@ -49,13 +44,25 @@ def build_plan(cmd, ws, cfg):
     )
 
 
-def inference_delete(cmd, workspace=None, yes=False, no_wait=False):
+def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_files=False):
     from knack.prompting import NoTTYException, prompt_y_n
 
     ws, cfg = load_config(cmd, workspace)
     items = build_plan(cmd, ws, cfg)
+    if items is None:
+        logger.warning(
+            "Nothing to delete: container app '%s' is not in resource group '%s' (gone already).",
+            cfg.app_name,
+            cfg.resource_group,
+        )
+        purged = _purge(cmd, cfg) if purge_share_files else None
+        return {"deleted": [], "kept": [], "waited": not no_wait, "shareFilesPurged": purged}
     for line in teardown_plan.describe(items):
         logger.warning(line)
+    storage_goes = any(i["action"] == "delete" and i["id"].lower() == cfg.storage_account_id.lower() for i in items)
+    purge = purge_share_files and not storage_goes  # a storage account that goes takes its files along
+    if purge:
+        logger.warning("and on share %s/%s removes %s.", cfg.storage_account, cfg.file_share, _owned())
     if not yes:
         try:
             if not prompt_y_n("Delete these resources?", default="n"):
@@ -67,13 +74,40 @@ def inference_delete(cmd, workspace=None, yes=False, no_wait=False):
             raise ValidationError(
                 "delete needs a confirmation and there is no terminal to ask", "Add --yes to delete without asking."
             ) from None
+    purged = _purge(cmd, cfg) if purge else None
     doomed = [i for i in items if i["action"] == "delete"]
     for i, item in enumerate(doomed):
         # The app must be gone before its environment; the rest may run on with --no-wait.
         logger.warning("Deleting %s %s…", item["type"], item["name"])
         arm.delete(cmd.cli_ctx, item["id"], item["type"], wait=(not no_wait) or (i == 0 and len(doomed) > 1))
+    if not storage_goes and not purge:
+        logger.warning(
+            "Kept on share %s/%s: %s (--purge-share-files removes them).",
+            cfg.storage_account,
+            cfg.file_share,
+            _owned(),
+        )
     return {
         "deleted": [i["id"] for i in doomed],
         "kept": [i["id"] for i in items if i["action"] == "keep"],
         "waited": not no_wait,
+        "shareFilesPurged": purged,
     }
+
+
+def _owned():
+    return ", ".join(f"{p}/" for p in layout.OWNED_PREFIXES) + " (the launcher, the inference config, pushed adapters)"
+
+
+def _purge(cmd, cfg):
+    """Remove deploy's folders from the share; {"files": n, "folders": n}, or None when the
+    storage account is gone."""
+    from .._client_factory import cf_share
+
+    if not storage_account.exists(cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account):
+        return None
+    endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
+    share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
+    files, folders = file_share.purge_owned(share)
+    logger.warning("Removed %s from share %s/%s (%d file(s)).", _owned(), cfg.storage_account, cfg.file_share, files)
+    return {"files": files, "folders": folders}

@@ -9,7 +9,8 @@ from aitk_serve import layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
-from ..core import adapter_specs, deploy_rollout, sync_plan
+from ..core import adapter_specs, deploy_rollout, next_steps, sync_plan
+from ..core import names as naming
 from ..core import workspace as ws_mod
 from ._config import load_config
 from ._startup_watch import StartupWatch, utc_now
@@ -105,15 +106,15 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     if no_wait:
         result["ready"] = None
         logger.warning(
-            "Endpoint: %s (not waiting for it; `az aitk inference status` shows whether it serves "
-            "or why its replica did not start)",
-            url,
+            "Not waiting for the endpoint; `az aitk inference status` shows whether it serves or why its "
+            "replica did not start."
         )
         return result
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
     result["models"] = _wait_ready(cmd, cfg, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
-    logger.warning("Endpoint: %s  models: %s", url, ", ".join(result["models"]))
+    for line in next_steps.after("deploy", workspace):
+        logger.warning(line)
     return result
 
 
@@ -134,26 +135,37 @@ def _upload(cmd, share, plan, total, existing_dirs):
 
 
 def _wait_ready(cmd, cfg, key, expected, timeout, check_failed):
+    import time
+
+    logger.warning(
+        "Waiting for the endpoint to serve (up to %d s; a replica loads the model first). "
+        "`az aitk inference logs --follow` shows the server starting.",
+        timeout,
+    )
+    started = time.monotonic()
     controller = cmd.cli_ctx.get_progress_controller()
     controller.begin(message="Waiting for the endpoint")
 
     def tick(msg):
-        controller.add(message=msg)
+        controller.add(message=f"Waiting for the endpoint, {time.monotonic() - started:.0f} s: {msg}")
         check_failed()  # raises as soon as the system log shows the replica failed: no long wait
 
     try:
-        return model_server.wait_ready(cfg.url, key, expected, timeout, tick=tick, poll_timeout=5.0)
+        models = model_server.wait_ready(cfg.url, key, expected, timeout, tick=tick, poll_timeout=5.0)
     except model_server.ServerError as e:
         from azure.cli.core.azclierror import AzureResponseError
 
         raise AzureResponseError(
             f"the endpoint {cfg.url} was not ready within {timeout} s: {e}",
-            f"See the app's logs: `az containerapp logs show -n {cfg.app_name} -g "
-            f"{cfg.resource_group} --type console --tail 100`; a large model can take "
-            "a while to load: run deploy again (nothing is uploaded twice) with a longer --timeout.",
+            "See what the server says: `az aitk inference logs` (what `"
+            + naming.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)
+            + " --type console --tail 100` shows) and `az aitk inference status`; a large model can take a "
+            "while to load: run deploy again (nothing is uploaded twice) with a longer --timeout.",
         ) from None
     finally:
         controller.end()
+    logger.warning("Serving after %.0f s.", time.monotonic() - started)
+    return models
 
 
 def _size(n):

@@ -1,6 +1,7 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
 
 from ..azure import container_app, model_server
+from ..core import names
 from ._config import load_config
 
 
@@ -30,4 +31,5 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
         )
     if show_key:
         result["apiKey"] = key
+        result["curl"] = names.curl_chat(url, key, result["models"][0] if result["models"] else "MODEL")
     return result

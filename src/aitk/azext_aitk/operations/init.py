@@ -2,15 +2,21 @@
 
 from knack.log import get_logger
 
+from ..core import next_steps
 from ..core.init_files import init_workspace
-from ..core.workspace import Workspace
+from ..core.workspace import RESOURCE_GROUP_NAME, Workspace
 
 logger = get_logger(__name__)
 
 
 def inference_init(cmd, workspace=None, force=False):  # pylint: disable=unused-argument
-    results = init_workspace(Workspace(workspace or "."), force=force)
+    ws = Workspace(workspace or ".")
+    results = init_workspace(ws, force=force)
     for r in results:
         if r["action"] == "kept":
             logger.warning("Kept %s (it differs from the shipped one; --force resets it with a backup)", r["file"])
+    known = bool((ws.read_finetuning_config() or {}).get(RESOURCE_GROUP_NAME))
+    known = known or bool(ws.read_inference_config_any().get(RESOURCE_GROUP_NAME))
+    for line in next_steps.after("init", workspace, group_known=known):
+        logger.warning(line)
     return results

@@ -11,7 +11,7 @@ from ._config import load_config
 logger = get_logger(__name__)
 
 
-def inference_logs(cmd, workspace=None, follow=False, tail=None):
+def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False):
     tail = console_log.validate_tail(tail)
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
@@ -21,12 +21,18 @@ def inference_logs(cmd, workspace=None, follow=False, tail=None):
         logger.warning("No log to show: %s.", where)
         return None
     logger.warning("Console log of %s%s", where, " (Ctrl-C stops)" if follow else "")
+    hidden = 0
     try:
         for line in console_log.text_lines(resp.iter_lines()):
+            if not show_all and console_log.is_probe_noise(line):
+                hidden += 1
+                continue
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass
     finally:
         resp.close()
+    if hidden:
+        logger.warning("(%d health probe line(s) hidden; --all shows them)", hidden)
     return None

@@ -7,7 +7,18 @@ from knack.log import get_logger
 
 from ..azure import container_app, deployments, file_share, log_analytics, managed_environment, storage_account
 from ..azure.resource_group import check_providers, check_resource_group
-from ..core import arm_errors, gpu_profiles, profile_fit, provision_plan, regions, template_parameters
+from ..core import (
+    arm_errors,
+    deployment_progress,
+    gpu_profiles,
+    next_steps,
+    profile_fit,
+    provision_plan,
+    regions,
+    target,
+    template_parameters,
+)
+from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
 
@@ -16,23 +27,27 @@ logger = get_logger(__name__)
 DEPLOYMENT_NAME = deployments.DEPLOYMENT_NAME
 
 
-def resolve_target(cmd, ft, resource_group_name):
-    """(subscription id, resource group): flags, else infra/finetuning.config.json, else az's
-    defaults."""
+def resolve_target(cmd, ws, ft, resource_group_name):
+    """(subscription id, resource group): --subscription and -g, else the workspace's own
+    infra/inference.config.json, else infra/finetuning.config.json, else az's defaults
+    (core/target.py); says on stderr which one named the group."""
     from azure.cli.core.azclierror import RequiredArgumentMissingError
     from azure.cli.core.commands.client_factory import get_subscription_id
+    from knack.validators import DefaultStr
 
-    subscription = cmd.cli_ctx.data.get("subscription_id") or ft.get(ws_mod.SUBSCRIPTION_ID) or None
-    group = (
-        resource_group_name
-        or ft.get(ws_mod.RESOURCE_GROUP_NAME)
-        or cmd.cli_ctx.config.get("defaults", "group", fallback=None)
-    )
-    if not group:
+    # az fills -g from `az config set defaults.group` as a DefaultStr: that is the last choice.
+    typed = None if isinstance(resource_group_name, DefaultStr) else resource_group_name
+    az_default = cmd.cli_ctx.config.get("defaults", "group", fallback=None)
+    chosen = target.resolve(typed, az_default, ws.read_inference_config_any(), ft)
+    if not chosen.resource_group:
         raise RequiredArgumentMissingError(
             "no resource group: pass -g, or run in a workspace whose infra/finetuning.config.json names one",
-            "az aitk inference provision -g <resource-group>  (or `az config set defaults.group=<name>`)",
+            "az aitk inference provision -g my-rg  (or `az config set defaults.group=my-rg`)",
         )
+    group = naming.check_resource_group(chosen.resource_group, chosen.source)
+    if chosen.source != target.FROM_FLAG:
+        logger.warning("Resource group '%s' (from %s; -g overrides it)", group, chosen.source)
+    subscription = cmd.cli_ctx.data.get("subscription_id") or chosen.subscription
     if subscription:
         cmd.cli_ctx.data["subscription_id"] = subscription
     subscription = get_subscription_id(cmd.cli_ctx)  # a name becomes its id
@@ -179,9 +194,9 @@ def inference_provision(
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
     entries = provision_plan.user_parameters(ws, template.types, ft, parameters, os.getcwd())
-    subscription, group = resolve_target(cmd, ft, resource_group_name)
+    subscription, group = resolve_target(cmd, ws, ft, resource_group_name)
 
-    rg = check_resource_group(cmd.cli_ctx, subscription, group)
+    rg = check_resource_group(cmd.cli_ctx, subscription, group, location)
     check_providers(cmd.cli_ctx, subscription)
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
@@ -249,11 +264,19 @@ def inference_provision(
                 ws_mod.INFERENCE_CONFIG_FILE,
             )
             return None
-        deployment = deployments.wait(cmd, poller)
+        link = deployment_progress.portal_link(
+            getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
+        )
+        if link:
+            logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
+        deployment = deployments.watch(cmd, poller, group, logger.warning)
     except Exception as ex:  # pylint: disable=broad-except
         raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
         raise
-    return _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    for line in next_steps.after("provision", workspace):
+        logger.warning(line)
+    return result
 
 
 def _write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
