@@ -5,9 +5,17 @@ import os
 
 from knack.log import get_logger
 
-from ..azure import container_app, deployments, file_share, log_analytics, managed_environment, storage_account
+from ..azure import (
+    container_app,
+    deployments,
+    file_share,
+    log_analytics,
+    managed_environment,
+    secret_logging,
+    storage_account,
+)
 from ..azure.resource_group import check_providers, check_resource_group
-from ..core import arm_errors, gpu_profiles, profile_fit, provision_plan, regions, template_parameters
+from ..core import arm_errors, gpu_profiles, profile_fit, provision_plan, regions, template_parameters, workspace_files
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
 
@@ -234,25 +242,28 @@ def inference_provision(
         group,
         subscription,
     )
+    if not what_if:
+        workspace_files.check_writable(ws.inference_config_file)  # before the deployment, not after it
     started = False
-    try:
-        if what_if:
-            deployments.what_if(cmd, group, template.file, parameter_arg)
-            return None
-        poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
-        started = True
-        if no_wait:
-            logger.warning(
-                "The deployment '%s' runs on. When it finished, run `az aitk inference "
-                "provision` again (it changes nothing) to write %s.",
-                DEPLOYMENT_NAME,
-                ws_mod.INFERENCE_CONFIG_FILE,
-            )
-            return None
-        deployment = deployments.wait(cmd, poller)
-    except Exception as ex:  # pylint: disable=broad-except
-        raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
-        raise
+    with secret_logging.redacted(plan.values.get("apiKey")):  # az's --debug logs the request body
+        try:
+            if what_if:
+                deployments.what_if(cmd, group, template.file, parameter_arg)
+                return None
+            poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
+            started = True
+            if no_wait:
+                logger.warning(
+                    "The deployment '%s' runs on. When it finished, run `az aitk inference "
+                    "provision` again (it changes nothing) to write %s.",
+                    DEPLOYMENT_NAME,
+                    ws_mod.INFERENCE_CONFIG_FILE,
+                )
+                return None
+            deployment = deployments.wait(cmd, poller)
+        except Exception as ex:  # pylint: disable=broad-except
+            raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
+            raise
     return _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
 
 
@@ -271,7 +282,10 @@ def _write_config(ws, template, outputs, subscription, group, plan, fitted=None)
             f"the deployment finished but its outputs lack {', '.join(missing)}",
             f"Check the outputs of {template.file}: they must give " + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".",
         )
-    written = ws.write_inference_config(values)
+    try:
+        written = ws.write_inference_config(values)
+    except OSError as e:
+        raise workspace_files.not_written(ws.inference_config_file, e, values) from None
     logger.warning("Wrote %s", ws.inference_config_file)
     result = dict(written)
     result["configFile"] = str(ws.inference_config_file)
