@@ -14,7 +14,7 @@ NO_LOGGING = {"logging_enable": False}  # kwargs for an SDK call whose request o
 MASK = "***"
 
 
-class _RedactSecrets(logging.Filter):
+class _RedactSecrets(logging.Filter):  # pylint: disable=too-few-public-methods
     def __init__(self, secrets):
         super().__init__()
         self.secrets = [s for s in secrets if s]

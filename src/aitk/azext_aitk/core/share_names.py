@@ -18,23 +18,29 @@ BAD_CHARS = frozenset('"\\/:|<>*?')
 _RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?$", re.IGNORECASE)
 
 
+def _name_problem(name: str) -> str | None:
+    if not name or name in (".", ".."):
+        return f"it has an empty, '.' or '..' component ({name!r})"
+    bad = sorted({c for c in name if c in BAD_CHARS or ord(c) < 0x20})
+    if bad:
+        return f"{name!r} contains {' '.join(repr(c) for c in bad)}, which Azure Files does not allow in names"
+    if name[-1] in ". ":
+        return f"{name!r} ends with a {'dot' if name[-1] == '.' else 'space'}, which Azure Files does not allow"
+    if _RESERVED.match(name):
+        return f"{name!r} is a reserved device name on Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9)"
+    if len(name) > MAX_COMPONENT:
+        return f"a name is {len(name)} characters long (Azure Files allows {MAX_COMPONENT})"
+    return None
+
+
 def problem(path: str) -> str | None:
     """Why Azure Files rejects the share path (POSIX, share-relative), or None when it is fine."""
     if len(path) > MAX_PATH:
         return f"the share path is {len(path)} characters long (Azure Files allows {MAX_PATH})"
     for name in path.split("/"):
-        if not name or name in (".", ".."):
-            return f"it has an empty, '.' or '..' component ({name!r})"
-        bad = sorted({c for c in name if c in BAD_CHARS or ord(c) < 0x20})
-        if bad:
-            shown = " ".join(repr(c) for c in bad)
-            return f"{name!r} contains {shown}, which Azure Files does not allow in names"
-        if name[-1] in ". ":
-            return f"{name!r} ends with a {'dot' if name[-1] == '.' else 'space'}, which Azure Files does not allow"
-        if _RESERVED.match(name):
-            return f"{name!r} is a reserved device name on Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9)"
-        if len(name) > MAX_COMPONENT:
-            return f"a name is {len(name)} characters long (Azure Files allows {MAX_COMPONENT})"
+        why = _name_problem(name)
+        if why:
+            return why
     return None
 
 

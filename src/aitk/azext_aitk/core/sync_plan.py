@@ -230,9 +230,9 @@ def plan(
 
 
 def check_case_collisions(local: Mapping[str, LocalFile]) -> None:
-    """Refuse two local files whose share paths differ only in case: Azure Files names are
-    case-insensitive, so one would overwrite the other
-    (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata)."""
+    """Refuse two local files whose share paths (or folders) differ only in case: Azure Files
+    names are case-insensitive (core/share_names.py cites the rules), so one would overwrite the
+    other."""
     seen: dict[str, tuple[str, str]] = {}  # folded folder or file path -> (its spelling, a file under it)
     for path in sorted(local):
         parts = path.split("/")
