@@ -26,6 +26,16 @@ INFERENCE_DIR = AITK_DIR + "/inference"  # copy of the workspace's inference/ fo
 ADAPTERS_DIR = AITK_DIR + "/adapters"  # adapters/<NAME>/ pushed with deploy --adapter NAME=PATH
 OWNED_PREFIXES = (LAUNCHER_DIR, INFERENCE_DIR, ADAPTERS_DIR)
 
+# The launcher on the share is versioned, so a deploy cut short never leaves a half-written package
+# where the server imports it: each release goes to releases/<id>/aitk_serve/ (id: a hash of its
+# files); `current` names the release to run and is written only once the release is complete;
+# aitk_serve/__init__.py (the package PYTHONPATH finds) is the small stable entry (share_entry.py)
+# that reads `current` and points the package at that release.
+LAUNCHER_PACKAGE = "aitk_serve"
+LAUNCHER_RELEASES_DIR = LAUNCHER_DIR + "/releases"
+LAUNCHER_CURRENT_FILE = LAUNCHER_DIR + "/current"
+LAUNCHER_ENTRY_FILE = LAUNCHER_DIR + "/" + LAUNCHER_PACKAGE + "/__init__.py"
+
 # The launcher settings file deploy ships inside INFERENCE_DIR.
 SERVE_CONFIG_FILE = INFERENCE_DIR + "/serve.json"
 
@@ -37,6 +47,11 @@ ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 def adapter_dir(name: str) -> str:
     """Share-relative folder of an adapter pushed by deploy under NAME."""
     return f"{ADAPTERS_DIR}/{name}"
+
+
+def launcher_release_dir(release: str) -> str:
+    """Share-relative folder holding release `release` of the launcher package."""
+    return f"{LAUNCHER_RELEASES_DIR}/{release}/{LAUNCHER_PACKAGE}"
 
 
 def is_owned(path: str) -> bool:

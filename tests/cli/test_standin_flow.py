@@ -128,7 +128,8 @@ def test_deploy_uploads_then_only_changes(az_cloud, flow):
         )
     )
     assert first["uploaded"] > 3 and first["ready"] and "run1" in first["models"]
-    assert (share / "aitk" / "launcher" / "aitk_serve" / "layout.py").is_file()
+    release = (share / "aitk" / "launcher" / "current").read_text().strip()
+    assert (share / "aitk" / "launcher" / "releases" / release / "aitk_serve" / "layout.py").is_file()
     assert (share / "aitk" / "inference" / "serve.json").is_file()
     assert (share / "aitk" / "adapters" / "run1" / "adapter_model.safetensors").stat().st_size == 4096
     again = _ok(

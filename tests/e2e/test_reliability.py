@@ -130,7 +130,11 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
 
     # Nothing lost: the share mirrors the sources, byte for byte, with nothing stray.
     share = fake_world.share
-    assert_mirrors(share / "aitk" / "launcher" / "aitk_serve", LAUNCHER)
+    launcher = share / "aitk" / "launcher"
+    release = (launcher / "current").read_text().strip()
+    assert_mirrors(launcher / "releases" / release / "aitk_serve", LAUNCHER)
+    assert [p.name for p in (launcher / "releases").iterdir()] == [release]
+    assert local_tree(launcher / "aitk_serve") == {"__init__.py": (LAUNCHER / "share_entry.py").read_bytes()}
     assert_mirrors(share / "aitk" / "inference", ws / "inference")
     assert_mirrors(share / "aitk" / "adapters" / "run1", adapter)
     assert sorted(p.name for p in (share / "aitk").iterdir()) == ["adapters", "inference", "launcher"]

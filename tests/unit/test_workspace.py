@@ -82,7 +82,7 @@ def test_inference_config_as_a_value(tmp_path):
         "v-file_share_name",
         "app",
     )
-    assert cfg.app_endpoint == "https://app.example/" and cfg.url == "https://app.example"
+    assert cfg.app_endpoint == "https://app.example/"
     assert cfg.app_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
     assert (
         cfg.storage_account_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"

@@ -100,7 +100,11 @@ long-summary: >-
     fine-tuning outputs stay as they are). New adapters are hot-loaded when the server is up;
     otherwise, or when the launcher or its config changed, the active revision restarts. Then it
     waits until /health answers and /v1/models lists the models, and prints the endpoint. Reads
-    infra/inference.config.json (run provision first).
+    infra/inference.config.json (run provision first). Nothing is written when a file would not
+    fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1) or
+    names that differ only in case; a file written while it uploads fails the deploy. The
+    launcher goes up as a new release the server switches to only once it is complete. With a
+    serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
 examples:
   - name: Deploy the inference folder and the launcher.
     text: az aitk inference deploy

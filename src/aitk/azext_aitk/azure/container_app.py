@@ -5,7 +5,7 @@ from knack.log import get_logger
 
 from ..core import api_key, console_log, gpu_profiles
 from ..core import workspace as ws_mod
-from . import api_versions, arm
+from . import api_versions, arm, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
 
@@ -87,7 +87,9 @@ class ContainerApp:
 
     def api_key(self):
         """The endpoint's API key, from the app's secrets (None when it has none)."""
-        secrets = retry_lost(self.client.container_apps.list_secrets, self.resource_group, self.name)
+        secrets = retry_lost(
+            self.client.container_apps.list_secrets, self.resource_group, self.name, **secret_logging.NO_LOGGING
+        )
         return api_key.from_secrets(getattr(secrets, "value", None))
 
     def workload_profile(self, app):
@@ -186,6 +188,14 @@ def max_replicas(app):
     """The scale limit of an app (SDK model); 1 when unset."""
     scale = getattr(getattr(app, "template", None), "scale", None)
     return getattr(scale, "max_replicas", None) or 1
+
+
+def fqdn(app):
+    """The ingress FQDN of an app: SDK model or ARM JSON (None when ingress is off)."""
+    if isinstance(app, dict):
+        config = (app.get("properties") or {}).get("configuration") or {}
+        return (config.get("ingress") or {}).get("fqdn")
+    return getattr(getattr(getattr(app, "configuration", None), "ingress", None), "fqdn", None)
 
 
 def state(app):

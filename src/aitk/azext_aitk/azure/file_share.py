@@ -3,6 +3,8 @@
 No az here: the caller passes a ShareClient (_client_factory.cf_share) and a progress callback.
 """
 
+import hashlib
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,21 +81,90 @@ class Progress:  # pylint: disable=too-few-public-methods  # a counter handed to
         return hook
 
 
+class _HashingReader(io.RawIOBase):
+    """A file read for upload that hashes the bytes as they go; a seek (parallel ranges) turns the
+    hash off, and the stamp check alone decides."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw, self._sha, self._pos, self.sequential = raw, hashlib.sha256(), 0, True
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return self._raw.seekable()
+
+    def tell(self):
+        return self._raw.tell()
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        pos = self._raw.seek(offset, whence)
+        if pos != self._pos:
+            self.sequential = False
+        return pos
+
+    def read(self, size=-1):
+        block = self._raw.read(size)
+        if self.sequential:
+            self._sha.update(block)
+            self._pos += len(block)
+        return block
+
+    def readinto(self, buffer):
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def hexdigest(self):
+        return self._sha.hexdigest() if self.sequential else None
+
+
+def changed_while_uploading(f, reader):
+    """Why the local file is not what was hashed (None when it is): its stamp (size, mtime,
+    ctime, inode) moved, or the bytes sent hash differently."""
+    if not f.source:
+        return None
+    try:
+        stamp = sync_plan.file_stamp(f.source)
+    except OSError as e:
+        return f"it could not be read again ({e.strerror})"
+    if f.stamp is not None and stamp != f.stamp:
+        return "it was written while deploy read it"
+    digest = reader.hexdigest() if reader is not None else None
+    if digest is not None and digest != f.sha256:
+        return "its bytes changed while deploy read it"
+    return None
+
+
 def upload(share, files, progress=None, workers=FILE_WORKERS):
     """Upload LocalFiles (with sha256) in parallel; size + sha256 go into the file's metadata
-    only once all its bytes are written: creating the file replaces any old metadata, so a file
-    whose upload was cut short (a killed deploy) never looks complete, and the next deploy
-    uploads it again."""
+    only once all its bytes are written and the local file is still the one hashed: creating
+    the file replaces any old metadata, so a file whose upload was cut short (a killed deploy) or
+    torn (written locally while it went up) never looks complete, and the next deploy uploads it
+    again. A torn file raises SyncError naming it."""
 
     def one(f):
         client = share.get_file_client(f.path)
-        with open(f.source, "rb") as data:
-            kwargs = {"length": f.size}
-            if f.size > LARGE_FILE:
-                kwargs["max_concurrency"] = RANGE_WORKERS
-            if progress is not None:
-                kwargs["progress_hook"] = progress.file_hook(f.path)
-            client.upload_file(data, **kwargs)
+        kwargs = {"length": f.size}
+        if f.size > LARGE_FILE:
+            kwargs["max_concurrency"] = RANGE_WORKERS
+        if progress is not None:
+            kwargs["progress_hook"] = progress.file_hook(f.path)
+        reader = None
+        if f.data is not None:
+            client.upload_file(io.BytesIO(f.data), **kwargs)
+        else:
+            with open(f.source, "rb") as raw:
+                reader = _HashingReader(raw)
+                client.upload_file(reader, **kwargs)
+        why = changed_while_uploading(f, reader)
+        if why:
+            raise sync_plan.SyncError(
+                f"{f.source} changed during the upload ({why}); its copy on the share is incomplete and marked so",
+                "Wait until whatever writes it (a fine-tuning run?) has finished, then deploy again: only the "
+                "files that differ are uploaded.",
+            )
         client.set_file_metadata(sync_plan.metadata_for(f))
         if progress is not None and f.size == 0:
             progress.file_hook(f.path)(0, 0)

@@ -1,5 +1,6 @@
 """Storage accounts and their file shares (management plane, azure-mgmt-storage)."""
 
+from . import secret_logging
 from .not_found import exists as _exists
 from .not_found import is_not_found
 from .retry import retry_lost
@@ -36,7 +37,9 @@ def file_access(cli_ctx, resource_group, account):
     endpoint = file_endpoint(props)
     if not endpoint:
         raise ValidationError(f"storage account '{account}' has no file endpoint")
-    key = first_key(retry_lost(storage.storage_accounts.list_keys, resource_group, account))
+    key = first_key(
+        retry_lost(storage.storage_accounts.list_keys, resource_group, account, **secret_logging.NO_LOGGING)
+    )
     if not key:
         raise ValidationError(
             f"storage account '{account}' gave no account key", "Shared Key access must be allowed on the account."

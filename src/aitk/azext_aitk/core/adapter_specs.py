@@ -34,10 +34,18 @@ def parse(spec: str) -> tuple[str, str]:
 def parse_all(specs: Iterable[str] | None, base_dir: str | Path = ".") -> dict[str, Path]:
     """Parse every spec and check its folder; names must be unique."""
     result: dict[str, Path] = {}
+    folded: dict[str, str] = {}
     for spec in specs or []:
         name, path = parse(spec)
         if name in result:
             raise AdapterSpecError(f"--adapter name {name!r} is given twice")
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise AdapterSpecError(
+                f"--adapter names {other!r} and {name!r} differ only in case: on the share (Azure Files is "
+                "case-insensitive) both would be the folder " + layout.adapter_dir(other),
+                recommendation="Give the adapters names that differ in more than case.",
+            )
         result[name] = check_folder(name, Path(base_dir) / Path(path).expanduser())
     return result
 

@@ -109,3 +109,7 @@ class RegionError(AitkError):
     """The location does not exist, or does not offer the GPU workload profile chosen."""
 
     az_error = "InvalidArgumentValueError"
+
+
+class EndpointError(AitkError):
+    """The endpoint named by the workspace is not the container app's own HTTPS ingress."""

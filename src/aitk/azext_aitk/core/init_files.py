@@ -5,6 +5,7 @@ from pathlib import Path
 
 from . import shipped_templates
 from . import workspace as ws_mod
+from .workspace_files import cannot_write
 
 
 def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
@@ -20,7 +21,10 @@ def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
 def init_workspace(ws: ws_mod.Workspace, force: bool = False) -> list[dict[str, str]]:
     results = []
     for dest, content in planned_files(ws):
-        action, backup = ws_mod.install_file(dest, content, force=force)
+        try:
+            action, backup = ws_mod.install_file(dest, content, force=force)
+        except OSError as e:
+            raise cannot_write(dest, e) from None
         entry = {"file": str(dest.relative_to(ws.root)), "action": action}
         if backup is not None:
             entry["backup"] = str(backup.relative_to(ws.root))

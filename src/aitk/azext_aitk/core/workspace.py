@@ -88,11 +88,6 @@ class InferenceConfig:
         )
 
     @property
-    def url(self) -> str:
-        """The endpoint's base URL, without a trailing slash."""
-        return self.app_endpoint.rstrip("/")
-
-    @property
     def resource_group_id(self) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
 
@@ -131,6 +126,21 @@ def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
         ) from None
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _final_mode(dest: Path) -> int:
+    """The mode a rewritten file keeps (its own), or a new one gets (0666 less the umask, as
+    open() would give it; mkstemp's temporary file is 0600)."""
+    try:
+        return dest.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_current_umask()
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON so that a reader sees the old file or the new one, never half of one."""
     path = Path(path)
@@ -142,8 +152,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -286,6 +295,7 @@ def _write_bytes_atomic(dest: Path, content: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
+        os.chmod(tmp, _final_mode(dest))
         os.replace(tmp, dest)
     except BaseException:
         try:

@@ -1,5 +1,7 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
 
+from ..azure import container_app
+from ..core import endpoint_url
 from ..core import workspace as ws_mod
 
 
@@ -11,3 +13,9 @@ def load_config(cmd, workspace):
     if not cmd.cli_ctx.data.get("subscription_id"):
         cmd.cli_ctx.data["subscription_id"] = cfg.subscription_id
     return ws, cfg
+
+
+def app_url(ws, cfg, app):
+    """The URL the API key may be sent to: the app's own ingress over HTTPS, checked against the
+    config's ACA_APP_ENDPOINT (core/endpoint_url.py)."""
+    return endpoint_url.app_url(container_app.fqdn(app), cfg.app_endpoint, str(ws.inference_config_file), cfg.app_name)

@@ -5,18 +5,17 @@ import sys
 from ..azure import container_app, model_server
 from ..core import chat_session
 from ..core.errors import ChatError
-from ._config import load_config
+from ._config import app_url, load_config
 
 
 def inference_chat(cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None):
     chat_session.validate_options(temperature, max_tokens)
     if message is not None and not message.strip():
         raise ChatError("--message is empty", 'Give the text to send, e.g. --message "Hello".')
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    aca.get()  # a missing app: one clear error
+    url = app_url(ws, cfg, aca.get())  # a missing app: one clear error
     key = aca.api_key()
-    url = cfg.url
     try:
         models = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:

@@ -9,10 +9,10 @@ from aitk_serve import layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
-from ..core import adapter_specs, deploy_rollout, next_steps, sync_plan
+from ..core import adapter_specs, deploy_rollout, launcher_release, next_steps, serve_adapters, share_names, sync_plan
 from ..core import names as naming
 from ..core import workspace as ws_mod
-from ._config import load_config
+from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
@@ -31,10 +31,11 @@ def launcher_dir():
 
 
 def collect_local(ws, adapter_dirs):
-    """({share path: LocalFile}, [roots])."""
+    """({share path: LocalFile with sha256}, [roots]); every share path checked against Azure
+    Files' naming rules before anything is written."""
     local, roots = {}, []
     if ws.inference_dir.is_dir():
-        local.update(sync_plan.scan_local(ws.inference_dir, layout.INFERENCE_DIR))
+        local.update(sync_plan.scan_local(ws.inference_dir, layout.INFERENCE_DIR, warn=logger.warning))
         roots.append(layout.INFERENCE_DIR)
     else:
         logger.warning(
@@ -42,12 +43,37 @@ def collect_local(ws, adapter_dirs):
             "finds the model on the share by itself.",
             ws_mod.INFERENCE_DIR,
         )
-    local.update(sync_plan.scan_local(launcher_dir(), layout.LAUNCHER_DIR + "/aitk_serve"))
+    package = sync_plan.with_hashes(sync_plan.scan_tree(launcher_dir(), warn=logger.warning))
+    local.update(launcher_release.files(package).files)
     roots.append(layout.LAUNCHER_DIR)
     for name, folder in adapter_dirs.items():
-        local.update(sync_plan.scan_local(folder, layout.adapter_dir(name)))
+        local.update(sync_plan.scan_local(folder, layout.adapter_dir(name), warn=logger.warning))
         roots.append(layout.adapter_dir(name))
+    local = sync_plan.with_hashes(local)
+    _add_pushed_adapters(ws, local, adapter_dirs)
+    share_names.check((path, f.source or path) for path, f in local.items())
+    sync_plan.check_case_collisions(local)
     return local, roots
+
+
+def _add_pushed_adapters(ws, local, adapter_dirs):
+    """A serve.json that lists adapters gets the pushed ones in its uploaded copy
+    (core/serve_adapters.py)."""
+    entry = local.get(layout.SERVE_CONFIG_FILE)
+    if entry is None or not adapter_dirs:
+        return
+    serve = ws_mod.load_json(entry.source, "serve config")
+    extra = serve_adapters.added(serve, adapter_dirs, str(ws.path(ws_mod.SERVE_FILE)))
+    if extra:
+        local[layout.SERVE_CONFIG_FILE] = sync_plan.from_bytes(
+            layout.SERVE_CONFIG_FILE, serve_adapters.merged_text(serve, extra)
+        )
+        logger.warning(
+            "%s lists adapters: the uploaded copy adds %s (add them to the workspace's file to keep them "
+            "listed by deploys without --adapter; the server finds them on the share by name either way).",
+            ws_mod.SERVE_FILE,
+            ", ".join(f'"{n}": "{p}"' for n, p in extra.items()),
+        )
 
 
 def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
@@ -57,10 +83,10 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     ws, cfg = load_config(cmd, workspace)
     adapter_dirs = adapter_specs.parse_all(adapters, base_dir=os.getcwd())
     local, roots = collect_local(ws, adapter_dirs)
-    local = sync_plan.with_hashes(local)
 
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
+    url = app_url(ws, cfg, app)
     key = aca.api_key()
     endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
@@ -82,7 +108,6 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     if plan.delete:
         file_share.delete(share, plan.delete)
 
-    url = cfg.url
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
     rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app))
@@ -112,7 +137,7 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
         return result
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
-    result["models"] = _wait_ready(cmd, cfg, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
+    result["models"] = _wait_ready(cmd, cfg, url, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
     for line in next_steps.after("deploy", workspace):
         logger.warning(line)
     return result
@@ -128,13 +153,15 @@ def _upload(cmd, share, plan, total, existing_dirs):
             controller.add(message="Uploading", value=min(done, tot), total_val=max(tot, 1))
 
     progress = file_share.Progress(total, report)
+    first, last = launcher_release.upload_order(plan.upload)
     try:
-        file_share.upload(share, plan.upload, progress)
+        file_share.upload(share, first, progress)
+        file_share.upload(share, last, progress, workers=1)  # `current`, then the entry
     finally:
         controller.end()
 
 
-def _wait_ready(cmd, cfg, key, expected, timeout, check_failed):
+def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
     import time
 
     logger.warning(
@@ -151,12 +178,12 @@ def _wait_ready(cmd, cfg, key, expected, timeout, check_failed):
         check_failed()  # raises as soon as the system log shows the replica failed: no long wait
 
     try:
-        models = model_server.wait_ready(cfg.url, key, expected, timeout, tick=tick, poll_timeout=5.0)
+        models = model_server.wait_ready(url, key, expected, timeout, tick=tick, poll_timeout=5.0)
     except model_server.ServerError as e:
         from azure.cli.core.azclierror import AzureResponseError
 
         raise AzureResponseError(
-            f"the endpoint {cfg.url} was not ready within {timeout} s: {e}",
+            f"the endpoint {url} was not ready within {timeout} s: {e}",
             "See what the server says: `az aitk inference logs` (what `"
             + naming.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)
             + " --type console --tail 100` shows) and `az aitk inference status`; a large model can take a "

@@ -2,15 +2,15 @@
 
 from ..azure import container_app, model_server
 from ..core import names
-from ._config import load_config
+from ._config import app_url, load_config
 
 
 def inference_endpoint(cmd, workspace=None, show_key=False):
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
+    url = app_url(ws, cfg, app)
     key = aca.api_key()
-    url = cfg.url
     result = {
         "url": url,
         "state": None,

@@ -5,7 +5,15 @@ import os
 
 from knack.log import get_logger
 
-from ..azure import container_app, deployments, file_share, log_analytics, managed_environment, storage_account
+from ..azure import (
+    container_app,
+    deployments,
+    file_share,
+    log_analytics,
+    managed_environment,
+    secret_logging,
+    storage_account,
+)
 from ..azure.resource_group import check_providers, check_resource_group
 from ..core import (
     arm_errors,
@@ -17,6 +25,7 @@ from ..core import (
     regions,
     target,
     template_parameters,
+    workspace_files,
 )
 from ..core import names as naming
 from ..core import workspace as ws_mod
@@ -249,30 +258,33 @@ def inference_provision(
         group,
         subscription,
     )
+    if not what_if:
+        workspace_files.check_writable(ws.inference_config_file)  # before the deployment, not after it
     started = False
-    try:
-        if what_if:
-            deployments.what_if(cmd, group, template.file, parameter_arg)
-            return None
-        poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
-        started = True
-        if no_wait:
-            logger.warning(
-                "The deployment '%s' runs on. When it finished, run `az aitk inference "
-                "provision` again (it changes nothing) to write %s.",
-                DEPLOYMENT_NAME,
-                ws_mod.INFERENCE_CONFIG_FILE,
+    with secret_logging.redacted(plan.values.get("apiKey")):  # az's --debug logs the request body
+        try:
+            if what_if:
+                deployments.what_if(cmd, group, template.file, parameter_arg)
+                return None
+            poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
+            started = True
+            if no_wait:
+                logger.warning(
+                    "The deployment '%s' runs on. When it finished, run `az aitk inference "
+                    "provision` again (it changes nothing) to write %s.",
+                    DEPLOYMENT_NAME,
+                    ws_mod.INFERENCE_CONFIG_FILE,
+                )
+                return None
+            link = deployment_progress.portal_link(
+                getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
             )
-            return None
-        link = deployment_progress.portal_link(
-            getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
-        )
-        if link:
-            logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
-        deployment = deployments.watch(cmd, poller, group, logger.warning)
-    except Exception as ex:  # pylint: disable=broad-except
-        raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
-        raise
+            if link:
+                logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
+            deployment = deployments.watch(cmd, poller, group, logger.warning)
+        except Exception as ex:  # pylint: disable=broad-except
+            raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
+            raise
     result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
@@ -294,7 +306,10 @@ def _write_config(ws, template, outputs, subscription, group, plan, fitted=None)
             f"the deployment finished but its outputs lack {', '.join(missing)}",
             f"Check the outputs of {template.file}: they must give " + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".",
         )
-    written = ws.write_inference_config(values)
+    try:
+        written = ws.write_inference_config(values)
+    except OSError as e:
+        raise workspace_files.not_written(ws.inference_config_file, e, values) from None
     logger.warning("Wrote %s", ws.inference_config_file)
     result = dict(written)
     result["configFile"] = str(ws.inference_config_file)

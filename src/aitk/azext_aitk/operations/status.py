@@ -4,7 +4,7 @@ from knack.log import get_logger
 
 from ..azure import container_app, managed_environment, model_server
 from ..core import status_summary
-from ._config import load_config
+from ._config import app_url, load_config
 from ._startup_watch import find_failure
 
 logger = get_logger(__name__)
@@ -13,9 +13,10 @@ LOG_TAIL = 50  # console lines read to find a start-up error
 
 
 def inference_status(cmd, workspace=None):
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get_json()  # read once: the log tail below reuses it
+    url = app_url(ws, cfg, app)
     props = app.get("properties") or {}
     env = None
     env_id = props.get("managedEnvironmentId") or props.get("environmentId")
@@ -26,7 +27,6 @@ def inference_status(cmd, workspace=None):
     replicas = []
     if rev:
         replicas = aca.replicas(rev["name"])
-    url = cfg.url
     # /health is not gated by the key and does not wake a scaled-to-zero replica on its own
     # more than any request would; ask it only when a replica runs.
     ready, models, note = False, [], None
