@@ -266,6 +266,80 @@ def _template_hash(template):
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
 
 
+def _secrets(config, old):
+    """The app's secret values by name: given, or kept from the previous PUT when only the name is sent."""
+    # values kept privately, GET shows names only
+    old_secrets = (old or {}).get("private", {}).get("secrets", {})
+    secrets = {}
+    for s in config.get("secrets") or []:
+        sname = s.get("name")
+        if not sname or not re.fullmatch(r"[a-z0-9][a-z0-9-.]*[a-z0-9]?", sname):
+            raise ArmError(400, "ContainerAppSecretInvalid", f"Invalid secret name '{sname}'.")
+        if "value" in s and s["value"] is not None:
+            secrets[sname] = s["value"]
+        elif sname in old_secrets:
+            secrets[sname] = old_secrets[sname]
+        elif s.get("keyVaultUrl"):
+            raise ArmError(
+                400,
+                "ContainerAppSecretKeyVaultNotSupported",
+                "Key Vault secret references are not supported by the stand-in.",
+            )
+        else:
+            raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{sname}' has no value.")
+    return secrets
+
+
+def _check_secret_refs(containers, secrets):
+    for c in containers:
+        for e in c.get("env") or []:
+            if e.get("secretRef") and e["secretRef"] not in secrets:
+                raise ArmError(
+                    400,
+                    "ContainerAppSecretRefNotFound",
+                    f"SecretRef '{e['secretRef']}' defined for container '{c.get('name')}' not found.",
+                )
+
+
+def _check_volumes(mgr, env, template, containers):
+    """AzureFile volumes name a storage of the environment; every volume mount names a volume of the template."""
+    vol_names = set()
+    for v in template.get("volumes") or []:
+        vol_names.add(v.get("name"))
+        if (v.get("storageType") or "EmptyDir") == "AzureFile":
+            sid = f"{env['id']}/storages/{v.get('storageName')}"
+            if mgr.get_record(sid) is None:
+                raise ArmError(
+                    400,
+                    "ContainerAppVolumeStorageNotFound",
+                    f"Storage '{v.get('storageName')}' of volume '{v.get('name')}' is not found in "
+                    f"managed environment '{env['body']['name']}'.",
+                )
+    for c in containers:
+        for vm in c.get("volumeMounts") or []:
+            if vm.get("volumeName") not in vol_names:
+                raise ArmError(
+                    400,
+                    "InvalidVolumeMount",
+                    f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
+                    "no volume of the template.",
+                )
+
+
+def _add_revision(revs, template, name, thash):
+    """A new revision when the template changed (Container Apps' revision-scope changes)."""
+    if not revs or revs[-1]["hash"] != thash:
+        suffix = template.get("revisionSuffix") or _rand(7)
+        rev_name = f"{name}--{suffix}"
+        if any(r["name"] == rev_name for r in revs):
+            raise ArmError(
+                400,
+                "RevisionSuffixAlreadyExists",
+                f"Revision with suffix '{suffix}' already exists for container app '{name}'.",
+            )
+        revs.append({"name": rev_name, "hash": thash, "created": now_iso(), "template": copy.deepcopy(template)})
+
+
 class ContainerApps(Kind):
     type = "Microsoft.App/containerApps"
     api_versions = ManagedEnvironments.api_versions
@@ -303,68 +377,14 @@ class ContainerApps(Kind):
                 "InvalidParameterValueInContainerTemplate",
                 "The container app template must have at least one container.",
             )
-        # secrets: values kept privately, GET shows names only
-        old_secrets = (old or {}).get("private", {}).get("secrets", {})
-        secrets = {}
-        for s in config.get("secrets") or []:
-            sname = s.get("name")
-            if not sname or not re.fullmatch(r"[a-z0-9][a-z0-9-.]*[a-z0-9]?", sname):
-                raise ArmError(400, "ContainerAppSecretInvalid", f"Invalid secret name '{sname}'.")
-            if "value" in s and s["value"] is not None:
-                secrets[sname] = s["value"]
-            elif sname in old_secrets:
-                secrets[sname] = old_secrets[sname]
-            elif s.get("keyVaultUrl"):
-                raise ArmError(
-                    400,
-                    "ContainerAppSecretKeyVaultNotSupported",
-                    "Key Vault secret references are not supported by the stand-in.",
-                )
-            else:
-                raise ArmError(400, "ContainerAppSecretInvalid", f"Secret '{sname}' has no value.")
-        for c in containers:
-            for e in c.get("env") or []:
-                if e.get("secretRef") and e["secretRef"] not in secrets:
-                    raise ArmError(
-                        400,
-                        "ContainerAppSecretRefNotFound",
-                        f"SecretRef '{e['secretRef']}' defined for container '{c.get('name')}' not found.",
-                    )
-        vol_names = set()
-        for v in template.get("volumes") or []:
-            vol_names.add(v.get("name"))
-            if (v.get("storageType") or "EmptyDir") == "AzureFile":
-                sid = f"{env['id']}/storages/{v.get('storageName')}"
-                if mgr.get_record(sid) is None:
-                    raise ArmError(
-                        400,
-                        "ContainerAppVolumeStorageNotFound",
-                        f"Storage '{v.get('storageName')}' of volume '{v.get('name')}' is not found in "
-                        f"managed environment '{env['body']['name']}'.",
-                    )
-        for c in containers:
-            for vm in c.get("volumeMounts") or []:
-                if vm.get("volumeName") not in vol_names:
-                    raise ArmError(
-                        400,
-                        "InvalidVolumeMount",
-                        f"Volume mount '{vm.get('volumeName')}' of container '{c.get('name')}' refers to "
-                        "no volume of the template.",
-                    )
+        secrets = _secrets(config, old)
+        _check_secret_refs(containers, secrets)
+        _check_volumes(mgr, env, template, containers)
         private = copy.deepcopy(old["private"]) if old else {"revisions": [], "created": now_iso()}
         private["secrets"] = secrets
         thash = _template_hash(template)
         revs = private["revisions"]
-        if not revs or revs[-1]["hash"] != thash:
-            suffix = template.get("revisionSuffix") or _rand(7)
-            rev_name = f"{name}--{suffix}"
-            if any(r["name"] == rev_name for r in revs):
-                raise ArmError(
-                    400,
-                    "RevisionSuffixAlreadyExists",
-                    f"Revision with suffix '{suffix}' already exists for container app '{name}'.",
-                )
-            revs.append({"name": rev_name, "hash": thash, "created": now_iso(), "template": copy.deepcopy(template)})
+        _add_revision(revs, template, name, thash)
         ingress = config.get("ingress")
         if ingress is not None:
             ingress = copy.deepcopy(ingress)
@@ -446,7 +466,8 @@ class ContainerApps(Kind):
     def status(self, mgr, rec):
         try:
             return mgr.s.runtime.status(rec["id"].lower()) or {}
-        except Exception:
+        # A runtime fault must not fail the GET: the app reads as not running, as Azure shows a broken replica.
+        except Exception:  # pylint: disable=broad-exception-caught
             log.exception("runtime.status failed")
             return {"running": False, "ready": False, "restarts": 0}
 

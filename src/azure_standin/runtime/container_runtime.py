@@ -31,6 +31,11 @@ class Runtime:
         self._stoppers: list[threading.Thread] = []
         LIVE_RUNTIMES.add(self)
 
+    def track_stopper(self, thread: threading.Thread):
+        """A thread stopping a replica, for stop_all to wait on (finished ones are dropped)."""
+        with self.lock:
+            self._stoppers = [x for x in self._stoppers if x.is_alive()] + [thread]
+
     # -- ports --------------------------------------------------------------------------------
     def _saved_ports(self) -> dict:
         try:

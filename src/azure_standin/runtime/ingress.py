@@ -44,13 +44,8 @@ class _IngressHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _proxy(self):
-        app: AppReplica = self.server.app
-        body = self._read_body()
-        port = app.upstream_port()
-        if port is None:
-            self._plain(503, "no healthy upstream")
-            return
+    def _upstream_headers(self, body):
+        """The request's end-to-end headers, with the X-Forwarded-* an Envoy ingress adds."""
         headers = {}
         for k, v in self.headers.items():
             if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "host"):
@@ -62,6 +57,16 @@ class _IngressHandler(BaseHTTPRequestHandler):
         headers["X-Forwarded-Host"] = headers["Host"]
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
+        return headers
+
+    def _proxy(self):
+        app: AppReplica = self.server.app
+        body = self._read_body()
+        port = app.upstream_port()
+        if port is None:
+            self._plain(503, "no healthy upstream")
+            return
+        headers = self._upstream_headers(body)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ACTIVATION_TIMEOUT_S)
             conn.request(self.command, self.path, body=body or None, headers=headers)
@@ -103,7 +108,8 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
         except (OSError, http.client.HTTPException):
-            self.close_connection = True
+            # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
+            self.close_connection = True  # pylint: disable=attribute-defined-outside-init
         finally:
             conn.close()
 

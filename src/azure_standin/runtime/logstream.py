@@ -51,7 +51,8 @@ def _fmt(line, output):
     return f"{_stamp()}  {line}\n".encode()
 
 
-def handle(req, standin) -> Response:
+# One early return per error the log stream answers (route, token, app, revision, replica, tailLines).
+def handle(req, standin) -> Response:  # pylint: disable=too-many-return-statements
     m = PATH.match(req.path)
     if m is None:
         return _error(404, "NotFound", f"No route for {req.path}")

@@ -36,7 +36,7 @@ def _stop_everything():
     for rt in list(LIVE_RUNTIMES):
         try:
             rt.stop_all()
-        except Exception:  # pragma: no cover - best effort at exit
+        except Exception:  # pylint: disable=broad-exception-caught  # best effort at exit  # pragma: no cover
             pass
 
 
@@ -53,7 +53,7 @@ def _group_alive(pgid: int) -> bool:
         if not d.isdigit():
             continue
         try:
-            with open(f"/proc/{d}/stat") as f:
+            with open(f"/proc/{d}/stat", encoding="utf-8", errors="replace") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
@@ -75,7 +75,7 @@ def app_slug(app_id: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", name.lower())[:40] + "-" + hashlib.sha1(app_id.encode()).hexdigest()[:8]
 
 
-class _Spec:
+class _Spec:  # pylint: disable=too-few-public-methods  # a record
     """What one revision runs."""
 
     def __init__(self, argv, env, probe_path, min_replicas, revision, fingerprint, error=None):
@@ -170,7 +170,8 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
     return _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
 
 
-class AppReplica:
+# The supervisor's state for one app (process, ports, readiness, restart back-off, stop bookkeeping).
+class AppReplica:  # pylint: disable=too-many-instance-attributes
     def __init__(self, rt: "Runtime", app_id: str):
         self.rt, self.app_id = rt, app_id
         self.dir = rt.base / app_slug(app_id)
@@ -197,7 +198,7 @@ class AppReplica:
     # -- logging ----------------------------------------------------------------------------
     def note(self, msg: str):
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} [stand-in] {msg}\n"
-        with open(self.log_path, "a") as f:
+        with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line)
 
     # -- process control (call with lock held) -----------------------------------------------
@@ -214,22 +215,21 @@ class AppReplica:
         env["AITK_PORT"] = str(self.private_port)
         env.setdefault("AITK_HOST", "127.0.0.1")  # serve on loopback only, if the launcher honours it
         self.note(f"revision {spec.revision}: starting {' '.join(spec.argv)} (AITK_PORT={self.private_port})")
-        logf = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                spec.argv,
-                env=env,
-                cwd=str(self.work),
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as e:
-            self.note(f"revision {spec.revision}: failed to start: {e}")
-            self.proc = None
-        finally:
-            logf.close()
+        with open(self.log_path, "ab") as logf:
+            try:
+                # The replica outlives this call: _stop_proc and the supervisor reap it.
+                self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                    spec.argv,
+                    env=env,
+                    cwd=str(self.work),
+                    stdin=subprocess.DEVNULL,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                self.note(f"revision {spec.revision}: failed to start: {e}")
+                self.proc = None
         self.ready = False
         self.generation += 1
         self.cond.notify_all()
@@ -285,8 +285,7 @@ class AppReplica:
                     self.cond.notify_all()
 
         t = threading.Thread(target=work, name=f"standin-stop-{proc.pid}", daemon=True)
-        with self.rt.lock:
-            self.rt._stoppers = [x for x in self.rt._stoppers if x.is_alive()] + [t]
+        self.rt.track_stopper(t)
         t.start()
         return t
 
@@ -311,6 +310,10 @@ class AppReplica:
         except (OSError, http.client.HTTPException):
             return False
 
+    def _may_start(self, spec: _Spec | None) -> bool:
+        """A runnable revision, no stop in flight and the crash back-off over. Call with the lock held."""
+        return spec is not None and not spec.error and not self.stopping and time.monotonic() >= self.next_start_at
+
     def _supervise(self):
         last_probe = 0.0
         while True:
@@ -334,14 +337,7 @@ class AppReplica:
                     self.note(f"pid {proc.pid} exited with code {code}; restart {self.restarts} in {delay:.0f} s")
                     self.cond.notify_all()
                     proc = None
-                if (
-                    self.want_running
-                    and self.proc is None
-                    and spec is not None
-                    and not spec.error
-                    and not self.stopping
-                    and time.monotonic() >= self.next_start_at
-                ):
+                if self.want_running and self.proc is None and self._may_start(spec):
                     self._start_locked()
                     if self.proc is None:  # could not even exec: back off like a crash
                         self.restarts += 1
