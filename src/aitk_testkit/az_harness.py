@@ -131,9 +131,9 @@ class Az:
             env=self.env,
             text=True,
             input=input,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             timeout=timeout,
+            check=False,
         )
 
     def ok(self, *args, cwd=None, timeout=300):
@@ -155,6 +155,7 @@ class Az:
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE if capture else None,
             timeout=timeout,
+            check=False,  # the exit status is checked below, into AzError
         )
         if check and proc.returncode != 0:
             raise AzError(args, proc.returncode, proc.stdout or "", proc.stderr or "")
@@ -176,9 +177,7 @@ def sign_in(azure, env: dict, az_executable: str = AZ):
     RuntimeError naming the az command and its stderr (never the secret) when a step fails."""
 
     def az(*args):
-        proc = subprocess.run(
-            [az_executable, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180
-        )
+        proc = subprocess.run([az_executable, *args], env=env, text=True, capture_output=True, timeout=180, check=False)
         if proc.returncode != 0:
             raise RuntimeError(
                 f"az {args[0]} {args[1] if len(args) > 1 else ''} failed ({proc.returncode}):\n{proc.stderr.strip()}"
@@ -189,9 +188,9 @@ def sign_in(azure, env: dict, az_executable: str = AZ):
         [az_executable, "cloud", "show", "-n", CLOUD_NAME, "-o", "json"],
         env=env,
         text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=180,
+        check=False,
     )
     if existing.returncode == 0:
         az("cloud", "set", "-n", "AzureCloud")

@@ -57,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def chat(self, body):
         if body.get("model") not in models():
-            return self.send(
+            self.send(
                 404,
                 {
                     "error": {
@@ -67,9 +67,10 @@ class Handler(BaseHTTPRequestHandler):
                     }
                 },
             )
+            return
         tokens = chat_tokens(body)
         if not body.get("stream"):
-            return self.send(
+            self.send(
                 200,
                 {
                     "object": "chat.completion",
@@ -83,12 +84,14 @@ class Handler(BaseHTTPRequestHandler):
                     ],
                 },
             )
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        self.close_connection = True
+        # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
+        self.close_connection = True  # pylint: disable=attribute-defined-outside-init
 
         def event(delta, finish=None):
             chunk = {

@@ -11,23 +11,23 @@ https://huggingface.co/mistralai/Mistral-7B-v0.1 (shard counts as published).
 import json
 from pathlib import Path
 
-PHI3_MINI_4K = dict(
-    architectures=["Phi3ForCausalLM"],
-    model_type="phi3",
-    hidden_size=3072,
-    intermediate_size=8192,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    num_hidden_layers=32,
-    vocab_size=32064,
-    max_position_embeddings=4096,
-    original_max_position_embeddings=4096,
-    sliding_window=2047,
-    rope_scaling=None,
-    rope_theta=10000.0,
-    tie_word_embeddings=False,
-    torch_dtype="bfloat16",
-)
+PHI3_MINI_4K = {
+    "architectures": ["Phi3ForCausalLM"],
+    "model_type": "phi3",
+    "hidden_size": 3072,
+    "intermediate_size": 8192,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "num_hidden_layers": 32,
+    "vocab_size": 32064,
+    "max_position_embeddings": 4096,
+    "original_max_position_embeddings": 4096,
+    "sliding_window": 2047,
+    "rope_scaling": None,
+    "rope_theta": 10000.0,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
 PHI3_MINI_128K = dict(
     PHI3_MINI_4K,
     max_position_embeddings=131072,
@@ -42,20 +42,20 @@ PHI3_MEDIUM_4K = dict(
     num_key_value_heads=10,
     num_hidden_layers=40,
 )
-LLAMA3_8B = dict(
-    architectures=["LlamaForCausalLM"],
-    model_type="llama",
-    hidden_size=4096,
-    intermediate_size=14336,
-    num_attention_heads=32,
-    num_key_value_heads=8,
-    num_hidden_layers=32,
-    vocab_size=128256,
-    max_position_embeddings=8192,
-    rope_theta=500000.0,
-    tie_word_embeddings=False,
-    torch_dtype="bfloat16",
-)
+LLAMA3_8B = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "num_hidden_layers": 32,
+    "vocab_size": 128256,
+    "max_position_embeddings": 8192,
+    "rope_theta": 500000.0,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
 MISTRAL_7B = dict(
     LLAMA3_8B,
     architectures=["MistralForCausalLM"],

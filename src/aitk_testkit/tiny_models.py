@@ -90,26 +90,29 @@ def make_tiny_model(
     n_tok = make_tokenizer(path, vocab_size=vocab_size)
     if n_tok > vocab_size:
         raise ValueError(f"tokenizer has {n_tok} tokens, more than vocab_size {vocab_size}")
-    common = dict(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_kv_heads or num_heads,
-        max_position_embeddings=max_position_embeddings,
-        tie_word_embeddings=False,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
+    common = {
+        "vocab_size": vocab_size,
+        "hidden_size": hidden_size,
+        "intermediate_size": intermediate_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "num_key_value_heads": num_kv_heads or num_heads,
+        "max_position_embeddings": max_position_embeddings,
+        "tie_word_embeddings": False,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "pad_token_id": 0,
         # Peaked logits: greedy decoding far from ties, so float32 kernels agree exactly.
-        initializer_range=0.1,
-        torch_dtype="float32",
-    )
+        "initializer_range": 0.1,
+        "torch_dtype": "float32",
+    }
+    # The config classes take their fields through **kwargs, which pylint cannot see (false E1123).
     if arch == "llama":
-        config = LlamaConfig(**common)
+        config = LlamaConfig(**common)  # pylint: disable=unexpected-keyword-arg
     else:
-        config = Phi3Config(**common, original_max_position_embeddings=max_position_embeddings)
+        config = Phi3Config(  # pylint: disable=unexpected-keyword-arg
+            **common, original_max_position_embeddings=max_position_embeddings
+        )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.save_pretrained(str(path), safe_serialization=True)

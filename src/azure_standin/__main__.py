@@ -34,7 +34,7 @@ def main(argv=None):
     )
     stop = threading.Event()
 
-    def on_signal(signum, frame):
+    def on_signal(_signum, _frame):
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

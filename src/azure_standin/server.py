@@ -105,8 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "AzureStandIn/1.0"
     sys_version = ""
 
-    def log_message(self, fmt, *args):
-        log.debug("%s " + fmt, self.address_string(), *args)
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin  # the base class's name
+        log.debug("%s " + format, self.address_string(), *args)
 
     def _read_body(self) -> bytes:
         return read_body(self.rfile, self.headers)
@@ -124,15 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         req = Request(self.command, unquote(split.path), query, headers, body, raw)
         try:
-            resp, fault = standin._serve(req)
-        except Exception as exc:  # a bug in the stand-in: report it like ARM would
+            resp, fault = standin.serve_request(req)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # a stand-in bug: a 500, as ARM's
             log.exception("stand-in handler failed for %s %s", req.method, req.path)
             resp, fault = (
                 json_response(500, {"error": {"code": "InternalServerError", "message": f"stand-in error: {exc!r}"}}),
                 None,
             )
-        standin._log_request(req, resp.status)
-        self._write(req, resp, cut=(fault == "cut"))
+        standin.log_request(req, resp.status)
+        self._write(req, resp, cut=fault == "cut")
 
     def _write(self, req, resp, cut=False):
         body = resp.body
@@ -142,7 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = b"".join(body)
         if cut and not body:
             # Nothing to cut in half: the response is lost entirely.
-            self.close_connection = True
+            # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
+            self.close_connection = True  # pylint: disable=attribute-defined-outside-init
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -177,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
         if cut:
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
-            self.close_connection = True
+            # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
+            self.close_connection = True  # pylint: disable=attribute-defined-outside-init
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -190,7 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
 
-class StandIn:
+# The stand-in's identity (ids, secrets), endpoints, services and fault switches: one object tests hold.
+class StandIn:  # pylint: disable=too-many-instance-attributes
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
 
     def __init__(
@@ -357,7 +360,7 @@ class StandIn:
         self.arm.set_provider(ns, False)
 
     # -- request path ------------------------------------------------------------------------
-    def _log_request(self, req, status):
+    def log_request(self, req, status):
         with self._log_lock:
             self.requests_log.append((req.method, req.raw_path, status))
 
@@ -376,7 +379,7 @@ class StandIn:
             return "auth"
         return None
 
-    def _serve(self, req: Request):
+    def serve_request(self, req: Request):
         kind = self._route(req)
         fault = None
         if kind in ("arm", "files"):
@@ -417,7 +420,8 @@ class StandIn:
             code = {429: "ServerBusy", 500: "InternalError", 503: "ServerBusy"}[status]
             body = (
                 f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
-                f"<Message>{msg}\nRequestId:{uuid.uuid4()}\nTime:{time.strftime('%Y-%m-%dT%H:%M:%S.0000000Z', time.gmtime())}</Message></Error>"
+                f"<Message>{msg}\nRequestId:{uuid.uuid4()}\n"
+                f"Time:{time.strftime('%Y-%m-%dT%H:%M:%S.0000000Z', time.gmtime())}</Message></Error>"
             ).encode()
             headers["Content-Type"] = "application/xml"
             return Response(status, headers, body)

@@ -155,7 +155,7 @@ def test_inference_template_with_az(az_signed_in, arm_standin):
     assert {c["changeType"] for c in wi2["changes"]} <= {"NoChange", "Ignore"}, [
         (c["resourceId"], c["changeType"], c.get("delta")) for c in wi2["changes"] if c["changeType"] == "Modify"
     ]
-    az_signed_in.ok("group", "create", "-n", "rg-azwest", "-l", "westus", "-o", "none")
+    az_signed_in.ok("group", "create", "-n", "rg-azwest", "-l", "eastus2", "-o", "none")
     p = az_signed_in(
         "deployment",
         "group",

@@ -113,7 +113,7 @@ def test_az_deployment_group_create_what_if_and_keys(az):
     changes = json.loads(wi.stdout)["changes"]
     assert changes and not [c for c in changes if c["changeType"] in ("Create", "Delete")]
     # a deployment that fails reports DeploymentFailed naming the cause, az exits non-zero
-    run("group", "create", "-n", "rg-west", "-l", "westus", "-o", "none")
+    run("group", "create", "-n", "rg-west", "-l", "eastus2", "-o", "none")
     bad = run(
         "deployment",
         "group",

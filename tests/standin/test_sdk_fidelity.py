@@ -288,7 +288,7 @@ def test_sdk_deploy_failures_name_the_cause(azure, clients):
     finally:
         azure.register_provider("Microsoft.App")
     # a region without the GPU profile
-    azure.create_resource_group("rg-west", "westus")
+    azure.create_resource_group("rg-west", "eastus2")
     with pytest.raises(HttpResponseError) as e:
         _deploy(clients, "rg-west", "nogpu", {"apiKey": "k"})
     text = str(e.value)

@@ -104,8 +104,8 @@ class _Ctx(Context):
             )
         return rec
 
-    def reference(self, rid, api_version, full):
-        rec = self._rec(rid)
+    def reference(self, resource_id, api_version, full):
+        rec = self._rec(resource_id)
         body = self.mgr.view(rec)
         if full:
             body = copy.deepcopy(body)
@@ -113,8 +113,8 @@ class _Ctx(Context):
             return body
         return copy.deepcopy(body.get("properties") or {})
 
-    def list_keys(self, rid, api_version):
-        rec = self._rec(rid)
+    def list_keys(self, resource_id, api_version):
+        rec = self._rec(resource_id)
         kind = self.mgr.kinds[rec["type"].lower()]
         if not hasattr(kind, "list_keys"):
             raise TemplateError(f"listKeys() on a resource of type '{rec['type']}' is not supported by the stand-in.")
@@ -173,7 +173,13 @@ class Deployments:
             )
         raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
 
-    def handle(self, req, g, rest):
+    def _existing(self, key, name):
+        d = self.deps.get(key)
+        if d is None:
+            raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+        return d
+
+    def handle(self, req, g, rest):  # pylint: disable=too-many-return-statements  # one return per REST route
         m = req.method
         if not rest:
             if m == "GET":
@@ -185,56 +191,27 @@ class Deployments:
         key = f"{g['name'].lower()}/{name.lower()}"
         tail = [p.lower() for p in rest[1:]]
         if not tail:
-            if m == "PUT":
-                return self.put(req, g, name, key)
-            if m in ("GET", "HEAD"):
-                d = self.deps.get(key)
-                if d is None:
-                    if m == "HEAD":
-                        return Response(404, {}, b"")
-                    raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
-                return Response(204, {}, b"") if m == "HEAD" else json_response(200, self.view(d))
-            if m == "DELETE":
-                with self.mgr.lock:
-                    d = self.deps.get(key)
-                    if d is None:
-                        return Response(204, {}, b"")
-                    if d["properties"]["provisioningState"] in ("Accepted", "Running"):
-                        raise ArmError(
-                            409, "DeploymentActive", f"The deployment '{name}' is active and cannot be deleted."
-                        )
-                    del self.deps[key]
-                    self.mgr.save()
-                return Response(202, {"Location": self._loc_url(g, name, "delete-" + uuid.uuid4().hex)}, b"")
-            raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+            return self._deployment(req, g, name, key)
         if tail[0] == "validate" and m == "POST":
             return self.validate(req, g, name)
         if tail[0] == "whatif" and m == "POST":
             return self.what_if(req, g, name)
         if tail[0] == "cancel" and m == "POST":
-            d = self.deps.get(key)
-            if d is None:
-                raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            d = self._existing(key, name)
             d["cancel"] = True
             return Response(204, {}, b"")
         if tail[0] == "exporttemplate" and m == "POST":
-            d = self.deps.get(key)
-            if d is None:
-                raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            d = self._existing(key, name)
             return json_response(200, {"template": d["template"]})
         if tail[0] == "operationstatuses" and len(tail) == 2 and m == "GET":
-            d = self.deps.get(key)
-            if d is None:
-                raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            d = self._existing(key, name)
             state = d["properties"]["provisioningState"]
             body = {"status": state}
             if state == "Failed":
                 body["error"] = d["properties"].get("error")
             return json_response(200, body, {"Retry-After": "1"} if state in ("Accepted", "Running") else {})
         if tail[0] == "operations" and m == "GET":
-            d = self.deps.get(key)
-            if d is None:
-                raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            d = self._existing(key, name)
             ops = copy.deepcopy(d.get("operations", []))
             if len(tail) == 2:
                 op = next((o for o in ops if o["operationId"].lower() == tail[1]), None)
@@ -244,7 +221,30 @@ class Deployments:
             return json_response(200, {"value": ops})
         raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
 
-    def _loc_url(self, g, name, opid):
+    def _deployment(self, req, g, name, key):
+        m = req.method
+        if m == "PUT":
+            return self.put(req, g, name, key)
+        if m in ("GET", "HEAD"):
+            d = self.deps.get(key)
+            if d is None:
+                if m == "HEAD":
+                    return Response(404, {}, b"")
+                raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            return Response(204, {}, b"") if m == "HEAD" else json_response(200, self.view(d))
+        if m == "DELETE":
+            with self.mgr.lock:
+                d = self.deps.get(key)
+                if d is None:
+                    return Response(204, {}, b"")
+                if d["properties"]["provisioningState"] in ("Accepted", "Running"):
+                    raise ArmError(409, "DeploymentActive", f"The deployment '{name}' is active and cannot be deleted.")
+                del self.deps[key]
+                self.mgr.save()
+            return Response(202, {"Location": self._loc_url(g, "delete-" + uuid.uuid4().hex)}, b"")
+        raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+
+    def _loc_url(self, g, opid):
         s = self.mgr.s
         return (
             f"{s.url}/subscriptions/{s.subscription_id}/providers/Microsoft.Resources/locations/"
@@ -258,7 +258,7 @@ class Deployments:
         except ValueError:
             raise ArmError(
                 400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
-            )
+            ) from None
         props = body.get("properties") or {}
         if props.get("templateLink"):
             raise ArmError(
@@ -285,12 +285,7 @@ class Deployments:
         try:
             return Template(t, params, ctx, what_if=what_if)
         except TemplateError as e:
-            raise ArmError(
-                400,
-                "InvalidTemplate",
-                e.message,
-                target=f"/subscriptions/{self.mgr.s.subscription_id}/resourceGroups/{g['name']}/providers/Microsoft.Resources/deployments/{name}",
-            )
+            raise ArmError(400, "InvalidTemplate", e.message, target=self._dep_id(g, name)) from e
 
     def _template_hash(self, template):
         return str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16], 16))
@@ -426,7 +421,7 @@ class Deployments:
                     error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
                     d["properties"]["provisioningState"] = "Canceled"
                     break
-                error = self._deploy_one(tpl, r, d, g)
+                error = self._deploy_one(tpl, r, d)
                 if error:
                     break
             if error is None:
@@ -446,7 +441,7 @@ class Deployments:
             ]
         except ArmError as e:
             error = e.error()
-        except Exception as e:
+        except Exception as e:  # pylint: disable=broad-exception-caught  # a stand-in bug fails the deployment
             log.exception("deployment %s crashed", name)
             error = {"code": "InternalServerError", "message": f"stand-in deployment error: {e!r}"}
         with self.mgr.lock:
@@ -468,7 +463,7 @@ class Deployments:
             p["timestamp"] = now_iso()
             self.mgr.save()
 
-    def _deploy_one(self, tpl, r, d, g):
+    def _deploy_one(self, tpl, r, d):
         op_id = uuid.uuid4().hex.upper()[:16]
         t0 = time.time()
         op = {
@@ -508,7 +503,7 @@ class Deployments:
             error = e.error()
             error.setdefault("target", r.id)
             status = e.status
-        except Exception as e:
+        except Exception as e:  # pylint: disable=broad-exception-caught  # a stand-in bug fails the operation
             log.exception("resource %s failed", r.id)
             error = {"code": "InternalServerError", "target": r.id, "message": f"stand-in error: {e!r}"}
             status = 500
@@ -529,7 +524,7 @@ class Deployments:
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self, req, g, name):
-        body, props = self._body(req)
+        _, props = self._body(req)
         tpl = self.evaluate_template(g, name, props)
         v = {
             "id": self._dep_id(g, name),
@@ -552,7 +547,7 @@ class Deployments:
 
     # -- what-if -----------------------------------------------------------------------------
     def what_if(self, req, g, name):
-        body, props = self._body(req)
+        _, props = self._body(req)
         opid = "whatif-" + uuid.uuid4().hex
         try:
             result = compute_changes(self, g, name, props)
@@ -564,7 +559,7 @@ class Deployments:
                 "error": {"code": "InvalidTemplate", "message": e.message, "target": e.target},
             }
         self.ops[opid] = {"result": result, "polls": 0}
-        return Response(202, {"Location": self._loc_url(g, name, opid), "Retry-After": "1"}, b"")
+        return Response(202, {"Location": self._loc_url(g, opid), "Retry-After": "1"}, b"")
 
     def _whatif_poll(self, opid):
         op = self.ops.get(opid)

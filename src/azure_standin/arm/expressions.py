@@ -155,20 +155,19 @@ def walk_calls(node):
 # ---------------------------------------------------------------------------------------------
 # Helpers with ARM semantics
 # ---------------------------------------------------------------------------------------------
+# ARM's type names, bool before int (a Python bool is an int).
+_TYPE_NAMES = (
+    (bool, "Boolean"),
+    (int, "Integer"),
+    (float, "Float"),
+    (str, "String"),
+    (list, "Array"),
+    (dict, "Object"),
+)
+
+
 def type_name(v):
-    if isinstance(v, bool):
-        return "Boolean"
-    if isinstance(v, int):
-        return "Integer"
-    if isinstance(v, float):
-        return "Float"
-    if isinstance(v, str):
-        return "String"
-    if isinstance(v, list):
-        return "Array"
-    if isinstance(v, dict):
-        return "Object"
-    return "Null"
+    return next((name for t, name in _TYPE_NAMES if isinstance(v, t)), "Null")
 
 
 def get_ci(obj, key):
@@ -187,20 +186,25 @@ def arm_equals(a, b):
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        if len(a) != len(b):
-            return False
-        for k, v in a.items():
-            found, w = get_ci(b, k)
-            if not found or not arm_equals(v, w):
-                return False
-        return True
+        return _objects_equal(a, b)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(arm_equals(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(arm_equals(x, y) for x, y in zip(a, b, strict=True))
     return (
-        type(a) == type(b)
+        type(a) is type(b)
         and a == b
         or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and a == b)
     )
+
+
+def _objects_equal(a, b):
+    """Same keys (case-insensitive, as ARM's property names) and equal values."""
+    if len(a) != len(b):
+        return False
+    for k, v in a.items():
+        found, w = get_ci(b, k)
+        if not found or not arm_equals(v, w):
+            return False
+    return True
 
 
 def to_string(v):

@@ -28,7 +28,7 @@ def _net_format(fmt, args):
             try:
                 n = int(idx)
             except ValueError:
-                raise TemplateError(f"format(): invalid placeholder {{{spec}}} in {fmt!r}")
+                raise TemplateError(f"format(): invalid placeholder {{{spec}}} in {fmt!r}") from None
             if n >= len(args):
                 raise TemplateError(f"format(): placeholder {{{n}}} has no argument (format string {fmt!r})")
             v = args[n]
@@ -50,7 +50,7 @@ def _net_format(fmt, args):
 
 def _need(name, args, lo, hi=None):
     hi = lo if hi is None else hi
-    if not (lo <= len(args) <= (hi if hi >= 0 else 10**9)):
+    if not lo <= len(args) <= (hi if hi >= 0 else 10**9):
         want = f"{lo}" if lo == hi else (f"at least {lo}" if hi < 0 else f"{lo} to {hi}")
         raise TemplateError(f"The template function '{name}' expects {want} parameter(s); got {len(args)}.")
 
@@ -80,14 +80,14 @@ def make_resource_id(sub, rg, resource_type, names):
             f"Unable to evaluate template language function 'resourceId': the type "
             f"'{resource_type}' requires '{len(types)}' resource name argument(s)."
         )
-    path = "/".join(f"{t}/{n}" for t, n in zip(types, names))
+    path = "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=True))
     prefix = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg is not None else "")
     return f"{prefix}/providers/{ns}/{path}"
 
 
 def names_of(resource_type, name):
     """'a/default/b' for type X/y/z/w -> ['a','default','b'] with a count check."""
-    ns, types = split_type(resource_type)
+    _, types = split_type(resource_type)
     parts = name.split("/")
     if len(parts) != len(types):
         raise TemplateError(
@@ -126,7 +126,7 @@ def _variables(t, name, a):
 
 
 @fn("concat")
-def _concat(t, name, a):
+def _concat(_t, _name, a):
     if not a:
         return ""
     if all(isinstance(x, list) for x in a if x is not None):
@@ -137,13 +137,13 @@ def _concat(t, name, a):
 
 
 @fn("format")
-def _format(t, name, a):
+def _format(_t, name, a):
     _need(name, a, 1, -1)
     return _net_format(_want(name, a[0], str), a[1:])
 
 
 @fn("uniqueString")
-def _unique(t, name, a):
+def _unique(_t, name, a):
     _need(name, a, 1, -1)
     for x in a:
         if not isinstance(x, str):
@@ -155,7 +155,7 @@ def _unique(t, name, a):
 
 
 @fn("substring")
-def _substring(t, name, a):
+def _substring(_t, name, a):
     _need(name, a, 1, 3)
     s = _want(name, a[0], str)
     start = _want(name, a[1], int) if len(a) > 1 else 0
@@ -172,63 +172,63 @@ def _substring(t, name, a):
 
 
 @fn("toLower")
-def _tolower(t, name, a):
+def _tolower(_t, name, a):
     _need(name, a, 1)
     return _want(name, a[0], str).lower()
 
 
 @fn("toUpper")
-def _toupper(t, name, a):
+def _toupper(_t, name, a):
     _need(name, a, 1)
     return _want(name, a[0], str).upper()
 
 
 @fn("trim")
-def _trim(t, name, a):
+def _trim(_t, name, a):
     _need(name, a, 1)
     return _want(name, a[0], str).strip()
 
 
 @fn("replace")
-def _replace(t, name, a):
+def _replace(_t, name, a):
     _need(name, a, 3)
     return _want(name, a[0], str).replace(_want(name, a[1], str), _want(name, a[2], str))
 
 
 @fn("startsWith")
-def _startswith(t, name, a):
+def _startswith(_t, name, a):
     _need(name, a, 2)
     return _want(name, a[0], str).lower().startswith(_want(name, a[1], str).lower())
 
 
 @fn("endsWith")
-def _endswith(t, name, a):
+def _endswith(_t, name, a):
     _need(name, a, 2)
     return _want(name, a[0], str).lower().endswith(_want(name, a[1], str).lower())
 
 
 @fn("take")
-def _take(t, name, a):
+def _take(_t, name, a):
     _need(name, a, 2)
     v, n = _want(name, a[0], str, list), _want(name, a[1], int)
     return v[: max(n, 0)]
 
 
 @fn("skip")
-def _skip(t, name, a):
+def _skip(_t, name, a):
     _need(name, a, 2)
     v, n = _want(name, a[0], str, list), _want(name, a[1], int)
     return v[max(n, 0) :]
 
 
 @fn("length")
-def _length(t, name, a):
+def _length(_t, name, a):
     _need(name, a, 1)
     return len(_want(name, a[0], str, list, dict))
 
 
 @fn("join")
-def _join(t, name, a):
+def _join(_t, name, a):
     _need(name, a, 2)
     arr, sep = _want(name, a[0], list), _want(name, a[1], str)
     for x in arr:
@@ -238,7 +238,7 @@ def _join(t, name, a):
 
 
 @fn("split")
-def _split(t, name, a):
+def _split(_t, name, a):
     _need(name, a, 2)
     s, d = _want(name, a[0], str), a[1]
     delims = [d] if isinstance(d, str) else _want(name, d, list)
@@ -249,7 +249,7 @@ def _split(t, name, a):
 
 
 @fn("contains")
-def _contains(t, name, a):
+def _contains(_t, name, a):
     _need(name, a, 2)
     c, x = a
     if isinstance(c, str):
@@ -262,7 +262,7 @@ def _contains(t, name, a):
 
 
 @fn("indexOf")
-def _indexof(t, name, a):
+def _indexof(_t, name, a):
     _need(name, a, 2)
     if isinstance(a[0], list):
         for i, v in enumerate(a[0]):
@@ -273,7 +273,7 @@ def _indexof(t, name, a):
 
 
 @fn("empty")
-def _empty(t, name, a):
+def _empty(_t, name, a):
     _need(name, a, 1)
     v = a[0]
     if v is None:
@@ -282,49 +282,50 @@ def _empty(t, name, a):
 
 
 @fn("equals")
-def _equals(t, name, a):
+def _equals(_t, name, a):
     _need(name, a, 2)
     return arm_equals(a[0], a[1])
 
 
 @fn("not")
-def _not(t, name, a):
+def _not(_t, name, a):
     _need(name, a, 1)
     return not _want(name, a[0], bool)
 
 
 @fn("and")
-def _and(t, name, a):
+def _and(_t, name, a):
     _need(name, a, 2, -1)
     return all(_want(name, x, bool) for x in a)
 
 
 @fn("or")
-def _or(t, name, a):
+def _or(_t, name, a):
     _need(name, a, 2, -1)
-    return any([_want(name, x, bool) for x in a])
+    checked = [_want(name, x, bool) for x in a]  # every argument is type-checked, not only up to the first true
+    return any(checked)
 
 
 @fn("greater")
-def _greater(t, name, a):
+def _greater(_t, name, a):
     _need(name, a, 2)
     return a[0] > a[1]
 
 
 @fn("less")
-def _less(t, name, a):
+def _less(_t, name, a):
     _need(name, a, 2)
     return a[0] < a[1]
 
 
 @fn("greaterOrEquals")
-def _ge(t, name, a):
+def _ge(_t, name, a):
     _need(name, a, 2)
     return a[0] >= a[1]
 
 
 @fn("lessOrEquals")
-def _le(t, name, a):
+def _le(_t, name, a):
     _need(name, a, 2)
     return a[0] <= a[1]
 
@@ -341,7 +342,7 @@ def _if(t, name, nodes):
 
 
 @fn("coalesce")
-def _coalesce(t, name, a):
+def _coalesce(_t, name, a):
     _need(name, a, 1, -1)
     for x in a:
         if x is not None:
@@ -350,62 +351,61 @@ def _coalesce(t, name, a):
 
 
 @fn("null")
-def _null(t, name, a):
+def _null(_t, name, a):
     _need(name, a, 0)
-    return None
 
 
 @fn("true")
-def _true(t, name, a):
+def _true(_t, name, a):
     _need(name, a, 0)
     return True
 
 
 @fn("false")
-def _false(t, name, a):
+def _false(_t, name, a):
     _need(name, a, 0)
     return False
 
 
 @fn("createArray")
-def _createarray(t, name, a):
+def _createarray(_t, _name, a):
     return list(a)
 
 
 @fn("createObject")
-def _createobject(t, name, a):
+def _createobject(_t, name, a):
     if len(a) % 2:
         raise TemplateError("The template function 'createObject' expects an even number of parameters.")
     out = {}
-    for k, v in zip(a[0::2], a[1::2]):
+    for k, v in zip(a[0::2], a[1::2], strict=True):
         out[_want(name, k, str)] = v
     return out
 
 
 @fn("array")
-def _array(t, name, a):
+def _array(_t, name, a):
     _need(name, a, 1)
     return a[0] if isinstance(a[0], list) else [a[0]]
 
 
 @fn("json")
-def _json(t, name, a):
+def _json(_t, name, a):
     _need(name, a, 1)
     s = _want(name, a[0], str)
     try:
         return json.loads(s)
     except ValueError as e:
-        raise TemplateError(f"The template function 'json' got a string that is not valid JSON: {e}.")
+        raise TemplateError(f"The template function 'json' got a string that is not valid JSON: {e}.") from e
 
 
 @fn("string")
-def _string(t, name, a):
+def _string(_t, name, a):
     _need(name, a, 1)
     return to_string(a[0])
 
 
 @fn("int")
-def _int(t, name, a):
+def _int(_t, name, a):
     _need(name, a, 1)
     v = a[0]
     if isinstance(v, bool):
@@ -420,7 +420,7 @@ def _int(t, name, a):
 
 
 @fn("bool")
-def _bool(t, name, a):
+def _bool(_t, name, a):
     _need(name, a, 1)
     v = a[0]
     if isinstance(v, bool):
@@ -433,7 +433,7 @@ def _bool(t, name, a):
 
 
 @fn("union")
-def _union(t, name, a):
+def _union(_t, name, a):
     _need(name, a, 1, -1)
     if all(isinstance(x, dict) for x in a):
         out = {}
@@ -455,14 +455,14 @@ def _union(t, name, a):
 
 
 @fn("first")
-def _first(t, name, a):
+def _first(_t, name, a):
     _need(name, a, 1)
     v = _want(name, a[0], str, list)
     return v[0] if v else (None if isinstance(v, list) else "")
 
 
 @fn("last")
-def _last(t, name, a):
+def _last(_t, name, a):
     _need(name, a, 1)
     v = _want(name, a[0], str, list)
     return v[-1] if v else (None if isinstance(v, list) else "")
@@ -478,29 +478,29 @@ def _nums(name, a):
 
 
 @fn("min")
-def _min(t, name, a):
+def _min(_t, name, a):
     return min(_nums(name, a))
 
 
 @fn("max")
-def _max(t, name, a):
+def _max(_t, name, a):
     return max(_nums(name, a))
 
 
 @fn("add")
-def _add(t, name, a):
+def _add(_t, name, a):
     _need(name, a, 2)
     return _want(name, a[0], int) + _want(name, a[1], int)
 
 
 @fn("sub")
-def _sub(t, name, a):
+def _sub(_t, name, a):
     _need(name, a, 2)
     return _want(name, a[0], int) - _want(name, a[1], int)
 
 
 @fn("mul")
-def _mul(t, name, a):
+def _mul(_t, name, a):
     _need(name, a, 2)
     return _want(name, a[0], int) * _want(name, a[1], int)
 

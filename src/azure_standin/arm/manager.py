@@ -40,12 +40,15 @@ class ResourceManager:
         self.groups = {}  # rg lower -> {"name","location","tags","managedBy"}
         self.res = {}  # id lower -> {"id","type","rg","body","private"}
         self.providers = {ns.lower(): [ns, True] for ns in NAMESPACES}
-        self.state_path = self.s.state_dir / "arm-state.json"
         self.kinds = {k.type.lower(): k for k in KINDS}
         self.deployments = Deployments(self)
         self._load()
 
     # -- persistence -------------------------------------------------------------------------
+    @property
+    def state_path(self):
+        return self.s.state_dir / "arm-state.json"
+
     def _load(self):
         if self.state_path.is_file():
             try:
@@ -76,9 +79,10 @@ class ResourceManager:
         for rec in list(self.res.values()):
             kind = self.kinds.get(rec["type"].lower())
             if kind is not None and hasattr(kind, "resume"):
+                # One app that cannot be resumed must not keep the others (or the stand-in) down.
                 try:
                     kind.resume(self, rec)
-                except Exception:
+                except Exception:  # pylint: disable=broad-exception-caught
                     log.exception("could not resume %s", rec["id"])
 
     def stopped(self):
@@ -166,7 +170,7 @@ class ResourceManager:
                 types.append(
                     {
                         "resourceType": k.type.split("/", 1)[1],
-                        "locations": [l for l in LOCATIONS],
+                        "locations": list(LOCATIONS),
                         "apiVersions": list(k.api_versions),
                         "capabilities": "None",
                     }
@@ -218,7 +222,8 @@ class ResourceManager:
                 "Authentication failed. The 'Authorization' header is missing.",
                 headers={
                     "WWW-Authenticate": f'Bearer authorization_uri="{self.s.url}/{self.s.tenant_id}", '
-                    f'error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."'
+                    'error="invalid_token", '
+                    "error_description=\"The authentication failed because of missing 'Authorization' header.\""
                 },
             )
         if not auth.lower().startswith("bearer "):
@@ -247,31 +252,14 @@ class ResourceManager:
                 f"It should exactly match with one of the allowed audiences '{self.s.url}/'.",
             )
 
-    def _route(self, req):
+    def _route(self, req):  # pylint: disable=too-many-return-statements  # one return per REST route
         parts = [p for p in req.path.split("/") if p]
         low = [p.lower() for p in parts]
         m = req.method
         if low == ["subscriptions"] and m == "GET":
             return json_response(200, {"value": [self.subscription_view()], "count": {"type": "Total", "value": 1}})
         if low == ["tenants"] and m == "GET":
-            return json_response(
-                200,
-                {
-                    "value": [
-                        {
-                            "id": f"/tenants/{self.s.tenant_id}",
-                            "tenantId": self.s.tenant_id,
-                            "tenantCategory": "Home",
-                            "country": "US",
-                            "countryCode": "US",
-                            "displayName": "aitk stand-in tenant",
-                            "domains": ["standin.onmicrosoft.com"],
-                            "defaultDomain": "standin.onmicrosoft.com",
-                            "tenantType": "AAD",
-                        }
-                    ]
-                },
-            )
+            return json_response(200, {"value": [self._tenant_view()]})
         if low and low[0] == "providers":
             return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
         if len(low) < 2 or low[0] != "subscriptions":
@@ -284,46 +272,9 @@ class ResourceManager:
                 return json_response(200, self.subscription_view())
             raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
         if lrest == ["resources"] and m == "GET":
-            flt = req.query.get("$filter") or ""
-            conds = dict((k.lower(), v) for k, v in re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt))
-            unknown = set(conds) - {"resourcegroup", "resourcetype", "name"}
-            if unknown or (flt and not conds):
-                raise ArmError(
-                    400,
-                    "InvalidFilterInQueryString",
-                    f"The $filter '{flt}' is not supported by the stand-in (only eq on resourceGroup, "
-                    "resourceType, name).",
-                )
-            with self.lock:
-                items = []
-                for r in self.res.values():
-                    if len(r["type"].split("/")) != 2:
-                        continue
-                    v = self.view(r)
-                    if "resourcegroup" in conds and r["rg"] != conds["resourcegroup"].lower():
-                        continue
-                    if "resourcetype" in conds and r["type"].lower() != conds["resourcetype"].lower():
-                        continue
-                    if "name" in conds and v["name"].lower() != conds["name"].lower():
-                        continue
-                    items.append(v)
-            return json_response(200, {"value": items})
+            return json_response(200, {"value": self._subscription_resources(req.query.get("$filter") or "")})
         if lrest == ["locations"]:
-            return json_response(
-                200,
-                {
-                    "value": [
-                        {
-                            "id": f"/subscriptions/{self.s.subscription_id}/locations/{l}",
-                            "name": l,
-                            "displayName": l,
-                            "type": "Region",
-                            "regionalDisplayName": l,
-                        }
-                        for l in LOCATIONS
-                    ]
-                },
-            )
+            return json_response(200, {"value": [self._location_view(loc) for loc in LOCATIONS]})
         if lrest[0] == "providers":
             return self._providers(req, rest[1:])
         if lrest[0] == "resourcegroups":
@@ -356,6 +307,53 @@ class ResourceManager:
                 return self.deployments.handle(req, g, tail[1:])
             return self._resource(req, g, ns, tail)
         raise ArmError(400, "InvalidRequestUri", f"The request URI '{req.path}' is not valid.")
+
+    def _tenant_view(self):
+        return {
+            "id": f"/tenants/{self.s.tenant_id}",
+            "tenantId": self.s.tenant_id,
+            "tenantCategory": "Home",
+            "country": "US",
+            "countryCode": "US",
+            "displayName": "aitk stand-in tenant",
+            "domains": ["standin.onmicrosoft.com"],
+            "defaultDomain": "standin.onmicrosoft.com",
+            "tenantType": "AAD",
+        }
+
+    def _location_view(self, loc):
+        return {
+            "id": f"/subscriptions/{self.s.subscription_id}/locations/{loc}",
+            "name": loc,
+            "displayName": loc,
+            "type": "Region",
+            "regionalDisplayName": loc,
+        }
+
+    def _subscription_resources(self, flt):
+        """The top-level resources of the subscription matching a $filter of `eq` conditions."""
+        conds = {k.lower(): v for k, v in re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt)}
+        unknown = set(conds) - {"resourcegroup", "resourcetype", "name"}
+        if unknown or (flt and not conds):
+            raise ArmError(
+                400,
+                "InvalidFilterInQueryString",
+                f"The $filter '{flt}' is not supported by the stand-in (only eq on resourceGroup, resourceType, name).",
+            )
+        with self.lock:
+            items = []
+            for r in self.res.values():
+                if len(r["type"].split("/")) != 2:
+                    continue
+                v = self.view(r)
+                if "resourcegroup" in conds and r["rg"] != conds["resourcegroup"].lower():
+                    continue
+                if "resourcetype" in conds and r["type"].lower() != conds["resourcetype"].lower():
+                    continue
+                if "name" in conds and v["name"].lower() != conds["name"].lower():
+                    continue
+                items.append(v)
+        return items
 
     def _providers(self, req, rest):
         if not rest:
@@ -493,10 +491,10 @@ class ResourceManager:
 
     def make_id(self, ident, kind):
         ctypes = kind.type.split("/")
-        path = "/".join(f"{t}/{n}" for t, n in zip(ctypes[1:], ident.names))
+        path = "/".join(f"{t}/{n}" for t, n in zip(ctypes[1:], ident.names, strict=False))
         return f"/subscriptions/{self.s.subscription_id}/resourceGroups/{ident.rg}/providers/{ctypes[0]}/{path}"
 
-    def _resource(self, req, g, ns, tail):
+    def _resource(self, req, g, ns, tail):  # pylint: disable=too-many-return-statements  # one return per route
         ident = self.parse(g, ns, tail)
         m = req.method
         if not ident.types and ident.tail and m == "GET":
@@ -562,7 +560,7 @@ class ResourceManager:
             ]
         return json_response(200, {"value": items})
 
-    def put_resource(self, ident, body, api_version):
+    def put_resource(self, ident, body, _api_version):
         """Create or update a resource (used by the REST PUT and by deployments).
         Returns (status, view); raises ArmError."""
         kind = self.canonical(ident)

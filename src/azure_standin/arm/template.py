@@ -68,7 +68,8 @@ OUTPUT_TYPE_NAMES = {
 }
 
 
-class TemplateResource:
+# A record of one template resource's fields, as the evaluator resolves them.
+class TemplateResource:  # pylint: disable=too-many-instance-attributes,too-few-public-methods
     def __init__(self, key, raw, index):
         self.key = key  # symbolic name (languageVersion 2.0) or None
         self.raw = raw  # the JSON as written
@@ -83,7 +84,8 @@ class TemplateResource:
         self.scope = raw.get("scope")
 
 
-class Template:
+# One template's evaluation state (the template, its context, bound parameters, caches, resources).
+class Template:  # pylint: disable=too-many-instance-attributes
     def __init__(self, template: dict, parameters: dict, ctx: Context, *, what_if=False):
         if not isinstance(template, dict):
             raise TemplateError("The template is not a JSON object.")
@@ -407,24 +409,27 @@ class Template:
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, value, where="template"):
         if isinstance(value, str):
-            if value.startswith("[[") and value.endswith("]"):
-                return value[1:]
-            if is_expression(value):
-                try:
-                    return self.eval_node(parse_expression(value[1:-1]))
-                except TemplateError as e:
-                    if not e.target:
-                        e.target = where
-                    raise
-                except Unresolved:
-                    if self.what_if:
-                        return value
-                    raise
-            return value
+            return self._evaluate_string(value, where)
         if isinstance(value, dict):
             return {k: self.evaluate(v, f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [self.evaluate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _evaluate_string(self, value, where):
+        if value.startswith("[[") and value.endswith("]"):
+            return value[1:]
+        if is_expression(value):
+            try:
+                return self.eval_node(parse_expression(value[1:-1]))
+            except TemplateError as e:
+                if not e.target:
+                    e.target = where
+                raise
+            except Unresolved:
+                if self.what_if:
+                    return value
+                raise
         return value
 
     def eval_node(self, node):

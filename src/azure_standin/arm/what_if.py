@@ -49,7 +49,7 @@ def compute_changes(engine, g, name, props):
                 "InvalidTemplate",
                 f"Unable to process template language expressions for resource '{r.id}'. '{e.message}'",
                 target=r.id,
-            )
+            ) from e
         desired_full = {"id": r.id, "name": r.name.split("/")[-1], "type": r.type, "apiVersion": r.api_version}
         desired_full.update(_mask_secrets(r, desired))
         ident = engine.ident_of(r.id)

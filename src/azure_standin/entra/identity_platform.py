@@ -58,7 +58,9 @@ class Entra:
                 return None
             claims = json.loads(_unb64(body))
             return claims if claims.get("exp", 0) > time.time() else None
-        except Exception:
+        # Not three parts, bad base64/JSON/UTF-8 (ValueError), a non-ASCII signature or a non-numeric
+        # exp (TypeError), claims that are not an object (AttributeError): not a token of ours.
+        except (ValueError, TypeError, AttributeError):
             return None
 
     # -- endpoints ---------------------------------------------------------------------------
@@ -80,7 +82,7 @@ class Entra:
             tenant = "common"
             try:
                 tenant = auth_ep.split("//", 1)[1].split("/")[1]
-            except Exception:
+            except IndexError:  # no tenant segment in the authorization endpoint: keep "common"
                 pass
             return json_response(
                 200,
@@ -150,7 +152,7 @@ class Entra:
 
                 cid, _, sec = base64.b64decode(auth[6:]).decode().partition(":")
                 client_id, secret = unquote(cid), unquote(sec)
-            except Exception:
+            except ValueError:  # bad base64 or UTF-8: the form's client_id/client_secret stand
                 pass
 
         def err(code, status, desc):

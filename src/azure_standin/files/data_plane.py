@@ -247,7 +247,7 @@ def check_auth(request: Request, account: str, account_key: str) -> Response | N
             "AuthenticationFailed",
             "Server failed to authenticate the request. Make sure the value of Authorization "
             "header is formed correctly including the signature.",
-            extra=f"<AuthenticationErrorDetail>{escape('Request date header ' + ('too old: ' + repr(date) if date else 'not specified.'))}</AuthenticationErrorDetail>",
+            extra=_auth_detail("Request date header " + ("too old: " + repr(date) if date else "not specified.")),
         )
     tried = []
     if scheme == "SharedKey" and name == account:
@@ -263,8 +263,15 @@ def check_auth(request: Request, account: str, account_key: str) -> Response | N
         "AuthenticationFailed",
         "Server failed to authenticate the request. Make sure the value of Authorization "
         "header is formed correctly including the signature.",
-        extra=f"<AuthenticationErrorDetail>{escape('The MAC signature found in the HTTP request ' + repr(sig) + ' is not the same as any computed signature. Server used following string to sign: ' + repr(sts) + '.')}</AuthenticationErrorDetail>",
+        extra=_auth_detail(
+            f"The MAC signature found in the HTTP request {sig!r} is not the same as any computed signature. "
+            f"Server used following string to sign: {sts!r}."
+        ),
     )
+
+
+def _auth_detail(text: str) -> str:
+    return f"<AuthenticationErrorDetail>{escape(text)}</AuthenticationErrorDetail>"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +284,7 @@ def _now_http() -> str:
 
 def _iso7(ns: int) -> str:
     dt = datetime.datetime.fromtimestamp(ns // 1_000_000_000, datetime.timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".%07dZ" % ((ns % 1_000_000_000) // 100)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ns % 1_000_000_000) // 100:07d}Z"
 
 
 def _base_headers(request: Request) -> dict[str, str]:
@@ -468,7 +475,7 @@ def _get_share(share_dir_fn, name: str, create: bool = False) -> Path | None:
 def handle(request: Request, account_key: str, share_dir_fn) -> Response:
     try:
         return _handle(request, account_key, share_dir_fn)
-    except Exception as exc:  # a stand-in bug: answer like the service does on a 500
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # a stand-in bug: a 500, as the service
         import logging
 
         logging.getLogger("azure_standin.files").exception("files handler failed")
@@ -480,7 +487,8 @@ def handle(request: Request, account_key: str, share_dir_fn) -> Response:
         )
 
 
-def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
+# One early return per documented error response, in the order the service checks them.
+def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # pylint: disable=too-many-return-statements
     path = request.path
     segs = [s for s in path.split("/") if s != ""]
     if not segs:
@@ -499,7 +507,7 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
         if bad is not None:
             return bad
     if len(segs) == 1:
-        return _service(request, account, share_dir_fn, restype, comp, q)
+        return _service(request, restype, comp)
     share_name = segs[1]
     if restype == "share" and method == "PUT" and not comp:
         existing = share_dir_fn(share_name)
@@ -529,11 +537,11 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:
     if restype == "directory":
         return _dir_ops(request, share, rel, method, comp, q)
     if comp in ("listhandles", "forceclosehandles"):
-        return _handles(request, share, rel, comp)
-    return _file_ops(request, share, rel, method, comp, q)
+        return _handles(request, comp)
+    return _file_ops(request, share, rel, method, comp)
 
 
-def _service(request, account, share_dir_fn, restype, comp, q):
+def _service(request, restype, comp):
     if comp == "properties" and restype == "service" and request.method == "GET":
         return _xml(
             request,
@@ -607,7 +615,8 @@ def _not_found(request, share, rel):
     return _error(request, 404, "ResourceNotFound", "The specified resource does not exist.")
 
 
-def _dir_ops(request, share: Share, rel, method, comp, q):
+# One early return per documented error response, in the order the service checks them.
+def _dir_ops(request, share: Share, rel, method, comp, q):  # pylint: disable=too-many-return-statements
     p = share.local(rel)
     if comp == "list" and method == "GET":
         if not p.is_dir():
@@ -717,33 +726,10 @@ def _list(request, share: Share, rel, q):
     next_marker = rest[0] if rest else ""
     dirs, files = [], []
     for n in page:
-        child_rel = f"{rel}/{n}" if rel else n
-        c = p / n
-        try:
-            st = c.stat()
-        except OSError:
-            continue
-        is_dir = c.is_dir()
-        props = share.props(child_rel)
-        ctime = props.get("creation_ns", st.st_mtime_ns)
-        x = f"<Name>{escape(n)}</Name>"
-        if extended or include:
-            x = f"<FileId>{st.st_ino}</FileId>" + x
-        pr = "" if is_dir else f"<Content-Length>{st.st_size}</Content-Length>"
-        if "timestamps" in include:
-            pr += (
-                f"<CreationTime>{_iso7(ctime)}</CreationTime><LastAccessTime>{_iso7(st.st_atime_ns)}</LastAccessTime>"
-                f"<LastWriteTime>{_iso7(st.st_mtime_ns)}</LastWriteTime><ChangeTime>{_iso7(st.st_mtime_ns)}</ChangeTime>"
-                f"<Last-Modified>{email.utils.formatdate(st.st_mtime, usegmt=True)}</Last-Modified>"
-            )
-        if "etag" in include:
-            pr += f"<Etag>{escape(_etag(st))}</Etag>"
-        x += f"<Properties>{pr}</Properties>" if pr else "<Properties />"
-        if "attributes" in include:
-            x += f"<Attributes>{'Directory' if is_dir else 'Archive'}</Attributes>"
-        if "permissionkey" in include:
-            x += "<PermissionKey>4066528134148476695*1</PermissionKey>"
-        (dirs if is_dir else files).append(f"<Directory>{x}</Directory>" if is_dir else f"<File>{x}</File>")
+        entry = _list_entry(share, rel, p, n, include, extended)
+        if entry is not None:
+            is_dir, x = entry
+            (dirs if is_dir else files).append(f"<Directory>{x}</Directory>" if is_dir else f"<File>{x}</File>")
     host = request.headers.get("Host") or "127.0.0.1"
     account = request.path.strip("/").split("/")[0]
     xml = (
@@ -763,7 +749,37 @@ def _list(request, share: Share, rel, q):
     return _xml(request, 200, xml)
 
 
-def _handles(request, share, rel, comp):
+def _list_entry(share: Share, rel, p: Path, n, include, extended):
+    """(is a directory, the entry's XML) for child `n` of folder `p`; None when it went away meanwhile."""
+    c = p / n
+    try:
+        st = c.stat()
+    except OSError:
+        return None
+    is_dir = c.is_dir()
+    props = share.props(f"{rel}/{n}" if rel else n)
+    ctime = props.get("creation_ns", st.st_mtime_ns)
+    x = f"<Name>{escape(n)}</Name>"
+    if extended or include:
+        x = f"<FileId>{st.st_ino}</FileId>" + x
+    pr = "" if is_dir else f"<Content-Length>{st.st_size}</Content-Length>"
+    if "timestamps" in include:
+        pr += (
+            f"<CreationTime>{_iso7(ctime)}</CreationTime><LastAccessTime>{_iso7(st.st_atime_ns)}</LastAccessTime>"
+            f"<LastWriteTime>{_iso7(st.st_mtime_ns)}</LastWriteTime><ChangeTime>{_iso7(st.st_mtime_ns)}</ChangeTime>"
+            f"<Last-Modified>{email.utils.formatdate(st.st_mtime, usegmt=True)}</Last-Modified>"
+        )
+    if "etag" in include:
+        pr += f"<Etag>{escape(_etag(st))}</Etag>"
+    x += f"<Properties>{pr}</Properties>" if pr else "<Properties />"
+    if "attributes" in include:
+        x += f"<Attributes>{'Directory' if is_dir else 'Archive'}</Attributes>"
+    if "permissionkey" in include:
+        x += "<PermissionKey>4066528134148476695*1</PermissionKey>"
+    return is_dir, x
+
+
+def _handles(request, comp):
     if comp == "listhandles":
         return _xml(request, 200, "<EnumerationResults><Entries /><NextMarker /></EnumerationResults>")
     return _resp(request, 200, {"x-ms-number-of-handles-closed": "0", "x-ms-number-of-handles-failed": "0"})
@@ -780,7 +796,8 @@ def _parse_range(value: str) -> tuple[int, int | None] | None:
         return None
 
 
-def _file_ops(request, share: Share, rel, method, comp, q):
+# One early return per documented error response, in the order the service checks them.
+def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-many-return-statements
     if not rel:
         return _error(request, 400, "InvalidUri", "The requested URI does not represent any resource on the server.")
     p = share.local(rel)
@@ -798,7 +815,7 @@ def _file_ops(request, share: Share, rel, method, comp, q):
     if not p.is_file():
         return _not_found(request, share, rel)
     if method == "PUT" and comp == "range":
-        return _put_range(request, share, rel, p)
+        return _put_range(request, p)
     if method == "GET" and not comp:
         return _get_file(request, share, rel, p)
     props = share.props(rel)
@@ -830,38 +847,7 @@ def _file_ops(request, share: Share, rel, method, comp, q):
             },
         )
     if comp == "properties" and method == "PUT":
-        with _lock_for(p):
-            props = share.props(rel)
-            newlen = request.headers.get("x-ms-content-length")
-            if newlen is not None and newlen != "":
-                try:
-                    n = int(newlen)
-                    if n < 0:
-                        raise ValueError
-                except ValueError:
-                    return _error(
-                        request,
-                        400,
-                        "InvalidHeaderValue",
-                        "The value for one of the HTTP headers is not in the correct format.",
-                    )
-                os.truncate(p, n)
-            # Set File Properties replaces all content headers (omitted ones are cleared).
-            for hdr, _, key in CONTENT_HEADERS:
-                v = request.headers.get(hdr)
-                if v:
-                    props[key] = v
-                else:
-                    props.pop(key, None)
-            share.save_props(rel, props)
-            _touch(p)
-        st = p.stat()
-        return _resp(
-            request,
-            200,
-            _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False)
-            | {"x-ms-request-server-encrypted": "true"},
-        )
+        return _set_file_properties(request, share, rel, p)
     if comp == "rangelist" and method == "GET":
         st = p.stat()
         rng = "" if st.st_size == 0 else f"<Range><Start>0</Start><End>{st.st_size - 1}</End></Range>"
@@ -885,6 +871,41 @@ def _file_ops(request, share: Share, rel, method, comp, q):
         return _resp(request, 202)
     return _error(
         request, 400, "InvalidQueryParameterValue", f"The stand-in does not implement {method} comp={comp} on a file."
+    )
+
+
+def _set_file_properties(request, share: Share, rel, p: Path):
+    with _lock_for(p):
+        props = share.props(rel)
+        newlen = request.headers.get("x-ms-content-length")
+        if newlen is not None and newlen != "":
+            try:
+                n = int(newlen)
+                if n < 0:
+                    raise ValueError
+            except ValueError:
+                return _error(
+                    request,
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format.",
+                )
+            os.truncate(p, n)
+        # Set File Properties replaces all content headers (omitted ones are cleared).
+        for hdr, _, key in CONTENT_HEADERS:
+            v = request.headers.get(hdr)
+            if v:
+                props[key] = v
+            else:
+                props.pop(key, None)
+        share.save_props(rel, props)
+        _touch(p)
+    st = p.stat()
+    return _resp(
+        request,
+        200,
+        _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False)
+        | {"x-ms-request-server-encrypted": "true"},
     )
 
 
@@ -948,7 +969,8 @@ def _create_file(request, share: Share, rel, p: Path):
     )
 
 
-def _put_range(request, share: Share, rel, p: Path):
+# One early return per documented error response, in the order the service checks them.
+def _put_range(request, p: Path):  # pylint: disable=too-many-return-statements
     rng = _parse_range(request.headers.get("x-ms-range") or request.headers.get("Range") or "")
     if rng is None or rng[1] is None or rng[1] < rng[0]:
         return _error(

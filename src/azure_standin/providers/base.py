@@ -15,7 +15,7 @@ class Kind:
     def put(self, mgr, ident, rid, body, old, g):
         raise NotImplementedError
 
-    def view(self, mgr, rec):
+    def view(self, _mgr, rec):
         return copy.deepcopy(rec["body"])
 
     def request_shape(self, mgr, rec):
@@ -31,7 +31,7 @@ class Kind:
             f"The resource type or action '{name}' is not supported for '{self.type}'.",
         )
 
-    def implicit(self, mgr, ident, rid):
+    def implicit(self, _mgr, _ident, _rid):
         return None
 
     def children(self, mgr, parent_rec, child_type):
@@ -46,7 +46,7 @@ class Kind:
     def delete(self, mgr, rec):
         pass
 
-    def location(self, body, g):
+    def location(self, body, _g):
         loc = norm_location(body.get("location"))
         if not loc:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")

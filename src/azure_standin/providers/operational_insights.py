@@ -73,5 +73,5 @@ class Workspaces(Kind):
             return json_response(200, copy.deepcopy(rec["private"]["keys"]))
         return super().action(mgr, rec, name, req)
 
-    def list_keys(self, mgr, rec):
+    def list_keys(self, _mgr, rec):
         return copy.deepcopy(rec["private"]["keys"])

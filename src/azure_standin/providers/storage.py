@@ -124,7 +124,7 @@ class StorageAccounts(Kind):
             raise bad_request("InvalidValuesForRequestParameters", f"Key name '{key_name}' is not valid.")
         return super().action(mgr, rec, name, req)
 
-    def list_keys(self, mgr, rec):
+    def list_keys(self, _mgr, rec):
         return {"keys": copy.deepcopy(rec["private"]["keys"])}
 
     def delete(self, mgr, rec):

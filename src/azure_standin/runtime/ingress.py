@@ -54,7 +54,8 @@ class _IngressHandler(BaseHTTPRequestHandler):
         finally:
             app.request_ended()
 
-    def _proxy_within_timeout(self, app: AppReplica):
+    # One request from wait to last byte under one deadline: the steps share the clock and the socket.
+    def _proxy_within_timeout(self, app: AppReplica):  # pylint: disable=too-many-statements
         # The ingress gives a request 240 s in all, waiting for a replica included (azure_rules).
         deadline = time.monotonic() + app.rt.seconds(azure_rules.INGRESS_REQUEST_TIMEOUT_S)
         body = self._read_body()
@@ -120,7 +121,8 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
         except (OSError, http.client.HTTPException):
-            self.close_connection = True  # cut at the deadline or by the replica: the client sees it broken
+            # Cut at the deadline or by the replica: the client sees it broken (the handler's own flag).
+            self.close_connection = True  # pylint: disable=attribute-defined-outside-init
         finally:
             conn.close()
 
