@@ -6,9 +6,18 @@ import json
 import time
 
 from . import api_versions
-from .not_found import is_not_found
+from .not_found import is_not_found, status_code
+from .retry import THROTTLE_RETRIES, retry_after
 
 DELETE_WAIT = 900  # seconds delete waits for a resource to be gone
+
+
+# Answers worth a retry: throttled (Resource Manager did nothing, and says when to come back:
+# https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling)
+# for any method; a passing server fault only for a GET, which is safe to repeat. az's
+# send_raw_request retries none of them (the SDK clients' azure-core pipeline does).
+_THROTTLED = 429
+_TRANSIENT = (500, 502, 503, 504)
 
 
 def call(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=None):
@@ -16,9 +25,19 @@ def call(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=No
     from azure.cli.core.util import send_raw_request
 
     sep = "&" if "?" in path else "?"
-    resp = send_raw_request(
-        cli_ctx, method, f"{path}{sep}api-version={api_version}", body=json.dumps(body) if body is not None else None
-    )
+    url = f"{path}{sep}api-version={api_version}"
+    data = json.dumps(body) if body is not None else None
+    for attempt in range(THROTTLE_RETRIES + 1):
+        try:
+            resp = send_raw_request(cli_ctx, method, url, body=data)
+            break
+        except Exception as ex:  # pylint: disable=broad-except  # az's HTTPError; anything else re-raised
+            status = status_code(ex)
+            retry = status == _THROTTLED or (method == "GET" and status in _TRANSIENT)
+            if not retry or attempt == THROTTLE_RETRIES:
+                raise
+            headers = getattr(getattr(ex, "response", None), "headers", None) or {}
+            time.sleep(retry_after(headers, attempt))
     text = resp.text
     return json.loads(text) if text and text.strip() else None
 

@@ -60,9 +60,13 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
         self.app_json = None
 
     def check(self):
-        if self.app_json is None:
-            self.app_json = self.aca.get_json()
-        failure = find_failure(self.cmd.cli_ctx, self.aca, self.app_json, self.since)
+        try:
+            if self.app_json is None:
+                self.app_json = self.aca.get_json()
+            failure = find_failure(self.cmd.cli_ctx, self.aca, self.app_json, self.since)
+        except Exception:  # pylint: disable=broad-except  # only an early explanation: the wait goes on
+            logger.debug("could not read the replica's start-up events this time", exc_info=True)
+            return
         if failure is None:
             return
         from azure.cli.core.azclierror import AzureResponseError
