@@ -18,6 +18,9 @@ from .vllm_args import api_keys_in_args, build, count_gpus, flag_value, redact_a
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
+# The second key (the container app secret api-key-secondary): both work, so a key can be rotated
+# while clients move to the other one.
+DEFAULT_SECONDARY_API_KEY_ENV = "AITK_API_KEY_SECONDARY"
 PORT_ENV = "AITK_PORT"
 DEFAULT_PORT = 8000
 HOST_ENV = "AITK_HOST"
@@ -57,6 +60,13 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_API_KEY_ENV,
         metavar="VAR",
         help=f"environment variable holding the API key; when set, the API needs it (default {DEFAULT_API_KEY_ENV})",
+    )
+    p.add_argument(
+        "--secondary-api-key-env",
+        default=DEFAULT_SECONDARY_API_KEY_ENV,
+        metavar="VAR",
+        help="environment variable holding a second API key, accepted as well as the first "
+        f"(default {DEFAULT_SECONDARY_API_KEY_ENV})",
     )
     p.add_argument(
         "--check", action="store_true", help="validate everything, print the vLLM command line as JSON, start nothing"
@@ -169,7 +179,7 @@ def api_key_notes(env_key: str | None, arg_keys: list[str], env_name: str) -> li
     """What to say about the keys in effect: vLLM takes --api-key over VLLM_API_KEY
     (vllm/entrypoints/serve/middleware/register.py), and our middleware does the same."""
     if arg_keys and env_key:
-        return [f"--api-key in the extra vLLM arguments replaces the key in ${env_name}"]
+        return [f"--api-key in the extra vLLM arguments replaces the keys in ${env_name} and its secondary"]
     if not arg_keys and not env_key:
         return [f"no API key in ${env_name} or --api-key: the API is open to anyone who can reach it"]
     return []
@@ -187,6 +197,9 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         for name, path in src.adapters
     ]
     api_key = env.get(args.api_key_env) or None
+    secondary_api_key = env.get(args.secondary_api_key_env) or None
+    if api_key is None:  # one key is the primary, whichever variable holds it
+        api_key, secondary_api_key = secondary_api_key, None
     notes = list(src.warnings)
     if src.config_path:
         notes.append(f"settings from {src.config_path}")
@@ -217,6 +230,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         host=args.host or env.get(HOST_ENV, "").strip() or DEFAULT_HOST,
         port=listen_port(args.port, env),
         api_key=api_key,
+        secondary_api_key=secondary_api_key,
         gpus=gpu_count,
         num_heads=model.num_heads if model else None,
         extra_args=extra_args,

@@ -1,6 +1,6 @@
 """vLLM's OpenAI server with one fix for vLLM 0.32's CPU LoRA ops, used only when no GPU is
-visible: `python -m aitk_serve.cpu_server ARGS` = `python -m vllm.entrypoints.openai.api_server
-ARGS` after `patch()`.
+visible: `python -m aitk_serve.cpu_server ARGS` = `python -m aitk_serve.api_server ARGS` (vLLM's
+server with the API keys from the environment) after `patch()`.
 
 The bug (vllm/lora/ops/torch_ops/lora_ops.py): `bgmv_shrink` picks each row's LoRA A with
 `lora_a_weights[lora_indices]`, where index -1 means "no adapter"; Python indexing turns -1 into
@@ -13,15 +13,11 @@ multiprocessing forks (they inherit the patched modules) or spawns (they re-impo
 module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below).
 """
 
-import runpy
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 
 def fixed_bgmv_shrink(original: Callable[..., None]) -> Callable[..., None]:
@@ -65,5 +61,6 @@ def patch() -> None:
 patch()
 
 if __name__ == "__main__":
-    sys.argv[0] = SERVER_MODULE
-    runpy.run_module(SERVER_MODULE, run_name="__main__", alter_sys=False)
+    from aitk_serve import api_server
+
+    api_server.run()

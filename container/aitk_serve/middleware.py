@@ -22,6 +22,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from .api_server import keys_from_env
+
 if TYPE_CHECKING:  # vLLM's own dependencies: names for the annotations only
     from argparse import Namespace
 
@@ -58,9 +60,10 @@ def _digest(token: str) -> bytes:
 
 
 def api_tokens(args: Namespace | None = None, env: Mapping[str, str] | None = None) -> list[str]:
-    """The keys vLLM itself accepts: --api-key, else VLLM_API_KEY (vllm/envs.py)."""
+    """The keys vLLM itself accepts: --api-key (which aitk_serve.api_server fills from the
+    environment), else the primary and secondary keys in the environment."""
     env = os.environ if env is None else env
-    keys = list(getattr(args, "api_key", None) or []) or [env.get("VLLM_API_KEY") or ""]
+    keys = list(getattr(args, "api_key", None) or []) or keys_from_env(env)
     return [k for k in keys if k]
 
 

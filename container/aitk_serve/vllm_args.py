@@ -10,11 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .adapters import AdapterInfo, smallest_max_lora_rank
+from .api_server import SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
 
 if TYPE_CHECKING:
     from .fit import FitPlan
 
-API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+# vLLM's OpenAI server, taking a second API key from the environment too (api_server.py).
+API_SERVER_MODULE = "aitk_serve.api_server"
 # On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
 CPU_SERVER_MODULE = "aitk_serve.cpu_server"
 MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
@@ -22,9 +24,8 @@ MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
 # order and the last added runs first: this one goes first so it runs inside the API-key check.
 SHARE_MIDDLEWARE = "aitk_serve.resolver_middleware.ShareAdapterMiddleware"
 REDACTED = "<redacted>"
-# vLLM reads the key from here when --api-key is not given (vllm/envs.py); passing it this way
-# keeps it out of the process's command line (visible in `ps`) and out of vLLM's argument log.
-VLLM_API_KEY_ENV = "VLLM_API_KEY"
+# The keys go to vLLM in VLLM_API_KEY_ENV (vllm/envs.py) and SECONDARY_API_KEY_ENV: that keeps
+# them out of the process's command line (visible in `ps`) and out of vLLM's argument log.
 CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
 CPU_KVCACHE_GIB = "1"
 CPU_GPU_MEMORY_UTILIZATION = "0.3"
@@ -99,6 +100,7 @@ def build(
     port: int,
     api_key: str | None,
     gpus: int,
+    secondary_api_key: str | None = None,
     num_heads: int | None = None,
     extra_args: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
@@ -139,6 +141,8 @@ def build(
     updates = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     if api_key:
         updates[VLLM_API_KEY_ENV] = api_key
+    if secondary_api_key and secondary_api_key != api_key:
+        updates[SECONDARY_API_KEY_ENV] = secondary_api_key
     if gpus > 0:
         tp = tensor_parallel_size(gpus, num_heads)
         if tp > 1 and not has_flag(extra, "--tensor-parallel-size") and not has_flag(extra, "-tp"):

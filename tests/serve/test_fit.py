@@ -351,7 +351,7 @@ def test_the_launcher_refuses_a_model_too_big_for_a_t4(models, tmp_path, name):
 def test_the_launcher_plans_a_t4_and_an_a100(models, tmp_path):
     model = str(models["Phi-3-mini-128k-instruct"])
     out, argv = check(tmp_path, "--gpu", "T4", "--model", model)
-    assert argv[2] == "vllm.entrypoints.openai.api_server"
+    assert argv[2] == "aitk_serve.api_server"
     assert (
         value(argv, "--dtype"),
         value(argv, "--max-model-len"),

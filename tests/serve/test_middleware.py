@@ -32,7 +32,8 @@ ROUTES = [
 METRIC = "aitk_test_requests"  # what /metrics would leak (vLLM: model and adapter names)
 
 
-def build_app(api_key=None):
+def build_app(api_key=None, keys=None):
+    """keys: several keys, as aitk_serve.api_server passes them (else the one api_key)."""
     from vllm.entrypoints.serve.middleware.register import init_entrypoints_middleware
 
     app = FastAPI()
@@ -56,7 +57,7 @@ def build_app(api_key=None):
         allow_credentials=False,
         allowed_methods=["*"],
         allowed_headers=["*"],
-        api_key=[api_key] if api_key else None,
+        api_key=keys or ([api_key] if api_key else None),
         enable_request_id_headers=False,
         middleware=[MIDDLEWARE],
     )
