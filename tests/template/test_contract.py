@@ -28,6 +28,7 @@ NAMES = [
 EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put, and their ARM types
     "location": "string",
     "apiKey": "securestring",
+    "apiKeySecondary": "securestring",
     "image": "string",
     "workloadProfileName": "string",
     "workloadProfileType": "string",
@@ -72,6 +73,7 @@ def test_defaults(template):
     ):
         assert p[name] is False
     assert "defaultValue" not in template["parameters"]["apiKey"]
+    assert "defaultValue" not in template["parameters"]["apiKeySecondary"]
     suffix = "substring(uniqueString(resourceGroup().id), 0, 5)"
     assert p["storageAccountName"] == f"[format('aitkinfer{{0}}', {suffix})]"
     for name in ("acaEnvironmentName", "acaAppName", "acaLogAnalyticsName"):
@@ -241,7 +243,7 @@ def test_parameters_file_names(template):
         assert params[name] == {"value": None}, name
     assert params["defaultCommands"]["value"] == template["parameters"]["defaultCommands"]["defaultValue"]
     assert isinstance(params["maximumInstanceCount"]["value"], int)
-    assert "apiKey" not in params
+    assert "apiKey" not in params and "apiKeySecondary" not in params
 
 
 @pytest.mark.parametrize("name", ["inference.bicep", "inference.json", "inference.parameters.json"])

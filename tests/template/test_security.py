@@ -19,17 +19,26 @@ def test_ingress_https_only(resources):
     assert ingress["external"] is True and ingress["transport"] == "auto"
 
 
-def test_api_key_is_secure_and_only_a_secret(template, resources):
-    assert template["parameters"]["apiKey"]["type"] == "securestring"
-    assert "defaultValue" not in template["parameters"]["apiKey"]
+KEY_PARAMETERS = {
+    "apiKey": ("api-key", "AITK_API_KEY"),
+    "apiKeySecondary": ("api-key-secondary", "AITK_API_KEY_SECONDARY"),
+}
+
+
+def test_api_keys_are_secure_and_only_secrets(template, resources):
+    """Both keys (primary and secondary, for rotation): secure, no default, used once each as a
+    secret's value, reaching the container only as secretRefs."""
     text = json.dumps(template)
-    uses = re.findall(r"parameters\('apiKey'\)", text)
-    assert len(uses) == 1, "apiKey is used once: as the secret's value"
     secrets = resources["Microsoft.App/containerApps"]["properties"]["configuration"]["secrets"]
-    assert secrets == [{"name": "api-key", "value": "[parameters('apiKey')]"}]
     (container,) = resources["Microsoft.App/containerApps"]["properties"]["template"]["containers"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["AITK_API_KEY"] == {"name": "AITK_API_KEY", "secretRef": "api-key"}
+    for param, (secret, var) in KEY_PARAMETERS.items():
+        assert template["parameters"][param]["type"] == "securestring"
+        assert "defaultValue" not in template["parameters"][param]
+        uses = re.findall(rf"parameters\('{param}'\)", text)
+        assert len(uses) == 1, f"{param} is used once: as the secret's value"
+        assert env[var] == {"name": var, "secretRef": secret}
+    assert secrets == [{"name": s, "value": f"[parameters('{p}')]"} for p, (s, _) in KEY_PARAMETERS.items()]
     for e in container["env"]:
         assert "apiKey" not in json.dumps(e)
     assert "apiKey" not in json.dumps(container["command"]) + json.dumps(template["parameters"]["defaultCommands"])
@@ -64,7 +73,8 @@ def test_parameters_file_has_no_secret():
 
 
 def test_bicep_side(compiled):
-    assert compiled.parameters()["apiKey"]["type"] == "securestring"
+    for param in KEY_PARAMETERS:
+        assert compiled.parameters()[param]["type"] == "securestring"
     app = list(compiled.arm_resources().values())[-1]
     assert app["properties"]["configuration"]["ingress"]["allowInsecure"] is False
     assert "apiKey" not in json.dumps(compiled.outputs())

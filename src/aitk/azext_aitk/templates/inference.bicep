@@ -60,6 +60,10 @@ param image string = 'vllm/vllm-openai:v0.32.0'
 @secure()
 param apiKey string
 
+@description('The endpoint\'s second API key, accepted as well as apiKey so either can be rotated while clients use the other; kept only as the container app secret \'api-key-secondary\'.')
+@secure()
+param apiKeySecondary string
+
 @description('Name of the GPU workload profile in the environment.')
 param workloadProfileName string = 'gpu'
 
@@ -214,6 +218,10 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
           name: 'api-key'
           value: apiKey
         }
+        {
+          name: 'api-key-secondary'
+          value: apiKeySecondary
+        }
       ]
       ingress: {
         external: true
@@ -232,6 +240,10 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
             {
               name: 'AITK_API_KEY'
               secretRef: 'api-key'
+            }
+            {
+              name: 'AITK_API_KEY_SECONDARY'
+              secretRef: 'api-key-secondary'
             }
             {
               name: 'AITK_MOUNT'
