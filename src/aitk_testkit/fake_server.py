@@ -9,7 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MOUNT = os.environ.get("AITK_MOUNT", "/mount")
-KEY = os.environ.get("AITK_API_KEY", "")
+# Like the launcher: the primary key and the secondary one (for rotation) both work.
+KEYS = {k for k in (os.environ.get("AITK_API_KEY", ""), os.environ.get("AITK_API_KEY_SECONDARY", "")) if k}
 LOADED = set()
 # Seconds between streamed chat tokens (slow enough to interrupt a long reply in tests).
 TOKEN_DELAY = float(os.environ.get("AITK_FAKE_TOKEN_DELAY", "0.05"))
@@ -114,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
             print("chat stream: client went away", flush=True)
 
     def authorized(self):
-        return not KEY or self.headers.get("Authorization") == f"Bearer {KEY}"
+        return not KEYS or self.headers.get("Authorization") in {f"Bearer {k}" for k in KEYS}
 
     def do_GET(self):
         if self.path == "/health":

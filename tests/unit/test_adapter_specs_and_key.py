@@ -32,3 +32,20 @@ def test_api_key():
     assert api_key.from_secrets(secrets) == k1
     assert api_key.from_secrets([]) is None
     assert k1 not in api_key.mask(k1)
+
+
+def test_two_keys_and_rotated_secrets():
+    listed = [
+        {"name": "api-key", "value": "p1"},
+        {"name": "api-key-secondary", "value": "s1"},
+        {"name": "x", "value": "v"},
+    ]
+    assert api_key.keys_from_secrets(listed) == {"primary": "p1", "secondary": "s1"}
+    assert api_key.keys_from_secrets(listed[:1]) == {"primary": "p1", "secondary": None}
+    assert api_key.rotated_secrets(listed, "secondary", "s2") == [
+        {"name": "api-key", "value": "p1"},
+        {"name": "api-key-secondary", "value": "s2"},
+        {"name": "x", "value": "v"},
+    ]
+    assert api_key.rotated_secrets(listed[:1], "secondary", "s2")[-1] == {"name": "api-key-secondary", "value": "s2"}
+    assert api_key.rotated_secrets(listed, "primary", "p2")[0] == {"name": "api-key", "value": "p2"}

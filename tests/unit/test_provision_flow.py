@@ -27,6 +27,7 @@ TEMPLATE = {
             "defaultCommands": "array",
             "maximumInstanceCount": "int",
             "apiKey": "securestring",
+            "apiKeySecondary": "securestring",
             "image": "string",
             "workloadProfileName": "string",
             "workloadProfileType": "string",
@@ -88,7 +89,7 @@ class FakeAzure:
         monkeypatch.setattr(
             _provision,
             "existing_app",
-            lambda ctx, sub, group, name: (self.app or (None, None)) if name else (None, None),
+            lambda ctx, sub, group, name: (self.app or ({}, None)) if name else ({}, None),
         )
         monkeypatch.setattr(_provision, "find_base_model", lambda *a: model)
         monkeypatch.setattr(
@@ -184,10 +185,17 @@ def test_reprovision_reuses_the_key_and_the_profile(tmp_path, shipped, monkeypat
     _finetuning(tmp_path)
     FakeAzure(monkeypatch)
     _provision_run(_cmd(), workspace=str(tmp_path), gpu_profile="A100")
-    fake = FakeAzure(monkeypatch, app=("aitk-existing-key", gpu_profiles.get("A100")))
+    keys = {"primary": "aitk-existing-key", "secondary": "aitk-existing-second"}
+    fake = FakeAzure(monkeypatch, app=(keys, gpu_profiles.get("A100")))
     _provision_run(_cmd(), workspace=str(tmp_path))
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
-    assert v["apiKey"] == "aitk-existing-key"
+    assert v["apiKey"] == "aitk-existing-key" and v["apiKeySecondary"] == "aitk-existing-second"
+    # An app from before the secondary key keeps its key and gets a new secondary.
+    fake = FakeAzure(monkeypatch, app=({"primary": "aitk-existing-key", "secondary": None}, gpu_profiles.get("A100")))
+    _provision_run(_cmd(), workspace=str(tmp_path))
+    v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
+    assert v["apiKey"] == "aitk-existing-key" and v["apiKeySecondary"].startswith("aitk-")
+    assert v["apiKeySecondary"] != v["apiKey"]
     assert v["workloadProfileType"] == "Consumption-GPU-NC24-A100"
 
 

@@ -16,6 +16,7 @@ TYPES = {
         "acaAppName": "string",
         "maximumInstanceCount": "int",
         "apiKey": "securestring",
+        "apiKeySecondary": "securestring",
         "image": "string",
         "workloadProfileName": "string",
         "workloadProfileType": "string",
@@ -55,8 +56,10 @@ def test_new_app_gets_a_new_key_the_default_profile_and_scale_to_zero():
 
 def test_the_apps_key_and_profile_are_kept():
     a100 = gpu_profiles.get("A100")
-    p = provision_plan.plan({}, TYPES, existing_key="aitk-old", current_profile=a100, new_key=_no_key)
-    assert not p.new_key and _values(p)["apiKey"] == "aitk-old"
+    p = provision_plan.plan(
+        {}, TYPES, existing_key="aitk-old", existing_secondary_key="aitk-old-2", current_profile=a100, new_key=_no_key
+    )
+    assert not p.new_key and _values(p)["apiKey"] == "aitk-old" and _values(p)["apiKeySecondary"] == "aitk-old-2"
     assert p.profile == a100 and _values(p)["workloadProfileType"] == "Consumption-GPU-NC24-A100"
 
 

@@ -116,12 +116,13 @@ examples:
 
 helps["aitk inference endpoint"] = """
 type: command
-short-summary: Show the endpoint's URL, state and model names (with --show-key, the API key).
+short-summary: Show the endpoint's URL, state and model names (with --show-key, both API keys).
 long-summary: >-
     The endpoint speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models); the
     base model and each adapter are separate model names. A small chat page is at the URL's root.
-    The key is shown only with --show-key, with `curl`: a command that asks the base model one
-    question. Asking for the models wakes a scaled-to-zero app.
+    The keys are shown only with --show-key: apiKey (primary) and secondaryApiKey, both accepted
+    (`az aitk inference key rotate` replaces one), with `curl`: a command that asks the base model
+    one question with the primary key. Asking for the models wakes a scaled-to-zero app.
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
@@ -150,6 +151,33 @@ examples:
             messages=[{"role": "user", "content": "Hello!"}])
         print(reply.choices[0].message.content)
         PY
+"""
+
+helps["aitk inference key"] = """
+type: group
+short-summary: Manage the endpoint's two API keys.
+"""
+
+helps["aitk inference key rotate"] = """
+type: command
+short-summary: Replace one of the endpoint's two API keys; the other keeps working.
+long-summary: >-
+    The endpoint accepts two keys, the primary (apiKey) and the secondary (secondaryApiKey), both
+    kept only as the container app's secrets. To rotate with no refused request: replace the key
+    your clients do not use (`--key secondary`), move them to it (`endpoint --show-key`), then
+    replace the other (`--key primary`): the old primary stops working then. Azure applies a
+    secret to a running revision only when it restarts, so rotate restarts the active revision and
+    waits until the endpoint accepts the new key (the replica loads the model again, as after a
+    deploy that restarts). The new key is not printed unless
+    --show-key is given. An app provisioned before the secondary key existed is refused: run
+    provision again first (it keeps the key and adds the secondary).
+examples:
+  - name: Replace the secondary key, then move clients to it.
+    text: |
+        az aitk inference key rotate --key secondary
+        KEY=$(az aitk inference endpoint --show-key --query secondaryApiKey -o tsv)
+  - name: Then replace the primary key (the old primary stops working).
+    text: az aitk inference key rotate --key primary
 """
 
 helps["aitk inference chat"] = """

@@ -113,8 +113,24 @@ def load_arguments(self, _):
 
     with self.argument_context("aitk inference endpoint") as c:
         c.argument(
-            "show_key", action="store_true", help="Also show the API key (read from the container app's secrets)."
+            "show_key",
+            action="store_true",
+            help="Also show both API keys (apiKey, secondaryApiKey; read from the container app's secrets) "
+            "and a curl with the primary one.",
         )
+
+    with self.argument_context("aitk inference key rotate") as c:
+        c.argument(
+            "key",
+            options_list=["--key"],
+            arg_type=get_enum_type(["primary", "secondary"]),
+            help="Which key to replace; the other keeps working. Default: secondary.",
+        )
+        c.argument(
+            "show_key", action="store_true", help="Also show the new key (apiKey or secondaryApiKey) in the output."
+        )
+        c.argument("no_wait", no_wait_type, help="Do not wait for the endpoint to accept the new key.")
+        c.argument("timeout", type=int, help="Seconds to wait for the endpoint to accept the new key. Default: 1800.")
 
     with self.argument_context("aitk inference chat") as c:
         c.argument(

@@ -51,3 +51,12 @@ def load_command_table(self, _):
         )
         g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"), supports_no_wait=True)
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))
+    with self.command_group(
+        "aitk inference key",
+        resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
+        exception_handler=exception_handler,
+        is_preview=True,
+    ) as g:
+        g.custom_command(
+            "rotate", "inference_key_rotate", custom_command_type=_operations("key"), supports_no_wait=True
+        )

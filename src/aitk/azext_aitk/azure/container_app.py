@@ -85,12 +85,42 @@ class ContainerApp:
             raise self.not_found_error()
         return app
 
-    def api_key(self):
-        """The endpoint's API key, from the app's secrets (None when it has none)."""
-        secrets = retry_lost(
+    def secrets(self):
+        """The app's secrets with their values (listSecrets; never logged)."""
+        found = retry_lost(
             self.client.container_apps.list_secrets, self.resource_group, self.name, **secret_logging.NO_LOGGING
         )
-        return api_key.from_secrets(getattr(secrets, "value", None))
+        return list(getattr(found, "value", None) or [])
+
+    def api_key(self):
+        """The endpoint's (primary) API key, from the app's secrets (None when it has none)."""
+        return api_key.from_secrets(self.secrets())
+
+    def api_keys(self):
+        """{"primary": key, "secondary": key} from the app's secrets (None for one it lacks)."""
+        return api_key.keys_from_secrets(self.secrets())
+
+    def update_secrets(self, secret_list):
+        """Replace the app's secrets ([{name, value}], every one: ACA replaces the list). The
+        request carries the values, so it runs with them masked in az's log. A running revision
+        sees the new values only after a restart or in a new revision
+        (https://learn.microsoft.com/azure/container-apps/manage-secrets)."""
+        body = {"properties": {"configuration": {"secrets": secret_list}}}
+        with secret_logging.redacted(*(s["value"] for s in secret_list)):
+            arm.call(self.cli_ctx, "PATCH", self.id, body=body)
+        self.wait_provisioned()
+
+    def wait_provisioned(self, timeout=600.0, interval=3.0):
+        """Wait out an update ARM runs on after answering (202 + provisioningState InProgress)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = (self.get_json().get("properties") or {}).get("provisioningState")
+            if state not in ("InProgress", "Updating", "Accepted"):
+                return state
+            time.sleep(interval)
+        return None
 
     def workload_profile(self, app):
         """The GPU profile the app (SDK model) runs on, read through the generic resource API (the

@@ -11,6 +11,14 @@ _AFTER = {
         ("Chat with it in the terminal", "chat"),
         ("The server's console log", "logs"),
     ],
+    # The rotation order (operations/key.py): the unused key first, clients move, then the other.
+    "key rotate secondary": [
+        ("Move your clients to the new secondary key", "endpoint --show-key --query secondaryApiKey -o tsv"),
+        ("Then replace the primary key (the old one stops working)", "key rotate --key primary"),
+    ],
+    "key rotate primary": [
+        ("The new primary key, for clients that move back to it", "endpoint --show-key --query apiKey -o tsv"),
+    ],
 }
 
 

@@ -128,6 +128,7 @@ def plan(
     types: Mapping[str, str],
     *,
     existing_key: str | None = None,
+    existing_secondary_key: str | None = None,
     current_profile: GpuProfile | None = None,
     gpu_profile: str | None = None,
     location: str | None = None,
@@ -142,7 +143,8 @@ def plan(
     """The final parameters. Flags win over the user's parameters; computed values (profile,
     replicas) fill in only what the user left out; only parameters the template declares are set.
 
-    existing_key/current_profile: of the app provision updates (None for a new app); exists: the
+    existing_key/existing_secondary_key/current_profile: of the app provision updates (None for a
+    new app; a re-provision keeps both keys, an app from before the secondary key gets one); exists: the
     *Exists flags; environment_profiles: reads [(name, type)] of the existing environment (asked
     only when it exists and a known GPU profile is chosen); default_profile: the one fitted to
     the model (core/profile_fit.py) when nothing else names one, else gpu_profiles' default."""
@@ -154,6 +156,8 @@ def plan(
 
     key = existing_key or new_key()
     put("apiKey", key)
+    if "apiKeySecondary" in types:  # a workspace's own template from before it has none
+        put("apiKeySecondary", existing_secondary_key or new_key())
     if location:
         put("location", location)
     if image:

@@ -1,7 +1,7 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
 
 from ..azure import container_app, model_server
-from ..core import names
+from ..core import api_key, names
 from ._config import app_url, load_config
 
 
@@ -10,7 +10,8 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
     url = app_url(ws, cfg, app)
-    key = aca.api_key()
+    keys = aca.api_keys()
+    key = keys[api_key.PRIMARY] or keys[api_key.SECONDARY]
     result = {
         "url": url,
         "state": None,
@@ -30,6 +31,7 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
             "model takes a while); `az aitk inference deploy` waits for it."
         )
     if show_key:
-        result["apiKey"] = key
+        result["apiKey"] = keys[api_key.PRIMARY]
+        result["secondaryApiKey"] = keys[api_key.SECONDARY]
         result["curl"] = names.curl_chat(url, key, result["models"][0] if result["models"] else "MODEL")
     return result

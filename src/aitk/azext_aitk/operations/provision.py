@@ -16,6 +16,7 @@ from ..azure import (
 )
 from ..azure.resource_group import check_providers, check_resource_group
 from ..core import (
+    api_key,
     arm_errors,
     deployment_progress,
     gpu_profiles,
@@ -86,14 +87,15 @@ def existing_resources(cli_ctx, subscription, group, names):
 
 
 def existing_app(cli_ctx, subscription, group, app_name):
-    """(key, gpu profile) of the container app when it exists, else (None, None)."""
+    """({"primary": key, "secondary": key}, gpu profile) of the container app when it exists,
+    else ({}, None)."""
     if not app_name:
-        return None, None
+        return {}, None
     aca = container_app.ContainerApp(cli_ctx, subscription, group, app_name)
     app = aca.find()
     if app is None:
-        return None, None
-    return aca.api_key(), aca.workload_profile(app)
+        return {}, None
+    return aca.api_keys(), aca.workload_profile(app)
 
 
 def environment_profiles(cli_ctx, subscription, group, env_name):
@@ -209,7 +211,7 @@ def inference_provision(
     check_providers(cmd.cli_ctx, subscription)
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
-    key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
+    keys, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
     try:
         fitted = profile_fit.choose(
@@ -224,7 +226,8 @@ def inference_provision(
     plan = provision_plan.plan(
         entries,
         template.types,
-        existing_key=key,
+        existing_key=keys.get(api_key.PRIMARY),
+        existing_secondary_key=keys.get(api_key.SECONDARY),
         current_profile=current_profile,
         gpu_profile=gpu_profile,
         location=location,
@@ -261,7 +264,8 @@ def inference_provision(
     if not what_if:
         workspace_files.check_writable(ws.inference_config_file)  # before the deployment, not after it
     started = False
-    with secret_logging.redacted(plan.values.get("apiKey")):  # az's --debug logs the request body
+    # az's --debug logs the request body
+    with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
         try:
             if what_if:
                 deployments.what_if(cmd, group, template.file, parameter_arg)
