@@ -52,9 +52,8 @@ def install(env: Mapping[str, str] | None = None) -> None:
 
     if getattr(cli_args.validate_parsed_serve_args, "aitk_keys", False):
         return
-    cli_args.validate_parsed_serve_args = with_env_keys(
-        cli_args.validate_parsed_serve_args, os.environ if env is None else env
-    )
+    hooked = with_env_keys(cli_args.validate_parsed_serve_args, os.environ if env is None else env)
+    setattr(cli_args, "validate_parsed_serve_args", hooked)  # noqa: B010  (mypy: a function replaced)
 
 
 def run() -> None:

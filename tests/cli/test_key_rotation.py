@@ -6,6 +6,7 @@ printed unless --show-key."""
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,14 @@ def keys_ws(az_cloud, standin, tmp_path_factory):
     )
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
     provision(az_cloud, ws)
+    cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
+    app_id = (
+        f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
+        f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
+    ).lower()
+    deadline = time.monotonic() + 30
+    while not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
+        time.sleep(0.2)
     return ws
 
 

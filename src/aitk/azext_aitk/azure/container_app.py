@@ -116,9 +116,9 @@ class ContainerApp:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = (self.get_json().get("properties") or {}).get("provisioningState")
-            if state not in ("InProgress", "Updating", "Accepted"):
-                return state
+            provisioning = (self.get_json().get("properties") or {}).get("provisioningState")
+            if provisioning not in ("InProgress", "Updating", "Accepted"):
+                return provisioning
             time.sleep(interval)
         return None
 
