@@ -24,6 +24,7 @@ CONTAINER = ROOT / "container"
 # the tests import it from the source tree the same way (pytest.ini's pythonpath).
 
 API_KEY = "test-key-5f2c9a"  # what the servers under test require
+SECONDARY_API_KEY = "test-key-second-77b1"  # accepted as well (AITK_API_KEY_SECONDARY: key rotation)
 START_TIMEOUT = 420  # seconds for a tiny model to become ready on a busy CPU
 
 
@@ -90,7 +91,11 @@ class Server:
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = launcher_env(mount, AITK_API_KEY=key) if key else launcher_env(mount)
+        env = (
+            launcher_env(mount, AITK_API_KEY=key, AITK_API_KEY_SECONDARY=SECONDARY_API_KEY)
+            if key
+            else launcher_env(mount)
+        )
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.tiny_models import reference_generate
-from serve.conftest import API_KEY
+from serve.conftest import API_KEY, SECONDARY_API_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -129,10 +129,21 @@ def test_a_runtime_loaded_adapter_serves_correct_tokens(llama_server, tiny):
     assert any(got[("late", tuple(p))] != b for p, b in zip(ids, base, strict=True))
 
 
+def test_the_secondary_key_works_in_vllms_check_and_ours(llama_server):
+    """/v1 is vLLM's own check (args.api_key filled by aitk_serve.api_server), /tokenize ours."""
+    assert llama_server.api("GET", "/v1/models", key=SECONDARY_API_KEY)[0] == 200
+    body = {"model": "tiny-llama", "prompt": "hi", "max_tokens": 1}
+    assert llama_server.api("POST", "/v1/completions", body, key=SECONDARY_API_KEY)[0] == 200
+    assert (
+        llama_server.api("POST", "/tokenize", {"model": "tiny-llama", "prompt": "hi"}, key=SECONDARY_API_KEY)[0] == 200
+    )
+    assert llama_server.api("POST", "/tokenize", {"model": "tiny-llama", "prompt": "hi"}, key="nope")[0] == 401
+
+
 def test_the_key_never_reaches_the_logs(llama_server):
     logs = llama_server.logs()
     assert "aitk_serve: exec [" in logs and "Application startup complete" in logs
-    assert API_KEY not in logs
+    assert API_KEY not in logs and SECONDARY_API_KEY not in logs
 
 
 # --- Phi-3, by flags, packed qkv_proj / gate_up_proj ------------------------------------------
