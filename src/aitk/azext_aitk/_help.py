@@ -121,7 +121,8 @@ long-summary: >-
     The endpoint speaks the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models); the
     base model and each adapter are separate model names. A small chat page is at the URL's root.
     The key is shown only with --show-key, with `curl`: a command that asks the base model one
-    question. Asking for the models wakes a scaled-to-zero app.
+    question. Asking for the models wakes a scaled-to-zero app: it waits for it up to --wait
+    seconds, saying so on stderr (--wait 0 answers at once).
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
@@ -164,7 +165,9 @@ long-summary: >-
     TEXT (set the system message); //text sends "/text". Control characters in the model's
     output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
     With --message it sends one message, prints only the reply and
-    exits, so it composes in scripts. A scaled-to-zero endpoint takes a while to answer first.
+    exits, so it composes in scripts. A scaled-to-zero endpoint starts on the first request: chat
+    waits for it (up to --wait seconds, retrying what the ingress cuts at 240 s) and says so on
+    stderr ("waking the endpoint: replica starting, 0:42 …").
 examples:
   - name: Chat with the base model.
     text: az aitk inference chat
@@ -176,6 +179,8 @@ examples:
     text: |
         az aitk inference chat --message "Say hi in French" \\
           --max-tokens 32 > reply.txt
+  - name: One message to an endpoint that may be asleep; wait up to 20 minutes.
+    text: az aitk inference chat --message "Hello" --wait 1200
 """
 
 helps["aitk inference status"] = """
@@ -229,4 +234,20 @@ examples:
     text: az aitk inference logs --tail 20 --follow
   - name: Every line, the health probes' too.
     text: az aitk inference logs --all
+"""
+
+helps["aitk inference wait"] = """
+type: command
+short-summary: Wait until the endpoint serves or its container app is gone (after --no-wait).
+long-summary: >-
+    As az's own wait commands do after a --no-wait: prints nothing once the condition holds,
+    fails when --timeout passes. --ready waits for the app's deployment, then for /health (which
+    starts a scaled-to-zero app) and a model list; --deleted for the container app to be gone.
+examples:
+  - name: Deploy without waiting, then wait until it serves.
+    text: |
+        az aitk inference deploy --no-wait
+        az aitk inference wait --ready --timeout 1800
+  - name: Wait until the container app is deleted.
+    text: az aitk inference wait --deleted
 """

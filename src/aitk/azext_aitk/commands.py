@@ -51,3 +51,4 @@ def load_command_table(self, _):
         )
         g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"), supports_no_wait=True)
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))
+        g.custom_command("wait", "inference_wait", custom_command_type=_operations("wait"))
