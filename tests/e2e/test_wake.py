@@ -55,6 +55,17 @@ def test_cold_app_scales_in_then_chat_wakes_it_through_the_ingress_cut(fake_worl
     assert st["revisionState"] == "ScaledToZero", st
     assert "scaled to zero" in st["note"] and "startupError" not in st, st
 
+    # no replica runs: the system log says why, the console comes from Log Analytics
+    proc = az.run("aitk", "inference", "logs", "--type", "system", cwd=ws, capture=True)
+    reasons = [line.split("  ")[2] for line in proc.stdout.splitlines() if line.count("  ") >= 3]
+    assert "ImagePulled" in reasons and reasons[-1] == "ScaledIn", proc.stdout
+    assert f"revision {st['revision']}" not in proc.stderr  # the app's whole log by default
+    proc = az.run("aitk", "inference", "logs", "--revision", st["revision"], cwd=ws, capture=True)
+    assert "the console of the last terminated replica, from Log Analytics" in proc.stderr, proc.stderr
+    assert "fake server: serving fake-base" in proc.stdout, proc.stdout
+    proc = az.run("aitk", "inference", "logs", "--revision", "nope--x", "--type", "system", cwd=ws, capture=True)
+    assert proc.stdout == "" and "No system log events" in proc.stderr, proc.stderr
+
     t0 = time.monotonic()
     proc = az.run("aitk", "inference", "chat", "--message", "Hello", "--wait", "1200", cwd=ws, capture=True)
     took = time.monotonic() - t0

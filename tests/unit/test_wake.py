@@ -4,7 +4,6 @@ the ingress's 504 explained and never shown raw, the terminal line."""
 import io
 
 import pytest
-
 from azext_aitk.core import wake
 from azext_aitk.core.errors import WaitValueError, WakeError
 from azext_aitk.operations import _wake
@@ -70,9 +69,7 @@ def test_each_probe_fits_in_what_is_left_of_the_budget():
     assert all(1.0 <= c <= 5.0 for c in calls)
 
 
-@pytest.mark.parametrize(
-    "seconds,text", [(0, "0:00"), (42, "0:42"), (245, "4:05"), (3723, "1:02:03"), (-3, "0:00")]
-)
+@pytest.mark.parametrize("seconds,text", [(0, "0:00"), (42, "0:42"), (245, "4:05"), (3723, "1:02:03"), (-3, "0:00")])
 def test_clock_text(seconds, text):
     assert wake.clock_text(seconds) == text
 

@@ -224,9 +224,11 @@ type: command
 short-summary: Show the serving container's console log (the launcher's lines, then vLLM's).
 long-summary: >-
     Reads the log streaming endpoint of the container app, as `az containerapp logs show` does,
-    from a running replica of the latest revision. A scaled-to-zero app has no replica and no
-    log to show; a request to the endpoint starts one. The health probes' access lines
-    (`GET /health … 200`, every few seconds) are hidden unless --all is given.
+    from a running replica of the latest revision (or --revision). When no replica runs (scaled to
+    zero, or crashed), it shows the console of the last terminated replica from the environment's
+    Log Analytics workspace. --type system shows the replica's events instead, as
+    `az containerapp logs show --type system` does: why a start failed or took long. The health
+    probes' access lines (`GET /health … 200`, every few seconds) are hidden unless --all is given.
 examples:
   - name: The last 100 lines.
     text: az aitk inference logs
@@ -234,6 +236,8 @@ examples:
     text: az aitk inference logs --tail 20 --follow
   - name: Every line, the health probes' too.
     text: az aitk inference logs --all
+  - name: The replica's events (image pull, start, probes, exit codes, scaling).
+    text: az aitk inference logs --type system
 """
 
 helps["aitk inference wait"] = """

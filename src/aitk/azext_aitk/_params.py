@@ -172,6 +172,15 @@ def load_arguments(self, _):
             action="store_true",
             help="Also show the health probes' access lines (`GET /health … 200`), hidden by default.",
         )
+        c.argument(
+            "log_type",
+            options_list=["--type"],
+            arg_type=get_enum_type(["console", "system"]),
+            help="console: the container's output (when no replica runs, the last terminated "
+            "replica's from Log Analytics); system: the replica's events (scheduled, image pulled, "
+            "started, probe failed, exited with code, scaled in/out). Default: console.",
+        )
+        c.argument("revision", help="The revision to read. Default: the app's latest.")
 
     with self.argument_context("aitk inference wait") as c:
         c.argument(

@@ -32,9 +32,7 @@ def validate(ready, deleted, timeout, interval):
             )
 
 
-def inference_wait(
-    cmd, workspace=None, ready=False, deleted=False, timeout=None, interval=None, clock=time.monotonic
-):  # pylint: disable=too-many-arguments
+def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None, interval=None, clock=time.monotonic):  # pylint: disable=too-many-arguments
     validate(ready, deleted, timeout, interval)
     timeout = timeout or DEFAULT_TIMEOUT
     interval = interval or DEFAULT_INTERVAL
