@@ -102,3 +102,34 @@ def test_not_awake_raises_wake_error(monkeypatch):
     t = FakeTime()
     with pytest.raises(WakeError, match="did not start within --wait 3 s"):
         _wake.wake_endpoint("https://x", 3, stream=io.StringIO(), clock=t.clock, sleep=t.sleep)
+
+
+@pytest.mark.parametrize(
+    "ready,deleted,timeout,interval,match",
+    [
+        (False, False, None, None, "exactly one of --ready and --deleted"),
+        (True, True, None, None, "exactly one of --ready and --deleted"),
+        (True, False, 0, None, "--timeout must be"),
+        (False, True, None, -5, "--interval must be"),
+    ],
+)
+def test_wait_refuses_bad_flags(ready, deleted, timeout, interval, match):
+    from azext_aitk.operations import wait
+
+    with pytest.raises(WaitValueError, match=match):
+        wait.validate(ready, deleted, timeout, interval)
+
+
+def test_system_event_lines_and_revision_filter():
+    from azext_aitk.core import console_log
+
+    events = [
+        {"TimeStamp": "t1", "RevisionName": "app--a", "ReplicaName": "r1", "Reason": "ImagePulled", "Msg": "in 5 s"},
+        {"TimeStamp": "t2", "RevisionName": "app--b", "ReplicaName": "r2", "Reason": "ScaledIn", "Msg": "to 0"},
+        {"TimeStamp": "t3", "Reason": "AppUpdated", "Msg": "app-wide"},
+    ]
+    assert console_log.system_event_line(events[0]) == "t1  app--a/r1  ImagePulled  in 5 s"
+    assert [e["TimeStamp"] for e in console_log.of_revision(events, "APP--B")] == ["t2", "t3"]
+    assert console_log.of_revision(events, None) == events
+    with pytest.raises(console_log.LogStreamError, match="--type nope"):
+        console_log.validate_type("nope")
