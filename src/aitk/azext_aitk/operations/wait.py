@@ -9,7 +9,7 @@ from knack.log import get_logger
 from ..azure import container_app, model_server
 from ..core import wake
 from ..core.errors import WaitValueError, WakeError
-from ._config import load_config
+from ._config import app_url, load_config
 from ._wake import wake_endpoint
 
 logger = get_logger(__name__)
@@ -36,7 +36,7 @@ def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None
     validate(ready, deleted, timeout, interval)
     timeout = timeout or DEFAULT_TIMEOUT
     interval = interval or DEFAULT_INTERVAL
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     deadline = clock() + timeout
     if deleted:
@@ -52,14 +52,15 @@ def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None
             raise _not_there(f"the container app's provisioning state is {state}")
         left = int(deadline - clock())
         if state == "Succeeded" and left > 0:
+            url = app_url(ws, cfg, app)  # the key goes only to the app's own https ingress
             try:
-                wake_endpoint(cfg.url, min(left, wake.MAX_WAIT_S))
-                if model_server.list_models(cfg.url, aca.api_key(), timeout=min(30.0, max(1.0, left))):
+                wake_endpoint(url, min(left, wake.MAX_WAIT_S))
+                if model_server.list_models(url, aca.api_key(), timeout=min(30.0, max(1.0, left))):
                     return None
             except (WakeError, model_server.ServerError) as e:
                 logger.info("not ready yet: %s", e)
         if clock() >= deadline:
-            raise _not_there(f"waited {timeout} s: {cfg.url} does not serve yet")
+            raise _not_there(f"waited {timeout} s: {cfg.app_name} does not serve yet")
         time.sleep(min(interval, max(0.0, deadline - clock())))
 
 
