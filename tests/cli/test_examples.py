@@ -54,7 +54,7 @@ def readme_examples():
 def _stage(where, text):
     """The order a user could go through them in one workspace: init first (init --force resets
     the parameters file), then the A100 provision (a new environment gets the profile; later
-    provisions keep the app's), the rest as the help lists them, delete last."""
+    provisions keep the app's), the rest as the help lists them, delete, then waiting for it to be gone."""
     if " inference init" in where and "README" not in where:
         return 0
     if "A100" in text:
@@ -63,6 +63,8 @@ def _stage(where, text):
         return 3
     if " inference delete" in where:
         return 4
+    if "wait --deleted" in text:  # after delete, or it waits for an app that stays
+        return 5
     return 2
 
 

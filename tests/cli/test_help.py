@@ -2,7 +2,7 @@
 
 import pytest
 
-COMMANDS = ["init", "provision", "deploy", "endpoint"]
+COMMANDS = ["init", "provision", "deploy", "endpoint", "wait"]
 
 
 def test_group_help_lists_every_command(az):

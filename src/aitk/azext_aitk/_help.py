@@ -122,7 +122,8 @@ long-summary: >-
     base model and each adapter are separate model names. A small chat page is at the URL's root.
     The keys are shown only with --show-key: apiKey (primary) and secondaryApiKey, both accepted
     (`az aitk inference key rotate` replaces one), with `curl`: a command that asks the base model
-    one question with the primary key. Asking for the models wakes a scaled-to-zero app.
+    one question with the primary key. Asking for the models wakes a scaled-to-zero app: it waits
+    for it up to --wait seconds, saying so on stderr (--wait 0 answers at once).
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
@@ -192,7 +193,9 @@ long-summary: >-
     TEXT (set the system message); //text sends "/text". Control characters in the model's
     output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
     With --message it sends one message, prints only the reply and
-    exits, so it composes in scripts. A scaled-to-zero endpoint takes a while to answer first.
+    exits, so it composes in scripts. A scaled-to-zero endpoint starts on the first request: chat
+    waits for it (up to --wait seconds, retrying what the ingress cuts at 240 s) and says so on
+    stderr ("waking the endpoint: replica starting, 0:42 …").
 examples:
   - name: Chat with the base model.
     text: az aitk inference chat
@@ -204,6 +207,8 @@ examples:
     text: |
         az aitk inference chat --message "Say hi in French" \\
           --max-tokens 32 > reply.txt
+  - name: One message to an endpoint that may be asleep; wait up to 20 minutes.
+    text: az aitk inference chat --message "Hello" --wait 1200
 """
 
 helps["aitk inference status"] = """
@@ -247,9 +252,11 @@ type: command
 short-summary: Show the serving container's console log (the launcher's lines, then vLLM's).
 long-summary: >-
     Reads the log streaming endpoint of the container app, as `az containerapp logs show` does,
-    from a running replica of the latest revision. A scaled-to-zero app has no replica and no
-    log to show; a request to the endpoint starts one. The health probes' access lines
-    (`GET /health … 200`, every few seconds) are hidden unless --all is given.
+    from a running replica of the latest revision (or --revision). When no replica runs (scaled to
+    zero, or crashed), it shows the console of the last terminated replica from the environment's
+    Log Analytics workspace. --type system shows the replica's events instead, as
+    `az containerapp logs show --type system` does: why a start failed or took long. The health
+    probes' access lines (`GET /health … 200`, every few seconds) are hidden unless --all is given.
 examples:
   - name: The last 100 lines.
     text: az aitk inference logs
@@ -257,4 +264,22 @@ examples:
     text: az aitk inference logs --tail 20 --follow
   - name: Every line, the health probes' too.
     text: az aitk inference logs --all
+  - name: The replica's events (image pull, start, probes, exit codes, scaling).
+    text: az aitk inference logs --type system
+"""
+
+helps["aitk inference wait"] = """
+type: command
+short-summary: Wait until the endpoint serves or its container app is gone (after --no-wait).
+long-summary: >-
+    As az's own wait commands do after a --no-wait: prints nothing once the condition holds,
+    fails when --timeout passes. --ready waits for the app's deployment, then for /health (which
+    starts a scaled-to-zero app) and a model list; --deleted for the container app to be gone.
+examples:
+  - name: Deploy without waiting, then wait until it serves.
+    text: |
+        az aitk inference deploy --no-wait
+        az aitk inference wait --ready --timeout 1800
+  - name: Wait until the container app is deleted.
+    text: az aitk inference wait --deleted
 """

@@ -1,7 +1,7 @@
 # pylint: disable=line-too-long
 from knack.arguments import CLIArgumentType
 
-from azext_aitk.core import gpu_profiles, profile_fit
+from azext_aitk.core import gpu_profiles, profile_fit, wake
 
 
 def load_arguments(self, _):
@@ -12,6 +12,12 @@ def load_arguments(self, _):
         help="The workspace folder (holds infra/ and inference/). Default: the current directory.",
     )
     no_wait_type = CLIArgumentType(options_list=["--no-wait"], action="store_true")
+    wake_wait_type = CLIArgumentType(
+        options_list=["--wait"],
+        type=int,
+        help="Seconds to wait for a scaled-to-zero endpoint to start (each request that the ingress "
+        f"cuts at {wake.INGRESS_CUT_S} s is retried); 0: do not wait. Default: {wake.DEFAULT_WAIT_S}.",
+    )
 
     with self.argument_context("aitk inference") as c:
         c.argument("workspace", workspace_type)
@@ -118,6 +124,7 @@ def load_arguments(self, _):
             help="Also show both API keys (apiKey, secondaryApiKey; read from the container app's secrets) "
             "and a curl with the primary one.",
         )
+        c.argument("wait", wake_wait_type)
 
     with self.argument_context("aitk inference key rotate") as c:
         c.argument(
@@ -154,6 +161,7 @@ def load_arguments(self, _):
             help="Send this one message, print only the reply and exit (for scripts). "
             "Without it the chat is interactive.",
         )
+        c.argument("wait", wake_wait_type)
 
     with self.argument_context("aitk inference delete") as c:
         c.argument("yes", options_list=["--yes", "-y"], action="store_true", help="Do not ask for confirmation.")
@@ -180,3 +188,23 @@ def load_arguments(self, _):
             action="store_true",
             help="Also show the health probes' access lines (`GET /health … 200`), hidden by default.",
         )
+        c.argument(
+            "log_type",
+            options_list=["--type"],
+            arg_type=get_enum_type(["console", "system"]),
+            help="console: the container's output (when no replica runs, the last terminated "
+            "replica's from Log Analytics); system: the replica's events (scheduled, image pulled, "
+            "started, probe failed, exited with code, scaled in/out). Default: console.",
+        )
+        c.argument("revision", help="The revision to read. Default: the app's latest.")
+
+    with self.argument_context("aitk inference wait") as c:
+        c.argument(
+            "ready",
+            action="store_true",
+            help="Wait until the endpoint serves: the app is provisioned, /health answers (this "
+            "starts a scaled-to-zero app) and /v1/models lists a model.",
+        )
+        c.argument("deleted", action="store_true", help="Wait until the container app is gone.")
+        c.argument("timeout", type=int, help="Most seconds to wait. Default: 3600.")
+        c.argument("interval", type=int, help="Seconds between checks. Default: 5.")

@@ -51,6 +51,7 @@ def load_command_table(self, _):
         )
         g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"), supports_no_wait=True)
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))
+        g.custom_command("wait", "inference_wait", custom_command_type=_operations("wait"))
     with self.command_group(
         "aitk inference key",
         resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,

@@ -7,6 +7,7 @@ system CA bundle (or REQUESTS_CA_BUNDLE).
 import json
 import time
 
+from ..core import wake
 from ..core.chat_session import sse_deltas
 from ..core.errors import ChatError
 
@@ -33,6 +34,18 @@ def health(url, timeout=5.0):
         return _get(url, None, "/health", timeout).status_code == 200
     except requests.RequestException:
         return False
+
+
+def probe_health(url, timeout):
+    """One GET /health: (status, body text), or (None, why) when nothing answered in `timeout`
+    seconds. Through the ingress, this request also starts a scaled-to-zero app."""
+    import requests
+
+    try:
+        r = _get(url, None, "/health", timeout)
+    except requests.RequestException as e:
+        return None, type(e).__name__
+    return r.status_code, (r.text or "")[:200]
 
 
 def list_models(url, key, timeout=10.0):
@@ -157,6 +170,11 @@ def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):
             "A scaled-to-zero endpoint needs a while to start: `az aitk inference status` shows where it is.",
         ) from None
     try:
+        if resp.status_code in (502, 503, 504):  # the ingress's, not the server's: explain, never raw
+            raise ChatError(
+                f"the reply did not come: {wake.explain(resp.status_code, resp.text)}",
+                "Send it again (the replica keeps starting); `az aitk inference status` shows where it is.",
+            )
         if resp.status_code != 200:
             raise ChatError(f"the server answered {resp.status_code}: {_error_detail(resp)}")
         try:

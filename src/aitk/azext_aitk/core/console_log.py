@@ -14,15 +14,19 @@ from .errors import LogStreamError
 
 __all__ = [
     "DEFAULT_TAIL",
+    "LOG_TYPES",
     "LogStreamError",
     "MAX_TAIL",
     "base_url",
     "is_probe_noise",
     "logstream_url",
     "pick_replica",
+    "of_revision",
     "query",
+    "system_event_line",
     "text_lines",
     "validate_tail",
+    "validate_type",
 ]
 
 MAX_TAIL = 300  # what the service accepts (az containerapp logs show checks the same)
@@ -104,3 +108,30 @@ _PROBE = re.compile(r'"(GET|HEAD) /(health|ping)(\?[^ "]*)? HTTP/[0-9.]+" 2\d\d\
 def is_probe_noise(line: str) -> bool:
     """True for the access log line of a successful health probe (`GET /health … 200`)."""
     return bool(_PROBE.search(line))
+
+
+LOG_TYPES = ("console", "system")
+
+
+def validate_type(log_type: str | None) -> str:
+    kind = (log_type or "console").lower()
+    if kind not in LOG_TYPES:
+        raise LogStreamError(f"--type {log_type} is not a log type", "Use --type console or --type system.")
+    return kind
+
+
+def system_event_line(event: dict[str, Any]) -> str:
+    """One system log event as a text line: time, revision/replica, reason, message (the fields of
+    `az containerapp logs show --type system`)."""
+    where = "/".join(str(event[k]) for k in ("RevisionName", "ReplicaName") if event.get(k))
+    parts = [str(event.get("TimeStamp") or ""), where, str(event.get("Reason") or ""), str(event.get("Msg") or "")]
+    return "  ".join(p for p in parts if p)
+
+
+def of_revision(events: Iterable[dict[str, Any]], revision: str | None) -> list[dict[str, Any]]:
+    """The events of one revision (all when `revision` is None); an event without a revision
+    (app-wide) is kept."""
+    if not revision:
+        return list(events)
+    want = revision.lower()
+    return [e for e in events if not e.get("RevisionName") or str(e["RevisionName"]).lower() == want]

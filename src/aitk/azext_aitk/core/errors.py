@@ -113,3 +113,15 @@ class RegionError(AitkError):
 
 class EndpointError(AitkError):
     """The endpoint named by the workspace is not the container app's own HTTPS ingress."""
+
+
+class WakeError(AitkError):
+    """A scaled-to-zero endpoint did not start within the `--wait` budget."""
+
+    az_error = "AzureResponseError"
+
+
+class WaitValueError(AitkError):
+    """A `--wait`/`--timeout` number of seconds is out of range."""
+
+    az_error = "InvalidArgumentValueError"

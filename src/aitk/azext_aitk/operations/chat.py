@@ -3,26 +3,30 @@
 import sys
 
 from ..azure import container_app, model_server
-from ..core import chat_session
+from ..core import chat_session, wake
 from ..core.errors import ChatError
 from ._config import app_url, load_config
+from ._wake import wake_endpoint
 
 
-def inference_chat(cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None):
+def inference_chat(  # pylint: disable=too-many-arguments
+    cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
+):
     chat_session.validate_options(temperature, max_tokens)
+    wake.validate_wait(wait)
     if message is not None and not message.strip():
         raise ChatError("--message is empty", 'Give the text to send, e.g. --message "Hello".')
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     url = app_url(ws, cfg, aca.get())  # a missing app: one clear error
     key = aca.api_key()
+    wake_endpoint(url, wait)  # a scaled-to-zero app starts on this request: wait for it, saying so
     try:
         models = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:
         raise ChatError(
             f"the endpoint is not serving: {e}",
-            "`az aitk inference status` shows why; a scaled-to-zero app "
-            "needs a while to load the model after the first request.",
+            "`az aitk inference status` shows why; `az aitk inference logs --type system` the replica's events.",
         ) from None
     chosen = chat_session.pick_model(models, model)
     conv = chat_session.Conversation(chosen, system=system, temperature=temperature, max_tokens=max_tokens)

@@ -87,6 +87,14 @@ def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_
             cfg.file_share,
             _owned(),
         )
+    if no_wait and doomed:
+        pending = [i["id"] for i in doomed[1:]] if len(doomed) > 1 else [doomed[0]["id"]]
+        how = (
+            "`az resource wait --deleted --ids " + " ".join(pending) + "`"
+            if len(doomed) > 1
+            else "`az aitk inference wait --deleted`"
+        )
+        logger.warning("Not waiting for the deletion to finish: %s waits for it.", how)
     return {
         "deleted": [i["id"] for i in doomed],
         "kept": [i["id"] for i in items if i["action"] == "keep"],

@@ -131,8 +131,8 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     if no_wait:
         result["ready"] = None
         logger.warning(
-            "Not waiting for the endpoint; `az aitk inference status` shows whether it serves or why its "
-            "replica did not start."
+            "Not waiting for the endpoint: `az aitk inference wait --ready` waits until it serves, "
+            "`az aitk inference status` shows why its replica did not start."
         )
         return result
     result["ready"] = True

@@ -1,11 +1,14 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
 
 from ..azure import container_app, model_server
-from ..core import api_key, names
+from ..core import api_key, names, wake
+from ..core.errors import WakeError
 from ._config import app_url, load_config
+from ._wake import wake_endpoint
 
 
-def inference_endpoint(cmd, workspace=None, show_key=False):
+def inference_endpoint(cmd, workspace=None, show_key=False, wait=None):
+    wake.validate_wait(wait)
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
@@ -21,14 +24,15 @@ def inference_endpoint(cmd, workspace=None, show_key=False):
         "latestRevision": getattr(app, "latest_ready_revision_name", None),
     }
     try:
+        wake_endpoint(url, wait)  # a scaled-to-zero app starts on this request: wait for it, saying so
         result["models"] = model_server.list_models(url, key, timeout=15.0)
         result["state"] = "Running"
-    except model_server.ServerError as e:
+    except (WakeError, model_server.ServerError) as e:
         provisioning = container_app.state(app)
         result["state"] = "NotServing" if provisioning == "Succeeded" else provisioning
         result["note"] = (
-            f"{e}. A scaled-to-zero app starts on the first request (loading the "
-            "model takes a while); `az aitk inference deploy` waits for it."
+            f"{e}. A scaled-to-zero app starts on the first request (loading the model takes a "
+            "while): `az aitk inference wait --ready` waits for it, `az aitk inference status` shows where it is."
         )
     if show_key:
         result["apiKey"] = keys[api_key.PRIMARY]

@@ -274,8 +274,10 @@ def inference_provision(
             started = True
             if no_wait:
                 logger.warning(
-                    "The deployment '%s' runs on. When it finished, run `az aitk inference "
-                    "provision` again (it changes nothing) to write %s.",
+                    "The deployment '%s' runs on: `az deployment group wait -g %s -n %s --created` waits "
+                    "for it; then run `az aitk inference provision` again (it changes nothing) to write %s.",
+                    DEPLOYMENT_NAME,
+                    group,
                     DEPLOYMENT_NAME,
                     ws_mod.INFERENCE_CONFIG_FILE,
                 )

@@ -1,0 +1,48 @@
+"""Before `chat` and `endpoint` talk to the endpoint: wake a scaled-to-zero app and wait for
+/health within the `--wait` budget, saying so on stderr (core/wake.py decides, this module talks)."""
+
+import sys
+import time
+
+from ..azure import model_server
+from ..core import wake
+
+
+class _TerminalLine:  # pylint: disable=too-few-public-methods  # a callback with its state
+    """One progress line on stderr: rewritten in place on a terminal, else written when it says
+    something new (so a log or a test sees each explanation once, not each second)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last_reason = None
+        self.shown = False
+
+    def __call__(self, line, reason):
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{line} ({reason})")
+        elif reason != self.last_reason:
+            self.stream.write(f"{line} ({reason})\n")
+        else:
+            return
+        self.last_reason = reason
+        self.shown = True
+        self.stream.flush()
+
+    def done(self, text):
+        if self.shown:
+            self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
+
+
+def wake_endpoint(url, wait, stream=None, clock=time.monotonic, sleep=time.sleep):
+    """Return once /health answers 200 (a WakeResult); raise WakeError when `wait` seconds pass."""
+    budget = wake.validate_wait(wait)
+    line = _TerminalLine(stream)
+    result = wake.wait_awake(lambda t: model_server.probe_health(url, t), budget, line, clock, sleep)
+    if not result.awake:
+        line.done("")
+        raise wake.not_awake_error(result, budget, url)
+    if result.woke:
+        line.done(f"the endpoint is awake after {wake.clock_text(result.elapsed)}")
+    return result

@@ -1,0 +1,74 @@
+"""`az aitk inference wait`: block until the endpoint serves (--ready) or its app is gone
+(--deleted), as az's `wait` commands do after a `--no-wait` (az group wait, az resource wait):
+nothing is printed on success, a timeout is an error."""
+
+import time
+
+from knack.log import get_logger
+
+from ..azure import container_app, model_server
+from ..core import wake
+from ..core.errors import WaitValueError, WakeError
+from ._config import app_url, load_config
+from ._wake import wake_endpoint
+
+logger = get_logger(__name__)
+
+DEFAULT_TIMEOUT = 3600  # az's generic wait: --timeout 3600, --interval 30
+DEFAULT_INTERVAL = 5
+
+
+def validate(ready, deleted, timeout, interval):
+    if bool(ready) == bool(deleted):
+        raise WaitValueError(
+            "give exactly one of --ready and --deleted",
+            "e.g. `az aitk inference wait --ready` after `deploy --no-wait`.",
+        )
+    for flag, value in (("--timeout", timeout), ("--interval", interval)):
+        if value is not None and not 1 <= value <= wake.MAX_WAIT_S:
+            raise WaitValueError(
+                f"{flag} must be a whole number of seconds from 1 to {wake.MAX_WAIT_S}, not {value}",
+                f"Defaults: --timeout {DEFAULT_TIMEOUT}, --interval {DEFAULT_INTERVAL}.",
+            )
+
+
+def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None, interval=None, clock=time.monotonic):  # pylint: disable=too-many-arguments
+    validate(ready, deleted, timeout, interval)
+    timeout = timeout or DEFAULT_TIMEOUT
+    interval = interval or DEFAULT_INTERVAL
+    ws, cfg = load_config(cmd, workspace)
+    aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
+    deadline = clock() + timeout
+    if deleted:
+        while aca.find_json() is not None:
+            if clock() >= deadline:
+                raise _not_there(f"waited {timeout} s: container app '{cfg.app_name}' still exists")
+            time.sleep(min(interval, max(0.0, deadline - clock())))
+        return None
+    while True:  # --ready: the app's deployment finished, /health answers, /v1/models lists a model
+        app = aca.get_json()
+        state = (app.get("properties") or {}).get("provisioningState")
+        if state in ("Failed", "Canceled"):
+            raise _not_there(f"the container app's provisioning state is {state}")
+        left = int(deadline - clock())
+        if state == "Succeeded" and left > 0:
+            url = app_url(ws, cfg, app)  # the key goes only to the app's own https ingress
+            try:
+                wake_endpoint(url, min(left, wake.MAX_WAIT_S))
+                if model_server.list_models(url, aca.api_key(), timeout=min(30.0, max(1.0, left))):
+                    return None
+            except (WakeError, model_server.ServerError) as e:
+                logger.info("not ready yet: %s", e)
+        if clock() >= deadline:
+            raise _not_there(f"waited {timeout} s: {cfg.app_name} does not serve yet")
+        time.sleep(min(interval, max(0.0, deadline - clock())))
+
+
+def _not_there(why):
+    from azure.cli.core.azclierror import AzureResponseError
+
+    return AzureResponseError(
+        why,
+        "`az aitk inference status` shows the app's state and last start-up error; run wait again "
+        "with a longer --timeout.",
+    )
