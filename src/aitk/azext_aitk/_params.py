@@ -117,6 +117,13 @@ def load_arguments(self, _):
             "timeout", type=int, help="Seconds to wait for the endpoint to answer and list the models. Default: 1800."
         )
 
+    _load_day_two_arguments(self, no_wait_type, wake_wait_type)
+
+
+def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
+    """endpoint, key rotate, chat, delete, logs, wait: what a user runs once the endpoint exists."""
+    from azure.cli.core.commands.parameters import get_enum_type
+
     with self.argument_context("aitk inference endpoint") as c:
         c.argument(
             "show_key",
