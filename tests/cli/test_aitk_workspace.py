@@ -5,6 +5,7 @@ from fine-tuning's environment and Log Analytics, and delete keeps them. The app
 aitk_testkit/fake_server.py (the full serving path with vLLM: tests/e2e/test_aitk_workspace.py)."""
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -110,6 +111,20 @@ def test_what_if_names_the_reused_resources(az_cloud, toolkit):
         "Consumption",
         "GPU",
     ]
+    assert _deployments(az_cloud) == ["finetuning"]
+
+
+def test_the_help_example_for_fine_tunings_profile_runs_as_pasted(az_cloud, toolkit):
+    proc = az_cloud("aitk", "inference", "provision", "--help")
+    assert proc.returncode == 0, proc.stderr
+    helptext = proc.stdout
+    example = next(line.strip() for line in helptext.splitlines() if "--gpu-profile NC24-A100 --what-if" in line)
+    args = shlex.split(example)
+    assert args[0] == "az"
+    proc = az_cloud(*args[1:], cwd=toolkit["ws"])
+    _ok(proc, parse=False)
+    assert f"Container Apps environment {toolkit['env']} (fine-tuning's" in proc.stderr
+    assert "Adds the workload profile" not in proc.stderr  # it runs on the profile fine-tuning made
     assert _deployments(az_cloud) == ["finetuning"]
 
 
