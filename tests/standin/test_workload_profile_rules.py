@@ -78,12 +78,12 @@ def test_a_consumption_only_environment_takes_no_workload_profiles(arm):
 
 
 def test_a_serverless_gpu_profile_needs_a_region_that_offers_it(arm):
-    arm.azure.create_resource_group("rg-noregion", "westeurope")
+    arm.azure.create_resource_group("rg-noregion", "northeurope")
     r = arm.put(
         f"{arm.rg('rg-noregion')}/providers/Microsoft.App/managedEnvironments/cpuenv",
         APP_API,
         json={
-            "location": "westeurope",
+            "location": "northeurope",
             "properties": {"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]},
         },
     )

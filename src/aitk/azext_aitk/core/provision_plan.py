@@ -107,6 +107,21 @@ def app_to_reuse(names: Mapping[str, str], ws: ws_mod.Workspace, group: str, sub
     return None
 
 
+def _fit_existing_environment(
+    final: Entries, environment_profiles: Callable[[], Sequence[tuple[str, str]] | None]
+) -> finetuning_reuse.ProfileFit | None:
+    """Where the chosen GPU profile runs in the existing environment (None: no known profile, or
+    the environment's profiles cannot be read); raises when it cannot run there."""
+    chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
+    env_name = resource_names(final).get("acaEnvironmentName")
+    if chosen is None or not env_name:
+        return None
+    profiles = environment_profiles()
+    if profiles is None:
+        return None
+    return finetuning_reuse.fit(finetuning_reuse.Environment(env_name, finetuning_reuse.profile_list(profiles)), chosen)
+
+
 def reuse_environment(entries: Entries, types: Mapping[str, str], env: finetuning_reuse.Environment) -> Entries:
     """The parameters with fine-tuning's environment and its Log Analytics workspace named (only
     what the template declares; the user named no environment)."""
@@ -177,20 +192,10 @@ def plan(
         exists["acaLogAnalyticsExists"] = True
     for n, v in exists.items():
         put(n, v)
-    chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
-    env_name = resource_names(final).get("acaEnvironmentName")
     add_profile = None
-    if (
-        exists.get("acaEnvironmentExists")
-        and chosen is not None
-        and "workloadProfileName" in types
-        and environment_profiles is not None
-        and env_name
-    ):
-        profiles = environment_profiles()
-        if profiles is not None:
-            env = finetuning_reuse.Environment(env_name, finetuning_reuse.profile_list(profiles))
-            where = finetuning_reuse.fit(env, chosen)
+    if exists.get("acaEnvironmentExists") and "workloadProfileName" in types and environment_profiles is not None:
+        where = _fit_existing_environment(final, environment_profiles)
+        if where is not None:
             put("workloadProfileName", where.workload_profile_name)
             add_profile = where.add
     profile_type = params_mod.values(final).get("workloadProfileType")

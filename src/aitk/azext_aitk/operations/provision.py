@@ -259,15 +259,10 @@ def inference_provision(
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
-    reused_env = None
-    if ft and not names.get("acaEnvironmentName"):
-        reused_env = finetuning_environment(cmd.cli_ctx, subscription, group, ft)
-        app_env = app_environment(cmd.cli_ctx, subscription, group, app_name) if reused_env and key else None
-        if reused_env is not None and (app_env is None or app_env.lower() == reused_env.name.lower()):
-            entries = provision_plan.reuse_environment(entries, template.types, reused_env)
-            names = provision_plan.resource_names(entries)
-        else:
-            reused_env = None  # an app made before keeps its own environment (an app cannot move)
+    reused_env = environment_to_reuse(cmd.cli_ctx, subscription, group, ft, names, app_name if key else None)
+    if reused_env is not None:
+        entries = provision_plan.reuse_environment(entries, template.types, reused_env)
+        names = provision_plan.resource_names(entries)
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
     try:
         fitted = profile_fit.choose(
@@ -307,13 +302,7 @@ def inference_provision(
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
     if plan.new_key:
         logger.info("made a new API key (kept only as the container app's secret)")
-    env_facts = reused_env or (
-        finetuning_reuse.Environment(names["acaEnvironmentName"], ()) if names.get("acaEnvironmentName") else None
-    )
-    for line in finetuning_reuse.summary(plan.values, env_facts, plan.add_profile):
-        logger.warning(line)
-    if plan.add_profile is not None and not what_if:
-        add_profile(cmd.cli_ctx, subscription, group, env_facts, plan.add_profile)
+    report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
@@ -354,6 +343,29 @@ def inference_provision(
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
     return result
+
+
+def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_name):
+    """fine-tuning's environment when provision serves from it: the user named none, and the app
+    is new or already runs there (an app cannot move to another environment)."""
+    if not ft or names.get("acaEnvironmentName"):
+        return None
+    env = finetuning_environment(cli_ctx, subscription, group, ft)
+    if env is None:
+        return None
+    app_env = app_environment(cli_ctx, subscription, group, existing_app_name) if existing_app_name else None
+    return env if app_env is None or app_env.lower() == env.name.lower() else None
+
+
+def report_reuse(cli_ctx, subscription, group, plan, env, what_if):
+    """Say what is reused and what is new; add the GPU profile the plan adds (not for --what-if).
+    env: fine-tuning's Environment, the name of the one the parameters name, or None."""
+    if isinstance(env, str):
+        env = finetuning_reuse.Environment(env, ())
+    for line in finetuning_reuse.summary(plan.values, env, plan.add_profile):
+        logger.warning(line)
+    if plan.add_profile is not None and env is not None and not what_if:
+        add_profile(cli_ctx, subscription, group, env, plan.add_profile)
 
 
 def add_profile(cli_ctx, subscription, group, env, profile):
