@@ -185,3 +185,10 @@ def check_migrated(ws: ws_mod.Workspace) -> None:
     if found:
         message, recommendation = unmigrated_message(found)
         raise WorkspaceError(message, recommendation, kind="invalid")
+
+
+def migrated_workspace(root: str | None) -> ws_mod.Workspace:
+    """The workspace folder (the current one when None), checked by check_migrated."""
+    ws = ws_mod.Workspace(root or ".")
+    check_migrated(ws)
+    return ws

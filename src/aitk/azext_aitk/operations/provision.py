@@ -247,8 +247,7 @@ def inference_provision(
     no_wait=False,
 ):
     # pylint: disable=too-many-arguments,too-many-locals
-    ws = ws_mod.Workspace(workspace or ".")
-    aitk_originals.check_migrated(ws)
+    ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
     entries = provision_plan.user_parameters(ws, template.types, ft, parameters, os.getcwd())
@@ -259,10 +258,9 @@ def inference_provision(
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     key, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
-    reused_env = environment_to_reuse(cmd.cli_ctx, subscription, group, ft, names, app_name if key else None)
-    if reused_env is not None:
-        entries = provision_plan.reuse_environment(entries, template.types, reused_env)
-        names = provision_plan.resource_names(entries)
+    entries, names, reused_env = with_finetuning_environment(
+        cmd.cli_ctx, subscription, group, ft, template.types, entries, app_name if key else None
+    )
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
     try:
         fitted = profile_fit.choose(
@@ -300,8 +298,6 @@ def inference_provision(
     where = location or plan.values.get("location") or getattr(rg, "location", None)
     if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
-    if plan.new_key:
-        logger.info("made a new API key (kept only as the container app's secret)")
     report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
     parameter_arg = [[json.dumps(plan.parameters)]]
@@ -357,9 +353,24 @@ def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_n
     return env if app_env is None or app_env.lower() == env.name.lower() else None
 
 
+def with_finetuning_environment(cli_ctx, subscription, group, ft, types, entries, existing_app_name):
+    """(entries, resource names, fine-tuning's Environment or None): the parameters naming
+    fine-tuning's environment and Log Analytics when provision serves from them."""
+    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and the parameters
+    env = environment_to_reuse(
+        cli_ctx, subscription, group, ft, provision_plan.resource_names(entries), existing_app_name
+    )
+    if env is not None:
+        entries = provision_plan.reuse_environment(entries, types, env)
+    return entries, provision_plan.resource_names(entries), env
+
+
 def report_reuse(cli_ctx, subscription, group, plan, env, what_if):
-    """Say what is reused and what is new; add the GPU profile the plan adds (not for --what-if).
+    """Say what is reused and what is new (and whether the key is new); add the GPU profile the
+    plan adds (not for --what-if).
     env: fine-tuning's Environment, the name of the one the parameters name, or None."""
+    if plan.new_key:
+        logger.info("made a new API key (kept only as the container app's secret)")
     if isinstance(env, str):
         env = finetuning_reuse.Environment(env, ())
     for line in finetuning_reuse.summary(plan.values, env, plan.add_profile):
