@@ -197,7 +197,8 @@ def checkpoint_dirs(mount: str) -> tuple[list[str], list[str]]:
     return dirs or default, []
 
 
-def _is_checkpoint(path: str, models_dir: str, skip_dirs: Iterable[str]) -> bool:
+def is_checkpoint(path: str, models_dir: str, skip_dirs: Iterable[str]) -> bool:
+    """True for a fine-tuning checkpoint folder (skip_dirs: checkpoint_dirs' folders)."""
     rel = os.path.relpath(path, models_dir).split(os.sep)
     if any(CHECKPOINT_FOLDER.fullmatch(part) for part in rel):
         return True
@@ -217,7 +218,7 @@ def discover_adapters(mount: str) -> tuple[list[tuple[str, str]], list[str]]:
     warnings += more
     skipped = []
     for path in _walk(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
-        if _is_checkpoint(path, models_dir, skip_dirs):
+        if is_checkpoint(path, models_dir, skip_dirs):
             skipped.append(path)
             continue
         name = adapter_name_for(os.path.relpath(path, models_dir))

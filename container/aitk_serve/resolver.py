@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import LaunchError
 from .adapters import AdapterInfo, ModelInfo, inspect_adapter, inspect_model, smallest_max_lora_rank
-from .discovery import adapter_name_for
+from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
 
 if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
@@ -159,13 +159,17 @@ def _finetuned_adapters(root: str) -> dict:
 
 
 def share_adapters(mount: str) -> dict:
-    """{name: folder} of every adapter on the share; a deployed one wins over a fine-tuning run
-    of the same name (as at start); names two fine-tuning runs share are left out."""
+    """{name: folder} of every adapter on the share but fine-tuning's checkpoints; a deployed one
+    wins over a fine-tuning run of the same name (as at start); names two fine-tuning runs share
+    are left out."""
     deployed, finetuned = adapter_roots(mount)
+    # Fine-tuning's intermediate checkpoints are not listed, as discovery does not serve them at
+    # start; a request that names one still loads it (find_adapter).
+    skip_dirs, _ = checkpoint_dirs(mount)
     found = {
         name: paths[0]
         for name, paths in _finetuned_adapters(finetuned).items()
-        if len(paths) == 1 and plausible_name(name)
+        if len(paths) == 1 and plausible_name(name) and not is_checkpoint(paths[0], finetuned, skip_dirs)
     }
     try:
         entries = list(os.scandir(deployed)) if os.path.isdir(deployed) else []

@@ -10,8 +10,10 @@ from pathlib import Path
 from .tiny_models import make_adapter, make_tiny_model
 
 HERE = Path(__file__).resolve().parent
-# The ARM template AI Toolkit's fine-tuning deploys (its storage account and share).
+# The ARM JSON equivalent of AI Toolkit's finetuning.bicep (storage, share, Log Analytics, the
+# environment with its dedicated GPU profile, the job), and only its storage account and share.
 FINETUNING_TEMPLATE = HERE / "finetuning.template.json"
+FINETUNING_STORAGE_TEMPLATE = HERE / "finetuning-storage.template.json"
 
 RESOURCE_GROUP = "aitk-demo"
 LOCATION = "eastus"
@@ -55,7 +57,7 @@ def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
         "-n",
         "finetuning",
         "--template-file",
-        str(FINETUNING_TEMPLATE),
+        str(FINETUNING_STORAGE_TEMPLATE),
         "--parameters",
         f"storageAccountName={FINETUNE_STORAGE}",
         f"fileShareName={FINETUNE_SHARE}",
@@ -104,7 +106,7 @@ def seed_fake_finetuning(azure, az, workspace, group, storage, share_name="finet
         "-n",
         "finetuning",
         "--template-file",
-        str(FINETUNING_TEMPLATE),
+        str(FINETUNING_STORAGE_TEMPLATE),
         "--parameters",
         f"storageAccountName={storage}",
         f"fileShareName={share_name}",

@@ -17,7 +17,7 @@ import pytest
 
 from aitk_testkit.az_harness import AZ
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -52,7 +52,7 @@ def day2(az_cloud, standin, tmp_path_factory):
             "-n",
             "finetuning",
             "--template-file",
-            str(FINETUNING_TEMPLATE),
+            str(FINETUNING_STORAGE_TEMPLATE),
             "--parameters",
             f"storageAccountName={FT_STORAGE}",
             f"fileShareName={FT_SHARE}",

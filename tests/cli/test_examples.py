@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from aitk_testkit.az_harness import ROOT, signed_in_az
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
 from aitk_testkit.tiny_models import make_tiny_model
 from azure_standin import StandIn
 
@@ -102,7 +102,7 @@ def _seed_finetuning(azure, az, ws):
         "-n",
         "finetuning",
         "--template-file",
-        str(FINETUNING_TEMPLATE),
+        str(FINETUNING_STORAGE_TEMPLATE),
         "--parameters",
         f"storageAccountName={FT_STORAGE}",
         "fileShareName=finetuning",

@@ -11,7 +11,7 @@ import pytest
 
 from aitk_testkit import real_models as rm
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
 
 RG = "aitk-fit"
 FT_STORAGE = "aitkfitft01"
@@ -29,7 +29,7 @@ def fit_ws(az_cloud, standin, tmp_path_factory):
     _ok(
         az_cloud(
             "deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-            str(FINETUNING_TEMPLATE), "--parameters", f"storageAccountName={FT_STORAGE}",
+            str(FINETUNING_STORAGE_TEMPLATE), "--parameters", f"storageAccountName={FT_STORAGE}",
             f"fileShareName={FT_SHARE}", "-o", "json",
         )
     )  # fmt: skip

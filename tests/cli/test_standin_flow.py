@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -38,7 +38,7 @@ def flow(az_cloud, standin, tmp_path_factory):
             "-n",
             "finetuning",
             "--template-file",
-            str(FINETUNING_TEMPLATE),
+            str(FINETUNING_STORAGE_TEMPLATE),
             "--parameters",
             f"storageAccountName={FT_STORAGE}",
             f"fileShareName={FT_SHARE}",

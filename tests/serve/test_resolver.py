@@ -77,6 +77,13 @@ def test_names_map_to_the_folders_discovery_names(share):
     assert sorted(share_adapters(str(share))) == ["exp-run-b", "pushed", "run-a"]
 
 
+def test_checkpoints_are_not_listed_but_load_when_named(share):
+    write_adapter(share / "models" / "checkpoints" / "checkpoint-100")
+    write_adapter(share / "models" / "run-a" / "checkpoint-300")
+    assert sorted(share_adapters(str(share))) == ["exp-run-b", "pushed", "run-a"]
+    assert find_adapter(str(share), "checkpoints-checkpoint-100").endswith("checkpoint-100")
+
+
 def test_a_deployed_adapter_wins_over_a_finetuning_run_of_its_name(share):
     write_adapter(share / "aitk" / "adapters" / "run-a")
     assert "aitk" in find_adapter(str(share), "run-a")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
 from azure_standin.arm.expressions import TemplateError, Unresolved
 from azure_standin.arm.template import Context, Template
 from azure_standin.uniquestring import unique_string
@@ -357,7 +357,7 @@ def test_what_if_keeps_unresolved_references_as_text():
 
 
 def test_real_templates_evaluate():
-    ft = json.loads(FINETUNING_TEMPLATE.read_text())
+    ft = json.loads(FINETUNING_STORAGE_TEMPLATE.read_text())
     tpl = Template(ft, {"storageAccountName": {"value": "sa1"}, "fileShareName": {"value": "share"}}, Ctx())
     assert [r.type for r in tpl.deploy_order()] == [
         "Microsoft.Storage/storageAccounts",

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
 from standin.conftest import INFERENCE_TEMPLATE, Arm
 
 API_RES = "2024-11-01"
@@ -295,7 +295,7 @@ def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
 def test_validate_and_invalid_templates(arm):
     azure = arm.azure
     azure.create_resource_group("rg-val", "eastus")
-    ft = json.loads(FINETUNING_TEMPLATE.read_text())
+    ft = json.loads(FINETUNING_STORAGE_TEMPLATE.read_text())
     base = f"{arm.rg('rg-val')}/providers/Microsoft.Resources/deployments/v"
     ok = arm.post(
         base + "/validate",

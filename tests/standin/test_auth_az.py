@@ -12,7 +12,7 @@ import time
 import pytest
 
 from aitk_testkit.az_harness import sign_in
-from aitk_testkit.scenario import FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
 from standin.conftest import INFERENCE_TEMPLATE
 
 
@@ -53,7 +53,7 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
         "-n",
         "finetuning",
         "--template-file",
-        str(FINETUNING_TEMPLATE),
+        str(FINETUNING_STORAGE_TEMPLATE),
         "--parameters",
         "storageAccountName=aitkaz01",
         "fileShareName=finetuning",
@@ -77,7 +77,7 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
         "-g",
         "rg-none",
         "--template-file",
-        str(FINETUNING_TEMPLATE),
+        str(FINETUNING_STORAGE_TEMPLATE),
         "--parameters",
         "storageAccountName=aitkaz02",
         "fileShareName=x12",
@@ -221,7 +221,7 @@ def test_az_rides_out_injected_faults(az_signed_in, arm_standin):
                 "-n",
                 "finetuning",
                 "--template-file",
-                str(FINETUNING_TEMPLATE),
+                str(FINETUNING_STORAGE_TEMPLATE),
                 "--parameters",
                 f"storageAccountName=aitkfaulty{i}",
                 "fileShareName=share",

@@ -86,6 +86,8 @@ class FakeAzure:
         monkeypatch.setattr(_provision, "check_resource_group", lambda *a: SimpleNamespace(location="westus3"))
         monkeypatch.setattr(_provision, "check_providers", lambda *a: None)
         monkeypatch.setattr(_provision, "existing_resources", self._existing)
+        self.finetuning_env = None  # no fine-tuning environment unless a test sets one
+        monkeypatch.setattr(_provision, "finetuning_environment", lambda *a: self.finetuning_env)
         monkeypatch.setattr(
             _provision,
             "existing_app",
@@ -235,28 +237,48 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
     assert set(fake.deployed[-1][2]) == {"maximumInstanceCount"}
 
 
-def test_existing_environment_needs_the_gpu_profile(tmp_path, shipped, monkeypatch):
+def test_existing_environment_gets_a_serverless_profile_added_or_a_clear_refusal(tmp_path, shipped, monkeypatch):
     fake = FakeAzure(monkeypatch, existing={"acaEnvironmentExists": True})
     monkeypatch.setattr(
         _provision,
         "environment_profiles",
         lambda *a: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")],
     )
+    added = []
+    monkeypatch.setattr(
+        _provision.managed_environment, "add_workload_profile", lambda ctx, sub, group, env, p: added.append((env, p))
+    )
     _provision_run(
         _cmd(), workspace=str(tmp_path), resource_group_name="rg1", parameters=[["acaEnvironmentName=myenv"]]
     )
     v = {k: e["value"] for k, e in fake.deployed[-1][2].items()}
     assert v["workloadProfileName"] == "gpu" and v["acaEnvironmentExists"] is True
+    assert v["acaLogAnalyticsExists"] is True  # the environment keeps its own logs
+    assert added == []
+    # A serverless profile the environment lacks is added first, then the app runs on it.
+    _provision_run(
+        _cmd(),
+        workspace=str(tmp_path),
+        resource_group_name="rg1",
+        gpu_profile="A100",
+        parameters=[["acaEnvironmentName=myenv"]],
+    )
+    assert [(env, p.workload_profile_type) for env, p in added] == [("myenv", "Consumption-GPU-NC24-A100")]
+    v = {k: e["value"] for k, e in fake.deployed[-1][2].items()}
+    assert v["workloadProfileName"] == added[0][1].workload_profile_name
+    # A dedicated GPU profile cannot be added to an existing environment: one error, nothing deployed.
     from azure.cli.core.azclierror import ValidationError
 
-    with pytest.raises(ValidationError, match="no Consumption-GPU-NC24-A100 workload profile"):
+    deployed = len(fake.deployed)
+    with pytest.raises(ValidationError, match="only be added when an environment is created"):
         _provision_run(
             _cmd(),
             workspace=str(tmp_path),
             resource_group_name="rg1",
-            gpu_profile="A100",
+            gpu_profile="NC48-A100",
             parameters=[["acaEnvironmentName=myenv"]],
         )
+    assert len(fake.deployed) == deployed and len(added) == 1
 
 
 def test_unregistered_provider_says_how_to_register(monkeypatch):

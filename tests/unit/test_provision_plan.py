@@ -121,7 +121,7 @@ def test_only_parameters_the_template_declares():
     assert p.parameters == {"maximumInstanceCount": {"value": 3}}
 
 
-def test_an_existing_environment_gets_its_own_profile_name():
+def test_an_existing_environment_gets_its_own_profile_name_or_the_serverless_one_added():
     entries = {"acaEnvironmentName": {"value": "myenv"}}
     exists = {"acaEnvironmentExists": True}
     p = provision_plan.plan(
@@ -131,18 +131,31 @@ def test_an_existing_environment_gets_its_own_profile_name():
         exists=exists,
         environment_profiles=lambda: [("Consumption", "Consumption"), ("gpu", "Consumption-GPU-NC8as-T4")],
     )
-    assert _values(p)["workloadProfileName"] == "gpu"
-    with pytest.raises(EnvironmentProfileError, match="no Consumption-GPU-NC24-A100 workload profile") as e:
+    assert _values(p)["workloadProfileName"] == "gpu" and p.add_profile is None
+    p = provision_plan.plan(
+        entries,
+        TYPES,
+        existing_key="k",
+        exists=exists,
+        gpu_profile="A100",
+        environment_profiles=lambda: [("Consumption", "Consumption"), ("gpu-a100", "D4")],
+    )
+    assert p.add_profile is not None and p.add_profile.workload_profile_type == "Consumption-GPU-NC24-A100"
+    # the profile's usual name is taken by another profile: it gets a free one
+    assert p.add_profile.workload_profile_name == _values(p)["workloadProfileName"] == "gpu-a100-1"
+    with pytest.raises(EnvironmentProfileError, match="no NC48-A100 workload profile") as e:
         provision_plan.plan(
             entries,
             TYPES,
             existing_key="k",
             exists=exists,
-            gpu_profile="A100",
-            environment_profiles=lambda: [("gpu", "Consumption-GPU-NC8as-T4")],
+            gpu_profile="NC48-A100",
+            environment_profiles=lambda: [("Consumption", "Consumption"), ("GPU", "NC24-A100")],
         )
-    assert "(it has: gpu (Consumption-GPU-NC8as-T4))" in str(e.value)
-    assert "--workload-profile-name gpu-a100" in e.value.recommendation
+    assert "(it has: Consumption (Consumption), GPU (NC24-A100))" in str(e.value)
+    assert "only be added when an environment is created" in str(e.value)
+    assert "`--gpu-profile NC24-A100`" in e.value.recommendation
+    assert "acaEnvironmentName=<new name>" in e.value.recommendation
     assert e.value.az_error == "ValidationError"
 
 

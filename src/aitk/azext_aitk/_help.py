@@ -37,9 +37,11 @@ long-summary: >-
     the fine-tuning resource of the same role when infra/finetuning.config.json names one) and
     inference/serve.json (what the launcher serves; deploy copies the inference/ folder to the
     share). A file that exists is never overwritten; --force resets it and keeps the old one as
-    <name>.bak-<time>.
+    <name>.bak-<time>. The AI Toolkit's own inference files (its Gradio template and parameters,
+    recognised by their content) are migrated: the template replaced by aitk's, the parameters
+    and config keeping every value you set, each original kept beside it as <name>.bak-<time>.
 examples:
-  - name: Write the missing files in the current folder.
+  - name: Write the missing files in the current folder (migrating the AI Toolkit's originals).
     text: az aitk inference init
   - name: Reset the workspace files (the old ones are kept as backups).
     text: az aitk inference init --force
@@ -69,6 +71,11 @@ long-summary: >-
     A resource group that does not exist is created when
     --location is given. Each resource is reported as it completes, with the elapsed time and
     the deployment's portal link.
+    In a fine-tuning workspace the app runs in fine-tuning's Container Apps environment (the one
+    its job runs in) and logs to its Log Analytics workspace; the chosen serverless GPU profile is
+    added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an
+    existing environment: pick the one it has (fine-tuning's NC24-A100 profile) or name a new
+    environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg
@@ -82,6 +89,8 @@ examples:
           --gpu-profile A100 --max-replicas 2
   - name: Show what would change; deploy nothing.
     text: az aitk inference provision -g my-rg --what-if
+  - name: In a fine-tuning workspace, see what runs on fine-tuning's dedicated A100 profile.
+    text: az aitk inference provision --gpu-profile NC24-A100 --what-if
   - name: Override template parameters (az's forms).
     text: |
         az aitk inference provision -g my-rg \\

@@ -1,7 +1,7 @@
 """The resource providers the stand-in implements, one module per namespace; KINDS is every
 resource type Resource Manager routes to."""
 
-from .app import ContainerApps, EnvStorages, ManagedEnvironments, Revisions
+from .app import ContainerApps, EnvStorages, Jobs, ManagedEnvironments, Revisions
 from .operational_insights import Workspaces
 from .storage import FileServices, Shares, StorageAccounts
 
@@ -14,4 +14,5 @@ KINDS = [
     EnvStorages(),
     ContainerApps(),
     Revisions(),
+    Jobs(),
 ]

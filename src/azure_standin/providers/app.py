@@ -119,7 +119,8 @@ def _rand(n, alphabet=string.ascii_lowercase + string.digits):
 
 class ManagedEnvironments(Kind):
     type = "Microsoft.App/managedEnvironments"
-    api_versions = ("2025-07-01", "2025-01-01", "2024-10-02-preview", "2024-03-01", "2023-05-01")
+    # 2023-11-02-preview: what AI Toolkit's own fine-tuning and inference templates deploy with.
+    api_versions = ("2025-07-01", "2025-01-01", "2024-10-02-preview", "2024-03-01", "2023-11-02-preview", "2023-05-01")
 
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
@@ -164,8 +165,8 @@ class ManagedEnvironments(Kind):
                     f"the region offers no capacity for it. Regions with it: "
                     f"{', '.join(sorted(GPU_PROFILE_REGIONS[low]))}.",
                 )
-        if profiles and not any(str(wp.get("workloadProfileType")).lower() == "consumption" for wp in profiles):
-            pass
+        if old is not None:
+            _check_profile_update(name, old["body"]["properties"].get("workloadProfiles") or [], profiles)
         logs = copy.deepcopy(pin.get("appLogsConfiguration") or {})
         la = logs.get("logAnalyticsConfiguration")
         if logs.get("destination") == "log-analytics":
@@ -229,6 +230,37 @@ class ManagedEnvironments(Kind):
         if name.lower() == "workloadprofilestates" and req.method == "GET":
             return json_response(200, {"value": []})
         return super().action(mgr, rec, name, req)
+
+
+def _check_profile_update(env_name, before, after):
+    """What an update of an existing environment may do to its workload profiles.
+
+    - A Consumption-only (v1) environment has no workload profiles and gets none: it is a separate
+      environment type, with no GPUs (learn.microsoft.com/azure/container-apps/environment-type-consumption-only).
+    - GPU-enabled dedicated profiles can only be added when the environment is created; serverless
+      (consumption) GPU and other profiles can be added later
+      (learn.microsoft.com/azure/container-apps/workload-profiles-overview, "Profile types" note;
+      learn.microsoft.com/azure/container-apps/workload-profiles-manage, "Add profiles").
+    Serverless GPUs only in the regions that offer them: checked by put() for every profile
+    (learn.microsoft.com/azure/container-apps/gpu-serverless-overview, "Supported regions")."""
+    if not before and after:
+        raise ArmError(
+            400,
+            "ManagedEnvironmentTypeCannotBeChanged",
+            f"The managed environment '{env_name}' is a Consumption-only environment: workload profiles "
+            "cannot be added to it (create a workload profiles environment instead).",
+        )
+    had = {str(wp.get("workloadProfileType", "")).lower() for wp in before}
+    for wp in after:
+        low = str(wp.get("workloadProfileType", "")).lower()
+        if low in GPU_QUOTAS and low not in SERVERLESS and low not in had:
+            raise ArmError(
+                400,
+                "WorkloadProfileCannotBeAdded",
+                f"The workload profile '{wp.get('name')}' of type '{wp.get('workloadProfileType')}' cannot be "
+                f"added to the existing managed environment '{env_name}': GPU-enabled dedicated workload "
+                "profiles can only be added when the environment is created.",
+            )
 
 
 class EnvStorages(Kind):
@@ -622,3 +654,53 @@ class Revisions(Kind):
                 )
             return json_response(200, {"value": reps})
         return super().action(mgr, rec, name, req)
+
+
+class Jobs(Kind):
+    """Container Apps jobs, as AI Toolkit's fine-tuning deploys one: stored and shown, never run
+    (nothing here starts an execution). Rules: the environment must exist and hold the named
+    workload profile, as for a container app
+    (learn.microsoft.com/rest/api/resource-manager/containerapps/jobs/create-or-update)."""
+
+    type = "Microsoft.App/jobs"
+    api_versions = ManagedEnvironments.api_versions
+
+    def put(self, mgr, ident, rid, body, old, g):
+        name = ident.names[0]
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
+            raise ArmError(
+                400,
+                "ContainerAppJobInvalidName",
+                f"Invalid Container App Job name '{name}'. A name must consist of lower case alphanumeric "
+                "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+                "character and cannot have '--'. The length must not be more than 32 characters.",
+            )
+        loc = self.location(body, g)
+        pin = copy.deepcopy(body.get("properties") or {})
+        env_id = pin.get("environmentId") or pin.get("managedEnvironmentId")
+        env = mgr.get_record(env_id) if env_id else None
+        if env is None or env["type"] != ManagedEnvironments.type:
+            raise ArmError(400, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+        wp_name = pin.get("workloadProfileName")
+        profiles = env["body"]["properties"].get("workloadProfiles") or []
+        if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
+            raise ArmError(
+                400,
+                "ContainerAppInvalidWorkloadProfileName",
+                f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.",
+            )
+        config = pin.get("configuration") or {}
+        if config.get("triggerType") not in ("Manual", "Schedule", "Event"):
+            raise ArmError(
+                400, "InvalidRequestContent", "properties.configuration.triggerType must be Manual, Schedule or Event."
+            )
+        config.pop("secrets", None)  # values are never shown; the stand-in keeps none for jobs
+        out = self.common(rid, name, body, loc)
+        out["properties"] = {
+            "provisioningState": "Succeeded",
+            "environmentId": env["id"],
+            "workloadProfileName": wp_name,
+            "configuration": config,
+            "template": pin.get("template") or {},
+        }
+        return {"id": rid, "body": out, "private": {}}

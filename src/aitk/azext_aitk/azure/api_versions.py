@@ -12,6 +12,7 @@ WORKLOAD_PROFILE_TYPES = "2025-07-01"
 BY_TYPE = {
     "Microsoft.App/containerApps": CONTAINER_APPS,
     "Microsoft.App/managedEnvironments": CONTAINER_APPS,
+    "Microsoft.App/jobs": CONTAINER_APPS,
     "Microsoft.OperationalInsights/workspaces": LOG_ANALYTICS,
     "Microsoft.Storage/storageAccounts": STORAGE,
 }

@@ -1,11 +1,15 @@
 """Container Apps environments: existence, workload profiles, their storages."""
 
+import time
+
 from knack.log import get_logger
 
 from . import api_versions, arm
 from .not_found import exists as _exists
 
 logger = get_logger(__name__)
+
+UPDATE_WAIT = 1800  # seconds a workload profile added to an environment may take
 
 
 def resource_id(subscription_id, resource_group, name):
@@ -124,3 +128,37 @@ def _error_code(ex):
         return str(((response.json() or {}).get("error") or {}).get("code") or "")
     except Exception:  # pylint: disable=broad-except
         return ""
+
+
+def names_in_group(cli_ctx, subscription_id, resource_group):
+    """The names of the environments in the resource group ([] when they cannot be listed)."""
+    try:
+        return [
+            e.get("name")
+            for e in arm.list_all(
+                cli_ctx,
+                f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
+                "Microsoft.App/managedEnvironments",
+            )
+        ]
+    except Exception:  # pylint: disable=broad-except
+        logger.debug("could not list the environments", exc_info=True)
+        return []
+
+
+def add_workload_profile(cli_ctx, subscription_id, resource_group, name, profile):
+    """Add a serverless workload profile to an existing environment, as `az containerapp env
+    workload-profile add` does (a PATCH of its workloadProfiles); raises Azure's error."""
+    env_id = resource_id(subscription_id, resource_group, name)
+    env = arm.get(cli_ctx, env_id)
+    profiles = list(((env or {}).get("properties") or {}).get("workloadProfiles") or [])
+    profiles.append({"name": profile.workload_profile_name, "workloadProfileType": profile.workload_profile_type})
+    arm.call(cli_ctx, "PATCH", env_id, body={"properties": {"workloadProfiles": profiles}})
+    deadline = time.monotonic() + UPDATE_WAIT
+    while time.monotonic() < deadline:  # Azure updates an environment asynchronously
+        state = (((arm.get(cli_ctx, env_id) or {}).get("properties") or {}).get("provisioningState") or "").lower()
+        if state in ("succeeded", "failed", "canceled", ""):
+            if state in ("failed", "canceled"):
+                raise RuntimeError(f"the environment's update ended {state}")
+            return
+        time.sleep(5)

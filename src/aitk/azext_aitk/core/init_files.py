@@ -1,9 +1,12 @@
-"""`az aitk inference init`: the workspace files, written only where missing."""
+"""`az aitk inference init`: the workspace files, written only where missing; AI Toolkit's
+original inference files (core/aitk_originals.py) migrated, each backed up beside itself."""
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
-from . import shipped_templates
+from . import aitk_originals, shipped_templates
 from . import workspace as ws_mod
 from .workspace_files import cannot_write
 
@@ -18,15 +21,70 @@ def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
     ]
 
 
-def init_workspace(ws: ws_mod.Workspace, force: bool = False) -> list[dict[str, str]]:
+def _migrated_content(ws: ws_mod.Workspace, rel: str) -> tuple[bytes, list[str]]:
+    """(new content, [what changed]) of one of AI Toolkit's original files."""
+    if rel == ws_mod.BICEP_FILE:
+        return shipped_templates.BICEP.read_bytes(), [
+            "AI Toolkit's Gradio template replaced by aitk's (vLLM's OpenAI server, API key, port 8000)"
+        ]
+    path = ws.path(rel)
+    data = ws_mod.load_json(path, "AI Toolkit file")
+    if rel == ws_mod.PARAMETERS_FILE:
+        new, changes = aitk_originals.migrate_parameters(data)
+    else:
+        new, changes = aitk_originals.migrate_inference_config(data)
+    return (json.dumps(new, indent=2) + "\n").encode(), changes
+
+
+def migrate_originals(ws: ws_mod.Workspace) -> list[dict[str, Any]]:
+    """Migrate every original file found; each is backed up beside itself first (never under
+    inference/, which deploy uploads)."""
     results = []
+    for original in aitk_originals.find_originals(ws):
+        dest = ws.path(original.file)
+        content, changes = _migrated_content(ws, original.file)
+        backup = ws_mod.backup_path(dest)
+        try:
+            shutil.copy2(dest, backup)
+            ws_mod.write_bytes_atomic(dest, content)
+        except OSError as e:
+            raise cannot_write(dest, e) from None
+        results.append(
+            {
+                "file": original.file,
+                "action": "migrated",
+                "backup": str(backup.relative_to(ws.root)),
+                "changes": changes,
+            }
+        )
+    return results
+
+
+def init_workspace(ws: ws_mod.Workspace, force: bool = False) -> list[dict[str, Any]]:
+    results = migrate_originals(ws)
+    migrated = {r["file"] for r in results}
     for dest, content in planned_files(ws):
+        rel = str(dest.relative_to(ws.root))
+        if rel in migrated:
+            continue
         try:
             action, backup = ws_mod.install_file(dest, content, force=force)
         except OSError as e:
             raise cannot_write(dest, e) from None
-        entry = {"file": str(dest.relative_to(ws.root)), "action": action}
+        entry: dict[str, Any] = {"file": rel, "action": action}
         if backup is not None:
             entry["backup"] = str(backup.relative_to(ws.root))
         results.append(entry)
     return results
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One line for one file of init's result."""
+    file, action = result["file"], result["action"]
+    if action == "migrated":
+        return f"Migrated {file}: " + "; ".join(result["changes"]) + f" (the original is kept as {result['backup']})"
+    if action == "kept":
+        return f"Kept {file} (it differs from the shipped one; --force resets it with a backup)"
+    if action == "reset":
+        return f"Reset {file} to the shipped one (the old one is kept as {result['backup']})"
+    return f"{action.capitalize()} {file}"

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import api_key, gpu_profiles, shipped_templates
+from . import api_key, finetuning_reuse, gpu_profiles, shipped_templates
 from . import template_parameters as params_mod
 from . import workspace as ws_mod
-from .errors import EnvironmentProfileError, MissingTemplatesError, ParameterError, WorkspaceError
+from .errors import MissingTemplatesError, ParameterError, WorkspaceError
 from .gpu_profiles import GpuProfile
 from .template_parameters import Entries
 
@@ -35,6 +35,7 @@ class ProvisionPlan:
     parameters: Entries  # what the deployment gets, {name: {"value": v}}
     profile: GpuProfile | None  # the GPU profile those parameters select
     new_key: bool  # True: no app had a key, a new one is in the parameters
+    add_profile: GpuProfile | None = None  # to add to the existing environment before deploying
 
     @property
     def values(self) -> dict[str, Any]:
@@ -106,21 +107,30 @@ def app_to_reuse(names: Mapping[str, str], ws: ws_mod.Workspace, group: str, sub
     return None
 
 
-def fit_existing_environment(profiles: Sequence[tuple[str, str]], env_name: str, profile: GpuProfile) -> str:
-    """The workload profile name to use in an existing environment for `profile`; raises when
-    the environment has no profile of that type (the template never re-PUTs an existing one)."""
-    for name, wp_type in profiles:
-        if str(wp_type).lower() == profile.workload_profile_type.lower():
-            return name
-    have = ", ".join(f"{n} ({t})" for n, t in profiles) or "none"
-    raise EnvironmentProfileError(
-        f"the existing Container Apps environment '{env_name}' has no {profile.workload_profile_type} "
-        f"workload profile (it has: {have})",
-        f"Add it with `az containerapp env workload-profile add -g <group> -n {env_name} "
-        f"--workload-profile-name {profile.workload_profile_name} --workload-profile-type "
-        f"{profile.workload_profile_type}`, pick a profile it has with --gpu-profile, or use a new "
-        "environment: --parameters acaEnvironmentName=<new name>.",
-    )
+def _fit_existing_environment(
+    final: Entries, environment_profiles: Callable[[], Sequence[tuple[str, str]] | None]
+) -> finetuning_reuse.ProfileFit | None:
+    """Where the chosen GPU profile runs in the existing environment (None: no known profile, or
+    the environment's profiles cannot be read); raises when it cannot run there."""
+    chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
+    env_name = resource_names(final).get("acaEnvironmentName")
+    if chosen is None or not env_name:
+        return None
+    profiles = environment_profiles()
+    if profiles is None:
+        return None
+    return finetuning_reuse.fit(finetuning_reuse.Environment(env_name, finetuning_reuse.profile_list(profiles)), chosen)
+
+
+def reuse_environment(entries: Entries, types: Mapping[str, str], env: finetuning_reuse.Environment) -> Entries:
+    """The parameters with fine-tuning's environment and its Log Analytics workspace named (only
+    what the template declares; the user named no environment)."""
+    out = dict(entries)
+    if "acaEnvironmentName" in types:
+        out["acaEnvironmentName"] = {"value": env.name}
+    if env.log_analytics and "acaLogAnalyticsName" in types:
+        out["acaLogAnalyticsName"] = {"value": env.log_analytics}
+    return out
 
 
 def plan(
@@ -180,21 +190,22 @@ def plan(
         put("maximumInstanceCount", max_replicas)
     else:
         put("maximumInstanceCount", DEFAULT_MAX_REPLICAS, override=False)
-    for n, v in (exists or {}).items():
+    exists = dict(exists or {})
+    if exists.get("acaEnvironmentExists") and "acaLogAnalyticsExists" in exists:
+        # An existing environment keeps its own logs: the template's workspace is only for a new one.
+        exists["acaLogAnalyticsExists"] = True
+    for n, v in exists.items():
         put(n, v)
-    chosen = gpu_profiles.by_type(params_mod.values(final).get("workloadProfileType") or "")
-    env_name = resource_names(final).get("acaEnvironmentName")
-    if (
-        (exists or {}).get("acaEnvironmentExists")
-        and chosen is not None
-        and "workloadProfileName" in types
-        and environment_profiles is not None
-        and env_name
-    ):
-        profiles = environment_profiles()
-        if profiles is not None:
-            put("workloadProfileName", fit_existing_environment(profiles, env_name, chosen))
+    add_profile = None
+    if exists.get("acaEnvironmentExists") and "workloadProfileName" in types and environment_profiles is not None:
+        where = _fit_existing_environment(final, environment_profiles)
+        if where is not None:
+            put("workloadProfileName", where.workload_profile_name)
+            add_profile = where.add
     profile_type = params_mod.values(final).get("workloadProfileType")
     return ProvisionPlan(
-        final, gpu_profiles.by_type(profile_type) if profile_type else None, new_key=existing_key is None
+        final,
+        gpu_profiles.by_type(profile_type) if profile_type else None,
+        new_key=existing_key is None,
+        add_profile=add_profile,
     )

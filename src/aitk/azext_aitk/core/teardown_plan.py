@@ -29,6 +29,7 @@ def plan(
     finetuning: Mapping[str, Any] | None,
     other_env_storage_accounts: Iterable[str | None] = (),
     logs_workspace_id: str | None = None,
+    finetuning_env_id: str | None = None,
 ) -> list[Item]:
     """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
 
@@ -36,7 +37,8 @@ def plan(
     environments of every other container app in the subscription; storage_account: the
     config's (id or name, None if unknown); finetuning: the fine-tuning config dict or {};
     other_env_storage_accounts: storage account names mounted by other environments;
-    logs_workspace_id: the environment's Log Analytics workspace (None if unknown)."""
+    logs_workspace_id: the environment's Log Analytics workspace (None if unknown);
+    finetuning_env_id: the environment fine-tuning's job runs in (None if unknown)."""
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
     items = [
         {
@@ -51,7 +53,9 @@ def plan(
     env_users = [e for e in other_app_env_ids if (e or "").lower() == (env_id or "").lower()]
     env_goes = False
     if env_id:
-        if env_users:
+        if finetuning_env_id and finetuning_env_id.lower() == env_id.lower():
+            reason = "fine-tuning's environment, reused by inference"
+        elif env_users:
             reason = f"used by {len(env_users)} other container app(s)"
         elif not DEFAULT_ENV.match(env_name):
             reason = "not named by provision (reused)"

@@ -283,13 +283,13 @@ def install_file(dest: str | Path, content: bytes, force: bool = False) -> tuple
             return "kept", None
         backup = backup_path(dest)
         shutil.copy2(dest, backup)
-        _write_bytes_atomic(dest, content)
+        write_bytes_atomic(dest, content)
         return "reset", backup
-    _write_bytes_atomic(dest, content)
+    write_bytes_atomic(dest, content)
     return "created", None
 
 
-def _write_bytes_atomic(dest: Path, content: bytes) -> None:
+def write_bytes_atomic(dest: Path, content: bytes) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".tmp", dir=str(dest.parent))
     try:

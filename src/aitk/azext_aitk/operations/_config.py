@@ -1,7 +1,7 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
 
 from ..azure import container_app
-from ..core import endpoint_url
+from ..core import aitk_originals, endpoint_url
 from ..core import workspace as ws_mod
 
 
@@ -9,6 +9,7 @@ def load_config(cmd, workspace):
     """(Workspace, InferenceConfig) of the workspace folder; az's subscription for this command
     becomes the config's (a --subscription flag wins)."""
     ws = ws_mod.Workspace(workspace or ".")
+    aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
     if not cmd.cli_ctx.data.get("subscription_id"):
         cmd.cli_ctx.data["subscription_id"] = cfg.subscription_id

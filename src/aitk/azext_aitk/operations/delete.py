@@ -3,7 +3,15 @@
 from aitk_serve import layout
 from knack.log import get_logger
 
-from ..azure import arm, container_app, file_share, log_analytics, managed_environment, storage_account
+from ..azure import (
+    arm,
+    container_app,
+    container_app_job,
+    file_share,
+    log_analytics,
+    managed_environment,
+    storage_account,
+)
 from ..core import teardown_plan
 from ..core import workspace as ws_mod
 from ._config import load_config
@@ -39,8 +47,15 @@ def build_plan(cmd, ws, cfg):
         or {}
     ).get("customerId")
     logs_workspace = log_analytics.find_by_customer_id(cli, cfg.resource_group_id, customer_id)
+    job = (ft or {}).get(ws_mod.ACA_JOB_NAME)
+    ft_group = (ft or {}).get(ws_mod.RESOURCE_GROUP_NAME) or cfg.resource_group
+    ft_env_id = (
+        container_app_job.environment_id(cli, cfg.subscription_id, ft_group, job.strip())
+        if isinstance(job, str) and job.strip() and isinstance(ft_group, str)
+        else None
+    )
     return teardown_plan.plan(
-        app["id"], env_id, others, cfg.storage_account_id, ft or {}, other_storages, logs_workspace
+        app["id"], env_id, others, cfg.storage_account_id, ft or {}, other_storages, logs_workspace, ft_env_id
     )
 
 

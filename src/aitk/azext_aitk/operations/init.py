@@ -1,9 +1,10 @@
-"""`az aitk inference init`: the workspace files, written only where missing."""
+"""`az aitk inference init`: the workspace files, written only where missing; AI Toolkit's
+original inference files migrated."""
 
 from knack.log import get_logger
 
 from ..core import next_steps
-from ..core.init_files import init_workspace
+from ..core.init_files import describe, init_workspace
 from ..core.workspace import RESOURCE_GROUP_NAME, Workspace
 
 logger = get_logger(__name__)
@@ -13,8 +14,7 @@ def inference_init(cmd, workspace=None, force=False):  # pylint: disable=unused-
     ws = Workspace(workspace or ".")
     results = init_workspace(ws, force=force)
     for r in results:
-        if r["action"] == "kept":
-            logger.warning("Kept %s (it differs from the shipped one; --force resets it with a backup)", r["file"])
+        logger.warning("%s", describe(r))
     known = bool((ws.read_finetuning_config() or {}).get(RESOURCE_GROUP_NAME))
     known = known or bool(ws.read_inference_config_any().get(RESOURCE_GROUP_NAME))
     for line in next_steps.after("init", workspace, group_known=known):

@@ -7,6 +7,7 @@ from knack.log import get_logger
 
 from ..azure import (
     container_app,
+    container_app_job,
     deployments,
     file_share,
     log_analytics,
@@ -16,9 +17,11 @@ from ..azure import (
 )
 from ..azure.resource_group import check_providers, check_resource_group
 from ..core import (
+    aitk_originals,
     api_key,
     arm_errors,
     deployment_progress,
+    finetuning_reuse,
     gpu_profiles,
     next_steps,
     profile_fit,
@@ -96,6 +99,51 @@ def existing_app(cli_ctx, subscription, group, app_name):
     if app is None:
         return {}, None
     return aca.api_keys(), aca.workload_profile(app)
+
+
+def finetuning_environment(cli_ctx, subscription, group, ft):
+    """fine-tuning's environment in the resource group (core/finetuning_reuse.py), or None: the
+    one ACA_JOB_NAME's job runs in, else the one named by AI Toolkit's scheme."""
+    env_name, found_by = None, ""
+    job = ft.get(ws_mod.ACA_JOB_NAME)
+    if isinstance(job, str) and job.strip():
+        env_id = container_app_job.environment_id(cli_ctx, subscription, group, job.strip())
+        prefix = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/".lower()
+        if env_id and env_id.lower().startswith(prefix):
+            env_name, found_by = env_id.rstrip("/").rsplit("/", 1)[-1], f"the job {job.strip()}"
+    if env_name is None:
+        env_name = finetuning_reuse.original_environment(
+            managed_environment.names_in_group(cli_ctx, subscription, group)
+        )
+        found_by = "AI Toolkit's naming scheme"
+    if env_name is None:
+        return None
+    env_id = managed_environment.resource_id(subscription, group, env_name)
+    env = managed_environment.get_json(cli_ctx, env_id)
+    if env is None:
+        return None
+    props = env.get("properties") or {}
+    customer_id = ((props.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {}).get("customerId")
+    logs_id = log_analytics.find_by_customer_id(
+        cli_ctx, f"/subscriptions/{subscription}/resourceGroups/{group}", customer_id
+    )
+    return finetuning_reuse.Environment(
+        env_name,
+        finetuning_reuse.profile_list(
+            (wp.get("name"), wp.get("workloadProfileType")) for wp in props.get("workloadProfiles") or []
+        ),
+        logs_id.rstrip("/").rsplit("/", 1)[-1] if logs_id else None,
+        found_by,
+    )
+
+
+def app_environment(cli_ctx, subscription, group, app_name):
+    """The name of the environment the container app runs in, or None (no such app)."""
+    if not app_name:
+        return None
+    app = container_app.ContainerApp(cli_ctx, subscription, group, app_name).find_json()
+    env_id = ((app or {}).get("properties") or {}).get("managedEnvironmentId") or ""
+    return env_id.rstrip("/").rsplit("/", 1)[-1] or None
 
 
 def environment_profiles(cli_ctx, subscription, group, env_name):
@@ -201,7 +249,7 @@ def inference_provision(
     no_wait=False,
 ):
     # pylint: disable=too-many-arguments,too-many-locals
-    ws = ws_mod.Workspace(workspace or ".")
+    ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
     entries = provision_plan.user_parameters(ws, template.types, ft, parameters, os.getcwd())
@@ -212,6 +260,9 @@ def inference_provision(
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     keys, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
+    entries, names, reused_env = with_finetuning_environment(
+        cmd.cli_ctx, subscription, group, ft, template.types, entries, app_name if keys else None
+    )
     exists = existing_resources(cmd.cli_ctx, subscription, group, names)
     try:
         fitted = profile_fit.choose(
@@ -250,8 +301,7 @@ def inference_provision(
     where = location or plan.values.get("location") or getattr(rg, "location", None)
     if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
-    if plan.new_key:
-        logger.info("made a new API key (kept only as the container app's secret)")
+    report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
@@ -295,6 +345,61 @@ def inference_provision(
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
     return result
+
+
+def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_name):
+    """fine-tuning's environment when provision serves from it: the user named none, and the app
+    is new or already runs there (an app cannot move to another environment)."""
+    if not ft or names.get("acaEnvironmentName"):
+        return None
+    env = finetuning_environment(cli_ctx, subscription, group, ft)
+    if env is None:
+        return None
+    app_env = app_environment(cli_ctx, subscription, group, existing_app_name) if existing_app_name else None
+    return env if app_env is None or app_env.lower() == env.name.lower() else None
+
+
+def with_finetuning_environment(cli_ctx, subscription, group, ft, types, entries, existing_app_name):
+    """(entries, resource names, fine-tuning's Environment or None): the parameters naming
+    fine-tuning's environment and Log Analytics when provision serves from them."""
+    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and the parameters
+    env = environment_to_reuse(
+        cli_ctx, subscription, group, ft, provision_plan.resource_names(entries), existing_app_name
+    )
+    if env is not None:
+        entries = provision_plan.reuse_environment(entries, types, env)
+    return entries, provision_plan.resource_names(entries), env
+
+
+def report_reuse(cli_ctx, subscription, group, plan, env, what_if):
+    """Say what is reused and what is new (and whether the key is new); add the GPU profile the
+    plan adds (not for --what-if).
+    env: fine-tuning's Environment, the name of the one the parameters name, or None."""
+    if plan.new_key:
+        logger.info("made a new API key (kept only as the container app's secret)")
+    if isinstance(env, str):
+        env = finetuning_reuse.Environment(env, ())
+    for line in finetuning_reuse.summary(plan.values, env, plan.add_profile):
+        logger.warning(line)
+    if plan.add_profile is not None and env is not None and not what_if:
+        add_profile(cli_ctx, subscription, group, env, plan.add_profile)
+
+
+def add_profile(cli_ctx, subscription, group, env, profile):
+    """Add the serverless GPU profile to the existing environment; a refusal is one clear error
+    (nothing else is deployed yet)."""
+    logger.warning(
+        "Adding the workload profile %s (%s) to the environment %s…",
+        profile.workload_profile_name,
+        profile.workload_profile_type,
+        env.name,
+    )
+    try:
+        managed_environment.add_workload_profile(cli_ctx, subscription, group, env.name, profile)
+    except Exception as ex:  # pylint: disable=broad-except
+        tree = arm_errors.error_tree_from_exception(ex)
+        reason = tree.get("message") if isinstance(tree, dict) else getattr(tree, "message", None)
+        raise finetuning_reuse.add_failed(env, profile, reason or str(ex)) from None
 
 
 def _write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments

@@ -1,0 +1,205 @@
+"""AI Toolkit's original inference files (tests/fixtures/aitk_workspaces, written from the
+configs of microsoft/windows-ai-studio-templates) are recognised by content and migrated by init."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from azext_aitk.core import aitk_originals, finetuning_reuse, gpu_profiles, init_files, shipped_templates, teardown_plan
+from azext_aitk.core import workspace as w
+from azext_aitk.core.errors import EnvironmentProfileError, WorkspaceError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aitk_workspaces"
+CONFIGS = ["Phi-3-mini-4k-instruct", "llama-v3-8b", "Phi-3-mini-4k-instruct-finetuned"]
+
+
+def _copy(config, tmp_path):
+    dest = tmp_path / config
+    shutil.copytree(FIXTURES / config, dest)
+    return w.Workspace(dest)
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_the_originals_are_found_by_content(config, tmp_path):
+    ws = _copy(config, tmp_path)
+    assert [o.file for o in aitk_originals.find_originals(ws)] == [
+        w.BICEP_FILE,
+        w.PARAMETERS_FILE,
+        w.INFERENCE_CONFIG_FILE,
+    ]
+    # by content, not by name: the same bicep under any name is the original; ours never is
+    text = ws.bicep_file.read_text()
+    assert aitk_originals.is_original_bicep(text)
+    assert not aitk_originals.is_original_bicep(shipped_templates.BICEP.read_text())
+    # a user's own port still leaves it AI Toolkit's; a template with two of its marks is not
+    assert aitk_originals.is_original_bicep(text.replace("7860", "8000"))
+    two_marks = text.replace("join(defaultCommands", "x(").replace("7860", "8000").replace("aiacaapp", "myapp")
+    assert not aitk_originals.is_original_bicep(two_marks)
+    before = _snapshot(ws.root)
+    with pytest.raises(WorkspaceError, match="AI Toolkit's original inference files") as e:
+        aitk_originals.check_migrated(ws)
+    assert "az aitk inference init" in e.value.recommendation
+    assert _snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize(
+    "commands, shell",
+    [
+        (["python3", "-m", "aitk_serve"], False),
+        (["python3", "/mount/fake_server.py"], False),
+        (["/bin/bash", "-c", "cd /mount && python3 -m aitk_serve"], False),
+        (["cd /mount", "python3 ./gradio_chat.py"], True),
+        (["python3", "./gradio_chat.py"], True),
+        ([], False),
+        ("cd /mount", False),
+    ],
+)
+def test_shell_lines_are_told_from_an_argv(commands, shell):
+    assert aitk_originals.is_shell_command(commands) is shell
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_init_migrates_keeping_the_users_values(config, tmp_path):
+    ws = _copy(config, tmp_path)
+    params = json.loads(ws.parameters_file.read_text())
+    params["parameters"]["location"] = {"value": "westus3"}
+    params["parameters"]["acaAppName"] = {"value": "my-llm"}
+    params["parameters"]["maximumInstanceCount"] = {"value": 3}
+    ws.parameters_file.write_text(json.dumps(params))
+    original = {rel: ws.path(rel).read_bytes() for rel in (w.BICEP_FILE, w.PARAMETERS_FILE, w.INFERENCE_CONFIG_FILE)}
+    results = {r["file"]: r for r in init_files.init_workspace(ws)}
+    for rel, content in original.items():
+        assert results[rel]["action"] == "migrated"
+        backup = ws.path(results[rel]["backup"])
+        assert backup.read_bytes() == content and backup.parent == ws.path(rel).parent
+        assert not backup.is_relative_to(ws.inference_dir)
+    assert ws.bicep_file.read_bytes() == shipped_templates.BICEP.read_bytes()
+    new = json.loads(ws.parameters_file.read_text())["parameters"]
+    assert "defaultCommands" not in new
+    assert new["location"] == {"value": "westus3"} and new["acaAppName"] == {"value": "my-llm"}
+    assert new["maximumInstanceCount"] == {"value": 3} and new["storageAccountName"] == {"value": None}
+    cfg = json.loads(ws.inference_config_file.read_text())
+    assert "COMMANDS" not in cfg and set(cfg) == set(w.INFERENCE_CONFIG_KEYS)
+    assert results[w.SERVE_FILE]["action"] == "created"
+    assert aitk_originals.find_originals(ws) == []
+    lines = [init_files.describe(r) for r in results.values()]
+    assert all("\n" not in line for line in lines)
+    assert any(line.startswith(f"Migrated {w.PARAMETERS_FILE}: dropped the Gradio start command") for line in lines)
+    # a second init changes nothing more
+    again = {r["file"]: r["action"] for r in init_files.init_workspace(ws)}
+    assert again[w.BICEP_FILE] == "unchanged" and again[w.PARAMETERS_FILE] == "kept"
+
+
+def test_a_provisioned_config_keeps_its_values_and_gets_a_url(tmp_path):
+    ws = _copy("llama-v3-8b", tmp_path)
+    cfg = json.loads(ws.inference_config_file.read_text())
+    filled = {
+        "SUBSCRIPTION_ID": "sub",
+        "RESOURCE_GROUP_NAME": "rg",
+        "STORAGE_ACCOUNT_NAME": "aistorageabcde",
+        "FILE_SHARE_NAME": "aifileshareabcde",
+        "ACA_APP_NAME": "aiacaappabcde",
+        "ACA_APP_ENDPOINT": "aiacaappabcde.nicebeach-1234.westus3.azurecontainerapps.io",
+    }
+    ws.inference_config_file.write_text(json.dumps({**cfg, **filled}))
+    init_files.init_workspace(ws)
+    migrated = json.loads(ws.inference_config_file.read_text())
+    assert migrated == {**filled, "ACA_APP_ENDPOINT": "https://" + filled["ACA_APP_ENDPOINT"]}
+
+
+def test_a_set_resource_suffix_is_written_into_the_names():
+    data = {
+        "parameters": {
+            "defaultCommands": {"value": ["cd /mount", "python3 ./gradio_chat.py"]},
+            "resourceSuffix": {"value": "xyz12"},
+            "acaAppName": {"value": "mine"},
+            "fileShareName": {"value": None},
+        }
+    }
+    new, changes = aitk_originals.migrate_parameters(data)
+    p = new["parameters"]
+    assert "resourceSuffix" not in p and p["acaAppName"] == {"value": "mine"}
+    assert p["fileShareName"] == {"value": "aifilesharexyz12"} and p["acaEnvironmentName"] == {"value": "aienvxyz12"}
+    assert any("xyz12" in c for c in changes)
+
+
+FT_ENV = finetuning_reuse.Environment("aienvabcde", (("Consumption", "Consumption"), ("GPU", "NC24-A100")))
+
+
+def test_fine_tunings_environment_takes_a_serverless_profile_or_says_what_to_do():
+    t4 = gpu_profiles.get("T4")
+    assert finetuning_reuse.fit(FT_ENV, t4) == finetuning_reuse.ProfileFit(t4.workload_profile_name, t4)
+    assert finetuning_reuse.fit(FT_ENV, gpu_profiles.get("NC24-A100")) == finetuning_reuse.ProfileFit("GPU", None)
+    with pytest.raises(EnvironmentProfileError, match="dedicated profiles can only be added") as e:
+        finetuning_reuse.fit(FT_ENV, gpu_profiles.get("NC96-A100"))
+    assert "--gpu-profile NC24-A100" in e.value.recommendation and "acaEnvironmentName=" in e.value.recommendation
+    v1 = finetuning_reuse.Environment("v1env", ())
+    with pytest.raises(EnvironmentProfileError, match="Consumption-only environment, which has no GPUs") as e:
+        finetuning_reuse.fit(v1, t4)
+    assert "--gpu-profile" not in e.value.recommendation
+    err = finetuning_reuse.add_failed(FT_ENV, t4, "The workload profile type is not supported in\\n region 'x'.")
+    assert "\n" not in str(err) and "aienvabcde" in str(err)
+
+
+def test_the_original_environment_is_found_by_its_scheme_only_when_unambiguous():
+    assert finetuning_reuse.original_environment(["aitk-env-abcde", "aienvk2x9q"]) == "aienvk2x9q"
+    assert finetuning_reuse.original_environment(["aienvk2x9q", "aienvzzzzz"]) is None
+    assert finetuning_reuse.original_environment(["aienv-other", "myenv"]) is None
+
+
+def test_the_summary_names_what_is_reused_and_what_is_new():
+    values = {
+        "storageAccountName": "aistorageabcde",
+        "fileShareName": "aifileshareabcde",
+        "acaEnvironmentName": "aienvabcde",
+        "acaLogAnalyticsName": "ailogabcde",
+        "storageAccountExists": True,
+        "fileShareExists": True,
+        "acaEnvironmentExists": True,
+        "acaLogAnalyticsExists": True,
+    }
+    env = finetuning_reuse.Environment("aienvabcde", FT_ENV.profiles, "ailogabcde", "the job aiacajobabcde")
+    lines = finetuning_reuse.summary(values, env, gpu_profiles.get("T4"))
+    assert lines[0].startswith("Reuses: storage account aistorageabcde, file share aifileshareabcde")
+    assert "Container Apps environment aienvabcde (fine-tuning's, found by the job aiacajobabcde)" in lines[0]
+    assert "Log Analytics workspace ailogabcde" in lines[0]
+    assert lines[1] == "New or updated: container app (the template's default name)"
+    assert "gpu-t4 (Consumption-GPU-NC8as-T4)" in lines[2]
+    fresh = finetuning_reuse.summary({"acaEnvironmentExists": False}, None, None)
+    assert fresh[0] == "Reuses: nothing" and "Container Apps environment" in fresh[1]
+
+
+def test_delete_keeps_fine_tunings_environment_even_with_a_default_name():
+    env = "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/managedEnvironments/aitk-env-abcde"
+    items = teardown_plan.plan(
+        env.replace("managedEnvironments/aitk-env-abcde", "containerApps/app"),
+        env,
+        [],
+        None,
+        {},
+        logs_workspace_id="/x/aitk-logs-abcde",
+        finetuning_env_id=env,
+    )
+    by_type = {i["type"]: i for i in items}
+    assert by_type["Microsoft.App/managedEnvironments"]["action"] == "keep"
+    assert "fine-tuning" in by_type["Microsoft.App/managedEnvironments"]["reason"]
+    assert by_type["Microsoft.OperationalInsights/workspaces"]["action"] == "keep"
+    # without it, the same environment would go: the keep comes from the fine-tuning job
+    items = teardown_plan.plan(
+        env.replace("managedEnvironments/aitk-env-abcde", "containerApps/app"), env, [], None, {}
+    )
+    assert {i["type"]: i["action"] for i in items}["Microsoft.App/managedEnvironments"] == "delete"
+
+
+def test_the_finetuned_fixture_has_final_adapter_and_checkpoints():
+    layout = json.loads((FIXTURES / "Phi-3-mini-4k-instruct-finetuned" / "share-layout.json").read_text())
+    assert layout["final_adapter"].endswith("/adapter")
+    assert all("checkpoint-" in c for c in layout["checkpoints"])
+    settings = json.loads((FIXTURES / "Phi-3-mini-4k-instruct" / "setup" / "project-settings.json").read_text())
+    fields = {f["replaceToken"]: f["defaultValue"] for g in settings for f in g["fields"]}
+    assert fields["<output_dir>"] == "models/checkpoints"
