@@ -366,7 +366,7 @@ def test_real_templates_evaluate():
     assert tpl.resource_body(tpl.resources[0])["location"] == "eastus"
     if INFERENCE_TEMPLATE.is_file():
         inf = json.loads(INFERENCE_TEMPLATE.read_text())
-        tpl = Template(inf, {"apiKey": {"value": "k"}}, Ctx())
+        tpl = Template(inf, {"apiKey": {"value": "k"}, "apiKeySecondary": {"value": "k2"}}, Ctx())
         types = [r.type for r in tpl.deploy_order()]
         assert types.index("Microsoft.App/containerApps") == len(types) - 1
         assert types.index("Microsoft.OperationalInsights/workspaces") < types.index(

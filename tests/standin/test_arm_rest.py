@@ -122,7 +122,11 @@ def test_inference_deployment_and_every_body_deserializes(arm):
         "rg-inf",
         "inf",
         tmpl,
-        {"apiKey": "key-123", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+        {
+            "apiKey": "key-123",
+            "apiKeySecondary": "key-456",
+            "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"],
+        },
     )
     assert d["properties"]["provisioningState"] == "Succeeded", d["properties"].get("error")
     assert states[-1] == "Succeeded"
@@ -197,7 +201,7 @@ def test_inference_deployment_and_every_body_deserializes(arm):
     assert app.configuration.ingress.fqdn == outs["ACA_APP_ENDPOINT"][len("https://") :]
     assert app.latest_revision_name.startswith(outs["ACA_APP_NAME"] + "--")
     assert app.event_stream_endpoint and app.provisioning_state == "Succeeded"
-    assert [s.name for s in app.configuration.secrets] == ["api-key"]
+    assert [s.name for s in app.configuration.secrets] == ["api-key", "api-key-secondary"]
     secrets = arm.post(f"{app_path}/listSecrets").json()
     assert _sdk(aca.SecretsCollection, secrets).value[0].value == "key-123"
     revs = arm.get(f"{app_path}/revisions").json()["value"]
@@ -212,7 +216,11 @@ def test_inference_deployment_and_every_body_deserializes(arm):
         "rg-inf",
         "inf",
         tmpl,
-        {"apiKey": "key-123", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+        {
+            "apiKey": "key-123",
+            "apiKeySecondary": "key-456",
+            "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"],
+        },
     )
     assert d2["properties"]["provisioningState"] == "Succeeded"
     assert arm.get(app_path).json()["properties"]["latestRevisionName"] == app.latest_revision_name
@@ -220,7 +228,12 @@ def test_inference_deployment_and_every_body_deserializes(arm):
         arm,
         "rg-inf",
         tmpl,
-        {"apiKey": "key-123", "cpu": "4.0", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+        {
+            "apiKey": "key-123",
+            "apiKeySecondary": "key-456",
+            "cpu": "4.0",
+            "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"],
+        },
     )
     result = _sdk(dm.WhatIfOperationResult, wi)
     by_type = {c.resource_id.split("/providers/")[1].rsplit("/", 1)[0]: c for c in result.changes}
@@ -232,7 +245,12 @@ def test_inference_deployment_and_every_body_deserializes(arm):
         "rg-inf",
         "inf",
         tmpl,
-        {"apiKey": "key-123", "cpu": "4.0", "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"]},
+        {
+            "apiKey": "key-123",
+            "apiKeySecondary": "key-456",
+            "cpu": "4.0",
+            "defaultCommands": ["python3", "-c", "import time; time.sleep(60)"],
+        },
     )
     assert d3["properties"]["provisioningState"] == "Succeeded"
     assert arm.get(app_path).json()["properties"]["latestRevisionName"] != app.latest_revision_name
@@ -264,7 +282,7 @@ def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
     azure = arm.azure
     azure.create_resource_group("rg-west", "eastus2")  # no serverless GPUs there
     tmpl = json.loads(INFERENCE_TEMPLATE.read_text())
-    d, _ = deploy(arm, "rg-west", "inf", tmpl, {"apiKey": "k"})
+    d, _ = deploy(arm, "rg-west", "inf", tmpl, {"apiKey": "k", "apiKeySecondary": "k2"})
     err = d["properties"]["error"]
     assert d["properties"]["provisioningState"] == "Failed" and err["code"] == "DeploymentFailed"
     detail = err["details"][0]

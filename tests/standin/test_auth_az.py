@@ -90,7 +90,11 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
 )
 def test_inference_template_with_az(az_signed_in, arm_standin):
     az_signed_in.ok("group", "create", "-n", "rg-azinf", "-l", "eastus", "-o", "none")
-    params = ["apiKey=k-az-1", 'defaultCommands=["python3", "-c", "import time; time.sleep(30)"]']
+    params = [
+        "apiKey=k-az-1",
+        "apiKeySecondary=k-az-2",
+        'defaultCommands=["python3", "-c", "import time; time.sleep(30)"]',
+    ]
     v = az_signed_in.ok(
         "deployment",
         "group",
@@ -166,6 +170,7 @@ def test_inference_template_with_az(az_signed_in, arm_standin):
         str(INFERENCE_TEMPLATE),
         "--parameters",
         "apiKey=k",
+        "apiKeySecondary=k2",
     )
     assert p.returncode != 0 and "DeploymentFailed" in p.stderr and "Consumption-GPU-NC8as-T4" in p.stderr
 

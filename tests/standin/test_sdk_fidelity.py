@@ -163,7 +163,7 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     from azure.storage.fileshare import ShareServiceClient
 
     azure.create_resource_group("rg-inf", "eastus")
-    params = {"apiKey": "k-123", "defaultCommands": ["python3", "/mount/app.py"]}
+    params = {"apiKey": "k-123", "apiKeySecondary": "k-456", "defaultCommands": ["python3", "/mount/app.py"]}
     d = _deploy(clients, "rg-inf", "aitk-inference", params)
     assert d.properties.provisioning_state == "Succeeded", d.properties.error
     out = {k: v["value"] for k, v in d.properties.outputs.items()}
@@ -277,20 +277,20 @@ def test_sdk_deploy_failures_name_the_cause(azure, clients):
     bad = json.loads(TEMPLATE.read_text())
     bad["outputs"]["X"] = {"type": "string", "value": "[frobnicate('a')]"}
     with pytest.raises(HttpResponseError) as e:
-        _deploy(clients, "rg-fail", "bad-fn", {"apiKey": "k"}, bad)
+        _deploy(clients, "rg-fail", "bad-fn", {"apiKey": "k", "apiKeySecondary": "k2"}, bad)
     assert "frobnicate" in str(e.value)
     # Microsoft.App not registered
     azure.unregister_provider("Microsoft.App")
     try:
         with pytest.raises(HttpResponseError) as e:
-            _deploy(clients, "rg-fail", "unreg", {"apiKey": "k"})
+            _deploy(clients, "rg-fail", "unreg", {"apiKey": "k", "apiKeySecondary": "k2"})
         assert "MissingSubscriptionRegistration" in str(e.value)
     finally:
         azure.register_provider("Microsoft.App")
     # a region without the GPU profile
     azure.create_resource_group("rg-west", "eastus2")
     with pytest.raises(HttpResponseError) as e:
-        _deploy(clients, "rg-west", "nogpu", {"apiKey": "k"})
+        _deploy(clients, "rg-west", "nogpu", {"apiKey": "k", "apiKeySecondary": "k2"})
     text = str(e.value)
     assert "Consumption-GPU-NC8as-T4" in text or "workload profile" in text.lower(), text
     dep = clients["res"].deployments.get("rg-west", "nogpu")

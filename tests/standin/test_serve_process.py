@@ -75,6 +75,7 @@ def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
                 "template": json.loads(TEMPLATE.read_text()),
                 "parameters": {
                     "apiKey": {"value": "k"},
+                    "apiKeySecondary": {"value": "k2"},
                     "minReplicas": {"value": 1},
                     "defaultCommands": {"value": ["python3", "/mount/app.py"]},
                 },
