@@ -47,42 +47,10 @@ def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
     """Stand in for what AI Toolkit's remote fine-tuning leaves: its resource group, storage
     account and share (deployed with az's own `deployment group create`), a base model and a
     LoRA adapter on the share, and infra/finetuning.config.json in the workspace."""
-    az.run("group", "create", "-n", RESOURCE_GROUP, "-l", LOCATION, "-o", "none")
-    az.run(
-        "deployment",
-        "group",
-        "create",
-        "-g",
-        RESOURCE_GROUP,
-        "-n",
-        "finetuning",
-        "--template-file",
-        str(FINETUNING_STORAGE_TEMPLATE),
-        "--parameters",
-        f"storageAccountName={FINETUNE_STORAGE}",
-        f"fileShareName={FINETUNE_SHARE}",
-        "-o",
-        "none",
-    )
-    share = azure.share_dir(FINETUNE_STORAGE, FINETUNE_SHARE)
+    share = seed_finetuning_storage(azure, az, workspace, RESOURCE_GROUP, FINETUNE_STORAGE, FINETUNE_SHARE)
     model_dir = share / DEMO_MODEL_DIR
     make_tiny_model(model_dir, arch="llama")
     make_adapter(model_dir, share / DEMO_ADAPTER_DIR, rank=rank)
-    infra = Path(workspace) / "infra"
-    infra.mkdir(parents=True, exist_ok=True)
-    (infra / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": azure.subscription_id,
-                "RESOURCE_GROUP_NAME": RESOURCE_GROUP,
-                "STORAGE_ACCOUNT_NAME": FINETUNE_STORAGE,
-                "FILE_SHARE_NAME": FINETUNE_SHARE,
-                "ACA_JOB_NAME": "aitk-finetune-job",
-                "COMMANDS": [],
-            },
-            indent=2,
-        )
-    )
     return share
 
 
@@ -92,10 +60,36 @@ FAKE_SERVER = HERE / "fake_server.py"
 FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
 
 
-def seed_fake_finetuning(azure, az, workspace, group, storage, share_name="finetuning"):
-    """Like `seed_finetuning_leftovers`, without the tiny model (nothing here runs vLLM): the
-    group, fine-tuning's storage account and share, the fake server on the share and the
-    workspace's infra/finetuning.config.json. Returns the share's folder."""
+def write_finetuning_config(workspace, subscription, group, storage, share_name, *, job_name="aitk-finetune-job"):
+    """The workspace's infra/finetuning.config.json as AI Toolkit's fine-tuning writes it; without the
+    job's fields when `job_name` is None (a config from before fine-tuning ran a job)."""
+    fields = {
+        "SUBSCRIPTION_ID": subscription,
+        "RESOURCE_GROUP_NAME": group,
+        "STORAGE_ACCOUNT_NAME": storage,
+        "FILE_SHARE_NAME": share_name,
+    }
+    if job_name is not None:
+        fields.update({"ACA_JOB_NAME": job_name, "COMMANDS": []})
+    infra = Path(workspace) / "infra"
+    infra.mkdir(parents=True, exist_ok=True)
+    (infra / "finetuning.config.json").write_text(json.dumps(fields, indent=2))
+
+
+def seed_finetuning_storage(  # pylint: disable=too-many-arguments
+    azure,
+    az,
+    workspace,
+    group,
+    storage,
+    share_name="finetuning",
+    *,
+    template=FINETUNING_STORAGE_TEMPLATE,
+    job_name="aitk-finetune-job",
+):
+    """What every fine-tuning left behind has: the group (in LOCATION), fine-tuning's deployment of
+    `template` (its storage account and share, by default nothing else) through az's own `deployment
+    group create`, and the workspace's infra/finetuning.config.json. Returns the share's folder."""
     az.run("group", "create", "-n", group, "-l", LOCATION, "-o", "none")
     az.run(
         "deployment",
@@ -106,30 +100,26 @@ def seed_fake_finetuning(azure, az, workspace, group, storage, share_name="finet
         "-n",
         "finetuning",
         "--template-file",
-        str(FINETUNING_STORAGE_TEMPLATE),
+        str(template),
         "--parameters",
         f"storageAccountName={storage}",
         f"fileShareName={share_name}",
         "-o",
         "none",
     )
-    share = azure.share_dir(storage, share_name)
+    write_finetuning_config(workspace, azure.subscription_id, group, storage, share_name, job_name=job_name)
+    return azure.share_dir(storage, share_name)
+
+
+def seed_fake_finetuning(  # pylint: disable=too-many-arguments
+    azure, az, workspace, group, storage, share_name="finetuning", *, placeholder_model=True, **storage_options
+):
+    """`seed_finetuning_storage` plus, instead of the tiny model (nothing here runs vLLM), the fake server
+    on the share and (unless `placeholder_model` is false) an empty model-cache/org/m/config.json.
+    `storage_options` go to `seed_finetuning_storage`. Returns the share's folder."""
+    share = seed_finetuning_storage(azure, az, workspace, group, storage, share_name, **storage_options)
     (share / "fake_server.py").write_bytes(FAKE_SERVER.read_bytes())
-    (share / "model-cache" / "org" / "m").mkdir(parents=True, exist_ok=True)
-    (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
-    infra = Path(workspace) / "infra"
-    infra.mkdir(parents=True, exist_ok=True)
-    (infra / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": azure.subscription_id,
-                "RESOURCE_GROUP_NAME": group,
-                "STORAGE_ACCOUNT_NAME": storage,
-                "FILE_SHARE_NAME": share_name,
-                "ACA_JOB_NAME": "aitk-finetune-job",
-                "COMMANDS": [],
-            },
-            indent=2,
-        )
-    )
+    if placeholder_model:
+        (share / "model-cache" / "org" / "m").mkdir(parents=True, exist_ok=True)
+        (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
     return share

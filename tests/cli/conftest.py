@@ -2,9 +2,12 @@
 private extension folder, with a private config folder, driven as a subprocess
 (aitk_testkit.az_harness; `aitk_wheel` and `azure_standin` come from the plugins in tests/conftest.py)."""
 
+import json
+import time
+
 import pytest
 
-from aitk_testkit.az_harness import Az, az_env, signed_in_az
+from aitk_testkit.az_harness import Az, az_env, ok, signed_in_az
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,28 @@ def standin(azure_standin):
 def az_cloud(standin, tmp_path_factory, aitk_wheel):
     """`az` signed in to the stand-in, with aitk installed from the wheel."""
     return signed_in_az(standin, tmp_path_factory.mktemp("az-cloud"), aitk_wheel)
+
+
+@pytest.fixture(scope="session")
+def provision_fake(az_cloud, standin):
+    """A function: `init` then `provision <provision_args>` in a workspace seeded by
+    scenario.seed_fake_finetuning in `group` (both must succeed), then, when `wait_ready`, up to 30 s for
+    the app's replica to be ready. Returns {"init", "provision": the CompletedProcesses, "cfg": the written
+    inference.config.json, "app_id": the app's resource id, lower case}."""
+
+    def provision(ws, group, *provision_args, wait_ready=True):
+        init = az_cloud("aitk", "inference", "init", cwd=ws)
+        ok(init)
+        proc = az_cloud("aitk", "inference", "provision", *provision_args, cwd=ws)
+        ok(proc)
+        cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
+        app_id = (
+            f"/subscriptions/{standin.subscription_id}/resourceGroups/{group}/providers/"
+            f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
+        ).lower()
+        deadline = time.monotonic() + 30
+        while wait_ready and not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return {"init": init, "provision": proc, "cfg": cfg, "app_id": app_id}
+
+    return provision

@@ -7,17 +7,15 @@ pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from aitk_testkit.az_harness import AZ
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -38,69 +36,17 @@ def _one_clear_error(proc, *needles):
 
 
 @pytest.fixture(scope="module")
-def day2(az_cloud, standin, tmp_path_factory):
+def day2(az_cloud, standin, provision_fake, tmp_path_factory):
     ws = tmp_path_factory.mktemp("day2") / "workspace"
     ws.mkdir()
-    _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(
-        az_cloud(
-            "deployment",
-            "group",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            "finetuning",
-            "--template-file",
-            str(FINETUNING_STORAGE_TEMPLATE),
-            "--parameters",
-            f"storageAccountName={FT_STORAGE}",
-            f"fileShareName={FT_SHARE}",
-            "-o",
-            "json",
-        )
+    share = seed_fake_finetuning(
+        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
     )
-    share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
-    shutil.copy2(FAKE_SERVER, share / "fake_server.py")
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
-    (ws / "infra").mkdir()
-    (ws / "infra" / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": standin.subscription_id,
-                "RESOURCE_GROUP_NAME": RG,
-                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
-                "FILE_SHARE_NAME": FT_SHARE,
-                "ACA_JOB_NAME": "job",
-                "COMMANDS": [],
-            }
-        )
-    )
-    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
-    _ok(
-        az_cloud(
-            "aitk",
-            "inference",
-            "provision",
-            "--min-replicas",
-            "1",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
-            "-o",
-            "json",
-            cwd=ws,
-        )
-    )
-    cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
+    app = provision_fake(ws, RG, "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+    cfg, app_id = app["cfg"], app["app_id"]
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
-    app_id = (
-        f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
-        f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
-    ).lower()
-    deadline = time.monotonic() + 30
-    while not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
-        time.sleep(0.2)
     return {"ws": ws, "share": share, "cfg": cfg, "key": key, "app_id": app_id, "env": az_cloud.env}
 
 

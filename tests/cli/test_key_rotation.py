@@ -5,15 +5,12 @@ working, the old value is refused and the new one accepted; re-provision keeps b
 printed unless --show-key."""
 
 import json
-import shutil
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, FINETUNING_TEMPLATE, seed_fake_finetuning
 
 RG = "aitk-keys"
 LOCATION = "eastus"
@@ -22,38 +19,21 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def keys_ws(az_cloud, standin, tmp_path_factory):
+def keys_ws(az_cloud, standin, provision_fake, tmp_path_factory):
     ws = tmp_path_factory.mktemp("keys") / "workspace"
-    (ws / "infra").mkdir(parents=True)
-    _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(
-        az_cloud(
-            "deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-            str(FINETUNING_TEMPLATE), "--parameters", f"storageAccountName={FT_STORAGE}",
-            f"fileShareName={FT_SHARE}", "-o", "json",
-        )
-    )  # fmt: skip
-    shutil.copy2(FAKE_SERVER, Path(standin.share_dir(FT_STORAGE, FT_SHARE)) / "fake_server.py")
-    (ws / "infra" / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": standin.subscription_id,
-                "RESOURCE_GROUP_NAME": RG,
-                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
-                "FILE_SHARE_NAME": FT_SHARE,
-            }
-        )
+    ws.mkdir(parents=True)
+    seed_fake_finetuning(
+        standin,
+        az_cloud,
+        ws,
+        RG,
+        FT_STORAGE,
+        FT_SHARE,
+        placeholder_model=False,
+        template=FINETUNING_TEMPLATE,
+        job_name=None,
     )
-    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
-    provision(az_cloud, ws)
-    cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
-    app_id = (
-        f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
-        f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
-    ).lower()
-    deadline = time.monotonic() + 30
-    while not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    provision_fake(ws, RG, "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
     return ws
 
 

@@ -12,14 +12,12 @@ import os
 import shlex
 import shutil
 import socket
-import time
-from pathlib import Path
 
 import pytest
 
 from aitk_testkit.az_harness import AZ, Az
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning, write_finetuning_config
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -42,19 +40,7 @@ def _one_clear_error(proc, *needles):
 
 
 def _finetuning_config(ws, subscription, group, storage=FT_STORAGE):
-    (ws / "infra").mkdir(parents=True, exist_ok=True)
-    (ws / "infra" / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": subscription,
-                "RESOURCE_GROUP_NAME": group,
-                "STORAGE_ACCOUNT_NAME": storage,
-                "FILE_SHARE_NAME": FT_SHARE,
-                "ACA_JOB_NAME": "job",
-                "COMMANDS": [],
-            }
-        )
-    )
+    write_finetuning_config(ws, subscription, group, storage, FT_SHARE, job_name="job")
 
 
 def _with_env(az, **extra):
@@ -62,46 +48,17 @@ def _with_env(az, **extra):
 
 
 @pytest.fixture(scope="module")
-def nu(az_cloud, standin, tmp_path_factory):
+def nu(az_cloud, standin, provision_fake, tmp_path_factory):
     """A fine-tuning workspace provisioned with one warm replica of the fake server."""
     ws = tmp_path_factory.mktemp("newuser") / "workspace"
     ws.mkdir()
-    _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(
-        az_cloud(
-            "deployment",
-            "group",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            "finetuning",
-            "--template-file",
-            str(FINETUNING_STORAGE_TEMPLATE),
-            "--parameters",
-            f"storageAccountName={FT_STORAGE}",
-            f"fileShareName={FT_SHARE}",
-            "-o",
-            "json",
-        )
+    share = seed_fake_finetuning(
+        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
     )
-    share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
-    shutil.copy2(FAKE_SERVER, share / "fake_server.py")
-    _finetuning_config(ws, standin.subscription_id, RG)
-    init = az_cloud("aitk", "inference", "init", cwd=ws)
-    _ok(init)
+    app = provision_fake(ws, RG, *SAME_AS_FIXTURE)
+    init = app["init"]
     assert "Next:" in init.stderr and "az aitk inference provision" in init.stderr, init.stderr
-    proc = az_cloud("aitk", "inference", "provision", *SAME_AS_FIXTURE, cwd=ws)
-    _ok(proc)
-    cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
-    app_id = (
-        f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
-        f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
-    ).lower()
-    deadline = time.monotonic() + 30
-    while not standin.runtime.status(app_id).get("ready") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return {"ws": ws, "share": share, "cfg": cfg, "app_id": app_id, "provision": proc}
+    return {"ws": ws, "share": share, "cfg": app["cfg"], "app_id": app["app_id"], "provision": app["provision"]}
 
 
 # -- which resource group, and why -------------------------------------------------------------

@@ -3,15 +3,13 @@ through the real az against the local Azure stand-in: refusals are one line, exi
 leave the resource group as it was (asserted through the stand-in's ARM: no deployment but
 fine-tuning's, no resource but its storage account)."""
 
-import json
 import shlex
-from pathlib import Path
 
 import pytest
 
 from aitk_testkit import real_models as rm
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
+from aitk_testkit.scenario import seed_finetuning_storage
 
 RG = "aitk-fit"
 FT_STORAGE = "aitkfitft01"
@@ -24,30 +22,9 @@ def fit_ws(az_cloud, standin, tmp_path_factory):
     """Fine-tuning's group, storage account and share in eastus, with a sparse Llama-3-8B
     (real headers, no data) under model-cache/ on the share, and the workspace naming them."""
     ws = tmp_path_factory.mktemp("fit") / "workspace"
-    (ws / "infra").mkdir(parents=True)
-    _ok(az_cloud("group", "create", "-n", RG, "-l", "eastus", "-o", "json"))
-    _ok(
-        az_cloud(
-            "deployment", "group", "create", "-g", RG, "-n", "finetuning", "--template-file",
-            str(FINETUNING_STORAGE_TEMPLATE), "--parameters", f"storageAccountName={FT_STORAGE}",
-            f"fileShareName={FT_SHARE}", "-o", "json",
-        )
-    )  # fmt: skip
-    share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
+    share = seed_finetuning_storage(standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, job_name="job")
     config, shards = rm.MODELS["Meta-Llama-3-8B"]
     rm.write_sparse_model(share / MODEL_DIR, config, shards)
-    (ws / "infra" / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": standin.subscription_id,
-                "RESOURCE_GROUP_NAME": RG,
-                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
-                "FILE_SHARE_NAME": FT_SHARE,
-                "ACA_JOB_NAME": "job",
-                "COMMANDS": [],
-            }
-        )
-    )
     return ws
 
 

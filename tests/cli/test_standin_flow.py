@@ -7,13 +7,11 @@ aitk_testkit/fake_server.py (from the share) instead of vLLM: the full serving p
 tests' job."""
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
+from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -27,42 +25,7 @@ def flow(az_cloud, standin, tmp_path_factory):
     the share, infra/finetuning.config.json."""
     ws = tmp_path_factory.mktemp("flow") / "workspace"
     ws.mkdir()
-    _ok(az_cloud("group", "create", "-n", RG, "-l", LOCATION, "-o", "json"))
-    _ok(
-        az_cloud(
-            "deployment",
-            "group",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            "finetuning",
-            "--template-file",
-            str(FINETUNING_STORAGE_TEMPLATE),
-            "--parameters",
-            f"storageAccountName={FT_STORAGE}",
-            f"fileShareName={FT_SHARE}",
-            "-o",
-            "json",
-        )
-    )
-    share = Path(standin.share_dir(FT_STORAGE, FT_SHARE))
-    shutil.copy2(FAKE_SERVER, share / "fake_server.py")
-    (share / "model-cache" / "org" / "m").mkdir(parents=True)
-    (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
-    (ws / "infra").mkdir()
-    (ws / "infra" / "finetuning.config.json").write_text(
-        json.dumps(
-            {
-                "SUBSCRIPTION_ID": standin.subscription_id,
-                "RESOURCE_GROUP_NAME": RG,
-                "STORAGE_ACCOUNT_NAME": FT_STORAGE,
-                "FILE_SHARE_NAME": FT_SHARE,
-                "ACA_JOB_NAME": "job",
-                "COMMANDS": [],
-            }
-        )
-    )
+    share = seed_fake_finetuning(standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, job_name="job")
     adapter = ws / "adapters" / "run1"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))

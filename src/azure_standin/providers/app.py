@@ -299,6 +299,35 @@ def _template_hash(template):
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
 
 
+def _check_name_environment_profile(mgr, name, props, env_keys, name_code, kind_label):
+    """The checks a container app and a job share, in the order the service reports them: the name, then the
+    managed environment (its id under the first of the two env_keys that is set), then the workload profile in it.
+    Returns the environment's record. Errors as the service answers
+    (learn.microsoft.com/rest/api/resource-manager/containerapps/container-apps/create-or-update,
+    learn.microsoft.com/rest/api/resource-manager/containerapps/jobs/create-or-update)."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
+        raise ArmError(
+            400,
+            name_code,
+            f"Invalid {kind_label} name '{name}'. A name must consist of lower case alphanumeric "
+            "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+            "character and cannot have '--'. The length must not be more than 32 characters.",
+        )
+    env_id = props.get(env_keys[0]) or props.get(env_keys[1])
+    env = mgr.get_record(env_id) if env_id else None
+    if env is None or env["type"] != ManagedEnvironments.type:
+        raise ArmError(400, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+    wp_name = props.get("workloadProfileName")
+    profiles = env["body"]["properties"].get("workloadProfiles") or []
+    if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
+        raise ArmError(
+            400,
+            "ContainerAppInvalidWorkloadProfileName",
+            f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.",
+        )
+    return env
+
+
 class ContainerApps(Kind):
     type = "Microsoft.App/containerApps"
     api_versions = ManagedEnvironments.api_versions
@@ -306,28 +335,12 @@ class ContainerApps(Kind):
     # Validates in the order the service reports errors, then stores: splitting it would scatter that order.
     def put(self, mgr, ident, rid, body, old, g):  # pylint: disable=too-many-locals,too-many-branches,too-many-statements
         name = ident.names[0]
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
-            raise ArmError(
-                400,
-                "ContainerAppInvalidName",
-                f"Invalid ContainerApp name '{name}'. A name must consist of lower case alphanumeric "
-                "characters or '-', start with an alphabetic character, and end with an alphanumeric "
-                "character and cannot have '--'. The length must not be more than 32 characters.",
-            )
-        loc = self.location(body, g)
         pin = copy.deepcopy(body.get("properties") or {})
-        env_id = pin.get("managedEnvironmentId") or pin.get("environmentId")
-        env = mgr.get_record(env_id) if env_id else None
-        if env is None or env["type"] != ManagedEnvironments.type:
-            raise ArmError(400, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+        env = _check_name_environment_profile(
+            mgr, name, pin, ("managedEnvironmentId", "environmentId"), "ContainerAppInvalidName", "ContainerApp"
+        )
+        loc = self.location(body, g)
         wp_name = pin.get("workloadProfileName")
-        profiles = env["body"]["properties"].get("workloadProfiles") or []
-        if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
-            raise ArmError(
-                400,
-                "ContainerAppInvalidWorkloadProfileName",
-                f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.",
-            )
         config = pin.get("configuration") or {}
         template = pin.get("template") or {}
         containers = template.get("containers") or []
@@ -667,28 +680,12 @@ class Jobs(Kind):
 
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", name) or "--" in name:
-            raise ArmError(
-                400,
-                "ContainerAppJobInvalidName",
-                f"Invalid Container App Job name '{name}'. A name must consist of lower case alphanumeric "
-                "characters or '-', start with an alphabetic character, and end with an alphanumeric "
-                "character and cannot have '--'. The length must not be more than 32 characters.",
-            )
-        loc = self.location(body, g)
         pin = copy.deepcopy(body.get("properties") or {})
-        env_id = pin.get("environmentId") or pin.get("managedEnvironmentId")
-        env = mgr.get_record(env_id) if env_id else None
-        if env is None or env["type"] != ManagedEnvironments.type:
-            raise ArmError(400, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+        env = _check_name_environment_profile(
+            mgr, name, pin, ("environmentId", "managedEnvironmentId"), "ContainerAppJobInvalidName", "Container App Job"
+        )
+        loc = self.location(body, g)
         wp_name = pin.get("workloadProfileName")
-        profiles = env["body"]["properties"].get("workloadProfiles") or []
-        if wp_name and not any(wp.get("name") == wp_name for wp in profiles):
-            raise ArmError(
-                400,
-                "ContainerAppInvalidWorkloadProfileName",
-                f"Workload profile '{wp_name}' is not found in managed environment '{env['body']['name']}'.",
-            )
         config = pin.get("configuration") or {}
         if config.get("triggerType") not in ("Manual", "Schedule", "Event"):
             raise ArmError(

@@ -18,11 +18,12 @@ RANGE_WORKERS = 4  # ranges at a time within a large file
 LARGE_FILE = 16 * 1024 * 1024  # above this, a file goes up in parallel ranges
 
 
-def list_remote(share, roots, workers=FILE_WORKERS):
-    """({share path: RemoteFile}, {existing directories}) under each root."""
-    files, dirs = [], set()
+def walk(share, roots):
+    """([file paths], [folder paths]) under each root folder of the share, listed folder by folder;
+    a folder that is not there (any more) is skipped."""
+    files, folders = [], []
     for root in roots:
-        stack = [root.strip("/")]
+        stack = [root]
         while stack:
             folder = stack.pop()
             try:
@@ -31,13 +32,17 @@ def list_remote(share, roots, workers=FILE_WORKERS):
                 if is_not_found(e):
                     continue
                 raise
-            dirs.add(folder)
+            folders.append(folder)
             for item in items:
                 path = f"{folder}/{item['name']}"
-                if item.get("is_directory"):
-                    stack.append(path)
-                else:
-                    files.append(path)
+                (stack.append if item.get("is_directory") else files.append)(path)
+    return files, folders
+
+
+def list_remote(share, roots, workers=FILE_WORKERS):
+    """({share path: RemoteFile}, {existing directories}) under each root."""
+    files, folders = walk(share, [root.strip("/") for root in roots])
+    dirs = set(folders)
 
     def props(path):
         p = share.get_file_client(path).get_file_properties()
@@ -261,21 +266,7 @@ def find_models(share, root, depth=MODEL_SEARCH_DEPTH):
 def purge_owned(share):
     """Delete aitk/launcher, aitk/inference and aitk/adapters (layout.OWNED_PREFIXES) with all
     they hold, and nothing else; (files, folders) deleted. A folder already gone is fine."""
-    files, dirs = [], []
-    for root in layout.OWNED_PREFIXES:
-        stack = [root]
-        while stack:
-            folder = stack.pop()
-            try:
-                items = list(share.get_directory_client(folder).list_directories_and_files())
-            except Exception as e:  # pylint: disable=broad-except
-                if is_not_found(e):
-                    continue
-                raise
-            dirs.append(folder)
-            for item in items:
-                path = f"{folder}/{item['name']}"
-                (stack.append if item.get("is_directory") else files.append)(path)
+    files, dirs = walk(share, layout.OWNED_PREFIXES)
     for path in files:
         if not layout.is_owned(path):  # belt and braces
             raise sync_plan.SyncError(f"refusing to delete {path!r}")
