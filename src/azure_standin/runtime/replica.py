@@ -338,6 +338,11 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
+        # SIGKILL is delivered asynchronously: the leader is reaped above, but its children may still
+        # be dying on a loaded machine. "Stopped" means the whole group is gone.
+        gone_by = time.monotonic() + 5.0
+        while _group_alive(pgid) and time.monotonic() < gone_by:
+            time.sleep(0.05)
 
     def _retire_locked(self, proc: subprocess.Popen) -> threading.Thread:
         """Stop `proc` in the background; the supervisor starts no new one until it is gone."""
