@@ -106,12 +106,15 @@ long-summary: >-
     Uploads only what changed (size and SHA-256 are kept as file metadata on the share), files in
     parallel and large files in parallel ranges, under aitk/launcher/, aitk/inference/ and
     aitk/adapters/NAME/ on the share; nothing else there is touched (the base model and the
-    fine-tuning outputs stay as they are). New adapters are hot-loaded when the server is up;
-    otherwise, or when the launcher or its config changed, the active revision restarts. Then it
-    waits until /health answers and /v1/models lists the models, and prints the endpoint. Reads
-    infra/inference.config.json (run provision first). Nothing is written when a file would not
-    fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1) or
-    names that differ only in case; a file written while it uploads fails the deploy. The
+    fine-tuning outputs stay as they are). A new adapter needs no restart at any replica count:
+    every replica loads an adapter from the share on the first request that names it. An adapter
+    whose files were replaced is reloaded on a single replica and restarts the revision on more
+    (a loaded adapter keeps its old weights); a changed launcher or inference/ folder restarts
+    it. Then it waits until /health answers and /v1/models lists the models, sends one request
+    naming each adapter it pushed (the server's reason when it refuses) and prints the endpoint.
+    Reads infra/inference.config.json (run provision first). Nothing is written when a file would
+    not fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1)
+    or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a
     serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
 examples:

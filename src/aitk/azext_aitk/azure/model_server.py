@@ -96,6 +96,25 @@ def unload_adapter(url, key, name, timeout=60.0):
     return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
 
 
+def check_model(url, key, model, timeout=300.0):
+    """One greedy one-token completion naming `model` (an adapter is loaded on demand by the replica
+    that gets it). Returns (ok, detail): detail is the server's own reason when it refuses."""
+    import requests
+
+    try:
+        r = requests.post(
+            url.rstrip("/") + "/v1/completions",
+            headers=_headers(key),
+            json={"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0},
+            timeout=timeout,
+        )
+    except requests.RequestException as e:
+        return False, f"{url} did not answer ({type(e).__name__})"
+    if r.status_code == 200:
+        return True, ""
+    return False, f"{r.status_code} {_error_detail(r)}"
+
+
 def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
     """After a restart: wait until /health stops answering 200, at most `grace` seconds (a quick
     restart may never be seen down)."""
