@@ -18,6 +18,8 @@ COUNTERS = {"vllm:prompt_tokens_total": 0, "vllm:generation_tokens_total": 0, "v
 COUNTER_LOCK = threading.Lock()
 # Seconds between streamed chat tokens (slow enough to interrupt a long reply in tests).
 TOKEN_DELAY = float(os.environ.get("AITK_FAKE_TOKEN_DELAY", "0.05"))
+# Seconds between streamed completion tokens (what bench sends): a load test of many requests stays short.
+COMPLETION_TOKEN_DELAY = float(os.environ.get("AITK_FAKE_COMPLETION_TOKEN_DELAY", "0.005"))
 
 
 def chat_tokens(body):
@@ -124,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
 
         try:
             for t in tokens:
-                time.sleep(TOKEN_DELAY)
+                time.sleep(COMPLETION_TOKEN_DELAY)
                 event(t)
             if (body.get("stream_options") or {}).get("include_usage"):
                 chunk = {"object": "text_completion", "model": body["model"], "choices": []}

@@ -223,6 +223,50 @@ examples:
     text: az aitk inference chat --message "Hello" --wait 1200
 """
 
+helps["aitk inference compare"] = """
+type: command
+short-summary: Ask the base model and each adapter the same prompts; show the answers side by side.
+long-summary: >-
+    Did the adapter change what you wanted, and nothing else? Sends every prompt of the file to
+    the base model and to each model of --models (default: every model the endpoint lists), one
+    request at a time, greedy (temperature 0) unless you say otherwise, and returns the answers
+    with the tokens and latency of each; an adapter's answer equal to the base's is marked
+    sameAsBase. The prompts file is one prompt per line, or JSONL with one JSON list of chat
+    messages per line (the last one the user's). -o table shows one row per prompt and one column
+    per model; --report FILE.html writes a self-contained page with the whole answers.
+examples:
+  - name: Compare the base model with every adapter, one prompt per line.
+    text: az aitk inference compare --prompts prompts.txt -o table
+  - name: Compare with one adapter, chat prompts, and write an HTML page.
+    text: |
+        az aitk inference compare --prompts chats.jsonl \\
+            --models support-bot --report compare.html
+"""
+
+helps["aitk inference bench"] = """
+type: command
+short-summary: Load-test the endpoint; report tokens/s, time to first token, latency and cost.
+long-summary: >-
+    Sweeps concurrency levels (default 1, 8 and 32) against this workspace's endpoint only (the
+    HTTPS ingress of the app in infra/inference.config.json; anything else is refused): at each
+    level it streams --requests completions of about --prompt-tokens prompt tokens and exactly
+    --output-tokens output tokens, that many at a time, with the OpenAI Python client on asyncio.
+    Reports per level the output tokens per second, time to first token and request latency (p50
+    and p95, seconds), and the cost per million output tokens at the GPU profile's list price per
+    second (a dated table; --price-per-hour uses your own rate). Token counts are the server's
+    own. Bounded: at most 5000 requests, and none is started after --max-seconds. Progress goes to
+    stderr. A scaled-to-zero app's first request waits for a replica: run it warm.
+examples:
+  - name: The default sweep (1, 8, 32 concurrent requests) as a table.
+    text: az aitk inference bench -o table
+  - name: Longer prompts, shorter answers, your own concurrency levels.
+    text: |
+        az aitk inference bench --concurrency 1 4 16 \\
+            --prompt-tokens 512 --output-tokens 64
+  - name: Load an adapter; cost at your own hourly rate, as JSON.
+    text: az aitk inference bench -m support-bot --price-per-hour 1.5 -o json
+"""
+
 helps["aitk inference status"] = """
 type: command
 short-summary: Show the revision, replicas, GPU profile, scale settings and whether the server is ready.
