@@ -181,7 +181,8 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             "models",
             options_list=["--models"],
             nargs="+",
-            help="The adapters to set beside the base model (space-separated). Default: every model the endpoint lists.",
+            help="The adapters to set beside the base model (space-separated). "
+            "Default: every model the endpoint lists.",
         )
         c.argument("max_tokens", type=int, help="Most tokens of each answer. Default: 64.")
         c.argument(

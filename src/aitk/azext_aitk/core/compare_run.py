@@ -16,8 +16,8 @@ from .errors import CompareError
 MAX_PROMPTS = 200  # every prompt goes to every model, one at a time: keep a run short
 ROLES = ("system", "user", "assistant")
 FORMAT_HINT = (
-    "Write one prompt per line (plain text), or one JSON list of chat messages per line, e.g. "
-    '[{"role": "user", "content": "Hello"}].'
+    "Write one prompt per line (plain text), or JSONL: per line one JSON list of chat messages, "
+    "each an object with a role and a text content, the last one the user's."
 )
 
 
@@ -160,7 +160,7 @@ def html_report(res: dict[str, Any]) -> str:
     rows = []
     for p in res["prompts"]:
         context = "".join(
-            f'<div class="msg"><b>{html.escape(m["role"])}</b>: {html.escape(m["content"])}</div>'
+            f'<div class="msg"><strong>{html.escape(m["role"])}</strong>: {html.escape(m["content"])}</div>'
             for m in p["messages"]
         )
         rows.append(f"<tr><td>{context}</td>{''.join(_cell(a) for a in p['answers'])}</tr>")

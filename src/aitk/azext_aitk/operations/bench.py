@@ -38,6 +38,7 @@ def inference_bench(
         DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens,
         max_seconds,
     )
+    load_generator.check_client()
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
@@ -75,11 +76,18 @@ def inference_bench(
                 controller.add(message=f"Concurrency {level}", value=base + done, total_val=max(plan.total_requests, 1))
 
             samples, wall = load_generator.run_level(url, key, body, concurrency_level, n_requests, deadline, progress)
+            if not samples:
+                logger.warning("--max-seconds reached: concurrency %d and above not run", concurrency_level)
+                break
             levels.append(bench_plan.level_summary(concurrency_level, samples, wall, per_second))
             sent_before += n_requests
     finally:
         controller.end()
-    if levels and all(level["failed"] == level["requests"] for level in levels):
+    if not levels:
+        raise BenchError(
+            f"no request was sent within --max-seconds ({plan.max_seconds:g} s)", "Give a longer --max-seconds."
+        )
+    if all(level["failed"] == level["requests"] for level in levels):
         raise BenchError(
             f"every request failed: {'; '.join(levels[0]['errors']) or 'no answer'}",
             "`az aitk inference chat --message hi` shows whether the endpoint answers at all.",
