@@ -118,6 +118,7 @@ def load_arguments(self, _):
         )
 
     _load_day_two_arguments(self, no_wait_type, wake_wait_type)
+    _load_compare_and_bench_arguments(self)
 
 
 def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
@@ -170,6 +171,54 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
         )
         c.argument("wait", wake_wait_type)
 
+    with self.argument_context("aitk inference delete") as c:
+        c.argument("yes", options_list=["--yes", "-y"], action="store_true", help="Do not ask for confirmation.")
+        c.argument(
+            "no_wait",
+            no_wait_type,
+            help="Wait only for the container app to go (its environment cannot go before "
+            "it); start deleting the rest and return.",
+        )
+        c.argument(
+            "purge_share_files",
+            action="store_true",
+            help="Also remove what deploy put on the share: aitk/launcher, aitk/inference and "
+            "aitk/adapters (nothing else there). Without it they stay, so a new provision and "
+            "deploy pick up where you left off.",
+        )
+
+    with self.argument_context("aitk inference logs") as c:
+        c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")
+        c.argument("tail", type=int, help="How many past lines to show first, 0 to 300. Default: 100.")
+        c.argument(
+            "show_all",
+            options_list=["--all"],
+            action="store_true",
+            help="Also show the health probes' access lines (`GET /health … 200`), hidden by default.",
+        )
+        c.argument(
+            "log_type",
+            options_list=["--type"],
+            arg_type=get_enum_type(["console", "system"]),
+            help="console: the container's output (when no replica runs, the last terminated "
+            "replica's from Log Analytics); system: the replica's events (scheduled, image pulled, "
+            "started, probe failed, exited with code, scaled in/out). Default: console.",
+        )
+        c.argument("revision", help="The revision to read. Default: the app's latest.")
+
+    with self.argument_context("aitk inference wait") as c:
+        c.argument(
+            "ready",
+            action="store_true",
+            help="Wait until the endpoint serves: the app is provisioned, /health answers (this "
+            "starts a scaled-to-zero app) and /v1/models lists a model.",
+        )
+        c.argument("deleted", action="store_true", help="Wait until the container app is gone.")
+        c.argument("timeout", type=int, help="Most seconds to wait. Default: 3600.")
+        c.argument("interval", type=int, help="Seconds between checks. Default: 5.")
+
+
+def _load_compare_and_bench_arguments(self):
     with self.argument_context("aitk inference compare") as c:
         c.argument(
             "prompts",
@@ -237,49 +286,3 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             help="US dollars an hour of one replica, for the cost per million output tokens. Default: the "
             "dated list price of the app's GPU profile (none for the dedicated profiles).",
         )
-
-    with self.argument_context("aitk inference delete") as c:
-        c.argument("yes", options_list=["--yes", "-y"], action="store_true", help="Do not ask for confirmation.")
-        c.argument(
-            "no_wait",
-            no_wait_type,
-            help="Wait only for the container app to go (its environment cannot go before "
-            "it); start deleting the rest and return.",
-        )
-        c.argument(
-            "purge_share_files",
-            action="store_true",
-            help="Also remove what deploy put on the share: aitk/launcher, aitk/inference and "
-            "aitk/adapters (nothing else there). Without it they stay, so a new provision and "
-            "deploy pick up where you left off.",
-        )
-
-    with self.argument_context("aitk inference logs") as c:
-        c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")
-        c.argument("tail", type=int, help="How many past lines to show first, 0 to 300. Default: 100.")
-        c.argument(
-            "show_all",
-            options_list=["--all"],
-            action="store_true",
-            help="Also show the health probes' access lines (`GET /health … 200`), hidden by default.",
-        )
-        c.argument(
-            "log_type",
-            options_list=["--type"],
-            arg_type=get_enum_type(["console", "system"]),
-            help="console: the container's output (when no replica runs, the last terminated "
-            "replica's from Log Analytics); system: the replica's events (scheduled, image pulled, "
-            "started, probe failed, exited with code, scaled in/out). Default: console.",
-        )
-        c.argument("revision", help="The revision to read. Default: the app's latest.")
-
-    with self.argument_context("aitk inference wait") as c:
-        c.argument(
-            "ready",
-            action="store_true",
-            help="Wait until the endpoint serves: the app is provisioned, /health answers (this "
-            "starts a scaled-to-zero app) and /v1/models lists a model.",
-        )
-        c.argument("deleted", action="store_true", help="Wait until the container app is gone.")
-        c.argument("timeout", type=int, help="Most seconds to wait. Default: 3600.")
-        c.argument("interval", type=int, help="Seconds between checks. Default: 5.")

@@ -56,7 +56,7 @@ def plan(
         if not 1 <= value <= MAX_TOKENS_LIMIT:
             raise BenchError(f"{name} must be from 1 to {MAX_TOKENS_LIMIT}")
     seconds = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
-    if not seconds > 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise BenchError("--max-seconds must be a positive number of seconds")
     return BenchPlan(levels, per_level, prompt_tokens, output_tokens, seconds)
 
@@ -132,10 +132,11 @@ def price(profile: gpu_profiles.GpuProfile | None, price_per_hour: float | None)
     """(US dollars per second, where it comes from): --price-per-hour wins over the profile's
     dated list price (core/gpu_profiles.py, the table the GPU fit quotes)."""
     if price_per_hour is not None:
-        if not price_per_hour > 0:
+        if math.isnan(price_per_hour) or price_per_hour <= 0:
             raise BenchError("--price-per-hour must be a positive number (US dollars an hour)")
         return price_per_hour / 3600.0, "--price-per-hour"
     if profile is not None and profile.usd_per_hour is not None:
-        source = f"{profile.workload_profile_type} list price as of {gpu_profiles.PRICES_AS_OF}, {gpu_profiles.PRICES_SOURCE}"
+        as_of = f"list price as of {gpu_profiles.PRICES_AS_OF}, {gpu_profiles.PRICES_SOURCE}"
+        source = f"{profile.workload_profile_type} {as_of}"
         return profile.usd_per_hour / 3600.0, source
     return None, "no list price for the app's workload profile in aitk's table: pass --price-per-hour"
