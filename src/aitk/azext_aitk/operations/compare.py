@@ -44,6 +44,7 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
                 row.append(model_server.chat_once(url, key, body))
                 done += 1
             answers.append(row)
+        controller.add(message="Done", value=total, total_val=total)
     finally:
         controller.end()
     res = compare_run.result(url, chosen, conversations, answers, max_tokens, temperature)
