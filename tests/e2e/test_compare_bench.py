@@ -215,7 +215,7 @@ def test_bench_refuses_any_other_endpoint(fake_world, served):
         config.write_text(json.dumps(data))
         before = metrics(fake_world, served)["vllm:request_success_total"]
         error, _ = one_clear_error(fake_world.az("aitk", "inference", "bench", cwd=fake_world.workspace))
-        assert "https://example.com" in error and "bench loads only the app's own endpoint" in error
+        assert "https://example.com" in error and "is not container app" in error
         assert metrics(fake_world, served)["vllm:request_success_total"] == before
     finally:
         config.write_text(saved)

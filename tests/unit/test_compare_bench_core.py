@@ -1,5 +1,5 @@
 """core/compare_run and core/bench_plan with plain values: the prompts file, the report page, the
-sweep's options, the endpoint rule and the statistics."""
+sweep's options and the statistics (the endpoint rule bench shares: core/endpoint_url)."""
 
 import pytest
 from azext_aitk.core import bench_plan, compare_run, gpu_profiles
@@ -85,15 +85,6 @@ def test_the_sweep_defaults_and_bounds():
                  ([1], None, 0, 1, None), ([1], None, 1, 40000, None), ([1], None, 1, 1, 0), ([1], None, 1, 1, float("nan"))):  # fmt: skip
         with pytest.raises(BenchError):
             bench_plan.plan(*args)
-
-
-def test_bench_loads_only_the_apps_own_https_ingress():
-    assert bench_plan.check_endpoint("https://App.example.io/", "app.example.io") == "https://app.example.io"
-    for url, fqdn in (("http://app.example.io", "app.example.io"), ("https://other.io", "app.example.io")):
-        with pytest.raises(BenchError, match="bench loads only the app's own endpoint"):
-            bench_plan.check_endpoint(url, fqdn)
-    with pytest.raises(BenchError, match="no ingress"):
-        bench_plan.check_endpoint("https://app.example.io", None)
 
 
 def test_percentiles_interpolate_between_ranks():

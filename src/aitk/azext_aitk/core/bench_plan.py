@@ -61,24 +61,6 @@ def plan(
     return BenchPlan(levels, per_level, prompt_tokens, output_tokens, seconds)
 
 
-def check_endpoint(configured_url: str, ingress_fqdn: str | None) -> str:
-    """The URL bench may load: the workspace's endpoint, only when it is the HTTPS ingress of the
-    app the workspace names (a load test of anything else is refused)."""
-    if not ingress_fqdn:
-        raise BenchError(
-            "the container app has no ingress, so bench has no endpoint of yours to load",
-            "Run `az aitk inference provision` (its template gives the app HTTPS ingress).",
-        )
-    expected = f"https://{ingress_fqdn}"
-    if configured_url.rstrip("/").lower() != expected.lower():
-        raise BenchError(
-            f"infra/inference.config.json's endpoint {configured_url} is not the app's ingress {expected}; "
-            "bench loads only the app's own endpoint",
-            "Run `az aitk inference provision` again to rewrite the config.",
-        )
-    return expected
-
-
 def prompt_text(prompt_tokens: int) -> str:
     """A prompt of about `prompt_tokens` tokens (one common word is about one token in most
     tokenizers; the report gives the server's own count)."""

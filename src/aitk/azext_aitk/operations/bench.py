@@ -7,17 +7,12 @@ from knack.log import get_logger
 from ..azure import container_app, load_generator, model_server
 from ..core import bench_plan, chat_session
 from ..core.errors import BenchError
-from ._config import load_config
+from ._config import app_url, load_config
 
 logger = get_logger(__name__)
 
 DEFAULT_PROMPT_TOKENS = 128
 DEFAULT_OUTPUT_TOKENS = 128
-
-
-def _ingress_fqdn(app):
-    ingress = getattr(getattr(app, "configuration", None), "ingress", None)
-    return getattr(ingress, "fqdn", None)
 
 
 def inference_bench(
@@ -39,10 +34,10 @@ def inference_bench(
         max_seconds,
     )
     load_generator.check_client()
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get()
-    url = bench_plan.check_endpoint(cfg.url, _ingress_fqdn(app))
+    url = app_url(ws, cfg, app)  # only the app's own HTTPS ingress is loaded (and gets the key)
     profile = aca.workload_profile(app)
     per_second, price_source = bench_plan.price(profile, price_per_hour)
     key = aca.api_key()

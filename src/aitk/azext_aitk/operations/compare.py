@@ -5,7 +5,7 @@ from knack.log import get_logger
 from ..azure import container_app, model_server
 from ..core import chat_session, compare_run
 from ..core.errors import CompareError
-from ._config import load_config
+from ._config import app_url, load_config
 
 logger = get_logger(__name__)
 
@@ -18,11 +18,10 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
     chat_session.validate_options(temperature, max_tokens)
     conversations = compare_run.read_prompts(prompts)
     report_path = compare_run.check_report_path(report)
-    _, cfg = load_config(cmd, workspace)
+    ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    aca.get()  # a missing app: one clear error
+    url = app_url(ws, cfg, aca.get())  # the key goes only to the app's own HTTPS ingress
     key = aca.api_key()
-    url = cfg.url
     try:
         served = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:
