@@ -237,6 +237,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(os.environ.get("AITK_PORT") or os.environ.get("PORT") or (sys.argv[1] if len(sys.argv) > 1 else 8000))
+    ThreadingHTTPServer.request_queue_size = 128  # bench's 32 concurrent connections (default: 5)
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print(f"fake server: serving {', '.join(models())} on port {port}", flush=True)
     server.serve_forever()
