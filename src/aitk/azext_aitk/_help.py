@@ -255,7 +255,7 @@ long-summary: >-
     and p95, seconds), and the cost per million output tokens at the GPU profile's list price per
     second (a dated table; --price-per-hour uses your own rate). Token counts are the server's
     own. Bounded: at most 5000 requests, and none is started after --max-seconds. Progress goes to
-    stderr. A scaled-to-zero app's first request waits for a replica: run it warm.
+    stderr. A scaled-to-zero app is woken and waited for before the sweep starts.
 examples:
   - name: The default sweep (1, 8, 32 concurrent requests) as a table.
     text: az aitk inference bench -o table

@@ -8,6 +8,7 @@ from ..azure import container_app, load_generator, model_server
 from ..core import bench_plan, chat_session
 from ..core.errors import BenchError
 from ._config import app_url, load_config
+from ._wake import wake_endpoint
 
 logger = get_logger(__name__)
 
@@ -41,6 +42,7 @@ def inference_bench(
     profile = aca.workload_profile(app)
     per_second, price_source = bench_plan.price(profile, price_per_hour)
     key = aca.api_key()
+    wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
     try:
         served = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:

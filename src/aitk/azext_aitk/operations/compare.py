@@ -6,6 +6,7 @@ from ..azure import container_app, model_server
 from ..core import chat_session, compare_run
 from ..core.errors import CompareError
 from ._config import app_url, load_config
+from ._wake import wake_endpoint
 
 logger = get_logger(__name__)
 
@@ -22,6 +23,7 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     url = app_url(ws, cfg, aca.get())  # the key goes only to the app's own HTTPS ingress
     key = aca.api_key()
+    wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
     try:
         served = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:
