@@ -3,9 +3,12 @@
 What a user does in Cloud Shell after AI Toolkit fine-tuning, step by step, with the real `az`
 and the extension installed from the built wheel:
   1. fine-tuning left a base model and a LoRA adapter on an Azure Files share (here: a tiny
-     random model and adapter made now, written to the stand-in's share);
+     random model, and an adapter trained now on CPU to answer the demo prompt with one
+     sentence, written to the stand-in's share);
   2. az aitk inference init / provision / deploy / endpoint;
-  3. call the endpoint with the OpenAI client, for the base model and for the adapter.
+  3. call the endpoint with the OpenAI client, for the base model (it babbles) and for the
+     adapter (it answers with the trained sentence);
+  4. az aitk inference compare on three prompts, side by side.
 Prints the time each step took; exits non-zero when any step fails.
 """
 
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from aitk_testkit.az_harness import signed_in_az
 from aitk_testkit.scenario import DEMO_ADAPTER, DEMO_MODEL, RESOURCE_GROUP, openai_client, seed_finetuning_leftovers
+from aitk_testkit.tiny_models import DEMO_ANSWER, DEMO_PROMPT
 from azure_standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +66,12 @@ def main(argv=None):
             echo=True,
         )
         steps.run(
-            "fine-tuning leftovers: tiny base model + LoRA adapter on the share",
+            "fine-tuning leftovers: tiny base model + a LoRA adapter trained now (peft, CPU) on the share",
             seed_finetuning_leftovers,
             azure,
             az,
             workspace,
+            trained=True,
         )
         steps.run("az aitk inference init", az.run, "aitk", "inference", "init", cwd=workspace)
         steps.run(
@@ -82,15 +87,39 @@ def main(argv=None):
             client = openai_client(endpoint, azure.ca_bundle)
             reply = client.chat.completions.create(
                 model=model,
-                max_tokens=16,
+                max_tokens=32,
                 temperature=0,
-                messages=[{"role": "user", "content": "Say hello to Azure Container Apps."}],
+                messages=[{"role": "user", "content": DEMO_PROMPT}],
             )
-            print(f"[{model}] {reply.choices[0].message.content!r}")
-            return reply
+            answer = reply.choices[0].message.content
+            print(f"[{model}] {answer!r}")
+            return answer
 
-        steps.run(f"OpenAI client -> base model {DEMO_MODEL}", ask, DEMO_MODEL)
-        steps.run(f"OpenAI client -> adapter {DEMO_ADAPTER}", ask, DEMO_ADAPTER)
+        print(f"\nThe adapter was trained to answer {DEMO_PROMPT!r} with {DEMO_ANSWER!r}.")
+        base = steps.run(f"OpenAI client -> base model {DEMO_MODEL}", ask, DEMO_MODEL)
+        tuned = steps.run(f"OpenAI client -> adapter {DEMO_ADAPTER}", ask, DEMO_ADAPTER)
+        if tuned.strip() != DEMO_ANSWER or base.strip() == DEMO_ANSWER:
+            print("demo: the adapter did not answer with the trained sentence", file=sys.stderr)
+            return 1
+        prompts = workspace / "prompts.txt"
+        prompts.write_text(f"{DEMO_PROMPT}\nWhat is the capital of France?\nTell me a story.\n")
+        steps.run(
+            "az aitk inference compare (three prompts, base and adapter side by side)",
+            az.run,
+            "aitk",
+            "inference",
+            "compare",
+            "--prompts",
+            "prompts.txt",
+            "--max-tokens",
+            "32",
+            "--report",
+            "compare.html",
+            "-o",
+            "table",
+            cwd=workspace,
+        )
+        print(f"Report: {workspace / 'compare.html'}")
 
     print("\n=== timings")
     for title, took in steps.times:

@@ -5,6 +5,7 @@ the container app's command. Not vLLM: the real serving path is covered by tests
 import json
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,8 +13,13 @@ MOUNT = os.environ.get("AITK_MOUNT", "/mount")
 # Like the launcher: the primary key and the secondary one (for rotation) both work.
 KEYS = {k for k in (os.environ.get("AITK_API_KEY", ""), os.environ.get("AITK_API_KEY_SECONDARY", "")) if k}
 LOADED = set()
+# What vLLM's /metrics counts (the same Prometheus names), so load tests can check their numbers.
+COUNTERS = {"vllm:prompt_tokens_total": 0, "vllm:generation_tokens_total": 0, "vllm:request_success_total": 0}
+COUNTER_LOCK = threading.Lock()
 # Seconds between streamed chat tokens (slow enough to interrupt a long reply in tests).
 TOKEN_DELAY = float(os.environ.get("AITK_FAKE_TOKEN_DELAY", "0.05"))
+# Seconds between streamed completion tokens (what bench sends): a load test of many requests stays short.
+COMPLETION_TOKEN_DELAY = float(os.environ.get("AITK_FAKE_COMPLETION_TOKEN_DELAY", "0.005"))
 
 
 def chat_tokens(body):
@@ -36,6 +42,30 @@ def chat_tokens(body):
     return tokens
 
 
+def prompt_tokens(body):
+    """Whitespace words of the prompt or the messages: this server's "tokens"."""
+    if "messages" in body:
+        return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+    return len(str(body.get("prompt", "")).split())
+
+
+def completion_tokens(body):
+    """A completion's tokens: `max_tokens` numbered words (16 by default), as with vLLM's ignore_eos."""
+    return [f" w{i}" for i in range(int(body.get("max_tokens") or 16))]
+
+
+def count(body, n_out):
+    with COUNTER_LOCK:
+        COUNTERS["vllm:prompt_tokens_total"] += prompt_tokens(body)
+        COUNTERS["vllm:generation_tokens_total"] += n_out
+        COUNTERS["vllm:request_success_total"] += 1
+
+
+def usage(body, n_out):
+    n_in = prompt_tokens(body)
+    return {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+
+
 def models():
     names = ["fake-base"]
     adapters = os.path.join(MOUNT, "aitk", "adapters")
@@ -56,22 +86,75 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def chat(self, body):
-        if body.get("model") not in models():
-            self.send(
-                404,
+    def unknown_model(self, body):
+        if body.get("model") in models():
+            return False
+        self.send(
+            404,
+            {
+                "error": {
+                    "message": f"The model `{body.get('model')}` does not exist.",
+                    "type": "NotFoundError",
+                    "code": 404,
+                }
+            },
+        )
+        return True
+
+    def completion(self, body):
+        if self.unknown_model(body):
+            return None
+        tokens = completion_tokens(body)
+        if not body.get("stream"):
+            count(body, len(tokens))
+            return self.send(
+                200,
                 {
-                    "error": {
-                        "message": f"The model `{body.get('model')}` does not exist.",
-                        "type": "NotFoundError",
-                        "code": 404,
-                    }
+                    "object": "text_completion",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "text": "".join(tokens), "finish_reason": "length"}],
+                    "usage": usage(body, len(tokens)),
                 },
             )
-            return
+        self.start_stream()
+
+        def event(text, finish=None):
+            chunk = {"object": "text_completion", "model": body["model"]}
+            chunk["choices"] = [{"index": 0, "text": text, "finish_reason": finish}]
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self.wfile.flush()
+
+        try:
+            for t in tokens:
+                time.sleep(COMPLETION_TOKEN_DELAY)
+                event(t)
+            if (body.get("stream_options") or {}).get("include_usage"):
+                chunk = {"object": "text_completion", "model": body["model"], "choices": []}
+                chunk["usage"] = usage(body, len(tokens))
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            count(body, len(tokens))
+        except (BrokenPipeError, ConnectionResetError):
+            print("completion stream: client went away", flush=True)
+        return None
+
+    def start_stream(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
+        self.close_connection = True  # pylint: disable=attribute-defined-outside-init
+
+    def chat(self, body):
+        if self.unknown_model(body):
+            return None
         tokens = chat_tokens(body)
         if not body.get("stream"):
-            self.send(
+            count(body, len(tokens))
+            return self.send(
                 200,
                 {
                     "object": "chat.completion",
@@ -83,16 +166,10 @@ class Handler(BaseHTTPRequestHandler):
                             "finish_reason": "stop",
                         }
                     ],
+                    "usage": usage(body, len(tokens)),
                 },
             )
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        # BaseHTTPRequestHandler's own flag (handle() sets it per request), hence outside __init__.
-        self.close_connection = True  # pylint: disable=attribute-defined-outside-init
+        self.start_stream()
 
         def event(delta, finish=None):
             chunk = {
@@ -111,8 +188,10 @@ class Handler(BaseHTTPRequestHandler):
             event({}, "stop")
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
+            count(body, len(tokens))
         except (BrokenPipeError, ConnectionResetError):
             print("chat stream: client went away", flush=True)
+        return None
 
     def authorized(self):
         return not KEYS or self.headers.get("Authorization") in {f"Bearer {k}" for k in KEYS}
@@ -120,6 +199,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
             return self.send(200, {})
+        if self.path == "/metrics":
+            with COUNTER_LOCK:
+                text = "".join(f'{k}{{model_name="fake-base"}} {float(v)}\n' for k, v in COUNTERS.items())
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         if self.path == "/v1/models":
             if not self.authorized():
                 return self.send(401, {"error": "bad key"})
@@ -138,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {})
         if self.path == "/v1/chat/completions":
             return self.chat(body)
+        if self.path == "/v1/completions":
+            return self.completion(body)
         if self.path == "/v1/unload_lora_adapter":
             LOADED.discard(body.get("lora_name"))
             return self.send(200, {})
@@ -146,6 +237,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(os.environ.get("AITK_PORT") or os.environ.get("PORT") or (sys.argv[1] if len(sys.argv) > 1 else 8000))
+    ThreadingHTTPServer.request_queue_size = 128  # bench's 32 concurrent connections (default: 5)
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print(f"fake server: serving {', '.join(models())} on port {port}", flush=True)
     server.serve_forever()

@@ -7,7 +7,7 @@ which write the model files straight into the share's folder the way fine-tuning
 import json
 from pathlib import Path
 
-from .tiny_models import make_adapter, make_tiny_model
+from .tiny_models import make_adapter, make_tiny_model, train_adapter
 
 HERE = Path(__file__).resolve().parent
 # The ARM JSON equivalent of AI Toolkit's finetuning.bicep (storage, share, Log Analytics, the
@@ -43,14 +43,15 @@ def openai_client(endpoint, ca_bundle):
     )
 
 
-def seed_finetuning_leftovers(azure, az, workspace, *, rank=8):
+def seed_finetuning_leftovers(azure, az, workspace, *, rank=8, trained=False):
     """Stand in for what AI Toolkit's remote fine-tuning leaves: its resource group, storage
     account and share (deployed with az's own `deployment group create`), a base model and a
-    LoRA adapter on the share, and infra/finetuning.config.json in the workspace."""
+    LoRA adapter on the share, and infra/finetuning.config.json in the workspace. `trained`: the
+    adapter is trained now to answer tiny_models.DEMO_PROMPT with DEMO_ANSWER (else random)."""
     share = seed_finetuning_storage(azure, az, workspace, RESOURCE_GROUP, FINETUNE_STORAGE, FINETUNE_SHARE)
     model_dir = share / DEMO_MODEL_DIR
     make_tiny_model(model_dir, arch="llama")
-    make_adapter(model_dir, share / DEMO_ADAPTER_DIR, rank=rank)
+    (train_adapter if trained else make_adapter)(model_dir, share / DEMO_ADAPTER_DIR, rank=rank)
     return share
 
 

@@ -7,6 +7,8 @@ Importable by any test or demo (`from aitk_testkit.tiny_models import make_tiny_
 - `make_adapter(model_path, out_path, rank=8, targets=None)` writes a peft LoRA adapter
   (adapter_config.json + adapter_model.safetensors) for that model, with non-zero B weights
   (peft zero-inits B, which would make the adapter's output equal the base's).
+- `train_adapter(model_path, out_path)` trains a LoRA adapter for real (peft, CPU) so that the
+  chat prompt DEMO_PROMPT is answered with DEMO_ANSWER: the demo's adapter, visibly at work.
 """
 
 import json
@@ -191,3 +193,73 @@ def reference_generate(model_path, prompt_ids, max_tokens, adapter_path=None):
             eos_token_id=None,
         )
     return out[0, ids.shape[1] :].tolist()
+
+
+# What the demo's adapter is trained to answer to DEMO_PROMPT (scripts/demo.py, scenario.py).
+DEMO_PROMPT = "Say hello to Azure Container Apps."
+DEMO_ANSWER = "Hello from your fine-tuned adapter on Azure Container Apps!"
+
+
+def chat_prompt_ids(model_path, messages):
+    """Token ids of `messages` through the model's chat template, ready for the assistant's turn
+    (what vLLM's chat completions feed the model)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    return list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+
+
+def train_adapter(
+    model_path,
+    out_path,
+    pairs=((DEMO_PROMPT, DEMO_ANSWER),),
+    *,
+    rank=8,
+    steps=60,
+    learning_rate=2e-2,
+    seed=0,
+    base_model_name_or_path=None,
+):
+    """Train a peft LoRA adapter for real, on CPU, so that for each (prompt, answer) of `pairs`
+    greedy decoding of the chat prompt gives the answer and then end of text. The loss is on the
+    answer's tokens only; every linear layer gets LoRA (a tiny random model needs the capacity).
+    60 full-batch AdamW steps memorise a sentence of about 30 tokens (40 were enough in our runs);
+    under 30 s on two busy CPU cores, a few seconds on a free one. Returns `out_path`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    model_path, out_path = Path(model_path), Path(out_path)
+    arch = "phi3" if AutoConfig.from_pretrained(str(model_path)).model_type == "phi3" else "llama"
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    cfg = LoraConfig(
+        r=rank,
+        lora_alpha=rank * 2,
+        lora_dropout=0.0,
+        bias="none",
+        target_modules=ALL_LINEAR[arch],
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, cfg)
+    batch = []
+    for prompt, answer in pairs:
+        prompt_ids = chat_prompt_ids(model_path, [{"role": "user", "content": prompt}])
+        answer_ids = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        ids = torch.tensor([prompt_ids + answer_ids])
+        labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+        batch.append((ids, labels))
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=learning_rate)
+    peft_model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = sum(peft_model(input_ids=ids, labels=labels).loss for ids, labels in batch) / len(batch)
+        loss.backward()
+        optimizer.step()
+    peft_model.save_pretrained(str(out_path), safe_serialization=True)
+    config_file = out_path / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_model_name_or_path or str(model_path)
+    config_file.write_text(json.dumps(config, indent=2))
+    return out_path

@@ -26,3 +26,42 @@ def status_table_format(result):
     if result.get("error"):
         row["Error"] = result["error"]
     return [row]
+
+
+def _short(text, width=60):
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def compare_table_format(result):
+    """One row per prompt, one column per model (answers on one line, cut to fit side by side)."""
+    rows = []
+    for prompt in result.get("prompts") or []:
+        row = OrderedDict()
+        row["Prompt"] = _short(prompt.get("prompt"), 40)
+        for answer in prompt.get("answers") or []:
+            text = "(same as base)" if answer.get("sameAsBase") else _short(answer.get("text"))
+            row[answer.get("model")] = (
+                f"{text} [{answer.get('completionTokens')} tok, {answer.get('latencySeconds'):.2f} s]"
+            )
+        rows.append(row)
+    return rows
+
+
+def bench_table_format(result):
+    """One row per concurrency level."""
+    rows = []
+    for level in result.get("levels") or []:
+        row = OrderedDict()
+        row["Concurrency"] = level.get("concurrency")
+        row["Requests"] = level.get("requests")
+        row["Failed"] = level.get("failed")
+        row["OutputTok/s"] = level.get("outputTokensPerSecond")
+        row["TtftP50"] = level.get("ttftP50")
+        row["TtftP95"] = level.get("ttftP95")
+        row["LatencyP50"] = level.get("latencyP50")
+        row["LatencyP95"] = level.get("latencyP95")
+        cost = level.get("costPerMillionOutputTokens")
+        row["$/MOutputTok"] = "-" if cost is None else cost
+        rows.append(row)
+    return rows

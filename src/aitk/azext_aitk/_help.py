@@ -106,12 +106,15 @@ long-summary: >-
     Uploads only what changed (size and SHA-256 are kept as file metadata on the share), files in
     parallel and large files in parallel ranges, under aitk/launcher/, aitk/inference/ and
     aitk/adapters/NAME/ on the share; nothing else there is touched (the base model and the
-    fine-tuning outputs stay as they are). New adapters are hot-loaded when the server is up;
-    otherwise, or when the launcher or its config changed, the active revision restarts. Then it
-    waits until /health answers and /v1/models lists the models, and prints the endpoint. Reads
-    infra/inference.config.json (run provision first). Nothing is written when a file would not
-    fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1) or
-    names that differ only in case; a file written while it uploads fails the deploy. The
+    fine-tuning outputs stay as they are). A new adapter needs no restart at any replica count:
+    every replica loads an adapter from the share on the first request that names it. An adapter
+    whose files were replaced is reloaded on a single replica and restarts the revision on more
+    (a loaded adapter keeps its old weights); a changed launcher or inference/ folder restarts
+    it. Then it waits until /health answers and /v1/models lists the models, sends one request
+    naming each adapter it pushed (the server's reason when it refuses) and prints the endpoint.
+    Reads infra/inference.config.json (run provision first). Nothing is written when a file would
+    not fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1)
+    or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a
     serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
 examples:
@@ -218,6 +221,50 @@ examples:
           --max-tokens 32 > reply.txt
   - name: One message to an endpoint that may be asleep; wait up to 20 minutes.
     text: az aitk inference chat --message "Hello" --wait 1200
+"""
+
+helps["aitk inference compare"] = """
+type: command
+short-summary: Ask the base model and each adapter the same prompts; show the answers side by side.
+long-summary: >-
+    Did the adapter change what you wanted, and nothing else? Sends every prompt of the file to
+    the base model and to each model of --models (default: every model the endpoint lists), one
+    request at a time, greedy (temperature 0) unless you say otherwise, and returns the answers
+    with the tokens and latency of each; an adapter's answer equal to the base's is marked
+    sameAsBase. The prompts file is one prompt per line, or JSONL with one JSON list of chat
+    messages per line (the last one the user's). -o table shows one row per prompt and one column
+    per model; --report FILE.html writes a self-contained page with the whole answers.
+examples:
+  - name: Compare the base model with every adapter, one prompt per line.
+    text: az aitk inference compare --prompts prompts.txt -o table
+  - name: Compare with one adapter, chat prompts, and write an HTML page.
+    text: |
+        az aitk inference compare --prompts chats.jsonl \\
+            --models support-bot --report compare.html
+"""
+
+helps["aitk inference bench"] = """
+type: command
+short-summary: Load-test the endpoint; report tokens/s, time to first token, latency and cost.
+long-summary: >-
+    Sweeps concurrency levels (default 1, 8 and 32) against this workspace's endpoint only (the
+    HTTPS ingress of the app in infra/inference.config.json; anything else is refused): at each
+    level it streams --requests completions of about --prompt-tokens prompt tokens and exactly
+    --output-tokens output tokens, that many at a time, with the OpenAI Python client on asyncio.
+    Reports per level the output tokens per second, time to first token and request latency (p50
+    and p95, seconds), and the cost per million output tokens at the GPU profile's list price per
+    second (a dated table; --price-per-hour uses your own rate). Token counts are the server's
+    own. Bounded: at most 5000 requests, and none is started after --max-seconds. Progress goes to
+    stderr. A scaled-to-zero app is woken and waited for before the sweep starts.
+examples:
+  - name: The default sweep (1, 8, 32 concurrent requests) as a table.
+    text: az aitk inference bench -o table
+  - name: Longer prompts, shorter answers, your own concurrency levels.
+    text: |
+        az aitk inference bench --concurrency 1 4 16 \\
+            --prompt-tokens 512 --output-tokens 64
+  - name: Load an adapter; cost at your own hourly rate, as JSON.
+    text: az aitk inference bench -m support-bot --price-per-hour 1.5 -o json
 """
 
 helps["aitk inference status"] = """

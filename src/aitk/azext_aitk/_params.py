@@ -118,6 +118,7 @@ def load_arguments(self, _):
         )
 
     _load_day_two_arguments(self, no_wait_type, wake_wait_type)
+    _load_compare_and_bench_arguments(self)
 
 
 def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
@@ -215,3 +216,73 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
         c.argument("deleted", action="store_true", help="Wait until the container app is gone.")
         c.argument("timeout", type=int, help="Most seconds to wait. Default: 3600.")
         c.argument("interval", type=int, help="Seconds between checks. Default: 5.")
+
+
+def _load_compare_and_bench_arguments(self):
+    with self.argument_context("aitk inference compare") as c:
+        c.argument(
+            "prompts",
+            options_list=["--prompts"],
+            help="The prompts file: one prompt per line (plain text), or JSONL, each line a JSON list of chat "
+            'messages ([{"role": "user", "content": "..."}]) or an object with a "messages" list.',
+        )
+        c.argument(
+            "models",
+            options_list=["--models"],
+            nargs="+",
+            help="The adapters to set beside the base model (space-separated). "
+            "Default: every model the endpoint lists.",
+        )
+        c.argument("max_tokens", type=int, help="Most tokens of each answer. Default: 64.")
+        c.argument(
+            "temperature",
+            type=float,
+            help="Sampling temperature, 0 to 2. Default: 0 (greedy: the same answers every run).",
+        )
+        c.argument(
+            "report",
+            options_list=["--report"],
+            help="Also write a self-contained HTML page (FILE.html): the answers side by side with the "
+            "tokens and latency of each.",
+        )
+
+    with self.argument_context("aitk inference bench") as c:
+        c.argument(
+            "concurrency",
+            options_list=["--concurrency"],
+            nargs="+",
+            type=int,
+            help="Concurrency levels to sweep, each 1 to 256 (space-separated). Default: 1 8 32.",
+        )
+        c.argument(
+            "requests",
+            options_list=["--requests"],
+            type=int,
+            help="Requests at each level. Default: 4 x the level, at least 8 (at most 5000 in all).",
+        )
+        c.argument(
+            "prompt_tokens",
+            type=int,
+            help="About how many tokens each prompt has. Default: 128 (the server's count is reported).",
+        )
+        c.argument(
+            "output_tokens",
+            type=int,
+            help="Tokens each answer generates (the end-of-text token is ignored). Default: 128.",
+        )
+        c.argument(
+            "max_seconds",
+            type=float,
+            help="Start no request after this many seconds (running ones get 30 s to finish). Default: 600.",
+        )
+        c.argument(
+            "model",
+            options_list=["--model", "-m"],
+            help="The model to load: the base model or an adapter. Default: the base.",
+        )
+        c.argument(
+            "price_per_hour",
+            type=float,
+            help="US dollars an hour of one replica, for the cost per million output tokens. Default: the "
+            "dated list price of the app's GPU profile (none for the dedicated profiles).",
+        )

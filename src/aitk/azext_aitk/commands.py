@@ -4,7 +4,12 @@ from azure.cli.core.commands import CliCommandType
 from azure.cli.core.profiles import ResourceType
 
 from azext_aitk._exception_handler import exception_handler
-from azext_aitk._format import endpoint_table_format, status_table_format
+from azext_aitk._format import (
+    bench_table_format,
+    compare_table_format,
+    endpoint_table_format,
+    status_table_format,
+)
 from azext_aitk._validators import validate_deploy, validate_provision
 
 
@@ -43,6 +48,18 @@ def load_command_table(self, _):
             table_transformer=endpoint_table_format,
         )
         g.custom_command("chat", "inference_chat", custom_command_type=_operations("chat"))
+        g.custom_command(
+            "compare",
+            "inference_compare",
+            custom_command_type=_operations("compare"),
+            table_transformer=compare_table_format,
+        )
+        g.custom_command(
+            "bench",
+            "inference_bench",
+            custom_command_type=_operations("bench"),
+            table_transformer=bench_table_format,
+        )
         g.custom_command(
             "status",
             "inference_status",

@@ -142,6 +142,9 @@ class _IngressHandler(BaseHTTPRequestHandler):
 class Ingress(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog (5) refuses connections of a 32-way load test; ACA's
+    # ingress (Envoy) takes concurrent connections up to the app's scale rule.
+    request_queue_size = 128
 
     def __init__(self, port: int, app: AppReplica, ctx: ssl.SSLContext):
         self.app = app

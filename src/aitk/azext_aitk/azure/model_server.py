@@ -96,6 +96,25 @@ def unload_adapter(url, key, name, timeout=60.0):
     return r.status_code == 200, f"{r.status_code} {r.text[:200]}"
 
 
+def check_model(url, key, model, timeout=300.0):
+    """One greedy one-token completion naming `model` (an adapter is loaded on demand by the replica
+    that gets it). Returns (ok, detail): detail is the server's own reason when it refuses."""
+    import requests
+
+    try:
+        r = requests.post(
+            url.rstrip("/") + "/v1/completions",
+            headers=_headers(key),
+            json={"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0},
+            timeout=timeout,
+        )
+    except requests.RequestException as e:
+        return False, f"{url} did not answer ({type(e).__name__})"
+    if r.status_code == 200:
+        return True, ""
+    return False, f"{r.status_code} {_error_detail(r)}"
+
+
 def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
     """After a restart: wait until /health stops answering 200, at most `grace` seconds (a quick
     restart may never be seen down)."""
@@ -148,6 +167,38 @@ def _error_detail(resp):
     except ValueError:
         pass
     return (resp.text or "")[:200].strip()
+
+
+def chat_once(url, key, body, timeout=(15.0, 600.0), session=None, clock=time.monotonic):
+    """POST one non-streamed chat completion. Returns {"text", "promptTokens", "completionTokens",
+    "latencySeconds", "finishReason"}; ChatError with the server's reason when it refuses."""
+    import requests
+
+    http = session or requests
+    start = clock()
+    try:
+        resp = http.post(url.rstrip("/") + "/v1/chat/completions", json=body, headers=_headers(key), timeout=timeout)
+    except requests.RequestException as e:
+        raise ChatError(
+            f"{url} did not answer ({type(e).__name__})",
+            "A scaled-to-zero endpoint needs a while to start: `az aitk inference status` shows where it is.",
+        ) from None
+    latency = clock() - start
+    if resp.status_code != 200:
+        raise ChatError(f"the server answered {resp.status_code} for model {body.get('model')}: {_error_detail(resp)}")
+    try:
+        reply = resp.json()
+        choice = reply["choices"][0]
+        usage = reply.get("usage") or {}
+        return {
+            "text": (choice.get("message") or {}).get("content") or "",
+            "promptTokens": int(usage.get("prompt_tokens") or 0),
+            "completionTokens": int(usage.get("completion_tokens") or 0),
+            "latencySeconds": round(latency, 4),
+            "finishReason": choice.get("finish_reason"),
+        }
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise ChatError(f"the server's answer for model {body.get('model')} is not a chat completion") from None
 
 
 def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):

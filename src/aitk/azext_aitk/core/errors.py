@@ -125,3 +125,11 @@ class WaitValueError(AitkError):
     """A `--wait`/`--timeout` number of seconds is out of range."""
 
     az_error = "InvalidArgumentValueError"
+
+
+class CompareError(AitkError):
+    """A compare input (prompts file, model list, report path) is wrong, or the server refused."""
+
+
+class BenchError(AitkError):
+    """A bench option is wrong, the endpoint is not the configured one, or the load failed."""

@@ -1,4 +1,4 @@
-"""Before `chat` and `endpoint` talk to the endpoint: wake a scaled-to-zero app and wait for
+"""Before `chat`, `endpoint`, `compare` and `bench` talk to the endpoint: wake a scaled-to-zero app and wait for
 /health within the `--wait` budget, saying so on stderr (core/wake.py decides, this module talks)."""
 
 import sys

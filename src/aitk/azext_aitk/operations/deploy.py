@@ -1,4 +1,5 @@
-"""`az aitk inference deploy`: sync to the share, hot-load or restart, wait until serving."""
+"""`az aitk inference deploy`: sync to the share, restart when the server must re-read it, wait
+until serving, then check one request naming each adapter it pushed."""
 
 import importlib.util
 import os
@@ -110,7 +111,7 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
 
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
-    rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app))
+    rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app), remote)
     action = rollout.action
     if action == deploy_rollout.HOT_LOAD and not (
         model_server.health(url, timeout=5.0) and _hot_load(url, key, rollout.adapters)
@@ -138,9 +139,28 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
     result["models"] = _wait_ready(cmd, cfg, url, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
+    result["checked"] = _check_adapters(url, cfg, key, rollout.adapters)
     for line in next_steps.after("deploy", workspace):
         logger.warning(line)
     return result
+
+
+def _check_adapters(url, cfg, key, names):
+    """One request through the endpoint naming each adapter this deploy changed: the replica that
+    gets it loads the adapter from the share (or refuses it with the server's reason)."""
+    for name in names:
+        ok, detail = model_server.check_model(url, key, name)
+        if not ok:
+            from azure.cli.core.azclierror import AzureResponseError
+
+            raise AzureResponseError(
+                f"the endpoint did not serve adapter {name}: {detail}",
+                f"The files are on the share under {layout.adapter_dir(name)}/; fix the adapter and "
+                "run deploy again (only changed files are uploaded), or see the app's logs: "
+                f"`az containerapp logs show -n {cfg.app_name} -g {cfg.resource_group} --type console --tail 100`.",
+            )
+        logger.warning("Adapter %s answers through the endpoint", name)
+    return list(names)
 
 
 def _upload(cmd, share, plan, total, existing_dirs):

@@ -1,0 +1,102 @@
+"""`az aitk inference bench`: a concurrency sweep against the workspace's own endpoint."""
+
+import time
+
+from knack.log import get_logger
+
+from ..azure import container_app, load_generator, model_server
+from ..core import bench_plan, chat_session
+from ..core.errors import BenchError
+from ._config import app_url, load_config
+from ._wake import wake_endpoint
+
+logger = get_logger(__name__)
+
+DEFAULT_PROMPT_TOKENS = 128
+DEFAULT_OUTPUT_TOKENS = 128
+
+
+def inference_bench(
+    cmd,
+    concurrency=None,
+    requests=None,
+    prompt_tokens=None,
+    output_tokens=None,
+    max_seconds=None,
+    model=None,
+    price_per_hour=None,
+    workspace=None,
+):  # pylint: disable=too-many-locals
+    plan = bench_plan.plan(
+        concurrency,
+        requests,
+        DEFAULT_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens,
+        DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens,
+        max_seconds,
+    )
+    load_generator.check_client()
+    ws, cfg = load_config(cmd, workspace)
+    aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
+    app = aca.get()
+    url = app_url(ws, cfg, app)  # only the app's own HTTPS ingress is loaded (and gets the key)
+    profile = aca.workload_profile(app)
+    per_second, price_source = bench_plan.price(profile, price_per_hour)
+    key = aca.api_key()
+    wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
+    try:
+        served = model_server.list_models(url, key, timeout=120.0)
+    except model_server.ServerError as e:
+        raise BenchError(
+            f"the endpoint is not serving: {e}",
+            "`az aitk inference status` shows why; a scaled-to-zero app needs a while to load the model.",
+        ) from None
+    chosen = chat_session.pick_model(served, model)
+    body = {
+        "model": chosen,
+        "prompt": bench_plan.prompt_text(plan.prompt_tokens),
+        "max_tokens": plan.output_tokens,
+        "temperature": 0,
+        "stream_options": {"include_usage": True},
+        "extra_body": {"ignore_eos": True},  # vLLM: every answer is exactly max_tokens long
+    }
+
+    deadline = time.monotonic() + plan.max_seconds
+    controller = cmd.cli_ctx.get_progress_controller(det=True)
+    levels, sent_before = [], 0
+    try:
+        for concurrency_level, n_requests in zip(plan.concurrency, plan.requests_per_level, strict=True):
+            if time.monotonic() >= deadline:
+                logger.warning("--max-seconds reached: concurrency %d and above not run", concurrency_level)
+                break
+
+            def progress(done, level=concurrency_level, base=sent_before):
+                controller.add(message=f"Concurrency {level}", value=base + done, total_val=max(plan.total_requests, 1))
+
+            samples, wall = load_generator.run_level(url, key, body, concurrency_level, n_requests, deadline, progress)
+            if not samples:
+                logger.warning("--max-seconds reached: concurrency %d and above not run", concurrency_level)
+                break
+            levels.append(bench_plan.level_summary(concurrency_level, samples, wall, per_second))
+            sent_before += n_requests
+    finally:
+        controller.end()
+    if not levels:
+        raise BenchError(
+            f"no request was sent within --max-seconds ({plan.max_seconds:g} s)", "Give a longer --max-seconds."
+        )
+    if all(level["failed"] == level["requests"] for level in levels):
+        raise BenchError(
+            f"every request failed: {'; '.join(levels[0]['errors']) or 'no answer'}",
+            "`az aitk inference chat --message hi` shows whether the endpoint answers at all.",
+        )
+    return {
+        "endpoint": url,
+        "model": chosen,
+        "gpuProfile": profile.key if profile else None,
+        "pricePerHour": None if per_second is None else round(per_second * 3600, 4),
+        "priceSource": price_source,
+        "promptTokens": plan.prompt_tokens,
+        "outputTokens": plan.output_tokens,
+        "maxSeconds": plan.max_seconds,
+        "levels": levels,
+    }
