@@ -91,6 +91,9 @@ param acaEnvironmentExists bool = false
 @description('The Log Analytics workspace exists: reuse it, do not deploy it.')
 param acaLogAnalyticsExists bool = false
 
+// Every resource this template creates carries the tag aitkProvisioned: 'inference', so that
+// `delete` can find what a provision that did not finish left behind (fine-tuning's resources
+// never carry it).
 var shareResourceName = '${storageAccountName}/default/${fileShareName}'
 
 var workloadProfilesServerless = [
@@ -121,6 +124,9 @@ var workloadProfilesDedicated = [
 resource storageAccountNew 'Microsoft.Storage/storageAccounts@2025-06-01' = if (!storageAccountExists) {
   name: storageAccountName
   location: location
+  tags: {
+    aitkProvisioned: 'inference'
+  }
   kind: 'StorageV2'
   sku: {
     name: 'Standard_LRS'
@@ -153,6 +159,9 @@ resource fileShareNew 'Microsoft.Storage/storageAccounts/fileServices/shares@202
 resource logAnalyticsNew 'Microsoft.OperationalInsights/workspaces@2025-02-01' = if (!acaLogAnalyticsExists) {
   name: acaLogAnalyticsName
   location: location
+  tags: {
+    aitkProvisioned: 'inference'
+  }
   properties: {
     sku: {
       name: 'PerGB2018'
@@ -168,6 +177,9 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-02-01' exis
 resource acaEnvironmentNew 'Microsoft.App/managedEnvironments@2025-07-01' = if (!acaEnvironmentExists) {
   name: acaEnvironmentName
   location: location
+  tags: {
+    aitkProvisioned: 'inference'
+  }
   properties: {
     appLogsConfiguration: {
       destination: 'log-analytics'
@@ -208,6 +220,9 @@ resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2025-07-
 resource app 'Microsoft.App/containerApps@2025-07-01' = {
   name: acaAppName
   location: location
+  tags: {
+    aitkProvisioned: 'inference'
+  }
   properties: {
     managedEnvironmentId: acaEnvironment.id
     workloadProfileName: workloadProfileName
