@@ -5,6 +5,7 @@ which predates revision states, replicas' containers, getAuthToken and workload 
 CONTAINER_APPS = "2024-03-01"  # Microsoft.App: apps, revisions, replicas, environments
 LOG_ANALYTICS = "2022-10-01"  # Microsoft.OperationalInsights/workspaces
 STORAGE = "2023-05-01"  # Microsoft.Storage/storageAccounts
+RESOURCES = "2021-04-01"  # GET .../resourceGroups/{group}/resources (Microsoft.Resources)
 # GET .../providers/Microsoft.App/locations/{location}/availableManagedEnvironmentsWorkloadProfileTypes
 # (azure-rest-api-specs, Microsoft.App stable/2025-07-01/AvailableWorkloadProfiles.json)
 WORKLOAD_PROFILE_TYPES = "2025-07-01"

@@ -60,6 +60,18 @@ def list_all(cli_ctx, path, api_version=api_versions.CONTAINER_APPS):
     return out
 
 
+def resources_in_group(cli_ctx, resource_group_id):
+    """The top-level resources of a resource group (ARM JSON, tags included), or [] when the
+    group does not exist.
+    https://learn.microsoft.com/rest/api/resources/resources/list-by-resource-group"""
+    try:
+        return list_all(cli_ctx, resource_group_id + "/resources", api_versions.RESOURCES)
+    except Exception as ex:  # pylint: disable=broad-except
+        if is_not_found(ex):
+            return []
+        raise
+
+
 def delete(cli_ctx, resource_id, resource_type, wait):
     """DELETE a resource (gone already is fine), then (wait) poll it until it is gone."""
     api_version = api_versions.for_type(resource_type)

@@ -16,7 +16,8 @@ class AitkError(Exception):
 
 
 class WorkspaceError(AitkError):
-    """A workspace file is missing or wrong. `kind`: "missing", "malformed" or "invalid"."""
+    """A workspace file is missing or wrong. `kind`: "missing", "malformed", "incomplete"
+    (provision did not finish) or "invalid"."""
 
     def __init__(
         self,

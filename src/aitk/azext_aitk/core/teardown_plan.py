@@ -7,7 +7,7 @@ only when it has the template's default name, is not a fine-tuning resource
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Item = dict[str, str]  # {"id", "type", "name", "action": "delete"|"keep", "reason"}
@@ -117,3 +117,31 @@ def describe(items: list[Item]) -> list[str]:
         lines.append("and keeps:")
         lines += [f"  - {i['type']} {i['name']} ({i['reason']})" for i in kept]
     return lines
+
+
+# The order a partial provision's resources go in: the app before its environment, the
+# environment before the Log Analytics workspace and storage it uses.
+PARTIAL_ORDER = (
+    "Microsoft.App/containerApps",
+    "Microsoft.App/managedEnvironments",
+    "Microsoft.OperationalInsights/workspaces",
+    "Microsoft.Storage/storageAccounts",
+)
+
+
+def plan_partial(resources: Iterable[Mapping[str, Any]], is_ours: Callable[[Mapping[str, Any]], bool]) -> list[Item]:
+    """What `delete` removes after a provision that did not finish: the resources of the group
+    that carry provision's tag (is_ours), in PARTIAL_ORDER; everything else is left alone."""
+    rank = {t.lower(): i for i, t in enumerate(PARTIAL_ORDER)}
+    ours = [r for r in resources if is_ours(r) and str(r.get("type", "")).lower() in rank]
+    ours.sort(key=lambda r: rank[str(r["type"]).lower()])
+    return [
+        {
+            "id": str(r["id"]),
+            "type": next(t for t in PARTIAL_ORDER if t.lower() == str(r["type"]).lower()),
+            "name": _name(str(r["id"])),
+            "action": "delete",
+            "reason": "tagged by a provision that did not finish",
+        }
+        for r in ours
+    ]

@@ -42,6 +42,15 @@ INFERENCE_CONFIG_KEYS = (
     ACA_APP_NAME,
     ACA_APP_ENDPOINT,
 )
+# A config provision writes before its deployment starts and replaces when it succeeds: while
+# PROVISION_STATE says "incomplete", `delete` removes what carries PROVISIONED_TAG in the group
+# and every other command refuses it (a retry of provision finishes it).
+PROVISION_STATE = "PROVISION_STATE"
+PROVISION_INCOMPLETE = "incomplete"
+PROVISION_LOCATION = "PROVISION_LOCATION"
+PARTIAL_CONFIG_KEYS = (PROVISION_STATE, PROVISION_LOCATION)
+# The tag templates/inference.bicep puts on every resource it creates.
+PROVISIONED_TAG = ("aitkProvisioned", "inference")
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
 COMMANDS = "COMMANDS"
@@ -203,6 +212,13 @@ class Workspace:
                 path=str(path),
             )
         data = load_json(path, "inference config")
+        if is_incomplete(data):
+            raise WorkspaceError(
+                f"{path}: provision did not finish",
+                recommendation="Run `az aitk inference provision` again, or `az aitk inference delete`.",
+                kind="incomplete",
+                path=str(path),
+            )
         return validate_inference_config(data, path)
 
     def read_inference_config_any(self) -> dict[str, Any]:
@@ -220,6 +236,23 @@ class Workspace:
         """read_inference_config as a value."""
         return InferenceConfig.from_values(self.read_inference_config())
 
+    def write_partial_inference_config(self, values: dict[str, str], location: str | None) -> bool:
+        """Record, before the deployment starts, where provision is about to create resources
+        (partial_config); False, writing nothing, when a complete config is there already (a
+        rerun of a finished provision keeps it)."""
+        old = self.read_inference_config_any()
+        if old and not is_incomplete(old):
+            return False
+        write_json_atomic(self.inference_config_file, partial_config(values, location))
+        return True
+
+    def remove_partial_inference_config(self) -> bool:
+        """Remove an incomplete config (after `delete` cleaned up); True when one was removed."""
+        if not is_incomplete(self.read_inference_config_any()):
+            return False
+        self.inference_config_file.unlink()
+        return True
+
     def write_inference_config(self, values: dict[str, str]) -> dict[str, Any]:
         data = {k: values[k] for k in INFERENCE_CONFIG_KEYS}
         # Keep keys a user added by hand.
@@ -228,7 +261,8 @@ class Workspace:
             try:
                 old = json.loads(path.read_text(encoding="utf-8-sig"))
                 if isinstance(old, dict):
-                    data = {**{k: v for k, v in old.items() if k not in data}, **data}
+                    kept = {k: v for k, v in old.items() if k not in data and k not in PARTIAL_CONFIG_KEYS}
+                    data = {**kept, **data}
             except (OSError, ValueError):
                 pass
         write_json_atomic(path, data)
@@ -243,6 +277,28 @@ class Workspace:
         if not isinstance(data, dict):
             raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object", path=str(path))
         return data
+
+
+def is_incomplete(data: Any) -> bool:
+    """Whether an inference config is the partial one of a provision that did not finish."""
+    return isinstance(data, dict) and data.get(PROVISION_STATE) == PROVISION_INCOMPLETE
+
+
+def partial_config(values: dict[str, str], location: str | None) -> dict[str, str]:
+    """The incomplete config: the known keys of INFERENCE_CONFIG_KEYS (empty ones left out),
+    the marker, and the location provision deploys to."""
+    data = {k: values[k] for k in INFERENCE_CONFIG_KEYS if isinstance(values.get(k), str) and values[k]}
+    data[PROVISION_STATE] = PROVISION_INCOMPLETE
+    if location:
+        data[PROVISION_LOCATION] = location
+    return data
+
+
+def has_provisioned_tag(resource: dict[str, Any]) -> bool:
+    """Whether a resource (ARM JSON) was created by templates/inference.bicep."""
+    name, value = PROVISIONED_TAG
+    tags = resource.get("tags") or {}
+    return isinstance(tags, dict) and any(k.lower() == name.lower() and v == value for k, v in tags.items())
 
 
 def validate_inference_config(data: Any, path: str | Path) -> dict[str, str]:

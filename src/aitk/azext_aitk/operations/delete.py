@@ -59,9 +59,78 @@ def build_plan(cmd, ws, cfg):
     )
 
 
-def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_files=False):
+def _confirmed():
+    """Whether the user says yes; no terminal to ask is an error."""
     from knack.prompting import NoTTYException, prompt_y_n
 
+    try:
+        if prompt_y_n("Delete these resources?", default="n"):
+            return True
+    except NoTTYException:
+        from azure.cli.core.azclierror import ValidationError
+
+        raise ValidationError(
+            "delete needs a confirmation and there is no terminal to ask", "Add --yes to delete without asking."
+        ) from None
+    logger.warning("Nothing was deleted.")
+    return False
+
+
+def _delete_items(cmd, doomed, no_wait):
+    for i, item in enumerate(doomed):
+        # The app must be gone before its environment; the rest may run on with --no-wait.
+        logger.warning("Deleting %s %s…", item["type"], item["name"])
+        arm.delete(cmd.cli_ctx, item["id"], item["type"], wait=(not no_wait) or (i == 0 and len(doomed) > 1))
+
+
+def _partial_config(workspace):
+    """(Workspace, its config dict) when the config is the incomplete one of a provision that
+    did not finish (core/workspace.py), else None."""
+    ws = ws_mod.Workspace(workspace or ".")
+    data = ws.read_inference_config_any()
+    return (ws, data) if ws_mod.is_incomplete(data) else None
+
+
+def _delete_partial(cmd, partial, yes, no_wait):
+    """Delete what a provision that did not finish created in the group (the resources carrying
+    its tag: never fine-tuning's), then the incomplete config."""
+    ws, data = partial
+    subscription = cmd.cli_ctx.data.get("subscription_id") or data.get(ws_mod.SUBSCRIPTION_ID)
+    group = data.get(ws_mod.RESOURCE_GROUP_NAME)
+    if not (isinstance(subscription, str) and subscription and isinstance(group, str) and group):
+        from azure.cli.core.azclierror import ValidationError
+
+        raise ValidationError(
+            f"{ws.inference_config_file}: provision did not finish and the file names no subscription and group",
+            f"Delete {ws.inference_config_file} and the resources tagged {'='.join(ws_mod.PROVISIONED_TAG)} by hand.",
+        )
+    cmd.cli_ctx.data["subscription_id"] = subscription
+    group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"
+    doomed = teardown_plan.plan_partial(arm.resources_in_group(cmd.cli_ctx, group_id), ws_mod.has_provisioned_tag)
+    logger.warning("Provision did not finish in resource group '%s'.", group)
+    if doomed:
+        for line in teardown_plan.describe(doomed):
+            logger.warning(line)
+        if not yes and not _confirmed():
+            return None
+        _delete_items(cmd, doomed, no_wait)
+    else:
+        logger.warning("Nothing to delete: no resource in '%s' carries provision's tag.", group)
+    ws.remove_partial_inference_config()
+    logger.warning("Removed %s (it was marked incomplete).", ws.inference_config_file)
+    return {
+        "deleted": [i["id"] for i in doomed],
+        "kept": [],
+        "waited": not no_wait,
+        "shareFilesPurged": None,
+        "partialConfigRemoved": True,
+    }
+
+
+def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_files=False):
+    partial = _partial_config(workspace)
+    if partial is not None:
+        return _delete_partial(cmd, partial, yes, no_wait)
     ws, cfg = load_config(cmd, workspace)
     items = build_plan(cmd, ws, cfg)
     if items is None:
@@ -78,23 +147,11 @@ def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_
     purge = purge_share_files and not storage_goes  # a storage account that goes takes its files along
     if purge:
         logger.warning("and on share %s/%s removes %s.", cfg.storage_account, cfg.file_share, _owned())
-    if not yes:
-        try:
-            if not prompt_y_n("Delete these resources?", default="n"):
-                logger.warning("Nothing was deleted.")
-                return None
-        except NoTTYException:
-            from azure.cli.core.azclierror import ValidationError
-
-            raise ValidationError(
-                "delete needs a confirmation and there is no terminal to ask", "Add --yes to delete without asking."
-            ) from None
+    if not yes and not _confirmed():
+        return None
     purged = _purge(cmd, cfg) if purge else None
     doomed = [i for i in items if i["action"] == "delete"]
-    for i, item in enumerate(doomed):
-        # The app must be gone before its environment; the rest may run on with --no-wait.
-        logger.warning("Deleting %s %s…", item["type"], item["name"])
-        arm.delete(cmd.cli_ctx, item["id"], item["type"], wait=(not no_wait) or (i == 0 and len(doomed) > 1))
+    _delete_items(cmd, doomed, no_wait)
     if not storage_goes and not purge:
         logger.warning(
             "Kept on share %s/%s: %s (--purge-share-files removes them).",

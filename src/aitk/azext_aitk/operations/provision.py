@@ -313,6 +313,7 @@ def inference_provision(
     )
     if not what_if:
         workspace_files.check_writable(ws.inference_config_file)  # before the deployment, not after it
+        record_partial_config(ws, subscription, group, names, where)
     started = False
     # az's --debug logs the request body
     with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
@@ -345,6 +346,28 @@ def inference_provision(
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
     return result
+
+
+def record_partial_config(ws, subscription, group, names, location):
+    """Write the incomplete config (core/workspace.py) before the deployment starts, so that a
+    failed provision can be retried or deleted."""
+    values = {ws_mod.SUBSCRIPTION_ID: subscription, ws_mod.RESOURCE_GROUP_NAME: group}
+    for key, param in PARTIAL_CONFIG_NAMES.items():
+        if names.get(param):
+            values[key] = names[param]
+    try:
+        if ws.write_partial_inference_config(values, location):
+            logger.info("wrote %s (marked incomplete until the deployment succeeds)", ws.inference_config_file)
+    except OSError as e:
+        raise workspace_files.cannot_write(ws.inference_config_file, e) from None
+
+
+# The template parameters that name a resource of the config, when the user gave them.
+PARTIAL_CONFIG_NAMES = {
+    ws_mod.STORAGE_ACCOUNT_NAME: "storageAccountName",
+    ws_mod.FILE_SHARE_NAME: "fileShareName",
+    ws_mod.ACA_APP_NAME: "acaAppName",
+}
 
 
 def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_name):
