@@ -4,7 +4,6 @@ and which resources `delete` removes after it (core/workspace.py, core/teardown_
 import json
 
 import pytest
-
 from azext_aitk.core import teardown_plan
 from azext_aitk.core import workspace as ws_mod
 from azext_aitk.core.errors import WorkspaceError
