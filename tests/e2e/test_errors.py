@@ -71,7 +71,24 @@ def test_deployment_failed_names_the_resource_and_its_message(fake_world):
     assert "deployment failed at Microsoft.App/containerApps 'Bad--App'" in error, error
     assert "ContainerAppInvalidName" in error and "cannot have '--'" in error, error
     assert "az deployment operation group list" in hint, hint
+    # What provision created before the app failed is on record (#13): a config marked incomplete,
+    # and a tag on each resource, so `delete` can finish the job and nothing else uses it meanwhile.
+    partial = json.loads((ws / "infra" / "inference.config.json").read_text())
+    assert partial["PROVISION_STATE"] == "incomplete" and partial["RESOURCE_GROUP_NAME"] == RESOURCE_GROUP
+    proc = az.run("aitk", "inference", "endpoint", cwd=ws, check=False, capture=True)
+    error, hint = one_clear_error(proc)
+    assert "provision did not finish" in error and "az aitk inference delete" in hint, (error, hint)
+
+    def ours():
+        listed = az.json("resource", "list", "-g", RESOURCE_GROUP)
+        return sorted(r["type"] for r in listed if (r.get("tags") or {}).get("aitkProvisioned") == "inference")
+
+    assert "Microsoft.App/managedEnvironments" in ours()
+    az.run("aitk", "inference", "delete", "--yes", "-o", "none", cwd=ws)
+    assert ours() == []
     assert not (ws / "infra" / "inference.config.json").exists()
+    # Fine-tuning's storage carries no tag and stays.
+    assert FT_STORAGE in [r["name"] for r in az.json("resource", "list", "-g", RESOURCE_GROUP)]
 
 
 def test_app_not_ready_within_the_wait(fake_world):
