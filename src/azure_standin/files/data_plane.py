@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from functools import cmp_to_key
 from pathlib import Path
@@ -348,6 +349,26 @@ class Share:
         self.root = Path(root)
         self.side = sidecar_dir(self.root)
 
+    def resolve(self, names: list[str]) -> str:
+        """The share-relative path of `names` with each component in the case it was created with.
+
+        Names are case-preserving and case-insensitive
+        (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata):
+        `a.txt` finds a file created as `A.txt`, and creating `a.txt` then addresses that same file.
+        A component that exists in no case keeps the case the request gave it."""
+        folder, out = self.root, []
+        for name in names:
+            match = name
+            if not (folder / name).exists():
+                try:
+                    folded = name.casefold()
+                    match = next((n for n in sorted(os.listdir(folder)) if n.casefold() == folded), name)
+                except OSError:  # the parent is missing or not a folder: the operation reports it
+                    pass
+            out.append(match)
+            folder = folder / match
+        return "/".join(out)
+
     def local(self, rel: str) -> Path:
         return self.root / rel if rel else self.root
 
@@ -441,7 +462,40 @@ def _metadata_from(request: Request) -> dict[str, str]:
 
 
 _METADATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BAD_NAME_CHARS = set('"\\:|<>*?') | {chr(c) for c in range(0x20)}
+# Directory and file names, as Azure Files' REST API enforces them (a violation is 400 InvalidResourceName,
+# https://learn.microsoft.com/rest/api/storageservices/file-service-error-codes and
+# https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata):
+# no " \ / : | < > * ?, no control characters (0x00-0x1F, C1 such as U+0081), no unpaired surrogates or
+# code points like U+E000 that are not valid characters; each component at most 255 characters, the path at most
+# 2,048 and 250 directories deep; and none of the reserved names below (compared case-insensitively, as names
+# are). That list is the service's own: Windows/SMB clients refuse more (e.g. "CON.txt", a name ending in a
+# space), which the REST API accepts, so the stand-in accepts them too.
+_BAD_NAME_CHARS = set('"\\:|<>*?')
+_BAD_NAME_CATEGORIES = {"Cc", "Cs", "Co"}
+RESERVED_NAMES = {f"{dev}{n}" for dev in ("LPT", "COM") for n in range(1, 10)} | {"PRN", "AUX", "NUL", "CON", "CLOCK$"}
+MAX_NAME_LEN = 255
+MAX_PATH_LEN = 2048
+MAX_PATH_DEPTH = 250
+
+
+def _request_names(request: Request, segs: list[str]) -> list[str] | None:
+    """The path components a request names, or None when one breaks Azure's naming rules.
+
+    Without `x-ms-allow-trailing-dot: true` the service trims trailing dots from each component
+    (https://learn.microsoft.com/rest/api/storageservices/create-file, x-ms-allow-trailing-dot), so `a.txt.`
+    addresses `a.txt`."""
+    if (request.headers.get("x-ms-allow-trailing-dot") or "").lower() != "true":
+        segs = [s if s in (".", "..") else s.rstrip(".") for s in segs]
+    if len("/".join(segs)) > MAX_PATH_LEN or len(segs) > MAX_PATH_DEPTH + 1:
+        return None
+    for name in segs:
+        if not name or name in (".", "..") or len(name) > MAX_NAME_LEN or name.upper() in RESERVED_NAMES:
+            return None
+        if set(name) & _BAD_NAME_CHARS or any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name):
+            return None
+    return segs
+
+
 MAX_RANGE = 4 * 1024 * 1024
 
 
@@ -529,9 +583,10 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # py
     if d is None or not Path(d).is_dir():
         return _error(request, 404, "ShareNotFound", "The specified share does not exist.")
     share = Share(share_name, Path(d))
-    rel = "/".join(segs[2:])
-    if any(p in (".", "..") or set(p) & _BAD_NAME_CHARS or len(p) > 255 for p in segs[2:]):
+    names = _request_names(request, segs[2:])
+    if names is None:
         return _error(request, 400, "InvalidResourceName", "The specifed resource name contains invalid characters.")
+    rel = share.resolve(names)
     if restype == "share" and not rel:
         return _share_ops(request, share, method, comp)
     if restype == "directory":
@@ -650,6 +705,11 @@ def _dir_ops(request, share: Share, rel, method, comp, q):  # pylint: disable=to
             | {"x-ms-request-server-encrypted": "true"},
         )
     if not p.is_dir():
+        if p.exists() and method in ("GET", "HEAD"):
+            # Get Directory Properties/Metadata on a file: the service answers 404 ResourceNotFound, as on a
+            # missing path; az storage file upload/upload-batch rely on it (ShareDirectoryClient.exists() on the
+            # uploaded file's path decides whether it names a file).
+            return _error(request, 404, "ResourceNotFound", "The specified resource does not exist.")
         if p.exists():
             return _error(
                 request,
