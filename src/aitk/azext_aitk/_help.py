@@ -294,6 +294,9 @@ long-summary: >-
     What deploy put on a share that stays (aitk/launcher, aitk/inference, aitk/adapters) is kept
     unless --purge-share-files is given. The workspace files stay; run provision to create it all
     again. When the app is gone already there is nothing to delete, and that is no error.
+    After a provision that did not finish (the config says PROVISION_STATE incomplete), it
+    deletes what that provision created in the group (the resources tagged aitkProvisioned) and
+    the partial config, so provision can start again anywhere.
 examples:
   - name: See what would go and confirm.
     text: az aitk inference delete

@@ -352,8 +352,8 @@ class Share:
     def resolve(self, names: list[str]) -> str:
         """The share-relative path of `names` with each component in the case it was created with.
 
-        Names are case-preserving and case-insensitive
-        (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata):
+        Names are case-preserving and case-insensitive (https://learn.microsoft.com/rest/api/
+        storageservices/naming-and-referencing-shares--directories--files--and-metadata):
         `a.txt` finds a file created as `A.txt`, and creating `a.txt` then addresses that same file.
         A component that exists in no case keeps the case the request gave it."""
         folder, out = self.root, []

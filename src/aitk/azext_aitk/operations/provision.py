@@ -312,8 +312,7 @@ def inference_provision(
         subscription,
     )
     if not what_if:
-        workspace_files.check_writable(ws.inference_config_file)  # before the deployment, not after it
-        record_partial_config(ws, subscription, group, names, where)
+        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
     started = False
     # az's --debug logs the request body
     with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
@@ -351,6 +350,7 @@ def inference_provision(
 def record_partial_config(ws, subscription, group, names, location):
     """Write the incomplete config (core/workspace.py) before the deployment starts, so that a
     failed provision can be retried or deleted."""
+    workspace_files.check_writable(ws.inference_config_file)
     values = {ws_mod.SUBSCRIPTION_ID: subscription, ws_mod.RESOURCE_GROUP_NAME: group}
     for key, param in PARTIAL_CONFIG_NAMES.items():
         if names.get(param):
