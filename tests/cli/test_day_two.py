@@ -359,12 +359,17 @@ def test_status_names_the_start_up_error(az_cloud, standin, tmp_path):
         time.sleep(1)
     assert st["ready"] is False and st["models"] == [] and st["revisionState"] == "Failed"
     # Azure puts the cause in the revision's runningStateDetails or the crashing replica's
-    # container state (tests/unit cover both); the stand-in gives neither and lists no replica
-    # for a crashed revision, so the log tail cannot be read either: the error says so.
-    assert st["revision"] in st["error"] and "failed to start" in st["error"]
-    assert "failed to start" in st["note"]
+    # container state (tests/unit cover both); the stand-in gives neither. While the crash-looping
+    # replica is still listed, its console (here the line that starts it) names the cause; once none is listed, the error says
+    # the revision failed to start and that no console is left to read. Which one status meets
+    # depends on when it asks: both are right, and nothing else is.
+    if "no model to serve" not in st["error"]:
+        assert st["revision"] in st["error"] and "failed to start" in st["error"], st["error"]
+        # The note reads the replicas listed at that moment: none listed, it says the same.
+        assert st.get("note") is None or "failed to start" in st["note"], st.get("note")
     table = az_cloud("aitk", "inference", "status", "-o", "table", "--workspace", str(tmp_path))
-    assert table.returncode == 0 and "Failed" in table.stdout and "failed to start" in table.stdout
+    assert table.returncode == 0 and "Failed" in table.stdout
+    assert "failed to start" in table.stdout or "no model to serve" in table.stdout, table.stdout
     # clean up with --yes --no-wait (no question; the app is waited on, the rest is not)
     app = st["app"]
     proc = az_cloud("aitk", "inference", "delete", "--yes", "--no-wait", "--workspace", str(tmp_path))
