@@ -9,7 +9,8 @@ front of a small fake of vLLM's API, so the browser sees what it sees on Azure w
   change that page: `az aitk inference endpoint` wakes the app first, docs/serving.md);
 - the page open while the app scales to zero: the next message is held, cut with a 504, and the page
   says it is waking the endpoint, polls /health and resends: the reply arrives, no raw 504 shown;
-- a wrong key after the wake still opens the key dialog saying the key was refused."""
+- a wrong key after the wake still opens the key dialog saying the key was refused;
+- a hold longer than 5 s (not cut) says on the status line what the wait is."""
 
 import base64
 import hashlib
@@ -260,3 +261,25 @@ def test_the_open_page_wakes_the_endpoint_through_the_ingress_cut_and_resends(co
     done = ".msg.assistant[data-done='true'], .msg.error"
     last = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, done)[-1].text.startswith("echo: and"), timeout=60)
     assert last and d.find_elements(By.CSS_SELECTOR, done)[-1].text.strip() == "echo: and now?"
+
+
+def test_a_long_hold_says_why_before_the_ingress_answers(tmp_path):
+    """At Azure's timing x 0.03 the 240 s cut is 7.2 s: a 6.5 s start is held, not cut, and from 5 s
+    on the status line says what the wait is (the page cannot know yet that it is a cold start)."""
+    ca, key = tls.make_ca(tmp_path / "tls")
+    rt = Runtime(tmp_path / "state", ca, key, time_scale=0.03)
+    leaf = tmp_path / "state" / "runtime" / "tls" / "ingress.pem"
+    d, profile = start_browser([f"--ignore-certificate-errors-spki-list={_spki_sha256(leaf)}"])
+    try:
+        app_id, url = _deploy(rt, "held", sleep=6.5, cooldown=300)  # cooldown 9 s here
+        _open_with_key(d, url)
+        _until_scaled_to_zero(rt, app_id, timeout=60)
+        reply = _send(d, "still there")
+        assert reply.text.strip() == "echo: still there", reply.text
+        statuses = d.execute_script("return window.__statuses")
+        held = [s for s in statuses if s.startswith("waiting for the endpoint, 0:0")]
+        assert held and "a scaled-to-zero endpoint starts a replica first" in held[0], statuses
+        assert not any(s.startswith("waking the endpoint") for s in statuses), statuses  # it was not cut
+    finally:
+        quit_browser(d, profile)
+        rt.stop_all()
