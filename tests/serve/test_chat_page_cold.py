@@ -57,6 +57,8 @@ async def fake_vllm(scope, receive, send):
     if scope["path"] == "/v1/chat/completions":
         req = json.loads(await body_of(receive))
         last = [m["content"] for m in req["messages"] if m["role"] == "user"][-1]
+        if "stall" in last:  # a request the server takes 5 s to start answering (past the cut here)
+            await asyncio.sleep(5)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         for word in ["echo:", *last.split()]:
             chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
@@ -205,6 +207,13 @@ def test_first_load_of_a_scaled_to_zero_app_is_held_until_the_replica_serves_the
     assert "error" not in reply.get_attribute("class"), reply.text
     assert reply.text.strip() == "echo: hello again"
     assert _reasons(rt, app_id).count("ScaledOut") == 2
+
+    # Cut by the ingress although the endpoint is up (the server takes longer than the limit to
+    # answer): sent again once, then explained instead of resent for ever.
+    reply = _send(d, "stall please")
+    assert "error" in reply.get_attribute("class")
+    assert reply.text.startswith("The endpoint is up, but this request got no answer twice"), reply.text
+    assert "fewer max tokens" in reply.text and "504" not in reply.text and "upstream" not in reply.text
 
 
 def test_a_start_longer_than_the_ingress_cut_first_load_shows_the_ingress_504(cold):
