@@ -12,6 +12,7 @@ logs `api_key` redacted (vllm/entrypoints/serve/utils/api_utils.py, redact_sensi
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import sys
@@ -24,11 +25,23 @@ if TYPE_CHECKING:
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 VLLM_API_KEY_ENV = "VLLM_API_KEY"  # vLLM's own (vllm/envs.py): the primary key
 SECONDARY_API_KEY_ENV = "AITK_SERVE_SECONDARY_API_KEY"  # the second key, read only here and by the middleware
+# The keys an --api-key after `--` gave (a JSON list): the launcher takes them off vLLM's command line
+# (where `ps` shows them) and they replace the two above, as vLLM's --api-key replaces VLLM_API_KEY.
+ARG_API_KEYS_ENV = "AITK_SERVE_ARG_API_KEYS"
+
+
+def _arg_keys(env: Mapping[str, str]) -> list[str]:
+    try:
+        keys = json.loads(env.get(ARG_API_KEYS_ENV) or "[]")
+    except ValueError:
+        return []
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
 
 
 def keys_from_env(env: Mapping[str, str]) -> list[str]:
-    """The keys the launcher passed: primary, then secondary; empty values are no key."""
-    keys = [env.get(VLLM_API_KEY_ENV) or "", env.get(SECONDARY_API_KEY_ENV) or ""]
+    """The keys the launcher passed: those of an --api-key argument, else primary then secondary;
+    empty values are no key."""
+    keys = _arg_keys(env) or [env.get(VLLM_API_KEY_ENV) or "", env.get(SECONDARY_API_KEY_ENV) or ""]
     return [k for i, k in enumerate(keys) if k and k not in keys[:i]]
 
 

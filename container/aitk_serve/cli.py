@@ -14,7 +14,7 @@ from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
-from .vllm_args import api_keys_in_args, build, count_gpus, flag_value, redact_args, redact_env
+from .vllm_args import build, count_gpus, flag_value, redact_args, redact_env, take_api_keys
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
@@ -210,8 +210,9 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         )
     for info in infos:
         notes += info.warnings
-    extra_args = [*src.vllm_args, *extra]
-    notes += api_key_notes(api_key, api_keys_in_args(extra_args), args.api_key_env)
+    # An --api-key here would reach vLLM's command line (`ps`, logs): its keys go in the environment.
+    arg_api_keys, extra_args = take_api_keys([*src.vllm_args, *extra])
+    notes += api_key_notes(api_key, arg_api_keys, args.api_key_env)
     gpu_count, gpu = planned_gpu(args, env)
     if gpu is not None and model is None:
         notes.append("no fit plan for a model that is not a local folder: vLLM picks dtype and context itself")
@@ -231,6 +232,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         port=listen_port(args.port, env),
         api_key=api_key,
         secondary_api_key=secondary_api_key,
+        arg_api_keys=arg_api_keys,
         gpus=gpu_count,
         num_heads=model.num_heads if model else None,
         extra_args=extra_args,

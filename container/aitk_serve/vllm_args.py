@@ -9,8 +9,9 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from . import LaunchError
 from .adapters import AdapterInfo, smallest_max_lora_rank
-from .api_server import SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
+from .api_server import ARG_API_KEYS_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
 
 if TYPE_CHECKING:
     from .fit import FitPlan
@@ -31,7 +32,13 @@ CPU_KVCACHE_GIB = "1"
 CPU_GPU_MEMORY_UTILIZATION = "0.3"
 # With no adapter at start, LoRA stays on (adapters can be hot-loaded) at vLLM's default rank.
 DEFAULT_MAX_LORA_RANK = 16
-SECRET_FLAGS = ("--api-key",)
+API_KEY_FLAG = "--api-key"
+# vLLM 0.32's options that start like --api-key. Its parser (argparse, allow_abbrev on, `_` read as
+# `-` by FlexibleArgumentParser) takes any unambiguous prefix: --api-k, --api-ke=K, --api_key all set
+# api_key, while --api and --api- are refused as ambiguous.
+VLLM_API_OPTIONS = (API_KEY_FLAG, "--api-server-count")
+# The shortest prefix that can mean --api-key (an ambiguous one is redacted too, never echoed).
+_SHORTEST_API_KEY_PREFIX = "--api"
 
 
 def count_gpus(env: Mapping[str, str], dev_dir: str = "/dev", nvidia_smi: str | None = None) -> int:
@@ -101,6 +108,7 @@ def build(
     api_key: str | None,
     gpus: int,
     secondary_api_key: str | None = None,
+    arg_api_keys: Sequence[str] = (),
     num_heads: int | None = None,
     extra_args: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
@@ -108,7 +116,8 @@ def build(
     fit: "FitPlan | None" = None,
 ) -> tuple[list[str], dict[str, str], list[str]]:
     """(argv, env updates, notes) for exec'ing vLLM's OpenAI server. `fit` (an
-    aitk_serve.fit.FitPlan, GPU only) sets dtype, context, LoRA slots and memory use."""
+    aitk_serve.fit.FitPlan, GPU only) sets dtype, context, LoRA slots and memory use. `arg_api_keys`:
+    the keys of an --api-key taken off `extra_args` (take_api_keys); they replace the other two."""
     env = env or {}
     extra = list(extra_args)
     notes = []
@@ -143,6 +152,8 @@ def build(
         updates[VLLM_API_KEY_ENV] = api_key
     if secondary_api_key and secondary_api_key != api_key:
         updates[SECONDARY_API_KEY_ENV] = secondary_api_key
+    if arg_api_keys:
+        updates[ARG_API_KEYS_ENV] = json.dumps(list(arg_api_keys))
     if gpus > 0:
         tp = tensor_parallel_size(gpus, num_heads)
         if tp > 1 and not has_flag(extra, "--tensor-parallel-size") and not has_flag(extra, "-tp"):
@@ -181,10 +192,24 @@ def build(
     return argv + extra, updates, notes
 
 
+def _option_name(arg: str) -> str:
+    return arg.split("=", 1)[0].replace("_", "-")
+
+
 def _secret_flag(arg: str) -> str | None:
-    """The secret flag `arg` sets (--api-key, --api_key, --api-key=VALUE), else None."""
-    name = arg.split("=", 1)[0]
-    return name if name.replace("_", "-") in SECRET_FLAGS else None
+    """The flag as written when `arg` may set vLLM's --api-key (--api-key, --api_key, --api-k,
+    --api-ke=VALUE, and the ambiguous --api, --api-), else None."""
+    name = _option_name(arg)
+    if len(name) >= len(_SHORTEST_API_KEY_PREFIX) and API_KEY_FLAG.startswith(name):
+        return arg.split("=", 1)[0]
+    return None
+
+
+def _ambiguous(arg: str) -> list[str]:
+    """vLLM's options an abbreviated `arg` could mean, when more than one (argparse refuses it)."""
+    name = _option_name(arg)
+    matches = [o for o in VLLM_API_OPTIONS if o.startswith(name)]
+    return matches if len(matches) > 1 and name not in matches else []
 
 
 def _is_option(arg: str) -> bool:
@@ -213,6 +238,36 @@ def secret_values(argv: Sequence[str]) -> list[tuple[int, str]]:
 def api_keys_in_args(argv: Sequence[str]) -> list[str]:
     """The API keys extra vLLM arguments set (vLLM uses them instead of VLLM_API_KEY)."""
     return [value for _, value in secret_values(argv) if value]
+
+
+def take_api_keys(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(keys, the other arguments): every --api-key in extra vLLM arguments, in each form vLLM's
+    parser accepts, taken off the command line so the keys reach vLLM in the environment only
+    (api_server.ARG_API_KEYS_ENV). Raises LaunchError for a flag without a key or an ambiguous one."""
+    found = dict(secret_values(argv))
+    keys, rest = [], []
+    for i, arg in enumerate(argv):
+        flag = _secret_flag(arg)
+        if flag is None:
+            if i not in found:
+                rest.append(arg)
+            continue
+        if _ambiguous(arg):
+            raise LaunchError(
+                f"{flag} in the extra vLLM arguments could mean any of {', '.join(_ambiguous(arg))}; "
+                f"write the option in full ({API_KEY_FLAG} KEY)"
+            )
+        own, j = ([found[i]] if i in found else []), i + 1
+        while j in found and _secret_flag(argv[j]) is None:
+            own.append(found[j])
+            j += 1
+        if not any(own):
+            raise LaunchError(
+                f"{flag} in the extra vLLM arguments has no key after it: give one ({API_KEY_FLAG} KEY) "
+                f"or leave it out and put the key in the variable --api-key-env names"
+            )
+        keys += [k for k in own if k and k not in keys]
+    return keys, rest
 
 
 def redact_args(argv: Sequence[str]) -> list[str]:

@@ -202,7 +202,9 @@ def llama_server(llama_mount, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def phi3_server(tiny, tmp_path_factory):
-    """The launcher with explicit --model/--adapter flags on the Phi-3 model."""
+    """The launcher with explicit --model/--adapter flags on the Phi-3 model, and its key also given
+    to vLLM after `--` in an abbreviated form (`--api-ke=KEY`), which the launcher takes off vLLM's
+    command line: the key then replaces $AITK_API_KEY and its secondary, as vLLM's --api-key does."""
     mount = tmp_path_factory.mktemp("mount-phi3")
     log = tmp_path_factory.mktemp("logs") / "phi3-server.log"
     server = Server(
@@ -217,6 +219,7 @@ def phi3_server(tiny, tmp_path_factory):
             "--adapter",
             f"all16={tiny['phi3-all']}",
             "--",
+            f"--api-ke={API_KEY}",
             "--dtype",
             "float32",
             "--max-model-len",

@@ -35,8 +35,8 @@ def ensure_chromium():
     return shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def browser():
+def start_browser(extra_flags=()):
+    """Headless Chromium with its own profile; returns (driver, profile folder) — quit_browser ends both."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -44,15 +44,24 @@ def browser():
     profile = tempfile.mkdtemp(prefix="aitk-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for flag in CHROME_FLAGS:
+    for flag in [*CHROME_FLAGS, *extra_flags]:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
+    return webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts), profile
+
+
+def quit_browser(driver, profile):
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver, profile = start_browser()
     try:
         yield driver
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        quit_browser(driver, profile)
 
 
 def wait(driver, condition, timeout=120):

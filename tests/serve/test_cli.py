@@ -66,7 +66,9 @@ def test_several_keys_in_extra_args_are_all_hidden_and_count_as_a_key(share):
     )
     assert r.returncode == 0, r.stderr
     assert not any(k in r.stdout + r.stderr for k in keys)
-    assert json.loads(r.stdout)["command"].count("<redacted>") == 3  # and --api-key=<redacted>
+    # Taken off vLLM's command line altogether (it was `--api-key <redacted> ...` there before).
+    assert not any(a.startswith("--api") for a in json.loads(r.stdout)["command"])
+    assert json.loads(r.stdout)["env"]["AITK_SERVE_ARG_API_KEYS"] == "<redacted>"
     notes = json.loads(r.stdout)["notes"]
     assert not any("API is open" in n for n in notes), notes
     r = run_launcher(["--check", "--", "--api-key", keys[0]], share, AITK_API_KEY=KEY)
@@ -197,6 +199,69 @@ def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
     assert KEY not in err and "the API is open" not in err
+
+
+# Every form vLLM's parser (argparse with abbreviations, `_` read as `-`) takes as --api-key.
+API_KEY_FORMS = [
+    ["--api-key", KEY],
+    ["--api_key", KEY],
+    ["--api-k", KEY],
+    ["--api-ke", KEY],
+    [f"--api-ke={KEY}"],
+    [f"--api_k={KEY}"],
+    ["--api-key", KEY, KEY + "-2"],
+]
+
+
+@pytest.mark.parametrize("form", API_KEY_FORMS, ids=lambda f: f[0].split("=")[0] + f"x{len(f)}")
+def test_an_api_key_after_the_separator_reaches_vllm_in_the_environment_only(share, capsys, form):
+    calls = []
+    env = {"AITK_MOUNT": str(share), "CUDA_VISIBLE_DEVICES": ""}
+    rc = cli.main(
+        ["--", "--dtype", "float32", *form, "--max-model-len", "64"], env=env, execve=lambda *a: calls.append(a)
+    )
+    assert rc == 0 and len(calls) == 1
+    _, argv, exec_env = calls[0]
+    assert not any(KEY in a for a in argv) and not any(a.startswith("--api") for a in argv), argv
+    assert argv[-4:] == ["--dtype", "float32", "--max-model-len", "64"]  # the other arguments stay, in order
+    want = [KEY, KEY + "-2"] if len(form) == 3 else [KEY]
+    assert json.loads(exec_env["AITK_SERVE_ARG_API_KEYS"]) == want
+    err = capsys.readouterr().err
+    assert KEY not in err and "the API is open" not in err
+    from aitk_serve.middleware import api_tokens
+
+    assert api_tokens(None, exec_env) == want  # the keys the server and the page's check accept
+
+
+@pytest.mark.parametrize("form", API_KEY_FORMS, ids=lambda f: f[0].split("=")[0] + f"x{len(f)}")
+def test_check_hides_every_form_of_the_key(share, form):
+    r = run_launcher(["--check", "--", *form], share, AITK_API_KEY=KEY + "-env")
+    assert r.returncode == 0, r.stderr
+    assert KEY not in r.stdout + r.stderr
+    assert any("--api-key in the extra vLLM arguments replaces" in n for n in json.loads(r.stdout)["notes"])
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--api", KEY], "--api in the extra vLLM arguments could mean any of --api-key, --api-server-count"),
+        (["--api-", KEY], "could mean any of --api-key, --api-server-count"),
+        (["--api-key"], "--api-key in the extra vLLM arguments has no key after it"),
+        (["--api-k", "--dtype", "half"], "--api-k in the extra vLLM arguments has no key after it"),
+        (["--api-key="], "has no key after it"),
+    ],
+)
+def test_an_api_key_flag_vllm_would_refuse_is_refused_in_one_line(share, extra, message):
+    r = run_launcher(["--check", "--", *extra], share)
+    refused(r, message)
+    assert KEY not in r.stdout + r.stderr
+
+
+def test_api_key_file_and_api_server_count_are_not_keys(share):
+    r = run_launcher(["--check", "--", "--api-server-count", "2", "--api-key-file", "f"], share, AITK_API_KEY=KEY)
+    assert r.returncode == 0, r.stderr
+    cmd = json.loads(r.stdout)["command"]
+    assert cmd[-4:] == ["--api-server-count", "2", "--api-key-file", "f"]
 
 
 def test_checking_imports_neither_vllm_nor_torch(share):

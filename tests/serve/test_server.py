@@ -153,6 +153,18 @@ def test_phi3_serves_the_base_and_both_adapters(phi3_server):
     assert model_ids(phi3_server) == {"tiny-phi3": None, "packed": "tiny-phi3", "all16": "tiny-phi3"}
 
 
+def test_an_abbreviated_api_key_after_the_separator_is_off_the_command_line_and_works(phi3_server):
+    """`-- --api-ke=KEY`: the running vLLM's command line (/proc, what `ps` shows) and the logs hold
+    no key; vLLM's check takes that key, which replaced the variable's pair (the secondary is refused)."""
+    cmdline = Path(f"/proc/{phi3_server.proc.pid}/cmdline").read_bytes().decode().split("\0")
+    assert "aitk_serve.cpu_server" in cmdline and not any(a.startswith("--api") for a in cmdline), cmdline
+    assert not any(API_KEY in a for a in cmdline)
+    assert API_KEY not in phi3_server.logs() and "non-default args" in phi3_server.logs()
+    assert phi3_server.api("GET", "/v1/models")[0] == 200
+    assert phi3_server.api("GET", "/v1/models", key=SECONDARY_API_KEY)[0] == 401
+    assert phi3_server.api("GET", "/v1/models", key="nope")[0] == 401
+
+
 def test_phi3_greedy_tokens_equal_transformers_and_peft(phi3_server, tiny):
     got, ids = check_against_reference(
         phi3_server, tiny["phi3"], {"tiny-phi3": None, "packed": tiny["phi3-packed"], "all16": tiny["phi3-all"]}

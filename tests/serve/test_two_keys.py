@@ -112,3 +112,30 @@ def test_the_launcher_reads_the_secondary_and_check_shows_neither(tmp_path, monk
     calls.clear()
     cli.main([], env={**env, "AITK_API_KEY": ""}, execve=lambda exe, argv, e: calls.append((argv, e)))
     assert calls[0][1]["VLLM_API_KEY"] == SECONDARY and SECONDARY_API_KEY_ENV not in calls[0][1]
+
+
+def test_vllms_own_parser_gets_abbreviated_arg_keys_from_the_environment(tmp_path, monkeypatch):
+    """`-- --api-k K1 K2` (argparse's abbreviation): the argv the launcher execs, parsed by vLLM's
+    own parser with the hook, has no key on it, yet vLLM's args.api_key is [K1, K2], and the
+    non-default args vLLM logs hold no api_key at all."""
+    from vllm.entrypoints.launchers import cli_args
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.entrypoints.serve.utils.api_utils import get_non_default_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    share = tmp_path / "share"
+    write_model(share / "model-cache" / "org" / "tiny-llama")
+    monkeypatch.chdir(share)
+    env = {"AITK_MOUNT": str(share), "AITK_API_KEY": PRIMARY, "CUDA_VISIBLE_DEVICES": ""}
+    calls = []
+    argv_in = ["--", "--api-k", "arg-key-1", "arg-key-2", "--max-model-len", "64"]
+    assert cli.main(argv_in, env=env, execve=lambda exe, argv, e: calls.append((argv, e))) == 0
+    argv, exec_env = calls[0]
+    assert not any("arg-key" in a for a in argv)
+    monkeypatch.setattr(cli_args, "validate_parsed_serve_args", cli_args.validate_parsed_serve_args)
+    api_server.install(exec_env)
+    args = make_arg_parser(FlexibleArgumentParser()).parse_args(argv[3:])  # after `python -m module`
+    assert args.max_model_len == 64 and args.api_key is None  # nothing on the command line
+    assert "api_key" not in get_non_default_args(args)
+    cli_args.validate_parsed_serve_args(args)
+    assert args.api_key == ["arg-key-1", "arg-key-2"]  # the argument's keys replace $AITK_API_KEY

@@ -71,7 +71,7 @@ def test_ingress_cuts_a_request_at_240_s_then_the_replica_answers(scaled):
     assert r.status == 504 and r.read() == azure_rules.INGRESS_TIMEOUT_BODY.encode()
     conn.close()
     assert 2.0 < time.monotonic() - t0 < 4.0  # 240 s x 0.01, not the replica's 4 s
-    assert scaled.status(app_id)["state"] == azure_rules.ACTIVATING  # starting is not Failed
+    assert scaled.status(app_id)["state"] == azure_rules.PROCESSING  # starting is not Failed
     assert _wait(lambda: scaled.status(app_id)["ready"], timeout=30)
     conn, r = _get(scaled, fqdn, "/health")
     assert r.status == 200

@@ -186,9 +186,16 @@ def test_runtime_apply_ingress_stream_restart(rt):
     assert pid2 != st["pid"]
     rt.test_pids.append(pid2)
 
-    # changed secret: new revision, same fqdn
+    # changed secret: no new revision, no restart: the running replica keeps the old value until
+    # the revision restarts (https://learn.microsoft.com/azure/container-apps/manage-secrets)
     assert rt.apply(app_id, _app(), vols, {"api-key": "other"}) == out
-    assert _wait(lambda: rt.status(app_id)["ready"])
+    time.sleep(0.5)
+    conn, r = _get(rt, out["fqdn"], "/info")
+    info = json.loads(r.read())
+    conn.close()
+    assert info["secret"] == "s3cret" and info["pid"] == pid2 and rt.status(app_id)["restarts"] == 0
+    rt.restart(app_id)
+    assert _wait(lambda: rt.status(app_id)["ready"] and rt.status(app_id)["pid"] != pid2)
     conn, r = _get(rt, out["fqdn"], "/info")
     info = json.loads(r.read())
     conn.close()

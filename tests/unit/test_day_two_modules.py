@@ -314,6 +314,37 @@ def test_summarize_restarting_container_and_unknown_profile():
     assert s["error"] == "CrashLoopBackOff" and s["gpuProfile"] == "gpu-t4" and s["serverless"] is None
 
 
+FAILED_REVS = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
+# The stand-in's runtime echoes the command, whose text here holds error words.
+ECHO = (
+    "2026-01-01T00:00:00Z [stand-in] revision app--2: starting /usr/bin/python3 -m aitk_serve "
+    "--adapter fix-error-traceback=models/failed-run (AITK_PORT=4001)"
+)
+
+
+def test_start_up_error_prefers_the_launchers_refusal_over_later_lines_and_the_echo():
+    log = [ECHO, "aitk_serve: error: adapter 'x': no adapter_model.safetensors in /mount/x", "Traceback (most", ECHO]
+    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, [], log)
+    assert s["error"] == "aitk_serve: error: adapter 'x': no adapter_model.safetensors in /mount/x"
+
+
+def test_start_up_error_prefers_the_containers_last_error_line_over_runtime_notes():
+    log = [
+        "RuntimeError: CUDA out of memory",
+        ECHO,
+        "2026-01-01T00:00:05Z [stand-in] pid 7 failed its startup probe 10 times; restart in 10 s",
+    ]
+    assert status_summary.start_up_error(FAILED_REVS[0], [], log) == "RuntimeError: CUDA out of memory"
+    # With no container line, a runtime note that says what failed, still never the echo.
+    assert "failed its startup probe" in status_summary.start_up_error(FAILED_REVS[0], [], log[1:])
+
+
+def test_start_up_error_never_picks_the_runtimes_command_echo():
+    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, [], [ECHO, "INFO loading weights"])
+    assert s["error"].startswith("revision app--2 failed to start (Failed, Unhealthy)"), s["error"]
+    assert status_summary.last_error_line([ECHO]) is None
+
+
 def test_summarize_healthy_ignores_old_error_lines():
     reps = [_replica("app--2-0", {"name": "main", "ready": True})]
     assert status_summary.summarize(APP, ENV, REVS, reps, True, ["b"], ["error: once"])["error"] is None

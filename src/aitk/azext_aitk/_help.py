@@ -135,10 +135,16 @@ long-summary: >-
     The keys are shown only with --show-key: apiKey (primary) and secondaryApiKey, both accepted
     (`az aitk inference key rotate` replaces one), with `curl`: a command that asks the base model
     one question with the primary key. Asking for the models wakes a scaled-to-zero app: it waits
-    for it up to --wait seconds, saying so on stderr (--wait 0 answers at once).
+    for it up to --wait seconds, saying so on stderr (--wait 0 answers at once). So open the chat
+    page at the URL this prints: the app is awake by then. A browser that opens the URL of a
+    scaled-to-zero app itself waits while a replica starts, and gets the ingress's own
+    "upstream request timeout" page when the start takes longer than its 240 s limit; an open page
+    wakes the endpoint by itself when a message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
+  - name: The chat page's URL, printed once the app is awake (open it in a browser).
+    text: az aitk inference endpoint --query url -o tsv
   - name: Print a ready-to-paste curl that asks the base model a question.
     text: az aitk inference endpoint --show-key --query curl -o tsv
   - name: Call it with curl (bash); -o tsv of an object is one line.

@@ -42,14 +42,18 @@ PROBE_LIMITS = {
 }
 FAILURE_THRESHOLD_MAX = {"startup": 240, "readiness": 48, "liveness": 10}
 
-# Revision running states (Microsoft.App 2025-07-01 RevisionRunningState is an open enum,
-# "modelAsString"): the service reports a revision with no replica and no failure as scaled to
-# zero and one whose first replica is starting as activating, not as Failed
-# (https://learn.microsoft.com/azure/container-apps/revisions#running-status). Unverified here: the
-# swagger enum lists neither "Activating" nor "ScaledToZero" (nor "RunningAtMaxScale", which live
-# responses are known to carry), so clients must treat runningState as an open set of strings.
+# Revision running states. The REST enum RevisionRunningState (x-ms-enum modelAsString: an open set)
+# is Running, Processing, Stopped, Degraded, Failed, Unknown in the newest stable api-version
+# (azure-rest-api-specs specification/app/resource-manager/Microsoft.App/ContainerApps/stable/
+# 2026-01-01/ContainerAppsRevisions.json, as in 2025-07-01). A revision whose first replica is
+# being scheduled, pulled or started is in transition: "Processing" (Learn's running-status table
+# names it "Activating" / "Scaling / Processing"). A revision with no replica and none wanted:
+# Learn's table lists "Scaled to 0" (https://learn.microsoft.com/azure/container-apps/revisions#running-status),
+# which the enum lacks; the stand-in reports it as "ScaledToZero", the string clients of the live API
+# report seeing (not a documented enum value: clients must treat runningState as open). A cold app is
+# never Failed.
 RUNNING = "Running"
-ACTIVATING = "Activating"
+PROCESSING = "Processing"
 SCALED_TO_ZERO = "ScaledToZero"
 FAILED = "Failed"
 DEGRADED = "Degraded"

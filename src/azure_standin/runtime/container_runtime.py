@@ -89,6 +89,11 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
                 a.thread.start()
         with a.lock:
             if a.spec is not None and a.spec.fingerprint == spec.fingerprint:
+                if a.spec.env != spec.env:
+                    # A secret changed: the running replica keeps the values it started with; the
+                    # next one started (restart, scale from zero) reads the new ones (manage-secrets).
+                    a.spec.env = spec.env
+                    a.note(f"revision {spec.revision}: secrets changed; they reach a replica when it (re)starts")
                 return {"fqdn": f"127.0.0.1:{a.port}"}
             a.spec = spec
             a.restarts = 0
@@ -125,7 +130,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
         with a.lock:
             alive = a.proc is not None and a.proc.poll() is None
             # A replica being (re)started for a new revision or a restart counts as running
-            # (ACA: "Activating"); one waiting out a crash backoff does not.
+            # (ACA: "Processing"); one waiting out a crash backoff does not.
             pending = a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None and not a.spec.error
             running = alive or pending
             if a.ready and alive:
@@ -133,7 +138,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             elif (a.spec is not None and a.spec.error and a.want_running) or (a.want_running and a.crashes_in_row):
                 state = azure_rules.FAILED
             elif a.want_running:
-                state = azure_rules.ACTIVATING
+                state = azure_rules.PROCESSING
             else:
                 state = azure_rules.SCALED_TO_ZERO
             return {

@@ -27,8 +27,9 @@ PATH = re.compile(
     r"/revisions/(?P<rev>[^/]+)/replicas/(?P<replica>[^/]+)/containers/(?P<container>[^/]+)/logstream/?$",
     re.I,
 )
-# `az containerapp logs show --type system` (azure-cli-extensions src/containerapp,
-# stream_containerapp_logs): {base}/subscriptions/{s}/resourceGroups/{rg}/containerApps/{app}/eventstream
+# `az containerapp logs show --type system` (Azure/azure-cli command_modules/containerapp/custom.py,
+# stream_containerapp_logs; base = the app's eventStreamEndpoint before /subscriptions/):
+# {base}/subscriptions/{s}/resourceGroups/{rg}/containerApps/{app}/eventstream
 # with the same follow/output/tailLines query and token; one JSON event per line.
 SYSTEM_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/containerApps/(?P<app>[^/]+)/eventstream/?$", re.I

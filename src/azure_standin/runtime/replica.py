@@ -122,10 +122,12 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
     containers = template.get("containers") or []
     c = containers[0] if containers else {}
     vols = {k: Path(v) for k, v in (volumes or {}).items()}
+    # The revision's identity: its template and mounts, not the secrets' values. "Adding, removing,
+    # or changing secrets doesn't generate new revisions" and "an updated or deleted secret doesn't
+    # automatically affect existing revisions": it takes a restart or a new revision
+    # (https://learn.microsoft.com/azure/container-apps/manage-secrets).
     fp = hashlib.sha256(
-        json.dumps(
-            {"t": template, "s": secrets or {}, "v": {k: str(v) for k, v in vols.items()}}, sort_keys=True, default=str
-        ).encode()
+        json.dumps({"t": template, "v": {k: str(v) for k, v in vols.items()}}, sort_keys=True, default=str).encode()
     ).hexdigest()
     scale = template.get("scale") or {}
     min_replicas = scale.get("minReplicas")
