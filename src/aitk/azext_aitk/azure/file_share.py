@@ -23,28 +23,35 @@ LARGE_FILE = 16 * 1024 * 1024  # above this, a file goes up in parallel ranges
 LIST_INCLUDE = ["timestamps", "Etag"]
 
 
-def walk_listed(share, roots):
+def walk_listed(share, roots, workers=FILE_WORKERS):
     """([sync_manifest.Listed: path, size, ETag], [folder paths]) under each root folder of the
-    share, listed folder by folder (one listing per folder); a folder that is not there (any more)
-    is skipped."""
+    share: one listing per folder, the folders of one depth listed in parallel; a folder that is not
+    there (any more) is skipped."""
+
+    def listing(folder):
+        try:
+            return folder, list(share.get_directory_client(folder).list_directories_and_files(include=LIST_INCLUDE))
+        except Exception as e:  # pylint: disable=broad-except
+            if is_not_found(e):
+                return folder, None
+            raise
+
     files, folders = [], []
-    for root in roots:
-        stack = [root]
-        while stack:
-            folder = stack.pop()
-            try:
-                items = list(share.get_directory_client(folder).list_directories_and_files(include=LIST_INCLUDE))
-            except Exception as e:  # pylint: disable=broad-except
-                if is_not_found(e):
+    level = list(roots)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while level:
+            deeper = []
+            for folder, items in pool.map(listing, level):
+                if items is None:
                     continue
-                raise
-            folders.append(folder)
-            for item in items:
-                path = f"{folder}/{item['name']}"
-                if item.get("is_directory"):
-                    stack.append(path)
-                else:
-                    files.append(sync_manifest.Listed(path, int(item.get("size") or 0), item.get("etag")))
+                folders.append(folder)
+                for item in items:
+                    path = f"{folder}/{item['name']}"
+                    if item.get("is_directory"):
+                        deeper.append(path)
+                    else:
+                        files.append(sync_manifest.Listed(path, int(item.get("size") or 0), item.get("etag")))
+            level = deeper
     return files, folders
 
 
