@@ -147,7 +147,14 @@ class SyncWorld:
         seed_fake_finetuning(self.azure, self.az, self.ws, FAKE_GROUP, FAKE_STORAGE)
         self.az.run("aitk", "inference", "init", "-o", "none", cwd=self.ws)
         self.az.run(
-            "aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "none", cwd=self.ws
+            "aitk",
+            "inference",
+            "provision",
+            "--parameters",
+            f"defaultCommands={FAKE_COMMAND}",
+            "-o",
+            "none",
+            cwd=self.ws,
         )
         self.az.run("aitk", "inference", "deploy", "-o", "none", cwd=self.ws)
         cfg = json.loads((self.ws / "infra" / "inference.config.json").read_text())
@@ -265,7 +272,11 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every ARM and Files request")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
-    parts = [p for p in ("cold_start", "upload", "redeploy") if getattr(args, p)] or ["cold_start", "upload", "redeploy"]
+    parts = [p for p in ("cold_start", "upload", "redeploy") if getattr(args, p)] or [
+        "cold_start",
+        "upload",
+        "redeploy",
+    ]
     results = {"latency_ms": args.latency_ms}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         base = Path(tmp)
@@ -291,7 +302,8 @@ def report(results):
     if cold:
         for kind, samples in cold["samples_s"].items():
             print(
-                f"cold start, {kind:8s}: first token min {min(samples):.1f} s, median {statistics.median(samples):.1f} s"
+                f"cold start, {kind:8s}: first token min {min(samples):.1f} s, "
+                f"median {statistics.median(samples):.1f} s"
                 f" (samples {', '.join(f'{s:.1f}' for s in samples)})"
             )
         print(f"cold start ratio cached/uncached (medians): {cold['ratio_cached_uncached']:.2f} (target <= 0.8)")
@@ -300,13 +312,16 @@ def report(results):
         if r:
             print(
                 f"upload {name} ({r['bytes'] / 2**20:.1f} MiB): deploy {r['deploy_s']:.1f} s, upload-batch "
-                f"{r['upload_batch_s']:.1f} s, deploy/upload-batch throughput {r['ratio_deploy_over_batch_throughput']:.2f}"
+                f"{r['upload_batch_s']:.1f} s, deploy/upload-batch throughput "
+                f"{r['ratio_deploy_over_batch_throughput']:.2f}"
                 f" (target >= {target:g})"
             )
     red = results.get("redeploy")
     if red:
         for i, run in enumerate(red["runs"], 1):
-            print(f"no-change deploy {i} ({red['files']} files): {run['wall_s']:.2f} s (target < 2 s); {run['requests']}")
+            print(
+                f"no-change deploy {i} ({red['files']} files): {run['wall_s']:.2f} s (target < 2 s); {run['requests']}"
+            )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ INF = layout.INFERENCE_DIR
 
 
 def test_a_recorded_hash_holds_only_for_the_same_etag_and_size():
-    manifest = {f"{INF}/same": Entry(3, SHA, '"e1"'), f"{INF}/etag": Entry(3, SHA, '"e1"'), f"{INF}/size": Entry(3, SHA, '"e1"')}
+    manifest = {
+        f"{INF}/same": Entry(3, SHA, '"e1"'),
+        f"{INF}/etag": Entry(3, SHA, '"e1"'),
+        f"{INF}/size": Entry(3, SHA, '"e1"'),
+    }
     listed = [
         Listed(f"{INF}/same", 3, '"e1"'),
         Listed(f"{INF}/etag", 3, '"e2"'),  # written since
@@ -29,7 +33,9 @@ def test_a_recorded_hash_holds_only_for_the_same_etag_and_size():
 
 
 def test_names_match_case_insensitively_as_azure_files_does():
-    known, unknown = sync_manifest.vouched([Listed(f"{INF}/Run1/W", 3, '"e1"')], {f"{INF}/run1/w": Entry(3, SHA, '"e1"')})
+    known, unknown = sync_manifest.vouched(
+        [Listed(f"{INF}/Run1/W", 3, '"e1"')], {f"{INF}/run1/w": Entry(3, SHA, '"e1"')}
+    )
     assert list(known) == [f"{INF}/Run1/W"] and unknown == []
 
 
