@@ -238,12 +238,14 @@ def test_each_container_starts_with_an_empty_home_and_tmp(rt):
     assert os.path.realpath(first["home"]) != os.path.realpath(os.path.expanduser("~"))
     assert os.path.realpath(first["tmp"]) != os.path.realpath(__import__("tempfile").gettempdir())
     assert os.path.realpath(first["cwd"]) == os.path.realpath(first["home"])
+    assert len(first["tmp"]) + len("/0f0a469f-987a-e10a6ddbefac-ipc") < 107  # room for a socket path (vLLM's)
     rt.test_pids.append(first["pid"])
     rt.restart(app_id)
     assert _wait(lambda: rt.status(app_id)["ready"] and rt.status(app_id)["pid"] != first["pid"])
     second = _info(rt, out["fqdn"])
     assert second["pid"] != first["pid"] and second["left_behind"] == []  # the first one's .cache is gone
     assert second["data"] == "from the share"
+    assert not os.path.exists(first["home"]) and not os.path.exists(first["tmp"])  # removed with its container
     rt.test_pids.append(second["pid"])
 
 

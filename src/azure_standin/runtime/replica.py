@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -197,7 +198,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         self.rt, self.app_id = rt, app_id
         self.dir = rt.base / app_slug(app_id)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.container_fs = self.dir / "container"  # the running container's own file system (below)
+        self.container_fs: Path | None = None  # the running container's own file system (below)
         self.log_path = self.dir / "console.log"
         self.syslog = SystemLog(self.dir / "system.jsonl", rt.la_dir, app_id)
         self.lock = threading.RLock()
@@ -312,12 +313,15 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         """HOME and TMPDIR of a new, empty container file system. A container's own file system is
         temporary: it is gone when the container shuts down or restarts, and the next one starts from
         the image (https://learn.microsoft.com/azure/container-apps/storage-mounts, "Container-scoped
-        storage"), so whatever a process left in ~/.cache or /tmp (torch's inductor cache, pip's,
-        Hugging Face's) never reaches the next replica; only volumes (the share) do. The previous
-        container is gone before a new one starts (the supervisor waits for its process group)."""
-        shutil.rmtree(self.container_fs, ignore_errors=True)
+        storage"), so whatever a process left in ~/.cache or /tmp (torch's inductor cache, Hugging
+        Face's) never reaches the next replica; only volumes (the share) do. It lies in a short
+        folder of the system's temp dir, as an image's /tmp is short: vLLM puts its IPC sockets in
+        TMPDIR, and a socket path has at most 107 bytes."""
+        if self.container_fs is not None:
+            shutil.rmtree(self.container_fs, ignore_errors=True)  # the previous container is gone by now
+        self.container_fs = Path(tempfile.mkdtemp(prefix="aca-"))
         home, tmp = self.container_fs / "home", self.container_fs / "tmp"
-        home.mkdir(parents=True)
+        home.mkdir()
         tmp.mkdir()
         return {"HOME": str(home), "TMPDIR": str(tmp)}
 
@@ -359,12 +363,16 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             time.sleep(0.05)
 
     def _retire_locked(self, proc: subprocess.Popen) -> threading.Thread:
-        """Stop `proc` in the background; the supervisor starts no new one until it is gone."""
+        """Stop `proc` in the background and remove its file system; the supervisor starts no new
+        one until it is gone."""
         self.stopping += 1
+        container_fs = self.container_fs
 
         def work():
             try:
                 self._stop_proc(proc)
+                if container_fs is not None:
+                    shutil.rmtree(container_fs, ignore_errors=True)
             finally:
                 with self.lock:
                     self.stopping -= 1
