@@ -308,9 +308,18 @@ def find_models(share, root, depth=MODEL_SEARCH_DEPTH):
 
 def purge_owned(share):
     """Delete aitk/launcher, aitk/inference and aitk/adapters (layout.OWNED_PREFIXES) with all
-    they hold, and nothing else; (files, folders) deleted. A folder already gone is fine."""
+    they hold, and deploy's manifest, and nothing else; (files, folders) deleted. A folder already
+    gone is fine."""
     files, dirs = walk(share, layout.OWNED_PREFIXES)
+    try:
+        share.get_file_client(sync_manifest.MANIFEST_PATH).delete_file()
+        files.append(sync_manifest.MANIFEST_PATH)
+    except Exception as e:  # pylint: disable=broad-except
+        if not is_not_found(e):
+            raise
     for path in files:
+        if path == sync_manifest.MANIFEST_PATH:
+            continue
         if not layout.is_owned(path):  # belt and braces
             raise sync_plan.SyncError(f"refusing to delete {path!r}")
         try:
