@@ -272,7 +272,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             "ImagePulled", f'Successfully pulled image "{spec.image}" in {time.monotonic() - self.pull_began_at:.2f}s'
         )
         self.private_port = _free_port()
-        env = {**self._fresh_container_fs(), **spec.env}  # the app's own env wins
+        fs = self._fresh_container_fs()
+        env = {**fs, **spec.env}  # the app's own env wins
         env["AITK_PORT"] = str(self.private_port)
         env.setdefault("AITK_HOST", "127.0.0.1")  # serve on loopback only, if the launcher honours it
         self.note(f"revision {spec.revision}: starting {' '.join(spec.argv)} (AITK_PORT={self.private_port})")
@@ -285,7 +286,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with  # supervised below
                 spec.argv,
                 env=env,
-                cwd=env["HOME"],
+                cwd=fs["HOME"],  # the image's working folder
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
@@ -398,6 +399,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.next_start_at = 0.0
             self.last_activity = time.monotonic()
             if proc is None:
+                if self.container_fs is not None:  # a crashed container's file system goes with it
+                    shutil.rmtree(self.container_fs, ignore_errors=True)
                 self.cond.notify_all()
                 return None
             self.note(f"stopping pid {proc.pid} ({reason})")
