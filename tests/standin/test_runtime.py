@@ -247,6 +247,8 @@ def test_each_container_starts_with_an_empty_home_and_tmp(rt):
     assert second["data"] == "from the share"
     assert not os.path.exists(first["home"]) and not os.path.exists(first["tmp"])  # removed with its container
     rt.test_pids.append(second["pid"])
+    rt.stop_all()
+    assert not os.path.exists(os.path.dirname(os.path.dirname(second["home"])))  # nothing left in the temp dir
 
 
 def test_runtime_scale_from_zero_and_unready(rt):

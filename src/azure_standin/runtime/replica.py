@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -315,12 +314,11 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         temporary: it is gone when the container shuts down or restarts, and the next one starts from
         the image (https://learn.microsoft.com/azure/container-apps/storage-mounts, "Container-scoped
         storage"), so whatever a process left in ~/.cache or /tmp (torch's inductor cache, Hugging
-        Face's) never reaches the next replica; only volumes (the share) do. It lies in a short
-        folder of the system's temp dir, as an image's /tmp is short: vLLM puts its IPC sockets in
-        TMPDIR, and a socket path has at most 107 bytes."""
+        Face's) never reaches the next replica; only volumes (the share) do. Its path is short, as an
+        image's /tmp is: vLLM puts its IPC sockets in TMPDIR, and a socket path has at most 107 bytes."""
         if self.container_fs is not None:
             shutil.rmtree(self.container_fs, ignore_errors=True)  # the previous container is gone by now
-        self.container_fs = Path(tempfile.mkdtemp(prefix="aca-"))
+        self.container_fs = self.rt.new_container_fs()
         home, tmp = self.container_fs / "home", self.container_fs / "tmp"
         home.mkdir()
         tmp.mkdir()
