@@ -38,8 +38,10 @@ class Faults:
         self.lock = threading.Lock()
         self.configure(None)
 
-    def configure(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None):
+    def configure(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):  # pylint: disable=too-many-arguments
+        """`latency_s`: the delay a "latency" fault adds (None: drawn from 0.2-1.0 s per request)."""
         with self.lock:
+            self.latency_s = None if latency_s is None else float(latency_s)
             if rate is None or rate <= 0:
                 self.rate, self.rng, self.kinds, self.paths = 0.0, None, (), None
                 return
@@ -61,10 +63,10 @@ class Faults:
                     return None
             hit = self.rng.random() < self.rate
             kind = self.rng.choice(self.kinds)
-            latency = self.rng.uniform(0.2, 1.0)
+            latency = self.rng.uniform(0.2, 1.0)  # drawn either way: the same seed, the same faults
             if not hit:
                 return None
-            return (kind, latency)
+            return (kind, latency if self.latency_s is None else self.latency_s)
 
 
 class _Server(ThreadingHTTPServer):
@@ -350,8 +352,10 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
     def share_dir(self, storage_account, share) -> Path:
         return self.state_dir / "shares" / storage_account / share
 
-    def set_faults(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None):
-        self.faults.configure(rate, seed, kinds, paths)
+    def set_faults(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):  # pylint: disable=too-many-arguments
+        """Seeded faults on ARM and Files requests; `set_faults(1.0, kinds=("latency",), latency_s=0.02)`
+        delays every request by 20 ms (a far-away region), `set_faults(None)` stops them."""
+        self.faults.configure(rate, seed, kinds, paths, latency_s)
 
     def register_provider(self, ns):
         self.arm.set_provider(ns, True)

@@ -307,6 +307,7 @@ def test_delete_says_what_stays_on_the_share_then_purge_removes_exactly_deploys_
         (share / rel).parent.mkdir(parents=True, exist_ok=True)
         (share / rel).write_text("x")
     (share / "aitk" / "mine.txt").write_text("keep")
+    (share / "aitk" / "deploy-manifest.json").write_text("{}")  # deploy's (core/sync_manifest.py)
     (share / "finetuned-data.txt").write_text("keep me")
     proc = az_cloud("aitk", "inference", "delete", "--yes", cwd=nu["ws"])
     _ok(proc, parse=False)
@@ -318,5 +319,6 @@ def test_delete_says_what_stays_on_the_share_then_purge_removes_exactly_deploys_
     assert "Nothing to delete" in proc.stderr and out["shareFilesPurged"]["files"] >= 3
     for gone in ("launcher", "inference", "adapters"):
         assert not (share / "aitk" / gone).exists(), gone
+    assert not (share / "aitk" / "deploy-manifest.json").exists()
     assert (share / "aitk" / "mine.txt").read_text() == "keep"
     assert (share / "finetuned-data.txt").read_text() == "keep me" and (share / "fake_server.py").is_file()

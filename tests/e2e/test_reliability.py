@@ -137,7 +137,17 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     assert local_tree(launcher / "aitk_serve") == {"__init__.py": (LAUNCHER / "share_entry.py").read_bytes()}
     assert_mirrors(share / "aitk" / "inference", ws / "inference")
     assert_mirrors(share / "aitk" / "adapters" / "run1", adapter)
-    assert sorted(p.name for p in (share / "aitk").iterdir()) == ["adapters", "inference", "launcher"]
+    assert sorted(p.name for p in (share / "aitk").iterdir()) == [
+        "adapters",
+        "deploy-manifest.json",
+        "inference",
+        "launcher",
+    ]
+    # deploy's manifest (docs/contracts.md) records, under faults too, only hashes the share's files have
+    recorded = json.loads((share / "aitk" / "deploy-manifest.json").read_text())["files"]
+    assert recorded and all(
+        hashlib.sha256((share / path).read_bytes()).hexdigest() == entry["sha256"] for path, entry in recorded.items()
+    ), recorded
     assert sorted(p.name for p in share.iterdir()) == ["aitk", "fake_server.py", "model-cache"]
 
     # And a deploy right after finds nothing to do: every file carries its size + hash.
@@ -206,8 +216,9 @@ def test_killed_deploy_resumes_without_reuploading_finished_files(fake_world, tm
     result = az.json("aitk", "inference", "deploy", "--adapter", f"big={big}", "--timeout", "120", cwd=ws)
     assert result["ready"] and "big" in result["models"], result
     assert_mirrors(share_big, big)
-    # Only the unfinished file went up again.
-    assert creations(azure.requests_log, mark, "/aitk/") == [f"/{FT_STORAGE}/{FT_SHARE}{big_file}"]
+    # Only the unfinished file went up again (and deploy's manifest, which now records it).
+    manifest = f"/{FT_STORAGE}/{FT_SHARE}/aitk/deploy-manifest.json"
+    assert creations(azure.requests_log, mark, "/aitk/") == sorted([f"/{FT_STORAGE}/{FT_SHARE}{big_file}", manifest])
     assert result["uploaded"] == 1 and result["unchanged"] >= len(small)
 
 

@@ -99,6 +99,23 @@ def test_faults_seeded_rate_and_shapes(azure, token):
     assert {s for s, _ in _statuses(azure, token, 5)} == {200}  # set_faults(None) stops them
 
 
+def test_fixed_latency_delays_every_request_by_that_much(azure, token):
+    def timed(n):
+        t0 = time.monotonic()
+        statuses = _statuses(azure, token, n)
+        return (time.monotonic() - t0) / n, statuses
+
+    base, _ = timed(10)
+    azure.set_faults(rate=1.0, kinds=("latency",), latency_s=0.05, paths=["/resourcegroups"])
+    try:
+        delayed, statuses = timed(5)
+    finally:
+        azure.set_faults(None)
+    assert {s for s, _ in statuses} == {200}  # delayed, not failed
+    assert delayed - base >= 0.045, (base, delayed)  # 50 ms each, not the drawn default of 0.2-1.0 s
+    assert delayed - base < 0.19, (base, delayed)
+
+
 def test_faults_cut_drops_the_connection(azure, token):
     azure.set_faults(rate=1.0, seed=1, kinds=("cut",), paths=["/resourcegroups"])
     try:

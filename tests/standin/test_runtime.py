@@ -15,6 +15,11 @@ APP_PY = r"""
 import os, sys, time, json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HEALTHY = os.environ.get("HEALTHY", "1") == "1"
+import tempfile
+HOME, TMP = os.environ["HOME"], tempfile.gettempdir()
+LEFT_BEHIND = sorted(os.listdir(HOME)) + sorted(os.listdir(TMP))  # by an earlier container
+for folder in (HOME, TMP):
+    os.makedirs(os.path.join(folder, ".cache", "torchinductor"), exist_ok=True)
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a):
@@ -28,7 +33,8 @@ class H(BaseHTTPRequestHandler):
         if self.path == "/info":
             info = {"pid": os.getpid(), "data": open(os.environ["DATA"]).read(),
                     "secret": os.environ.get("SECRET"), "cwd": os.getcwd(),
-                    "exe": sys.executable, "env": sorted(os.environ)}
+                    "exe": sys.executable, "env": sorted(os.environ),
+                    "home": HOME, "tmp": TMP, "left_behind": LEFT_BEHIND}
             return self._send(200, json.dumps(info).encode(), "application/json")
         if self.path == "/stream":
             self.send_response(200); self.send_header("Content-Type", "text/event-stream")
@@ -209,6 +215,40 @@ def test_runtime_apply_ingress_stream_restart(rt):
     assert _wait(lambda: rt.status(app_id)["restarts"] == 1 and rt.status(app_id)["ready"])
     assert any("exited with code 3" in ln for ln in rt.log_lines(app_id))
     assert any("listening on" in ln for ln in rt.log_lines(app_id, tail=50))
+
+
+def _info(rt, fqdn):
+    import json
+
+    conn, r = _get(rt, fqdn, "/info")
+    try:
+        return json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_each_container_starts_with_an_empty_home_and_tmp(rt):
+    """A container's own file system is gone when it stops (storage-mounts.md): what one container
+    left in HOME or /tmp (caches) is not there for the next one; the share is."""
+    app_id = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/app1"
+    out = rt.apply(app_id, _app(), {"/mount": rt.test_share}, {"api-key": "k"})
+    assert _wait(lambda: rt.status(app_id)["ready"]), rt.log_lines(app_id)
+    first = _info(rt, out["fqdn"])
+    assert first["left_behind"] == []
+    assert os.path.realpath(first["home"]) != os.path.realpath(os.path.expanduser("~"))
+    assert os.path.realpath(first["tmp"]) != os.path.realpath(__import__("tempfile").gettempdir())
+    assert os.path.realpath(first["cwd"]) == os.path.realpath(first["home"])
+    assert len(first["tmp"]) + len("/0f0a469f-987a-e10a6ddbefac-ipc") < 107  # room for a socket path (vLLM's)
+    rt.test_pids.append(first["pid"])
+    rt.restart(app_id)
+    assert _wait(lambda: rt.status(app_id)["ready"] and rt.status(app_id)["pid"] != first["pid"])
+    second = _info(rt, out["fqdn"])
+    assert second["pid"] != first["pid"] and second["left_behind"] == []  # the first one's .cache is gone
+    assert second["data"] == "from the share"
+    assert not os.path.exists(first["home"]) and not os.path.exists(first["tmp"])  # removed with its container
+    rt.test_pids.append(second["pid"])
+    rt.stop_all()
+    assert not os.path.exists(os.path.dirname(os.path.dirname(second["home"])))  # nothing left in the temp dir
 
 
 def test_runtime_scale_from_zero_and_unready(rt):

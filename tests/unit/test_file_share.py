@@ -9,16 +9,27 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 
 class FakeShare:
+    """Files, folders, and an ETag per file that changes on every write of its bytes or metadata
+    (as Azure Files' does); `calls` counts get_file_properties per path."""
+
     def __init__(self):
         self.files = {}  # path -> (bytes, metadata)
         self.dirs = set()
         self.uploads = []
+        self.etags = {}
+        self.calls = []
+        self._version = 0
+
+    def touch(self, path):
+        self._version += 1
+        self.etags[path] = f'"0x{self._version:X}"'
+        return self.etags[path]
 
     def get_directory_client(self, path):
         share = self
 
         class Dir:
-            def list_directories_and_files(self):
+            def list_directories_and_files(self, include=None):
                 if path not in share.dirs:
                     raise ResourceNotFoundError("ParentNotFound")
                 names = {}
@@ -27,7 +38,10 @@ class FakeShare:
                         names[d.rsplit("/", 1)[1]] = {"name": d.rsplit("/", 1)[1], "is_directory": True}
                 for f in share.files:
                     if f.rsplit("/", 1)[0] == path:
-                        names[f.rsplit("/", 1)[1]] = {"name": f.rsplit("/", 1)[1], "is_directory": False}
+                        entry = {"name": f.rsplit("/", 1)[1], "is_directory": False, "size": len(share.files[f][0])}
+                        if include and "Etag" in include:
+                            entry["etag"] = share.etags.get(f)
+                        names[f.rsplit("/", 1)[1]] = entry
                 return list(names.values())
 
             def create_directory(self):
@@ -45,20 +59,28 @@ class FakeShare:
 
         class File:
             def get_file_properties(self):
+                share.calls.append(path)
                 data, meta = share.files[path]
-                return SimpleNamespace(size=len(data), metadata=dict(meta))
+                return SimpleNamespace(size=len(data), metadata=dict(meta), etag=share.etags.get(path))
+
+            def download_file(self):
+                if path not in share.files:
+                    raise ResourceNotFoundError("ResourceNotFound")
+                return SimpleNamespace(readall=lambda: share.files[path][0])
 
             def upload_file(self, data, length=None, metadata=None, max_concurrency=1, progress_hook=None):
                 assert path.rsplit("/", 1)[0] in share.dirs
-                content = data.read()
-                assert len(content) == length
+                content = data if isinstance(data, bytes) else data.read()
+                assert length is None or len(content) == length
                 share.files[path] = (content, metadata or {})
+                share.touch(path)
                 share.uploads.append((path, max_concurrency))
                 if progress_hook:
                     progress_hook(len(content), len(content))
 
             def set_file_metadata(self, metadata):
                 share.files[path] = (share.files[path][0], dict(metadata))
+                return {"etag": share.touch(path)}
 
             def delete_file(self):
                 del share.files[path]
@@ -68,7 +90,7 @@ class FakeShare:
 
 def _sync(share, folder, roots, delete=False):
     local = sync_plan.with_hashes(sync_plan.scan_local(folder, roots[0]))
-    remote, dirs = file_share.list_remote(share, roots)
+    remote, dirs, _ = file_share.list_remote(share, roots)
     plan = sync_plan.plan(local, remote, roots, delete=delete)
     file_share.ensure_dirs(share, [f.path for f in plan.upload], dirs)
     seen = []
@@ -141,7 +163,7 @@ def test_metadata_goes_on_only_after_all_bytes(tmp_path):
         pass
     assert calls and all(meta in (None, {}) for _, meta in calls)
     share.get_file_client = real
-    remote, _ = file_share.list_remote(share, [layout.INFERENCE_DIR])
+    remote, _, _ = file_share.list_remote(share, [layout.INFERENCE_DIR])
     assert sync_plan.plan(local, remote, [layout.INFERENCE_DIR]).upload  # goes up again
 
 

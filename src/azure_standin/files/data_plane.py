@@ -810,7 +810,9 @@ def _list(request, share: Share, rel, q):
 
 
 def _list_entry(share: Share, rel, p: Path, n, include, extended):
-    """(is a directory, the entry's XML) for child `n` of folder `p`; None when it went away meanwhile."""
+    """(is a directory, the entry's XML) for child `n` of folder `p`; None when it went away meanwhile.
+    include=timestamps,etag,attributes,permissionkey (version 2020-04-08 and later) adds those
+    properties per entry: https://learn.microsoft.com/rest/api/storageservices/list-directories-and-files"""
     c = p / n
     try:
         st = c.stat()

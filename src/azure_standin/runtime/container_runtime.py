@@ -3,7 +3,9 @@ one replica (replica.py) and one ingress (ingress.py) per container app."""
 
 import json
 import os
+import shutil
 import ssl
+import tempfile
 import threading
 from pathlib import Path
 
@@ -38,7 +40,18 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
         self.apps: dict[str, AppReplica] = {}
         self.lock = threading.Lock()
         self._stoppers: list[threading.Thread] = []
+        self._containers_root: Path | None = None
         LIVE_RUNTIMES.add(self)
+
+    def new_container_fs(self) -> Path:
+        """An empty folder for one container's own file system (replica.py), in one short folder of
+        the system's temp dir per runtime (socket paths under it must stay within 107 bytes),
+        removed with everything in it by stop_all."""
+        with self.lock:
+            if self._containers_root is None:
+                self._containers_root = Path(tempfile.mkdtemp(prefix="aca-"))
+            root = self._containers_root
+        return Path(tempfile.mkdtemp(prefix="c", dir=root))
 
     def seconds(self, azure_seconds: float) -> float:
         """Wall seconds the stand-in waits for a duration that takes `azure_seconds` on Azure."""
@@ -181,3 +194,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             stoppers, self._stoppers = self._stoppers, []
         for t in stoppers:
             t.join()
+        with self.lock:
+            root, self._containers_root = self._containers_root, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)

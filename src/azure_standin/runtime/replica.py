@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,14 +145,12 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
     bindir = os.path.dirname(sys.executable)
     env = {
         "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
     }
     # What an image would bring along (accelerator libraries), plus names the caller lists in
     # AITK_STANDIN_PASSENV (comma-separated), e.g. HF_HUB_OFFLINE for an offline demo.
     passenv = [
         "LC_ALL",
-        "TMPDIR",
         "LD_LIBRARY_PATH",
         "CUDA_VISIBLE_DEVICES",
         "NVIDIA_VISIBLE_DEVICES",
@@ -197,8 +196,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
     def __init__(self, rt: "Runtime", app_id: str):
         self.rt, self.app_id = rt, app_id
         self.dir = rt.base / app_slug(app_id)
-        self.work = self.dir / "work"
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.container_fs: Path | None = None  # the running container's own file system (below)
         self.log_path = self.dir / "console.log"
         self.syslog = SystemLog(self.dir / "system.jsonl", rt.la_dir, app_id)
         self.lock = threading.RLock()
@@ -272,7 +271,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             "ImagePulled", f'Successfully pulled image "{spec.image}" in {time.monotonic() - self.pull_began_at:.2f}s'
         )
         self.private_port = _free_port()
-        env = dict(spec.env)
+        fs = self._fresh_container_fs()
+        env = {**fs, **spec.env}  # the app's own env wins
         env["AITK_PORT"] = str(self.private_port)
         env.setdefault("AITK_HOST", "127.0.0.1")  # serve on loopback only, if the launcher honours it
         self.note(f"revision {spec.revision}: starting {' '.join(spec.argv)} (AITK_PORT={self.private_port})")
@@ -285,7 +285,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with  # supervised below
                 spec.argv,
                 env=env,
-                cwd=str(self.work),
+                cwd=fs["HOME"],  # the image's working folder
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
@@ -308,6 +308,21 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.event("ContainerStarted", f"Started container '{spec.container}'")
         self.generation += 1
         self.cond.notify_all()
+
+    def _fresh_container_fs(self) -> dict[str, str]:
+        """HOME and TMPDIR of a new, empty container file system. A container's own file system is
+        temporary: it is gone when the container shuts down or restarts, and the next one starts from
+        the image (https://learn.microsoft.com/azure/container-apps/storage-mounts, "Container-scoped
+        storage"), so whatever a process left in ~/.cache or /tmp (torch's inductor cache, Hugging
+        Face's) never reaches the next replica; only volumes (the share) do. Its path is short, as an
+        image's /tmp is: vLLM puts its IPC sockets in TMPDIR, and a socket path has at most 107 bytes."""
+        if self.container_fs is not None:
+            shutil.rmtree(self.container_fs, ignore_errors=True)  # the previous container is gone by now
+        self.container_fs = self.rt.new_container_fs()
+        home, tmp = self.container_fs / "home", self.container_fs / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        return {"HOME": str(home), "TMPDIR": str(tmp)}
 
     def _backoff_locked(self) -> float:
         self.restarts += 1
@@ -347,12 +362,16 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             time.sleep(0.05)
 
     def _retire_locked(self, proc: subprocess.Popen) -> threading.Thread:
-        """Stop `proc` in the background; the supervisor starts no new one until it is gone."""
+        """Stop `proc` in the background and remove its file system; the supervisor starts no new
+        one until it is gone."""
         self.stopping += 1
+        container_fs = self.container_fs
 
         def work():
             try:
                 self._stop_proc(proc)
+                if container_fs is not None:
+                    shutil.rmtree(container_fs, ignore_errors=True)
             finally:
                 with self.lock:
                     self.stopping -= 1
@@ -378,6 +397,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.next_start_at = 0.0
             self.last_activity = time.monotonic()
             if proc is None:
+                if self.container_fs is not None:  # a crashed container's file system goes with it
+                    shutil.rmtree(self.container_fs, ignore_errors=True)
                 self.cond.notify_all()
                 return None
             self.note(f"stopping pid {proc.pid} ({reason})")

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aitk_serve import layout
 
-from ..core import sync_plan
+from ..core import sync_manifest, sync_plan
 from .not_found import is_not_found
 
 FILE_WORKERS = 8  # files at a time
@@ -18,39 +18,81 @@ RANGE_WORKERS = 4  # ranges at a time within a large file
 LARGE_FILE = 16 * 1024 * 1024  # above this, a file goes up in parallel ranges
 
 
-def walk(share, roots):
-    """([file paths], [folder paths]) under each root folder of the share, listed folder by folder;
-    a folder that is not there (any more) is skipped."""
+# List Directories and Files returns each file's ETag with include=etag (x-ms-version 2020-04-08+):
+# https://learn.microsoft.com/rest/api/storageservices/list-directories-and-files
+LIST_INCLUDE = ["timestamps", "Etag"]
+
+
+def walk_listed(share, roots, workers=FILE_WORKERS):
+    """([sync_manifest.Listed: path, size, ETag], [folder paths]) under each root folder of the
+    share: one listing per folder, the folders of one depth listed in parallel; a folder that is not
+    there (any more) is skipped."""
+
+    def listing(folder):
+        try:
+            return folder, list(share.get_directory_client(folder).list_directories_and_files(include=LIST_INCLUDE))
+        except Exception as e:  # pylint: disable=broad-except
+            if is_not_found(e):
+                return folder, None
+            raise
+
     files, folders = [], []
-    for root in roots:
-        stack = [root]
-        while stack:
-            folder = stack.pop()
-            try:
-                items = list(share.get_directory_client(folder).list_directories_and_files())
-            except Exception as e:  # pylint: disable=broad-except
-                if is_not_found(e):
+    level = list(roots)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while level:
+            deeper = []
+            for folder, items in pool.map(listing, level):
+                if items is None:
                     continue
-                raise
-            folders.append(folder)
-            for item in items:
-                path = f"{folder}/{item['name']}"
-                (stack.append if item.get("is_directory") else files.append)(path)
+                folders.append(folder)
+                for item in items:
+                    path = f"{folder}/{item['name']}"
+                    if item.get("is_directory"):
+                        deeper.append(path)
+                    else:
+                        files.append(sync_manifest.Listed(path, int(item.get("size") or 0), item.get("etag")))
+            level = deeper
     return files, folders
 
 
-def list_remote(share, roots, workers=FILE_WORKERS):
-    """({share path: RemoteFile}, {existing directories}) under each root."""
-    files, folders = walk(share, [root.strip("/") for root in roots])
-    dirs = set(folders)
+def walk(share, roots):
+    """([file paths], [folder paths]) under each root folder of the share (walk_listed)."""
+    files, folders = walk_listed(share, roots)
+    return [f.path for f in files], folders
 
-    def props(path):
-        p = share.get_file_client(path).get_file_properties()
-        return sync_plan.remote_from_metadata(path, p.size, p.metadata)
+
+def read_manifest(share):
+    """The deploy manifest on the share (core/sync_manifest.py); {} when there is none."""
+    try:
+        data = share.get_file_client(sync_manifest.MANIFEST_PATH).download_file().readall()
+    except Exception as e:  # pylint: disable=broad-except
+        if is_not_found(e):
+            return {}
+        raise
+    return sync_manifest.parse(data)
+
+
+def write_manifest(share, manifest):
+    share.get_file_client(sync_manifest.MANIFEST_PATH).upload_file(sync_manifest.dumps(manifest))
+
+
+def list_remote(share, roots, manifest=None, workers=FILE_WORKERS):
+    """({share path: RemoteFile}, {existing directories}, {share path: the ETag its RemoteFile's
+    sha256 belongs to}) under each root: the folder listings, plus the metadata (one request each)
+    of every file the manifest does not vouch for (core/sync_manifest.py)."""
+    listed, folders = walk_listed(share, [root.strip("/") for root in roots])
+    known, unknown = sync_manifest.vouched(listed, manifest or {})
+    etags = {f.path: f.etag for f in listed if f.path in known}
+
+    def props(f):
+        p = share.get_file_client(f.path).get_file_properties()
+        return sync_plan.remote_from_metadata(f.path, p.size, p.metadata), p.etag
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        remote = list(pool.map(props, files))
-    return {r.path: r for r in remote}, dirs
+        for r, etag in pool.map(props, unknown):
+            known[r.path] = r
+            etags[r.path] = etag  # from the same response as the metadata: they belong together
+    return known, set(folders), etags
 
 
 def ensure_dirs(share, paths, existing):
@@ -143,7 +185,8 @@ def changed_while_uploading(f, reader):
 
 
 def upload(share, files, progress=None, workers=FILE_WORKERS):
-    """Upload LocalFiles (with sha256) in parallel; size + sha256 go into the file's metadata
+    """Upload LocalFiles (with sha256) in parallel, {path: the file's ETag once its metadata is
+    set}; size + sha256 go into the file's metadata
     only once all its bytes are written and the local file is still the one hashed: creating
     the file replaces any old metadata, so a file whose upload was cut short (a killed deploy) or
     torn (written locally while it went up) never looks complete, and the next deploy uploads it
@@ -170,13 +213,13 @@ def upload(share, files, progress=None, workers=FILE_WORKERS):
                 "Wait until whatever writes it (a fine-tuning run?) has finished, then deploy again: only the "
                 "files that differ are uploaded.",
             )
-        client.set_file_metadata(sync_plan.metadata_for(f))
+        done = client.set_file_metadata(sync_plan.metadata_for(f))
         if progress is not None and f.size == 0:
             progress.file_hook(f.path)(0, 0)
-        return f.path
+        return f.path, (done or {}).get("etag")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, files))
+        return dict(pool.map(one, files))
 
 
 def delete(share, remote_files):
@@ -265,9 +308,18 @@ def find_models(share, root, depth=MODEL_SEARCH_DEPTH):
 
 def purge_owned(share):
     """Delete aitk/launcher, aitk/inference and aitk/adapters (layout.OWNED_PREFIXES) with all
-    they hold, and nothing else; (files, folders) deleted. A folder already gone is fine."""
+    they hold, and deploy's manifest, and nothing else; (files, folders) deleted. A folder already
+    gone is fine."""
     files, dirs = walk(share, layout.OWNED_PREFIXES)
+    try:
+        share.get_file_client(sync_manifest.MANIFEST_PATH).delete_file()
+        files.append(sync_manifest.MANIFEST_PATH)
+    except Exception as e:  # pylint: disable=broad-except
+        if not is_not_found(e):
+            raise
     for path in files:
+        if path == sync_manifest.MANIFEST_PATH:
+            continue
         if not layout.is_owned(path):  # belt and braces
             raise sync_plan.SyncError(f"refusing to delete {path!r}")
         try:

@@ -10,7 +10,16 @@ from aitk_serve import layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
-from ..core import adapter_specs, deploy_rollout, launcher_release, next_steps, serve_adapters, share_names, sync_plan
+from ..core import (
+    adapter_specs,
+    deploy_rollout,
+    launcher_release,
+    next_steps,
+    serve_adapters,
+    share_names,
+    sync_manifest,
+    sync_plan,
+)
 from ..core import names as naming
 from ..core import workspace as ws_mod
 from ._config import app_url, load_config
@@ -91,7 +100,8 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     key = aca.api_key()
     endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
-    remote, existing_dirs = file_share.list_remote(share, roots)
+    manifest = file_share.read_manifest(share)
+    remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest)
     plan = sync_plan.plan(local, remote, roots, delete=delete)
 
     total = sum(f.size for f in plan.upload)
@@ -104,10 +114,10 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
         len(plan.skip),
         len(plan.delete),
     )
-    if plan.upload:
-        _upload(cmd, share, plan, total, existing_dirs)
+    uploaded = _upload(cmd, share, plan, total, existing_dirs) if plan.upload else {}
     if plan.delete:
         file_share.delete(share, plan.delete)
+    _record(share, manifest, roots, remote, etags, plan, uploaded)
 
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
@@ -175,10 +185,25 @@ def _upload(cmd, share, plan, total, existing_dirs):
     progress = file_share.Progress(total, report)
     first, last = launcher_release.upload_order(plan.upload)
     try:
-        file_share.upload(share, first, progress)
-        file_share.upload(share, last, progress, workers=1)  # `current`, then the entry
+        etags = file_share.upload(share, first, progress)
+        etags.update(file_share.upload(share, last, progress, workers=1))  # `current`, then the entry
     finally:
         controller.end()
+    by_path = {f.path: f for f in plan.upload}
+    return {path: (by_path[path].size, by_path[path].sha256, etag) for path, etag in etags.items()}
+
+
+def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: disable=too-many-arguments
+    """Write the deploy manifest when it changed, so the next deploy needs no metadata request for
+    files that stay as they are (core/sync_manifest.py). Best effort: without it, the next deploy
+    reads each file's metadata, as it would without a manifest."""
+    new = sync_manifest.updated(manifest, roots, remote, etags, uploaded, [r.path for r in plan.delete])
+    if new == manifest:
+        return
+    try:
+        file_share.write_manifest(share, new)
+    except Exception as e:  # pylint: disable=broad-except  # the files are deployed; only the shortcut is lost
+        logger.info("could not write %s: %s", sync_manifest.MANIFEST_PATH, e)
 
 
 def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
