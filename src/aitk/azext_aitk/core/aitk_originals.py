@@ -34,8 +34,8 @@ _BICEP_MARKS = (
     re.compile(r"join\(\s*defaultCommands\s*,"),
     re.compile(r"\b7860\b"),
     re.compile(r"'/bin/bash'"),
-    re.compile(r"aiacaapp\$\{"),
-    re.compile(r"pytorch/pytorch:"),
+    re.compile(r"acaapp\$\{resourceSuffix\}"),  # 'aiacaapp${...}', or 'waisacaapp${...}' in older configs
+    re.compile(r"pytorch/pytorch:|huggingface/transformers-"),
 )
 _BICEP_MARKS_NEEDED = 3
 
@@ -44,7 +44,9 @@ _BICEP_MARKS_NEEDED = 3
 # its template joins for `/bin/bash -c`; any list that starts with one, or runs its Gradio app, is.
 _GRADIO_APP = re.compile(r"gradio_chat\.py")
 
-# The names AI Toolkit's inference.bicep derives from `resourceSuffix`.
+# The names AI Toolkit's inference.bicep derives from `resourceSuffix` (configs since Llama 3 /
+# Phi-3). Older configs (phi-2, mistral-7b, zephyr-7b-beta) used 'wais...' prefixes: the prefixes
+# are read from the template itself (name_prefixes), these are the fallback.
 ORIGINAL_NAME_PREFIXES = {
     "storageAccountName": "aistorage",
     "fileShareName": "aifileshare",
@@ -53,6 +55,8 @@ ORIGINAL_NAME_PREFIXES = {
     "acaAppName": "aiacaapp",
     "acaLogAnalyticsName": "ailog",
 }
+# `param storageAccountName string = 'aistorage${resourceSuffix}'`: a name's default, as a prefix.
+_NAME_DEFAULT = re.compile(r"^\s*param\s+(\w+)\s+string\s*=\s*'([A-Za-z0-9-]*)\$\{resourceSuffix\}'\s*$", re.M)
 # The key of AI Toolkit's inference.config.json that holds the Gradio app's start command.
 CONFIG_COMMANDS = "COMMANDS"
 
@@ -62,6 +66,13 @@ def is_original_bicep(text: str) -> bool:
     if "aitk_serve" in text:  # aitk's own template (shipped or edited) starts the launcher
         return False
     return sum(1 for mark in _BICEP_MARKS if mark.search(text)) >= _BICEP_MARKS_NEEDED
+
+
+def name_prefixes(bicep_text: str | None) -> dict[str, str]:
+    """{parameter: prefix} of the names an original inference.bicep derives from resourceSuffix,
+    read from its text; ORIGINAL_NAME_PREFIXES for any it does not say (or without a text)."""
+    found = dict(_NAME_DEFAULT.findall(bicep_text or ""))
+    return {name: found.get(name, prefix) for name, prefix in ORIGINAL_NAME_PREFIXES.items()}
 
 
 def is_shell_command(commands: Any) -> bool:
@@ -137,9 +148,12 @@ def unmigrated_message(found: Sequence[Original]) -> tuple[str, str]:
     )
 
 
-def migrate_parameters(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def migrate_parameters(
+    data: Mapping[str, Any], prefixes: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(aitk's parameters file, [what changed]) from AI Toolkit's one: every value the user set is
-    kept; the shell-line start command goes; a set resourceSuffix becomes the names it made."""
+    kept; the shell-line start command goes; a set resourceSuffix becomes the names it made (with
+    `prefixes`, name_prefixes of the original template, when known)."""
     out = json.loads(json.dumps(data))  # a deep copy of plain JSON
     params = _parameters_of(out)
     if params is None:
@@ -151,7 +165,7 @@ def migrate_parameters(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[st
     suffix_entry = params.pop("resourceSuffix", None)
     suffix = suffix_entry.get("value") if isinstance(suffix_entry, dict) else None
     if isinstance(suffix, str) and suffix.strip():
-        for name, prefix in ORIGINAL_NAME_PREFIXES.items():
+        for name, prefix in (prefixes or ORIGINAL_NAME_PREFIXES).items():
             entry = params.get(name)
             if entry is None or (isinstance(entry, dict) and entry.get("value") is None):
                 params[name] = {"value": prefix + suffix.strip()}

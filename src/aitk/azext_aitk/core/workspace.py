@@ -24,6 +24,9 @@ BICEP_FILE = PROVISION_DIR + "/inference.bicep"
 PARAMETERS_FILE = PROVISION_DIR + "/inference.parameters.json"
 INFERENCE_CONFIG_FILE = INFRA_DIR + "/inference.config.json"
 FINETUNING_CONFIG_FILE = INFRA_DIR + "/finetuning.config.json"
+# Where newer AI Toolkit fine-tuning templates (finetuning_configs/<publisher>/<model>/<version>/<method>/)
+# keep it: beside their finetuning.bicep. Read when FINETUNING_CONFIG_FILE is not there.
+FINETUNING_CONFIG_FILE_BESIDE_BICEP = PROVISION_DIR + "/finetuning.config.json"
 INFERENCE_DIR = "inference"  # synced to the share's aitk/inference/
 SERVE_FILE = INFERENCE_DIR + "/serve.json"
 
@@ -194,7 +197,10 @@ class Workspace:
 
     @property
     def finetuning_config_file(self) -> Path:
-        return self.path(FINETUNING_CONFIG_FILE)
+        """infra/finetuning.config.json, or the one beside finetuning.bicep when only that exists."""
+        path = self.path(FINETUNING_CONFIG_FILE)
+        beside = self.path(FINETUNING_CONFIG_FILE_BESIDE_BICEP)
+        return beside if not path.exists() and beside.is_file() else path
 
     @property
     def inference_dir(self) -> Path:
@@ -241,9 +247,13 @@ class Workspace:
         (partial_config); False, writing nothing, when a complete config is there already (a
         rerun of a finished provision keeps it)."""
         old = self.read_inference_config_any()
-        if old and not is_incomplete(old):
+        if is_complete(old):
             return False
-        write_json_atomic(self.inference_config_file, partial_config(values, location))
+        # AI Toolkit's own config before its first provision holds every key as null: not a
+        # config of resources, so provision records where it is about to create them; keys the
+        # user added by hand stay.
+        kept = {k: v for k, v in old.items() if k not in INFERENCE_CONFIG_KEYS and k not in PARTIAL_CONFIG_KEYS}
+        write_json_atomic(self.inference_config_file, {**kept, **partial_config(values, location)})
         return True
 
     def remove_partial_inference_config(self) -> bool:
@@ -277,6 +287,15 @@ class Workspace:
         if not isinstance(data, dict):
             raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object", path=str(path))
         return data
+
+
+def is_complete(data: Any) -> bool:
+    """Whether an inference config names every resource (what a finished provision wrote)."""
+    return (
+        isinstance(data, dict)
+        and not is_incomplete(data)
+        and all(isinstance(data.get(k), str) and data[k].strip() for k in INFERENCE_CONFIG_KEYS)
+    )
 
 
 def is_incomplete(data: Any) -> bool:
