@@ -33,6 +33,23 @@ _LORA_KEY = re.compile(
     r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$"
 )
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# peft's LoRA on fused MoE expert parameters (LoraConfig target_parameters; what peft makes of
+# expert targets on transformers 5's fused experts): `<layer>.mlp.experts.base_layer.lora_A/B`
+# for gate_up_proj and `<layer>.mlp.experts.lora_A/B` for down_proj, each A (rank x experts, in).
+_FUSED_EXPERTS = re.compile(r"(?:^|\.)experts(?:\.base_layer)?$")
+# vLLM 0.32's models whose MoE LoRA layer takes that layout (SupportsLoRA.is_3d_moe_weight True in
+# vllm/model_executor/models/{gpt_oss,qwen3_vl_moe,qwen3_5,qwen3_omni_moe_thinker,interns1_pro}.py);
+# any other MoE model refuses such an adapter when it loads (lora/model_manager.py,
+# _validate_moe_lora_format), after the whole start.
+FUSED_EXPERT_LORA_ARCHITECTURES = (
+    "GptOssForCausalLM",
+    "Qwen3VLMoeForConditionalGeneration",
+    "Qwen3_5MoeForConditionalGeneration",
+    "Qwen3OmniMoeThinkerForConditionalGeneration",
+    "InternS1ProForConditionalGeneration",
+)
+# config.json's expert count, by model family.
+EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 # A causal LM's decoder layers and embedding, as Hugging Face checkpoints name them.
 _MODEL_LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 _MODEL_EMBEDDING = "model.embed_tokens.weight"
@@ -478,6 +495,10 @@ def inspect_adapter(
         if len(shape) != 2:
             raise LaunchError(f"{where}: tensor {key} has shape {shape}, not a LoRA matrix")
         is_a = kind.endswith("A")
+        if _FUSED_EXPERTS.search(module):
+            found_rank = max(found_rank, _fused_expert_rank(where, config, shape, is_a, model))
+            modules.add("experts")
+            continue
         r_here = shape[0] if is_a else shape[1]
         found_rank = max(found_rank, r_here)
         modules.add(suffix)
@@ -492,6 +513,31 @@ def inspect_adapter(
     return AdapterInfo(
         name=name, path=path, rank=rank, modules=sorted(modules), weights_file=weights[0], warnings=warnings
     )
+
+
+def _fused_expert_rank(where: str, adapter_config: dict, shape: list[int], is_a: bool, model: ModelInfo | None) -> int:
+    """The rank of one fused-expert LoRA tensor (see _FUSED_EXPERTS), refusing the adapter when
+    the base model's vLLM implementation cannot load that layout."""
+    targets = adapter_config.get("target_parameters") or ["experts"]
+    if model is None:
+        return int(adapter_config.get("r") or 0)
+    architectures = model.config.get("architectures") or []
+    if not any(a in FUSED_EXPERT_LORA_ARCHITECTURES for a in architectures):
+        raise LaunchError(
+            f"{where}: holds LoRA on the fused MoE expert parameters ({v.shown(targets)}), which vLLM "
+            f"{_vllm()} loads only for {', '.join(FUSED_EXPERT_LORA_ARCHITECTURES)}, not for this "
+            f"{model.model_type} model; retrain with LoRA on the attention projections only "
+            f"(no experts in target_modules or target_parameters)"
+        )
+    c = _text_config(model.config)
+    experts = next((c[k] for k in EXPERT_COUNT_KEYS if isinstance(c.get(k), int) and c[k] > 0), 1)
+    stacked = shape[0] if is_a else shape[1]
+    if stacked % experts:
+        raise LaunchError(
+            f"{where}: a fused expert LoRA tensor of shape {shape} does not split over "
+            f"the base model's {experts} experts"
+        )
+    return stacked // experts
 
 
 def check_unique_names(pairs: Iterable[tuple[str, str]], base_name: str | None = None) -> None:

@@ -308,7 +308,8 @@ def check_dimensions(config: dict, where: str = "config.json") -> None:
     c = text_config(config)
     prefix = "text_config." if c is not config else ""
     for key in PLAN_DIMENSIONS:
-        v.integer(c, key, where, label=f'"{prefix}{key}"')
+        # transformers writes sliding_window 0 for "no window" (Qwen2-MoE with use_sliding_window false)
+        v.integer(c, key, where, minimum=0 if key == "sliding_window" else 1, label=f'"{prefix}{key}"')
     types = c.get("layer_types")
     if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         raise LaunchError(f'{where}: "{prefix}layer_types" is {v.shown(types)}, not a list of attention types')
@@ -401,7 +402,8 @@ def model_max_len(config: dict) -> int:
     lengths = [v for v in (_int(c, k) for k in MAX_LEN_KEYS) if v]
     if not lengths:
         return USEFUL_CONTEXT  # vLLM assumes 2,048 too, with a warning
-    length = min(lengths)
+    # Command-R / Cohere 2: model_max_length replaces the others (model_arch_config_convertor.py)
+    length = _int(c, "model_max_length") or min(lengths)
     model_type = str(c.get("model_type") or config.get("model_type") or "")
     if any(t in model_type for t in PRESCALED_MODEL_TYPES):
         return length

@@ -184,6 +184,13 @@ def test_a_bad_optional_key_is_one_line_naming_it(key):
         fit.plan({**TINY, key: -4 if key != "layer_types" else "sliding_attention"}, [], A100, [])
 
 
+def test_optional_keys_as_transformers_writes_them_are_accepted():
+    """sliding_window 0 is "no window" (Qwen2-MoE with use_sliding_window false); Cohere's
+    model_max_length replaces the other length keys, as in vLLM."""
+    assert fit.kv_layout({**TINY, "sliding_window": 0}, "bfloat16").sliding_window is None
+    assert fit.model_max_len({**TINY, "model_max_length": 8192}) == 8192
+
+
 def test_absurd_sizes_are_refused_at_once():
     start = time.monotonic()
     with pytest.raises(LaunchError, match="num_hidden_layers.*not a real model"):

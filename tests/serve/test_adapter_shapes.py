@@ -1,0 +1,59 @@
+"""Adapters on MoE base models (aitk_serve.adapters): peft's LoRA on fused expert parameters
+(target_parameters, what peft makes of expert targets on transformers 5) is refused in one
+line for a model whose vLLM implementation cannot load it, and sized per expert where it can."""
+
+import pytest
+from aitk_serve import LaunchError
+from aitk_serve.adapters import inspect_adapter, inspect_model
+
+from serve.fakes import LLAMA, lora_tensors, write_adapter, write_model
+
+EXPERTS, RANK = 4, 8
+HIDDEN, INTER = LLAMA["hidden_size"], LLAMA["intermediate_size"]
+
+
+def _fused_expert_tensors(rank=RANK, experts=EXPERTS):
+    """Attention LoRA plus peft's fused-expert layout for every layer: experts.base_layer is
+    gate_up_proj (A: rank x experts by hidden; B: 2 x intermediate by rank x experts), experts is
+    down_proj (A: rank x experts by intermediate; B: hidden by rank x experts)."""
+    t = lora_tensors(LLAMA, ("q_proj",), rank)
+    for n in range(LLAMA["num_hidden_layers"]):
+        p = f"base_model.model.model.layers.{n}.mlp.experts"
+        t[p + ".base_layer.lora_A.weight"] = (rank * experts, HIDDEN)
+        t[p + ".base_layer.lora_B.weight"] = (2 * INTER, rank * experts)
+        t[p + ".lora_A.weight"] = (rank * experts, INTER)
+        t[p + ".lora_B.weight"] = (HIDDEN, rank * experts)
+    return t
+
+
+@pytest.mark.parametrize(
+    "architecture, model_type", [("MixtralForCausalLM", "mixtral"), ("Qwen2MoeForCausalLM", "qwen2_moe")]
+)
+def test_fused_expert_lora_on_a_2d_moe_model_is_refused_in_one_line(tmp_path, architecture, model_type):
+    model = write_model(
+        tmp_path / "m", dict(LLAMA, model_type=model_type, architectures=[architecture], num_local_experts=EXPERTS)
+    )
+    adapter = write_adapter(
+        tmp_path / "a", _fused_expert_tensors(), targets=("q_proj",), target_parameters=["gate_up_proj", "down_proj"]
+    )
+    with pytest.raises(LaunchError) as e:
+        inspect_adapter("moe", str(adapter), inspect_model(str(model)))
+    message = str(e.value)
+    assert "\n" not in message and "fused MoE expert parameters" in message and model_type in message
+    assert "base_layer" not in message  # not "targets 'base_layer', which is not a module"
+
+
+def test_fused_expert_lora_on_a_3d_moe_model_is_sized_per_expert(tmp_path):
+    model = write_model(
+        tmp_path / "m",
+        dict(LLAMA, model_type="gpt_oss", architectures=["GptOssForCausalLM"], num_local_experts=EXPERTS),
+    )
+    adapter = write_adapter(
+        tmp_path / "a", _fused_expert_tensors(), targets=("q_proj",), target_parameters=["mlp.experts"]
+    )
+    info = inspect_adapter("moe", str(adapter), inspect_model(str(model)))
+    assert info.rank == RANK  # not RANK x EXPERTS: the stacked rows are one rank-8 LoRA per expert
+    assert info.modules == ["experts", "q_proj"]
+    odd = write_adapter(tmp_path / "b", _fused_expert_tensors(rank=5, experts=3), targets=("q_proj",))
+    with pytest.raises(LaunchError, match="does not split over the base model's 4 experts"):
+        inspect_adapter("odd", str(odd), inspect_model(str(model)))
