@@ -125,8 +125,8 @@ def find_originals(ws: ws_mod.Workspace) -> list[Original]:
     """AI Toolkit's original inference files in the workspace, in the order init migrates them."""
     found = []
     if ws.bicep_file.is_file():
-        try:
-            text = ws.bicep_file.read_text(encoding="utf-8-sig")
+        try:  # recognised by its marks: a stray non-UTF-8 byte (a comment) does not hide them
+            text = ws.bicep_file.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             text = ""
         if is_original_bicep(text):
@@ -203,6 +203,6 @@ def check_migrated(ws: ws_mod.Workspace) -> None:
 
 def migrated_workspace(root: str | None) -> ws_mod.Workspace:
     """The workspace folder (the current one when None), checked by check_migrated."""
-    ws = ws_mod.Workspace(root or ".")
+    ws = ws_mod.open_workspace(root)
     check_migrated(ws)
     return ws

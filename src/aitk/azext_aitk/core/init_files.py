@@ -42,7 +42,11 @@ def migrate_originals(ws: ws_mod.Workspace) -> list[dict[str, Any]]:
     inference/, which deploy uploads)."""
     results = []
     found = aitk_originals.find_originals(ws)
-    bicep = ws.bicep_file.read_text(encoding="utf-8-sig") if any(o.file == ws_mod.BICEP_FILE for o in found) else None
+    bicep = (
+        ws.bicep_file.read_text(encoding="utf-8-sig", errors="replace")
+        if any(o.file == ws_mod.BICEP_FILE for o in found)
+        else None
+    )
     prefixes = aitk_originals.name_prefixes(bicep)
     for original in found:
         dest = ws.path(original.file)

@@ -115,13 +115,53 @@ class InferenceConfig:
 def load_json(path: str | Path, what: str = "file") -> Any:
     """Parse a JSON file; a syntax error names the file, line and column."""
     path = Path(path)
+    return parse_json_text(read_text(path, what), path, what)
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A workspace text file (UTF-8, a BOM allowed, any line endings); a missing, unreadable or
+    non-UTF-8 file is one WorkspaceError naming it."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise WorkspaceError(f"{what} {path} does not exist", kind="missing", path=str(path)) from None
+    except IsADirectoryError:
+        raise WorkspaceError(f"{what} {path} is a folder, not a file", path=str(path)) from None
     except OSError as e:
         raise WorkspaceError(f"cannot read {what} {path}: {e.strerror}", path=str(path)) from None
-    return parse_json_text(text, path, what)
+    except UnicodeDecodeError as e:
+        raise WorkspaceError(
+            f"{what} {path} is not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})",
+            recommendation=f"Save {path.name} as UTF-8 (UTF-16 and legacy code pages are not read).",
+            kind="malformed",
+            path=str(path),
+        ) from None
+
+
+def open_workspace(root: str | None) -> "Workspace":
+    """The workspace --workspace names (the current folder when None), refused in one line when
+    the value cannot be one: blank, a file, or a path the system cannot look up (too long, a
+    symlink loop). A folder that does not exist yet is fine: init creates it."""
+    if root is None:
+        return Workspace(".")
+    if not root.strip():
+        raise WorkspaceError(
+            f"--workspace {root!r} is empty",
+            recommendation="Give the workspace folder, or leave --workspace out to use the current one.",
+        )
+    try:
+        is_file = Path(root).expanduser().exists() and not Path(root).expanduser().is_dir()
+        ws = Workspace(root)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on resolve()
+        reason = getattr(e, "strerror", None) or str(e)
+        raise WorkspaceError(f"--workspace {root[:80]!r}{'...' if len(root) > 80 else ''}: {reason}") from None
+    if is_file:
+        raise WorkspaceError(
+            f"--workspace {root} is a file, not a folder",
+            recommendation="Give the folder that holds infra/ and inference/.",
+        )
+    return ws
 
 
 def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
@@ -209,7 +249,7 @@ class Workspace:
     def read_inference_config(self) -> dict[str, str]:
         """The config provision wrote; every key must be a non-empty string."""
         path = self.inference_config_file
-        if not path.is_file():
+        if not path.exists():
             raise WorkspaceError(
                 f"{path} does not exist: this workspace has no inference endpoint yet",
                 recommendation="Run `az aitk inference provision -g <resource-group>` first (or, if "
