@@ -64,6 +64,20 @@ DIMENSIONS = (
     "num_hidden_layers",
 )
 _PEFT_PREFIX = "base_model.model."
+# The quantized checkpoints vLLM 0.32 loads: config.json's quantization_config.quant_method (or
+# compressed-tensors' compression_config), lower-cased (vllm/model_executor/layers/quantization/
+# __init__.py, QuantizationMethods; vllm/config/model.py, _verify_quantization refuses any other
+# with "Unknown quantization method" only once the engine starts). bitsandbytes, hqq, aqlm, eetq
+# and the like are not among them.
+VLLM_QUANTIZATION_METHODS = (
+    "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4", "modelopt_mxfp8",
+    "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming", "compressed-tensors",
+    "experts_int8", "quark", "moe_wna16", "torchao", "inc", "mxfp4", "gpt_oss_mxfp4", "deepseek_v4_fp8",
+    "online", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
+    "nvfp4_per_token", "mxfp8",
+)  # fmt: skip
+# Loaded only with --allow-deprecated-quantization (the same _verify_quantization).
+DEPRECATED_QUANTIZATION_METHODS = ("fbgemm_fp8", "fp_quant")
 
 
 def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
@@ -137,6 +151,42 @@ def _text_config(config: dict) -> dict:
     # Multimodal configs nest the language model's numbers.
     text = config.get("text_config")
     return text if isinstance(text, dict) else config
+
+
+def check_quantization(config: dict, where: str = "config.json", vllm_args: Iterable[str] | None = None) -> str | None:
+    """The checkpoint's quantization method (None for a float checkpoint); refused in one line
+    when vLLM cannot load it (VLLM_QUANTIZATION_METHODS), before a start that would fail; with
+    `vllm_args` (the arguments after --), also a deprecated method they do not allow."""
+    for c, prefix in ((config, ""), (_text_config(config), "text_config.")):
+        for key in ("quantization_config", "compression_config"):
+            quant = c.get(key)
+            if quant is None:
+                continue
+            if not isinstance(quant, dict):
+                raise LaunchError(f'{where}: "{prefix}{key}" is {v.shown(quant)}, not an object')
+            producer = quant.get("producer")
+            if isinstance(producer, dict) and producer.get("name") == "modelopt":
+                return "modelopt"  # vLLM derives the method from ModelOpt's quant_algo
+            method = quant.get("quant_method", "compressed-tensors" if key == "compression_config" else "")
+            if not isinstance(method, str):
+                raise LaunchError(f'{where}: "{prefix}{key}.quant_method" is {v.shown(method)}, not a name')
+            method = method.lower().replace("compressed_tensors", "compressed-tensors")
+            if not method:
+                return None
+            if method not in VLLM_QUANTIZATION_METHODS:
+                raise LaunchError(
+                    f"{where}: the checkpoint is quantized with {method!r}, which vLLM {_vllm()} cannot load "
+                    f"(it loads {', '.join(sorted(VLLM_QUANTIZATION_METHODS))}); serve the unquantized "
+                    f"model (a LoRA adapter trained on a quantized base, as QLoRA does, applies to it)"
+                )
+            deprecated = method in DEPRECATED_QUANTIZATION_METHODS
+            if deprecated and vllm_args is not None and "--allow-deprecated-quantization" not in vllm_args:
+                raise LaunchError(
+                    f"{where}: the checkpoint is quantized with {method!r}, which vLLM {_vllm()} loads only "
+                    f"with --allow-deprecated-quantization; pass it after --"
+                )
+            return method
+    return None
 
 
 def model_dimensions(config: dict, where: str = "config.json") -> dict[str, int | None]:
@@ -259,6 +309,7 @@ def inspect_model(path: str) -> ModelInfo:
     where = f"model config {config_file}"
     c = _text_config(config)
     dims = model_dimensions(config, where)
+    check_quantization(config, where)
     shapes = config_shapes(config, where)
     headers = _model_weight_headers(path)
     if c is config:

@@ -32,7 +32,7 @@ from typing import Any
 
 from . import LaunchError
 from . import validate as v
-from .adapters import DIMENSIONS, model_dimensions, smallest_max_lora_rank
+from .adapters import DIMENSIONS, check_quantization, model_dimensions, smallest_max_lora_rank
 from .gpus import GIB, PROFILES, GpuSpec, WorkloadProfile
 
 # safetensors dtype -> bytes per element (https://github.com/huggingface/safetensors, Dtype).
@@ -125,6 +125,7 @@ SLIDING_PATTERNS = (
 PRESCALED_MODEL_TYPES = ("gemma3",)
 # Stored dtypes of packed quantized linear weights (several low-bit values per element).
 PACKED_DTYPES = ("U8", "I32", "U32")
+PACKED_SUFFIXES = (".qweight", ".weight_packed")
 # Packed projections in a checkpoint: vLLM keeps one LoRA A per packed slice.
 PACKED_SLICES = {"qkv_proj": 3, "gate_up_proj": 2, "query_key_value": 3}
 
@@ -303,8 +304,9 @@ def _int(c: dict, key: str) -> int | None:
 def check_dimensions(config: dict, where: str = "config.json") -> None:
     """Refuse (one line) a config.json whose numbers the plan cannot use: the dimensions
     (adapters.DIMENSIONS, PLAN_DIMENSIONS) must be positive integers when present, and below
-    DIMENSION_LIMIT (LAYER_LIMIT layers)."""
+    DIMENSION_LIMIT (LAYER_LIMIT layers); a quantization vLLM cannot load is refused too."""
     model_dimensions(config, where)
+    check_quantization(config, where)
     c = text_config(config)
     prefix = "text_config." if c is not config else ""
     for key in PLAN_DIMENSIONS:
@@ -490,12 +492,13 @@ def lora_slot_bytes(headers: list[dict], max_loras: int, rank: int, dtype: str, 
 
 
 def packed_quantized(headers: list[dict]) -> bool:
-    """Whether the checkpoint packs its linear weights (AWQ/GPTQ `qweight` int32, bitsandbytes
-    4-bit uint8 [n, 1]): their stored shapes are not the layers' (out, in)."""
+    """Whether the checkpoint packs its linear weights (AWQ/GPTQ `qweight` int32,
+    compressed-tensors `weight_packed`, 4-bit uint8 `weight` [n, 1]): their stored shapes are not
+    the layers' (out, in)."""
     for name, dtype, shape in _tensors(headers):
         if ".layers." not in name:
             continue
-        if name.endswith(".qweight") or (name.endswith(".weight") and len(shape) == 2 and dtype in PACKED_DTYPES):
+        if name.endswith(PACKED_SUFFIXES) or (name.endswith(".weight") and len(shape) == 2 and dtype in PACKED_DTYPES):
             return True
     return False
 

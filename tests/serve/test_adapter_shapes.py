@@ -1,11 +1,12 @@
-"""Adapters on MoE base models (aitk_serve.adapters): peft's LoRA on fused expert parameters
+"""Adapters on MoE base models and quantized base models (aitk_serve.adapters): peft's LoRA on fused expert parameters
 (target_parameters, what peft makes of expert targets on transformers 5) is refused in one
 line for a model whose vLLM implementation cannot load it, and sized per expert where it can."""
 
 import pytest
-from aitk_serve import LaunchError
-from aitk_serve.adapters import inspect_adapter, inspect_model
+from aitk_serve import LaunchError, fit, gpus
+from aitk_serve.adapters import check_quantization, inspect_adapter, inspect_model
 
+from serve.conftest import refused, run_launcher
 from serve.fakes import LLAMA, lora_tensors, write_adapter, write_model
 
 EXPERTS, RANK = 4, 8
@@ -57,3 +58,40 @@ def test_fused_expert_lora_on_a_3d_moe_model_is_sized_per_expert(tmp_path):
     odd = write_adapter(tmp_path / "b", _fused_expert_tensors(rank=5, experts=3), targets=("q_proj",))
     with pytest.raises(LaunchError, match="does not split over the base model's 4 experts"):
         inspect_adapter("odd", str(odd), inspect_model(str(model)))
+
+
+@pytest.mark.parametrize(
+    "quant, ok",
+    [
+        ({"quant_method": "awq", "bits": 4}, "awq"),
+        ({"quant_method": "GPTQ", "bits": 4}, "gptq"),
+        ({"quant_method": "compressed_tensors"}, "compressed-tensors"),
+        ({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8"}}, "modelopt"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, None),
+        ({"quant_method": "hqq"}, None),
+        ("awq", None),
+    ],
+)
+def test_a_quantization_vllm_cannot_load_is_refused_before_the_start(tmp_path, quant, ok):
+    """vLLM 0.32 refuses an unknown quantization method only once the engine starts."""
+    config = dict(LLAMA, quantization_config=quant)
+    if ok:
+        assert check_quantization(config) == ok
+        return
+    with pytest.raises(LaunchError) as e:
+        inspect_model(str(write_model(tmp_path / "m", config)))
+    assert "\n" not in str(e.value) and "quantiz" in str(e.value)
+    with pytest.raises(LaunchError):  # the fit (provision's path) says the same
+        fit.plan(config, [], gpus.lookup("A100"), [])
+
+
+def test_a_deprecated_quantization_needs_vllms_flag(tmp_path):
+    model = write_model(tmp_path / "m", dict(LLAMA, quantization_config={"quant_method": "fbgemm_fp8"}))
+    r = run_launcher(["--check", "--model", str(model)], tmp_path)
+    refused(r, "loads only with --allow-deprecated-quantization")
+    r = run_launcher(["--check", "--model", str(model), "--", "--allow-deprecated-quantization"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    # nested under text_config (multimodal wrappers) counts as well
+    nested = {"model_type": "gemma3", "text_config": dict(LLAMA, quantization_config={"quant_method": "eetq"})}
+    with pytest.raises(LaunchError, match="'eetq'"):
+        check_quantization(nested)

@@ -1,7 +1,7 @@
 """Model shapes beyond the dense Llama/Phi-3 the fit was first written for (aitk_serve.fit):
 Gemma 2/3 layer patterns a config.json leaves implicit, Gemma 3's pre-scaled context, the
 per-layer-type rope_parameters of transformers 5, packed quantized checkpoints (AWQ/GPTQ,
-bitsandbytes 4-bit) and hostile numbers. Expected values are hand arithmetic from the config."""
+compressed-tensors) and hostile numbers. Expected values are hand arithmetic from the config."""
 
 import time
 
@@ -117,24 +117,24 @@ def _awq_headers():
     return [h]
 
 
-def _bnb4_headers():
-    """bitsandbytes 4-bit: each weight packed two per byte into a uint8 [out * in / 2, 1]."""
+def _packed_headers():
+    """compressed-tensors pack-quantized: int32 weight_packed (out, in / 8), weight_scale."""
     h = {}
     for name, meta in _dense_headers()[0].items():
         out_dim, in_dim = meta["shape"]
         if ".layers." in name:
-            h[name] = {"dtype": "U8", "shape": [out_dim * in_dim // 2, 1]}
-            h[name + ".absmax"] = {"dtype": "F32", "shape": [out_dim * in_dim // 64]}
+            h[name + "_packed"] = {"dtype": "I32", "shape": [out_dim, in_dim // 8]}
+            h[name + "_scale"] = {"dtype": "BF16", "shape": [out_dim, in_dim // 32]}
         else:
             h[name] = meta
     return [h]
 
 
-@pytest.mark.parametrize("headers", [_dense_headers, _awq_headers, _bnb4_headers])
+@pytest.mark.parametrize("headers", [_dense_headers, _awq_headers, _packed_headers])
 def test_lora_slots_of_a_quantized_checkpoint_are_its_dense_layers(headers):
     config = dict(TINY)
     if headers is not _dense_headers:
-        config["quantization_config"] = {"quant_method": "awq" if headers is _awq_headers else "bitsandbytes"}
+        config["quantization_config"] = {"quant_method": "awq" if headers is _awq_headers else "compressed-tensors"}
     p = fit.plan(config, headers(), A100, [fit.AdapterShape("a", 16)])
     assert p.lora_bytes == 1 * 16 * 2 * TINY_LORA_PER_RANK_LAYER * 2  # 1 slot, rank 16, 2 layers, bf16
     # the weights are what is stored: int32 / uint8 packed values as they are
