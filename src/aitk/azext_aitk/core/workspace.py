@@ -131,8 +131,9 @@ def read_text(path: str | Path, what: str = "file") -> str:
     except OSError as e:
         raise WorkspaceError(f"cannot read {what} {path}: {e.strerror}", path=str(path)) from None
     except UnicodeDecodeError as e:
+        position = int(e.start)
         raise WorkspaceError(
-            f"{what} {path} is not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})",
+            f"{what} {path} is not UTF-8 text (byte {position} is 0x{bytes(e.object)[position]:02x})",
             recommendation=f"Save {path.name} as UTF-8 (UTF-16 and legacy code pages are not read).",
             kind="malformed",
             path=str(path),
