@@ -270,3 +270,15 @@ def test_the_fine_tuning_config_beside_its_bicep_is_read(tmp_path):
     ws.path(w.FINETUNING_CONFIG_FILE).write_text(json.dumps({"RESOURCE_GROUP_NAME": "other"}))
     assert ws.read_finetuning_config()["RESOURCE_GROUP_NAME"] == "other"
     assert aitk_originals.find_originals(ws) == []
+
+
+def test_the_newer_fine_tuning_environment_of_one_serverless_gpu_is_reused():
+    """Newer fine-tuning templates (finetuning_configs/...) make an environment with only a
+    serverless Consumption-GPU-NC24-A100 profile named GPU: the A100 profile runs on it, the T4
+    one is added beside it (serverless profiles can be added later)."""
+    env = finetuning_reuse.Environment("aienvk2x9q", (("GPU", "Consumption-GPU-NC24-A100"),))
+    assert finetuning_reuse.fit(env, gpu_profiles.get("A100")) == finetuning_reuse.ProfileFit("GPU", None)
+    t4 = gpu_profiles.get("T4")
+    assert finetuning_reuse.fit(env, t4) == finetuning_reuse.ProfileFit(t4.workload_profile_name, t4)
+    with pytest.raises(EnvironmentProfileError, match="dedicated profiles can only be added"):
+        finetuning_reuse.fit(env, gpu_profiles.get("NC24-A100"))
