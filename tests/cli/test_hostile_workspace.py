@@ -72,3 +72,23 @@ def test_a_bom_and_crlf_config_in_a_symlinked_workspace_is_read(az, workspace, t
     link.symlink_to(workspace)
     line = _one_error(az("aitk", "inference", "endpoint", "--workspace", str(link)))
     assert "az login" in line
+
+
+@pytest.mark.parametrize(
+    "serve, says",
+    [
+        ("[]", "is not a JSON object"),
+        (b"\xef\xbb\xbf{\r\n  oops\r\n}", "is not valid JSON"),
+        ('{"model": "m", "vllm_arg": ["--x"]}', "unknown keys ['vllm_arg']"),
+        ('{"adapters": ["a"]}', '"adapters" must map names to paths'),
+    ],
+)
+def test_deploy_refuses_a_serve_json_the_launcher_would_refuse_before_anything(az, workspace, serve, says):
+    """The launcher reads serve.json at every start; deploy reads it with the launcher's own
+    reader first (here: before even asking to sign in), so nothing is uploaded."""
+    (workspace / "infra").mkdir()
+    (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
+    (workspace / "inference").mkdir()
+    (workspace / "inference" / "serve.json").write_bytes(serve.encode() if isinstance(serve, str) else serve)
+    line = _one_error(az("aitk", "inference", "deploy", cwd=workspace))
+    assert "serve.json" in line and says in line
