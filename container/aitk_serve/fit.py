@@ -269,13 +269,8 @@ def read_headers(read_range: RangeReader, files: Iterable[str], sizes: dict[str,
 def read_headers_from_dir(path: str) -> list[dict]:
     """Headers of a local model folder's safetensors files ([] when it has none)."""
     index_path = os.path.join(path, INDEX_FILE)
-    index = None
-    if os.path.isfile(index_path):
-        try:
-            with open(index_path, encoding="utf-8") as f:
-                index = json.load(f)
-        except (OSError, ValueError) as e:
-            raise LaunchError(f"{index_path} is not readable JSON ({e})") from None
+    # the launcher's reader: one line for a file that is not a JSON object (a list, bad syntax), a BOM allowed
+    index = v.load_json(index_path, "model weight index") if os.path.isfile(index_path) else None
     files = [n for n in weight_files(os.listdir(path), index) if os.path.isfile(os.path.join(path, n))]
 
     def read_range(name: str, offset: int, length: int) -> bytes:

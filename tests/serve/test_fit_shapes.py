@@ -227,3 +227,18 @@ def test_any_config_values_give_a_plan_or_one_line(changes):
             assert "\n" not in str(e)
             continue
         assert min(p.weight_bytes, p.kv.bytes_per_token, p.activation_bytes, p.model_max_len) > 0
+
+
+@pytest.mark.parametrize(
+    "index, says",
+    [(b"[]", "is not a JSON object"), (b"{oops", "is not valid JSON"), (b'{"weight_map": 3}', "weight_map")],
+)
+def test_a_bad_shard_index_is_one_line(tmp_path, index, says):
+    (tmp_path / fit.INDEX_FILE).write_bytes(index)
+    with pytest.raises(LaunchError, match=says):
+        fit.read_headers_from_dir(str(tmp_path))
+
+
+def test_a_shard_index_with_a_bom_is_read(tmp_path):
+    (tmp_path / fit.INDEX_FILE).write_bytes(b'\xef\xbb\xbf{"weight_map": {"a.weight": "missing.safetensors"}}')
+    assert fit.read_headers_from_dir(str(tmp_path)) == []  # the shard it names is not there: nothing to read
