@@ -92,3 +92,18 @@ def test_deploy_refuses_a_serve_json_the_launcher_would_refuse_before_anything(a
     (workspace / "inference" / "serve.json").write_bytes(serve.encode() if isinstance(serve, str) else serve)
     line = _one_error(az("aitk", "inference", "deploy", cwd=workspace))
     assert "serve.json" in line and says in line
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["key", "rotate", "--timeout", "0"], "--timeout must be a positive number of seconds, not 0"),
+        (["chat", "--message", "hi", "--model", " "], "--model is empty"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_changes(az, workspace, args, says):
+    """Checked before the command reads Azure (here: before it asks to sign in): key rotate would
+    otherwise replace the key and only then fail to wait."""
+    (workspace / "infra").mkdir()
+    (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
+    assert says in _one_error(az("aitk", "inference", *args, cwd=workspace))
