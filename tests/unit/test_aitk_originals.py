@@ -282,3 +282,44 @@ def test_the_newer_fine_tuning_environment_of_one_serverless_gpu_is_reused():
     assert finetuning_reuse.fit(env, t4) == finetuning_reuse.ProfileFit(t4.workload_profile_name, t4)
     with pytest.raises(EnvironmentProfileError, match="dedicated profiles can only be added"):
         finetuning_reuse.fit(env, gpu_profiles.get("NC24-A100"))
+
+
+PROVISIONED = {
+    "SUBSCRIPTION_ID": "sub",
+    "RESOURCE_GROUP_NAME": "rg",
+    "STORAGE_ACCOUNT_NAME": "waisstoragek2x9q",
+    "FILE_SHARE_NAME": "waisfilesharek2x9q",
+    "ACA_APP_NAME": "waisacaappk2x9q",
+    "ACA_APP_ENDPOINT": "waisacaappk2x9q.nicebeach-1234.eastus.azurecontainerapps.io",
+}
+
+
+def test_an_older_provisioned_config_is_aitks_once_migrated_and_its_app_is_kept(tmp_path):
+    """The older templates output no COMMANDS: their provisioned config is told by the bare FQDN
+    (aitk writes a URL). init writes the endpoint as a URL and names the provisioned app in the
+    parameters, so provision replaces that Gradio app instead of leaving it running beside a new one."""
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    ws.inference_config_file.write_text(json.dumps(PROVISIONED))
+    assert [o.file for o in aitk_originals.find_originals(ws)][-1] == w.INFERENCE_CONFIG_FILE
+    results = {r["file"]: r for r in init_files.init_workspace(ws)}
+    assert results[w.INFERENCE_CONFIG_FILE]["action"] == "migrated"
+    cfg = json.loads(ws.inference_config_file.read_text())
+    assert cfg == {**PROVISIONED, "ACA_APP_ENDPOINT": "https://" + PROVISIONED["ACA_APP_ENDPOINT"]}
+    params = json.loads(ws.parameters_file.read_text())["parameters"]
+    assert params["acaAppName"] == {"value": "waisacaappk2x9q"}
+    assert any("waisacaappk2x9q" in c for c in results[w.PARAMETERS_FILE]["changes"])
+    assert aitk_originals.find_originals(ws) == []
+
+
+def test_a_users_own_app_name_wins_over_the_provisioned_one(tmp_path):
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    ws.inference_config_file.write_text(json.dumps(PROVISIONED))
+    params = json.loads(ws.parameters_file.read_text())
+    params["parameters"]["acaAppName"] = {"value": "my-llm"}
+    ws.parameters_file.write_text(json.dumps(params))
+    init_files.init_workspace(ws)
+    assert json.loads(ws.parameters_file.read_text())["parameters"]["acaAppName"] == {"value": "my-llm"}
+    # a config of nulls names no app: the parameter stays unset (aitk's default name)
+    ws2 = _copy("zephyr-7b-beta", tmp_path / "nulls")
+    init_files.init_workspace(ws2)
+    assert json.loads(ws2.parameters_file.read_text())["parameters"]["acaAppName"] == {"value": None}

@@ -102,8 +102,16 @@ def has_bare_endpoint(data: Mapping[str, Any]) -> bool:
 
 
 def is_original_inference_config(data: Any) -> bool:
-    """True for AI Toolkit's inference.config.json: it carries the Gradio app's COMMANDS."""
-    return isinstance(data, dict) and is_shell_command(data.get(CONFIG_COMMANDS))
+    """True for AI Toolkit's inference.config.json: it carries the Gradio app's COMMANDS, or (older
+    configs, whose template outputs no COMMANDS) the bare ingress FQDN its provisioning wrote as
+    ACA_APP_ENDPOINT (aitk always writes a URL)."""
+    return isinstance(data, dict) and (is_shell_command(data.get(CONFIG_COMMANDS)) or has_bare_endpoint(data))
+
+
+def provisioned_app_name(data: Any) -> str | None:
+    """The container app AI Toolkit's provisioning made, as its inference.config.json names it."""
+    name = data.get(ws_mod.ACA_APP_NAME) if isinstance(data, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ def find_originals(ws: ws_mod.Workspace) -> list[Original]:
     if ws.parameters_file.is_file() and is_original_parameters(_read_json(ws.parameters_file)):
         found.append(Original(ws_mod.PARAMETERS_FILE, "AI Toolkit's parameters (a Gradio shell start command)"))
     if ws.inference_config_file.is_file() and is_original_inference_config(_read_json(ws.inference_config_file)):
-        found.append(Original(ws_mod.INFERENCE_CONFIG_FILE, "AI Toolkit's inference config (Gradio COMMANDS)"))
+        found.append(Original(ws_mod.INFERENCE_CONFIG_FILE, "AI Toolkit's inference config (a Gradio app's)"))
     return found
 
 
@@ -149,16 +157,24 @@ def unmigrated_message(found: Sequence[Original]) -> tuple[str, str]:
 
 
 def migrate_parameters(
-    data: Mapping[str, Any], prefixes: Mapping[str, str] | None = None
+    data: Mapping[str, Any], prefixes: Mapping[str, str] | None = None, provisioned_app: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """(aitk's parameters file, [what changed]) from AI Toolkit's one: every value the user set is
     kept; the shell-line start command goes; a set resourceSuffix becomes the names it made (with
-    `prefixes`, name_prefixes of the original template, when known)."""
+    `prefixes`, name_prefixes of the original template, when known); the app AI Toolkit already
+    provisioned (`provisioned_app`, from its inference.config.json) becomes acaAppName when unset,
+    so provision turns that app into aitk's server instead of leaving it running beside a new one."""
     out = json.loads(json.dumps(data))  # a deep copy of plain JSON
     params = _parameters_of(out)
     if params is None:
         return out, []
     changes = []
+    app_entry = params.get("acaAppName")
+    if provisioned_app and (app_entry is None or (isinstance(app_entry, dict) and app_entry.get("value") is None)):
+        params["acaAppName"] = {"value": provisioned_app}
+        changes.append(
+            f"set acaAppName to '{provisioned_app}', the app AI Toolkit provisioned (aitk's server replaces it)"
+        )
     if "defaultCommands" in params:
         del params["defaultCommands"]
         changes.append("dropped the Gradio start command (defaultCommands; aitk's default starts the server)")
