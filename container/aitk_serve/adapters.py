@@ -429,6 +429,9 @@ def check_adapter_config(config: dict, where: str) -> int:
         ("layer_replication", "layer_replication"),
         ("use_bdlora", "block-diagonal LoRA"),
         ("use_qalora", "QALoRA"),
+        # peft's trainable tokens (new rows of embed_tokens, `token_adapter.trainable_tokens_delta`):
+        # vllm/lora reads LoRA matrices and modules_to_save only
+        ("trainable_token_indices", "trainable tokens (trainable_token_indices)"),
     ):
         if config.get(key):
             unsupported.append(label)
@@ -531,6 +534,8 @@ def inspect_adapter(
         if not m:
             if "lora_magnitude_vector" in bare:
                 raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve DoRA (use_dora)")
+            if "trainable_tokens_" in bare:
+                raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve trainable tokens ({key})")
             # A full weight (modules_to_save left in the file, e.g. lm_head.weight).
             if not bare.endswith("base_layer.weight"):
                 raise LaunchError(

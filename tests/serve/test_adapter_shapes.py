@@ -95,3 +95,16 @@ def test_a_deprecated_quantization_needs_vllms_flag(tmp_path):
     nested = {"model_type": "gemma3", "text_config": dict(LLAMA, quantization_config={"quant_method": "eetq"})}
     with pytest.raises(LaunchError, match="'eetq'"):
         check_quantization(nested)
+
+
+@pytest.mark.parametrize("in_config", [True, False])
+def test_peft_trainable_tokens_are_named_as_such(tmp_path, in_config):
+    """peft's trainable_token_indices stores new embedding rows (not modules_to_save): the refusal
+    names what the adapter holds, whether its config says so or only its weights do."""
+    tensors = lora_tensors(LLAMA, ("q_proj",), RANK)
+    tensors["base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"] = (3, HIDDEN)
+    extra = {"trainable_token_indices": [1, 2, 3]} if in_config else {}
+    adapter = write_adapter(tmp_path / "a", tensors, targets=("q_proj",), **extra)
+    with pytest.raises(LaunchError, match="cannot serve trainable tokens") as e:
+        inspect_adapter("tt", str(adapter), inspect_model(str(write_model(tmp_path / "m"))))
+    assert "modules_to_save" not in str(e.value)
