@@ -123,6 +123,10 @@ SLIDING_PATTERNS = (
 # Models whose max_position_embeddings is already scaled by their RoPE factor (vllm/config/model.py,
 # _get_and_verify_max_len: "Gemma3's max_model_len (128K) is already scaled by RoPE scaling").
 PRESCALED_MODEL_TYPES = ("gemma3",)
+# Compute capability (major x 10 + minor) vLLM 0.32 needs for a quantization method, where it is
+# above the T4's 75 (each method's get_min_capability in vllm/model_executor/layers/quantization/;
+# vllm/config/vllm.py refuses a lower GPU only when the engine starts).
+QUANTIZATION_MIN_CAPABILITY = {"fbgemm_fp8": 80, "experts_int8": 80, "mxfp4": 80, "gpt_oss_mxfp4": 80, "fp_quant": 100}
 # Stored dtypes of packed quantized linear weights (several low-bit values per element).
 PACKED_DTYPES = ("U8", "I32", "U32")
 PACKED_SUFFIXES = (".qweight", ".weight_packed")
@@ -599,6 +603,16 @@ def plan(
         p.problem = (
             f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
             f"capability 8.0 for bfloat16; use --dtype float16"
+        )
+        return p
+    method = check_quantization(config)
+    need = QUANTIZATION_MIN_CAPABILITY.get(method or "")
+    major, minor = gpu.compute_capability
+    if need and major * 10 + minor < need:
+        p.fits = False
+        p.problem = (
+            f"the checkpoint's {method} quantization needs compute capability {need // 10}.{need % 10}, "
+            f"the {gpu.name} has {major}.{minor}"
         )
         return p
     if user_max_model_len is not None:

@@ -242,3 +242,16 @@ def test_a_bad_shard_index_is_one_line(tmp_path, index, says):
 def test_a_shard_index_with_a_bom_is_read(tmp_path):
     (tmp_path / fit.INDEX_FILE).write_bytes(b'\xef\xbb\xbf{"weight_map": {"a.weight": "missing.safetensors"}}')
     assert fit.read_headers_from_dir(str(tmp_path)) == []  # the shard it names is not there: nothing to read
+
+
+def test_a_quantization_a_t4_cannot_run_is_planned_on_a_gpu_that_can():
+    """gpt-oss ships mxfp4 weights, which vLLM runs from compute capability 8.0: a model small
+    enough for a T4's memory is still not a T4 fit, and the profile named is the A100."""
+    config = {**TINY, "model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}
+    t4 = fit.plan(config, [], gpus.lookup("T4"), [])
+    assert not t4.fits and "mxfp4 quantization needs compute capability 8.0" in t4.problem and "7.5" in t4.problem
+    assert fit.plan(config, [], A100, []).fits
+    profile, _ = fit.smallest_fitting_profile(config, [], [])
+    assert profile.gpu.name == "A100"
+    assert "Consumption-GPU-NC24-A100" in fit.refusal(t4, config, [], [])
+    assert fit.plan({**TINY, "quantization_config": {"quant_method": "awq"}}, [], gpus.lookup("T4"), []).fits
