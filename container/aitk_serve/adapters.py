@@ -33,6 +33,23 @@ _LORA_KEY = re.compile(
     r"(?:\.(?!(?:weight|bias)$)(?P<adapter>[^.]+))?(?:\.(?P<param>weight|bias))?$"
 )
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# peft's LoRA on fused MoE expert parameters (LoraConfig target_parameters; what peft makes of
+# expert targets on transformers 5's fused experts): `<layer>.mlp.experts.base_layer.lora_A/B`
+# for gate_up_proj and `<layer>.mlp.experts.lora_A/B` for down_proj, each A (rank x experts, in).
+_FUSED_EXPERTS = re.compile(r"(?:^|\.)experts(?:\.base_layer)?$")
+# vLLM 0.32's models whose MoE LoRA layer takes that layout (SupportsLoRA.is_3d_moe_weight True in
+# vllm/model_executor/models/{gpt_oss,qwen3_vl_moe,qwen3_5,qwen3_omni_moe_thinker,interns1_pro}.py);
+# any other MoE model refuses such an adapter when it loads (lora/model_manager.py,
+# _validate_moe_lora_format), after the whole start.
+FUSED_EXPERT_LORA_ARCHITECTURES = (
+    "GptOssForCausalLM",
+    "Qwen3VLMoeForConditionalGeneration",
+    "Qwen3_5MoeForConditionalGeneration",
+    "Qwen3OmniMoeThinkerForConditionalGeneration",
+    "InternS1ProForConditionalGeneration",
+)
+# config.json's expert count, by model family.
+EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 # A causal LM's decoder layers and embedding, as Hugging Face checkpoints name them.
 _MODEL_LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 _MODEL_EMBEDDING = "model.embed_tokens.weight"
@@ -47,6 +64,20 @@ DIMENSIONS = (
     "num_hidden_layers",
 )
 _PEFT_PREFIX = "base_model.model."
+# The quantized checkpoints vLLM 0.32 loads: config.json's quantization_config.quant_method (or
+# compressed-tensors' compression_config), lower-cased (vllm/model_executor/layers/quantization/
+# __init__.py, QuantizationMethods; vllm/config/model.py, _verify_quantization refuses any other
+# with "Unknown quantization method" only once the engine starts). bitsandbytes, hqq, aqlm, eetq
+# and the like are not among them.
+VLLM_QUANTIZATION_METHODS = (
+    "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4", "modelopt_mxfp8",
+    "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming", "compressed-tensors",
+    "experts_int8", "quark", "moe_wna16", "torchao", "inc", "mxfp4", "gpt_oss_mxfp4", "deepseek_v4_fp8",
+    "online", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
+    "nvfp4_per_token", "mxfp8",
+)  # fmt: skip
+# Loaded only with --allow-deprecated-quantization (the same _verify_quantization).
+DEPRECATED_QUANTIZATION_METHODS = ("fbgemm_fp8", "fp_quant")
 
 
 def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
@@ -120,6 +151,42 @@ def _text_config(config: dict) -> dict:
     # Multimodal configs nest the language model's numbers.
     text = config.get("text_config")
     return text if isinstance(text, dict) else config
+
+
+def check_quantization(config: dict, where: str = "config.json", vllm_args: Iterable[str] | None = None) -> str | None:
+    """The checkpoint's quantization method (None for a float checkpoint); refused in one line
+    when vLLM cannot load it (VLLM_QUANTIZATION_METHODS), before a start that would fail; with
+    `vllm_args` (the arguments after --), also a deprecated method they do not allow."""
+    for c, prefix in ((config, ""), (_text_config(config), "text_config.")):
+        for key in ("quantization_config", "compression_config"):
+            quant = c.get(key)
+            if quant is None:
+                continue
+            if not isinstance(quant, dict):
+                raise LaunchError(f'{where}: "{prefix}{key}" is {v.shown(quant)}, not an object')
+            producer = quant.get("producer")
+            if isinstance(producer, dict) and producer.get("name") == "modelopt":
+                return "modelopt"  # vLLM derives the method from ModelOpt's quant_algo
+            method = quant.get("quant_method", "compressed-tensors" if key == "compression_config" else "")
+            if not isinstance(method, str):
+                raise LaunchError(f'{where}: "{prefix}{key}.quant_method" is {v.shown(method)}, not a name')
+            method = method.lower().replace("compressed_tensors", "compressed-tensors")
+            if not method:
+                return None
+            if method not in VLLM_QUANTIZATION_METHODS:
+                raise LaunchError(
+                    f"{where}: the checkpoint is quantized with {method!r}, which vLLM {_vllm()} cannot load "
+                    f"(it loads {', '.join(sorted(VLLM_QUANTIZATION_METHODS))}); serve the unquantized "
+                    f"model (a LoRA adapter trained on a quantized base, as QLoRA does, applies to it)"
+                )
+            deprecated = method in DEPRECATED_QUANTIZATION_METHODS
+            if deprecated and vllm_args is not None and "--allow-deprecated-quantization" not in vllm_args:
+                raise LaunchError(
+                    f"{where}: the checkpoint is quantized with {method!r}, which vLLM {_vllm()} loads only "
+                    f"with --allow-deprecated-quantization; pass it after --"
+                )
+            return method
+    return None
 
 
 def model_dimensions(config: dict, where: str = "config.json") -> dict[str, int | None]:
@@ -242,6 +309,7 @@ def inspect_model(path: str) -> ModelInfo:
     where = f"model config {config_file}"
     c = _text_config(config)
     dims = model_dimensions(config, where)
+    check_quantization(config, where)
     shapes = config_shapes(config, where)
     headers = _model_weight_headers(path)
     if c is config:
@@ -361,6 +429,9 @@ def check_adapter_config(config: dict, where: str) -> int:
         ("layer_replication", "layer_replication"),
         ("use_bdlora", "block-diagonal LoRA"),
         ("use_qalora", "QALoRA"),
+        # peft's trainable tokens (new rows of embed_tokens, `token_adapter.trainable_tokens_delta`):
+        # vllm/lora reads LoRA matrices and modules_to_save only
+        ("trainable_token_indices", "trainable tokens (trainable_token_indices)"),
     ):
         if config.get(key):
             unsupported.append(label)
@@ -463,6 +534,8 @@ def inspect_adapter(
         if not m:
             if "lora_magnitude_vector" in bare:
                 raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve DoRA (use_dora)")
+            if "trainable_tokens_" in bare:
+                raise LaunchError(f"{where}: vLLM {_vllm()} cannot serve trainable tokens ({key})")
             # A full weight (modules_to_save left in the file, e.g. lm_head.weight).
             if not bare.endswith("base_layer.weight"):
                 raise LaunchError(
@@ -478,6 +551,10 @@ def inspect_adapter(
         if len(shape) != 2:
             raise LaunchError(f"{where}: tensor {key} has shape {shape}, not a LoRA matrix")
         is_a = kind.endswith("A")
+        if _FUSED_EXPERTS.search(module):
+            found_rank = max(found_rank, _fused_expert_rank(where, config, shape, is_a, model))
+            modules.add("experts")
+            continue
         r_here = shape[0] if is_a else shape[1]
         found_rank = max(found_rank, r_here)
         modules.add(suffix)
@@ -492,6 +569,31 @@ def inspect_adapter(
     return AdapterInfo(
         name=name, path=path, rank=rank, modules=sorted(modules), weights_file=weights[0], warnings=warnings
     )
+
+
+def _fused_expert_rank(where: str, adapter_config: dict, shape: list[int], is_a: bool, model: ModelInfo | None) -> int:
+    """The rank of one fused-expert LoRA tensor (see _FUSED_EXPERTS), refusing the adapter when
+    the base model's vLLM implementation cannot load that layout."""
+    targets = adapter_config.get("target_parameters") or ["experts"]
+    if model is None:
+        return int(adapter_config.get("r") or 0)
+    architectures = model.config.get("architectures") or []
+    if not any(a in FUSED_EXPERT_LORA_ARCHITECTURES for a in architectures):
+        raise LaunchError(
+            f"{where}: holds LoRA on the fused MoE expert parameters ({v.shown(targets)}), which vLLM "
+            f"{_vllm()} loads only for {', '.join(FUSED_EXPERT_LORA_ARCHITECTURES)}, not for this "
+            f"{model.model_type} model; retrain with LoRA on the attention projections only "
+            f"(no experts in target_modules or target_parameters)"
+        )
+    c = _text_config(model.config)
+    experts = next((c[k] for k in EXPERT_COUNT_KEYS if isinstance(c.get(k), int) and c[k] > 0), 1)
+    stacked = shape[0] if is_a else shape[1]
+    if stacked % experts:
+        raise LaunchError(
+            f"{where}: a fused expert LoRA tensor of shape {shape} does not split over "
+            f"the base model's {experts} experts"
+        )
+    return stacked // experts
 
 
 def check_unique_names(pairs: Iterable[tuple[str, str]], base_name: str | None = None) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from . import LaunchError, __version__, fit, gpus
-from .adapters import AdapterInfo, ModelInfo, check_unique_names, inspect_adapter, inspect_model
+from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
 from .resolver import SETTINGS_ENV, Settings
@@ -212,6 +212,8 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         notes += info.warnings
     # An --api-key here would reach vLLM's command line (`ps`, logs): its keys go in the environment.
     arg_api_keys, extra_args = take_api_keys([*src.vllm_args, *extra])
+    if model is not None:
+        check_quantization(model.config, f"model config {model.path}/config.json", extra_args)
     notes += api_key_notes(api_key, arg_api_keys, args.api_key_env)
     gpu_count, gpu = planned_gpu(args, env)
     if gpu is not None and model is None:

@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import LaunchError
-from .adapters import smallest_max_lora_rank
+from . import validate as v
+from .adapters import DIMENSIONS, check_quantization, model_dimensions, smallest_max_lora_rank
 from .gpus import GIB, PROFILES, GpuSpec, WorkloadProfile
 
 # safetensors dtype -> bytes per element (https://github.com/huggingface/safetensors, Dtype).
@@ -104,6 +105,31 @@ MAX_LEN_KEYS = (
 # RoPE types whose max_position_embeddings is already scaled (vllm/config/model.py,
 # _get_and_verify_max_len); any other type's `factor` multiplies it.
 PRESCALED_ROPE_TYPES = ("su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling")
+# config.json keys the plan reads besides adapters.DIMENSIONS: each a positive integer when present.
+PLAN_DIMENSIONS = ("kv_lora_rank", "qk_rope_head_dim", "sliding_window") + MAX_LEN_KEYS
+# Above these no config.json describes a real model (the largest have ~130 layers and 10M-token
+# contexts); the plan refuses them rather than computing for hours (it walks every layer).
+DIMENSION_LIMIT = 1 << 26
+LAYER_LIMIT = 4096
+# Models whose config.json leaves layer_types out although only some layers use the sliding
+# window: (model types, the pattern key, its default): every pattern-th layer is full attention,
+# the others slide (transformers' Gemma2Config / Gemma3TextConfig / Cohere2Config build
+# layer_types so; vLLM reads the config through them). Gemma 2 alternates.
+SLIDING_PATTERNS = (
+    (("gemma2",), None, 2),
+    (("gemma3", "gemma3_text"), "sliding_window_pattern", 6),
+    (("cohere2",), "sliding_window_pattern", 4),
+)
+# Models whose max_position_embeddings is already scaled by their RoPE factor (vllm/config/model.py,
+# _get_and_verify_max_len: "Gemma3's max_model_len (128K) is already scaled by RoPE scaling").
+PRESCALED_MODEL_TYPES = ("gemma3",)
+# Compute capability (major x 10 + minor) vLLM 0.32 needs for a quantization method, where it is
+# above the T4's 75 (each method's get_min_capability in vllm/model_executor/layers/quantization/;
+# vllm/config/vllm.py refuses a lower GPU only when the engine starts).
+QUANTIZATION_MIN_CAPABILITY = {"fbgemm_fp8": 80, "experts_int8": 80, "mxfp4": 80, "gpt_oss_mxfp4": 80, "fp_quant": 100}
+# Stored dtypes of packed quantized linear weights (several low-bit values per element).
+PACKED_DTYPES = ("U8", "I32", "U32")
+PACKED_SUFFIXES = (".qweight", ".weight_packed")
 # Packed projections in a checkpoint: vLLM keeps one LoRA A per packed slice.
 PACKED_SLICES = {"qkv_proj": 3, "gate_up_proj": 2, "query_key_value": 3}
 
@@ -247,13 +273,8 @@ def read_headers(read_range: RangeReader, files: Iterable[str], sizes: dict[str,
 def read_headers_from_dir(path: str) -> list[dict]:
     """Headers of a local model folder's safetensors files ([] when it has none)."""
     index_path = os.path.join(path, INDEX_FILE)
-    index = None
-    if os.path.isfile(index_path):
-        try:
-            with open(index_path, encoding="utf-8") as f:
-                index = json.load(f)
-        except (OSError, ValueError) as e:
-            raise LaunchError(f"{index_path} is not readable JSON ({e})") from None
+    # the launcher's reader: one line for a file that is not a JSON object (a list, bad syntax), a BOM allowed
+    index = v.load_json(index_path, "model weight index") if os.path.isfile(index_path) else None
     files = [n for n in weight_files(os.listdir(path), index) if os.path.isfile(os.path.join(path, n))]
 
     def read_range(name: str, offset: int, length: int) -> bytes:
@@ -277,6 +298,33 @@ def text_config(config: dict) -> dict:
 def _int(c: dict, key: str) -> int | None:
     value = c.get(key)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_dimensions(config: dict, where: str = "config.json") -> None:
+    """Refuse (one line) a config.json whose numbers the plan cannot use: the dimensions
+    (adapters.DIMENSIONS, PLAN_DIMENSIONS) must be positive integers when present, and below
+    DIMENSION_LIMIT (LAYER_LIMIT layers); a quantization vLLM cannot load is refused too."""
+    model_dimensions(config, where)
+    check_quantization(config, where)
+    c = text_config(config)
+    prefix = "text_config." if c is not config else ""
+    for key in PLAN_DIMENSIONS:
+        # transformers writes sliding_window 0 for "no window" (Qwen2-MoE with use_sliding_window false)
+        v.integer(c, key, where, minimum=0 if key == "sliding_window" else 1, label=f'"{prefix}{key}"')
+    types = c.get("layer_types")
+    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+        raise LaunchError(f'{where}: "{prefix}layer_types" is {v.shown(types)}, not a list of attention types')
+    for rope in _rope_parameters(c):
+        factor = rope.get("factor")
+        if factor is not None and (
+            isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < DIMENSION_LIMIT
+        ):
+            raise LaunchError(f"{where}: the RoPE scaling factor is {v.shown(factor)}, not a positive number")
+    for key in DIMENSIONS + PLAN_DIMENSIONS:
+        value = c.get(key)
+        limit = LAYER_LIMIT if key == "num_hidden_layers" else DIMENSION_LIMIT
+        if isinstance(value, int) and value > limit:
+            raise LaunchError(f'{where}: "{prefix}{key}" is {value:,}, above {limit:,}: not a real model\'s config')
 
 
 def _tensors(headers: list[dict]) -> Iterable[tuple[str, str, list[int]]]:
@@ -355,14 +403,44 @@ def model_max_len(config: dict) -> int:
     lengths = [v for v in (_int(c, k) for k in MAX_LEN_KEYS) if v]
     if not lengths:
         return USEFUL_CONTEXT  # vLLM assumes 2,048 too, with a warning
-    length = min(lengths)
-    rope = c.get("rope_scaling") or c.get("rope_parameters")
-    if isinstance(rope, dict):
+    # Command-R / Cohere 2: model_max_length replaces the others (model_arch_config_convertor.py)
+    length = _int(c, "model_max_length") or min(lengths)
+    model_type = str(c.get("model_type") or config.get("model_type") or "")
+    if any(t in model_type for t in PRESCALED_MODEL_TYPES):
+        return length
+    factor = 1.0
+    for rope in _rope_parameters(c):
         kind = rope.get("rope_type") or rope.get("type") or "default"
-        factor = rope.get("factor")
-        if kind not in PRESCALED_ROPE_TYPES and kind != "default" and isinstance(factor, (int, float)):
-            length = int(length * factor)
-    return length
+        value = rope.get("factor")
+        if kind not in PRESCALED_ROPE_TYPES and kind != "default" and isinstance(value, (int, float)):
+            factor = value  # vLLM: "assumes all layer types have the same scaling factor"
+    return max(1, int(length * factor))
+
+
+def _rope_parameters(c: dict) -> list[dict]:
+    """The RoPE settings of config.json: rope_scaling, or transformers 5's rope_parameters, which
+    may hold one dict per layer type ({"full_attention": {...}, "sliding_attention": {...}})."""
+    rope = c.get("rope_scaling") or c.get("rope_parameters")
+    if not isinstance(rope, dict):
+        return []
+    nested = [r for r in rope.values() if isinstance(r, dict)]
+    return nested if nested and len(nested) == len(rope) else [rope]
+
+
+def layer_types(config: dict) -> list[str] | None:
+    """config.json's layer_types, or the ones transformers derives for SLIDING_PATTERNS models
+    that leave them out; None when the config says nothing per layer."""
+    c = text_config(config)
+    types = c.get("layer_types")
+    if isinstance(types, list):
+        return [str(t) for t in types]
+    layers = _int(c, "num_hidden_layers")
+    model_type = str(c.get("model_type") or config.get("model_type") or "")
+    for model_types, key, default in SLIDING_PATTERNS:
+        if model_type in model_types and layers and _int(c, "sliding_window"):
+            pattern = (_int(c, key) if key else None) or default
+            return ["full_attention" if (n + 1) % pattern == 0 else "sliding_attention" for n in range(layers)]
+    return None
 
 
 def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
@@ -387,8 +465,8 @@ def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
     per_gpu = max(1, kv_heads // max(tp, 1))
     per_token = layers * per_gpu * head_dim * 2 * size
     window = _int(c, "sliding_window")
-    layer_types = c.get("layer_types")
-    all_sliding = layer_types is None or all(t == "sliding_attention" for t in layer_types)
+    types = layer_types(config)
+    all_sliding = types is None or all(t == "sliding_attention" for t in types)
     # vLLM applies config.sliding_window to every layer only when no layer_types say otherwise
     # (vllm/engine/arg_utils.py, create_engine_config); mixed models are sized as full attention.
     if window and all_sliding and c.get("use_sliding_window", True) is not False:
@@ -410,6 +488,29 @@ def lora_slot_bytes(headers: list[dict], max_loras: int, rank: int, dtype: str, 
         out_dim, in_dim = shape
         per_rank += in_dim * PACKED_SLICES.get(suffix, 1) + out_dim
     return max_loras * rank * per_rank * VLLM_DTYPE_BYTES[dtype] // max(tp, 1)
+
+
+def packed_quantized(headers: list[dict]) -> bool:
+    """Whether the checkpoint packs its linear weights (AWQ/GPTQ `qweight` int32,
+    compressed-tensors `weight_packed`, 4-bit uint8 `weight` [n, 1]): their stored shapes are not
+    the layers' (out, in)."""
+    for name, dtype, shape in _tensors(headers):
+        if ".layers." not in name:
+            continue
+        if name.endswith(PACKED_SUFFIXES) or (name.endswith(".weight") and len(shape) == 2 and dtype in PACKED_DTYPES):
+            return True
+    return False
+
+
+def lora_headers(config: dict, headers: list[dict]) -> list[dict]:
+    """The headers LoRA slots are sized from: the checkpoint's, or for a packed quantized one the
+    dense shapes config.json implies (vLLM's LoRA layers take the logical (out, in) shapes)."""
+    if headers and packed_quantized(headers):
+        try:
+            return config_tensors(config)
+        except LaunchError:
+            return headers
+    return headers
 
 
 def activation_bytes(config: dict, dtype: str, tp: int = 1) -> int:
@@ -458,6 +559,7 @@ def plan(
 ) -> FitPlan:
     """Decide dtype, context, LoRA slots and memory use for `gpu`. Never raises for a model
     that does not fit: the plan says so (fits False, problem) and the caller refuses."""
+    check_dimensions(config)
     ckpt = checkpoint_dtype(config, weight_headers)
     dtype = user_dtype or served_dtype(ckpt, gpu)
     if dtype not in VLLM_DTYPE_BYTES:
@@ -486,7 +588,7 @@ def plan(
         tensor_parallel_size=tp,
         budget_bytes=budget,
         weight_bytes=weight_bytes(headers, dtype) // tp,
-        lora_bytes=lora_slot_bytes(headers, loras, rank, dtype, tp),
+        lora_bytes=lora_slot_bytes(lora_headers(config, headers), loras, rank, dtype, tp),
         activation_bytes=activation_bytes(config, dtype, tp),
         runtime_reserve_bytes=RUNTIME_RESERVE_BYTES,
         kv_pool_bytes=0,
@@ -501,6 +603,16 @@ def plan(
         p.problem = (
             f"--dtype bfloat16 cannot run on {gpu.describe()}: vLLM needs compute "
             f"capability 8.0 for bfloat16; use --dtype float16"
+        )
+        return p
+    method = check_quantization(config)
+    need = QUANTIZATION_MIN_CAPABILITY.get(method or "")
+    major, minor = gpu.compute_capability
+    if need and major * 10 + minor < need:
+        p.fits = False
+        p.problem = (
+            f"the checkpoint's {method} quantization needs compute capability {need // 10}.{need % 10}, "
+            f"the {gpu.name} has {major}.{minor}"
         )
         return p
     if user_max_model_len is not None:

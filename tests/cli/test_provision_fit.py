@@ -94,3 +94,21 @@ def test_help_example_for_a_local_model_runs_as_pasted(az_cloud, tmp_path):
     _ok(proc, parse=False)
     assert "GPU profile T4 (Consumption-GPU-NC8as-T4, chosen by the fit;" in proc.stderr
     assert "dtype float16 (checkpoint bfloat16); context 4,096 tokens" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}}, "'bitsandbytes'"),
+        ({"num_hidden_layers": -32}, 'positive integer "num_hidden_layers" (got -32)'),
+    ],
+)
+def test_a_local_model_vllm_cannot_load_is_refused_before_anything(az_cloud, fit_ws, tmp_path, change, says):
+    """provision --model with a checkpoint the launcher would refuse at start-up: one line, from
+    the same checks, and nothing deployed."""
+    config, shards = rm.MODELS["Meta-Llama-3-8B"]
+    model = tmp_path / "model"
+    rm.write_sparse_model(model, {**config, **change}, shards)
+    line = _refused(az_cloud("aitk", "inference", "provision", "--model", str(model), "--what-if", cwd=fit_ws))
+    assert says in line
+    _nothing_created(az_cloud)

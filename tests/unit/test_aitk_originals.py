@@ -203,3 +203,123 @@ def test_the_finetuned_fixture_has_final_adapter_and_checkpoints():
     settings = json.loads((FIXTURES / "Phi-3-mini-4k-instruct" / "setup" / "project-settings.json").read_text())
     fields = {f["replaceToken"]: f["defaultValue"] for g in settings for f in g["fields"]}
     assert fields["<output_dir>"] == "models/checkpoints"
+
+
+# Older AI Toolkit configs (phi-2, zephyr-7b-beta, mistral-7b before Llama 3): 'wais' resource names,
+# a transformers image, no inference.config.json (phi-2) or one of nulls without COMMANDS (zephyr).
+OLDER_CONFIGS = {"zephyr-7b-beta": [w.BICEP_FILE, w.PARAMETERS_FILE], "phi-2": [w.BICEP_FILE, w.PARAMETERS_FILE]}
+
+
+@pytest.mark.parametrize("config", sorted(OLDER_CONFIGS))
+def test_older_originals_are_found_and_migrated(config, tmp_path):
+    ws = _copy(config, tmp_path)
+    assert [o.file for o in aitk_originals.find_originals(ws)] == OLDER_CONFIGS[config]
+    before = json.loads(ws.parameters_file.read_text())["parameters"]
+    results = {r["file"]: r for r in init_files.init_workspace(ws)}
+    assert [f for f, r in results.items() if r["action"] == "migrated"] == OLDER_CONFIGS[config]
+    after = json.loads(ws.parameters_file.read_text())["parameters"]
+    assert after == {k: v for k, v in before.items() if k != "defaultCommands"}
+    assert aitk_originals.find_originals(ws) == []
+
+
+def test_the_names_a_suffix_made_follow_the_original_templates_own_prefixes(tmp_path):
+    for config, prefix in (("zephyr-7b-beta", "wais"), ("llama-v3-8b", "ai")):
+        ws = _copy(config, tmp_path / config)
+        params = json.loads(ws.parameters_file.read_text())
+        params["parameters"]["resourceSuffix"] = {"value": "k2x9q"}
+        ws.parameters_file.write_text(json.dumps(params))
+        init_files.init_workspace(ws)
+        new = json.loads(ws.parameters_file.read_text())["parameters"]
+        assert new["storageAccountName"] == {"value": f"{prefix}storagek2x9q"}, config
+        assert new["acaEnvironmentName"] == {"value": f"{prefix}envk2x9q"}, config
+        assert new["acaAppName"] == {"value": f"{prefix}acaappk2x9q"}, config
+    # a template that says nothing of its names falls back to the current scheme
+    assert aitk_originals.name_prefixes(None) == aitk_originals.ORIGINAL_NAME_PREFIXES
+    assert aitk_originals.name_prefixes("param acaAppName string = 'x${resourceSuffix}'")["acaAppName"] == "x"
+
+
+def test_the_older_fine_tuning_environment_is_found_by_its_scheme():
+    assert finetuning_reuse.original_environment(["aitk-env-abcde", "waisenvk2x9q"]) == "waisenvk2x9q"
+    assert finetuning_reuse.original_environment(["waisenvk2x9q", "aienvzzzzz"]) is None
+
+
+def test_a_config_of_nulls_is_not_a_provisioned_one(tmp_path):
+    """AI Toolkit's inference.config.json before its first provision: provision records where it
+    is about to create resources (so a failed run can be retried or deleted), keeping added keys."""
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    data = json.loads(ws.inference_config_file.read_text())
+    assert not w.is_complete(data)
+    ws.inference_config_file.write_text(json.dumps({**data, "MY_NOTE": "kept"}))
+    assert ws.write_partial_inference_config({"SUBSCRIPTION_ID": "sub", "RESOURCE_GROUP_NAME": "rg"}, "eastus")
+    partial = json.loads(ws.inference_config_file.read_text())
+    assert w.is_incomplete(partial) and partial["RESOURCE_GROUP_NAME"] == "rg" and partial["MY_NOTE"] == "kept"
+    complete = {k: "x" for k in w.INFERENCE_CONFIG_KEYS}
+    ws.inference_config_file.write_text(json.dumps(complete))
+    assert not ws.write_partial_inference_config({"RESOURCE_GROUP_NAME": "rg"}, None)
+    assert json.loads(ws.inference_config_file.read_text()) == complete
+
+
+def test_the_fine_tuning_config_beside_its_bicep_is_read(tmp_path):
+    """Newer fine-tuning templates keep finetuning.config.json in infra/provision/, with
+    LOG_ANALYTICS_NAME, ARGS and no COMMANDS; infra/finetuning.config.json wins when both exist."""
+    ws = _copy("aion-instruct-1.1-lora", tmp_path)
+    beside = ws.path(w.FINETUNING_CONFIG_FILE_BESIDE_BICEP)
+    data = json.loads(beside.read_text())
+    beside.write_text(json.dumps({**data, "RESOURCE_GROUP_NAME": "ft-rg"}))
+    assert ws.finetuning_config_file == beside and ws.read_finetuning_config()["RESOURCE_GROUP_NAME"] == "ft-rg"
+    ws.path(w.FINETUNING_CONFIG_FILE).write_text(json.dumps({"RESOURCE_GROUP_NAME": "other"}))
+    assert ws.read_finetuning_config()["RESOURCE_GROUP_NAME"] == "other"
+    assert aitk_originals.find_originals(ws) == []
+
+
+def test_the_newer_fine_tuning_environment_of_one_serverless_gpu_is_reused():
+    """Newer fine-tuning templates (finetuning_configs/...) make an environment with only a
+    serverless Consumption-GPU-NC24-A100 profile named GPU: the A100 profile runs on it, the T4
+    one is added beside it (serverless profiles can be added later)."""
+    env = finetuning_reuse.Environment("aienvk2x9q", (("GPU", "Consumption-GPU-NC24-A100"),))
+    assert finetuning_reuse.fit(env, gpu_profiles.get("A100")) == finetuning_reuse.ProfileFit("GPU", None)
+    t4 = gpu_profiles.get("T4")
+    assert finetuning_reuse.fit(env, t4) == finetuning_reuse.ProfileFit(t4.workload_profile_name, t4)
+    with pytest.raises(EnvironmentProfileError, match="dedicated profiles can only be added"):
+        finetuning_reuse.fit(env, gpu_profiles.get("NC24-A100"))
+
+
+PROVISIONED = {
+    "SUBSCRIPTION_ID": "sub",
+    "RESOURCE_GROUP_NAME": "rg",
+    "STORAGE_ACCOUNT_NAME": "waisstoragek2x9q",
+    "FILE_SHARE_NAME": "waisfilesharek2x9q",
+    "ACA_APP_NAME": "waisacaappk2x9q",
+    "ACA_APP_ENDPOINT": "waisacaappk2x9q.nicebeach-1234.eastus.azurecontainerapps.io",
+}
+
+
+def test_an_older_provisioned_config_is_aitks_once_migrated_and_its_app_is_kept(tmp_path):
+    """The older templates output no COMMANDS: their provisioned config is told by the bare FQDN
+    (aitk writes a URL). init writes the endpoint as a URL and names the provisioned app in the
+    parameters, so provision replaces that Gradio app instead of leaving it running beside a new one."""
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    ws.inference_config_file.write_text(json.dumps(PROVISIONED))
+    assert [o.file for o in aitk_originals.find_originals(ws)][-1] == w.INFERENCE_CONFIG_FILE
+    results = {r["file"]: r for r in init_files.init_workspace(ws)}
+    assert results[w.INFERENCE_CONFIG_FILE]["action"] == "migrated"
+    cfg = json.loads(ws.inference_config_file.read_text())
+    assert cfg == {**PROVISIONED, "ACA_APP_ENDPOINT": "https://" + PROVISIONED["ACA_APP_ENDPOINT"]}
+    params = json.loads(ws.parameters_file.read_text())["parameters"]
+    assert params["acaAppName"] == {"value": "waisacaappk2x9q"}
+    assert any("waisacaappk2x9q" in c for c in results[w.PARAMETERS_FILE]["changes"])
+    assert aitk_originals.find_originals(ws) == []
+
+
+def test_a_users_own_app_name_wins_over_the_provisioned_one(tmp_path):
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    ws.inference_config_file.write_text(json.dumps(PROVISIONED))
+    params = json.loads(ws.parameters_file.read_text())
+    params["parameters"]["acaAppName"] = {"value": "my-llm"}
+    ws.parameters_file.write_text(json.dumps(params))
+    init_files.init_workspace(ws)
+    assert json.loads(ws.parameters_file.read_text())["parameters"]["acaAppName"] == {"value": "my-llm"}
+    # a config of nulls names no app: the parameter stays unset (aitk's default name)
+    ws2 = _copy("zephyr-7b-beta", tmp_path / "nulls")
+    init_files.init_workspace(ws2)
+    assert json.loads(ws2.parameters_file.read_text())["parameters"]["acaAppName"] == {"value": None}

@@ -34,8 +34,8 @@ _BICEP_MARKS = (
     re.compile(r"join\(\s*defaultCommands\s*,"),
     re.compile(r"\b7860\b"),
     re.compile(r"'/bin/bash'"),
-    re.compile(r"aiacaapp\$\{"),
-    re.compile(r"pytorch/pytorch:"),
+    re.compile(r"acaapp\$\{resourceSuffix\}"),  # 'aiacaapp${...}', or 'waisacaapp${...}' in older configs
+    re.compile(r"pytorch/pytorch:|huggingface/transformers-"),
 )
 _BICEP_MARKS_NEEDED = 3
 
@@ -44,7 +44,9 @@ _BICEP_MARKS_NEEDED = 3
 # its template joins for `/bin/bash -c`; any list that starts with one, or runs its Gradio app, is.
 _GRADIO_APP = re.compile(r"gradio_chat\.py")
 
-# The names AI Toolkit's inference.bicep derives from `resourceSuffix`.
+# The names AI Toolkit's inference.bicep derives from `resourceSuffix` (configs since Llama 3 /
+# Phi-3). Older configs (phi-2, mistral-7b, zephyr-7b-beta) used 'wais...' prefixes: the prefixes
+# are read from the template itself (name_prefixes), these are the fallback.
 ORIGINAL_NAME_PREFIXES = {
     "storageAccountName": "aistorage",
     "fileShareName": "aifileshare",
@@ -53,6 +55,8 @@ ORIGINAL_NAME_PREFIXES = {
     "acaAppName": "aiacaapp",
     "acaLogAnalyticsName": "ailog",
 }
+# `param storageAccountName string = 'aistorage${resourceSuffix}'`: a name's default, as a prefix.
+_NAME_DEFAULT = re.compile(r"^\s*param\s+(\w+)\s+string\s*=\s*'([A-Za-z0-9-]*)\$\{resourceSuffix\}'\s*$", re.M)
 # The key of AI Toolkit's inference.config.json that holds the Gradio app's start command.
 CONFIG_COMMANDS = "COMMANDS"
 
@@ -62,6 +66,13 @@ def is_original_bicep(text: str) -> bool:
     if "aitk_serve" in text:  # aitk's own template (shipped or edited) starts the launcher
         return False
     return sum(1 for mark in _BICEP_MARKS if mark.search(text)) >= _BICEP_MARKS_NEEDED
+
+
+def name_prefixes(bicep_text: str | None) -> dict[str, str]:
+    """{parameter: prefix} of the names an original inference.bicep derives from resourceSuffix,
+    read from its text; ORIGINAL_NAME_PREFIXES for any it does not say (or without a text)."""
+    found = dict(_NAME_DEFAULT.findall(bicep_text or ""))
+    return {name: found.get(name, prefix) for name, prefix in ORIGINAL_NAME_PREFIXES.items()}
 
 
 def is_shell_command(commands: Any) -> bool:
@@ -91,8 +102,16 @@ def has_bare_endpoint(data: Mapping[str, Any]) -> bool:
 
 
 def is_original_inference_config(data: Any) -> bool:
-    """True for AI Toolkit's inference.config.json: it carries the Gradio app's COMMANDS."""
-    return isinstance(data, dict) and is_shell_command(data.get(CONFIG_COMMANDS))
+    """True for AI Toolkit's inference.config.json: it carries the Gradio app's COMMANDS, or (older
+    configs, whose template outputs no COMMANDS) the bare ingress FQDN its provisioning wrote as
+    ACA_APP_ENDPOINT (aitk always writes a URL)."""
+    return isinstance(data, dict) and (is_shell_command(data.get(CONFIG_COMMANDS)) or has_bare_endpoint(data))
+
+
+def provisioned_app_name(data: Any) -> str | None:
+    """The container app AI Toolkit's provisioning made, as its inference.config.json names it."""
+    name = data.get(ws_mod.ACA_APP_NAME) if isinstance(data, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 @dataclass(frozen=True)
@@ -114,8 +133,8 @@ def find_originals(ws: ws_mod.Workspace) -> list[Original]:
     """AI Toolkit's original inference files in the workspace, in the order init migrates them."""
     found = []
     if ws.bicep_file.is_file():
-        try:
-            text = ws.bicep_file.read_text(encoding="utf-8-sig")
+        try:  # recognised by its marks: a stray non-UTF-8 byte (a comment) does not hide them
+            text = ws.bicep_file.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             text = ""
         if is_original_bicep(text):
@@ -123,7 +142,7 @@ def find_originals(ws: ws_mod.Workspace) -> list[Original]:
     if ws.parameters_file.is_file() and is_original_parameters(_read_json(ws.parameters_file)):
         found.append(Original(ws_mod.PARAMETERS_FILE, "AI Toolkit's parameters (a Gradio shell start command)"))
     if ws.inference_config_file.is_file() and is_original_inference_config(_read_json(ws.inference_config_file)):
-        found.append(Original(ws_mod.INFERENCE_CONFIG_FILE, "AI Toolkit's inference config (Gradio COMMANDS)"))
+        found.append(Original(ws_mod.INFERENCE_CONFIG_FILE, "AI Toolkit's inference config (a Gradio app's)"))
     return found
 
 
@@ -137,21 +156,32 @@ def unmigrated_message(found: Sequence[Original]) -> tuple[str, str]:
     )
 
 
-def migrate_parameters(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def migrate_parameters(
+    data: Mapping[str, Any], prefixes: Mapping[str, str] | None = None, provisioned_app: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(aitk's parameters file, [what changed]) from AI Toolkit's one: every value the user set is
-    kept; the shell-line start command goes; a set resourceSuffix becomes the names it made."""
+    kept; the shell-line start command goes; a set resourceSuffix becomes the names it made (with
+    `prefixes`, name_prefixes of the original template, when known); the app AI Toolkit already
+    provisioned (`provisioned_app`, from its inference.config.json) becomes acaAppName when unset,
+    so provision turns that app into aitk's server instead of leaving it running beside a new one."""
     out = json.loads(json.dumps(data))  # a deep copy of plain JSON
     params = _parameters_of(out)
     if params is None:
         return out, []
     changes = []
+    app_entry = params.get("acaAppName")
+    if provisioned_app and (app_entry is None or (isinstance(app_entry, dict) and app_entry.get("value") is None)):
+        params["acaAppName"] = {"value": provisioned_app}
+        changes.append(
+            f"set acaAppName to '{provisioned_app}', the app AI Toolkit provisioned (aitk's server replaces it)"
+        )
     if "defaultCommands" in params:
         del params["defaultCommands"]
         changes.append("dropped the Gradio start command (defaultCommands; aitk's default starts the server)")
     suffix_entry = params.pop("resourceSuffix", None)
     suffix = suffix_entry.get("value") if isinstance(suffix_entry, dict) else None
     if isinstance(suffix, str) and suffix.strip():
-        for name, prefix in ORIGINAL_NAME_PREFIXES.items():
+        for name, prefix in (prefixes or ORIGINAL_NAME_PREFIXES).items():
             entry = params.get(name)
             if entry is None or (isinstance(entry, dict) and entry.get("value") is None):
                 params[name] = {"value": prefix + suffix.strip()}
@@ -189,6 +219,6 @@ def check_migrated(ws: ws_mod.Workspace) -> None:
 
 def migrated_workspace(root: str | None) -> ws_mod.Workspace:
     """The workspace folder (the current one when None), checked by check_migrated."""
-    ws = ws_mod.Workspace(root or ".")
+    ws = ws_mod.open_workspace(root)
     check_migrated(ws)
     return ws

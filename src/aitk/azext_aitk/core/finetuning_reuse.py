@@ -27,8 +27,9 @@ from . import gpu_profiles
 from .errors import EnvironmentProfileError
 from .gpu_profiles import GpuProfile
 
-# finetuning.bicep's default environment name: 'aienv' + substring(uniqueString(resourceGroup().id), 0, 5).
-ORIGINAL_ENVIRONMENT = re.compile(r"^aienv[a-z0-9]{5}$")
+# finetuning.bicep's default environment name: 'aienv' + substring(uniqueString(resourceGroup().id), 0, 5);
+# 'waisenv' + the same in older configs (phi-2, mistral-7b, zephyr-7b-beta).
+ORIGINAL_ENVIRONMENT = re.compile(r"^(ai|wais)env[a-z0-9]{5}$")
 
 
 @dataclass(frozen=True)

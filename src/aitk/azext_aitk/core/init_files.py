@@ -21,8 +21,12 @@ def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
     ]
 
 
-def _migrated_content(ws: ws_mod.Workspace, rel: str) -> tuple[bytes, list[str]]:
-    """(new content, [what changed]) of one of AI Toolkit's original files."""
+def _migrated_content(
+    ws: ws_mod.Workspace, rel: str, prefixes: dict[str, str], provisioned_app: str | None
+) -> tuple[bytes, list[str]]:
+    """(new content, [what changed]) of one of AI Toolkit's original files; `prefixes`: the name
+    prefixes of the original template (read before it is replaced); `provisioned_app`: the app
+    its inference.config.json names (read before that is migrated)."""
     if rel == ws_mod.BICEP_FILE:
         return shipped_templates.BICEP.read_bytes(), [
             "AI Toolkit's Gradio template replaced by aitk's (vLLM's OpenAI server, API key, port 8000)"
@@ -30,7 +34,7 @@ def _migrated_content(ws: ws_mod.Workspace, rel: str) -> tuple[bytes, list[str]]
     path = ws.path(rel)
     data = ws_mod.load_json(path, "AI Toolkit file")
     if rel == ws_mod.PARAMETERS_FILE:
-        new, changes = aitk_originals.migrate_parameters(data)
+        new, changes = aitk_originals.migrate_parameters(data, prefixes, provisioned_app)
     else:
         new, changes = aitk_originals.migrate_inference_config(data)
     return (json.dumps(new, indent=2) + "\n").encode(), changes
@@ -40,9 +44,20 @@ def migrate_originals(ws: ws_mod.Workspace) -> list[dict[str, Any]]:
     """Migrate every original file found; each is backed up beside itself first (never under
     inference/, which deploy uploads)."""
     results = []
-    for original in aitk_originals.find_originals(ws):
+    found = aitk_originals.find_originals(ws)
+    bicep = (
+        ws.bicep_file.read_text(encoding="utf-8-sig", errors="replace")
+        if any(o.file == ws_mod.BICEP_FILE for o in found)
+        else None
+    )
+    prefixes = aitk_originals.name_prefixes(bicep)
+    try:
+        provisioned_app = aitk_originals.provisioned_app_name(ws.read_inference_config_any())
+    except ws_mod.WorkspaceError:
+        provisioned_app = None  # an unreadable config is reported by the command that needs it
+    for original in found:
         dest = ws.path(original.file)
-        content, changes = _migrated_content(ws, original.file)
+        content, changes = _migrated_content(ws, original.file, prefixes, provisioned_app)
         backup = ws_mod.backup_path(dest)
         try:
             shutil.copy2(dest, backup)

@@ -56,6 +56,14 @@ def plan_for(model: ModelFacts, profile: GpuProfile) -> fit.FitPlan:
     """The launcher's plan on `profile` (no adapters yet: deploy pushes them later; each one
     the launcher serves takes a LoRA slot it plans for at start-up)."""
     try:
+        # what the launcher refuses at every start (bad numbers, a quantization vLLM cannot load):
+        # no profile helps, so provision stops here instead of deploying a server that cannot start
+        fit.check_dimensions(model.config)
+    except LaunchError as e:
+        raise ModelFitError(
+            f"{model.where}: {e}", "Pass --model with a model the server can load (it refuses this one at start-up)."
+        ) from None
+    try:
         return fit.plan(model.config, model.headers, launcher_profile(profile).gpu, [])
     except LaunchError as e:
         raise UnsizableModelError(f"{model.where}: {e}") from None

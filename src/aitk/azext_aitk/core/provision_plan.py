@@ -49,7 +49,7 @@ def choose_template(ws: ws_mod.Workspace) -> Template:
         raise MissingTemplatesError(f"the aitk extension is missing its templates ({', '.join(missing)}); reinstall it")
     shipped_bicep = shipped_templates.BICEP.read_text(encoding="utf-8")
     if ws.bicep_file.is_file():
-        text = ws.bicep_file.read_text(encoding="utf-8-sig")
+        text = ws_mod.read_text(ws.bicep_file, "template")
         if not ws_mod.same_text(text, shipped_bicep):
             return Template(
                 str(ws.bicep_file),

@@ -24,6 +24,9 @@ BICEP_FILE = PROVISION_DIR + "/inference.bicep"
 PARAMETERS_FILE = PROVISION_DIR + "/inference.parameters.json"
 INFERENCE_CONFIG_FILE = INFRA_DIR + "/inference.config.json"
 FINETUNING_CONFIG_FILE = INFRA_DIR + "/finetuning.config.json"
+# Where newer AI Toolkit fine-tuning templates (finetuning_configs/<publisher>/<model>/<version>/<method>/)
+# keep it: beside their finetuning.bicep. Read when FINETUNING_CONFIG_FILE is not there.
+FINETUNING_CONFIG_FILE_BESIDE_BICEP = PROVISION_DIR + "/finetuning.config.json"
 INFERENCE_DIR = "inference"  # synced to the share's aitk/inference/
 SERVE_FILE = INFERENCE_DIR + "/serve.json"
 
@@ -112,13 +115,54 @@ class InferenceConfig:
 def load_json(path: str | Path, what: str = "file") -> Any:
     """Parse a JSON file; a syntax error names the file, line and column."""
     path = Path(path)
+    return parse_json_text(read_text(path, what), path, what)
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A workspace text file (UTF-8, a BOM allowed, any line endings); a missing, unreadable or
+    non-UTF-8 file is one WorkspaceError naming it."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise WorkspaceError(f"{what} {path} does not exist", kind="missing", path=str(path)) from None
+    except IsADirectoryError:
+        raise WorkspaceError(f"{what} {path} is a folder, not a file", path=str(path)) from None
     except OSError as e:
         raise WorkspaceError(f"cannot read {what} {path}: {e.strerror}", path=str(path)) from None
-    return parse_json_text(text, path, what)
+    except UnicodeDecodeError as e:
+        position = int(e.start)
+        raise WorkspaceError(
+            f"{what} {path} is not UTF-8 text (byte {position} is 0x{bytes(e.object)[position]:02x})",
+            recommendation=f"Save {path.name} as UTF-8 (UTF-16 and legacy code pages are not read).",
+            kind="malformed",
+            path=str(path),
+        ) from None
+
+
+def open_workspace(root: str | None) -> "Workspace":
+    """The workspace --workspace names (the current folder when None), refused in one line when
+    the value cannot be one: blank, a file, or a path the system cannot look up (too long, a
+    symlink loop). A folder that does not exist yet is fine: init creates it."""
+    if root is None:
+        return Workspace(".")
+    if not root.strip():
+        raise WorkspaceError(
+            f"--workspace {root!r} is empty",
+            recommendation="Give the workspace folder, or leave --workspace out to use the current one.",
+        )
+    try:
+        is_file = Path(root).expanduser().exists() and not Path(root).expanduser().is_dir()
+        ws = Workspace(root)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on resolve()
+        reason = getattr(e, "strerror", None) or str(e)
+        raise WorkspaceError(f"--workspace {root[:80]!r}{'...' if len(root) > 80 else ''}: {reason}") from None
+    if is_file:
+        raise WorkspaceError(
+            f"--workspace {root} is a file, not a folder",
+            recommendation="Give the folder that holds infra/ and inference/.",
+        )
+    return ws
 
 
 def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
@@ -194,7 +238,10 @@ class Workspace:
 
     @property
     def finetuning_config_file(self) -> Path:
-        return self.path(FINETUNING_CONFIG_FILE)
+        """infra/finetuning.config.json, or the one beside finetuning.bicep when only that exists."""
+        path = self.path(FINETUNING_CONFIG_FILE)
+        beside = self.path(FINETUNING_CONFIG_FILE_BESIDE_BICEP)
+        return beside if not path.exists() and beside.is_file() else path
 
     @property
     def inference_dir(self) -> Path:
@@ -203,7 +250,7 @@ class Workspace:
     def read_inference_config(self) -> dict[str, str]:
         """The config provision wrote; every key must be a non-empty string."""
         path = self.inference_config_file
-        if not path.is_file():
+        if not path.exists():
             raise WorkspaceError(
                 f"{path} does not exist: this workspace has no inference endpoint yet",
                 recommendation="Run `az aitk inference provision -g <resource-group>` first (or, if "
@@ -241,9 +288,13 @@ class Workspace:
         (partial_config); False, writing nothing, when a complete config is there already (a
         rerun of a finished provision keeps it)."""
         old = self.read_inference_config_any()
-        if old and not is_incomplete(old):
+        if is_complete(old):
             return False
-        write_json_atomic(self.inference_config_file, partial_config(values, location))
+        # AI Toolkit's own config before its first provision holds every key as null: not a
+        # config of resources, so provision records where it is about to create them; keys the
+        # user added by hand stay.
+        kept = {k: v for k, v in old.items() if k not in INFERENCE_CONFIG_KEYS and k not in PARTIAL_CONFIG_KEYS}
+        write_json_atomic(self.inference_config_file, {**kept, **partial_config(values, location)})
         return True
 
     def remove_partial_inference_config(self) -> bool:
@@ -277,6 +328,15 @@ class Workspace:
         if not isinstance(data, dict):
             raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object", path=str(path))
         return data
+
+
+def is_complete(data: Any) -> bool:
+    """Whether an inference config names every resource (what a finished provision wrote)."""
+    return (
+        isinstance(data, dict)
+        and not is_incomplete(data)
+        and all(isinstance(data.get(k), str) and data[k].strip() for k in INFERENCE_CONFIG_KEYS)
+    )
 
 
 def is_incomplete(data: Any) -> bool:

@@ -8,7 +8,7 @@ from ..core import workspace as ws_mod
 def load_config(cmd, workspace):
     """(Workspace, InferenceConfig) of the workspace folder; az's subscription for this command
     becomes the config's (a --subscription flag wins)."""
-    ws = ws_mod.Workspace(workspace or ".")
+    ws = ws_mod.open_workspace(workspace)
     aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
     if not cmd.cli_ctx.data.get("subscription_id"):

@@ -16,6 +16,8 @@ def inference_chat(  # pylint: disable=too-many-arguments
     wake.validate_wait(wait)
     if message is not None and not message.strip():
         raise ChatError("--message is empty", 'Give the text to send, e.g. --message "Hello".')
+    if model is not None and not model.strip():
+        raise ChatError("--model is empty", "Give a model the endpoint serves, or leave --model out for the base.")
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     url = app_url(ws, cfg, aca.get())  # a missing app: one clear error

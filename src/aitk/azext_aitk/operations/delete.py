@@ -86,7 +86,7 @@ def _delete_items(cmd, doomed, no_wait):
 def _partial_config(workspace):
     """(Workspace, its config dict) when the config is the incomplete one of a provision that
     did not finish (core/workspace.py), else None."""
-    ws = ws_mod.Workspace(workspace or ".")
+    ws = ws_mod.open_workspace(workspace)
     data = ws.read_inference_config_any()
     return (ws, data) if ws_mod.is_incomplete(data) else None
 

@@ -89,8 +89,10 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
 def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-locals
     from .._client_factory import cf_share
+    from ..core import serve_file
 
     ws, cfg = load_config(cmd, workspace)
+    serve_file.check(ws)  # what the launcher would refuse at start-up, before anything is uploaded
     adapter_dirs = adapter_specs.parse_all(adapters, base_dir=os.getcwd())
     local, roots = collect_local(ws, adapter_dirs)
 

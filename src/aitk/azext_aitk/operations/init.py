@@ -5,13 +5,13 @@ from knack.log import get_logger
 
 from ..core import next_steps
 from ..core.init_files import describe, init_workspace
-from ..core.workspace import RESOURCE_GROUP_NAME, Workspace
+from ..core.workspace import RESOURCE_GROUP_NAME, open_workspace
 
 logger = get_logger(__name__)
 
 
 def inference_init(cmd, workspace=None, force=False):  # pylint: disable=unused-argument
-    ws = Workspace(workspace or ".")
+    ws = open_workspace(workspace)
     results = init_workspace(ws, force=force)
     for r in results:
         logger.warning("%s", describe(r))

@@ -27,6 +27,10 @@ def has_secondary_env(app_json):
 
 def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-arguments
+    if timeout is not None and timeout <= 0:  # before the key changes: not a rotation that then fails to wait
+        from azure.cli.core.azclierror import InvalidArgumentValueError
+
+        raise InvalidArgumentValueError(f"--timeout must be a positive number of seconds, not {timeout}")
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app_json = aca.get_json()
