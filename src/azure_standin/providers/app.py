@@ -17,6 +17,8 @@ from ..http import Response, json_response
 from ..ids import now_iso
 from ..runtime import azure_rules
 from .base import Kind
+from .container_registry import has_image, registry_of_server
+from .identity import ACR_PULL_ROLE_ID, holds_role, principal_of
 from .operational_insights import Workspaces
 
 log = logging.getLogger("azure_standin.providers.app")
@@ -488,7 +490,11 @@ class ContainerApps(Kind):
                 if folder is not None:
                     volumes[vm["mountPath"]] = folder
         result = mgr.s.runtime.apply(
-            rec["id"].lower(), copy.deepcopy(rec["body"]), volumes, dict(rec["private"]["secrets"])
+            rec["id"].lower(),
+            copy.deepcopy(rec["body"]),
+            volumes,
+            dict(rec["private"]["secrets"]),
+            pull_error=image_pull_error(mgr, rec["body"]),
         )
         fqdn = result["fqdn"]
         with mgr.lock:
@@ -701,3 +707,36 @@ class Jobs(Kind):
             "template": pin.get("template") or {},
         }
         return {"id": rid, "body": out, "private": {}}
+
+
+def image_pull_error(mgr, app):
+    """Why the app's image cannot be pulled from a registry of the stand-in, or None.
+    A registry entry with an identity pulls with that managed identity, which needs AcrPull on
+    the registry; no admin user, no password
+    (https://learn.microsoft.com/azure/container-apps/managed-identity-image-pull). The message
+    reads as Azure's failed pull (UNAUTHORIZED / MANIFEST_UNKNOWN,
+    https://learn.microsoft.com/azure/container-registry/container-registry-troubleshoot-access)."""
+    props = app.get("properties") or {}
+    registries = {
+        (r.get("server") or "").lower(): r for r in (props.get("configuration") or {}).get("registries") or []
+    }
+    for c in (props.get("template") or {}).get("containers") or []:
+        image = str(c.get("image") or "")
+        server = image.split("/", 1)[0].lower()
+        registry = registry_of_server(mgr, server)
+        if registry is None:
+            continue
+        head = f"Failed to pull image \"{image}\": "
+        entry = registries.get(server)
+        if entry is None or not entry.get("identity"):
+            return head + "UNAUTHORIZED: authentication required (no registries entry with an identity for " + server + ")"
+        identity = entry["identity"]
+        assigned = ((app.get("identity") or {}).get("userAssignedIdentities") or {})
+        if identity.lower() != "system" and identity.lower() not in {k.lower() for k in assigned}:
+            return head + f"the identity {identity} is not assigned to the container app"
+        principal = principal_of(mgr, identity)
+        if principal is None or not holds_role(mgr, principal, ACR_PULL_ROLE_ID, registry["id"]):
+            return head + f"UNAUTHORIZED: the identity {identity} has no AcrPull role on the registry {server}"
+        if not has_image(mgr, image):
+            return head + "MANIFEST_UNKNOWN: manifest tagged by \"" + image.rsplit(":", 1)[-1] + "\" is not found"
+    return None

@@ -79,8 +79,15 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
         return app.port
 
     # -- API (docs/standin.md) --------------------------------------------------------------
-    def apply(self, app_id: str, app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> dict:
+    def apply(
+        self, app_id: str, app: dict, volumes: dict[str, Path], secrets: dict[str, str], pull_error: str | None = None
+    ) -> dict:
+        """pull_error: why the image cannot be pulled (Resource Manager decides it from the
+        registries and role assignments); the replica then fails as a failed pull does."""
         spec = build_spec(app, volumes, secrets)
+        if pull_error and not spec.error:
+            spec.error = pull_error
+            spec.fingerprint = f"{spec.fingerprint}:{pull_error}"
         with self.lock:
             a = self.apps.get(app_id)
             if a is None:
