@@ -58,6 +58,10 @@ SCALED_TO_ZERO = "ScaledToZero"
 FAILED = "Failed"
 DEGRADED = "Degraded"
 
+# The system log's reason for an image pull the registry refuses (unauthorized, unknown tag).
+# https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors
+PULL_FAILED = "ImagePullBackOff"
+
 # Known image sizes (compressed, as pulled) for the optional pull delay; others count as 1 GiB.
 # vllm/vllm-openai:v0.32.0 is ~10 GB (Docker Hub, linux/amd64).
 IMAGE_SIZES_GB = {"vllm/vllm-openai": 10.0, "docker.io/vllm/vllm-openai": 10.0}

@@ -86,7 +86,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
         registries and role assignments); the replica then fails as a failed pull does."""
         spec = build_spec(app, volumes, secrets)
         if pull_error and not spec.error:
-            spec.error = pull_error
+            spec.error, spec.pull_failed = pull_error, True
             spec.fingerprint = f"{spec.fingerprint}:{pull_error}"
         with self.lock:
             a = self.apps.get(app_id)

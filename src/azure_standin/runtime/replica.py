@@ -83,6 +83,7 @@ class _Spec:  # pylint: disable=too-many-instance-attributes,too-few-public-meth
     def __init__(self, argv, env, probe_path, min_replicas, revision, fingerprint, error=None):
         self.argv, self.env, self.probe_path = argv, env, probe_path
         self.min_replicas, self.revision, self.fingerprint, self.error = min_replicas, revision, fingerprint, error
+        self.pull_failed = False  # error is a refused image pull (Runtime.apply's pull_error)
         self.probes: dict[str, azure_rules.Probe] = {}
         self.cooldown = azure_rules.DEFAULT_COOLDOWN_S
         self.image = ""
@@ -214,6 +215,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         self.next_start_at = 0.0
         self.pull_done_at: float | None = None
         self.pull_began_at = 0.0
+        self.pull_failure_shown = -1  # the generation whose refused pull the system log shows
         self.proc_started_at = 0.0
         self.proc_log_offset = 0
         self.failing_since: dict[str, float] = {}
@@ -253,6 +255,15 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         """A replica is placed and its image pull begins (optional delay per image size)."""
         spec = self.spec
         if spec is None:
+            return
+        if spec.error and spec.pull_failed:
+            # A pull the registry refuses: the replica is scheduled, the pull fails and backs off
+            # ("ImagePullBackOff or UNAUTHORIZED error",
+            # https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors).
+            self.note(f"revision {spec.revision} cannot start: {spec.error}")
+            self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
+            self.event("PullingImage", f'Pulling image "{spec.image}"')
+            self.event(azure_rules.PULL_FAILED, spec.error, True)
             return
         if spec.error:
             self.note(f"revision {spec.revision} cannot start: {spec.error}")
@@ -522,6 +533,14 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                 can_start = (
                     self.want_running and self.proc is None and spec is not None and not spec.error
                 ) and not self.stopping
+                if (
+                    self.want_running
+                    and spec is not None
+                    and spec.pull_failed
+                    and self.pull_failure_shown != self.generation
+                ):
+                    self.pull_failure_shown = self.generation  # once per start, as the pull backs off
+                    self._schedule_locked()
                 if can_start and self.pull_done_at is None and now >= self.next_start_at:
                     self._schedule_locked()
                 elif can_start and self.pull_done_at is not None and now >= self.pull_done_at:
