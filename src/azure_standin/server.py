@@ -242,6 +242,10 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             self.state_dir, self.ca_cert_path, self.ca_key_path, time_scale=time_scale, pull_mb_per_s=pull_mb_per_s
         )
         self.arm = ResourceManager(self)
+        self.runtime.pull_gate = self.arm.pull_refusal
+        # Container registry names other Azure customers hold (registry names are global): a test
+        # sets it to see a name that is taken though this subscription has no such registry.
+        self.taken_registry_names: set[str] = set()
         self._httpd = None
         self._thread = None
 
@@ -301,6 +305,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             "127.0.0.1",
             "--suffix-keyvault-dns",
             ".vault.standin.local",
+            "--suffix-acr-login-server-endpoint",
+            ".azurecr.standin.local",
         ]
 
     def cloud_metadata(self):

@@ -200,16 +200,20 @@ def test_a_refused_pull_fails_the_replica_as_azure_shows_it(tmp_path):
     try:
         app_id = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/nopull"
         why = 'Failed to pull image "r.azurecr.standin.local/vllm/vllm-openai:v0.32.0": UNAUTHORIZED: no AcrPull'
-        rt.apply(app_id, _app(), {"/mount": tmp_path}, {"api-key": "k"}, pull_error=why)
-        assert rt.status(app_id)["state"] == azure_rules.FAILED
+        refusal = {"now": why}
+        rt.pull_gate = lambda asked: refusal["now"] if asked == app_id else None
+        rt.apply(app_id, _app(), {"/mount": tmp_path}, {"api-key": "k"})
         assert _wait(lambda: azure_rules.PULL_FAILED in _reasons(rt, app_id), timeout=20)
-        time.sleep(0.5)  # and it stays failed: no container is started
+        assert rt.status(app_id)["state"] == azure_rules.FAILED
+        assert _wait(lambda: _reasons(rt, app_id).count(azure_rules.PULL_FAILED) >= 2, timeout=20)  # retried
         reasons = _reasons(rt, app_id)
-        assert reasons[-3:] == ["AssigningReplica", "PullingImage", azure_rules.PULL_FAILED]
+        assert reasons[:3] == ["AssigningReplica", "PullingImage", azure_rules.PULL_FAILED]
         assert "ImagePulled" not in reasons and "ContainerStarted" not in reasons
-        assert rt.system_events(app_id)[-1]["Msg"] == why
-        assert not rt.status(app_id)["running"]
-        rt.apply(app_id, _app(), {"/mount": tmp_path}, {"api-key": "k"})  # granted: the same revision starts
+        assert rt.system_events(app_id)[2]["Msg"] == why
+        st = rt.status(app_id)
+        assert not st["running"] and st["restarts"] == 0  # a refused pull is no container restart
+        refusal["now"] = None  # AcrPull granted: the next pull works, no new revision needed
         assert _wait(lambda: rt.status(app_id)["ready"], timeout=30)
+        assert "ImagePulled" in _reasons(rt, app_id)
     finally:
         rt.stop_all()

@@ -490,11 +490,7 @@ class ContainerApps(Kind):
                 if folder is not None:
                     volumes[vm["mountPath"]] = folder
         result = mgr.s.runtime.apply(
-            rec["id"].lower(),
-            copy.deepcopy(rec["body"]),
-            volumes,
-            dict(rec["private"]["secrets"]),
-            pull_error=image_pull_error(mgr, rec["body"]),
+            rec["id"].lower(), copy.deepcopy(rec["body"]), volumes, dict(rec["private"]["secrets"])
         )
         fqdn = result["fqdn"]
         with mgr.lock:

@@ -83,7 +83,6 @@ class _Spec:  # pylint: disable=too-many-instance-attributes,too-few-public-meth
     def __init__(self, argv, env, probe_path, min_replicas, revision, fingerprint, error=None):
         self.argv, self.env, self.probe_path = argv, env, probe_path
         self.min_replicas, self.revision, self.fingerprint, self.error = min_replicas, revision, fingerprint, error
-        self.pull_failed = False  # error is a refused image pull (Runtime.apply's pull_error)
         self.probes: dict[str, azure_rules.Probe] = {}
         self.cooldown = azure_rules.DEFAULT_COOLDOWN_S
         self.image = ""
@@ -215,7 +214,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         self.next_start_at = 0.0
         self.pull_done_at: float | None = None
         self.pull_began_at = 0.0
-        self.pull_failure_shown = -1  # the generation whose refused pull the system log shows
+        self.pull_refused: str | None = None  # why the registry refused the last pull
+        self.pull_refusals = 0  # refused pulls in a row (their back-off)
         self.proc_started_at = 0.0
         self.proc_log_offset = 0
         self.failing_since: dict[str, float] = {}
@@ -256,21 +256,26 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         spec = self.spec
         if spec is None:
             return
-        if spec.error and spec.pull_failed:
-            # A pull the registry refuses: the replica is scheduled, the pull fails and backs off
-            # ("ImagePullBackOff or UNAUTHORIZED error",
-            # https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors).
-            self.note(f"revision {spec.revision} cannot start: {spec.error}")
-            self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
-            self.event("PullingImage", f'Pulling image "{spec.image}"')
-            self.event(azure_rules.PULL_FAILED, spec.error, True)
-            return
         if spec.error:
             self.note(f"revision {spec.revision} cannot start: {spec.error}")
             self.event("ContainerCreateFailure", f"Container '{spec.container}' cannot start: {spec.error}", True)
             return
         self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
         self.event("PullingImage", f'Pulling image "{spec.image}"')
+        refusal = self.rt.pull_refusal(self.app_id)
+        if refusal:
+            # The registry refuses the pull: no container starts, the pull is retried with a
+            # back-off ("ImagePullBackOff or UNAUTHORIZED error",
+            # https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors).
+            self.pull_refused = refusal
+            self.pull_refusals += 1
+            self.note(f"revision {spec.revision} cannot start: {refusal}")
+            self.event(azure_rules.PULL_FAILED, refusal, True)
+            delay = min(BACKOFF_MAX_S, 2.0 ** (self.pull_refusals - 1)) * self.rt.time_scale
+            self.next_start_at = time.monotonic() + delay
+            self.cond.notify_all()
+            return
+        self.pull_refused = None
         self.pull_began_at = time.monotonic()
         self.pull_done_at = self.pull_began_at + self.rt.pull_seconds(spec.image)
 
@@ -386,6 +391,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.generation += 1
             self.want_running = run
             self.crashes_in_row = 0
+            self.pull_refused, self.pull_refusals = None, 0
             self.next_start_at = 0.0
             self.last_activity = time.monotonic()
             if proc is None:
@@ -533,14 +539,6 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                 can_start = (
                     self.want_running and self.proc is None and spec is not None and not spec.error
                 ) and not self.stopping
-                if (
-                    self.want_running
-                    and spec is not None
-                    and spec.pull_failed
-                    and self.pull_failure_shown != self.generation
-                ):
-                    self.pull_failure_shown = self.generation  # once per start, as the pull backs off
-                    self._schedule_locked()
                 if can_start and self.pull_done_at is None and now >= self.next_start_at:
                     self._schedule_locked()
                 elif can_start and self.pull_done_at is not None and now >= self.pull_done_at:
@@ -578,7 +576,12 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         with self.lock:
             while not self.ready and not self.closed:
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.spec is not None and self.spec.error) or self.crashes_in_row >= 3:
+                if (
+                    left <= 0
+                    or (self.spec is not None and self.spec.error)
+                    or self.crashes_in_row >= 3
+                    or self.pull_refused
+                ):
                     return False  # no replica in time, or one that cannot start / keeps crashing
                 self.cond.wait(min(left, 0.5))
             return self.ready and not self.closed
@@ -596,5 +599,10 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         if self.wait_ready(timeout):
             return self.private_port, "ok"
         with self.lock:
-            failing = self.closed or (self.spec is not None and self.spec.error) or self.crashes_in_row >= 3
+            failing = (
+                self.closed
+                or (self.spec is not None and self.spec.error)
+                or self.crashes_in_row >= 3
+                or bool(self.pull_refused)
+            )
         return None, "unavailable" if failing else "timeout"

@@ -126,6 +126,10 @@ PARTIAL_ORDER = (
     "Microsoft.App/managedEnvironments",
     "Microsoft.OperationalInsights/workspaces",
     "Microsoft.Storage/storageAccounts",
+    # provision --image-registry: the registry it created (its role assignments go with it) and
+    # the app's pull identity
+    "Microsoft.ContainerRegistry/registries",
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
 )
 
 

@@ -31,9 +31,11 @@ from ..core import (
     template_parameters,
     workspace_files,
 )
+from ..core import image_registry as image_registry_mod
 from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
+from . import _registry
 
 logger = get_logger(__name__)
 
@@ -247,8 +249,11 @@ def inference_provision(
     image=None,
     what_if=False,
     no_wait=False,
+    image_registry=None,
 ):
     # pylint: disable=too-many-arguments,too-many-locals
+    if image_registry is not None:
+        image_registry_mod.check_name(image_registry)  # before anything is read or created
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
@@ -301,8 +306,17 @@ def inference_provision(
     where = location or plan.values.get("location") or getattr(rg, "location", None)
     if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
+    registry = (
+        _registry.check(cmd.cli_ctx, subscription, group, where, template, plan, image_registry)
+        if image_registry is not None
+        else None
+    )
     report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
+    if not what_if:
+        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
+    if registry is not None:
+        _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
         "%s %s in resource group '%s' (subscription %s)…",
@@ -311,8 +325,6 @@ def inference_provision(
         group,
         subscription,
     )
-    if not what_if:
-        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
     started = False
     # az's --debug logs the request body
     with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):

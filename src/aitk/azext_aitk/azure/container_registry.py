@@ -1,0 +1,90 @@
+"""Azure Container Registry (management plane, the azure-mgmt-containerregistry SDK az ships, with
+the calls and models `az acr create` / `az acr import` use): find a registry in the subscription,
+check a name, create one, import an image server-side (a long-running POST .../importImage).
+https://learn.microsoft.com/rest/api/containerregistry/registries"""
+
+from knack.log import get_logger
+
+from ..core import image_registry
+
+logger = get_logger(__name__)
+
+REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
+
+
+def _resource_group(resource_id):
+    parts = (resource_id or "").split("/")
+    low = [p.lower() for p in parts]
+    return parts[low.index("resourcegroups") + 1] if "resourcegroups" in low else ""
+
+
+def find(cli_ctx, subscription_id, name):
+    """core.image_registry.Found for the registry of that name (any case) in the subscription, else None."""
+    from .._client_factory import cf_container_registry
+
+    for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
+        if (registry.name or "").lower() == name.lower():
+            return image_registry.Found(
+                _resource_group(registry.id),
+                registry.location,
+                registry.login_server,
+                (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,
+            )
+    return None
+
+
+# The tag every resource a provision creates carries (templates/inference.bicep): delete finds them by it.
+PROVISIONED_TAG, PROVISIONED_VALUE = "aitkProvisioned", "inference"
+
+
+def name_availability(cli_ctx, subscription_id, name):
+    """(available, reason, message) from Registries_CheckNameAvailability."""
+    from azure.mgmt.containerregistry.models import RegistryNameCheckRequest
+
+    from .._client_factory import cf_container_registry
+
+    answer = cf_container_registry(cli_ctx, subscription_id).registries.check_name_availability(
+        RegistryNameCheckRequest(name=name, type=REGISTRY_TYPE)
+    )
+    return bool(answer.name_available), answer.reason, answer.message
+
+
+def create(cli_ctx, subscription_id, group, name, location):
+    """Create the registry (SKU core.image_registry.SKU, no admin user, tagged aitkProvisioned);
+    returns its login server."""
+    from azure.mgmt.containerregistry.models import Registry, Sku
+
+    from .._client_factory import cf_container_registry
+
+    registry = Registry(
+        location=location,
+        sku=Sku(name=image_registry.SKU),
+        tags={PROVISIONED_TAG: PROVISIONED_VALUE},
+    )
+    registry.admin_user_enabled = False
+    poller = cf_container_registry(cli_ctx, subscription_id).registries.begin_create(group, name, registry)
+    return poller.result().login_server
+
+
+def import_image(cli_ctx, subscription_id, group, name, source):
+    """Import core.image_registry.SourceImage `source` as source.target, mode NoForce as `az acr
+    import` without --force (azure-cli acr/import.py); True when imported, False when the tag was
+    there already (the import then copies nothing)."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.containerregistry.models import ImportImageParameters, ImportMode, ImportSource
+
+    from .._client_factory import cf_container_registry
+
+    parameters = ImportImageParameters(
+        source=ImportSource(registry_uri=source.registry, source_image=source.target),
+        target_tags=[source.target],
+        mode=ImportMode.NO_FORCE,
+    )
+    client = cf_container_registry(cli_ctx, subscription_id).registries
+    try:
+        client.begin_import_image(group, name, parameters).result()
+    except HttpResponseError as ex:
+        if image_registry.tag_already_there(str(ex)):
+            return False
+        raise
+    return True
