@@ -172,11 +172,18 @@ def test_a_registry_of_another_resource_group_is_refused_in_one_line(az_cloud, s
 
 
 def test_delete_removes_the_registry_provision_made(az_cloud, standin, acr_ws, pulled):
+    registry_id = _registry_record(standin)["id"].lower()
     proc = az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=acr_ws)
     out = _ok(proc)
     deleted = [i.lower() for i in out["deleted"]]
-    assert _registry_record(standin)["id"].lower() not in {i.lower() for i in out["kept"]}
-    assert any(i.endswith(f"/registries/{REGISTRY}") for i in deleted), out
-    assert any("/userassignedidentities/" in i for i in deleted), out
+    assert registry_id in deleted and deleted[0].endswith("/containerapps/" + pulled["cfg"]["ACA_APP_NAME"]), out
+    assert any("/userassignedidentities/aitk-pull-" in i for i in deleted), out
+    assert f"Microsoft.ContainerRegistry/registries {REGISTRY} (the image pull's registry, made by provision)" in (
+        proc.stderr
+    )
     assert _registry_record(standin) is None
-    assert "Microsoft.ContainerRegistry/registries" not in _types(az_cloud)
+    types = _types(az_cloud)
+    assert "Microsoft.ContainerRegistry/registries" not in types
+    assert "Microsoft.ManagedIdentity/userAssignedIdentities" not in types
+    # the role assignment went with its registry
+    assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry_id)]

@@ -6,10 +6,12 @@ https://learn.microsoft.com/rest/api/containerregistry/registries"""
 from knack.log import get_logger
 
 from ..core import image_registry
+from . import api_versions
 
 logger = get_logger(__name__)
 
 REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
+IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
 
 def _resource_group(resource_id):
@@ -88,3 +90,30 @@ def import_image(cli_ctx, subscription_id, group, name, source):
             return False
         raise
     return True
+
+
+def image_pull_resources(cli_ctx, subscription_id, app):
+    """[{"id", "type", "provisioned"}] of the registries (in the subscription) and user-assigned
+    identities the container app's configuration.registries name (ARM JSON of the app)."""
+    from . import arm
+
+    entries = ((app.get("properties") or {}).get("configuration") or {}).get("registries") or []
+    servers = {(e.get("server") or "").lower() for e in entries}
+    identities = {e["identity"] for e in entries if (e.get("identity") or "").startswith("/")}
+    out = []
+    if servers:
+        from .._client_factory import cf_container_registry
+
+        for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
+            if (registry.login_server or "").lower() in servers:
+                tags = registry.tags or {}
+                out.append(
+                    {"id": registry.id, "type": REGISTRY_TYPE, "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE}
+                )
+    for identity_id in sorted(identities):
+        found = arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY)
+        tags = (found or {}).get("tags") or {}
+        out.append(
+            {"id": identity_id, "type": IDENTITY_TYPE, "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE}
+        )
+    return out

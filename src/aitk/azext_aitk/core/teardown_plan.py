@@ -30,6 +30,7 @@ def plan(
     other_env_storage_accounts: Iterable[str | None] = (),
     logs_workspace_id: str | None = None,
     finetuning_env_id: str | None = None,
+    image_pull: Iterable[Mapping[str, Any]] = (),
 ) -> list[Item]:
     """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
 
@@ -38,7 +39,9 @@ def plan(
     config's (id or name, None if unknown); finetuning: the fine-tuning config dict or {};
     other_env_storage_accounts: storage account names mounted by other environments;
     logs_workspace_id: the environment's Log Analytics workspace (None if unknown);
-    finetuning_env_id: the environment fine-tuning's job runs in (None if unknown)."""
+    finetuning_env_id: the environment fine-tuning's job runs in (None if unknown);
+    image_pull: the registry and identity the app pulls its image with (provision
+    --image-registry), {"id", "type", "provisioned": carries provision's tag}."""
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
     items = [
         {
@@ -103,6 +106,20 @@ def plan(
                 "name": sa,
                 "action": "delete" if goes else "keep",
                 "reason": reason,
+            }
+        )
+    for resource in image_pull:
+        ours = bool(resource.get("provisioned"))
+        what = "registry" if str(resource["type"]).endswith("/registries") else "identity"
+        items.append(
+            {
+                "id": str(resource["id"]),
+                "type": str(resource["type"]),
+                "name": _name(str(resource["id"])),
+                "action": "delete" if ours else "keep",
+                "reason": f"the image pull's {what}, made by provision"
+                if ours
+                else f"the image pull's {what}, not made by provision (yours)",
             }
         )
     return items
