@@ -12,9 +12,9 @@ from azure_standin.providers.app import image_pull_error
 from azure_standin.providers.identity import ACR_PULL_ROLE_ID
 from azure_standin.runtime import Runtime, azure_rules
 
+from .test_arm_rest import deploy
 from .test_cold_start import _reasons
 from .test_runtime import _app, _wait
-from .test_arm_rest import deploy
 
 API = "2025-04-01"
 API_RES = "2024-11-01"

@@ -10,7 +10,7 @@ from ..errors import ArmError, missing_registration, parent_not_found, resource_
 from ..http import Request, Response, json_response
 from ..ids import LOCATIONS, Ident, norm_location
 from ..providers import KINDS, container_registry
-from ..providers.app import available_workload_profile_types, image_pull_error
+from ..providers.app import available_workload_profile_types
 from .deployments import Deployments
 
 log = logging.getLogger("azure_standin.arm")
@@ -85,11 +85,6 @@ class ResourceManager:
                     kind.resume(self, rec)
                 except Exception:  # pylint: disable=broad-exception-caught
                     log.exception("could not resume %s", rec["id"])
-
-    def pull_refusal(self, app_id):
-        """Why the container app's image pull is refused now (providers/app.image_pull_error), or None."""
-        rec = self.get_record(app_id)
-        return image_pull_error(self, rec["body"]) if rec is not None else None
 
     def stopped(self):
         self.deployments.stop()
@@ -361,7 +356,7 @@ class ResourceManager:
                 items.append(v)
         return items
 
-    def _providers(self, req, rest):
+    def _providers(self, req, rest):  # pylint: disable=too-many-return-statements  # one return per route
         if not rest:
             return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
         ns = rest[0]

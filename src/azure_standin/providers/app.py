@@ -722,17 +722,26 @@ def image_pull_error(mgr, app):
         registry = registry_of_server(mgr, server)
         if registry is None:
             continue
-        head = f"Failed to pull image \"{image}\": "
+        head = f'Failed to pull image "{image}": '
         entry = registries.get(server)
         if entry is None or not entry.get("identity"):
-            return head + "UNAUTHORIZED: authentication required (no registries entry with an identity for " + server + ")"
+            return (
+                head + "UNAUTHORIZED: authentication required (no registries entry with an identity for " + server + ")"
+            )
         identity = entry["identity"]
-        assigned = ((app.get("identity") or {}).get("userAssignedIdentities") or {})
+        assigned = (app.get("identity") or {}).get("userAssignedIdentities") or {}
         if identity.lower() != "system" and identity.lower() not in {k.lower() for k in assigned}:
             return head + f"the identity {identity} is not assigned to the container app"
         principal = principal_of(mgr, identity)
         if principal is None or not holds_role(mgr, principal, ACR_PULL_ROLE_ID, registry["id"]):
             return head + f"UNAUTHORIZED: the identity {identity} has no AcrPull role on the registry {server}"
         if not has_image(mgr, image):
-            return head + "MANIFEST_UNKNOWN: manifest tagged by \"" + image.rsplit(":", 1)[-1] + "\" is not found"
+            return head + 'MANIFEST_UNKNOWN: manifest tagged by "' + image.rsplit(":", 1)[-1] + '" is not found'
     return None
+
+
+def pull_refusal(mgr, app_id):
+    """Why the container app's image pull is refused now (image_pull_error), or None: the
+    runtime's pull_gate (server.py)."""
+    rec = mgr.get_record(app_id)
+    return image_pull_error(mgr, rec["body"]) if rec is not None else None

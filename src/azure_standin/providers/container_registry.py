@@ -175,7 +175,7 @@ def start_import(mgr, rec, req):
     return Response(202, {"Azure-AsyncOperation": url, "Location": url, "Retry-After": "1"}, b"")
 
 
-def provider_route(mgr, req, rest):
+def provider_route(mgr, req, rest):  # pylint: disable=too-many-return-statements  # one return per answer
     """Subscription-level routes: POST checkNameAvailability and the import operations' status.
     rest: the path after /providers/Microsoft.ContainerRegistry."""
     low = [p.lower() for p in rest]
@@ -190,7 +190,11 @@ def provider_route(mgr, req, rest):
         if _taken(mgr, name):
             return json_response(
                 200,
-                {"nameAvailable": False, "reason": "AlreadyExists", "message": f"The registry {name} is already in use."},
+                {
+                    "nameAvailable": False,
+                    "reason": "AlreadyExists",
+                    "message": f"The registry {name} is already in use.",
+                },
             )
         return json_response(200, {"nameAvailable": True})
     if len(low) == 4 and low[0] == "locations" and low[2] == "operationresults" and req.method == "GET":

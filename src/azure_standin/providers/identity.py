@@ -23,7 +23,8 @@ class UserAssignedIdentities(Kind):
     def put(self, mgr, ident, rid, body, old, g):
         name = ident.names[0]
         # 3-128 characters: letters, digits, hyphens and underscores, starting with a letter or digit
-        # (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftmanagedidentity)
+        # (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules,
+        # #microsoftmanagedidentity)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}", name):
             raise ArmError(400, "InvalidResourceName", f"The identity name '{name}' is invalid.")
         loc = self.location(body, g)
@@ -59,8 +60,9 @@ class RoleAssignments(Kind):
         ):
             # https://learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---role-assignment-update-is-not-allowed
             raise ArmError(
-                400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not "
-                "allowed to be updated.",
+                400,
+                "RoleAssignmentUpdateNotPermitted",
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
             )
         scope = getattr(ident, "scope", None) or rid.rsplit("/providers/Microsoft.Authorization/", 1)[0]
         out = self.common(rid, name, body, None)

@@ -141,22 +141,13 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             alive = a.proc is not None and a.proc.poll() is None
             # A replica being (re)started for a new revision or a restart counts as running
             # (ACA: "Processing"); one waiting out a crash backoff does not.
-            pending = (
-                a.want_running
-                and not alive
-                and a.crashes_in_row == 0
-                and a.spec is not None
-                and not a.spec.error
-                and not a.pull_refused
-            )
+            starting = a.crashes_in_row == 0 and a.spec is not None and not a.spec.error and not a.pull_refused
+            pending = a.want_running and not alive and starting
             running = alive or pending
+            cannot_start = (a.spec is not None and bool(a.spec.error)) or a.crashes_in_row or a.pull_refused
             if a.ready and alive:
                 state = azure_rules.RUNNING
-            elif (
-                (a.spec is not None and a.spec.error and a.want_running)
-                or (a.want_running and a.crashes_in_row)
-                or (a.want_running and a.pull_refused)
-            ):
+            elif a.want_running and cannot_start:
                 state = azure_rules.FAILED
             elif a.want_running:
                 state = azure_rules.PROCESSING

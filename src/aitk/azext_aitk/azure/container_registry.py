@@ -108,7 +108,11 @@ def image_pull_resources(cli_ctx, subscription_id, app):
             if (registry.login_server or "").lower() in servers:
                 tags = registry.tags or {}
                 out.append(
-                    {"id": registry.id, "type": REGISTRY_TYPE, "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE}
+                    {
+                        "id": registry.id,
+                        "type": REGISTRY_TYPE,
+                        "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE,
+                    }
                 )
     for identity_id in sorted(identities):
         found = arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY)

@@ -14,8 +14,9 @@ from typing import Any
 
 from .errors import InvalidNameError, RegistryError
 
-# Registry names: 5-50 alphanumerics, unique across Azure; the login server is the lower-cased
-# name. https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcontainerregistry
+# Registry names: 5-50 alphanumerics, unique across Azure; the login server is the lower-cased name.
+# https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+# (#microsoftcontainerregistry)
 NAME_MIN, NAME_MAX = 5, 50
 _NAME = re.compile(r"[A-Za-z0-9]+")
 # A registry provision creates: the cheapest tier (10 GiB included storage holds the ~10 GB image).

@@ -19,9 +19,11 @@ class Checked:
 
 
 def check(cli_ctx, subscription, group, location, template, plan, name):
-    """The registry plan: reuse the registry of that name in the subscription, else create one in
-    the app's group and region if the name is free across Azure; refusals are one line, before
-    anything is created."""
+    """The registry plan (None without --image-registry): reuse the registry of that name in the
+    subscription, else create one in the app's group and region if the name is free across Azure;
+    refusals are one line, before anything is created (the name itself: _validators.py)."""
+    if name is None:
+        return None
     missing = image_registry.missing_parameters(template.types)
     if missing:
         raise image_registry.template_too_old(template.file, missing)
@@ -48,7 +50,9 @@ def _predicted_login_server(cli_ctx, name):
 
 def provide(cli_ctx, subscription, checked, plan, what_if):
     """Create the registry when new and import the image (not for --what-if), then put the pull's
-    template parameters into the plan."""
+    template parameters into the plan. checked: what check() returned."""
+    if checked is None:
+        return
     from azure.cli.core.azclierror import AzureResponseError
     from azure.core.exceptions import HttpResponseError
 

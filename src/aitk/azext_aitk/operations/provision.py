@@ -31,7 +31,6 @@ from ..core import (
     template_parameters,
     workspace_files,
 )
-from ..core import image_registry as image_registry_mod
 from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
@@ -251,9 +250,7 @@ def inference_provision(
     no_wait=False,
     image_registry=None,
 ):
-    # pylint: disable=too-many-arguments,too-many-locals
-    if image_registry is not None:
-        image_registry_mod.check_name(image_registry)  # before anything is read or created
+    # pylint: disable=too-many-arguments,too-many-locals,too-many-statements  # the command's steps in order
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
@@ -306,17 +303,12 @@ def inference_provision(
     where = location or plan.values.get("location") or getattr(rg, "location", None)
     if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
-    registry = (
-        _registry.check(cmd.cli_ctx, subscription, group, where, template, plan, image_registry)
-        if image_registry is not None
-        else None
-    )
+    registry = _registry.check(cmd.cli_ctx, subscription, group, where, template, plan, image_registry)
     report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
     if not what_if:
         record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
-    if registry is not None:
-        _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
+    _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
         "%s %s in resource group '%s' (subscription %s)…",
