@@ -107,6 +107,13 @@ def test_provision_imports_the_image_and_the_app_pulls_it_with_its_identity(az_c
     server = f"{REGISTRY}.azurecr.standin.local"
     assert f"Creating the container registry {REGISTRY}" in err, err
     assert f"Imported docker.io/{PINNED} into {server} as {PINNED}." in err, err
+    assert json.loads(pulled["proc"].stdout)["imageRegistry"] == {
+        "name": REGISTRY,
+        "loginServer": server,
+        "image": f"{server}/{PINNED}",
+        "created": True,
+        "imported": True,
+    }
     rec = _registry_record(standin)
     assert rec["body"]["tags"] == {"aitkProvisioned": "inference"} and rec["body"]["sku"]["name"] == "Basic"
     assert rec["body"]["location"] == "eastus" and rec["body"]["properties"]["adminUserEnabled"] is False
@@ -128,6 +135,7 @@ def test_running_it_again_imports_nothing_and_changes_nothing(az_cloud, standin,
     proc = az_cloud("aitk", "inference", "provision", "--image-registry", REGISTRY, *ARGS, cwd=acr_ws)
     out = _ok(proc)
     assert out["ACA_APP_NAME"] == pulled["cfg"]["ACA_APP_NAME"]
+    assert (out["imageRegistry"]["created"], out["imageRegistry"]["imported"]) == (False, False)
     assert f"Container registry {REGISTRY}: reused ({REGISTRY}.azurecr.standin.local" in proc.stderr, proc.stderr
     assert f"has {PINNED} already: not imported again." in proc.stderr, proc.stderr
     assert "Creating the container registry" not in proc.stderr

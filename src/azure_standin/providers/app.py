@@ -437,9 +437,8 @@ class ContainerApps(Kind):
         config.setdefault("maxInactiveRevisions", 100)
         template.setdefault("scale", {"minReplicas": 0, "maxReplicas": 10})
         out = self.common(rid, name, body, loc)
-        for k in ("identity",):
-            if k in body:
-                out[k] = body[k]
+        if "identity" in body:
+            out["identity"] = _identity_view(mgr, body["identity"])
         out["systemData"] = {"createdAt": private["created"], "lastModifiedAt": now_iso()}
         out["properties"] = {
             "provisioningState": "Succeeded",
@@ -745,3 +744,18 @@ def pull_refusal(mgr, app_id):
     runtime's pull_gate (server.py)."""
     rec = mgr.get_record(app_id)
     return image_pull_error(mgr, rec["body"]) if rec is not None else None
+
+
+def _identity_view(mgr, identity):
+    """The app's managed identity as Azure returns it: each user-assigned identity with its
+    principalId and clientId (ManagedServiceIdentity, azure-rest-api-specs common-types)."""
+    out = copy.deepcopy(identity) if isinstance(identity, dict) else identity
+    assigned = (out or {}).get("userAssignedIdentities") if isinstance(out, dict) else None
+    for identity_id in list(assigned or {}):
+        rec = mgr.get_record(identity_id)
+        if rec is not None:
+            assigned[identity_id] = {
+                "principalId": rec["private"]["principalId"],
+                "clientId": rec["private"]["clientId"],
+            }
+    return out

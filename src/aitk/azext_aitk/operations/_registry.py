@@ -50,14 +50,15 @@ def _predicted_login_server(cli_ctx, name):
 
 def provide(cli_ctx, subscription, checked, plan, what_if):
     """Create the registry when new and import the image (not for --what-if), then put the pull's
-    template parameters into the plan. checked: what check() returned."""
+    template parameters into the plan. checked: what check() returned. Returns what provision
+    reports ({"name", "loginServer", "image", "created", "imported"}), or None."""
     if checked is None:
-        return
+        return None
     from azure.cli.core.azclierror import AzureResponseError
     from azure.core.exceptions import HttpResponseError
 
     registry, image = checked.registry, checked.image
-    login_server = registry.login_server
+    login_server, imported = registry.login_server, False
     try:
         if what_if:
             login_server = login_server or _predicted_login_server(cli_ctx, registry.name)
@@ -68,7 +69,10 @@ def provide(cli_ctx, subscription, checked, plan, what_if):
                     cli_ctx, subscription, registry.resource_group, registry.name, registry.location
                 )
             logger.warning("Importing %s into %s (server-side)…", image, registry.name)
-            if container_registry.import_image(cli_ctx, subscription, registry.resource_group, registry.name, image):
+            imported = container_registry.import_image(
+                cli_ctx, subscription, registry.resource_group, registry.name, image
+            )
+            if imported:
                 logger.warning("Imported %s into %s as %s.", image, login_server, image.target)
             else:
                 logger.warning("%s has %s already: not imported again.", login_server, image.target)
@@ -77,5 +81,13 @@ def provide(cli_ctx, subscription, checked, plan, what_if):
             f"container registry {registry.name}: {getattr(ex, 'message', None) or ex}",
             "Fix the cause and run provision again (it reuses what is there).",
         ) from None
-    for name, value in image_registry.template_values(registry, login_server, image).items():
+    values = image_registry.template_values(registry, login_server, image)
+    for name, value in values.items():
         plan.parameters[name] = {"value": value}
+    return {
+        "name": registry.name,
+        "loginServer": login_server,
+        "image": values["image"],
+        "created": registry.create and not what_if,
+        "imported": imported,
+    }

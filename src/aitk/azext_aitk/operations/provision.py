@@ -308,7 +308,7 @@ def inference_provision(
 
     if not what_if:
         record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
-    _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
+    pulled_from = _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
         "%s %s in resource group '%s' (subscription %s)…",
@@ -346,6 +346,8 @@ def inference_provision(
             raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
             raise
     result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    if pulled_from:
+        result["imageRegistry"] = pulled_from
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
     return result
