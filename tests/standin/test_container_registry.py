@@ -217,3 +217,17 @@ def test_a_refused_pull_fails_the_replica_as_azure_shows_it(tmp_path):
         assert "ImagePulled" in _reasons(rt, app_id)
     finally:
         rt.stop_all()
+
+
+def test_an_imported_image_pulls_as_much_as_the_original(tmp_path):
+    """The pull-delay knob counts the image's size wherever it is pulled from."""
+    assert azure_rules.image_size_gb("aitkpull01.azurecr.standin.local/vllm/vllm-openai:v0.32.0") == 10.0
+    assert azure_rules.image_size_gb("docker.io/vllm/vllm-openai:v0.32.0") == 10.0
+    assert azure_rules.image_size_gb("vllm/vllm-openai:v0.32.0") == 10.0
+    assert azure_rules.image_size_gb("myacr.azurecr.io/other/image:1") == azure_rules.DEFAULT_IMAGE_SIZE_GB
+    ca, key = tls.make_ca(tmp_path / "tls")
+    rt = Runtime(tmp_path / "state", ca, key, time_scale=0.5, pull_mb_per_s=1000)
+    try:
+        assert rt.pull_seconds("myacr.azurecr.standin.local/vllm/vllm-openai:v0.32.0") == 5.0  # 10 GB / 1 GB/s x 0.5
+    finally:
+        rt.stop_all()
