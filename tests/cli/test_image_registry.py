@@ -194,3 +194,32 @@ def test_delete_removes_the_registry_provision_made(az_cloud, standin, acr_ws, p
     assert "Microsoft.ManagedIdentity/userAssignedIdentities" not in types
     # the role assignment went with its registry
     assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry_id)]
+
+
+def test_your_own_registry_is_reused_and_kept_by_delete_without_the_apps_role(az_cloud, standin, tmp_path):
+    """A registry the user made (untagged) in the app's group: reused as it is; delete keeps it and
+    removes only what provision added to it (the pull identity's AcrPull role) and the identity."""
+    group, own = "aitk-acr-own", "aitkacrown01"
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    seed_fake_finetuning(standin, az_cloud, ws, group, "aitkacrownft1", placeholder_model=False, job_name="job")
+    _ok(az_cloud("acr", "create", "-g", group, "-n", own, "--sku", "Standard", "-o", "json"))
+    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
+    proc = az_cloud("aitk", "inference", "provision", "--image-registry", own, *ARGS, cwd=ws)
+    out = _ok(proc)
+    assert f"Container registry {own}: reused ({own}.azurecr.standin.local, resource group '{group}')" in proc.stderr
+    assert out["imageRegistry"]["created"] is False and out["imageRegistry"]["imported"] is True
+    registry = _registry_record(standin, own, group)
+    roles = [
+        r["id"].lower() for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/")
+    ]
+    assert len(roles) == 1
+    proc = az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws)
+    gone = _ok(proc)
+    assert registry["id"].lower() in [i.lower() for i in gone["kept"]], gone
+    assert f"{own} (the image pull's registry, not made by provision (yours))" in proc.stderr, proc.stderr
+    deleted = [i.lower() for i in gone["deleted"]]
+    assert roles[0] in deleted and any("/userassignedidentities/aitk-pull-" in i for i in deleted), gone
+    assert _registry_record(standin, own, group) is not None
+    assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/")]
+    assert _registry_record(standin, own, group)["private"]["tags"] == {"vllm/vllm-openai": ["v0.32.0"]}

@@ -514,6 +514,8 @@ class ResourceManager:
     def _resource(self, req, g, ns, tail):  # pylint: disable=too-many-return-statements  # one return per route
         ident = self.parse(g, ns, tail)
         m = req.method
+        if not ident.types and ident.tail and m == "GET" and ident.scope:
+            return self._list_extensions(ident, req.query.get("$filter") or "")
         if not ident.types and ident.tail and m == "GET":
             return self._list_type(f"{ns}/{ident.tail}", g["name"])
         if not ident.types:
@@ -564,6 +566,23 @@ class ResourceManager:
                 self.save()
             return Response(200, {}, b"")
         raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
+
+    def _list_extensions(self, ident, flt):
+        """The extension resources of one type on a resource and the scopes below it (Role
+        Assignments - List For Scope: $filter=principalId eq '{id}' narrows them).
+        https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope"""
+        rtype = f"{ident.ns}/{ident.tail}".lower()
+        principal = dict(re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt)).get("principalId")
+        scope = ident.scope.lower()
+        with self.lock:
+            items = [
+                self.view(r)
+                for r in self.res.values()
+                if r["type"].lower() == rtype
+                and r["id"].lower().startswith(scope + "/")
+                and (principal is None or r["body"].get("properties", {}).get("principalId") == principal)
+            ]
+        return json_response(200, {"value": items})
 
     def _list_type(self, rtype, rg):
         kind = self.kinds.get(rtype.lower())

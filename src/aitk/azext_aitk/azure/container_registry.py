@@ -12,6 +12,7 @@ logger = get_logger(__name__)
 
 REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
 IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 
 
 def _resource_group(resource_id):
@@ -93,31 +94,40 @@ def import_image(cli_ctx, subscription_id, group, name, source):
 
 
 def image_pull_resources(cli_ctx, subscription_id, app):
-    """[{"id", "type", "provisioned"}] of the registries (in the subscription) and user-assigned
-    identities the container app's configuration.registries name (ARM JSON of the app)."""
+    """[{"id", "type", "provisioned": provision made it}] in deletion order: the registries (of the
+    subscription) and user-assigned identities the container app's configuration.registries name
+    (ARM JSON of the app), and the AcrPull roles of an identity that goes on a registry that stays."""
     from . import arm
 
     entries = ((app.get("properties") or {}).get("configuration") or {}).get("registries") or []
     servers = {(e.get("server") or "").lower() for e in entries}
     identities = {e["identity"] for e in entries if (e.get("identity") or "").startswith("/")}
-    out = []
+    registries, roles, out = [], [], []
     if servers:
         from .._client_factory import cf_container_registry
 
         for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
             if (registry.login_server or "").lower() in servers:
-                tags = registry.tags or {}
-                out.append(
-                    {
-                        "id": registry.id,
-                        "type": REGISTRY_TYPE,
-                        "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE,
-                    }
-                )
+                ours = (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE
+                registries.append({"id": registry.id, "type": REGISTRY_TYPE, "provisioned": ours})
     for identity_id in sorted(identities):
-        found = arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY)
-        tags = (found or {}).get("tags") or {}
-        out.append(
-            {"id": identity_id, "type": IDENTITY_TYPE, "provisioned": tags.get(PROVISIONED_TAG) == PROVISIONED_VALUE}
-        )
-    return out
+        found = arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY) or {}
+        ours = (found.get("tags") or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE
+        out.append({"id": identity_id, "type": IDENTITY_TYPE, "provisioned": ours})
+        principal = (found.get("properties") or {}).get("principalId")
+        for registry in registries:
+            if ours and principal and not registry["provisioned"]:  # left behind, it would read "Identity not found"
+                roles += [
+                    {"id": a["id"], "type": ROLE_ASSIGNMENT_TYPE, "provisioned": True}
+                    for a in _role_assignments(cli_ctx, registry["id"], principal)
+                ]
+    return roles + registries + out
+
+
+def _role_assignments(cli_ctx, scope, principal_id):
+    """The role assignments of a principal on a scope (Role Assignments - List For Scope).
+    https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope"""
+    from . import arm
+
+    path = f"{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{principal_id}'"
+    return arm.list_all(cli_ctx, path, api_versions.AUTHORIZATION)

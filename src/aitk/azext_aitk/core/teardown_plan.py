@@ -41,7 +41,8 @@ def plan(
     logs_workspace_id: the environment's Log Analytics workspace (None if unknown);
     finetuning_env_id: the environment fine-tuning's job runs in (None if unknown);
     image_pull: the registry and identity the app pulls its image with (provision
-    --image-registry), {"id", "type", "provisioned": carries provision's tag}."""
+    --image-registry) and the identity's AcrPull role on a registry that stays, in deletion
+    order, {"id", "type", "provisioned": provision made it}."""
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
     items = [
         {
@@ -108,9 +109,10 @@ def plan(
                 "reason": reason,
             }
         )
+    kinds = {"registries": "registry", "userassignedidentities": "identity", "roleassignments": "AcrPull role"}
     for resource in image_pull:
         ours = bool(resource.get("provisioned"))
-        what = "registry" if str(resource["type"]).endswith("/registries") else "identity"
+        what = kinds.get(str(resource["type"]).rsplit("/", 1)[-1].lower(), "resource")
         items.append(
             {
                 "id": str(resource["id"]),
