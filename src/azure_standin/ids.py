@@ -47,6 +47,7 @@ class Ident:
 
     def __init__(self, sub, rg, ns, types, names, tail=None):
         self.sub, self.rg, self.ns, self.types, self.names, self.tail = sub, rg, ns, types, names, tail
+        self.scope = None  # an extension resource: the id of the resource it extends
 
     @property
     def type(self):

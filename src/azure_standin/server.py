@@ -1,6 +1,7 @@
 """The stand-in: a loopback HTTPS server that plays Entra ID, Resource Manager and Azure Files."""
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from .arm.manager import ResourceManager
 from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
+from .providers.app import pull_refusal
 from .runtime import Runtime, logstream
 
 log = logging.getLogger("azure_standin")
@@ -244,6 +246,10 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             self.state_dir, self.ca_cert_path, self.ca_key_path, time_scale=time_scale, pull_mb_per_s=pull_mb_per_s
         )
         self.arm = ResourceManager(self)
+        self.runtime.pull_gate = functools.partial(pull_refusal, self.arm)
+        # Container registry names other Azure customers hold (registry names are global): a test
+        # sets it to see a name that is taken though this subscription has no such registry.
+        self.taken_registry_names: set[str] = set()
         self._httpd = None
         self._thread = None
 
@@ -303,6 +309,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             "127.0.0.1",
             "--suffix-keyvault-dns",
             ".vault.standin.local",
+            "--suffix-acr-login-server-endpoint",
+            ".azurecr.standin.local",
         ]
 
     def cloud_metadata(self):

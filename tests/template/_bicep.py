@@ -2,7 +2,8 @@
 
 Covers exactly the Bicep the template uses (parameters with decorators, variables, conditional and
 `existing` resources, `parent`, interpolation, property/function/index accessors, the ternary,
-json(), resourceGroup(), subscription()); anything else raises Unsupported, so an edit that
+json(), resourceGroup(), subscription(), guid(), subscriptionResourceId(), `scope:` of an extension
+resource, interpolated object keys); anything else raises Unsupported, so an edit that
 goes beyond it fails the equivalence test loudly instead of passing unchecked.
 
 pycep gives identifiers and string literals the same shape (a Python str); a str that names a
@@ -44,7 +45,15 @@ class Compiler:
         res = self.resources[sym]
         _, body = self.resource_body(sym)
         segments = self.name_segments(body)
+        if "scope" in body:  # an extension resource (a role assignment on a registry)
+            return f"extensionResourceId({self.resource_id(body['scope'])}, {q(res['type'])}, {', '.join(segments)})"
         return f"resourceId({q(res['type'])}, {', '.join(segments)})"
+
+    def scope(self, sym):
+        """`scope: symbol` of a resource in the same resource group, as Bicep emits it: 'ns/type/name'."""
+        ns, rtype = self.resources[sym]["type"].split("/", 1)
+        _, body = self.resource_body(sym)
+        return "[format(" + q(f"{ns}/{rtype}/{{0}}") + ", " + ", ".join(self.name_segments(body)) + ")]"
 
     def name_segments(self, body):
         """The resourceId name segments of a resource body (parent chain or a 'a/b/c' name)."""
@@ -52,7 +61,7 @@ class Compiler:
         if "parent" in body:
             _, parent_body = self.resource_body(body["parent"])
             return self.name_segments(parent_body) + [self.expr(own)]
-        if isinstance(own, str) and own in self.vars:
+        if isinstance(own, str) and own in self.vars and "/" in str(self.vars[own]["value"]):
             own = self.vars[own]["value"]  # a full child name kept in a variable
         if isinstance(own, str) and "/" in own and own not in self.params:
             return [self.expr(part) for part in own.split("/")]
@@ -78,8 +87,14 @@ class Compiler:
         if isinstance(node, str) and not self.is_symbol(node) and "${" not in node:
             return node
         if isinstance(node, dict) and not ({"function", "operator"} & set(node)):
-            return {k: self.value(v) for k, v in node.items()}
+            return {self.key(k): self.value(v) for k, v in node.items()}
         return "[" + self.expr(node) + "]"
+
+    def key(self, k):
+        """An object key: a name, or an interpolated string ('${x.id}') that compiles to an expression."""
+        if k.startswith("'") and k.endswith("'") and "${" in k:
+            return "[" + self.interpolation(k[1:-1]) + "]"
+        return k
 
     def is_symbol(self, s):
         return s in self.params or s in self.vars or s in self.resources
@@ -115,6 +130,11 @@ class Compiler:
             out = "resourceGroup()"
         elif t == "subscription" and not any(p.values()):
             out = "subscription()"
+        elif t == "guid":
+            out = "guid(" + ", ".join(self.expr(v) for v in p.values() if v is not None) + ")"
+        elif t == "subscription_resource_id" and p.get("subscription_id") is None:
+            names = [p[k] for k in sorted(p) if k.startswith("resource_name_") and p[k] is not None]
+            out = f"subscriptionResourceId({self.expr(p['resource_type'])}, {', '.join(self.expr(n) for n in names)})"
         else:
             raise Unsupported(f"function {t}")
         if fn.get("property_name"):
@@ -257,7 +277,7 @@ class Compiler:
             for key, v in body.items():
                 if key in ("name", "parent", "dependsOn"):
                     continue
-                arm[key] = self.value(v)
+                arm[key] = self.scope(v) if key == "scope" else self.value(v)
             deps = [
                 f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or [] if not self.resources[d].get("existing")
             ]

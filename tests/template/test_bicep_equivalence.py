@@ -39,13 +39,25 @@ def test_resources(compiled, template):
 def test_existing_symbols_mirror_conditions(compiled, template):
     """Each conditional resource has an `existing` twin (same type, API version, name) that the
     rest of the Bicep reads, so reads work whether it was deployed or reused."""
-    existing = sorted(compiled.existing().values())
+    existing = sorted(v for v in compiled.existing().values() if v[0] not in IMAGE_PULL_EXISTING)
     conditional = sorted(
         (r["type"], r["apiVersion"], r["name"])
         for r in template["resources"]
-        if "condition" in r and not r["type"].endswith("/shares")
+        if "condition" in r and not r["type"].endswith("/shares") and r["type"] not in IMAGE_PULL_TYPES
     )
     assert existing == conditional
+    # the image pull's resources exist only with imageFromRegistry; the registry is only read
+    assert {r["type"] for r in template["resources"] if r.get("condition") == "[parameters('imageFromRegistry')]"} == (
+        IMAGE_PULL_TYPES
+    )
+    assert {v[0] for v in compiled.existing().values()} >= IMAGE_PULL_EXISTING
+
+
+# The registry pull (provision --image-registry): deployed only with imageFromRegistry, never reused
+# as it is (the identity and its role assignment are idempotent PUTs); the registry is created by
+# provision itself (the import needs it first), so the template only reads it.
+IMAGE_PULL_TYPES = {"Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.Authorization/roleAssignments"}
+IMAGE_PULL_EXISTING = {"Microsoft.ContainerRegistry/registries"}
 
 
 def test_outputs(compiled, template):

@@ -42,6 +42,10 @@ EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put,
     "acaLogAnalyticsExists": "bool",
     "defaultCommands": "array",
     "workloadProfileDedicated": "bool",
+    # provision --image-registry (core/image_registry.py)
+    "imageFromRegistry": "bool",
+    "imageRegistryName": "string",
+    "imageRegistryServer": "string",
 }
 TEMPLATE_ONLY_PARAMETERS = {"cooldownPeriod": "int"}  # a user sets it in inference.parameters.json
 
@@ -180,9 +184,12 @@ def test_reuse_conditions(resources):
         "Microsoft.OperationalInsights/workspaces": "acaLogAnalyticsExists",
         "Microsoft.App/managedEnvironments": "acaEnvironmentExists",
     }
+    pull = {"Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.Authorization/roleAssignments"}
     for rtype, r in resources.items():
         if rtype in want:
             assert r["condition"] == f"[not(parameters('{want[rtype]}'))]"
+        elif rtype in pull:  # only when the image comes from the user's registry
+            assert r["condition"] == "[parameters('imageFromRegistry')]"
         else:
             assert "condition" not in r
 
@@ -249,3 +256,33 @@ def test_parameters_file_names(template):
 @pytest.mark.parametrize("name", ["inference.bicep", "inference.json", "inference.parameters.json"])
 def test_shipped_files_exist(name):
     assert (_arm.TEMPLATES / name).is_file()
+
+
+def test_image_pull_from_registry(template, resources):
+    """provision --image-registry: the app pulls with a user-assigned identity that holds AcrPull
+    (built-in role 7f951dda-4ed3-4680-a7ca-43fe172d538d,
+    https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/containers#acrpull)
+    on the registry itself, no admin user or password; the app waits for the role assignment, so
+    its first pull is authorized (https://learn.microsoft.com/azure/container-apps/managed-identity-image-pull)."""
+    p = {n: s.get("defaultValue") for n, s in template["parameters"].items()}
+    assert (p["imageFromRegistry"], p["imageRegistryName"], p["imageRegistryServer"]) == (False, "", "")
+    v = template["variables"]
+    assert v["acrPullRoleId"] == "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+    identity_id = "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', variables('pullIdentityName'))]"
+    assert v["appIdentityPull"] == {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}}
+    assert v["registriesPull"] == [{"server": "[parameters('imageRegistryServer')]", "identity": identity_id}]
+    assert (v["appIdentityNone"], v["registriesNone"]) == ({"type": "None"}, [])
+    role = resources["Microsoft.Authorization/roleAssignments"]
+    assert role["scope"] == "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('imageRegistryName'))]"
+    assert "acrPullRoleId" in role["properties"]["roleDefinitionId"]
+    assert role["properties"]["principalType"] == "ServicePrincipal"
+    assert "principalId" in role["properties"]["principalId"] and identity_id[1:-1] in role["properties"]["principalId"]
+    app = resources["Microsoft.App/containerApps"]
+    cond = "parameters('imageFromRegistry')"
+    assert app["identity"] == f"[if({cond}, variables('appIdentityPull'), variables('appIdentityNone'))]"
+    assert app["properties"]["configuration"]["registries"] == (
+        f"[if({cond}, variables('registriesPull'), variables('registriesNone'))]"
+    )
+    assert any("roleAssignments" in d for d in app["dependsOn"])
+    text = json.dumps(template)
+    assert "adminUserEnabled" not in text and "passwordSecretRef" not in text

@@ -43,11 +43,21 @@ def test_envelope_check_can_fail(template, mutate):
     assert _errors(_arm.validator(_arm.ENVELOPE_SCHEMA), bad)
 
 
-@pytest.mark.parametrize("index", range(6))
+# Provider files not vendored yet (tests/template/arm-schemas/README.md): these resources are checked
+# against the envelope's resourceBase only.
+NOT_VENDORED = {"Microsoft.ManagedIdentity": "2023-01-31", "Microsoft.Authorization": "2022-04-01"}
+
+
+@pytest.mark.parametrize("index", range(8))
 def test_resource_against_provider_schema(template, index):
-    assert len(template["resources"]) == 6
+    assert len(template["resources"]) == 8
     resource = template["resources"][index]
     namespace = resource["type"].split("/")[0]
+    if namespace in NOT_VENDORED:
+        assert resource["apiVersion"] == NOT_VENDORED[namespace]
+        base = _arm.validator(_arm.ENVELOPE_SCHEMA, "/definitions/resourceBase")
+        assert _errors(base, resource) == []
+        return
     assert resource["apiVersion"] == _arm.API_VERSIONS[namespace]
     assert _errors(_arm.resource_validator(resource), resource) == []
 

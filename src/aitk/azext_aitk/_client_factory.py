@@ -26,6 +26,14 @@ def cf_log_analytics(cli_ctx, subscription_id=None):
     return get_mgmt_service_client(cli_ctx, LogAnalyticsManagementClient, subscription_id=subscription_id)
 
 
+def cf_container_registry(cli_ctx, subscription_id=None):
+    """The client `az acr` uses (its profile's api-version)."""
+    from azure.cli.core.commands.client_factory import get_mgmt_service_client
+    from azure.cli.core.profiles import ResourceType
+
+    return get_mgmt_service_client(cli_ctx, ResourceType.MGMT_CONTAINERREGISTRY, subscription_id=subscription_id)
+
+
 def cf_resources(cli_ctx, subscription_id=None):
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
     from azure.cli.core.profiles import ResourceType

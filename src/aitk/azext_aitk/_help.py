@@ -76,6 +76,14 @@ long-summary: >-
     added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an
     existing environment: pick the one it has (fine-tuning's NC24-A100 profile) or name a new
     environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
+    --image-registry NAME pulls the image from your own Azure Container Registry in the same
+    region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
+    resource group when it does not exist (Basic tier; an existing one of the subscription must be
+    in the same resource group), the pinned vLLM image is imported into it server-side as `az acr
+    import` does (no Docker needed, works in Cloud Shell; skipped when the tag is there), and the
+    app pulls it with a user-assigned managed identity that holds AcrPull on the registry (no
+    admin user, no password). Pass it on every provision that should keep pulling from there;
+    delete removes a registry provision created and keeps one you had.
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg
@@ -89,6 +97,8 @@ examples:
           --gpu-profile A100 --max-replicas 2
   - name: Show what would change; deploy nothing.
     text: az aitk inference provision -g my-rg --what-if
+  - name: Pull the image from your own container registry (created if missing), with a managed identity.
+    text: az aitk inference provision -g my-rg --image-registry myaitkregistry
   - name: In a fine-tuning workspace, see what runs on fine-tuning's dedicated A100 profile.
     text: az aitk inference provision --gpu-profile NC24-A100 --what-if
   - name: Override template parameters (az's forms).

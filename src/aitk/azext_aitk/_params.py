@@ -85,6 +85,14 @@ def load_arguments(self, _):
         )
         c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
         c.argument(
+            "image_registry",
+            options_list=["--image-registry"],
+            help="Name of your Azure Container Registry (5-50 letters and digits; created in the resource "
+            "group and region when it does not exist, Basic tier): the image is imported into it "
+            "server-side (no Docker needed) and the app pulls it from there with a managed identity "
+            "(AcrPull), not from Docker Hub.",
+        )
+        c.argument(
             "what_if",
             action="store_true",
             help="Show the GPU plan (profile, dtype, context, GPU memory split) and what the "

@@ -31,9 +31,25 @@ def validate_resource_group_name(namespace):
         raise to_az_error(e) from None
 
 
+def validate_image_registry(namespace):
+    """--image-registry against ACR's name rules, before anything is read or created."""
+    from azext_aitk._exception_handler import to_az_error
+    from azext_aitk.core import image_registry
+    from azext_aitk.core.errors import InvalidNameError
+
+    name = getattr(namespace, "image_registry", None)
+    if name is None:
+        return
+    try:
+        image_registry.check_name(name)
+    except InvalidNameError as e:
+        raise to_az_error(e) from None
+
+
 def validate_provision(namespace):
     validate_resource_group_name(namespace)
     validate_replicas(namespace)
+    validate_image_registry(namespace)
     if getattr(namespace, "what_if", False) and getattr(namespace, "no_wait", False):
         raise MutuallyExclusiveArgumentError(
             "--what-if and --no-wait cannot be used together", "--what-if deploys nothing; drop --no-wait."

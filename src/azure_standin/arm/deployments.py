@@ -157,6 +157,13 @@ class Deployments:
         if len(parts) < 8 or low[0] != "subscriptions" or low[2] != "resourcegroups" or low[4] != "providers":
             raise ValueError(rid)
         tail = parts[6:]
+        ext = [i for i, p in enumerate(low[6:]) if p == "providers" and i % 2 == 0]
+        if ext:  # an extension resource: {scope}/providers/{ns}/{type}/{name}
+            i = ext[0] + 6
+            inner = f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}/providers/" + "/".join(parts[i + 1 :])
+            ident = self.ident_of(inner)
+            ident.scope = "/" + "/".join(parts[:i])
+            return ident
         if len(tail) % 2:
             raise ValueError(rid)
         return Ident(parts[1], parts[3], parts[5], tail[0::2], tail[1::2])

@@ -5,6 +5,7 @@ https://learn.microsoft.com/azure/azure-resource-manager/templates/template-func
 import copy
 import json
 import re
+import uuid
 
 from ..uniquestring import unique_string
 from .expressions import TemplateError, arm_equals, format_value, get_ci, to_string, type_name
@@ -529,6 +530,20 @@ def _environment(t, name, a):
     return copy.deepcopy(t.ctx.environment())
 
 
+# guid(): a UUID v5 of the arguments joined by '-' in the namespace ARM (and Bicep) use, so the
+# same arguments give the same GUID on every deployment.
+# https://learn.microsoft.com/azure/azure-resource-manager/templates/template-functions-string#guid
+_GUID_NAMESPACE = uuid.UUID("11fb06fb-712d-4ddd-98c7-e71bbd588830")
+
+
+@fn("guid")
+def _guid(_t, name, a):
+    _need(name, a, 1, -1)
+    for x in a:
+        _want(name, x, str)
+    return str(uuid.uuid5(_GUID_NAMESPACE, "-".join(a)))
+
+
 @fn("resourceId")
 def _resourceid(t, name, a):
     _need(name, a, 2, -1)
@@ -548,6 +563,20 @@ def _resourceid(t, name, a):
     elif ti == 2:
         sub, rg = a[0], a[1]
     return make_resource_id(sub, rg, a[ti], a[ti + 1 :])
+
+
+@fn("extensionResourceId")
+def _extresourceid(_t, name, a):
+    """{resourceId}/providers/{type}/{names}: the id of an extension resource.
+    https://learn.microsoft.com/azure/azure-resource-manager/templates/template-functions-resource#extensionresourceid"""
+    _need(name, a, 3, -1)
+    for x in a:
+        _want(name, x, str)
+    ns, types = split_type(a[1])
+    if len(a) - 2 != len(types):
+        raise TemplateError(f"extensionResourceId: the type '{a[1]}' requires {len(types)} name argument(s).")
+    path = "/".join(f"{t}/{n}" for t, n in zip(types, a[2:], strict=True))
+    return f"{a[0]}/providers/{ns}/{path}"
 
 
 @fn("subscriptionResourceId")

@@ -9,7 +9,7 @@ import threading
 from ..errors import ArmError, missing_registration, parent_not_found, resource_not_found, rg_not_found
 from ..http import Request, Response, json_response
 from ..ids import LOCATIONS, Ident, norm_location
-from ..providers import KINDS
+from ..providers import KINDS, container_registry
 from ..providers.app import available_workload_profile_types
 from .deployments import Deployments
 
@@ -27,6 +27,7 @@ NAMESPACES = [
     "Microsoft.KeyVault",
     "Microsoft.ContainerRegistry",
     "Microsoft.ManagedIdentity",
+    "Microsoft.Authorization",
 ]
 
 
@@ -355,7 +356,7 @@ class ResourceManager:
                 items.append(v)
         return items
 
-    def _providers(self, req, rest):
+    def _providers(self, req, rest):  # pylint: disable=too-many-return-statements  # one return per route
         if not rest:
             return json_response(200, {"value": [self.provider_view(ns) for ns in sorted(self.providers)]})
         ns = rest[0]
@@ -369,6 +370,10 @@ class ResourceManager:
             and rest[3].lower() == "availablemanagedenvironmentsworkloadprofiletypes"
         ):
             return self._available_workload_profiles(req, rest[2])
+        if ns.lower() == "microsoft.containerregistry":
+            answer = container_registry.provider_route(self, req, rest[1:])
+            if answer is not None:
+                return answer
         if len(rest) == 2 and req.method == "GET" and f"{ns}/{rest[1]}".lower() in self.kinds:
             return self._list_type(f"{ns}/{rest[1]}", None)
         if len(rest) == 1 and req.method == "GET":
@@ -470,7 +475,17 @@ class ResourceManager:
 
     # -- resources ---------------------------------------------------------------------------
     def parse(self, g, ns, tail, sub=None):
-        """tail after the namespace -> (Ident, extra) where extra is a trailing collection/action."""
+        """tail after the namespace -> (Ident, extra) where extra is a trailing collection/action.
+        An extension resource ({resource}/providers/{ns}/{type}/{name}, e.g. a role assignment on a
+        registry) gets the Ident of its own type with .scope, the id of the resource it extends.
+        https://learn.microsoft.com/azure/azure-resource-manager/management/extension-resource-types"""
+        low = [p.lower() for p in tail]
+        if "providers" in low[1:] and low.index("providers", 1) % 2 == 0:
+            i = low.index("providers", 1)
+            scope_ident = self.parse(g, ns, tail[:i], sub)
+            ident = self.parse(g, tail[i + 1], tail[i + 2 :], sub)
+            ident.scope = self.make_id(scope_ident, self.canonical(scope_ident))
+            return ident
         types, names = tail[0::2], tail[1::2]
         extra = None
         if len(tail) % 2 == 1:
@@ -492,11 +507,15 @@ class ResourceManager:
     def make_id(self, ident, kind):
         ctypes = kind.type.split("/")
         path = "/".join(f"{t}/{n}" for t, n in zip(ctypes[1:], ident.names, strict=False))
+        if getattr(ident, "scope", None):
+            return f"{ident.scope}/providers/{ctypes[0]}/{path}"
         return f"/subscriptions/{self.s.subscription_id}/resourceGroups/{ident.rg}/providers/{ctypes[0]}/{path}"
 
     def _resource(self, req, g, ns, tail):  # pylint: disable=too-many-return-statements  # one return per route
         ident = self.parse(g, ns, tail)
         m = req.method
+        if not ident.types and ident.tail and m == "GET" and ident.scope:
+            return self._list_extensions(ident, req.query.get("$filter") or "")
         if not ident.types and ident.tail and m == "GET":
             return self._list_type(f"{ns}/{ident.tail}", g["name"])
         if not ident.types:
@@ -548,6 +567,23 @@ class ResourceManager:
             return Response(200, {}, b"")
         raise ArmError(405, "MethodNotAllowed", "Method not allowed.")
 
+    def _list_extensions(self, ident, flt):
+        """The extension resources of one type on a resource and the scopes below it (Role
+        Assignments - List For Scope: $filter=principalId eq '{id}' narrows them).
+        https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope"""
+        rtype = f"{ident.ns}/{ident.tail}".lower()
+        principal = dict(re.findall(r"(\w+)\s+eq\s+'([^']*)'", flt)).get("principalId")
+        scope = ident.scope.lower()
+        with self.lock:
+            items = [
+                self.view(r)
+                for r in self.res.values()
+                if r["type"].lower() == rtype
+                and r["id"].lower().startswith(scope + "/")
+                and (principal is None or r["body"].get("properties", {}).get("principalId") == principal)
+            ]
+        return json_response(200, {"value": items})
+
     def _list_type(self, rtype, rg):
         kind = self.kinds.get(rtype.lower())
         if kind is None or len(kind.type.split("/")) != 2:
@@ -578,6 +614,8 @@ class ResourceManager:
                 pid = self.make_id(parent, pkind)
                 if (self.get_record(pid) or pkind.implicit(self, parent, pid)) is None:
                     raise parent_not_found((pkind.type, "/".join(parent.names)))
+            if ident.scope and self.get_record(ident.scope) is None:
+                raise parent_not_found((ident.scope.split("/providers/", 1)[-1], ident.scope.rsplit("/", 1)[-1]))
             old = self.get_record(rid)
             if not isinstance(body, dict):
                 raise ArmError(400, "InvalidRequestContent", "The request content is not a JSON object.")

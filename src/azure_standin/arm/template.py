@@ -284,8 +284,7 @@ class Template:  # pylint: disable=too-many-instance-attributes
             r.name = self.evaluate(raw.get("name"), where + ".name")
             if not isinstance(r.name, str):
                 raise TemplateError(f"The resource {where} must have a string 'name'.", target=where)
-            if r.scope is not None:
-                raise TemplateError(f"The 'scope' property ({where}) is not supported by the stand-in.")
+            scope_id = self._scope_id(r, where) if r.scope is not None else None
             if "condition" in raw:
                 cond = self.evaluate(raw["condition"], where + ".condition")
                 if not isinstance(cond, bool):
@@ -296,6 +295,8 @@ class Template:  # pylint: disable=too-many-instance-attributes
             rg = self.ctx.resource_group()
             sub = self.ctx.subscription()["subscriptionId"]
             r.id = make_resource_id(sub, rg["name"], r.type, names_of(r.type, r.name))
+            if scope_id is not None:  # an extension resource: {scope}/providers/{type}/{name}
+                r.id = scope_id + r.id.split(f"/resourceGroups/{rg['name']}", 1)[1]
             out.append(r)
         by_id = {r.id.lower(): r for r in out}
         by_key = {r.key: r for r in out if r.key}
@@ -330,6 +331,20 @@ class Template:  # pylint: disable=too-many-instance-attributes
                     r.depends_on.append(target)
         self._check_cycles(out)
         return out
+
+    def _scope_id(self, r, where):
+        """The id of the resource an extension resource's `scope` names: a resource id, or the
+        relative form 'ns/type/name' Bicep emits for a resource in the same resource group.
+        https://learn.microsoft.com/azure/azure-resource-manager/templates/scope-extension-resources"""
+        scope = self.evaluate(r.scope, where + ".scope")
+        if not isinstance(scope, str) or not scope:
+            raise TemplateError(f"The 'scope' of {where} must be a resource id.", target=where)
+        if scope.startswith("/"):
+            return scope
+        parts = scope.split("/")
+        rtype = "/".join([parts[0]] + parts[1::2])
+        rg = self.ctx.resource_group()["name"]
+        return make_resource_id(self.ctx.subscription()["subscriptionId"], rg, rtype, parts[2::2])
 
     @staticmethod
     def _check_cycles(resources):
@@ -411,9 +426,18 @@ class Template:  # pylint: disable=too-many-instance-attributes
         if isinstance(value, str):
             return self._evaluate_string(value, where)
         if isinstance(value, dict):
-            return {k: self.evaluate(v, f"{where}.{k}") for k, v in value.items()}
+            # property names may be expressions too (a user-assigned identity's id as a key)
+            return {self._key(k, where): self.evaluate(v, f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [self.evaluate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _key(self, key, where):
+        if not is_expression(key):
+            return key
+        value = self._evaluate_string(key, f"{where}.{key}")
+        if not isinstance(value, str):
+            raise TemplateError(f"The property name expression '{key}' must evaluate to a string.", target=where)
         return value
 
     def _evaluate_string(self, value, where):

@@ -2,6 +2,8 @@
 resource type Resource Manager routes to."""
 
 from .app import ContainerApps, EnvStorages, Jobs, ManagedEnvironments, Revisions
+from .container_registry import Registries
+from .identity import RoleAssignments, UserAssignedIdentities
 from .operational_insights import Workspaces
 from .storage import FileServices, Shares, StorageAccounts
 
@@ -15,4 +17,7 @@ KINDS = [
     ContainerApps(),
     Revisions(),
     Jobs(),
+    Registries(),
+    UserAssignedIdentities(),
+    RoleAssignments(),
 ]

@@ -17,6 +17,8 @@ from ..http import Response, json_response
 from ..ids import now_iso
 from ..runtime import azure_rules
 from .base import Kind
+from .container_registry import has_image, registry_of_server
+from .identity import ACR_PULL_ROLE_ID, holds_role, principal_of
 from .operational_insights import Workspaces
 
 log = logging.getLogger("azure_standin.providers.app")
@@ -435,9 +437,8 @@ class ContainerApps(Kind):
         config.setdefault("maxInactiveRevisions", 100)
         template.setdefault("scale", {"minReplicas": 0, "maxReplicas": 10})
         out = self.common(rid, name, body, loc)
-        for k in ("identity",):
-            if k in body:
-                out[k] = body[k]
+        if "identity" in body:
+            out["identity"] = _identity_view(mgr, body["identity"])
         out["systemData"] = {"createdAt": private["created"], "lastModifiedAt": now_iso()}
         out["properties"] = {
             "provisioningState": "Succeeded",
@@ -701,3 +702,60 @@ class Jobs(Kind):
             "template": pin.get("template") or {},
         }
         return {"id": rid, "body": out, "private": {}}
+
+
+def image_pull_error(mgr, app):
+    """Why the app's image cannot be pulled from a registry of the stand-in, or None.
+    A registry entry with an identity pulls with that managed identity, which needs AcrPull on
+    the registry; no admin user, no password
+    (https://learn.microsoft.com/azure/container-apps/managed-identity-image-pull). The message
+    reads as Azure's failed pull (UNAUTHORIZED / MANIFEST_UNKNOWN,
+    https://learn.microsoft.com/azure/container-registry/container-registry-troubleshoot-access)."""
+    props = app.get("properties") or {}
+    registries = {
+        (r.get("server") or "").lower(): r for r in (props.get("configuration") or {}).get("registries") or []
+    }
+    for c in (props.get("template") or {}).get("containers") or []:
+        image = str(c.get("image") or "")
+        server = image.split("/", 1)[0].lower()
+        registry = registry_of_server(mgr, server)
+        if registry is None:
+            continue
+        head = f'Failed to pull image "{image}": '
+        entry = registries.get(server)
+        if entry is None or not entry.get("identity"):
+            return (
+                head + "UNAUTHORIZED: authentication required (no registries entry with an identity for " + server + ")"
+            )
+        identity = entry["identity"]
+        assigned = (app.get("identity") or {}).get("userAssignedIdentities") or {}
+        if identity.lower() != "system" and identity.lower() not in {k.lower() for k in assigned}:
+            return head + f"the identity {identity} is not assigned to the container app"
+        principal = principal_of(mgr, identity)
+        if principal is None or not holds_role(mgr, principal, ACR_PULL_ROLE_ID, registry["id"]):
+            return head + f"UNAUTHORIZED: the identity {identity} has no AcrPull role on the registry {server}"
+        if not has_image(mgr, image):
+            return head + 'MANIFEST_UNKNOWN: manifest tagged by "' + image.rsplit(":", 1)[-1] + '" is not found'
+    return None
+
+
+def pull_refusal(mgr, app_id):
+    """Why the container app's image pull is refused now (image_pull_error), or None: the
+    runtime's pull_gate (server.py)."""
+    rec = mgr.get_record(app_id)
+    return image_pull_error(mgr, rec["body"]) if rec is not None else None
+
+
+def _identity_view(mgr, identity):
+    """The app's managed identity as Azure returns it: each user-assigned identity with its
+    principalId and clientId (ManagedServiceIdentity, azure-rest-api-specs common-types)."""
+    out = copy.deepcopy(identity) if isinstance(identity, dict) else identity
+    assigned = (out or {}).get("userAssignedIdentities") if isinstance(out, dict) else None
+    for identity_id in list(assigned or {}):
+        rec = mgr.get_record(identity_id)
+        if rec is not None:
+            assigned[identity_id] = {
+                "principalId": rec["private"]["principalId"],
+                "clientId": rec["private"]["clientId"],
+            }
+    return out

@@ -58,6 +58,10 @@ SCALED_TO_ZERO = "ScaledToZero"
 FAILED = "Failed"
 DEGRADED = "Degraded"
 
+# The system log's reason for an image pull the registry refuses (unauthorized, unknown tag).
+# https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors
+PULL_FAILED = "ImagePullBackOff"
+
 # Known image sizes (compressed, as pulled) for the optional pull delay; others count as 1 GiB.
 # vllm/vllm-openai:v0.32.0 is ~10 GB (Docker Hub, linux/amd64).
 IMAGE_SIZES_GB = {"vllm/vllm-openai": 10.0, "docker.io/vllm/vllm-openai": 10.0}
@@ -119,5 +123,13 @@ def effective_probes(configured: list) -> dict[str, Probe]:
 
 
 def image_size_gb(image: str) -> float:
+    """The pull size of an image, wherever it is pulled from: an import into a registry
+    (provision --image-registry) keeps the image's layers, so myacr.azurecr.io/vllm/vllm-openai
+    pulls as much as Docker Hub's."""
     repo = (image or "").split("@", 1)[0].rsplit(":", 1)[0] if "/" in (image or "") else (image or "")
-    return IMAGE_SIZES_GB.get(repo, DEFAULT_IMAGE_SIZE_GB)
+    if repo in IMAGE_SIZES_GB:
+        return IMAGE_SIZES_GB[repo]
+    host, _, path = repo.partition("/")
+    if path and ("." in host or ":" in host):  # a registry host before the repository
+        return IMAGE_SIZES_GB.get(path, DEFAULT_IMAGE_SIZE_GB)
+    return DEFAULT_IMAGE_SIZE_GB

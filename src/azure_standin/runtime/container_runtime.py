@@ -7,6 +7,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import tls
@@ -24,6 +25,9 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
     def __init__(self, state_dir, ca_cert_pem_path, ca_key_pem_path, time_scale=1.0, pull_mb_per_s=None):
         self.time_scale = float(time_scale)
         self.pull_mb_per_s = pull_mb_per_s
+        # app_id -> why its image pull is refused, or None; Resource Manager sets it (it knows the
+        # registries, identities and role assignments)
+        self.pull_gate: Callable[[str], str | None] | None = None
         self.state_dir = Path(state_dir)
         self.la_dir = self.state_dir / "loganalytics"
         self.base = self.state_dir / "runtime"
@@ -56,6 +60,12 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
     def seconds(self, azure_seconds: float) -> float:
         """Wall seconds the stand-in waits for a duration that takes `azure_seconds` on Azure."""
         return azure_seconds * self.time_scale
+
+    def pull_refusal(self, app_id: str) -> str | None:
+        """Why the registry refuses the app's image pull now, or None: asked at each replica
+        start, so a role assignment removed later fails the next cold start, as on Azure."""
+        gate = self.pull_gate
+        return gate(app_id) if gate is not None else None
 
     def pull_seconds(self, image: str) -> float:
         if not self.pull_mb_per_s:
@@ -144,11 +154,13 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             alive = a.proc is not None and a.proc.poll() is None
             # A replica being (re)started for a new revision or a restart counts as running
             # (ACA: "Processing"); one waiting out a crash backoff does not.
-            pending = a.want_running and not alive and a.crashes_in_row == 0 and a.spec is not None and not a.spec.error
+            starting = a.crashes_in_row == 0 and a.spec is not None and not a.spec.error and not a.pull_refused
+            pending = a.want_running and not alive and starting
             running = alive or pending
+            cannot_start = (a.spec is not None and bool(a.spec.error)) or a.crashes_in_row or a.pull_refused
             if a.ready and alive:
                 state = azure_rules.RUNNING
-            elif (a.spec is not None and a.spec.error and a.want_running) or (a.want_running and a.crashes_in_row):
+            elif a.want_running and cannot_start:
                 state = azure_rules.FAILED
             elif a.want_running:
                 state = azure_rules.PROCESSING

@@ -213,6 +213,8 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         self.next_start_at = 0.0
         self.pull_done_at: float | None = None
         self.pull_began_at = 0.0
+        self.pull_refused: str | None = None  # why the registry refused the last pull
+        self.pull_refusals = 0  # refused pulls in a row (their back-off)
         self.proc_started_at = 0.0
         self.proc_log_offset = 0
         self.failing_since: dict[str, float] = {}
@@ -259,6 +261,20 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             return
         self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
         self.event("PullingImage", f'Pulling image "{spec.image}"')
+        refusal = self.rt.pull_refusal(self.app_id)
+        if refusal:
+            # The registry refuses the pull: no container starts, the pull is retried with a
+            # back-off ("ImagePullBackOff or UNAUTHORIZED error",
+            # https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors).
+            self.pull_refused = refusal
+            self.pull_refusals += 1
+            self.note(f"revision {spec.revision} cannot start: {refusal}")
+            self.event(azure_rules.PULL_FAILED, refusal, True)
+            delay = min(BACKOFF_MAX_S, 2.0 ** (self.pull_refusals - 1)) * self.rt.time_scale
+            self.next_start_at = time.monotonic() + delay
+            self.cond.notify_all()
+            return
+        self.pull_refused = None
         self.pull_began_at = time.monotonic()
         self.pull_done_at = self.pull_began_at + self.rt.pull_seconds(spec.image)
 
@@ -394,6 +410,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.generation += 1
             self.want_running = run
             self.crashes_in_row = 0
+            self.pull_refused, self.pull_refusals = None, 0
             self.next_start_at = 0.0
             self.last_activity = time.monotonic()
             if proc is None:
@@ -580,7 +597,12 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         with self.lock:
             while not self.ready and not self.closed:
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.spec is not None and self.spec.error) or self.crashes_in_row >= 3:
+                if (
+                    left <= 0
+                    or (self.spec is not None and self.spec.error)
+                    or self.crashes_in_row >= 3
+                    or self.pull_refused
+                ):
                     return False  # no replica in time, or one that cannot start / keeps crashing
                 self.cond.wait(min(left, 0.5))
             return self.ready and not self.closed
@@ -598,5 +620,10 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         if self.wait_ready(timeout):
             return self.private_port, "ok"
         with self.lock:
-            failing = self.closed or (self.spec is not None and self.spec.error) or self.crashes_in_row >= 3
+            failing = (
+                self.closed
+                or (self.spec is not None and self.spec.error)
+                or self.crashes_in_row >= 3
+                or bool(self.pull_refused)
+            )
         return None, "unavailable" if failing else "timeout"

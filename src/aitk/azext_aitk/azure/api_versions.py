@@ -10,7 +10,14 @@ RESOURCES = "2021-04-01"  # GET .../resourceGroups/{group}/resources (Microsoft.
 # (azure-rest-api-specs, Microsoft.App stable/2025-07-01/AvailableWorkloadProfiles.json)
 WORKLOAD_PROFILE_TYPES = "2025-07-01"
 
+CONTAINER_REGISTRY = "2025-04-01"  # Microsoft.ContainerRegistry/registries (delete; the SDK keeps its own)
+MANAGED_IDENTITY = "2023-01-31"  # Microsoft.ManagedIdentity/userAssignedIdentities
+AUTHORIZATION = "2022-04-01"  # Microsoft.Authorization/roleAssignments
+
 BY_TYPE = {
+    "Microsoft.ContainerRegistry/registries": CONTAINER_REGISTRY,
+    "Microsoft.ManagedIdentity/userAssignedIdentities": MANAGED_IDENTITY,
+    "Microsoft.Authorization/roleAssignments": AUTHORIZATION,
     "Microsoft.App/containerApps": CONTAINER_APPS,
     "Microsoft.App/managedEnvironments": CONTAINER_APPS,
     "Microsoft.App/jobs": CONTAINER_APPS,

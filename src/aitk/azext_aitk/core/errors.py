@@ -57,6 +57,12 @@ class InvalidNameError(AitkError):
     az_error = "InvalidArgumentValueError"
 
 
+class RegistryError(AitkError):
+    """`provision --image-registry`: the registry cannot be used as asked (core/image_registry.py)."""
+
+    az_error = "InvalidArgumentValueError"
+
+
 class SyncError(AitkError):
     """A sync would touch the share outside the folders deploy owns."""
 

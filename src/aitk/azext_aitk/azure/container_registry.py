@@ -1,0 +1,133 @@
+"""Azure Container Registry (management plane, the azure-mgmt-containerregistry SDK az ships, with
+the calls and models `az acr create` / `az acr import` use): find a registry in the subscription,
+check a name, create one, import an image server-side (a long-running POST .../importImage).
+https://learn.microsoft.com/rest/api/containerregistry/registries"""
+
+from knack.log import get_logger
+
+from ..core import image_registry
+from . import api_versions
+
+logger = get_logger(__name__)
+
+REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
+IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
+
+
+def _resource_group(resource_id):
+    parts = (resource_id or "").split("/")
+    low = [p.lower() for p in parts]
+    return parts[low.index("resourcegroups") + 1] if "resourcegroups" in low else ""
+
+
+def find(cli_ctx, subscription_id, name):
+    """core.image_registry.Found for the registry of that name (any case) in the subscription, else None."""
+    from .._client_factory import cf_container_registry
+
+    for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
+        if (registry.name or "").lower() == name.lower():
+            return image_registry.Found(
+                _resource_group(registry.id),
+                registry.location,
+                registry.login_server,
+                (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,
+            )
+    return None
+
+
+# The tag every resource a provision creates carries (templates/inference.bicep): delete finds them by it.
+PROVISIONED_TAG, PROVISIONED_VALUE = "aitkProvisioned", "inference"
+
+
+def name_availability(cli_ctx, subscription_id, name):
+    """(available, reason, message) from Registries_CheckNameAvailability."""
+    from azure.mgmt.containerregistry.models import RegistryNameCheckRequest
+
+    from .._client_factory import cf_container_registry
+
+    answer = cf_container_registry(cli_ctx, subscription_id).registries.check_name_availability(
+        RegistryNameCheckRequest(name=name, type=REGISTRY_TYPE)
+    )
+    return bool(answer.name_available), answer.reason, answer.message
+
+
+def create(cli_ctx, subscription_id, group, name, location):
+    """Create the registry (SKU core.image_registry.SKU, no admin user, tagged aitkProvisioned);
+    returns its login server."""
+    from azure.mgmt.containerregistry.models import Registry, Sku
+
+    from .._client_factory import cf_container_registry
+
+    registry = Registry(
+        location=location,
+        sku=Sku(name=image_registry.SKU),
+        tags={PROVISIONED_TAG: PROVISIONED_VALUE},
+    )
+    registry.admin_user_enabled = False
+    poller = cf_container_registry(cli_ctx, subscription_id).registries.begin_create(group, name, registry)
+    return poller.result().login_server
+
+
+def import_image(cli_ctx, subscription_id, group, name, source):
+    """Import core.image_registry.SourceImage `source` as source.target, mode NoForce as `az acr
+    import` without --force (azure-cli acr/import.py); True when imported, False when the tag was
+    there already (the import then copies nothing)."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.containerregistry.models import ImportImageParameters, ImportMode, ImportSource
+
+    from .._client_factory import cf_container_registry
+
+    parameters = ImportImageParameters(
+        source=ImportSource(registry_uri=source.registry, source_image=source.target),
+        target_tags=[source.target],
+        mode=ImportMode.NO_FORCE,
+    )
+    client = cf_container_registry(cli_ctx, subscription_id).registries
+    try:
+        client.begin_import_image(group, name, parameters).result()
+    except HttpResponseError as ex:
+        if image_registry.tag_already_there(str(ex)):
+            return False
+        raise
+    return True
+
+
+def image_pull_resources(cli_ctx, subscription_id, app):
+    """[{"id", "type", "provisioned": provision made it}] in deletion order: the registries (of the
+    subscription) and user-assigned identities the container app's configuration.registries name
+    (ARM JSON of the app), and the AcrPull roles of an identity that goes on a registry that stays."""
+    from . import arm
+
+    entries = ((app.get("properties") or {}).get("configuration") or {}).get("registries") or []
+    servers = {(e.get("server") or "").lower() for e in entries}
+    identities = {e["identity"] for e in entries if (e.get("identity") or "").startswith("/")}
+    registries, roles, out = [], [], []
+    if servers:
+        from .._client_factory import cf_container_registry
+
+        for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
+            if (registry.login_server or "").lower() in servers:
+                ours = (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE
+                registries.append({"id": registry.id, "type": REGISTRY_TYPE, "provisioned": ours})
+    for identity_id in sorted(identities):
+        found = arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY) or {}
+        ours = (found.get("tags") or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE
+        out.append({"id": identity_id, "type": IDENTITY_TYPE, "provisioned": ours})
+        principal = (found.get("properties") or {}).get("principalId")
+        for registry in registries:
+            if ours and principal and not registry["provisioned"]:  # left behind, it would read "Identity not found"
+                roles += [
+                    {"id": a["id"], "type": ROLE_ASSIGNMENT_TYPE, "provisioned": True}
+                    for a in _role_assignments(cli_ctx, registry["id"], principal)
+                ]
+    return roles + registries + out
+
+
+def _role_assignments(cli_ctx, scope, principal_id):
+    """The role assignments of a principal on a scope (Role Assignments - List For Scope).
+    https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope"""
+    from . import arm
+
+    path = f"{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{principal_id}'"
+    return arm.list_all(cli_ctx, path, api_versions.AUTHORIZATION)

@@ -1,0 +1,182 @@
+"""`provision --image-registry NAME`: the serving image copied into the user's own Azure Container
+Registry (server-side, as `az acr import` does: no Docker, works in Cloud Shell) and pulled from
+there by the container app with a user-assigned managed identity that holds AcrPull on the
+registry (no admin user, no password; no Docker Hub pull limits, a same-region pull).
+
+Pure decisions: the registry name rules, the image to import and its tag in the registry, reuse
+or create, the template parameters, the plan lines. azure/container_registry.py does the calls.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidNameError, RegistryError
+
+# Registry names: 5-50 alphanumerics, unique across Azure; the login server is the lower-cased name.
+# https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+# (#microsoftcontainerregistry)
+NAME_MIN, NAME_MAX = 5, 50
+_NAME = re.compile(r"[A-Za-z0-9]+")
+# A registry provision creates: the cheapest tier (10 GiB included storage holds the ~10 GB image).
+# https://learn.microsoft.com/azure/container-registry/container-registry-skus
+SKU = "Basic"
+DOCKER_HUB = "docker.io"
+# The template parameters of the pull (templates/inference.bicep).
+FROM_REGISTRY, REGISTRY_NAME, REGISTRY_SERVER = "imageFromRegistry", "imageRegistryName", "imageRegistryServer"
+TEMPLATE_PARAMETERS = (FROM_REGISTRY, REGISTRY_NAME, REGISTRY_SERVER)
+# What ACR answers an import of a tag it already has (mode NoForce: "any existing target tags will
+# fail the operation before any copying begins", ImportMode in the REST spec).
+_TAG_EXISTS = "already exists in target registry"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a container registry name, or None when it can."""
+    if not name:
+        return "it is empty"
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        return f"it has {len(name)} characters ({NAME_MIN}-{NAME_MAX})"
+    bad = sorted({c for c in name if not _NAME.fullmatch(c)})
+    if bad:
+        return "it contains " + ", ".join(repr(c) for c in bad) + " (only letters and digits)"
+    return None
+
+
+def check_name(name: str) -> str:
+    """`name` when it is a valid registry name, else InvalidNameError (before anything is created)."""
+    problem = name_problem(name)
+    if problem:
+        raise InvalidNameError(
+            f"--image-registry {name!r} is not a valid container registry name: {problem}",
+            f"Use {NAME_MIN}-{NAME_MAX} letters and digits, e.g. --image-registry myaitkregistry.",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    registry: str  # "docker.io"
+    repository: str  # "vllm/vllm-openai"
+    tag: str  # "v0.32.0"
+
+    @property
+    def target(self) -> str:
+        """The repository:tag the image gets in the user's registry (what `az acr import` names it)."""
+        return f"{self.repository}:{self.tag}"
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.target}"
+
+
+def source_image(image: str) -> SourceImage:
+    """The registry, repository and tag of an image reference as Docker reads it: no host part
+    (no '.', ':' or 'localhost' before the first '/') means Docker Hub, no tag means latest."""
+    ref = image.strip()
+    if not ref or "@" in ref or any(c.isspace() for c in ref):
+        raise RegistryError(
+            f"the image {image!r} cannot be imported: give a repository and a tag (no digest)",
+            "Leave --image out (the pinned vLLM image), or pass one such as vllm/vllm-openai:v0.32.0.",
+        )
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = DOCKER_HUB, ref
+    repo, _, tag = path.rpartition(":")
+    if not repo or "/" in tag:
+        repo, tag = path, "latest"
+    if host == DOCKER_HUB and "/" not in repo:
+        repo = f"library/{repo}"  # Docker Hub's official images
+    return SourceImage(host, repo, tag)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A registry of that name in the subscription."""
+
+    resource_group: str
+    location: str
+    login_server: str
+    provisioned: bool  # tagged aitkProvisioned: an earlier provision created it
+
+
+@dataclass(frozen=True)
+class RegistryPlan:
+    name: str
+    resource_group: str
+    location: str
+    create: bool
+    login_server: str | None  # None until a new one is created
+    provisioned: bool  # provision created it (now, or before): delete removes it
+
+
+def plan(name: str, found: Found | None, group: str, location: str) -> RegistryPlan:
+    """Reuse the registry of that name in the subscription (its resource group must be the app's:
+    the template grants AcrPull on it from there), else create it in the app's group and region."""
+    if found is None:
+        return RegistryPlan(name, group, location, True, None, True)
+    if found.resource_group.lower() != group.lower():
+        raise RegistryError(
+            f"the container registry {name} is in resource group '{found.resource_group}', not in "
+            f"'{group}' where the endpoint is",
+            f"Pass a registry of '{group}' (or a new name, which provision creates there); the template "
+            "grants the app's identity AcrPull on a registry of its own resource group.",
+        )
+    return RegistryPlan(name, found.resource_group, found.location, False, found.login_server, found.provisioned)
+
+
+def name_taken(name: str, reason: str | None, message: str | None) -> RegistryError:
+    """checkNameAvailability said no for a name this subscription has no registry of."""
+    if (reason or "").lower() == "invalid":
+        return RegistryError(
+            f"--image-registry {name}: {message or 'not a valid container registry name'}",
+            f"Use {NAME_MIN}-{NAME_MAX} letters and digits.",
+        )
+    return RegistryError(
+        f"the container registry name {name} is taken (registry names are unique across Azure, and "
+        "this subscription has no registry of that name)",
+        "Pick another --image-registry name, e.g. with your own prefix.",
+    )
+
+
+def template_values(registry: RegistryPlan, login_server: str, image: SourceImage) -> dict[str, Any]:
+    """The template parameters of a pull from the registry (and the image there)."""
+    return {
+        FROM_REGISTRY: True,
+        REGISTRY_NAME: registry.name,
+        REGISTRY_SERVER: login_server,
+        "image": f"{login_server}/{image.target}",
+    }
+
+
+def missing_parameters(types: Mapping[str, str]) -> list[str]:
+    """The pull's parameters a template lacks (a workspace's Bicep from before --image-registry)."""
+    return [p for p in TEMPLATE_PARAMETERS if p not in types]
+
+
+def template_too_old(bicep: str, missing: list[str]) -> RegistryError:
+    return RegistryError(
+        f"{bicep} has no parameter {', '.join(missing)}: it predates --image-registry",
+        "Merge the shipped template's image pull (imageFromRegistry, the pull identity, its AcrPull role "
+        "assignment, the app's identity and registries) into it, or deploy without --image-registry.",
+    )
+
+
+def tag_already_there(message: str) -> bool:
+    """True when a failed import failed only because the tag is in the registry already."""
+    return _TAG_EXISTS in (message or "")
+
+
+def plan_lines(registry: RegistryPlan, image: SourceImage) -> list[str]:
+    """What provision does about the registry, for stderr (and --what-if)."""
+    if registry.create:
+        where = f"new, {SKU} tier, in resource group '{registry.resource_group}' ({registry.location})"
+    else:
+        where = f"reused ({registry.login_server}, resource group '{registry.resource_group}')"
+    return [
+        f"Container registry {registry.name}: {where}",
+        f"Image {image}: imported into it server-side as {image.target} (skipped when that tag is there)",
+        "The app pulls it with a user-assigned managed identity that holds AcrPull on the registry "
+        "(no admin user, no password)",
+    ]

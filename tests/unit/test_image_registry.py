@@ -1,0 +1,170 @@
+"""core/image_registry.py (provision --image-registry): ACR's name rules, the image to import and
+its tag, reuse or create, the template parameters; the pinned image in step with the launcher's
+vLLM; delete's plan for the pull's resources; a refused pull counts as a start-up failure."""
+
+import aitk_serve
+import pytest
+from azext_aitk.core import image_registry as ir
+from azext_aitk.core import shipped_templates, startup_failure, teardown_plan
+from azext_aitk.core.errors import InvalidNameError, RegistryError
+
+
+@pytest.mark.parametrize("name", ["abcde", "A" * 50, "myAitkRegistry01", "12345"])
+def test_valid_registry_names(name):
+    assert ir.name_problem(name) is None
+    assert ir.check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("", "it is empty"),
+        ("abcd", "it has 4 characters (5-50)"),
+        ("a" * 51, "it has 51 characters (5-50)"),
+        ("my-registry", "it contains '-' (only letters and digits)"),
+        ("my_reg.istry", "it contains '.', '_' (only letters and digits)"),
+        ("régistry1", "it contains 'é' (only letters and digits)"),
+    ],
+)
+def test_invalid_registry_names_say_why_and_what_to_use(name, problem):
+    assert ir.name_problem(name) == problem
+    with pytest.raises(InvalidNameError) as e:
+        ir.check_name(name)
+    assert problem in str(e.value) and "5-50 letters and digits" in e.value.recommendation
+
+
+@pytest.mark.parametrize(
+    "image, registry, repository, tag",
+    [
+        ("vllm/vllm-openai:v0.32.0", "docker.io", "vllm/vllm-openai", "v0.32.0"),
+        ("vllm/vllm-openai", "docker.io", "vllm/vllm-openai", "latest"),
+        ("nginx:1.27", "docker.io", "library/nginx", "1.27"),
+        ("ghcr.io/org/img:1", "ghcr.io", "org/img", "1"),
+        ("localhost:5000/img:2", "localhost:5000", "img", "2"),
+        ("mcr.microsoft.com/a/b/c", "mcr.microsoft.com", "a/b/c", "latest"),
+    ],
+)
+def test_source_image_reads_a_reference_as_docker_does(image, registry, repository, tag):
+    src = ir.source_image(image)
+    assert (src.registry, src.repository, src.tag) == (registry, repository, tag)
+    assert src.target == f"{repository}:{tag}" and str(src) == f"{registry}/{repository}:{tag}"
+
+
+@pytest.mark.parametrize("image", ["", "  ", "vllm/vllm-openai@sha256:abc", "a b:1"])
+def test_an_image_that_cannot_be_imported_is_refused(image):
+    with pytest.raises(RegistryError):
+        ir.source_image(image)
+
+
+def test_the_imported_image_is_the_pinned_vllm_release():
+    assert shipped_templates.default_image() == f"vllm/vllm-openai:v{aitk_serve.VLLM_VERSION}"
+    assert ir.source_image(shipped_templates.default_image()).target == f"vllm/vllm-openai:v{aitk_serve.VLLM_VERSION}"
+
+
+def test_plan_creates_a_missing_registry_in_the_apps_group_and_region():
+    p = ir.plan("myreg01", None, "rg", "eastus")
+    assert (p.create, p.resource_group, p.location, p.login_server, p.provisioned) == (True, "rg", "eastus", None, True)
+    assert ir.plan_lines(p, ir.source_image("vllm/vllm-openai:v0.32.0"))[:2] == [
+        "Container registry myreg01: new, Basic tier, in resource group 'rg' (eastus)",
+        "Image docker.io/vllm/vllm-openai:v0.32.0: imported into it server-side as vllm/vllm-openai:v0.32.0 "
+        "(skipped when that tag is there)",
+    ]
+
+
+def test_plan_reuses_a_registry_of_the_group_whatever_its_region_and_tag():
+    found = ir.Found("RG", "westus", "myreg01.azurecr.io", provisioned=False)
+    p = ir.plan("myreg01", found, "rg", "eastus")
+    assert (p.create, p.resource_group, p.location, p.login_server, p.provisioned) == (
+        False,
+        "RG",
+        "westus",
+        "myreg01.azurecr.io",
+        False,
+    )
+    assert "reused (myreg01.azurecr.io, resource group 'RG')" in ir.plan_lines(p, ir.source_image("a/b:1"))[0]
+
+
+def test_a_registry_of_another_group_is_refused():
+    with pytest.raises(RegistryError) as e:
+        ir.plan("myreg01", ir.Found("other", "eastus", "myreg01.azurecr.io", True), "rg", "eastus")
+    assert "is in resource group 'other', not in 'rg'" in str(e.value)
+
+
+def test_a_taken_name_says_so():
+    assert "is taken" in str(ir.name_taken("someone01", "AlreadyExists", "The registry someone01 is already in use."))
+    invalid = ir.name_taken("bad", "Invalid", "The registry name 'bad' is invalid")
+    assert "is invalid" in str(invalid) and "is taken" not in str(invalid)
+
+
+def test_template_values_pull_from_the_login_server():
+    p = ir.plan("MyReg01", None, "rg", "eastus")
+    values = ir.template_values(p, "myreg01.azurecr.io", ir.source_image("vllm/vllm-openai:v0.32.0"))
+    assert values == {
+        "imageFromRegistry": True,
+        "imageRegistryName": "MyReg01",
+        "imageRegistryServer": "myreg01.azurecr.io",
+        "image": "myreg01.azurecr.io/vllm/vllm-openai:v0.32.0",
+    }
+
+
+def test_a_template_without_the_pull_parameters_is_named():
+    assert ir.missing_parameters({"image": "string", "imageFromRegistry": "bool"}) == [
+        "imageRegistryName",
+        "imageRegistryServer",
+    ]
+    assert ir.missing_parameters({p: "string" for p in ir.TEMPLATE_PARAMETERS}) == []
+    assert "predates --image-registry" in str(ir.template_too_old("inference.bicep", ["imageFromRegistry"]))
+
+
+def test_only_an_existing_tag_makes_a_failed_import_a_no_op():
+    assert ir.tag_already_there("(Conflict) Tag vllm/vllm-openai:v0.32.0 already exists in target registry.")
+    assert not ir.tag_already_there("(NotFound) Source image docker.io/vllm/vllm-openai:v9 not found.")
+    assert not ir.tag_already_there("")
+
+
+def test_delete_removes_the_pull_resources_provision_made_and_keeps_the_users():
+    app = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
+    reg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/"
+    ident = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aitk-pull-x"
+    items = teardown_plan.plan(
+        app,
+        None,
+        [],
+        None,
+        {},
+        image_pull=[
+            {"id": reg + "ours01", "type": "Microsoft.ContainerRegistry/registries", "provisioned": True},
+            {"id": reg + "yours01", "type": "Microsoft.ContainerRegistry/registries", "provisioned": False},
+            {"id": ident, "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "provisioned": True},
+        ],
+    )
+    assert items[0]["id"] == app  # the app goes first
+    by_name = {i["name"]: i for i in items}
+    assert by_name["ours01"]["action"] == "delete" and "made by provision" in by_name["ours01"]["reason"]
+    assert by_name["yours01"]["action"] == "keep" and "(yours)" in by_name["yours01"]["reason"]
+    assert by_name["aitk-pull-x"]["action"] == "delete"
+
+
+def test_a_partial_provision_deletes_the_tagged_registry_and_identity_after_the_app():
+    tag = {"aitkProvisioned": "inference"}
+    resources = [
+        {"id": "/x/registries/r1", "type": "Microsoft.ContainerRegistry/registries", "tags": tag},
+        {"id": "/x/userAssignedIdentities/i1", "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "tags": tag},
+        {"id": "/x/containerApps/a1", "type": "Microsoft.App/containerApps", "tags": tag},
+        {"id": "/x/registries/mine", "type": "Microsoft.ContainerRegistry/registries", "tags": {}},
+    ]
+    doomed = teardown_plan.plan_partial(resources, lambda r: r.get("tags") == tag)
+    assert [d["name"] for d in doomed] == ["a1", "r1", "i1"]
+
+
+def test_a_refused_pull_is_a_start_up_failure():
+    events = [
+        {"TimeStamp": "2026-01-01T00:00:01Z", "Reason": "PullingImage", "Msg": "Pulling image"},
+        {
+            "TimeStamp": "2026-01-01T00:00:02Z",
+            "Reason": "ImagePullBackOff",
+            "Msg": 'Failed to pull image "r.azurecr.io/a:1": UNAUTHORIZED: no AcrPull',
+        },
+    ]
+    verdict = startup_failure.verdict(events, [])
+    assert verdict is not None and verdict.message().endswith("UNAUTHORIZED: no AcrPull")
