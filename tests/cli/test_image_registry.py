@@ -142,6 +142,17 @@ def test_running_it_again_imports_nothing_and_changes_nothing(az_cloud, standin,
     assert len(_registry_record(standin)["private"]["imports"]) == 1
 
 
+def test_provision_again_without_the_flag_keeps_pulling_from_the_registry(az_cloud, standin, acr_ws, pulled):
+    proc = az_cloud("aitk", "inference", "provision", *ARGS, cwd=acr_ws)
+    out = _ok(proc)
+    assert f"pulls its image from container registry {REGISTRY} (an earlier --image-registry): kept" in proc.stderr
+    assert out["imageRegistry"]["name"] == REGISTRY and out["imageRegistry"]["imported"] is False
+    app = _ok(az_cloud("resource", "show", "--ids", pulled["app_id"], "-o", "json"))
+    image = app["properties"]["template"]["containers"][0]["image"]
+    assert image == f"{REGISTRY}.azurecr.standin.local/{PINNED}", "a re-provision moved the pull back to Docker Hub"
+    assert len(_registry_record(standin)["private"]["imports"]) == 1
+
+
 def test_without_acr_pull_deploy_and_status_say_why_the_replica_does_not_start(az_cloud, standin, acr_ws, pulled):
     registry_id = _registry_record(standin)["id"]
     assignments = [

@@ -168,3 +168,23 @@ def test_a_refused_pull_is_a_start_up_failure():
     ]
     verdict = startup_failure.verdict(events, [])
     assert verdict is not None and verdict.message().endswith("UNAUTHORIZED: no AcrPull")
+
+
+@pytest.mark.parametrize(
+    "image, registries, expected",
+    [
+        ("myreg01.azurecr.io/vllm/vllm-openai:v0.32.0", [("myreg01.azurecr.io", "/id/pull")], "myreg01"),
+        ("MyReg01.AzureCR.io/vllm/vllm-openai:v0.32.0", [("myreg01.azurecr.io", "/id/pull")], "myreg01"),
+        # a registry with a password (no identity) is not one provision set up
+        ("myreg01.azurecr.io/vllm/vllm-openai:v0.32.0", [("myreg01.azurecr.io", None)], None),
+        # the image comes from elsewhere than the registries entry
+        ("vllm/vllm-openai:v0.32.0", [("myreg01.azurecr.io", "/id/pull")], None),
+        ("ghcr.io/x/y:1", [("myreg01.azurecr.io", "/id/pull")], None),
+        (None, [("myreg01.azurecr.io", "/id/pull")], None),
+        ("myreg01.azurecr.io/vllm/vllm-openai:v0.32.0", [], None),
+        # a host whose first label cannot be a registry name
+        ("my-reg.example.com/vllm:1", [("my-reg.example.com", "/id/pull")], None),
+    ],
+)
+def test_the_registry_an_app_pulls_from_is_read_from_its_image_and_registries(image, registries, expected):
+    assert ir.registry_in_use(image, registries) == expected

@@ -91,7 +91,9 @@ class FakeAzure:
         monkeypatch.setattr(
             _provision,
             "existing_app",
-            lambda ctx, sub, group, name: (self.app or ({}, None)) if name else ({}, None),
+            lambda ctx, sub, group, name: (
+                ((*self.app, None) if self.app else ({}, None, None)) if name else ({}, None, None)
+            ),
         )
         monkeypatch.setattr(_provision, "find_base_model", lambda *a: model)
         monkeypatch.setattr(

@@ -82,8 +82,8 @@ long-summary: >-
     in the same resource group), the pinned vLLM image is imported into it server-side as `az acr
     import` does (no Docker needed, works in Cloud Shell; skipped when the tag is there), and the
     app pulls it with a user-assigned managed identity that holds AcrPull on the registry (no
-    admin user, no password). Pass it on every provision that should keep pulling from there;
-    delete removes a registry provision created and keeps one you had.
+    admin user, no password). A later provision keeps pulling from that registry (--image picks
+    another image); delete removes a registry provision created and keeps one you had.
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg

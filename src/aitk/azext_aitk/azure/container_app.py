@@ -220,6 +220,17 @@ def max_replicas(app):
     return getattr(scale, "max_replicas", None) or 1
 
 
+def image_registry(app):
+    """The registry an app (SDK model) pulls its image from with a managed identity, or None
+    (core/image_registry.registry_in_use decides)."""
+    from ..core.image_registry import registry_in_use
+
+    containers = getattr(getattr(app, "template", None), "containers", None) or []
+    registries = getattr(getattr(app, "configuration", None), "registries", None) or []
+    image = getattr(containers[0], "image", None) if containers else None
+    return registry_in_use(image, [(getattr(r, "server", None), getattr(r, "identity", None)) for r in registries])
+
+
 def fqdn(app):
     """The ingress FQDN of an app: SDK model or ARM JSON (None when ingress is off)."""
     if isinstance(app, dict):

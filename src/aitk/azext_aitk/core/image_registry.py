@@ -180,3 +180,26 @@ def plan_lines(registry: RegistryPlan, image: SourceImage) -> list[str]:
         "The app pulls it with a user-assigned managed identity that holds AcrPull on the registry "
         "(no admin user, no password)",
     ]
+
+
+def registry_in_use(image: str | None, registries: list[tuple[str | None, str | None]]) -> str | None:
+    """The name of the registry an existing app pulls its image from with a managed identity (an
+    earlier `provision --image-registry`), or None: the image's host must be one of the app's
+    registries entries (server, identity) that has an identity. A registry's login server is its
+    lower-cased name followed by the cloud's suffix, so the name is the host's first label."""
+    if not image or "/" not in image:
+        return None
+    host = image.split("/", 1)[0].lower()
+    for server, identity in registries:
+        if server and identity and server.lower() == host:
+            name = host.split(".", 1)[0]
+            return name if name_problem(name) is None else None
+    return None
+
+
+def kept_line(name: str) -> str:
+    """What provision says when it keeps pulling from the registry an earlier provision chose."""
+    return (
+        f"The app pulls its image from container registry {name} (an earlier --image-registry): kept. "
+        "Pass --image to pull another image from where it names."
+    )

@@ -31,6 +31,7 @@ from ..core import (
     template_parameters,
     workspace_files,
 )
+from ..core import image_registry as core_image_registry
 from ..core import names as naming
 from ..core import workspace as ws_mod
 from ..core.errors import ModelFitError, UnsizableModelError
@@ -91,15 +92,15 @@ def existing_resources(cli_ctx, subscription, group, names):
 
 
 def existing_app(cli_ctx, subscription, group, app_name):
-    """({"primary": key, "secondary": key}, gpu profile) of the container app when it exists,
-    else ({}, None)."""
+    """({"primary": key, "secondary": key}, gpu profile, registry it pulls from) of the container
+    app when it exists, else ({}, None, None)."""
     if not app_name:
-        return {}, None
+        return {}, None, None
     aca = container_app.ContainerApp(cli_ctx, subscription, group, app_name)
     app = aca.find()
     if app is None:
-        return {}, None
-    return aca.api_keys(), aca.workload_profile(app)
+        return {}, None, None
+    return aca.api_keys(), aca.workload_profile(app), container_app.image_registry(app)
 
 
 def finetuning_environment(cli_ctx, subscription, group, ft):
@@ -261,7 +262,10 @@ def inference_provision(
     check_providers(cmd.cli_ctx, subscription)
     names = provision_plan.resource_names(entries)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
-    keys, current_profile = existing_app(cmd.cli_ctx, subscription, group, app_name)
+    keys, current_profile, current_registry = existing_app(cmd.cli_ctx, subscription, group, app_name)
+    if image_registry is None and image is None and current_registry:
+        image_registry = current_registry  # a re-provision must not move the pull back to Docker Hub
+        logger.warning("%s", core_image_registry.kept_line(current_registry))
     entries, names, reused_env = with_finetuning_environment(
         cmd.cli_ctx, subscription, group, ft, template.types, entries, app_name if keys else None
     )
