@@ -323,3 +323,17 @@ def test_a_users_own_app_name_wins_over_the_provisioned_one(tmp_path):
     ws2 = _copy("zephyr-7b-beta", tmp_path / "nulls")
     init_files.init_workspace(ws2)
     assert json.loads(ws2.parameters_file.read_text())["parameters"]["acaAppName"] == {"value": None}
+
+
+def test_a_bare_endpoint_beside_aitks_template_or_none_is_aitks_config(tmp_path):
+    """Only AI Toolkit's own template marks a bare-FQDN config as its provisioning's: a user who
+    edits aitk's config to a bare host keeps an aitk workspace (the commands read the host as the
+    app's address)."""
+    ws = _copy("zephyr-7b-beta", tmp_path)
+    init_files.init_workspace(ws)  # aitk's template replaces AI Toolkit's
+    ws.inference_config_file.write_text(json.dumps(PROVISIONED))
+    assert aitk_originals.find_originals(ws) == []
+    ws.bicep_file.unlink()  # no template in the workspace: aitk's shipped one is used
+    assert aitk_originals.find_originals(ws) == []
+    assert aitk_originals.is_original_inference_config(PROVISIONED, beside_original_template=True)
+    assert not aitk_originals.is_original_inference_config(PROVISIONED)

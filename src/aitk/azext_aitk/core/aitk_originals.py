@@ -101,11 +101,15 @@ def has_bare_endpoint(data: Mapping[str, Any]) -> bool:
     return isinstance(endpoint, str) and bool(endpoint.strip()) and "://" not in endpoint
 
 
-def is_original_inference_config(data: Any) -> bool:
+def is_original_inference_config(data: Any, beside_original_template: bool = False) -> bool:
     """True for AI Toolkit's inference.config.json: it carries the Gradio app's COMMANDS, or (older
     configs, whose template outputs no COMMANDS) the bare ingress FQDN its provisioning wrote as
-    ACA_APP_ENDPOINT (aitk always writes a URL)."""
-    return isinstance(data, dict) and (is_shell_command(data.get(CONFIG_COMMANDS)) or has_bare_endpoint(data))
+    ACA_APP_ENDPOINT, beside the AI Toolkit template that provisioning ran. aitk always writes a
+    URL, but a user may edit it to a bare host: beside aitk's template (or none) that is aitk's
+    config, and the commands read it as the app's address."""
+    if not isinstance(data, dict):
+        return False
+    return is_shell_command(data.get(CONFIG_COMMANDS)) or (beside_original_template and has_bare_endpoint(data))
 
 
 def provisioned_app_name(data: Any) -> str | None:
@@ -132,16 +136,20 @@ def _read_json(path: Any) -> Any:
 def find_originals(ws: ws_mod.Workspace) -> list[Original]:
     """AI Toolkit's original inference files in the workspace, in the order init migrates them."""
     found = []
+    original_template = False
     if ws.bicep_file.is_file():
         try:  # recognised by its marks: a stray non-UTF-8 byte (a comment) does not hide them
             text = ws.bicep_file.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             text = ""
-        if is_original_bicep(text):
+        original_template = is_original_bicep(text)
+        if original_template:
             found.append(Original(ws_mod.BICEP_FILE, "AI Toolkit's Gradio template (port 7860, no API key)"))
     if ws.parameters_file.is_file() and is_original_parameters(_read_json(ws.parameters_file)):
         found.append(Original(ws_mod.PARAMETERS_FILE, "AI Toolkit's parameters (a Gradio shell start command)"))
-    if ws.inference_config_file.is_file() and is_original_inference_config(_read_json(ws.inference_config_file)):
+    if ws.inference_config_file.is_file() and is_original_inference_config(
+        _read_json(ws.inference_config_file), original_template
+    ):
         found.append(Original(ws_mod.INFERENCE_CONFIG_FILE, "AI Toolkit's inference config (a Gradio app's)"))
     return found
 
