@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from standin.conftest import INFERENCE_TEMPLATE
 from standin.test_arm_rest import API_DEP, deploy
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -210,3 +211,115 @@ def test_what_if_lists_the_nested_templates_resources_in_their_group(groups, az_
     changes = {c["resourceId"].lower(): c["changeType"] for c in out["changes"]}
     assert changes[f"{arm.rg(OTHER_RG)}/providers/{IDENTITY}/far-whatif".lower()] == "Create"
     assert not any("microsoft.resources/deployments" in k for k in changes)
+
+
+def test_an_app_runs_in_an_environment_of_another_group_with_its_share_linked_by_a_nested_deployment(arm):
+    """What serving from fine-tuning's environment in another resource group takes: the app's
+    managedEnvironmentId is a full resource id, so it may name an environment of another group of
+    the subscription (learn.microsoft.com/rest/api/resource-manager/containerapps/container-apps/create-or-update,
+    `managedEnvironmentId`: "Resource ID of environment"); the environment's Azure Files storage is a
+    child of the environment, so it is deployed in the environment's group by a nested deployment."""
+    azure = arm.azure
+    azure.create_resource_group("rg-env-home", "eastus")
+    azure.create_resource_group("rg-env-user", "eastus")
+    home, states = deploy(
+        arm,
+        "rg-env-home",
+        "home",
+        json.loads(INFERENCE_TEMPLATE.read_text()),
+        {"apiKey": "k1", "apiKeySecondary": "k2", "defaultCommands": ["python3", "-c", "import time; time.sleep(30)"]},
+    )
+    assert states[-1] == "Succeeded", home["properties"].get("error")
+    outputs = {k: v["value"] for k, v in home["properties"]["outputs"].items()}
+    env_name = next(
+        r["body"]["name"]
+        for r in azure.arm.res.values()
+        if r["type"] == "Microsoft.App/managedEnvironments" and r["rg"] == "rg-env-home"
+    )
+    storage = "Microsoft.App/managedEnvironments/storages"
+    link = {
+        "type": "Microsoft.Resources/deployments",
+        "apiVersion": "2022-09-01",
+        "name": "link-share",
+        "resourceGroup": "rg-env-home",
+        "properties": {
+            "mode": "Incremental",
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "parameters": {
+                "env": {"value": env_name},
+                "account": {"value": outputs["STORAGE_ACCOUNT_NAME"]},
+                "key": {
+                    "value": "[listKeys(resourceId('rg-env-home', 'Microsoft.Storage/storageAccounts', "
+                    f"'{outputs['STORAGE_ACCOUNT_NAME']}'), '2025-06-01').keys[0].value]"
+                },
+                "share": {"value": outputs["FILE_SHARE_NAME"]},
+            },
+            "template": {
+                "$schema": SCHEMA,
+                "contentVersion": "1.0.0.0",
+                "parameters": {
+                    "env": {"type": "string"},
+                    "account": {"type": "string"},
+                    "key": {"type": "securestring"},
+                    "share": {"type": "string"},
+                },
+                "resources": [
+                    {
+                        "type": storage,
+                        "apiVersion": "2025-07-01",
+                        "name": "[format('{0}/{1}', parameters('env'), 'user-share')]",
+                        "properties": {
+                            "azureFile": {
+                                "accountName": "[parameters('account')]",
+                                "accountKey": "[parameters('key')]",
+                                "shareName": "[parameters('share')]",
+                                "accessMode": "ReadWrite",
+                            }
+                        },
+                    }
+                ],
+            },
+        },
+    }
+    env_id = f"[resourceId('rg-env-home', 'Microsoft.App/managedEnvironments', '{env_name}')]"
+    app = {
+        "type": "Microsoft.App/containerApps",
+        "apiVersion": "2025-07-01",
+        "name": "user-app",
+        "location": "eastus",
+        "properties": {
+            "managedEnvironmentId": env_id,
+            "workloadProfileName": "gpu",
+            "configuration": {"ingress": {"external": True, "targetPort": 8000}},
+            "template": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "vllm/vllm-openai:v0.32.0",
+                        "command": ["python3", "-c", "import time; time.sleep(30)"],
+                        "resources": {"cpu": 8.0, "memory": "56Gi"},
+                        "volumeMounts": [{"volumeName": "share", "mountPath": "/mount"}],
+                    }
+                ],
+                "volumes": [{"name": "share", "storageType": "AzureFile", "storageName": "user-share"}],
+                "scale": {"minReplicas": 0, "maxReplicas": 1},
+            },
+        },
+        "dependsOn": ["[resourceId('rg-env-home', 'Microsoft.Resources/deployments', 'link-share')]"],
+    }
+    template = {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [link, app]}
+    d, states = deploy(arm, "rg-env-user", "user", template, {})
+    assert states[-1] == "Succeeded", d["properties"].get("error")
+    got = arm.get(f"{arm.rg('rg-env-user')}/providers/Microsoft.App/containerApps/user-app").json()
+    home_env = f"{arm.rg('rg-env-home')}/providers/Microsoft.App/managedEnvironments/{env_name}"
+    assert got["properties"]["managedEnvironmentId"].lower() == home_env.lower()
+    linked = arm.get(f"{home_env}/storages/user-share")
+    assert linked.status_code == 200 and "accountKey" not in linked.json()["properties"]["azureFile"]
+    # the nested deployment's secure parameter is not shown (ARM never returns secure values)
+    nested = arm.get(f"{arm.rg('rg-env-home')}/providers/Microsoft.Resources/deployments/link-share", API_DEP).json()
+    assert nested["properties"]["parameters"]["key"] == {"type": "SecureString"}
+    assert arm.delete(f"{arm.rg('rg-env-user')}/providers/Microsoft.App/containerApps/user-app").status_code in (
+        200,
+        202,
+        204,
+    )
