@@ -254,9 +254,7 @@ def test_a_registry_of_another_resource_group_is_reused_and_kept_by_delete_witho
     assert f"the app stays in '{group}'" in proc.stderr
     assert out["imageRegistry"]["created"] is False and out["imageRegistry"]["imported"] is True
     registry = _registry_record(standin, shared, shared_group)
-    roles = [
-        r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/providers/")
-    ]
+    roles = [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/providers/")]
     assert len(roles) == 1 and roles[0]["rg"] == shared_group
     identity = _ok(az_cloud("identity", "list", "-g", group, "-o", "json"))[0]
     assert roles[0]["body"]["properties"]["principalId"] == identity["principalId"]

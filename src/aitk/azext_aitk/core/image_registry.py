@@ -126,9 +126,7 @@ def plan(name: str, found: Found | None, group: str, location: str) -> RegistryP
     app's group and region."""
     if found is None:
         return RegistryPlan(name, group, location, True, None, True, group)
-    return RegistryPlan(
-        name, found.resource_group, found.location, False, found.login_server, found.provisioned, group
-    )
+    return RegistryPlan(name, found.resource_group, found.location, False, found.login_server, found.provisioned, group)
 
 
 def name_taken(name: str, reason: str | None, message: str | None) -> RegistryError:

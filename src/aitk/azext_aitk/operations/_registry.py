@@ -20,8 +20,9 @@ class Checked:
 
 def check(cli_ctx, subscription, group, location, template, plan, name):
     """The registry plan (None without --image-registry): reuse the registry of that name in the
-    subscription (in any of its resource groups), else create one in the app's group and region if the name is free across Azure;
-    refusals are one line, before anything is created (the name itself: _validators.py)."""
+    subscription (in any of its resource groups), else create one in the app's group and region if
+    the name is free across Azure; refusals are one line, before anything is created (the name
+    itself: _validators.py)."""
     if name is None:
         return None
     missing = image_registry.missing_parameters(template.types)
