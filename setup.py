@@ -22,7 +22,10 @@ setup(
     # deploy uploads to the share and which shares its layout constants with the extension.
     package_dir={"": "src/aitk", "aitk_serve": "container/aitk_serve"},
     packages=["azext_aitk", "azext_aitk.operations", "azext_aitk.azure", "azext_aitk.core", "aitk_serve"],
-    package_data={"azext_aitk": ["azext_metadata.json", "templates/*"], "aitk_serve": ["static/*"]},
+    package_data={
+        "azext_aitk": ["azext_metadata.json", "templates/*", "templates/modules/*"],
+        "aitk_serve": ["static/*"],
+    },
     # Everything the extension imports ships with azure-cli 2.91 (see requirements/ext.txt).
     install_requires=[],
 )

@@ -2,7 +2,8 @@
 created (or reused), the pinned image imported server-side once, the app pulls it with a
 user-assigned identity holding AcrPull; bad or taken names are one line before anything is
 created; without AcrPull the replica does not start and status says why; delete removes the
-registry provision created and keeps one the user had."""
+registry provision created and keeps one the user had; a registry of another resource group of the
+subscription is reused (its AcrPull role deployed there by a nested deployment) and kept by delete."""
 
 import json
 import time
@@ -182,13 +183,6 @@ def test_without_acr_pull_deploy_and_status_say_why_the_replica_does_not_start(a
         time.sleep(0.2)
 
 
-def test_a_registry_of_another_resource_group_is_refused_in_one_line(az_cloud, standin, acr_ws, pulled):
-    standin.create_resource_group("aitk-acr-other", "eastus")
-    _ok(az_cloud("acr", "create", "-g", "aitk-acr-other", "-n", "aitkacrother01", "--sku", "Basic", "-o", "json"))
-    line = _refused(az_cloud("aitk", "inference", "provision", "--image-registry", "aitkacrother01", cwd=acr_ws))
-    assert "the container registry aitkacrother01 is in resource group 'aitk-acr-other', not in 'aitk-acr'" in line
-
-
 def test_delete_removes_the_registry_provision_made(az_cloud, standin, acr_ws, pulled):
     registry_id = _registry_record(standin)["id"].lower()
     proc = az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=acr_ws)
@@ -234,3 +228,54 @@ def test_your_own_registry_is_reused_and_kept_by_delete_without_the_apps_role(az
     assert _registry_record(standin, own, group) is not None
     assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/")]
     assert _registry_record(standin, own, group)["private"]["tags"] == {"vllm/vllm-openai": ["v0.32.0"]}
+
+
+def test_a_registry_of_another_resource_group_is_reused_and_kept_by_delete_without_the_apps_role(
+    az_cloud, standin, tmp_path
+):
+    """A registry of another resource group of the subscription (a team's shared one): reused; the
+    pull identity's AcrPull role is deployed in the registry's group by the template's nested
+    deployment (a role assignment is deployed at its scope:
+    https://learn.microsoft.com/azure/role-based-access-control/role-assignments-template#scope), so
+    the app's first pull is authorized; delete keeps the registry and removes that role."""
+    group, shared_group, shared = "aitk-acr-app", "aitk-acr-shared", "aitkacrshared01"
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    seed_fake_finetuning(standin, az_cloud, ws, group, "aitkacrappft01", placeholder_model=False, job_name="job")
+    standin.create_resource_group(shared_group, "eastus")
+    _ok(az_cloud("acr", "create", "-g", shared_group, "-n", shared, "--sku", "Basic", "-o", "json"))
+    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
+    assert (ws / "infra" / "provision" / "modules" / "acr-pull.bicep").is_file()  # beside the Bicep it serves
+    proc = az_cloud("aitk", "inference", "provision", "--image-registry", shared, *ARGS, cwd=ws)
+    out = _ok(proc)
+    assert f"Container registry {shared}: reused ({shared}.azurecr.standin.local, resource group '{shared_group}'" in (
+        proc.stderr
+    )
+    assert f"the app stays in '{group}'" in proc.stderr
+    assert out["imageRegistry"]["created"] is False and out["imageRegistry"]["imported"] is True
+    registry = _registry_record(standin, shared, shared_group)
+    roles = [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/providers/")]
+    assert len(roles) == 1 and roles[0]["rg"] == shared_group
+    identity = _ok(az_cloud("identity", "list", "-g", group, "-o", "json"))[0]
+    assert roles[0]["body"]["properties"]["principalId"] == identity["principalId"]
+    nested = _ok(az_cloud("deployment", "group", "list", "-g", shared_group, "-o", "json"))
+    assert len(nested) == 1 and nested[0]["name"].startswith("aitk-acr-pull-"), nested  # the module's deployment
+    assert nested[0]["properties"]["provisioningState"] == "Succeeded"
+    made_there = _types(az_cloud, shared_group)  # the identity and the app stay in the app's group
+    assert not {"Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.App/containerApps"} & set(made_there)
+    # the app pulls from it: its replica runs
+    app = standin.arm.get_record(
+        f"/subscriptions/{standin.subscription_id}/resourceGroups/{group}/providers/Microsoft.App/containerApps/"
+        + out["ACA_APP_NAME"]
+    )
+    assert app["body"]["properties"]["template"]["containers"][0]["image"].startswith(f"{shared}.azurecr.standin.")
+    deadline = time.time() + 60
+    while not standin.runtime.status(app["id"].lower())["ready"] and time.time() < deadline:
+        time.sleep(0.5)
+    assert standin.runtime.status(app["id"].lower())["ready"]
+    proc = az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws)
+    gone = _ok(proc)
+    assert registry["id"].lower() in [i.lower() for i in gone["kept"]], gone
+    assert roles[0]["id"].lower() in [i.lower() for i in gone["deleted"]], gone
+    assert _registry_record(standin, shared, shared_group) is not None
+    assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/")]

@@ -2,8 +2,10 @@
 
 Covers exactly the Bicep the template uses (parameters with decorators, variables, conditional and
 `existing` resources, `parent`, interpolation, property/function/index accessors, the ternary,
-json(), resourceGroup(), subscription(), guid(), subscriptionResourceId(), `scope:` of an extension
-resource, interpolated object keys); anything else raises Unsupported, so an edit that
+json(), empty(), resourceGroup(), subscription(), guid(), subscriptionResourceId(), `scope:` of an extension
+resource, `scope: resourceGroup(x)` of an `existing` resource, local modules scoped to a resource group
+(compiled as Bicep does: a Microsoft.Resources/deployments resource with an inner-scope inline template),
+interpolated object keys); anything else raises Unsupported, so an edit that
 goes beyond it fails the equivalence test loudly instead of passing unchecked.
 
 pycep gives identifiers and string literals the same shape (a Python str); a str that names a
@@ -26,12 +28,20 @@ def q(s):
     return "'" + s.replace("'", "''") + "'"
 
 
+MODULE_API_VERSION = "2022-09-01"  # what Bicep emits for a module's Microsoft.Resources/deployments
+
+
 class Compiler:
-    def __init__(self, tree):
+    def __init__(self, tree, text=None, parse=None):
+        """text: the Bicep source (its declaration order orders resources and modules, which the
+        tree keeps apart); parse(path) -> tree of a module file (relative to the Bicep's folder)."""
         self.tree = tree
         self.params = tree.get("parameters") or {}
         self.vars = tree.get("variables") or {}
         self.resources = tree.get("resources") or {}
+        self.modules = tree.get("modules") or {}
+        self.order = re.findall(r"^(?:resource|module)\s+(\w+)", text or "", re.M)
+        self.parse = parse
 
     # ---------- symbols ----------
     def resource_body(self, sym):
@@ -42,12 +52,77 @@ class Compiler:
         return None, cfg
 
     def resource_id(self, sym):
+        if sym in self.modules:
+            _, body = self.module_body(sym)
+            group = f"format('/subscriptions/{{0}}/resourceGroups/{{1}}', subscription().subscriptionId, {self.group(body)})"
+            return f"extensionResourceId({group}, 'Microsoft.Resources/deployments', {self.expr(body['name'])})"
         res = self.resources[sym]
         _, body = self.resource_body(sym)
         segments = self.name_segments(body)
+        group = self.group(body)
+        if group is not None:  # an `existing` resource of another resource group
+            return f"resourceId({group}, {q(res['type'])}, {', '.join(segments)})"
         if "scope" in body:  # an extension resource (a role assignment on a registry)
             return f"extensionResourceId({self.resource_id(body['scope'])}, {q(res['type'])}, {', '.join(segments)})"
         return f"resourceId({q(res['type'])}, {', '.join(segments)})"
+
+    def module_body(self, sym):
+        cfg = self.modules[sym]["config"]
+        if "condition" in cfg and "config" in cfg:
+            return cfg["condition"], cfg["config"]
+        return None, cfg
+
+    def group(self, body):
+        """The resource group expression of `scope: resourceGroup(x)`, else None."""
+        fn = (body.get("scope") or {}).get("function") if isinstance(body.get("scope"), dict) else None
+        if not fn or fn.get("type") != "resource_group":
+            return None
+        p = fn.get("parameters") or {}
+        if p.get("subscription_id") is not None or p.get("resource_group_name") is None:
+            raise Unsupported(f"scope {fn}")
+        return self.expr(p["resource_group_name"])
+
+    def module(self, sym):
+        """A local module scoped to a resource group, as Bicep compiles it."""
+        mod = self.modules[sym]
+        if mod.get("type") != "local" or mod.get("decorators"):
+            raise Unsupported(f"module {sym}")
+        condition, body = self.module_body(sym)
+        unknown = set(body) - {"name", "scope", "params", "dependsOn"}
+        if unknown or self.group(body) is None:
+            raise Unsupported(f"module {sym}: {unknown or 'scope'}")
+        inner = Compiler(self.parse(mod["detail"]["path"]), text=None, parse=self.parse)
+        if inner.modules or inner.tree.get("outputs"):
+            raise Unsupported(f"module {sym}: nested modules or outputs")
+        arm = {}
+        if condition is not None:
+            arm["condition"] = "[" + self.expr(condition) + "]"
+        arm.update(
+            {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": MODULE_API_VERSION,
+                "name": self.value(body["name"]),
+                "resourceGroup": "[" + self.group(body) + "]",
+                "properties": {
+                    "expressionEvaluationOptions": {"scope": "inner"},
+                    "mode": "Incremental",
+                    "parameters": {k: {"value": self.value(v)} for k, v in (body.get("params") or {}).items()},
+                    "template": {
+                        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                        "contentVersion": "1.0.0.0",
+                        "parameters": inner.parameters(),
+                        "resources": list(inner.arm_resources().values()),
+                    },
+                },
+            }
+        )
+        deps = [f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or [] if not self.is_existing(d)]
+        if deps:
+            arm["dependsOn"] = deps
+        return arm
+
+    def is_existing(self, sym):
+        return sym in self.resources and bool(self.resources[sym].get("existing"))
 
     def scope(self, sym):
         """`scope: symbol` of a resource in the same resource group, as Bicep emits it: 'ns/type/name'."""
@@ -126,6 +201,8 @@ class Compiler:
         t, p = fn["type"], fn.get("parameters") or {}
         if t == "json":
             out = f"json({self.expr(p['arg_1'])})"
+        elif t == "empty":
+            out = f"empty({self.expr(p['item_to_test'])})"
         elif t == "resource_group" and not any(p.values()):
             out = "resourceGroup()"
         elif t == "subscription" and not any(p.values()):
@@ -264,7 +341,12 @@ class Compiler:
     def arm_resources(self):
         """{symbol: ARM resource} for the deployed (not `existing`) resources."""
         out = {}
-        for sym, res in self.resources.items():
+        symbols = self.order or [*self.resources, *self.modules]
+        for sym in symbols:
+            if sym in self.modules:
+                out[sym] = self.module(sym)
+                continue
+            res = self.resources[sym]
             if res.get("existing"):
                 continue
             condition, body = self.resource_body(sym)
@@ -278,9 +360,7 @@ class Compiler:
                 if key in ("name", "parent", "dependsOn"):
                     continue
                 arm[key] = self.scope(v) if key == "scope" else self.value(v)
-            deps = [
-                f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or [] if not self.resources[d].get("existing")
-            ]
+            deps = [f"[{self.resource_id(d)}]" for d in body.get("dependsOn") or [] if not self.is_existing(d)]
             if deps:
                 arm["dependsOn"] = deps
             out[sym] = arm

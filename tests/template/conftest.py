@@ -44,4 +44,11 @@ def bicep_tree(request):
 def compiled(bicep_tree):
     from template import _bicep
 
-    return _bicep.Compiler(bicep_tree)
+    return _bicep.Compiler(bicep_tree, _arm.BICEP.read_text(encoding="utf-8"), parse_module)
+
+
+def parse_module(path):
+    """pycep-parser's tree of a module file the Bicep names (relative to its folder)."""
+    import pycep
+
+    return pycep.BicepParser().parse(text=(_arm.BICEP.parent / path).read_text(encoding="utf-8"))

@@ -46,6 +46,7 @@ EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put,
     "imageFromRegistry": "bool",
     "imageRegistryName": "string",
     "imageRegistryServer": "string",
+    "imageRegistryResourceGroup": "string",
 }
 TEMPLATE_ONLY_PARAMETERS = {"cooldownPeriod": "int"}  # a user sets it in inference.parameters.json
 
@@ -184,7 +185,7 @@ def test_reuse_conditions(resources):
         "Microsoft.OperationalInsights/workspaces": "acaLogAnalyticsExists",
         "Microsoft.App/managedEnvironments": "acaEnvironmentExists",
     }
-    pull = {"Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.Authorization/roleAssignments"}
+    pull = {"Microsoft.ManagedIdentity/userAssignedIdentities", "Microsoft.Resources/deployments"}
     for rtype, r in resources.items():
         if rtype in want:
             assert r["condition"] == f"[not(parameters('{want[rtype]}'))]"
@@ -272,17 +273,33 @@ def test_image_pull_from_registry(template, resources):
     assert v["appIdentityPull"] == {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}}
     assert v["registriesPull"] == [{"server": "[parameters('imageRegistryServer')]", "identity": identity_id}]
     assert (v["appIdentityNone"], v["registriesNone"]) == ({"type": "None"}, [])
-    role = resources["Microsoft.Authorization/roleAssignments"]
-    assert role["scope"] == "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('imageRegistryName'))]"
-    assert "acrPullRoleId" in role["properties"]["roleDefinitionId"]
+    # the role assignment: a module deployed in the registry's resource group (this one by default,
+    # another of the subscription with imageRegistryResourceGroup), as a role assignment is deployed
+    # at its scope (https://learn.microsoft.com/azure/role-based-access-control/role-assignments-template#scope)
+    assert p["imageRegistryResourceGroup"] == ""
+    assert v["imageRegistryGroup"] == (
+        "[if(empty(parameters('imageRegistryResourceGroup')), resourceGroup().name, "
+        "parameters('imageRegistryResourceGroup'))]"
+    )
+    module = resources["Microsoft.Resources/deployments"]
+    assert module["resourceGroup"] == "[variables('imageRegistryGroup')]"
+    assert module["properties"]["expressionEvaluationOptions"] == {"scope": "inner"}
+    passed = module["properties"]["parameters"]
+    registry_id = "resourceId(variables('imageRegistryGroup'), 'Microsoft.ContainerRegistry/registries', "
+    # the same GUID as before the module for a registry of this group (a re-provision keeps its assignment)
+    assert passed["roleAssignmentName"]["value"].startswith(f"[guid({registry_id}parameters('imageRegistryName'))")
+    assert "acrPullRoleId" in passed["roleDefinitionId"]["value"]
+    assert identity_id[1:-1] in passed["principalId"]["value"]
+    (role,) = module["properties"]["template"]["resources"]
+    assert role["type"] == "Microsoft.Authorization/roleAssignments"
+    assert role["scope"] == "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('registryName'))]"
     assert role["properties"]["principalType"] == "ServicePrincipal"
-    assert "principalId" in role["properties"]["principalId"] and identity_id[1:-1] in role["properties"]["principalId"]
     app = resources["Microsoft.App/containerApps"]
     cond = "parameters('imageFromRegistry')"
     assert app["identity"] == f"[if({cond}, variables('appIdentityPull'), variables('appIdentityNone'))]"
     assert app["properties"]["configuration"]["registries"] == (
         f"[if({cond}, variables('registriesPull'), variables('registriesNone'))]"
     )
-    assert any("roleAssignments" in d for d in app["dependsOn"])
+    assert any("'Microsoft.Resources/deployments', format('aitk-acr-pull-" in d for d in app["dependsOn"])
     text = json.dumps(template)
     assert "adminUserEnabled" not in text and "passwordSecretRef" not in text

@@ -84,10 +84,20 @@ def test_plan_reuses_a_registry_of_the_group_whatever_its_region_and_tag():
     assert "reused (myreg01.azurecr.io, resource group 'RG')" in ir.plan_lines(p, ir.source_image("a/b:1"))[0]
 
 
-def test_a_registry_of_another_group_is_refused():
-    with pytest.raises(RegistryError) as e:
-        ir.plan("myreg01", ir.Found("other", "eastus", "myreg01.azurecr.io", True), "rg", "eastus")
-    assert "is in resource group 'other', not in 'rg'" in str(e.value)
+def test_a_registry_of_another_group_is_reused_and_its_group_goes_to_the_template():
+    p = ir.plan("myreg01", ir.Found("Other", "westus", "myreg01.azurecr.io", False), "rg", "eastus")
+    assert (p.create, p.resource_group, p.provisioned, p.elsewhere) == (False, "Other", False, True)
+    values = ir.template_values(p, "myreg01.azurecr.io", ir.source_image("vllm/vllm-openai:v0.32.0"))
+    assert values[ir.REGISTRY_GROUP] == "Other"
+    line = ir.plan_lines(p, ir.source_image("a/b:1"))[0]
+    assert "resource group 'Other'" in line and "nested deployment" in line and "stays in 'rg'" in line
+    # a template from before registries of another group: named, and only then
+    types = dict.fromkeys(ir.TEMPLATE_PARAMETERS, "string")
+    assert ir.missing_parameters(types, p) == [ir.REGISTRY_GROUP]
+    assert "predates registries of another resource group" in str(ir.template_too_old("x.bicep", [ir.REGISTRY_GROUP]))
+    same = ir.plan("myreg01", ir.Found("RG", "eastus", "myreg01.azurecr.io", False), "rg", "eastus")
+    assert ir.missing_parameters(types, same) == [] and not same.elsewhere
+    assert ir.REGISTRY_GROUP not in ir.template_values(same, "myreg01.azurecr.io", ir.source_image("a/b:1"))
 
 
 def test_a_taken_name_says_so():

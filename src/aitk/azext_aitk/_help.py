@@ -78,12 +78,13 @@ long-summary: >-
     environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
     region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
-    resource group when it does not exist (Basic tier; an existing one of the subscription must be
-    in the same resource group), the pinned vLLM image is imported into it server-side as `az acr
-    import` does (no Docker needed, works in Cloud Shell; skipped when the tag is there), and the
-    app pulls it with a user-assigned managed identity that holds AcrPull on the registry (no
-    admin user, no password). A later provision keeps pulling from that registry (--image picks
-    another image); delete removes a registry provision created and keeps one you had.
+    resource group when it does not exist (Basic tier; an existing one of the subscription is
+    reused in whichever resource group it is, its AcrPull role assigned there), the pinned vLLM
+    image is imported into it server-side as `az acr import` does (no Docker needed, works in
+    Cloud Shell; skipped when the tag is there), and the app pulls it with a user-assigned
+    managed identity that holds AcrPull on the registry (no admin user, no password). A later
+    provision keeps pulling from that registry (--image picks another image); delete removes a
+    registry provision created and keeps one you had.
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg

@@ -87,8 +87,9 @@ def load_arguments(self, _):
         c.argument(
             "image_registry",
             options_list=["--image-registry"],
-            help="Name of your Azure Container Registry (5-50 letters and digits; created in the resource "
-            "group and region when it does not exist, Basic tier): the image is imported into it "
+            help="Name of your Azure Container Registry (5-50 letters and digits; an existing one of the "
+            "subscription is reused in its own resource group, else it is created in the endpoint's resource "
+            "group and region, Basic tier): the image is imported into it "
             "server-side (no Docker needed) and the app pulls it from there with a managed identity "
             "(AcrPull), not from Docker Hub.",
         )

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from .. import jsonc
-from ..errors import ArmError
+from ..errors import ArmError, rg_not_found
 from ..http import Response, json_response
 from ..ids import Ident, now_iso
 from .expressions import TemplateError, Unresolved
@@ -105,6 +105,20 @@ class _Ctx(Context):
         return rec
 
     def reference(self, resource_id, api_version, full):
+        parts = [p for p in resource_id.split("/") if p]
+        if len(parts) == 8 and "/".join(parts[4:7]).lower() == "providers/microsoft.resources/deployments":
+            # a nested deployment's outputs: reference(<its id>).outputs.<name>.value
+            # https://learn.microsoft.com/azure/azure-resource-manager/templates/linked-templates#get-values-from-linked-template
+            d = self.eng.deps.get(f"{parts[3].lower()}/{parts[7].lower()}")
+            if d is None or d["properties"]["provisioningState"] != "Succeeded":
+                if self.what_if:
+                    raise Unresolved(resource_id)
+                raise TemplateError(f"Deployment '{parts[7]}' could not be found.", code="DeploymentNotFound")
+            body = self.eng.view(d)
+            if full:
+                body["apiVersion"] = api_version
+                return body
+            return body["properties"]
         rec = self._rec(resource_id)
         body = self.mgr.view(rec)
         if full:
@@ -423,34 +437,43 @@ class Deployments:
         error = None
         try:
             tpl = self.evaluate_template(g, name, props)
-            for r in tpl.deploy_order():
-                if d.get("cancel") or self._stopping:
-                    error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
-                    d["properties"]["provisioningState"] = "Canceled"
-                    break
-                error = self._deploy_one(tpl, r, d)
-                if error:
-                    break
-            if error is None:
-                try:
-                    d["properties"]["outputs"] = tpl.outputs()
-                except TemplateError as e:
-                    error = {
-                        "code": "DeploymentOutputEvaluationFailed",
-                        "message": "Unable to evaluate template outputs. Please see error details and "
-                        "deployment operations. Please see https://aka.ms/arm-common-errors for usage details.",
-                        "details": [{"code": e.code, "message": e.message, "target": e.target}],
-                    }
-            d["properties"]["outputResources"] = [
-                {"id": o["properties"]["targetResource"]["id"]}
-                for o in d["operations"]
-                if o["properties"]["provisioningState"] == "Succeeded"
-            ]
+            error = self._execute(tpl, d, d)
         except ArmError as e:
             error = e.error()
         except Exception as e:  # pylint: disable=broad-exception-caught  # a stand-in bug fails the deployment
             log.exception("deployment %s crashed", name)
             error = {"code": "InternalServerError", "message": f"stand-in deployment error: {e!r}"}
+        self._finish(d, error, start)
+
+    def _execute(self, tpl, d, top):
+        """Deploy tpl's resources in order, then its outputs, recording operations in d (top: the
+        deployment the user started, whose cancel stops nested ones too). Returns the error or None."""
+        error = None
+        for r in tpl.deploy_order():
+            if top.get("cancel") or self._stopping:
+                d["properties"]["provisioningState"] = "Canceled"
+                return {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
+            error = self._deploy_one(tpl, r, d, top)
+            if error:
+                break
+        if error is None:
+            try:
+                d["properties"]["outputs"] = tpl.outputs()
+            except TemplateError as e:
+                error = {
+                    "code": "DeploymentOutputEvaluationFailed",
+                    "message": "Unable to evaluate template outputs. Please see error details and "
+                    "deployment operations. Please see https://aka.ms/arm-common-errors for usage details.",
+                    "details": [{"code": e.code, "message": e.message, "target": e.target}],
+                }
+        d["properties"]["outputResources"] = [
+            {"id": o["properties"]["targetResource"]["id"]}
+            for o in d["operations"]
+            if o["properties"]["provisioningState"] == "Succeeded"
+        ]
+        return error
+
+    def _finish(self, d, error, start):
         with self.mgr.lock:
             p = d["properties"]
             if error is not None and p["provisioningState"] != "Canceled":
@@ -470,7 +493,50 @@ class Deployments:
             p["timestamp"] = now_iso()
             self.mgr.save()
 
-    def _deploy_one(self, tpl, r, d):
+    def nested_template(self, tpl, r, what_if=False):
+        """(target group record, Template) of the nested deployment r of tpl."""
+        g = self.mgr.groups.get(r.nested.resource_group.lower())
+        if g is None:
+            raise rg_not_found(r.nested.resource_group)
+        if not r.nested.inner:
+            return g, tpl.nested_outer(r)
+        props = {"template": r.nested.template, "parameters": tpl.nested_parameters(r)}
+        return g, self.evaluate_template(g, r.name, props, what_if=what_if)
+
+    def _deploy_nested(self, tpl, r, top):
+        """Deploy a nested deployment as ARM does: a deployment of its own in the target group
+        (listed there, with its operations and outputs), run before the resources that depend on it.
+        https://learn.microsoft.com/azure/azure-resource-manager/templates/deploy-to-resource-group#deploy-to-multiple-resource-groups"""
+        start = time.time()
+        g, child = self.nested_template(tpl, r)
+        d = {
+            "id": self._dep_id(g, r.name),
+            "name": r.name,
+            "type": "Microsoft.Resources/deployments",
+            "tags": {},
+            "template": r.nested.template,
+            "operations": [],
+            "properties": {
+                "templateHash": self._template_hash(r.nested.template),
+                "parameters": self._params_view(child) if r.nested.inner else {},
+                "mode": "Incremental",
+                "provisioningState": "Running",
+                "timestamp": now_iso(),
+                "duration": "PT0S",
+                "correlationId": top["properties"].get("correlationId"),
+                "providers": self._providers_view(child),
+                "dependencies": self._deps_view(child),
+            },
+        }
+        with self.mgr.lock:
+            self.deps[f"{g['name'].lower()}/{r.name.lower()}"] = d
+        error = self._execute(child, d, top)
+        self._finish(d, error, start)
+        if error is None:
+            return None
+        return d["properties"].get("error") or error
+
+    def _deploy_one(self, tpl, r, d, top):
         op_id = uuid.uuid4().hex.upper()[:16]
         t0 = time.time()
         op = {
@@ -494,9 +560,13 @@ class Deployments:
         d["operations"].append(op)
         error, status = None, None
         try:
-            body = tpl.resource_body(r)
-            ident = self.ident_of(r.id)
-            status, _ = self.mgr.put_resource(ident, body, r.api_version)
+            if r.nested is not None:
+                error = self._deploy_nested(tpl, r, top)
+                status = 400 if error else 201
+            else:
+                body = tpl.resource_body(r)
+                ident = self.ident_of(r.id)
+                status, _ = self.mgr.put_resource(ident, body, r.api_version)
         except TemplateError as e:
             error = {
                 "code": "InvalidTemplate",

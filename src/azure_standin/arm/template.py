@@ -82,16 +82,48 @@ class TemplateResource:  # pylint: disable=too-many-instance-attributes,too-few-
         self.existing = bool(raw.get("existing"))
         self.depends_on = []  # resolved: list of TemplateResource
         self.scope = raw.get("scope")
+        self.nested = None  # a NestedDeployment when type is Microsoft.Resources/deployments
+
+
+DEPLOYMENTS_TYPE = "microsoft.resources/deployments"
+
+
+class NestedDeployment:  # pylint: disable=too-few-public-methods
+    """A Microsoft.Resources/deployments resource of a template: an inline template deployed to a
+    resource group (its own, or another of the subscription: `resourceGroup`, `subscriptionId`).
+    https://learn.microsoft.com/azure/azure-resource-manager/templates/linked-templates#nested-template
+    https://learn.microsoft.com/azure/azure-resource-manager/templates/deploy-to-resource-group#deploy-to-multiple-resource-groups
+    `expressionEvaluationOptions.scope`: "inner" evaluates the nested template on its own, with the
+    `parameters` the parent passes and resourceGroup()/subscription() of the nested deployment's
+    target; "outer" (the default, also "NotSpecified") evaluates its expressions in the parent
+    (the parent's parameters, variables, resourceGroup()) while its resources go to the target group
+    (linked-templates#expression-evaluation-scope-in-nested-templates)."""
+
+    def __init__(self, resource_group, inner, template, parameters):
+        self.resource_group = resource_group  # the target group's name
+        self.inner = inner
+        self.template = template
+        self.parameters = parameters  # as written in the parent (evaluated in the parent at deploy time)
 
 
 # One template's evaluation state (the template, its context, bound parameters, caches, resources).
 class Template:  # pylint: disable=too-many-instance-attributes
-    def __init__(self, template: dict, parameters: dict, ctx: Context, *, what_if=False):
+    def __init__(self, template: dict, parameters: dict, ctx: Context, *, what_if=False, outer=None, group=None):
         if not isinstance(template, dict):
             raise TemplateError("The template is not a JSON object.")
         self.t = template
         self.ctx = ctx
         self.what_if = what_if
+        # A nested template with outer scope: its expressions are the parent's (`outer`), its
+        # resources go to the nested deployment's group (`group`, a name; default the context's).
+        self.outer = outer
+        self.group = group
+        if outer is not None and (template.get("parameters") or template.get("variables")):
+            raise TemplateError(
+                "A nested template evaluated in the outer scope uses the parent's parameters and variables; "
+                "its own 'parameters'/'variables' are not supported by the stand-in (use "
+                "expressionEvaluationOptions scope 'inner')."
+            )
         self.symbolic = isinstance(template.get("resources"), dict)
         self.functions = {}
         self._var_cache = {}
@@ -113,10 +145,6 @@ class Template:  # pylint: disable=too-many-instance-attributes
                 raise TemplateError(
                     f"Resource copy loops ('copy' on resource '{key or r.get('name')}') are not "
                     "supported by the stand-in."
-                )
-            if r.get("type", "").lower() == "microsoft.resources/deployments":
-                raise TemplateError(
-                    "Nested deployments (Microsoft.Resources/deployments) are not supported by the stand-in."
                 )
         if isinstance(self.t.get("variables"), dict) and "copy" in self.t["variables"]:
             raise TemplateError("Variable copy loops are not supported by the stand-in.")
@@ -292,11 +320,7 @@ class Template:  # pylint: disable=too-many-instance-attributes
                         f"The condition of {where} must evaluate to a boolean; got '{type_name(cond)}'.", target=where
                     )
                 r.condition = cond
-            rg = self.ctx.resource_group()
-            sub = self.ctx.subscription()["subscriptionId"]
-            r.id = make_resource_id(sub, rg["name"], r.type, names_of(r.type, r.name))
-            if scope_id is not None:  # an extension resource: {scope}/providers/{type}/{name}
-                r.id = scope_id + r.id.split(f"/resourceGroups/{rg['name']}", 1)[1]
+            r.id = self._resource_id(r, where, scope_id)
             out.append(r)
         by_id = {r.id.lower(): r for r in out}
         by_key = {r.key: r for r in out if r.key}
@@ -332,6 +356,108 @@ class Template:  # pylint: disable=too-many-instance-attributes
         self._check_cycles(out)
         return out
 
+    def _resource_id(self, r, where, scope_id):
+        """r's id (a nested deployment's in its target group, an extension resource's under its scope)."""
+        group = self.deploy_group()
+        sub = self.ctx.subscription()["subscriptionId"]
+        if r.type.lower() == DEPLOYMENTS_TYPE:
+            if scope_id is not None:
+                raise TemplateError(
+                    f"{where}: a nested deployment's 'scope' is not supported by the stand-in; "
+                    "use its 'resourceGroup' property.",
+                    target=where,
+                )
+            r.nested = self._nested(r.raw, where, sub)
+            group = r.nested.resource_group
+        rid = make_resource_id(sub, group, r.type, names_of(r.type, r.name))
+        if scope_id is not None:  # an extension resource: {scope}/providers/{type}/{name}
+            rid = scope_id + rid.split(f"/resourceGroups/{group}", 1)[1]
+        return rid
+
+    def deploy_group(self) -> str:
+        """The resource group this template's resources are deployed to."""
+        return self.group or self.ctx.resource_group()["name"]
+
+    def _nested(self, raw, where, sub):
+        """The nested deployment a Microsoft.Resources/deployments resource describes; what the
+        stand-in does not play (linked templates, other subscriptions, modes but Incremental) is
+        refused here, before anything is deployed."""
+        props = raw.get("properties")
+        if not isinstance(props, dict):
+            raise TemplateError(f"{where}: a nested deployment needs 'properties'.", target=where)
+        if "templateLink" in props or "parametersLink" in props:
+            raise TemplateError(
+                f"{where}: linked templates (templateLink, parametersLink) are not supported by the stand-in; "
+                "inline the template ('template').",
+                target=where,
+            )
+        if not isinstance(props.get("template"), dict):
+            raise TemplateError(f"{where}: a nested deployment needs an inline 'template' object.", target=where)
+        for key in ("copy", "location"):
+            if key in raw:
+                raise TemplateError(
+                    f"{where}: '{key}' on a nested deployment is not supported by the stand-in.", target=where
+                )
+        mode = self.evaluate(props.get("mode", "Incremental"), where + ".properties.mode")
+        if not isinstance(mode, str) or mode.lower() != "incremental":
+            raise TemplateError(
+                f"{where}: nested deployment mode '{to_string(mode)}' is not supported by the stand-in "
+                "(only Incremental).",
+                target=where,
+            )
+        options = props.get("expressionEvaluationOptions") or {}
+        scope = self.evaluate(options.get("scope", "outer") if isinstance(options, dict) else None, where)
+        if not isinstance(scope, str) or scope.lower() not in ("inner", "outer", "notspecified"):
+            raise TemplateError(
+                f"{where}: expressionEvaluationOptions scope must be 'inner' or 'outer'; got '{to_string(scope)}'.",
+                target=where,
+            )
+        target_sub = self.evaluate(raw.get("subscriptionId", sub), where + ".subscriptionId")
+        if not isinstance(target_sub, str) or target_sub.lower() != sub.lower():
+            raise TemplateError(
+                f"{where}: a nested deployment to another subscription ('{to_string(target_sub)}') is not "
+                "supported by the stand-in.",
+                target=where,
+            )
+        group = self.evaluate(raw.get("resourceGroup", self.deploy_group()), where + ".resourceGroup")
+        if not isinstance(group, str) or not group:
+            raise TemplateError(f"{where}: 'resourceGroup' must be a resource group name.", target=where)
+        parameters = props.get("parameters") or {}
+        inner = scope.lower() == "inner"
+        if not inner and parameters:
+            raise TemplateError(
+                f"{where}: 'parameters' of a nested deployment are passed only with expressionEvaluationOptions "
+                "scope 'inner'.",
+                target=where,
+            )
+        Template.check_static(props["template"])
+        return NestedDeployment(group, inner, props["template"], parameters)
+
+    @classmethod
+    def check_static(cls, template):
+        """What can be checked of a nested template before its parameters are known: the features
+        the stand-in plays and the functions it knows (so a deployment fails before it starts)."""
+        if not isinstance(template, dict):
+            raise TemplateError("The nested template is not a JSON object.")
+        probe = cls.__new__(cls)
+        probe.t = template
+        probe._check_unsupported()  # pylint: disable=protected-access
+        probe.check_functions()
+
+    def nested_outer(self, r: TemplateResource) -> "Template":
+        """The nested template of r when it is evaluated in this (outer) template's scope."""
+        return Template(
+            r.nested.template, {}, self.ctx, what_if=self.what_if, outer=self, group=r.nested.resource_group
+        )
+
+    def nested_parameters(self, r: TemplateResource) -> dict:
+        """The parameters an inner-scope nested deployment gets, evaluated here (the parent)."""
+        where = f"resources[{r.key or r.index}].properties.parameters"
+        values = self.evaluate(r.nested.parameters, where)
+        if not isinstance(values, dict):
+            raise TemplateError(f"{where} must be an object.", target=where)
+        return values
+
     def _scope_id(self, r, where):
         """The id of the resource an extension resource's `scope` names: a resource id, or the
         relative form 'ns/type/name' Bicep emits for a resource in the same resource group.
@@ -343,7 +469,7 @@ class Template:  # pylint: disable=too-many-instance-attributes
             return scope
         parts = scope.split("/")
         rtype = "/".join([parts[0]] + parts[1::2])
-        rg = self.ctx.resource_group()["name"]
+        rg = self.deploy_group()
         return make_resource_id(self.ctx.subscription()["subscriptionId"], rg, rtype, parts[2::2])
 
     @staticmethod
@@ -508,6 +634,8 @@ class Template:  # pylint: disable=too-many-instance-attributes
         return v
 
     def variable(self, name):
+        if self.outer is not None:
+            return self.outer.variable(name)
         variables = self.t.get("variables") or {}
         found, raw = get_ci(variables, name)
         if not found:
@@ -529,6 +657,8 @@ class Template:  # pylint: disable=too-many-instance-attributes
         return copy.deepcopy(val)
 
     def parameter(self, name):
+        if self.outer is not None:
+            return self.outer.parameter(name)
         found, v = get_ci(self.params, name)
         if not found:
             declared = self.t.get("parameters") or {}

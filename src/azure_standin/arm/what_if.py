@@ -38,8 +38,29 @@ def compute_changes(engine, g, name, props):
     resources. https://learn.microsoft.com/azure/azure-resource-manager/templates/deploy-what-if"""
     tpl = engine.evaluate_template(g, name, props, what_if=True)
     changes = []
+    groups = {g["name"].lower()}
+    _changes_of(engine, tpl, changes, groups)
+    ids = {c["resourceId"].lower() for c in changes}
+    with engine.mgr.lock:
+        for rec in engine.mgr.res.values():
+            if rec["rg"] in groups and rec["id"].lower() not in ids and len(rec["type"].split("/")) == 2:
+                changes.append({"resourceId": rec["id"], "changeType": "Ignore", "before": engine.mgr.view(rec)})
+    return {"status": "Succeeded", "properties": {"changes": changes}}
+
+
+def _changes_of(engine, tpl, changes, groups):
+    """The changes of tpl's resources; a nested deployment's resources are listed in its place, as
+    what-if expands nested templates (deploy-what-if, "What-if limits": up to 500 nested templates)."""
     for r in tpl.resources:
         if not r.condition or r.existing:
+            continue
+        if r.nested is not None:
+            try:
+                target, child = engine.nested_template(tpl, r, what_if=True)
+            except TemplateError as e:
+                raise ArmError(400, "InvalidTemplate", e.message, target=r.id) from e
+            groups.add(target["name"].lower())
+            _changes_of(engine, child, changes, groups)
             continue
         try:
             desired = tpl.resource_body(r)
@@ -66,12 +87,6 @@ def compute_changes(engine, g, name, props):
         if delta:
             change["delta"] = delta
         changes.append(change)
-    ids = {c["resourceId"].lower() for c in changes}
-    with engine.mgr.lock:
-        for rec in engine.mgr.res.values():
-            if rec["rg"] == g["name"].lower() and rec["id"].lower() not in ids and len(rec["type"].split("/")) == 2:
-                changes.append({"resourceId": rec["id"], "changeType": "Ignore", "before": engine.mgr.view(rec)})
-    return {"status": "Succeeded", "properties": {"changes": changes}}
 
 
 def _mask_secrets(r, body):

@@ -26,6 +26,9 @@ DOCKER_HUB = "docker.io"
 # The template parameters of the pull (templates/inference.bicep).
 FROM_REGISTRY, REGISTRY_NAME, REGISTRY_SERVER = "imageFromRegistry", "imageRegistryName", "imageRegistryServer"
 TEMPLATE_PARAMETERS = (FROM_REGISTRY, REGISTRY_NAME, REGISTRY_SERVER)
+# The registry's resource group when it is not the app's (the template deploys the AcrPull role
+# there, in a module); passed only then, so a template from before it still pulls from its own group.
+REGISTRY_GROUP = "imageRegistryResourceGroup"
 # What ACR answers an import of a tag it already has (mode NoForce: "any existing target tags will
 # fail the operation before any copying begins", ImportMode in the REST spec).
 _TAG_EXISTS = "already exists in target registry"
@@ -109,21 +112,21 @@ class RegistryPlan:
     create: bool
     login_server: str | None  # None until a new one is created
     provisioned: bool  # provision created it (now, or before): delete removes it
+    app_group: str = ""  # the endpoint's resource group
+
+    @property
+    def elsewhere(self) -> bool:
+        """The registry is in another resource group of the subscription than the app."""
+        return bool(self.app_group) and self.resource_group.lower() != self.app_group.lower()
 
 
 def plan(name: str, found: Found | None, group: str, location: str) -> RegistryPlan:
-    """Reuse the registry of that name in the subscription (its resource group must be the app's:
-    the template grants AcrPull on it from there), else create it in the app's group and region."""
+    """Reuse the registry of that name in the subscription, in whichever of its resource groups it
+    is (the template grants AcrPull on it there, by a nested deployment), else create it in the
+    app's group and region."""
     if found is None:
-        return RegistryPlan(name, group, location, True, None, True)
-    if found.resource_group.lower() != group.lower():
-        raise RegistryError(
-            f"the container registry {name} is in resource group '{found.resource_group}', not in "
-            f"'{group}' where the endpoint is",
-            f"Pass a registry of '{group}' (or a new name, which provision creates there); the template "
-            "grants the app's identity AcrPull on a registry of its own resource group.",
-        )
-    return RegistryPlan(name, found.resource_group, found.location, False, found.login_server, found.provisioned)
+        return RegistryPlan(name, group, location, True, None, True, group)
+    return RegistryPlan(name, found.resource_group, found.location, False, found.login_server, found.provisioned, group)
 
 
 def name_taken(name: str, reason: str | None, message: str | None) -> RegistryError:
@@ -142,22 +145,28 @@ def name_taken(name: str, reason: str | None, message: str | None) -> RegistryEr
 
 def template_values(registry: RegistryPlan, login_server: str, image: SourceImage) -> dict[str, Any]:
     """The template parameters of a pull from the registry (and the image there)."""
-    return {
+    values: dict[str, Any] = {
         FROM_REGISTRY: True,
         REGISTRY_NAME: registry.name,
         REGISTRY_SERVER: login_server,
         "image": f"{login_server}/{image.target}",
     }
+    if registry.elsewhere:
+        values[REGISTRY_GROUP] = registry.resource_group
+    return values
 
 
-def missing_parameters(types: Mapping[str, str]) -> list[str]:
-    """The pull's parameters a template lacks (a workspace's Bicep from before --image-registry)."""
-    return [p for p in TEMPLATE_PARAMETERS if p not in types]
+def missing_parameters(types: Mapping[str, str], registry: RegistryPlan | None = None) -> list[str]:
+    """The pull's parameters a template lacks (a workspace's Bicep from before --image-registry, or
+    from before registries of another resource group, when the registry is in one)."""
+    wanted = TEMPLATE_PARAMETERS + ((REGISTRY_GROUP,) if registry is not None and registry.elsewhere else ())
+    return [p for p in wanted if p not in types]
 
 
 def template_too_old(bicep: str, missing: list[str]) -> RegistryError:
+    since = "registries of another resource group" if missing == [REGISTRY_GROUP] else "--image-registry"
     return RegistryError(
-        f"{bicep} has no parameter {', '.join(missing)}: it predates --image-registry",
+        f"{bicep} has no parameter {', '.join(missing)}: it predates {since}",
         "Merge the shipped template's image pull (imageFromRegistry, the pull identity, its AcrPull role "
         "assignment, the app's identity and registries) into it, or deploy without --image-registry.",
     )
@@ -174,6 +183,11 @@ def plan_lines(registry: RegistryPlan, image: SourceImage) -> list[str]:
         where = f"new, {SKU} tier, in resource group '{registry.resource_group}' ({registry.location})"
     else:
         where = f"reused ({registry.login_server}, resource group '{registry.resource_group}')"
+        if registry.elsewhere:
+            where += (
+                f"; its AcrPull role assignment is deployed there, in a nested deployment of the template "
+                f"(the app stays in '{registry.app_group}')"
+            )
     return [
         f"Container registry {registry.name}: {where}",
         f"Image {image}: imported into it server-side as {image.target} (skipped when that tag is there)",

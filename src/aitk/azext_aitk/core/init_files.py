@@ -16,6 +16,10 @@ def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
     serve = (json.dumps(ws_mod.DEFAULT_SERVE_CONFIG, indent=2) + "\n").encode()
     return [
         (ws.bicep_file, shipped_templates.BICEP.read_bytes()),
+        *(
+            (ws.bicep_file.parent / module, (shipped_templates.TEMPLATES_DIR / module).read_bytes())
+            for module in shipped_templates.MODULES
+        ),
         (ws.parameters_file, shipped_templates.PARAMETERS.read_bytes()),
         (ws.path(ws_mod.SERVE_FILE), serve),
     ]

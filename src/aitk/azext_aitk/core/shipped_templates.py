@@ -7,10 +7,14 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 BICEP = TEMPLATES_DIR / "inference.bicep"
 ARM_JSON = TEMPLATES_DIR / "inference.json"
 PARAMETERS = TEMPLATES_DIR / "inference.parameters.json"
+# The Bicep's module (the AcrPull role in the registry's resource group), beside it in a workspace too:
+# an edited inference.bicep is compiled by az's Bicep CLI, which reads the module from there.
+MODULES = (Path("modules") / "acr-pull.bicep",)
 
 
 def missing() -> list[str]:
-    return [p.name for p in (BICEP, ARM_JSON, PARAMETERS) if not p.is_file()]
+    files = (BICEP, ARM_JSON, PARAMETERS, *(TEMPLATES_DIR / m for m in MODULES))
+    return [str(p.relative_to(TEMPLATES_DIR)) for p in files if not p.is_file()]
 
 
 def default_image() -> str:

@@ -20,8 +20,9 @@ class Checked:
 
 def check(cli_ctx, subscription, group, location, template, plan, name):
     """The registry plan (None without --image-registry): reuse the registry of that name in the
-    subscription, else create one in the app's group and region if the name is free across Azure;
-    refusals are one line, before anything is created (the name itself: _validators.py)."""
+    subscription (in any of its resource groups), else create one in the app's group and region if
+    the name is free across Azure; refusals are one line, before anything is created (the name
+    itself: _validators.py)."""
     if name is None:
         return None
     missing = image_registry.missing_parameters(template.types)
@@ -30,6 +31,9 @@ def check(cli_ctx, subscription, group, location, template, plan, name):
     image = image_registry.source_image(plan.values.get("image") or shipped_templates.default_image())
     found = container_registry.find(cli_ctx, subscription, name)
     registry = image_registry.plan(name, found, group, location)
+    missing = image_registry.missing_parameters(template.types, registry)
+    if missing:
+        raise image_registry.template_too_old(template.file, missing)
     if registry.create:
         available, reason, message = container_registry.name_availability(cli_ctx, subscription, name)
         if not available:

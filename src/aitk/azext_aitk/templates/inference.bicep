@@ -56,7 +56,7 @@ param acaLogAnalyticsName string = 'aitk-logs-${substring(uniqueString(resourceG
 @description('Container image (vLLM\'s OpenAI server image).')
 param image string = 'vllm/vllm-openai:v0.32.0'
 
-@description('Pull the image from the Azure Container Registry imageRegistryName (in this resource group) with a user-assigned managed identity that holds AcrPull on it (no admin user, no password), instead of from Docker Hub. `provision --image-registry` sets it.')
+@description('Pull the image from the Azure Container Registry imageRegistryName (in imageRegistryResourceGroup) with a user-assigned managed identity that holds AcrPull on it (no admin user, no password), instead of from Docker Hub. `provision --image-registry` sets it.')
 param imageFromRegistry bool = false
 
 @description('The Azure Container Registry the image is pulled from when imageFromRegistry is true.')
@@ -64,6 +64,9 @@ param imageRegistryName string = ''
 
 @description('The login server of that registry (e.g. myregistry.azurecr.io).')
 param imageRegistryServer string = ''
+
+@description('The resource group of that registry when it is not this one (another resource group of the subscription); empty: this resource group.')
+param imageRegistryResourceGroup string = ''
 
 @description('The endpoint\'s API key; kept only as the container app secret \'api-key\'.')
 @secure()
@@ -108,6 +111,9 @@ var shareResourceName = '${storageAccountName}/default/${fileShareName}'
 // The identity the app pulls its image with: user-assigned, so its AcrPull role is in place
 // before the app's first pull (https://learn.microsoft.com/azure/container-apps/managed-identity-image-pull).
 var pullIdentityName = 'aitk-pull-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+
+// The registry's resource group; its AcrPull role assignment is deployed there (modules/acr-pull.bicep).
+var imageRegistryGroup = empty(imageRegistryResourceGroup) ? resourceGroup().name : imageRegistryResourceGroup
 
 // AcrPull, a built-in role: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/containers#acrpull
 var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
@@ -255,6 +261,7 @@ resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2025-07-
 
 resource imageRegistry 'Microsoft.ContainerRegistry/registries@2025-04-01' existing = {
   name: imageRegistryName
+  scope: resourceGroup(imageRegistryGroup)
 }
 
 resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (imageFromRegistry) {
@@ -265,13 +272,14 @@ resource pullIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-
   }
 }
 
-resource pullRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (imageFromRegistry) {
-  name: guid(imageRegistry.id, pullIdentity.id, acrPullRoleId)
-  scope: imageRegistry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
+module pullRole 'modules/acr-pull.bicep' = if (imageFromRegistry) {
+  name: 'aitk-acr-pull-${substring(uniqueString(resourceGroup().id), 0, 5)}'
+  scope: resourceGroup(imageRegistryGroup)
+  params: {
+    registryName: imageRegistryName
+    roleAssignmentName: guid(imageRegistry.id, pullIdentity.id, acrPullRoleId)
     principalId: pullIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
   }
   dependsOn: [
     pullIdentity
