@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.az_harness import one_error
 from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
 
 RG = "aitk-toolkit-ws"
@@ -30,13 +31,6 @@ def _env(az_cloud, name):
     return _ok(
         az_cloud("resource", "show", "-g", RG, "-n", name, "--resource-type", "Microsoft.App/managedEnvironments")
     )
-
-
-def _one_line_refusal(proc):
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +62,7 @@ def test_unmigrated_files_are_refused_before_anything_is_deployed(az_cloud, tool
     ws = toolkit["ws"]
     before = _snapshot(ws)
     for command in (["provision", "--parameters", f"defaultCommands={FAKE_COMMAND}"], ["deploy"], ["endpoint"]):
-        line = _one_line_refusal(az_cloud("aitk", "inference", *command, cwd=ws))
+        line = one_error(az_cloud("aitk", "inference", *command, cwd=ws))
         assert "AI Toolkit's original inference files" in line and "inference.bicep" in line
     assert _deployments(az_cloud) == ["finetuning"]
     assert _snapshot(ws) == before
@@ -132,7 +126,7 @@ def test_the_help_example_for_fine_tunings_profile_runs_as_pasted(az_cloud, tool
 
 def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
     before = _snapshot(toolkit["ws"])
-    line = _one_line_refusal(
+    line = one_error(
         az_cloud(
             "aitk",
             "inference",
