@@ -13,7 +13,7 @@ import pytest
 
 from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.az_harness import one_error
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_PARAMETERS, FAKE_SERVER, FINETUNING_TEMPLATE
 
 RG = "aitk-toolkit-ws"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "aitk_workspaces" / "Phi-3-mini-4k-instruct-finetuned"
@@ -61,7 +61,7 @@ def toolkit(az_cloud, standin, tmp_path_factory):
 def test_unmigrated_files_are_refused_before_anything_is_deployed(az_cloud, toolkit):
     ws = toolkit["ws"]
     before = _snapshot(ws)
-    for command in (["provision", "--parameters", f"defaultCommands={FAKE_COMMAND}"], ["deploy"], ["endpoint"]):
+    for command in (["provision", *FAKE_PARAMETERS], ["deploy"], ["endpoint"]):
         line = one_error(az_cloud("aitk", "inference", *command, cwd=ws))
         assert "AI Toolkit's original inference files" in line and "inference.bicep" in line
     assert _deployments(az_cloud) == ["finetuning"]
@@ -93,8 +93,7 @@ def test_what_if_names_the_reused_resources(az_cloud, toolkit):
         "inference",
         "provision",
         "--what-if",
-        "--parameters",
-        f"defaultCommands={FAKE_COMMAND}",
+        *FAKE_PARAMETERS,
         cwd=toolkit["ws"],
     )
     _ok(proc, parse=False)
@@ -133,8 +132,7 @@ def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
             "provision",
             "--gpu-profile",
             "NC48-A100",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             cwd=toolkit["ws"],
         )
     )
@@ -143,9 +141,7 @@ def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
 
 
 def test_provision_serves_from_fine_tunings_environment(az_cloud, toolkit):
-    _ok(
-        az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=toolkit["ws"])
-    )
+    _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=toolkit["ws"]))
     cfg = json.loads((toolkit["ws"] / "infra" / "inference.config.json").read_text())
     assert cfg["ACA_APP_ENDPOINT"].startswith("https://")
     assert cfg["STORAGE_ACCOUNT_NAME"] == toolkit["out"]["STORAGE_ACCOUNT_NAME"]

@@ -14,7 +14,7 @@ import pytest
 
 from aitk_testkit.az_harness import AZ, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -33,7 +33,7 @@ def day2(az_cloud, standin, provision_fake, tmp_path_factory):
     )
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
-    app = provision_fake(ws, RG, "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+    app = provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
     cfg, app_id = app["cfg"], app["app_id"]
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
     return {"ws": ws, "share": share, "cfg": cfg, "key": key, "app_id": app_id, "env": az_cloud.env}

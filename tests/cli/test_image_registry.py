@@ -11,13 +11,13 @@ import time
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 RG = "aitk-acr"
 FT_STORAGE = "aitkacrft01"
 REGISTRY = "aitkacrtest01"
 PINNED = "vllm/vllm-openai:v0.32.0"  # the template's default image (core/shipped_templates.default_image)
-ARGS = ("--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+ARGS = ("--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
 
 
 def _refused(proc):

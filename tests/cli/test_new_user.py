@@ -17,7 +17,7 @@ import pytest
 
 from aitk_testkit.az_harness import Az, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning, write_finetuning_config
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning, write_finetuning_config
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -26,7 +26,7 @@ LOCATION = "eastus"
 FT_STORAGE = "aitknuft01"
 FT_SHARE = "finetuning"
 # What the fixture provisions with; a later provision passes the same so it changes nothing.
-SAME_AS_FIXTURE = ("--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}")
+SAME_AS_FIXTURE = ("--min-replicas", "1", *FAKE_PARAMETERS)
 
 
 def _finetuning_config(ws, subscription, group, storage=FT_STORAGE):
@@ -127,8 +127,7 @@ def test_missing_group_is_created_with_location_and_results_survive_only_show_er
         group,
         "-l",
         LOCATION,
-        "--parameters",
-        f"defaultCommands={FAKE_COMMAND}",
+        *FAKE_PARAMETERS,
         "-o",
         "json",
         "--workspace",

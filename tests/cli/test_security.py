@@ -11,7 +11,7 @@ import pytest
 from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.az_harness import one_error
 from aitk_testkit.local_http import JsonHandler, serving
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 RG = "aitk-sec"
 STORAGE = "aitksecft01"
@@ -30,9 +30,7 @@ def sec(az_cloud, standin, tmp_path_factory):
     ws.mkdir()
     share = seed_fake_finetuning(standin, az_cloud, ws, RG, STORAGE)
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
-    provision = az_cloud(
-        "aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "--debug", cwd=ws
-    )
+    provision = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, "--debug", cwd=ws)
     _ok(provision, parse=False)
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
     storage_keys = [k["value"] for k in _ok(az_cloud("storage", "account", "keys", "list", "-g", RG, "-n", STORAGE))]
@@ -49,9 +47,7 @@ def _assert_no_secret(sec, proc):
 
 def test_debug_never_shows_the_api_key_or_a_storage_key(az_cloud, sec):
     _assert_no_secret(sec, sec["provision"])
-    again = az_cloud(
-        "aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "--debug", cwd=sec["ws"]
-    )
+    again = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, "--debug", cwd=sec["ws"])
     _ok(again, parse=False)
     _assert_no_secret(sec, again)  # the app exists now: its key is read back (listSecrets)
     adapter = _adapter(sec["ws"] / "adapters" / "dbg")

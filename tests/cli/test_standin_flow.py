@@ -11,7 +11,7 @@ import json
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -45,9 +45,7 @@ def test_missing_resource_group_is_one_clear_error(az_cloud, flow):
 
 
 def test_what_if_deploys_nothing(az_cloud, flow):
-    proc = az_cloud(
-        "aitk", "inference", "provision", "--what-if", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]
-    )
+    proc = az_cloud("aitk", "inference", "provision", "--what-if", *FAKE_PARAMETERS, cwd=flow["ws"])
     _ok(proc, parse=False)
     assert "Microsoft.App/containerApps" in proc.stdout and "Resource changes:" in proc.stdout
     assert not (flow["ws"] / "infra" / "inference.config.json").exists()
@@ -59,8 +57,7 @@ def test_provision_writes_the_config(az_cloud, flow):
             "aitk",
             "inference",
             "provision",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             "-o",
             "json",
             cwd=flow["ws"],
@@ -77,7 +74,7 @@ def test_provision_writes_the_config(az_cloud, flow):
 def test_reprovision_keeps_the_key_and_config(az_cloud, flow):
     key1 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     cfg1 = (flow["ws"] / "infra" / "inference.config.json").read_text()
-    _ok(az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]))
+    _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=flow["ws"]))
     key2 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     assert key1 == key2 and key1
     assert (flow["ws"] / "infra" / "inference.config.json").read_text() == cfg1

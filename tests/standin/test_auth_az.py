@@ -95,67 +95,20 @@ def test_inference_template_with_az(az_signed_in, arm_standin):
         "apiKeySecondary=k-az-2",
         'defaultCommands=["python3", "-c", "import time; time.sleep(30)"]',
     ]
-    v = az_signed_in.ok(
-        "deployment",
-        "group",
-        "validate",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "-o",
-        "json",
-    )
+    on_group = ("-g", "rg-azinf", "--template-file", str(INFERENCE_TEMPLATE), "--parameters", *params)
+
+    def what_if():
+        return az_signed_in.ok("deployment", "group", "what-if", *on_group, "--no-pretty-print", "-o", "json")
+
+    v = az_signed_in.ok("deployment", "group", "validate", *on_group, "-o", "json")
     assert v["properties"]["provisioningState"] == "Succeeded"
-    wi = az_signed_in.ok(
-        "deployment",
-        "group",
-        "what-if",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "--no-pretty-print",
-        "-o",
-        "json",
-    )
+    wi = what_if()
     assert {c["changeType"] for c in wi["changes"]} == {"Create"}
-    d = az_signed_in.ok(
-        "deployment",
-        "group",
-        "create",
-        "-g",
-        "rg-azinf",
-        "-n",
-        "inference",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "-o",
-        "json",
-    )
+    d = az_signed_in.ok("deployment", "group", "create", "-n", "inference", *on_group, "-o", "json")
     outs = {k: v["value"] for k, v in d["properties"]["outputs"].items()}
     assert outs["ACA_APP_ENDPOINT"].startswith("https://127.0.0.1:") and outs["RESOURCE_GROUP_NAME"] == "rg-azinf"
     assert "k-az-1" not in json.dumps(d)
-    wi2 = az_signed_in.ok(
-        "deployment",
-        "group",
-        "what-if",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "--no-pretty-print",
-        "-o",
-        "json",
-    )
+    wi2 = what_if()
     assert {c["changeType"] for c in wi2["changes"]} <= {"NoChange", "Ignore"}, [
         (c["resourceId"], c["changeType"], c.get("delta")) for c in wi2["changes"] if c["changeType"] == "Modify"
     ]
