@@ -14,7 +14,7 @@ import pytest
 
 from aitk_testkit.az_harness import AZ, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -25,12 +25,8 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def day2(az_cloud, standin, provision_fake, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("day2") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(
-        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
-    )
+def day2(az_cloud, fake_finetuning, provision_fake):
+    ws, share = fake_finetuning("day2", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job")
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
     app = provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")

@@ -41,11 +41,9 @@ def _types(az_cloud, group=RG):
 
 
 @pytest.fixture(scope="module")
-def acr_ws(az_cloud, standin, tmp_path_factory):
+def acr_ws(az_cloud, fake_finetuning):
     """Fine-tuning's group and storage with the fake server, nothing provisioned yet."""
-    ws = tmp_path_factory.mktemp("acr") / "workspace"
-    ws.mkdir()
-    seed_fake_finetuning(standin, az_cloud, ws, RG, FT_STORAGE, placeholder_model=False, job_name="job")
+    ws, _ = fake_finetuning("acr", RG, FT_STORAGE, placeholder_model=False, job_name="job")
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
     return ws
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_PARAMETERS, FINETUNING_TEMPLATE, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, FINETUNING_TEMPLATE
 
 RG = "aitk-keys"
 LOCATION = "eastus"
@@ -19,13 +19,9 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def keys_ws(az_cloud, standin, provision_fake, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("keys") / "workspace"
-    ws.mkdir(parents=True)
-    seed_fake_finetuning(
-        standin,
-        az_cloud,
-        ws,
+def keys_ws(fake_finetuning, provision_fake):
+    ws, _ = fake_finetuning(
+        "keys",
         RG,
         FT_STORAGE,
         FT_SHARE,

@@ -17,7 +17,7 @@ import pytest
 
 from aitk_testkit.az_harness import Az, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning, write_finetuning_config
+from aitk_testkit.scenario import FAKE_PARAMETERS, write_finetuning_config
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -38,13 +38,9 @@ def _with_env(az, **extra):
 
 
 @pytest.fixture(scope="module")
-def nu(az_cloud, standin, provision_fake, tmp_path_factory):
+def nu(fake_finetuning, provision_fake):
     """A fine-tuning workspace provisioned with one warm replica of the fake server."""
-    ws = tmp_path_factory.mktemp("newuser") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(
-        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
-    )
+    ws, share = fake_finetuning("newuser", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job")
     app = provision_fake(ws, RG, *SAME_AS_FIXTURE)
     init = app["init"]
     assert "Next:" in init.stderr and "az aitk inference provision" in init.stderr, init.stderr

@@ -11,7 +11,7 @@ import pytest
 from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.az_harness import one_error
 from aitk_testkit.local_http import JsonHandler, serving
-from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 RG = "aitk-sec"
 STORAGE = "aitksecft01"
@@ -25,10 +25,8 @@ def _adapter(folder, rank=8):
 
 
 @pytest.fixture(scope="module")
-def sec(az_cloud, standin, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("sec") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(standin, az_cloud, ws, RG, STORAGE)
+def sec(az_cloud, fake_finetuning):
+    ws, share = fake_finetuning("sec", RG, STORAGE)
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
     provision = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, "--debug", cwd=ws)
     _ok(provision, parse=False)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -20,12 +20,10 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def flow(az_cloud, standin, tmp_path_factory):
+def flow(fake_finetuning):
     """A fine-tuning workspace: RG, storage + share (fine-tuning's template), the fake server on
     the share, infra/finetuning.config.json."""
-    ws = tmp_path_factory.mktemp("flow") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, job_name="job")
+    ws, share = fake_finetuning("flow", RG, FT_STORAGE, FT_SHARE, job_name="job")
     adapter = ws / "adapters" / "run1"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))

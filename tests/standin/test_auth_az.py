@@ -5,15 +5,12 @@ templates, and Azure's error codes as az shows them. Plus `python -m azure_stand
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from aitk_testkit.az_harness import sign_in
 from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
-from standin.conftest import INFERENCE_TEMPLATE
+from standin.conftest import INFERENCE_TEMPLATE, start_serve
 
 
 def test_login_account_and_token(az_signed_in, arm_standin):
@@ -132,23 +129,9 @@ def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
     import requests
 
     state = tmp_path / "state"
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, info = start_serve(state)
     try:
         info_path = state / "standin.json"
-        for _ in range(200):
-            if info_path.is_file():
-                break
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.05)
-        info = json.loads(info_path.read_text())
-        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
         r = requests.get(
             f"{info['url']}/{info['tenant_id']}/v2.0/.well-known/openid-configuration", verify=info["ca_bundle"]
         )
