@@ -37,7 +37,7 @@ from pathlib import Path
 from aitk_testkit.az_harness import AZ, current_wheel, signed_in_az
 from aitk_testkit.scenario import (
     DEMO_MODEL,
-    FAKE_COMMAND,
+    FAKE_PARAMETERS,
     RESOURCE_GROUP,
     openai_client,
     seed_fake_finetuning,
@@ -150,8 +150,7 @@ class SyncWorld:
             "aitk",
             "inference",
             "provision",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             "-o",
             "none",
             cwd=self.ws,

@@ -101,7 +101,7 @@ def load(url, concurrency, n_requests, max_tokens, prompt_ids):
 
 
 def hf_server(port, model_dir, adapter_dir):
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import ThreadingHTTPServer
 
     import torch
     from peft import PeftModel
@@ -113,20 +113,11 @@ def hf_server(port, model_dir, adapter_dir):
     ).eval()
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    from aitk_testkit.local_http import JsonHandler
 
-        def _send(self, code, obj):
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_GET(self):
-            self._send(200 if self.path == "/health" else 404, {})
+            self.send_json(200 if self.path == "/health" else 404, {})
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -142,7 +133,7 @@ def hf_server(port, model_dir, adapter_dir):
                     pad_token_id=0,
                 )
             new = out[0, ids.shape[1] :].tolist()
-            self._send(200, {"choices": [{"token_ids": new}], "usage": {"completion_tokens": len(new)}})
+            self.send_json(200, {"choices": [{"token_ids": new}], "usage": {"completion_tokens": len(new)}})
 
     class Server(ThreadingHTTPServer):
         request_queue_size = 256  # accept every client at once; the lock serializes the work

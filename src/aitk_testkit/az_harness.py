@@ -117,6 +117,18 @@ def ok(proc, parse=True):
     return json.loads(proc.stdout) if parse and proc.stdout.strip() else None
 
 
+def one_error(proc, *needles, in_line=False):
+    """Assert an az run failed as a user should see it: non-zero, no traceback, exactly one ERROR
+    line; each of `needles` in stderr (in that line when `in_line`). The ERROR line."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in (errors[0] if in_line else proc.stderr), proc.stderr
+    return errors[0]
+
+
 class Az:
     """The real az with one environment."""
 
@@ -165,6 +177,26 @@ class Az:
         """Run az with `-o json`; its parsed output (AzError on failure)."""
         proc = self.run(*args, "-o", "json", cwd=cwd, capture=True)
         return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+    def spawn(self, *args, cwd, timeout=60):
+        """az under a real pseudo-terminal (pexpect, from requirements/ext.txt; TERM=dumb, 40x200):
+        the pexpect child. AITK_TEST_TRANSCRIPT names a file that gets what the terminal shows."""
+        import pexpect  # pylint: disable=import-outside-toplevel  # only the terminal tests need it
+
+        child = pexpect.spawn(
+            self.executable,
+            list(args),
+            env=dict(self.env, TERM="dumb"),
+            cwd=str(cwd),
+            encoding="utf-8",
+            timeout=timeout,
+            dimensions=(40, 200),
+        )
+        if os.environ.get("AITK_TEST_TRANSCRIPT"):
+            child.logfile_read = open(  # pylint: disable=consider-using-with  # pexpect writes it until the end
+                os.environ["AITK_TEST_TRANSCRIPT"], "a", encoding="utf-8"
+            )
+        return child
 
     def add_extension(self, wheel):
         """`az extension add --source <wheel>`: aitk installed the way a user installs it."""

@@ -59,6 +59,8 @@ FAKE_SERVER = HERE / "fake_server.py"
 # The app's start command for tests that need a serving app but not vLLM: the stdlib stand-in for
 # the launcher (fake_server.py here), copied to the share's root by `seed_fake_finetuning`.
 FAKE_COMMAND = json.dumps(["python3", "/mount/fake_server.py"])
+# What `az aitk inference provision` takes to run FAKE_COMMAND.
+FAKE_PARAMETERS = ("--parameters", f"defaultCommands={FAKE_COMMAND}")
 
 
 def write_finetuning_config(workspace, subscription, group, storage, share_name, *, job_name="aitk-finetune-job"):

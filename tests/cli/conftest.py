@@ -8,6 +8,7 @@ import time
 import pytest
 
 from aitk_testkit.az_harness import Az, az_env, ok, signed_in_az
+from aitk_testkit.scenario import seed_fake_finetuning
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,20 @@ def standin(azure_standin):
 def az_cloud(standin, tmp_path_factory, aitk_wheel):
     """`az` signed in to the stand-in, with aitk installed from the wheel."""
     return signed_in_az(standin, tmp_path_factory.mktemp("az-cloud"), aitk_wheel)
+
+
+@pytest.fixture(scope="session")
+def fake_finetuning(az_cloud, standin, tmp_path_factory):
+    """A function: a new workspace folder (`<name>N/workspace`) and fine-tuning's storage in `group`,
+    seeded by scenario.seed_fake_finetuning (the arguments after `group` are its own). Returns
+    (the workspace, the share's folder)."""
+
+    def seed(name, group, *args, **options):
+        ws = tmp_path_factory.mktemp(name) / "workspace"
+        ws.mkdir()
+        return ws, seed_fake_finetuning(standin, az_cloud, ws, group, *args, **options)
+
+    return seed
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.scenario import FAKE_PARAMETERS, FAKE_SERVER, FINETUNING_TEMPLATE
 
 RG = "aitk-older-ws"
 SUFFIX = "k2x9q"
@@ -69,7 +69,7 @@ def older(az_cloud, standin, tmp_path_factory):
 
 
 def test_an_older_workspace_is_migrated_and_served_from_fine_tunings_environment(az_cloud, older):
-    refused = az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=older)
+    refused = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=older)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ERROR:")]
     assert refused.returncode != 0 and "Traceback" not in refused.stderr and len(errors) == 1, refused.stderr
     assert "AI Toolkit's original inference files" in errors[0]
@@ -79,7 +79,7 @@ def test_an_older_workspace_is_migrated_and_served_from_fine_tunings_environment
     assert results["infra/provision/inference.parameters.json"] == "migrated"
     assert results["infra/inference.config.json"] == "migrated"
 
-    _ok(az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=older))
+    _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=older))
     cfg = json.loads((older / "infra" / "inference.config.json").read_text())
     assert cfg["ACA_APP_ENDPOINT"].startswith("https://") and "PROVISION_STATE" not in cfg
     assert cfg["STORAGE_ACCOUNT_NAME"] == OLDER_NAMES["storageAccountName"]

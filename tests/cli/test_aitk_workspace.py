@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_TEMPLATE
+from aitk_testkit.az_harness import one_error
+from aitk_testkit.scenario import FAKE_PARAMETERS, FAKE_SERVER, FINETUNING_TEMPLATE
 
 RG = "aitk-toolkit-ws"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "aitk_workspaces" / "Phi-3-mini-4k-instruct-finetuned"
@@ -30,13 +31,6 @@ def _env(az_cloud, name):
     return _ok(
         az_cloud("resource", "show", "-g", RG, "-n", name, "--resource-type", "Microsoft.App/managedEnvironments")
     )
-
-
-def _one_line_refusal(proc):
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +61,8 @@ def toolkit(az_cloud, standin, tmp_path_factory):
 def test_unmigrated_files_are_refused_before_anything_is_deployed(az_cloud, toolkit):
     ws = toolkit["ws"]
     before = _snapshot(ws)
-    for command in (["provision", "--parameters", f"defaultCommands={FAKE_COMMAND}"], ["deploy"], ["endpoint"]):
-        line = _one_line_refusal(az_cloud("aitk", "inference", *command, cwd=ws))
+    for command in (["provision", *FAKE_PARAMETERS], ["deploy"], ["endpoint"]):
+        line = one_error(az_cloud("aitk", "inference", *command, cwd=ws))
         assert "AI Toolkit's original inference files" in line and "inference.bicep" in line
     assert _deployments(az_cloud) == ["finetuning"]
     assert _snapshot(ws) == before
@@ -99,8 +93,7 @@ def test_what_if_names_the_reused_resources(az_cloud, toolkit):
         "inference",
         "provision",
         "--what-if",
-        "--parameters",
-        f"defaultCommands={FAKE_COMMAND}",
+        *FAKE_PARAMETERS,
         cwd=toolkit["ws"],
     )
     _ok(proc, parse=False)
@@ -132,15 +125,14 @@ def test_the_help_example_for_fine_tunings_profile_runs_as_pasted(az_cloud, tool
 
 def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
     before = _snapshot(toolkit["ws"])
-    line = _one_line_refusal(
+    line = one_error(
         az_cloud(
             "aitk",
             "inference",
             "provision",
             "--gpu-profile",
             "NC48-A100",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             cwd=toolkit["ws"],
         )
     )
@@ -149,9 +141,7 @@ def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
 
 
 def test_provision_serves_from_fine_tunings_environment(az_cloud, toolkit):
-    _ok(
-        az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=toolkit["ws"])
-    )
+    _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=toolkit["ws"]))
     cfg = json.loads((toolkit["ws"] / "infra" / "inference.config.json").read_text())
     assert cfg["ACA_APP_ENDPOINT"].startswith("https://")
     assert cfg["STORAGE_ACCOUNT_NAME"] == toolkit["out"]["STORAGE_ACCOUNT_NAME"]

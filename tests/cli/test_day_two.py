@@ -6,16 +6,15 @@ chat completions slowly enough to interrupt). Terminal behaviour runs under a re
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from aitk_testkit.az_harness import AZ
+from aitk_testkit.az_harness import AZ, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -25,45 +24,19 @@ FT_STORAGE = "aitkd2ft01"
 FT_SHARE = "finetuning"
 
 
-def _one_clear_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    for n in needles:
-        assert n in proc.stderr, proc.stderr
-    return proc.stderr
-
-
 @pytest.fixture(scope="module")
-def day2(az_cloud, standin, provision_fake, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("day2") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(
-        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
-    )
+def day2(az_cloud, fake_finetuning, provision_fake):
+    ws, share = fake_finetuning("day2", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job")
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
-    app = provision_fake(ws, RG, "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+    app = provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
     cfg, app_id = app["cfg"], app["app_id"]
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
     return {"ws": ws, "share": share, "cfg": cfg, "key": key, "app_id": app_id, "env": az_cloud.env}
 
 
 def _spawn(az_cloud, day2, *args, timeout=30):
-    env = dict(az_cloud.env, TERM="dumb")
-    child = pexpect.spawn(
-        AZ,
-        ["aitk", "inference", *args],
-        env=env,
-        cwd=str(day2["ws"]),
-        encoding="utf-8",
-        timeout=timeout,
-        dimensions=(40, 200),
-    )
-    if os.environ.get("AITK_TEST_TRANSCRIPT"):  # see what the terminal shows
-        child.logfile_read = open(os.environ["AITK_TEST_TRANSCRIPT"], "a")
-    return child
+    return az_cloud.spawn("aitk", "inference", *args, cwd=day2["ws"], timeout=timeout)
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -111,20 +84,20 @@ def test_chat_one_shot_prints_only_the_reply(az_cloud, day2):
     assert proc.stdout == "echo(support-bot) hi [turn 1]\n"
 
 
-def test_chat_bad_input_is_one_clear_error(az_cloud, day2):
-    _one_clear_error(
+def test_chat_bad_input_isone_error(az_cloud, day2):
+    one_error(
         az_cloud("aitk", "inference", "chat", "--message", "hi", "--model", "nope", cwd=day2["ws"]),
         "model 'nope' is not served",
         "fake-base",
     )
-    _one_clear_error(
+    one_error(
         az_cloud("aitk", "inference", "chat", "--message", "hi", "--temperature", "5", cwd=day2["ws"]),
         "--temperature 5.0 is out of range",
     )
-    _one_clear_error(
+    one_error(
         az_cloud("aitk", "inference", "chat", "--message", "hi", "--max-tokens", "0", cwd=day2["ws"]), "--max-tokens 0"
     )
-    _one_clear_error(
+    one_error(
         az_cloud("aitk", "inference", "chat", "--message", "hi", "--workspace", str(day2["ws"] / "nowhere")),
         "inference.config.json",
     )
@@ -182,9 +155,7 @@ def test_logs_tail_shows_the_console_log(az_cloud, day2):
     _ok(proc, parse=False)
     assert "fake server: serving fake-base" in proc.stdout
     assert "Successfully Connected to container" in proc.stdout
-    _one_clear_error(
-        az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range"
-    )
+    one_error(az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range")
 
 
 def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
@@ -251,7 +222,7 @@ def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
 
 def test_delete_without_a_terminal_asks_for_yes(az_cloud, day2):
     proc = az_cloud("aitk", "inference", "delete", cwd=day2["ws"], input="")
-    _one_clear_error(proc, "--yes")
+    one_error(proc, "--yes")
     _ok(az_cloud("containerapp", "show", "-g", RG, "-n", day2["cfg"]["ACA_APP_NAME"], "-o", "json"))
 
 

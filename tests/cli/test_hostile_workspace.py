@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from aitk_testkit.az_harness import one_error
+
 CONFIG = {
     "SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
     "RESOURCE_GROUP_NAME": "rg",
@@ -20,17 +22,10 @@ def _snapshot(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-def _one_error(proc):
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
-
-
 @pytest.mark.parametrize("value, says", [("", "is empty"), ("   ", "is empty"), ("x" * 5000, "File name too long")])
 def test_a_workspace_value_that_cannot_be_a_folder_is_refused_and_nothing_is_written(az, workspace, value, says):
     before = _snapshot(workspace)
-    line = _one_error(az("aitk", "inference", "init", "--workspace", value, cwd=workspace))
+    line = one_error(az("aitk", "inference", "init", "--workspace", value, cwd=workspace))
     assert "--workspace" in line and says in line
     assert _snapshot(workspace) == before  # not the current folder, not a folder named '   '
 
@@ -38,7 +33,7 @@ def test_a_workspace_value_that_cannot_be_a_folder_is_refused_and_nothing_is_wri
 def test_a_file_given_as_the_workspace_is_named_as_a_file(az, workspace):
     (workspace / "notes.txt").write_text("hi")
     for command in ("init", "endpoint"):
-        line = _one_error(az("aitk", "inference", command, "--workspace", str(workspace / "notes.txt")))
+        line = one_error(az("aitk", "inference", command, "--workspace", str(workspace / "notes.txt")))
         assert "is a file, not a folder" in line
     assert _snapshot(workspace) == ["notes.txt"]
 
@@ -58,7 +53,7 @@ def test_a_config_that_is_not_utf8_text_or_not_a_file_is_one_line(az, workspace,
     else:
         config.parent.mkdir()
         config.write_bytes(content)
-    line = _one_error(az("aitk", "inference", "endpoint", cwd=workspace))
+    line = one_error(az("aitk", "inference", "endpoint", cwd=workspace))
     assert "inference.config.json" in line and says in line
 
 
@@ -70,7 +65,7 @@ def test_a_bom_and_crlf_config_in_a_symlinked_workspace_is_read(az, workspace, t
     (workspace / "infra" / "inference.config.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
     link = tmp_path / "linked"
     link.symlink_to(workspace)
-    line = _one_error(az("aitk", "inference", "endpoint", "--workspace", str(link)))
+    line = one_error(az("aitk", "inference", "endpoint", "--workspace", str(link)))
     assert "az login" in line
 
 
@@ -90,7 +85,7 @@ def test_deploy_refuses_a_serve_json_the_launcher_would_refuse_before_anything(a
     (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
     (workspace / "inference").mkdir()
     (workspace / "inference" / "serve.json").write_bytes(serve.encode() if isinstance(serve, str) else serve)
-    line = _one_error(az("aitk", "inference", "deploy", cwd=workspace))
+    line = one_error(az("aitk", "inference", "deploy", cwd=workspace))
     assert "serve.json" in line and says in line
 
 
@@ -106,4 +101,4 @@ def test_bad_values_are_refused_before_anything_changes(az, workspace, args, say
     otherwise replace the key and only then fail to wait."""
     (workspace / "infra").mkdir()
     (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
-    assert says in _one_error(az("aitk", "inference", *args, cwd=workspace))
+    assert says in one_error(az("aitk", "inference", *args, cwd=workspace))

@@ -11,13 +11,13 @@ import time
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 RG = "aitk-acr"
 FT_STORAGE = "aitkacrft01"
 REGISTRY = "aitkacrtest01"
 PINNED = "vllm/vllm-openai:v0.32.0"  # the template's default image (core/shipped_templates.default_image)
-ARGS = ("--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+ARGS = ("--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
 
 
 def _refused(proc):
@@ -41,11 +41,9 @@ def _types(az_cloud, group=RG):
 
 
 @pytest.fixture(scope="module")
-def acr_ws(az_cloud, standin, tmp_path_factory):
+def acr_ws(az_cloud, fake_finetuning):
     """Fine-tuning's group and storage with the fake server, nothing provisioned yet."""
-    ws = tmp_path_factory.mktemp("acr") / "workspace"
-    ws.mkdir()
-    seed_fake_finetuning(standin, az_cloud, ws, RG, FT_STORAGE, placeholder_model=False, job_name="job")
+    ws, _ = fake_finetuning("acr", RG, FT_STORAGE, placeholder_model=False, job_name="job")
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
     return ws
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, FINETUNING_TEMPLATE, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS, FINETUNING_TEMPLATE
 
 RG = "aitk-keys"
 LOCATION = "eastus"
@@ -19,13 +19,9 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def keys_ws(az_cloud, standin, provision_fake, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("keys") / "workspace"
-    ws.mkdir(parents=True)
-    seed_fake_finetuning(
-        standin,
-        az_cloud,
-        ws,
+def keys_ws(fake_finetuning, provision_fake):
+    ws, _ = fake_finetuning(
+        "keys",
         RG,
         FT_STORAGE,
         FT_SHARE,
@@ -33,15 +29,14 @@ def keys_ws(az_cloud, standin, provision_fake, tmp_path_factory):
         template=FINETUNING_TEMPLATE,
         job_name=None,
     )
-    provision_fake(ws, RG, "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "json")
+    provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
     return ws
 
 
 def provision(az_cloud, ws):
     return _ok(
         az_cloud(
-            "aitk", "inference", "provision", "--min-replicas", "1", "--parameters",
-            f"defaultCommands={FAKE_COMMAND}", "-o", "json", cwd=ws,
+            "aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json", cwd=ws,
         )
     )  # fmt: skip
 
@@ -65,8 +60,8 @@ def test_both_keys_work_and_reprovision_keeps_them(az_cloud, standin, keys_ws):
     assert status_with(standin, url, "aitk-not-a-key") == 401
     plain = az_cloud("aitk", "inference", "endpoint", cwd=keys_ws)
     assert primary not in plain.stdout + plain.stderr and secondary not in plain.stdout + plain.stderr
-    again = az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--parameters",
-                     f"defaultCommands={FAKE_COMMAND}", "-o", "json", "--debug", cwd=keys_ws)  # fmt: skip
+    again = az_cloud("aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json",
+                     "--debug", cwd=keys_ws)  # fmt: skip
     _ok(again)
     assert primary not in again.stdout + again.stderr and secondary not in again.stdout + again.stderr
     assert show_keys(az_cloud, keys_ws) == (url, primary, secondary)

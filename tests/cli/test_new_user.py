@@ -15,9 +15,9 @@ import socket
 
 import pytest
 
-from aitk_testkit.az_harness import AZ, Az
+from aitk_testkit.az_harness import Az, one_error
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning, write_finetuning_config
+from aitk_testkit.scenario import FAKE_PARAMETERS, write_finetuning_config
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
 
@@ -26,17 +26,7 @@ LOCATION = "eastus"
 FT_STORAGE = "aitknuft01"
 FT_SHARE = "finetuning"
 # What the fixture provisions with; a later provision passes the same so it changes nothing.
-SAME_AS_FIXTURE = ("--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}")
-
-
-def _one_clear_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    for n in needles:
-        assert n in proc.stderr, proc.stderr
-    return proc.stderr
+SAME_AS_FIXTURE = ("--min-replicas", "1", *FAKE_PARAMETERS)
 
 
 def _finetuning_config(ws, subscription, group, storage=FT_STORAGE):
@@ -48,13 +38,9 @@ def _with_env(az, **extra):
 
 
 @pytest.fixture(scope="module")
-def nu(az_cloud, standin, provision_fake, tmp_path_factory):
+def nu(fake_finetuning, provision_fake):
     """A fine-tuning workspace provisioned with one warm replica of the fake server."""
-    ws = tmp_path_factory.mktemp("newuser") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(
-        standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job"
-    )
+    ws, share = fake_finetuning("newuser", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job")
     app = provision_fake(ws, RG, *SAME_AS_FIXTURE)
     init = app["init"]
     assert "Next:" in init.stderr and "az aitk inference provision" in init.stderr, init.stderr
@@ -89,7 +75,7 @@ def test_workspace_config_wins_over_az_defaults_group(az_cloud, nu):
 def test_az_defaults_group_is_the_last_choice(az_cloud, tmp_path):
     az = _with_env(az_cloud, AZURE_DEFAULTS_GROUP="aitk-default-nowhere")
     proc = az("aitk", "inference", "provision", cwd=tmp_path)
-    _one_clear_error(proc, "resource group 'aitk-default-nowhere' does not exist")
+    one_error(proc, "resource group 'aitk-default-nowhere' does not exist")
     assert "(from az config defaults.group" in proc.stderr
 
 
@@ -104,20 +90,22 @@ def test_az_defaults_group_is_the_last_choice(az_cloud, tmp_path):
 )
 def test_invalid_resource_group_name_is_refused_before_any_call(az_cloud, tmp_path, name, problem):
     proc = az_cloud("aitk", "inference", "provision", "-g", name, cwd=tmp_path)
-    err = _one_clear_error(proc, "is not a valid resource group name", problem)
+    one_error(proc, "is not a valid resource group name", problem)
+    err = proc.stderr
     assert shlex.quote(name) in err and "does not exist" not in err
 
 
 def test_invalid_name_in_a_config_file_names_the_file(az_cloud, standin, tmp_path):
     _finetuning_config(tmp_path, standin.subscription_id, "has space")
     proc = az_cloud("aitk", "inference", "provision", cwd=tmp_path)
-    _one_clear_error(proc, "'has space' (from infra/finetuning.config.json) is not a valid resource group name")
+    one_error(proc, "'has space' (from infra/finetuning.config.json) is not a valid resource group name")
 
 
 @pytest.mark.parametrize("name", ["rg(1)", "grupo-ñandú_1.x"])
 def test_valid_unusual_names_pass_and_the_suggested_command_pastes(az_cloud, tmp_path, name):
     proc = az_cloud("aitk", "inference", "provision", "-g", name, cwd=tmp_path)
-    err = _one_clear_error(proc, f"resource group '{name}' does not exist")
+    one_error(proc, f"resource group '{name}' does not exist")
+    err = proc.stderr
     suggested = [part for i, part in enumerate(err.split("`")) if i % 2 == 1]
     assert suggested, err
     for line in suggested:
@@ -135,8 +123,7 @@ def test_missing_group_is_created_with_location_and_results_survive_only_show_er
         group,
         "-l",
         LOCATION,
-        "--parameters",
-        f"defaultCommands={FAKE_COMMAND}",
+        *FAKE_PARAMETERS,
         "-o",
         "json",
         "--workspace",
@@ -207,18 +194,7 @@ def test_logs_hide_health_probes_unless_all(az_cloud, standin, nu):
 
 
 def _spawn(az, ws, *args, timeout=60):
-    child = pexpect.spawn(
-        AZ,
-        ["aitk", "inference", *args],
-        env=dict(az.env, TERM="dumb"),
-        cwd=str(ws),
-        encoding="utf-8",
-        timeout=timeout,
-        dimensions=(40, 200),
-    )
-    if os.environ.get("AITK_TEST_TRANSCRIPT"):  # see what the terminal shows
-        child.logfile_read = open(os.environ["AITK_TEST_TRANSCRIPT"], "a")
-    return child
+    return az.spawn("aitk", "inference", *args, cwd=ws, timeout=timeout)
 
 
 def test_chat_slash_commands_are_handled_locally(az_cloud, nu):
@@ -294,7 +270,8 @@ def test_azure_unreachable_is_one_line_saying_what_to_check(az_cloud, standin, n
         clouds.write(f)
     az = _with_env(az_cloud, AZURE_CONFIG_DIR=str(config))
     proc = az("aitk", "inference", "endpoint", cwd=nu["ws"], timeout=120)
-    err = _one_clear_error(proc, "could not reach Azure", "connection was refused")
+    one_error(proc, "could not reach Azure", "connection was refused")
+    err = proc.stderr
     assert "HTTPSConnection" not in err and "Check your network connection" in err, err
 
 

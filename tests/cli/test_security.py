@@ -5,26 +5,16 @@ anything; a serve.json that lists adapters keeps a pushed one; an unwritable wor
 line before any deployment. Own resource group and workspace."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.az_harness import one_error
+from aitk_testkit.local_http import JsonHandler, serving
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 RG = "aitk-sec"
 STORAGE = "aitksecft01"
-
-
-def _one_line_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    for n in needles:
-        assert n in errors[0], proc.stderr
-    return errors[0]
 
 
 def _adapter(folder, rank=8):
@@ -35,14 +25,10 @@ def _adapter(folder, rank=8):
 
 
 @pytest.fixture(scope="module")
-def sec(az_cloud, standin, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("sec") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(standin, az_cloud, ws, RG, STORAGE)
+def sec(az_cloud, fake_finetuning):
+    ws, share = fake_finetuning("sec", RG, STORAGE)
     _ok(az_cloud("aitk", "inference", "init", cwd=ws))
-    provision = az_cloud(
-        "aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "--debug", cwd=ws
-    )
+    provision = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, "--debug", cwd=ws)
     _ok(provision, parse=False)
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
     storage_keys = [k["value"] for k in _ok(az_cloud("storage", "account", "keys", "list", "-g", RG, "-n", STORAGE))]
@@ -59,9 +45,7 @@ def _assert_no_secret(sec, proc):
 
 def test_debug_never_shows_the_api_key_or_a_storage_key(az_cloud, sec):
     _assert_no_secret(sec, sec["provision"])
-    again = az_cloud(
-        "aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "--debug", cwd=sec["ws"]
-    )
+    again = az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, "--debug", cwd=sec["ws"])
     _ok(again, parse=False)
     _assert_no_secret(sec, again)  # the app exists now: its key is read back (listSecrets)
     adapter = _adapter(sec["ws"] / "adapters" / "dbg")
@@ -82,31 +66,21 @@ def test_deploy_puts_the_launcher_in_a_release_and_switches_to_it(sec):
     assert "names no complete launcher release" in (launcher / "aitk_serve" / "__init__.py").read_text()
 
 
-class _Collector(BaseHTTPRequestHandler):
+class _Collector(JsonHandler):
     seen = []
-
-    def log_message(self, *a):
-        pass
 
     def _answer(self):
         _Collector.seen.append(self.headers.get("Authorization"))
-        body = b'{"object": "list", "data": [{"id": "stolen"}]}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json(200, {"object": "list", "data": [{"id": "stolen"}]})
 
     do_GET = do_POST = _answer
 
 
 @pytest.fixture
 def collector():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _Collector.seen = []
-    yield server
-    server.shutdown()
+    with serving(_Collector) as server:
+        yield server
 
 
 @pytest.fixture
@@ -135,10 +109,10 @@ COMMANDS = [
 def test_an_edited_endpoint_never_gets_the_key(az_cloud, sec, collector, edited_config, args):
     port = collector.server_address[1]
     edited_config(lambda _: f"http://127.0.0.1:{port}")
-    err = _one_line_error(az_cloud("aitk", "inference", *args, cwd=sec["ws"]), "ACA_APP_ENDPOINT", "not https")
+    err = one_error(az_cloud("aitk", "inference", *args, cwd=sec["ws"]), "ACA_APP_ENDPOINT", "not https", in_line=True)
     assert "inference.config.json" in err
     edited_config(lambda _: f"https://collector.example:{port}")
-    _one_line_error(az_cloud("aitk", "inference", *args, cwd=sec["ws"]), "is not container app")
+    one_error(az_cloud("aitk", "inference", *args, cwd=sec["ws"]), "is not container app", in_line=True)
     assert not any(_Collector.seen), _Collector.seen
 
 
@@ -158,7 +132,7 @@ def test_a_name_azure_files_rejects_fails_before_any_upload(az_cloud, sec):
     (sec["ws"] / "inference" / "new.txt").write_text("would go up")
     before = _share_snapshot(sec["share"])
     try:
-        _one_line_error(az_cloud("aitk", "inference", "deploy", "--no-wait", cwd=sec["ws"]), str(bad))
+        one_error(az_cloud("aitk", "inference", "deploy", "--no-wait", cwd=sec["ws"]), str(bad), in_line=True)
     finally:
         bad.unlink()
         (sec["ws"] / "inference" / "new.txt").unlink()
@@ -169,19 +143,21 @@ def test_a_link_out_of_an_adapter_folder_is_refused(az_cloud, sec, tmp_path):
     adapter = _adapter(tmp_path / "linked")
     (tmp_path / "private.txt").write_text("not for the share")
     (adapter / "notes.txt").symlink_to(tmp_path / "private.txt")
-    _one_line_error(
+    one_error(
         az_cloud("aitk", "inference", "deploy", "--adapter", f"linked={adapter}", "--no-wait", cwd=sec["ws"]),
         str(adapter / "notes.txt"),
         "outside",
+        in_line=True,
     )
     assert not (sec["share"] / "aitk" / "adapters" / "linked").exists()
 
 
 def test_adapter_names_differing_in_case_are_refused(az_cloud, sec, tmp_path):
     a, b = _adapter(tmp_path / "a"), _adapter(tmp_path / "b")
-    _one_line_error(
+    one_error(
         az_cloud("aitk", "inference", "deploy", "--adapter", f"Run1={a}", "--adapter", f"run1={b}", cwd=sec["ws"]),
         "differ only in case",
+        in_line=True,
     )
 
 
@@ -206,7 +182,7 @@ def test_an_unwritable_workspace_is_one_line_before_any_deployment(az_cloud, sec
     ws.mkdir()
     (ws / "infra").write_text("a file where the infra/ folder should be")
     before = _ok(az_cloud("deployment", "group", "list", "-g", RG, "-o", "json"))
-    err = _one_line_error(
+    err = one_error(
         az_cloud(
             "aitk",
             "inference",
@@ -219,6 +195,7 @@ def test_an_unwritable_workspace_is_one_line_before_any_deployment(az_cloud, sec
             cwd=ws,
         ),
         "cannot write",
+        in_line=True,
     )
     assert str(ws / "infra") in err
     after = _ok(az_cloud("deployment", "group", "list", "-g", RG, "-o", "json"))

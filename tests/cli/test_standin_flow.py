@@ -11,7 +11,7 @@ import json
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
-from aitk_testkit.scenario import FAKE_COMMAND, seed_fake_finetuning
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -20,12 +20,10 @@ FT_SHARE = "finetuning"
 
 
 @pytest.fixture(scope="module")
-def flow(az_cloud, standin, tmp_path_factory):
+def flow(fake_finetuning):
     """A fine-tuning workspace: RG, storage + share (fine-tuning's template), the fake server on
     the share, infra/finetuning.config.json."""
-    ws = tmp_path_factory.mktemp("flow") / "workspace"
-    ws.mkdir()
-    share = seed_fake_finetuning(standin, az_cloud, ws, RG, FT_STORAGE, FT_SHARE, job_name="job")
+    ws, share = fake_finetuning("flow", RG, FT_STORAGE, FT_SHARE, job_name="job")
     adapter = ws / "adapters" / "run1"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
@@ -45,9 +43,7 @@ def test_missing_resource_group_is_one_clear_error(az_cloud, flow):
 
 
 def test_what_if_deploys_nothing(az_cloud, flow):
-    proc = az_cloud(
-        "aitk", "inference", "provision", "--what-if", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]
-    )
+    proc = az_cloud("aitk", "inference", "provision", "--what-if", *FAKE_PARAMETERS, cwd=flow["ws"])
     _ok(proc, parse=False)
     assert "Microsoft.App/containerApps" in proc.stdout and "Resource changes:" in proc.stdout
     assert not (flow["ws"] / "infra" / "inference.config.json").exists()
@@ -59,8 +55,7 @@ def test_provision_writes_the_config(az_cloud, flow):
             "aitk",
             "inference",
             "provision",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             "-o",
             "json",
             cwd=flow["ws"],
@@ -77,7 +72,7 @@ def test_provision_writes_the_config(az_cloud, flow):
 def test_reprovision_keeps_the_key_and_config(az_cloud, flow):
     key1 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     cfg1 = (flow["ws"] / "infra" / "inference.config.json").read_text()
-    _ok(az_cloud("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", cwd=flow["ws"]))
+    _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=flow["ws"]))
     key2 = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=flow["ws"]))["apiKey"]
     assert key1 == key2 and key1
     assert (flow["ws"] / "infra" / "inference.config.json").read_text() == cfg1

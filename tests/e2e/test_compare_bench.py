@@ -17,7 +17,7 @@ import requests
 import yaml
 
 from aitk_testkit.az_harness import AZ
-from aitk_testkit.scenario import FAKE_COMMAND
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 from .test_errors import one_clear_error
 
@@ -37,7 +37,7 @@ def served(fake_world):
     az, ws = fake_world.az, fake_world.workspace
     az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
     az.run(
-        "aitk", "inference", "provision", "--min-replicas", "1", "--parameters", f"defaultCommands={FAKE_COMMAND}",
+        "aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS,
         "-o", "none", cwd=ws, capture=True,
     )  # fmt: skip
     (fake_world.share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)

@@ -5,7 +5,7 @@ The app runs the fake server (aitk_testkit/fake_server.py): only the share sync 
 
 import pytest
 
-from aitk_testkit.scenario import FAKE_COMMAND
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_a_deploy_with_nothing_changed_reads_no_file_metadata(fake_world):
     for i in range(30):
         (ws / "inference" / "notes" / f"n{i % 3}").mkdir(parents=True, exist_ok=True)
         (ws / "inference" / "notes" / f"n{i % 3}" / f"{i}.md").write_text(f"note {i}\n")
-    az.run("aitk", "inference", "provision", "--parameters", f"defaultCommands={FAKE_COMMAND}", "-o", "none", cwd=ws)
+    az.run("aitk", "inference", "provision", *FAKE_PARAMETERS, "-o", "none", cwd=ws)
     first = az.json("aitk", "inference", "deploy", cwd=ws)
     assert first["uploaded"] > 30
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from aitk_testkit.az_harness import ROOT
-from aitk_testkit.scenario import FAKE_COMMAND
+from aitk_testkit.scenario import FAKE_PARAMETERS
 
 pytestmark = pytest.mark.slow
 
@@ -90,8 +90,7 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
             "aitk",
             "inference",
             "provision",
-            "--parameters",
-            f"defaultCommands={FAKE_COMMAND}",
+            *FAKE_PARAMETERS,
             "-o",
             "none",
             cwd=ws,

@@ -1,6 +1,11 @@
 """Shared fixtures of the stand-in's own tests: a started StandIn, an ARM token, and a real `az`
 (azure-cli 2.91 from the venv) signed in to it with a private config folder (aitk_testkit.az_harness)."""
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +79,29 @@ def arm(arm_standin):
 def az_signed_in(arm_standin, tmp_path_factory):
     """az (without aitk) signed in to the module's stand-in."""
     return signed_in_az(arm_standin, tmp_path_factory.mktemp("az"))
+
+
+def start_serve(state, **popen_options):
+    """`python -m azure_standin serve --state STATE` as a user starts it, up to 60 s for it to write
+    STATE/standin.json with what a client needs. (the process, that file's content)"""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen_options,
+    )
+    try:
+        info_path = state / "standin.json"
+        deadline = time.time() + 60
+        while not info_path.is_file() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert info_path.is_file(), proc.stdout.read() if proc.poll() is not None else "no standin.json"
+        info = json.loads(info_path.read_text())
+        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, info

@@ -15,14 +15,19 @@ API_RES = "2024-11-01"
 API_DEP = "2025-04-01"
 
 
-def deploy(arm, rg, name, template, params, wait=True):
-    body = {
+def _deployment_body(template, params):
+    """An incremental deployment of `template` with plain parameter values."""
+    return {
         "properties": {
             "mode": "Incremental",
             "template": template,
             "parameters": {k: {"value": v} for k, v in params.items()},
         }
     }
+
+
+def deploy(arm, rg, name, template, params, wait=True):
+    body = _deployment_body(template, params)
     r = arm.put(f"{arm.rg(rg)}/providers/Microsoft.Resources/deployments/{name}", API_DEP, json=body)
     assert r.status_code == 201, r.text
     poll = r.headers["Azure-AsyncOperation"]
@@ -259,13 +264,7 @@ def test_inference_deployment_and_every_body_deserializes(arm):
 
 
 def what_if(arm, rg, template, params):
-    body = {
-        "properties": {
-            "mode": "Incremental",
-            "template": template,
-            "parameters": {k: {"value": v} for k, v in params.items()},
-        }
-    }
+    body = _deployment_body(template, params)
     r = arm.post(f"{arm.rg(rg)}/providers/Microsoft.Resources/deployments/wi/whatIf", API_DEP, json=body)
     assert r.status_code == 202, r.text
     for _ in range(20):
@@ -315,41 +314,30 @@ def test_validate_and_invalid_templates(arm):
     azure.create_resource_group("rg-val", "eastus")
     ft = json.loads(FINETUNING_STORAGE_TEMPLATE.read_text())
     base = f"{arm.rg('rg-val')}/providers/Microsoft.Resources/deployments/v"
+    storage = {"storageAccountName": "aitkval01", "fileShareName": "share"}
     ok = arm.post(
         base + "/validate",
         API_DEP,
-        json={
-            "properties": {
-                "mode": "Incremental",
-                "template": ft,
-                "parameters": {"storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}},
-            }
-        },
+        json=_deployment_body(ft, storage),
     )
     assert ok.status_code == 200 and ok.json()["properties"]["provisioningState"] == "Succeeded"
     bad = dict(ft, outputs={"x": {"type": "string", "value": "[utcNow()]"}})
     r = arm.put(
         base,
         API_DEP,
-        json={
-            "properties": {
-                "mode": "Incremental",
-                "template": bad,
-                "parameters": {"storageAccountName": {"value": "aitkval01"}, "fileShareName": {"value": "share"}},
-            }
-        },
+        json=_deployment_body(bad, storage),
     )
     assert (
         r.status_code == 400
         and r.json()["error"]["code"] == "InvalidTemplate"
         and "utcNow" in r.json()["error"]["message"]
     )
-    r = arm.put(base, API_DEP, json={"properties": {"mode": "Incremental", "template": ft, "parameters": {}}})
+    r = arm.put(base, API_DEP, json=_deployment_body(ft, {}))
     assert r.status_code == 400 and "storageAccountName" in r.json()["error"]["message"]
     r = arm.put(
         f"{arm.rg('rg-nope')}/providers/Microsoft.Resources/deployments/v",
         API_DEP,
-        json={"properties": {"mode": "Incremental", "template": ft, "parameters": {}}},
+        json=_deployment_body(ft, {}),
     )
     assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceGroupNotFound"
     # JSONC as az sends it: unquoted `template:` key and comments

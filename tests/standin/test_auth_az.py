@@ -5,15 +5,12 @@ templates, and Azure's error codes as az shows them. Plus `python -m azure_stand
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from aitk_testkit.az_harness import sign_in
 from aitk_testkit.scenario import FINETUNING_STORAGE_TEMPLATE
-from standin.conftest import INFERENCE_TEMPLATE
+from standin.conftest import INFERENCE_TEMPLATE, start_serve
 
 
 def test_login_account_and_token(az_signed_in, arm_standin):
@@ -95,67 +92,20 @@ def test_inference_template_with_az(az_signed_in, arm_standin):
         "apiKeySecondary=k-az-2",
         'defaultCommands=["python3", "-c", "import time; time.sleep(30)"]',
     ]
-    v = az_signed_in.ok(
-        "deployment",
-        "group",
-        "validate",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "-o",
-        "json",
-    )
+    on_group = ("-g", "rg-azinf", "--template-file", str(INFERENCE_TEMPLATE), "--parameters", *params)
+
+    def what_if():
+        return az_signed_in.ok("deployment", "group", "what-if", *on_group, "--no-pretty-print", "-o", "json")
+
+    v = az_signed_in.ok("deployment", "group", "validate", *on_group, "-o", "json")
     assert v["properties"]["provisioningState"] == "Succeeded"
-    wi = az_signed_in.ok(
-        "deployment",
-        "group",
-        "what-if",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "--no-pretty-print",
-        "-o",
-        "json",
-    )
+    wi = what_if()
     assert {c["changeType"] for c in wi["changes"]} == {"Create"}
-    d = az_signed_in.ok(
-        "deployment",
-        "group",
-        "create",
-        "-g",
-        "rg-azinf",
-        "-n",
-        "inference",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "-o",
-        "json",
-    )
+    d = az_signed_in.ok("deployment", "group", "create", "-n", "inference", *on_group, "-o", "json")
     outs = {k: v["value"] for k, v in d["properties"]["outputs"].items()}
     assert outs["ACA_APP_ENDPOINT"].startswith("https://127.0.0.1:") and outs["RESOURCE_GROUP_NAME"] == "rg-azinf"
     assert "k-az-1" not in json.dumps(d)
-    wi2 = az_signed_in.ok(
-        "deployment",
-        "group",
-        "what-if",
-        "-g",
-        "rg-azinf",
-        "--template-file",
-        str(INFERENCE_TEMPLATE),
-        "--parameters",
-        *params,
-        "--no-pretty-print",
-        "-o",
-        "json",
-    )
+    wi2 = what_if()
     assert {c["changeType"] for c in wi2["changes"]} <= {"NoChange", "Ignore"}, [
         (c["resourceId"], c["changeType"], c.get("delta")) for c in wi2["changes"] if c["changeType"] == "Modify"
     ]
@@ -179,23 +129,9 @@ def test_serve_command_writes_info_and_stops_on_sigterm(tmp_path):
     import requests
 
     state = tmp_path / "state"
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, info = start_serve(state)
     try:
         info_path = state / "standin.json"
-        for _ in range(200):
-            if info_path.is_file():
-                break
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.05)
-        info = json.loads(info_path.read_text())
-        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
         r = requests.get(
             f"{info['url']}/{info['tenant_id']}/v2.0/.well-known/openid-configuration", verify=info["ca_bundle"]
         )

@@ -4,13 +4,13 @@ DIR/standin.json, serves ARM and the apps, and on SIGTERM stops cleanly, app pro
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from standin.conftest import start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
@@ -36,23 +36,9 @@ def _alive(pid):
 @pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
     state = tmp_path / "state"
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "azure_standin", "serve", "--state", str(state)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc, info = start_serve(state, start_new_session=True)
     try:
         info_path = state / "standin.json"
-        deadline = time.time() + 60
-        while not info_path.is_file() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert info_path.is_file(), proc.stdout.read() if proc.poll() is not None else "no standin.json"
-        info = json.loads(info_path.read_text())
-        assert {"url", "ca_bundle", "subscription_id", "tenant_id", "client_id", "client_secret"} <= set(info)
         assert info["url"].startswith("https://127.0.0.1:")
         s = requests.Session()
         s.trust_env = False  # REQUESTS_CA_BUNDLE would override s.verify

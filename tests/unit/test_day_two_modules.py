@@ -2,13 +2,13 @@
 console_log, status_summary, teardown_plan; and the chat's HTTP side (model_server.stream_chat)."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from azext_aitk.azure import model_server
 from azext_aitk.core import chat_session, console_log, status_summary, teardown_plan
+
+from aitk_testkit.local_http import JsonHandler, base_url, serving
 
 # -- chat: SSE parsing ------------------------------------------------------------------------
 
@@ -142,10 +142,7 @@ def test_run_terminal_exit_word_and_server_error_keep_going():
 # -- chat: stream_reply against a local server ------------------------------------------------
 
 
-class _Chat(BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
+class _Chat(JsonHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.headers.get("Authorization") != "Bearer k":
@@ -172,13 +169,8 @@ class _Chat(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def chat_url():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Chat) as srv:
+        yield base_url(srv)
 
 
 def test_stream_reply_collects_pieces(chat_url):

@@ -433,6 +433,18 @@ def _etag(st) -> str:
     return f'"0x{st.st_mtime_ns // 100:X}{st.st_size % 4096:03X}"'
 
 
+def _stamp(st) -> dict[str, str]:
+    """ETag and Last-Modified of a share, directory or file, as every write answers them."""
+    return {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
+
+
+def _meta_headers(props: dict) -> dict[str, str]:
+    return {"x-ms-meta-" + k: v for k, v in (props.get("metadata") or {}).items()}
+
+
+ENCRYPTED = {"x-ms-request-server-encrypted": "true"}  # on every write to a directory or file
+
+
 def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> dict[str, str]:
     ctime = props.get("creation_ns", st.st_mtime_ns)
     parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -440,9 +452,8 @@ def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> dic
         parent_id = str(share.local(parent).stat().st_ino)
     except OSError:
         parent_id = "0"
-    h = {
-        "ETag": _etag(st),
-        "Last-Modified": email.utils.formatdate(st.st_mtime_ns / 1e9, usegmt=True),
+    return {
+        **_stamp(st),
         "x-ms-server-encrypted": "true",
         "x-ms-file-attributes": "Directory" if is_dir else "Archive",
         "x-ms-file-creation-time": _iso7(ctime),
@@ -451,10 +462,8 @@ def _entry_headers(share: Share, rel: str, st, props: dict, is_dir: bool) -> dic
         "x-ms-file-permission-key": "4066528134148476695*1",
         "x-ms-file-id": str(st.st_ino),
         "x-ms-file-parent-id": parent_id,
+        **_meta_headers(props),
     }
-    for k, v in (props.get("metadata") or {}).items():
-        h["x-ms-meta-" + k] = v
-    return h
 
 
 def _metadata_from(request: Request) -> dict[str, str]:
@@ -576,9 +585,7 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # py
         sh = Share(share_name, Path(d))
         sh.save_props("", {"metadata": _metadata_from(request), "creation_ns": time.time_ns()})
         st = sh.root.stat()
-        return _resp(
-            request, 201, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
-        )
+        return _resp(request, 201, _stamp(st))
     d = share_dir_fn(share_name)
     if d is None or not Path(d).is_dir():
         return _error(request, 404, "ShareNotFound", "The specified share does not exist.")
@@ -618,39 +625,24 @@ def _service(request, restype, comp):
 def _share_ops(request, share: Share, method, comp):
     props = share.props("")
     st = share.root.stat()
-    base = {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
     if method in ("GET", "HEAD") and not comp:
-        h = dict(base)
-        h.update(
-            {
-                "x-ms-share-quota": str(SHARE_QUOTA_GIB),
-                "x-ms-access-tier": "TransactionOptimized",
-                "x-ms-enabled-protocols": "SMB",
-                "x-ms-lease-state": "available",
-                "x-ms-lease-status": "unlocked",
-            }
-        )
-        for k, v in (props.get("metadata") or {}).items():
-            h["x-ms-meta-" + k] = v
-        return _resp(request, 200, h)
+        h = _stamp(st) | {
+            "x-ms-share-quota": str(SHARE_QUOTA_GIB),
+            "x-ms-access-tier": "TransactionOptimized",
+            "x-ms-enabled-protocols": "SMB",
+            "x-ms-lease-state": "available",
+            "x-ms-lease-status": "unlocked",
+        }
+        return _resp(request, 200, h | _meta_headers(props))
     if comp == "metadata" and method == "PUT":
-        props["metadata"] = _metadata_from(request)
-        share.save_props("", props)
-        _touch(share.root)
-        st = share.root.stat()
-        return _resp(
-            request, 200, {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
-        )
+        return _set_metadata(request, share, "", share.root)
     if comp == "metadata" and method in ("GET", "HEAD"):
-        h = dict(base)
-        for k, v in (props.get("metadata") or {}).items():
-            h["x-ms-meta-" + k] = v
-        return _resp(request, 200, h)
+        return _metadata_response(request, st, props)
     if comp == "stats" and method == "GET":
         total = sum(f.stat().st_size for f in share.root.rglob("*") if f.is_file())
         return _xml(request, 200, f"<ShareStats><ShareUsageBytes>{total}</ShareUsageBytes></ShareStats>")
     if comp == "properties" and method == "PUT":
-        return _resp(request, 200, base)
+        return _resp(request, 200, _stamp(st))
     return _error(
         request,
         400,
@@ -664,10 +656,48 @@ def _parent_missing(share: Share, rel: str) -> bool:
     return not share.local(parent).is_dir()
 
 
+def _parent_not_found(request):
+    return _error(request, 404, "ParentNotFound", "The specified parent path does not exist.")
+
+
+def _resource_not_found(request):
+    return _error(request, 404, "ResourceNotFound", "The specified resource does not exist.")
+
+
+def _already_exists(request):
+    return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
+
+
+def _type_mismatch(request):
+    return _error(
+        request, 409, "ResourceTypeMismatch", "The specified resource type does not match the type of the resource."
+    )
+
+
+def _invalid_range(request):
+    return _error(request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+
+
 def _not_found(request, share, rel):
     if _parent_missing(share, rel):
-        return _error(request, 404, "ParentNotFound", "The specified parent path does not exist.")
-    return _error(request, 404, "ResourceNotFound", "The specified resource does not exist.")
+        return _parent_not_found(request)
+    return _resource_not_found(request)
+
+
+def _metadata_response(request, st, props):
+    """Get Share / Directory / File Metadata: the stamp and the x-ms-meta-* headers."""
+    return _resp(request, 200, _stamp(st) | _meta_headers(props))
+
+
+def _set_metadata(request, share: Share, rel, p: Path, written: dict | None = None):
+    """Set Share / Directory / File Metadata: replace the metadata, move the ETag; `written` adds the
+    headers the directory and file operations answer with beside the stamp."""
+    with _lock_for(p):
+        props = share.props(rel)
+        props["metadata"] = _metadata_from(request)
+        share.save_props(rel, props)
+        _touch(p)
+    return _resp(request, 200, _stamp(p.stat()) | (written or {}))
 
 
 # One early return per documented error response, in the order the service checks them.
@@ -679,69 +709,41 @@ def _dir_ops(request, share: Share, rel, method, comp, q):  # pylint: disable=to
         return _list(request, share, rel, q)
     if method == "PUT" and not comp:
         if not rel:
-            return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
+            return _already_exists(request)
         if _parent_missing(share, rel):
-            return _error(request, 404, "ParentNotFound", "The specified parent path does not exist.")
+            return _parent_not_found(request)
         if p.exists():
-            if p.is_dir():
-                return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
-            return _error(
-                request,
-                409,
-                "ResourceTypeMismatch",
-                "The specified resource type does not match the type of the resource.",
-            )
+            return _already_exists(request) if p.is_dir() else _type_mismatch(request)
         with _lock_for(p):
             try:
                 p.mkdir()
             except FileExistsError:
-                return _error(request, 409, "ResourceAlreadyExists", "The specified resource already exists.")
+                return _already_exists(request)
             share.save_props(rel, {"metadata": _metadata_from(request), "creation_ns": time.time_ns()})
         st = p.stat()
         return _resp(
             request,
             201,
-            _entry_headers(share, rel, st, {"creation_ns": st.st_mtime_ns}, True)
-            | {"x-ms-request-server-encrypted": "true"},
+            _entry_headers(share, rel, st, {"creation_ns": st.st_mtime_ns}, True) | ENCRYPTED,
         )
     if not p.is_dir():
         if p.exists() and method in ("GET", "HEAD"):
             # Get Directory Properties/Metadata on a file: the service answers 404 ResourceNotFound, as on a
             # missing path; az storage file upload/upload-batch rely on it (ShareDirectoryClient.exists() on the
             # uploaded file's path decides whether it names a file).
-            return _error(request, 404, "ResourceNotFound", "The specified resource does not exist.")
+            return _resource_not_found(request)
         if p.exists():
-            return _error(
-                request,
-                409,
-                "ResourceTypeMismatch",
-                "The specified resource type does not match the type of the resource.",
-            )
+            return _type_mismatch(request)
         return _not_found(request, share, rel)
     props = share.props(rel)
     if method in ("GET", "HEAD") and comp in ("", "metadata"):
         return _resp(request, 200, _entry_headers(share, rel, p.stat(), props, True))
     if method == "PUT" and comp == "metadata":
-        props["metadata"] = _metadata_from(request)
-        with _lock_for(p):
-            share.save_props(rel, props)
-            _touch(p)
-        st = p.stat()
-        return _resp(
-            request,
-            200,
-            {
-                "ETag": _etag(st),
-                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                "x-ms-request-server-encrypted": "true",
-            },
-        )
+        return _set_metadata(request, share, rel, p, ENCRYPTED)
     if method == "PUT" and comp == "properties":
         with _lock_for(p):
             _touch(p)
-        return _resp(
-            request, 200, _entry_headers(share, rel, p.stat(), props, True) | {"x-ms-request-server-encrypted": "true"}
-        )
+        return _resp(request, 200, _entry_headers(share, rel, p.stat(), props, True) | ENCRYPTED)
     if method == "DELETE" and not comp:
         if not rel:
             return _error(request, 400, "InvalidUri", "The root directory cannot be deleted.")
@@ -866,14 +868,7 @@ def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-
     if method == "PUT" and not comp:
         return _create_file(request, share, rel, p)
     if p.is_dir():
-        return _error(
-            request,
-            409 if method in ("PUT", "DELETE") else 404,
-            "ResourceTypeMismatch" if method in ("PUT", "DELETE") else "ResourceNotFound",
-            "The specified resource type does not match the type of the resource."
-            if method in ("PUT", "DELETE")
-            else "The specified resource does not exist.",
-        )
+        return _type_mismatch(request) if method in ("PUT", "DELETE") else _resource_not_found(request)
     if not p.is_file():
         return _not_found(request, share, rel)
     if method == "PUT" and comp == "range":
@@ -887,27 +882,9 @@ def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-
         h["Content-Length"] = str(st.st_size)
         return Response(200, {**_base_headers(request), **h}, b"")
     if comp == "metadata" and method in ("GET", "HEAD"):
-        st = p.stat()
-        h = {"ETag": _etag(st), "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
-        for k, v in (props.get("metadata") or {}).items():
-            h["x-ms-meta-" + k] = v
-        return _resp(request, 200, h)
+        return _metadata_response(request, p.stat(), props)
     if comp == "metadata" and method == "PUT":
-        with _lock_for(p):
-            props = share.props(rel)
-            props["metadata"] = _metadata_from(request)
-            share.save_props(rel, props)
-            _touch(p)
-        st = p.stat()
-        return _resp(
-            request,
-            200,
-            {
-                "ETag": _etag(st),
-                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                "x-ms-request-server-encrypted": "true",
-            },
-        )
+        return _set_metadata(request, share, rel, p, ENCRYPTED)
     if comp == "properties" and method == "PUT":
         return _set_file_properties(request, share, rel, p)
     if comp == "rangelist" and method == "GET":
@@ -917,11 +894,7 @@ def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-
             request,
             200,
             f"<Ranges>{rng}</Ranges>",
-            {
-                "ETag": _etag(st),
-                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                "x-ms-content-length": str(st.st_size),
-            },
+            _stamp(st) | {"x-ms-content-length": str(st.st_size)},
         )
     if method == "DELETE" and not comp:
         with _lock_for(p):
@@ -966,8 +939,7 @@ def _set_file_properties(request, share: Share, rel, p: Path):
     return _resp(
         request,
         200,
-        _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False)
-        | {"x-ms-request-server-encrypted": "true"},
+        _entry_headers(share, rel, st, {"creation_ns": props.get("creation_ns", st.st_mtime_ns)}, False) | ENCRYPTED,
     )
 
 
@@ -990,11 +962,9 @@ def _file_headers(share, rel, st, props) -> dict[str, str]:
 
 def _create_file(request, share: Share, rel, p: Path):
     if _parent_missing(share, rel):
-        return _error(request, 404, "ParentNotFound", "The specified parent path does not exist.")
+        return _parent_not_found(request)
     if p.is_dir():
-        return _error(
-            request, 409, "ResourceTypeMismatch", "The specified resource type does not match the type of the resource."
-        )
+        return _type_mismatch(request)
     try:
         size = int(request.headers.get("x-ms-content-length") or "")
         if size < 0 or size > 4 * 1024**4:
@@ -1026,8 +996,7 @@ def _create_file(request, share: Share, rel, p: Path):
     return _resp(
         request,
         201,
-        _entry_headers(share, rel, st, {"creation_ns": props["creation_ns"]}, False)
-        | {"x-ms-request-server-encrypted": "true"},
+        _entry_headers(share, rel, st, {"creation_ns": props["creation_ns"]}, False) | ENCRYPTED,
     )
 
 
@@ -1080,9 +1049,7 @@ def _put_range(request, p: Path):  # pylint: disable=too-many-return-statements
     with _lock_for(p):
         size = p.stat().st_size
         if end >= size:
-            return _error(
-                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
-            )
+            return _invalid_range(request)
         with open(p, "r+b") as f:
             f.seek(start)
             if write == "update":
@@ -1096,12 +1063,7 @@ def _put_range(request, p: Path):  # pylint: disable=too-many-return-statements
                     left -= n
         _touch(p)
         st = p.stat()
-    h = {
-        "ETag": _etag(st),
-        "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-        "x-ms-request-server-encrypted": "true",
-        "x-ms-file-last-write-time": _iso7(st.st_mtime_ns),
-    }
+    h = _stamp(st) | ENCRYPTED | {"x-ms-file-last-write-time": _iso7(st.st_mtime_ns)}
     if write == "update":
         h["Content-MD5"] = body_md5
     return _resp(request, 201, h)
@@ -1147,14 +1109,10 @@ def _get_file(request, share: Share, rel, p: Path):
             )
         start, end = rng
         if start >= size:
-            return _error(
-                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
-            )
+            return _invalid_range(request)
         end = size - 1 if end is None else min(end, size - 1)
         if end < start:
-            return _error(
-                request, 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
-            )
+            return _invalid_range(request)
         length = end - start + 1
         md5 = h.pop("Content-MD5", None)
         if md5:

@@ -1,7 +1,6 @@
 """`az aitk inference init`: the workspace files, written only where missing; AI Toolkit's
 original inference files (core/aitk_originals.py) migrated, each backed up beside itself."""
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from .workspace_files import cannot_write
 
 def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
     """[(workspace path, content bytes)] in the order init writes them."""
-    serve = (json.dumps(ws_mod.DEFAULT_SERVE_CONFIG, indent=2) + "\n").encode()
+    serve = ws_mod.json_bytes(ws_mod.DEFAULT_SERVE_CONFIG)
     return [
         (ws.bicep_file, shipped_templates.BICEP.read_bytes()),
         *(
@@ -21,7 +20,7 @@ def planned_files(ws: ws_mod.Workspace) -> list[tuple[Path, bytes]]:
             for module in shipped_templates.MODULES
         ),
         (ws.parameters_file, shipped_templates.PARAMETERS.read_bytes()),
-        (ws.path(ws_mod.SERVE_FILE), serve),
+        (ws.serve_file, serve),
     ]
 
 
@@ -41,7 +40,7 @@ def _migrated_content(
         new, changes = aitk_originals.migrate_parameters(data, prefixes, provisioned_app)
     else:
         new, changes = aitk_originals.migrate_inference_config(data)
-    return (json.dumps(new, indent=2) + "\n").encode(), changes
+    return ws_mod.json_bytes(new), changes
 
 
 def migrate_originals(ws: ws_mod.Workspace) -> list[dict[str, Any]]:

@@ -7,13 +7,13 @@ uploads (the share's copy) as `NAME: aitk/adapters/NAME`; the workspace's file s
 wrote it (deploy never edits it), and deploy says what it added.
 """
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from aitk_serve import layout, serve_config
 
 from .errors import AdapterSpecError
+from .workspace import json_bytes
 
 
 def added(serve: Any, names: Iterable[str], serve_file: str) -> dict[str, str]:
@@ -41,4 +41,4 @@ def merged_text(serve: dict[str, Any], extra: dict[str, str]) -> bytes:
     """The serve.json to upload: the user's, with `extra` added to its adapters."""
     merged = dict(serve)
     merged[serve_config.ADAPTERS] = {**serve[serve_config.ADAPTERS], **extra}
-    return (json.dumps(merged, indent=2) + "\n").encode("utf-8")
+    return json_bytes(merged)

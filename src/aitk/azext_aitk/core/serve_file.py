@@ -14,7 +14,7 @@ from .errors import WorkspaceError
 
 def check(ws: ws_mod.Workspace) -> None:
     """Raise WorkspaceError when the workspace's serve.json is one the launcher would refuse."""
-    path = ws.path(ws_mod.SERVE_FILE)
+    path = ws.serve_file
     if not path.exists():
         return
     try:

@@ -194,25 +194,24 @@ def _final_mode(dest: Path) -> int:
         return 0o666 & ~_current_umask()
 
 
+def json_bytes(data: Any) -> bytes:
+    """How aitk writes a workspace JSON file: indented by 2, ending in a newline."""
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON so that a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _final_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_bytes_atomic(Path(path), json_bytes(data))
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when there is no such file."""
+    if not path.is_file():
+        return {}
+    data = load_json(path, what)
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{path}: {what} must be a JSON object", path=str(path))
+    return data
 
 
 class Workspace:
@@ -247,6 +246,10 @@ class Workspace:
     def inference_dir(self) -> Path:
         return self.path(INFERENCE_DIR)
 
+    @property
+    def serve_file(self) -> Path:
+        return self.path(SERVE_FILE)
+
     def read_inference_config(self) -> dict[str, str]:
         """The config provision wrote; every key must be a non-empty string."""
         path = self.inference_config_file
@@ -271,13 +274,7 @@ class Workspace:
     def read_inference_config_any(self) -> dict[str, Any]:
         """infra/inference.config.json as it is, even one lacking keys, or {} when there is none
         (provision reads the group an earlier run used from it)."""
-        path = self.inference_config_file
-        if not path.is_file():
-            return {}
-        data = load_json(path, "inference config")
-        if not isinstance(data, dict):
-            raise WorkspaceError(f"{path}: inference config must be a JSON object", path=str(path))
-        return data
+        return _read_json_object(self.inference_config_file, "inference config")
 
     def inference_config(self) -> InferenceConfig:
         """read_inference_config as a value."""
@@ -321,13 +318,7 @@ class Workspace:
 
     def read_finetuning_config(self) -> dict[str, Any]:
         """infra/finetuning.config.json as a dict, or {} when the workspace has none."""
-        path = self.finetuning_config_file
-        if not path.is_file():
-            return {}
-        data = load_json(path, "fine-tuning config")
-        if not isinstance(data, dict):
-            raise WorkspaceError(f"{path}: fine-tuning config must be a JSON object", path=str(path))
-        return data
+        return _read_json_object(self.finetuning_config_file, "fine-tuning config")
 
 
 def is_complete(data: Any) -> bool:
@@ -406,11 +397,15 @@ def install_file(dest: str | Path, content: bytes, force: bool = False) -> tuple
 
 
 def write_bytes_atomic(dest: Path, content: bytes) -> None:
+    """Write through a temporary file in the same folder, then rename it over `dest`: a reader sees
+    the old content or the new, never half of one; the file keeps its mode (a new one gets open()'s)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".tmp", dir=str(dest.parent))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, _final_mode(dest))
         os.replace(tmp, dest)
     except BaseException:

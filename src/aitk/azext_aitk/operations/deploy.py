@@ -73,7 +73,7 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
     if entry is None or not adapter_dirs:
         return
     serve = ws_mod.load_json(entry.source, "serve config")
-    extra = serve_adapters.added(serve, adapter_dirs, str(ws.path(ws_mod.SERVE_FILE)))
+    extra = serve_adapters.added(serve, adapter_dirs, str(ws.serve_file))
     if extra:
         local[layout.SERVE_CONFIG_FILE] = sync_plan.from_bytes(
             layout.SERVE_CONFIG_FILE, serve_adapters.merged_text(serve, extra)
