@@ -113,6 +113,26 @@ def looks_like_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~")) or value in (".", "..")
 
 
+def missing_folder(value: str, mount: str, relative_to_mount: bool) -> str | None:
+    """For a model `value` that names nothing on disk and does not start like a path: why it can only
+    be meant as a folder (then it is one that does not exist), or None when it can be a Hugging Face
+    id that vLLM looks up (or downloads) itself. A repo id has one '/' at most, `org/name`
+    (huggingface_hub's validate_repo_id:
+    https://huggingface.co/docs/huggingface_hub/package_reference/utilities#huggingface_hub.utils.validate_repo_id);
+    `org/name` whose `org` is a folder here means that folder. A URL (s3://...) is vLLM's to read."""
+    if "://" in value:
+        return None
+    parts = value.replace(os.sep, "/").split("/")
+    if len(parts) > 2 or "" in parts:
+        return "a Hugging Face id has one '/' at most, as in org/name"
+    if len(parts) == 2:
+        bases = [mount] if relative_to_mount else [os.getcwd(), mount]
+        for base in bases:
+            if os.path.isdir(os.path.join(base, parts[0])):
+                return f"{os.path.join(base, parts[0])} is a folder without {parts[1]!r} in it"
+    return None
+
+
 def resolve_path(value: str, mount: str, relative_to_mount: bool) -> str:
     """A path from a flag/env (relative to the cwd, else to the mount) or from serve.json
     (relative to the mount)."""
@@ -275,11 +295,11 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Sources:
 
     # The base model.
     if args.model:
-        model, from_mount = args.model, False
+        model, from_mount, given_by = args.model, False, "--model"
     elif env.get(MODEL_ENV):
-        model, from_mount = env[MODEL_ENV], False
+        model, from_mount, given_by = env[MODEL_ENV], False, MODEL_ENV
     elif cfg.model:
-        model, from_mount = cfg.model, True
+        model, from_mount, given_by = cfg.model, True, f"{cfg.path}: model"
     else:
         found = discover_models(mount)
         if not found:
@@ -294,10 +314,16 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Sources:
                 f"({', '.join(os.path.relpath(p, mount) for p in found)}); "
                 f"pass --model to pick one"
             )
-        model, from_mount = found[0], False
+        model, from_mount, given_by = found[0], False, "discovery"
     path = resolve_path(model, mount, from_mount)
     if os.path.exists(path) or looks_like_path(model):
         model, local = path, True
+    elif (why := missing_folder(model, mount, from_mount)) is not None:
+        where = f"under the mount {mount}" if from_mount else f"in {os.getcwd()} or under the mount {mount}"
+        raise LaunchError(
+            f"{given_by} {model}: no such model folder {where} ({why}); give the folder that holds the "
+            f"model's config.json, or a Hugging Face id (org/name)"
+        )
     else:
         local = False  # a Hugging Face model id: vLLM downloads it; nothing to inspect here
 

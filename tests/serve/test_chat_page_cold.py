@@ -10,7 +10,9 @@ front of a small fake of vLLM's API, so the browser sees what it sees on Azure w
 - the page open while the app scales to zero: the next message is held, cut with a 504, and the page
   says it is waking the endpoint, polls /health and resends: the reply arrives, no raw 504 shown;
 - a wrong key after the wake still opens the key dialog saying the key was refused;
-- a hold longer than 5 s (not cut) says on the status line what the wait is."""
+- a hold longer than 5 s (not cut) says on the status line what the wait is;
+- a reply cut mid-stream (the 240 s limit, or a replica that dies) keeps its text and says why;
+- hostile model names, replies and error text are shown as text, not run."""
 
 import base64
 import hashlib
@@ -53,18 +55,26 @@ async def fake_vllm(scope, receive, send):
     if scope["path"] == "/health":
         return await answer(send, 200, {})
     if scope["path"] == "/v1/models":
-        return await answer(send, 200, {"object": "list", "data": [{"id": "fake-base", "object": "model"}]})
+        model_id = os.environ.get("MODEL_ID", "fake-base")
+        return await answer(send, 200, {"object": "list", "data": [{"id": model_id, "object": "model"}]})
     if scope["path"] == "/v1/chat/completions":
         req = json.loads(await body_of(receive))
         last = [m["content"] for m in req["messages"] if m["role"] == "user"][-1]
         if "stall" in last:  # a request the server takes 5 s to start answering (past the cut here)
             await asyncio.sleep(5)
+        if "refuse" in last:  # vLLM's error answer, echoing what it was sent
+            return await answer(send, 400, {"error": {"message": "bad request: " + last}})
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        for word in ["echo:", *last.split()]:
+        words = ["echo:", *last.split()]
+        if "long" in last:  # a reply that streams for 6 s (past the cut here)
+            words += [f"w{i}" for i in range(60)]
+        for i, word in enumerate(words):
+            if "crash" in last and i == 2:
+                os._exit(3)  # the replica dies mid-reply
             chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
             await send({"type": "http.response.body", "body": b"data: " + json.dumps(chunk).encode() + b"\n\n",
                         "more_body": True})
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1 if "long" in last else 0.02)
         return await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
     return await answer(send, 404, {"error": "not found"})
 
@@ -74,9 +84,10 @@ uvicorn.run(ChatPageMiddleware(fake_vllm), host="127.0.0.1", port=int(os.environ
 """
 
 
-def _app(name, sleep, cooldown):
+def _app(name, sleep, cooldown, model_id="fake-base"):
     env = [
         {"name": "SLEEP", "value": str(sleep)},
+        {"name": "MODEL_ID", "value": model_id},
         {"name": "PYTHONPATH", "value": str(CONTAINER)},
         {"name": "VLLM_API_KEY", "secretRef": "api-key"},
     ]
@@ -137,11 +148,11 @@ def cold(tmp_path_factory):
         rt.stop_all()
 
 
-def _deploy(rt, name, sleep, cooldown=300):
+def _deploy(rt, name, sleep, cooldown=300, model_id="fake-base"):
     """A scaled-to-zero app whose replica takes `sleep` s to start; `cooldown` in Azure seconds (a
     replica still starting when it passes with no request is scaled in, as KEDA does)."""
     app_id = APP_ID + name
-    fqdn = rt.apply(app_id, _app(name, sleep, cooldown), {}, {"api-key": API_KEY})["fqdn"]
+    fqdn = rt.apply(app_id, _app(name, sleep, cooldown, model_id), {}, {"api-key": API_KEY})["fqdn"]
     assert rt.status(app_id)["state"] == azure_rules.SCALED_TO_ZERO
     return app_id, f"https://{fqdn}/"
 
@@ -292,3 +303,75 @@ def test_a_long_hold_says_why_before_the_ingress_answers(tmp_path):
     finally:
         quit_browser(d, profile)
         rt.stop_all()
+
+
+# The page's clock at Azure's pace: this runtime plays Azure's durations x TIME_SCALE, so the page,
+# which measures a request with Date.now(), must see time run 1 / TIME_SCALE as fast to tell a cut at
+# the ingress's 240 s (2.4 s here) from a connection that dropped early.
+AZURE_CLOCK = """
+window.__realNow = Date.now.bind(Date);
+const t0 = window.__realNow();
+Date.now = () => t0 + (window.__realNow() - t0) * %s;
+""" % (1 / TIME_SCALE)
+
+
+def test_a_reply_cut_mid_stream_keeps_its_text_and_says_why(cold):
+    from selenium.webdriver.common.by import By
+
+    rt, d = cold
+    app_id, url = _deploy(rt, "longreply", sleep=0.5, cooldown=3000)
+    _open_with_key(d, url)
+
+    # Cut by the ingress at 240 s while streaming: the partial reply stays, the error says why.
+    d.execute_script(AZURE_CLOCK)
+    error = _send(d, "a long one")
+    assert "error" in error.get_attribute("class"), error.text
+    cut = d.find_elements(By.CSS_SELECTOR, ".msg.assistant[data-cut='true']")
+    assert len(cut) == 1 and cut[0].text.startswith("echo: a long one w0 w1"), [c.text for c in cut]
+    assert not cut[0].text.rstrip().endswith("w59")  # it really was cut
+    assert error.text.startswith("The reply above was cut off after 4:0"), error.text
+    assert "the ingress ends every request at 240 s" in error.text and "fewer max tokens" in error.text
+    assert d.execute_script("return document.body.dataset.status") == "Error"
+
+    # The cut reply is part of the conversation: the next message is answered after it.
+    d.execute_script("Date.now = window.__realNow;")
+    reply = _send(d, "next")
+    assert reply.text.strip() == "echo: next"
+    assert [m.text.split()[0] for m in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")] == ["echo:", "echo:"]
+
+
+def test_a_replica_that_dies_mid_reply_keeps_the_partial_text_and_points_at_the_logs(cold):
+    from selenium.webdriver.common.by import By
+
+    rt, d = cold
+    app_id, url = _deploy(rt, "crashreply", sleep=0.5, cooldown=3000)
+    _open_with_key(d, url)
+    error = _send(d, "crash now please")
+    cut = d.find_elements(By.CSS_SELECTOR, ".msg.assistant[data-cut='true']")
+    assert len(cut) == 1 and cut[0].text.strip() == "echo: crash", [c.text for c in cut]
+    assert error.text.startswith("The reply above was cut off after 0:0"), error.text
+    assert "the connection to the endpoint closed" in error.text and "az aitk inference logs" in error.text
+    assert "240 s" not in error.text
+
+
+HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>&amp;'
+
+
+def test_the_page_renders_hostile_model_names_replies_and_errors_as_text(cold):
+    from selenium.webdriver.common.by import By
+
+    rt, d = cold
+    app_id, url = _deploy(rt, "hostile", sleep=0.5, cooldown=3000, model_id=HOSTILE)
+    _open_with_key(d, url)
+    option = d.find_element(By.CSS_SELECTOR, "#model option")
+    assert option.text == HOSTILE + " (base)" and option.get_attribute("value") == HOSTILE
+    reply = _send(d, HOSTILE)
+    assert reply.text.strip() == "echo: " + HOSTILE
+    error = _send(d, "refuse " + HOSTILE)
+    assert "error" in error.get_attribute("class") and error.text.startswith("HTTP 400: "), error.text
+    assert "bad request: refuse <img src=x onerror=" in error.text and "<script>window.__xss=2</script>" in error.text
+    assert d.execute_script("return window.__xss") is None
+    assert not d.find_elements(By.CSS_SELECTOR, "#messages img, #messages script, #model img")
+    # the key stays in this tab's sessionStorage; nothing in localStorage, cookies or the URL
+    assert d.execute_script("return localStorage.length") == 0 and d.get_cookies() == []
+    assert API_KEY not in d.current_url

@@ -167,6 +167,50 @@ def test_a_missing_model_path_stays_a_path(tmp_path):
     assert src.model_is_local and src.model == str(tmp_path / "gone")
 
 
+@pytest.mark.parametrize("where", ["cwd", "mount"])
+def test_a_missing_folder_under_an_existing_one_is_refused_before_vllm(tmp_path, monkeypatch, where):
+    """models/phi-2 with a folder models/ here is a mistyped folder, not the Hugging Face id
+    `models/phi-2` that vLLM would try to download (and fail on, minutes later, offline)."""
+    mount, cwd = tmp_path / "mount", tmp_path / "cwd"
+    for base in (mount, cwd):
+        base.mkdir()
+    ((cwd if where == "cwd" else mount) / "models").mkdir()
+    monkeypatch.chdir(cwd)
+    with pytest.raises(LaunchError) as e:
+        resolve(args("--model", "models/phi-2"), {"AITK_MOUNT": str(mount)})
+    msg = str(e.value)
+    assert msg.startswith("--model models/phi-2: no such model folder in ") and "\n" not in msg
+    assert f"{(cwd if where == 'cwd' else mount) / 'models'} is a folder without 'phi-2' in it" in msg
+    assert msg.endswith("give the folder that holds the model's config.json, or a Hugging Face id (org/name)")
+
+
+@pytest.mark.parametrize("model", ["model-cache/org/tiny", "org/name/", "org//name"])
+def test_a_model_that_cannot_be_a_hugging_face_id_is_a_missing_folder(tmp_path, monkeypatch, model):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LaunchError, match="a Hugging Face id has one '/' at most, as in org/name"):
+        resolve(args("--model", model), {"AITK_MOUNT": str(tmp_path)})
+    with pytest.raises(LaunchError, match=f"^AITK_MODEL {model}: no such model folder"):
+        resolve(args(), {"AITK_MOUNT": str(tmp_path), "AITK_MODEL": model})
+
+
+def test_a_missing_folder_in_serve_json_is_refused_naming_the_file(tmp_path, monkeypatch):
+    (tmp_path / "model-cache").mkdir()
+    cfg = tmp_path / SERVE_CONFIG_FILE
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(json.dumps({"model": "model-cache/tiny"}))
+    monkeypatch.chdir(tmp_path / "model-cache")  # the cwd plays no part for serve.json's paths
+    with pytest.raises(LaunchError, match=f"^{cfg}: model model-cache/tiny: no such model folder under the mount"):
+        resolve(args(), {"AITK_MOUNT": str(tmp_path)})
+
+
+@pytest.mark.parametrize("model", ["gpt2", "microsoft/phi-2", "s3://bucket/models/phi-2"])
+def test_hugging_face_ids_and_urls_still_go_to_vllm(tmp_path, monkeypatch, model):
+    (tmp_path / "phi-2").mkdir()  # a folder named like the id's second part changes nothing
+    monkeypatch.chdir(tmp_path)
+    src = resolve(args("--model", model), {"AITK_MOUNT": str(tmp_path / "mount")})
+    assert (src.model, src.model_is_local) == (model, False)
+
+
 def test_arguments_after_double_dash_are_vllms():
     assert split_argv(["--model", "m", "--", "--dtype", "float32", "--"]) == (
         ["--model", "m"],
