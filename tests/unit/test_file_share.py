@@ -66,7 +66,7 @@ class FakeShare:
             def download_file(self):
                 if path not in share.files:
                     raise ResourceNotFoundError("ResourceNotFound")
-                return SimpleNamespace(readall=lambda: share.files[path][0])
+                return SimpleNamespace(size=len(share.files[path][0]), readall=lambda: share.files[path][0])
 
             def upload_file(self, data, length=None, metadata=None, max_concurrency=1, progress_hook=None):
                 assert path.rsplit("/", 1)[0] in share.dirs

@@ -151,3 +151,13 @@ def test_an_upload_killed_after_the_manifest_was_written_goes_up_again(tmp_path)
     plan, props = _deploy_sync(share, src)
     assert props == [path] and [f.path for f in plan.upload] == [path]
     assert share.files[path][0] == b"file 2, new"
+
+
+def test_a_manifest_larger_than_the_limit_reads_as_none_and_each_file_is_checked(tmp_path, monkeypatch):
+    src, share = _workspace(tmp_path)
+    _deploy_sync(share, src)
+    assert file_share.read_manifest(share)  # the one deploy wrote is read
+    monkeypatch.setattr(sync_manifest, "MAX_BYTES", len(share.files[sync_manifest.MANIFEST_PATH][0]) - 1)
+    assert file_share.read_manifest(share) == {}
+    plan, calls = _deploy_sync(share, src)
+    assert not plan.upload and len([c for c in calls if c.startswith(INF)]) == 20  # metadata of each file

@@ -62,9 +62,14 @@ def walk(share, roots):
 
 
 def read_manifest(share):
-    """The deploy manifest on the share (core/sync_manifest.py); {} when there is none."""
+    """The deploy manifest on the share (core/sync_manifest.py); {} when there is none, or when it
+    is larger than sync_manifest.MAX_BYTES (its size is known from the first response, before the
+    rest is read)."""
     try:
-        data = share.get_file_client(sync_manifest.MANIFEST_PATH).download_file().readall()
+        download = share.get_file_client(sync_manifest.MANIFEST_PATH).download_file()
+        if (download.size or 0) > sync_manifest.MAX_BYTES:
+            return {}
+        data = download.readall()
     except Exception as e:  # pylint: disable=broad-except
         if is_not_found(e):
             return {}

@@ -25,6 +25,9 @@ from .sync_plan import RemoteFile
 
 MANIFEST_PATH = layout.AITK_DIR + "/deploy-manifest.json"  # outside the synced folders: never planned
 FORMAT = "aitk-deploy-manifest/1"
+# About 100,000 entries: a manifest larger than this is not one deploy wrote, and reads as none
+# (deploy then checks each file's metadata) rather than being held in memory whole.
+MAX_BYTES = 16 * 1024 * 1024
 
 
 class Listed(NamedTuple):
