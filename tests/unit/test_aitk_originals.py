@@ -152,6 +152,41 @@ def test_the_original_environment_is_found_by_its_scheme_only_when_unambiguous()
     assert finetuning_reuse.original_environment(["aienv-other", "myenv"]) is None
 
 
+SUB = "00000000-0000-0000-0000-000000000001"
+
+
+def _env_id(sub, group, name="aienvabcde"):
+    return f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.App/managedEnvironments/{name}"
+
+
+def test_the_jobs_environment_in_another_group_or_subscription_is_told_apart():
+    assert finetuning_reuse.environment_elsewhere(_env_id(SUB, "rg-inf"), SUB, "rg-inf") is None
+    assert finetuning_reuse.environment_elsewhere(_env_id(SUB.upper(), "RG-Inf") + "/", SUB, "rg-inf") is None
+    assert finetuning_reuse.environment_elsewhere(None, SUB, "rg-inf") is None
+    assert finetuning_reuse.environment_elsewhere("not an id", SUB, "rg-inf") is None
+    job_id = f"/subscriptions/{SUB}/resourceGroups/rg-ft/providers/Microsoft.App/jobs/aiacajobabcde"
+    assert finetuning_reuse.environment_elsewhere(job_id, SUB, "rg-inf") is None
+    other_group = finetuning_reuse.environment_elsewhere(_env_id(SUB, "rg-ft"), SUB, "rg-inf")
+    assert other_group == finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-ft", SUB, False)
+    other_sub = "11111111-1111-1111-1111-111111111111"
+    elsewhere = finetuning_reuse.environment_elsewhere(_env_id(other_sub, "rg-inf"), SUB, "rg-inf")
+    assert elsewhere == finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-inf", other_sub, True)
+
+
+def test_the_not_reused_line_names_the_environment_its_group_and_the_parameter():
+    line = finetuning_reuse.not_reused_line(
+        finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-ft", SUB, False), "aiacajobabcde", "rg-inf"
+    )
+    assert "\n" not in line
+    assert "'aienvabcde'" in line and "aiacajobabcde" in line and "'rg-ft'" in line and "'rg-inf'" in line
+    assert "--parameters acaEnvironmentName=" in line
+    assert SUB not in line  # the same subscription is not named
+    other = finetuning_reuse.not_reused_line(
+        finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-inf", "other-sub", True), "aiacajobabcde", "rg-inf"
+    )
+    assert "subscription other-sub" in other
+
+
 def test_the_summary_names_what_is_reused_and_what_is_new():
     values = {
         "storageAccountName": "aistorageabcde",

@@ -76,6 +76,8 @@ long-summary: >-
     added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an
     existing environment: pick the one it has (fine-tuning's NC24-A100 profile) or name a new
     environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
+    An environment of fine-tuning's job in another resource group is not served from: provision
+    says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
     region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
     resource group when it does not exist (Basic tier; an existing one of the subscription is

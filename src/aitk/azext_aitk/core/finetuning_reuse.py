@@ -48,6 +48,51 @@ class ProfileFit:
     add: GpuProfile | None  # the profile to add to the environment first, or None
 
 
+@dataclass(frozen=True)
+class ElsewhereEnvironment:
+    """Fine-tuning's environment when its job's environmentId names another resource group or
+    subscription than the one provision deploys to."""
+
+    name: str
+    resource_group: str
+    subscription: str  # the id, as the environmentId spells it
+    other_subscription: bool
+
+
+# /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.App/managedEnvironments/<name>
+_ENVIRONMENT_ID = re.compile(
+    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.App/managedEnvironments/([^/]+)/?$",
+    re.IGNORECASE,
+)
+
+
+def environment_elsewhere(env_id: str | None, subscription: str, group: str) -> ElsewhereEnvironment | None:
+    """The environment `env_id` names when it is outside `group` of `subscription`, else None (in
+    the group, or not an environment's id). Azure compares ids case-insensitively
+    (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules)."""
+    match = _ENVIRONMENT_ID.match((env_id or "").strip())
+    if not match:
+        return None
+    env_subscription, env_group, name = match.groups()
+    other_subscription = env_subscription.lower() != subscription.lower()
+    if not other_subscription and env_group.lower() == group.lower():
+        return None
+    return ElsewhereEnvironment(name, env_group, env_subscription, other_subscription)
+
+
+def not_reused_line(env: ElsewhereEnvironment, job: str, group: str) -> str:
+    """The warning that fine-tuning's environment is not served from, why, and how to name one."""
+    where = f"resource group '{env.resource_group}'"
+    if env.other_subscription:
+        where += f" of subscription {env.subscription}"
+    return (
+        f"Fine-tuning's Container Apps environment '{env.name}' (the job {job}'s) is in {where}, not in "
+        f"'{group}': provision serves only from an environment in its own resource group, so it does not "
+        f"reuse it (nor its GPU profiles). `--parameters acaEnvironmentName=<name>` names the environment "
+        f"in '{group}' it serves from (an existing one, or a new one it makes)."
+    )
+
+
 def original_environment(names: Iterable[str]) -> str | None:
     """The one environment named by finetuning.bicep's scheme, else None (none, or several)."""
     matches = [n for n in names if ORIGINAL_ENVIRONMENT.match(n or "")]

@@ -105,13 +105,18 @@ def existing_app(cli_ctx, subscription, group, app_name):
 
 def finetuning_environment(cli_ctx, subscription, group, ft):
     """fine-tuning's environment in the resource group (core/finetuning_reuse.py), or None: the
-    one ACA_JOB_NAME's job runs in, else the one named by AI Toolkit's scheme."""
+    one ACA_JOB_NAME's job runs in, else the one named by AI Toolkit's scheme. The job's environment in
+    another resource group or subscription is not served from (the template reads the environment in
+    the app's group): one warning line says so."""
     env_name, found_by = None, ""
     job = ft.get(ws_mod.ACA_JOB_NAME)
     if isinstance(job, str) and job.strip():
         env_id = container_app_job.environment_id(cli_ctx, subscription, group, job.strip())
+        elsewhere = finetuning_reuse.environment_elsewhere(env_id, subscription, group)
         prefix = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/".lower()
-        if env_id and env_id.lower().startswith(prefix):
+        if elsewhere is not None:
+            logger.warning("%s", finetuning_reuse.not_reused_line(elsewhere, job.strip(), group))
+        elif env_id and env_id.lower().startswith(prefix):
             env_name, found_by = env_id.rstrip("/").rsplit("/", 1)[-1], f"the job {job.strip()}"
     if env_name is None:
         env_name = finetuning_reuse.original_environment(
