@@ -11,6 +11,7 @@ import time
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.az_harness import one_error
 from aitk_testkit.scenario import FAKE_PARAMETERS, seed_fake_finetuning
 
 RG = "aitk-acr"
@@ -18,15 +19,6 @@ FT_STORAGE = "aitkacrft01"
 REGISTRY = "aitkacrtest01"
 PINNED = "vllm/vllm-openai:v0.32.0"  # the template's default image (core/shipped_templates.default_image)
 ARGS = ("--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
-
-
-def _refused(proc):
-    """The one ERROR line of a refusal (no traceback, non-zero exit)."""
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
 
 
 def _registry_record(standin, name=REGISTRY, group=RG):
@@ -58,7 +50,7 @@ def acr_ws(az_cloud, fake_finetuning):
 )
 def test_a_bad_name_is_refused_in_one_line_before_anything_is_created(az_cloud, acr_ws, name, problem):
     before = _types(az_cloud)
-    line = _refused(az_cloud("aitk", "inference", "provision", "--image-registry", name, cwd=acr_ws))
+    line = one_error(az_cloud("aitk", "inference", "provision", "--image-registry", name, cwd=acr_ws))
     assert f"is not a valid container registry name: {problem}" in line
     assert _types(az_cloud) == before == ["Microsoft.Storage/storageAccounts"]
     assert not (acr_ws / "infra" / "inference.config.json").exists()
@@ -67,7 +59,7 @@ def test_a_bad_name_is_refused_in_one_line_before_anything_is_created(az_cloud, 
 def test_a_name_taken_elsewhere_in_azure_is_one_line(az_cloud, standin, acr_ws):
     standin.taken_registry_names = {"someoneelses01"}
     try:
-        line = _refused(az_cloud("aitk", "inference", "provision", "--image-registry", "SomeoneElses01", cwd=acr_ws))
+        line = one_error(az_cloud("aitk", "inference", "provision", "--image-registry", "SomeoneElses01", cwd=acr_ws))
     finally:
         standin.taken_registry_names = set()
     assert "the container registry name SomeoneElses01 is taken" in line
@@ -164,7 +156,7 @@ def test_without_acr_pull_deploy_and_status_say_why_the_replica_does_not_start(a
     app_id = pulled["app_id"].lower()
     t0 = time.monotonic()
     proc = az_cloud("aitk", "inference", "deploy", cwd=acr_ws)  # uploads the launcher: a restart, a fresh pull
-    line = _refused(proc)
+    line = one_error(proc)
     assert time.monotonic() - t0 < 60, "deploy waited instead of failing fast"
     assert "the endpoint's replica did not start: Failed to pull image" in line, line
     assert "UNAUTHORIZED" in line and "AcrPull" in line, line

@@ -9,6 +9,7 @@ import pytest
 
 from aitk_testkit import real_models as rm
 from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.az_harness import one_error
 from aitk_testkit.scenario import seed_finetuning_storage
 
 RG = "aitk-fit"
@@ -28,15 +29,6 @@ def fit_ws(az_cloud, standin, tmp_path_factory):
     return ws
 
 
-def _refused(proc):
-    """The one ERROR line of a refusal (no traceback, non-zero exit)."""
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
-
-
 def _nothing_created(az_cloud):
     deployments = _ok(az_cloud("deployment", "group", "list", "-g", RG, "-o", "json"))
     assert [d["name"] for d in deployments] == ["finetuning"]
@@ -45,7 +37,7 @@ def _nothing_created(az_cloud):
 
 
 def test_explicit_profile_the_model_cannot_fit_is_refused_with_the_one_that_fits(az_cloud, fit_ws):
-    line = _refused(az_cloud("aitk", "inference", "provision", "--gpu-profile", "T4", cwd=fit_ws))
+    line = one_error(az_cloud("aitk", "inference", "provision", "--gpu-profile", "T4", cwd=fit_ws))
     assert f"the share's {MODEL_DIR} does not fit T4 (--gpu-profile)" in line
     assert "the profile that would fit: A100 (Consumption-GPU-NC24-A100, 8,192 tokens of context, $" in line
     assert "/hour list price as of" in line
@@ -53,14 +45,14 @@ def test_explicit_profile_the_model_cannot_fit_is_refused_with_the_one_that_fits
 
 
 def test_unknown_location_is_refused_as_arm_refuses_it(az_cloud, fit_ws):
-    line = _refused(az_cloud("aitk", "inference", "provision", "-l", "marsnorth", cwd=fit_ws))
+    line = one_error(az_cloud("aitk", "inference", "provision", "-l", "marsnorth", cwd=fit_ws))
     assert "location 'marsnorth' is not a region where Azure Container Apps can run" in line
     assert "regions with Consumption-GPU-NC24-A100: australiaeast, brazilsouth" in line
     _nothing_created(az_cloud)
 
 
 def test_region_without_the_profile_is_refused_listing_the_regions_that_offer_it(az_cloud, fit_ws):
-    line = _refused(az_cloud("aitk", "inference", "provision", "-l", "eastus2", cwd=fit_ws))
+    line = one_error(az_cloud("aitk", "inference", "provision", "-l", "eastus2", cwd=fit_ws))
     assert line == (
         "ERROR: eastus2 does not offer the Consumption-GPU-NC24-A100 workload profile (A100); regions that do: "
         "australiaeast, brazilsouth, canadacentral, eastus, italynorth, swedencentral, westus, westus3"
@@ -109,6 +101,6 @@ def test_a_local_model_vllm_cannot_load_is_refused_before_anything(az_cloud, fit
     config, shards = rm.MODELS["Meta-Llama-3-8B"]
     model = tmp_path / "model"
     rm.write_sparse_model(model, {**config, **change}, shards)
-    line = _refused(az_cloud("aitk", "inference", "provision", "--model", str(model), "--what-if", cwd=fit_ws))
+    line = one_error(az_cloud("aitk", "inference", "provision", "--model", str(model), "--what-if", cwd=fit_ws))
     assert says in line
     _nothing_created(az_cloud)
