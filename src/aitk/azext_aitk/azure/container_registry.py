@@ -6,6 +6,7 @@ https://learn.microsoft.com/rest/api/containerregistry/registries"""
 from knack.log import get_logger
 
 from ..core import image_registry
+from ..core.workspace import PROVISIONED_TAG as _TAG
 from . import api_versions
 
 logger = get_logger(__name__)
@@ -37,7 +38,7 @@ def find(cli_ctx, subscription_id, name):
 
 
 # The tag every resource a provision creates carries (templates/inference.bicep): delete finds them by it.
-PROVISIONED_TAG, PROVISIONED_VALUE = "aitkProvisioned", "inference"
+PROVISIONED_TAG, PROVISIONED_VALUE = _TAG
 
 
 def name_availability(cli_ctx, subscription_id, name):

@@ -66,18 +66,32 @@ _ENVIRONMENT_ID = re.compile(
 )
 
 
-def environment_elsewhere(env_id: str | None, subscription: str, group: str) -> ElsewhereEnvironment | None:
-    """The environment `env_id` names when it is outside `group` of `subscription`, else None (in
-    the group, or not an environment's id). Azure compares ids case-insensitively
+def _environment(env_id: str | None, subscription: str, group: str) -> tuple[str, str, str, bool] | None:
+    """(name, group, subscription, in `group` of `subscription`) of an environment's id, else None.
+    Azure compares ids case-insensitively
     (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules)."""
     match = _ENVIRONMENT_ID.match((env_id or "").strip())
     if not match:
         return None
     env_subscription, env_group, name = match.groups()
-    other_subscription = env_subscription.lower() != subscription.lower()
-    if not other_subscription and env_group.lower() == group.lower():
+    here = env_subscription.lower() == subscription.lower() and env_group.lower() == group.lower()
+    return name, env_group, env_subscription, here
+
+
+def environment_in_group(env_id: str | None, subscription: str, group: str) -> str | None:
+    """The name of the environment `env_id` names when it is in `group` of `subscription`, else None."""
+    found = _environment(env_id, subscription, group)
+    return found[0] if found and found[3] else None
+
+
+def environment_elsewhere(env_id: str | None, subscription: str, group: str) -> ElsewhereEnvironment | None:
+    """The environment `env_id` names when it is outside `group` of `subscription`, else None (in
+    the group, or not an environment's id)."""
+    found = _environment(env_id, subscription, group)
+    if found is None or found[3]:
         return None
-    return ElsewhereEnvironment(name, env_group, env_subscription, other_subscription)
+    name, env_group, env_subscription, _ = found
+    return ElsewhereEnvironment(name, env_group, env_subscription, env_subscription.lower() != subscription.lower())
 
 
 def not_reused_line(env: ElsewhereEnvironment, job: str, group: str) -> str:

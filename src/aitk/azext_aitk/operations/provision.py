@@ -112,12 +112,11 @@ def finetuning_environment(cli_ctx, subscription, group, ft):
     job = ft.get(ws_mod.ACA_JOB_NAME)
     if isinstance(job, str) and job.strip():
         env_id = container_app_job.environment_id(cli_ctx, subscription, group, job.strip())
+        env_name = finetuning_reuse.environment_in_group(env_id, subscription, group)
+        found_by = f"the job {job.strip()}"
         elsewhere = finetuning_reuse.environment_elsewhere(env_id, subscription, group)
-        prefix = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/".lower()
         if elsewhere is not None:
             logger.warning("%s", finetuning_reuse.not_reused_line(elsewhere, job.strip(), group))
-        elif env_id and env_id.lower().startswith(prefix):
-            env_name, found_by = env_id.rstrip("/").rsplit("/", 1)[-1], f"the job {job.strip()}"
     if env_name is None:
         env_name = finetuning_reuse.original_environment(
             managed_environment.names_in_group(cli_ctx, subscription, group)
