@@ -162,12 +162,7 @@ def make_adapter(
                 param.copy_(torch.randn(param.shape, generator=gen) * b_std)
             elif "lora_A" in name or "lora_embedding_A" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * (1.0 / param.shape[-1] ** 0.5))
-    peft_model.save_pretrained(str(out_path), safe_serialization=True)
-    config_file = out_path / "adapter_config.json"
-    config = json.loads(config_file.read_text())
-    config["base_model_name_or_path"] = base_model_name_or_path or str(model_path)
-    config_file.write_text(json.dumps(config, indent=2))
-    return out_path
+    return _save_adapter(peft_model, out_path, base_model_name_or_path or str(model_path))
 
 
 def reference_generate(model_path, prompt_ids, max_tokens, adapter_path=None):
@@ -257,9 +252,14 @@ def train_adapter(
         loss = sum(peft_model(input_ids=ids, labels=labels).loss for ids, labels in batch) / len(batch)
         loss.backward()
         optimizer.step()
+    return _save_adapter(peft_model, out_path, base_model_name_or_path or str(model_path))
+
+
+def _save_adapter(peft_model, out_path, base_model_name_or_path):
+    """Save a peft adapter as safetensors, naming `base_model_name_or_path` as its base."""
     peft_model.save_pretrained(str(out_path), safe_serialization=True)
     config_file = out_path / "adapter_config.json"
     config = json.loads(config_file.read_text())
-    config["base_model_name_or_path"] = base_model_name_or_path or str(model_path)
+    config["base_model_name_or_path"] = base_model_name_or_path
     config_file.write_text(json.dumps(config, indent=2))
     return out_path

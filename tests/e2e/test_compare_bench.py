@@ -101,10 +101,10 @@ def test_a_new_adapter_is_served_without_restart_and_checked(fake_world, served,
 def test_compare_help_examples_run_as_pasted(fake_world, served):
     examples = help_examples("compare")
     assert len(examples) == 2
-    for text in examples:
-        proc = paste(fake_world, text)
+    procs = [paste(fake_world, text) for text in examples]
+    for text, proc in zip(examples, procs, strict=True):
         assert proc.returncode == 0, (text, proc.stderr)
-    table = paste(fake_world, examples[0]).stdout
+    table = procs[0].stdout
     assert "fake-base" in table and "support-bot" in table and "Say hello" in table
     report = (fake_world.workspace / "compare.html").read_text()
     assert "Who are you?" in report and "Name a colour" in report and "echo(support-bot)" in report
@@ -196,10 +196,10 @@ def test_bench_numbers_agree_with_the_servers_counters(fake_world, served):
 def test_bench_help_examples_run_as_pasted(fake_world, served):
     examples = help_examples("bench")
     assert len(examples) == 3
-    for text in examples:
-        proc = paste(fake_world, text)
+    procs = [paste(fake_world, text) for text in examples]
+    for text, proc in zip(examples, procs, strict=True):
         assert proc.returncode == 0, (text, proc.stderr)
-    table = paste(fake_world, examples[0])
+    table = procs[0]
     assert re.search(r"^\s*32\s+128\s+0\s", table.stdout, re.M), table.stdout  # the default sweep's last level
     as_json = json.loads(paste(fake_world, examples[2]).stdout)
     assert as_json["model"] == "support-bot" and as_json["pricePerHour"] == 1.5
