@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """aitk: serve a LoRA fine-tuned LLM on Azure Container Apps with vLLM, from the az CLI."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 VERSION = "0.1.0"
 
@@ -21,7 +21,7 @@ setup(
     # The az extension, plus the serving launcher (one copy of its code, in container/), which
     # deploy uploads to the share and which shares its layout constants with the extension.
     package_dir={"": "src/aitk", "aitk_serve": "container/aitk_serve"},
-    packages=["azext_aitk", "azext_aitk.operations", "azext_aitk.azure", "azext_aitk.core", "aitk_serve"],
+    packages=find_packages("src/aitk", include=["azext_aitk", "azext_aitk.*"]) + ["aitk_serve"],
     package_data={
         "azext_aitk": ["azext_metadata.json", "templates/*", "templates/modules/*"],
         "aitk_serve": ["static/*"],

@@ -284,7 +284,7 @@ def test_delete_says_what_stays_on_the_share_then_purge_removes_exactly_deploys_
         (share / rel).parent.mkdir(parents=True, exist_ok=True)
         (share / rel).write_text("x")
     (share / "aitk" / "mine.txt").write_text("keep")
-    (share / "aitk" / "deploy-manifest.json").write_text("{}")  # deploy's (core/sync_manifest.py)
+    (share / "aitk" / "deploy-manifest.json").write_text("{}")  # deploy's (core/deploy/sync_manifest.py)
     (share / "finetuned-data.txt").write_text("keep me")
     proc = az_cloud("aitk", "inference", "delete", "--yes", cwd=nu["ws"])
     _ok(proc, parse=False)

@@ -1,7 +1,7 @@
 """Issue #4: every error of issue #3's list reaches the user as one clear line, through the real
 az against the local Azure stand-in.
 
-The extension's convention (src/aitk/azext_aitk/core/errors.py, core/arm_errors.py, raised
+The extension's convention (src/aitk/azext_aitk/core/errors.py, core/provision/arm_errors.py, raised
 through the group's _exception_handler.py): an `azure.cli.core.azclierror` class with a
 recommendation, which az prints as ONE `ERROR: …` line followed by the hint line(s); exit code
 non-zero; no traceback, no raw JSON. `one_clear_error` below asserts exactly that.

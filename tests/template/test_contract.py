@@ -25,7 +25,7 @@ NAMES = [
     "acaAppName",
     "acaLogAnalyticsName",
 ]
-EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put, and their ARM types
+EXTENSION_PARAMETERS = {  # what core/provision/provision_plan.py and gpu_profiles.py put, and their ARM types
     "location": "string",
     "apiKey": "securestring",
     "apiKeySecondary": "securestring",
@@ -42,7 +42,7 @@ EXTENSION_PARAMETERS = {  # what core/provision_plan.py and gpu_profiles.py put,
     "acaLogAnalyticsExists": "bool",
     "defaultCommands": "array",
     "workloadProfileDedicated": "bool",
-    # provision --image-registry (core/image_registry.py)
+    # provision --image-registry (core/provision/image_registry.py)
     "imageFromRegistry": "bool",
     "imageRegistryName": "string",
     "imageRegistryServer": "string",

@@ -1,6 +1,6 @@
 import pytest
-from azext_aitk.core import adapter_specs as a
 from azext_aitk.core import api_key
+from azext_aitk.core.deploy import adapter_specs as a
 
 
 def test_parse_forms():

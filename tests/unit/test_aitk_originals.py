@@ -6,9 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from azext_aitk.core import aitk_originals, finetuning_reuse, gpu_profiles, init_files, shipped_templates, teardown_plan
+from azext_aitk.core import gpu_profiles
 from azext_aitk.core import workspace as w
+from azext_aitk.core.delete import teardown_plan
 from azext_aitk.core.errors import EnvironmentProfileError, WorkspaceError
+from azext_aitk.core.init import aitk_originals, init_files, shipped_templates
+from azext_aitk.core.provision import finetuning_reuse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "aitk_workspaces"
 CONFIGS = ["Phi-3-mini-4k-instruct", "llama-v3-8b", "Phi-3-mini-4k-instruct-finetuned"]

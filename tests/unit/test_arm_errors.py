@@ -1,7 +1,7 @@
 import json
 
-from azext_aitk.core import arm_errors as ae
 from azext_aitk.core import gpu_profiles
+from azext_aitk.core.provision import arm_errors as ae
 
 
 def test_resource_group_missing():

@@ -1,7 +1,7 @@
-"""The chat's slash commands and what it prints of model output (core/chat_session.py)."""
+"""The chat's slash commands and what it prints of model output (core/endpoint/chat_session.py)."""
 
 import pytest
-from azext_aitk.core import chat_session
+from azext_aitk.core.endpoint import chat_session
 
 
 class _Script:

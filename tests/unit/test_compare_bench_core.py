@@ -2,7 +2,8 @@
 sweep's options and the statistics (the endpoint rule bench shares: core/endpoint_url)."""
 
 import pytest
-from azext_aitk.core import bench_plan, compare_run, gpu_profiles
+from azext_aitk.core import gpu_profiles
+from azext_aitk.core.endpoint import bench_plan, compare_run
 from azext_aitk.core.errors import BenchError, CompareError
 
 

@@ -6,7 +6,9 @@ import time
 
 import pytest
 from azext_aitk.azure import model_server
-from azext_aitk.core import chat_session, console_log, status_summary, teardown_plan
+from azext_aitk.core.delete import teardown_plan
+from azext_aitk.core.endpoint import chat_session
+from azext_aitk.core.monitor import console_log, status_summary
 
 from aitk_testkit.local_http import JsonHandler, base_url, serving
 

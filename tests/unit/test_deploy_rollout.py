@@ -1,7 +1,7 @@
 """core/deploy_rollout.decide: how the server picks up what a deploy changed."""
 
 from aitk_serve import layout
-from azext_aitk.core import deploy_rollout as r
+from azext_aitk.core.deploy import deploy_rollout as r
 
 
 def test_nothing_the_server_reads_changed():

@@ -9,9 +9,10 @@ import stat
 
 import pytest
 from azext_aitk.azure import secret_logging
-from azext_aitk.core import endpoint_url, init_files, workspace_files
 from azext_aitk.core import workspace as w
+from azext_aitk.core.endpoint import endpoint_url
 from azext_aitk.core.errors import EndpointError, WorkspaceError
+from azext_aitk.core.init import init_files, workspace_files
 
 FQDN = "myapp.happyhill-1234.eastus.azurecontainerapps.io"
 

@@ -3,7 +3,8 @@ class it names, message and recommendation kept; anything else goes on unchanged
 
 import pytest
 from azext_aitk._exception_handler import exception_handler
-from azext_aitk.core import arm_errors, errors
+from azext_aitk.core import errors
+from azext_aitk.core.provision import arm_errors
 from azure.cli.core import azclierror
 
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from aitk_serve import layout
 from azext_aitk.azure import file_share, retry
-from azext_aitk.core import sync_plan
+from azext_aitk.core.deploy import sync_plan
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 

@@ -1,12 +1,14 @@
-"""core/image_registry.py (provision --image-registry): ACR's name rules, the image to import and
+"""core/provision/image_registry.py (provision --image-registry): ACR's name rules, the image to import and
 its tag, reuse or create, the template parameters; the pinned image in step with the launcher's
 vLLM; delete's plan for the pull's resources; a refused pull counts as a start-up failure."""
 
 import aitk_serve
 import pytest
-from azext_aitk.core import image_registry as ir
-from azext_aitk.core import shipped_templates, startup_failure, teardown_plan
+from azext_aitk.core.delete import teardown_plan
 from azext_aitk.core.errors import InvalidNameError, RegistryError
+from azext_aitk.core.init import shipped_templates
+from azext_aitk.core.monitor import startup_failure
+from azext_aitk.core.provision import image_registry as ir
 
 
 @pytest.mark.parametrize("name", ["abcde", "A" * 50, "myAitkRegistry01", "12345"])

@@ -5,8 +5,10 @@ import shlex
 from types import SimpleNamespace
 
 import pytest
-from azext_aitk.core import console_log, deployment_progress, names, next_steps, target
+from azext_aitk.core import names, next_steps
 from azext_aitk.core.errors import InvalidNameError
+from azext_aitk.core.monitor import console_log
+from azext_aitk.core.provision import deployment_progress, target
 
 
 @pytest.mark.parametrize("name", ["a", "my-rg", "rg_1.(test)", "grupo-ñandú", "资源组", "x" * 90])

@@ -1,11 +1,11 @@
 """A provision that did not finish (issue 13): the incomplete config it leaves, what refuses it,
-and which resources `delete` removes after it (core/workspace.py, core/teardown_plan.py)."""
+and which resources `delete` removes after it (core/workspace.py, core/delete/teardown_plan.py)."""
 
 import json
 
 import pytest
-from azext_aitk.core import teardown_plan
 from azext_aitk.core import workspace as ws_mod
+from azext_aitk.core.delete import teardown_plan
 from azext_aitk.core.errors import WorkspaceError
 
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -1,11 +1,12 @@
-"""provision's GPU profile decision (core/profile_fit.py) on real models' configs and sparse
-safetensors headers (aitk_testkit.real_models), the region refusal (core/regions.py), and the
+"""provision's GPU profile decision (core/provision/profile_fit.py) on real models' configs and sparse
+safetensors headers (aitk_testkit.real_models), the region refusal (core/provision/regions.py), and the
 decision inside provision with Azure replaced by fakes."""
 
 import pytest
 from aitk_serve import fit
-from azext_aitk.core import gpu_profiles, profile_fit, regions
+from azext_aitk.core import gpu_profiles
 from azext_aitk.core.errors import ModelFitError, RegionError
+from azext_aitk.core.provision import profile_fit, regions
 
 from aitk_testkit import real_models as rm
 

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 from azext_aitk._exception_handler import exception_handler
 from azext_aitk.azure import resource_group
-from azext_aitk.core import gpu_profiles, shipped_templates
+from azext_aitk.core import gpu_profiles
 from azext_aitk.core import workspace as w
+from azext_aitk.core.init import shipped_templates
 from azext_aitk.operations import provision as _provision
 
 TEMPLATE = {
@@ -313,7 +314,7 @@ def test_missing_resource_group_is_resource_not_found(monkeypatch):
 
 def _llama(tmp_path):
     from aitk_serve import fit
-    from azext_aitk.core import profile_fit
+    from azext_aitk.core.provision import profile_fit
 
     from aitk_testkit import real_models as rm
 

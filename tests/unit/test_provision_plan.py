@@ -1,9 +1,10 @@
 """core/provision_plan.plan: the parameters provision deploys, decided from plain values."""
 
 import pytest
-from azext_aitk.core import gpu_profiles, provision_plan
+from azext_aitk.core import gpu_profiles
 from azext_aitk.core import workspace as w
 from azext_aitk.core.errors import EnvironmentProfileError
+from azext_aitk.core.provision import provision_plan
 
 # The shipped template's parameters (types as template_parameter_types gives them).
 TYPES = {

@@ -5,8 +5,8 @@ torn manifest never looks complete."""
 
 from aitk_serve import layout
 from azext_aitk.azure import file_share
-from azext_aitk.core import sync_manifest, sync_plan
-from azext_aitk.core.sync_manifest import Entry, Listed
+from azext_aitk.core.deploy import sync_manifest, sync_plan
+from azext_aitk.core.deploy.sync_manifest import Entry, Listed
 
 from .test_file_share import FakeShare
 

@@ -1,6 +1,6 @@
 import pytest
 from aitk_serve import layout
-from azext_aitk.core import sync_plan as s
+from azext_aitk.core.deploy import sync_plan as s
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

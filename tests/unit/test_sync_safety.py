@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aitk_serve import layout
 from azext_aitk.azure import file_share
-from azext_aitk.core import adapter_specs, launcher_release, serve_adapters, share_names, sync_plan
+from azext_aitk.core.deploy import adapter_specs, launcher_release, serve_adapters, share_names, sync_plan
 from azext_aitk.core.errors import AdapterSpecError, SyncError
 
 from .test_file_share import FakeShare

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from azext_aitk.core import template_parameters as p
+from azext_aitk.core.provision import template_parameters as p
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

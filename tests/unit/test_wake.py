@@ -1,10 +1,10 @@
-"""Waking a scaled-to-zero endpoint (core/wake.py, operations/_wake.py): retries within --wait,
+"""Waking a scaled-to-zero endpoint (core/endpoint/wake.py, operations/_wake.py): retries within --wait,
 the ingress's 504 explained and never shown raw, the terminal line."""
 
 import io
 
 import pytest
-from azext_aitk.core import wake
+from azext_aitk.core.endpoint import wake
 from azext_aitk.core.errors import WaitValueError, WakeError
 from azext_aitk.operations import _wake
 
@@ -121,7 +121,7 @@ def test_wait_refuses_bad_flags(ready, deleted, timeout, interval, match):
 
 
 def test_system_event_lines_and_revision_filter():
-    from azext_aitk.core import console_log
+    from azext_aitk.core.monitor import console_log
 
     events = [
         {"TimeStamp": "t1", "RevisionName": "app--a", "ReplicaName": "r1", "Reason": "ImagePulled", "Msg": "in 5 s"},

@@ -1,7 +1,9 @@
 # pylint: disable=line-too-long
 from knack.arguments import CLIArgumentType
 
-from azext_aitk.core import gpu_profiles, profile_fit, wake
+from azext_aitk.core import gpu_profiles
+from azext_aitk.core.endpoint import wake
+from azext_aitk.core.provision import profile_fit
 
 
 def load_arguments(self, _):

@@ -34,8 +34,8 @@ def validate_resource_group_name(namespace):
 def validate_image_registry(namespace):
     """--image-registry against ACR's name rules, before anything is read or created."""
     from azext_aitk._exception_handler import to_az_error
-    from azext_aitk.core import image_registry
     from azext_aitk.core.errors import InvalidNameError
+    from azext_aitk.core.provision import image_registry
 
     name = getattr(namespace, "image_registry", None)
     if name is None:
@@ -58,7 +58,7 @@ def validate_provision(namespace):
 
 def validate_adapters(namespace):
     from azext_aitk._exception_handler import to_az_error
-    from azext_aitk.core.adapter_specs import AdapterSpecError, parse
+    from azext_aitk.core.deploy.adapter_specs import AdapterSpecError, parse
 
     names = set()
     for spec in getattr(namespace, "adapters", None) or []:

@@ -3,8 +3,9 @@ replicas, restarts and the console log stream."""
 
 from knack.log import get_logger
 
-from ..core import api_key, console_log, gpu_profiles
+from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
+from ..core.monitor import console_log
 from . import api_versions, arm, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
@@ -223,7 +224,7 @@ def max_replicas(app):
 def image_registry(app):
     """The registry an app (SDK model) pulls its image from with a managed identity, or None
     (core/image_registry.registry_in_use decides)."""
-    from ..core.image_registry import registry_in_use
+    from ..core.provision.image_registry import registry_in_use
 
     containers = getattr(getattr(app, "template", None), "containers", None) or []
     registries = getattr(getattr(app, "configuration", None), "registries", None) or []

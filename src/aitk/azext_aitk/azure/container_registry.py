@@ -5,7 +5,7 @@ https://learn.microsoft.com/rest/api/containerregistry/registries"""
 
 from knack.log import get_logger
 
-from ..core import image_registry
+from ..core.provision import image_registry
 from ..core.workspace import PROVISIONED_TAG as _TAG
 from . import api_versions
 

@@ -39,10 +39,10 @@ def start(cmd, resource_group, template_file, parameters, no_wait):
 
 def watch(cmd, poller, resource_group, report, interval=3.0):
     """The finished deployment; meanwhile report(line) for each resource as it completes, with
-    the time since the start (core/deployment_progress.py)."""
+    the time since the start (core/provision/deployment_progress.py)."""
     import time
 
-    from ..core import deployment_progress
+    from ..core.provision import deployment_progress
 
     started, seen = time.monotonic(), set()
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aitk_serve import layout
 
-from ..core import sync_manifest, sync_plan
+from ..core.deploy import sync_manifest, sync_plan
 from .not_found import is_not_found
 
 FILE_WORKERS = 8  # files at a time
@@ -62,7 +62,7 @@ def walk(share, roots):
 
 
 def read_manifest(share):
-    """The deploy manifest on the share (core/sync_manifest.py); {} when there is none, or when it
+    """The deploy manifest on the share (core/deploy/sync_manifest.py); {} when there is none, or when it
     is larger than sync_manifest.MAX_BYTES (its size is known from the first response, before the
     rest is read)."""
     try:
@@ -84,7 +84,7 @@ def write_manifest(share, manifest):
 def list_remote(share, roots, manifest=None, workers=FILE_WORKERS):
     """({share path: RemoteFile}, {existing directories}, {share path: the ETag its RemoteFile's
     sha256 belongs to}) under each root: the folder listings, plus the metadata (one request each)
-    of every file the manifest does not vouch for (core/sync_manifest.py)."""
+    of every file the manifest does not vouch for (core/deploy/sync_manifest.py)."""
     listed, folders = walk_listed(share, [root.strip("/") for root in roots])
     known, unknown = sync_manifest.vouched(listed, manifest or {})
     etags = {f.path: f.etag for f in listed if f.path in known}

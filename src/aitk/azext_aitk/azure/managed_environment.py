@@ -73,9 +73,9 @@ REGION_WORKERS = 8  # regions asked at a time when listing where a profile type 
 
 def available_profile_types(cli_ctx, subscription_id, location):
     """The workload profile type names (`name` of each AvailableWorkloadProfile) `location`
-    offers, or None when Azure rejects the location (an error whose code core/regions.py
+    offers, or None when Azure rejects the location (an error whose code core/provision/regions.py
     reads as "unknown location"; other errors propagate)."""
-    from ..core import regions
+    from ..core.provision import regions
 
     path = (
         f"/subscriptions/{subscription_id}/providers/Microsoft.App/locations/{regions.normalize(location)}/"
@@ -97,7 +97,7 @@ def regions_offering(cli_ctx, subscription_id, workload_profile_type):
     from concurrent.futures import ThreadPoolExecutor
 
     from .._client_factory import cf_resources
-    from ..core import regions
+    from ..core.provision import regions
 
     try:
         provider = cf_resources(cli_ctx, subscription_id).providers.get("Microsoft.App")

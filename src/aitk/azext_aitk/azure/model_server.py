@@ -7,8 +7,8 @@ system CA bundle (or REQUESTS_CA_BUNDLE).
 import json
 import time
 
-from ..core import wake
-from ..core.chat_session import sse_deltas
+from ..core.endpoint import wake
+from ..core.endpoint.chat_session import sse_deltas
 from ..core.errors import ChatError
 
 

@@ -2,7 +2,7 @@
 
 from knack.log import get_logger
 
-from ..core import arm_errors
+from ..core.provision import arm_errors
 from .not_found import is_not_found
 
 logger = get_logger(__name__)

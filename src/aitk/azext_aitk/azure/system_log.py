@@ -5,7 +5,7 @@ import json
 
 from knack.log import get_logger
 
-from ..core import console_log
+from ..core.monitor import console_log
 from . import arm
 
 logger = get_logger(__name__)

@@ -58,7 +58,7 @@ class InvalidNameError(AitkError):
 
 
 class RegistryError(AitkError):
-    """`provision --image-registry`: the registry cannot be used as asked (core/image_registry.py)."""
+    """`provision --image-registry`: the registry cannot be used as asked (core/provision/image_registry.py)."""
 
     az_error = "InvalidArgumentValueError"
 
@@ -80,7 +80,7 @@ class EnvironmentProfileError(AitkError):
 
 
 class AzureFailure(AitkError):
-    """An Azure error, classified (core/arm_errors.py): `kind` picks the az error class."""
+    """An Azure error, classified (core/provision/arm_errors.py): `kind` picks the az error class."""
 
     _CLASSES = {
         "resource_group_not_found": "ResourceNotFoundError",

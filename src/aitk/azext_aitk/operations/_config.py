@@ -1,8 +1,9 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
 
 from ..azure import container_app
-from ..core import aitk_originals, endpoint_url
 from ..core import workspace as ws_mod
+from ..core.endpoint import endpoint_url
+from ..core.init import aitk_originals
 
 
 def load_config(cmd, workspace):
@@ -18,5 +19,5 @@ def load_config(cmd, workspace):
 
 def app_url(ws, cfg, app):
     """The URL the API key may be sent to: the app's own ingress over HTTPS, checked against the
-    config's ACA_APP_ENDPOINT (core/endpoint_url.py)."""
+    config's ACA_APP_ENDPOINT (core/endpoint/endpoint_url.py)."""
     return endpoint_url.app_url(container_app.fqdn(app), cfg.app_endpoint, str(ws.inference_config_file), cfg.app_name)

@@ -1,13 +1,14 @@
 """`provision --image-registry NAME`: check the registry before anything is created, then create it
 (when new) and import the serving image into it, and hand the template the pull's parameters
-(core/image_registry.py decides, azure/container_registry.py calls Azure)."""
+(core/provision/image_registry.py decides, azure/container_registry.py calls Azure)."""
 
 from dataclasses import dataclass
 
 from knack.log import get_logger
 
 from ..azure import container_registry
-from ..core import image_registry, shipped_templates
+from ..core.init import shipped_templates
+from ..core.provision import image_registry
 
 logger = get_logger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from knack.log import get_logger
 
 from ..azure import managed_environment, system_log
-from ..core import startup_failure
+from ..core.monitor import startup_failure
 
 logger = get_logger(__name__)
 

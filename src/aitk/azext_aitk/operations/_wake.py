@@ -1,11 +1,11 @@
 """Before `chat`, `endpoint`, `compare` and `bench` talk to the endpoint: wake a scaled-to-zero app and wait for
-/health within the `--wait` budget, saying so on stderr (core/wake.py decides, this module talks)."""
+/health within the `--wait` budget, saying so on stderr (core/endpoint/wake.py decides, this module talks)."""
 
 import sys
 import time
 
 from ..azure import model_server
-from ..core import wake
+from ..core.endpoint import wake
 
 
 class _TerminalLine:  # pylint: disable=too-few-public-methods  # a callback with its state

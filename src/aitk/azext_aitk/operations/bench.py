@@ -5,7 +5,7 @@ import time
 from knack.log import get_logger
 
 from ..azure import container_app, load_generator, model_server
-from ..core import bench_plan, chat_session
+from ..core.endpoint import bench_plan, chat_session
 from ..core.errors import BenchError
 from ._config import app_url, load_config
 from ._wake import wake_endpoint

@@ -3,7 +3,7 @@
 import sys
 
 from ..azure import container_app, model_server
-from ..core import chat_session, wake
+from ..core.endpoint import chat_session, wake
 from ..core.errors import ChatError
 from ._config import app_url, load_config
 from ._wake import wake_endpoint

@@ -3,7 +3,7 @@
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
-from ..core import chat_session, compare_run
+from ..core.endpoint import chat_session, compare_run
 from ..core.errors import CompareError
 from ._config import app_url, load_config
 from ._wake import wake_endpoint

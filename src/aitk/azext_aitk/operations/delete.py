@@ -13,15 +13,15 @@ from ..azure import (
     managed_environment,
     storage_account,
 )
-from ..core import teardown_plan
 from ..core import workspace as ws_mod
+from ..core.delete import teardown_plan
 from ._config import load_config
 
 logger = get_logger(__name__)
 
 
 def build_plan(cmd, ws, cfg):
-    """The teardown plan (core/teardown_plan.py) from what the subscription holds; None when the
+    """The teardown plan (core/delete/teardown_plan.py) from what the subscription holds; None when the
     container app is gone already."""
     cli = cmd.cli_ctx
     aca = container_app.ContainerApp.from_config(cli, cfg)

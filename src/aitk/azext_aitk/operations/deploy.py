@@ -10,18 +10,18 @@ from aitk_serve import layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
-from ..core import (
+from ..core import names as naming
+from ..core import next_steps
+from ..core import workspace as ws_mod
+from ..core.deploy import (
     adapter_specs,
     deploy_rollout,
     launcher_release,
-    next_steps,
     serve_adapters,
     share_names,
     sync_manifest,
     sync_plan,
 )
-from ..core import names as naming
-from ..core import workspace as ws_mod
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
@@ -68,7 +68,7 @@ def collect_local(ws, adapter_dirs):
 
 def _add_pushed_adapters(ws, local, adapter_dirs):
     """A serve.json that lists adapters gets the pushed ones in its uploaded copy
-    (core/serve_adapters.py)."""
+    (core/deploy/serve_adapters.py)."""
     entry = local.get(layout.SERVE_CONFIG_FILE)
     if entry is None or not adapter_dirs:
         return
@@ -89,7 +89,7 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
 def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-locals
     from .._client_factory import cf_share
-    from ..core import serve_file
+    from ..core.deploy import serve_file
 
     ws, cfg = load_config(cmd, workspace)
     serve_file.check(ws)  # what the launcher would refuse at start-up, before anything is uploaded
@@ -197,7 +197,7 @@ def _upload(cmd, share, plan, total, existing_dirs):
 
 def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: disable=too-many-arguments
     """Write the deploy manifest when it changed, so the next deploy needs no metadata request for
-    files that stay as they are (core/sync_manifest.py). Best effort: without it, the next deploy
+    files that stay as they are (core/deploy/sync_manifest.py). Best effort: without it, the next deploy
     reads each file's metadata, as it would without a manifest."""
     new = sync_manifest.updated(manifest, roots, remote, etags, uploaded, [r.path for r in plan.delete])
     if new == manifest:

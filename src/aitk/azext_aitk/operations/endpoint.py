@@ -1,7 +1,8 @@
 """`az aitk inference endpoint`: where and how to call the endpoint."""
 
 from ..azure import container_app, model_server
-from ..core import api_key, names, wake
+from ..core import api_key, names
+from ..core.endpoint import wake
 from ..core.errors import WakeError
 from ._config import app_url, load_config
 from ._wake import wake_endpoint

@@ -4,7 +4,7 @@ original inference files migrated."""
 from knack.log import get_logger
 
 from ..core import next_steps
-from ..core.init_files import describe, init_workspace
+from ..core.init.init_files import describe, init_workspace
 from ..core.workspace import RESOURCE_GROUP_NAME, open_workspace
 
 logger = get_logger(__name__)

@@ -6,7 +6,7 @@ import sys
 from knack.log import get_logger
 
 from ..azure import container_app, system_log
-from ..core import console_log
+from ..core.monitor import console_log
 from ._config import load_config
 from ._startup_watch import workspace_customer_id
 

@@ -16,25 +16,22 @@ from ..azure import (
     storage_account,
 )
 from ..azure.resource_group import check_providers, check_resource_group
-from ..core import (
-    aitk_originals,
-    api_key,
+from ..core import api_key, gpu_profiles, next_steps
+from ..core import names as naming
+from ..core import workspace as ws_mod
+from ..core.errors import ModelFitError, UnsizableModelError
+from ..core.init import aitk_originals, workspace_files
+from ..core.provision import (
     arm_errors,
     deployment_progress,
     finetuning_reuse,
-    gpu_profiles,
-    next_steps,
     profile_fit,
     provision_plan,
     regions,
     target,
     template_parameters,
-    workspace_files,
 )
-from ..core import image_registry as core_image_registry
-from ..core import names as naming
-from ..core import workspace as ws_mod
-from ..core.errors import ModelFitError, UnsizableModelError
+from ..core.provision import image_registry as core_image_registry
 from . import _registry
 
 logger = get_logger(__name__)
@@ -45,7 +42,7 @@ DEPLOYMENT_NAME = deployments.DEPLOYMENT_NAME
 def resolve_target(cmd, ws, ft, resource_group_name):
     """(subscription id, resource group): --subscription and -g, else the workspace's own
     infra/inference.config.json, else infra/finetuning.config.json, else az's defaults
-    (core/target.py); says on stderr which one named the group."""
+    (core/provision/target.py); says on stderr which one named the group."""
     from azure.cli.core.azclierror import RequiredArgumentMissingError
     from azure.cli.core.commands.client_factory import get_subscription_id
     from knack.validators import DefaultStr
@@ -104,7 +101,7 @@ def existing_app(cli_ctx, subscription, group, app_name):
 
 
 def finetuning_environment(cli_ctx, subscription, group, ft):
-    """fine-tuning's environment in the resource group (core/finetuning_reuse.py), or None: the
+    """fine-tuning's environment in the resource group (core/provision/finetuning_reuse.py), or None: the
     one ACA_JOB_NAME's job runs in, else the one named by AI Toolkit's scheme. The job's environment in
     another resource group or subscription is not served from (the template reads the environment in
     the app's group): one warning line says so."""

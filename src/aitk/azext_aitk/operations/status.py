@@ -3,7 +3,7 @@
 from knack.log import get_logger
 
 from ..azure import container_app, managed_environment, model_server
-from ..core import status_summary
+from ..core.monitor import status_summary
 from ._config import app_url, load_config
 from ._startup_watch import find_failure
 

@@ -7,7 +7,7 @@ import time
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
-from ..core import wake
+from ..core.endpoint import wake
 from ..core.errors import WaitValueError, WakeError
 from ._config import app_url, load_config
 from ._wake import wake_endpoint

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 BICEP = TEMPLATES_DIR / "inference.bicep"
 ARM_JSON = TEMPLATES_DIR / "inference.json"
 PARAMETERS = TEMPLATES_DIR / "inference.parameters.json"

@@ -11,8 +11,8 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import AzureFailure
-from .gpu_profiles import GpuProfile
+from ..errors import AzureFailure
+from ..gpu_profiles import GpuProfile
 
 # kinds
 RESOURCE_GROUP_NOT_FOUND = "resource_group_not_found"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from aitk_serve import LaunchError, fit, gpus
 
-from . import gpu_profiles
-from .errors import ModelFitError, UnsizableModelError
-from .gpu_profiles import GpuProfile
+from .. import gpu_profiles
+from ..errors import ModelFitError, UnsizableModelError
+from ..gpu_profiles import GpuProfile
 
 T4_MIN_CONTEXT = 4096
 

@@ -1,12 +1,12 @@
 """`az aitk inference init`: the workspace files, written only where missing; AI Toolkit's
-original inference files (core/aitk_originals.py) migrated, each backed up beside itself."""
+original inference files (core/init/aitk_originals.py) migrated, each backed up beside itself."""
 
 import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import workspace as ws_mod
 from . import aitk_originals, shipped_templates
-from . import workspace as ws_mod
 from .workspace_files import cannot_write
 
 

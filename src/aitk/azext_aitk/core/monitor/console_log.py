@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from .errors import LogStreamError
+from ..errors import LogStreamError
 
 __all__ = [
     "DEFAULT_TAIL",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aitk_serve import adapter_spec, layout
 
-from .errors import AdapterSpecError
+from ..errors import AdapterSpecError
 
 # The name becomes a share folder (aitk/adapters/NAME) and the model name the server lists.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

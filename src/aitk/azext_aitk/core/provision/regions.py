@@ -15,8 +15,8 @@ location cannot hold the environment.
 import re
 from collections.abc import Callable, Iterable
 
-from .errors import RegionError
-from .gpu_profiles import GpuProfile
+from ..errors import RegionError
+from ..gpu_profiles import GpuProfile
 
 UNKNOWN_LOCATION_CODES = {
     "noregisteredproviderfound",

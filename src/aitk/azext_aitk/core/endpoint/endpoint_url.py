@@ -8,7 +8,7 @@ file's value is only checked against it.
 
 from urllib.parse import urlsplit
 
-from .errors import EndpointError
+from ..errors import EndpointError
 
 SCHEME = "https"
 

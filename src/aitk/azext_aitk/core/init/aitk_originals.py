@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import workspace as ws_mod
-from .errors import WorkspaceError
+from .. import workspace as ws_mod
+from ..errors import WorkspaceError
 
 # What sets AI Toolkit's inference.bicep apart from any template aitk ships or a user writes for
 # aitk: its start command is shell lines joined for `/bin/bash -c`, its server listens on 7860

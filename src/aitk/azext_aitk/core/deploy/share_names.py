@@ -10,7 +10,7 @@ device names CON, PRN, AUX, NUL, COM0-COM9, LPT0-LPT9 are rejected, with or with
 import re
 from collections.abc import Iterable
 
-from .errors import SyncError
+from ..errors import SyncError
 
 MAX_COMPONENT = 255
 MAX_PATH = 2048

@@ -8,8 +8,8 @@ own reader first, so such a file is refused in one line with nothing uploaded.
 
 from aitk_serve import LaunchError, discovery
 
-from . import workspace as ws_mod
-from .errors import WorkspaceError
+from .. import workspace as ws_mod
+from ..errors import WorkspaceError
 
 
 def check(ws: ws_mod.Workspace) -> None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from . import gpu_profiles
+from .. import gpu_profiles
 from .startup_failure import LAUNCHER_ERROR
 
 Json = dict[str, Any]

@@ -7,7 +7,7 @@ partial one) > infra/finetuning.config.json > `az config set defaults.group`.
 from dataclasses import dataclass
 from typing import Any
 
-from . import workspace as ws_mod
+from .. import workspace as ws_mod
 
 FROM_FLAG = "-g"
 FROM_INFERENCE_CONFIG = ws_mod.INFERENCE_CONFIG_FILE

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import ChatError
+from ..errors import ChatError
 
 EXIT_WORDS = ("/exit", "/quit")
 # Slash commands the chat handles itself (never sent to the model); `//text` sends "/text".

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import CompareError
+from ..errors import CompareError
 
 MAX_PROMPTS = 200  # every prompt goes to every model, one at a time: keep a run short
 ROLES = ("system", "user", "assistant")

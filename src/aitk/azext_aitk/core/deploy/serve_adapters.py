@@ -12,8 +12,8 @@ from typing import Any
 
 from aitk_serve import layout, serve_config
 
-from .errors import AdapterSpecError
-from .workspace import json_bytes
+from ..errors import AdapterSpecError
+from ..workspace import json_bytes
 
 
 def added(serve: Any, names: Iterable[str], serve_file: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidNameError, RegistryError
+from ..errors import InvalidNameError, RegistryError
 
 # Registry names: 5-50 alphanumerics, unique across Azure; the login server is the lower-cased name.
 # https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import gpu_profiles
-from .errors import EnvironmentProfileError
-from .gpu_profiles import GpuProfile
+from .. import gpu_profiles
+from ..errors import EnvironmentProfileError
+from ..gpu_profiles import GpuProfile
 
 # finetuning.bicep's default environment name: 'aienv' + substring(uniqueString(resourceGroup().id), 0, 5);
 # 'waisenv' + the same in older configs (phi-2, mistral-7b, zephyr-7b-beta).

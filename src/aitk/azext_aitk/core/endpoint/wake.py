@@ -6,7 +6,7 @@ Pure: the caller passes the probe (one GET /health), the clock, the sleep and wh
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import WaitValueError, WakeError
+from ..errors import WaitValueError, WakeError
 
 # The ingress (Envoy) of Azure Container Apps cuts a request at 240 s and answers 504 with this
 # body; a replica still starting is the usual cause on a scaled-to-zero app.

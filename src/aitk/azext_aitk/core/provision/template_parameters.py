@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ParameterError, WorkspaceError
-from .workspace import FINETUNING_DEFAULTS, load_json, parse_json_text
+from ..errors import ParameterError, WorkspaceError
+from ..workspace import FINETUNING_DEFAULTS, load_json, parse_json_text
 
 Entry = dict[str, Any]  # {"value": v} or {"reference": …}
 Entries = dict[str, Entry]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from aitk_serve import layout
 
-from .errors import SyncError
+from ..errors import SyncError
 
 __all__ = [
     "LocalFile",
@@ -231,7 +231,7 @@ def plan(
 
 def check_case_collisions(local: Mapping[str, LocalFile]) -> None:
     """Refuse two local files whose share paths (or folders) differ only in case: Azure Files
-    names are case-insensitive (core/share_names.py cites the rules), so one would overwrite the
+    names are case-insensitive (core/deploy/share_names.py cites the rules), so one would overwrite the
     other."""
     seen: dict[str, tuple[str, str]] = {}  # folded folder or file path -> (its spelling, a file under it)
     for path in sorted(local):

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import WorkspaceError
+from ..errors import WorkspaceError
 
 
 def _nearest_existing(path: Path) -> Path:

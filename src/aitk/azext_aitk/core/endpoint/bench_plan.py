@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import gpu_profiles
-from .errors import BenchError
+from .. import gpu_profiles
+from ..errors import BenchError
 
 DEFAULT_CONCURRENCY = (1, 8, 32)
 MAX_CONCURRENCY = 256

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import api_key, finetuning_reuse, gpu_profiles, shipped_templates
+from .. import api_key, gpu_profiles
+from .. import workspace as ws_mod
+from ..errors import MissingTemplatesError, ParameterError, WorkspaceError
+from ..gpu_profiles import GpuProfile
+from ..init import shipped_templates
+from . import finetuning_reuse
 from . import template_parameters as params_mod
-from . import workspace as ws_mod
-from .errors import MissingTemplatesError, ParameterError, WorkspaceError
-from .gpu_profiles import GpuProfile
 from .template_parameters import Entries
 
 DEFAULT_MIN_REPLICAS = 0  # an idle endpoint costs nothing
@@ -157,7 +159,7 @@ def plan(
     new app; a re-provision keeps both keys, an app from before the secondary key gets one); exists: the
     *Exists flags; environment_profiles: reads [(name, type)] of the existing environment (asked
     only when it exists and a known GPU profile is chosen); default_profile: the one fitted to
-    the model (core/profile_fit.py) when nothing else names one, else gpu_profiles' default."""
+    the model (core/provision/profile_fit.py) when nothing else names one, else gpu_profiles' default."""
     final = dict(entries)
 
     def put(name: str, value: Any, override: bool = True) -> None:

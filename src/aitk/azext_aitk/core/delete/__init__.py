@@ -1,0 +1,1 @@
+"""What `delete` removes: the teardown plan."""

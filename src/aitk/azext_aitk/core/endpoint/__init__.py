@@ -1,0 +1,1 @@
+"""Calling the endpoint: its URL, waking it, chat, compare and bench."""

@@ -1,0 +1,1 @@
+"""Watching the app: `status`'s summary, `logs`' console lines, start-up failures."""
