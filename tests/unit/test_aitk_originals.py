@@ -229,7 +229,7 @@ def test_delete_keeps_fine_tunings_environment_even_with_a_default_name():
     assert by_type["Microsoft.OperationalInsights/workspaces"]["action"] == "keep"
     # without it, the same environment would go: the keep comes from the fine-tuning job
     items = teardown_plan.plan(
-        env.replace("managedEnvironments/aitk-env-abcde", "containerApps/app"), env, [], None, {}
+        env.replace("managedEnvironments/aitk-env-abcde", "containerApps/app"), env, [], None, {}, provisioned=[env]
     )
     assert {i["type"]: i["action"] for i in items}["Microsoft.App/managedEnvironments"] == "delete"
 

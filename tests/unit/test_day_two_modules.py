@@ -358,15 +358,15 @@ def _actions(items):
 
 
 def test_plan_all_made_by_provision():
-    items = teardown_plan.plan(
-        APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde", FT, [], LOGS_ID
-    )
+    storage = f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde"
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], storage, FT, [], LOGS_ID, provisioned=[ENV_ID, LOGS_ID, storage])
     assert [i["name"] for i in items] == ["aitk-infer-abcde", "aitk-env-abcde", "aitk-logs-abcde", "aitkinferabcde"]
     assert set(_actions(items).values()) == {"delete"}
 
 
 def test_plan_never_the_finetuning_storage():
-    items = teardown_plan.plan(APP_ID, ENV_ID, [], f"{SUB}/Microsoft.Storage/storageAccounts/FTSTORE", FT)
+    storage = f"{SUB}/Microsoft.Storage/storageAccounts/FTSTORE"
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], storage, FT, provisioned=[ENV_ID, storage])
     assert _actions(items) == {"aitk-infer-abcde": "delete", "aitk-env-abcde": "delete", "FTSTORE": "keep"}
     assert "fine-tuning" in items[-1]["reason"]
 

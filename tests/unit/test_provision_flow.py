@@ -29,7 +29,6 @@ TEMPLATE = {
             "maximumInstanceCount": "int",
             "apiKey": "securestring",
             "apiKeySecondary": "securestring",
-            "image": "string",
             "workloadProfileName": "string",
             "workloadProfileType": "string",
             "cpu": "string",
@@ -40,7 +39,8 @@ TEMPLATE = {
             "acaEnvironmentExists": "bool",
             "acaLogAnalyticsExists": "bool",
         }.items()
-    },
+    }
+    | {"image": {"type": "string", "defaultValue": "vllm/vllm-openai:v0.32.0"}},
     "resources": [],
     "outputs": {},
 }
@@ -84,8 +84,17 @@ class FakeAzure:
         import azure.cli.core.commands.client_factory as cf
 
         monkeypatch.setattr(cf, "get_subscription_id", lambda ctx: ctx.data.get("subscription_id") or "sub-default")
-        monkeypatch.setattr(_provision, "check_resource_group", lambda *a: SimpleNamespace(location="westus3"))
-        monkeypatch.setattr(_provision, "check_providers", lambda *a: None)
+        self.group = SimpleNamespace(location="westus3")  # None: the group does not exist
+        monkeypatch.setattr(_provision.resource_group, "find", lambda *a: self.group)
+        self.created_groups = []
+        monkeypatch.setattr(
+            _provision.resource_group, "create", lambda ctx, sub, group, loc: self.created_groups.append((group, loc))
+        )
+        monkeypatch.setattr(_provision.resource_group, "check_providers", lambda *a: None)
+        monkeypatch.setattr(
+            _provision.storage_account, "exists", lambda *a: bool(self.existing.get("storageAccountExists"))
+        )
+        monkeypatch.setattr(_provision.storage_account, "resource_group_of", lambda *a: None)
         monkeypatch.setattr(_provision, "existing_resources", self._existing)
         self.finetuning_env = None  # no fine-tuning environment unless a test sets one
         monkeypatch.setattr(_provision, "finetuning_environment", lambda *a: self.finetuning_env)
@@ -216,6 +225,7 @@ def test_flags_beat_parameters_beat_the_file(tmp_path, shipped, monkeypatch):
         min_replicas=1,
         image="example.io/vllm:1",
         gpu_profile="NC48-A100",
+        yes=True,  # the always-on cost of --min-replicas 1
     )
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
     assert v["maximumInstanceCount"] == 2 and v["minReplicas"] == 1 and v["acaAppName"] == "my-llm"
@@ -234,7 +244,7 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
         BICEP + "param storageAccountName string = 'x'\nparam fileShareName string = 'x'\n"
         "param acaAppName string = 'x'\nparam maximumInstanceCount int = 1\nparam extra int = 1\n"
     )
-    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", yes=True)
     assert fake.deployed[-1][1] == str(bicep)
     # only what it declares: no apiKey, no *Exists, no profile parameters
     assert set(fake.deployed[-1][2]) == {"maximumInstanceCount"}
@@ -297,19 +307,35 @@ def test_unregistered_provider_says_how_to_register(monkeypatch):
     assert "Microsoft.App" in str(e.value) and "az provider register -n Microsoft.App" in e.value.recommendations[0]
 
 
-def test_missing_resource_group_is_resource_not_found(monkeypatch):
-    from azext_aitk import _client_factory
+def test_missing_resource_group_without_a_location_is_resource_not_found(tmp_path, shipped, monkeypatch):
     from azure.cli.core import azclierror
-    from azure.core.exceptions import ResourceNotFoundError
 
-    def get(name):
-        raise ResourceNotFoundError("nope")
-
-    monkeypatch.setattr(
-        _client_factory, "cf_resources", lambda *a: SimpleNamespace(resource_groups=SimpleNamespace(get=get))
-    )
+    fake = FakeAzure(monkeypatch)
+    fake.group = None
     with pytest.raises(azclierror.ResourceNotFoundError, match="resource group 'rg9' does not exist"):
-        _run(resource_group.check_resource_group, None, "sub", "rg9")
+        _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg9")
+    assert fake.created_groups == [] and fake.deployed == []
+    # with a location the region is checked first, then the group made, then the deployment runs
+    _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg9", location="westus3")
+    assert fake.region_checks == [("westus3", "T4")] and fake.created_groups == [("rg9", "westus3")]
+    assert len(fake.deployed) == 1
+
+
+def test_nothing_changes_in_azure_before_the_config_is_known_writable(tmp_path, shipped, monkeypatch):
+    """issue 22: the GPU profile was added to the existing environment (a PATCH) before provision
+    checked that it could write infra/inference.config.json."""
+    from azure.cli.core import azclierror
+
+    fake = FakeAzure(monkeypatch, existing={"acaEnvironmentExists": True})
+    monkeypatch.setattr(_provision, "environment_profiles", lambda *a: [("Consumption", "Consumption")])
+    added = []
+    monkeypatch.setattr(_provision.managed_environment, "add_workload_profile", lambda *a: added.append(a))
+    (tmp_path / "infra" / "inference.config.json").mkdir(parents=True)  # a folder where the file goes
+    with pytest.raises(azclierror.AzCLIError, match="inference.config.json"):
+        _provision_run(
+            _cmd(), workspace=str(tmp_path), resource_group_name="rg1", parameters=[["acaEnvironmentName=myenv"]]
+        )
+    assert added == [] and fake.deployed == [] and fake.created_groups == []
 
 
 def _llama(tmp_path):

@@ -3,7 +3,7 @@ from knack.arguments import CLIArgumentType
 
 from azext_aitk.core import gpu_profiles
 from azext_aitk.core.endpoint import wake
-from azext_aitk.core.provision import profile_fit
+from azext_aitk.core.provision import profile_fit, replicas
 
 
 def load_arguments(self, _):
@@ -77,13 +77,15 @@ def load_arguments(self, _):
         c.argument(
             "min_replicas",
             type=int,
-            help="Fewest replicas. Default: 0, so an idle endpoint costs nothing (the first "
-            "request after idling waits for a replica to start and load the model).",
+            help=f"Fewest replicas, 0-{replicas.MIN_REPLICAS_LIMIT}. Default: 0, so an idle endpoint costs nothing "
+            "(the first request after idling waits for a replica to start and load the model). Above 0, "
+            "provision shows the always-on cost per hour and asks (--yes skips the question).",
         )
         c.argument(
             "max_replicas",
             type=int,
-            help="Most replicas (GPU instances). Default: maximumInstanceCount of the parameters file, else 1.",
+            help=f"Most replicas (GPU instances), {replicas.MAX_REPLICAS_FLOOR}-{replicas.MAX_REPLICAS_LIMIT}. "
+            "Default: maximumInstanceCount of the parameters file, else 1.",
         )
         c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
         c.argument(
@@ -106,6 +108,13 @@ def load_arguments(self, _):
             no_wait_type,
             help="Start the deployment and return; run provision again (a no-op) when it "
             "finished, to write infra/inference.config.json.",
+        )
+        c.argument(
+            "yes",
+            options_list=["--yes", "-y"],
+            action="store_true",
+            help="Do not ask: accept the always-on cost of --min-replicas above 0, and a start command, image "
+            "or template the workspace changes from what aitk ships (provision shows them either way).",
         )
 
     with self.argument_context("aitk inference deploy") as c:

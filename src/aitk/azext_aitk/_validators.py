@@ -4,13 +4,15 @@ from azure.cli.core.azclierror import InvalidArgumentValueError, MutuallyExclusi
 
 
 def validate_replicas(namespace):
-    lo, hi = getattr(namespace, "min_replicas", None), getattr(namespace, "max_replicas", None)
-    if lo is not None and lo < 0:
-        raise InvalidArgumentValueError("--min-replicas must be 0 or more (0 lets the app scale to zero)")
-    if hi is not None and hi < 1:
-        raise InvalidArgumentValueError("--max-replicas must be 1 or more")
-    if lo is not None and hi is not None and lo > hi:
-        raise InvalidArgumentValueError(f"--min-replicas ({lo}) is more than --max-replicas ({hi})")
+    """--min-replicas/--max-replicas within Azure Container Apps' limits (core/provision/replicas.py)."""
+    from azext_aitk._exception_handler import to_az_error
+    from azext_aitk.core.errors import ReplicaCountError
+    from azext_aitk.core.provision import replicas
+
+    try:
+        replicas.check(getattr(namespace, "min_replicas", None), getattr(namespace, "max_replicas", None))
+    except ReplicaCountError as e:
+        raise to_az_error(e) from None
 
 
 def validate_resource_group_name(namespace):

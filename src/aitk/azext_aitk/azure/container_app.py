@@ -14,8 +14,8 @@ logger = get_logger(__name__)
 
 
 class ContainerApp:
-    """One container app, named by subscription, resource group and name. The SDK client uses
-    the subscription az is set to for this command (the config's, unless --subscription)."""
+    """One container app, named by subscription, resource group and name: its ids and its SDK
+    client use that one subscription (operations/_config.py resolves it once per command)."""
 
     def __init__(self, cli_ctx, subscription_id, resource_group, name):
         self.cli_ctx = cli_ctx
@@ -41,7 +41,7 @@ class ContainerApp:
         if self._client is None:
             from .._client_factory import cf_container_apps
 
-            self._client = cf_container_apps(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
+            self._client = cf_container_apps(self.cli_ctx, self.subscription_id)
         return self._client
 
     def not_found_error(self):
@@ -129,7 +129,7 @@ class ContainerApp:
         from .._client_factory import cf_resources
 
         try:
-            resources = cf_resources(self.cli_ctx, self.cli_ctx.data.get("subscription_id"))
+            resources = cf_resources(self.cli_ctx, self.subscription_id)
             props = resources.resources.get_by_id(app.id, api_versions.CONTAINER_APPS).properties or {}
             env_id = props.get("managedEnvironmentId") or props.get("environmentId")
             wp_name = props.get("workloadProfileName")

@@ -37,7 +37,7 @@ def start(cmd, resource_group, template_file, parameters, no_wait):
     )
 
 
-def watch(cmd, poller, resource_group, report, interval=3.0):
+def watch(cmd, poller, subscription_id, resource_group, report, interval=3.0):
     """The finished deployment; meanwhile report(line) for each resource as it completes, with
     the time since the start (core/provision/deployment_progress.py)."""
     import time
@@ -48,7 +48,7 @@ def watch(cmd, poller, resource_group, report, interval=3.0):
 
     def show_new():
         try:
-            ops = operations(cmd.cli_ctx, resource_group)
+            ops = operations(cmd.cli_ctx, subscription_id, resource_group)
         except Exception:  # pylint: disable=broad-except
             logger.debug("could not list the deployment operations", exc_info=True)
             return
@@ -76,8 +76,8 @@ def outputs(deployment):
     return {k: v.get("value") if isinstance(v, dict) else v for k, v in values.items()}
 
 
-def operations(cli_ctx, resource_group):
+def operations(cli_ctx, subscription_id, resource_group):
     """The operations of the deployment (SDK models)."""
     from .._client_factory import cf_deployments
 
-    return list(cf_deployments(cli_ctx).deployment_operations.list(resource_group, DEPLOYMENT_NAME))
+    return list(cf_deployments(cli_ctx, subscription_id).deployment_operations.list(resource_group, DEPLOYMENT_NAME))

@@ -8,23 +8,34 @@ from .not_found import is_not_found
 logger = get_logger(__name__)
 
 
-def check_resource_group(cli_ctx, subscription_id, resource_group, location=None):
-    """The resource group. A missing one is created in `location` when given (as `az containerapp
-    up` does), else one clear error with the command to create it."""
+def find(cli_ctx, subscription_id, resource_group):
+    """The resource group (SDK model), or None when it does not exist. Reads only."""
     from .._client_factory import cf_resources
 
-    groups = cf_resources(cli_ctx, subscription_id).resource_groups
     try:
-        return groups.get(resource_group)
+        return cf_resources(cli_ctx, subscription_id).resource_groups.get(resource_group)
     except Exception as ex:  # pylint: disable=broad-except
         if not is_not_found(ex):
             raise
-    if not location:
-        raise arm_errors.failure(
-            *arm_errors.classify({"code": "ResourceGroupNotFound", "message": ""}, resource_group=resource_group)
-        ) from None
+    return None
+
+
+def missing_error(resource_group):
+    """The one-line refusal for a group that does not exist when no location says where to make it."""
+    return arm_errors.failure(
+        *arm_errors.classify({"code": "ResourceGroupNotFound", "message": ""}, resource_group=resource_group)
+    )
+
+
+def create(cli_ctx, subscription_id, resource_group, location):
+    """Create the resource group in `location` (as `az containerapp up` does); the location was
+    checked before (provision's pre-flight)."""
+    from .._client_factory import cf_resources
+
     logger.warning("Creating resource group '%s' in %s (it did not exist)", resource_group, location)
-    return groups.create_or_update(resource_group, {"location": location})
+    return cf_resources(cli_ctx, subscription_id).resource_groups.create_or_update(
+        resource_group, {"location": location}
+    )
 
 
 def check_providers(cli_ctx, subscription_id, namespaces=("Microsoft.App",)):

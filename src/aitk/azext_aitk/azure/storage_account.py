@@ -18,13 +18,31 @@ def share_exists(cli_ctx, subscription_id, resource_group, account, share):
     return _exists(cf_storage(cli_ctx, subscription_id).file_shares.get, resource_group, account, share)
 
 
-def file_access(cli_ctx, resource_group, account):
+def resource_group_of(cli_ctx, subscription_id, name):
+    """The resource group of the subscription that holds the storage account `name`, or None
+    (Resources - List with a $filter on type and name:
+    https://learn.microsoft.com/rest/api/resources/resources/list)."""
+    from . import api_versions, arm
+
+    path = (
+        f"/subscriptions/{subscription_id}/resources?$filter=resourceType eq "
+        f"'Microsoft.Storage/storageAccounts' and name eq '{name}'"
+    )
+    for found in arm.list_all(cli_ctx, path, api_versions.RESOURCES):
+        parts = (found.get("id") or "").split("/")
+        low = [p.lower() for p in parts]
+        if "resourcegroups" in low and (found.get("name") or "").lower() == name.lower():
+            return parts[low.index("resourcegroups") + 1]
+    return None
+
+
+def file_access(cli_ctx, subscription_id, resource_group, account):
     """(file endpoint, account key) of the account. The key is never printed."""
     from azure.cli.core.azclierror import ResourceNotFoundError, ValidationError
 
     from .._client_factory import cf_storage
 
-    storage = cf_storage(cli_ctx, cli_ctx.data.get("subscription_id"))
+    storage = cf_storage(cli_ctx, subscription_id)
     try:
         props = storage.storage_accounts.get_properties(resource_group, account)
     except Exception as ex:  # pylint: disable=broad-except

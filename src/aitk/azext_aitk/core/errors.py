@@ -140,3 +140,33 @@ class CompareError(AitkError):
 
 class BenchError(AitkError):
     """A bench option is wrong, the endpoint is not the configured one, or the load failed."""
+
+
+class SubscriptionNotVisibleError(AitkError):
+    """A subscription a config file or --subscription names is not one the signed-in account sees."""
+
+    az_error = "ResourceNotFoundError"
+
+
+class ConfirmationRequiredError(AitkError):
+    """A command needs the user's yes and there is no terminal to ask (--yes gives it)."""
+
+    az_error = "NoTTYError"
+
+
+class DeclinedError(AitkError):
+    """The user answered no to a confirmation: nothing was changed."""
+
+    az_error = "ManualInterrupt"
+
+
+class ReplicaCountError(AitkError):
+    """A replica count is outside what Azure Container Apps allows."""
+
+    az_error = "InvalidArgumentValueError"
+
+
+class StorageElsewhereError(AitkError):
+    """The storage account provision would use is in another resource group of the subscription."""
+
+    az_error = "InvalidArgumentValueError"

@@ -1,19 +1,55 @@
-"""Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
+"""Shared by the commands that work on a provisioned endpoint: the workspace, its config, and the
+one subscription a command works in."""
+
+import dataclasses
+
+from knack.log import get_logger
 
 from ..azure import container_app
 from ..core import workspace as ws_mod
 from ..core.endpoint import endpoint_url
 from ..core.init import aitk_originals
+from ..core.provision import target
+
+logger = get_logger(__name__)
+
+
+def use_subscription(cmd, subscription, source):
+    """The one subscription id the command works in, resolved once: --subscription when given
+    (az puts it in cli_ctx.data), else `subscription` as the config file `source` names it, else
+    az's current one. Every id and client of the command takes it explicitly; az's own code
+    (its deployment commands) reads cli_ctx.data, which holds the same id. A subscription the
+    signed-in account cannot see is one line naming where it came from."""
+    from azure.cli.core.commands.client_factory import get_subscription_id
+    from knack.util import CLIError
+
+    flag = cmd.cli_ctx.data.get("subscription_id")
+    chosen, named_by = (flag, None) if flag else (subscription, source)
+    if chosen:
+        cmd.cli_ctx.data["subscription_id"] = chosen
+    try:
+        resolved = get_subscription_id(cmd.cli_ctx)  # a name becomes its id
+    except CLIError as e:
+        if chosen and "not found" in str(e).lower():
+            raise target.subscription_not_visible(chosen, named_by) from None
+        raise
+    cmd.cli_ctx.data["subscription_id"] = resolved
+    if flag and subscription and str(subscription).lower() not in (resolved.lower(), str(flag).lower()):
+        logger.warning(
+            "--subscription %s: working there, not in the subscription %s names (%s).", flag, source, subscription
+        )
+    return resolved
 
 
 def load_config(cmd, workspace):
-    """(Workspace, InferenceConfig) of the workspace folder; az's subscription for this command
-    becomes the config's (a --subscription flag wins)."""
+    """(Workspace, InferenceConfig) of the workspace folder; the config's subscription is the one
+    the command works in (use_subscription: --subscription wins, for every call alike)."""
     ws = ws_mod.open_workspace(workspace)
     aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
-    if not cmd.cli_ctx.data.get("subscription_id"):
-        cmd.cli_ctx.data["subscription_id"] = cfg.subscription_id
+    subscription = use_subscription(cmd, cfg.subscription_id, ws_mod.INFERENCE_CONFIG_FILE)
+    if subscription != cfg.subscription_id:
+        cfg = dataclasses.replace(cfg, subscription_id=subscription)
     return ws, cfg
 
 

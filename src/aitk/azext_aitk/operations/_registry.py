@@ -1,5 +1,6 @@
-"""`provision --image-registry NAME`: check the registry before anything is created, then create it
-(when new) and import the serving image into it, and hand the template the pull's parameters
+"""`provision --image-registry NAME`, in provision's phases: read the registry of that name,
+plan the pull (its template parameters go into the frozen plan), check the name before anything
+is created, then create the registry (when new) and import the serving image into it
 (core/provision/image_registry.py decides, azure/container_registry.py calls Azure)."""
 
 from dataclasses import dataclass
@@ -14,85 +15,97 @@ logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class Checked:
+class PlannedPull:
     registry: image_registry.RegistryPlan
     image: image_registry.SourceImage
+    login_server: str  # the existing registry's, or the one a new registry will have
+    values: dict  # the template parameters of the pull
 
 
-def check(cli_ctx, subscription, group, location, template, plan, name):
-    """The registry plan (None without --image-registry): reuse the registry of that name in the
-    subscription (in any of its resource groups), else create one in the app's group and region if
-    the name is free across Azure; refusals are one line, before anything is created (the name
-    itself: _validators.py)."""
+def read(cli_ctx, subscription, name):
+    """The registry of that name in the subscription (image_registry.Found), or None. Reads only."""
+    return None if name is None else container_registry.find(cli_ctx, subscription, name)
+
+
+def _login_server_suffix(cli_ctx):
+    try:
+        return cli_ctx.cloud.suffixes.acr_login_server_endpoint
+    except Exception:  # pylint: disable=broad-except  # a cloud without the suffix (CloudSuffixNotSetException)
+        return None
+
+
+def plan(cli_ctx, name, found, group, location, template, image):
+    """The pull (None without --image-registry): reuse the registry of that name in the
+    subscription (in any of its resource groups), else create one in the app's group and region.
+    image: the image the plan deploys otherwise (None: the shipped one)."""
     if name is None:
         return None
     missing = image_registry.missing_parameters(template.types)
     if missing:
         raise image_registry.template_too_old(template.file, missing)
-    image = image_registry.source_image(plan.values.get("image") or shipped_templates.default_image())
-    found = container_registry.find(cli_ctx, subscription, name)
+    source = image_registry.source_image(image or shipped_templates.default_image())
     registry = image_registry.plan(name, found, group, location)
     missing = image_registry.missing_parameters(template.types, registry)
     if missing:
         raise image_registry.template_too_old(template.file, missing)
-    if registry.create:
-        available, reason, message = container_registry.name_availability(cli_ctx, subscription, name)
+    login_server = registry.login_server or image_registry.predicted_login_server(
+        registry.name, _login_server_suffix(cli_ctx)
+    )
+    return PlannedPull(registry, source, login_server, image_registry.template_values(registry, login_server, source))
+
+
+def check(cli_ctx, subscription, pull):
+    """Pre-flight: a registry to create must have a name free across Azure. Reads only."""
+    if pull is None:
+        return
+    if pull.registry.create:
+        available, reason, message = container_registry.name_availability(cli_ctx, subscription, pull.registry.name)
         if not available:
-            raise image_registry.name_taken(name, reason, message)
-    for line in image_registry.plan_lines(registry, image):
+            raise image_registry.name_taken(pull.registry.name, reason, message)
+    for line in image_registry.plan_lines(pull.registry, pull.image):
         logger.warning("%s", line)
-    return Checked(registry, image)
 
 
-def _predicted_login_server(cli_ctx, name):
-    """A new registry's login server before it exists (for --what-if): name + the cloud's suffix."""
-    try:
-        suffix = cli_ctx.cloud.suffixes.acr_login_server_endpoint
-    except Exception:  # pylint: disable=broad-except  # a cloud without the suffix (CloudSuffixNotSetException)
-        suffix = None
-    return f"{name.lower()}{suffix or '.azurecr.io'}"
-
-
-def provide(cli_ctx, subscription, checked, plan, what_if):
-    """Create the registry when new and import the image (not for --what-if), then put the pull's
-    template parameters into the plan. checked: what check() returned. Returns what provision
+def create_and_import(cli_ctx, subscription, pull):
+    """Create the registry when new and import the image. Changes Azure. Returns what provision
     reports ({"name", "loginServer", "image", "created", "imported"}), or None."""
-    if checked is None:
+    if pull is None:
         return None
     from azure.cli.core.azclierror import AzureResponseError
     from azure.core.exceptions import HttpResponseError
 
-    registry, image = checked.registry, checked.image
-    login_server, imported = registry.login_server, False
+    registry, image = pull.registry, pull.image
     try:
-        if what_if:
-            login_server = login_server or _predicted_login_server(cli_ctx, registry.name)
-        else:
-            if registry.create:
-                logger.warning("Creating the container registry %s…", registry.name)
-                login_server = container_registry.create(
-                    cli_ctx, subscription, registry.resource_group, registry.name, registry.location
-                )
-            logger.warning("Importing %s into %s (server-side)…", image, registry.name)
-            imported = container_registry.import_image(
-                cli_ctx, subscription, registry.resource_group, registry.name, image
+        if registry.create:
+            logger.warning("Creating the container registry %s…", registry.name)
+            login_server = container_registry.create(
+                cli_ctx, subscription, registry.resource_group, registry.name, registry.location
             )
-            if imported:
-                logger.warning("Imported %s into %s as %s.", image, login_server, image.target)
-            else:
-                logger.warning("%s has %s already: not imported again.", login_server, image.target)
+            if (login_server or "").lower() != pull.login_server.lower():
+                raise AzureResponseError(
+                    f"container registry {registry.name} got the login server {login_server}, "
+                    f"not {pull.login_server} as planned",
+                    "Run provision again: it reuses the registry with its login server.",
+                )
+        logger.warning("Importing %s into %s (server-side)…", image, registry.name)
+        imported = container_registry.import_image(cli_ctx, subscription, registry.resource_group, registry.name, image)
     except HttpResponseError as ex:
         raise AzureResponseError(
             f"container registry {registry.name}: {getattr(ex, 'message', None) or ex}",
             "Fix the cause and run provision again (it reuses what is there).",
         ) from None
-    values = image_registry.template_values(registry, login_server, image)
-    for name, value in values.items():
-        plan.parameters[name] = {"value": value}
+    if imported:
+        logger.warning("Imported %s into %s as %s.", image, pull.login_server, image.target)
+    else:
+        logger.warning("%s has %s already: not imported again.", pull.login_server, image.target)
+    return report(pull, created=registry.create, imported=imported)
+
+
+def report(pull, created=False, imported=False):
     return {
-        "name": registry.name,
-        "loginServer": login_server,
-        "image": values["image"],
-        "created": registry.create and not what_if,
+        "name": pull.registry.name,
+        "loginServer": pull.login_server,
+        "image": pull.values["image"],
+        "created": created,
         "imported": imported,
     }

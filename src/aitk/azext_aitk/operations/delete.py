@@ -15,7 +15,7 @@ from ..azure import (
 )
 from ..core import workspace as ws_mod
 from ..core.delete import teardown_plan
-from ._config import load_config
+from ._config import load_config, use_subscription
 
 logger = get_logger(__name__)
 
@@ -55,6 +55,8 @@ def build_plan(cmd, ws, cfg):
         if isinstance(job, str) and job.strip() and isinstance(ft_group, str)
         else None
     )
+    # One rule for "made by provision": the template's tag (core/delete/teardown_plan.py).
+    tagged = [r["id"] for r in arm.resources_in_group(cli, cfg.resource_group_id) if ws_mod.has_provisioned_tag(r)]
     return teardown_plan.plan(
         app["id"],
         env_id,
@@ -65,6 +67,7 @@ def build_plan(cmd, ws, cfg):
         logs_workspace,
         ft_env_id,
         container_registry.image_pull_resources(cli, cfg.subscription_id, app),
+        provisioned=tagged,
     )
 
 
@@ -104,16 +107,20 @@ def _delete_partial(cmd, partial, yes, no_wait):
     """Delete what a provision that did not finish created in the group (the resources carrying
     its tag: never fine-tuning's), then the incomplete config."""
     ws, data = partial
-    subscription = cmd.cli_ctx.data.get("subscription_id") or data.get(ws_mod.SUBSCRIPTION_ID)
+    named = data.get(ws_mod.SUBSCRIPTION_ID)
     group = data.get(ws_mod.RESOURCE_GROUP_NAME)
-    if not (isinstance(subscription, str) and subscription and isinstance(group, str) and group):
+    if not (
+        (cmd.cli_ctx.data.get("subscription_id") or (isinstance(named, str) and named))
+        and isinstance(group, str)
+        and group
+    ):
         from azure.cli.core.azclierror import ValidationError
 
         raise ValidationError(
             f"{ws.inference_config_file}: provision did not finish and the file names no subscription and group",
             f"Delete {ws.inference_config_file} and the resources tagged {'='.join(ws_mod.PROVISIONED_TAG)} by hand.",
         )
-    cmd.cli_ctx.data["subscription_id"] = subscription
+    subscription = use_subscription(cmd, named if isinstance(named, str) else None, ws_mod.INFERENCE_CONFIG_FILE)
     group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"
     doomed = teardown_plan.plan_partial(arm.resources_in_group(cmd.cli_ctx, group_id), ws_mod.has_provisioned_tag)
     logger.warning("Provision did not finish in resource group '%s'.", group)
@@ -195,7 +202,9 @@ def _purge(cmd, cfg):
 
     if not storage_account.exists(cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account):
         return None
-    endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
+    endpoint, account_key = storage_account.file_access(
+        cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account
+    )
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
     files, folders = file_share.purge_owned(share)
     logger.warning("Removed %s from share %s/%s (%d file(s)).", _owned(), cfg.storage_account, cfg.file_share, files)

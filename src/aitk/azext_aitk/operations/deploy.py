@@ -100,7 +100,9 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     app = aca.get()
     url = app_url(ws, cfg, app)
     key = aca.api_key()
-    endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
+    endpoint, account_key = storage_account.file_access(
+        cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account
+    )
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
     manifest = file_share.read_manifest(share)
     remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest)

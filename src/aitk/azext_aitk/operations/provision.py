@@ -2,6 +2,8 @@
 
 import json
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from knack.log import get_logger
 
@@ -12,10 +14,10 @@ from ..azure import (
     file_share,
     log_analytics,
     managed_environment,
+    resource_group,
     secret_logging,
     storage_account,
 )
-from ..azure.resource_group import check_providers, check_resource_group
 from ..core import api_key, gpu_profiles, next_steps
 from ..core import names as naming
 from ..core import workspace as ws_mod
@@ -28,43 +30,18 @@ from ..core.provision import (
     profile_fit,
     provision_plan,
     regions,
+    replicas,
     target,
     template_parameters,
+    workspace_overrides,
 )
 from ..core.provision import image_registry as core_image_registry
-from . import _registry
+from . import _confirm, _registry
+from ._config import use_subscription
 
 logger = get_logger(__name__)
 
 DEPLOYMENT_NAME = deployments.DEPLOYMENT_NAME
-
-
-def resolve_target(cmd, ws, ft, resource_group_name):
-    """(subscription id, resource group): --subscription and -g, else the workspace's own
-    infra/inference.config.json, else infra/finetuning.config.json, else az's defaults
-    (core/provision/target.py); says on stderr which one named the group."""
-    from azure.cli.core.azclierror import RequiredArgumentMissingError
-    from azure.cli.core.commands.client_factory import get_subscription_id
-    from knack.validators import DefaultStr
-
-    # az fills -g from `az config set defaults.group` as a DefaultStr: that is the last choice.
-    typed = None if isinstance(resource_group_name, DefaultStr) else resource_group_name
-    az_default = cmd.cli_ctx.config.get("defaults", "group", fallback=None)
-    chosen = target.resolve(typed, az_default, ws.read_inference_config_any(), ft)
-    if not chosen.resource_group:
-        raise RequiredArgumentMissingError(
-            "no resource group: pass -g, or run in a workspace whose infra/finetuning.config.json names one",
-            "az aitk inference provision -g my-rg  (or `az config set defaults.group=my-rg`)",
-        )
-    group = naming.check_resource_group(chosen.resource_group, chosen.source)
-    if chosen.source != target.FROM_FLAG:
-        logger.warning("Resource group '%s' (from %s; -g overrides it)", group, chosen.source)
-    subscription = cmd.cli_ctx.data.get("subscription_id") or chosen.subscription
-    if subscription:
-        cmd.cli_ctx.data["subscription_id"] = subscription
-    subscription = get_subscription_id(cmd.cli_ctx)  # a name becomes its id
-    cmd.cli_ctx.data["subscription_id"] = subscription
-    return subscription, group
 
 
 def existing_resources(cli_ctx, subscription, group, names):
@@ -176,7 +153,7 @@ def _serve_json_model(ws):
     return model if isinstance(model, str) and model.strip() else None
 
 
-def find_base_model(cli_ctx, group, names, exists, ws, model_arg):
+def find_base_model(cli_ctx, subscription, group, names, exists, ws, model_arg):
     """The base model's config and safetensors headers (profile_fit.ModelFacts), read from a
     local folder (--model PATH) or from the share by byte ranges (--model SHARE_PATH, else
     serve.json's model, else the one model under model-cache/); None, with a line on stderr
@@ -197,7 +174,7 @@ def find_base_model(cli_ctx, group, names, exists, ws, model_arg):
             )
         logger.warning("No share with a base model yet: GPU profile not fitted to the model.")
         return None
-    endpoint, key = storage_account.file_access(cli_ctx, group, account)
+    endpoint, key = storage_account.file_access(cli_ctx, subscription, group, account)
     share = cf_share(cli_ctx, endpoint, share_name, account, key)
     if wanted:
         candidates = [wanted.strip("/")]
@@ -226,15 +203,285 @@ def find_base_model(cli_ctx, group, names, exists, ws, model_arg):
     return profile_fit.ModelFacts(where, *found)
 
 
-def check_region(cli_ctx, subscription, location, profile):
-    """Refuse, before anything is deployed, a location that does not exist or lacks the profile."""
-    types = managed_environment.available_profile_types(cli_ctx, subscription, location)
-    regions.check(
-        location,
-        types,
-        profile,
-        lambda: managed_environment.regions_offering(cli_ctx, subscription, profile.workload_profile_type),
+# -- the phases -------------------------------------------------------------------------------
+# containerapp's create → validate → construct → create → post_process is the model. Each phase is
+# a function whose name says whether it changes Azure: read_*, fit_*, plan_* and preflight only
+# read; apply_prerequisites, deploy and write_config change things, and run only after every
+# check of preflight has passed (docs/contracts.md, "Provision").
+
+
+@dataclass(frozen=True)
+class Existing:  # pylint: disable=too-many-instance-attributes  # one field per fact read
+    """What provision reads from Azure before it decides anything (read once)."""
+
+    resource_group: Any  # the group (SDK model), or None when it does not exist yet
+    keys: dict  # {"primary", "secondary"} of the container app provision updates, {} for a new one
+    current_profile: Any  # that app's GPU profile, or None
+    current_registry: str | None  # the registry that app pulls from, or None
+    entries: dict  # the user's parameters, fine-tuning's environment named when reused
+    names: dict  # their string values (resource names)
+    reused_env: Any  # fine-tuning's Environment when provision serves from it, else None
+    exists: dict  # the *Exists flags
+    env_profiles: Any  # [(name, type)] of the existing environment, or None
+    storage_group: str | None  # the group of the subscription holding the storage account, or None
+    registry_found: Any  # the --image-registry registry of the subscription, or None
+
+
+def read_target(cmd, ws, ft, resource_group_name):
+    """(subscription id, resource group): --subscription and -g, else the workspace's own
+    infra/inference.config.json, else infra/finetuning.config.json, else az's defaults
+    (core/provision/target.py); says on stderr which one named the group. Reads only."""
+    from knack.validators import DefaultStr
+
+    # az fills -g from `az config set defaults.group` as a DefaultStr: that is the last choice.
+    typed = None if isinstance(resource_group_name, DefaultStr) else resource_group_name
+    az_default = cmd.cli_ctx.config.get("defaults", "group", fallback=None)
+    chosen = target.resolve(typed, az_default, ws.read_inference_config_any(), ft)
+    if not chosen.resource_group:
+        raise target.no_resource_group()
+    group = naming.check_resource_group(chosen.resource_group, chosen.source)
+    if chosen.source != target.FROM_FLAG:
+        logger.warning("Resource group '%s' (from %s; -g overrides it)", group, chosen.source)
+    subscription = use_subscription(cmd, chosen.subscription, chosen.subscription_source)
+    return subscription, group
+
+
+def read_existing(cli_ctx, subscription, group, ws, ft, template, entries, image_registry_name):
+    """Everything provision needs to know about what is in Azure, read once. Reads only."""
+    # pylint: disable=too-many-arguments,too-many-locals  # the target, the workspace and the request
+    rg = resource_group.find(cli_ctx, subscription, group)
+    names = provision_plan.resource_names(entries)
+    storage = names.get("storageAccountName")
+    storage_exists = bool(rg) and bool(storage) and storage_account.exists(cli_ctx, subscription, group, storage)
+    storage_group = (
+        group
+        if storage_exists
+        else (storage_account.resource_group_of(cli_ctx, subscription, storage) if storage else None)
     )
+    found_registry = _registry.read(cli_ctx, subscription, image_registry_name)
+    if rg is None:  # a new group holds nothing yet
+        exists = dict.fromkeys(provision_plan.EXISTS_PARAMETERS, False)
+        return Existing(None, {}, None, None, entries, names, None, exists, None, storage_group, found_registry)
+    app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
+    keys, current_profile, current_registry = existing_app(cli_ctx, subscription, group, app_name)
+    env = environment_to_reuse(cli_ctx, subscription, group, ft, names, app_name if keys else None)
+    if env is not None:
+        entries = provision_plan.reuse_environment(entries, template.types, env)
+        names = provision_plan.resource_names(entries)
+    exists = existing_resources(cli_ctx, subscription, group, names)
+    env_profiles = (
+        environment_profiles(cli_ctx, subscription, group, names["acaEnvironmentName"])
+        if exists.get("acaEnvironmentExists")
+        else None
+    )
+    return Existing(
+        rg,
+        keys,
+        current_profile,
+        current_registry,
+        entries,
+        names,
+        env,
+        exists,
+        env_profiles,
+        storage_group,
+        found_registry,
+    )
+
+
+def fit_model(cli_ctx, subscription, group, existing, ws, model, gpu_profile):
+    """The GPU profile fitted to the base model (profile_fit.Fitted), or None. Reads the model only."""
+    # pylint: disable=too-many-arguments  # the target, what exists and the request
+    try:
+        return profile_fit.choose(
+            find_base_model(cli_ctx, subscription, group, existing.names, existing.exists, ws, model),
+            gpu_profile,
+            template_parameters.values(existing.entries).get("workloadProfileType"),
+            existing.current_profile,
+        )
+    except UnsizableModelError as e:
+        logger.warning("%s: GPU profile not fitted to the model.", e)
+        return None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The frozen plan: what is deployed, where, and the registry pull (its parameters are in it)."""
+
+    plan: provision_plan.ProvisionPlan
+    location: str | None  # where new resources go
+    pull: Any  # _registry.PlannedPull, or None
+
+
+def plan_deployment(cli_ctx, group, template, existing, fitted, request):
+    """The final parameters (core/provision/provision_plan.py), the location, and the registry pull.
+    Decides only: the registry's parameters are in the plan, nothing is written into it later."""
+    # pylint: disable=too-many-arguments  # the target, the template, what exists, the fit and the request
+    where = (
+        request.location
+        or template_parameters.values(existing.entries).get("location")
+        or getattr(existing.resource_group, "location", None)
+    )
+    image_registry_name = request.image_registry
+    if image_registry_name is None and request.image is None and existing.current_registry:
+        image_registry_name = existing.current_registry  # a re-provision must not move the pull back to Docker Hub
+        logger.warning("%s", core_image_registry.kept_line(existing.current_registry))
+    image = request.image or template_parameters.values(existing.entries).get("image")
+    pull = _registry.plan(cli_ctx, image_registry_name, existing.registry_found, group, where, template, image)
+    plan = provision_plan.plan(
+        existing.entries,
+        template.types,
+        existing_key=existing.keys.get(api_key.PRIMARY),
+        existing_secondary_key=existing.keys.get(api_key.SECONDARY),
+        current_profile=existing.current_profile,
+        gpu_profile=request.gpu_profile,
+        location=request.location,
+        image=request.image,
+        min_replicas=request.min_replicas,
+        max_replicas=request.max_replicas,
+        exists=existing.exists,
+        environment_profiles=lambda: existing.env_profiles,
+        default_profile=fitted.profile if fitted else None,
+        image_pull=pull.values if pull else None,
+    )
+    return Planned(plan, where, pull)
+
+
+def preflight(cmd, ws, subscription, group, template, user, existing, fitted, planned, request):
+    """Every check, before anything is created or changed: the plan shown, the region, the
+    storage account's group, the replica counts, the registry name, that the config can be
+    written, and the user's yes to an always-on cost or to what the workspace changes about the
+    container. Reads only."""
+    # pylint: disable=too-many-arguments  # every fact the checks need
+    cli_ctx, plan = cmd.cli_ctx, planned.plan
+    if existing.resource_group is None and not planned.location:
+        raise resource_group.missing_error(group)
+    resource_group.check_providers(cli_ctx, subscription)
+    if existing.storage_group and existing.storage_group.lower() != group.lower():
+        raise provision_plan.storage_elsewhere(
+            existing.names["storageAccountName"],
+            existing.storage_group,
+            group,
+            ws.read_finetuning_config().get(ws_mod.STORAGE_ACCOUNT_NAME),
+        )
+    values = plan.values
+    replicas.check(values.get("minReplicas"), values.get("maximumInstanceCount"), "the template parameters")
+    if request.location and user.file_location and request.location != user.file_location:
+        logger.warning(
+            "--location %s wins over location '%s' of %s.", request.location, user.file_location, user.file_source
+        )
+    if fitted is not None:
+        for line in profile_fit.plan_lines(fitted) + list(fitted.plan.notes):
+            logger.warning("%s", line)
+    elif plan.profile is not None:
+        logger.warning("GPU profile %s (%s)", plan.profile.key, gpu_profiles.price(plan.profile))
+    new_environment = not existing.exists.get("acaEnvironmentExists")
+    if planned.location and (existing.resource_group is None or (plan.profile is not None and new_environment)):
+        check_region(cli_ctx, subscription, planned.location, plan.profile or gpu_profiles.get(None))
+    _registry.check(cli_ctx, subscription, planned.pull)
+    env = existing.reused_env or existing.names.get("acaEnvironmentName")
+    if isinstance(env, str):
+        env = finetuning_reuse.Environment(env, ())
+    for line in finetuning_reuse.summary(values, env, plan.add_profile):
+        logger.warning(line)
+    if plan.new_key:
+        logger.info("made a new API key (kept only as the container app's secret)")
+    if request.what_if:
+        return
+    workspace_files.check_writable(ws.inference_config_file)
+    cost = replicas.always_on_line(int(values.get("minReplicas") or 0), plan.profile)
+    _confirm.confirm(
+        [cost] if cost else [],
+        "Keep the replicas running?",
+        request.yes,
+        (cost or "") + " No terminal to ask whether to go on.",
+    )
+    overrides = workspace_overrides.lines(
+        user.file_entries,
+        user.file_source,
+        provision_plan.shipped_serving(),
+        ws_mod.BICEP_FILE if template.edited else None,
+    )
+    _confirm.confirm(
+        overrides,
+        "Deploy the container as the workspace sets it?",
+        request.yes,
+        "; ".join(overrides[:-1]) + ", and there is no terminal to ask whether to deploy it.",
+    )
+
+
+def apply_prerequisites(cmd, ws, subscription, group, existing, planned):
+    """Change Azure, in the order a retry can pick up: record where provision creates things
+    (the incomplete config), create the resource group, add the GPU profile to the environment
+    provision reuses, create and fill the registry. Returns the registry report, or None."""
+    # pylint: disable=too-many-arguments  # the target, what exists and the plan
+    cli_ctx, plan = cmd.cli_ctx, planned.plan
+    record_partial_config(ws, subscription, group, existing.names, planned.location)
+    if existing.resource_group is None:
+        resource_group.create(cli_ctx, subscription, group, planned.location)
+    env = existing.reused_env or existing.names.get("acaEnvironmentName")
+    if plan.add_profile is not None and env is not None:
+        add_profile(cli_ctx, subscription, group, env if isinstance(env, str) else env.name, plan.add_profile)
+    return _registry.create_and_import(cli_ctx, subscription, planned.pull)
+
+
+def deploy(cmd, subscription, group, template, planned, request):
+    """Run the deployment (or its what-if): the deployment when it finished, None for --what-if or
+    --no-wait. Changes Azure (not for --what-if)."""
+    # pylint: disable=too-many-arguments  # the target, the template, the plan and the request
+    plan = planned.plan
+    parameter_arg = [[json.dumps(plan.parameters)]]
+    logger.warning(
+        "%s %s in resource group '%s' (subscription %s)…",
+        "What-if of" if request.what_if else "Deploying",
+        template.description,
+        group,
+        subscription,
+    )
+    started = False
+    # az's --debug logs the request body
+    with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
+        try:
+            if request.what_if:
+                deployments.what_if(cmd, group, template.file, parameter_arg)
+                return None
+            poller = deployments.start(cmd, group, template.file, parameter_arg, request.no_wait)
+            started = True
+            if request.no_wait:
+                logger.warning(
+                    "The deployment '%s' runs on: `az deployment group wait -g %s -n %s --created` waits "
+                    "for it; then run `az aitk inference provision` again (it changes nothing) to write %s.",
+                    DEPLOYMENT_NAME,
+                    group,
+                    DEPLOYMENT_NAME,
+                    ws_mod.INFERENCE_CONFIG_FILE,
+                )
+                return None
+            link = deployment_progress.portal_link(
+                getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
+            )
+            if link:
+                logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
+            return deployments.watch(cmd, poller, subscription, group, logger.warning)
+        except Exception as ex:  # pylint: disable=broad-except
+            raise_mapped(cmd, ex, subscription, group, planned.location, plan.profile, started)
+            raise
+
+
+@dataclass(frozen=True)
+class Request:  # pylint: disable=too-many-instance-attributes  # one field per option
+    """What the user asked provision for (the command's options)."""
+
+    location: str | None
+    gpu_profile: str | None
+    model: str | None
+    min_replicas: int | None
+    max_replicas: int | None
+    image: str | None
+    image_registry: str | None
+    what_if: bool
+    no_wait: bool
+    yes: bool
 
 
 def inference_provision(
@@ -251,106 +498,37 @@ def inference_provision(
     what_if=False,
     no_wait=False,
     image_registry=None,
+    yes=False,
 ):
-    # pylint: disable=too-many-arguments,too-many-locals,too-many-statements  # the command's steps in order
+    # pylint: disable=too-many-arguments,too-many-locals  # the command's options, then its phases in order
+    request = Request(
+        location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
+    )
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
     template = provision_plan.choose_template(ws)
-    entries = provision_plan.user_parameters(ws, template.types, ft, parameters, os.getcwd())
-    subscription, group = resolve_target(cmd, ws, ft, resource_group_name)
+    user = provision_plan.read_parameters(ws, template, ft, parameters, os.getcwd())
+    subscription, group = read_target(cmd, ws, ft, resource_group_name)
 
-    rg = check_resource_group(cmd.cli_ctx, subscription, group, location)
-    check_providers(cmd.cli_ctx, subscription)
-    names = provision_plan.resource_names(entries)
-    app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
-    keys, current_profile, current_registry = existing_app(cmd.cli_ctx, subscription, group, app_name)
-    if image_registry is None and image is None and current_registry:
-        image_registry = current_registry  # a re-provision must not move the pull back to Docker Hub
-        logger.warning("%s", core_image_registry.kept_line(current_registry))
-    entries, names, reused_env = with_finetuning_environment(
-        cmd.cli_ctx, subscription, group, ft, template.types, entries, app_name if keys else None
-    )
-    exists = existing_resources(cmd.cli_ctx, subscription, group, names)
-    try:
-        fitted = profile_fit.choose(
-            find_base_model(cmd.cli_ctx, group, names, exists, ws, model),
-            gpu_profile,
-            template_parameters.values(entries).get("workloadProfileType"),
-            current_profile,
-        )
-    except UnsizableModelError as e:
-        logger.warning("%s: GPU profile not fitted to the model.", e)
-        fitted = None
-    plan = provision_plan.plan(
-        entries,
-        template.types,
-        existing_key=keys.get(api_key.PRIMARY),
-        existing_secondary_key=keys.get(api_key.SECONDARY),
-        current_profile=current_profile,
-        gpu_profile=gpu_profile,
-        location=location,
-        image=image,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        exists=exists,
-        environment_profiles=lambda: environment_profiles(
-            cmd.cli_ctx, subscription, group, names["acaEnvironmentName"]
-        ),
-        default_profile=fitted.profile if fitted else None,
-    )
-    if fitted is not None:
-        for line in profile_fit.plan_lines(fitted):
-            logger.warning("%s", line)
-        for note in fitted.plan.notes:
-            logger.warning("%s", note)
-    elif plan.profile is not None:
-        logger.warning("GPU profile %s (%s)", plan.profile.key, gpu_profiles.price(plan.profile))
-    where = location or plan.values.get("location") or getattr(rg, "location", None)
-    if plan.profile is not None and where and not exists.get("acaEnvironmentExists"):
-        check_region(cmd.cli_ctx, subscription, where, plan.profile)
-    registry = _registry.check(cmd.cli_ctx, subscription, group, where, template, plan, image_registry)
-    report_reuse(cmd.cli_ctx, subscription, group, plan, reused_env or names.get("acaEnvironmentName"), what_if)
-
-    if not what_if:
-        record_partial_config(ws, subscription, group, names, where)  # before the deployment, not after it
-    pulled_from = _registry.provide(cmd.cli_ctx, subscription, registry, plan, what_if)
-    parameter_arg = [[json.dumps(plan.parameters)]]
-    logger.warning(
-        "%s %s in resource group '%s' (subscription %s)…",
-        "What-if of" if what_if else "Deploying",
-        template.description,
-        group,
-        subscription,
-    )
-    started = False
-    # az's --debug logs the request body
-    with secret_logging.redacted(plan.values.get("apiKey"), plan.values.get("apiKeySecondary")):
-        try:
-            if what_if:
-                deployments.what_if(cmd, group, template.file, parameter_arg)
-                return None
-            poller = deployments.start(cmd, group, template.file, parameter_arg, no_wait)
-            started = True
-            if no_wait:
-                logger.warning(
-                    "The deployment '%s' runs on: `az deployment group wait -g %s -n %s --created` waits "
-                    "for it; then run `az aitk inference provision` again (it changes nothing) to write %s.",
-                    DEPLOYMENT_NAME,
-                    group,
-                    DEPLOYMENT_NAME,
-                    ws_mod.INFERENCE_CONFIG_FILE,
-                )
-                return None
-            link = deployment_progress.portal_link(
-                getattr(cmd.cli_ctx.cloud.endpoints, "portal", None), deployments.deployment_id(subscription, group)
+    existing = read_existing(cmd.cli_ctx, subscription, group, ws, ft, template, user.entries, image_registry)
+    fitted = fit_model(cmd.cli_ctx, subscription, group, existing, ws, model, gpu_profile)
+    planned = plan_deployment(cmd.cli_ctx, group, template, existing, fitted, request)
+    preflight(cmd, ws, subscription, group, template, user, existing, fitted, planned, request)
+    if what_if:
+        if existing.resource_group is None:
+            logger.warning(
+                "Resource group '%s' does not exist: provision would create it in %s, then deploy everything new.",
+                group,
+                planned.location,
             )
-            if link:
-                logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
-            deployment = deployments.watch(cmd, poller, group, logger.warning)
-        except Exception as ex:  # pylint: disable=broad-except
-            raise_mapped(cmd, ex, group, rg, location, plan.profile, started)
-            raise
-    result = _write_config(ws, template, deployments.outputs(deployment), subscription, group, plan, fitted)
+            return None
+        return deploy(cmd, subscription, group, template, planned, request)
+
+    pulled_from = apply_prerequisites(cmd, ws, subscription, group, existing, planned)
+    deployment = deploy(cmd, subscription, group, template, planned, request)
+    if deployment is None:  # --no-wait
+        return None
+    result = write_config(ws, template, deployments.outputs(deployment), subscription, group, planned.plan, fitted)
     if pulled_from:
         result["imageRegistry"] = pulled_from
     for line in next_steps.after("provision", workspace):
@@ -358,10 +536,20 @@ def inference_provision(
     return result
 
 
+def check_region(cli_ctx, subscription, location, profile):
+    """Refuse a location that does not exist or lacks the profile. Reads only."""
+    types = managed_environment.available_profile_types(cli_ctx, subscription, location)
+    regions.check(
+        location,
+        types,
+        profile,
+        lambda: managed_environment.regions_offering(cli_ctx, subscription, profile.workload_profile_type),
+    )
+
+
 def record_partial_config(ws, subscription, group, names, location):
-    """Write the incomplete config (core/workspace.py) before the deployment starts, so that a
-    failed provision can be retried or deleted."""
-    workspace_files.check_writable(ws.inference_config_file)
+    """Write the incomplete config (core/workspace.py) before anything is created, so that a
+    failed provision can be retried or deleted. Writes the workspace."""
     values = {ws_mod.SUBSCRIPTION_ID: subscription, ws_mod.RESOURCE_GROUP_NAME: group}
     for key, param in PARTIAL_CONFIG_NAMES.items():
         if names.get(param):
@@ -383,7 +571,8 @@ PARTIAL_CONFIG_NAMES = {
 
 def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_name):
     """fine-tuning's environment when provision serves from it: the user named none, and the app
-    is new or already runs there (an app cannot move to another environment)."""
+    is new or already runs there (an app cannot move to another environment). Reads only."""
+    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and what the user named
     if not ft or names.get("acaEnvironmentName"):
         return None
     env = finetuning_environment(cli_ctx, subscription, group, ft)
@@ -393,50 +582,26 @@ def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_n
     return env if app_env is None or app_env.lower() == env.name.lower() else None
 
 
-def with_finetuning_environment(cli_ctx, subscription, group, ft, types, entries, existing_app_name):
-    """(entries, resource names, fine-tuning's Environment or None): the parameters naming
-    fine-tuning's environment and Log Analytics when provision serves from them."""
-    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and the parameters
-    env = environment_to_reuse(
-        cli_ctx, subscription, group, ft, provision_plan.resource_names(entries), existing_app_name
-    )
-    if env is not None:
-        entries = provision_plan.reuse_environment(entries, types, env)
-    return entries, provision_plan.resource_names(entries), env
-
-
-def report_reuse(cli_ctx, subscription, group, plan, env, what_if):
-    """Say what is reused and what is new (and whether the key is new); add the GPU profile the
-    plan adds (not for --what-if).
-    env: fine-tuning's Environment, the name of the one the parameters name, or None."""
-    if plan.new_key:
-        logger.info("made a new API key (kept only as the container app's secret)")
-    if isinstance(env, str):
-        env = finetuning_reuse.Environment(env, ())
-    for line in finetuning_reuse.summary(plan.values, env, plan.add_profile):
-        logger.warning(line)
-    if plan.add_profile is not None and env is not None and not what_if:
-        add_profile(cli_ctx, subscription, group, env, plan.add_profile)
-
-
-def add_profile(cli_ctx, subscription, group, env, profile):
-    """Add the serverless GPU profile to the existing environment; a refusal is one clear error
-    (nothing else is deployed yet)."""
+def add_profile(cli_ctx, subscription, group, env_name, profile):
+    """Add the serverless GPU profile to the existing environment. Changes Azure; a refusal is
+    one clear error (the deployment has not started)."""
     logger.warning(
         "Adding the workload profile %s (%s) to the environment %s…",
         profile.workload_profile_name,
         profile.workload_profile_type,
-        env.name,
+        env_name,
     )
     try:
-        managed_environment.add_workload_profile(cli_ctx, subscription, group, env.name, profile)
+        managed_environment.add_workload_profile(cli_ctx, subscription, group, env_name, profile)
     except Exception as ex:  # pylint: disable=broad-except
         tree = arm_errors.error_tree_from_exception(ex)
         reason = tree.get("message") if isinstance(tree, dict) else getattr(tree, "message", None)
+        env = finetuning_reuse.Environment(env_name, ())
         raise finetuning_reuse.add_failed(env, profile, reason or str(ex)) from None
 
 
-def _write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
+def write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
+    """Write infra/inference.config.json from the finished deployment; the command's result."""
     values = {
         ws_mod.SUBSCRIPTION_ID: outputs.get(ws_mod.SUBSCRIPTION_ID) or subscription,
         ws_mod.RESOURCE_GROUP_NAME: outputs.get(ws_mod.RESOURCE_GROUP_NAME) or group,
@@ -471,7 +636,7 @@ def _write_config(ws, template, outputs, subscription, group, plan, fitted=None)
     return result
 
 
-def raise_mapped(cmd, ex, group, rg, location, profile, started):
+def raise_mapped(cmd, ex, subscription, group, location, profile, started):
     """Raise one clear error for a failed what-if/validation/deployment."""
     from azure.cli.core.azclierror import AzCLIError
 
@@ -480,16 +645,15 @@ def raise_mapped(cmd, ex, group, rg, location, profile, started):
     try:
         if not started:
             raise LookupError("preflight failure: no deployment operations to read")
-        failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, group))
+        failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, subscription, group))
         if failed:
             failed_resource, op_error = failed[0]
             if op_error is not None:
                 tree = op_error
     except Exception:  # pylint: disable=broad-except
         logger.debug("could not list the deployment operations", exc_info=True)
-    where = location or getattr(rg, "location", None)
     kind, message, rec = arm_errors.classify(
-        tree, resource_group=group, location=where, gpu_profile=profile, failed_resource=failed_resource
+        tree, resource_group=group, location=location, gpu_profile=profile, failed_resource=failed_resource
     )
     if kind == arm_errors.OTHER and isinstance(ex, AzCLIError):
         raise ex

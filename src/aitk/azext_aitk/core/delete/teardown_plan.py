@@ -1,20 +1,18 @@
 """`az aitk inference delete`: what provision made for inference and may go, and what stays.
 
 Provision reuses what exists (the fine-tuning storage and share, an environment named by the
-parameters) and makes the rest under the template's default names. So a resource is deleted
-only when it has the template's default name, is not a fine-tuning resource
-(infra/finetuning.config.json) and nothing else uses it. Plain Python: decisions only.
+parameters) and makes the rest; the template tags every resource it makes with
+core/workspace.PROVISIONED_TAG (ARM never re-PUTs a reused one, so a reused resource never gets the
+tag). One rule, whatever the names: a resource is deleted only when it carries the tag, is not a
+fine-tuning resource (infra/finetuning.config.json) and nothing else uses it. Plain Python:
+decisions only; the operation reads the tags (workspace.has_provisioned_tag) and hands the
+tagged ids in.
 """
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 Item = dict[str, str]  # {"id", "type", "name", "action": "delete"|"keep", "reason"}
-
-DEFAULT_ENV = re.compile(r"^aitk-env-[a-z0-9]{5}$")
-DEFAULT_LOGS = re.compile(r"^aitk-logs-[a-z0-9]{5}$")
-DEFAULT_STORAGE = re.compile(r"^aitkinfer[a-z0-9]{5}$")
 
 
 def _name(resource_id: str | None) -> str:
@@ -31,6 +29,7 @@ def plan(
     logs_workspace_id: str | None = None,
     finetuning_env_id: str | None = None,
     image_pull: Iterable[Mapping[str, Any]] = (),
+    provisioned: Collection[str] = (),
 ) -> list[Item]:
     """[{"id", "type", "name", "action": "delete"|"keep", "reason"}] in deletion order.
 
@@ -42,7 +41,13 @@ def plan(
     finetuning_env_id: the environment fine-tuning's job runs in (None if unknown);
     image_pull: the registry and identity the app pulls its image with (provision
     --image-registry) and the identity's AcrPull role on a registry that stays, in deletion
-    order, {"id", "type", "provisioned": provision made it}."""
+    order, {"id", "type", "provisioned": provision made it};
+    provisioned: the ids (any case) of the resources that carry provision's tag."""
+    tagged = {i.lower() for i in provisioned}
+
+    def made_by_provision(resource_id: str | None) -> bool:
+        return bool(resource_id) and resource_id.lower() in tagged  # type: ignore[union-attr]
+
     ft_storage = (finetuning or {}).get("STORAGE_ACCOUNT_NAME")
     items = [
         {
@@ -61,8 +66,8 @@ def plan(
             reason = "fine-tuning's environment, reused by inference"
         elif env_users:
             reason = f"used by {len(env_users)} other container app(s)"
-        elif not DEFAULT_ENV.match(env_name):
-            reason = "not named by provision (reused)"
+        elif not made_by_provision(env_id):
+            reason = "not made by provision (reused; no aitkProvisioned tag)"
         else:
             reason, env_goes = "made by provision, used by nothing else", True
         items.append(
@@ -76,7 +81,7 @@ def plan(
         )
     if logs_workspace_id:
         logs_name = _name(logs_workspace_id)
-        goes = env_goes and DEFAULT_LOGS.match(logs_name) is not None
+        goes = env_goes and made_by_provision(logs_workspace_id)
         items.append(
             {
                 "id": logs_workspace_id,
@@ -94,8 +99,8 @@ def plan(
             goes, reason = False, "the fine-tuning storage, named by infra/finetuning.config.json"
         elif any(sa.lower() == (o or "").lower() for o in other_env_storage_accounts):
             goes, reason = False, "mounted by another environment"
-        elif not DEFAULT_STORAGE.match(sa):
-            goes, reason = False, "not named by provision (reused)"
+        elif not made_by_provision(storage_account):
+            goes, reason = False, "not made by provision (reused; no aitkProvisioned tag)"
         elif not env_goes and env_id and env_users:
             goes, reason = False, "its environment stays in use"
         else:

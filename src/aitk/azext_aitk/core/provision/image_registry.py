@@ -143,6 +143,12 @@ def name_taken(name: str, reason: str | None, message: str | None) -> RegistryEr
     )
 
 
+def predicted_login_server(name: str, suffix: str | None) -> str:
+    """A registry's login server before it exists: its lower-cased name and the cloud's suffix
+    (".azurecr.io" in Azure's public cloud)."""
+    return f"{name.lower()}{suffix or '.azurecr.io'}"
+
+
 def template_values(registry: RegistryPlan, login_server: str, image: SourceImage) -> dict[str, Any]:
     """The template parameters of a pull from the registry (and the image there)."""
     values: dict[str, Any] = {

@@ -8,12 +8,12 @@ Azure and hands the answers in.
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import api_key, gpu_profiles
 from .. import workspace as ws_mod
-from ..errors import MissingTemplatesError, ParameterError, WorkspaceError
+from ..errors import MissingTemplatesError, ParameterError, StorageElsewhereError, WorkspaceError
 from ..gpu_profiles import GpuProfile
 from ..init import shipped_templates
 from . import finetuning_reuse
@@ -30,6 +30,24 @@ class Template:
     file: str  # what az deploys: the shipped ARM JSON or the workspace's Bicep
     types: dict[str, str]  # {parameter: lower-case type}
     description: str
+    limits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # {int parameter: (min, max)}
+    edited: bool = False  # the workspace's own Bicep, which differs from the shipped one
+
+
+@dataclass(frozen=True)
+class UserParameters:
+    """What the user asked for in parameters: the merged entries, and the workspace's parameters
+    file on its own (what a workspace brings, apart from what was typed)."""
+
+    entries: Entries
+    file_entries: Entries
+    file_source: str  # the file's workspace path, or "the shipped parameters file"
+
+    @property
+    def file_location(self) -> str | None:
+        """The `location` the parameters file sets, if any."""
+        value = params_mod.values(self.file_entries).get("location")
+        return value if isinstance(value, str) and value.strip() else None
 
 
 @dataclass(frozen=True)
@@ -57,24 +75,35 @@ def choose_template(ws: ws_mod.Workspace) -> Template:
                 str(ws.bicep_file),
                 params_mod.bicep_parameter_types(text),
                 f"{ws_mod.BICEP_FILE} (edited; compiled by az's Bicep CLI)",
+                edited=True,
             )
     template = json.loads(shipped_templates.ARM_JSON.read_text(encoding="utf-8"))
     return Template(
         str(shipped_templates.ARM_JSON),
         params_mod.template_parameter_types(template),
         "the shipped template (ARM JSON twin of inference.bicep)",
+        params_mod.template_parameter_limits(template),
     )
 
 
-def user_parameters(
+def shipped_serving() -> dict[str, Any]:
+    """The container start command and image aitk ships (the shipped parameters file's
+    defaultCommands, the shipped template's image)."""
+    shipped = params_mod.values(params_mod.load_parameters_file(shipped_templates.PARAMETERS))
+    return {"defaultCommands": shipped.get("defaultCommands"), "image": shipped_templates.default_image()}
+
+
+def read_parameters(
     ws: ws_mod.Workspace,
-    types: Mapping[str, str],
+    template: Template,
     finetuning: Mapping[str, Any],
     cli_parameters: Sequence[Any] | None,
     cwd: str,
-) -> Entries:
+) -> UserParameters:
     """The parameters file (the workspace's, else the shipped one) under --parameters, nulls
-    resolved from the fine-tuning config; only names the template declares."""
+    resolved from the fine-tuning config; only names the template declares. Each source is
+    checked against the template's names and types here, before anything reaches Azure."""
+    types = template.types
     if ws.parameters_file.is_file():
         file_entries = params_mod.load_parameters_file(ws.parameters_file)
         source = ws_mod.PARAMETERS_FILE
@@ -85,9 +114,32 @@ def user_parameters(
         params_mod.check_names(file_entries, types)
     except ParameterError as e:
         raise ParameterError(f"{source}: {e}", e.recommendation) from None
+    params_mod.check_values(file_entries, types, source, template.limits)
     cli_entries = params_mod.parse_parameter_args(cli_parameters, types, cwd=cwd)
+    params_mod.check_values(cli_entries, types, "--parameters", template.limits)
     entries = params_mod.resolve_defaults(params_mod.merge(file_entries, cli_entries), finetuning)
-    return {n: e for n, e in entries.items() if n in types}
+    return UserParameters({n: e for n, e in entries.items() if n in types}, file_entries, source)
+
+
+def storage_elsewhere(
+    account: str, its_group: str, group: str, finetuning_account: str | None
+) -> StorageElsewhereError:
+    """The storage account the parameters name is in another resource group of the subscription
+    than the one provision deploys to: the template would try to create it (storage account names
+    are unique across Azure, so Azure answers StorageAccountAlreadyTaken). Refused before anything
+    is created, naming both groups and the choice."""
+    whose = (
+        f"fine-tuning's storage account '{account}' (infra/finetuning.config.json)"
+        if finetuning_account and finetuning_account.lower() == account.lower()
+        else f"the storage account '{account}'"
+    )
+    return StorageElsewhereError(
+        f"{whose} is in resource group '{its_group}', not '{group}' where provision deploys; "
+        "the endpoint's share must be in its own resource group",
+        f"Provision into '{its_group}' (-g {its_group}) to serve from that share, or make a new storage account "
+        f"in '{group}' with --parameters storageAccountName=<new name> (then copy the model to its share). "
+        "Nothing was created.",
+    )
 
 
 def resource_names(entries: Entries) -> dict[str, str]:
@@ -151,6 +203,7 @@ def plan(
     environment_profiles: Callable[[], Sequence[tuple[str, str]] | None] | None = None,
     new_key: Callable[[], str] = api_key.generate,
     default_profile: GpuProfile | None = None,
+    image_pull: Mapping[str, Any] | None = None,
 ) -> ProvisionPlan:
     """The final parameters. Flags win over the user's parameters; computed values (profile,
     replicas) fill in only what the user left out; only parameters the template declares are set.
@@ -159,7 +212,9 @@ def plan(
     new app; a re-provision keeps both keys, an app from before the secondary key gets one); exists: the
     *Exists flags; environment_profiles: reads [(name, type)] of the existing environment (asked
     only when it exists and a known GPU profile is chosen); default_profile: the one fitted to
-    the model (core/provision/profile_fit.py) when nothing else names one, else gpu_profiles' default."""
+    the model (core/provision/profile_fit.py) when nothing else names one, else gpu_profiles' default;
+    image_pull: the template parameters of a pull from the user's registry (--image-registry,
+    core/provision/image_registry.template_values), which win over the image."""
     final = dict(entries)
 
     def put(name: str, value: Any, override: bool = True) -> None:
@@ -174,6 +229,8 @@ def plan(
         put("location", location)
     if image:
         put("image", image)
+    for n, v in (image_pull or {}).items():
+        put(n, v)
     if gpu_profile:
         for n, v in gpu_profiles.template_parameters(gpu_profiles.get(gpu_profile)).items():
             put(n, v)

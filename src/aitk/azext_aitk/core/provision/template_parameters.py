@@ -28,10 +28,12 @@ __all__ = [
     "ParameterError",
     "bicep_parameter_types",
     "check_names",
+    "check_values",
     "load_parameters_file",
     "merge",
     "parse_parameter_args",
     "resolve_defaults",
+    "template_parameter_limits",
     "template_parameter_types",
     "values",
 ]
@@ -68,6 +70,13 @@ def _entries_from_object(obj: Any, source: str | Path) -> Entries:
     """{"parameters": {...}} or {...} → {name: entry}."""
     if not isinstance(obj, dict):
         raise ParameterError(f"{source}: parameters must be a JSON object")
+    if "parameters" in obj and not isinstance(obj["parameters"], dict):
+        raise ParameterError(
+            f'{source}: "parameters" must be a JSON object of {{name: {{"value": …}}}}, '
+            f"not {_json_kind(obj['parameters'])}",
+            recommendation='Write it as "parameters": {"maximumInstanceCount": {"value": 1}}, one entry per '
+            "template parameter.",
+        )
     if isinstance(obj.get("parameters"), dict) and (
         "$schema" in obj or "contentVersion" in obj or set(obj) <= {"parameters"}
     ):
@@ -155,6 +164,85 @@ def parse_parameter_args(items: Iterable[Any] | None, types: Mapping[str, str], 
         check_names(entries, types)
         result.update(entries)
     return result
+
+
+def _json_kind(value: Any) -> str:
+    """How JSON names the kind of `value`, with an article ("a list", "the string \"two\"")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+# What each ARM parameter type accepts as a JSON value (ARM's types:
+# https://learn.microsoft.com/azure/azure-resource-manager/templates/data-types).
+_ACCEPTS = {
+    "string": lambda v: isinstance(v, str),
+    "securestring": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "secureobject": lambda v: isinstance(v, dict),
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "securestring": "a string",
+    "int": "a whole number (int)",
+    "bool": "true or false (bool)",
+    "array": "a JSON list (array)",
+    "object": "a JSON object",
+    "secureobject": "a JSON object",
+}
+
+
+def template_parameter_limits(template: Mapping[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+    """{name: (minValue, maxValue)} of the ARM template's int parameters that declare either."""
+    limits: dict[str, tuple[int | None, int | None]] = {}
+    for name, spec in (template.get("parameters") or {}).items():
+        if isinstance(spec, dict) and ("minValue" in spec or "maxValue" in spec):
+            limits[name] = (spec.get("minValue"), spec.get("maxValue"))
+    return limits
+
+
+def check_values(
+    entries: Mapping[str, Entry],
+    types: Mapping[str, str],
+    source: str,
+    limits: Mapping[str, tuple[int | None, int | None]] | None = None,
+) -> None:
+    """Each plain value against its template parameter's type (and minValue/maxValue), before
+    anything reaches Resource Manager. A null value means the default; Key Vault references
+    are ARM's to resolve. ParameterError names the source, the parameter and the type."""
+    for name, entry in entries.items():
+        if name not in types or "value" not in entry or entry["value"] is None:
+            continue
+        value, ptype = entry["value"], types[name]
+        accepts = _ACCEPTS.get(ptype)
+        if accepts is not None and not accepts(value):
+            example = {"int": "2", "bool": "true", "array": '["a"]'}.get(ptype)
+            raise ParameterError(
+                f"{source}: parameter '{name}' must be {_TYPE_WORDS[ptype]}, not {_json_kind(value)}",
+                recommendation=f"Fix '{name}' in {source}"
+                + (f', e.g. {json.dumps(name)}: {{"value": {example}}}.' if example else "."),
+            )
+        low, high = (limits or {}).get(name, (None, None))
+        if isinstance(value, int) and not isinstance(value, bool):
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = (
+                    f"at least {low}" if high is None else f"{low}-{high}" if low is not None else f"at most {high}"
+                )
+                raise ParameterError(
+                    f"{source}: parameter '{name}' is {value}; the template allows {bounds}",
+                    recommendation=f"Fix '{name}' in {source}.",
+                )
 
 
 def check_names(names: Iterable[str], types: Mapping[str, str]) -> None:
