@@ -29,7 +29,7 @@ def day2(az_cloud, fake_finetuning, provision_fake):
     ws, share = fake_finetuning("day2", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name="job")
     (share / "finetuned-data.txt").write_text("keep me")
     (share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)  # the fake server lists it
-    app = provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+    app = provision_fake(ws, RG, "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
     cfg, app_id = app["cfg"], app["app_id"]
     key = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))["apiKey"]
     return {"ws": ws, "share": share, "cfg": cfg, "key": key, "app_id": app_id, "env": az_cloud.env}
@@ -314,6 +314,7 @@ def test_status_names_the_start_up_error(az_cloud, standin, tmp_path):
             group,
             "--min-replicas",
             "1",
+            "--yes",
             "--parameters",
             f"defaultCommands={crash}",
             "-o",

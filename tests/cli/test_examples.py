@@ -72,11 +72,18 @@ def _stage(where, text):
 
 def _answer_like_a_user(child, where, timeout):
     """Drive a pasted example to its end: Ctrl-D at the chat prompt, "n" to delete's question,
-    Ctrl-C a few seconds into a followed log. The exit status."""
+    "y" to provision's (the always-on cost of --min-replicas 1, the start command the user put in the
+    parameters file), Ctrl-C a few seconds into a followed log. The exit status."""
     deadline = time.monotonic() + timeout
     while True:
         i = child.expect(
-            [pexpect.EOF, "you> ", r"Delete these resources\? \(y/N\): ", "Console log of .*Ctrl-C stops"],
+            [
+                pexpect.EOF,
+                "you> ",
+                r"Delete these resources\? \(y/N\): ",
+                "Console log of .*Ctrl-C stops",
+                r"(Keep the replicas running|Deploy the container as the workspace sets it)\? \(y/N\): ",
+            ],
             timeout=max(1, deadline - time.monotonic()),
         )
         if i == 0:
@@ -85,6 +92,8 @@ def _answer_like_a_user(child, where, timeout):
             child.sendeof()
         elif i == 2:
             child.sendline("n")
+        elif i == 4:
+            child.sendline("y")
         else:
             time.sleep(3)
             child.sendintr()

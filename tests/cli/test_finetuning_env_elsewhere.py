@@ -68,7 +68,7 @@ def test_fine_tunings_environment_in_another_group_is_named_not_reused_and_kept(
 
     before = env_record()
 
-    run = provision_fake(ws, RG, "--gpu-profile", "T4", "--min-replicas", "1", *FAKE_PARAMETERS)
+    run = provision_fake(ws, RG, "--gpu-profile", "T4", "--min-replicas", "1", "--yes", *FAKE_PARAMETERS)
     stderr = run["provision"].stderr
     said = [line for line in stderr.splitlines() if f"'{ENV}'" in line and "not" in line]
     assert len(said) == 1, stderr

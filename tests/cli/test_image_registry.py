@@ -18,7 +18,7 @@ RG = "aitk-acr"
 FT_STORAGE = "aitkacrft01"
 REGISTRY = "aitkacrtest01"
 PINNED = "vllm/vllm-openai:v0.32.0"  # the template's default image (core/shipped_templates.default_image)
-ARGS = ("--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+ARGS = ("--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
 
 
 def _registry_record(standin, name=REGISTRY, group=RG):

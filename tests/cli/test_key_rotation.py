@@ -29,14 +29,14 @@ def keys_ws(fake_finetuning, provision_fake):
         template=FINETUNING_TEMPLATE,
         job_name=None,
     )
-    provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+    provision_fake(ws, RG, "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
     return ws
 
 
 def provision(az_cloud, ws):
     return _ok(
         az_cloud(
-            "aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json", cwd=ws,
+            "aitk", "inference", "provision", "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json", cwd=ws,
         )
     )  # fmt: skip
 
@@ -60,7 +60,7 @@ def test_both_keys_work_and_reprovision_keeps_them(az_cloud, standin, keys_ws):
     assert status_with(standin, url, "aitk-not-a-key") == 401
     plain = az_cloud("aitk", "inference", "endpoint", cwd=keys_ws)
     assert primary not in plain.stdout + plain.stderr and secondary not in plain.stdout + plain.stderr
-    again = az_cloud("aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json",
+    again = az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json",
                      "--debug", cwd=keys_ws)  # fmt: skip
     _ok(again)
     assert primary not in again.stdout + again.stderr and secondary not in again.stdout + again.stderr

@@ -26,7 +26,7 @@ LOCATION = "eastus"
 FT_STORAGE = "aitknuft01"
 FT_SHARE = "finetuning"
 # What the fixture provisions with; a later provision passes the same so it changes nothing.
-SAME_AS_FIXTURE = ("--min-replicas", "1", *FAKE_PARAMETERS)
+SAME_AS_FIXTURE = ("--min-replicas", "1", "--yes", *FAKE_PARAMETERS)
 
 
 def _finetuning_config(ws, subscription, group, storage=FT_STORAGE):

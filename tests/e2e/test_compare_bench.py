@@ -37,7 +37,7 @@ def served(fake_world):
     az, ws = fake_world.az, fake_world.workspace
     az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
     az.run(
-        "aitk", "inference", "provision", "--min-replicas", "1", *FAKE_PARAMETERS,
+        "aitk", "inference", "provision", "--min-replicas", "1", "--yes", *FAKE_PARAMETERS,
         "-o", "none", cwd=ws, capture=True,
     )  # fmt: skip
     (fake_world.share / "aitk" / "adapters" / "support-bot").mkdir(parents=True)

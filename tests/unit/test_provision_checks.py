@@ -73,8 +73,10 @@ def test_replica_limits_are_azures():
         replicas.check(1001, None)
     with pytest.raises(ReplicaCountError, match=r"--max-replicas is 100000; .* allows 1-1000 \(https://learn"):
         replicas.check(None, 100000)
-    with pytest.raises(ReplicaCountError, match=r"maximumInstanceCount \(the template parameters\) is 0"):
-        replicas.check(0, 0, "the template parameters")
+    with pytest.raises(ReplicaCountError, match=r"^maximumInstanceCount is 0 in the parameters; .* allows 1-1000"):
+        replicas.check(0, 0, "the parameters")
+    with pytest.raises(ReplicaCountError, match=r"^minReplicas \(2\) is more than maximumInstanceCount \(1\) in x$"):
+        replicas.check(2, 1, "x")
     with pytest.raises(ReplicaCountError, match=r"--min-replicas \(3\) is more than --max-replicas \(2\)"):
         replicas.check(3, 2)
 

@@ -83,7 +83,14 @@ class FakeAzure:
         import azure.cli.core.commands as cc
         import azure.cli.core.commands.client_factory as cf
 
+        import azure.cli.core._profile as profile
+
         monkeypatch.setattr(cf, "get_subscription_id", lambda ctx: ctx.data.get("subscription_id") or "sub-default")
+        monkeypatch.setattr(
+            profile,
+            "Profile",
+            lambda cli_ctx: SimpleNamespace(get_subscription=lambda sub: {"id": sub}),  # every one is visible
+        )
         self.group = SimpleNamespace(location="westus3")  # None: the group does not exist
         monkeypatch.setattr(_provision.resource_group, "find", lambda *a: self.group)
         self.created_groups = []

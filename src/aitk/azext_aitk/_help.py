@@ -108,8 +108,8 @@ examples:
     text: |
         az aitk inference provision -g my-rg \\
           --parameters acaAppName=my-llm @extra.parameters.json
-  - name: Keep one replica warm (billed while idle).
-    text: az aitk inference provision -g my-rg --min-replicas 1
+  - name: Keep one replica warm (billed while idle; --yes accepts the cost provision shows).
+    text: az aitk inference provision -g my-rg --min-replicas 1 --yes
 """
 
 helps["aitk inference deploy"] = """

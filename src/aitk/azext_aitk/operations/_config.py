@@ -20,20 +20,23 @@ def use_subscription(cmd, subscription, source):
     az's current one. Every id and client of the command takes it explicitly; az's own code
     (its deployment commands) reads cli_ctx.data, which holds the same id. A subscription the
     signed-in account cannot see is one line naming where it came from."""
+    from azure.cli.core._profile import Profile
     from azure.cli.core.commands.client_factory import get_subscription_id
     from knack.util import CLIError
 
     flag = cmd.cli_ctx.data.get("subscription_id")
     chosen, named_by = (flag, None) if flag else (subscription, source)
-    if chosen:
-        cmd.cli_ctx.data["subscription_id"] = chosen
     try:
-        resolved = get_subscription_id(cmd.cli_ctx)  # a name becomes its id
+        # az's get_subscription_id returns what cli_ctx.data holds unchecked; the profile knows
+        # which subscriptions the signed-in account sees (an id or a name, as --subscription takes)
+        resolved = Profile(cli_ctx=cmd.cli_ctx).get_subscription(chosen)["id"] if chosen else None
     except CLIError as e:
-        if chosen and "not found" in str(e).lower():
+        if "not found" in str(e).lower():
             raise target.subscription_not_visible(chosen, named_by) from None
         raise
-    cmd.cli_ctx.data["subscription_id"] = resolved
+    if resolved:
+        cmd.cli_ctx.data["subscription_id"] = resolved
+    resolved = get_subscription_id(cmd.cli_ctx)  # az's current one when nothing names one
     if flag and subscription and str(subscription).lower() not in (resolved.lower(), str(flag).lower()):
         logger.warning(
             "--subscription %s: working there, not in the subscription %s names (%s).", flag, source, subscription

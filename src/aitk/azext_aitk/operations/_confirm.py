@@ -9,10 +9,14 @@ logger = get_logger(__name__)
 
 
 def confirm(lines, question, yes, refusal):
-    """Show `lines` and ask `question`; go on when the user says yes or passed --yes.
-    refusal: the one line said, without a terminal to ask, before anything else is printed.
-    Raises DeclinedError (nothing was changed) on no."""
-    if yes or not lines:
+    """Show `lines` and ask `question`; go on when the user says yes or passed --yes (the lines
+    are shown then too). refusal: the one line said, without a terminal to ask, before anything
+    else is printed. Raises DeclinedError (nothing was changed) on no."""
+    if not lines:
+        return
+    if yes:
+        for line in lines:
+            logger.warning("%s", line)
         return
     from knack.prompting import NoTTYException, prompt_y_n, verify_is_a_tty
 

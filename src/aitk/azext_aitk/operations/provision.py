@@ -258,12 +258,14 @@ def read_existing(cli_ctx, subscription, group, ws, ft, template, entries, image
         if storage_exists
         else (storage_account.resource_group_of(cli_ctx, subscription, storage) if storage else None)
     )
-    found_registry = _registry.read(cli_ctx, subscription, image_registry_name)
     if rg is None:  # a new group holds nothing yet
         exists = dict.fromkeys(provision_plan.EXISTS_PARAMETERS, False)
+        found_registry = _registry.read(cli_ctx, subscription, image_registry_name)
         return Existing(None, {}, None, None, entries, names, None, exists, None, storage_group, found_registry)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
     keys, current_profile, current_registry = existing_app(cli_ctx, subscription, group, app_name)
+    # the registry --image-registry names, else the one the app pulls from (plan_deployment keeps it)
+    found_registry = _registry.read(cli_ctx, subscription, image_registry_name or current_registry)
     env = environment_to_reuse(cli_ctx, subscription, group, ft, names, app_name if keys else None)
     if env is not None:
         entries = provision_plan.reuse_environment(entries, template.types, env)
@@ -365,7 +367,11 @@ def preflight(cmd, ws, subscription, group, template, user, existing, fitted, pl
             ws.read_finetuning_config().get(ws_mod.STORAGE_ACCOUNT_NAME),
         )
     values = plan.values
-    replicas.check(values.get("minReplicas"), values.get("maximumInstanceCount"), "the template parameters")
+    counts = [
+        v if isinstance(v, int) and not isinstance(v, bool) else None
+        for v in (values.get("minReplicas"), values.get("maximumInstanceCount"))
+    ]
+    replicas.check(*counts, "the deployment's parameters (flags over the parameters file)")
     if request.location and user.file_location and request.location != user.file_location:
         logger.warning(
             "--location %s wins over location '%s' of %s.", request.location, user.file_location, user.file_source
@@ -389,7 +395,7 @@ def preflight(cmd, ws, subscription, group, template, user, existing, fitted, pl
     if request.what_if:
         return
     workspace_files.check_writable(ws.inference_config_file)
-    cost = replicas.always_on_line(int(values.get("minReplicas") or 0), plan.profile)
+    cost = replicas.always_on_line(counts[0] or 0, plan.profile)
     _confirm.confirm(
         [cost] if cost else [],
         "Keep the replicas running?",

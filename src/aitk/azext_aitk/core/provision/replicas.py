@@ -21,23 +21,25 @@ LIMITS_SOURCE = "https://learn.microsoft.com/azure/container-apps/scale-app"
 def check(min_replicas: int | None, max_replicas: int | None, source: str = "flags") -> None:
     """Refuse counts outside Azure's limits, or a minimum above the maximum. `source`: "flags"
     for --min-replicas/--max-replicas, else the file or parameter names the values came from."""
-    min_name = "--min-replicas" if source == "flags" else f"minReplicas ({source})"
-    max_name = "--max-replicas" if source == "flags" else f"maximumInstanceCount ({source})"
+    flags = source == "flags"
+    min_name = "--min-replicas" if flags else "minReplicas"
+    max_name = "--max-replicas" if flags else "maximumInstanceCount"
+    where = "" if flags else f" in {source}"
     if min_replicas is not None and not 0 <= min_replicas <= MIN_REPLICAS_LIMIT:
         raise ReplicaCountError(
-            f"{min_name} is {min_replicas}; Azure Container Apps allows 0-{MIN_REPLICAS_LIMIT} ({LIMITS_SOURCE})",
+            f"{min_name} is {min_replicas}{where}; Azure Container Apps allows 0-{MIN_REPLICAS_LIMIT} ({LIMITS_SOURCE})",
             "Use 0 to let an idle endpoint scale to zero (it costs nothing then), or 1 to keep one replica warm.",
         )
     if max_replicas is not None and not MAX_REPLICAS_FLOOR <= max_replicas <= MAX_REPLICAS_LIMIT:
         raise ReplicaCountError(
-            f"{max_name} is {max_replicas}; Azure Container Apps allows "
+            f"{max_name} is {max_replicas}{where}; Azure Container Apps allows "
             f"{MAX_REPLICAS_FLOOR}-{MAX_REPLICAS_LIMIT} ({LIMITS_SOURCE})",
             "Each replica is a GPU: most endpoints need 1-4.",
         )
     if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
         raise ReplicaCountError(
-            f"{min_name} ({min_replicas}) is more than {max_name} ({max_replicas})",
-            "Raise the maximum or lower the minimum.",
+            f"{min_name} ({min_replicas}) is more than {max_name} ({max_replicas}){where}",
+            "Raise the maximum (--max-replicas) or lower the minimum (--min-replicas).",
         )
 
 
