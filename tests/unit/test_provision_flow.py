@@ -80,10 +80,9 @@ class FakeAzure:
         self.app = app
         self.region_checks = []  # (location, profile key) provision asked about
         import azure.cli.command_modules.resource.custom as rc
+        import azure.cli.core._profile as profile
         import azure.cli.core.commands as cc
         import azure.cli.core.commands.client_factory as cf
-
-        import azure.cli.core._profile as profile
 
         monkeypatch.setattr(cf, "get_subscription_id", lambda ctx: ctx.data.get("subscription_id") or "sub-default")
         monkeypatch.setattr(

@@ -27,7 +27,8 @@ def check(min_replicas: int | None, max_replicas: int | None, source: str = "fla
     where = "" if flags else f" in {source}"
     if min_replicas is not None and not 0 <= min_replicas <= MIN_REPLICAS_LIMIT:
         raise ReplicaCountError(
-            f"{min_name} is {min_replicas}{where}; Azure Container Apps allows 0-{MIN_REPLICAS_LIMIT} ({LIMITS_SOURCE})",
+            f"{min_name} is {min_replicas}{where}; Azure Container Apps allows "
+            f"0-{MIN_REPLICAS_LIMIT} ({LIMITS_SOURCE})",
             "Use 0 to let an idle endpoint scale to zero (it costs nothing then), or 1 to keep one replica warm.",
         )
     if max_replicas is not None and not MAX_REPLICAS_FLOOR <= max_replicas <= MAX_REPLICAS_LIMIT:
