@@ -69,8 +69,14 @@ long-summary: >-
     that would fit and its list price. The region is checked too: a location that does not
     exist or does not offer the profile is refused, listing the regions that do.
     A resource group that does not exist is created when
-    --location is given. Each resource is reported as it completes, with the elapsed time and
-    the deployment's portal link.
+    --location (or the parameters file's location) is given, after that location is checked.
+    Every check runs before anything is created or changed: the parameters against the
+    template's names and types, replica counts against Azure Container Apps' limits, a storage
+    account of another resource group, and that infra/inference.config.json can be written. A
+    --min-replicas above 0 shows what the idle replicas cost per hour and asks; so does a start
+    command, image or template the workspace's files change from what aitk ships (--yes answers
+    yes; without a terminal provision stops in one line). Each resource is reported as it
+    completes, with the elapsed time and the deployment's portal link.
     In a fine-tuning workspace the app runs in fine-tuning's Container Apps environment (the one
     its job runs in) and logs to its Log Analytics workspace; the chosen serverless GPU profile is
     added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an

@@ -417,17 +417,19 @@ def preflight(cmd, ws, subscription, group, template, user, existing, fitted, pl
 
 
 def apply_prerequisites(cmd, ws, subscription, group, existing, planned):
-    """Change Azure, in the order a retry can pick up: record where provision creates things
-    (the incomplete config), create the resource group, add the GPU profile to the environment
-    provision reuses, create and fill the registry. Returns the registry report, or None."""
+    """Change Azure, in the order a retry can pick up: add the GPU profile to the environment
+    provision reuses (it creates nothing, and Azure may refuse it: a region without the profile;
+    then nothing at all has changed), record where provision creates things (the incomplete
+    config), create the resource group, create and fill the registry. Returns the registry
+    report, or None."""
     # pylint: disable=too-many-arguments  # the target, what exists and the plan
     cli_ctx, plan = cmd.cli_ctx, planned.plan
-    record_partial_config(ws, subscription, group, existing.names, planned.location)
-    if existing.resource_group is None:
-        resource_group.create(cli_ctx, subscription, group, planned.location)
     env = existing.reused_env or existing.names.get("acaEnvironmentName")
     if plan.add_profile is not None and env is not None:
         add_profile(cli_ctx, subscription, group, env if isinstance(env, str) else env.name, plan.add_profile)
+    record_partial_config(ws, subscription, group, existing.names, planned.location)
+    if existing.resource_group is None:
+        resource_group.create(cli_ctx, subscription, group, planned.location)
     return _registry.create_and_import(cli_ctx, subscription, planned.pull)
 
 
