@@ -250,6 +250,13 @@ def test_edited_bicep_is_deployed_as_bicep(tmp_path, shipped, monkeypatch):
         BICEP + "param storageAccountName string = 'x'\nparam fileShareName string = 'x'\n"
         "param acaAppName string = 'x'\nparam maximumInstanceCount int = 1\nparam extra int = 1\n"
     )
+    # an edited template is shown and needs a yes: no terminal to ask, one line, nothing deployed
+    from azure.cli.core.azclierror import NoTTYError
+
+    deployed = len(fake.deployed)
+    with pytest.raises(NoTTYError, match="inference.bicep differs from the template aitk ships") as e:
+        _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1")
+    assert "\n" not in str(e.value) and len(fake.deployed) == deployed
     _provision_run(_cmd(), workspace=str(tmp_path), resource_group_name="rg1", yes=True)
     assert fake.deployed[-1][1] == str(bicep)
     # only what it declares: no apiKey, no *Exists, no profile parameters
