@@ -6,6 +6,7 @@ chat completions slowly enough to interrupt). Terminal behaviour runs under a re
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -103,7 +104,7 @@ def test_chat_bad_input_isone_error(az_cloud, day2):
     )
 
 
-def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, day2):
+def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, day2, job_control):
     child = _spawn(az_cloud, day2, "chat")
     try:
         child.expect_exact("Ctrl-D or /exit leaves")
@@ -158,6 +159,23 @@ def test_logs_tail_shows_the_console_log(az_cloud, day2):
     one_error(az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range")
 
 
+JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
+
+
+@pytest.mark.parametrize("kind", ["console", "system"])
+def test_debug_keeps_the_log_streams_token_out(az_cloud, standin, day2, kind):
+    """`--debug` logs every Resource Manager answer; getAuthToken's is the log stream's credential
+    (a bearer token for the app's logs), kept out like the keys. Deploy's start-up watch reads the
+    console through the same call (azure/arm.log_stream_token)."""
+    mark = len(standin.requests_log)
+    proc = az_cloud("aitk", "inference", "logs", "--tail", "5", "--type", kind, "--debug", cwd=day2["ws"])
+    _ok(proc, parse=False)
+    assert any(p.lower().split("?")[0].endswith("/getauthtoken") for _, p, _ in standin.requests_log[mark:])
+    assert "Response content" in proc.stderr  # --debug did log the answers of the other calls
+    assert "getAuthToken (the answer is a credential: not logged)" in proc.stderr
+    assert not JWT.findall(proc.stderr), JWT.findall(proc.stderr)[:1]
+
+
 def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
     import requests
 
@@ -188,12 +206,16 @@ def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
     assert r.status_code == 404
 
 
-def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
+def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2, job_control):
     log_path = standin.runtime.status(day2["app_id"])["log_path"]
-    proc = subprocess.Popen(
-        [AZ, "aitk", "inference", "logs", "--follow", "--tail", "1"],
-        cwd=str(day2["ws"]),
-        env=az_cloud.env,
+    proc = az_cloud.popen(
+        "aitk",
+        "inference",
+        "logs",
+        "--follow",
+        "--tail",
+        "1",
+        cwd=day2["ws"],
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -209,7 +231,7 @@ def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
             seen += proc.stdout.readline()
         assert "a line written while following" in seen
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
+        proc.wait(timeout=15)  # a Ctrl-C the process ignored would leave it following
         assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:

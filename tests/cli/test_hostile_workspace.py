@@ -3,6 +3,7 @@ these is refused, or accepted, before anything talks to Azure): one ERROR line n
 wrong, non-zero, no traceback, and nothing written."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -102,3 +103,21 @@ def test_bad_values_are_refused_before_anything_changes(az, workspace, args, say
     (workspace / "infra").mkdir()
     (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
     assert says in one_error(az("aitk", "inference", *args, cwd=workspace))
+
+
+def test_python_files_in_a_hostile_workspace_do_not_run_when_the_harness_runs_az(az, workspace, tmp_path):
+    """pip's `az` is `python -m azure.cli`, which puts the current folder first on Python's path: a
+    workspace's `azure/__init__.py` or `knack.py` would run as az starts. The harness keeps the
+    folder off the path; a plain `python -m azure.cli` (what the user's pip az runs) does not."""
+    ran = tmp_path / "ran"
+    payload = f"import pathlib; pathlib.Path({str(ran)!r}).write_text(__name__)\n"
+    (workspace / "azure").mkdir()
+    (workspace / "azure" / "__init__.py").write_text(payload)
+    (workspace / "knack.py").write_text(payload)
+    line = one_error(az("aitk", "inference", "endpoint", cwd=workspace))  # az ran: no config here
+    assert "inference.config.json" in line
+    assert not ran.exists()
+    # What the harness protects against: the same folder with the user's own pip az runs the file.
+    unsafe = {k: v for k, v in az.env.items() if k != "PYTHONSAFEPATH"}
+    subprocess.run([az.executable, "version"], cwd=workspace, env=unsafe, capture_output=True, timeout=120, check=False)
+    assert ran.exists()
