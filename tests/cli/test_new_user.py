@@ -171,7 +171,9 @@ def test_endpoint_show_key_has_a_curl_that_works_and_keeps_the_key_off_command_l
     assert out["url"] in out["curl"] and out["apiKey"] not in out["curl"]
     spy = tmp_path / "bin"
     spy.mkdir()
-    (spy / "curl").write_text(f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" >> {tmp_path}/argv\nexec {shutil.which("curl")} "$@"\n')
+    (spy / "curl").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" >> {tmp_path}/argv\nexec {shutil.which("curl")} "$@"\n'
+    )
     (spy / "curl").chmod(0o755)
     env = dict(
         az_cloud.env,

@@ -151,10 +151,11 @@ long-summary: >-
     key is neither in your shell's history nor on a command line `ps` shows; set the variable with
     `export AITK_API_KEY=$(az aitk inference endpoint --show-key --query apiKey -o tsv)`.
     Asking for the models wakes a scaled-to-zero app: it waits for it up to --wait seconds,
-    saying so on stderr (--wait 0 answers at once). So open the chat page at the URL this prints: the app is awake by then. A browser that opens the URL of a
-    scaled-to-zero app itself waits while a replica starts, and gets the ingress's own
-    "upstream request timeout" page when the start takes longer than its 240 s limit; an open page
-    wakes the endpoint by itself when a message finds it scaled to zero.
+    saying so on stderr (--wait 0 answers at once). So open the chat page at the URL this
+    prints: the app is awake by then. A browser that opens the URL of a scaled-to-zero app itself
+    waits while a replica starts, and gets the ingress's own "upstream request timeout" page when
+    the start takes longer than its 240 s limit; an open page wakes the endpoint by itself when a
+    message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
