@@ -5,6 +5,7 @@ account and share, provision with one warm replica running aitk_testkit/fake_ser
 chat completions slowly enough to interrupt). Terminal behaviour runs under a real
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 
+import io
 import json
 import re
 import signal
@@ -146,6 +147,62 @@ def test_chat_interactive_exit_command_with_adapter_model_and_system(az_cloud, d
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+# -- server-supplied strings on a terminal -----------------------------------------------------
+
+# An adapter folder named so that, printed raw, it retitles the window, clears the screen and
+# (C1 CSI) turns the text red: the fake server lists it in /v1/models as it is.
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m"
+HOSTILE_SHOWN = "evil^[]0;pwned^G^[[2J\\x9b31m"
+RAW = ("\x1b", "\x07", "\x9b")
+
+
+def _terminal_output(az_cloud, day2, *args, timeout=120):
+    child = _spawn(az_cloud, day2, *args, timeout=timeout)
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before
+
+
+def test_server_supplied_strings_reach_the_terminal_neutralised(az_cloud, day2, tmp_path):
+    """Model names from /v1/models and the answers reach a real terminal through the same
+    neutralising as chat's replies: every control character shown as ^X or \\xNN, none raw."""
+    hostile = day2["share"] / "aitk" / "adapters" / HOSTILE
+    hostile.mkdir()
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("say \x1b[31mred\x1b[0m\n")
+    try:
+        for args in (["endpoint", "-o", "table"], ["status", "-o", "table"]):
+            out = _terminal_output(az_cloud, day2, *args)
+            assert HOSTILE_SHOWN in out and not [c for c in RAW if c in out], repr(out)
+        out = _terminal_output(az_cloud, day2, "compare", "--prompts", str(prompts), "-o", "table")
+        assert "evil^[]0;pwned" in out and "say ^[[31mred^[[0m" in out, out  # a model column, an answer
+        assert not [c for c in RAW if c in out], repr(out)
+        child = _spawn(az_cloud, day2, "chat")
+        child.logfile_read = transcript = io.StringIO()  # all the terminal showed
+        try:
+            child.expect_exact("you> ")
+            child.sendline("/help")
+            child.expect_exact("/system TEXT")
+            child.expect_exact("you> ")
+            child.sendline("/model")
+            child.expect_exact("(model: fake-base; the endpoint serves: ")
+            child.expect_exact("you> ")
+            child.sendline("/model nope")
+            child.expect_exact("[error] model 'nope' is not served")
+            child.expect_exact("you> ")
+            child.sendline("/exit")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close()
+        shown = transcript.getvalue()
+        assert shown.count(HOSTILE_SHOWN) >= 2 and not [c for c in RAW if c in shown], repr(shown)  # /help, /model
+    finally:
+        hostile.rmdir()
 
 
 # -- logs -------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
         for messages in conversations:
             row = []
             for model in chosen:
-                controller.add(message=f"Asking {model}", value=done, total_val=total)
+                controller.add(message=f"Asking {chat_session.visible_line(model)}", value=done, total_val=total)
                 body = compare_run.request_body(model, messages, max_tokens, temperature)
                 row.append(model_server.chat_once(url, key, body))
                 done += 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CompareError
+from .chat_session import visible_names
 
 MAX_PROMPTS = 200  # every prompt goes to every model, one at a time: keep a run short
 ROLES = ("system", "user", "assistant")
@@ -88,7 +89,7 @@ def pick_models(served: Sequence[str], wanted: Sequence[str] | None) -> list[str
     unknown = [m for m in wanted if m not in served]
     if unknown:
         raise CompareError(
-            f"not served by the endpoint: {', '.join(unknown)}; it serves: {', '.join(served)}",
+            f"not served by the endpoint: {visible_names(unknown)}; it serves: {visible_names(served)}",
             "Pick from those, or push the adapter with `az aitk inference deploy --adapter NAME=PATH`.",
         )
     return list(dict.fromkeys([base, *wanted]))
