@@ -205,6 +205,17 @@ def test_server_supplied_strings_reach_the_terminal_neutralised(az_cloud, day2, 
         hostile.rmdir()
 
 
+def test_compare_to_an_unwritable_report_is_refused_before_any_prompt_is_sent(az_cloud, standin, day2, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello\n")
+    mark = len(standin.requests_log)
+    proc = az_cloud(
+        "aitk", "inference", "compare", "--prompts", str(prompts), "--report", "/sys/compare.html", cwd=day2["ws"]
+    )
+    one_error(proc, "--report /sys/compare.html: cannot write in /sys", "--report compare.html", in_line=False)
+    assert standin.requests_log[mark:] == []  # not even the app was looked up
+
+
 # -- logs -------------------------------------------------------------------------------------
 
 
@@ -214,6 +225,16 @@ def test_logs_tail_shows_the_console_log(az_cloud, day2):
     assert "fake server: serving fake-base" in proc.stdout
     assert "Successfully Connected to container" in proc.stdout
     one_error(az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range")
+
+
+@pytest.mark.parametrize("kind", ["console", "system"])
+def test_logs_of_an_unknown_revision_lists_the_revisions(az_cloud, day2, kind):
+    st = _ok(az_cloud("aitk", "inference", "status", cwd=day2["ws"]))
+    proc = az_cloud("aitk", "inference", "logs", "--type", kind, "--revision", "no-such-rev", cwd=day2["ws"])
+    line = one_error(proc, "leave --revision out for the latest", in_line=False)
+    assert "--revision no-such-rev is not a revision of" in line and f"{st['revision']} (active)" in line
+    assert "{" not in proc.stderr  # not Azure's raw JSON
+    _ok(az_cloud("aitk", "inference", "logs", "--revision", st["revision"].upper(), cwd=day2["ws"]), parse=False)
 
 
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")

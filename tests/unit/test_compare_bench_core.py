@@ -76,6 +76,27 @@ def test_report_paths_are_checked_before_anything_is_sent(tmp_path):
     for bad, needle in ((tmp_path / "x.txt", "HTML page"), (tmp_path / "no" / "x.html", "does not exist")):
         with pytest.raises(CompareError, match=needle):
             compare_run.check_report_path(str(bad))
+    # A folder that takes no new file, whoever asks (root included): refused, and nothing left there.
+    with pytest.raises(CompareError, match=r"cannot write in /sys \(Permission denied\)"):
+        compare_run.check_report_path("/sys/compare.html")
+    assert compare_run.check_report_path(str(tmp_path / "ok.html")) == tmp_path / "ok.html"
+    assert list(tmp_path.iterdir()) == []  # the probe is gone
+
+
+def test_answers_already_fetched_are_saved_elsewhere_when_the_report_folder_went_away(tmp_path):
+    res = compare_run.result(
+        "https://e", ["base"], [[{"role": "user", "content": "q"}]], [[_answer("an answer")]], 8, 0
+    )
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    path = compare_run.check_report_path(str(gone / "r.html"))
+    gone.rmdir()  # after the check, while the prompts were asked
+    fallback = tmp_path / "fallback"
+    fallback.mkdir()
+    written, why = compare_run.save_report(path, res, fallback)
+    assert why == "No such file or directory" and written.parent == fallback
+    assert "an answer" in written.read_text()
+    assert compare_run.save_report(tmp_path / "r.html", res, fallback) == (tmp_path / "r.html", None)
 
 
 def test_the_sweep_defaults_and_bounds():
