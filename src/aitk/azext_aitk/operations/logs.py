@@ -24,6 +24,8 @@ def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False,
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get_json()  # a missing app: one clear error
+    if revision is not None:  # an unknown name: the revisions there are, not Azure's raw answer
+        revision = console_log.check_revision(revision, aca.name, aca.revisions())
     if kind == "system":
         _system(cmd, aca, app, tail, revision)
         return None
