@@ -16,6 +16,8 @@ module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from aitk_serve import startup_timeline
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -59,6 +61,9 @@ def patch() -> None:
 
 
 patch()
+# vLLM's spawned engine and worker processes import this module as __mp_main__: they watch their
+# own start-up phases from here (the API server's process does it in api_server.run()).
+startup_timeline.install()
 
 if __name__ == "__main__":
     from aitk_serve import api_server
