@@ -61,11 +61,11 @@ def patch() -> None:
 
 
 patch()
-# vLLM's spawned engine and worker processes import this module as __mp_main__: they watch their
-# own start-up phases from here (the API server's process does it in api_server.run()).
+# One console line per start-up phase, in the server's process and in vLLM's spawned engine and
+# worker processes (they import this module as __mp_main__).
 startup_timeline.install()
 
 if __name__ == "__main__":
-    from aitk_serve import api_server
+    from aitk_serve import api_server  # pylint: disable=ungrouped-imports  # only to run the server
 
     api_server.run()

@@ -191,7 +191,9 @@ def text_lines(start: Json | None) -> list[str]:
     for p in start["phases"]:
         extra = ""
         if "loadFormat" in p:
-            size = f"{p['bytes'] / 1e9:.2f} GB, " if "bytes" in p else ""
+            size = ""
+            if "bytes" in p:
+                size = f"{p['bytes'] / 1e9:.2f} GB, " if p["bytes"] >= 1e9 else f"{p['bytes'] / 1e6:.1f} MB, "
             rate = f"{p['mbPerSecond']:.0f} MB/s, " if "mbPerSecond" in p else ""
             extra = f"  ({size}{rate}load format {p['loadFormat']}" + (
                 f", concurrency {p['concurrency']})" if "concurrency" in p else ")"
