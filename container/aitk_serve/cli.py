@@ -5,10 +5,11 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus
+from . import LaunchError, __version__, fit, gpus, startup_timeline, weights_loader
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
@@ -242,6 +243,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         fit=fitted,
     )
     notes += more
+    command = with_weights_loader(command, src, model, extra_args, env, notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
     updates[SETTINGS_ENV] = Settings(
@@ -265,12 +267,37 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def with_weights_loader(
+    command: list[str],
+    src: Any,
+    model: ModelInfo | None,
+    extra_args: list[str],
+    env: Mapping[str, str],
+    notes: list[str],
+) -> list[str]:
+    """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line."""
+    choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
+    notes.append(choice.note)
+    return [*command, *choice.args]
+
+
 def public(p: dict[str, Any]) -> dict[str, Any]:
     """The plan with secrets redacted, as --check prints it."""
     out = {k: v for k, v in p.items() if k != "check"}
     out["command"] = redact_args(p["command"])
     out["env"] = redact_env(p["env"])
     return out
+
+
+def start_marks(p: dict[str, Any], started_at: float) -> dict[str, str]:
+    """The launcher's own phase lines (docs/serving.md, "Every start measured") and what the
+    server's processes need to write theirs: the start time and what the weights mark reports."""
+    startup_timeline.launcher_mark(
+        startup_timeline.LAUNCHER_STARTED, started_at, f"{PROG} {__version__}, pid {os.getpid()}", when=started_at
+    )
+    startup_timeline.launcher_mark(startup_timeline.PLANNED, started_at, f"{len(p['adapters'])} adapter(s)")
+    weights = startup_timeline.weights_info(p["command"], p["model"])
+    return {startup_timeline.STARTED_AT_ENV: repr(started_at), startup_timeline.WEIGHTS_ENV: json.dumps(weights)}
 
 
 def main(
@@ -280,6 +307,7 @@ def main(
 ) -> int:
     env = dict(os.environ if env is None else env)
     argv = sys.argv[1:] if argv is None else argv
+    started_at = time.time()
     try:
         p = plan(argv, env)
     except LaunchError as e:
@@ -304,6 +332,7 @@ def main(
         log(note)
     log("exec " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
     env.update(p["env"])
+    env.update(start_marks(p, started_at))
     os.chdir(p["cwd"])
     sys.stdout.flush()
     sys.stderr.flush()

@@ -350,6 +350,8 @@ examples:
     text: az aitk inference logs --all
   - name: The replica's events (image pull, start, probes, exit codes, scaling).
     text: az aitk inference logs --type system
+  - name: Where the last start spent its time, phase by phase (also `status`'s lastStart).
+    text: az aitk inference logs --timeline
 """
 
 helps["aitk inference wait"] = """
