@@ -59,6 +59,18 @@ def refused(result, message):
     assert "Traceback" not in result.stderr
 
 
+def left_out(result, name, message):
+    """The launcher went on without adapter `name` (from the share): exit 0, the adapter not in the
+    plan, and one note naming it and holding `message`."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    plan = json.loads(result.stdout)
+    assert name not in [a["name"] for a in plan["adapters"]]
+    lines = [n for n in plan["notes"] if n.startswith(f"adapter {name!r} is left out")]
+    assert len(lines) == 1 and message in lines[0] and "\n" not in lines[0], plan["notes"]
+    return plan
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
