@@ -330,9 +330,8 @@ def main(
         return 0
     log(f"base model {p['served_model_name']!r} from {p['model']}")
     for a in p["adapters"]:
-        log(
-            f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']} (checked copy {a['loads']})"
-        )
+        copy = f" (checked copy {a['loads']})" if a["loads"] != a["path"] else ""
+        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}{copy}")
     if not p["adapters"]:
         log(f"no adapters ({p['adapters_from']}); they can be loaded at runtime")
     for note in p["notes"]:
