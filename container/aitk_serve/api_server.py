@@ -102,7 +102,8 @@ def bounded_head(protocol: type, max_bytes: int = MAX_HEAD_BYTES, timeout: float
 
     class BoundedHead(protocol):  # type: ignore[misc,valid-type]
         aitk_bounded = True
-        _head_bytes = 0
+        _head_bytes = 0  # bytes of the current head received so far
+        _head_tail = b""  # its last 3 bytes (a blank line may span two reads)
         _in_head = True
         _head_timer: Any = None
 
@@ -112,21 +113,25 @@ def bounded_head(protocol: type, max_bytes: int = MAX_HEAD_BYTES, timeout: float
 
         def data_received(self, data: bytes) -> None:
             if self._in_head:
-                self._head_bytes += len(data)
+                # The head ends at the first blank line; look for it no further than the limit.
+                window = self._head_tail + data[: max_bytes - self._head_bytes + 4]
+                if window.find(b"\r\n\r\n") < 0:
+                    self._head_bytes += len(data)
+                    if self._head_bytes > max_bytes:
+                        return self._refuse(431, "Request Header Fields Too Large")
+                    self._head_tail = window[-3:]
                 if self._head_timer is None:
                     self._head_timer = self.loop.call_later(timeout, self._head_timed_out)
-            super().data_received(data)
-            if self._in_head and self._head_bytes > max_bytes:
-                self._refuse(431, "Request Header Fields Too Large")
+            return super().data_received(data)
 
         def on_headers_complete(self) -> None:
-            self._in_head, self._head_bytes = False, 0
+            self._in_head, self._head_bytes, self._head_tail = False, 0, b""
             self._stop_head_timer()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            self._in_head = True  # the next bytes begin the next request's head
+            self._in_head, self._head_bytes, self._head_tail = True, 0, b""  # the next request's head
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_head_timer()

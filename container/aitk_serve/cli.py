@@ -191,6 +191,11 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     own, extra = split_argv(list(argv))
     args = parser().parse_args(own)
     src = resolve(args, env)
+    if not src.served_model_name.isprintable():
+        raise LaunchError(
+            f"served model name {src.served_model_name!r} holds control or non-printing characters "
+            f"(clients would print them raw); pass --served-model-name with a plain name"
+        )
     model = inspect_model(src.model) if src.model_is_local else None
     check_unique_names(src.adapters, base_name=src.served_model_name)
     snapshots = None if args.check else snapshot.make_root()

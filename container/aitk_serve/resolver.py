@@ -260,6 +260,7 @@ class ShareAdapters:
         self._walk_lock = threading.Lock()  # one walk of models/ at a time; the others wait for it
         self._runs: tuple[float, dict] | None = None  # (when, finetuned_adapters) of the last walk
         self._rechecked: dict[str, float] = {}  # name -> when its folder was last compared
+        self._folders: dict[str, str] = {}  # name -> the folder a version that passed came from
 
     def model(self) -> ModelInfo | None:
         with self._lock:
@@ -300,6 +301,8 @@ class ShareAdapters:
             verdict = self._judge(name, path)
             with self._lock:
                 self._verdicts[(name, path)] = (signature, verdict)
+                if isinstance(verdict, AdapterInfo):
+                    self._folders[name] = path
             if isinstance(verdict, Refused):
                 log(f"refused on-demand adapter: {verdict.reason}")
         if isinstance(verdict, Refused):
@@ -320,14 +323,7 @@ class ShareAdapters:
             if now - self._rechecked.get(name, -RECHECK_INTERVAL) < RECHECK_INTERVAL:
                 return None
             self._rechecked[name] = now
-            folder = next(
-                (
-                    p
-                    for (n, p), (_, verdict) in self._verdicts.items()
-                    if n == name and isinstance(verdict, AdapterInfo)
-                ),
-                self.settings.start_adapters.get(name),
-            )
+            folder = self._folders.get(name, self.settings.start_adapters.get(name))
         if folder is None:
             return None  # not an adapter this catalogue loaded
         try:

@@ -99,15 +99,12 @@ def http(method, url, body=None, key=None, timeout=120):
 class Server:
     """The launcher running as a process (it execs vLLM, so the process *is* the server)."""
 
-    def __init__(self, mount, args, log_path, key=API_KEY):
+    def __init__(self, mount, args, log_path, key=API_KEY, env=None):
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = (
-            launcher_env(mount, AITK_API_KEY=key, AITK_API_KEY_SECONDARY=SECONDARY_API_KEY)
-            if key
-            else launcher_env(mount)
-        )
+        keys = {"AITK_API_KEY": key, "AITK_API_KEY_SECONDARY": SECONDARY_API_KEY} if key else {}
+        env = launcher_env(mount, **keys, **(env or {}))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
