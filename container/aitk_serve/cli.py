@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus, startup_timeline, weights_loader
-from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_adapter, inspect_model
-from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
+from . import LaunchError, __version__, fit, gpus, snapshot, startup_timeline, weights_loader
+from .adapter_spec import name_problem
+from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
+from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, Sources, mount_root, resolve
 from .layout import MOUNT_ENV
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
@@ -191,17 +192,20 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     own, extra = split_argv(list(argv))
     args = parser().parse_args(own)
     src = resolve(args, env)
+    if not src.served_model_name.isprintable():
+        raise LaunchError(
+            f"served model name {src.served_model_name!r} holds control or non-printing characters "
+            f"(clients would print them raw); pass --served-model-name with a plain name"
+        )
     model = inspect_model(src.model) if src.model_is_local else None
     check_unique_names(src.adapters, base_name=src.served_model_name)
-    infos = [
-        inspect_adapter(name, path, model, model_ref=src.model, served_name=src.served_model_name)
-        for name, path in src.adapters
-    ]
+    snapshots = None if args.check else snapshot.make_root()
+    infos, left_out = check_adapters(src, model, snapshots)
     api_key = env.get(args.api_key_env) or None
     secondary_api_key = env.get(args.secondary_api_key_env) or None
     if api_key is None:  # one key is the primary, whichever variable holds it
         api_key, secondary_api_key = secondary_api_key, None
-    notes = list(src.warnings)
+    notes = list(src.warnings) + left_out
     if src.config_path:
         notes.append(f"settings from {src.config_path}")
     if not src.model_is_local:
@@ -252,6 +256,8 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         model=src.model,
         model_is_local=src.model_is_local,
         max_lora_rank=cast(int, _number(command, "--max-lora-rank", int)),  # build() always sets it
+        snapshot_root=snapshots or "",
+        start_adapters={a.name: a.source for a in infos if a.source and a.source != a.path},
     ).to_env()
     return {
         "command": command,
@@ -259,7 +265,10 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         "cwd": mount if os.path.isdir(mount) else os.getcwd(),
         "model": src.model,
         "served_model_name": src.served_model_name,
-        "adapters": [{"name": a.name, "path": a.path, "rank": a.rank, "modules": a.modules} for a in infos],
+        "adapters": [
+            {"name": a.name, "path": a.source or a.path, "loads": a.path, "rank": a.rank, "modules": a.modules}
+            for a in infos
+        ],
         "adapters_from": src.adapters_from,
         "notes": notes,
         "fit": fitted.as_dict() if fitted else None,
@@ -279,6 +288,35 @@ def with_weights_loader(
     choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
     notes.append(choice.note)
     return [*command, *choice.args]
+
+
+# Where adapters named on the command line come from; any other source (serve.json, discovery)
+# is the share's content, which must never keep the base model and the other adapters from serving.
+EXPLICIT_ADAPTER_SOURCES = ("--adapter", ADAPTERS_ENV)
+
+
+def check_adapters(src: Sources, model: ModelInfo | None, snapshots: str | None) -> tuple[list[AdapterInfo], list[str]]:
+    """(the adapters to serve, one line per adapter left out). Each is checked on a verified
+    snapshot (snapshot.py; none with --check). An adapter from the share that fails a check is
+    left out with one line naming it and the reason, and the rest serves; one named with
+    --adapter or $AITK_ADAPTERS is refused (LaunchError), as the person starting it is there
+    to fix it."""
+    infos, left_out = [], []
+    for name, path in src.adapters:
+        try:
+            problem = name_problem(name)
+            if problem is not None:
+                raise LaunchError(f"{problem} ({path})")
+            infos.append(
+                snapshot.checked(
+                    name, path, snapshots, model=model, model_ref=src.model, served_name=src.served_model_name
+                )
+            )
+        except LaunchError as e:
+            if src.adapters_from in EXPLICIT_ADAPTER_SOURCES:
+                raise
+            left_out.append(f"adapter {name!r} is left out (the base model and the other adapters serve): {e}")
+    return infos, left_out
 
 
 def public(p: dict[str, Any]) -> dict[str, Any]:
@@ -325,7 +363,8 @@ def main(
         return 0
     log(f"base model {p['served_model_name']!r} from {p['model']}")
     for a in p["adapters"]:
-        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}")
+        copy = f" (checked copy {a['loads']})" if a["loads"] != a["path"] else ""
+        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}{copy}")
     if not p["adapters"]:
         log(f"no adapters ({p['adapters_from']}); they can be loaded at runtime")
     for note in p["notes"]:

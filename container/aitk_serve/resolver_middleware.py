@@ -41,6 +41,20 @@ MODELS_PATH = "/v1/models"
 # Bodies up to this size are read to find `model`; larger ones (images inline) pass untouched
 # and a name the share cannot serve gets vLLM's own message.
 MAX_INSPECTED_BODY = 4 * 1024 * 1024
+# Closed routes (is_closed): vLLM's (vllm/entrypoints/serve/lora/api_router.py) and SageMaker's
+# (model_hosting_container_standards/sagemaker/lora/routes.py).
+CLOSED_ROUTES = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/adapters")
+CLOSED_PREFIXES = ("/adapters/",)
+CLOSED_STATUS = 404
+CLOSED_BODY = {
+    "error": {
+        "message": "adapters are not loaded or unloaded through the API on this server: upload one with "
+        "`az aitk inference deploy --adapter NAME=PATH` and request it by name (see GET /v1/models)",
+        "type": "NotFoundError",
+        "param": None,
+        "code": CLOSED_STATUS,
+    }
+}
 
 resolver.register()
 
@@ -156,6 +170,40 @@ def with_share_adapters(listing: dict, available: Iterable[AdapterInfo], base_na
     return listing
 
 
+def is_closed(path: str) -> bool:
+    """vLLM's runtime adapter routes (on because resolvers need VLLM_ALLOW_RUNTIME_LORA_UPDATING):
+    they load any container path under any name, outside the share's confinement and checks.
+    Adapters are loaded by name from the share instead (resolver.py)."""
+    return path in CLOSED_ROUTES or any(path.startswith(p) for p in CLOSED_PREFIXES)
+
+
+async def swap_if_changed(models: OpenAIServingModels, catalog: resolver.ShareAdapters, name: str) -> None:
+    """Point a loaded adapter's name at the new version of its folder on the share, once that
+    version passed the checks on its own snapshot; requests already running keep the old one."""
+    from vllm.lora.request import LoRARequest
+
+    current = models.lora_requests.get(name)
+    if current is None:
+        return
+    info = await asyncio.to_thread(catalog.recheck, name, current.lora_path)
+    if info is None:
+        return
+    async with models.lora_resolver_lock[name]:
+        current = models.lora_requests.get(name)
+        if current is None or current.lora_path == info.path:
+            return
+        models.lora_requests[name] = LoRARequest(
+            lora_name=name,
+            lora_int_id=models.lora_id_counter.inc(1),  # a new id: vLLM loads it as a new adapter
+            lora_path=info.path,
+            base_model_name=current.base_model_name,
+        )
+    resolver.log(
+        f"adapter {name!r} changed on the share: new requests use the new version "
+        f"(rank {info.rank}, checked copy {info.path})"
+    )
+
+
 class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an ASGI app
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -167,7 +215,10 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
             return await self.app(scope, receive, send)
         attach(models, resolver.register())
         method = scope.get("method", "GET")
-        if method == "GET" and route(scope) == MODELS_PATH:
+        path = route(scope)
+        if is_closed(path):
+            return await send_json(send, CLOSED_STATUS, CLOSED_BODY)
+        if method == "GET" and path == MODELS_PATH:
             return await self._models(scope, receive, send, catalog)
         if method == "POST" and is_json(scope):
             body, complete, gone = await read_body(receive)
@@ -179,6 +230,8 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
                     await asyncio.to_thread(catalog.lookup, name)
                 except resolver.Refused as refused:
                     return await send_json(send, refused.status, refused.error_body())
+            elif name is not None and name in models.lora_requests and catalog.due(name):
+                await swap_if_changed(models, catalog, name)
             receive = replay(body, complete, receive)
         return await self.app(scope, receive, send)
 
