@@ -442,6 +442,25 @@ def test_the_visible_gpus_real_memory_wins_over_the_table(models, tmp_path):
     assert any("from nvidia-smi" in n for n in out["notes"])
 
 
+def test_a_real_start_on_a_t4_too_small_for_the_model_is_one_line_before_vllm_starts(models, tmp_path):
+    """No --check: a fake nvidia-smi reports a T4; the 26 GiB model is refused, nothing is started
+    (one line on stderr, none of vLLM's)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'Tesla T4, 15360, 7.5'\n")
+    smi.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    r = run_launcher(
+        ["--model", str(models["Phi-3-medium-4k-instruct"])], tmp_path, CUDA_VISIBLE_DEVICES="0", PATH=path
+    )
+    refused(
+        r,
+        "Phi-3-medium-4k-instruct: the model does not fit Tesla T4 (14.7 GiB, compute 7.5)",
+        "the profile that would fit: Consumption-GPU-NC24-A100",
+    )
+
+
 def test_the_cpu_path_keeps_its_defaults(models, tmp_path):
     out, argv = check(tmp_path, "--model", str(models["Phi-3-mini-4k-instruct"]))
     assert argv[2] == "aitk_serve.cpu_server" and out["fit"] is None
