@@ -97,7 +97,7 @@ def http(method, url, body=None, key=None, timeout=120):
 
 
 class Server:
-    """The launcher running as a process (it execs vLLM, so the process *is* the server)."""
+    """The launcher running as a process (vLLM runs as its child; signals reach it through the launcher)."""
 
     def __init__(self, mount, args, log_path, key=API_KEY, env=None, launcher=("-m", "aitk_serve")):
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
