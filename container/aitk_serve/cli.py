@@ -359,7 +359,9 @@ def with_weights_loader(
     """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line."""
     choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
     notes.append(choice.note)
-    return [*command, *choice.args]
+    # The user's own arguments stay last, in order, as build() left them (argparse: the last wins).
+    tail = len(extra_args) if extra_args and command[-len(extra_args) :] == list(extra_args) else 0
+    return [*command[: len(command) - tail], *choice.args, *command[len(command) - tail :]]
 
 
 # Where adapters named on the command line come from; any other source (serve.json, discovery)
