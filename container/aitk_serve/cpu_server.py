@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import Tensor
+    import torch
 
 
 def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
@@ -36,7 +37,7 @@ def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tenso
     return kept if rows == outputs.shape[0] else torch.cat([kept, outputs[rows:]])
 
 
-def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "object") -> "Tensor":
+def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "torch.dtype") -> "Tensor":
     """Each row's product with its slot's LoRA matrix, zero for rows without an adapter."""
     import torch
 

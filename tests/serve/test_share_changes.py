@@ -180,7 +180,7 @@ def raw_exchange(server, head, pause_after=None, read_timeout=60):
         try:
             while chunk := sock.recv(65536):
                 got += chunk
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
         return got
 
