@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch import Tensor
     import torch
+    from torch import Tensor
 
 
 def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
