@@ -406,12 +406,17 @@ def inspect_model(path: str) -> ModelInfo:
     if not os.path.isfile(config_file):
         raise LaunchError(f"model folder {path} has no config.json (not a Hugging Face model folder)")
     config = _read_json(config_file, "model config")
-    where = f"model config {config_file}"
+    return model_info(path, config, _model_weight_headers(path), f"model config {config_file}")
+
+
+def model_info(path: str, config: dict, headers: Mapping[str, Any], where: str) -> ModelInfo:
+    """The base model's ModelInfo from its config.json and safetensors headers, wherever they were
+    read (a local folder; `az aitk inference deploy` reads them from the share), with the same
+    checks as at start."""
     c = _text_config(config)
     dims = model_dimensions(config, where)
     check_quantization(config, where)
     shapes = config_shapes(config, where)
-    headers = _model_weight_headers(path)
     if c is config:
         check_config_against_weights(config, dims, headers, where)
     hshapes, others = header_shapes(headers)

@@ -102,7 +102,7 @@ def bounded_head(protocol: type, max_bytes: int = MAX_HEAD_BYTES, timeout: float
     `max_bytes` (431) or is not complete `timeout` seconds after its first byte, or after the
     connection opened (408). Between requests uvicorn's keep-alive timeout applies as before."""
 
-    class BoundedHead(protocol):  # type: ignore[misc,valid-type]
+    class BoundedHead(protocol):
         aitk_bounded = True
         _head_bytes = 0  # bytes of the current head received so far
         _head_tail = b""  # its last 3 bytes (a blank line may span two reads)

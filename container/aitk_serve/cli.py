@@ -393,6 +393,23 @@ def check_adapters(src: Sources, model: ModelInfo | None, snapshots: str | None)
     return infos, left_out
 
 
+def check_for_deploy(
+    adapters: Mapping[str, str], model: ModelInfo | None, model_ref: str | None, served_name: str | None
+) -> list[AdapterInfo]:
+    """The launcher's start-up checks on adapter folders about to be uploaded, against the base
+    model they will be served on (None when it is not known): what `az aitk inference deploy`
+    runs before uploading anything, so an adapter the server would leave out is refused at the
+    desk instead. Raises LaunchError naming the first adapter that fails and why."""
+    check_unique_names(adapters.items(), base_name=served_name)
+    infos = []
+    for name, path in adapters.items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise LaunchError(problem)
+        infos.append(snapshot.checked(name, path, None, model=model, model_ref=model_ref, served_name=served_name))
+    return infos
+
+
 def public(p: dict[str, Any]) -> dict[str, Any]:
     """The plan with secrets redacted, as --check prints it."""
     out = {k: v for k, v in p.items() if k != "check"}

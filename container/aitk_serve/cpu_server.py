@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from aitk_serve import startup_timeline
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor
 
 
@@ -38,7 +39,7 @@ def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tenso
     return kept if rows == outputs.shape[0] else torch.cat([kept, outputs[rows:]])
 
 
-def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "object") -> "Tensor":
+def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "torch.dtype") -> "Tensor":
     """Each row's product with its slot's LoRA matrix, zero for rows without an adapter."""
     import torch
 

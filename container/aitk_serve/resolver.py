@@ -242,7 +242,7 @@ def _signature(path: str) -> tuple:
 # The catalogue one server process keeps
 
 
-class ShareAdapters:
+class ShareAdapters:  # pylint: disable=too-many-instance-attributes  # caches, each with its lock
     """Looks adapters up on the share and inspects them, remembering each folder's verdict until
     its files change. Thread-safe: the server calls it from worker threads.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -43,13 +44,14 @@ MODELS_PATH = "/v1/models"
 MAX_INSPECTED_BODY = 4 * 1024 * 1024
 # Closed routes (is_closed): vLLM's (vllm/entrypoints/serve/lora/api_router.py) and SageMaker's
 # (model_hosting_container_standards/sagemaker/lora/routes.py).
-CLOSED_ROUTES = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/adapters")
+CLOSED_ROUTES = ("/adapters",)
 CLOSED_PREFIXES = ("/adapters/",)
+LOAD_PATH = "/v1/load_lora_adapter"  # vLLM's runtime load: confined and checked (_load)
 CLOSED_STATUS = 404
 CLOSED_BODY = {
     "error": {
-        "message": "adapters are not loaded or unloaded through the API on this server: upload one with "
-        "`az aitk inference deploy --adapter NAME=PATH` and request it by name (see GET /v1/models)",
+        "message": "adapters are not loaded or unloaded through this route on this server: upload one "
+        "with `az aitk inference deploy --adapter NAME=PATH` and request it by name (see GET /v1/models)",
         "type": "NotFoundError",
         "param": None,
         "code": CLOSED_STATUS,
@@ -170,10 +172,14 @@ def with_share_adapters(listing: dict, available: Iterable[AdapterInfo], base_na
     return listing
 
 
+def load_refusal(reason: str) -> dict:
+    return {"error": {"message": reason, "type": "BadRequestError", "param": "lora_path", "code": 400}}
+
+
 def is_closed(path: str) -> bool:
-    """vLLM's runtime adapter routes (on because resolvers need VLLM_ALLOW_RUNTIME_LORA_UPDATING):
-    they load any container path under any name, outside the share's confinement and checks.
-    Adapters are loaded by name from the share instead (resolver.py)."""
+    """SageMaker's adapter routes (on, as vLLM's runtime load is, because resolvers need
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING): they load any container path under any name. Closed;
+    vLLM's own load route goes through the share's confinement and checks (_load)."""
     return path in CLOSED_ROUTES or any(path.startswith(p) for p in CLOSED_PREFIXES)
 
 
@@ -218,6 +224,8 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
         path = route(scope)
         if is_closed(path):
             return await send_json(send, CLOSED_STATUS, CLOSED_BODY)
+        if method == "POST" and path == LOAD_PATH:
+            return await self._load(scope, receive, send, catalog)
         if method == "GET" and path == MODELS_PATH:
             return await self._models(scope, receive, send, catalog)
         if method == "POST" and is_json(scope):
@@ -234,6 +242,41 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
                 await swap_if_changed(models, catalog, name)
             receive = replay(body, complete, receive)
         return await self.app(scope, receive, send)
+
+    async def _load(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
+        """vLLM's runtime load, confined: the adapter must be the share's folder for its name
+        (deploy's hot-load sends `aitk/adapters/NAME`), passes the same checks as on-demand
+        loading, and vLLM is handed the checked copy. Anything else is refused in one line."""
+        body, complete, gone = await read_body(receive)
+        if gone:
+            return None
+        try:
+            data = json.loads(body) if complete else None
+        except (ValueError, RecursionError):
+            data = None
+        name = data.get("lora_name") if isinstance(data, dict) else None
+        wanted = data.get("lora_path") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not isinstance(wanted, str):
+            return await send_json(send, 400, load_refusal("the body must be JSON with lora_name and lora_path"))
+        try:
+            info = await asyncio.to_thread(catalog.lookup, name)
+        except resolver.Refused as refused:
+            return await send_json(send, refused.status, refused.error_body())
+        mount = catalog.settings.mount
+        if os.path.realpath(os.path.join(mount, wanted)) != os.path.realpath(info.source or info.path):
+            return await send_json(
+                send,
+                400,
+                load_refusal(
+                    f"adapter {name!r} loads from its folder on the share ({info.source or info.path}), "
+                    f"not from {wanted!r}"
+                ),
+            )
+        data["lora_path"] = info.path
+        checked = json.dumps(data).encode()
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        scope = dict(scope, headers=[*headers, (b"content-length", str(len(checked)).encode())])
+        return await self.app(scope, replay(checked, True, receive), send)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
         start: Message = {}

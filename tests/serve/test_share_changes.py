@@ -8,7 +8,8 @@ run the way the review found it: the real launcher and vLLM (CPU, float32) on on
   verified snapshot, never the share, so the engine lives (it used to die: EngineDeadError); a
   valid re-upload becomes the new version for new requests.
 - 2: an adapter with NaN weights is refused in one line, and base-model answers stay right.
-- 3: the runtime load/unload routes are closed.
+- 3: vLLM's runtime load route loads only the share's folder for a name, checked, as a snapshot;
+  SageMaker's adapter routes are closed.
 - 9: request heads are bounded in size and time, on a real socket.
 """
 
@@ -154,18 +155,41 @@ def test_a_nan_adapter_is_refused_and_base_answers_stay_right(server, tiny):
 
 @pytest.mark.parametrize(
     "method,path,body",
-    [
-        ("POST", "/v1/load_lora_adapter", {"lora_name": "etc", "lora_path": "/etc"}),
-        ("POST", "/v1/unload_lora_adapter", {"lora_name": "good"}),
-        ("POST", "/adapters", {"name": "etc", "src": "/etc"}),
-        ("DELETE", "/adapters/good", None),
-    ],
+    [("POST", "/adapters", {"name": "etc", "src": "/etc"}), ("DELETE", "/adapters/good", None)],
 )
-def test_the_runtime_adapter_routes_are_closed(server, tiny, method, path, body):
+def test_sagemakers_adapter_routes_are_closed(server, tiny, method, path, body):
     assert server.api(method, path, body, key=None)[0] == 401
     status, answer = server.api(method, path, body)
     assert status == 404 and "deploy --adapter" in answer["error"]["message"]
     assert tokens(server, "good", prompt_ids(tiny["llama"])[0])  # still loaded, still served
+
+
+@pytest.mark.parametrize(
+    "body,status,message",
+    [
+        ({"lora_name": "good", "lora_path": "/etc"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "etc", "lora_path": "/etc"}, 404, "model 'etc' does not exist"),
+        ({"lora_name": "good", "lora_path": "aitk/adapters/broken"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "broken", "lora_path": "aitk/adapters/broken"}, 400, "is not valid JSON"),
+        ({"lora_name": "x\u001b[2J", "lora_path": "/tmp"}, 404, "printable characters"),
+    ],
+)
+def test_the_runtime_load_route_is_confined_and_checked(server, tiny, body, status, message):
+    """The review's attack: any container path, under any name, answered whether it exists."""
+    got, answer = server.api("POST", "/v1/load_lora_adapter", body)
+    assert got == status and message in answer["error"]["message"], answer
+    assert tokens(server, "good", prompt_ids(tiny["llama"])[0])
+
+
+def test_deploys_hot_load_loads_the_checked_copy(server, tiny, other):
+    shutil.copytree(other, server.mount / "aitk" / "adapters" / "hot")
+    status, body = server.api("POST", "/v1/load_lora_adapter", {"lora_name": "hot", "lora_path": "aitk/adapters/hot"})
+    assert status == 200, body
+    status, listing = server.api("GET", "/v1/models")
+    card = next(m for m in listing["data"] if m["id"] == "hot")
+    assert card["loaded"] and "aitk-adapters-" in card["root"]  # the snapshot, not the share folder
+    ids = prompt_ids(tiny["llama"])[0]
+    assert tokens(server, "hot", ids) == reference_generate(tiny["llama"], ids, MAX_TOKENS, other)
 
 
 def raw_exchange(server, head, pause_after=None, read_timeout=60):

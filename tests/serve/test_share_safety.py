@@ -327,3 +327,30 @@ def test_request_heads_are_bounded_in_size_and_time(uvicorn_server):
         + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )  # fmt: skip
     assert exchange(port, two).count(b"HTTP/1.1 200") == 2
+
+
+# --- the checks deploy can run before uploading ------------------------------------------------
+
+
+def test_deploys_check_refuses_what_the_server_would_leave_out(share, tmp_path):
+    from aitk_serve import cli
+    from aitk_serve.adapters import model_info
+
+    from serve.fakes import LLAMA, PHI3, lora_tensors, model_tensors
+
+    headers = {k: {"dtype": "F32", "shape": list(s)} for k, s in model_tensors(LLAMA).items()}
+    base = model_info("model-cache/o/tiny-llama", dict(LLAMA), headers, "the share's model-cache/o/tiny-llama")
+    good = write_adapter(tmp_path / "good")
+    infos = cli.check_for_deploy({"good": str(good)}, base, "model-cache/o/tiny-llama", "tiny-llama")
+    assert [(i.name, i.rank) for i in infos] == [("good", 8)]
+    other = write_adapter(tmp_path / "phi3", lora_tensors(PHI3, ("qkv_proj",), 8), targets=("qkv_proj",))
+    with pytest.raises(LaunchError, match="'qkv_proj', which is not a module of this model"):
+        cli.check_for_deploy({"good": str(good), "phi3": str(other)}, base, None, "tiny-llama")
+    notjson = write_adapter(tmp_path / "notjson")
+    (notjson / "adapter_config.json").write_text("{oops")
+    with pytest.raises(LaunchError, match="is not valid JSON"):
+        cli.check_for_deploy({"x": str(notjson)}, None, None, "tiny-llama")
+    with pytest.raises(LaunchError, match="control or non-printing"):
+        cli.check_for_deploy({"a\x1b[2J": str(good)}, base, None, "tiny-llama")
+    with pytest.raises(LaunchError, match="hidden_size 256"):
+        model_info("m", dict(LLAMA, hidden_size=256), headers, "m/config.json")
