@@ -275,10 +275,12 @@ def with_weights_loader(
     env: Mapping[str, str],
     notes: list[str],
 ) -> list[str]:
-    """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line."""
+    """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line.
+    Its flags go before the extra vLLM arguments, which build() put last: those come last and win."""
     choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
     notes.append(choice.note)
-    return [*command, *choice.args]
+    own = len(command) - len(extra_args)
+    return [*command[:own], *choice.args, *command[own:]]
 
 
 def public(p: dict[str, Any]) -> dict[str, Any]:
