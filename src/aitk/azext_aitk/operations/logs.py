@@ -30,6 +30,8 @@ def inference_logs(
     if timeline:
         _write(startup_timeline.text_lines(last_start(cmd, aca, app)))
         return None
+    if revision is not None:  # an unknown name: the revisions there are, not Azure's raw answer
+        revision = console_log.check_revision(revision, aca.name, aca.revisions())
     if kind == "system":
         _system(cmd, aca, app, tail, revision)
         return None
