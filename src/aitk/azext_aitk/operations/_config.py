@@ -5,6 +5,7 @@ import dataclasses
 
 from knack.log import get_logger
 
+from .._exception_handler import config_in_use
 from ..azure import container_app
 from ..core import workspace as ws_mod
 from ..core.endpoint import endpoint_url
@@ -50,6 +51,7 @@ def load_config(cmd, workspace):
     ws = ws_mod.open_workspace(workspace)
     aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
+    config_in_use["path"] = str(ws.inference_config_file)
     subscription = use_subscription(cmd, cfg.subscription_id, ws_mod.INFERENCE_CONFIG_FILE)
     if subscription != cfg.subscription_id:
         cfg = dataclasses.replace(cfg, subscription_id=subscription)
