@@ -60,7 +60,12 @@ def _answer(text, tokens=3, latency=0.5):
 def test_result_marks_answers_equal_to_the_base_and_the_page_escapes_them(tmp_path):
     convs = [[{"role": "user", "content": "<i>q</i>"}]]
     res = compare_run.result(
-        "https://e", ["base", "a"], convs, [[_answer("</td><script>"), _answer("</td><script>")]], 8, 0
+        "https://e",
+        ["base", "a"],
+        convs,
+        [[_answer("</td><script>"), _answer("</td><script>")]],
+        max_tokens=8,
+        temperature=0,
     )
     assert [a["sameAsBase"] for a in res["prompts"][0]["answers"]] == [False, True]
     path = compare_run.check_report_path(str(tmp_path / "r.html"))

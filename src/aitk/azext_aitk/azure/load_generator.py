@@ -68,7 +68,7 @@ async def _one(client, body, clock):
     }
 
 
-async def _level(url, key, body, concurrency, n_requests, deadline, on_done, clock):
+async def _level(url, key, body, concurrency, n_requests, *, deadline, on_done, clock):
     openai = _openai()
     client = openai.AsyncOpenAI(
         base_url=url.rstrip("/") + "/v1",
@@ -106,8 +106,8 @@ async def _level(url, key, body, concurrency, n_requests, deadline, on_done, clo
     return samples, clock() - start
 
 
-def run_level(url, key, body, concurrency, n_requests, deadline, on_done, clock=time.monotonic):
+def run_level(url, key, body, concurrency, n_requests, *, deadline, on_done, clock=time.monotonic):
     """Send n_requests streamed completions (`body`, without "stream"), `concurrency` at a time,
     none started after `deadline` (a `clock` time). Returns ([sample], wall seconds); a sample is
     {"ok", "ttft", "latency", "promptTokens", "outputTokens", "error"}."""
-    return asyncio.run(_level(url, key, body, concurrency, n_requests, deadline, on_done, clock))
+    return asyncio.run(_level(url, key, body, concurrency, n_requests, deadline=deadline, on_done=on_done, clock=clock))
