@@ -19,15 +19,12 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .env_names import ARG_API_KEYS_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
+
 if TYPE_CHECKING:
     from argparse import Namespace
 
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-VLLM_API_KEY_ENV = "VLLM_API_KEY"  # vLLM's own (vllm/envs.py): the primary key
-SECONDARY_API_KEY_ENV = "AITK_SERVE_SECONDARY_API_KEY"  # the second key, read only here and by the middleware
-# The keys an --api-key after `--` gave (a JSON list): the launcher takes them off vLLM's command line
-# (where `ps` shows them) and they replace the two above, as vLLM's --api-key replaces VLLM_API_KEY.
-ARG_API_KEYS_ENV = "AITK_SERVE_ARG_API_KEYS"
 
 
 def _arg_keys(env: Mapping[str, str]) -> list[str]:

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING
 from . import LaunchError
 from .adapters import AdapterInfo, ModelInfo, inspect_adapter, inspect_model, smallest_max_lora_rank
 from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint
+from .env_names import SHARE_ADAPTERS_ENV as SETTINGS_ENV
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
 
 if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
     from vllm.lora.resolver import LoRAResolver
 
-SETTINGS_ENV = "AITK_SHARE_ADAPTERS"
 RESOLVER_NAME = "aitk share adapters"
 MAX_NAME_LENGTH = 255  # a folder name on Azure Files (and most file systems)
 _MAX_DEPTH = 6  # how deep discovery looks under models/ (discovery._MAX_DEPTH)
