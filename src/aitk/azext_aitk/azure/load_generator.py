@@ -28,7 +28,7 @@ def check_client():
 
 def _openai():
     try:
-        import openai  # pylint: disable=import-outside-toplevel
+        import openai
     except ImportError:
         raise BenchError(
             "bench needs the OpenAI Python client, which az does not ship",
@@ -40,7 +40,7 @@ def _openai():
 def _trust():
     """The CA bundle requests would use (REQUESTS_CA_BUNDLE, else certifi's): the same trust as the
     extension's other calls to the endpoint."""
-    import requests.utils  # pylint: disable=import-outside-toplevel
+    import requests.utils
 
     cafile = os.environ.get("REQUESTS_CA_BUNDLE") or requests.utils.DEFAULT_CA_BUNDLE_PATH
     return ssl.create_default_context(cafile=cafile)

@@ -53,7 +53,7 @@ def inference_chat(
         return None
 
     try:
-        import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        import readline  # noqa: F401  pylint: disable=unused-import
     except ImportError:
         pass
     banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."

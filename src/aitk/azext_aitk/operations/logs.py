@@ -14,7 +14,6 @@ logger = get_logger(__name__)
 
 
 def inference_logs(cmd, *, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None):
-    # pylint: disable=too-many-arguments
     tail = console_log.validate_tail(tail)
     kind = console_log.validate_type(log_type)
     if kind == "system" and follow:
