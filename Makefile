@@ -80,8 +80,9 @@ lint: $(STAMP) $(AZDEV_STAMP)
 	$(AZDEV_VENV)/bin/pylint --rcfile=pylintrc -j 0 --disable=too-many-positional-arguments $(wildcard src/azure_standin)
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 
+# KEEP=1: the stand-in stays up afterwards (until Ctrl-C), to try status, chat, logs, delete on it.
 demo: $(STAMP) wheel
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(KEEP),--keep)
 
 bench: $(STAMP) wheel
 	# The launcher is not installed in .venv (it ships in the wheel); benchmarks import it from container/.

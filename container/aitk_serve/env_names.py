@@ -24,3 +24,9 @@ ARG_API_KEYS_ENV = "AITK_SERVE_ARG_API_KEYS"
 SHARE_ADAPTERS_ENV = "AITK_SHARE_ADAPTERS"  # the share resolver's settings (resolver.Settings, JSON)
 RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"  # vLLM's own: enables /v1/load_lora_adapter
 CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"  # vLLM's own: the KV cache size on CPU (GiB)
+STARTED_AT_ENV = "AITK_SERVE_STARTED_AT"  # the launcher's start, seconds since the epoch (startup_timeline)
+WEIGHTS_ENV = "AITK_SERVE_WEIGHTS"  # JSON: what the weights mark says (bytes, load format, source)
+HEAD_TIMEOUT_ENV = "AITK_SERVE_HEAD_TIMEOUT"  # seconds a client may take to send a request's head; tests shorten it
+
+# Set by an operator on the container app.
+CONCURRENCY_ENV = "AITK_STREAMER_CONCURRENCY"  # the weights streamer's concurrency override, 1-256

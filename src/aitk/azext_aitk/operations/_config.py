@@ -5,6 +5,10 @@ from ..core import workspace as ws_mod
 from ..core.endpoint import endpoint_url
 from ..core.init import aitk_originals
 
+# The config file this command works from (one command per az process): the exception handler
+# names it when Azure says that something it names does not exist (_exception_handler.py).
+config_in_use = {"path": None}
+
 
 def load_config(cmd, workspace):
     """(Workspace, InferenceConfig) of the workspace folder; az's subscription for this command
@@ -12,6 +16,7 @@ def load_config(cmd, workspace):
     ws = ws_mod.open_workspace(workspace)
     aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
+    config_in_use["path"] = str(ws.inference_config_file)
     if not cmd.cli_ctx.data.get("subscription_id"):
         cmd.cli_ctx.data["subscription_id"] = cfg.subscription_id
     return ws, cfg
