@@ -90,7 +90,12 @@ def test_report_paths_are_checked_before_anything_is_sent(tmp_path):
 
 def test_answers_already_fetched_are_saved_elsewhere_when_the_report_folder_went_away(tmp_path):
     res = compare_run.result(
-        "https://e", ["base"], [[{"role": "user", "content": "q"}]], [[_answer("an answer")]], 8, 0
+        "https://e",
+        ["base"],
+        [[{"role": "user", "content": "q"}]],
+        [[_answer("an answer")]],
+        max_tokens=8,
+        temperature=0,
     )
     gone = tmp_path / "gone"
     gone.mkdir()
