@@ -62,7 +62,7 @@ AZDEV := VIRTUAL_ENV=$(CURDIR)/$(AZDEV_VENV) PATH=$(CURDIR)/$(AZDEV_VENV)/bin:$$
 # history and download their settings, which an offline CI cannot.
 LINTER_RULES := params commands command_groups help_entries
 
-$(AZDEV_STAMP): $(STAMP) requirements/azdev.txt
+$(AZDEV_STAMP): requirements/azdev.txt | $(STAMP)
 	$(PY) -m venv --clear $(AZDEV_VENV)
 	$(PY) -c 'import site; print(site.getsitepackages()[0])' > "$$($(AZDEV_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/aitk_base_venv.pth"
 	$(AZDEV_VENV)/bin/python -m pip install -q -r requirements/azdev.txt

@@ -351,7 +351,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def with_weights_loader(
+def with_weights_loader(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
     command: list[str],
     src: Any,
     model: ModelInfo | None,

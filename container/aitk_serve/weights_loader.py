@@ -92,6 +92,7 @@ def choose(
     config: Mapping[str, Any] | None,
     extra_args: Sequence[str],
     env: Mapping[str, str],
+    *,
     installed: Callable[[], bool] = streamer_installed,
 ) -> LoaderChoice:
     """The weights loader for this start: the streamer's flags and a line saying so, else no flags
