@@ -3,6 +3,8 @@ and `what-if`: its Bicep build, parameter handling and polling)."""
 
 from knack.log import get_logger
 
+from . import resource_ids
+
 logger = get_logger(__name__)
 
 DEPLOYMENT_NAME = "aitk-inference"
@@ -37,7 +39,7 @@ def start(cmd, resource_group, template_file, parameters, no_wait):
     )
 
 
-def watch(cmd, poller, subscription_id, resource_group, report, interval=3.0):
+def watch(cmd, poller, subscription_id, resource_group, *, report, interval=3.0):
     """The finished deployment; meanwhile report(line) for each resource as it completes, with
     the time since the start (core/provision/deployment_progress.py)."""
     import time
@@ -63,10 +65,7 @@ def watch(cmd, poller, subscription_id, resource_group, report, interval=3.0):
 
 
 def deployment_id(subscription, resource_group):
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Resources/deployments/{DEPLOYMENT_NAME}"
-    )
+    return resource_ids.deployment(subscription, resource_group, DEPLOYMENT_NAME)
 
 
 def outputs(deployment):

@@ -34,7 +34,7 @@ def _login_server_suffix(cli_ctx):
         return None
 
 
-def plan(cli_ctx, name, found, group, location, template, image):
+def plan(cli_ctx, name, found, *, group, location, template, image):
     """The pull (None without --image-registry): reuse the registry of that name in the
     subscription (in any of its resource groups), else create one in the app's group and region.
     image: the image the plan deploys otherwise (None: the shipped one)."""

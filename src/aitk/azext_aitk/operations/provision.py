@@ -144,16 +144,18 @@ def _local_model(path):
 
 
 def _serve_json_model(ws):
-    """The base model inference/serve.json names (a share path or a hub id), else None."""
+    """The base model inference/serve.json names (a share path or a hub id), else None (also for
+    a file the launcher would refuse: deploy says why)."""
+    from ..core.deploy import serve_file
+    from ..core.errors import WorkspaceError
+
     try:
-        data = json.loads((ws.inference_dir / "serve.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return serve_file.model(ws)
+    except WorkspaceError:
         return None
-    model = data.get("model") if isinstance(data, dict) else None
-    return model if isinstance(model, str) and model.strip() else None
 
 
-def find_base_model(cli_ctx, subscription, group, names, exists, ws, model_arg):
+def find_base_model(cli_ctx, subscription, group, *, names, exists, ws, model_arg):
     """The base model's config and safetensors headers (profile_fit.ModelFacts), read from a
     local folder (--model PATH) or from the share by byte ranges (--model SHARE_PATH, else
     serve.json's model, else the one model under model-cache/); None, with a line on stderr
@@ -246,7 +248,7 @@ def read_target(cmd, ws, ft, resource_group_name):
     return subscription, group
 
 
-def read_existing(cli_ctx, subscription, group, ws, ft, template, entries, image_registry_name):
+def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, image_registry_name):
     """Everything provision needs to know about what is in Azure, read once. Reads only."""
     # pylint: disable=too-many-arguments,too-many-locals  # the target, the workspace and the request
     rg = resource_group.find(cli_ctx, subscription, group)
@@ -266,7 +268,9 @@ def read_existing(cli_ctx, subscription, group, ws, ft, template, entries, image
     keys, current_profile, current_registry = existing_app(cli_ctx, subscription, group, app_name)
     # the registry --image-registry names, else the one the app pulls from (plan_deployment keeps it)
     found_registry = _registry.read(cli_ctx, subscription, image_registry_name or current_registry)
-    env = environment_to_reuse(cli_ctx, subscription, group, ft, names, app_name if keys else None)
+    env = environment_to_reuse(
+        cli_ctx, subscription, group, ft, names=names, existing_app_name=app_name if keys else None
+    )
     if env is not None:
         entries = provision_plan.reuse_environment(entries, template.types, env)
         names = provision_plan.resource_names(entries)
@@ -291,12 +295,14 @@ def read_existing(cli_ctx, subscription, group, ws, ft, template, entries, image
     )
 
 
-def fit_model(cli_ctx, subscription, group, existing, ws, model, gpu_profile):
+def fit_model(cli_ctx, subscription, group, *, existing, ws, model, gpu_profile):
     """The GPU profile fitted to the base model (profile_fit.Fitted), or None. Reads the model only."""
     # pylint: disable=too-many-arguments  # the target, what exists and the request
     try:
         return profile_fit.choose(
-            find_base_model(cli_ctx, subscription, group, existing.names, existing.exists, ws, model),
+            find_base_model(
+                cli_ctx, subscription, group, names=existing.names, exists=existing.exists, ws=ws, model_arg=model
+            ),
             gpu_profile,
             template_parameters.values(existing.entries).get("workloadProfileType"),
             existing.current_profile,
@@ -315,7 +321,7 @@ class Planned:
     pull: Any  # _registry.PlannedPull, or None
 
 
-def plan_deployment(cli_ctx, group, template, existing, fitted, request):
+def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
     """The final parameters (core/provision/provision_plan.py), the location, and the registry pull.
     Decides only: the registry's parameters are in the plan, nothing is written into it later."""
     # pylint: disable=too-many-arguments  # the target, the template, what exists, the fit and the request
@@ -329,7 +335,15 @@ def plan_deployment(cli_ctx, group, template, existing, fitted, request):
         image_registry_name = existing.current_registry  # a re-provision must not move the pull back to Docker Hub
         logger.warning("%s", core_image_registry.kept_line(existing.current_registry))
     image = request.image or template_parameters.values(existing.entries).get("image")
-    pull = _registry.plan(cli_ctx, image_registry_name, existing.registry_found, group, where, template, image)
+    pull = _registry.plan(
+        cli_ctx,
+        image_registry_name,
+        existing.registry_found,
+        group=group,
+        location=where,
+        template=template,
+        image=image,
+    )
     plan = provision_plan.plan(
         existing.entries,
         template.types,
@@ -349,7 +363,7 @@ def plan_deployment(cli_ctx, group, template, existing, fitted, request):
     return Planned(plan, where, pull)
 
 
-def preflight(cmd, ws, subscription, group, template, user, existing, fitted, planned, request):
+def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted, planned, request):
     """Every check, before anything is created or changed: the plan shown, the region, the
     storage account's group, the replica counts, the registry name, that the config can be
     written, and the user's yes to an always-on cost or to what the workspace changes about the
@@ -416,7 +430,7 @@ def preflight(cmd, ws, subscription, group, template, user, existing, fitted, pl
     )
 
 
-def apply_prerequisites(cmd, ws, subscription, group, existing, planned):
+def apply_prerequisites(cmd, ws, subscription, group, *, existing, planned):
     """Change Azure, in the order a retry can pick up: add the GPU profile to the environment
     provision reuses (it creates nothing, and Azure may refuse it: a region without the profile;
     then nothing at all has changed), record where provision creates things (the incomplete
@@ -433,7 +447,7 @@ def apply_prerequisites(cmd, ws, subscription, group, existing, planned):
     return _registry.create_and_import(cli_ctx, subscription, planned.pull)
 
 
-def deploy(cmd, subscription, group, template, planned, request):
+def deploy(cmd, subscription, group, *, template, planned, request):
     """Run the deployment (or its what-if): the deployment when it finished, None for --what-if or
     --no-wait. Changes Azure (not for --what-if)."""
     # pylint: disable=too-many-arguments  # the target, the template, the plan and the request
@@ -470,9 +484,17 @@ def deploy(cmd, subscription, group, template, planned, request):
             )
             if link:
                 logger.warning("Deployment '%s' in the portal: %s", DEPLOYMENT_NAME, link)
-            return deployments.watch(cmd, poller, subscription, group, logger.warning)
+            return deployments.watch(cmd, poller, subscription, group, report=logger.warning)
         except Exception as ex:  # pylint: disable=broad-except
-            raise_mapped(cmd, ex, subscription, group, planned.location, plan.profile, started)
+            raise_mapped(
+                cmd,
+                ex,
+                subscription=subscription,
+                group=group,
+                location=planned.location,
+                profile=plan.profile,
+                started=started,
+            )
             raise
 
 
@@ -508,7 +530,7 @@ def inference_provision(
     image_registry=None,
     yes=False,
 ):
-    # pylint: disable=too-many-arguments,too-many-locals  # the command's options, then its phases in order
+    # pylint: disable=too-many-arguments,too-many-positional-arguments,too-many-locals  # az passes the options by name
     request = Request(
         location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
     )
@@ -518,10 +540,30 @@ def inference_provision(
     user = provision_plan.read_parameters(ws, template, ft, parameters, os.getcwd())
     subscription, group = read_target(cmd, ws, ft, resource_group_name)
 
-    existing = read_existing(cmd.cli_ctx, subscription, group, ws, ft, template, user.entries, image_registry)
-    fitted = fit_model(cmd.cli_ctx, subscription, group, existing, ws, model, gpu_profile)
-    planned = plan_deployment(cmd.cli_ctx, group, template, existing, fitted, request)
-    preflight(cmd, ws, subscription, group, template, user, existing, fitted, planned, request)
+    existing = read_existing(
+        cmd.cli_ctx,
+        subscription,
+        group,
+        ws=ws,
+        ft=ft,
+        template=template,
+        entries=user.entries,
+        image_registry_name=image_registry,
+    )
+    fitted = fit_model(cmd.cli_ctx, subscription, group, existing=existing, ws=ws, model=model, gpu_profile=gpu_profile)
+    planned = plan_deployment(cmd.cli_ctx, group, template, existing=existing, fitted=fitted, request=request)
+    preflight(
+        cmd,
+        ws,
+        subscription,
+        group,
+        template=template,
+        user=user,
+        existing=existing,
+        fitted=fitted,
+        planned=planned,
+        request=request,
+    )
     if what_if:
         if existing.resource_group is None:
             logger.warning(
@@ -530,13 +572,21 @@ def inference_provision(
                 planned.location,
             )
             return None
-        return deploy(cmd, subscription, group, template, planned, request)
+        return deploy(cmd, subscription, group, template=template, planned=planned, request=request)
 
-    pulled_from = apply_prerequisites(cmd, ws, subscription, group, existing, planned)
-    deployment = deploy(cmd, subscription, group, template, planned, request)
+    pulled_from = apply_prerequisites(cmd, ws, subscription, group, existing=existing, planned=planned)
+    deployment = deploy(cmd, subscription, group, template=template, planned=planned, request=request)
     if deployment is None:  # --no-wait
         return None
-    result = write_config(ws, template, deployments.outputs(deployment), subscription, group, planned.plan, fitted)
+    result = write_config(
+        ws,
+        template,
+        deployments.outputs(deployment),
+        subscription=subscription,
+        group=group,
+        plan=planned.plan,
+        fitted=fitted,
+    )
     if pulled_from:
         result["imageRegistry"] = pulled_from
     for line in next_steps.after("provision", workspace):
@@ -577,7 +627,7 @@ PARTIAL_CONFIG_NAMES = {
 }
 
 
-def environment_to_reuse(cli_ctx, subscription, group, ft, names, existing_app_name):
+def environment_to_reuse(cli_ctx, subscription, group, ft, *, names, existing_app_name):
     """fine-tuning's environment when provision serves from it: the user named none, and the app
     is new or already runs there (an app cannot move to another environment). Reads only."""
     # pylint: disable=too-many-arguments  # the target, the fine-tuning config and what the user named
@@ -608,7 +658,7 @@ def add_profile(cli_ctx, subscription, group, env_name, profile):
         raise finetuning_reuse.add_failed(env, profile, reason or str(ex)) from None
 
 
-def write_config(ws, template, outputs, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
+def write_config(ws, template, outputs, *, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
     """Write infra/inference.config.json from the finished deployment; the command's result."""
     values = {
         ws_mod.SUBSCRIPTION_ID: outputs.get(ws_mod.SUBSCRIPTION_ID) or subscription,
@@ -644,7 +694,7 @@ def write_config(ws, template, outputs, subscription, group, plan, fitted=None):
     return result
 
 
-def raise_mapped(cmd, ex, subscription, group, location, profile, started):
+def raise_mapped(cmd, ex, *, subscription, group, location, profile, started):
     """Raise one clear error for a failed what-if/validation/deployment."""
     from azure.cli.core.azclierror import AzCLIError
 
