@@ -22,6 +22,7 @@ from .env_names import (
     MODEL_ENV,
     MOUNT_ENV,
     PORT_ENV,
+    START_ENV,
 )
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
@@ -474,8 +475,6 @@ def main(
     if execve is not None:
         execve(p["command"][0], p["command"], env)
         return 0
-    supervisor, env[vllm_start.START_ENV] = vllm_start.exec_args(
-        p["command"], p["user_max_model_len"], p["expected_context"]
-    )
+    supervisor, env[START_ENV] = vllm_start.exec_args(p["command"], p["user_max_model_len"], p["expected_context"])
     os.execve(supervisor[0], supervisor, env)  # the supervisor replaces this process and its argv
     return 0  # not reached
