@@ -214,7 +214,9 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(  # pylint: disable=too-many-return-statements  # one return per route it answers
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         catalog = resolver.current_catalog() if scope["type"] == "http" else None
         models = serving_models(scope)
         if catalog is None or models is None:

@@ -112,7 +112,8 @@ def check_report_path(path: str | None) -> Path | None:
     # read-only mount or /sys): the report is written beside it and renamed over it.
     probe = file.with_name(f".{file.name}.{os.getpid()}.probe")
     try:
-        probe.open("x", encoding="utf-8").close()
+        with probe.open("x", encoding="utf-8"):
+            pass
         probe.unlink()
     except OSError as e:
         raise CompareError(
