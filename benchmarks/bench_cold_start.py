@@ -23,7 +23,8 @@ from a wheel built from this tree. Three parts, each selectable (none given: all
               concurrency 16), both from the same folder behind benchmarks/_throttled_fs.py, a FUSE
               mirror that delays each read request --storage-latency-ms and serves it at
               --connection-mb-per-s (a fresh mount per read, so no page cache carries over); beside
-              them both from local disk. Not measured: (c) the streamer from Blob (Azurite): not built
+              them both from local disk; and (b') the streamer's own iterator without vLLM's clone of
+              each tensor. Not measured: (c) the streamer from Blob (Azurite): not built
               yet. Needs /dev/fuse, Debian's fuse3 and `pip install mfusepy`.
 
     PYTHONPATH=src:container .venv/bin/python benchmarks/bench_cold_start.py [--cold-start] [--upload]
@@ -286,6 +287,15 @@ kind, files = sys.argv[1], sys.argv[2:]
 t0 = time.monotonic()
 if kind == "streamer":
     it = weight_utils.runai_safetensors_weights_iterator(files, False)
+elif kind == "streamer_direct":  # the streamer's own iterator, without vLLM's clone of each tensor
+    from runai_model_streamer import SafetensorsStreamer
+
+    def direct():
+        with SafetensorsStreamer() as streamer:
+            streamer.stream_files(files)
+            yield from streamer.get_tensors()
+
+    it = direct()
 else:
     it = weight_utils.safetensors_weights_iterator(files, False)
 total = 0
@@ -371,9 +381,10 @@ def weights(base, rounds, latency_ms, mb_per_s):
     names = write_shards(folder)
     size = sum((folder / n).stat().st_size for n in names)
     log(f"weights: {len(names)} shards, {size / 1e6:.0f} MB; {rounds} round(s)")
-    samples = {"default_local": [], "streamer_local": [], "default_throttled": [], "streamer_throttled": []}
+    kinds = ("default", "streamer", "streamer_direct")
+    samples = {f"{k}_{where}": [] for k in kinds for where in ("local", "throttled")}
     for i in range(rounds):
-        for kind in ("default", "streamer"):
+        for kind in kinds:
             took, read = read_weights(kind, folder, names)
             assert read >= size * 0.99, (read, size)
             samples[f"{kind}_local"].append(took)
@@ -390,6 +401,7 @@ def weights(base, rounds, latency_ms, mb_per_s):
         "samples_s": samples,
         "ratio_streamer_default_throttled": med["streamer_throttled"] / med["default_throttled"],
         "ratio_streamer_default_local": med["streamer_local"] / med["default_local"],
+        "ratio_streamer_direct_default_throttled": med["streamer_direct_throttled"] / med["default_throttled"],
     }
 
 
@@ -436,17 +448,18 @@ def main():
 def report(results):
     w = results.get("weights")
     if w:
-        for kind in ("default", "streamer"):
+        for kind in ("default", "streamer", "streamer_direct"):
             local, throttled = w["samples_s"][f"{kind}_local"], w["samples_s"][f"{kind}_throttled"]
             print(
-                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:8s}: local median "
+                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: local median "
                 f"{statistics.median(local):.2f} s, throttled ({w['latency_ms']:g} ms + {w['connection_mb_per_s']:g} "
                 f"MB/s per request) median {statistics.median(throttled):.2f} s "
                 f"({w['bytes'] / 1e6 / statistics.median(throttled):.0f} MB/s)"
             )
         print(
             f"weights streamer/default: throttled {w['ratio_streamer_default_throttled']:.2f}, "
-            f"local {w['ratio_streamer_default_local']:.2f}"
+            f"local {w['ratio_streamer_default_local']:.2f}; the streamer's own iterator/default, throttled "
+            f"{w['ratio_streamer_direct_default_throttled']:.2f}"
         )
     cold = results.get("cold_start")
     if cold:

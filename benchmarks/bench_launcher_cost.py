@@ -9,8 +9,9 @@ Measures, in this process, per request:
   comparison per adapter per resolver.RECHECK_INTERVAL);
 - (r) the resolver on a known name (ShareAdapters.inspect with the verdict cached: the folder's
   confinement and signature);
-- (f) on CPU, the LoRA op fix (aitk_serve.cpu_server) against vLLM's own ops, per decode step of
-  the benchmark model (2 layers; q/k/v/o adapter: 4 slices per layer, a shrink and an expand each);
+- (f) on CPU, the LoRA op fix (aitk_serve.cpu_server) against vLLM's own ops (one torch thread),
+  per decode step of the benchmark model (2 layers; q/k/v/o adapter: 4 slices per layer, a shrink
+  and an expand each);
 and (v) vLLM's own time per request: plain vLLM (as bench_serve.py's (b)), 32 output tokens, one
 request at a time. Prints each cost in microseconds and as a share of (v); the launcher's target
 is under 1 % of a request.
@@ -101,6 +102,9 @@ def cpu_fix_cost(n):
     from aitk_serve import cpu_server
 
     cpu_server.patch()
+    # One thread: on shared cores, torch's thread pool turns microsecond ops into waits of
+    # milliseconds; both the fixed and vLLM's ops are timed the same way.
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     out = {}
     for tokens in (1, 8, 32):

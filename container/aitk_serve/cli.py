@@ -437,8 +437,8 @@ def main(
     env: Mapping[str, str] | None = None,
     execve: Callable[[str, list[str], dict[str, str]], object] | None = None,
 ) -> int:
-    """Check, then serve: vLLM runs as a child (vllm_start) so that the launcher reads back the
-    context it chose and restarts it once for memory; `execve` replaces that start (tests)."""
+    """Check, then serve: exec the supervisor (vllm_start), which runs vLLM as its child, reads back
+    the context it chose and restarts it once for memory; `execve` replaces that start (tests)."""
     env = dict(os.environ if env is None else env)
     argv = sys.argv[1:] if argv is None else argv
     started_at = time.time()
@@ -474,6 +474,8 @@ def main(
     if execve is not None:
         execve(p["command"][0], p["command"], env)
         return 0
-    return vllm_start.run(
-        p["command"], env, log, user_max_model_len=p["user_max_model_len"], expected=p["expected_context"]
+    supervisor, env[vllm_start.START_ENV] = vllm_start.exec_args(
+        p["command"], p["user_max_model_len"], p["expected_context"]
     )
+    os.execve(supervisor[0], supervisor, env)  # the supervisor replaces this process and its argv
+    return 0  # not reached

@@ -6,11 +6,17 @@ the launcher stays the parent so that it can
 - restart vLLM once, with vLLM's own estimate, when a length the user set does not fit the KV
   cache vLLM measured, and otherwise stop with one line: never a crash loop for memory.
 
+cli.main execs `python -m aitk_serve.vllm_start` with the start in AITK_SERVE_START (JSON: the
+command, the user's length, the expectation), so that the supervising process's command line is
+free of anything the user typed (an --api-key after `--` included; what `ps` shows).
+
 The lines read are vLLM 0.32's own (vllm/v1/core/kv_cache_utils.py: _auto_fit_max_model_len logs
 "Auto-fit max_model_len: ...", _check_enough_kv_cache_memory raises "... the estimated maximum
 model length is N ...").
 """
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -37,9 +43,14 @@ MEMORY_REFUSALS = (
 # vLLM allocates the cache in blocks of 16 tokens (vllm/config/cache.py, block_size on GPU and
 # CPU): an estimate rounded down to a block boundary still fits, in the same blocks.
 ROUND_TO = 16
-# Signals the launcher passes on to vLLM (the container runtime stops the launcher, PID 1).
+# Signals the launcher passes on to vLLM: the container runtime signals PID 1, the launcher. vLLM
+# shares its process group, so a signal to the group reaches it twice; vLLM 0.32's API server
+# ignores a second one once shutdown has started (vllm/entrypoints/launchers/launcher.py,
+# signal_handler).
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 REFUSED = 2  # the launcher's exit status for a start it refuses (as LaunchError)
+START_ENV = "AITK_SERVE_START"
+MODULE = "aitk_serve.vllm_start"
 
 
 @dataclass
@@ -136,3 +147,23 @@ def run(
         f"estimate) in memory; leave --max-model-len out to let vLLM choose, or pass a smaller one"
     )
     return REFUSED
+
+
+def log_line(msg: str) -> None:
+    """The launcher's log line (cli.log's format: the supervisor runs without cli)."""
+    print(f"aitk_serve: {msg}", file=sys.stderr, flush=True)
+
+
+def exec_args(command: Sequence[str], user_max_model_len: int | None, expected: str) -> tuple[list[str], str]:
+    """(argv, START_ENV value) that make this module run `command` (cli.main execs them)."""
+    start = {"command": list(command), "user_max_model_len": user_max_model_len, "expected": expected}
+    return [sys.executable, "-m", MODULE], json.dumps(start)
+
+
+def main() -> int:
+    start = json.loads(os.environ.pop(START_ENV))
+    return run(start["command"], dict(os.environ), log_line, start["user_max_model_len"], start["expected"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -369,7 +369,7 @@ DAY_TWO = {
     "chat": ["--model -m", "--system", "--temperature", "--max-tokens", "--message", "--workspace"],
     "status": ["--workspace"],
     "delete": ["--yes -y", "--no-wait", "--workspace"],
-    "logs": ["--follow", "--tail", "--workspace"],
+    "logs": ["--follow", "--tail", "--timeline", "--workspace"],
 }
 
 

@@ -30,6 +30,12 @@ def _status(az, ws):
 def test_status_and_logs_show_the_last_start_phase_by_phase(timed_world):
     az, ws = timed_world.az, timed_world.workspace
     az.run("aitk", "inference", "init", "-o", "none", cwd=ws)
+    # float32 as tests/serve runs vLLM on CPU: its bfloat16 CPU path died with SIGILL on the first
+    # completion on this host (AMX-capable Xeon; worker exit code -4), with or without this change
+    serve_json = ws / "inference" / "serve.json"
+    serve = json.loads(serve_json.read_text())
+    serve["vllm_args"] = ["--dtype", "float32"]
+    serve_json.write_text(json.dumps(serve))
     az.run("aitk", "inference", "provision", "-g", RESOURCE_GROUP, "-o", "none", cwd=ws)
     az.run("aitk", "inference", "deploy", "-o", "none", cwd=ws)
 

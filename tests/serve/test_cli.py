@@ -179,7 +179,7 @@ def test_phi3_llama_mixups_are_refused(tmp_path):
 
 
 def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
-    """main() execs vLLM's server from the mount root with the launcher's environment."""
+    """main() starts vLLM's server from the mount root with the launcher's environment."""
     calls = []
     monkeypatch.chdir(ROOT)
     env = {

@@ -3,9 +3,15 @@ prints vLLM 0.32's own lines (vllm/v1/core/kv_cache_utils.py) and exits as vLLM 
 vLLM paths are tests/serve/test_fit_start.py; these cover the endings a CPU run cannot produce on
 demand (vLLM's estimate refused too, no estimate at all, a failure that is not memory)."""
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 from aitk_serve import vllm_start
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REFUSAL = (
     "ValueError: To serve at least one request with the model's max seq len ({asked}), (3.00 GiB KV cache "
@@ -93,3 +99,22 @@ def test_vllms_whole_context_line_is_read_too():
     attempt = vllm_start.Attempt(returncode=0)
     line = "Auto-fit max_model_len: full model context length 4096 fits in available KV cache memory (9 GiB)"
     assert vllm_start.read_line(line, attempt) == 4096 and attempt.chosen == 4096
+
+
+def test_the_supervisor_runs_from_the_environment_with_a_bare_command_line(tmp_path):
+    """What cli.main execs: `python -m aitk_serve.vllm_start`, the start in AITK_SERVE_START."""
+    command = script(
+        tmp_path,
+        "print('Auto-fit max_model_len: full model context length 4096 fits in available KV cache memory (1 GiB)')\n"
+        "sys.exit(0)\n",
+    )
+    argv, start = vllm_start.exec_args([*command, "--max-model-len", "auto"], None, "the model's whole 4,096 tokens")
+    assert argv[1:] == ["-m", "aitk_serve.vllm_start"] and json.loads(start)["user_max_model_len"] is None
+    env = {**os.environ, vllm_start.START_ENV: start, "PYTHONPATH": str(ROOT / "container")}
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Auto-fit max_model_len: full model context length 4096" in result.stdout
+    assert result.stderr.strip() == (
+        "aitk_serve: context: vLLM chose --max-model-len 4,096 from its own memory profiling; the planner "
+        "expected the model's whole 4,096 tokens"
+    )

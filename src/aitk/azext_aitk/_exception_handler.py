@@ -6,6 +6,10 @@ the config key that names it and the fix; anything else goes on to az as is."""
 import re
 from urllib.parse import unquote, urlparse
 
+# The config file this command works from (one command per az process; operations/_config.py
+# sets it): named when Azure says that something it names does not exist.
+config_in_use: dict[str, str | None] = {"path": None}
+
 _HOST = re.compile(r"host='([^']+)'(?:, port=(\d+))?")
 
 
@@ -68,8 +72,6 @@ def share_not_found_error(ex):
 
     if getattr(ex, "error_code", None) != "ShareNotFound":
         return None
-    from .operations._config import config_in_use
-
     request = getattr(getattr(ex, "response", None), "request", None)
     share, account = _share_and_account(getattr(request, "url", None))
     where = config_in_use["path"] or "infra/finetuning.config.json (before provision) or infra/inference.config.json"

@@ -307,6 +307,26 @@ examples:
     text: az aitk inference status --query "{ready:ready, models:models}"
 """
 
+helps["aitk inference adapter"] = """
+type: group
+short-summary: Manage the adapters deploy pushed to the share.
+"""
+
+helps["aitk inference adapter remove"] = """
+type: command
+short-summary: Remove one adapter deploy pushed (aitk/adapters/NAME on the share).
+long-summary: >-
+    Deletes aitk/adapters/NAME/ on the share and its entries in deploy's manifest, nothing else (the
+    base model, fine-tuning's outputs and the other adapters stay). Nothing restarts: replicas that
+    loaded the adapter keep serving their checked copy of it until they restart; a replica that
+    starts later does not serve it, and a request naming it then gets 404. At start the server
+    leaves out, with one line in its log, an adapter that fails its checks, so a bad adapter never
+    keeps the base model from serving; this command takes such an adapter off the share.
+examples:
+  - name: Remove the adapter pushed as "support-bot".
+    text: az aitk inference adapter remove --name support-bot
+"""
+
 helps["aitk inference delete"] = """
 type: command
 short-summary: Delete the inference container app and what provision made only for it.

@@ -108,6 +108,13 @@ def load_arguments(self, _):
             "finished, to write infra/inference.config.json.",
         )
 
+    with self.argument_context("aitk inference adapter remove") as c:
+        c.argument(
+            "name",
+            options_list=["--name", "-n"],
+            help="The adapter's name: the NAME of the `deploy --adapter NAME=PATH` that pushed it.",
+        )
+
     with self.argument_context("aitk inference deploy") as c:
         c.argument(
             "adapters",

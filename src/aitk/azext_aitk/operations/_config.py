@@ -1,13 +1,10 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
 
+from .._exception_handler import config_in_use
 from ..azure import container_app
 from ..core import workspace as ws_mod
 from ..core.endpoint import endpoint_url
 from ..core.init import aitk_originals
-
-# The config file this command works from (one command per az process): the exception handler
-# names it when Azure says that something it names does not exist (_exception_handler.py).
-config_in_use = {"path": None}
 
 
 def load_config(cmd, workspace):
