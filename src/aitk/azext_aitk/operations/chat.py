@@ -9,8 +9,8 @@ from ._config import app_url, load_config
 from ._wake import wake_endpoint
 
 
-def inference_chat(  # pylint: disable=too-many-arguments
-    cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
+def inference_chat(
+    cmd, *, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
 ):
     chat_session.validate_options(temperature, max_tokens)
     wake.validate_wait(wait)
@@ -53,7 +53,7 @@ def inference_chat(  # pylint: disable=too-many-arguments
         return None
 
     try:
-        import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        import readline  # noqa: F401  pylint: disable=unused-import
     except ImportError:
         pass
     banner = (
