@@ -176,6 +176,26 @@ def load_refusal(reason: str) -> dict:
     return {"error": {"message": reason, "type": "BadRequestError", "param": "lora_path", "code": 400}}
 
 
+def confined_load(body: bytes, catalog: resolver.ShareAdapters) -> tuple[int, dict]:
+    """(200, the load request with lora_path set to the checked copy) or (status, error body)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    name = data.get("lora_name") if isinstance(data, dict) else None
+    wanted = data.get("lora_path") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(name, str) or not isinstance(wanted, str):
+        return 400, load_refusal("the body must be JSON with lora_name and lora_path")
+    try:
+        info = catalog.lookup(name)
+    except resolver.Refused as refused:
+        return refused.status, refused.error_body()
+    folder = info.source or info.path
+    if os.path.realpath(os.path.join(catalog.settings.mount, wanted)) != os.path.realpath(folder):
+        return 400, load_refusal(f"adapter {name!r} loads from its folder on the share ({folder}), not from {wanted!r}")
+    return 200, dict(data, lora_path=info.path)
+
+
 def is_closed(path: str) -> bool:
     """SageMaker's adapter routes (on, as vLLM's runtime load is, because resolvers need
     VLLM_ALLOW_RUNTIME_LORA_UPDATING): they load any container path under any name. Closed;
@@ -250,30 +270,10 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
         body, complete, gone = await read_body(receive)
         if gone:
             return None
-        try:
-            data = json.loads(body) if complete else None
-        except (ValueError, RecursionError):
-            data = None
-        name = data.get("lora_name") if isinstance(data, dict) else None
-        wanted = data.get("lora_path") if isinstance(data, dict) else None
-        if not isinstance(name, str) or not isinstance(wanted, str):
-            return await send_json(send, 400, load_refusal("the body must be JSON with lora_name and lora_path"))
-        try:
-            info = await asyncio.to_thread(catalog.lookup, name)
-        except resolver.Refused as refused:
-            return await send_json(send, refused.status, refused.error_body())
-        mount = catalog.settings.mount
-        if os.path.realpath(os.path.join(mount, wanted)) != os.path.realpath(info.source or info.path):
-            return await send_json(
-                send,
-                400,
-                load_refusal(
-                    f"adapter {name!r} loads from its folder on the share ({info.source or info.path}), "
-                    f"not from {wanted!r}"
-                ),
-            )
-        data["lora_path"] = info.path
-        checked = json.dumps(data).encode()
+        status, answer = await asyncio.to_thread(confined_load, body if complete else b"", catalog)
+        if status != 200:
+            return await send_json(send, status, answer)
+        checked = json.dumps(answer).encode()
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
         scope = dict(scope, headers=[*headers, (b"content-length", str(len(checked)).encode())])
         return await self.app(scope, replay(checked, True, receive), send)
