@@ -7,7 +7,7 @@ row's LoRA weights with `weights[lora_indices]`, where index -1 means "no adapte
 turns -1 into the last slot, so base-model rows decoded in one batch with adapter rows get the last
 slot's adapter. Zeroing the shrink's rows is not enough: the expand then adds 0 x B, which is NaN
 when the last slot holds NaN or infinite weights. The fix selects, for rows with index -1, a zero
-contribution in both ops (torch.where, which never multiplies), so those rows are left exactly as
+contribution in both ops (a masked fill, which never multiplies), so those rows are left exactly as
 the base model computed them whatever the slots hold. The GPU kernels (Triton) already skip -1;
 this module is never used there.
 
@@ -24,17 +24,26 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
-    """`outputs` (one row per index) with the rows of index -1 (no adapter) replaced by zeros."""
-    import torch
+# The last mask made, by its index tensor's storage, version and length: every LoRA layer of one
+# decode step passes the same index tensor (the wrapper's token_lora_indices, rewritten in place
+# per step, which bumps its version), so the comparison runs once per step, not once per op.
+_last_mask: list = [None, None]
 
-    no_lora = lora_indices < 0
-    if not bool(no_lora.any()):
-        return outputs
-    rows = min(no_lora.shape[0], outputs.shape[0])
-    mask = no_lora[:rows].view(-1, *([1] * (outputs.dim() - 1)))
-    kept = torch.where(mask, torch.zeros((), dtype=outputs.dtype), outputs[:rows])
-    return kept if rows == outputs.shape[0] else torch.cat([kept, outputs[rows:]])
+
+def _no_lora_mask(lora_indices: "Tensor", rows: int) -> "Tensor":
+    key = (lora_indices.data_ptr(), lora_indices._version, lora_indices.shape[0], rows)  # pylint: disable=protected-access
+    if _last_mask[0] != key:
+        _last_mask[0], _last_mask[1] = key, (lora_indices[:rows] < 0).view(-1, 1)
+    return _last_mask[1]
+
+
+def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
+    """`outputs` (one row per index) with the rows of index -1 (no adapter) set to zero, in place:
+    a fill, never a multiplication, so NaN or infinite products in those rows are replaced too.
+    No test of whether any row has -1 first: that would cost a synchronisation per call."""
+    rows = min(lora_indices.shape[0], outputs.shape[0])
+    outputs[:rows].masked_fill_(_no_lora_mask(lora_indices, rows), 0)
+    return outputs
 
 
 def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "torch.dtype") -> "Tensor":
