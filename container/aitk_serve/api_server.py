@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from aitk_serve import startup_timeline
+
 if TYPE_CHECKING:
     from argparse import Namespace
 
@@ -187,6 +189,10 @@ def run() -> None:
     sys.argv[0] = VLLM_SERVER_MODULE
     runpy.run_module(VLLM_SERVER_MODULE, run_name="__main__", alter_sys=False)
 
+
+# In the server's process and in vLLM's spawned engine and worker processes (they import the main
+# module as __mp_main__): one console line per start-up phase. A no-op in the launcher's process.
+startup_timeline.install()
 
 if __name__ == "__main__":
     run()

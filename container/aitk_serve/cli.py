@@ -5,17 +5,30 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus, snapshot
+from . import LaunchError, __version__, fit, gpus, snapshot, startup_timeline, vllm_start, weights_loader
 from .adapter_spec import name_problem
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, Sources, mount_root, resolve
 from .layout import MOUNT_ENV
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
-from .vllm_args import build, count_gpus, flag_value, redact_args, redact_env, take_api_keys
+from .vllm_args import (
+    AUTO_MAX_MODEL_LEN,
+    CPU_KVCACHE_ENV,
+    CPU_KVCACHE_GIB,
+    KV_CACHE_BYTES_FLAG,
+    MAX_MODEL_LEN_FLAG,
+    build,
+    count_gpus,
+    flag_value,
+    redact_args,
+    redact_env,
+    take_api_keys,
+)
 
 PROG = "aitk_serve"
 DEFAULT_API_KEY_ENV = "AITK_API_KEY"
@@ -124,6 +137,59 @@ def _number(vllm_args: Sequence[str], flag: str, kind: Callable[[str], _Number])
         raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
 
 
+# vLLM's human-readable integers (vllm/utils/argparse_utils.py, human_readable_int): k/m/g are
+# powers of 1,000, K/M/G powers of 1,024.
+_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _tokens(vllm_args: Sequence[str], flag: str) -> int | None:
+    """A human-readable integer flag after --, as vLLM reads it (None when absent or "auto")."""
+    value = flag_value(vllm_args, flag)
+    if value is None or value.strip().lower() in (AUTO_MAX_MODEL_LEN, "-1"):
+        return None
+    text = value.strip()
+    scale = _SUFFIXES.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        parsed = float(number) * scale if "." in number else int(number) * scale
+    except ValueError:
+        raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
+    if parsed < 1 or parsed != int(parsed):
+        raise LaunchError(f"{flag} {value!r} after -- is not a positive whole number")
+    return int(parsed)
+
+
+def cpu_kv_space(vllm_args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
+    """(bytes, where from) of the CPU KV cache: VLLM_CPU_KVCACHE_SPACE (GiB, it wins in vLLM),
+    else --kv-cache-memory-bytes, else the launcher's default (vllm_args.CPU_KVCACHE_GIB)."""
+    space = env.get(CPU_KVCACHE_ENV, "").strip()
+    if space:
+        if not space.isdigit():
+            raise LaunchError(f"{CPU_KVCACHE_ENV}={space!r} is not a whole number of GiB")
+        return int(space) * gpus.GIB, f"{CPU_KVCACHE_ENV}={space}"
+    given = _tokens(vllm_args, KV_CACHE_BYTES_FLAG)
+    if given is not None:
+        return given, f"{KV_CACHE_BYTES_FLAG} {given:,}"
+    return int(CPU_KVCACHE_GIB) * gpus.GIB, f"the launcher's {CPU_KVCACHE_ENV}={CPU_KVCACHE_GIB}"
+
+
+def cpu_expectation(model: ModelInfo | None, vllm_args: list[str], env: Mapping[str, str]) -> str:
+    """The context to expect on CPU ("" for a model that is not a local folder); LaunchError when
+    not even a useful context fits the KV space, before vLLM starts."""
+    if model is None:
+        return ""
+    space, where = cpu_kv_space(vllm_args, env)
+    dtype = flag_value(vllm_args, "--dtype")
+    problem = fit.cpu_refusal(model.config, space, dtype, where)
+    if problem:
+        raise LaunchError(f"{os.path.basename(os.path.normpath(model.path))}: {problem}")
+    low, high = fit.cpu_context(model.config, space, dtype)
+    limit = fit.model_max_len(model.config)
+    if low >= limit:
+        return f"the model's whole {limit:,} tokens"
+    return f"{low:,} tokens" if low == high else f"{low:,}-{high:,} tokens"
+
+
 def fit_model(
     model: ModelInfo | None, infos: list[AdapterInfo], gpu: gpus.GpuSpec | None, vllm_args: list[str]
 ) -> fit.FitPlan | None:
@@ -138,7 +204,7 @@ def fit_model(
         headers,
         gpu,
         adapters,
-        _number(vllm_args, "--max-model-len", int),
+        _tokens(vllm_args, MAX_MODEL_LEN_FLAG),
         user_dtype=flag_value(vllm_args, "--dtype"),
         gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
         max_loras=_number(vllm_args, "--max-loras", int),
@@ -228,8 +294,13 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
             "vLLM picks dtype and context itself"
         )
     fitted = fit_model(model, infos, gpu, extra_args)
+    expected = fitted.expected_text() if fitted else ""
     if fitted:
         notes += [*fit.decision_lines(fitted), *fitted.notes]
+    elif not gpu_count:
+        expected = cpu_expectation(model, extra_args, env)
+        if expected and _tokens(extra_args, MAX_MODEL_LEN_FLAG) is None:
+            notes.append(f"--max-model-len auto: vLLM fixes the context at start; expected {expected} on CPU")
     command, updates, more = build(
         model=src.model,
         served_name=src.served_model_name,
@@ -246,6 +317,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         fit=fitted,
     )
     notes += more
+    command = with_weights_loader(command, src, model, extra_args, env, notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
     updates[SETTINGS_ENV] = Settings(
@@ -270,8 +342,26 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         "adapters_from": src.adapters_from,
         "notes": notes,
         "fit": fitted.as_dict() if fitted else None,
+        "user_max_model_len": _tokens(extra_args, MAX_MODEL_LEN_FLAG),
+        "expected_context": expected,
         "check": args.check,
     }
+
+
+def with_weights_loader(
+    command: list[str],
+    src: Any,
+    model: ModelInfo | None,
+    extra_args: list[str],
+    env: Mapping[str, str],
+    notes: list[str],
+) -> list[str]:
+    """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line."""
+    choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
+    notes.append(choice.note)
+    # The user's own arguments stay last, in order, as build() left them (argparse: the last wins).
+    tail = len(extra_args) if extra_args and command[-len(extra_args) :] == list(extra_args) else 0
+    return [*command[: len(command) - tail], *choice.args, *command[len(command) - tail :]]
 
 
 # Where adapters named on the command line come from; any other source (serve.json, discovery)
@@ -328,13 +418,27 @@ def public(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def start_marks(p: dict[str, Any], started_at: float) -> dict[str, str]:
+    """The launcher's own phase lines (docs/serving.md, "Every start measured") and what the
+    server's processes need to write theirs: the start time and what the weights mark reports."""
+    startup_timeline.launcher_mark(
+        startup_timeline.LAUNCHER_STARTED, started_at, f"{PROG} {__version__}, pid {os.getpid()}", when=started_at
+    )
+    startup_timeline.launcher_mark(startup_timeline.PLANNED, started_at, f"{len(p['adapters'])} adapter(s)")
+    weights = startup_timeline.weights_info(p["command"], p["model"])
+    return {startup_timeline.STARTED_AT_ENV: repr(started_at), startup_timeline.WEIGHTS_ENV: json.dumps(weights)}
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
-    execve: Callable[[str, list[str], dict[str, str]], object] = os.execve,
+    execve: Callable[[str, list[str], dict[str, str]], object] | None = None,
 ) -> int:
+    """Check, then serve: exec the supervisor (vllm_start), which runs vLLM as its child, reads back
+    the context it chose and restarts it once for memory; `execve` replaces that start (tests)."""
     env = dict(os.environ if env is None else env)
     argv = sys.argv[1:] if argv is None else argv
+    started_at = time.time()
     try:
         p = plan(argv, env)
     except LaunchError as e:
@@ -358,10 +462,17 @@ def main(
         log(f"no adapters ({p['adapters_from']}); they can be loaded at runtime")
     for note in p["notes"]:
         log(note)
-    log("exec " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
+    log("start " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
     env.update(p["env"])
+    env.update(start_marks(p, started_at))
     os.chdir(p["cwd"])
     sys.stdout.flush()
     sys.stderr.flush()
-    execve(p["command"][0], p["command"], env)  # the server replaces this process
-    return 0  # only reached with a fake execve (tests)
+    if execve is not None:
+        execve(p["command"][0], p["command"], env)
+        return 0
+    supervisor, env[vllm_start.START_ENV] = vllm_start.exec_args(
+        p["command"], p["user_max_model_len"], p["expected_context"]
+    )
+    os.execve(supervisor[0], supervisor, env)  # the supervisor replaces this process and its argv
+    return 0  # not reached

@@ -19,6 +19,8 @@ module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from aitk_serve import startup_timeline
+
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
@@ -134,8 +136,11 @@ ORIGINAL_OPS: dict[str, Callable[..., None]] = {}
 
 
 patch()
+# One console line per start-up phase, in the server's process and in vLLM's spawned engine and
+# worker processes (they import this module as __mp_main__).
+startup_timeline.install()
 
 if __name__ == "__main__":
-    from aitk_serve import api_server
+    from aitk_serve import api_server  # pylint: disable=ungrouped-imports  # only to run the server
 
     api_server.run()

@@ -97,9 +97,9 @@ def http(method, url, body=None, key=None, timeout=120):
 
 
 class Server:
-    """The launcher running as a process (it execs vLLM, so the process *is* the server)."""
+    """The launcher running as a process (vLLM runs as its child; signals reach it through the launcher)."""
 
-    def __init__(self, mount, args, log_path, key=API_KEY, env=None):
+    def __init__(self, mount, args, log_path, key=API_KEY, env=None, launcher=("-m", "aitk_serve")):
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -107,7 +107,7 @@ class Server:
         env = launcher_env(mount, **keys, **(env or {}))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            [sys.executable, *launcher, "--host", "127.0.0.1", "--port", str(self.port), *args],
             cwd=str(ROOT),
             env=env,
             stdout=self.log,

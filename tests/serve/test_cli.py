@@ -179,7 +179,7 @@ def test_phi3_llama_mixups_are_refused(tmp_path):
 
 
 def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
-    """main() execs vLLM's server from the mount root with the launcher's environment."""
+    """main() starts vLLM's server from the mount root with the launcher's environment."""
     calls = []
     monkeypatch.chdir(ROOT)
     env = {
@@ -202,7 +202,7 @@ def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": ""}
     cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env, execve=lambda *a: None)
     err = capsys.readouterr().err
-    assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
+    assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "start [" in err
     assert KEY not in err and "the API is open" not in err
 
 
