@@ -249,19 +249,26 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
         if method == "GET" and path == MODELS_PATH:
             return await self._models(scope, receive, send, catalog)
         if method == "POST" and is_json(scope):
-            body, complete, gone = await read_body(receive)
-            if gone:
-                return None
-            name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
-            if name is not None and not known_to_vllm(models, name):
-                try:
-                    await asyncio.to_thread(catalog.lookup, name)
-                except resolver.Refused as refused:
-                    return await send_json(send, refused.status, refused.error_body())
-            elif name is not None and name in models.lora_requests and catalog.due(name):
-                await swap_if_changed(models, catalog, name)
-            receive = replay(body, complete, receive)
+            return await self._named(scope, receive, send, catalog, models)
         return await self.app(scope, receive, send)
+
+    async def _named(
+        self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters, models: OpenAIServingModels
+    ) -> None:
+        """A JSON POST: answer a `model` vLLM does not know and the share cannot serve with our
+        reason; point a loaded adapter whose share folder changed at its checked new version."""
+        body, complete, gone = await read_body(receive)
+        if gone:
+            return None
+        name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
+        if name is not None and not known_to_vllm(models, name):
+            try:
+                await asyncio.to_thread(catalog.lookup, name)
+            except resolver.Refused as refused:
+                return await send_json(send, refused.status, refused.error_body())
+        elif name is not None and name in models.lora_requests and catalog.due(name):
+            await swap_if_changed(models, catalog, name)
+        return await self.app(scope, replay(body, complete, receive), send)
 
     async def _load(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
         """vLLM's runtime load, confined: the adapter must be the share's folder for its name
