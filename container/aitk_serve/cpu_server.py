@@ -26,25 +26,14 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-# The last mask made, by its index tensor's storage, version and length: every LoRA layer of one
-# decode step passes the same index tensor (the wrapper's token_lora_indices, rewritten in place
-# per step, which bumps its version), so the comparison runs once per step, not once per op.
-_last_mask: list = [None, None]
-
-
-def _no_lora_mask(lora_indices: "Tensor", rows: int) -> "Tensor":
-    key = (lora_indices.data_ptr(), lora_indices._version, lora_indices.shape[0], rows)  # pylint: disable=protected-access
-    if _last_mask[0] != key:
-        _last_mask[0], _last_mask[1] = key, (lora_indices[:rows] < 0).view(-1, 1)
-    return _last_mask[1]
-
-
 def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
     """`outputs` (one row per index) with the rows of index -1 (no adapter) set to zero, in place:
     a fill, never a multiplication, so NaN or infinite products in those rows are replaced too.
-    No test of whether any row has -1 first: that would cost a synchronisation per call."""
+    No test of whether any row has -1 first: that would cost a synchronisation per call. (The
+    mask is not cached across ops: vLLM runs under torch.inference_mode, whose tensors have no
+    version counter to tell a rewritten index tensor from the last one.)"""
     rows = min(lora_indices.shape[0], outputs.shape[0])
-    outputs[:rows].masked_fill_(_no_lora_mask(lora_indices, rows), 0)
+    outputs[:rows].masked_fill_((lora_indices[:rows] < 0).view(-1, 1), 0)
     return outputs
 
 

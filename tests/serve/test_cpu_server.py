@@ -85,3 +85,14 @@ def test_the_fixed_ops_compute_what_vllms_do_for_adapter_rows():
         cpu_server.FIXED_OPS[name](x, b, mine, idx, *extra)
         cpu_server.ORIGINAL_OPS[name](x, b, theirs, idx, *extra)
         assert torch.allclose(mine, theirs)
+
+
+def test_the_fixed_ops_run_under_inference_mode_as_in_vllm():
+    """vLLM's worker runs the model under torch.inference_mode: nothing in the ops may need what
+    inference tensors lack (a version counter)."""
+    cpu_server.patch()
+    with torch.inference_mode():
+        out, base = poisoned_expand(cpu_server.bgmv_expand, [-1, 0, 1, -1])
+        assert torch.equal(out[0], base[0]) and torch.equal(out[3], base[3])
+        out, want = shrink(cpu_server.bgmv_shrink, [0, -1, 2])
+        assert torch.allclose(out, want, atol=1e-6)
