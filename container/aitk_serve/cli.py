@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus
+from . import LaunchError, __version__, fit, gpus, serving_state
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_adapter, inspect_model
 from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
 from .layout import MOUNT_ENV
@@ -251,6 +251,10 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         model_is_local=src.model_is_local,
         max_lora_rank=cast(int, _number(command, "--max-lora-rank", int)),  # build() always sets it
     ).to_env()
+    # What this server runs, for deploy to compare with the share (serving_state.py).
+    updates[serving_state.ENV] = json.dumps(
+        serving_state.record(os.path.dirname(os.path.abspath(__file__)), src.config_path)
+    )
     return {
         "command": command,
         "env": updates,

@@ -130,6 +130,13 @@ long-summary: >-
     or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a
     serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
+    "Unchanged" rests on the size and SHA-256 deploy recorded in each file's metadata after its
+    last byte (and the ETag in aitk/deploy-manifest.json): something else that rewrites a file on
+    the share in place, keeping its size, is not seen; --verify reads every file back and hashes it.
+    A deploy whose restart never happened (Ctrl-C, a lost connection) is completed by the next one:
+    the running server reports the launcher release and serve.json it started with, and deploy
+    restarts the active revision until they match the share. One deploy at a time per share: it
+    holds a lease on aitk/deploy-lock, and a second one refuses, naming the first.
 examples:
   - name: Deploy the inference folder and the launcher.
     text: az aitk inference deploy

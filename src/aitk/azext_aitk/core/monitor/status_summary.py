@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import gpu_profiles
-from .startup_failure import LAUNCHER_ERROR
+from .startup_failure import error_line
 
 Json = dict[str, Any]
 
@@ -21,13 +21,13 @@ _COMMAND_ECHO = re.compile(r": starting \S")
 
 
 def last_error_line(log_lines: Iterable[str] | None) -> str | None:
-    """The console line that best names why a start failed: the launcher's own refusal
-    (`aitk_serve: error: ...`, its last words before exit 2), else the container's last
+    """The console line that best names why a start failed: the launcher's or vLLM's refusal
+    (`aitk_serve: error: ...`, `api_server.py: error: ...`: argparse's last words before exit 2), else the container's last
     error-looking line, else a runtime note's; never the runtime's echo of the command."""
     lines = [ln.strip() for ln in log_lines or [] if ln.strip()]
     for line in reversed(lines):
-        if LAUNCHER_ERROR in line:
-            return line[line.index(LAUNCHER_ERROR) :]
+        if RUNTIME_NOTE not in line and error_line(line):
+            return error_line(line)
     container = [ln for ln in lines if RUNTIME_NOTE not in ln]
     notes = [ln for ln in lines if RUNTIME_NOTE in ln and not _COMMAND_ECHO.search(ln.split(RUNTIME_NOTE, 1)[1])]
     for group in (container, notes):
