@@ -21,8 +21,8 @@ import time
 import pytest
 import requests
 
-from aitk_testkit.az_harness import one_error
 from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.az_harness import one_error
 from aitk_testkit.scenario import FAKE_PARAMETERS
 
 RG = "aitk-state"
@@ -55,7 +55,10 @@ def state(az_cloud, standin, fake_finetuning, provision_fake):
 
 def serving(standin, st):
     r = requests.get(
-        st["url"] + "/aitk/serving", headers={"Authorization": f"Bearer {st['key']}"}, verify=standin.ca_bundle, timeout=30
+        st["url"] + "/aitk/serving",
+        headers={"Authorization": f"Bearer {st['key']}"},
+        verify=standin.ca_bundle,
+        timeout=30,
     )
     assert r.status_code == 200, r.text
     return r.json()
@@ -182,9 +185,9 @@ def test_restart_and_key_rotation_after_a_provision_that_changed_the_app(az_clou
         f"/subscriptions/{standin.subscription_id}/resourceGroups/{RG}/providers/"
         f"Microsoft.App/containerApps/{cfg['ACA_APP_NAME']}"
     )
-    old_revision = _ok(az_cloud("rest", "--method", "get", "--url", f"{app_id}?api-version=2025-07-01"))[
-        "properties"
-    ]["latestRevisionName"]
+    old_revision = _ok(az_cloud("rest", "--method", "get", "--url", f"{app_id}?api-version=2025-07-01"))["properties"][
+        "latestRevisionName"
+    ]
     keys_before = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))
     # a provision that changes the app: a new revision, which cannot start until a deploy
     _ok(az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--parameters",

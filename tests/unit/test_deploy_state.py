@@ -5,7 +5,6 @@ console line says why a replica did not start."""
 import hashlib
 
 from aitk_serve import layout, serving_state
-
 from azext_aitk.core.deploy import deploy_lock, deploy_rollout, sync_plan
 from azext_aitk.core.monitor import startup_failure, status_summary
 
@@ -31,20 +30,30 @@ def test_expected_serving_is_what_the_share_holds_after_the_sync():
     serve = sync_plan.from_bytes(layout.SERVE_CONFIG_FILE, b'{"vllm_args": []}')
     current = sync_plan.from_bytes(layout.LAUNCHER_CURRENT_FILE, b"0123456789abcdef\n")
     local = {serve.path: serve, current.path: current}
-    want = {serving_state.RELEASE: "0123456789abcdef", serving_state.SERVE_CONFIG: hashlib.sha256(b'{"vllm_args": []}').hexdigest()}
+    want = {
+        serving_state.RELEASE: "0123456789abcdef",
+        serving_state.SERVE_CONFIG: hashlib.sha256(b'{"vllm_args": []}').hexdigest(),
+    }
     assert deploy_rollout.expected_serving(local, {}) == want
     # no serve.json in the workspace: the one left on the share counts, unless this deploy deleted it
     remote = {serve.path: sync_plan.RemoteFile(serve.path, 3, "abc")}
     assert deploy_rollout.expected_serving({current.path: current}, remote)[serving_state.SERVE_CONFIG] == "abc"
-    assert deploy_rollout.expected_serving({current.path: current}, remote, [serve.path])[serving_state.SERVE_CONFIG] is None
+    assert (
+        deploy_rollout.expected_serving({current.path: current}, remote, [serve.path])[serving_state.SERVE_CONFIG]
+        is None
+    )
 
 
 def test_serving_behind_names_what_differs():
     want = {serving_state.RELEASE: "r2", serving_state.SERVE_CONFIG: "s2"}
     assert deploy_rollout.serving_behind(want, dict(want)) is None
     assert deploy_rollout.serving_behind(want, None) is None  # cannot tell: no restart on a guess
-    assert "release r1" in deploy_rollout.serving_behind(want, {serving_state.RELEASE: "r1", serving_state.SERVE_CONFIG: "s2"})
-    assert "serve.json" in deploy_rollout.serving_behind(want, {serving_state.RELEASE: "r2", serving_state.SERVE_CONFIG: "s1"})
+    assert "release r1" in deploy_rollout.serving_behind(
+        want, {serving_state.RELEASE: "r1", serving_state.SERVE_CONFIG: "s2"}
+    )
+    assert "serve.json" in deploy_rollout.serving_behind(
+        want, {serving_state.RELEASE: "r2", serving_state.SERVE_CONFIG: "s1"}
+    )
     assert "unknown" in deploy_rollout.serving_behind(want, {})  # a server from before the report
 
 
@@ -54,8 +63,14 @@ def test_launcher_reports_its_release_and_serve_json(tmp_path):
     config = tmp_path / "serve.json"
     config.write_bytes(b'{"model": "m"}')
     got = serving_state.record(str(package), str(config))
-    assert got == {serving_state.RELEASE: "0123456789abcdef", serving_state.SERVE_CONFIG: hashlib.sha256(b'{"model": "m"}').hexdigest()}
-    assert serving_state.record(str(tmp_path / "aitk_serve"), None) == {serving_state.RELEASE: None, serving_state.SERVE_CONFIG: None}
+    assert got == {
+        serving_state.RELEASE: "0123456789abcdef",
+        serving_state.SERVE_CONFIG: hashlib.sha256(b'{"model": "m"}').hexdigest(),
+    }
+    assert serving_state.record(str(tmp_path / "aitk_serve"), None) == {
+        serving_state.RELEASE: None,
+        serving_state.SERVE_CONFIG: None,
+    }
     assert serving_state.answer({serving_state.ENV: "not json"}) == b'{"release": null, "serveConfigSha256": null}'
 
 
@@ -82,8 +97,13 @@ VLLM_USAGE_TAIL = [
 
 
 def test_vllm_argparse_error_is_the_start_up_error():
-    assert startup_failure.launcher_line(VLLM_USAGE_TAIL) == "api_server.py: error: unrecognized arguments: --no-such-flag"
-    assert status_summary.last_error_line(VLLM_USAGE_TAIL) == "api_server.py: error: unrecognized arguments: --no-such-flag"
+    assert (
+        startup_failure.launcher_line(VLLM_USAGE_TAIL) == "api_server.py: error: unrecognized arguments: --no-such-flag"
+    )
+    assert (
+        status_summary.last_error_line(VLLM_USAGE_TAIL)
+        == "api_server.py: error: unrecognized arguments: --no-such-flag"
+    )
     stamped = ["2026-01-01T00:00:00Z aitk_serve: error: serve.json: bad"]
     assert startup_failure.launcher_line(stamped) == "aitk_serve: error: serve.json: bad"
     assert startup_failure.error_line("no error here: fine") is None

@@ -943,16 +943,20 @@ def _lease_refusal(request, props: dict) -> Response | None:
     if lease["state"] == LEASED:
         if not given:
             return _error(
-                request, 412, "LeaseIdMissing", "There is currently a lease on the file and no lease ID was specified in the request."
+                request,
+                412,
+                "LeaseIdMissing",
+                "There is currently a lease on the file and no lease ID was specified in the request.",
             )
         if given.lower() != lease["id"].lower():
             return _error(
-                request, 412, "LeaseIdMismatchWithFileOperation", "The lease ID specified did not match the lease ID for the file."
+                request,
+                412,
+                "LeaseIdMismatchWithFileOperation",
+                "The lease ID specified did not match the lease ID for the file.",
             )
     elif given:
-        return _error(
-            request, 412, "LeaseNotPresentWithFileOperation", "There is currently no lease on the file."
-        )
+        return _error(request, 412, "LeaseNotPresentWithFileOperation", "There is currently no lease on the file.")
     return None
 
 
@@ -975,7 +979,12 @@ def _lease_file(request, share: Share, rel, p: Path):  # pylint: disable=too-man
             try:
                 uuid.UUID(value)
             except ValueError:
-                return _error(request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format: lease ID.")
+                return _error(
+                    request,
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format: lease ID.",
+                )
     with _lock_for(p):
         props = share.props(rel)
         lease = _lease_of(props)
@@ -983,7 +992,11 @@ def _lease_file(request, share: Share, rel, p: Path):  # pylint: disable=too-man
         if action == "acquire":
             if (request.headers.get("x-ms-lease-duration") or "-1").strip() != "-1":
                 return _error(
-                    request, 400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format: x-ms-lease-duration (a file lease is infinite: -1)."
+                    request,
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format: x-ms-lease-duration "
+                    "(a file lease is infinite: -1).",
                 )
             if held and (proposed or "").lower() != lease["id"].lower():
                 return _error(request, 409, "LeaseAlreadyPresent", "There is already a lease present.")
@@ -991,19 +1004,29 @@ def _lease_file(request, share: Share, rel, p: Path):  # pylint: disable=too-man
             status = 201
         elif action == "break":
             if not held:
-                return _error(request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file.")
+                return _error(
+                    request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file."
+                )
             lease = {"state": BROKEN}
             status = 202
         else:  # change and release need the current ID
             if not given or (action == "change" and not proposed):
                 return _error(
-                    request, 400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified: x-ms-lease-id."
+                    request,
+                    400,
+                    "MissingRequiredHeader",
+                    "An HTTP header that's mandatory for this request is not specified: x-ms-lease-id.",
                 )
             if not held:
-                return _error(request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file.")
+                return _error(
+                    request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file."
+                )
             if given.lower() != lease["id"].lower():
                 return _error(
-                    request, 409, "LeaseIdMismatchWithLeaseOperation", "The lease ID specified did not match the lease ID for the file."
+                    request,
+                    409,
+                    "LeaseIdMismatchWithLeaseOperation",
+                    "The lease ID specified did not match the lease ID for the file.",
                 )
             lease = {"state": LEASED, "id": proposed} if action == "change" else {"state": AVAILABLE}
             status = 200

@@ -13,7 +13,7 @@ from .retry import retry_lost
 logger = get_logger(__name__)
 
 
-class ContainerApp:
+class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per resource type (docs/contracts.md)
     """One container app, named by subscription, resource group and name. The SDK client uses
     the subscription az is set to for this command (the config's, unless --subscription)."""
 

@@ -360,7 +360,7 @@ def _error_code(e):
     return getattr(e, "error_code", None) or ""
 
 
-class DeployLease:
+class DeployLease:  # pylint: disable=too-many-instance-attributes  # the lease, its holder's facts, its heartbeat
     """The share's deploy lease, held from `acquire()` to `release()` (a context manager): an
     Azure Files lease on deploy_lock.LOCK_PATH, whose metadata names the holder and carries a
     heartbeat a daemon thread renews. A holder that is gone (deploy_lock.gone) is broken and taken

@@ -68,7 +68,6 @@ def serving(url, key, timeout=15.0):
     """What the running server reports it runs (aitk_serve/serving_state.py): a dict; {} from a
     server older than the report (404); None when it cannot tell (no answer, refused)."""
     import requests
-
     from aitk_serve import serving_state
 
     try:

@@ -5,6 +5,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from aitk_serve import layout
 from knack.log import get_logger
@@ -103,12 +104,27 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     endpoint, account_key = storage_account.file_access(cmd.cli_ctx, cfg.resource_group, cfg.storage_account)
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
     # One deploy at a time per share, for the whole run (core/deploy/deploy_lock.py).
+    run = _Run(cmd, cfg, aca, app, url, key, share, workspace)
     with file_share.DeployLease(share, f"{cfg.storage_account}/{cfg.file_share}", warn=logger.warning):
-        return _deploy(cmd, ws, cfg, aca, app, url, key, share, local, roots, adapter_dirs, delete, no_wait, timeout, verify, workspace)
+        return _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify)
 
 
-def _deploy(cmd, ws, cfg, aca, app, url, key, share, local, roots, adapter_dirs, delete, no_wait, timeout, verify, workspace):
+class _Run(NamedTuple):
+    """What one deploy talks to, read before it takes the share's lease."""
+
+    cmd: Any
+    cfg: Any
+    aca: Any
+    app: Any  # the app's SDK model
+    url: str
+    key: str | None
+    share: Any
+    workspace: str | None
+
+
+def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
     # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments
+    cmd, cfg, aca, app, url, key, share, workspace = run
     manifest = file_share.read_manifest(share)
     remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest, verify=verify)
     plan = sync_plan.plan(local, remote, roots, delete=delete)

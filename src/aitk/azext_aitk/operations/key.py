@@ -64,11 +64,13 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
         raise ValidationError(
             f"the rotation of the {pending} key of '{cfg.app_name}' has not finished (the server may not accept "
             f"its new value yet); nothing was changed",
-            f"Run `az aitk inference key rotate --key {pending}` to finish it (it makes no new key), then rotate the {key} key.",
+            f"Run `az aitk inference key rotate --key {pending}` to finish it (it makes no new key), "
+            f"then rotate the {key} key.",
         )
     other = api_key.PRIMARY if key == api_key.SECONDARY else api_key.SECONDARY
     tags = dict(app_json.get("tags") or {})
     since = utc_now()
+    old_secrets = None
     if pending:
         new_key = api_key.keys_from_secrets(aca.secrets())[key]
         logger.warning(

@@ -33,7 +33,12 @@ def host_label(host: str) -> str:
 
 def holder_metadata(host: str, pid: int, started: float, beat: float) -> dict[str, str]:
     """The lock file's metadata: who holds the lease, since when, and its last heartbeat."""
-    return {"aitkhost": host_label(host), "aitkpid": str(pid), "aitkstarted": f"{started:.0f}", "aitkheartbeat": f"{beat:.0f}"}
+    return {
+        "aitkhost": host_label(host),
+        "aitkpid": str(pid),
+        "aitkstarted": f"{started:.0f}",
+        "aitkheartbeat": f"{beat:.0f}",
+    }
 
 
 def _when(epoch: str | None) -> str:
@@ -61,7 +66,11 @@ def gone(
     """Why the holder of the lease is gone (the lease may be broken), else None (it is alive).
     `modified`: when the lock file last changed (a holder that died before writing its metadata)."""
     md = {k.lower(): v for k, v in (metadata or {}).items()}
-    if md.get("aitkhost") == host_label(this_host) and md.get("aitkpid", "").isdigit() and not pid_alive(int(md["aitkpid"])):
+    if (
+        md.get("aitkhost") == host_label(this_host)
+        and md.get("aitkpid", "").isdigit()
+        and not pid_alive(int(md["aitkpid"]))
+    ):
         return f"its process {md['aitkpid']} on this machine no longer runs"
     try:
         beat: float | None = float(md.get("aitkheartbeat") or "")

@@ -22,8 +22,9 @@ _COMMAND_ECHO = re.compile(r": starting \S")
 
 def last_error_line(log_lines: Iterable[str] | None) -> str | None:
     """The console line that best names why a start failed: the launcher's or vLLM's refusal
-    (`aitk_serve: error: ...`, `api_server.py: error: ...`: argparse's last words before exit 2), else the container's last
-    error-looking line, else a runtime note's; never the runtime's echo of the command."""
+    (`aitk_serve: error: ...`, `api_server.py: error: ...`: argparse's last words before exit 2),
+    else the container's last error-looking line, else a runtime note's; never the runtime's echo
+    of the command."""
     lines = [ln.strip() for ln in log_lines or [] if ln.strip()]
     for line in reversed(lines):
         if RUNTIME_NOTE not in line and error_line(line):
