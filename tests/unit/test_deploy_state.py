@@ -107,3 +107,31 @@ def test_vllm_argparse_error_is_the_start_up_error():
     stamped = ["2026-01-01T00:00:00Z aitk_serve: error: serve.json: bad"]
     assert startup_failure.launcher_line(stamped) == "aitk_serve: error: serve.json: bad"
     assert startup_failure.error_line("no error here: fine") is None
+
+
+def test_a_known_start_up_failure_ends_the_wake_at_once(monkeypatch):
+    """chat's and wait's wake ask the system log (failure_probe) every FAILURE_CHECK_S: the first
+    failure it names ends the wait, long before --wait."""
+    import io
+
+    import pytest
+
+    from azext_aitk.azure import model_server
+    from azext_aitk.operations import _wake
+
+    now = [0.0]
+    monkeypatch.setattr(model_server, "probe_health", lambda url, t: (503, "no healthy upstream"))
+    answers = iter([None, None, "api_server.py: error: unrecognized arguments: --no-such-flag"])
+    asked = []
+
+    def failed():
+        asked.append(now[0])
+        return next(answers)
+
+    def sleep(s):
+        now[0] += s
+
+    with pytest.raises(_wake.StartupFailedError) as e:
+        _wake.wake_endpoint("https://x", 900, stream=io.StringIO(), clock=lambda: now[0], sleep=sleep, failed=failed)
+    assert "unrecognized arguments: --no-such-flag" in str(e.value)
+    assert len(asked) == 3 and now[0] < 60  # three looks, FAILURE_CHECK_S apart; not 900 s

@@ -207,8 +207,11 @@ long-summary: >-
     replace the other (`--key primary`): the old primary stops working then. Azure applies a
     secret to a running revision only when it restarts, so rotate restarts the active revision and
     waits until the endpoint accepts the new key (the replica loads the model again, as after a
-    deploy that restarts). The new key is not printed unless
-    --show-key is given. An app provisioned before the secondary key existed is refused: run
+    deploy that restarts). It either completes (the new key in force and served; output
+    "rotation": "complete") or says what is left: a restart Azure refuses puts the old key back;
+    a server that does not take the new key in time (or does not start) leaves the rotation
+    pending, and the next `key rotate` of that key finishes it without making another key. The
+    new key is not printed unless --show-key is given. An app provisioned before the secondary key existed is refused: run
     provision again first (it keeps the key and adds the secondary).
 examples:
   - name: Replace the secondary key, then move clients to it.
