@@ -115,7 +115,6 @@ def test_a_known_start_up_failure_ends_the_wake_at_once(monkeypatch):
     import io
 
     import pytest
-
     from azext_aitk.azure import model_server
     from azext_aitk.operations import _wake
 
