@@ -6,6 +6,7 @@ No az here: the caller passes a ShareClient (_client_factory.cf_share) and a pro
 import hashlib
 import io
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from aitk_serve import layout
@@ -334,8 +335,14 @@ def purge_owned(share):
     except Exception as e:  # pylint: disable=broad-except
         if not is_not_found(e):
             raise
+    try:  # the deploy lease's file; one a deploy holds now stays (412: its lease)
+        share.get_file_client(deploy_lock.LOCK_PATH).delete_file()
+        files.append(deploy_lock.LOCK_PATH)
+    except Exception as e:  # pylint: disable=broad-except
+        if not is_not_found(e) and _error_code(e) not in ("LeaseIdMissing", "LeaseIdMismatchWithFileOperation"):
+            raise
     for path in files:
-        if path == sync_manifest.MANIFEST_PATH:
+        if path in (sync_manifest.MANIFEST_PATH, deploy_lock.LOCK_PATH):
             continue
         if not layout.is_owned(path):  # belt and braces
             raise sync_plan.SyncError(f"refusing to delete {path!r}")
@@ -370,6 +377,9 @@ class DeployLease:  # pylint: disable=too-many-instance-attributes  # the lease,
         self.share, self.label, self.warn = share, label, warn
         self.client = share.get_file_client(deploy_lock.LOCK_PATH)
         self.lease = None
+        # proposed on every acquire: a retried acquire whose first answer was lost (the lease is
+        # ours already) is granted again, not refused as someone else's
+        self.lease_id = str(uuid.uuid4())
         self._stop = threading.Event()
         self._thread = None
         self._started = None
@@ -393,7 +403,7 @@ class DeployLease:  # pylint: disable=too-many-instance-attributes  # the lease,
         from azure.core.exceptions import HttpResponseError
 
         try:
-            return self.client.acquire_lease()
+            return self.client.acquire_lease(lease_id=self.lease_id)
         except HttpResponseError as e:
             if _error_code(e) == "LeaseAlreadyPresent":
                 return None
@@ -407,7 +417,7 @@ class DeployLease:  # pylint: disable=too-many-instance-attributes  # the lease,
                 raise
             return None
         try:
-            return self.client.acquire_lease()
+            return self.client.acquire_lease(lease_id=self.lease_id)
         except HttpResponseError as e:
             if _error_code(e) == "LeaseAlreadyPresent":
                 return None

@@ -92,9 +92,10 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
         if pending:
             raise
         _undo(aca, old_secrets, tags, key, e)
-    logger.warning(
-        "Restarted %s so the server takes the new key (Azure applies secrets then).", ", ".join(revisions) or "nothing"
-    )
+    if revisions:
+        logger.warning("Restarted %s so the server takes the new key (Azure applies secrets then).", ", ".join(revisions))
+    else:
+        logger.warning("No revision is active yet: the first replica to start takes the new key.")
     result = {"app": cfg.app_name, "rotated": key, "unchanged": other, "revision": ", ".join(revisions) or None}
     result.update({"ready": None, "rotation": "pending"})
     if not no_wait:
