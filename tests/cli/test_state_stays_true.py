@@ -140,6 +140,7 @@ def test_a_second_deploy_refuses_while_one_runs_and_takes_over_from_a_killed_one
     first = start_deploy(az_cloud, state["ws"])
     try:
         read_until(first, "Restarting revision")  # the first deploy holds the lease
+        first.send_signal(signal.SIGSTOP)  # Ctrl-Z: it holds the lease and stays alive, however long
         second = az_cloud("aitk", "inference", "deploy", cwd=state["ws"])
         one_error(second, "is deploying to share")
         assert f"(pid {first.pid})" in second.stderr and "this deploy changed nothing" in second.stderr
