@@ -47,8 +47,9 @@ lint: $(STAMP)
 	$(VENV)/bin/pylint --rcfile=pylintrc src/aitk/azext_aitk container/aitk_serve $(wildcard src/azure_standin)
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 
+# KEEP=1: the stand-in stays up afterwards (until Ctrl-C), to try status, chat, logs, delete on it.
 demo: $(STAMP) wheel
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(KEEP),--keep)
 
 bench: $(STAMP) wheel
 	# The launcher is not installed in .venv (it ships in the wheel); benchmarks import it from container/.

@@ -144,7 +144,7 @@ def resolve_path(value: str, mount: str, relative_to_mount: bool) -> str:
     return os.path.normpath(os.path.join(mount, value))
 
 
-def _walk(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEPTH) -> list[str]:
+def walk_folders(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEPTH) -> list[str]:
     """Folders under `top` (sorted, at most `depth` deep) for which want(path, files) holds;
     does not descend into a folder it returns. Each real folder is visited once: a linked
     folder (a loop back up, or a second name for an adapter) is not entered again, and real
@@ -179,7 +179,7 @@ def _walk(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEP
 def discover_models(mount: str) -> list[str]:
     """Hugging Face model folders under <mount>/model-cache (folders with config.json that
     are not adapters)."""
-    return _walk(
+    return walk_folders(
         os.path.join(mount, MODEL_CACHE_DIR),
         lambda p, files: "config.json" in files and ADAPTER_CONFIG_FILE not in files,
     )
@@ -237,7 +237,7 @@ def discover_adapters(mount: str) -> tuple[list[tuple[str, str]], list[str]]:
     skip_dirs, more = checkpoint_dirs(mount)
     warnings += more
     skipped = []
-    for path in _walk(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
+    for path in walk_folders(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
         if is_checkpoint(path, models_dir, skip_dirs):
             skipped.append(path)
             continue

@@ -29,6 +29,12 @@ REDACTED = "<redacted>"
 # them out of the process's command line (visible in `ps`) and out of vLLM's argument log.
 CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
 CPU_KVCACHE_GIB = "1"
+# vLLM 0.32 takes "auto" (or -1) for --max-model-len: the model's whole context when it fits the KV
+# cache its own memory profiling leaves, else the largest that does (vllm/utils/argparse_utils.py,
+# human_readable_int_or_auto; vllm/v1/core/kv_cache_utils.py, _auto_fit_max_model_len).
+MAX_MODEL_LEN_FLAG = "--max-model-len"
+AUTO_MAX_MODEL_LEN = "auto"
+KV_CACHE_BYTES_FLAG = "--kv-cache-memory-bytes"
 CPU_GPU_MEMORY_UTILIZATION = "0.3"
 # With no adapter at start, LoRA stays on (adapters can be hot-loaded) at vLLM's default rank.
 DEFAULT_MAX_LORA_RANK = 16
@@ -87,6 +93,22 @@ def flag_value(args: Sequence[str], flag: str) -> str | None:
         if name in names:
             found = value if eq else (args[i + 1] if i + 1 < len(args) else None)
     return found
+
+
+def with_flag(args: Sequence[str], flag: str, value: str) -> list[str]:
+    """`args` with every `flag` (any spelling, with its value) removed and `flag value` appended."""
+    names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        name, eq, _ = a.partition("=")
+        if name in names:
+            skip = not eq
+            continue
+        out.append(a)
+    return [*out, flag, value]
 
 
 def lora_modules_arg(adapters: Iterable[AdapterInfo], base_name: str) -> list[str]:
@@ -165,14 +187,15 @@ def build(
         if fit:
             for flag, planned in (
                 ("--dtype", fit.dtype),
-                ("--max-model-len", fit.max_model_len),
                 ("--gpu-memory-utilization", fit.gpu_memory_utilization),
             ):
                 if not has_flag(extra, flag):
                     argv += [flag, str(planned)]
     else:
         cpu = []
-        if not env.get(CPU_KVCACHE_ENV):
+        # the variable overrides --kv-cache-memory-bytes on CPU (vllm/platforms/cpu.py): set it only
+        # when the user gave neither
+        if not env.get(CPU_KVCACHE_ENV) and not has_flag(extra, KV_CACHE_BYTES_FLAG):
             updates[CPU_KVCACHE_ENV] = CPU_KVCACHE_GIB
             cpu.append(f"{CPU_KVCACHE_ENV}={CPU_KVCACHE_GIB}")
         if not has_flag(extra, "--gpu-memory-utilization"):
@@ -184,6 +207,9 @@ def build(
             f"no GPU visible: vLLM's server runs through {CPU_SERVER_MODULE} (fixes "
             f"base-model rows batched with adapter rows in vLLM's CPU LoRA ops)"
         )
+    if not has_flag(extra, MAX_MODEL_LEN_FLAG):
+        # vLLM measures what fits at start-up and picks the context itself (docs/serving.md)
+        argv += [MAX_MODEL_LEN_FLAG, AUTO_MAX_MODEL_LEN]
     # The launcher's own package must stay importable for --middleware after exec.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -411,3 +411,20 @@ def test_summarize_failed_without_details_says_so():
     failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
     err = status_summary.summarize(APP, ENV, failed, [], False, [])["error"]
     assert "revision app--2 failed to start" in err
+
+
+def test_check_revision_names_azures_spelling_or_lists_the_revisions_newest_first():
+    from azext_aitk.core.errors import LogStreamError
+    from azext_aitk.core.monitor.console_log import check_revision
+
+    revs = [
+        {"name": f"app--r{i:02d}", "properties": {"createdTime": f"2026-01-{i + 1:02d}T00:00:00Z", "active": i == 11}}
+        for i in range(12)
+    ]
+    assert check_revision(" APP--R03 ", "app", revs) == "app--r03"
+    with pytest.raises(LogStreamError) as e:
+        check_revision("nope", "app", revs)
+    assert "its revisions, newest first: app--r11 (active), app--r10, " in str(e.value)
+    assert str(e.value).endswith("app--r02 and 2 older") and "Pick one" in e.value.recommendation
+    with pytest.raises(LogStreamError, match="none yet"):
+        check_revision("nope", "app", [])

@@ -108,6 +108,13 @@ def load_arguments(self, _):
             "finished, to write infra/inference.config.json.",
         )
 
+    with self.argument_context("aitk inference adapter remove") as c:
+        c.argument(
+            "name",
+            options_list=["--name", "-n"],
+            help="The adapter's name: the NAME of the `deploy --adapter NAME=PATH` that pushed it.",
+        )
+
     with self.argument_context("aitk inference deploy") as c:
         c.argument(
             "adapters",
@@ -222,6 +229,13 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             "started, probe failed, exited with code, scaled in/out). Default: console.",
         )
         c.argument("revision", help="The revision to read. Default: the app's latest.")
+        c.argument(
+            "timeline",
+            action="store_true",
+            help="Print the last start as a timeline instead: each phase (scheduling, image pull, "
+            "container start, discovery and fit, engine start, weights, KV cache, compile and graphs, "
+            "server start) with its seconds, from the system log's events and the launcher's phase lines.",
+        )
 
     with self.argument_context("aitk inference wait") as c:
         c.argument(

@@ -48,8 +48,9 @@ def probe_health(url, timeout):
     return r.status_code, (r.text or "")[:200]
 
 
-def list_models(url, key, timeout=10.0):
-    """Model ids from /v1/models; raises ServerError when it cannot tell."""
+def list_model_cards(url, key, timeout=10.0):
+    """The model cards of /v1/models (dicts with "id"; vLLM adds "max_model_len"); raises
+    ServerError when it cannot tell."""
     import requests
 
     try:
@@ -59,9 +60,33 @@ def list_models(url, key, timeout=10.0):
     if r.status_code != 200:
         raise ServerError(f"{url}/v1/models answered {r.status_code}")
     try:
-        return [m["id"] for m in r.json().get("data", [])]
-    except (ValueError, KeyError, TypeError, AttributeError):
+        cards = [m for m in r.json().get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (ValueError, TypeError, AttributeError):
         raise ServerError(f"{url}/v1/models did not answer a model list") from None
+    return cards
+
+
+def list_models(url, key, timeout=10.0):
+    """Model ids from /v1/models; raises ServerError when it cannot tell."""
+    return [m["id"] for m in list_model_cards(url, key, timeout)]
+
+
+def count_prompt_tokens(url, key, model, prompt, timeout=60.0):
+    """The tokens `prompt` is to `model`, from vLLM's POST /tokenize ({"count": N}); None when the
+    server does not say (no such route, an error)."""
+    import requests
+
+    try:
+        r = requests.post(
+            url.rstrip("/") + "/tokenize",
+            headers=_headers(key),
+            json={"model": model, "prompt": prompt},
+            timeout=timeout,
+        )
+        count = r.json().get("count") if r.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and count > 0 else None
 
 
 def serving(url, key, timeout=15.0):

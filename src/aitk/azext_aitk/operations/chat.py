@@ -58,6 +58,9 @@ def inference_chat(  # pylint: disable=too-many-arguments
         import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except ImportError:
         pass
-    banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."
+    banner = (
+        f"Chatting with {chat_session.visible_line(chosen)} at {url} "
+        "(Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."
+    )
     chat_session.run_terminal(conv, send, input, write, banner=banner, models=models)
     return None

@@ -6,14 +6,17 @@ import sys
 from knack.log import get_logger
 
 from ..azure import container_app, system_log
-from ..core.monitor import console_log
+from ..core.monitor import console_log, startup_timeline
 from ._config import load_config
+from ._start_timeline import last_start
 from ._startup_watch import workspace_customer_id
 
 logger = get_logger(__name__)
 
 
-def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None):
+def inference_logs(
+    cmd, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None, timeline=False
+):
     # pylint: disable=too-many-arguments
     tail = console_log.validate_tail(tail)
     kind = console_log.validate_type(log_type)
@@ -24,6 +27,11 @@ def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False,
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get_json()  # a missing app: one clear error
+    if timeline:
+        _write(startup_timeline.text_lines(last_start(cmd, aca, app)))
+        return None
+    if revision is not None:  # an unknown name: the revisions there are, not Azure's raw answer
+        revision = console_log.check_revision(revision, aca.name, aca.revisions())
     if kind == "system":
         _system(cmd, aca, app, tail, revision)
         return None

@@ -5,6 +5,7 @@ from knack.log import get_logger
 from ..azure import container_app, managed_environment, model_server
 from ..core.monitor import status_summary
 from ._config import app_url, load_config
+from ._start_timeline import last_start
 from ._startup_watch import find_failure
 
 logger = get_logger(__name__)
@@ -69,4 +70,14 @@ def inference_status(cmd, workspace=None):
             result["startupErrorTime"] = failure.when
     result["resourceGroup"] = cfg.resource_group
     result["url"] = url
+    result["lastStart"] = _last_start(cmd, aca, app)
     return result
+
+
+def _last_start(cmd, aca, app):
+    """The last start's timeline (issue 18); a report only: never fails the command."""
+    try:
+        return last_start(cmd, aca, app)
+    except Exception:  # pylint: disable=broad-except
+        logger.debug("could not build the start-up timeline", exc_info=True)
+        return None
