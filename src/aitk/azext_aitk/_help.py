@@ -217,8 +217,8 @@ long-summary: >-
     "rotation": "complete") or says what is left: a restart Azure refuses puts the old key back;
     a server that does not take the new key in time (or does not start) leaves the rotation
     pending, and the next `key rotate` of that key finishes it without making another key. The
-    new key is not printed unless --show-key is given. An app provisioned before the secondary key existed is refused: run
-    provision again first (it keeps the key and adds the secondary).
+    new key is not printed unless --show-key is given. An app provisioned before the secondary
+    key existed is refused: run provision again first (it keeps the key and adds the secondary).
 examples:
   - name: Replace the secondary key, then move clients to it.
     text: |

@@ -70,22 +70,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     other = api_key.PRIMARY if key == api_key.SECONDARY else api_key.SECONDARY
     tags = dict(app_json.get("tags") or {})
     since = utc_now()
-    old_secrets = None
-    if pending:
-        new_key = api_key.keys_from_secrets(aca.secrets())[key]
-        logger.warning(
-            "An earlier `key rotate` replaced the %s key of '%s' but did not see the server take it: finishing "
-            "that rotation (no new key is made).",
-            key,
-            cfg.app_name,
-        )
-    else:
-        secret_list = aca.secrets()
-        current = api_key.keys_from_secrets(secret_list)[key]
-        old_secrets = api_key.rotated_secrets(secret_list, key, current) if current else None
-        new_key = api_key.generate()
-        aca.update_secrets(api_key.rotated_secrets(secret_list, key, new_key), tags={**tags, ROTATION_TAG: key})
-        logger.warning("Replaced the %s key of '%s'; the %s key is unchanged.", key, cfg.app_name, other)
+    new_key, old_secrets = _set_new_key(aca, cfg, key, other, tags, pending)
     try:
         revisions = aca.restart_serving()
     except Exception as e:  # pylint: disable=broad-except  # whatever Azure said, the old state comes back
@@ -93,7 +78,9 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
             raise
         _undo(aca, old_secrets, tags, key, e)
     if revisions:
-        logger.warning("Restarted %s so the server takes the new key (Azure applies secrets then).", ", ".join(revisions))
+        logger.warning(
+            "Restarted %s so the server takes the new key (Azure applies secrets then).", ", ".join(revisions)
+        )
     else:
         logger.warning("No revision is active yet: the first replica to start takes the new key.")
     result = {"app": cfg.app_name, "rotated": key, "unchanged": other, "revision": ", ".join(revisions) or None}
@@ -116,6 +103,25 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     for line in next_steps.after(f"key rotate {key}", workspace):
         logger.warning(line)
     return result
+
+
+def _set_new_key(aca, cfg, key, other, tags, pending):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    """(the new key, the secrets to put back if the restart is refused): a new key set on the app
+    with the pending-rotation tag, in one request; or, for a pending rotation, the key it set."""
+    if pending:
+        logger.warning(
+            "An earlier `key rotate` replaced the %s key of '%s' but did not see the server take it: finishing "
+            "that rotation (no new key is made).",
+            key,
+            cfg.app_name,
+        )
+        return api_key.keys_from_secrets(aca.secrets())[key], None
+    secret_list = aca.secrets()
+    current = api_key.keys_from_secrets(secret_list)[key]
+    new_key = api_key.generate()
+    aca.update_secrets(api_key.rotated_secrets(secret_list, key, new_key), tags={**tags, ROTATION_TAG: key})
+    logger.warning("Replaced the %s key of '%s'; the %s key is unchanged.", key, cfg.app_name, other)
+    return new_key, (api_key.rotated_secrets(secret_list, key, current) if current else None)
 
 
 def _undo(aca, old_secrets, tags, key, error):
