@@ -561,7 +561,9 @@ def _same_base(declared: str | None, model_path: str | None, served_name: str | 
     return tail in names or declared in names
 
 
-def _check_fits_model(where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo) -> None:
+def _check_fits_model(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+    where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo
+) -> None:
     """Refuse a LoRA tensor that does not fit the base model: a layer it lacks, a module that is
     not a linear layer of it, or a shape none of that module's weights has."""
     suffix = module.rsplit(".", 1)[-1]

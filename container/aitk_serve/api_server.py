@@ -21,15 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from aitk_serve import startup_timeline
 
+from .env_names import ARG_API_KEYS_ENV, HEAD_TIMEOUT_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
+
 if TYPE_CHECKING:
     from argparse import Namespace
 
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-VLLM_API_KEY_ENV = "VLLM_API_KEY"  # vLLM's own (vllm/envs.py): the primary key
-SECONDARY_API_KEY_ENV = "AITK_SERVE_SECONDARY_API_KEY"  # the second key, read only here and by the middleware
-# The keys an --api-key after `--` gave (a JSON list): the launcher takes them off vLLM's command line
-# (where `ps` shows them) and they replace the two above, as vLLM's --api-key replaces VLLM_API_KEY.
-ARG_API_KEYS_ENV = "AITK_SERVE_ARG_API_KEYS"
 
 
 def _arg_keys(env: Mapping[str, str]) -> list[str]:
@@ -77,7 +74,6 @@ def install(env: Mapping[str, str] | None = None) -> None:
 # unfinished one kept open forever. Azure Container Apps' ingress (Envoy) passes at most 60 KiB of
 # request headers, so 64 KiB refuses no request that reaches the replica through it.
 MAX_HEAD_BYTES = 64 * 1024
-HEAD_TIMEOUT_ENV = "AITK_SERVE_HEAD_TIMEOUT"  # seconds; the tests shorten it
 DEFAULT_HEAD_TIMEOUT = 30.0
 
 

@@ -12,8 +12,17 @@ from typing import Any, TypeVar, cast
 from . import LaunchError, __version__, fit, gpus, serving_state, snapshot, startup_timeline, vllm_start, weights_loader
 from .adapter_spec import name_problem
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
-from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, Sources, mount_root, resolve
-from .layout import MOUNT_ENV
+from .discovery import Sources, mount_root, resolve
+from .env_names import (
+    ADAPTERS_ENV,
+    CONFIG_ENV,
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_SECONDARY_API_KEY_ENV,
+    HOST_ENV,
+    MODEL_ENV,
+    MOUNT_ENV,
+    PORT_ENV,
+)
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
 from .vllm_args import (
@@ -31,13 +40,7 @@ from .vllm_args import (
 )
 
 PROG = "aitk_serve"
-DEFAULT_API_KEY_ENV = "AITK_API_KEY"
-# The second key (the container app secret api-key-secondary): both work, so a key can be rotated
-# while clients move to the other one.
-DEFAULT_SECONDARY_API_KEY_ENV = "AITK_API_KEY_SECONDARY"
-PORT_ENV = "AITK_PORT"
 DEFAULT_PORT = 8000
-HOST_ENV = "AITK_HOST"
 DEFAULT_HOST = "0.0.0.0"  # the container's ingress reaches it from outside the container
 _Number = TypeVar("_Number", int, float)
 
@@ -352,7 +355,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def with_weights_loader(
+def with_weights_loader(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
     command: list[str],
     src: Any,
     model: ModelInfo | None,

@@ -78,7 +78,7 @@ def bgmv_expand(
         output_tensor[:, :common] = outputs[:limit, :common]
 
 
-def bgmv_expand_slice(
+def bgmv_expand_slice(  # pylint: disable=too-many-positional-arguments  # vLLM's punica op, called positionally
     inputs: "Tensor",
     lora_b_weights: "Tensor",
     output_tensor: "Tensor",

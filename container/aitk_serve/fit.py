@@ -728,7 +728,7 @@ def plan(
     return p
 
 
-def logged_run_kv_pool(
+def logged_run_kv_pool(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
     config: dict,
     weight_headers: list[dict],
     gpu: GpuSpec,

@@ -149,7 +149,7 @@ def detect(count: int, nvidia_smi: str | None = None) -> GpuSpec | None:
             name, memory, cap = min(rows, key=lambda r: r[1])
             return GpuSpec(name, cuda_total(name, memory), cap or (0, 0), count=len(rows), source="nvidia-smi")
     try:  # only when nvidia-smi is missing: torch is heavy to import
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         if torch.cuda.is_available():
             _, total = torch.cuda.mem_get_info(0)

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 from . import LaunchError, snapshot
 from .adapters import AdapterInfo, ModelInfo, inspect_model, smallest_max_lora_rank
 from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint, walk_folders
+from .env_names import SHARE_ADAPTERS_ENV as SETTINGS_ENV
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
 
 if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
     from vllm.lora.resolver import LoRAResolver
 
-SETTINGS_ENV = "AITK_SHARE_ADAPTERS"
 RESOLVER_NAME = "aitk share adapters"
 MAX_NAME_LENGTH = 255  # a folder name on Azure Files (and most file systems)
 NOT_FOUND = 404

@@ -11,7 +11,7 @@ process with no pip-installed `vllm.general_plugins` entry point (those run in e
 the engine never asks a resolver). Should a later vLLM build the models first, the middleware
 adds the resolver to app.state.openai_serving_models itself on the first request.
 
-The middleware sits inside ChatPageMiddleware (the launcher passes it first; vLLM adds
+The middleware sits inside KeyGateMiddleware (the launcher passes it first; vLLM adds
 middleware in order, so the last added runs first), so nothing here runs without the API key. It:
 - answers a request whose `model` vLLM would not know (neither the base nor a loaded adapter)
   and the share cannot serve with our one-line reason (404 not found, 400 refused), where vLLM

@@ -36,8 +36,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any
 
-STARTED_AT_ENV = "AITK_SERVE_STARTED_AT"  # the launcher's start, seconds since the epoch
-WEIGHTS_ENV = "AITK_SERVE_WEIGHTS"  # JSON: what the weights mark says (bytes, load format, source)
+from .env_names import STARTED_AT_ENV, WEIGHTS_ENV
+
 PREFIX = "aitk_serve: start: "
 
 LAUNCHER_STARTED = "launcher started"

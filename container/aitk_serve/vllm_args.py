@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import LaunchError
 from .adapters import AdapterInfo, smallest_max_lora_rank
-from .api_server import ARG_API_KEYS_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
+from .env_names import ARG_API_KEYS_ENV, CPU_KVCACHE_ENV, RUNTIME_LORA_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
 
 if TYPE_CHECKING:
     from .fit import FitPlan
@@ -20,14 +20,13 @@ if TYPE_CHECKING:
 API_SERVER_MODULE = "aitk_serve.api_server"
 # On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
 CPU_SERVER_MODULE = "aitk_serve.cpu_server"
-MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
+MIDDLEWARE = "aitk_serve.middleware.KeyGateMiddleware"
 # Adapters on the share resolved on demand (resolver_middleware.py). vLLM adds --middleware in
 # order and the last added runs first: this one goes first so it runs inside the API-key check.
 SHARE_MIDDLEWARE = "aitk_serve.resolver_middleware.ShareAdapterMiddleware"
 REDACTED = "<redacted>"
 # The keys go to vLLM in VLLM_API_KEY_ENV (vllm/envs.py) and SECONDARY_API_KEY_ENV: that keeps
 # them out of the process's command line (visible in `ps`) and out of vLLM's argument log.
-CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
 CPU_KVCACHE_GIB = "1"
 # vLLM 0.32 takes "auto" (or -1) for --max-model-len: the model's whole context when it fits the KV
 # cache its own memory profiling leaves, else the largest that does (vllm/utils/argparse_utils.py,
@@ -169,7 +168,7 @@ def build(
     if adapters:
         argv += ["--lora-modules", *lora_modules_arg(adapters, served_name)]
     argv += ["--middleware", SHARE_MIDDLEWARE, "--middleware", MIDDLEWARE]
-    updates = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    updates = {RUNTIME_LORA_ENV: "True"}
     if api_key:
         updates[VLLM_API_KEY_ENV] = api_key
     if secondary_api_key and secondary_api_key != api_key:
@@ -269,7 +268,7 @@ def api_keys_in_args(argv: Sequence[str]) -> list[str]:
 def take_api_keys(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """(keys, the other arguments): every --api-key in extra vLLM arguments, in each form vLLM's
     parser accepts, taken off the command line so the keys reach vLLM in the environment only
-    (api_server.ARG_API_KEYS_ENV). Raises LaunchError for a flag without a key or an ambiguous one."""
+    (env_names.ARG_API_KEYS_ENV). Raises LaunchError for a flag without a key or an ambiguous one."""
     found = dict(secret_values(argv))
     keys, rest = [], []
     for i, arg in enumerate(argv):

@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .env_names import CONCURRENCY_ENV
+
 STREAMER_FORMAT = "runai_streamer"
 STREAMER_PACKAGE = "runai_model_streamer"
 # Outstanding ranged reads per process. The streamer's own default is 16; Azure Files serves a
 # share's throughput to many concurrent requests (a single SMB request stream is latency-bound),
 # and the benchmark (benchmarks/bench_cold_start.py --weights) measures the gain at this setting.
 DEFAULT_CONCURRENCY = 16
-CONCURRENCY_ENV = "AITK_STREAMER_CONCURRENCY"  # an operator's override, 1-256
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def choose(
     config: Mapping[str, Any] | None,
     extra_args: Sequence[str],
     env: Mapping[str, str],
+    *,
     installed: Callable[[], bool] = streamer_installed,
 ) -> LoaderChoice:
     """The weights loader for this start: the streamer's flags and a line saying so, else no flags

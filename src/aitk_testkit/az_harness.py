@@ -197,7 +197,7 @@ class Az:
     def spawn(self, *args, cwd, timeout=60):
         """az under a real pseudo-terminal (pexpect, from requirements/ext.txt; TERM=dumb, 40x200):
         the pexpect child. AITK_TEST_TRANSCRIPT names a file that gets what the terminal shows."""
-        import pexpect  # pylint: disable=import-outside-toplevel  # only the terminal tests need it
+        import pexpect  # only the terminal tests need it
 
         child = pexpect.spawn(
             self.executable,

@@ -37,9 +37,9 @@ long-summary: >-
     the fine-tuning resource of the same role when infra/finetuning.config.json names one) and
     inference/serve.json (what the launcher serves; deploy copies the inference/ folder to the
     share). A file that exists is never overwritten; --force resets it and keeps the old one as
-    <name>.bak-<time>. The AI Toolkit's own inference files (its Gradio template and parameters,
+    `<name>.bak-<time>`. The AI Toolkit's own inference files (its Gradio template and parameters,
     recognised by their content) are migrated: the template replaced by aitk's, the parameters
-    and config keeping every value you set, each original kept beside it as <name>.bak-<time>.
+    and config keeping every value you set, each original kept beside it as `<name>.bak-<time>`.
 examples:
   - name: Write the missing files in the current folder (migrating the AI Toolkit's originals).
     text: az aitk inference init
@@ -75,7 +75,7 @@ long-summary: >-
     its job runs in) and logs to its Log Analytics workspace; the chosen serverless GPU profile is
     added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an
     existing environment: pick the one it has (fine-tuning's NC24-A100 profile) or name a new
-    environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
+    environment with `--parameters acaEnvironmentName=<name>`. --what-if lists what is reused.
     An environment of fine-tuning's job in another resource group is not served from: provision
     says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
@@ -253,7 +253,7 @@ examples:
   - name: One message, only the reply printed (for scripts).
     text: |
         az aitk inference chat --message "Say hi in French" \\
-          --max-tokens 32 > reply.txt
+          --max-tokens 32
   - name: One message to an endpoint that may be asleep; wait up to 20 minutes.
     text: az aitk inference chat --message "Hello" --wait 1200
 """

@@ -29,7 +29,7 @@ def load_arguments(self, _):
             "force",
             action="store_true",
             help="Reset the workspace files to the shipped ones; a file you changed is kept "
-            "beside it as <name>.bak-<time>.",
+            "beside it as `<name>.bak-<time>`.",
         )
 
     with self.argument_context("aitk inference provision") as c:
@@ -70,7 +70,7 @@ def load_arguments(self, _):
             "model",
             options_list=["--model"],
             help="The base model to fit the GPU profile to: a local Hugging Face folder, or a "
-            "folder on the share (e.g. model-cache/<org>/<model>). Only config.json and the "
+            "folder on the share (e.g. `model-cache/<org>/<model>`). Only config.json and the "
             "safetensors headers are read. Default: inference/serve.json's model, else the one "
             "model under model-cache/ on the share.",
         )

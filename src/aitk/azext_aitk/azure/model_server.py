@@ -173,7 +173,7 @@ def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
 
 
 def wait_ready(
-    url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep, poll_timeout=30.0
+    url, key, expected, timeout, *, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep, poll_timeout=30.0
 ):
     """Wait until /health is 200 and /v1/models lists every expected name.
     Returns the model list; raises ServerError with the last state on timeout. `poll_timeout`
@@ -215,7 +215,7 @@ def _error_detail(resp):
     return (resp.text or "")[:200].strip()
 
 
-def chat_once(url, key, body, timeout=(15.0, 600.0), session=None, clock=time.monotonic):
+def chat_once(url, key, body, timeout=(15.0, 600.0), *, session=None, clock=time.monotonic):
     """POST one non-streamed chat completion. Returns {"text", "promptTokens", "completionTokens",
     "latencySeconds", "finishReason"}; ChatError with the server's reason when it refuses."""
     import requests
@@ -247,7 +247,7 @@ def chat_once(url, key, body, timeout=(15.0, 600.0), session=None, clock=time.mo
         raise ChatError(f"the server's answer for model {body.get('model')} is not a chat completion") from None
 
 
-def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):
+def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), *, session=None):
     """POST the body to /v1/chat/completions and call on_piece(text) for each streamed piece;
     returns the whole reply. A KeyboardInterrupt while streaming closes the connection and
     propagates (the caller keeps what came so far: it is passed in the exception's `partial`

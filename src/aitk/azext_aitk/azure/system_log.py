@@ -11,7 +11,7 @@ from . import arm
 logger = get_logger(__name__)
 
 
-def events(cli_ctx, app_json, subscription_id, resource_group, name, tail=100):
+def events(cli_ctx, app_json, subscription_id, resource_group, name, *, tail=100):
     """The app's recent system log events (dicts); [] when the stream cannot be read."""
     import requests
 

@@ -18,6 +18,7 @@ DEFAULT_OUTPUT_TOKENS = 128
 
 def inference_bench(
     cmd,
+    *,
     concurrency=None,
     requests=None,
     prompt_tokens=None,
@@ -84,7 +85,9 @@ def inference_bench(
             def progress(done, level=concurrency_level, base=sent_before):
                 controller.add(message=f"Concurrency {level}", value=base + done, total_val=max(plan.total_requests, 1))
 
-            samples, wall = load_generator.run_level(url, key, body, concurrency_level, n_requests, deadline, progress)
+            samples, wall = load_generator.run_level(
+                url, key, body, concurrency_level, n_requests, deadline=deadline, on_done=progress
+            )
             if not samples:
                 logger.warning("--max-seconds reached: concurrency %d and above not run", concurrency_level)
                 break

@@ -10,8 +10,8 @@ from ._startup_watch import failure_probe
 from ._wake import wake_endpoint
 
 
-def inference_chat(  # pylint: disable=too-many-arguments
-    cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
+def inference_chat(
+    cmd, *, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
 ):
     chat_session.validate_options(temperature, max_tokens)
     wake.validate_wait(wait)
@@ -55,7 +55,7 @@ def inference_chat(  # pylint: disable=too-many-arguments
         return None
 
     try:
-        import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        import readline  # noqa: F401  pylint: disable=unused-import
     except ImportError:
         pass
     banner = (

@@ -16,7 +16,7 @@ logger = get_logger(__name__)
 DEFAULT_MAX_TOKENS = 64
 
 
-def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
+def inference_compare(cmd, prompts, *, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     temperature = 0.0 if temperature is None else temperature  # greedy: the same answers every run
     chat_session.validate_options(temperature, max_tokens)
@@ -51,7 +51,7 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
         controller.add(message="Done", value=total, total_val=total)
     finally:
         controller.end()
-    res = compare_run.result(url, chosen, conversations, answers, max_tokens, temperature)
+    res = compare_run.result(url, chosen, conversations, answers, max_tokens=max_tokens, temperature=temperature)
     if report_path is not None:
         written, why = compare_run.save_report(report_path, res, Path(tempfile.gettempdir()))
         if why:

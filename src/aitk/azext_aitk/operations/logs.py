@@ -15,9 +15,8 @@ logger = get_logger(__name__)
 
 
 def inference_logs(
-    cmd, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None, timeline=False
+    cmd, *, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None, timeline=False
 ):
-    # pylint: disable=too-many-arguments
     tail = console_log.validate_tail(tail)
     kind = console_log.validate_type(log_type)
     if kind == "system" and follow:
@@ -37,7 +36,7 @@ def inference_logs(
         return None
     resp, where = aca.open_log_stream(app, follow, tail, revision=revision)
     if resp is None:
-        _console_from_log_analytics(cmd, aca, app, tail, revision, where, show_all)
+        _console_from_log_analytics(cmd, aca, app, tail=tail, revision=revision, why=where, show_all=show_all)
         return None
     logger.warning("Console log of %s%s", where, " (Ctrl-C stops)" if follow else "")
     hidden = 0
@@ -63,8 +62,7 @@ def _write(lines):
     sys.stdout.flush()
 
 
-def _console_from_log_analytics(cmd, aca, app, tail, revision, why, show_all):
-    # pylint: disable=too-many-arguments
+def _console_from_log_analytics(cmd, aca, app, *, tail, revision, why, show_all):
     """No replica runs: the console of the last terminated replica, as Log Analytics kept it."""
     customer_id = workspace_customer_id(cmd.cli_ctx, app)
     lines = system_log.console_from_log_analytics(cmd.cli_ctx, customer_id, aca.name, revision, take=tail)

@@ -61,7 +61,9 @@ def inference_status(cmd, workspace=None):
             log_lines = aca.log_tail(app, LOG_TAIL)
         except Exception:  # pylint: disable=broad-except
             logger.debug("could not read the log tail", exc_info=True)
-    result = status_summary.summarize(app, env, revisions, replicas, ready, models, log_lines, note)
+    result = status_summary.summarize(
+        app, env, revisions, replicas, ready, models=models, log_lines=log_lines, note=note
+    )
     if not ready:
         # the system log, else Log Analytics once no replica is left, says why the last start failed
         failure = find_failure(cmd.cli_ctx, aca, app, since=(rev or {}).get("properties", {}).get("createdTime") or "")

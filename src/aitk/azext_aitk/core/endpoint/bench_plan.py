@@ -77,11 +77,12 @@ def context_of(cards: Sequence[dict[str, Any]], model: str) -> int | None:
     return None
 
 
-def fit_to_context(  # pylint: disable=too-many-arguments
+def fit_to_context(
     bench: BenchPlan,
     model: str,
     context: int,
     count_tokens: Callable[[int], int | None],
+    *,
     prompt_given: bool,
     output_given: bool,
 ) -> tuple[BenchPlan, str | None]:

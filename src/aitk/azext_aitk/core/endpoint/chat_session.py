@@ -191,6 +191,7 @@ def run_terminal(
     send: Callable[[dict[str, Any], Callable[[str], None]], str],
     read_line: Callable[[str], str],
     write: Callable[[str], None],
+    *,
     banner: str | None = None,
     models: list[str] | None = None,
 ) -> int:

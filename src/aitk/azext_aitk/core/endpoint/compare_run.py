@@ -133,6 +133,7 @@ def result(
     models: list[str],
     conversations: list[list[dict[str, str]]],
     answers: list[list[dict[str, Any]]],
+    *,
     max_tokens: int,
     temperature: float,
 ) -> dict[str, Any]:

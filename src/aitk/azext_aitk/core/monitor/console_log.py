@@ -50,7 +50,7 @@ def base_url(event_stream_endpoint: str | None) -> str:
     return event_stream_endpoint[: event_stream_endpoint.index("/subscriptions/")]
 
 
-def logstream_url(
+def logstream_url(  # pylint: disable=too-many-positional-arguments  # called from container_app.py (issue 22)
     event_stream_endpoint: str | None,
     subscription: str,
     group: str,
