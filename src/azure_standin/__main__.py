@@ -24,7 +24,7 @@ def main(argv=None):
     sp.add_argument("--fault-rate", type=float, default=0.0, help="inject faults at this rate (0..1)")
     sp.add_argument("--fault-seed", type=int, default=1)
     sp.add_argument(
-        "--time-scale", type=float, default=1.0, help="multiply Azure's durations (240 s ingress cut, cooldown...)"
+        "--time-scale", type=float, default=1.0, help="multiply Azure's durations (240 s ingress idle, cooldown...)"
     )
     sp.add_argument("--pull-mb-per-s", type=float, default=None, help="image pull delay: image size / this rate")
     sp.add_argument("-v", "--verbose", action="store_true")

@@ -151,7 +151,7 @@ long-summary: >-
     for it up to --wait seconds, saying so on stderr (--wait 0 answers at once). So open the chat
     page at the URL this prints: the app is awake by then. A browser that opens the URL of a
     scaled-to-zero app itself waits while a replica starts, and gets the ingress's own
-    "upstream request timeout" page when the start takes longer than its 240 s limit; an open page
+    "upstream request timeout" page when the start takes longer than its 240 s idle limit; an open page
     wakes the endpoint by itself when a message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
@@ -225,7 +225,7 @@ long-summary: >-
     output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
     With --message it sends one message, prints only the reply and
     exits, so it composes in scripts. A scaled-to-zero endpoint starts on the first request: chat
-    waits for it (up to --wait seconds, retrying what the ingress cuts at 240 s) and says so on
+    waits for it (up to --wait seconds, retrying what the ingress ends after 240 s with nothing sent) and says so on
     stderr ("waking the endpoint: replica starting, 0:42 …").
 examples:
   - name: Chat with the base model.
