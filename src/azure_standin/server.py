@@ -365,6 +365,11 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         delays every request by 20 ms (a far-away region), `set_faults(None)` stops them."""
         self.faults.configure(rate, seed, kinds, paths, latency_s)
 
+    def fail_next_update(self, resource_type, code, message):
+        """The next PATCH of a resource of that type (Microsoft.App/containerApps or managedEnvironments)
+        is accepted (202) and its operation then ends Failed with this error (arm/operations.py)."""
+        self.arm.operations.fail_next_update(resource_type, code, message)
+
     def register_provider(self, ns):
         self.arm.set_provider(ns, True)
 
