@@ -23,6 +23,7 @@ from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
 from .providers.app import pull_refusal
+from .providers.identity import ROLE_PROPAGATION_S
 from .runtime import Runtime, logstream
 
 log = logging.getLogger("azure_standin")
@@ -201,10 +202,19 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
 
     def __init__(
-        self, state_dir, faults: dict | None = None, port: int = 0, time_scale: float = 1.0, pull_mb_per_s=None
-    ):
+        self,
+        state_dir,
+        faults: dict | None = None,
+        port: int = 0,
+        time_scale: float = 1.0,
+        pull_mb_per_s=None,
+        role_propagation_s: float = ROLE_PROPAGATION_S,
+    ):  # pylint: disable=too-many-arguments
         """`time_scale` multiplies every Azure duration the container runtime plays (1.0 = Azure's);
-        `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py)."""
+        `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py);
+        `role_propagation_s` (Azure seconds, x time_scale) passes between a role assignment's creation
+        and its effect (providers/identity.py)."""
+        self.role_propagation_s = role_propagation_s
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ids_path = self.state_dir / "ids.json"
