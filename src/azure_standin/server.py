@@ -260,6 +260,9 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         # Container registry names other Azure customers hold (registry names are global): a test
         # sets it to see a name that is taken though this subscription has no such registry.
         self.taken_registry_names: set[str] = set()
+        # Anonymous Docker Hub pulls left before imports from docker.io are refused toomanyrequests
+        # (providers/container_registry.py); None: the limit is never reached.
+        self.docker_hub_anonymous_pulls_left: int | None = None
         self._httpd = None
         self._thread = None
 

@@ -300,3 +300,24 @@ def test_a_first_deploy_waits_for_a_new_acr_pull_role_to_take_effect(az_cloud, s
         "ImagePulled"
     ), reasons  # refused first, pulled later
     _ok(az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws))
+
+
+def test_docker_hubs_rate_limit_on_the_anonymous_import_is_one_line(az_cloud, standin, tmp_path):
+    """Issue 19: Registries_ImportImage from docker.io is anonymous, so Docker Hub's limit applies; its
+    `toomanyrequests` refusal is one line that says what happened and to retry later, no traceback."""
+    group, registry = "aitk-acr-limit", "aitkacrlimit01"
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    seed_fake_finetuning(standin, az_cloud, ws, group, "aitkacrlimft1", placeholder_model=False, job_name="job")
+    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
+    standin.docker_hub_anonymous_pulls_left = 0
+    try:
+        line = one_error(az_cloud("aitk", "inference", "provision", "--image-registry", registry, *ARGS, cwd=ws))
+    finally:
+        standin.docker_hub_anonymous_pulls_left = None
+    assert f"container registry {registry}: Docker Hub refused the import of docker.io/{PINNED}" in line, line
+    assert "toomanyrequests" in line and "anonymous" in line, line
+    # later, within the limit: provision reuses the registry and imports
+    out = _ok(az_cloud("aitk", "inference", "provision", "--image-registry", registry, *ARGS, cwd=ws))
+    assert out["imageRegistry"]["imported"] is True
+    _ok(az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws))

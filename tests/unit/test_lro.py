@@ -35,7 +35,7 @@ def test_delay_follows_retry_after(headers, seconds):
 
 
 def test_a_failure_is_one_azure_error_with_azures_code():
-    err = lro.OperationFailed("adding the workload profile gpu to the environment 'env'", "UpgradeFailed", "x")
+    err = lro.OperationFailed.of("adding the workload profile gpu to the environment 'env'", "UpgradeFailed", "x")
     assert str(err) == "adding the workload profile gpu to the environment 'env' failed: UpgradeFailed: x"
     assert err.error.code == "UpgradeFailed" and err.az_error == "AzureResponseError" and err.recommendation
     assert "upgradefailed" in lro.FAILED_STATES

@@ -79,7 +79,8 @@ long-summary: >-
     An environment of fine-tuning's job in another resource group is not served from: provision
     says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
-    region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
+    region instead of Docker Hub (Docker Hub's limits on anonymous pulls then apply only to the one
+    import, which is anonymous too; a `toomanyrequests` refusal says to retry later): the registry is created in the
     resource group when it does not exist (Basic tier; an existing one of the subscription is
     reused in whichever resource group it is, its AcrPull role assigned there), the pinned vLLM
     image is imported into it server-side as `az acr import` does (no Docker needed, works in

@@ -32,13 +32,17 @@ FAILED_STATES = ("failed", "canceled", "upgradefailed")
 class OperationFailed(AzureFailure):
     """An update Azure accepted and then did not carry out; `.error` (code, message) is Azure's."""
 
-    def __init__(self, what: str, code: str, message: str) -> None:
+    def __init__(self, message: str, recommendation: str | None = None, code: str = "", detail: str = "") -> None:
         super().__init__(
             "operation_failed",
-            f"{what} failed: {code}: {message}" if code else f"{what} failed: {message}",
-            "`az resource show --ids <id>` shows the resource's state; run the command again once the cause is fixed.",
+            message,
+            recommendation or "`az resource show --ids <id>` shows its state; run the command again once fixed.",
         )
-        self.error = SimpleNamespace(code=code, message=message)
+        self.error = SimpleNamespace(code=code, message=detail or message)
+
+    @classmethod
+    def of(cls, what: str, code: str, detail: str) -> "OperationFailed":
+        return cls(f"{what} failed: {code}: {detail}" if code else f"{what} failed: {detail}", None, code, detail)
 
 
 def operation_status(body) -> tuple[str, str, str]:
@@ -78,13 +82,13 @@ def update(cli_ctx, path, body, api_version, what, timeout, sleep=time.sleep, cl
             operation = location
         while True:
             if clock() >= deadline:
-                raise OperationFailed(what, "", f"it did not finish within {int(timeout)} s")
+                raise OperationFailed.of(what, "", f"it did not finish within {int(timeout)} s")
             sleep(delay(resp.headers))
             if operation:
                 resp = arm.send(cli_ctx, "GET", operation, None)
                 state, code, message = operation_status(_json(resp))
                 if state == "failed":
-                    raise OperationFailed(what, code, message)
+                    raise OperationFailed.of(what, code, message)
                 if state == "succeeded":
                     break
             elif location:
@@ -92,7 +96,7 @@ def update(cli_ctx, path, body, api_version, what, timeout, sleep=time.sleep, cl
                     resp = arm.send(cli_ctx, "GET", location, None)
                 except Exception as ex:  # pylint: disable=broad-except  # az's HTTPError: the operation's error
                     err = (_json(getattr(ex, "response", None)) or {}).get("error") or {}
-                    raise OperationFailed(what, str(err.get("code") or ""), str(err.get("message") or ex)) from None
+                    raise OperationFailed.of(what, str(err.get("code") or ""), str(err.get("message") or ex)) from None
                 if resp.status_code != 202:
                     break
             else:
@@ -100,7 +104,7 @@ def update(cli_ctx, path, body, api_version, what, timeout, sleep=time.sleep, cl
     final = arm.get(cli_ctx, path, api_version) or {}
     state = str((final.get("properties") or {}).get("provisioningState") or "")
     if state.lower() in FAILED_STATES:
-        raise OperationFailed(what, state, f"the resource's provisioningState is {state}")
+        raise OperationFailed.of(what, state, f"the resource's provisioningState is {state}")
     return final
 
 
