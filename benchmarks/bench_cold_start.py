@@ -15,9 +15,21 @@ from a wheel built from this tree. Three parts, each selectable (none given: all
 --redeploy    1,000 files already on the share, nothing changed, the same latency: the whole
               `az aitk inference deploy` (it waits for the endpoint), twice; the requests it made,
               by kind; beside it `az account show` (az's start-up, no request). Target: under 2 s.
+--weights     (issue 18) 256 MB of random safetensors weights in 4 shards, read by vLLM 0.32's own
+              weight iterators, each in a fresh process, every tensor copied out as a model load
+              copies it: (a) the default loader's (`safetensors_weights_iterator`, what
+              DefaultModelLoader reads with) and (b) the Run:ai streamer's
+              (`runai_safetensors_weights_iterator`, what `--load-format runai_streamer` reads with,
+              concurrency 16), both from the same folder behind benchmarks/_throttled_fs.py, a FUSE
+              mirror that delays each read request --storage-latency-ms and serves it at
+              --connection-mb-per-s (a fresh mount per read, so no page cache carries over); beside
+              them both from local disk; and (b') the streamer's own iterator without vLLM's clone of
+              each tensor. Not measured: (c) the streamer from Blob (Azurite): not built
+              yet. Needs /dev/fuse, Debian's fuse3 and `pip install mfusepy`.
 
     PYTHONPATH=src:container .venv/bin/python benchmarks/bench_cold_start.py [--cold-start] [--upload]
-        [--redeploy] [--rounds 3] [--latency-ms 20] [--json out.json]
+        [--redeploy] [--weights] [--rounds 3] [--latency-ms 20] [--storage-latency-ms 5]
+        [--connection-mb-per-s 50] [--json out.json]
 
 No timed assertion anywhere: the script prints what it measured and the targets beside it.
 """
@@ -264,24 +276,159 @@ def redeploy(world, latency_ms):
     return {"files": REDEPLOY_FILES, "runs": runs, "az_account_show_s": floor_s}
 
 
+# -- 4. weights: the default loader against the streamer ----------------------------------------
+WEIGHT_SHARDS, SHARD_MB = 4, 64
+THROTTLED_FS = Path(__file__).with_name("_throttled_fs.py")
+READER = r"""
+import os, sys, time
+import torch
+from vllm.model_executor.model_loader import weight_utils
+kind, files = sys.argv[1], sys.argv[2:]
+t0 = time.monotonic()
+if kind == "streamer":
+    it = weight_utils.runai_safetensors_weights_iterator(files, False)
+elif kind == "streamer_direct":  # the streamer's own iterator, without vLLM's clone of each tensor
+    from runai_model_streamer import SafetensorsStreamer
+
+    def direct():
+        with SafetensorsStreamer() as streamer:
+            streamer.stream_files(files)
+            yield from streamer.get_tensors()
+
+    it = direct()
+else:
+    it = weight_utils.safetensors_weights_iterator(files, False)
+total = 0
+for name, tensor in it:
+    out = torch.empty_like(tensor, device="cpu")
+    out.copy_(tensor)  # what loading into the model's parameter does: every byte read
+    total += out.numel() * out.element_size()
+print(f"{time.monotonic() - t0:.3f} {total}")
+"""
+
+
+def write_shards(folder):
+    """WEIGHT_SHARDS safetensors files of SHARD_MB MB of random bfloat16 tensors (8 MB each)."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(0)
+    per_tensor = 8 * 1024 * 1024 // 2  # bfloat16
+    for shard in range(WEIGHT_SHARDS):
+        tensors = {
+            f"model.layers.{shard}.w{i}": torch.randn(per_tensor, generator=gen).to(torch.bfloat16)
+            for i in range(SHARD_MB // 8)
+        }
+        save_file(tensors, str(folder / f"model-{shard + 1:05d}-of-{WEIGHT_SHARDS:05d}.safetensors"))
+    return sorted(str(p.name) for p in folder.glob("*.safetensors"))
+
+
+def read_weights(kind, folder, names, concurrency=16):
+    env = {**os.environ, "RUNAI_STREAMER_CONCURRENCY": str(concurrency), "RUNAI_STREAMER_LOG_LEVEL": "WARNING"}
+    proc = subprocess.run(
+        [sys.executable, "-c", READER, kind, *[str(folder / n) for n in names]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    seconds, size = proc.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(size)
+
+
+class ThrottledMount:
+    """benchmarks/_throttled_fs.py on a fresh mount point (a new mount: an empty page cache)."""
+
+    def __init__(self, source, base, latency_ms, mb_per_s):
+        self.source, self.base, self.latency_ms, self.mb_per_s = source, base, latency_ms, mb_per_s
+        self.proc = None
+        self.mount = None
+
+    def __enter__(self):
+        self.mount = Path(tempfile.mkdtemp(prefix="mnt-", dir=self.base))
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            [
+                sys.executable,
+                str(THROTTLED_FS),
+                str(self.source),
+                str(self.mount),
+                "--latency-ms",
+                str(self.latency_ms),
+                "--mb-per-s",
+                str(self.mb_per_s),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: any(self.mount.iterdir()) or self.proc.poll() is not None, 30, "the FUSE mount")
+        if self.proc.poll() is not None:
+            raise SystemExit("the throttled FUSE mount did not start (needs /dev/fuse, fuse3 and mfusepy)")
+        return self.mount
+
+    def __exit__(self, *exc):
+        subprocess.run(["fusermount3", "-u", str(self.mount)], check=False, capture_output=True)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def weights(base, rounds, latency_ms, mb_per_s):
+    folder = base / "weights"
+    names = write_shards(folder)
+    size = sum((folder / n).stat().st_size for n in names)
+    log(f"weights: {len(names)} shards, {size / 1e6:.0f} MB; {rounds} round(s)")
+    kinds = ("default", "streamer", "streamer_direct")
+    samples = {f"{k}_{where}": [] for k in kinds for where in ("local", "throttled")}
+    for i in range(rounds):
+        for kind in kinds:
+            took, read = read_weights(kind, folder, names)
+            assert read >= size * 0.99, (read, size)
+            samples[f"{kind}_local"].append(took)
+            with ThrottledMount(folder, base, latency_ms, mb_per_s) as mount:
+                took, read = read_weights(kind, mount, names)
+            samples[f"{kind}_throttled"].append(took)
+            log(f"  round {i + 1} {kind}: local {samples[f'{kind}_local'][-1]:.2f} s, throttled {took:.2f} s")
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    return {
+        "bytes": size,
+        "shards": len(names),
+        "latency_ms": latency_ms,
+        "connection_mb_per_s": mb_per_s,
+        "samples_s": samples,
+        "ratio_streamer_default_throttled": med["streamer_throttled"] / med["default_throttled"],
+        "ratio_streamer_default_local": med["streamer_local"] / med["default_local"],
+        "ratio_streamer_direct_default_throttled": med["streamer_direct_throttled"] / med["default_throttled"],
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--cold-start", action="store_true")
     parser.add_argument("--upload", action="store_true")
     parser.add_argument("--redeploy", action="store_true")
+    parser.add_argument("--weights", action="store_true")
+    parser.add_argument("--storage-latency-ms", type=float, default=5.0, help="--weights: per read request")
+    parser.add_argument("--connection-mb-per-s", type=float, default=50.0, help="--weights: per read request")
     parser.add_argument("--rounds", type=int, default=3, help="cold starts of each kind (default 3)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every ARM and Files request")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
-    parts = [p for p in ("cold_start", "upload", "redeploy") if getattr(args, p)] or [
+    parts = [p for p in ("cold_start", "upload", "redeploy", "weights") if getattr(args, p)] or [
         "cold_start",
         "upload",
         "redeploy",
+        "weights",
     ]
     results = {"latency_ms": args.latency_ms}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         base = Path(tmp)
-        wheel = current_wheel(base / "wheel")
+        if "weights" in parts:
+            results["weights"] = weights(base, args.rounds, args.storage_latency_ms, args.connection_mb_per_s)
+        wheel = current_wheel(base / "wheel") if set(parts) - {"weights"} else None
         if "cold_start" in parts:
             results["cold_start"] = cold_start(base, wheel, args.rounds)
         if "upload" in parts or "redeploy" in parts:
@@ -299,6 +446,21 @@ def main():
 
 
 def report(results):
+    w = results.get("weights")
+    if w:
+        for kind in ("default", "streamer", "streamer_direct"):
+            local, throttled = w["samples_s"][f"{kind}_local"], w["samples_s"][f"{kind}_throttled"]
+            print(
+                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: local median "
+                f"{statistics.median(local):.2f} s, throttled ({w['latency_ms']:g} ms + {w['connection_mb_per_s']:g} "
+                f"MB/s per request) median {statistics.median(throttled):.2f} s "
+                f"({w['bytes'] / 1e6 / statistics.median(throttled):.0f} MB/s)"
+            )
+        print(
+            f"weights streamer/default: throttled {w['ratio_streamer_default_throttled']:.2f}, "
+            f"local {w['ratio_streamer_default_local']:.2f}; the streamer's own iterator/default, throttled "
+            f"{w['ratio_streamer_direct_default_throttled']:.2f}"
+        )
     cold = results.get("cold_start")
     if cold:
         for kind, samples in cold["samples_s"].items():

@@ -12,6 +12,7 @@ every request goes to the adapter. Prints output tokens/s at each concurrency, t
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -141,6 +142,21 @@ def hf_server(port, model_dir, adapter_dir):
     Server(("127.0.0.1", port), Handler).serve_forever()
 
 
+# Student's t, two-sided 95 %, by degrees of freedom (1-10; 2.0 beyond, a slight over-estimate).
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
+def paired_ratio_ci(a, b):
+    """(geometric mean of a_i/b_i, low, high of its 95 % confidence interval), rounded; the
+    interval is None with a single round."""
+    logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return round(math.exp(mean), 3), None, None
+    half = _T95.get(len(logs) - 1, 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return round(math.exp(mean), 3), round(math.exp(mean - half), 3), round(math.exp(mean + half), 3)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
@@ -154,8 +170,9 @@ def main():
     ap.add_argument(
         "--rounds",
         type=int,
-        default=2,
-        help="start (b) and (a) this many times, alternating; report the median tokens/s and the fastest start of each",
+        default=6,
+        help="start (b) and (a) this many times, alternating; report the median tokens/s, the fastest start "
+        "of each, and a/b's 95 %% confidence interval from the paired rounds",
     )
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--hf-server", nargs=3, metavar=("PORT", "MODEL", "ADAPTER"), help=argparse.SUPPRESS)
@@ -239,6 +256,10 @@ def main():
 
     tps = results["tokens_per_s"]
     results["a/b"] = {c: round(tps["a"][c] / tps["b"][c], 3) for c in levels}
+    # Round i starts (b) then (a) back to back: the pair shares the machine's state of the moment,
+    # so the paired ratio a_i/b_i cancels most of the shared cores' drift; the interval is
+    # Student's t on the log ratios (the ratio's geometric mean and its 95 % confidence interval).
+    results["a/b_ci95"] = {c: paired_ratio_ci(samples["a"][c], samples["b"][c]) for c in levels}
     results["a/c"] = {c: round(tps["a"][c] / tps["c"][c], 2) for c in levels}
     results["ready_a_minus_b_s"] = round(results["ready_s"]["a"] - results["ready_s"]["b"], 2)
     print()
@@ -246,6 +267,12 @@ def main():
     print("|---|---|---|---|---|---|")
     for c in levels:
         print(f"| {c} | {tps['a'][c]} | {tps['b'][c]} | {tps['c'][c]} | {results['a/b'][c]} | {results['a/c'][c]} |")
+    print()
+    print("| concurrency | a/b, geometric mean of the paired rounds | 95 % confidence interval |")
+    print("|---|---|---|")
+    for c in levels:
+        mean, low, high = results["a/b_ci95"][c]
+        print(f"| {c} | {mean} | {low} - {high} |")
     print(f"\n{args.rounds} round(s); load average at the end: {os.getloadavg()}")
     print(
         f"time to ready: launcher {results['ready_s']['a']} s, plain vLLM "

@@ -80,8 +80,30 @@ VLLM_QUANTIZATION_METHODS = (
 DEPRECATED_QUANTIZATION_METHODS = ("fbgemm_fp8", "fp_quant")
 
 
-def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
-    """Return {tensor name: {"dtype", "shape", ...}} from a .safetensors file's header."""
+# Bytes per element of each safetensors dtype (the safetensors format's Dtype); a dtype not here
+# (a packed sub-byte float) is only checked for where its data lies, not for its size.
+SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+    "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+# (unsigned view, exponent mask) of each float dtype: a value whose exponent bits are all set is
+# infinite or NaN (for F8_E4M3, which has no infinity, only S.1111.111 is NaN).
+_NON_FINITE_BITS = {
+    "F64": ("<u8", 0x7FF0000000000000),
+    "F32": ("<u4", 0x7F800000),
+    "F16": ("<u2", 0x7C00),
+    "BF16": ("<u2", 0x7F80),
+    "F8_E5M2": ("u1", 0x7C),
+    "F8_E4M3": ("u1", 0x7F),
+}
+
+
+def _safetensors_layout(path: str) -> tuple[dict[str, dict[str, Any]], int]:
+    """(header as written, offset of the data) of a .safetensors file, with the header's
+    data_offsets checked to cover the data exactly: one tensor after the other from the first
+    byte to the last, each as long as its dtype and shape say. A file cut short by an upload in
+    progress, or with bytes no tensor owns, is refused here (safetensors itself refuses it only
+    when vLLM loads it, inside the engine)."""
     try:
         with open(path, "rb") as f:
             raw = f.read(8)
@@ -99,6 +121,7 @@ def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
     if not isinstance(header, dict):
         raise LaunchError(f"{path} is not a readable safetensors file (header is not an object)")
     header.pop("__metadata__", None)
+    spans = []
     for name, meta in header.items():
         if not isinstance(meta, dict):
             raise LaunchError(
@@ -106,7 +129,84 @@ def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
                 f"described by {v.shown(meta)}, not an object"
             )
         meta["shape"] = v.shape(meta.get("shape"), f"{path}: tensor {name!r}")
-    return header
+        spans.append((_data_span(path, name, meta), name))
+    _check_coverage(path, sorted(spans), size - 8 - length)
+    return header, 8 + length
+
+
+def _data_span(path: str, name: str, meta: dict[str, Any]) -> tuple[int, int]:
+    offsets = meta.get("data_offsets")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
+        raise LaunchError(
+            f"{path} is not a readable safetensors file: tensor {name!r} has data_offsets "
+            f"{v.shown(offsets)}, not [begin, end]"
+        )
+    width = SAFETENSORS_DTYPE_BYTES.get(str(meta.get("dtype")))
+    if width is not None:
+        count = 1
+        for d in meta["shape"]:
+            count *= d
+        if count * width != offsets[1] - offsets[0]:
+            raise LaunchError(
+                f"{path} is not a readable safetensors file: tensor {name!r} ({meta.get('dtype')} "
+                f"{meta['shape']}) needs {count * width} bytes but its data_offsets span {offsets[1] - offsets[0]}"
+            )
+    return offsets[0], offsets[1]
+
+
+def _check_coverage(path: str, spans: list[tuple[tuple[int, int], str]], data_size: int) -> None:
+    at = 0
+    for (begin, end), name in spans:
+        if begin != at:
+            what = "overlaps the tensor before it" if begin < at else f"leaves bytes {at}-{begin} unowned"
+            raise LaunchError(f"{path} is not a readable safetensors file: tensor {name!r} {what}")
+        at = end
+    if at != data_size:
+        if at > data_size:
+            raise LaunchError(
+                f"{path} is cut short: its header places tensors up to byte {at} of the data but the "
+                f"file holds {data_size} (an upload in progress or interrupted); upload it again"
+            )
+        raise LaunchError(f"{path} is not a readable safetensors file: {data_size - at} bytes after the last tensor")
+
+
+def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
+    """Return {tensor name: {"dtype", "shape", ...}} from a .safetensors file's header, once the
+    header is known to describe the whole file (_safetensors_layout)."""
+    return _safetensors_layout(path)[0]
+
+
+def check_finite_safetensors(path: str) -> None:
+    """Refuse a .safetensors file holding an infinite or NaN float (what a diverged training run
+    saves): one such adapter in a batch would spoil other requests' answers. Reads the data
+    (adapters are small); only the exponent bits are looked at."""
+    import numpy as np  # vLLM's image has it; only adapters' data are read with it
+
+    header, start = _safetensors_layout(path)
+    try:
+        with open(path, "rb") as f:
+            for name, meta in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+                bits = _NON_FINITE_BITS.get(str(meta.get("dtype")))
+                if bits is None:
+                    continue
+                begin, end = meta["data_offsets"]
+                f.seek(start + begin)
+                data = f.read(end - begin)
+                if len(data) != end - begin:
+                    raise LaunchError(f"{path} is cut short (it changed while it was read); upload it again")
+                values = np.frombuffer(data, dtype=bits[0])
+                if np.any((values & np.array(bits[1], dtype=bits[0])) == bits[1]):
+                    raise LaunchError(
+                        f"{path}: tensor {name!r} holds infinite or NaN values (a diverged training "
+                        f"run saves such weights); train again, or serve an earlier checkpoint"
+                    )
+    except OSError as e:
+        raise LaunchError(f"cannot read {path}: {e.strerror}") from None
 
 
 def smallest_max_lora_rank(rank: int) -> int:
@@ -306,12 +406,17 @@ def inspect_model(path: str) -> ModelInfo:
     if not os.path.isfile(config_file):
         raise LaunchError(f"model folder {path} has no config.json (not a Hugging Face model folder)")
     config = _read_json(config_file, "model config")
-    where = f"model config {config_file}"
+    return model_info(path, config, _model_weight_headers(path), f"model config {config_file}")
+
+
+def model_info(path: str, config: dict, headers: Mapping[str, Any], where: str) -> ModelInfo:
+    """The base model's ModelInfo from its config.json and safetensors headers, wherever they were
+    read (a local folder; `az aitk inference deploy` reads them from the share), with the same
+    checks as at start."""
     c = _text_config(config)
     dims = model_dimensions(config, where)
     check_quantization(config, where)
     shapes = config_shapes(config, where)
-    headers = _model_weight_headers(path)
     if c is config:
         check_config_against_weights(config, dims, headers, where)
     hshapes, others = header_shapes(headers)
@@ -364,10 +469,12 @@ class AdapterInfo:
     modules: list  # LoRA target module suffixes found in the weights, sorted
     weights_file: str
     warnings: list = field(default_factory=list)
+    source: str = ""  # the folder it was read from, when `path` is a snapshot of it (snapshot.py)
 
 
 def _adapter_tensor_shapes(weights_file: str) -> dict[str, list[int]]:
     if weights_file.endswith(".safetensors"):
+        check_finite_safetensors(weights_file)
         return {k: meta["shape"] for k, meta in read_safetensors_header(weights_file).items()}
     try:  # legacy peft format: a pickle of tensors (small); needs torch, which vLLM has
         import torch
@@ -385,6 +492,12 @@ def _adapter_tensor_shapes(weights_file: str) -> dict[str, list[int]]:
         raise LaunchError(
             f"cannot read adapter weights {weights_file}: it holds {type(state).__name__}, not a state dict of tensors"
         )
+    for k, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise LaunchError(
+                f"{weights_file}: tensor {str(k)!r} holds infinite or NaN values (a diverged training "
+                f"run saves such weights); train again, or serve an earlier checkpoint"
+            )
     return {str(k): [int(d) for d in t.shape] for k, t in state.items() if hasattr(t, "shape")}
 
 
@@ -448,7 +561,9 @@ def _same_base(declared: str | None, model_path: str | None, served_name: str | 
     return tail in names or declared in names
 
 
-def _check_fits_model(where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo) -> None:
+def _check_fits_model(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+    where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo
+) -> None:
     """Refuse a LoRA tensor that does not fit the base model: a layer it lacks, a module that is
     not a linear layer of it, or a shape none of that module's weights has."""
     suffix = module.rsplit(".", 1)[-1]

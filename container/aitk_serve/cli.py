@@ -5,25 +5,42 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus
-from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_adapter, inspect_model
-from .discovery import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, mount_root, resolve
-from .layout import MOUNT_ENV
+from . import LaunchError, __version__, fit, gpus, snapshot, startup_timeline, vllm_start, weights_loader
+from .adapter_spec import name_problem
+from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
+from .discovery import Sources, mount_root, resolve
+from .env_names import (
+    ADAPTERS_ENV,
+    CONFIG_ENV,
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_SECONDARY_API_KEY_ENV,
+    HOST_ENV,
+    MODEL_ENV,
+    MOUNT_ENV,
+    PORT_ENV,
+)
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
-from .vllm_args import build, count_gpus, flag_value, redact_args, redact_env, take_api_keys
+from .vllm_args import (
+    AUTO_MAX_MODEL_LEN,
+    CPU_KVCACHE_ENV,
+    CPU_KVCACHE_GIB,
+    KV_CACHE_BYTES_FLAG,
+    MAX_MODEL_LEN_FLAG,
+    build,
+    count_gpus,
+    flag_value,
+    redact_args,
+    redact_env,
+    take_api_keys,
+)
 
 PROG = "aitk_serve"
-DEFAULT_API_KEY_ENV = "AITK_API_KEY"
-# The second key (the container app secret api-key-secondary): both work, so a key can be rotated
-# while clients move to the other one.
-DEFAULT_SECONDARY_API_KEY_ENV = "AITK_API_KEY_SECONDARY"
-PORT_ENV = "AITK_PORT"
 DEFAULT_PORT = 8000
-HOST_ENV = "AITK_HOST"
 DEFAULT_HOST = "0.0.0.0"  # the container's ingress reaches it from outside the container
 _Number = TypeVar("_Number", int, float)
 
@@ -123,6 +140,59 @@ def _number(vllm_args: Sequence[str], flag: str, kind: Callable[[str], _Number])
         raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
 
 
+# vLLM's human-readable integers (vllm/utils/argparse_utils.py, human_readable_int): k/m/g are
+# powers of 1,000, K/M/G powers of 1,024.
+_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _tokens(vllm_args: Sequence[str], flag: str) -> int | None:
+    """A human-readable integer flag after --, as vLLM reads it (None when absent or "auto")."""
+    value = flag_value(vllm_args, flag)
+    if value is None or value.strip().lower() in (AUTO_MAX_MODEL_LEN, "-1"):
+        return None
+    text = value.strip()
+    scale = _SUFFIXES.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        parsed = float(number) * scale if "." in number else int(number) * scale
+    except ValueError:
+        raise LaunchError(f"{flag} {value!r} after -- is not a number") from None
+    if parsed < 1 or parsed != int(parsed):
+        raise LaunchError(f"{flag} {value!r} after -- is not a positive whole number")
+    return int(parsed)
+
+
+def cpu_kv_space(vllm_args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
+    """(bytes, where from) of the CPU KV cache: VLLM_CPU_KVCACHE_SPACE (GiB, it wins in vLLM),
+    else --kv-cache-memory-bytes, else the launcher's default (vllm_args.CPU_KVCACHE_GIB)."""
+    space = env.get(CPU_KVCACHE_ENV, "").strip()
+    if space:
+        if not space.isdigit():
+            raise LaunchError(f"{CPU_KVCACHE_ENV}={space!r} is not a whole number of GiB")
+        return int(space) * gpus.GIB, f"{CPU_KVCACHE_ENV}={space}"
+    given = _tokens(vllm_args, KV_CACHE_BYTES_FLAG)
+    if given is not None:
+        return given, f"{KV_CACHE_BYTES_FLAG} {given:,}"
+    return int(CPU_KVCACHE_GIB) * gpus.GIB, f"the launcher's {CPU_KVCACHE_ENV}={CPU_KVCACHE_GIB}"
+
+
+def cpu_expectation(model: ModelInfo | None, vllm_args: list[str], env: Mapping[str, str]) -> str:
+    """The context to expect on CPU ("" for a model that is not a local folder); LaunchError when
+    not even a useful context fits the KV space, before vLLM starts."""
+    if model is None:
+        return ""
+    space, where = cpu_kv_space(vllm_args, env)
+    dtype = flag_value(vllm_args, "--dtype")
+    problem = fit.cpu_refusal(model.config, space, dtype, where)
+    if problem:
+        raise LaunchError(f"{os.path.basename(os.path.normpath(model.path))}: {problem}")
+    low, high = fit.cpu_context(model.config, space, dtype)
+    limit = fit.model_max_len(model.config)
+    if low >= limit:
+        return f"the model's whole {limit:,} tokens"
+    return f"{low:,} tokens" if low == high else f"{low:,}-{high:,} tokens"
+
+
 def fit_model(
     model: ModelInfo | None, infos: list[AdapterInfo], gpu: gpus.GpuSpec | None, vllm_args: list[str]
 ) -> fit.FitPlan | None:
@@ -137,7 +207,7 @@ def fit_model(
         headers,
         gpu,
         adapters,
-        _number(vllm_args, "--max-model-len", int),
+        _tokens(vllm_args, MAX_MODEL_LEN_FLAG),
         user_dtype=flag_value(vllm_args, "--dtype"),
         gpu_memory_utilization=_number(vllm_args, "--gpu-memory-utilization", float),
         max_loras=_number(vllm_args, "--max-loras", int),
@@ -190,17 +260,20 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     own, extra = split_argv(list(argv))
     args = parser().parse_args(own)
     src = resolve(args, env)
+    if not src.served_model_name.isprintable():
+        raise LaunchError(
+            f"served model name {src.served_model_name!r} holds control or non-printing characters "
+            f"(clients would print them raw); pass --served-model-name with a plain name"
+        )
     model = inspect_model(src.model) if src.model_is_local else None
     check_unique_names(src.adapters, base_name=src.served_model_name)
-    infos = [
-        inspect_adapter(name, path, model, model_ref=src.model, served_name=src.served_model_name)
-        for name, path in src.adapters
-    ]
+    snapshots = None if args.check else snapshot.make_root()
+    infos, left_out = check_adapters(src, model, snapshots)
     api_key = env.get(args.api_key_env) or None
     secondary_api_key = env.get(args.secondary_api_key_env) or None
     if api_key is None:  # one key is the primary, whichever variable holds it
         api_key, secondary_api_key = secondary_api_key, None
-    notes = list(src.warnings)
+    notes = list(src.warnings) + left_out
     if src.config_path:
         notes.append(f"settings from {src.config_path}")
     if not src.model_is_local:
@@ -224,8 +297,13 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
             "vLLM picks dtype and context itself"
         )
     fitted = fit_model(model, infos, gpu, extra_args)
+    expected = fitted.expected_text() if fitted else ""
     if fitted:
         notes += [*fit.decision_lines(fitted), *fitted.notes]
+    elif not gpu_count:
+        expected = cpu_expectation(model, extra_args, env)
+        if expected and _tokens(extra_args, MAX_MODEL_LEN_FLAG) is None:
+            notes.append(f"--max-model-len auto: vLLM fixes the context at start; expected {expected} on CPU")
     command, updates, more = build(
         model=src.model,
         served_name=src.served_model_name,
@@ -242,6 +320,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         fit=fitted,
     )
     notes += more
+    command = with_weights_loader(command, src, model, extra_args, env, notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
     updates[SETTINGS_ENV] = Settings(
@@ -250,6 +329,8 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         model=src.model,
         model_is_local=src.model_is_local,
         max_lora_rank=cast(int, _number(command, "--max-lora-rank", int)),  # build() always sets it
+        snapshot_root=snapshots or "",
+        start_adapters={a.name: a.source for a in infos if a.source and a.source != a.path},
     ).to_env()
     return {
         "command": command,
@@ -257,12 +338,79 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         "cwd": mount if os.path.isdir(mount) else os.getcwd(),
         "model": src.model,
         "served_model_name": src.served_model_name,
-        "adapters": [{"name": a.name, "path": a.path, "rank": a.rank, "modules": a.modules} for a in infos],
+        "adapters": [
+            {"name": a.name, "path": a.source or a.path, "loads": a.path, "rank": a.rank, "modules": a.modules}
+            for a in infos
+        ],
         "adapters_from": src.adapters_from,
         "notes": notes,
         "fit": fitted.as_dict() if fitted else None,
+        "user_max_model_len": _tokens(extra_args, MAX_MODEL_LEN_FLAG),
+        "expected_context": expected,
         "check": args.check,
     }
+
+
+def with_weights_loader(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+    command: list[str],
+    src: Any,
+    model: ModelInfo | None,
+    extra_args: list[str],
+    env: Mapping[str, str],
+    notes: list[str],
+) -> list[str]:
+    """vLLM's command with the weights loader the launcher chose (weights_loader.py), noted in one line."""
+    choice = weights_loader.choose(src.model, src.model_is_local, model.config if model else None, extra_args, env)
+    notes.append(choice.note)
+    # The user's own arguments stay last, in order, as build() left them (argparse: the last wins).
+    tail = len(extra_args) if extra_args and command[-len(extra_args) :] == list(extra_args) else 0
+    return [*command[: len(command) - tail], *choice.args, *command[len(command) - tail :]]
+
+
+# Where adapters named on the command line come from; any other source (serve.json, discovery)
+# is the share's content, which must never keep the base model and the other adapters from serving.
+EXPLICIT_ADAPTER_SOURCES = ("--adapter", ADAPTERS_ENV)
+
+
+def check_adapters(src: Sources, model: ModelInfo | None, snapshots: str | None) -> tuple[list[AdapterInfo], list[str]]:
+    """(the adapters to serve, one line per adapter left out). Each is checked on a verified
+    snapshot (snapshot.py; none with --check). An adapter from the share that fails a check is
+    left out with one line naming it and the reason, and the rest serves; one named with
+    --adapter or $AITK_ADAPTERS is refused (LaunchError), as the person starting it is there
+    to fix it."""
+    infos, left_out = [], []
+    for name, path in src.adapters:
+        try:
+            problem = name_problem(name)
+            if problem is not None:
+                raise LaunchError(f"{problem} ({path})")
+            infos.append(
+                snapshot.checked(
+                    name, path, snapshots, model=model, model_ref=src.model, served_name=src.served_model_name
+                )
+            )
+        except LaunchError as e:
+            if src.adapters_from in EXPLICIT_ADAPTER_SOURCES:
+                raise
+            left_out.append(f"adapter {name!r} is left out (the base model and the other adapters serve): {e}")
+    return infos, left_out
+
+
+def check_for_deploy(
+    adapters: Mapping[str, str], model: ModelInfo | None, model_ref: str | None, served_name: str | None
+) -> list[AdapterInfo]:
+    """The launcher's start-up checks on adapter folders about to be uploaded, against the base
+    model they will be served on (None when it is not known): what `az aitk inference deploy`
+    runs before uploading anything, so an adapter the server would leave out is refused at the
+    desk instead. Raises LaunchError naming the first adapter that fails and why."""
+    check_unique_names(adapters.items(), base_name=served_name)
+    infos = []
+    for name, path in adapters.items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise LaunchError(problem)
+        infos.append(snapshot.checked(name, path, None, model=model, model_ref=model_ref, served_name=served_name))
+    return infos
 
 
 def public(p: dict[str, Any]) -> dict[str, Any]:
@@ -273,13 +421,27 @@ def public(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def start_marks(p: dict[str, Any], started_at: float) -> dict[str, str]:
+    """The launcher's own phase lines (docs/serving.md, "Every start measured") and what the
+    server's processes need to write theirs: the start time and what the weights mark reports."""
+    startup_timeline.launcher_mark(
+        startup_timeline.LAUNCHER_STARTED, started_at, f"{PROG} {__version__}, pid {os.getpid()}", when=started_at
+    )
+    startup_timeline.launcher_mark(startup_timeline.PLANNED, started_at, f"{len(p['adapters'])} adapter(s)")
+    weights = startup_timeline.weights_info(p["command"], p["model"])
+    return {startup_timeline.STARTED_AT_ENV: repr(started_at), startup_timeline.WEIGHTS_ENV: json.dumps(weights)}
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
-    execve: Callable[[str, list[str], dict[str, str]], object] = os.execve,
+    execve: Callable[[str, list[str], dict[str, str]], object] | None = None,
 ) -> int:
+    """Check, then serve: exec the supervisor (vllm_start), which runs vLLM as its child, reads back
+    the context it chose and restarts it once for memory; `execve` replaces that start (tests)."""
     env = dict(os.environ if env is None else env)
     argv = sys.argv[1:] if argv is None else argv
+    started_at = time.time()
     try:
         p = plan(argv, env)
     except LaunchError as e:
@@ -297,15 +459,23 @@ def main(
         return 0
     log(f"base model {p['served_model_name']!r} from {p['model']}")
     for a in p["adapters"]:
-        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}")
+        copy = f" (checked copy {a['loads']})" if a["loads"] != a["path"] else ""
+        log(f"adapter {a['name']!r} rank {a['rank']} on {', '.join(a['modules'])} from {a['path']}{copy}")
     if not p["adapters"]:
         log(f"no adapters ({p['adapters_from']}); they can be loaded at runtime")
     for note in p["notes"]:
         log(note)
-    log("exec " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
+    log("start " + json.dumps(redact_args(p["command"])) + f" (cwd {p['cwd']})")
     env.update(p["env"])
+    env.update(start_marks(p, started_at))
     os.chdir(p["cwd"])
     sys.stdout.flush()
     sys.stderr.flush()
-    execve(p["command"][0], p["command"], env)  # the server replaces this process
-    return 0  # only reached with a fake execve (tests)
+    if execve is not None:
+        execve(p["command"][0], p["command"], env)
+        return 0
+    supervisor, env[vllm_start.START_ENV] = vllm_start.exec_args(
+        p["command"], p["user_max_model_len"], p["expected_context"]
+    )
+    os.execve(supervisor[0], supervisor, env)  # the supervisor replaces this process and its argv
+    return 0  # not reached

@@ -2,11 +2,14 @@
 visible: `python -m aitk_serve.cpu_server ARGS` = `python -m aitk_serve.api_server ARGS` (vLLM's
 server with the API keys from the environment) after `patch()`.
 
-The bug (vllm/lora/ops/torch_ops/lora_ops.py): `bgmv_shrink` picks each row's LoRA A with
-`lora_a_weights[lora_indices]`, where index -1 means "no adapter"; Python indexing turns -1 into
-the last slot, so base-model rows decoded in one batch with adapter rows get the last slot's
-adapter. The fix zeroes the shrink output of rows with index -1, so the expand that follows adds
-nothing to them. The GPU kernels (Triton) already skip -1; this module is never used there.
+The bug (vllm/lora/ops/torch_ops/lora_ops.py): `bgmv_shrink` and `bgmv_expand(_slice)` pick each
+row's LoRA weights with `weights[lora_indices]`, where index -1 means "no adapter"; Python indexing
+turns -1 into the last slot, so base-model rows decoded in one batch with adapter rows get the last
+slot's adapter. Zeroing the shrink's rows is not enough: the expand then adds 0 x B, which is NaN
+when the last slot holds NaN or infinite weights. The fix selects, for rows with index -1, a zero
+contribution in both ops (torch.where, which never multiplies), so those rows are left exactly as
+the base model computed them whatever the slots hold. The GPU kernels (Triton) already skip -1;
+this module is never used there.
 
 The patch runs at import, so it holds in vLLM's engine-core and worker processes whether
 multiprocessing forks (they inherit the patched modules) or spawns (they re-import the main
@@ -16,51 +19,119 @@ module as `__mp_main__`: it must stay this module, hence `alter_sys=False` below
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from aitk_serve import startup_timeline
+
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor
 
 
-def fixed_bgmv_shrink(original: Callable[..., None]) -> Callable[..., None]:
-    def bgmv_shrink(
-        inputs: "Tensor",
-        lora_a_weights: "Tensor",
-        output_tensor: "Tensor",
-        lora_indices_tensor: "Tensor",
-        scaling: float = 1.0,
-    ) -> None:
-        original(inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling)
-        no_lora = lora_indices_tensor < 0
-        if bool(no_lora.any()):
-            rows = output_tensor[: no_lora.shape[0]]
-            rows.masked_fill_(no_lora.view(-1, *([1] * (rows.dim() - 1))), 0)
+def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
+    """`outputs` (one row per index) with the rows of index -1 (no adapter) replaced by zeros."""
+    import torch
 
-    # Marks on the function object: installed once, and the original kept for the test.
-    bgmv_shrink.aitk_fixed = True  # type: ignore[attr-defined]
-    bgmv_shrink.original = original  # type: ignore[attr-defined]
-    return bgmv_shrink
+    no_lora = lora_indices < 0
+    if not bool(no_lora.any()):
+        return outputs
+    rows = min(no_lora.shape[0], outputs.shape[0])
+    mask = no_lora[:rows].view(-1, *([1] * (outputs.dim() - 1)))
+    kept = torch.where(mask, torch.zeros((), dtype=outputs.dtype), outputs[:rows])
+    return kept if rows == outputs.shape[0] else torch.cat([kept, outputs[rows:]])
+
+
+def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "torch.dtype") -> "Tensor":
+    """Each row's product with its slot's LoRA matrix, zero for rows without an adapter."""
+    import torch
+
+    selected = weights[lora_indices].to(dtype=dtype)
+    if selected.dim() == 4:
+        selected = selected.squeeze(dim=1)
+    outputs = torch.einsum("bi, boi -> bo", inputs.to(dtype=dtype), selected)
+    return _without_unadapted_rows(outputs, lora_indices)
+
+
+def bgmv_shrink(
+    inputs: "Tensor",
+    lora_a_weights: "Tensor",
+    output_tensor: "Tensor",
+    lora_indices_tensor: "Tensor",
+    scaling: float = 1.0,
+) -> None:
+    outputs = _contributions(inputs, lora_a_weights, lora_indices_tensor, output_tensor.dtype)
+    output_tensor[:, : outputs.shape[1]] = scaling * outputs
+
+
+def bgmv_expand(
+    inputs: "Tensor",
+    lora_b_weights: "Tensor",
+    output_tensor: "Tensor",
+    lora_indices_tensor: "Tensor",
+    add_inputs: bool = True,
+) -> None:
+    outputs = _contributions(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
+    # vLLM's op: one row of outputs may serve every row; the adapter and the model may pad differently.
+    limit = 1 if outputs.shape[0] == 1 and output_tensor.shape[0] != 1 else output_tensor.shape[0]
+    common = min(outputs.shape[1], output_tensor.shape[1])
+    if add_inputs:
+        output_tensor[:, :common] += outputs[:limit, :common]
+    else:
+        output_tensor[:, :common] = outputs[:limit, :common]
+
+
+def bgmv_expand_slice(  # pylint: disable=too-many-positional-arguments  # vLLM's punica op, called positionally
+    inputs: "Tensor",
+    lora_b_weights: "Tensor",
+    output_tensor: "Tensor",
+    lora_indices_tensor: "Tensor",
+    slice_offset: int,
+    slice_size: int,
+    add_inputs: bool = True,
+) -> None:
+    outputs = _contributions(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
+    if add_inputs:
+        output_tensor[:, slice_offset : slice_offset + slice_size] += outputs
+    else:
+        output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
+
+
+FIXED_OPS: dict[str, Callable[..., None]] = {
+    "bgmv_shrink": bgmv_shrink,
+    "bgmv_expand": bgmv_expand,
+    "bgmv_expand_slice": bgmv_expand_slice,
+}
 
 
 def patch() -> None:
-    """Install the fix in every module that bound vLLM's CPU bgmv_shrink. Idempotent."""
+    """Install the fixed ops in every module that bound vLLM's CPU ops (the sgmv_* prefill ops
+    look the bgmv_* ones up in lora_ops; the CPU wrapper imported them by name). Idempotent."""
+    from vllm.lora.ops import torch_ops
     from vllm.lora.ops.torch_ops import lora_ops
 
-    if getattr(lora_ops.bgmv_shrink, "aitk_fixed", False):
-        return
-    fixed = fixed_bgmv_shrink(lora_ops.bgmv_shrink)
-    lora_ops.bgmv_shrink = fixed  # sgmv_shrink (prefill) looks it up here
-    from vllm.lora.ops import torch_ops
-
-    torch_ops.bgmv_shrink = fixed
+    modules = [lora_ops, torch_ops]
     try:
         from vllm.lora.punica_wrapper import punica_cpu
-    except ImportError:  # a build without the CPU wrapper has nothing to fix
-        return
-    punica_cpu.bgmv_shrink = fixed  # the decode path calls it by this name
+    except ImportError:  # a build without the CPU wrapper
+        pass
+    else:
+        modules.append(punica_cpu)
+    for module in modules:
+        for name, fixed in FIXED_OPS.items():
+            current = getattr(module, name, None)
+            if current is not None and current is not fixed:
+                ORIGINAL_OPS.setdefault(name, current)
+                setattr(module, name, fixed)
+
+
+# vLLM's own ops, as found before patch() (the tests compare against them).
+ORIGINAL_OPS: dict[str, Callable[..., None]] = {}
 
 
 patch()
+# One console line per start-up phase, in the server's process and in vLLM's spawned engine and
+# worker processes (they import this module as __mp_main__).
+startup_timeline.install()
 
 if __name__ == "__main__":
-    from aitk_serve import api_server
+    from aitk_serve import api_server  # pylint: disable=ungrouped-imports  # only to run the server
 
     api_server.run()

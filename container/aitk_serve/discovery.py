@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from . import LaunchError, adapter_spec, serve_config
 from . import validate as v
+from .env_names import ADAPTERS_ENV, CONFIG_ENV, MODEL_ENV, MOUNT_ENV
 from .layout import (
     ADAPTER_CONFIG_FILE,
     ADAPTERS_DIR,
@@ -21,14 +22,10 @@ from .layout import (
     FINETUNED_MODELS_DIR,
     FINETUNING_CONFIG_FILE,
     MODEL_CACHE_DIR,
-    MOUNT_ENV,
     MOUNT_PATH,
     SERVE_CONFIG_FILE,
 )
 
-CONFIG_ENV = "AITK_CONFIG"
-MODEL_ENV = "AITK_MODEL"
-ADAPTERS_ENV = "AITK_ADAPTERS"
 _MAX_DEPTH = 6  # how deep discovery looks under model-cache/ and models/
 # The folders Hugging Face's Trainer saves intermediate checkpoints in (PREFIX_CHECKPOINT_DIR
 # "checkpoint" + "-<step>", transformers/trainer_utils.py); each holds a whole peft adapter.
@@ -61,12 +58,10 @@ def _pairs_no_dupes(path: str) -> Callable[[list[tuple[str, Any]]], dict[str, An
     return hook
 
 
-def load_serve_config(path: str, required: bool) -> ServeConfig:
-    """Read serve.json. `required`: the user named the file (a missing file is an error)."""
-    if not os.path.isfile(path):
-        if required:
-            raise LaunchError(f"config file {path} does not exist")
-        return ServeConfig()
+def read_serve_object(path: str) -> dict[str, Any]:
+    """serve.json's JSON object, refused as the launcher refuses it at start: the one reader of
+    the file (load_serve_config here; the extension's deploy and provision through
+    azext_aitk/core/deploy/serve_file.py)."""
     data = v.load_json(path, "config file", object_pairs_hook=_pairs_no_dupes(path))
     unknown = sorted(set(data) - set(serve_config.KEYS))
     if unknown:
@@ -79,19 +74,29 @@ def load_serve_config(path: str, required: bool) -> ServeConfig:
             isinstance(k, str) and isinstance(v, str) for k, v in adapters.items()
         ):
             raise LaunchError(f'config file {path}: "adapters" must map names to paths')
-        adapters = list(adapters.items())
     vllm_args = data.get("vllm_args") or []
     if not isinstance(vllm_args, list) or not all(isinstance(a, str) for a in vllm_args):
         raise LaunchError(f'config file {path}: "vllm_args" must be a list of strings')
     for key in ("model", "served_model_name"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise LaunchError(f'config file {path}: "{key}" must be a string')
+    return data
+
+
+def load_serve_config(path: str, required: bool) -> ServeConfig:
+    """Read serve.json. `required`: the user named the file (a missing file is an error)."""
+    if not os.path.isfile(path):
+        if required:
+            raise LaunchError(f"config file {path} does not exist")
+        return ServeConfig()
+    data = read_serve_object(path)
+    adapters = data.get(serve_config.ADAPTERS)
     return ServeConfig(
         path=path,
-        model=data.get("model"),
-        served_model_name=data.get("served_model_name"),
-        adapters=adapters,
-        vllm_args=list(vllm_args),
+        model=data.get(serve_config.MODEL),
+        served_model_name=data.get(serve_config.SERVED_MODEL_NAME),
+        adapters=None if adapters is None else list(adapters.items()),
+        vllm_args=list(data.get(serve_config.VLLM_ARGS) or []),
     )
 
 
@@ -144,7 +149,7 @@ def resolve_path(value: str, mount: str, relative_to_mount: bool) -> str:
     return os.path.normpath(os.path.join(mount, value))
 
 
-def _walk(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEPTH) -> list[str]:
+def walk_folders(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEPTH) -> list[str]:
     """Folders under `top` (sorted, at most `depth` deep) for which want(path, files) holds;
     does not descend into a folder it returns. Each real folder is visited once: a linked
     folder (a loop back up, or a second name for an adapter) is not entered again, and real
@@ -179,7 +184,7 @@ def _walk(top: str, want: Callable[[str, set[str]], bool], depth: int = _MAX_DEP
 def discover_models(mount: str) -> list[str]:
     """Hugging Face model folders under <mount>/model-cache (folders with config.json that
     are not adapters)."""
-    return _walk(
+    return walk_folders(
         os.path.join(mount, MODEL_CACHE_DIR),
         lambda p, files: "config.json" in files and ADAPTER_CONFIG_FILE not in files,
     )
@@ -237,7 +242,7 @@ def discover_adapters(mount: str) -> tuple[list[tuple[str, str]], list[str]]:
     skip_dirs, more = checkpoint_dirs(mount)
     warnings += more
     skipped = []
-    for path in _walk(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
+    for path in walk_folders(models_dir, lambda p, files: ADAPTER_CONFIG_FILE in files):
         if is_checkpoint(path, models_dir, skip_dirs):
             skipped.append(path)
             continue

@@ -4,22 +4,30 @@ Pure functions (stdlib only, no torch): the launcher calls `plan()` with what it
 model folder and the visible GPU; `az aitk inference provision` can call the same functions with
 headers read from the share by byte ranges (`read_headers`) and a GPU from `gpus.PROFILES`.
 
-The arithmetic follows vLLM 0.32's own start-up accounting (source files named beside each rule):
+vLLM 0.32 fixes the context itself at start-up (the launcher passes `--max-model-len auto`: it
+measures what its profiling run leaves and takes the model's whole context or the largest that
+fits). The plan keeps what must be decided before anything runs: which GPU profile provision
+picks, --max-loras, the refusal when even a useful context cannot fit, and the range of context to
+expect. It follows vLLM 0.32's start-up accounting (source files named beside each rule):
 
-    budget      = GPU total memory x gpu_memory_utilization          (v1/worker/utils.py,
-                                                                      request_memory)
-    KV pool     = budget - weights - LoRA slots - activation peak - runtime reserve
-                                                                     (v1/worker/gpu_worker.py,
-                                                                      determine_available_memory)
+    budget      = CUDA total x gpu_memory_utilization               (v1/worker/utils.py,
+                                                                     request_memory)
+    KV pool     = budget - weights - LoRA slots - activation peak - non-torch and CUDA graphs
+                                                                    (v1/worker/gpu_worker.py,
+                                                                     determine_available_memory)
     fits(len)   = KV pool - one block >= KV bytes of ONE request of `len` tokens
-                                                                     (v1/core/kv_cache_utils.py,
-                                                                      check_enough_kv_cache_memory)
+                                                                    (v1/core/kv_cache_utils.py,
+                                                                     get_kv_cache_configs)
 
 Weights are exact (dtype x shape of every tensor in the safetensors headers). KV bytes per token
-are exact for the cache layout vLLM uses (full attention, sliding window, MLA). The activation
-peak and the runtime reserve (CUDA graphs, cuBLAS/NCCL workspaces, allocator slack) are what
-vLLM *measures* at start-up; here they are a documented margin (ACTIVATION_*, RUNTIME_RESERVE_
-BYTES), not a measurement, and have not been checked on a GPU by this project.
+are exact for the cache layout vLLM uses (full attention, sliding window, MLA). The budget starts
+from the total CUDA reports (smaller than nvidia-smi's, gpus.py). The activation peak and the
+non-torch/CUDA-graph memory are what vLLM *measures*; here they are modelled per GPU class from
+vLLM's profiling run (the batch it profiles, the sampler it runs on every sequence slot) and
+checked against published start-up logs (benchmarks/data/vllm_startup_logs.json, bench_fit.py),
+and a safety margin is held back on top: the plan may under-estimate the context that fits,
+never over-estimate it. The range it reports runs from that conservative figure to the figure
+without the margin and the non-torch reserve.
 """
 
 import json
@@ -68,21 +76,42 @@ CONFIG_DTYPES = {
 INDEX_FILE = "model.safetensors.index.json"  # a sharded checkpoint's tensor -> shard map
 HEADER_LIMIT = 100 * 1024 * 1024  # a header larger than this is not a real checkpoint
 
-# vLLM 0.32 defaults (vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.92;
-# engine/arg_utils.py get_batch_defaults: the OpenAI server on GPUs under 70 GiB, or any A100,
-# batches 2,048 tokens and 256 sequences; KV block size 16).
+# vLLM 0.32 defaults (vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.92; KV block
+# size 16). engine/arg_utils.py get_batch_defaults sets the batch vLLM's profiling run uses, per
+# GPU class, from the CUDA total and the device name (OpenAI server): 2,048 tokens and 256
+# sequences under 70 GiB or on any A100; 8,192 and 1,024 from 70 GiB (H100, H200); 16,384 and
+# 1,024 from 160 GiB. `batch_defaults` returns them.
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
 MAX_NUM_BATCHED_TOKENS = 2048
 MAX_NUM_SEQS = 256
 BLOCK_SIZE = 16
-# The activation peak vLLM's profile run sees (one forward pass of MAX_NUM_BATCHED_TOKENS, then
-# the sampler on MAX_NUM_SEQS rows): per batched token, the q/k/v outputs, the gate/up outputs
-# and the activated MLP (3 x intermediate) and two hidden-size buffers, in the model dtype; per
-# sequence, float32 logits, probabilities and a sort buffer (3 x vocab x 4 bytes).
-ACTIVATION_SAMPLER_COPIES = 3
-# CUDA graphs (vLLM 0.32 captures them by default and subtracts their measured size), cuBLAS and
-# NCCL workspaces and allocator slack: a fixed margin per GPU.
-RUNTIME_RESERVE_BYTES = 1 * GIB
+# On CPU vLLM 0.32 caches in blocks of 128 tokens (vllm/platforms/cpu.py, check_and_update_config).
+CPU_BLOCK_SIZE = 128
+LARGE_BATCH_FROM = 70 * GIB
+LARGEST_BATCH_FROM = 160 * GIB
+# The activation peak of vLLM's profiling run (v1/worker/gpu_model_runner.py, profile_run: one
+# forward pass of max_num_batched_tokens, then _dummy_sampler_run on logits for max_num_seqs
+# rows). Forward, per batched token: the q/k/v outputs, gate/up outputs and the activated MLP
+# (3 x intermediate) and two hidden-size buffers, in the model dtype. Sampler, per row and vocab
+# entry: the logits in float32, then top-k/top-p's probabilities, sorted copy and int64 sort
+# indices (v1/sample/ops/topk_topp_sampler.py) and the allocator's slack: 40 bytes, enough for
+# every activation peak in the logs table (0.90 GiB logged for Llama-3.2-3B on a T4 by 0.8.2) and
+# for the 1.44 GiB issue 20 of this project reports for Llama-3.1-8B on an A100 under vLLM 0.31.
+SAMPLER_BYTES_PER_LOGIT = 40
+# Memory outside torch's activation peak that vLLM 0.32 takes from the budget before the KV
+# cache: cuBLAS/NCCL workspaces and the CUDA context's growth (non_torch_memory), and the CUDA
+# graphs it captures, whose measured size it subtracts by default
+# (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, gpu_worker.determine_available_memory). Per GPU
+# class: the logs show 0.05 GiB non-torch + 0.17 GiB of graphs on a T4, up to 1.79 GiB non-torch
+# on an A100 80 GB.
+RUNTIME_RESERVE_SMALL_GPU = GIB // 2
+RUNTIME_RESERVE_LARGE_GPU = 2 * GIB
+LARGE_GPU_FROM = 40 * GIB
+# Held back on top, so that the plan errs on the safe side: 2 % of the budget (covers the spread
+# of the CUDA total between boards of one kind, e.g. A100 80 GB PCIe and SXM, and a profiling run
+# a little heavier than the model above).
+SAFETY_MARGIN = 0.02
+
 # Below this many tokens a chat model is not useful: refuse instead of starting.
 USEFUL_CONTEXT = 2048
 CONTEXT_STEP = 1024
@@ -151,6 +180,8 @@ class KvLayout:
     bytes_per_token: int
     kind: str  # "full", "sliding window 4096", "MLA"
     sliding_window: int | None = None
+    in_flight: int = MAX_NUM_BATCHED_TOKENS  # tokens one step may add (max_num_batched_tokens)
+    block: int = BLOCK_SIZE  # tokens per cache block (CPU_BLOCK_SIZE on CPU)
 
     def tokens_held(self, context: int) -> int:
         """Tokens one request of `context` tokens keeps in the cache (block-rounded).
@@ -158,9 +189,9 @@ class KvLayout:
         window may not start on a block boundary (vllm/v1/kv_cache_interface.py,
         SlidingWindowSpec.max_admission_blocks_per_request)."""
         if self.sliding_window is None:
-            return math.ceil(context / BLOCK_SIZE) * BLOCK_SIZE
-        held = min(self.sliding_window - 1 + MAX_NUM_BATCHED_TOKENS, context)
-        return (math.ceil(held / BLOCK_SIZE) + 1) * BLOCK_SIZE
+            return math.ceil(context / self.block) * self.block
+        held = min(self.sliding_window - 1 + self.in_flight, context)
+        return (math.ceil(held / self.block) + 1) * self.block
 
     def request_bytes(self, context: int) -> int:
         return self.tokens_held(context) * self.bytes_per_token
@@ -188,6 +219,9 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
     kv_pool_bytes: int
     kv: KvLayout
     largest_fitting_len: int  # before rounding down to CONTEXT_STEP; 0 when none
+    margin_bytes: int = 0
+    # the context that fits without the safety margin and the runtime reserve: the top of the range
+    optimistic_len: int = 0
     user_max_model_len: int | None = None
     fits: bool = True
     problem: str = ""  # why it does not fit (one line), when fits is False
@@ -195,7 +229,22 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
 
     @property
     def fixed_bytes(self) -> int:
-        return self.weight_bytes + self.lora_bytes + self.activation_bytes + self.runtime_reserve_bytes
+        return (
+            self.weight_bytes + self.lora_bytes + self.activation_bytes + self.runtime_reserve_bytes + self.margin_bytes
+        )
+
+    def expected_context(self) -> tuple[int, int]:
+        """(low, high): the context vLLM's auto-fit is expected to choose. Low is the plan's
+        conservative figure, high the one without the margin and the runtime reserve."""
+        return (self.largest_fitting_len, max(self.largest_fitting_len, self.optimistic_len))
+
+    def expected_text(self) -> str:
+        low, high = self.expected_context()
+        if low >= self.model_max_len:
+            return f"the model's whole {self.model_max_len:,} tokens"
+        if high >= self.model_max_len:
+            return f"{low:,} tokens up to the model's whole {self.model_max_len:,}"
+        return f"{low:,}-{high:,} tokens"
 
     @property
     def kv_bytes(self) -> int:
@@ -204,7 +253,7 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
 
     def needed_bytes(self, context: int) -> int:
         """Budget needed to serve one request of `context` tokens."""
-        return self.fixed_bytes + self.kv.request_bytes(context) + self.kv.bytes_per_token * BLOCK_SIZE
+        return self.fixed_bytes + self.kv.request_bytes(context) + self.kv.bytes_per_token * self.kv.block
 
     def split(self) -> dict:
         """The memory split as --check and provision's --what-if print it."""
@@ -215,6 +264,7 @@ class FitPlan:  # pylint: disable=too-many-instance-attributes
             "lora_slots_bytes": self.lora_bytes,
             "activation_bytes": self.activation_bytes,
             "runtime_reserve_bytes": self.runtime_reserve_bytes,
+            "safety_margin_bytes": self.margin_bytes,
             "kv_pool_bytes": self.kv_pool_bytes,
             "kv_bytes_per_token": self.kv.bytes_per_token,
             "kv_layout": self.kv.kind,
@@ -443,7 +493,7 @@ def layer_types(config: dict) -> list[str] | None:
     return None
 
 
-def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
+def kv_layout(config: dict, dtype: str, tp: int = 1, in_flight: int = MAX_NUM_BATCHED_TOKENS) -> KvLayout:
     """KV-cache bytes per token per GPU: layers x KV heads x head_dim x 2 (K and V) x dtype size
     (GQA: num_key_value_heads; heads are split over `tp` GPUs, replicated when tp > KV heads),
     or layers x (kv_lora_rank + qk_rope_head_dim) x dtype size for MLA (DeepSeek-V2/V3: one
@@ -470,7 +520,7 @@ def kv_layout(config: dict, dtype: str, tp: int = 1) -> KvLayout:
     # vLLM applies config.sliding_window to every layer only when no layer_types say otherwise
     # (vllm/engine/arg_utils.py, create_engine_config); mixed models are sized as full attention.
     if window and all_sliding and c.get("use_sliding_window", True) is not False:
-        return KvLayout(per_token, f"sliding window {window}", window)
+        return KvLayout(per_token, f"sliding window {window}", window, in_flight)
     return KvLayout(per_token, "full")
 
 
@@ -513,8 +563,26 @@ def lora_headers(config: dict, headers: list[dict]) -> list[dict]:
     return headers
 
 
-def activation_bytes(config: dict, dtype: str, tp: int = 1) -> int:
-    """The profile run's activation peak (see ACTIVATION_SAMPLER_COPIES), per GPU."""
+def batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) vLLM 0.32's OpenAI server takes on `gpu`
+    (engine/arg_utils.py, get_batch_defaults): its profiling run uses them."""
+    if gpu.memory_bytes >= LARGEST_BATCH_FROM:
+        return 16384, 1024
+    if gpu.memory_bytes >= LARGE_BATCH_FROM and "a100" not in gpu.name.lower():
+        return 8192, 1024
+    return MAX_NUM_BATCHED_TOKENS, MAX_NUM_SEQS
+
+
+def runtime_reserve(gpu: GpuSpec) -> int:
+    """Non-torch memory and CUDA graphs per GPU class (see RUNTIME_RESERVE_*)."""
+    return RUNTIME_RESERVE_LARGE_GPU if gpu.memory_bytes >= LARGE_GPU_FROM else RUNTIME_RESERVE_SMALL_GPU
+
+
+def activation_bytes(
+    config: dict, dtype: str, tp: int = 1, tokens: int = MAX_NUM_BATCHED_TOKENS, seqs: int = MAX_NUM_SEQS
+) -> int:
+    """The profiling run's activation peak per GPU for a batch of `tokens` and `seqs` (see
+    SAMPLER_BYTES_PER_LOGIT)."""
     c = text_config(config)
     hidden = _int(c, "hidden_size") or 0
     heads = _int(c, "num_attention_heads") or 1
@@ -523,8 +591,8 @@ def activation_bytes(config: dict, dtype: str, tp: int = 1) -> int:
     inter = _int(c, "intermediate_size") or 4 * hidden
     vocab = _int(c, "vocab_size") or 0
     per_token = ((heads + 2 * kv_heads) * head_dim + 3 * inter) // max(tp, 1) + 2 * hidden
-    forward = MAX_NUM_BATCHED_TOKENS * per_token * VLLM_DTYPE_BYTES[dtype]
-    sampler = ACTIVATION_SAMPLER_COPIES * MAX_NUM_SEQS * vocab * 4
+    forward = tokens * per_token * VLLM_DTYPE_BYTES[dtype]
+    sampler = SAMPLER_BYTES_PER_LOGIT * seqs * vocab
     return forward + sampler
 
 
@@ -573,7 +641,7 @@ def plan(
         smallest_max_lora_rank(max(a.rank for a in adapters)) if adapters else DEFAULT_MAX_LORA_RANK
     )
     headers = weight_headers or config_tensors(config)
-    kv = kv_layout(config, dtype, tp)
+    kv = kv_layout(config, dtype, tp, batch_defaults(gpu)[0])
     budget = math.ceil(gpu.memory_bytes * util)
     p = FitPlan(
         gpu=gpu,
@@ -589,15 +657,19 @@ def plan(
         budget_bytes=budget,
         weight_bytes=weight_bytes(headers, dtype) // tp,
         lora_bytes=lora_slot_bytes(lora_headers(config, headers), loras, rank, dtype, tp),
-        activation_bytes=activation_bytes(config, dtype, tp),
-        runtime_reserve_bytes=RUNTIME_RESERVE_BYTES,
+        activation_bytes=activation_bytes(config, dtype, tp, *batch_defaults(gpu)),
+        runtime_reserve_bytes=runtime_reserve(gpu),
         kv_pool_bytes=0,
         kv=kv,
         largest_fitting_len=0,
+        margin_bytes=math.ceil(budget * SAFETY_MARGIN),
         user_max_model_len=user_max_model_len,
     )
     p.kv_pool_bytes = budget - p.fixed_bytes
     p.largest_fitting_len = largest_fitting_len(p.kv_pool_bytes, kv, p.model_max_len)
+    p.optimistic_len = largest_fitting_len(
+        p.kv_pool_bytes + p.margin_bytes + p.runtime_reserve_bytes, kv, p.model_max_len
+    )
     if user_dtype == "bfloat16" and not gpu.has_bf16:
         p.fits = False
         p.problem = (
@@ -615,50 +687,71 @@ def plan(
             f"the {gpu.name} has {major}.{minor}"
         )
         return p
-    if user_max_model_len is not None:
+    if user_max_model_len is not None and user_max_model_len > p.model_max_len:
         p.max_model_len = user_max_model_len
-        if user_max_model_len > p.model_max_len:
-            p.fits = False
-            p.problem = (
-                f"--max-model-len {user_max_model_len:,} is above the model's own maximum "
-                f"{p.model_max_len:,}; vLLM refuses it"
-            )
-        elif user_max_model_len > p.largest_fitting_len:
-            p.fits = False
-            p.problem = (
-                f"--max-model-len {user_max_model_len:,} does not fit {gpu.describe()}: it "
-                f"needs {_gib(p.needed_bytes(user_max_model_len))}, "
-                f"{_gib(budget)} available at gpu-memory-utilization {util}; at most "
-                f"{p.largest_fitting_len:,} tokens fit"
-            )
-        return p
-    if p.largest_fitting_len >= p.model_max_len:
-        p.max_model_len = p.model_max_len
+        p.fits = False
+        p.problem = (
+            f"--max-model-len {user_max_model_len:,} is above the model's own maximum "
+            f"{p.model_max_len:,}; vLLM refuses it"
+        )
         return p
     planned = p.largest_fitting_len // CONTEXT_STEP * CONTEXT_STEP
-    if planned < USEFUL_CONTEXT:
+    if p.largest_fitting_len >= p.model_max_len:
+        planned = p.model_max_len
+    if planned < min(USEFUL_CONTEXT, p.model_max_len):
         p.fits = False
         p.max_model_len = planned
         p.problem = (
             f"the model does not fit {gpu.describe()} with a useful context "
-            f"({USEFUL_CONTEXT:,} tokens): it needs {_gib(p.needed_bytes(USEFUL_CONTEXT))}, "
+            f"({min(USEFUL_CONTEXT, p.model_max_len):,} tokens): it needs "
+            f"{_gib(p.needed_bytes(min(USEFUL_CONTEXT, p.model_max_len)))}, "
             f"{_gib(budget)} available at gpu-memory-utilization {util}"
         )
         return p
+    if user_max_model_len is not None:
+        p.max_model_len = user_max_model_len
+        if user_max_model_len > p.optimistic_len:
+            p.notes.append(
+                f"warning: --max-model-len {user_max_model_len:,} is above the {p.expected_text()} the plan "
+                f"expects to fit {gpu.describe()}; if vLLM refuses it for memory, the launcher restarts it "
+                f"once with vLLM's own estimate"
+            )
+        return p
     p.max_model_len = planned
-    p.notes.append(
-        f"warning: context cut from the model's {p.model_max_len:,} tokens to "
-        f"{planned:,} to fit {gpu.describe()} (one request of {p.model_max_len:,} tokens "
-        f"needs {_gib(kv.request_bytes(p.model_max_len))} of KV cache, "
-        f"{_gib(p.kv_pool_bytes)} is left after weights and reserves)"
-    )
+    if planned < p.model_max_len:
+        p.notes.append(
+            f"warning: the model's {p.model_max_len:,} tokens of context do not fit {gpu.describe()}: "
+            f"expected {p.expected_text()} (one request of {p.model_max_len:,} tokens needs "
+            f"{_gib(kv.request_bytes(p.model_max_len))} of KV cache, {_gib(p.kv_pool_bytes)} is left after "
+            f"weights, reserves and the safety margin); vLLM fixes the exact context at start"
+        )
+    return p
+
+
+def logged_run_kv_pool(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+    config: dict,
+    weight_headers: list[dict],
+    gpu: GpuSpec,
+    utilization: float,
+    dtype: str,
+    batch: tuple[int, int],
+) -> FitPlan:
+    """The plan for a start-up someone logged: `gpu` at `utilization`, served in `dtype`, its
+    profiling run at `batch` (max_num_batched_tokens, max_num_seqs) as that vLLM version and its
+    flags had it, without LoRA (the logged runs had none). Its kv_pool_bytes is the planner's
+    figure for the KV cache vLLM logged (bench_fit.py, the logs table)."""
+    p = plan(config, weight_headers, gpu, [], user_dtype=dtype, gpu_memory_utilization=utilization)
+    tokens, seqs = batch
+    activation = activation_bytes(config, dtype, p.tensor_parallel_size, tokens, seqs)
+    p.kv_pool_bytes += p.lora_bytes + p.activation_bytes - activation
+    p.lora_bytes, p.activation_bytes = 0, activation
     return p
 
 
 def largest_fitting_len(kv_pool: int, kv: KvLayout, limit: int) -> int:
     """The largest context (<= limit) whose one request fits the KV pool after vLLM's null block
     (vllm/v1/core/kv_cache_utils.py: the pool permanently holds back one block)."""
-    usable = kv_pool - kv.bytes_per_token * BLOCK_SIZE
+    usable = kv_pool - kv.bytes_per_token * kv.block
     if usable < kv.request_bytes(1):
         return 0
     if kv.request_bytes(limit) <= usable:
@@ -671,6 +764,33 @@ def largest_fitting_len(kv_pool: int, kv: KvLayout, limit: int) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+def cpu_context(config: dict, kv_space_bytes: int, dtype: str | None) -> tuple[int, int]:
+    """(low, high): the context one request can hold in a CPU KV space of `kv_space_bytes`
+    (VLLM_CPU_KVCACHE_SPACE or --kv-cache-memory-bytes: vLLM takes it as given, no profiling),
+    at `dtype`, or from float32 (low) to half precision (high) when vLLM picks the dtype."""
+    check_dimensions(config)
+    limit = model_max_len(config)
+    sizes = [dtype] if dtype in VLLM_DTYPE_BYTES else ["float32", "float16"]
+    found = []
+    for size in sizes:
+        kv = kv_layout(config, size)
+        kv = KvLayout(kv.bytes_per_token, kv.kind, kv.sliding_window, block=CPU_BLOCK_SIZE)
+        found.append(largest_fitting_len(kv_space_bytes, kv, limit))
+    return min(found), max(found)
+
+
+def cpu_refusal(config: dict, kv_space_bytes: int, dtype: str | None, where: str) -> str | None:
+    """One line when even the shortest useful context cannot fit the CPU KV space, else None."""
+    _, high = cpu_context(config, kv_space_bytes, dtype)
+    need = min(USEFUL_CONTEXT, model_max_len(config))
+    if high >= need:
+        return None
+    return (
+        f"the model does not fit the CPU KV cache space of {kv_space_bytes:,} bytes ({where}) with a useful "
+        f"context ({need:,} tokens): at most {high:,} tokens fit; give the cache more space or serve a smaller model"
+    )
 
 
 def smallest_fitting_profile(
@@ -693,12 +813,19 @@ def smallest_fitting_profile(
 def decision_lines(p: FitPlan) -> list[str]:
     """One log line per decision, with the numbers."""
     kv = p.kv
+    if p.user_max_model_len:
+        context = f"--max-model-len {p.max_model_len:,} (yours; the plan expects {p.expected_text()} to fit"
+    else:
+        context = (
+            f"--max-model-len auto: vLLM fixes the context at start from its own memory profiling; the "
+            f"plan expects {p.expected_text()}"
+        )
     return [
         (
             f"fit: {p.gpu.describe()} from {p.gpu.source}; budget {_gib(p.budget_bytes)} = total x "
             f"{p.gpu_memory_utilization}: weights {_gib(p.weight_bytes)}, LoRA slots {_gib(p.lora_bytes)}, "
-            f"activations {_gib(p.activation_bytes)}, runtime reserve {_gib(p.runtime_reserve_bytes)}, "
-            f"KV pool {_gib(p.kv_pool_bytes)}"
+            f"activations {_gib(p.activation_bytes)}, non-torch and CUDA graphs {_gib(p.runtime_reserve_bytes)}, "
+            f"safety margin {_gib(p.margin_bytes)}, KV pool {_gib(p.kv_pool_bytes)}"
         ),
         (
             f"--dtype {p.dtype} (checkpoint {p.checkpoint_dtype}; {p.gpu.name} compute "
@@ -706,10 +833,9 @@ def decision_lines(p: FitPlan) -> list[str]:
             f"{'has bfloat16' if p.gpu.has_bf16 else 'no bfloat16, needs 8.0'})"
         ),
         (
-            f"--max-model-len {p.max_model_len:,} ("
-            f"{'yours, checked; ' if p.user_max_model_len else ''}model maximum {p.model_max_len:,}; "
-            f"KV {kv.bytes_per_token:,} bytes/token, {kv.kind}; one request at this length holds "
-            f"{_gib(p.kv_bytes)}; {p.largest_fitting_len:,} tokens fit)"
+            f"{context}; model maximum {p.model_max_len:,}; KV {kv.bytes_per_token:,} bytes/token, {kv.kind})"
+            if p.user_max_model_len
+            else f"{context} (model maximum {p.model_max_len:,}; KV {kv.bytes_per_token:,} bytes/token, {kv.kind})"
         ),
         (
             f"--max-loras {p.max_loras} --max-cpu-loras {p.max_cpu_loras} (--max-lora-rank "
@@ -725,6 +851,11 @@ def decision_lines(p: FitPlan) -> list[str]:
 def refusal(p: FitPlan, config: dict, weight_headers: list[dict], adapters: list[AdapterShape]) -> str:
     """The one-line refusal: the problem and the profile that would fit (with the context the
     user asked for, else a useful one)."""
+    if p.user_max_model_len and p.user_max_model_len > p.model_max_len:
+        return (
+            f"{p.problem}; pass at most {p.model_max_len:,} or leave --max-model-len out (vLLM then takes "
+            f"the most that fits)"
+        )
     found = smallest_fitting_profile(
         config, weight_headers, adapters, min_context=p.user_max_model_len or USEFUL_CONTEXT
     )

@@ -9,10 +9,12 @@ Sources:
   (https://learn.microsoft.com/azure/container-apps/gpu-serverless-overview: "Multi and
   fractional GPU replicas aren't supported", so a serverless replica has exactly one GPU).
 - GPU memory: Microsoft Learn, "Comparing GPU types in Azure Container Apps"
-  (https://learn.microsoft.com/azure/container-apps/gpu-types: T4 16 GB, A100 80 GB). The table
-  holds the total that `nvidia-smi` reports for those boards with ECC on (T4 15,360 MiB,
-  A100 80 GB 81,920 MiB), because vLLM budgets from the device's reported total, not the
-  marketing size. Arithmetic: not measured on Azure's GPUs by this project.
+  (https://learn.microsoft.com/azure/container-apps/gpu-types: T4 16 GB, A100 80 GB). vLLM
+  budgets from the total CUDA reports (torch.cuda.mem_get_info; vllm/v1/worker/utils.py,
+  request_memory), which is smaller than nvidia-smi's (T4 15,360 MiB, A100 80 GB 81,920 MiB):
+  the table holds the CUDA totals vLLM logged for these boards in published start-up logs
+  (benchmarks/data/vllm_startup_logs.json: T4 14.74 GiB, A100 80 GB 79.22 GiB). Not measured on
+  Azure's GPUs by this project.
 - Compute capability: NVIDIA, "CUDA GPUs" (https://developer.nvidia.com/cuda-gpus: T4 7.5,
   A100 8.0). vLLM 0.32 serves bfloat16 only from 8.0 (vllm/platforms/cuda.py,
   check_if_supports_dtype: "Bfloat16 is only supported on GPUs with compute capability of at
@@ -58,9 +60,12 @@ class WorkloadProfile:
 
 
 GPUS: dict[str, GpuSpec] = {
-    "T4": GpuSpec("T4", 15_360 * MIB, (7, 5)),
-    "A100": GpuSpec("A100", 81_920 * MIB, (8, 0)),
+    "T4": GpuSpec("T4", round(14.74 * GIB), (7, 5)),
+    "A100": GpuSpec("A100", round(79.22 * GIB), (8, 0)),
 }
+# nvidia-smi's total less CUDA's for a board the table does not know: the T4 loses 1.7 %, the
+# A100 80 GB 1.0 % (15,360 MiB -> 14.74 GiB, 81,920 MiB -> 79.22 GiB); 2 % covers both.
+SMI_TO_CUDA = 0.98
 
 # Cheapest first: smallest_fitting_profile (aitk_serve.fit) picks the first one that fits.
 PROFILES: tuple[WorkloadProfile, ...] = (
@@ -114,6 +119,16 @@ def parse_nvidia_smi(text: str) -> list[tuple[str, int, tuple[int, int] | None]]
     return rows
 
 
+def cuda_total(board: str, smi_bytes: int) -> int:
+    """The total CUDA reports (what vLLM budgets from) for a board nvidia-smi reports `smi_bytes`
+    for: the table's figure for a board it knows, else nvidia-smi's less SMI_TO_CUDA."""
+    upper = board.upper()
+    for name, gpu in GPUS.items():
+        if name in upper and gpu.memory_bytes <= smi_bytes:
+            return gpu.memory_bytes
+    return int(smi_bytes * SMI_TO_CUDA)
+
+
 def detect(count: int, nvidia_smi: str | None = None) -> GpuSpec | None:
     """The visible GPUs as a GpuSpec (the smallest board decides), from nvidia-smi, else torch;
     None when neither can tell. `count` is how many GPUs this process may use."""
@@ -132,9 +147,9 @@ def detect(count: int, nvidia_smi: str | None = None) -> GpuSpec | None:
         rows = parse_nvidia_smi(out)[: max(count, 1)]
         if rows:
             name, memory, cap = min(rows, key=lambda r: r[1])
-            return GpuSpec(name, memory, cap or (0, 0), count=len(rows), source="nvidia-smi")
+            return GpuSpec(name, cuda_total(name, memory), cap or (0, 0), count=len(rows), source="nvidia-smi")
     try:  # only when nvidia-smi is missing: torch is heavy to import
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         if torch.cuda.is_available():
             _, total = torch.cuda.mem_get_info(0)

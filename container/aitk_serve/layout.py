@@ -7,7 +7,6 @@ Paths are POSIX, relative to the share root unless they say otherwise.
 
 # Where the container app mounts the share (the template sets AITK_MOUNT to the same value).
 MOUNT_PATH = "/mount"
-MOUNT_ENV = "AITK_MOUNT"
 
 # Left by AI Toolkit fine-tuning (never written by aitk).
 MODEL_CACHE_DIR = "model-cache"  # model-cache/<org>/<model>/ : Hugging Face model folders

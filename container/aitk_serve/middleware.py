@@ -1,4 +1,4 @@
-"""ASGI middleware that vLLM loads with `--middleware aitk_serve.middleware.ChatPageMiddleware`.
+"""ASGI middleware that vLLM loads with `--middleware aitk_serve.middleware.KeyGateMiddleware`.
 
 vLLM 0.32 adds it with `app.add_middleware(cls)` after its own (vllm/entrypoints/serve/
 middleware/register.py), so it is the outermost layer and sees every request first. It:
@@ -107,7 +107,9 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return {k.lower(): v for k, v in scope.get("headers", [])}
 
 
-class ChatPageMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one __call__ by protocol
+class KeyGateMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one __call__ by protocol
+    """The API key gate in front of every route vLLM serves (and the chat page at `/`)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._digests: list[bytes] | None = None

@@ -22,24 +22,30 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from . import LaunchError
-from .adapters import AdapterInfo, ModelInfo, inspect_adapter, inspect_model, smallest_max_lora_rank
-from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint
+from . import LaunchError, snapshot
+from .adapters import AdapterInfo, ModelInfo, inspect_model, smallest_max_lora_rank
+from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint, walk_folders
+from .env_names import SHARE_ADAPTERS_ENV as SETTINGS_ENV
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
 
 if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
     from vllm.lora.resolver import LoRAResolver
 
-SETTINGS_ENV = "AITK_SHARE_ADAPTERS"
 RESOLVER_NAME = "aitk share adapters"
 MAX_NAME_LENGTH = 255  # a folder name on Azure Files (and most file systems)
-_MAX_DEPTH = 6  # how deep discovery looks under models/ (discovery._MAX_DEPTH)
 NOT_FOUND = 404
 BAD_REQUEST = 400
+# How stale the walk of models/ may be (seconds): a fine-tuning run saved after a walk is found
+# this much later at most; a deployed adapter (aitk/adapters/NAME) is looked up directly, at once.
+WALK_TTL = 5.0
+# How often a loaded adapter's folder on the share is compared with what was loaded (seconds): a
+# re-upload under the same name serves new requests this much later at most.
+RECHECK_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class Settings:
     model: str  # the base model: a local folder or a Hugging Face id
     model_is_local: bool
     max_lora_rank: int  # the running --max-lora-rank
+    snapshot_root: str = ""  # where verified copies go (snapshot.py); "" only outside the launcher
+    start_adapters: dict = field(default_factory=dict)  # name -> folder of those loaded at start
 
     def to_env(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -68,9 +76,11 @@ class Settings:
                 model=str(data["model"]),
                 model_is_local=bool(data["model_is_local"]),
                 max_lora_rank=int(data["max_lora_rank"]),
+                snapshot_root=str(data.get("snapshot_root") or ""),
+                start_adapters={str(k): str(v) for k, v in dict(data.get("start_adapters") or {}).items()},
             )
         except (ValueError, KeyError, TypeError):
-            _log(f"{SETTINGS_ENV} is not what the launcher writes: adapters are not resolved on demand")
+            log(f"{SETTINGS_ENV} is not what the launcher writes: adapters are not resolved on demand")
             return None
 
 
@@ -88,7 +98,7 @@ class Refused(Exception):
         return {"error": {"message": self.reason, "type": kind, "param": "model", "code": self.status}}
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
     print(f"aitk_serve: {msg}", file=sys.stderr, flush=True)
 
 
@@ -136,29 +146,16 @@ def confine(name: str, path: str, roots: Iterable[str]) -> None:
         )
 
 
-def _finetuned_adapters(root: str) -> dict:
-    """{name: [folders]} of every peft adapter under models/, named as discovery names them."""
+def finetuned_adapters(root: str) -> dict:
+    """{name: [folders]} of every peft adapter under models/, named as discovery names them, by
+    discovery's own walk (each real folder once: symlink loops cost nothing)."""
     found: dict = {}
-
-    def visit(path: str, level: int) -> None:
-        try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
-        except OSError:
-            return
-        if level > 0 and any(e.name == ADAPTER_CONFIG_FILE and e.is_file() for e in entries):
-            found.setdefault(adapter_name_for(os.path.relpath(path, root)), []).append(path)
-            return
-        if level < _MAX_DEPTH:
-            for e in entries:
-                if not e.name.startswith(".") and e.is_dir():
-                    visit(e.path, level + 1)
-
-    if os.path.isdir(root):
-        visit(root, 0)
+    for path in walk_folders(root, lambda p, files: ADAPTER_CONFIG_FILE in files):
+        found.setdefault(adapter_name_for(os.path.relpath(path, root)), []).append(path)
     return found
 
 
-def share_adapters(mount: str) -> dict:
+def share_adapters(mount: str, runs: dict | None = None) -> dict:
     """{name: folder} of every adapter on the share but fine-tuning's checkpoints; a deployed one
     wins over a fine-tuning run of the same name (as at start); names two fine-tuning runs share
     are left out."""
@@ -168,13 +165,13 @@ def share_adapters(mount: str) -> dict:
     skip_dirs, _ = checkpoint_dirs(mount)
     found = {
         name: paths[0]
-        for name, paths in _finetuned_adapters(finetuned).items()
+        for name, paths in (finetuned_adapters(finetuned) if runs is None else runs).items()
         if len(paths) == 1 and plausible_name(name) and not is_checkpoint(paths[0], finetuned, skip_dirs)
     }
     try:
         entries = list(os.scandir(deployed)) if os.path.isdir(deployed) else []
     except OSError as e:
-        _log(f"cannot list {deployed} ({e.strerror}): its adapters are not listed")
+        log(f"cannot list {deployed} ({e.strerror}): its adapters are not listed")
         entries = []
     for entry in entries:
         if plausible_name(entry.name) and entry.is_dir():
@@ -182,7 +179,7 @@ def share_adapters(mount: str) -> dict:
     return dict(sorted(found.items()))
 
 
-def find_adapter(mount: str, name: str) -> str:
+def find_adapter(mount: str, name: str, runs: dict | None = None) -> str:
     """The folder on the share that `name` names. Raises Refused: 404 when there is none, 400
     when the name is ambiguous. Never joins a name that is not one plain folder name."""
     if not plausible_name(name):
@@ -196,7 +193,7 @@ def find_adapter(mount: str, name: str) -> str:
     candidate = os.path.join(deployed, name)
     if os.path.isdir(candidate):
         return candidate
-    runs = _finetuned_adapters(finetuned).get(name, [])
+    runs = (finetuned_adapters(finetuned) if runs is None else runs).get(name, [])
     if len(runs) > 1:
         raise Refused(
             BAD_REQUEST,
@@ -245,16 +242,25 @@ def _signature(path: str) -> tuple:
 # The catalogue one server process keeps
 
 
-class ShareAdapters:
+class ShareAdapters:  # pylint: disable=too-many-instance-attributes  # caches, each with its lock
     """Looks adapters up on the share and inspects them, remembering each folder's verdict until
-    its files change. Thread-safe: the server calls it from worker threads."""
+    its files change. Thread-safe: the server calls it from worker threads.
 
-    def __init__(self, settings: Settings) -> None:
+    Each adapter is checked on a verified snapshot (snapshot.py) and vLLM is handed the snapshot,
+    so a folder rewritten on the share never reaches vLLM unchecked: `recheck` takes a new
+    snapshot of a changed folder, and the middleware points the name at it only once it passed."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
         self._lock = threading.Lock()
         self._verdicts: dict = {}  # (name, folder) -> (signature, AdapterInfo | Refused)
         self._model: ModelInfo | None = None
         self._model_read = False
+        self._walk_lock = threading.Lock()  # one walk of models/ at a time; the others wait for it
+        self._runs: tuple[float, dict] | None = None  # (when, finetuned_adapters) of the last walk
+        self._rechecked: dict[str, float] = {}  # name -> when its folder was last compared
+        self._folders: dict[str, str] = {}  # name -> the folder a version that passed came from
 
     def model(self) -> ModelInfo | None:
         with self._lock:
@@ -264,14 +270,25 @@ class ShareAdapters:
                     try:
                         self._model = inspect_model(self.settings.model)
                     except LaunchError as e:
-                        _log(f"on-demand adapters are not checked against the base model's shapes: {e}")
+                        log(f"on-demand adapters are not checked against the base model's shapes: {e}")
         return self._model
+
+    def runs(self) -> dict:
+        """finetuned_adapters of the share's models/, walked at most once per WALK_TTL seconds
+        however many requests ask (a request for an unknown name, GET /v1/models)."""
+        with self._walk_lock:
+            now = self._clock()
+            if self._runs is None or now - self._runs[0] >= WALK_TTL:
+                self._runs = (now, finetuned_adapters(adapter_roots(self.settings.mount)[1]))
+            return self._runs[1]
 
     def lookup(self, name: str) -> AdapterInfo:
         """The inspected adapter `name` names; raises Refused (404/400) with the reason."""
         if name == self.settings.served_model_name:
             raise Refused(BAD_REQUEST, f"{name!r} is the base model's name, not an adapter's")
-        return self.inspect(name, find_adapter(self.settings.mount, name))
+        if not plausible_name(name):  # before any walk: find_adapter says why
+            find_adapter(self.settings.mount, name, {})
+        return self.inspect(name, find_adapter(self.settings.mount, name, self.runs()))
 
     def inspect(self, name: str, path: str) -> AdapterInfo:
         confine(name, path, adapter_roots(self.settings.mount))
@@ -284,16 +301,47 @@ class ShareAdapters:
             verdict = self._judge(name, path)
             with self._lock:
                 self._verdicts[(name, path)] = (signature, verdict)
+                if isinstance(verdict, AdapterInfo):
+                    self._folders[name] = path
             if isinstance(verdict, Refused):
-                _log(f"refused on-demand adapter: {verdict.reason}")
+                log(f"refused on-demand adapter: {verdict.reason}")
         if isinstance(verdict, Refused):
             raise verdict
         return verdict
 
-    def _judge(self, name: str, path: str) -> AdapterInfo | Refused:
+    def due(self, name: str) -> bool:
+        """Whether `recheck` would compare `name`'s folder now (a cheap test, no file access)."""
+        return self._clock() - self._rechecked.get(name, -RECHECK_INTERVAL) >= RECHECK_INTERVAL
+
+    def recheck(self, name: str, loaded_path: str) -> AdapterInfo | None:
+        """For a name vLLM has loaded from `loaded_path`: the new version to load instead when
+        the adapter's folder on the share changed and the change passed the checks; None when
+        nothing changed, the change was refused (the loaded version keeps serving, and the
+        refusal is logged once), or the folder was compared less than RECHECK_INTERVAL ago."""
+        now = self._clock()
+        with self._lock:
+            if now - self._rechecked.get(name, -RECHECK_INTERVAL) < RECHECK_INTERVAL:
+                return None
+            self._rechecked[name] = now
+            folder = self._folders.get(name, self.settings.start_adapters.get(name))
+        if folder is None:
+            return None  # not an adapter this catalogue loaded
         try:
-            info = inspect_adapter(
-                name, path, self.model(), model_ref=self.settings.model, served_name=self.settings.served_model_name
+            info = self.inspect(name, folder)
+        except Refused:
+            return None
+        return info if info.path != loaded_path else None
+
+    def _judge(self, name: str, path: str) -> AdapterInfo | Refused:
+        root = self.settings.snapshot_root or None
+        try:
+            info = snapshot.checked(
+                name,
+                path,
+                root,
+                model=self.model(),
+                model_ref=self.settings.model,
+                served_name=self.settings.served_model_name,
             )
         except LaunchError as e:
             return Refused(BAD_REQUEST, str(e))
@@ -304,7 +352,7 @@ class ShareAdapters:
     def available(self) -> list:
         """Every adapter on the share that would load now (AdapterInfo), by name."""
         servable = []
-        for name, path in share_adapters(self.settings.mount).items():
+        for name, path in share_adapters(self.settings.mount, self.runs()).items():
             if name == self.settings.served_model_name:
                 continue
             try:
@@ -353,7 +401,7 @@ def make_resolver(catalog_source: Callable[[], ShareAdapters | None] = current_c
                 info = await asyncio.to_thread(catalog.lookup, lora_name)
             except Refused:
                 return None
-            _log(
+            log(
                 f"loading adapter {info.name!r} rank {info.rank} on {', '.join(info.modules)} "
                 f"from {info.path} on demand"
             )

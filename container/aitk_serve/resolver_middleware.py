@@ -11,7 +11,7 @@ process with no pip-installed `vllm.general_plugins` entry point (those run in e
 the engine never asks a resolver). Should a later vLLM build the models first, the middleware
 adds the resolver to app.state.openai_serving_models itself on the first request.
 
-The middleware sits inside ChatPageMiddleware (the launcher passes it first; vLLM adds
+The middleware sits inside KeyGateMiddleware (the launcher passes it first; vLLM adds
 middleware in order, so the last added runs first), so nothing here runs without the API key. It:
 - answers a request whose `model` vLLM would not know (neither the base nor a loaded adapter)
   and the share cannot serve with our one-line reason (404 not found, 400 refused), where vLLM
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,21 @@ MODELS_PATH = "/v1/models"
 # Bodies up to this size are read to find `model`; larger ones (images inline) pass untouched
 # and a name the share cannot serve gets vLLM's own message.
 MAX_INSPECTED_BODY = 4 * 1024 * 1024
+# Closed routes (is_closed): vLLM's (vllm/entrypoints/serve/lora/api_router.py) and SageMaker's
+# (model_hosting_container_standards/sagemaker/lora/routes.py).
+CLOSED_ROUTES = ("/adapters",)
+CLOSED_PREFIXES = ("/adapters/",)
+LOAD_PATH = "/v1/load_lora_adapter"  # vLLM's runtime load: confined and checked (_load)
+CLOSED_STATUS = 404
+CLOSED_BODY = {
+    "error": {
+        "message": "adapters are not loaded or unloaded through this route on this server: upload one "
+        "with `az aitk inference deploy --adapter NAME=PATH` and request it by name (see GET /v1/models)",
+        "type": "NotFoundError",
+        "param": None,
+        "code": CLOSED_STATUS,
+    }
+}
 
 resolver.register()
 
@@ -156,6 +172,44 @@ def with_share_adapters(listing: dict, available: Iterable[AdapterInfo], base_na
     return listing
 
 
+def load_refusal(reason: str) -> dict:
+    return {"error": {"message": reason, "type": "BadRequestError", "param": "lora_path", "code": 400}}
+
+
+def is_closed(path: str) -> bool:
+    """SageMaker's adapter routes (on, as vLLM's runtime load is, because resolvers need
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING): they load any container path under any name. Closed;
+    vLLM's own load route goes through the share's confinement and checks (_load)."""
+    return path in CLOSED_ROUTES or any(path.startswith(p) for p in CLOSED_PREFIXES)
+
+
+async def swap_if_changed(models: OpenAIServingModels, catalog: resolver.ShareAdapters, name: str) -> None:
+    """Point a loaded adapter's name at the new version of its folder on the share, once that
+    version passed the checks on its own snapshot; requests already running keep the old one."""
+    from vllm.lora.request import LoRARequest
+
+    current = models.lora_requests.get(name)
+    if current is None:
+        return
+    info = await asyncio.to_thread(catalog.recheck, name, current.lora_path)
+    if info is None:
+        return
+    async with models.lora_resolver_lock[name]:
+        current = models.lora_requests.get(name)
+        if current is None or current.lora_path == info.path:
+            return
+        models.lora_requests[name] = LoRARequest(
+            lora_name=name,
+            lora_int_id=models.lora_id_counter.inc(1),  # a new id: vLLM loads it as a new adapter
+            lora_path=info.path,
+            base_model_name=current.base_model_name,
+        )
+    resolver.log(
+        f"adapter {name!r} changed on the share: new requests use the new version "
+        f"(rank {info.rank}, checked copy {info.path})"
+    )
+
+
 class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an ASGI app
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -167,7 +221,12 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
             return await self.app(scope, receive, send)
         attach(models, resolver.register())
         method = scope.get("method", "GET")
-        if method == "GET" and route(scope) == MODELS_PATH:
+        path = route(scope)
+        if is_closed(path):
+            return await send_json(send, CLOSED_STATUS, CLOSED_BODY)
+        if method == "POST" and path == LOAD_PATH:
+            return await self._load(scope, receive, send, catalog)
+        if method == "GET" and path == MODELS_PATH:
             return await self._models(scope, receive, send, catalog)
         if method == "POST" and is_json(scope):
             body, complete, gone = await read_body(receive)
@@ -179,8 +238,45 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
                     await asyncio.to_thread(catalog.lookup, name)
                 except resolver.Refused as refused:
                     return await send_json(send, refused.status, refused.error_body())
+            elif name is not None and name in models.lora_requests and catalog.due(name):
+                await swap_if_changed(models, catalog, name)
             receive = replay(body, complete, receive)
         return await self.app(scope, receive, send)
+
+    async def _load(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
+        """vLLM's runtime load, confined: the adapter must be the share's folder for its name
+        (deploy's hot-load sends `aitk/adapters/NAME`), passes the same checks as on-demand
+        loading, and vLLM is handed the checked copy. Anything else is refused in one line."""
+        body, complete, gone = await read_body(receive)
+        if gone:
+            return None
+        try:
+            data = json.loads(body) if complete else None
+        except (ValueError, RecursionError):
+            data = None
+        name = data.get("lora_name") if isinstance(data, dict) else None
+        wanted = data.get("lora_path") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not isinstance(wanted, str):
+            return await send_json(send, 400, load_refusal("the body must be JSON with lora_name and lora_path"))
+        try:
+            info = await asyncio.to_thread(catalog.lookup, name)
+        except resolver.Refused as refused:
+            return await send_json(send, refused.status, refused.error_body())
+        mount = catalog.settings.mount
+        if os.path.realpath(os.path.join(mount, wanted)) != os.path.realpath(info.source or info.path):
+            return await send_json(
+                send,
+                400,
+                load_refusal(
+                    f"adapter {name!r} loads from its folder on the share ({info.source or info.path}), "
+                    f"not from {wanted!r}"
+                ),
+            )
+        data["lora_path"] = info.path
+        checked = json.dumps(data).encode()
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        scope = dict(scope, headers=[*headers, (b"content-length", str(len(checked)).encode())])
+        return await self.app(scope, replay(checked, True, receive), send)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
         start: Message = {}

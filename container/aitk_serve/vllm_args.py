@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import LaunchError
 from .adapters import AdapterInfo, smallest_max_lora_rank
-from .api_server import ARG_API_KEYS_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
+from .env_names import ARG_API_KEYS_ENV, CPU_KVCACHE_ENV, RUNTIME_LORA_ENV, SECONDARY_API_KEY_ENV, VLLM_API_KEY_ENV
 
 if TYPE_CHECKING:
     from .fit import FitPlan
@@ -20,15 +20,20 @@ if TYPE_CHECKING:
 API_SERVER_MODULE = "aitk_serve.api_server"
 # On CPU: the same server after a fix to vLLM 0.32's CPU LoRA ops (see cpu_server.py).
 CPU_SERVER_MODULE = "aitk_serve.cpu_server"
-MIDDLEWARE = "aitk_serve.middleware.ChatPageMiddleware"
+MIDDLEWARE = "aitk_serve.middleware.KeyGateMiddleware"
 # Adapters on the share resolved on demand (resolver_middleware.py). vLLM adds --middleware in
 # order and the last added runs first: this one goes first so it runs inside the API-key check.
 SHARE_MIDDLEWARE = "aitk_serve.resolver_middleware.ShareAdapterMiddleware"
 REDACTED = "<redacted>"
 # The keys go to vLLM in VLLM_API_KEY_ENV (vllm/envs.py) and SECONDARY_API_KEY_ENV: that keeps
 # them out of the process's command line (visible in `ps`) and out of vLLM's argument log.
-CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
 CPU_KVCACHE_GIB = "1"
+# vLLM 0.32 takes "auto" (or -1) for --max-model-len: the model's whole context when it fits the KV
+# cache its own memory profiling leaves, else the largest that does (vllm/utils/argparse_utils.py,
+# human_readable_int_or_auto; vllm/v1/core/kv_cache_utils.py, _auto_fit_max_model_len).
+MAX_MODEL_LEN_FLAG = "--max-model-len"
+AUTO_MAX_MODEL_LEN = "auto"
+KV_CACHE_BYTES_FLAG = "--kv-cache-memory-bytes"
 CPU_GPU_MEMORY_UTILIZATION = "0.3"
 # With no adapter at start, LoRA stays on (adapters can be hot-loaded) at vLLM's default rank.
 DEFAULT_MAX_LORA_RANK = 16
@@ -89,6 +94,22 @@ def flag_value(args: Sequence[str], flag: str) -> str | None:
     return found
 
 
+def with_flag(args: Sequence[str], flag: str, value: str) -> list[str]:
+    """`args` with every `flag` (any spelling, with its value) removed and `flag value` appended."""
+    names = {flag, flag.replace("-", "_").replace("__", "--", 1)}
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        name, eq, _ = a.partition("=")
+        if name in names:
+            skip = not eq
+            continue
+        out.append(a)
+    return [*out, flag, value]
+
+
 def lora_modules_arg(adapters: Iterable[AdapterInfo], base_name: str) -> list[str]:
     """vLLM's JSON form of --lora-modules, one item per adapter (all after ONE flag: vLLM's
     parser replaces, not extends, the list on a second --lora-modules)."""
@@ -147,7 +168,7 @@ def build(
     if adapters:
         argv += ["--lora-modules", *lora_modules_arg(adapters, served_name)]
     argv += ["--middleware", SHARE_MIDDLEWARE, "--middleware", MIDDLEWARE]
-    updates = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    updates = {RUNTIME_LORA_ENV: "True"}
     if api_key:
         updates[VLLM_API_KEY_ENV] = api_key
     if secondary_api_key and secondary_api_key != api_key:
@@ -165,14 +186,15 @@ def build(
         if fit:
             for flag, planned in (
                 ("--dtype", fit.dtype),
-                ("--max-model-len", fit.max_model_len),
                 ("--gpu-memory-utilization", fit.gpu_memory_utilization),
             ):
                 if not has_flag(extra, flag):
                     argv += [flag, str(planned)]
     else:
         cpu = []
-        if not env.get(CPU_KVCACHE_ENV):
+        # the variable overrides --kv-cache-memory-bytes on CPU (vllm/platforms/cpu.py): set it only
+        # when the user gave neither
+        if not env.get(CPU_KVCACHE_ENV) and not has_flag(extra, KV_CACHE_BYTES_FLAG):
             updates[CPU_KVCACHE_ENV] = CPU_KVCACHE_GIB
             cpu.append(f"{CPU_KVCACHE_ENV}={CPU_KVCACHE_GIB}")
         if not has_flag(extra, "--gpu-memory-utilization"):
@@ -184,6 +206,9 @@ def build(
             f"no GPU visible: vLLM's server runs through {CPU_SERVER_MODULE} (fixes "
             f"base-model rows batched with adapter rows in vLLM's CPU LoRA ops)"
         )
+    if not has_flag(extra, MAX_MODEL_LEN_FLAG):
+        # vLLM measures what fits at start-up and picks the context itself (docs/serving.md)
+        argv += [MAX_MODEL_LEN_FLAG, AUTO_MAX_MODEL_LEN]
     # The launcher's own package must stay importable for --middleware after exec.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -243,7 +268,7 @@ def api_keys_in_args(argv: Sequence[str]) -> list[str]:
 def take_api_keys(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """(keys, the other arguments): every --api-key in extra vLLM arguments, in each form vLLM's
     parser accepts, taken off the command line so the keys reach vLLM in the environment only
-    (api_server.ARG_API_KEYS_ENV). Raises LaunchError for a flag without a key or an ambiguous one."""
+    (env_names.ARG_API_KEYS_ENV). Raises LaunchError for a flag without a key or an ambiguous one."""
     found = dict(secret_values(argv))
     keys, rest = [], []
     for i, arg in enumerate(argv):

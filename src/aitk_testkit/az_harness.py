@@ -9,6 +9,10 @@ stand-in", used by the CLI and end-to-end tests, the benchmarks and `make demo`.
 
 The az is the venv's azure-cli (the `az` beside sys.executable), run as a subprocess with a private
 config folder and a private extension folder, so no test sees the user's az and none sees another's.
+Two things every az it starts gets, whatever the caller's state: the current folder is not on
+Python's path (PYTHONSAFEPATH: pip's `az` is `python -m azure.cli`, which would import a workspace's
+`azure/` or `knack.py` before the real ones), and the default SIGINT (a shell's background job, and
+so `make test &`, inherits SIGINT ignored, and a Python started so never raises KeyboardInterrupt).
 """
 
 import json
@@ -16,6 +20,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,9 +84,17 @@ def current_wheel(scratch) -> Path:
 
 
 # -- az's environment ----------------------------------------------------------------------------
+def default_sigint():
+    """preexec_fn for every process the harness (or a test) starts that a user would stop with
+    Ctrl-C: SIGINT back to its default, which a process that inherited SIG_IGN cannot do itself
+    (Python then installs no KeyboardInterrupt handler; bash -c cannot trap it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def az_env(base) -> dict:
     """This process's environment without any AZURE_*/AZ_* of the user's, with az's config and extension
-    folders under `base`, telemetry and surveys off."""
+    folders under `base`, telemetry and surveys off, and the current folder kept off Python's path
+    (PYTHONSAFEPATH, Python >= 3.11: az runs as `python -m azure.cli`, which would put it first)."""
     base = Path(base)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZ_"))}
     env.update(
@@ -92,6 +105,7 @@ def az_env(base) -> dict:
             "AZURE_CORE_SURVEY_MESSAGE": "false",
             "AZURE_CORE_NO_COLOR": "true",
             "AZURE_CORE_ONLY_SHOW_ERRORS": "false",
+            "PYTHONSAFEPATH": "1",
         }
     )
     (base / "config").mkdir(parents=True, exist_ok=True)
@@ -146,6 +160,7 @@ class Az:
             capture_output=True,
             timeout=timeout,
             check=False,
+            preexec_fn=default_sigint,
         )
 
     def ok(self, *args, cwd=None, timeout=300):
@@ -168,6 +183,7 @@ class Az:
             stderr=subprocess.PIPE if capture else None,
             timeout=timeout,
             check=False,  # the exit status is checked below, into AzError
+            preexec_fn=default_sigint,
         )
         if check and proc.returncode != 0:
             raise AzError(args, proc.returncode, proc.stdout or "", proc.stderr or "")
@@ -181,7 +197,7 @@ class Az:
     def spawn(self, *args, cwd, timeout=60):
         """az under a real pseudo-terminal (pexpect, from requirements/ext.txt; TERM=dumb, 40x200):
         the pexpect child. AITK_TEST_TRANSCRIPT names a file that gets what the terminal shows."""
-        import pexpect  # pylint: disable=import-outside-toplevel  # only the terminal tests need it
+        import pexpect  # only the terminal tests need it
 
         child = pexpect.spawn(
             self.executable,
@@ -191,12 +207,20 @@ class Az:
             encoding="utf-8",
             timeout=timeout,
             dimensions=(40, 200),
+            preexec_fn=default_sigint,
         )
         if os.environ.get("AITK_TEST_TRANSCRIPT"):
             child.logfile_read = open(  # pylint: disable=consider-using-with  # pexpect writes it until the end
                 os.environ["AITK_TEST_TRANSCRIPT"], "a", encoding="utf-8"
             )
         return child
+
+    def popen(self, *args, cwd, **options):
+        """az started and left running (a followed log, a deploy to interrupt): the Popen, with
+        `options` passed on (stdout=..., start_new_session=...)."""
+        return subprocess.Popen(  # pylint: disable=consider-using-with  # the caller waits for it
+            [self.executable, *args], cwd=str(cwd), env=self.env, preexec_fn=default_sigint, **options
+        )
 
     def add_extension(self, wheel):
         """`az extension add --source <wheel>`: aitk installed the way a user installs it."""

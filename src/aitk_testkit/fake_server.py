@@ -22,6 +22,16 @@ TOKEN_DELAY = float(os.environ.get("AITK_FAKE_TOKEN_DELAY", "0.05"))
 COMPLETION_TOKEN_DELAY = float(os.environ.get("AITK_FAKE_COMPLETION_TOKEN_DELAY", "0.005"))
 
 
+def max_model_len():
+    """The context length this server claims, as vLLM's /v1/models gives it: the number in the
+    share's fake_max_model_len file (a test writes it), else 4096."""
+    try:
+        with open(os.path.join(MOUNT, "fake_max_model_len"), encoding="utf-8") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 4096
+
+
 def chat_tokens(body):
     """A deterministic reply: echoes the last user message, says which turn it is and (with a
     system message) that it has one; "long" in the message asks for 300 numbered ticks."""
@@ -101,8 +111,20 @@ class Handler(BaseHTTPRequestHandler):
         )
         return True
 
+    def too_long(self, body):
+        """vLLM's 400 for a request whose prompt and max_tokens exceed the context."""
+        need = prompt_tokens(body) + int(body.get("max_tokens") or 16)
+        if need <= max_model_len():
+            return False
+        message = (
+            f"This model's maximum context length is {max_model_len()} tokens. However, you requested "
+            f"{need} tokens. Please reduce the length of the input messages or completion."
+        )
+        self.send(400, {"error": {"message": message, "type": "BadRequestError", "code": 400}})
+        return True
+
     def completion(self, body):
-        if self.unknown_model(body):
+        if self.unknown_model(body) or self.too_long(body):
             return None
         tokens = completion_tokens(body)
         if not body.get("stream"):
@@ -212,7 +234,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/models":
             if not self.authorized():
                 return self.send(401, {"error": "bad key"})
-            return self.send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models()]})
+            cards = [{"id": m, "object": "model", "max_model_len": max_model_len()} for m in models()]
+            return self.send(200, {"object": "list", "data": cards})
         return self.send(404, {})
 
     def do_POST(self):
@@ -229,6 +252,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.chat(body)
         if self.path == "/v1/completions":
             return self.completion(body)
+        if self.path == "/tokenize":  # vLLM's: the prompt's token count and the context
+            return self.send(200, {"count": prompt_tokens(body), "max_model_len": max_model_len(), "tokens": []})
         if self.path == "/v1/unload_lora_adapter":
             LOADED.discard(body.get("lora_name"))
             return self.send(200, {})

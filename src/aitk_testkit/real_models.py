@@ -5,7 +5,8 @@ real header followed by a hole (`truncate`), so a 14B checkpoint costs no disk.
 Values from the model repositories' config.json files:
 https://huggingface.co/microsoft/Phi-3-mini-4k-instruct, .../Phi-3-mini-128k-instruct,
 .../Phi-3-medium-4k-instruct, https://huggingface.co/meta-llama/Meta-Llama-3-8B,
-https://huggingface.co/mistralai/Mistral-7B-v0.1 (shard counts as published).
+https://huggingface.co/mistralai/Mistral-7B-v0.1, https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct
+(shard counts as published).
 """
 
 import json
@@ -66,6 +67,25 @@ MISTRAL_7B = dict(
     rope_theta=10000.0,
 )
 
+LLAMA32_3B = dict(
+    LLAMA3_8B,
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_attention_heads=24,
+    num_key_value_heads=8,
+    num_hidden_layers=28,
+    head_dim=128,
+    max_position_embeddings=131072,
+    rope_scaling={
+        "factor": 32.0,
+        "high_freq_factor": 4.0,
+        "low_freq_factor": 1.0,
+        "original_max_position_embeddings": 8192,
+        "rope_type": "llama3",
+    },
+    tie_word_embeddings=True,
+)
+
 # name -> (config, number of shards in the published checkpoint)
 MODELS = {
     "Phi-3-mini-4k-instruct": (PHI3_MINI_4K, 2),
@@ -73,6 +93,7 @@ MODELS = {
     "Phi-3-medium-4k-instruct": (PHI3_MEDIUM_4K, 6),
     "Meta-Llama-3-8B": (LLAMA3_8B, 4),
     "Mistral-7B-v0.1": (MISTRAL_7B, 2),
+    "Llama-3.2-3B-Instruct": (LLAMA32_3B, 2),
 }
 DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4}
 

@@ -79,7 +79,7 @@ def write_finetuning_config(workspace, subscription, group, storage, share_name,
     (infra / "finetuning.config.json").write_text(json.dumps(fields, indent=2))
 
 
-def seed_finetuning_storage(  # pylint: disable=too-many-arguments
+def seed_finetuning_storage(
     azure,
     az,
     workspace,
@@ -114,7 +114,7 @@ def seed_finetuning_storage(  # pylint: disable=too-many-arguments
     return azure.share_dir(storage, share_name)
 
 
-def seed_fake_finetuning(  # pylint: disable=too-many-arguments
+def seed_fake_finetuning(
     azure, az, workspace, group, storage, share_name="finetuning", *, placeholder_model=True, **storage_options
 ):
     """`seed_finetuning_storage` plus, instead of the tiny model (nothing here runs vLLM), the fake server

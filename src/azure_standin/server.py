@@ -41,7 +41,7 @@ class Faults:
         self.lock = threading.Lock()
         self.configure(None)
 
-    def configure(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):  # pylint: disable=too-many-arguments
+    def configure(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):
         """`latency_s`: the delay a "latency" fault adds (None: drawn from 0.2-1.0 s per request)."""
         with self.lock:
             self.latency_s = None if latency_s is None else float(latency_s)
@@ -373,7 +373,7 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
     def share_dir(self, storage_account, share) -> Path:
         return self.state_dir / "shares" / storage_account / share
 
-    def set_faults(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):  # pylint: disable=too-many-arguments
+    def set_faults(self, rate=0.1, seed=1, kinds=FAULT_KINDS, paths=None, latency_s=None):
         """Seeded faults on ARM and Files requests; `set_faults(1.0, kinds=("latency",), latency_s=0.02)`
         delays every request by 20 ms (a far-away region), `set_faults(None)` stops them."""
         self.faults.configure(rate, seed, kinds, paths, latency_s)

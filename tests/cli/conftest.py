@@ -3,6 +3,7 @@ private extension folder, with a private config folder, driven as a subprocess
 (aitk_testkit.az_harness; `aitk_wheel` and `azure_standin` come from the plugins in tests/conftest.py)."""
 
 import json
+import signal
 import time
 
 import pytest
@@ -75,3 +76,17 @@ def provision_fake(az_cloud, standin):
         return {"init": init, "provision": proc, "cfg": cfg, "app_id": app_id}
 
     return provision
+
+
+@pytest.fixture(params=["foreground", "background"])
+def job_control(request):
+    """Run the test as a shell runs it in the foreground, and as a background job (`make test &`):
+    SIGINT ignored in this process, which every child inherits unless the harness restores it."""
+    if request.param == "foreground":
+        yield request.param
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield request.param
+    finally:
+        signal.signal(signal.SIGINT, before)

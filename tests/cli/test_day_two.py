@@ -5,7 +5,9 @@ account and share, provision with one warm replica running aitk_testkit/fake_ser
 chat completions slowly enough to interrupt). Terminal behaviour runs under a real
 pseudo-terminal (pexpect). Delete runs last: it removes what provision made."""
 
+import io
 import json
+import re
 import signal
 import subprocess
 import time
@@ -103,7 +105,7 @@ def test_chat_bad_input_isone_error(az_cloud, day2):
     )
 
 
-def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, day2):
+def test_chat_interactive_keeps_history_ctrl_c_stops_reply_eof_exits(az_cloud, day2, job_control):
     child = _spawn(az_cloud, day2, "chat")
     try:
         child.expect_exact("Ctrl-D or /exit leaves")
@@ -147,6 +149,73 @@ def test_chat_interactive_exit_command_with_adapter_model_and_system(az_cloud, d
     assert child.exitstatus == 0
 
 
+# -- server-supplied strings on a terminal -----------------------------------------------------
+
+# An adapter folder named so that, printed raw, it retitles the window, clears the screen and
+# (C1 CSI) turns the text red: the fake server lists it in /v1/models as it is.
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m"
+HOSTILE_SHOWN = "evil^[]0;pwned^G^[[2J\\x9b31m"
+RAW = ("\x1b", "\x07", "\x9b")
+
+
+def _terminal_output(az_cloud, day2, *args, timeout=120):
+    child = _spawn(az_cloud, day2, *args, timeout=timeout)
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before
+
+
+def test_server_supplied_strings_reach_the_terminal_neutralised(az_cloud, day2, tmp_path):
+    """Model names from /v1/models and the answers reach a real terminal through the same
+    neutralising as chat's replies: every control character shown as ^X or \\xNN, none raw."""
+    hostile = day2["share"] / "aitk" / "adapters" / HOSTILE
+    hostile.mkdir()
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("say \x1b[31mred\x1b[0m\n")
+    try:
+        for args in (["endpoint", "-o", "table"], ["status", "-o", "table"]):
+            out = _terminal_output(az_cloud, day2, *args)
+            assert HOSTILE_SHOWN in out and not [c for c in RAW if c in out], repr(out)
+        out = _terminal_output(az_cloud, day2, "compare", "--prompts", str(prompts), "-o", "table")
+        assert "evil^[]0;pwned" in out and "say ^[[31mred^[[0m" in out, out  # a model column, an answer
+        assert not [c for c in RAW if c in out], repr(out)
+        child = _spawn(az_cloud, day2, "chat")
+        child.logfile_read = transcript = io.StringIO()  # all the terminal showed
+        try:
+            child.expect_exact("you> ")
+            child.sendline("/help")
+            child.expect_exact("/system TEXT")
+            child.expect_exact("you> ")
+            child.sendline("/model")
+            child.expect_exact("(model: fake-base; the endpoint serves: ")
+            child.expect_exact("you> ")
+            child.sendline("/model nope")
+            child.expect_exact("[error] model 'nope' is not served")
+            child.expect_exact("you> ")
+            child.sendline("/exit")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close()
+        shown = transcript.getvalue()
+        assert shown.count(HOSTILE_SHOWN) >= 2 and not [c for c in RAW if c in shown], repr(shown)  # /help, /model
+    finally:
+        hostile.rmdir()
+
+
+def test_compare_to_an_unwritable_report_is_refused_before_any_prompt_is_sent(az_cloud, standin, day2, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello\n")
+    mark = len(standin.requests_log)
+    proc = az_cloud(
+        "aitk", "inference", "compare", "--prompts", str(prompts), "--report", "/sys/compare.html", cwd=day2["ws"]
+    )
+    one_error(proc, "--report /sys/compare.html: cannot write in /sys", "--report compare.html", in_line=False)
+    assert standin.requests_log[mark:] == []  # not even the app was looked up
+
+
 # -- logs -------------------------------------------------------------------------------------
 
 
@@ -156,6 +225,33 @@ def test_logs_tail_shows_the_console_log(az_cloud, day2):
     assert "fake server: serving fake-base" in proc.stdout
     assert "Successfully Connected to container" in proc.stdout
     one_error(az_cloud("aitk", "inference", "logs", "--tail", "1000", cwd=day2["ws"]), "--tail 1000 is out of range")
+
+
+@pytest.mark.parametrize("kind", ["console", "system"])
+def test_logs_of_an_unknown_revision_lists_the_revisions(az_cloud, day2, kind):
+    st = _ok(az_cloud("aitk", "inference", "status", cwd=day2["ws"]))
+    proc = az_cloud("aitk", "inference", "logs", "--type", kind, "--revision", "no-such-rev", cwd=day2["ws"])
+    line = one_error(proc, "leave --revision out for the latest", in_line=False)
+    assert "--revision no-such-rev is not a revision of" in line and f"{st['revision']} (active)" in line
+    assert "{" not in proc.stderr  # not Azure's raw JSON
+    _ok(az_cloud("aitk", "inference", "logs", "--revision", st["revision"].upper(), cwd=day2["ws"]), parse=False)
+
+
+JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
+
+
+@pytest.mark.parametrize("kind", ["console", "system"])
+def test_debug_keeps_the_log_streams_token_out(az_cloud, standin, day2, kind):
+    """`--debug` logs every Resource Manager answer; getAuthToken's is the log stream's credential
+    (a bearer token for the app's logs), kept out like the keys. Deploy's start-up watch reads the
+    console through the same call (azure/arm.log_stream_token)."""
+    mark = len(standin.requests_log)
+    proc = az_cloud("aitk", "inference", "logs", "--tail", "5", "--type", kind, "--debug", cwd=day2["ws"])
+    _ok(proc, parse=False)
+    assert any(p.lower().split("?")[0].endswith("/getauthtoken") for _, p, _ in standin.requests_log[mark:])
+    assert "Response content" in proc.stderr  # --debug did log the answers of the other calls
+    assert "getAuthToken (the answer is a credential: not logged)" in proc.stderr
+    assert not JWT.findall(proc.stderr), JWT.findall(proc.stderr)[:1]
 
 
 def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
@@ -188,12 +284,16 @@ def test_standin_log_stream_wants_a_token_and_a_real_replica(standin, day2):
     assert r.status_code == 404
 
 
-def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
+def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2, job_control):
     log_path = standin.runtime.status(day2["app_id"])["log_path"]
-    proc = subprocess.Popen(
-        [AZ, "aitk", "inference", "logs", "--follow", "--tail", "1"],
-        cwd=str(day2["ws"]),
-        env=az_cloud.env,
+    proc = az_cloud.popen(
+        "aitk",
+        "inference",
+        "logs",
+        "--follow",
+        "--tail",
+        "1",
+        cwd=day2["ws"],
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -209,7 +309,7 @@ def test_logs_follow_streams_new_lines_until_ctrl_c(az_cloud, standin, day2):
             seen += proc.stdout.readline()
         assert "a line written while following" in seen
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
+        proc.wait(timeout=15)  # a Ctrl-C the process ignored would leave it following
         assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
@@ -269,7 +369,7 @@ DAY_TWO = {
     "chat": ["--model -m", "--system", "--temperature", "--max-tokens", "--message", "--workspace"],
     "status": ["--workspace"],
     "delete": ["--yes -y", "--no-wait", "--workspace"],
-    "logs": ["--follow", "--tail", "--workspace"],
+    "logs": ["--follow", "--tail", "--timeline", "--workspace"],
 }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aitk_testkit.az_harness import ROOT, signed_in_az
+from aitk_testkit.az_harness import ROOT, default_sigint, signed_in_az
 from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
 from aitk_testkit.tiny_models import make_tiny_model
 from azure_standin import StandIn
@@ -165,7 +165,14 @@ def paste(tmp_path_factory, aitk_wheel):
 def _run(paste, where, text, timeout=300):
     cwd = paste["parent"] if "README" in where else paste["ws"]
     child = pexpect.spawn(
-        "bash", ["-c", text], env=paste["env"], cwd=str(cwd), encoding="utf-8", timeout=timeout, dimensions=(50, 200)
+        "bash",
+        ["-c", text],
+        env=paste["env"],
+        cwd=str(cwd),
+        encoding="utf-8",
+        timeout=timeout,
+        dimensions=(50, 200),
+        preexec_fn=default_sigint,  # Ctrl-C reaches a followed log under `make test &` too
     )
     chunks = []
     child.logfile_read = type("Log", (), {"write": chunks.append, "flush": lambda self: None})()

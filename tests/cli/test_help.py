@@ -25,7 +25,8 @@ def test_command_help_has_examples(az, command):
 
 def test_endpoint_help_has_ready_to_paste_curl_and_openai_examples(az):
     out = az("aitk", "inference", "endpoint", "--help").stdout
-    assert 'curl -fsS "$URL/v1/chat/completions"' in out and "Authorization: Bearer $KEY" in out
+    assert 'curl -fsS "$URL/v1/chat/completions" -H @- <<< "Authorization: Bearer $KEY"' in out
+    assert "export AITK_API_KEY=$(az aitk inference endpoint --show-key --query apiKey -o tsv)" in out
     assert "from openai import OpenAI" in out and "client.chat.completions.create(" in out
 
 

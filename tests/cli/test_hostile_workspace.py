@@ -3,6 +3,7 @@ these is refused, or accepted, before anything talks to Azure): one ERROR line n
 wrong, non-zero, no traceback, and nothing written."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -102,3 +103,49 @@ def test_bad_values_are_refused_before_anything_changes(az, workspace, args, say
     (workspace / "infra").mkdir()
     (workspace / "infra" / "inference.config.json").write_text(json.dumps(CONFIG))
     assert says in one_error(az("aitk", "inference", *args, cwd=workspace))
+
+
+def test_python_files_in_a_hostile_workspace_do_not_run_when_the_harness_runs_az(az, workspace, tmp_path):
+    """pip's `az` is `python -m azure.cli`, which puts the current folder first on Python's path: a
+    workspace's `azure/__init__.py` or `knack.py` would run as az starts. The harness keeps the
+    folder off the path; a plain `python -m azure.cli` (what the user's pip az runs) does not."""
+    ran = tmp_path / "ran"
+    payload = f"import pathlib; pathlib.Path({str(ran)!r}).write_text(__name__)\n"
+    (workspace / "azure").mkdir()
+    (workspace / "azure" / "__init__.py").write_text(payload)
+    (workspace / "knack.py").write_text(payload)
+    line = one_error(az("aitk", "inference", "endpoint", cwd=workspace))  # az ran: no config here
+    assert "inference.config.json" in line
+    assert not ran.exists()
+    # What the harness protects against: the same folder with the user's own pip az runs the file.
+    unsafe = {k: v for k, v in az.env.items() if k != "PYTHONSAFEPATH"}
+    subprocess.run([az.executable, "version"], cwd=workspace, env=unsafe, capture_output=True, timeout=120, check=False)
+    assert ran.exists()
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("finetuning.config.json", "AI Toolkit's fine-tuning wrote it"),
+        ("inference.config.json", "provision wrote it"),
+    ],
+)
+def test_a_malformed_config_init_does_not_write_names_the_file_and_not_init_force(az, workspace, config, says):
+    """init reads both configs; it rewrites neither, so its --force is no fix for them."""
+    (workspace / "infra").mkdir()
+    (workspace / "infra" / config).write_text('{\n  "RESOURCE_GROUP_NAME": "rg",\n  oops\n}\n')
+    before = _snapshot(workspace)
+    for args in (["init"], ["init", "--force"]):
+        proc = az("aitk", "inference", *args, cwd=workspace)
+        line = one_error(proc, f"Fix line 3 of {workspace / 'infra' / config}", says)
+        assert f"infra/{config}:3:" in line and "is not valid JSON" in line
+        assert "init --force` to reset" not in proc.stderr
+    assert _snapshot(workspace) == before  # nothing half-done
+
+
+def test_a_malformed_parameters_file_is_one_init_force_resets(az, workspace):
+    az("aitk", "inference", "init", cwd=workspace)
+    params = workspace / "infra" / "provision" / "inference.parameters.json"
+    params.write_text("{ nope")
+    proc = az("aitk", "inference", "provision", "-g", "rg", "--what-if", cwd=workspace)
+    one_error(proc, "inference.parameters.json:1:", "az aitk inference init --force` to reset it")

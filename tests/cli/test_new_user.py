@@ -12,10 +12,11 @@ import os
 import shlex
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
-from aitk_testkit.az_harness import Az, one_error
+from aitk_testkit.az_harness import AZ, Az, one_error
 from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.scenario import FAKE_PARAMETERS, write_finetuning_config
 
@@ -160,15 +161,35 @@ def test_deploy_shows_the_wait_and_next_steps_and_only_show_errors_keeps_the_res
     assert _ok(quiet)["endpoint"] == out["endpoint"] and quiet.stderr.strip() == "", quiet.stderr
 
 
-def test_endpoint_show_key_has_a_curl_that_works(az_cloud, standin, nu):
+def test_endpoint_show_key_has_a_curl_that_works_and_keeps_the_key_off_command_lines(az_cloud, standin, nu, tmp_path):
+    """The curl of `endpoint --show-key`, pasted into bash after the export its help gives: it
+    answers, and the key is on no command line (a `curl` first on PATH records what `ps` would
+    show, then runs the real one) and not in the pasted text (the shell's history)."""
     import subprocess
 
     out = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=nu["ws"]))
-    assert out["apiKey"] in out["curl"] and out["url"] in out["curl"]
-    env = dict(os.environ, CURL_CA_BUNDLE=standin.ca_bundle)
-    reply = subprocess.run(["bash", "-c", out["curl"]], env=env, text=True, capture_output=True, timeout=60)
+    assert out["url"] in out["curl"] and out["apiKey"] not in out["curl"]
+    spy = tmp_path / "bin"
+    spy.mkdir()
+    (spy / "curl").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" >> {tmp_path}/argv\nexec {shutil.which("curl")} "$@"\n'
+    )
+    (spy / "curl").chmod(0o755)
+    env = dict(
+        az_cloud.env,
+        CURL_CA_BUNDLE=standin.ca_bundle,
+        PATH=f"{spy}{os.pathsep}{Path(AZ).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    typed = "export AITK_API_KEY=$(az aitk inference endpoint --show-key --query apiKey -o tsv)\n" + out["curl"]
+    reply = subprocess.run(["bash", "-c", typed], cwd=nu["ws"], env=env, text=True, capture_output=True, timeout=120)
     assert reply.returncode == 0, reply.stderr
     assert json.loads(reply.stdout)["choices"][0]["message"]["content"] == "echo(fake-base) Hello! [turn 1]"
+    argv = (tmp_path / "argv").read_text()
+    assert "/v1/chat/completions" in argv and out["apiKey"] not in argv and out["apiKey"] not in typed
+    # Pasted without the export first: the shell says how to set it, and curl never runs.
+    unset = subprocess.run(["bash", "-c", out["curl"]], env=env, text=True, capture_output=True, timeout=60)
+    assert unset.returncode != 0 and "AITK_API_KEY: is not set; first run: export AITK_API_KEY=" in unset.stderr
+    assert argv == (tmp_path / "argv").read_text()
 
 
 # -- logs without probe noise ------------------------------------------------------------------

@@ -193,6 +193,50 @@ def test_bench_numbers_agree_with_the_servers_counters(fake_world, served):
     assert res["gpuProfile"] == "T4" and "Consumption-GPU-NC8as-T4" in res["priceSource"]
 
 
+def test_bench_defaults_fit_a_short_context_read_from_v1_models(fake_world, served):
+    """A model with a short context (the fake server claims 200 tokens in /v1/models and answers
+    vLLM's 400 past it): bench's defaults (128 + 128) are fitted and it says so; given values
+    that cannot fit are one line before any request."""
+    limit = fake_world.share / "fake_max_model_len"
+    limit.write_text("200")
+    try:
+        proc = fake_world.az(
+            "aitk",
+            "inference",
+            "bench",
+            "--concurrency",
+            "1",
+            "--requests",
+            "2",
+            "-o",
+            "json",
+            cwd=fake_world.workspace,
+        )
+        assert proc.returncode == 0, proc.stderr
+        res = json.loads(proc.stdout)
+        assert res["levels"][0]["failed"] == 0 and res["promptTokens"] + res["outputTokens"] <= 200
+        assert res["outputTokens"] == 50 and res["promptTokens"] == 128  # a quarter of the context for the output
+        assert (
+            "has a context of 200 tokens (from /v1/models): bench sends prompts of 128 words and asks for 50 output tokens"
+            in proc.stderr
+        )
+        error, hint = one_clear_error(
+            fake_world.az(
+                "aitk",
+                "inference",
+                "bench",
+                "--prompt-tokens",
+                "150",
+                "--output-tokens",
+                "100",
+                cwd=fake_world.workspace,
+            )  # fmt: skip
+        )
+        assert "need 250 tokens; fake-base has a context of 200 tokens" in error and "leave one out" in hint
+    finally:
+        limit.unlink()
+
+
 def test_bench_help_examples_run_as_pasted(fake_world, served):
     examples = help_examples("bench")
     assert len(examples) == 3

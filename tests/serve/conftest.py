@@ -59,6 +59,18 @@ def refused(result, message):
     assert "Traceback" not in result.stderr
 
 
+def left_out(result, name, message):
+    """The launcher went on without adapter `name` (from the share): exit 0, the adapter not in the
+    plan, and one note naming it and holding `message`."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    plan = json.loads(result.stdout)
+    assert name not in [a["name"] for a in plan["adapters"]]
+    lines = [n for n in plan["notes"] if n.startswith(f"adapter {name!r} is left out")]
+    assert len(lines) == 1 and message in lines[0] and "\n" not in lines[0], plan["notes"]
+    return plan
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,20 +97,17 @@ def http(method, url, body=None, key=None, timeout=120):
 
 
 class Server:
-    """The launcher running as a process (it execs vLLM, so the process *is* the server)."""
+    """The launcher running as a process (vLLM runs as its child; signals reach it through the launcher)."""
 
-    def __init__(self, mount, args, log_path, key=API_KEY):
+    def __init__(self, mount, args, log_path, key=API_KEY, env=None, launcher=("-m", "aitk_serve")):
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = (
-            launcher_env(mount, AITK_API_KEY=key, AITK_API_KEY_SECONDARY=SECONDARY_API_KEY)
-            if key
-            else launcher_env(mount)
-        )
+        keys = {"AITK_API_KEY": key, "AITK_API_KEY_SECONDARY": SECONDARY_API_KEY} if key else {}
+        env = launcher_env(mount, **keys, **(env or {}))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aitk_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            [sys.executable, *launcher, "--host", "127.0.0.1", "--port", str(self.port), *args],
             cwd=str(ROOT),
             env=env,
             stdout=self.log,

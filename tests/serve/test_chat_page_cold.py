@@ -2,7 +2,7 @@
 container runtime played at Azure's timing x 0.01 (the 240 s ingress idle timeout is 2.4 s, the default
 300 s cooldownPeriod 3 s), over the ingress's TLS with the stand-in's leaf trusted by its key only.
 
-The replica is the real chat page and key check (aitk_serve.middleware.ChatPageMiddleware) in
+The replica is the real chat page and key check (aitk_serve.middleware.KeyGateMiddleware) in
 front of a small fake of vLLM's API, so the browser sees what it sees on Azure without a model:
 - first load of a scaled-to-zero app: the ingress holds GET / while a replica starts and the page
   appears; when the start outlasts the 240 s cut the ingress answers its own raw 504 (we cannot
@@ -36,7 +36,7 @@ FAKE_VLLM = r"""
 import asyncio, json, os, sys, time
 time.sleep(float(os.environ.get("SLEEP", "0")))
 import uvicorn
-from aitk_serve.middleware import ChatPageMiddleware
+from aitk_serve.middleware import KeyGateMiddleware
 
 async def body_of(receive):
     parts = []
@@ -82,7 +82,7 @@ async def fake_vllm(scope, receive, send):
     return await answer(send, 404, {"error": "not found"})
 
 print("fake vLLM listening", flush=True)
-uvicorn.run(ChatPageMiddleware(fake_vllm), host="127.0.0.1", port=int(os.environ["AITK_PORT"]),
+uvicorn.run(KeyGateMiddleware(fake_vllm), host="127.0.0.1", port=int(os.environ["AITK_PORT"]),
             log_level="warning", lifespan="off")
 """
 

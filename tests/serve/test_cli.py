@@ -7,7 +7,7 @@ import os
 import pytest
 from aitk_serve import cli
 
-from serve.conftest import ROOT, refused, run_launcher
+from serve.conftest import ROOT, left_out, refused, run_launcher
 from serve.fakes import LLAMA, PHI3, lora_tensors, write_adapter, write_model
 
 KEY = "launcher-test-key-77d1"
@@ -167,14 +167,19 @@ def test_duplicate_names_in_env_and_serve_json_are_refused(share, tmp_path):
 
 
 def test_phi3_llama_mixups_are_refused(tmp_path):
+    """Named on the command line: refused. Found on the share: left out, the base model serves."""
     share = tmp_path / "share"
     write_model(share / "model-cache" / "org" / "tiny-phi3", PHI3)
-    write_adapter(share / "models" / "llama-run" / "adapter", lora_tensors(LLAMA, ("q_proj", "k_proj", "v_proj"), 8))
-    refused(run_launcher(["--check"], share), "'k_proj', which is not a module of this model")
+    llama = write_adapter(
+        share / "models" / "llama-run" / "adapter", lora_tensors(LLAMA, ("q_proj", "k_proj", "v_proj"), 8)
+    )
+    message = "'k_proj', which is not a module of this model"
+    refused(run_launcher(["--check", "--adapter", f"x={llama}"], share), message)
+    left_out(run_launcher(["--check"], share), "llama-run", message)
 
 
 def test_exec_replaces_the_launcher_with_vllm(share, monkeypatch):
-    """main() execs vLLM's server from the mount root with the launcher's environment."""
+    """main() starts vLLM's server from the mount root with the launcher's environment."""
     calls = []
     monkeypatch.chdir(ROOT)
     env = {
@@ -197,7 +202,7 @@ def test_the_start_log_names_everything_but_the_key(share, monkeypatch, capsys):
     env = {"AITK_MOUNT": str(share), "AITK_API_KEY": KEY, "CUDA_VISIBLE_DEVICES": ""}
     cli.main(["--", "--api-key", KEY, KEY + "-second", f"--api-key={KEY}-third"], env=env, execve=lambda *a: None)
     err = capsys.readouterr().err
-    assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "exec [" in err
+    assert "adapter 'run-2' rank 40 on o_proj, q_proj" in err and "start [" in err
     assert KEY not in err and "the API is open" not in err
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
-from serve.conftest import ROOT, launcher_env, refused, run_launcher
+from serve.conftest import ROOT, launcher_env, left_out, refused, run_launcher
 from serve.fakes import LLAMA, lora_tensors, write_adapter, write_model
 
 DEEP = "[" * 200_000 + "]" * 200_000  # deeper than any recursion limit
@@ -405,6 +405,9 @@ def _garbage_bin(share, adapter):
     (adapter / "adapter_model.bin").write_bytes(b"\x80\x02garbage")
 
 
+ADAPTER_SPOILS = (_deep_adapter, _bad_shape, _rank_pattern_list, _garbage_bin)
+
+
 @pytest.mark.parametrize(
     "spoil,message",
     [
@@ -421,8 +424,15 @@ def _garbage_bin(share, adapter):
     ids=lambda x: getattr(x, "__name__", None),
 )
 def test_the_launcher_refuses_hostile_files_in_one_line(share, spoil, message):
-    spoil(share, share / "models/run-1/adapter")
-    refused(run_launcher(["--check"], share), message)
+    """A hostile base model or serve.json stops the start; a hostile adapter found on the share
+    is left out in one line and the rest serves (named with --adapter, it is refused)."""
+    adapter = share / "models/run-1/adapter"
+    spoil(share, adapter)
+    if spoil in ADAPTER_SPOILS:
+        left_out(run_launcher(["--check"], share), "run-1", message)
+        refused(run_launcher(["--check", "--adapter", f"x={adapter}"], share), message)
+    else:
+        refused(run_launcher(["--check"], share), message)
 
 
 def test_anything_unexpected_is_one_line_and_exit_2(share):

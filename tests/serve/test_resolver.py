@@ -274,9 +274,19 @@ def test_importing_the_middleware_registered_the_resolver_with_vllm():
 class FakeModels:
     """What the middleware uses of vLLM's OpenAIServingModels."""
 
-    def __init__(self):
-        self.lora_requests = {"run-a": object()}
+    def __init__(self, loaded=None):
+        from collections import defaultdict
+
+        from vllm.lora.request import LoRARequest
+        from vllm.utils.counter import AtomicCounter
+
+        self.lora_requests = {
+            name: LoRARequest(lora_name=name, lora_int_id=n + 1, lora_path=path)
+            for n, (name, path) in enumerate((loaded or {"run-a": "/nowhere/run-a"}).items())
+        }
         self.lora_resolvers = []
+        self.lora_id_counter = AtomicCounter(len(self.lora_requests))
+        self.lora_resolver_lock = defaultdict(asyncio.Lock)
 
     def is_base_model(self, name):
         return name == "tiny-llama"

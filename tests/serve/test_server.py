@@ -72,8 +72,13 @@ def test_discovery_serves_the_base_and_every_adapter(llama_server):
     assert model_ids(llama_server) == {"tiny-llama": None, "run-q": "tiny-llama", "run-all64": "tiny-llama"}
 
 
-def test_the_launcher_process_became_the_server(llama_server):
-    cmdline = Path(f"/proc/{llama_server.proc.pid}/cmdline").read_bytes().split(b"\0")
+def test_the_launcher_runs_the_server_as_its_child(llama_server):
+    """The launcher execs its supervisor (aitk_serve.vllm_start), which stays vLLM's parent to read
+    back the context vLLM chose."""
+    pid = llama_server.proc.pid
+    assert b"aitk_serve.vllm_start" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    (cmdline,) = [Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0") for c in children]
     assert b"aitk_serve.cpu_server" in cmdline  # vLLM's server, with the CPU LoRA fix
     assert b"--max-lora-rank" in cmdline and cmdline[cmdline.index(b"--max-lora-rank") + 1] == b"64"
 
@@ -142,7 +147,7 @@ def test_the_secondary_key_works_in_vllms_check_and_ours(llama_server):
 
 def test_the_key_never_reaches_the_logs(llama_server):
     logs = llama_server.logs()
-    assert "aitk_serve: exec [" in logs and "Application startup complete" in logs
+    assert "aitk_serve: start [" in logs and "Application startup complete" in logs
     assert API_KEY not in logs and SECONDARY_API_KEY not in logs
 
 
@@ -156,7 +161,11 @@ def test_phi3_serves_the_base_and_both_adapters(phi3_server):
 def test_an_abbreviated_api_key_after_the_separator_is_off_the_command_line_and_works(phi3_server):
     """`-- --api-ke=KEY`: the running vLLM's command line (/proc, what `ps` shows) and the logs hold
     no key; vLLM's check takes that key, which replaced the variable's pair (the secondary is refused)."""
-    cmdline = Path(f"/proc/{phi3_server.proc.pid}/cmdline").read_bytes().decode().split("\0")
+    pid = phi3_server.proc.pid
+    supervisor = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    assert "aitk_serve.vllm_start" in supervisor and not any(API_KEY in a for a in supervisor), supervisor
+    (child,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
     assert "aitk_serve.cpu_server" in cmdline and not any(a.startswith("--api") for a in cmdline), cmdline
     assert not any(API_KEY in a for a in cmdline)
     assert API_KEY not in phi3_server.logs() and "non-default args" in phi3_server.logs()

@@ -184,7 +184,8 @@ def test_a_fit_plan_sets_gpu_flags_and_the_users_own_still_win():
         python="python3",
         fit=plan,
     )
-    assert (value(argv, "--max-model-len"), value(argv, "--gpu-memory-utilization")) == ("14336", "0.92")
+    # vLLM fixes the context itself (--max-model-len auto); the plan's dtype and utilization are passed
+    assert (value(argv, "--max-model-len"), value(argv, "--gpu-memory-utilization")) == ("auto", "0.92")
     assert (value(argv, "--max-loras"), value(argv, "--max-cpu-loras")) == ("4", "10")
     assert argv.count("--dtype") == 1 and argv[-2:] == ["--dtype", "float32"]
 

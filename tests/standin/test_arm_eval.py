@@ -364,14 +364,11 @@ def test_real_templates_evaluate():
         "Microsoft.Storage/storageAccounts/fileServices/shares",
     ]
     assert tpl.resource_body(tpl.resources[0])["location"] == "eastus"
-    if INFERENCE_TEMPLATE.is_file():
-        inf = json.loads(INFERENCE_TEMPLATE.read_text())
-        tpl = Template(inf, {"apiKey": {"value": "k"}, "apiKeySecondary": {"value": "k2"}}, Ctx())
-        types = [r.type for r in tpl.deploy_order()]
-        assert types.index("Microsoft.App/containerApps") == len(types) - 1
-        assert types.index("Microsoft.OperationalInsights/workspaces") < types.index(
-            "Microsoft.App/managedEnvironments"
-        )
+    inf = json.loads(INFERENCE_TEMPLATE.read_text())
+    tpl = Template(inf, {"apiKey": {"value": "k"}, "apiKeySecondary": {"value": "k2"}}, Ctx())
+    types = [r.type for r in tpl.deploy_order()]
+    assert types.index("Microsoft.App/containerApps") == len(types) - 1
+    assert types.index("Microsoft.OperationalInsights/workspaces") < types.index("Microsoft.App/managedEnvironments")
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -96,7 +96,6 @@ def test_resource_groups_and_providers(arm):
     p = arm.get(f"/subscriptions/{arm.azure.subscription_id}/providers/Microsoft.App", API_RES).json()
     prov = Provider.deserialize(p) if hasattr(Provider, "deserialize") else Provider(p)
     assert prov.registration_state == "Registered"
-    assert arm.get(arm.rg("rg-a"), "").status_code == 400 or True
     r = arm.s.get(f"{arm.azure.url}{arm.rg('rg-a')}")  # no api-version
     assert r.status_code == 400 and r.json()["error"]["code"] == "MissingApiVersionParameter"
     r = arm.get(f"{arm.rg('rg-a')}/providers/Microsoft.App/containerApps/nope")
@@ -112,7 +111,6 @@ def _sdk(model_cls, body):
     return model_cls(body)
 
 
-@pytest.mark.skipif(not INFERENCE_TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_inference_deployment_and_every_body_deserializes(arm):
     from azure.mgmt.appcontainers import models as aca
     from azure.mgmt.loganalytics import models as la
@@ -276,7 +274,6 @@ def what_if(arm, rg, template, params):
     raise AssertionError("what-if never finished")
 
 
-@pytest.mark.skipif(not INFERENCE_TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_gpu_less_region_and_unregistered_provider_fail_like_azure(arm):
     azure = arm.azure
     azure.create_resource_group("rg-west", "eastus2")  # no serverless GPUs there

@@ -82,9 +82,6 @@ def test_groups_and_finetuning_deployment(az_signed_in, arm_standin):
     assert p.returncode != 0 and "ResourceGroupNotFound" in p.stderr
 
 
-@pytest.mark.skipif(
-    not INFERENCE_TEMPLATE.is_file(), reason="src/aitk/azext_aitk/templates/inference.json not written yet"
-)
 def test_inference_template_with_az(az_signed_in, arm_standin):
     az_signed_in.ok("group", "create", "-n", "rg-azinf", "-l", "eastus", "-o", "none")
     params = [

@@ -54,7 +54,6 @@ def test_az_login_account_and_groups(az):
     assert not [r for r in s.requests_log if r[2] == 401]
 
 
-@pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_az_deployment_group_create_what_if_and_keys(az):
     s, run = az
     run("group", "create", "-n", "rg-dep", "-l", "eastus", "-o", "none")

@@ -213,7 +213,7 @@ def test_runtime_apply_ingress_stream_restart(rt):
     r.read()
     conn.close()
     assert _wait(lambda: rt.status(app_id)["restarts"] == 1 and rt.status(app_id)["ready"])
-    assert any("exited with code 3" in ln for ln in rt.log_lines(app_id))
+    assert any("exited with code 3" in e["Msg"] for e in rt.system_events(app_id))  # the runtime's note
     assert any("listening on" in ln for ln in rt.log_lines(app_id, tail=50))
 
 
@@ -320,7 +320,7 @@ def test_runtime_stop_kills_the_group(rt, monkeypatch, tmp_path):
     conn, r = _get(rt, out["fqdn"], "/health")
     assert r.status == 503
     conn.close()
-    assert any("no command" in ln for ln in rt.log_lines(bad))
+    assert any("no command" in e["Msg"] for e in rt.system_events(bad))
 
 
 def test_runtime_port_survives_a_standin_restart(tmp_path):
@@ -360,5 +360,5 @@ def test_runtime_crash_loop_is_a_503_not_a_hang(rt):
     assert time.monotonic() - t0 < 20
     st = rt.status(app_id)
     assert st["restarts"] >= 3 and not st["ready"]
-    assert any("exited with code 5" in ln for ln in rt.log_lines(app_id))
+    assert any("exited with code 5" in e["Msg"] for e in rt.system_events(app_id))  # the runtime's note
     assert any(ln == "boom" for ln in rt.log_lines(app_id))

@@ -153,7 +153,6 @@ def _deploy(clients, rg, name, params, template=None):
     return clients["res"].deployments.begin_create_or_update(rg, name, body).result()
 
 
-@pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     from azure.core.exceptions import HttpResponseError
     from azure.mgmt.resource.resources.models import (
@@ -268,7 +267,6 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     assert d2.properties.outputs["ACA_APP_ENDPOINT"]["value"] == out["ACA_APP_ENDPOINT"]
 
 
-@pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_sdk_deploy_failures_name_the_cause(azure, clients):
     from azure.core.exceptions import HttpResponseError
 

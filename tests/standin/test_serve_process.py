@@ -7,7 +7,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from standin.conftest import start_serve
@@ -33,7 +32,6 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.skipif(not TEMPLATE.is_file(), reason="inference.json not written yet")
 def test_serve_writes_info_runs_apps_and_stops_them_on_sigterm(tmp_path):
     state = tmp_path / "state"
     proc, info = start_serve(state, start_new_session=True)

@@ -33,10 +33,13 @@ def bicep_tree(request):
     text = _arm.BICEP.read_text(encoding="utf-8")
     version = importlib.metadata.version("pycep-parser")
     key = "aitk-template/pycep/" + hashlib.sha256(f"{version}\0{text}".encode()).hexdigest()
-    tree = request.config.cache.get(key, None)
+    # `-p no:cacheprovider` leaves no cache: parse every run then.
+    cache = getattr(request.config, "cache", None)
+    tree = cache.get(key, None) if cache is not None else None
     if tree is None:
         tree = pycep.BicepParser().parse(text=text)
-        request.config.cache.set(key, tree)
+        if cache is not None:
+            cache.set(key, tree)
     return tree
 
 

@@ -73,3 +73,10 @@ def test_system_alone_removes_it_and_model_alone_says_which():
     leave, said = chat_session.slash_command(conv, "/model", ["base", "b2"])
     assert not leave and "model: base" in said and "b2" in said
     assert chat_session.slash_command(conv, "/QUIT", []) == (True, None)
+
+
+def test_visible_line_shows_every_control_character_on_one_line():
+    from azext_aitk.core.endpoint.chat_session import visible_line, visible_names
+
+    assert visible_line("a\x1b]0;t\x07\n\tb\r\x9b") == "a^[]0;t^G^J^Ib^M\\x9b"
+    assert visible_names(["base", "x\x1b[2J"]) == "base, x^[[2J" and visible_names([]) == "-"

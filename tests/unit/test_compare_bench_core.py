@@ -60,7 +60,12 @@ def _answer(text, tokens=3, latency=0.5):
 def test_result_marks_answers_equal_to_the_base_and_the_page_escapes_them(tmp_path):
     convs = [[{"role": "user", "content": "<i>q</i>"}]]
     res = compare_run.result(
-        "https://e", ["base", "a"], convs, [[_answer("</td><script>"), _answer("</td><script>")]], 8, 0
+        "https://e",
+        ["base", "a"],
+        convs,
+        [[_answer("</td><script>"), _answer("</td><script>")]],
+        max_tokens=8,
+        temperature=0,
     )
     assert [a["sameAsBase"] for a in res["prompts"][0]["answers"]] == [False, True]
     path = compare_run.check_report_path(str(tmp_path / "r.html"))
@@ -76,6 +81,32 @@ def test_report_paths_are_checked_before_anything_is_sent(tmp_path):
     for bad, needle in ((tmp_path / "x.txt", "HTML page"), (tmp_path / "no" / "x.html", "does not exist")):
         with pytest.raises(CompareError, match=needle):
             compare_run.check_report_path(str(bad))
+    # A folder that takes no new file, whoever asks (root included): refused, and nothing left there.
+    with pytest.raises(CompareError, match=r"cannot write in /sys \(Permission denied\)"):
+        compare_run.check_report_path("/sys/compare.html")
+    assert compare_run.check_report_path(str(tmp_path / "ok.html")) == tmp_path / "ok.html"
+    assert list(tmp_path.iterdir()) == []  # the probe is gone
+
+
+def test_answers_already_fetched_are_saved_elsewhere_when_the_report_folder_went_away(tmp_path):
+    res = compare_run.result(
+        "https://e",
+        ["base"],
+        [[{"role": "user", "content": "q"}]],
+        [[_answer("an answer")]],
+        max_tokens=8,
+        temperature=0,
+    )
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    path = compare_run.check_report_path(str(gone / "r.html"))
+    gone.rmdir()  # after the check, while the prompts were asked
+    fallback = tmp_path / "fallback"
+    fallback.mkdir()
+    written, why = compare_run.save_report(path, res, fallback)
+    assert why == "No such file or directory" and written.parent == fallback
+    assert "an answer" in written.read_text()
+    assert compare_run.save_report(tmp_path / "r.html", res, fallback) == (tmp_path / "r.html", None)
 
 
 def test_the_sweep_defaults_and_bounds():
@@ -113,3 +144,40 @@ def test_the_price_comes_from_the_flag_else_the_profiles_dated_list_price():
     assert bench_plan.price(gpu_profiles.PROFILES["NC24-A100"], None)[0] is None
     with pytest.raises(BenchError):
         bench_plan.price(t4, 0)
+
+
+def test_bench_defaults_fit_a_short_context_and_given_values_that_cannot_are_refused():
+    defaults = bench_plan.plan(None, None, 128, 128, None)
+    cards = [{"id": "base", "max_model_len": 512}, {"id": "a"}]
+    assert bench_plan.context_of(cards, "base") == 512 and bench_plan.context_of(cards, "a") is None
+    three_a_word = lambda words: 3 * words + 1  # noqa: E731  a byte-level BPE: "hello" is 3 tokens
+    fitted, note = bench_plan.fit_to_context(
+        defaults, "base", 512, three_a_word, prompt_given=False, output_given=False
+    )
+    assert fitted.output_tokens == 128 and 3 * fitted.prompt_tokens + 1 + 128 <= 512
+    assert fitted.prompt_tokens >= 120  # not shrunk more than needed
+    assert "base has a context of 512 tokens (from /v1/models)" in note and "--prompt-tokens" in note
+    assert fitted.concurrency == defaults.concurrency and fitted.max_seconds == defaults.max_seconds
+    # No count from the server: one token a word, one more for the start.
+    fitted, _ = bench_plan.fit_to_context(
+        defaults, "base", 200, lambda words: None, prompt_given=False, output_given=False
+    )
+    assert fitted.prompt_tokens + 1 + fitted.output_tokens <= 200 and fitted.output_tokens == 50
+    assert bench_plan.fit_to_context(defaults, "base", 4096, three_a_word, prompt_given=False, output_given=False) == (
+        defaults,
+        None,
+    )
+    # Given values are kept; the other one gives way, or the run is refused in one line.
+    fitted, _ = bench_plan.fit_to_context(defaults, "base", 512, three_a_word, prompt_given=True, output_given=False)
+    assert fitted.prompt_tokens == 128 and fitted.output_tokens == 512 - 385
+    with pytest.raises(BenchError, match=r"need 513 tokens; base has a context of 512 tokens"):
+        bench_plan.fit_to_context(defaults, "base", 512, three_a_word, prompt_given=True, output_given=True)
+    with pytest.raises(BenchError, match="context of 100 tokens"):
+        bench_plan.fit_to_context(
+            bench_plan.plan(None, None, 128, 500, None),
+            "base",
+            100,
+            three_a_word,
+            prompt_given=False,
+            output_given=True,
+        )

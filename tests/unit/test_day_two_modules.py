@@ -271,7 +271,7 @@ REVS = [
 
 def test_summarize_healthy():
     reps = [_replica("app--2-0", {"name": "main", "ready": True, "runningState": "Running"})]
-    s = status_summary.summarize(APP, ENV, REVS, reps, True, ["base", "a1"])
+    s = status_summary.summarize(APP, ENV, REVS, reps, True, models=["base", "a1"])
     assert s["revision"] == "app--2" and s["revisionState"] == "Running" and s["replicas"] == 1
     assert s["gpuProfile"] == "T4" and s["serverless"] is True
     assert (s["minReplicas"], s["maxReplicas"]) == (0, 2)
@@ -290,11 +290,13 @@ def test_summarize_failed_uses_running_state_details_then_the_log_then_says_so()
             },
         }
     ]
-    s = status_summary.summarize(APP, ENV, failed, [], False, [])
+    s = status_summary.summarize(APP, ENV, failed, [], False, models=[])
     assert s["error"] == "Container crashed: exit 1" and s["replicas"] == 0 and not s["ready"]
     failed[0]["properties"].pop("runningStateDetails")
     log = ["aitk_serve: model at /mount/x", "ValueError: adapter rank 128 > max_lora_rank 64", "exiting"]
-    assert status_summary.summarize(APP, ENV, failed, [], False, [], log)["error"].startswith("ValueError")
+    assert status_summary.summarize(APP, ENV, failed, [], False, models=[], log_lines=log)["error"].startswith(
+        "ValueError"
+    )
 
 
 def test_summarize_restarting_container_and_unknown_profile():
@@ -304,44 +306,36 @@ def test_summarize_restarting_container_and_unknown_profile():
             {"name": "main", "restartCount": 2, "runningState": "Waiting", "runningStateDetails": "CrashLoopBackOff"},
         )
     ]
-    s = status_summary.summarize(APP, {}, REVS, reps, False, [])
+    s = status_summary.summarize(APP, {}, REVS, reps, False, models=[])
     assert s["error"] == "CrashLoopBackOff" and s["gpuProfile"] == "gpu-t4" and s["serverless"] is None
 
 
 FAILED_REVS = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
-# The stand-in's runtime echoes the command, whose text here holds error words.
-ECHO = (
-    "2026-01-01T00:00:00Z [stand-in] revision app--2: starting /usr/bin/python3 -m aitk_serve "
-    "--adapter fix-error-traceback=models/failed-run (AITK_PORT=4001)"
-)
 
 
-def test_start_up_error_prefers_the_launchers_refusal_over_later_lines_and_the_echo():
-    log = [ECHO, "aitk_serve: error: adapter 'x': no adapter_model.safetensors in /mount/x", "Traceback (most", ECHO]
-    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, [], log)
+def test_start_up_error_prefers_the_launchers_refusal_over_later_lines():
+    log = [
+        "INFO starting",
+        "aitk_serve: error: adapter 'x': no adapter_model.safetensors in /mount/x",
+        "Traceback (most",
+    ]
+    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, models=[], log_lines=log)
     assert s["error"] == "aitk_serve: error: adapter 'x': no adapter_model.safetensors in /mount/x"
 
 
-def test_start_up_error_prefers_the_containers_last_error_line_over_runtime_notes():
-    log = [
-        "RuntimeError: CUDA out of memory",
-        ECHO,
-        "2026-01-01T00:00:05Z [stand-in] pid 7 failed its startup probe 10 times; restart in 10 s",
-    ]
-    assert status_summary.start_up_error(FAILED_REVS[0], [], log) == "RuntimeError: CUDA out of memory"
-    # With no container line, a runtime note that says what failed, still never the echo.
-    assert "failed its startup probe" in status_summary.start_up_error(FAILED_REVS[0], [], log[1:])
-
-
-def test_start_up_error_never_picks_the_runtimes_command_echo():
-    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, [], [ECHO, "INFO loading weights"])
+def test_start_up_error_is_the_containers_last_error_line():
+    log = ["RuntimeError: CUDA out of memory", "INFO shutting down", "Killed"]
+    assert status_summary.start_up_error(FAILED_REVS[0], [], log) == "Killed"
+    s = status_summary.summarize(APP, ENV, FAILED_REVS, [], False, models=[], log_lines=["INFO loading weights"])
     assert s["error"].startswith("revision app--2 failed to start (Failed, Unhealthy)"), s["error"]
-    assert status_summary.last_error_line([ECHO]) is None
+    assert status_summary.last_error_line(["INFO loading weights"]) is None
 
 
 def test_summarize_healthy_ignores_old_error_lines():
     reps = [_replica("app--2-0", {"name": "main", "ready": True})]
-    assert status_summary.summarize(APP, ENV, REVS, reps, True, ["b"], ["error: once"])["error"] is None
+    assert (
+        status_summary.summarize(APP, ENV, REVS, reps, True, models=["b"], log_lines=["error: once"])["error"] is None
+    )
 
 
 # -- teardown_plan ----------------------------------------------------------------------------
@@ -409,5 +403,22 @@ def test_plan_keeps_storage_mounted_elsewhere_and_describe_lists_both():
 
 def test_summarize_failed_without_details_says_so():
     failed = [{"name": "app--2", "properties": {"runningState": "Failed", "healthState": "Unhealthy"}}]
-    err = status_summary.summarize(APP, ENV, failed, [], False, [])["error"]
+    err = status_summary.summarize(APP, ENV, failed, [], False, models=[])["error"]
     assert "revision app--2 failed to start" in err
+
+
+def test_check_revision_names_azures_spelling_or_lists_the_revisions_newest_first():
+    from azext_aitk.core.errors import LogStreamError
+    from azext_aitk.core.monitor.console_log import check_revision
+
+    revs = [
+        {"name": f"app--r{i:02d}", "properties": {"createdTime": f"2026-01-{i + 1:02d}T00:00:00Z", "active": i == 11}}
+        for i in range(12)
+    ]
+    assert check_revision(" APP--R03 ", "app", revs) == "app--r03"
+    with pytest.raises(LogStreamError) as e:
+        check_revision("nope", "app", revs)
+    assert "its revisions, newest first: app--r11 (active), app--r10, " in str(e.value)
+    assert str(e.value).endswith("app--r02 and 2 older") and "Pick one" in e.value.recommendation
+    with pytest.raises(LogStreamError, match="none yet"):
+        check_revision("nope", "app", [])

@@ -56,3 +56,11 @@ def test_other_exceptions_pass_unchanged():
     with pytest.raises(azclierror.ValidationError) as e:
         exception_handler(az)
     assert e.value is az
+
+
+def test_the_share_and_account_of_an_azure_files_url_either_style():
+    from azext_aitk._exception_handler import _share_and_account
+
+    assert _share_and_account("https://acct.file.core.windows.net/my%20share/aitk/x?comp=range") == ("my share", "acct")
+    assert _share_and_account("https://127.0.0.1:4431/acct/share/aitk/x") == ("share", "acct")
+    assert _share_and_account(None) == (None, None)

@@ -1,6 +1,7 @@
 """The pure decisions behind issue 13: resource group names, which group provision targets,
 next steps, deployment progress lines, probe noise in the log, and network failures."""
 
+import json
 import shlex
 from types import SimpleNamespace
 
@@ -33,8 +34,11 @@ def test_command_and_curl_paste_as_one_word_each():
         "-n",
         "rg (1)",
     ]
-    words = shlex.split(names.curl_chat("https://h/", "k'ey", "m"))
-    assert words[:3] == ["curl", "-fsS", "https://h/v1/chat/completions"] and "Authorization: Bearer k'ey" in words
+    line = names.curl_chat("https://h/", "m'odel")
+    words = shlex.split(line.split(" | ", 1)[1])
+    assert words[:5] == ["curl", "-fsS", "https://h/v1/chat/completions", "-H", "@-"]
+    assert json.loads(words[-1])["model"] == "m'odel"
+    assert "$AITK_API_KEY" in line and "Bearer" not in " ".join(words)  # the key is not on curl's line
 
 
 INF = {"RESOURCE_GROUP_NAME": "rg-inf", "SUBSCRIPTION_ID": "sub-inf"}

@@ -80,7 +80,6 @@ class FakeAzure:
         self.app = app
         self.region_checks = []  # (location, profile key) provision asked about
         import azure.cli.command_modules.resource.custom as rc
-        import azure.cli.core.commands as cc
         import azure.cli.core.commands.client_factory as cf
 
         monkeypatch.setattr(cf, "get_subscription_id", lambda ctx: ctx.data.get("subscription_id") or "sub-default")
@@ -101,7 +100,6 @@ class FakeAzure:
             _provision, "check_region", lambda ctx, sub, loc, profile: self.region_checks.append((loc, profile.key))
         )
         monkeypatch.setattr(rc, "deploy_arm_template_at_resource_group", self._deploy)
-        monkeypatch.setattr(cc, "LongRunningOperation", lambda *a, **k: lambda poller: poller)
         monkeypatch.setattr(_provision.deployments, "operations", lambda *a: [])
 
     def _existing(self, ctx, sub, group, names):

@@ -61,7 +61,7 @@ def test_updated_keeps_other_folders_drops_deleted_and_unknown_records_uploads()
     }
     etags = {p: '"old"' for p in remote}
     uploaded = {f"{INF}/rewritten": (2, "b" * 64, '"new"'), f"{INF}/nometa": (2, "c" * 64, None)}
-    new = sync_manifest.updated(manifest, [INF], remote, etags, uploaded, [f"{INF}/deleted"])
+    new = sync_manifest.updated(manifest, [INF], remote, etags=etags, uploaded=uploaded, deleted=[f"{INF}/deleted"])
     assert new == {
         other: Entry(1, SHA, '"o"'),  # not synced this time: kept
         f"{INF}/kept": Entry(1, SHA, '"old"'),
@@ -84,7 +84,7 @@ def _deploy_sync(share, folder):
     done = file_share.upload(share, plan.upload)
     sizes = {f.path: f for f in plan.upload}
     uploaded = {p: (sizes[p].size, sizes[p].sha256, e) for p, e in done.items()}
-    new = sync_manifest.updated(manifest, roots, remote, etags, uploaded)
+    new = sync_manifest.updated(manifest, roots, remote, etags=etags, uploaded=uploaded)
     if new != manifest:
         file_share.write_manifest(share, new)
     return plan, list(share.calls)

@@ -1,8 +1,14 @@
 """The command group's exception handler: the extension's own errors (core/errors.py) become
 the az error class each names, with its recommendation; a network failure becomes one line
-saying Azure could not be reached; anything else goes on to az as is."""
+saying Azure could not be reached; a share that does not exist becomes one line naming the share,
+the config key that names it and the fix; anything else goes on to az as is."""
 
 import re
+from urllib.parse import unquote, urlparse
+
+# The config file this command works from (one command per az process; operations/_config.py
+# sets it): named when Azure says that something it names does not exist.
+config_in_use: dict[str, str | None] = {"path": None}
 
 _HOST = re.compile(r"host='([^']+)'(?:, port=(\d+))?")
 
@@ -47,6 +53,36 @@ def network_error(ex):
     )
 
 
+def _share_and_account(url):
+    """(share, account) of an Azure Files request URL: https://ACCOUNT.file.SUFFIX/SHARE/… or, on
+    an emulator's path-style endpoint (an IP address or localhost), https://HOST/ACCOUNT/SHARE/…"""
+    parsed = urlparse(url or "")
+    parts = [unquote(p) for p in parsed.path.split("/") if p]
+    host = parsed.hostname or ""
+    if host == "localhost" or re.fullmatch(r"[\d.]+|[\da-f:]+", host):
+        return (parts[1] if len(parts) > 1 else None), (parts[0] if parts else None)
+    return (parts[0] if parts else None), host.split(".", 1)[0] or None
+
+
+def share_not_found_error(ex):
+    """ResourceNotFoundError naming the share, the storage account, the config key and file, and
+    the fix, for Azure Files' ShareNotFound (its own message is four lines: the text, RequestId,
+    Time, ErrorCode); None for any other error."""
+    from azure.cli.core.azclierror import ResourceNotFoundError
+
+    if getattr(ex, "error_code", None) != "ShareNotFound":
+        return None
+    request = getattr(getattr(ex, "response", None), "request", None)
+    share, account = _share_and_account(getattr(request, "url", None))
+    where = config_in_use["path"] or "infra/finetuning.config.json (before provision) or infra/inference.config.json"
+    account_text = f" in storage account '{account}'" if account else ""
+    return ResourceNotFoundError(
+        f"the file share '{share or '?'}'{account_text} does not exist (FILE_SHARE_NAME in {where} names it)",
+        f"Put the share's name in FILE_SHARE_NAME (`az storage share-rm list --storage-account {account or 'ACCOUNT'} "
+        "-o table` lists them), or create it with `az storage share-rm create`.",
+    )
+
+
 def exception_handler(ex):
     """az calls this with whatever a command raised (azure.cli.core.commands, `exception_handler`
     of a command group); it must raise."""
@@ -57,4 +93,7 @@ def exception_handler(ex):
     failure = _network_failure(ex)
     if failure is not None:
         raise network_error(failure) from None
+    missing_share = share_not_found_error(ex)
+    if missing_share is not None:
+        raise missing_share from None
     raise ex

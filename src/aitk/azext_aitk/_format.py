@@ -1,16 +1,27 @@
-"""`-o table` output."""
+"""`-o table` output: for a terminal, so every string in it (model names, answers and errors
+come from the server) goes through the neutralising chat uses for replies (visible_line)."""
 
 from collections import OrderedDict
+
+from .core.endpoint.chat_session import visible_line, visible_names
+
+
+def _safe(rows):
+    """`rows` with every key and string value shown as it is safe on a terminal line."""
+    return [
+        OrderedDict((visible_line(k), visible_line(v) if isinstance(v, str) else v) for k, v in row.items())
+        for row in rows
+    ]
 
 
 def endpoint_table_format(result):
     row = OrderedDict()
     row["Url"] = result.get("url")
     row["State"] = result.get("state")
-    row["Models"] = ", ".join(result.get("models") or []) or "-"
+    row["Models"] = visible_names(result.get("models") or [])
     if result.get("apiKey"):
         row["ApiKey"] = result["apiKey"]
-    return [row]
+    return _safe([row])
 
 
 def status_table_format(result):
@@ -22,10 +33,10 @@ def status_table_format(result):
     row["Gpu"] = result.get("gpuProfile") or "-"
     row["Scale"] = f"{result.get('minReplicas')}-{result.get('maxReplicas')}"
     row["Ready"] = "yes" if result.get("ready") else "no"
-    row["Models"] = ", ".join(result.get("models") or []) or "-"
+    row["Models"] = visible_names(result.get("models") or [])
     if result.get("error"):
         row["Error"] = result["error"]
-    return [row]
+    return _safe([row])
 
 
 def _short(text, width=60):
@@ -45,7 +56,7 @@ def compare_table_format(result):
                 f"{text} [{answer.get('completionTokens')} tok, {answer.get('latencySeconds'):.2f} s]"
             )
         rows.append(row)
-    return rows
+    return _safe(rows)
 
 
 def bench_table_format(result):
@@ -64,4 +75,4 @@ def bench_table_format(result):
         cost = level.get("costPerMillionOutputTokens")
         row["$/MOutputTok"] = "-" if cost is None else cost
         rows.append(row)
-    return rows
+    return _safe(rows)

@@ -37,9 +37,9 @@ long-summary: >-
     the fine-tuning resource of the same role when infra/finetuning.config.json names one) and
     inference/serve.json (what the launcher serves; deploy copies the inference/ folder to the
     share). A file that exists is never overwritten; --force resets it and keeps the old one as
-    <name>.bak-<time>. The AI Toolkit's own inference files (its Gradio template and parameters,
+    `<name>.bak-<time>`. The AI Toolkit's own inference files (its Gradio template and parameters,
     recognised by their content) are migrated: the template replaced by aitk's, the parameters
-    and config keeping every value you set, each original kept beside it as <name>.bak-<time>.
+    and config keeping every value you set, each original kept beside it as `<name>.bak-<time>`.
 examples:
   - name: Write the missing files in the current folder (migrating the AI Toolkit's originals).
     text: az aitk inference init
@@ -75,7 +75,7 @@ long-summary: >-
     its job runs in) and logs to its Log Analytics workspace; the chosen serverless GPU profile is
     added to that environment when it lacks one. Dedicated GPU profiles cannot be added to an
     existing environment: pick the one it has (fine-tuning's NC24-A100 profile) or name a new
-    environment with --parameters acaEnvironmentName=<name>. --what-if lists what is reused.
+    environment with `--parameters acaEnvironmentName=<name>`. --what-if lists what is reused.
     An environment of fine-tuning's job in another resource group is not served from: provision
     says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
@@ -148,25 +148,31 @@ long-summary: >-
     base model and each adapter are separate model names. A small chat page is at the URL's root.
     The keys are shown only with --show-key: apiKey (primary) and secondaryApiKey, both accepted
     (`az aitk inference key rotate` replaces one), with `curl`: a command that asks the base model
-    one question with the primary key. Asking for the models wakes a scaled-to-zero app: it waits
-    for it up to --wait seconds, saying so on stderr (--wait 0 answers at once). So open the chat
-    page at the URL this prints: the app is awake by then. A browser that opens the URL of a
-    scaled-to-zero app itself waits while a replica starts, and gets the ingress's own
-    "upstream request timeout" page when the start takes longer than its 240 s idle limit; an open page
-    wakes the endpoint by itself when a message finds it scaled to zero.
+    one question with the key in $AITK_API_KEY, which it reads through stdin (`-H @-`) so that the
+    key is neither in your shell's history nor on a command line `ps` shows; set the variable with
+    `export AITK_API_KEY=$(az aitk inference endpoint --show-key --query apiKey -o tsv)`.
+    Asking for the models wakes a scaled-to-zero app: it waits for it up to --wait seconds,
+    saying so on stderr (--wait 0 answers at once). So open the chat page at the URL this
+    prints: the app is awake by then. A browser that opens the URL of a scaled-to-zero app itself
+    waits while a replica starts, and gets the ingress's own "upstream request timeout" page when
+    the start takes longer than its 240 s idle limit; an open page wakes the endpoint by itself when a
+    message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
     text: az aitk inference endpoint -o table
   - name: The chat page's URL, printed once the app is awake (open it in a browser).
     text: az aitk inference endpoint --query url -o tsv
-  - name: Print a ready-to-paste curl that asks the base model a question.
-    text: az aitk inference endpoint --show-key --query curl -o tsv
-  - name: Call it with curl (bash); -o tsv of an object is one line.
+  - name: Put the primary key in $AITK_API_KEY (not in the shell's history), then print a
+      ready-to-paste curl that asks the base model a question with it.
+    text: |
+        export AITK_API_KEY=$(az aitk inference endpoint --show-key --query apiKey -o tsv)
+        az aitk inference endpoint --show-key --query curl -o tsv
+  - name: Call it with curl (bash; -o tsv of an object is one line); the key goes in through stdin,
+      never on a command line.
     text: |
         read -r URL KEY MODEL <<< "$(az aitk inference endpoint --show-key \\
           --query '{u: url, k: apiKey, m: models[0]}' -o tsv)"
-        curl -fsS "$URL/v1/chat/completions" \\
-          -H "Authorization: Bearer $KEY" \\
+        curl -fsS "$URL/v1/chat/completions" -H @- <<< "Authorization: Bearer $KEY" \\
           -H "Content-Type: application/json" \\
           -d '{"model": "'"$MODEL"'", "max_tokens": 64,
                "messages": [{"role": "user", "content": "Hello!"}]}'
@@ -174,10 +180,10 @@ examples:
     text: |
         read -r URL KEY <<< "$(az aitk inference endpoint --show-key \\
           --query '{u: url, k: apiKey}' -o tsv)"
-        python3 - "$URL" "$KEY" <<'PY'
+        OPENAI_API_KEY="$KEY" python3 - "$URL" <<'PY'
         import sys
         from openai import OpenAI
-        client = OpenAI(base_url=sys.argv[1] + "/v1", api_key=sys.argv[2])
+        client = OpenAI(base_url=sys.argv[1] + "/v1")  # the key: $OPENAI_API_KEY
         model = client.models.list().data[0].id
         reply = client.chat.completions.create(
             model=model,
@@ -238,7 +244,7 @@ examples:
   - name: One message, only the reply printed (for scripts).
     text: |
         az aitk inference chat --message "Say hi in French" \\
-          --max-tokens 32 > reply.txt
+          --max-tokens 32
   - name: One message to an endpoint that may be asleep; wait up to 20 minutes.
     text: az aitk inference chat --message "Hello" --wait 1200
 """
@@ -302,6 +308,26 @@ examples:
     text: az aitk inference status --query "{ready:ready, models:models}"
 """
 
+helps["aitk inference adapter"] = """
+type: group
+short-summary: Manage the adapters deploy pushed to the share.
+"""
+
+helps["aitk inference adapter remove"] = """
+type: command
+short-summary: Remove one adapter deploy pushed (aitk/adapters/NAME on the share).
+long-summary: >-
+    Deletes aitk/adapters/NAME/ on the share and its entries in deploy's manifest, nothing else (the
+    base model, fine-tuning's outputs and the other adapters stay). Nothing restarts: replicas that
+    loaded the adapter keep serving their checked copy of it until they restart; a replica that
+    starts later does not serve it, and a request naming it then gets 404. At start the server
+    leaves out, with one line in its log, an adapter that fails its checks, so a bad adapter never
+    keeps the base model from serving; this command takes such an adapter off the share.
+examples:
+  - name: Remove the adapter pushed as "support-bot".
+    text: az aitk inference adapter remove --name support-bot
+"""
+
 helps["aitk inference delete"] = """
 type: command
 short-summary: Delete the inference container app and what provision made only for it.
@@ -345,6 +371,8 @@ examples:
     text: az aitk inference logs --all
   - name: The replica's events (image pull, start, probes, exit codes, scaling).
     text: az aitk inference logs --type system
+  - name: Where the last start spent its time, phase by phase (also `status`'s lastStart).
+    text: az aitk inference logs --timeline
 """
 
 helps["aitk inference wait"] = """

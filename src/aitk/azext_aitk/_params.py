@@ -30,7 +30,7 @@ def load_arguments(self, _):
             "force",
             action="store_true",
             help="Reset the workspace files to the shipped ones; a file you changed is kept "
-            "beside it as <name>.bak-<time>.",
+            "beside it as `<name>.bak-<time>`.",
         )
 
     with self.argument_context("aitk inference provision") as c:
@@ -71,7 +71,7 @@ def load_arguments(self, _):
             "model",
             options_list=["--model"],
             help="The base model to fit the GPU profile to: a local Hugging Face folder, or a "
-            "folder on the share (e.g. model-cache/<org>/<model>). Only config.json and the "
+            "folder on the share (e.g. `model-cache/<org>/<model>`). Only config.json and the "
             "safetensors headers are read. Default: inference/serve.json's model, else the one "
             "model under model-cache/ on the share.",
         )
@@ -107,6 +107,13 @@ def load_arguments(self, _):
             no_wait_type,
             help="Start the deployment and return; run provision again (a no-op) when it "
             "finished, to write infra/inference.config.json.",
+        )
+
+    with self.argument_context("aitk inference adapter remove") as c:
+        c.argument(
+            "name",
+            options_list=["--name", "-n"],
+            help="The adapter's name: the NAME of the `deploy --adapter NAME=PATH` that pushed it.",
         )
 
     with self.argument_context("aitk inference deploy") as c:
@@ -217,6 +224,13 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             "started, probe failed, exited with code, scaled in/out). Default: console.",
         )
         c.argument("revision", help="The revision to read. Default: the app's latest.")
+        c.argument(
+            "timeline",
+            action="store_true",
+            help="Print the last start as a timeline instead: each phase (scheduling, image pull, "
+            "container start, discovery and fit, engine start, weights, KV cache, compile and graphs, "
+            "server start) with its seconds, from the system log's events and the launcher's phase lines.",
+        )
 
     with self.argument_context("aitk inference wait") as c:
         c.argument(

@@ -70,6 +70,13 @@ def load_command_table(self, _):
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))
         g.custom_command("wait", "inference_wait", custom_command_type=_operations("wait"))
     with self.command_group(
+        "aitk inference adapter",
+        resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
+        exception_handler=exception_handler,
+        is_preview=True,
+    ) as g:
+        g.custom_command("remove", "inference_adapter_remove", custom_command_type=_operations("adapter_remove"))
+    with self.command_group(
         "aitk inference key",
         resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
         exception_handler=exception_handler,

@@ -30,6 +30,8 @@ log = logging.getLogger("azure_standin.runtime")
 
 STOP_GRACE_S = 10.0
 BACKOFF_MAX_S = 30.0
+# The Reason of the stand-in's own notes in the system log (not one of Azure's event reasons).
+NOTE_REASON = "StandInNote"
 
 LIVE_RUNTIMES = weakref.WeakSet()
 
@@ -230,9 +232,10 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
 
     # -- logging ----------------------------------------------------------------------------
     def note(self, msg: str):
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} [stand-in] {msg}\n"
-        with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(line)
+        """The runtime's own account (applied, starting, ready, exited): into the app's system
+        log, beside the events, never into the console stream, which on Azure holds only the
+        container's output (https://learn.microsoft.com/azure/container-apps/logging)."""
+        self.event(NOTE_REASON, msg)
 
     def event(self, reason: str, msg: str, warning: bool = False):
         spec = self.spec
@@ -247,7 +250,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                 data = f.read()
         except OSError:
             return []
-        return [ln for ln in data.decode(errors="replace").splitlines() if "[stand-in]" not in ln]
+        return data.decode(errors="replace").splitlines()
 
     # -- process control (call with lock held) -----------------------------------------------
     def _schedule_locked(self):

@@ -5,9 +5,13 @@ and proxies). Errors: az's HTTPError, the status in .response (not_found.py read
 import json
 import time
 
-from . import api_versions
+from knack.log import get_logger
+
+from . import api_versions, secret_logging
 from .not_found import is_not_found, status_code
 from .retry import THROTTLE_RETRIES, retry_after
+
+logger = get_logger(__name__)
 
 DELETE_WAIT = 900  # seconds delete waits for a resource to be gone
 
@@ -46,6 +50,15 @@ def send(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=No
             headers = getattr(getattr(ex, "response", None), "headers", None) or {}
             time.sleep(retry_after(headers, attempt))
     return resp
+
+
+def log_stream_token(cli_ctx, app_id):
+    """The app's getAuthToken token (the log streams' credential), its answer kept out of --debug
+    like the keys (secret_logging.answer_unlogged); None when the answer has none."""
+    logger.debug("POST %s/getAuthToken (the answer is a credential: not logged)", app_id)
+    with secret_logging.answer_unlogged():
+        answer = call(cli_ctx, "POST", f"{app_id}/getAuthToken") or {}
+    return (answer.get("properties") or {}).get("token")
 
 
 def get(cli_ctx, path, api_version=api_versions.CONTAINER_APPS):

@@ -169,7 +169,7 @@ class ContainerApp:
                 "start); a request to the endpoint starts one"
             )
         replica, container = picked
-        token = (arm.call(self.cli_ctx, "POST", f"{self.id}/getAuthToken") or {}).get("properties", {}).get("token")
+        token = arm.log_stream_token(self.cli_ctx, self.id)
         url = console_log.logstream_url(
             props.get("eventStreamEndpoint"),
             self.subscription_id,

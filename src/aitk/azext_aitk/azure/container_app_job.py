@@ -2,13 +2,13 @@
 
 from knack.log import get_logger
 
-from . import api_versions, arm
+from . import api_versions, arm, resource_ids
 
 logger = get_logger(__name__)
 
 
 def resource_id(subscription_id, resource_group, name):
-    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.App/jobs/{name}"
+    return resource_ids.container_app_job(subscription_id, resource_group, name)
 
 
 def environment_id(cli_ctx, subscription_id, resource_group, name):

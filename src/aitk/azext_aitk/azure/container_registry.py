@@ -7,19 +7,13 @@ from knack.log import get_logger
 
 from ..core.provision import image_registry
 from ..core.workspace import PROVISIONED_TAG as _TAG
-from . import api_versions
+from . import api_versions, resource_ids
 
 logger = get_logger(__name__)
 
 REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
 IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
-
-
-def _resource_group(resource_id):
-    parts = (resource_id or "").split("/")
-    low = [p.lower() for p in parts]
-    return parts[low.index("resourcegroups") + 1] if "resourcegroups" in low else ""
 
 
 def find(cli_ctx, subscription_id, name):
@@ -29,7 +23,7 @@ def find(cli_ctx, subscription_id, name):
     for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
         if (registry.name or "").lower() == name.lower():
             return image_registry.Found(
-                _resource_group(registry.id),
+                resource_ids.resource_group(registry.id),
                 registry.location,
                 registry.login_server,
                 (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,

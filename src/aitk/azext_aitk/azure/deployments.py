@@ -3,6 +3,8 @@ and `what-if`: its Bicep build, parameter handling and polling)."""
 
 from knack.log import get_logger
 
+from . import resource_ids
+
 logger = get_logger(__name__)
 
 DEPLOYMENT_NAME = "aitk-inference"
@@ -63,10 +65,7 @@ def watch(cmd, poller, resource_group, report, interval=3.0):
 
 
 def deployment_id(subscription, resource_group):
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Resources/deployments/{DEPLOYMENT_NAME}"
-    )
+    return resource_ids.deployment(subscription, resource_group, DEPLOYMENT_NAME)
 
 
 def outputs(deployment):

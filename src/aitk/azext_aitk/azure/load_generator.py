@@ -28,7 +28,7 @@ def check_client():
 
 def _openai():
     try:
-        import openai  # pylint: disable=import-outside-toplevel
+        import openai
     except ImportError:
         raise BenchError(
             "bench needs the OpenAI Python client, which az does not ship",
@@ -40,7 +40,7 @@ def _openai():
 def _trust():
     """The CA bundle requests would use (REQUESTS_CA_BUNDLE, else certifi's): the same trust as the
     extension's other calls to the endpoint."""
-    import requests.utils  # pylint: disable=import-outside-toplevel
+    import requests.utils
 
     cafile = os.environ.get("REQUESTS_CA_BUNDLE") or requests.utils.DEFAULT_CA_BUNDLE_PATH
     return ssl.create_default_context(cafile=cafile)
@@ -68,7 +68,7 @@ async def _one(client, body, clock):
     }
 
 
-async def _level(url, key, body, concurrency, n_requests, deadline, on_done, clock):
+async def _level(url, key, body, concurrency, n_requests, *, deadline, on_done, clock):
     openai = _openai()
     client = openai.AsyncOpenAI(
         base_url=url.rstrip("/") + "/v1",
@@ -106,8 +106,8 @@ async def _level(url, key, body, concurrency, n_requests, deadline, on_done, clo
     return samples, clock() - start
 
 
-def run_level(url, key, body, concurrency, n_requests, deadline, on_done, clock=time.monotonic):
+def run_level(url, key, body, concurrency, n_requests, *, deadline, on_done, clock=time.monotonic):
     """Send n_requests streamed completions (`body`, without "stream"), `concurrency` at a time,
     none started after `deadline` (a `clock` time). Returns ([sample], wall seconds); a sample is
     {"ok", "ttft", "latency", "promptTokens", "outputTokens", "error"}."""
-    return asyncio.run(_level(url, key, body, concurrency, n_requests, deadline, on_done, clock))
+    return asyncio.run(_level(url, key, body, concurrency, n_requests, deadline=deadline, on_done=on_done, clock=clock))

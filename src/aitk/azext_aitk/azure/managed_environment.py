@@ -2,7 +2,7 @@
 
 from knack.log import get_logger
 
-from . import api_versions, arm, lro
+from . import api_versions, arm, lro, resource_ids
 from .not_found import exists as _exists
 
 logger = get_logger(__name__)
@@ -11,10 +11,7 @@ UPDATE_WAIT = 1800  # seconds a workload profile added to an environment may tak
 
 
 def resource_id(subscription_id, resource_group, name):
-    return (
-        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
-        f"Microsoft.App/managedEnvironments/{name}"
-    )
+    return resource_ids.managed_environment(subscription_id, resource_group, name)
 
 
 def exists(cli_ctx, subscription_id, resource_group, name):

@@ -48,8 +48,9 @@ def probe_health(url, timeout):
     return r.status_code, (r.text or "")[:200]
 
 
-def list_models(url, key, timeout=10.0):
-    """Model ids from /v1/models; raises ServerError when it cannot tell."""
+def list_model_cards(url, key, timeout=10.0):
+    """The model cards of /v1/models (dicts with "id"; vLLM adds "max_model_len"); raises
+    ServerError when it cannot tell."""
     import requests
 
     try:
@@ -59,9 +60,33 @@ def list_models(url, key, timeout=10.0):
     if r.status_code != 200:
         raise ServerError(f"{url}/v1/models answered {r.status_code}")
     try:
-        return [m["id"] for m in r.json().get("data", [])]
-    except (ValueError, KeyError, TypeError, AttributeError):
+        cards = [m for m in r.json().get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (ValueError, TypeError, AttributeError):
         raise ServerError(f"{url}/v1/models did not answer a model list") from None
+    return cards
+
+
+def list_models(url, key, timeout=10.0):
+    """Model ids from /v1/models; raises ServerError when it cannot tell."""
+    return [m["id"] for m in list_model_cards(url, key, timeout)]
+
+
+def count_prompt_tokens(url, key, model, prompt, timeout=60.0):
+    """The tokens `prompt` is to `model`, from vLLM's POST /tokenize ({"count": N}); None when the
+    server does not say (no such route, an error)."""
+    import requests
+
+    try:
+        r = requests.post(
+            url.rstrip("/") + "/tokenize",
+            headers=_headers(key),
+            json={"model": model, "prompt": prompt},
+            timeout=timeout,
+        )
+        count = r.json().get("count") if r.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and count > 0 else None
 
 
 def load_adapter(url, key, name, share_path, timeout=120.0):
@@ -127,7 +152,7 @@ def wait_down(url, grace, interval=0.5, clock=time.monotonic, sleep=time.sleep):
 
 
 def wait_ready(
-    url, key, expected, timeout, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep, poll_timeout=30.0
+    url, key, expected, timeout, *, interval=3.0, tick=None, clock=time.monotonic, sleep=time.sleep, poll_timeout=30.0
 ):
     """Wait until /health is 200 and /v1/models lists every expected name.
     Returns the model list; raises ServerError with the last state on timeout. `poll_timeout`
@@ -169,7 +194,7 @@ def _error_detail(resp):
     return (resp.text or "")[:200].strip()
 
 
-def chat_once(url, key, body, timeout=(15.0, 600.0), session=None, clock=time.monotonic):
+def chat_once(url, key, body, timeout=(15.0, 600.0), *, session=None, clock=time.monotonic):
     """POST one non-streamed chat completion. Returns {"text", "promptTokens", "completionTokens",
     "latencySeconds", "finishReason"}; ChatError with the server's reason when it refuses."""
     import requests
@@ -201,7 +226,7 @@ def chat_once(url, key, body, timeout=(15.0, 600.0), session=None, clock=time.mo
         raise ChatError(f"the server's answer for model {body.get('model')} is not a chat completion") from None
 
 
-def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), session=None):
+def stream_chat(url, key, body, on_piece, timeout=(15.0, 600.0), *, session=None):
     """POST the body to /v1/chat/completions and call on_piece(text) for each streamed piece;
     returns the whole reply. A KeyboardInterrupt while streaming closes the connection and
     propagates (the caller keeps what came so far: it is passed in the exception's `partial`

@@ -11,13 +11,13 @@ from . import arm
 logger = get_logger(__name__)
 
 
-def events(cli_ctx, app_json, subscription_id, resource_group, name, tail=100):
+def events(cli_ctx, app_json, subscription_id, resource_group, name, *, tail=100):
     """The app's recent system log events (dicts); [] when the stream cannot be read."""
     import requests
 
     props = app_json.get("properties") or {}
     base = console_log.base_url(props.get("eventStreamEndpoint"))
-    token = (arm.call(cli_ctx, "POST", f"{app_json['id']}/getAuthToken") or {}).get("properties", {}).get("token")
+    token = arm.log_stream_token(cli_ctx, app_json["id"])
     # az containerapp logs show --type system (Azure/azure-cli command_modules/containerapp/custom.py,
     # stream_containerapp_logs): {base}/subscriptions/S/resourceGroups/RG/containerApps/N/eventstream
     url = f"{base}/subscriptions/{subscription_id}/resourceGroups/{resource_group}/containerApps/{name}/eventstream"

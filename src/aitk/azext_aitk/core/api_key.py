@@ -5,12 +5,14 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from aitk_serve.env_names import DEFAULT_SECONDARY_API_KEY_ENV
+
 SECRET_NAME = "api-key"  # the container app secret of the primary key (docs/contracts.md)
 SECONDARY_SECRET_NAME = "api-key-secondary"
 PRIMARY, SECONDARY = "primary", "secondary"
 SECRET_NAMES = {PRIMARY: SECRET_NAME, SECONDARY: SECONDARY_SECRET_NAME}
-# The container's variable that carries the secondary key (the template's env, aitk_serve.cli).
-SECONDARY_ENV = "AITK_API_KEY_SECONDARY"
+# The container's variable that carries the secondary key (the template's env).
+SECONDARY_ENV = DEFAULT_SECONDARY_API_KEY_ENV
 KEY_BYTES = 32
 
 

@@ -48,17 +48,30 @@ def command(*words: str) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def curl_chat(url: str, key: str, model: str) -> str:
-    """A ready-to-paste curl that asks the endpoint one chat question (fails on an HTTP error)."""
+# The shell variable the ready-to-paste curl reads the key from: a key on curl's command line is in
+# the shell's history and in `ps` for every user of the machine; from a variable through printf (a
+# shell builtin) into `-H @-` (curl >= 7.55 reads headers from stdin) it is in neither.
+KEY_VARIABLE = "AITK_API_KEY"
+KEY_EXPORT = f"export {KEY_VARIABLE}=$(az aitk inference endpoint --show-key --query apiKey -o tsv)"
+
+
+def curl_chat(url: str, model: str) -> str:
+    """A ready-to-paste curl that asks the endpoint one chat question (fails on an HTTP error), with
+    the key from $AITK_API_KEY (KEY_VARIABLE); unset, the shell says how to set it and runs nothing."""
     body = json.dumps({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello!"}]})
-    return command(
-        "curl",
-        "-fsS",
-        url.rstrip("/") + "/v1/chat/completions",
-        "-H",
-        f"Authorization: Bearer {key}",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        body,
+    set_first = KEY_EXPORT.replace("$", "\\$")
+    return (
+        f': "${{{KEY_VARIABLE}:?is not set; first run: {set_first}}}" && '
+        f"printf 'Authorization: Bearer %s\\n' \"${KEY_VARIABLE}\" | "
+        + command(
+            "curl",
+            "-fsS",
+            url.rstrip("/") + "/v1/chat/completions",
+            "-H",
+            "@-",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        )
     )

@@ -165,14 +165,35 @@ def open_workspace(root: str | None) -> "Workspace":
     return ws
 
 
+def malformed_json_fix(path: str | Path, line: int) -> str:
+    """What to do about a JSON syntax error at `line` of `path`: `init --force` only for a file it
+    rewrites (the template, its parameters, serve.json); the configs fine-tuning and provision
+    wrote are the user's record of their resources, which init never touches."""
+    name = Path(str(path)).name
+    fix = f"Fix line {line} of {path}"
+    if name in {Path(f).name for f in (PARAMETERS_FILE, SERVE_FILE)}:
+        return f"{fix}, or run `az aitk inference init --force` to reset it (the old file is kept as a backup)."
+    if name == Path(FINETUNING_CONFIG_FILE).name:
+        return (
+            f"{fix}: AI Toolkit's fine-tuning wrote it (its subscription, resource group, storage account and "
+            "share) and `init --force` does not touch it. Restore it from a copy, or move it aside to "
+            "provision without fine-tuning's storage."
+        )
+    if name == Path(INFERENCE_CONFIG_FILE).name:
+        return (
+            f"{fix}: provision wrote it (the app it made) and `init --force` does not touch it. Restore it "
+            "from a copy (`az containerapp list -o table` shows the app's name and group)."
+        )
+    return f"{fix}."
+
+
 def parse_json_text(text: str, path: str | Path, what: str = "file") -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise WorkspaceError(
             f"{path}:{e.lineno}:{e.colno}: {what} is not valid JSON ({e.msg})",
-            recommendation=f"Fix line {e.lineno} of {path}, or run `az aitk inference init --force` "
-            "to reset the workspace files (the old ones are kept as backups).",
+            recommendation=malformed_json_fix(path, e.lineno),
             kind="malformed",
             path=str(path),
             line=e.lineno,

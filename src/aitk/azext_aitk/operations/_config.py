@@ -1,5 +1,6 @@
 """Shared by the commands that work on a provisioned endpoint: the workspace and its config."""
 
+from .._exception_handler import config_in_use
 from ..azure import container_app
 from ..core import workspace as ws_mod
 from ..core.endpoint import endpoint_url
@@ -12,6 +13,7 @@ def load_config(cmd, workspace):
     ws = ws_mod.open_workspace(workspace)
     aitk_originals.check_migrated(ws)
     cfg = ws.inference_config()
+    config_in_use["path"] = str(ws.inference_config_file)
     if not cmd.cli_ctx.data.get("subscription_id"):
         cmd.cli_ctx.data["subscription_id"] = cfg.subscription_id
     return ws, cfg

@@ -19,7 +19,7 @@ class Checked:
     image: image_registry.SourceImage
 
 
-def check(cli_ctx, subscription, group, location, template, plan, name):
+def check(cli_ctx, subscription, group, location, template, plan, name):  # pylint: disable=too-many-positional-arguments  # called from provision.py (issue 22)
     """The registry plan (None without --image-registry): reuse the registry of that name in the
     subscription (in any of its resource groups), else create one in the app's group and region if
     the name is free across Azure; refusals are one line, before anything is created (the name

@@ -18,6 +18,7 @@ DEFAULT_OUTPUT_TOKENS = 128
 
 def inference_bench(
     cmd,
+    *,
     concurrency=None,
     requests=None,
     prompt_tokens=None,
@@ -44,13 +45,25 @@ def inference_bench(
     key = aca.api_key()
     wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
     try:
-        served = model_server.list_models(url, key, timeout=120.0)
+        cards = model_server.list_model_cards(url, key, timeout=120.0)
     except model_server.ServerError as e:
         raise BenchError(
             f"the endpoint is not serving: {e}",
             "`az aitk inference status` shows why; a scaled-to-zero app needs a while to load the model.",
         ) from None
-    chosen = chat_session.pick_model(served, model)
+    chosen = chat_session.pick_model([c["id"] for c in cards], model)
+    context = bench_plan.context_of(cards, chosen)
+    if context is not None:  # a short context: fit the defaults to it (given values that cannot fit: refused)
+        plan, note = bench_plan.fit_to_context(
+            plan,
+            chat_session.visible_line(chosen),
+            context,
+            lambda words: model_server.count_prompt_tokens(url, key, chosen, bench_plan.prompt_text(words)),
+            prompt_given=prompt_tokens is not None,
+            output_given=output_tokens is not None,
+        )
+        if note:
+            logger.warning("%s", note)
     body = {
         "model": chosen,
         "prompt": bench_plan.prompt_text(plan.prompt_tokens),
@@ -72,7 +85,9 @@ def inference_bench(
             def progress(done, level=concurrency_level, base=sent_before):
                 controller.add(message=f"Concurrency {level}", value=base + done, total_val=max(plan.total_requests, 1))
 
-            samples, wall = load_generator.run_level(url, key, body, concurrency_level, n_requests, deadline, progress)
+            samples, wall = load_generator.run_level(
+                url, key, body, concurrency_level, n_requests, deadline=deadline, on_done=progress
+            )
             if not samples:
                 logger.warning("--max-seconds reached: concurrency %d and above not run", concurrency_level)
                 break

@@ -9,8 +9,8 @@ from ._config import app_url, load_config
 from ._wake import wake_endpoint
 
 
-def inference_chat(  # pylint: disable=too-many-arguments
-    cmd, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
+def inference_chat(
+    cmd, *, workspace=None, model=None, system=None, temperature=None, max_tokens=None, message=None, wait=None
 ):
     chat_session.validate_options(temperature, max_tokens)
     wake.validate_wait(wait)
@@ -53,9 +53,12 @@ def inference_chat(  # pylint: disable=too-many-arguments
         return None
 
     try:
-        import readline  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        import readline  # noqa: F401  pylint: disable=unused-import
     except ImportError:
         pass
-    banner = f"Chatting with {chosen} at {url} (Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."
+    banner = (
+        f"Chatting with {chat_session.visible_line(chosen)} at {url} "
+        "(Ctrl-C stops a reply, Ctrl-D or /exit leaves, /help lists commands)."
+    )
     chat_session.run_terminal(conv, send, input, write, banner=banner, models=models)
     return None

@@ -1,5 +1,8 @@
 """`az aitk inference compare`: the same prompts to the base model and each adapter, side by side."""
 
+import tempfile
+from pathlib import Path
+
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
@@ -13,7 +16,7 @@ logger = get_logger(__name__)
 DEFAULT_MAX_TOKENS = 64
 
 
-def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
+def inference_compare(cmd, prompts, *, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     temperature = 0.0 if temperature is None else temperature  # greedy: the same answers every run
     chat_session.validate_options(temperature, max_tokens)
@@ -40,7 +43,7 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
         for messages in conversations:
             row = []
             for model in chosen:
-                controller.add(message=f"Asking {model}", value=done, total_val=total)
+                controller.add(message=f"Asking {chat_session.visible_line(model)}", value=done, total_val=total)
                 body = compare_run.request_body(model, messages, max_tokens, temperature)
                 row.append(model_server.chat_once(url, key, body))
                 done += 1
@@ -48,8 +51,11 @@ def inference_compare(cmd, prompts, models=None, max_tokens=None, temperature=No
         controller.add(message="Done", value=total, total_val=total)
     finally:
         controller.end()
-    res = compare_run.result(url, chosen, conversations, answers, max_tokens, temperature)
+    res = compare_run.result(url, chosen, conversations, answers, max_tokens=max_tokens, temperature=temperature)
     if report_path is not None:
-        compare_run.write_report(report_path, res)
-        logger.warning("Report: %s", report_path)
+        written, why = compare_run.save_report(report_path, res, Path(tempfile.gettempdir()))
+        if why:
+            logger.warning("Could not write the report to %s (%s); wrote it to %s instead", report_path, why, written)
+        else:
+            logger.warning("Report: %s", written)
     return res

@@ -1,6 +1,7 @@
 """`az aitk inference deploy`: sync to the share, restart when the server must re-read it, wait
 until serving, then check one request naming each adapter it pushed."""
 
+# pylint: disable=too-many-positional-arguments  # made keyword-only after the issue 22 merge
 import importlib.util
 import os
 import threading
@@ -18,6 +19,7 @@ from ..core.deploy import (
     deploy_rollout,
     launcher_release,
     serve_adapters,
+    serve_file,
     share_names,
     sync_manifest,
     sync_plan,
@@ -72,7 +74,7 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
     entry = local.get(layout.SERVE_CONFIG_FILE)
     if entry is None or not adapter_dirs:
         return
-    serve = ws_mod.load_json(entry.source, "serve config")
+    serve = serve_file.read(ws)
     extra = serve_adapters.added(serve, adapter_dirs, str(ws.serve_file))
     if extra:
         local[layout.SERVE_CONFIG_FILE] = sync_plan.from_bytes(
@@ -89,7 +91,6 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
 def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-locals
     from .._client_factory import cf_share
-    from ..core.deploy import serve_file
 
     ws, cfg = load_config(cmd, workspace)
     serve_file.check(ws)  # what the launcher would refuse at start-up, before anything is uploaded
@@ -199,7 +200,9 @@ def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: d
     """Write the deploy manifest when it changed, so the next deploy needs no metadata request for
     files that stay as they are (core/deploy/sync_manifest.py). Best effort: without it, the next deploy
     reads each file's metadata, as it would without a manifest."""
-    new = sync_manifest.updated(manifest, roots, remote, etags, uploaded, [r.path for r in plan.delete])
+    new = sync_manifest.updated(
+        manifest, roots, remote, etags=etags, uploaded=uploaded, deleted=[r.path for r in plan.delete]
+    )
     if new == manifest:
         return
     try:

@@ -38,5 +38,6 @@ def inference_endpoint(cmd, workspace=None, show_key=False, wait=None):
     if show_key:
         result["apiKey"] = keys[api_key.PRIMARY]
         result["secondaryApiKey"] = keys[api_key.SECONDARY]
-        result["curl"] = names.curl_chat(url, key, result["models"][0] if result["models"] else "MODEL")
+        # The key stays out of the curl line (shell history, `ps`): it reads $AITK_API_KEY.
+        result["curl"] = names.curl_chat(url, result["models"][0] if result["models"] else "MODEL")
     return result

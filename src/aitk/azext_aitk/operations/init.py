@@ -12,11 +12,13 @@ logger = get_logger(__name__)
 
 def inference_init(cmd, workspace=None, force=False):  # pylint: disable=unused-argument
     ws = open_workspace(workspace)
+    # Both configs read before anything is written: a malformed one (which init never rewrites,
+    # --force or not) is refused with nothing half-done.
+    known = bool((ws.read_finetuning_config() or {}).get(RESOURCE_GROUP_NAME))
+    known = bool(ws.read_inference_config_any().get(RESOURCE_GROUP_NAME)) or known
     results = init_workspace(ws, force=force)
     for r in results:
         logger.warning("%s", describe(r))
-    known = bool((ws.read_finetuning_config() or {}).get(RESOURCE_GROUP_NAME))
-    known = known or bool(ws.read_inference_config_any().get(RESOURCE_GROUP_NAME))
     for line in next_steps.after("init", workspace, group_known=known):
         logger.warning(line)
     return results

@@ -6,15 +6,17 @@ import sys
 from knack.log import get_logger
 
 from ..azure import container_app, system_log
-from ..core.monitor import console_log
+from ..core.monitor import console_log, startup_timeline
 from ._config import load_config
+from ._start_timeline import last_start
 from ._startup_watch import workspace_customer_id
 
 logger = get_logger(__name__)
 
 
-def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None):
-    # pylint: disable=too-many-arguments
+def inference_logs(
+    cmd, *, workspace=None, follow=False, tail=None, show_all=False, log_type=None, revision=None, timeline=False
+):
     tail = console_log.validate_tail(tail)
     kind = console_log.validate_type(log_type)
     if kind == "system" and follow:
@@ -24,12 +26,17 @@ def inference_logs(cmd, workspace=None, follow=False, tail=None, show_all=False,
     _, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app = aca.get_json()  # a missing app: one clear error
+    if timeline:
+        _write(startup_timeline.text_lines(last_start(cmd, aca, app)))
+        return None
+    if revision is not None:  # an unknown name: the revisions there are, not Azure's raw answer
+        revision = console_log.check_revision(revision, aca.name, aca.revisions())
     if kind == "system":
         _system(cmd, aca, app, tail, revision)
         return None
     resp, where = aca.open_log_stream(app, follow, tail, revision=revision)
     if resp is None:
-        _console_from_log_analytics(cmd, aca, app, tail, revision, where, show_all)
+        _console_from_log_analytics(cmd, aca, app, tail=tail, revision=revision, why=where, show_all=show_all)
         return None
     logger.warning("Console log of %s%s", where, " (Ctrl-C stops)" if follow else "")
     hidden = 0
@@ -55,8 +62,7 @@ def _write(lines):
     sys.stdout.flush()
 
 
-def _console_from_log_analytics(cmd, aca, app, tail, revision, why, show_all):
-    # pylint: disable=too-many-arguments
+def _console_from_log_analytics(cmd, aca, app, *, tail, revision, why, show_all):
     """No replica runs: the console of the last terminated replica, as Log Analytics kept it."""
     customer_id = workspace_customer_id(cmd.cli_ctx, app)
     lines = system_log.console_from_log_analytics(cmd.cli_ctx, customer_id, aca.name, revision, take=tail)

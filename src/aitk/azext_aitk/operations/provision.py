@@ -1,5 +1,6 @@
 """`az aitk inference provision`: deploy the template with az's own deployment code."""
 
+# pylint: disable=too-many-positional-arguments  # provision's phases are being rewritten (issue 22)
 import json
 import os
 
@@ -167,13 +168,15 @@ def _local_model(path):
 
 
 def _serve_json_model(ws):
-    """The base model inference/serve.json names (a share path or a hub id), else None."""
+    """The base model inference/serve.json names (a share path or a hub id), else None (also for
+    a file the launcher would refuse: deploy says why)."""
+    from ..core.deploy import serve_file
+    from ..core.errors import WorkspaceError
+
     try:
-        data = json.loads((ws.inference_dir / "serve.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return serve_file.model(ws)
+    except WorkspaceError:
         return None
-    model = data.get("model") if isinstance(data, dict) else None
-    return model if isinstance(model, str) and model.strip() else None
 
 
 def find_base_model(cli_ctx, group, names, exists, ws, model_arg):

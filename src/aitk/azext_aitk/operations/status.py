@@ -5,6 +5,7 @@ from knack.log import get_logger
 from ..azure import container_app, managed_environment, model_server
 from ..core.monitor import status_summary
 from ._config import app_url, load_config
+from ._start_timeline import last_start
 from ._startup_watch import find_failure
 
 logger = get_logger(__name__)
@@ -60,7 +61,9 @@ def inference_status(cmd, workspace=None):
             log_lines = aca.log_tail(app, LOG_TAIL)
         except Exception:  # pylint: disable=broad-except
             logger.debug("could not read the log tail", exc_info=True)
-    result = status_summary.summarize(app, env, revisions, replicas, ready, models, log_lines, note)
+    result = status_summary.summarize(
+        app, env, revisions, replicas, ready, models=models, log_lines=log_lines, note=note
+    )
     if not ready:
         # the system log, else Log Analytics once no replica is left, says why the last start failed
         failure = find_failure(cmd.cli_ctx, aca, app, since=(rev or {}).get("properties", {}).get("createdTime") or "")
@@ -69,4 +72,14 @@ def inference_status(cmd, workspace=None):
             result["startupErrorTime"] = failure.when
     result["resourceGroup"] = cfg.resource_group
     result["url"] = url
+    result["lastStart"] = _last_start(cmd, aca, app)
     return result
+
+
+def _last_start(cmd, aca, app):
+    """The last start's timeline (issue 18); a report only: never fails the command."""
+    try:
+        return last_start(cmd, aca, app)
+    except Exception:  # pylint: disable=broad-except
+        logger.debug("could not build the start-up timeline", exc_info=True)
+        return None

@@ -32,25 +32,25 @@ def validate(ready, deleted, timeout, interval):
             )
 
 
-def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None, interval=None, clock=time.monotonic):  # pylint: disable=too-many-arguments
+def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=None, interval=None):
     validate(ready, deleted, timeout, interval)
     timeout = timeout or DEFAULT_TIMEOUT
     interval = interval or DEFAULT_INTERVAL
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
-    deadline = clock() + timeout
+    deadline = time.monotonic() + timeout
     if deleted:
         while aca.find_json() is not None:
-            if clock() >= deadline:
+            if time.monotonic() >= deadline:
                 raise _not_there(f"waited {timeout} s: container app '{cfg.app_name}' still exists")
-            time.sleep(min(interval, max(0.0, deadline - clock())))
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
         return None
     while True:  # --ready: the app's deployment finished, /health answers, /v1/models lists a model
         app = aca.get_json()
         state = (app.get("properties") or {}).get("provisioningState")
         if state in ("Failed", "Canceled"):
             raise _not_there(f"the container app's provisioning state is {state}")
-        left = int(deadline - clock())
+        left = int(deadline - time.monotonic())
         if state == "Succeeded" and left > 0:
             url = app_url(ws, cfg, app)  # the key goes only to the app's own https ingress
             try:
@@ -59,9 +59,9 @@ def inference_wait(cmd, workspace=None, ready=False, deleted=False, timeout=None
                     return None
             except (WakeError, model_server.ServerError) as e:
                 logger.info("not ready yet: %s", e)
-        if clock() >= deadline:
+        if time.monotonic() >= deadline:
             raise _not_there(f"waited {timeout} s: {cfg.app_name} does not serve yet")
-        time.sleep(min(interval, max(0.0, deadline - clock())))
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 def _not_there(why):

@@ -21,7 +21,7 @@ def _name(resource_id: str | None) -> str:
     return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
 
 
-def plan(
+def plan(  # pylint: disable=too-many-positional-arguments  # called from delete.py (issue 22)
     app_id: str,
     env_id: str | None,
     other_app_env_ids: Iterable[str | None],

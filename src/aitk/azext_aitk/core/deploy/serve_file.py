@@ -6,7 +6,9 @@ then exits and deploy waits for a start that cannot happen. Deploy reads it with
 own reader first, so such a file is refused in one line with nothing uploaded.
 """
 
-from aitk_serve import LaunchError, discovery
+from typing import Any
+
+from aitk_serve import LaunchError, discovery, serve_config
 
 from .. import workspace as ws_mod
 from ..errors import WorkspaceError
@@ -14,11 +16,17 @@ from ..errors import WorkspaceError
 
 def check(ws: ws_mod.Workspace) -> None:
     """Raise WorkspaceError when the workspace's serve.json is one the launcher would refuse."""
+    read(ws)
+
+
+def read(ws: ws_mod.Workspace) -> dict[str, Any] | None:
+    """The workspace's serve.json as its JSON object (None when there is none), read by the
+    launcher's own reader; WorkspaceError when the launcher would refuse it."""
     path = ws.serve_file
     if not path.exists():
-        return
+        return None
     try:
-        discovery.load_serve_config(str(path), required=True)
+        return discovery.read_serve_object(str(path))
     except LaunchError as e:
         raise WorkspaceError(
             str(e),
@@ -27,3 +35,9 @@ def check(ws: ws_mod.Workspace) -> None:
             kind="malformed",
             path=str(path),
         ) from None
+
+
+def model(ws: ws_mod.Workspace) -> str | None:
+    """The base model serve.json names (a share path or a hub id), else None."""
+    name = (read(ws) or {}).get(serve_config.MODEL)
+    return name if isinstance(name, str) and name.strip() else None

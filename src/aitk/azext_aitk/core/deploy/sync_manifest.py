@@ -95,6 +95,7 @@ def updated(
     manifest: Mapping[str, Entry],
     roots: Sequence[str],
     remote: Mapping[str, RemoteFile],
+    *,
     etags: Mapping[str, str],
     uploaded: Mapping[str, tuple[int, str, str | None]],
     deleted: Iterable[str] = (),

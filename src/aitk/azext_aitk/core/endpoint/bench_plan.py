@@ -3,8 +3,9 @@
 Plain Python: azure/load_generator.py sends the requests (the OpenAI client on asyncio).
 """
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,70 @@ def prompt_text(prompt_tokens: int) -> str:
     """A prompt of about `prompt_tokens` tokens (one common word is about one token in most
     tokenizers; the report gives the server's own count)."""
     return " ".join(["hello"] * prompt_tokens)
+
+
+def context_of(cards: Sequence[dict[str, Any]], model: str) -> int | None:
+    """The context length /v1/models gives for `model` (vLLM's "max_model_len"), or None."""
+    for card in cards:
+        if card.get("id") == model:
+            length = card.get("max_model_len")
+            return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
+    return None
+
+
+def fit_to_context(
+    bench: BenchPlan,
+    model: str,
+    context: int,
+    count_tokens: Callable[[int], int | None],
+    *,
+    prompt_given: bool,
+    output_given: bool,
+) -> tuple[BenchPlan, str | None]:
+    """The plan with prompt and output fitted to `model`'s `context` (tokens), and a line saying
+    what changed (None when the plan fits as it is). Only defaults are changed; given values that
+    cannot fit raise BenchError. count_tokens(words): the server's count of prompt_text(words), or
+    None when it cannot say (then one token a word and one more for the start are assumed)."""
+
+    def needed(words: int) -> int:
+        counted = count_tokens(words)
+        return counted if counted is not None else words + 1
+
+    prompt_need = needed(bench.prompt_tokens)
+    if prompt_need + bench.output_tokens <= context:
+        return bench, None
+
+    def refuse() -> BenchError:
+        return BenchError(
+            f"--prompt-tokens {bench.prompt_tokens} (the server counts {prompt_need}) and --output-tokens "
+            f"{bench.output_tokens} need {prompt_need + bench.output_tokens} tokens; {model} has a context of "
+            f"{context} tokens",
+            "Give smaller values, or leave one out: bench fits what is left to the context.",
+        )
+
+    if prompt_given and output_given:
+        raise refuse()
+    if prompt_given:
+        output = context - prompt_need
+        if output < 1:
+            raise refuse()
+        words = bench.prompt_tokens
+    else:
+        output = bench.output_tokens if output_given else max(1, min(bench.output_tokens, context // 4))
+        budget = context - output
+        words, need = bench.prompt_tokens, prompt_need
+        while need > budget and words > 1:  # the server's count is not linear in words: re-count
+            words = max(1, min(words - 1, words * budget // need))
+            need = needed(words)
+        if need > budget:
+            raise refuse()
+    fitted = dataclasses.replace(bench, prompt_tokens=words, output_tokens=output)
+    note = (
+        f"{model} has a context of {context} tokens (from /v1/models): bench sends prompts of {words} words "
+        f"and asks for {output} output tokens instead of {bench.prompt_tokens} and {bench.output_tokens}; "
+        "--prompt-tokens and --output-tokens choose them."
+    )
+    return fitted, note
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -32,6 +32,8 @@ __all__ = [
     "sse_deltas",
     "validate_options",
     "visible",
+    "visible_line",
+    "visible_names",
 ]
 
 
@@ -55,6 +57,17 @@ def visible(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def visible_line(text: object) -> str:
+    """`text` (a model name, a table cell: anything the server supplied) safe on one line of a
+    terminal: like `visible`, and newline, tab and carriage return shown as ^J, ^I, ^M too."""
+    return visible(str(text).replace("\r", "^M").replace("\n", "^J").replace("\t", "^I"))
+
+
+def visible_names(names: Iterable[str]) -> str:
+    """Model names as one terminal-safe list ("-" when none)."""
+    return ", ".join(visible_line(n) for n in names) or "-"
 
 
 def sse_deltas(lines: Iterable[str | bytes]) -> Iterator[str]:
@@ -145,7 +158,7 @@ def pick_model(models: list[str], wanted: str | None = None) -> str:
     if wanted in models:
         return wanted
     raise ChatError(
-        f"model '{wanted}' is not served; the endpoint serves: {', '.join(models)}",
+        f"model '{visible_line(wanted)}' is not served; the endpoint serves: {visible_names(models)}",
         "Pick one of those, or push the adapter with `az aitk inference deploy --adapter NAME=PATH`.",
     )
 
@@ -158,15 +171,15 @@ def slash_command(conversation: Conversation, text: str, models: list[str]) -> t
     if word in EXIT_WORDS:
         return True, None
     if word == "/help":
-        return False, SLASH_HELP.format(models=", ".join(models) or "-")
+        return False, SLASH_HELP.format(models=visible_names(models))
     if word == "/clear":
         conversation.clear()
         return False, "(conversation cleared)\n"
     if word == "/model":
         if not rest:
-            return False, f"(model: {conversation.model}; the endpoint serves: {', '.join(models) or '-'})\n"
+            return False, f"(model: {visible_line(conversation.model)}; the endpoint serves: {visible_names(models)})\n"
         conversation.model = pick_model(models, rest) if models else rest
-        return False, f"(now talking to {conversation.model})\n"
+        return False, f"(now talking to {visible_line(conversation.model)})\n"
     if word == "/system":
         conversation.set_system(rest or None)
         return False, "(system message set)\n" if rest else "(system message removed)\n"
@@ -178,6 +191,7 @@ def run_terminal(
     send: Callable[[dict[str, Any], Callable[[str], None]], str],
     read_line: Callable[[str], str],
     write: Callable[[str], None],
+    *,
     banner: str | None = None,
     models: list[str] | None = None,
 ) -> int:

@@ -7,11 +7,14 @@ non-blank line a JSON list of chat messages, or an object with a "messages" list
 
 import html
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import CompareError
+from .chat_session import visible_names
 
 MAX_PROMPTS = 200  # every prompt goes to every model, one at a time: keep a run short
 ROLES = ("system", "user", "assistant")
@@ -88,7 +91,7 @@ def pick_models(served: Sequence[str], wanted: Sequence[str] | None) -> list[str
     unknown = [m for m in wanted if m not in served]
     if unknown:
         raise CompareError(
-            f"not served by the endpoint: {', '.join(unknown)}; it serves: {', '.join(served)}",
+            f"not served by the endpoint: {visible_names(unknown)}; it serves: {visible_names(served)}",
             "Pick from those, or push the adapter with `az aitk inference deploy --adapter NAME=PATH`.",
         )
     return list(dict.fromkeys([base, *wanted]))
@@ -105,6 +108,18 @@ def check_report_path(path: str | None) -> Path | None:
         raise CompareError(f"--report {path} is a folder", "Name a file, e.g. compare.html.")
     if not file.parent.is_dir():
         raise CompareError(f"--report {path}: the folder {file.parent} does not exist", "Create it first.")
+    # Whether the folder takes a new file, tried for real (permission bits say nothing for root, a
+    # read-only mount or /sys): the report is written beside it and renamed over it.
+    probe = file.with_name(f".{file.name}.{os.getpid()}.probe")
+    try:
+        with probe.open("x", encoding="utf-8"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        raise CompareError(
+            f"--report {path}: cannot write in {file.parent} ({e.strerror or e})",
+            "Name a file in a folder you can write, e.g. --report compare.html.",
+        ) from None
     return file
 
 
@@ -118,6 +133,7 @@ def result(
     models: list[str],
     conversations: list[list[dict[str, str]]],
     answers: list[list[dict[str, Any]]],
+    *,
     max_tokens: int,
     temperature: float,
 ) -> dict[str, Any]:
@@ -189,5 +205,23 @@ def html_report(res: dict[str, Any]) -> str:
 def write_report(path: Path, res: dict[str, Any]) -> None:
     """Write the page whole (a temporary file renamed over the target)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html_report(res), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(html_report(res), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_report(path: Path, res: dict[str, Any], fallback_dir: Path) -> tuple[Path, str | None]:
+    """Write the report to `path`; when that fails after all the answers were fetched (the folder
+    went away or turned read-only meanwhile), to a new file in `fallback_dir` instead, so no
+    answer is lost. (where it was written, why not at `path` or None)."""
+    try:
+        write_report(path, res)
+        return path, None
+    except OSError as e:
+        why = e.strerror or str(e)
+    fd, name = tempfile.mkstemp(prefix="aitk-compare-", suffix=".html", dir=fallback_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(html_report(res))
+    return Path(name), why

@@ -78,7 +78,7 @@ class WakeResult:
     last: str  # the last answer, explained
 
 
-def wait_awake(  # pylint: disable=too-many-arguments
+def wait_awake(
     probe: Callable[[float], tuple[int | None, str]],
     budget: float,
     show: Callable[[str, str], None],

@@ -50,7 +50,7 @@ def base_url(event_stream_endpoint: str | None) -> str:
     return event_stream_endpoint[: event_stream_endpoint.index("/subscriptions/")]
 
 
-def logstream_url(
+def logstream_url(  # pylint: disable=too-many-positional-arguments  # called from container_app.py (issue 22)
     event_stream_endpoint: str | None,
     subscription: str,
     group: str,
@@ -135,3 +135,25 @@ def of_revision(events: Iterable[dict[str, Any]], revision: str | None) -> list[
         return list(events)
     want = revision.lower()
     return [e for e in events if not e.get("RevisionName") or str(e["RevisionName"]).lower() == want]
+
+
+REVISIONS_SHOWN = 10
+
+
+def check_revision(wanted: str, app: str, revisions: list[dict[str, Any]]) -> str:
+    """The app's revision named `wanted` (case as Azure spells it), else LogStreamError listing the
+    app's revisions, newest first (revisions: ARM JSON of GET …/revisions)."""
+    by_age = sorted(revisions, key=lambda r: str((r.get("properties") or {}).get("createdTime") or ""), reverse=True)
+    for rev in by_age:
+        if str(rev.get("name") or "").lower() == wanted.strip().lower():
+            return str(rev["name"])
+    shown = [
+        str(r.get("name")) + (" (active)" if (r.get("properties") or {}).get("active") else "")
+        for r in by_age[:REVISIONS_SHOWN]
+    ]
+    more = f" and {len(by_age) - REVISIONS_SHOWN} older" if len(by_age) > REVISIONS_SHOWN else ""
+    listing = ", ".join(shown) + more if shown else "none yet"
+    raise LogStreamError(
+        f"--revision {wanted} is not a revision of {app}; its revisions, newest first: {listing}",
+        "Pick one of those, or leave --revision out for the latest.",
+    )

@@ -43,7 +43,7 @@ def launcher_line(lines: Iterable[str]) -> str | None:
     for raw in lines:
         line = raw.strip()
         if LAUNCHER_ERROR in line:
-            refusal = line[line.index(LAUNCHER_ERROR) :]
+            refusal = LAUNCHER_ERROR + line.split(LAUNCHER_ERROR, 1)[1]
         elif line and ("Error:" in line.split(" ", 1)[0] or line.startswith("RuntimeError")):
             exception = line
     return refusal or exception

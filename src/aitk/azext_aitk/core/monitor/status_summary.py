@@ -3,7 +3,6 @@
 Plain Python over the ARM JSON (camelCase, api-version 2024-03-01) the command reads.
 """
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,27 +12,19 @@ from .startup_failure import LAUNCHER_ERROR
 Json = dict[str, Any]
 
 ERROR_WORDS = ("error", "traceback", "exception", "failed", "fatal", "killed", "out of memory")
-# The local stand-in's runtime writes its own notes into the console stream, marked so (Azure's
-# console stream holds the container's output only). One of them echoes the container's command,
-# whose text (paths, model names) may hold an error word: it is never the error.
-RUNTIME_NOTE = "[stand-in]"
-_COMMAND_ECHO = re.compile(r": starting \S")
 
 
 def last_error_line(log_lines: Iterable[str] | None) -> str | None:
     """The console line that best names why a start failed: the launcher's own refusal
     (`aitk_serve: error: ...`, its last words before exit 2), else the container's last
-    error-looking line, else a runtime note's; never the runtime's echo of the command."""
+    error-looking line."""
     lines = [ln.strip() for ln in log_lines or [] if ln.strip()]
     for line in reversed(lines):
         if LAUNCHER_ERROR in line:
-            return line[line.index(LAUNCHER_ERROR) :]
-    container = [ln for ln in lines if RUNTIME_NOTE not in ln]
-    notes = [ln for ln in lines if RUNTIME_NOTE in ln and not _COMMAND_ECHO.search(ln.split(RUNTIME_NOTE, 1)[1])]
-    for group in (container, notes):
-        for line in reversed(group):
-            if any(w in line.lower() for w in ERROR_WORDS):
-                return line
+            return LAUNCHER_ERROR + line.split(LAUNCHER_ERROR, 1)[1]
+    for line in reversed(lines):
+        if any(w in line.lower() for w in ERROR_WORDS):
+            return line
     return None
 
 
@@ -100,6 +91,7 @@ def summarize(
     revisions: list[Json] | None,
     replicas: list[Json] | None,
     ready: bool,
+    *,
     models: Iterable[str] | None,
     log_lines: list[str] | None = None,
     note: str | None = None,

@@ -112,9 +112,21 @@ def check_profile(model: ModelFacts, profile: GpuProfile, chosen_by: str) -> Pro
     raise ModelFitError(f"{model.where} does not fit {profile.key} ({chosen_by}): {p.problem}; {hint}", rec)
 
 
+def context_text(p: fit.FitPlan) -> str:
+    """The context to expect, as a range where the model's whole context may not fit; vLLM fixes
+    the exact value when it starts (the launcher passes --max-model-len auto)."""
+    low, _ = p.expected_context()
+    if low >= p.model_max_len:
+        return f"context {p.model_max_len:,} tokens, the model's whole (vLLM fixes the exact value at start)"
+    return (
+        f"context expected {p.expected_text()} of the model's {p.model_max_len:,} (vLLM fixes the exact value at start)"
+    )
+
+
 def plan_summary(pf: ProfileFit) -> dict:
     """What --what-if prints and provision returns: profile, dtype, context, memory split."""
     p = pf.plan
+    low, high = p.expected_context()
     return {
         "gpuProfile": pf.profile.key,
         "workloadProfileType": pf.profile.workload_profile_type,
@@ -123,6 +135,12 @@ def plan_summary(pf: ProfileFit) -> dict:
         "dtype": p.dtype,
         "maxModelLen": p.max_model_len,
         "modelMaxLen": p.model_max_len,
+        # vLLM fixes the context at start (--max-model-len auto); the plan expects this range
+        "expectedContext": {
+            "from": min(low, p.model_max_len),
+            "to": min(high, p.model_max_len),
+            "fixedBy": "vLLM at start",
+        },
         "memory": p.split(),
     }
 
@@ -131,15 +149,14 @@ def plan_lines(pf: ProfileFit) -> list[str]:
     """One line per decision, for stderr."""
     p = pf.plan
     gib = fit.GIB
-    cut = f", cut from the model's {p.model_max_len:,}" if p.max_model_len < p.model_max_len else ""
     return [
         f"GPU profile {pf.profile.key} ({pf.profile.workload_profile_type}, chosen by {pf.chosen_by}; "
         f"{gpu_profiles.price(pf.profile)})",
-        f"dtype {p.dtype} (checkpoint {p.checkpoint_dtype}); context {p.max_model_len:,} tokens{cut}",
+        f"dtype {p.dtype} (checkpoint {p.checkpoint_dtype}); {context_text(p)}",
         f"GPU memory per GPU: {p.budget_bytes / gib:.2f} GiB budget = weights {p.weight_bytes / gib:.2f} + "
-        f"LoRA slots {p.lora_bytes / gib:.2f} + activations {p.activation_bytes / gib:.2f} + runtime reserve "
-        f"{p.runtime_reserve_bytes / gib:.2f} + KV pool {p.kv_pool_bytes / gib:.2f} GiB "
-        f"({p.kv.bytes_per_token:,} bytes/token, {p.kv.kind})",
+        f"LoRA slots {p.lora_bytes / gib:.2f} + activations {p.activation_bytes / gib:.2f} + non-torch and "
+        f"CUDA graphs {p.runtime_reserve_bytes / gib:.2f} + safety margin {p.margin_bytes / gib:.2f} + KV pool "
+        f"{p.kv_pool_bytes / gib:.2f} GiB ({p.kv.bytes_per_token:,} bytes/token, {p.kv.kind})",
     ]
 
 

@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""The launcher's own work on the request path, in isolation, against vLLM's own request time.
+
+Measures, in this process, per request:
+- (m) the two ASGI middlewares the launcher adds (aitk_serve.middleware.ChatPageMiddleware, the
+  key check; aitk_serve.resolver_middleware.ShareAdapterMiddleware, which reads the body for
+  `model`) around an app that answers at once, for a completion naming a loaded adapter, minus
+  the same app alone; and the amortized re-check of a loaded adapter's folder (one folder
+  comparison per adapter per resolver.RECHECK_INTERVAL);
+- (r) the resolver on a known name (ShareAdapters.inspect with the verdict cached: the folder's
+  confinement and signature);
+- (f) on CPU, the LoRA op fix (aitk_serve.cpu_server) against vLLM's own ops (one torch thread),
+  per decode step of the benchmark model (2 layers; q/k/v/o adapter: 4 slices per layer, a shrink
+  and an expand each);
+and (v) vLLM's own time per request: plain vLLM (as bench_serve.py's (b)), 32 output tokens, one
+request at a time. Prints each cost in microseconds and as a share of (v); the launcher's target
+is under 1 % of a request.
+
+    .venv/bin/python benchmarks/bench_launcher_cost.py [--requests 40] [--json out.json]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "container"), str(ROOT / "benchmarks")]
+KEY = "bench-key"
+
+
+def per_call_us(fn, n, repeat=7):
+    """Median over `repeat` runs of the mean time of fn() over n calls, in microseconds."""
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        runs.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(runs)
+
+
+def middleware_cost(share, adapter_dir, n):
+    from collections import defaultdict
+
+    from aitk_serve import resolver, resolver_middleware
+    from aitk_serve.middleware import ChatPageMiddleware
+    from vllm.lora.request import LoRARequest
+    from vllm.utils.counter import AtomicCounter
+
+    settings = resolver.Settings(str(share), "tiny-llama", str(share / "model"), False, 8)
+    os.environ[resolver.SETTINGS_ENV] = settings.to_env()
+    os.environ["VLLM_API_KEY"] = KEY
+    catalog = resolver.current_catalog()
+    info = catalog.lookup("bench")
+    models = SimpleNamespace(
+        lora_requests={"bench": LoRARequest("bench", 1, info.path)},
+        lora_id_counter=AtomicCounter(1),
+        lora_resolver_lock=defaultdict(asyncio.Lock),
+        lora_resolvers=[],
+        is_base_model=lambda name: name == "tiny-llama",
+    )
+    app_state = SimpleNamespace(state=SimpleNamespace(openai_serving_models=models, args=None))
+    body = json.dumps({"model": "bench", "prompt": [1, 2, 3], "max_tokens": 32}).encode()
+    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {KEY}".encode())]
+
+    async def answer(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    stacked = ChatPageMiddleware(resolver_middleware.ShareAdapterMiddleware(answer))
+    loop = asyncio.new_event_loop()
+
+    def one(app):
+        scope = {"type": "http", "method": "POST", "path": "/v1/completions", "headers": headers, "app": app_state}
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            return None
+
+        loop.run_until_complete(app(scope, receive, send))
+
+    catalog._rechecked["bench"] = float("inf")  # the steady state between re-checks  # noqa: SLF001
+    bare = per_call_us(lambda: one(answer), n)
+    ours = per_call_us(lambda: one(stacked), n)
+    recheck = per_call_us(lambda: catalog.inspect("bench", info.source), n)
+    loop.close()
+    return ours - bare, recheck
+
+
+def cpu_fix_cost(n):
+    import torch
+    from aitk_serve import cpu_server
+
+    cpu_server.patch()
+    # One thread: on shared cores, torch's thread pool turns microsecond ops into waits of
+    # milliseconds; both the fixed and vLLM's ops are timed the same way.
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    out = {}
+    for tokens in (1, 8, 32):
+        x, a = torch.randn(tokens, 128), torch.randn(2, 1, 8, 128)
+        b = torch.randn(2, 1, 128, 8)
+        idx = torch.zeros(tokens, dtype=torch.long)
+        y, z = torch.zeros(tokens, 8), torch.zeros(tokens, 128)
+        ops = {}
+        for which, table in (("fixed", cpu_server.FIXED_OPS), ("vllm", cpu_server.ORIGINAL_OPS)):
+
+            def step(t=table, x=x, a=a, b=b, idx=idx, y=y, z=z):
+                t["bgmv_shrink"](x, a, y, idx, 1.0)
+                t["bgmv_expand_slice"](y, b, z, idx, 0, 128, True)
+
+            ops[which] = per_call_us(step, n)
+        # one decode step: 2 layers x 4 slices (q, k, v, o), a shrink and an expand each
+        out[tokens] = {k: v * 8 for k, v in ops.items()}
+    return out
+
+
+def vllm_request_ms(work, model, adapter, requests):
+    from bench_serve import Proc, free_port, post
+
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+        "--served-model-name", "tiny-llama", "--host", "127.0.0.1", "--port", str(port), "--enable-lora",
+        "--max-lora-rank", "8", "--max-loras", "1", "--lora-modules", f"bench={adapter}",
+        "--gpu-memory-utilization", "0.3", "--api-key", KEY, "--dtype", "float32", "--max-model-len", "512",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AITK_", "VLLM_"))}
+    env.update(VLLM_CPU_KVCACHE_SPACE="1", CUDA_VISIBLE_DEVICES="")
+    proc = Proc(cmd, env, work / "vllm.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_ready(url)
+        body = {"model": "bench", "prompt": [1, 2, 3, 4, 5, 6], "max_tokens": 32, "temperature": 0, "ignore_eos": True}
+        post(url + "/v1/completions", body, key=KEY)
+        times = []
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            post(url + "/v1/completions", body, key=KEY)
+            times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        proc.stop()
+    return statistics.median(times), times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=40, help="timed requests to plain vLLM")
+    ap.add_argument("--calls", type=int, default=2000, help="calls per timing of the in-process parts")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    from aitk_testkit.tiny_models import make_adapter, make_tiny_model
+
+    work = Path(tempfile.mkdtemp(prefix="aitk-cost-"))
+    share = work / "share"
+    model = make_tiny_model(share / "model", arch="llama")
+    adapter = make_adapter(model, share / "aitk" / "adapters" / "bench", rank=8)
+
+    mw_us, recheck_us = middleware_cost(share, adapter, args.calls)
+    fix = cpu_fix_cost(args.calls // 4)
+    request_ms, samples = vllm_request_ms(work, model, adapter, args.requests)
+    request_us = request_ms * 1e3
+    steps = 32  # decode steps per request (32 output tokens); the prefill step is left out
+    amortized_recheck = recheck_us * (request_ms / 1e3) / 2.0  # one comparison per RECHECK_INTERVAL (2 s)
+    rows = [
+        ("(m) middlewares, per request", mw_us),
+        ("(m) loaded adapter's re-check, amortized per request", amortized_recheck),
+        ("(r) resolver on a known name (not on the path of a loaded one)", recheck_us),
+    ]
+    for tokens, t in fix.items():
+        rows.append((f"(f) CPU LoRA fix, per request at {tokens} token(s) per step", (t["fixed"] - t["vllm"]) * steps))
+    print(f"(v) plain vLLM, one request of 32 tokens at a time: median {request_ms:.1f} ms over {len(samples)}")
+    print()
+    print("| launcher's work | µs | share of a request |")
+    print("|---|---|---|")
+    for label, us in rows:
+        print(f"| {label} | {us:.1f} | {100 * us / request_us:.3f} % |")
+    print()
+    for tokens, t in fix.items():
+        print(f"CPU ops per decode step at {tokens} token(s): fixed {t['fixed']:.1f} µs, vLLM's {t['vllm']:.1f} µs")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"request_ms": request_ms, "samples_ms": samples, "rows_us": dict(rows), "cpu_ops_us": fix}, indent=2
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

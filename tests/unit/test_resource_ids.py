@@ -1,0 +1,41 @@
+"""azure/resource_ids.py: ids built and parsed with azure-mgmt-core's tools, in any case."""
+
+from azext_aitk.azure import container_app_job, deployments, managed_environment, resource_ids
+
+
+def test_built_ids_parse_back():
+    rid = resource_ids.managed_environment("sub", "RG-1", "env")
+    assert rid == "/subscriptions/sub/resourceGroups/RG-1/providers/Microsoft.App/managedEnvironments/env"
+    parts = resource_ids.parse(rid)
+    assert [parts[k] for k in ("subscription", "resource_group", "namespace", "type", "name")] == [
+        "sub",
+        "RG-1",
+        "Microsoft.App",
+        "managedEnvironments",
+        "env",
+    ]
+    assert managed_environment.resource_id("sub", "RG-1", "env") == rid
+    assert container_app_job.resource_id("s", "g", "j").endswith("/providers/Microsoft.App/jobs/j")
+    assert deployments.deployment_id("s", "g").endswith("/providers/Microsoft.Resources/deployments/aitk-inference")
+
+
+def test_parsing_ignores_the_case_of_the_keywords_and_keeps_the_values():
+    rid = "/SUBSCRIPTIONS/sub/resourcegroups/My-RG/PROVIDERS/microsoft.app/MANAGEDENVIRONMENTS/Env/"
+    assert resource_ids.resource_group(rid) == "My-RG" and resource_ids.name(rid) == "Env"
+    assert resource_ids.is_type(rid, "Microsoft.App", "managedEnvironments")
+    assert resource_ids.same(rid, resource_ids.managed_environment("sub", "my-rg", "env"))
+    assert not resource_ids.same(rid, resource_ids.container_app("sub", "my-rg", "env"))
+
+
+def test_groups_children_and_non_ids():
+    assert resource_ids.parse(resource_ids.group_id("s", "g")) == {"subscription": "s", "resource_group": "g"}
+    share = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/sa/fileServices/default/shares/sh"
+    assert resource_ids.name(share) == "sh" and resource_ids.resource_group(share) == "g"
+    for nothing in (None, "", "nonsense", "https://example.com/subscriptions/s"):
+        assert resource_ids.parse(nothing) == {} and resource_ids.name(nothing) == ""
+    assert not resource_ids.same(None, None) and not resource_ids.same("", "")
+
+
+def test_the_registry_group_comes_from_its_id():
+    registry_id = "/subscriptions/s/RESOURCEGROUPS/Rg/providers/Microsoft.ContainerRegistry/registries/r"
+    assert resource_ids.resource_group(registry_id) == "Rg"
