@@ -79,7 +79,8 @@ long-summary: >-
     An environment of fine-tuning's job in another resource group is not served from: provision
     says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
-    region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
+    region instead of Docker Hub (Docker Hub's limits on anonymous pulls then apply only to the one
+    import, which is anonymous too; a `toomanyrequests` refusal says to retry later): the registry is created in the
     resource group when it does not exist (Basic tier; an existing one of the subscription is
     reused in whichever resource group it is, its AcrPull role assigned there), the pinned vLLM
     image is imported into it server-side as `az acr import` does (no Docker needed, works in
@@ -161,7 +162,7 @@ long-summary: >-
     saying so on stderr (--wait 0 answers at once). So open the chat page at the URL this
     prints: the app is awake by then. A browser that opens the URL of a scaled-to-zero app itself
     waits while a replica starts, and gets the ingress's own "upstream request timeout" page when
-    the start takes longer than its 240 s limit; an open page wakes the endpoint by itself when a
+    the start takes longer than its 240 s idle limit; an open page wakes the endpoint by itself when a
     message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
@@ -241,7 +242,7 @@ long-summary: >-
     output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
     With --message it sends one message, prints only the reply and
     exits, so it composes in scripts. A scaled-to-zero endpoint starts on the first request: chat
-    waits for it (up to --wait seconds, retrying what the ingress cuts at 240 s) and says so on
+    waits for it (up to --wait seconds, retrying what the ingress ends after 240 s with nothing sent) and says so on
     stderr ("waking the endpoint: replica starting, 0:42 …").
 examples:
   - name: Chat with the base model.

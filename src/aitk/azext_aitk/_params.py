@@ -18,7 +18,8 @@ def load_arguments(self, _):
         options_list=["--wait"],
         type=int,
         help="Seconds to wait for a scaled-to-zero endpoint to start (each request that the ingress "
-        f"cuts at {wake.INGRESS_CUT_S} s is retried); 0: do not wait. Default: {wake.DEFAULT_WAIT_S}.",
+        f"ends after {wake.INGRESS_IDLE_TIMEOUT_S} s with nothing sent is retried); 0: do not wait. "
+        f"Default: {wake.DEFAULT_WAIT_S}.",
     )
 
     with self.argument_context("aitk inference") as c:

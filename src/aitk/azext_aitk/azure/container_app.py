@@ -6,9 +6,11 @@ from knack.log import get_logger
 from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
 from ..core.monitor import console_log
-from . import api_versions, arm, secret_logging
+from . import api_versions, arm, lro, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
+
+SECRETS_UPDATE_WAIT = 600  # seconds a secrets update may take (az waits up to 1200)
 
 logger = get_logger(__name__)
 
@@ -110,25 +112,27 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
         if tags is not None:
             body["tags"] = tags
         with secret_logging.redacted(*(s["value"] for s in secret_list)):
-            arm.call(self.cli_ctx, "PATCH", self.id, body=body)
-        self.wait_provisioned()
+            # follows the operation, not the app's provisioningState (azure/lro.py)
+            lro.update(
+                self.cli_ctx,
+                self.id,
+                body,
+                api_versions.CONTAINER_APPS,
+                f"replacing the secrets of container app '{self.name}'",
+                SECRETS_UPDATE_WAIT,
+            )
 
     def update_tags(self, tags):
-        """Replace the app's tags (every one); tags make no new revision."""
-        arm.call(self.cli_ctx, "PATCH", self.id, body={"tags": tags})
-        self.wait_provisioned()
-
-    def wait_provisioned(self, timeout=600.0, interval=3.0):
-        """Wait out an update ARM runs on after answering (202 + provisioningState InProgress)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            provisioning = (self.get_json().get("properties") or {}).get("provisioningState")
-            if provisioning not in ("InProgress", "Updating", "Accepted"):
-                return provisioning
-            time.sleep(interval)
-        return None
+        """Replace the app's tags (every one); tags make no new revision. Follows the operation
+        (azure/lro.py) like every other update."""
+        lro.update(
+            self.cli_ctx,
+            self.id,
+            {"tags": tags},
+            api_versions.CONTAINER_APPS,
+            f"updating the tags of container app '{self.name}'",
+            SECRETS_UPDATE_WAIT,
+        )
 
     def workload_profile(self, app):
         """The GPU profile the app (SDK model) runs on, read through the generic resource API (the
