@@ -82,6 +82,8 @@ def provide(cli_ctx, subscription, checked, plan, what_if):
             else:
                 logger.warning("%s has %s already: not imported again.", login_server, image.target)
     except HttpResponseError as ex:
+        if image_registry.docker_hub_rate_limited(str(ex)):
+            raise AzureResponseError(*image_registry.rate_limited_error(registry.name, image)) from None
         raise AzureResponseError(
             f"container registry {registry.name}: {getattr(ex, 'message', None) or ex}",
             "Fix the cause and run provision again (it reuses what is there).",
