@@ -15,9 +15,10 @@ import json
 import os
 from collections.abc import Mapping
 
+from .env_names import SERVING_ENV
 from .layout import LAUNCHER_PACKAGE
 
-ENV = "AITK_SERVE_SERVING"  # the launcher hands the record to the server process in its environment
+ENV = SERVING_ENV  # the launcher hands the record to the server process in its environment
 ROUTE = "/aitk/serving"
 RELEASE = "release"
 SERVE_CONFIG = "serveConfigSha256"
