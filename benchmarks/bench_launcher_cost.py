@@ -2,7 +2,7 @@
 """The launcher's own work on the request path, in isolation, against vLLM's own request time.
 
 Measures, in this process, per request:
-- (m) the two ASGI middlewares the launcher adds (aitk_serve.middleware.ChatPageMiddleware, the
+- (m) the two ASGI middlewares the launcher adds (aitk_serve.middleware.KeyGateMiddleware, the
   key check; aitk_serve.resolver_middleware.ShareAdapterMiddleware, which reads the body for
   `model`) around an app that answers at once, for a completion naming a loaded adapter, minus
   the same app alone; and the amortized re-check of a loaded adapter's folder (one folder
@@ -50,7 +50,7 @@ def middleware_cost(share, adapter_dir, n):
     from collections import defaultdict
 
     from aitk_serve import resolver, resolver_middleware
-    from aitk_serve.middleware import ChatPageMiddleware
+    from aitk_serve.middleware import KeyGateMiddleware
     from vllm.lora.request import LoRARequest
     from vllm.utils.counter import AtomicCounter
 
@@ -75,7 +75,7 @@ def middleware_cost(share, adapter_dir, n):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    stacked = ChatPageMiddleware(resolver_middleware.ShareAdapterMiddleware(answer))
+    stacked = KeyGateMiddleware(resolver_middleware.ShareAdapterMiddleware(answer))
     loop = asyncio.new_event_loop()
 
     def one(app):
