@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus, snapshot, startup_timeline, vllm_start, weights_loader
+from . import LaunchError, __version__, fit, gpus, serving_state, snapshot, startup_timeline, vllm_start, weights_loader
 from .adapter_spec import name_problem
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
 from .discovery import Sources, mount_root, resolve
@@ -332,6 +332,10 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         snapshot_root=snapshots or "",
         start_adapters={a.name: a.source for a in infos if a.source and a.source != a.path},
     ).to_env()
+    # What this server runs, for deploy to compare with the share (serving_state.py).
+    updates[serving_state.ENV] = json.dumps(
+        serving_state.record(os.path.dirname(os.path.abspath(__file__)), src.config_path)
+    )
     return {
         "command": command,
         "env": updates,

@@ -26,6 +26,7 @@ RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"  # vLLM's own: enables /v1
 CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"  # vLLM's own: the KV cache size on CPU (GiB)
 STARTED_AT_ENV = "AITK_SERVE_STARTED_AT"  # the launcher's start, seconds since the epoch (startup_timeline)
 WEIGHTS_ENV = "AITK_SERVE_WEIGHTS"  # JSON: what the weights mark says (bytes, load format, source)
+START_ENV = "AITK_SERVE_START"  # the supervisor's start (vllm_start: python -m aitk_serve.vllm_start)
 HEAD_TIMEOUT_ENV = "AITK_SERVE_HEAD_TIMEOUT"  # seconds a client may take to send a request's head; tests shorten it
 
 # Set by an operator on the container app.

@@ -131,6 +131,13 @@ long-summary: >-
     or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a
     serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
+    "Unchanged" rests on the size and SHA-256 deploy recorded in each file's metadata after its
+    last byte (and the ETag in aitk/deploy-manifest.json): something else that rewrites a file on
+    the share in place, keeping its size, is not seen; --verify reads every file back and hashes it.
+    A deploy whose restart never happened (Ctrl-C, a lost connection) is completed by the next one:
+    the running server reports the launcher release and serve.json it started with, and deploy
+    restarts the active revision until they match the share. One deploy at a time per share: it
+    holds a lease on aitk/deploy-lock, and a second one refuses, naming the first.
 examples:
   - name: Deploy the inference folder and the launcher.
     text: az aitk inference deploy
@@ -207,9 +214,12 @@ long-summary: >-
     replace the other (`--key primary`): the old primary stops working then. Azure applies a
     secret to a running revision only when it restarts, so rotate restarts the active revision and
     waits until the endpoint accepts the new key (the replica loads the model again, as after a
-    deploy that restarts). The new key is not printed unless
-    --show-key is given. An app provisioned before the secondary key existed is refused: run
-    provision again first (it keeps the key and adds the secondary).
+    deploy that restarts). It either completes (the new key in force and served; output
+    "rotation": "complete") or says what is left: a restart Azure refuses puts the old key back;
+    a server that does not take the new key in time (or does not start) leaves the rotation
+    pending, and the next `key rotate` of that key finishes it without making another key. The
+    new key is not printed unless --show-key is given. An app provisioned before the secondary
+    key existed is refused: run provision again first (it keeps the key and adds the secondary).
 examples:
   - name: Replace the secondary key, then move clients to it.
     text: |

@@ -135,6 +135,12 @@ def load_arguments(self, _):
         c.argument(
             "timeout", type=int, help="Seconds to wait for the endpoint to answer and list the models. Default: 1800."
         )
+        c.argument(
+            "verify",
+            action="store_true",
+            help="Read back and hash every file deploy put on the share instead of trusting the size and "
+            "SHA-256 it recorded in their metadata; a file whose bytes changed there is uploaded again.",
+        )
 
     _load_day_two_arguments(self, no_wait_type, wake_wait_type)
     _load_compare_and_bench_arguments(self)

@@ -23,7 +23,7 @@ def find(cli_ctx, subscription_id, name):
     for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
         if (registry.name or "").lower() == name.lower():
             return image_registry.Found(
-                resource_ids.resource_group(registry.id),
+                resource_ids.group_of(registry.id),
                 registry.location,
                 registry.login_server,
                 (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,

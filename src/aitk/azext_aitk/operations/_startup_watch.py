@@ -95,3 +95,22 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
             f"Fix the cause and run deploy again; `az aitk inference logs --type system` shows the replica's "
             f"events and `az aitk inference logs` its console ({self.cfg.app_name}).",
         )
+
+
+def failure_probe(cli_ctx, aca, since=None):
+    """A callable for waits that are not deploy's (chat's wake, `wait --ready`): the message of a
+    start-up failure the system log shows from `since` (default: now) on, else None."""
+    since = since or utc_now()
+    state = {}
+
+    def probe():
+        try:
+            if "app" not in state:
+                state["app"] = aca.get_json()
+            failure = find_failure(cli_ctx, aca, state["app"], since)
+        except Exception:  # pylint: disable=broad-except  # only an early explanation: the wait goes on
+            logger.debug("could not read the replica's start-up events this time", exc_info=True)
+            return None
+        return failure.message() if failure is not None else None
+
+    return probe
