@@ -11,6 +11,7 @@ from azure_standin import tls
 from azure_standin.providers.app import image_pull_error
 from azure_standin.providers.identity import ACR_PULL_ROLE_ID, ROLE_PROPAGATION_S
 from azure_standin.runtime import Runtime, azure_rules
+from azure_standin.runtime.replica import NOTE_REASON
 
 from .test_arm_rest import deploy
 from .test_cold_start import _reasons
@@ -221,7 +222,8 @@ def test_a_refused_pull_fails_the_replica_as_azure_shows_it(tmp_path):
         reasons = _reasons(rt, app_id)
         assert reasons[:3] == ["AssigningReplica", "PullingImage", azure_rules.PULL_FAILED]
         assert "ImagePulled" not in reasons and "ContainerStarted" not in reasons
-        assert rt.system_events(app_id)[2]["Msg"] == why
+        events = [e for e in rt.system_events(app_id) if e["Reason"] != NOTE_REASON]
+        assert events[2]["Msg"] == why
         st = rt.status(app_id)
         assert not st["running"] and st["restarts"] == 0  # a refused pull is no container restart
         refusal["now"] = None  # AcrPull granted: the next pull works, no new revision needed
