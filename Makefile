@@ -40,7 +40,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/serve -m "not slow and not browser" -q
 
 # Format and lint (ruff); azure-cli-extensions' own checks on the extension: `azdev style` (pylint with
-# ./pylintrc, flake8 with ./.flake8, both their repository's settings) and `azdev linter` (the
+# ./pylintrc, flake8 with ./.flake8: their repository's settings, plus E203 for ruff format) and `azdev linter` (the
 # rules on commands, arguments and help); the same pylint on the launcher and the stand-in; mypy
 # on the pure tiers.
 LINT_PATHS := src container tests benchmarks scripts setup.py

@@ -38,10 +38,10 @@ def gpu_row(row, folders):
     p = fit.logged_run_kv_pool(
         config,
         headers,
-        gpus.GPUS[row["gpu"]],
-        row["utilization"],
-        row["dtype"],
-        (row["batched_tokens"], row["seqs"]),
+        gpu=gpus.GPUS[row["gpu"]],
+        utilization=row["utilization"],
+        dtype=row["dtype"],
+        batch=(row["batched_tokens"], row["seqs"]),
     )
     return {
         "model": row["model"],

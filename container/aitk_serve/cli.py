@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus, snapshot, startup_timeline, vllm_start, weights_loader
+from . import LaunchError, __version__, fit, gpus, serving_state, snapshot, startup_timeline, vllm_start, weights_loader
 from .adapter_spec import name_problem
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
 from .discovery import Sources, mount_root, resolve
@@ -22,6 +22,7 @@ from .env_names import (
     MODEL_ENV,
     MOUNT_ENV,
     PORT_ENV,
+    START_ENV,
 )
 from .resolver import SETTINGS_ENV, Settings
 from .validate import one_line
@@ -332,6 +333,10 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         snapshot_root=snapshots or "",
         start_adapters={a.name: a.source for a in infos if a.source and a.source != a.path},
     ).to_env()
+    # What this server runs, for deploy to compare with the share (serving_state.py).
+    updates[serving_state.ENV] = json.dumps(
+        serving_state.record(os.path.dirname(os.path.abspath(__file__)), src.config_path)
+    )
     return {
         "command": command,
         "env": updates,
@@ -474,8 +479,6 @@ def main(
     if execve is not None:
         execve(p["command"][0], p["command"], env)
         return 0
-    supervisor, env[vllm_start.START_ENV] = vllm_start.exec_args(
-        p["command"], p["user_max_model_len"], p["expected_context"]
-    )
+    supervisor, env[START_ENV] = vllm_start.exec_args(p["command"], p["user_max_model_len"], p["expected_context"])
     os.execve(supervisor[0], supervisor, env)  # the supervisor replaces this process and its argv
     return 0  # not reached

@@ -6,10 +6,11 @@ The bug (vllm/lora/ops/torch_ops/lora_ops.py): `bgmv_shrink` and `bgmv_expand(_s
 row's LoRA weights with `weights[lora_indices]`, where index -1 means "no adapter"; Python indexing
 turns -1 into the last slot, so base-model rows decoded in one batch with adapter rows get the last
 slot's adapter. Zeroing the shrink's rows is not enough: the expand then adds 0 x B, which is NaN
-when the last slot holds NaN or infinite weights. The fix selects, for rows with index -1, a zero
-contribution in both ops (torch.where, which never multiplies), so those rows are left exactly as
-the base model computed them whatever the slots hold. The GPU kernels (Triton) already skip -1;
-this module is never used there.
+when the last slot holds NaN or infinite weights. The fix sets, for rows with index -1, the
+expand's contribution to zero (a masked fill, which never multiplies), so those rows are left
+exactly as the base model computed them whatever the slots hold; the shrink's rows for them only
+ever reach the output through an expand (see FIXED_OPS), so vLLM's shrink is left as it is. The
+GPU kernels (Triton) already skip -1; this module is never used there.
 
 The patch runs at import, so it holds in vLLM's engine-core and worker processes whether
 multiprocessing forks (they inherit the patched modules) or spawns (they re-import the main
@@ -27,16 +28,14 @@ if TYPE_CHECKING:
 
 
 def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
-    """`outputs` (one row per index) with the rows of index -1 (no adapter) replaced by zeros."""
-    import torch
-
-    no_lora = lora_indices < 0
-    if not bool(no_lora.any()):
-        return outputs
-    rows = min(no_lora.shape[0], outputs.shape[0])
-    mask = no_lora[:rows].view(-1, *([1] * (outputs.dim() - 1)))
-    kept = torch.where(mask, torch.zeros((), dtype=outputs.dtype), outputs[:rows])
-    return kept if rows == outputs.shape[0] else torch.cat([kept, outputs[rows:]])
+    """`outputs` (one row per index) with the rows of index -1 (no adapter) set to zero, in place:
+    a fill, never a multiplication, so NaN or infinite products in those rows are replaced too.
+    No test of whether any row has -1 first: that would cost a synchronisation per call. (The
+    mask is not cached across ops: vLLM runs under torch.inference_mode, whose tensors have no
+    version counter to tell a rewritten index tensor from the last one.)"""
+    rows = min(lora_indices.shape[0], outputs.shape[0])
+    outputs[:rows].masked_fill_((lora_indices[:rows] < 0).view(-1, 1), 0)
+    return outputs
 
 
 def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", dtype: "torch.dtype") -> "Tensor":
@@ -48,17 +47,6 @@ def _contributions(inputs: "Tensor", weights: "Tensor", lora_indices: "Tensor", 
         selected = selected.squeeze(dim=1)
     outputs = torch.einsum("bi, boi -> bo", inputs.to(dtype=dtype), selected)
     return _without_unadapted_rows(outputs, lora_indices)
-
-
-def bgmv_shrink(
-    inputs: "Tensor",
-    lora_a_weights: "Tensor",
-    output_tensor: "Tensor",
-    lora_indices_tensor: "Tensor",
-    scaling: float = 1.0,
-) -> None:
-    outputs = _contributions(inputs, lora_a_weights, lora_indices_tensor, output_tensor.dtype)
-    output_tensor[:, : outputs.shape[1]] = scaling * outputs
 
 
 def bgmv_expand(
@@ -94,8 +82,10 @@ def bgmv_expand_slice(  # pylint: disable=too-many-positional-arguments  # vLLM'
         output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
 
 
+# Only the expands: a shrink's rows reach the output through an expand (linear layers, logits,
+# embeddings) or through vLLM's own selection by index (_select_full_linear_output, which keeps
+# rows of index -1 as the base computed them), so vLLM's shrink stays as it is, at no cost.
 FIXED_OPS: dict[str, Callable[..., None]] = {
-    "bgmv_shrink": bgmv_shrink,
     "bgmv_expand": bgmv_expand,
     "bgmv_expand_slice": bgmv_expand_slice,
 }

@@ -26,6 +26,10 @@ RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"  # vLLM's own: enables /v1
 CPU_KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"  # vLLM's own: the KV cache size on CPU (GiB)
 STARTED_AT_ENV = "AITK_SERVE_STARTED_AT"  # the launcher's start, seconds since the epoch (startup_timeline)
 WEIGHTS_ENV = "AITK_SERVE_WEIGHTS"  # JSON: what the weights mark says (bytes, load format, source)
+# The start the launcher hands its supervisor (vllm_start: JSON of the vLLM command, the user's
+# --max-model-len, the expected context), so that the supervisor's command line holds nothing typed.
+START_ENV = "AITK_SERVE_START"
+SERVING_ENV = "AITK_SERVE_SERVING"  # JSON: the release and serve.json the server runs (serving_state)
 HEAD_TIMEOUT_ENV = "AITK_SERVE_HEAD_TIMEOUT"  # seconds a client may take to send a request's head; tests shorten it
 
 # Set by an operator on the container app.

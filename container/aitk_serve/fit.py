@@ -728,9 +728,10 @@ def plan(
     return p
 
 
-def logged_run_kv_pool(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+def logged_run_kv_pool(
     config: dict,
     weight_headers: list[dict],
+    *,
     gpu: GpuSpec,
     utilization: float,
     dtype: str,

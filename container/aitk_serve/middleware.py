@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from . import serving_state
 from .api_server import keys_from_env
 
 if TYPE_CHECKING:  # vLLM's own dependencies: names for the annotations only
@@ -143,6 +144,17 @@ class KeyGateMiddleware:  # pylint: disable=too-few-public-methods  # ASGI: one 
                         (b"content-length", str(len(body)).encode()),
                         (b"www-authenticate", b"Bearer"),
                     ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if path == serving_state.ROUTE and method == "GET":  # what this server runs (deploy asks)
+            body = serving_state.answer(os.environ)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
                 }
             )
             await send({"type": "http.response.body", "body": body})

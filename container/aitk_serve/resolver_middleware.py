@@ -176,6 +176,26 @@ def load_refusal(reason: str) -> dict:
     return {"error": {"message": reason, "type": "BadRequestError", "param": "lora_path", "code": 400}}
 
 
+def confined_load(body: bytes, catalog: resolver.ShareAdapters) -> tuple[int, dict]:
+    """(200, the load request with lora_path set to the checked copy) or (status, error body)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    name = data.get("lora_name") if isinstance(data, dict) else None
+    wanted = data.get("lora_path") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(name, str) or not isinstance(wanted, str):
+        return 400, load_refusal("the body must be JSON with lora_name and lora_path")
+    try:
+        info = catalog.lookup(name)
+    except resolver.Refused as refused:
+        return refused.status, refused.error_body()
+    folder = info.source or info.path
+    if os.path.realpath(os.path.join(catalog.settings.mount, wanted)) != os.path.realpath(folder):
+        return 400, load_refusal(f"adapter {name!r} loads from its folder on the share ({folder}), not from {wanted!r}")
+    return 200, dict(data, lora_path=info.path)
+
+
 def is_closed(path: str) -> bool:
     """SageMaker's adapter routes (on, as vLLM's runtime load is, because resolvers need
     VLLM_ALLOW_RUNTIME_LORA_UPDATING): they load any container path under any name. Closed;
@@ -214,7 +234,9 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(  # pylint: disable=too-many-return-statements  # one return per route it answers
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         catalog = resolver.current_catalog() if scope["type"] == "http" else None
         models = serving_models(scope)
         if catalog is None or models is None:
@@ -229,19 +251,26 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
         if method == "GET" and path == MODELS_PATH:
             return await self._models(scope, receive, send, catalog)
         if method == "POST" and is_json(scope):
-            body, complete, gone = await read_body(receive)
-            if gone:
-                return None
-            name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
-            if name is not None and not known_to_vllm(models, name):
-                try:
-                    await asyncio.to_thread(catalog.lookup, name)
-                except resolver.Refused as refused:
-                    return await send_json(send, refused.status, refused.error_body())
-            elif name is not None and name in models.lora_requests and catalog.due(name):
-                await swap_if_changed(models, catalog, name)
-            receive = replay(body, complete, receive)
+            return await self._named(scope, receive, send, catalog, models)
         return await self.app(scope, receive, send)
+
+    async def _named(
+        self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters, models: OpenAIServingModels
+    ) -> None:
+        """A JSON POST: answer a `model` vLLM does not know and the share cannot serve with our
+        reason; point a loaded adapter whose share folder changed at its checked new version."""
+        body, complete, gone = await read_body(receive)
+        if gone:
+            return None
+        name = requested_model(body) if complete and len(body) <= MAX_INSPECTED_BODY else None
+        if name is not None and not known_to_vllm(models, name):
+            try:
+                await asyncio.to_thread(catalog.lookup, name)
+            except resolver.Refused as refused:
+                return await send_json(send, refused.status, refused.error_body())
+        elif name is not None and name in models.lora_requests and catalog.due(name):
+            await swap_if_changed(models, catalog, name)
+        return await self.app(scope, replay(body, complete, receive), send)
 
     async def _load(self, scope: Scope, receive: Receive, send: Send, catalog: resolver.ShareAdapters) -> None:
         """vLLM's runtime load, confined: the adapter must be the share's folder for its name
@@ -250,30 +279,10 @@ class ShareAdapterMiddleware:  # pylint: disable=too-few-public-methods  # an AS
         body, complete, gone = await read_body(receive)
         if gone:
             return None
-        try:
-            data = json.loads(body) if complete else None
-        except (ValueError, RecursionError):
-            data = None
-        name = data.get("lora_name") if isinstance(data, dict) else None
-        wanted = data.get("lora_path") if isinstance(data, dict) else None
-        if not isinstance(name, str) or not isinstance(wanted, str):
-            return await send_json(send, 400, load_refusal("the body must be JSON with lora_name and lora_path"))
-        try:
-            info = await asyncio.to_thread(catalog.lookup, name)
-        except resolver.Refused as refused:
-            return await send_json(send, refused.status, refused.error_body())
-        mount = catalog.settings.mount
-        if os.path.realpath(os.path.join(mount, wanted)) != os.path.realpath(info.source or info.path):
-            return await send_json(
-                send,
-                400,
-                load_refusal(
-                    f"adapter {name!r} loads from its folder on the share ({info.source or info.path}), "
-                    f"not from {wanted!r}"
-                ),
-            )
-        data["lora_path"] = info.path
-        checked = json.dumps(data).encode()
+        status, answer = await asyncio.to_thread(confined_load, body if complete else b"", catalog)
+        if status != 200:
+            return await send_json(send, status, answer)
+        checked = json.dumps(answer).encode()
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
         scope = dict(scope, headers=[*headers, (b"content-length", str(len(checked)).encode())])
         return await self.app(scope, replay(checked, True, receive), send)

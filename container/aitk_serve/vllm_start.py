@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import BinaryIO
 
+from .env_names import START_ENV
 from .vllm_args import MAX_MODEL_LEN_FLAG, with_flag
 
 AUTO_FIT = re.compile(
@@ -49,7 +50,6 @@ ROUND_TO = 16
 # signal_handler).
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 REFUSED = 2  # the launcher's exit status for a start it refuses (as LaunchError)
-START_ENV = "AITK_SERVE_START"
 MODULE = "aitk_serve.vllm_start"
 
 

@@ -13,6 +13,29 @@ MOUNT = os.environ.get("AITK_MOUNT", "/mount")
 # Like the launcher: the primary key and the secondary one (for rotation) both work.
 KEYS = {k for k in (os.environ.get("AITK_API_KEY", ""), os.environ.get("AITK_API_KEY_SECONDARY", "")) if k}
 LOADED = set()
+
+
+def _started_with():
+    """What the launcher reports at /aitk/serving (container/aitk_serve/serving_state.py), read the
+    way it reads them when it starts: the release `aitk/launcher/current` names and the SHA-256 of
+    aitk/inference/serve.json (None for either when it is not there)."""
+    import hashlib
+
+    def read(rel):
+        try:
+            with open(os.path.join(MOUNT, rel), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    current, serve = read("aitk/launcher/current"), read("aitk/inference/serve.json")
+    return {
+        "release": current.decode("ascii", "replace").strip() if current else None,
+        "serveConfigSha256": hashlib.sha256(serve).hexdigest() if serve is not None else None,
+    }
+
+
+STARTED_WITH = _started_with()
 # What vLLM's /metrics counts (the same Prometheus names), so load tests can check their numbers.
 COUNTERS = {"vllm:prompt_tokens_total": 0, "vllm:generation_tokens_total": 0, "vllm:request_success_total": 0}
 COUNTER_LOCK = threading.Lock()
@@ -231,6 +254,10 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return None
+        if self.path == "/aitk/serving":
+            if not self.authorized():
+                return self.send(401, {"error": "bad key"})
+            return self.send(200, STARTED_WITH)
         if self.path == "/v1/models":
             if not self.authorized():
                 return self.send(401, {"error": "bad key"})

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from . import StandIn
+from .providers.identity import ROLE_PROPAGATION_S
 
 
 def main(argv=None):
@@ -24,9 +25,15 @@ def main(argv=None):
     sp.add_argument("--fault-rate", type=float, default=0.0, help="inject faults at this rate (0..1)")
     sp.add_argument("--fault-seed", type=int, default=1)
     sp.add_argument(
-        "--time-scale", type=float, default=1.0, help="multiply Azure's durations (240 s ingress cut, cooldown...)"
+        "--time-scale", type=float, default=1.0, help="multiply Azure's durations (240 s ingress idle, cooldown...)"
     )
     sp.add_argument("--pull-mb-per-s", type=float, default=None, help="image pull delay: image size / this rate")
+    sp.add_argument(
+        "--role-propagation-s",
+        type=float,
+        default=ROLE_PROPAGATION_S,
+        help=f"Azure seconds before a new role assignment takes effect (x time scale; default {ROLE_PROPAGATION_S:g})",
+    )
     sp.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -39,7 +46,13 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    azure = StandIn(args.state, port=args.port, time_scale=args.time_scale, pull_mb_per_s=args.pull_mb_per_s)
+    azure = StandIn(
+        args.state,
+        port=args.port,
+        time_scale=args.time_scale,
+        pull_mb_per_s=args.pull_mb_per_s,
+        role_propagation_s=args.role_propagation_s,
+    )
     if args.fault_rate:
         azure.set_faults(rate=args.fault_rate, seed=args.fault_seed)
     azure.start()

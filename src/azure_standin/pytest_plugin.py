@@ -8,7 +8,9 @@ from . import StandIn
 
 @pytest.fixture(scope="session")
 def azure_standin(tmp_path_factory):
-    azure = StandIn(tmp_path_factory.mktemp("azure-standin"))
+    # Azure's timing (time_scale 1.0) but a role assignment in effect 5 s after it is made, not 180 s:
+    # the delay is on (a pull right after provision is refused first), short enough for a test.
+    azure = StandIn(tmp_path_factory.mktemp("azure-standin"), role_propagation_s=5.0)
     azure.start()
     try:
         yield azure

@@ -23,6 +23,7 @@ from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
 from .providers.app import pull_refusal
+from .providers.identity import ROLE_PROPAGATION_S
 from .runtime import Runtime, logstream
 
 log = logging.getLogger("azure_standin")
@@ -201,10 +202,19 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
 
     def __init__(
-        self, state_dir, faults: dict | None = None, port: int = 0, time_scale: float = 1.0, pull_mb_per_s=None
-    ):
+        self,
+        state_dir,
+        faults: dict | None = None,
+        port: int = 0,
+        time_scale: float = 1.0,
+        pull_mb_per_s=None,
+        role_propagation_s: float = ROLE_PROPAGATION_S,
+    ):  # pylint: disable=too-many-arguments
         """`time_scale` multiplies every Azure duration the container runtime plays (1.0 = Azure's);
-        `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py)."""
+        `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py);
+        `role_propagation_s` (Azure seconds, x time_scale) passes between a role assignment's creation
+        and its effect (providers/identity.py)."""
+        self.role_propagation_s = role_propagation_s
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ids_path = self.state_dir / "ids.json"
@@ -250,6 +260,9 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         # Container registry names other Azure customers hold (registry names are global): a test
         # sets it to see a name that is taken though this subscription has no such registry.
         self.taken_registry_names: set[str] = set()
+        # Anonymous Docker Hub pulls left before imports from docker.io are refused toomanyrequests
+        # (providers/container_registry.py); None: the limit is never reached.
+        self.docker_hub_anonymous_pulls_left: int | None = None
         self._httpd = None
         self._thread = None
 
@@ -364,6 +377,11 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         """Seeded faults on ARM and Files requests; `set_faults(1.0, kinds=("latency",), latency_s=0.02)`
         delays every request by 20 ms (a far-away region), `set_faults(None)` stops them."""
         self.faults.configure(rate, seed, kinds, paths, latency_s)
+
+    def fail_next_update(self, resource_type, code, message):
+        """The next PATCH of a resource of that type (Microsoft.App/containerApps or managedEnvironments)
+        is accepted (202) and its operation then ends Failed with this error (arm/operations.py)."""
+        self.arm.operations.fail_next_update(resource_type, code, message)
 
     def register_provider(self, ns):
         self.arm.set_provider(ns, True)

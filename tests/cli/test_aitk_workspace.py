@@ -140,8 +140,23 @@ def test_a_profile_that_cannot_be_added_is_refused(az_cloud, toolkit):
     assert _deployments(az_cloud) == ["finetuning"] and _snapshot(toolkit["ws"]) == before
 
 
-def test_provision_serves_from_fine_tunings_environment(az_cloud, toolkit):
+def test_a_profile_whose_addition_fails_after_azure_accepted_it_is_refused(az_cloud, standin, toolkit):
+    """The PATCH is accepted (202) and its operation then fails: provision follows the operation
+    (azure/lro.py), so it says Azure's reason in one line instead of going on or waiting it out."""
+    before = _snapshot(toolkit["ws"])
+    standin.fail_next_update(
+        "Microsoft.App/managedEnvironments", "ManagedEnvironmentCapacityHeavyUsageError", "No capacity right now."
+    )
+    line = one_error(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=toolkit["ws"]))
+    assert toolkit["env"] in line and "No capacity right now." in line, line
+    assert _env(az_cloud, toolkit["env"])["properties"]["provisioningState"] == "UpgradeFailed"
+    assert _deployments(az_cloud) == ["finetuning"] and _snapshot(toolkit["ws"]) == before
+
+
+def test_provision_serves_from_fine_tunings_environment(az_cloud, standin, toolkit):
     _ok(az_cloud("aitk", "inference", "provision", *FAKE_PARAMETERS, cwd=toolkit["ws"]))
+    # it followed the profile's addition to its end (the operation), not the environment's old state
+    assert any("managedEnvironmentOperationStatuses" in path for method, path, _ in standin.requests_log)
     cfg = json.loads((toolkit["ws"] / "infra" / "inference.config.json").read_text())
     assert cfg["ACA_APP_ENDPOINT"].startswith("https://")
     assert cfg["STORAGE_ACCOUNT_NAME"] == toolkit["out"]["STORAGE_ACCOUNT_NAME"]

@@ -269,3 +269,55 @@ def test_a_registry_of_another_resource_group_is_reused_and_kept_by_delete_witho
     assert roles[0]["id"].lower() in [i.lower() for i in gone["deleted"]], gone
     assert _registry_record(standin, shared, shared_group) is not None
     assert not [r for r in standin.arm.res.values() if r["id"].lower().startswith(registry["id"].lower() + "/")]
+
+
+def test_a_first_deploy_waits_for_a_new_acr_pull_role_to_take_effect(az_cloud, standin, tmp_path):
+    """Issue 19: a new role assignment takes minutes to take effect (the stand-in's delay, 45 s here),
+    so the first pull after `provision --image-registry` on a fresh registry is refused UNAUTHORIZED.
+    deploy says why it waits and succeeds once the replica's own pull retry gets through, instead of
+    failing (or running to its timeout)."""
+    group, registry = "aitk-acr-new", "aitkacrnew01"
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    seed_fake_finetuning(standin, az_cloud, ws, group, "aitkacrnewft1", placeholder_model=False, job_name="job")
+    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
+    standin.role_propagation_s = 45.0
+    try:
+        _ok(az_cloud("aitk", "inference", "provision", "--image-registry", registry, *ARGS, cwd=ws))
+    finally:
+        standin.role_propagation_s = 5.0
+    t0 = time.monotonic()
+    proc = az_cloud("aitk", "inference", "deploy", "-o", "json", cwd=ws)
+    took = time.monotonic() - t0
+    _ok(proc)
+    assert "got its AcrPull role" in proc.stderr and "deploy waits" in proc.stderr, proc.stderr
+    assert took < 300, took  # far from deploy's own timeout
+    cfg = json.loads((ws / "infra" / "inference.config.json").read_text())
+    app_id = f"/subscriptions/{standin.subscription_id}/resourceGroups/{group}/providers/Microsoft.App/containerApps/"
+    events = standin.runtime.system_events((app_id + cfg["ACA_APP_NAME"]).lower())
+    reasons = [e["Reason"] for e in events]
+    assert "ImagePullBackOff" in reasons and reasons.index("ImagePullBackOff") < len(reasons) - 1 - reasons[::-1].index(
+        "ImagePulled"
+    ), reasons  # refused first, pulled later
+    _ok(az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws))
+
+
+def test_docker_hubs_rate_limit_on_the_anonymous_import_is_one_line(az_cloud, standin, tmp_path):
+    """Issue 19: Registries_ImportImage from docker.io is anonymous, so Docker Hub's limit applies; its
+    `toomanyrequests` refusal is one line that says what happened and to retry later, no traceback."""
+    group, registry = "aitk-acr-limit", "aitkacrlimit01"
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    seed_fake_finetuning(standin, az_cloud, ws, group, "aitkacrlimft1", placeholder_model=False, job_name="job")
+    _ok(az_cloud("aitk", "inference", "init", cwd=ws))
+    standin.docker_hub_anonymous_pulls_left = 0
+    try:
+        line = one_error(az_cloud("aitk", "inference", "provision", "--image-registry", registry, *ARGS, cwd=ws))
+    finally:
+        standin.docker_hub_anonymous_pulls_left = None
+    assert f"container registry {registry}: Docker Hub refused the import of docker.io/{PINNED}" in line, line
+    assert "toomanyrequests" in line and "anonymous" in line, line
+    # later, within the limit: provision reuses the registry and imports
+    out = _ok(az_cloud("aitk", "inference", "provision", "--image-registry", registry, *ARGS, cwd=ws))
+    assert out["imageRegistry"]["imported"] is True
+    _ok(az_cloud("aitk", "inference", "delete", "--yes", "-o", "json", cwd=ws))

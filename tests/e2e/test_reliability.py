@@ -138,6 +138,7 @@ def test_provision_and_deploy_under_faults(fake_world, tmp_path):
     assert_mirrors(share / "aitk" / "adapters" / "run1", adapter)
     assert sorted(p.name for p in (share / "aitk").iterdir()) == [
         "adapters",
+        "deploy-lock",  # the deploy lease's file (core/deploy/deploy_lock.py)
         "deploy-manifest.json",
         "inference",
         "launcher",

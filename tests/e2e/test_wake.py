@@ -1,7 +1,7 @@
 """Issue #11: a scaled-to-zero endpoint, through the real az against the stand-in played at
 Azure's timing x 0.02 (the 240 s ingress cut is 4.8 s, a 300 s cooldown 6 s) with a 400 s image
 pull (vllm/vllm-openai's 10 GB at 25 MB/s, 8 s here): `status` sees the scale-in after the
-cooldown; `chat --message` then wakes the app, says so, retries what the ingress cuts at 240 s
+cooldown; `chat --message` then wakes the app, says so, retries what the ingress ends after 240 s of silence
 (explained, never the raw 504) and answers; `wait --ready` does the same after `deploy --no-wait`."""
 
 import json
@@ -73,7 +73,7 @@ def test_cold_app_scales_in_then_chat_wakes_it_through_the_ingress_cut(fake_worl
     assert took > 400 * TIME_SCALE, took  # it really waited for the pull
     assert "waking the endpoint: replica starting, 0:0" in proc.stderr, proc.stderr
     assert "see `az aitk inference logs`" in proc.stderr
-    assert "240 s limit" in proc.stderr, proc.stderr  # the cut was met, and explained
+    assert "240 s with nothing sent (its idle limit)" in proc.stderr, proc.stderr  # the cut was met, and explained
     assert "upstream request timeout" not in proc.stderr and "answered 504" not in proc.stderr, proc.stderr
     assert "the endpoint is awake after" in proc.stderr
 

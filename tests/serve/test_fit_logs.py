@@ -28,10 +28,10 @@ def planned(row, folders):
     return fit.logged_run_kv_pool(
         config,
         fit.read_headers_from_dir(folders[row["model"]]),
-        gpus.GPUS[row["gpu"]],
-        row["utilization"],
-        row["dtype"],
-        (row["batched_tokens"], row["seqs"]),
+        gpu=gpus.GPUS[row["gpu"]],
+        utilization=row["utilization"],
+        dtype=row["dtype"],
+        batch=(row["batched_tokens"], row["seqs"]),
     )
 
 

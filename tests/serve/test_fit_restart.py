@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from aitk_serve import vllm_start
+from aitk_serve.env_names import START_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +111,7 @@ def test_the_supervisor_runs_from_the_environment_with_a_bare_command_line(tmp_p
     )
     argv, start = vllm_start.exec_args([*command, "--max-model-len", "auto"], None, "the model's whole 4,096 tokens")
     assert argv[1:] == ["-m", "aitk_serve.vllm_start"] and json.loads(start)["user_max_model_len"] is None
-    env = {**os.environ, vllm_start.START_ENV: start, "PYTHONPATH": str(ROOT / "container")}
+    env = {**os.environ, START_ENV: start, "PYTHONPATH": str(ROOT / "container")}
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "Auto-fit max_model_len: full model context length 4096" in result.stdout

@@ -167,15 +167,16 @@ def test_sagemakers_adapter_routes_are_closed(server, tiny, method, path, body):
 @pytest.mark.parametrize(
     "body,status,message",
     [
-        ({"lora_name": "good", "lora_path": "/etc"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "confined", "lora_path": "/etc"}, 400, "loads from its folder on the share"),
         ({"lora_name": "etc", "lora_path": "/etc"}, 404, "model 'etc' does not exist"),
-        ({"lora_name": "good", "lora_path": "aitk/adapters/broken"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "confined", "lora_path": "aitk/adapters/broken"}, 400, "loads from its folder on the share"),
         ({"lora_name": "broken", "lora_path": "aitk/adapters/broken"}, 400, "is not valid JSON"),
         ({"lora_name": "x\u001b[2J", "lora_path": "/tmp"}, 404, "printable characters"),
     ],
 )
-def test_the_runtime_load_route_is_confined_and_checked(server, tiny, body, status, message):
+def test_the_runtime_load_route_is_confined_and_checked(server, tiny, other, body, status, message):
     """The review's attack: any container path, under any name, answered whether it exists."""
+    shutil.copytree(other, server.mount / "aitk" / "adapters" / "confined", dirs_exist_ok=True)
     got, answer = server.api("POST", "/v1/load_lora_adapter", body)
     assert got == status and message in answer["error"]["message"], answer
     assert tokens(server, "good", prompt_ids(tiny["llama"])[0])

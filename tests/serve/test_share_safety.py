@@ -354,3 +354,30 @@ def test_deploys_check_refuses_what_the_server_would_leave_out(share, tmp_path):
         cli.check_for_deploy({"a\x1b[2J": str(good)}, base, None, "tiny-llama")
     with pytest.raises(LaunchError, match="hidden_size 256"):
         model_info("m", dict(LLAMA, hidden_size=256), headers, "m/config.json")
+
+
+# --- vLLM's runtime load route, confined -------------------------------------------------------
+
+
+def test_the_runtime_load_takes_only_a_names_folder_on_the_share_and_hands_over_the_copy(share, tmp_path):
+    (tmp_path / "local").mkdir()
+    root = snapshot.make_root(str(tmp_path / "local"))
+    cat = catalog(share, root)
+
+    def load(body):
+        return resolver_middleware.confined_load(json.dumps(body).encode(), cat)
+
+    status, request = load({"lora_name": "pushed", "lora_path": "aitk/adapters/pushed", "load_inplace": True})
+    assert status == 200 and request["lora_path"].startswith(root) and request["load_inplace"] is True
+    status, request = load({"lora_name": "pushed", "lora_path": str(share / "aitk" / "adapters" / "pushed")})
+    assert status == 200
+    for body, want, says in [
+        ({"lora_name": "pushed", "lora_path": "/etc"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "pushed", "lora_path": "models/run-a/adapter"}, 400, "loads from its folder on the share"),
+        ({"lora_name": "etc", "lora_path": "/etc"}, 404, "does not exist"),
+        ({"lora_name": "../x", "lora_path": "/etc"}, 404, "one folder name"),
+        ({"lora_path": "/etc"}, 400, "lora_name and lora_path"),
+    ]:
+        status, answer = load(body)
+        assert status == want and says in answer["error"]["message"], (body, answer)
+    assert resolver_middleware.confined_load(b"[", cat)[0] == 400

@@ -1,13 +1,15 @@
-"""The runtime's Azure timing (runtime/azure_rules.py), played at a small time_scale: the ingress
-cut at 240 s, scale to zero after cooldownPeriod and back on a request, probes that restart a
+"""The runtime's Azure timing (runtime/azure_rules.py), played at a small time_scale: the ingress's
+240 s idle timeout (a flowing stream runs on, a silent request or stream ends), scale to zero after cooldownPeriod and back on a request, probes that restart a
 replica, the image pull delay, the system log and the Log Analytics rows and query subset."""
 
+import http.client
 import time
 
 import pytest
 
 from azure_standin import loganalytics, tls
 from azure_standin.runtime import Runtime, azure_rules, system_log
+from azure_standin.runtime.replica import NOTE_REASON
 
 from .test_runtime import _app, _get, _wait
 
@@ -23,6 +25,34 @@ print("listening", flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
 """
 APP_ID = "/subscriptions/s/resourcegroups/rg/providers/microsoft.app/containerapps/"
+# A replica whose answers pace themselves: /drip?n=N&gap=G sends N chunks G s apart (a model streaming
+# tokens), /stall?after=K&gap=G sends K chunks then nothing for G s, /silent?gap=G waits G s before
+# its headers (a long prefill or a request queued behind others).
+PACED_PY = r"""
+import os, time
+from urllib.parse import urlparse, parse_qs
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data)); self.wfile.flush()
+    def do_GET(self):
+        u = urlparse(self.path); q = {k: float(v[0]) for k, v in parse_qs(u.query).items()}
+        if u.path == "/silent":
+            time.sleep(q["gap"])
+        self.send_response(200); self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
+        if u.path == "/drip":
+            for i in range(int(q["n"])):
+                self.chunk(b"data: %d\n\n" % i); time.sleep(q["gap"])
+        elif u.path == "/stall":
+            for i in range(int(q["after"])):
+                self.chunk(b"data: %d\n\n" % i)
+            time.sleep(q["gap"])
+            self.chunk(b"data: late\n\n")
+        self.wfile.write(b"0\r\n\r\n"); self.wfile.flush()
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
+"""
 
 
 def _slow_app(sleep, cooldown=None, probes=None):
@@ -43,6 +73,8 @@ def scaled(tmp_path):
     ca, key = tls.make_ca(tmp_path / "tls")
     rt = Runtime(tmp_path / "state", ca, key, time_scale=0.01)
     rt.test_ca = str(ca)
+    rt.test_share = tmp_path / "share"
+    rt.test_share.mkdir()
     try:
         yield rt
     finally:
@@ -50,7 +82,8 @@ def scaled(tmp_path):
 
 
 def _reasons(rt, app_id):
-    return [e["Reason"] for e in rt.system_events(app_id)]
+    """Azure's event reasons in the app's system log (the stand-in's own notes left out)."""
+    return [e["Reason"] for e in rt.system_events(app_id) if e["Reason"] != NOTE_REASON]
 
 
 def test_ingress_cuts_a_request_at_240_s_then_the_replica_answers(scaled):
@@ -76,6 +109,38 @@ def test_ingress_cuts_a_request_at_240_s_then_the_replica_answers(scaled):
     conn, r = _get(scaled, fqdn, "/health")
     assert r.status == 200
     conn.close()
+
+
+def test_ingress_timeout_is_idle_time_a_flowing_stream_outlasts_it(scaled):
+    """240 s x 0.01 = 2.4 s of silence ends a request; bytes that keep coming keep it alive."""
+    app_id = APP_ID + "paced"
+    app = _app()
+    app["properties"]["template"]["containers"][0]["command"] = ["python3", "-c", PACED_PY]
+    fqdn = scaled.apply(app_id, app, {"/mount": scaled.test_share}, {"api-key": "k"})["fqdn"]
+    assert _wait(lambda: scaled.status(app_id)["ready"], timeout=30)
+
+    # 40 chunks 0.1 s apart: 4 s in all, longer than the 2.4 s idle timeout, never idle for it
+    t0 = time.monotonic()
+    conn, r = _get(scaled, fqdn, "/drip?n=40&gap=0.1")
+    assert r.status == 200 and r.read().count(b"data: ") == 40
+    conn.close()
+    assert time.monotonic() - t0 > 3.5  # it really outlasted 2.4 s
+
+    # two chunks, then silent for 4 s (past the 2.4 s): the stream is cut, the late chunk never comes
+    conn, r = _get(scaled, fqdn, "/stall?after=2&gap=4")
+    assert r.status == 200
+    got = b""
+    with pytest.raises(http.client.IncompleteRead):
+        got = r.read()
+    conn.close()
+    assert b"late" not in got
+
+    # the replica has the request but sends no byte for 4 s: the ingress answers 504 `stream timeout`
+    t0 = time.monotonic()
+    conn, r = _get(scaled, fqdn, "/silent?gap=4")
+    assert r.status == 504 and r.read() == azure_rules.INGRESS_IDLE_BODY.encode()
+    conn.close()
+    assert 2.0 < time.monotonic() - t0 < 4.0
 
 
 def test_scale_to_zero_after_the_cooldown_and_back_on_a_request(scaled):

@@ -9,8 +9,9 @@ import pytest
 
 from azure_standin import tls
 from azure_standin.providers.app import image_pull_error
-from azure_standin.providers.identity import ACR_PULL_ROLE_ID
+from azure_standin.providers.identity import ACR_PULL_ROLE_ID, ROLE_PROPAGATION_S
 from azure_standin.runtime import Runtime, azure_rules
+from azure_standin.runtime.replica import NOTE_REASON
 
 from .test_arm_rest import deploy
 from .test_cold_start import _reasons
@@ -168,8 +169,19 @@ def test_a_template_grants_acr_pull_on_the_registry_and_only_then_the_pull_works
     assert "UNAUTHORIZED" in _pull_app(mgr, group, server, identity=False)
     assert "not assigned to the container app" in _pull_app(mgr, group, server, assigned=False)
 
-    d, states = deploy(arm, RG, "pull-grant", PULL_TEMPLATE, {"registry": "aitkpull01", "grant": True})
+    # a new assignment takes effect role_propagation_s (x time_scale) after it is made (1 s here)
+    arm.azure.role_propagation_s = 1.0
+    try:
+        d, states = deploy(arm, RG, "pull-grant", PULL_TEMPLATE, {"registry": "aitkpull01", "grant": True})
+    finally:
+        arm.azure.role_propagation_s = ROLE_PROPAGATION_S
+    granted = time.monotonic()
     assert states[-1] == "Succeeded", d
+    assert "no AcrPull" in _pull_app(mgr, group, server)  # not in effect yet
+    while "no AcrPull" in (_pull_app(mgr, group, server) or ""):
+        assert time.monotonic() - granted < 30
+        time.sleep(0.1)
+    assert time.monotonic() - granted > 0.5
     assignment = d["properties"]["outputs"]["assignment"]["value"]
     registry_id = f"{group}/providers/Microsoft.ContainerRegistry/registries/aitkpull01"
     assert assignment.lower().startswith(registry_id.lower() + "/providers/microsoft.authorization/roleassignments/")
@@ -178,6 +190,7 @@ def test_a_template_grants_acr_pull_on_the_registry_and_only_then_the_pull_works
     props = got.json()["properties"]
     assert props["scope"].lower() == registry_id.lower()
     assert props["roleDefinitionId"].endswith("/roleDefinitions/" + ACR_PULL_ROLE_ID)
+    assert props["createdOn"] <= props["updatedOn"] and props["createdOn"].startswith("20")
     # granted, but nothing imported yet: the tag is unknown
     assert "MANIFEST_UNKNOWN" in _pull_app(mgr, group, server)
     _import(arm, group, "aitkpull01", "vllm/vllm-openai:v0.32.0")
@@ -209,7 +222,8 @@ def test_a_refused_pull_fails_the_replica_as_azure_shows_it(tmp_path):
         reasons = _reasons(rt, app_id)
         assert reasons[:3] == ["AssigningReplica", "PullingImage", azure_rules.PULL_FAILED]
         assert "ImagePulled" not in reasons and "ContainerStarted" not in reasons
-        assert rt.system_events(app_id)[2]["Msg"] == why
+        events = [e for e in rt.system_events(app_id) if e["Reason"] != NOTE_REASON]
+        assert events[2]["Msg"] == why
         st = rt.status(app_id)
         assert not st["running"] and st["restarts"] == 0  # a refused pull is no container restart
         refusal["now"] = None  # AcrPull granted: the next pull works, no new revision needed

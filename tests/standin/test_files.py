@@ -297,3 +297,49 @@ def test_files_metadata_follows_the_file(files_server):
     assert fc.download_file().readall() == b"new"
     files.forget_share(files_server["shares"] / "side")
     assert not files.sidecar_dir(files_server["shares"] / "side").exists()
+
+
+def test_file_lease_as_documented(files_server):
+    """Lease File (https://learn.microsoft.com/rest/api/storageservices/lease-file), through the
+    SDK's ShareLeaseClient: an infinite lease; only its holder writes or deletes the file (412
+    LeaseIdMissing / LeaseIdMismatchWithFileOperation), anyone reads it; a second acquire is 409
+    LeaseAlreadyPresent; release frees it at once; break ends it for anyone, without the ID."""
+    from azure.storage.fileshare import ShareLeaseClient
+
+    share = _svc(files_server).get_share_client("leases")
+    share.create_share()
+    f = share.get_file_client("lock")
+    f.upload_file(b"held")
+    lease = f.acquire_lease()
+    props = f.get_file_properties()
+    assert (props.lease.state, props.lease.status, props.lease.duration) == ("leased", "locked", "infinite")
+    assert f.download_file().readall() == b"held"  # reads need no lease
+    for write in (lambda: f.set_file_metadata({"a": "1"}), lambda: f.upload_file(b"x"), f.delete_file):
+        with pytest.raises(HttpResponseError) as e:
+            write()
+        assert e.value.status_code == 412 and e.value.error_code == "LeaseIdMissing"
+    with pytest.raises(HttpResponseError) as e:
+        f.set_file_metadata({"a": "1"}, lease="00000000-0000-0000-0000-000000000001")
+    assert e.value.status_code == 412 and e.value.error_code == "LeaseIdMismatchWithFileOperation"
+    with pytest.raises(HttpResponseError) as e:
+        f.acquire_lease()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseAlreadyPresent"
+    with pytest.raises(HttpResponseError) as e:
+        ShareLeaseClient(f, lease_id="00000000-0000-0000-0000-000000000002").release()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseIdMismatchWithLeaseOperation"
+    f.set_file_metadata({"holder": "me"}, lease=lease)  # the holder writes
+    f.upload_file(b"mine", lease=lease)
+    assert f.get_file_properties().lease.state == "leased"  # a rewrite keeps the lease
+    held_id = lease.id
+    lease.release()
+    assert f.get_file_properties().lease.state == "available"
+    with pytest.raises(HttpResponseError) as e:
+        f.set_file_metadata({"a": "1"}, lease=held_id)
+    assert e.value.status_code == 412 and e.value.error_code == "LeaseNotPresentWithFileOperation"
+    f.acquire_lease()
+    ShareLeaseClient(f).break_lease()  # anyone, without the ID
+    assert f.get_file_properties().lease.state == "broken"
+    f.set_file_metadata({"b": "2"})  # a broken lease holds nothing
+    other = f.acquire_lease()
+    other.release()
+    f.delete_file()

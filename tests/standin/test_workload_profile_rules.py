@@ -7,6 +7,7 @@ import json
 from aitk_testkit.scenario import FINETUNING_TEMPLATE
 from azure_standin.uniquestring import unique_string
 from standin.test_arm_rest import deploy
+from standin.test_async_operations import wait_operation
 
 APP_API = "2025-07-01"
 
@@ -54,8 +55,9 @@ def test_the_original_finetuning_template_deploys_its_names_and_profiles(arm):
     have = env["properties"]["workloadProfiles"]
     t4 = {"name": "gpu-t4", "workloadProfileType": "Consumption-GPU-NC8as-T4"}
     r = _patch_profiles(arm, "rg-ft-orig", f"aienv{suffix}", [*have, t4])
-    assert r.status_code == 200, r.text
-    assert t4 in r.json()["properties"]["workloadProfiles"]
+    assert r.status_code == 202, r.text  # an asynchronous operation (test_async_operations.py)
+    assert wait_operation(arm, r)["status"] == "Succeeded"
+    assert t4 in _env(arm, "rg-ft-orig", f"aienv{suffix}").json()["properties"]["workloadProfiles"]
     nc48 = {"name": "big", "workloadProfileType": "NC48-A100", "minimumCount": 0, "maximumCount": 1}
     r = _patch_profiles(arm, "rg-ft-orig", f"aienv{suffix}", [*have, t4, nc48])
     assert r.status_code == 400 and r.json()["error"]["code"] == "WorkloadProfileCannotBeAdded"

@@ -21,7 +21,7 @@ def test_built_ids_parse_back():
 
 def test_parsing_ignores_the_case_of_the_keywords_and_keeps_the_values():
     rid = "/SUBSCRIPTIONS/sub/resourcegroups/My-RG/PROVIDERS/microsoft.app/MANAGEDENVIRONMENTS/Env/"
-    assert resource_ids.resource_group(rid) == "My-RG" and resource_ids.name(rid) == "Env"
+    assert resource_ids.group_of(rid) == "My-RG" and resource_ids.name_of(rid) == "Env"
     assert resource_ids.is_type(rid, "Microsoft.App", "managedEnvironments")
     assert resource_ids.same(rid, resource_ids.managed_environment("sub", "my-rg", "env"))
     assert not resource_ids.same(rid, resource_ids.container_app("sub", "my-rg", "env"))
@@ -30,12 +30,12 @@ def test_parsing_ignores_the_case_of_the_keywords_and_keeps_the_values():
 def test_groups_children_and_non_ids():
     assert resource_ids.parse(resource_ids.group_id("s", "g")) == {"subscription": "s", "resource_group": "g"}
     share = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/sa/fileServices/default/shares/sh"
-    assert resource_ids.name(share) == "sh" and resource_ids.resource_group(share) == "g"
+    assert resource_ids.name_of(share) == "sh" and resource_ids.group_of(share) == "g"
     for nothing in (None, "", "nonsense", "https://example.com/subscriptions/s"):
-        assert resource_ids.parse(nothing) == {} and resource_ids.name(nothing) == ""
+        assert resource_ids.parse(nothing) == {} and resource_ids.name_of(nothing) == ""
     assert not resource_ids.same(None, None) and not resource_ids.same("", "")
 
 
 def test_the_registry_group_comes_from_its_id():
     registry_id = "/subscriptions/s/RESOURCEGROUPS/Rg/providers/Microsoft.ContainerRegistry/registries/r"
-    assert resource_ids.resource_group(registry_id) == "Rg"
+    assert resource_ids.group_of(registry_id) == "Rg"

@@ -40,16 +40,18 @@ def test_awake_at_once_shows_nothing():
     assert r.awake and not r.woke and len(calls) == 1 and shown == []
 
 
-def test_retries_through_the_ingress_cut_until_healthy():
+@pytest.mark.parametrize("body", wake.INGRESS_TIMEOUT_BODIES)
+def test_retries_through_the_ingress_idle_timeout_until_healthy(body):
     t = FakeTime()
-    cut = (504, wake.INGRESS_TIMEOUT_BODY)
+    cut = (504, body)
     probe, calls = scripted([cut, cut, (503, "no healthy upstream"), (200, "")], t, took=240.0)
     shown = []
     r = wake.wait_awake(probe, 900, lambda line, why: shown.append((line, why)), t.clock, t.sleep)
     assert r.awake and r.woke and len(calls) == 4
     assert all(line.startswith("waking the endpoint: replica starting, ") for line, _ in shown)
     assert all("see `az aitk inference logs`" in line for line, _ in shown)
-    assert "240 s limit" in shown[0][1] and "504" not in shown[0][1] and wake.INGRESS_TIMEOUT_BODY not in shown[0][1]
+    why = shown[0][1]
+    assert "240 s with nothing sent (its idle limit)" in why and "504" not in why and body not in why, why
     assert "no replica is ready" in shown[-1][1]
 
 
@@ -85,14 +87,14 @@ def test_wait_default_and_zero():
 
 
 def test_terminal_line_off_a_tty_says_each_reason_once(monkeypatch):
-    answers = [(504, wake.INGRESS_TIMEOUT_BODY)] * 3 + [(200, "")]
+    answers = [(504, "upstream request timeout")] * 3 + [(200, "")]
     monkeypatch.setattr(_wake.model_server, "probe_health", lambda url, t: answers.pop(0))
     t = FakeTime()
     out = io.StringIO()
     r = _wake.wake_endpoint("https://x", 60, stream=out, clock=t.clock, sleep=t.sleep)
     lines = out.getvalue().splitlines()
     assert r.awake and len(lines) == 2, lines
-    assert lines[0].startswith("waking the endpoint: replica starting, 0:00") and "240 s limit" in lines[0]
+    assert lines[0].startswith("waking the endpoint: replica starting, 0:00") and "240 s with nothing sent" in lines[0]
     assert lines[1].startswith("the endpoint is awake after ")
     assert "upstream request timeout" not in out.getvalue()
 
@@ -133,3 +135,11 @@ def test_system_event_lines_and_revision_filter():
     assert console_log.of_revision(events, None) == events
     with pytest.raises(console_log.LogStreamError, match="--type nope"):
         console_log.validate_type("nope")
+
+
+def test_the_two_idle_timeout_bodies_say_where_the_request_was():
+    """`upstream request timeout`: no replica had it yet; `stream timeout`: one had it, silent."""
+    waiting = wake.explain(504, "upstream request timeout")
+    silent = wake.explain(504, "stream timeout")
+    assert "still starting" in waiting and "did not answer yet" in silent and waiting != silent
+    assert wake.explain(504, "other") == "the ingress timed out waiting for the replica (504)"

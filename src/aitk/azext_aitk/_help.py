@@ -85,7 +85,8 @@ long-summary: >-
     An environment of fine-tuning's job in another resource group is not served from: provision
     says so in one warning and makes its own in the app's group.
     --image-registry NAME pulls the image from your own Azure Container Registry in the same
-    region instead of Docker Hub (no Docker Hub pull limits): the registry is created in the
+    region instead of Docker Hub (Docker Hub's limits on anonymous pulls then apply only to the one
+    import, which is anonymous too; a `toomanyrequests` refusal says to retry later): the registry is created in the
     resource group when it does not exist (Basic tier; an existing one of the subscription is
     reused in whichever resource group it is, its AcrPull role assigned there), the pinned vLLM
     image is imported into it server-side as `az acr import` does (no Docker needed, works in
@@ -136,6 +137,13 @@ long-summary: >-
     or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a
     serve.json that lists adapters, --adapter adds its adapter to the uploaded copy.
+    "Unchanged" rests on the size and SHA-256 deploy recorded in each file's metadata after its
+    last byte (and the ETag in aitk/deploy-manifest.json): something else that rewrites a file on
+    the share in place, keeping its size, is not seen; --verify reads every file back and hashes it.
+    A deploy whose restart never happened (Ctrl-C, a lost connection) is completed by the next one:
+    the running server reports the launcher release and serve.json it started with, and deploy
+    restarts the active revision until they match the share. One deploy at a time per share: it
+    holds a lease on aitk/deploy-lock, and a second one refuses, naming the first.
 examples:
   - name: Deploy the inference folder and the launcher.
     text: az aitk inference deploy
@@ -160,7 +168,7 @@ long-summary: >-
     saying so on stderr (--wait 0 answers at once). So open the chat page at the URL this
     prints: the app is awake by then. A browser that opens the URL of a scaled-to-zero app itself
     waits while a replica starts, and gets the ingress's own "upstream request timeout" page when
-    the start takes longer than its 240 s limit; an open page wakes the endpoint by itself when a
+    the start takes longer than its 240 s idle limit; an open page wakes the endpoint by itself when a
     message finds it scaled to zero.
 examples:
   - name: URL, state and models as a table.
@@ -212,9 +220,12 @@ long-summary: >-
     replace the other (`--key primary`): the old primary stops working then. Azure applies a
     secret to a running revision only when it restarts, so rotate restarts the active revision and
     waits until the endpoint accepts the new key (the replica loads the model again, as after a
-    deploy that restarts). The new key is not printed unless
-    --show-key is given. An app provisioned before the secondary key existed is refused: run
-    provision again first (it keeps the key and adds the secondary).
+    deploy that restarts). It either completes (the new key in force and served; output
+    "rotation": "complete") or says what is left: a restart Azure refuses puts the old key back;
+    a server that does not take the new key in time (or does not start) leaves the rotation
+    pending, and the next `key rotate` of that key finishes it without making another key. The
+    new key is not printed unless --show-key is given. An app provisioned before the secondary
+    key existed is refused: run provision again first (it keeps the key and adds the secondary).
 examples:
   - name: Replace the secondary key, then move clients to it.
     text: |
@@ -237,7 +248,7 @@ long-summary: >-
     output (other than newline and tab) are shown as ^X, so they cannot drive your terminal.
     With --message it sends one message, prints only the reply and
     exits, so it composes in scripts. A scaled-to-zero endpoint starts on the first request: chat
-    waits for it (up to --wait seconds, retrying what the ingress cuts at 240 s) and says so on
+    waits for it (up to --wait seconds, retrying what the ingress ends after 240 s with nothing sent) and says so on
     stderr ("waking the endpoint: replica starting, 0:42 …").
 examples:
   - name: Chat with the base model.

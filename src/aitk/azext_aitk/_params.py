@@ -18,7 +18,8 @@ def load_arguments(self, _):
         options_list=["--wait"],
         type=int,
         help="Seconds to wait for a scaled-to-zero endpoint to start (each request that the ingress "
-        f"cuts at {wake.INGRESS_CUT_S} s is retried); 0: do not wait. Default: {wake.DEFAULT_WAIT_S}.",
+        f"ends after {wake.INGRESS_IDLE_TIMEOUT_S} s with nothing sent is retried); 0: do not wait. "
+        f"Default: {wake.DEFAULT_WAIT_S}.",
     )
 
     with self.argument_context("aitk inference") as c:
@@ -142,6 +143,12 @@ def load_arguments(self, _):
         c.argument("no_wait", no_wait_type, help="Do not wait for the endpoint to be ready.")
         c.argument(
             "timeout", type=int, help="Seconds to wait for the endpoint to answer and list the models. Default: 1800."
+        )
+        c.argument(
+            "verify",
+            action="store_true",
+            help="Read back and hash every file deploy put on the share instead of trusting the size and "
+            "SHA-256 it recorded in their metadata; a file whose bytes changed there is uploaded again.",
         )
 
     _load_day_two_arguments(self, no_wait_type, wake_wait_type)

@@ -12,6 +12,7 @@ from ..ids import LOCATIONS, Ident, norm_location
 from ..providers import KINDS, container_registry
 from ..providers.app import available_workload_profile_types
 from .deployments import Deployments
+from .operations import ASYNC_UPDATES, COLLECTIONS, AsyncOperations
 
 log = logging.getLogger("azure_standin.arm")
 
@@ -31,7 +32,7 @@ NAMESPACES = [
 ]
 
 
-class ResourceManager:
+class ResourceManager:  # pylint: disable=too-many-instance-attributes  # one per part of ARM it routes to
     """Routes ARM requests (subscriptions, resource groups, providers, resources, deployments) and keeps
     their state in state_dir/arm-state.json. https://learn.microsoft.com/rest/api/resources/"""
 
@@ -43,6 +44,7 @@ class ResourceManager:
         self.providers = {ns.lower(): [ns, True] for ns in NAMESPACES}
         self.kinds = {k.type.lower(): k for k in KINDS}
         self.deployments = Deployments(self)
+        self.operations = AsyncOperations(self)
         self._load()
 
     # -- persistence -------------------------------------------------------------------------
@@ -370,6 +372,14 @@ class ResourceManager:
             and rest[3].lower() == "availablemanagedenvironmentsworkloadprofiletypes"
         ):
             return self._available_workload_profiles(req, rest[2])
+        if (
+            len(rest) == 5
+            and req.method == "GET"
+            and ns.lower() == "microsoft.app"
+            and rest[1].lower() == "locations"
+            and rest[3].lower() in COLLECTIONS
+        ):
+            return self.operations.handle(rest[3], rest[4])
         if ns.lower() == "microsoft.containerregistry":
             answer = container_registry.provider_route(self, req, rest[1:])
             if answer is not None:
@@ -544,7 +554,8 @@ class ResourceManager:
                 raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
             if m == "HEAD":
                 return Response(204, {}, b"")
-            return json_response(200, self.view(rec))
+            stale = self.operations.stale_view(rid)  # an update still running shows the old state
+            return json_response(200, stale if stale is not None else self.view(rec))
         if m == "PUT":
             body = req.json() or {}
             status, view = self.put_resource(ident, body, req.query.get("api-version"))
@@ -555,8 +566,16 @@ class ResourceManager:
                 raise resource_not_found(kind.type, "/".join(ident.names), g["name"])
             merged = copy.deepcopy(kind.request_shape(self, rec))
             _merge(merged, req.json() or {})
-            status, view = self.put_resource(ident, merged, req.query.get("api-version"))
-            return json_response(200, view)
+            if kind.type.lower() not in ASYNC_UPDATES:
+                status, view = self.put_resource(ident, merged, req.query.get("api-version"))
+                return json_response(200, view)
+            # Microsoft.App runs an update as an asynchronous operation (arm/operations.py): the request
+            # is checked now (a bad one is refused at once), the work goes on after the 202.
+            old_view = self.view(rec)
+            failure = self.operations.take_failure(kind.type)
+            if failure is None:
+                self.put_resource(ident, merged, req.query.get("api-version"))
+            return self.operations.start(self.get_record(rid), old_view, req.query.get("api-version"), failure)
         if m == "DELETE":
             with self.lock:
                 rec = self.get_record(rid)

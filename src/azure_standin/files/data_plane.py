@@ -865,6 +865,12 @@ def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-
     if not rel:
         return _error(request, 400, "InvalidUri", "The requested URI does not represent any resource on the server.")
     p = share.local(rel)
+    if method == "PUT" and comp == "lease" and p.is_file():
+        return _lease_file(request, share, rel, p)
+    if method in ("PUT", "DELETE") and p.is_file():
+        refused = _lease_refusal(request, share.props(rel))
+        if refused is not None:
+            return refused
     if method == "PUT" and not comp:
         return _create_file(request, share, rel, p)
     if p.is_dir():
@@ -909,6 +915,131 @@ def _file_ops(request, share: Share, rel, method, comp):  # pylint: disable=too-
     )
 
 
+# -- Lease File (https://learn.microsoft.com/rest/api/storageservices/lease-file) ---------------
+# A file lease is infinite (x-ms-lease-duration: -1, the only value for a file); while a file is
+# leased, writes and deletes must carry its lease ID, reads need none. Error codes and statuses:
+# https://learn.microsoft.com/rest/api/storageservices/file-service-error-codes.
+LEASED, AVAILABLE, BROKEN = "leased", "available", "broken"
+
+
+def _lease_of(props: dict) -> dict:
+    return props.get("lease") or {"state": AVAILABLE}
+
+
+def _lease_headers(props: dict) -> dict[str, str]:
+    """Get File / Get File Properties: x-ms-lease-state, -status and, while leased, -duration."""
+    lease = _lease_of(props)
+    h = {"x-ms-lease-state": lease["state"], "x-ms-lease-status": "locked" if lease["state"] == LEASED else "unlocked"}
+    if lease["state"] == LEASED:
+        h["x-ms-lease-duration"] = "infinite"
+    return h
+
+
+def _lease_refusal(request, props: dict) -> Response | None:
+    """A write or delete to a leased file needs its lease ID (412); an ID given for a file that
+    has no active lease is refused as well (Lease File, "Remarks")."""
+    lease = _lease_of(props)
+    given = request.headers.get("x-ms-lease-id")
+    if lease["state"] == LEASED:
+        if not given:
+            return _error(
+                request,
+                412,
+                "LeaseIdMissing",
+                "There is currently a lease on the file and no lease ID was specified in the request.",
+            )
+        if given.lower() != lease["id"].lower():
+            return _error(
+                request,
+                412,
+                "LeaseIdMismatchWithFileOperation",
+                "The lease ID specified did not match the lease ID for the file.",
+            )
+    elif given:
+        return _error(request, 412, "LeaseNotPresentWithFileOperation", "There is currently no lease on the file.")
+    return None
+
+
+def _lease_file(request, share: Share, rel, p: Path):  # pylint: disable=too-many-return-statements
+    """Lease File: acquire (201, the new x-ms-lease-id; only the holder may acquire again, else 409
+    LeaseAlreadyPresent), change (200), release (200) and break (202, by anyone, with or without
+    the ID; a broken infinite lease ends at once, so any client may acquire it next)."""
+    action = (request.headers.get("x-ms-lease-action") or "").lower()
+    given = request.headers.get("x-ms-lease-id")
+    proposed = request.headers.get("x-ms-proposed-lease-id")
+    if action not in ("acquire", "change", "release", "break"):
+        return _error(
+            request,
+            400,
+            "InvalidHeaderValue" if action else "MissingRequiredHeader",
+            "The value for one of the HTTP headers is not in the correct format: x-ms-lease-action.",
+        )
+    for value in (given, proposed):
+        if value is not None:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                return _error(
+                    request,
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format: lease ID.",
+                )
+    with _lock_for(p):
+        props = share.props(rel)
+        lease = _lease_of(props)
+        held = lease["state"] == LEASED
+        if action == "acquire":
+            if (request.headers.get("x-ms-lease-duration") or "-1").strip() != "-1":
+                return _error(
+                    request,
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format: x-ms-lease-duration "
+                    "(a file lease is infinite: -1).",
+                )
+            if held and (proposed or "").lower() != lease["id"].lower():
+                return _error(request, 409, "LeaseAlreadyPresent", "There is already a lease present.")
+            lease = {"state": LEASED, "id": proposed or str(uuid.uuid4())}
+            status = 201
+        elif action == "break":
+            if not held:
+                return _error(
+                    request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file."
+                )
+            lease = {"state": BROKEN}
+            status = 202
+        else:  # change and release need the current ID
+            if not given or (action == "change" and not proposed):
+                return _error(
+                    request,
+                    400,
+                    "MissingRequiredHeader",
+                    "An HTTP header that's mandatory for this request is not specified: x-ms-lease-id.",
+                )
+            if not held:
+                return _error(
+                    request, 409, "LeaseNotPresentWithLeaseOperation", "There is currently no lease on the file."
+                )
+            if given.lower() != lease["id"].lower():
+                return _error(
+                    request,
+                    409,
+                    "LeaseIdMismatchWithLeaseOperation",
+                    "The lease ID specified did not match the lease ID for the file.",
+                )
+            lease = {"state": LEASED, "id": proposed} if action == "change" else {"state": AVAILABLE}
+            status = 200
+        props["lease"] = lease
+        share.save_props(rel, props)
+    h = _stamp(p.stat())
+    if lease.get("id"):
+        h["x-ms-lease-id"] = lease["id"]
+    if action == "break":
+        h["x-ms-lease-time"] = "0"
+    return _resp(request, status, h)
+
+
 def _set_file_properties(request, share: Share, rel, p: Path):
     with _lock_for(p):
         props = share.props(rel)
@@ -949,9 +1080,8 @@ def _file_headers(share, rel, st, props) -> dict[str, str]:
         {
             "x-ms-type": "File",
             "Accept-Ranges": "bytes",
-            "x-ms-lease-state": "available",
-            "x-ms-lease-status": "unlocked",
             "Content-Type": props.get("content_type") or "application/octet-stream",
+            **_lease_headers(props),
         }
     )
     for _, resp_hdr, key in CONTENT_HEADERS[1:]:
@@ -986,7 +1116,10 @@ def _create_file(request, share: Share, rel, p: Path):
     with _lock_for(p):
         with open(p, "wb") as f:  # a create replaces the file and its metadata
             f.truncate(size)
+        lease = share.props(rel).get("lease")  # a lease belongs to the file, not to its content
         props = {"metadata": _metadata_from(request), "creation_ns": time.time_ns()}
+        if lease:
+            props["lease"] = lease
         for hdr, _, key in CONTENT_HEADERS:
             if request.headers.get(hdr):
                 props[key] = request.headers[hdr]

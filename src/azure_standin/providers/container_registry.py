@@ -154,6 +154,8 @@ def start_import(mgr, rec, req):
             error = {"code": "Conflict", "message": f"Tag {target} already exists in target registry."}
             break
     if error is None:
+        error = _docker_hub_refusal(mgr, source)
+    if error is None:
         for target in targets:
             repo, _, tag = target.rpartition(":")
             if not repo:
@@ -173,6 +175,32 @@ def start_import(mgr, rec, req):
         f"/operationResults/{opid}?api-version={req.query.get('api-version')}"
     )
     return Response(202, {"Azure-AsyncOperation": url, "Location": url, "Retry-After": "1"}, b"")
+
+
+# Docker Hub limits pulls, and an import from docker.io without `source.credentials` is anonymous:
+# "Docker Hub has rate limits on pulls by anonymous and authenticated users" ... import with
+# credentials or from another registry
+# (https://learn.microsoft.com/azure/container-registry/buffer-gate-public-content).
+# The refusal is Docker's own text (https://docs.docker.com/docker-hub/usage/, "toomanyrequests");
+# ACR reports it in the import operation's error (its code is not documented: InvalidParameters here).
+# StandIn.docker_hub_anonymous_pulls_left: None = no limit reached; a number = pulls left, then refused.
+DOCKER_HUB_HOSTS = ("docker.io", "registry-1.docker.io", "index.docker.io")
+TOO_MANY_REQUESTS = (
+    "toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit"
+)
+
+
+def _docker_hub_refusal(mgr, source):
+    if (source.get("registryUri") or "").lower() not in DOCKER_HUB_HOSTS or source.get("credentials"):
+        return None
+    with _OPS_LOCK:
+        left = getattr(mgr.s, "docker_hub_anonymous_pulls_left", None)
+        if left is None:
+            return None
+        if left > 0:
+            mgr.s.docker_hub_anonymous_pulls_left = left - 1
+            return None
+    return {"code": "InvalidParameters", "message": f"Error copying image from docker.io: {TOO_MANY_REQUESTS}"}
 
 
 def provider_route(mgr, req, rest):  # pylint: disable=too-many-return-statements  # one return per answer

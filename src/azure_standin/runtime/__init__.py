@@ -12,9 +12,11 @@ runtime"; the calls are listed in docs/standin.md).
   plus AITK_PORT.
 - Ingress: 127.0.0.1:<port> (allocated at the first apply, kept across re-applies, and reused by
   a later Runtime on the same state_dir when free), TLS with a leaf from the stand-in CA,
-  HTTP/1.1 proxy to the private port, responses streamed chunk by chunk (SSE). Every request has
-  240 s in all (Azure's ingress timeout): a request still waiting for a replica then gets 504
-  `upstream request timeout`, a response still streaming is cut. With minReplicas 0 (ACA's
+  HTTP/1.1 proxy to the private port, responses streamed chunk by chunk (SSE). Every request is
+  under Azure's ingress idle timeout (requestIdleTimeout, 240 s): each read, from the client or the
+  replica, waits at most that long for its next byte. A request still waiting for a replica then
+  gets 504 `upstream request timeout`, one whose replica sent nothing yet 504 `stream timeout`, and
+  a response that stops sending mid-stream is cut; a stream that keeps sending is never cut. With minReplicas 0 (ACA's
   default) a request starts a replica and is held until it is ready; after scale.cooldownPeriod
   (default 300 s) with no request the replica is stopped (scaled to zero). 503 when the revision
   cannot start or its replica keeps crashing.

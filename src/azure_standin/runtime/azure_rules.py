@@ -1,16 +1,24 @@
 """The numbers and rules of Azure Container Apps that the stand-in's runtime plays, each with its source.
 
 Every duration here is Azure's real one in seconds; the runtime multiplies it by its one
-`time_scale` (1.0 = Azure's timing; tests pass e.g. 0.02 so a 240 s cut takes 4.8 s).
+`time_scale` (1.0 = Azure's timing; tests pass e.g. 0.02 so the 240 s idle timeout takes 4.8 s).
 """
 
 from dataclasses import dataclass
 
-# "Request timeout is 240 seconds" (HTTP ingress):
-# https://learn.microsoft.com/azure/container-apps/ingress-overview#protocol-types
-INGRESS_REQUEST_TIMEOUT_S = 240.0
-# Envoy's own body for a route timeout, which is what the ingress (Envoy) answers with its 504.
+# The ingress limit is an idle timeout: "requestIdleTimeout: Duration (in minutes) before idle
+# requests are timed out. Must be between 4 and 30 inclusive. Defaults to 4 minutes."
+# (Microsoft.App IngressConfiguration, https://learn.microsoft.com/azure/container-apps/premium-ingress);
+# ingress-overview states the same default as "Request timeout is 240 seconds"
+# (https://learn.microsoft.com/azure/container-apps/ingress-overview#protocol-types). The clock restarts
+# on every byte in either direction, so a stream that keeps sending is never cut; a request that waits
+# for a replica, or for the first byte of an answer, sends nothing and is.
+INGRESS_IDLE_TIMEOUT_S = 240.0
+# Envoy's own bodies with its 504: a route timeout while no replica takes the request, and the
+# stream idle timeout once one has it but sends nothing (both as users report them from ACA:
+# microsoft/azure-container-apps #597 and #1637).
 INGRESS_TIMEOUT_BODY = "upstream request timeout"
+INGRESS_IDLE_BODY = "stream timeout"
 
 # scale.cooldownPeriod: "KEDA Cooldown Period in seconds. Defaults to 300 seconds if not set"
 # (Microsoft.App 2025-07-01 CommonDefinitions.json, Scale); the revision scales to zero after it

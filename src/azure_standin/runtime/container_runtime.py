@@ -18,7 +18,7 @@ from .replica import LIVE_RUNTIMES, AppReplica, app_slug, build_spec
 
 class Runtime:  # pylint: disable=too-many-instance-attributes
     """`time_scale` multiplies every Azure duration the runtime plays (azure_rules: the 240 s
-    ingress cut, cooldownPeriod, probe periods, crash backoff, image pulls); 1.0 is Azure's timing.
+    ingress idle timeout, cooldownPeriod, probe periods, crash backoff, image pulls); 1.0 is Azure's timing.
     `pull_mb_per_s` turns on an image pull delay of (image size / throughput) before each replica
     starts, as a cold start on a fresh node pulls the image (None: no delay)."""
 

@@ -6,7 +6,6 @@ https://learn.microsoft.com/azure/container-apps/ingress-overview"""
 import http.client
 import socket
 import ssl
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..http import read_body
@@ -54,12 +53,19 @@ class _IngressHandler(BaseHTTPRequestHandler):
         finally:
             app.request_ended()
 
-    # One request from wait to last byte under one deadline: the steps share the clock and the socket.
-    def _proxy_within_timeout(self, app: AppReplica):  # pylint: disable=too-many-statements
-        # The ingress gives a request 240 s in all, waiting for a replica included (azure_rules).
-        deadline = time.monotonic() + app.rt.seconds(azure_rules.INGRESS_REQUEST_TIMEOUT_S)
-        body = self._read_body()
-        port, why = app.upstream_port(max(0.0, deadline - time.monotonic()))
+    # One request under the ingress's idle timeout (azure_rules.INGRESS_IDLE_TIMEOUT_S): every read,
+    # from the client or the replica, may wait that long for its next byte and no longer, so a
+    # stream that keeps sending runs as long as it sends, and a silent one ends.
+    def _proxy_within_timeout(self, app: AppReplica):  # pylint: disable=too-many-statements,too-many-branches
+        idle = app.rt.seconds(azure_rules.INGRESS_IDLE_TIMEOUT_S)
+        self.connection.settimeout(idle)
+        try:
+            body = self._read_body()
+        except TimeoutError:
+            self.close_connection = True  # pylint: disable=attribute-defined-outside-init
+            return
+        # Waiting for a replica (a scale from zero) sends nothing either way: it gets the same limit.
+        port, why = app.upstream_port(idle)
         if port is None:
             if why == "timeout":
                 self._plain(504, azure_rules.INGRESS_TIMEOUT_BODY)
@@ -78,11 +84,12 @@ class _IngressHandler(BaseHTTPRequestHandler):
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=max(0.1, deadline - time.monotonic()))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=idle)
             conn.request(self.command, self.path, body=body or None, headers=headers)
             r = conn.getresponse()
         except TimeoutError:
-            self._plain(504, azure_rules.INGRESS_TIMEOUT_BODY)
+            # The replica has the request but sent no byte of an answer within the idle timeout.
+            self._plain(504, azure_rules.INGRESS_IDLE_BODY)
             return
         except (OSError, http.client.HTTPException) as e:
             self._plain(502, f"upstream connect error: {e}")
@@ -104,7 +111,7 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", length)
                 self.end_headers()
                 while True:
-                    data = self._read_before(r, deadline)
+                    data = r.read1(65536)
                     if not data:
                         break
                     self.wfile.write(data)
@@ -113,7 +120,7 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 while True:
-                    data = self._read_before(r, deadline)
+                    data = r.read1(65536)
                     if not data:
                         break
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -121,20 +128,11 @@ class _IngressHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
         except (OSError, http.client.HTTPException):
-            # Cut at the deadline or by the replica: the client sees it broken (the handler's own flag).
+            # Idle past the timeout mid-answer (the headers are out, so no 504 can follow), or cut by
+            # the replica: the client sees the stream broken (the handler's own flag).
             self.close_connection = True  # pylint: disable=attribute-defined-outside-init
         finally:
             conn.close()
-
-    @staticmethod
-    def _read_before(r, deadline: float) -> bytes:
-        """The next piece of the upstream body; raises TimeoutError once the request's time is up."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("ingress request timeout")
-        if r.fp is not None and getattr(r.fp, "raw", None) is not None:
-            r.fp.raw._sock.settimeout(left)  # pylint: disable=protected-access
-        return r.read1(65536)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy
 

@@ -262,6 +262,10 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.note(f"revision {spec.revision} cannot start: {spec.error}")
             self.event("ContainerCreateFailure", f"Container '{spec.container}' cannot start: {spec.error}", True)
             return
+        # Azure's system log: the replica scheduled, then its image pull, each with its TimeStamp
+        # (https://learn.microsoft.com/azure/container-apps/logging#system-logs; the message as the
+        # service writes it: https://azureossd.github.io/2024/01/11/Container-Apps-Demystifying-restarts/).
+        # `status`'s start-up timeline measures the scheduling and pull phases from these times.
         self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
         self.event("PullingImage", f'Pulling image "{spec.image}"')
         refusal = self.rt.pull_refusal(self.app_id)

@@ -26,10 +26,17 @@ _TRANSIENT = (500, 502, 503, 504)
 
 def call(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=None):
     """JSON of the answer (None for an empty one)."""
+    text = send(cli_ctx, method, path, api_version, body).text
+    return json.loads(text) if text and text.strip() else None
+
+
+def send(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=None):
+    """The answer itself (status, headers: lro.py follows a 202's operation). api_version None: the
+    URL has its own (an operation URL Azure gave)."""
     from azure.cli.core.util import send_raw_request
 
     sep = "&" if "?" in path else "?"
-    url = f"{path}{sep}api-version={api_version}"
+    url = path if api_version is None else f"{path}{sep}api-version={api_version}"
     data = json.dumps(body) if body is not None else None
     for attempt in range(THROTTLE_RETRIES + 1):
         try:
@@ -42,8 +49,7 @@ def call(cli_ctx, method, path, api_version=api_versions.CONTAINER_APPS, body=No
                 raise
             headers = getattr(getattr(ex, "response", None), "headers", None) or {}
             time.sleep(retry_after(headers, attempt))
-    text = resp.text
-    return json.loads(text) if text and text.strip() else None
+    return resp
 
 
 def log_stream_token(cli_ctx, app_id):

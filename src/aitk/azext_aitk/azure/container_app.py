@@ -6,14 +6,16 @@ from knack.log import get_logger
 from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
 from ..core.monitor import console_log
-from . import api_versions, arm, secret_logging
+from . import api_versions, arm, lro, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
+
+SECRETS_UPDATE_WAIT = 600  # seconds a secrets update may take (az waits up to 1200)
 
 logger = get_logger(__name__)
 
 
-class ContainerApp:
+class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per resource type (docs/contracts.md)
     """One container app, named by subscription, resource group and name: its ids and its SDK
     client use that one subscription (operations/_config.py resolves it once per command)."""
 
@@ -101,27 +103,36 @@ class ContainerApp:
         """{"primary": key, "secondary": key} from the app's secrets (None for one it lacks)."""
         return api_key.keys_from_secrets(self.secrets())
 
-    def update_secrets(self, secret_list):
-        """Replace the app's secrets ([{name, value}], every one: ACA replaces the list). The
-        request carries the values, so it runs with them masked in az's log. A running revision
-        sees the new values only after a restart or in a new revision
-        (https://learn.microsoft.com/azure/container-apps/manage-secrets)."""
+    def update_secrets(self, secret_list, tags=None):
+        """Replace the app's secrets ([{name, value}], every one: ACA replaces the list) and, when
+        given, its tags (every one), in one request. The request carries the values, so it runs
+        with them masked in az's log. A running revision sees the new values only after a restart
+        or in a new revision (https://learn.microsoft.com/azure/container-apps/manage-secrets)."""
         body = {"properties": {"configuration": {"secrets": secret_list}}}
+        if tags is not None:
+            body["tags"] = tags
         with secret_logging.redacted(*(s["value"] for s in secret_list)):
-            arm.call(self.cli_ctx, "PATCH", self.id, body=body)
-        self.wait_provisioned()
+            # follows the operation, not the app's provisioningState (azure/lro.py)
+            lro.update(
+                self.cli_ctx,
+                self.id,
+                body,
+                api_versions.CONTAINER_APPS,
+                f"replacing the secrets of container app '{self.name}'",
+                SECRETS_UPDATE_WAIT,
+            )
 
-    def wait_provisioned(self, timeout=600.0, interval=3.0):
-        """Wait out an update ARM runs on after answering (202 + provisioningState InProgress)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            provisioning = (self.get_json().get("properties") or {}).get("provisioningState")
-            if provisioning not in ("InProgress", "Updating", "Accepted"):
-                return provisioning
-            time.sleep(interval)
-        return None
+    def update_tags(self, tags):
+        """Replace the app's tags (every one); tags make no new revision. Follows the operation
+        (azure/lro.py) like every other update."""
+        lro.update(
+            self.cli_ctx,
+            self.id,
+            {"tags": tags},
+            api_versions.CONTAINER_APPS,
+            f"updating the tags of container app '{self.name}'",
+            SECRETS_UPDATE_WAIT,
+        )
 
     def workload_profile(self, app):
         """The GPU profile the app (SDK model) runs on, read through the generic resource API (the
@@ -153,6 +164,28 @@ class ContainerApp:
 
     def restart_revision(self, revision):
         retry_lost(self.client.container_apps_revisions.restart_revision, self.resource_group, self.name, revision)
+
+    def serving_revisions(self, app_json=None):
+        """The active revisions that take traffic (core/deploy/deploy_rollout.restart_targets)."""
+        from ..core.deploy import deploy_rollout
+
+        app_json = app_json if app_json is not None else self.get_json()
+        return deploy_rollout.restart_targets(app_json.get("properties") or {}, self.revisions())
+
+    def restart_serving(self, app_json=None):
+        """Restart what serves: the active revision(s) taking traffic, never an inactive one (ACA
+        refuses: "only the active revision can be restarted"). Returns their names ([] when none)."""
+        targets = self.serving_revisions(app_json)
+        for name in targets:
+            logger.warning("Restarting revision %s", name)
+            self.restart_revision(name)
+        return targets
+
+    def has_running_replica(self, revisions):
+        """True when a replica of one of `revisions` (names) runs now."""
+        from ..core.monitor.status_summary import running_replicas
+
+        return any(running_replicas(self.replicas(name)) for name in revisions)
 
     # -- the console log ----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ def find(cli_ctx, subscription_id, name):
     for registry in cf_container_registry(cli_ctx, subscription_id).registries.list():
         if (registry.name or "").lower() == name.lower():
             return image_registry.Found(
-                resource_ids.resource_group(registry.id),
+                resource_ids.group_of(registry.id),
                 registry.location,
                 registry.login_server,
                 (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,
@@ -117,6 +117,36 @@ def image_pull_resources(cli_ctx, subscription_id, app):
                     for a in _role_assignments(cli_ctx, registry["id"], principal)
                 ]
     return roles + registries + out
+
+
+def acr_pull_granted_at(cli_ctx, subscription_id, app):
+    """createdOn of every AcrPull role assignment that the identities in the app's
+    configuration.registries hold on those registries (ARM JSON of the app): when a pull was allowed."""
+    from ..core.monitor.pull_authorization import ACR_PULL_ROLE_ID
+    from . import arm
+
+    entries = ((app.get("properties") or {}).get("configuration") or {}).get("registries") or []
+    servers = {(e.get("server") or "").lower() for e in entries if e.get("identity")}
+    if not servers:
+        return []
+    from .._client_factory import cf_container_registry
+
+    registry_ids = [
+        r.id
+        for r in cf_container_registry(cli_ctx, subscription_id).registries.list()
+        if (r.login_server or "").lower() in servers
+    ]
+    out = []
+    for identity_id in {e["identity"] for e in entries if (e.get("identity") or "").startswith("/")}:
+        principal = ((arm.get(cli_ctx, identity_id, api_versions.MANAGED_IDENTITY) or {}).get("properties") or {}).get(
+            "principalId"
+        )
+        for registry_id in registry_ids if principal else []:
+            for a in _role_assignments(cli_ctx, registry_id, principal):
+                props = a.get("properties") or {}
+                if str(props.get("roleDefinitionId") or "").lower().endswith("/" + ACR_PULL_ROLE_ID):
+                    out.append(str(props.get("createdOn") or ""))
+    return out
 
 
 def _role_assignments(cli_ctx, scope, principal_id):

@@ -6,11 +6,12 @@ No az here: the caller passes a ShareClient (_client_factory.cf_share) and a pro
 import hashlib
 import io
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from aitk_serve import layout
 
-from ..core.deploy import sync_manifest, sync_plan
+from ..core.deploy import deploy_lock, sync_manifest, sync_plan
 from .not_found import is_not_found
 
 FILE_WORKERS = 8  # files at a time
@@ -81,16 +82,28 @@ def write_manifest(share, manifest):
     share.get_file_client(sync_manifest.MANIFEST_PATH).upload_file(sync_manifest.dumps(manifest))
 
 
-def list_remote(share, roots, manifest=None, workers=FILE_WORKERS):
+def list_remote(share, roots, manifest=None, workers=FILE_WORKERS, verify=False):
     """({share path: RemoteFile}, {existing directories}, {share path: the ETag its RemoteFile's
     sha256 belongs to}) under each root: the folder listings, plus the metadata (one request each)
-    of every file the manifest does not vouch for (core/deploy/sync_manifest.py)."""
+    of every file the manifest does not vouch for (core/deploy/sync_manifest.py). `verify`: every
+    file is read and hashed instead (deploy --verify); one whose bytes do not hash to the sha256
+    its metadata records counts as unknown, so it is uploaded again."""
     listed, folders = walk_listed(share, [root.strip("/") for root in roots])
-    known, unknown = sync_manifest.vouched(listed, manifest or {})
+    known, unknown = ({}, listed) if verify else sync_manifest.vouched(listed, manifest or {})
     etags = {f.path: f.etag for f in listed if f.path in known}
 
     def props(f):
-        p = share.get_file_client(f.path).get_file_properties()
+        client = share.get_file_client(f.path)
+        if verify:
+            download = client.download_file()
+            digest = hashlib.sha256()
+            for chunk in download.chunks():
+                digest.update(chunk)
+            p = download.properties
+            recorded = sync_plan.remote_from_metadata(f.path, p.size, p.metadata)
+            actual = digest.hexdigest()
+            return recorded._replace(sha256=recorded.sha256 if recorded.sha256 == actual else None), p.etag
+        p = client.get_file_properties()
         return sync_plan.remote_from_metadata(f.path, p.size, p.metadata), p.etag
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -322,8 +335,14 @@ def purge_owned(share):
     except Exception as e:  # pylint: disable=broad-except
         if not is_not_found(e):
             raise
+    try:  # the deploy lease's file; one a deploy holds now stays (412: its lease)
+        share.get_file_client(deploy_lock.LOCK_PATH).delete_file()
+        files.append(deploy_lock.LOCK_PATH)
+    except Exception as e:  # pylint: disable=broad-except
+        if not is_not_found(e) and _error_code(e) not in ("LeaseIdMissing", "LeaseIdMismatchWithFileOperation"):
+            raise
     for path in files:
-        if path == sync_manifest.MANIFEST_PATH:
+        if path in (sync_manifest.MANIFEST_PATH, deploy_lock.LOCK_PATH):
             continue
         if not layout.is_owned(path):  # belt and braces
             raise sync_plan.SyncError(f"refusing to delete {path!r}")
@@ -339,3 +358,124 @@ def purge_owned(share):
             if not is_not_found(e):
                 raise
     return len(files), len(dirs)
+
+
+# -- one deploy at a time: a lease on the share (core/deploy/deploy_lock.py) --------------------
+
+
+def _error_code(e):
+    return getattr(e, "error_code", None) or ""
+
+
+class DeployLease:  # pylint: disable=too-many-instance-attributes  # the lease, its holder's facts, its heartbeat
+    """The share's deploy lease, held from `acquire()` to `release()` (a context manager): an
+    Azure Files lease on deploy_lock.LOCK_PATH, whose metadata names the holder and carries a
+    heartbeat a daemon thread renews. A holder that is gone (deploy_lock.gone) is broken and taken
+    over; a live one makes acquire() raise deploy_lock.DeployBusyError."""
+
+    def __init__(self, share, label, warn=None):
+        self.share, self.label, self.warn = share, label, warn
+        self.client = share.get_file_client(deploy_lock.LOCK_PATH)
+        self.lease = None
+        # proposed on every acquire: a retried acquire whose first answer was lost (the lease is
+        # ours already) is granted again, not refused as someone else's
+        self.lease_id = str(uuid.uuid4())
+        self._stop = threading.Event()
+        self._thread = None
+        self._started = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def _metadata(self):
+        import os
+        import socket
+        import time
+
+        return deploy_lock.holder_metadata(socket.gethostname(), os.getpid(), self._started, time.time())
+
+    def _take(self):
+        """The lease, or None when another holder has it (409 LeaseAlreadyPresent)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return self.client.acquire_lease(lease_id=self.lease_id)
+        except HttpResponseError as e:
+            if _error_code(e) == "LeaseAlreadyPresent":
+                return None
+            if not is_not_found(e):
+                raise
+        ensure_dirs(self.share, [deploy_lock.LOCK_PATH], set())
+        try:
+            self.client.create_file(0)
+        except HttpResponseError as e:  # created and leased by a deploy that started just now
+            if _error_code(e) not in ("LeaseIdMissing", "LeaseAlreadyPresent"):
+                raise
+            return None
+        try:
+            return self.client.acquire_lease(lease_id=self.lease_id)
+        except HttpResponseError as e:
+            if _error_code(e) == "LeaseAlreadyPresent":
+                return None
+            raise
+
+    def acquire(self):
+        import socket
+        import time
+
+        self._started = time.time()
+        lease = self._take()
+        if lease is None:
+            props = self.client.get_file_properties()
+            modified = props.last_modified.timestamp() if getattr(props, "last_modified", None) else None
+            why = deploy_lock.gone(props.metadata, time.time(), socket.gethostname(), _pid_alive, modified)
+            if why is None:
+                raise deploy_lock.busy(self.label, props.metadata)
+            if self.warn:
+                self.warn(f"Taking over the deploy lease of {deploy_lock.describe(props.metadata)}: {why}.")
+            from azure.storage.fileshare import ShareLeaseClient
+
+            ShareLeaseClient(self.client).break_lease()
+            lease = self._take()
+            if lease is None:  # a third deploy took it between the break and here
+                raise deploy_lock.busy(self.label, self.client.get_file_properties().metadata)
+        self.lease = lease
+        self.client.set_file_metadata(self._metadata(), lease=lease)
+        self._thread = threading.Thread(target=self._beat, name="aitk-deploy-lease", daemon=True)
+        self._thread.start()
+
+    def _beat(self):
+        while not self._stop.wait(deploy_lock.HEARTBEAT_S):
+            try:
+                self.client.set_file_metadata(self._metadata(), lease=self.lease)
+            except Exception:  # pylint: disable=broad-except  # a missed beat; the next one may pass
+                pass
+
+    def release(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.lease is not None:
+            try:
+                self.lease.release()
+            except Exception:  # pylint: disable=broad-except  # a lease left behind is taken over later
+                pass
+            self.lease = None
+
+
+def _pid_alive(pid):
+    import os
+
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: rely on the heartbeat
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

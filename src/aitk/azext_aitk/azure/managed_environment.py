@@ -1,10 +1,8 @@
 """Container Apps environments: existence, workload profiles, their storages."""
 
-import time
-
 from knack.log import get_logger
 
-from . import api_versions, arm, resource_ids
+from . import api_versions, arm, lro, resource_ids
 from .not_found import exists as _exists
 
 logger = get_logger(__name__)
@@ -150,12 +148,13 @@ def add_workload_profile(cli_ctx, subscription_id, resource_group, name, profile
     env = arm.get(cli_ctx, env_id)
     profiles = list(((env or {}).get("properties") or {}).get("workloadProfiles") or [])
     profiles.append({"name": profile.workload_profile_name, "workloadProfileType": profile.workload_profile_type})
-    arm.call(cli_ctx, "PATCH", env_id, body={"properties": {"workloadProfiles": profiles}})
-    deadline = time.monotonic() + UPDATE_WAIT
-    while time.monotonic() < deadline:  # Azure updates an environment asynchronously
-        state = (((arm.get(cli_ctx, env_id) or {}).get("properties") or {}).get("provisioningState") or "").lower()
-        if state in ("succeeded", "failed", "canceled", ""):
-            if state in ("failed", "canceled"):
-                raise RuntimeError(f"the environment's update ended {state}")
-            return
-        time.sleep(5)
+    # Azure updates an environment asynchronously: follow the operation (azure/lro.py), whose failure
+    # (or the environment's UpgradeFailed) raises lro.OperationFailed with Azure's error.
+    lro.update(
+        cli_ctx,
+        env_id,
+        {"properties": {"workloadProfiles": profiles}},
+        api_versions.CONTAINER_APPS,
+        f"adding the workload profile {profile.workload_profile_name} to the environment '{name}'",
+        UPDATE_WAIT,
+    )

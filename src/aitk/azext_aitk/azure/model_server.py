@@ -89,6 +89,27 @@ def count_prompt_tokens(url, key, model, prompt, timeout=60.0):
     return count if isinstance(count, int) and count > 0 else None
 
 
+def serving(url, key, timeout=15.0):
+    """What the running server reports it runs (aitk_serve/serving_state.py): a dict; {} from a
+    server older than the report (404); None when it cannot tell (no answer, refused)."""
+    import requests
+    from aitk_serve import serving_state
+
+    try:
+        r = _get(url, key, serving_state.ROUTE, timeout)
+    except requests.RequestException:
+        return None
+    if r.status_code == 404:
+        return {}
+    if r.status_code != 200:
+        return None
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def load_adapter(url, key, name, share_path, timeout=120.0):
     """POST /v1/load_lora_adapter with a share-relative path (docs/contracts.md).
     Returns (ok, detail)."""

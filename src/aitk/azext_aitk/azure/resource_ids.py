@@ -54,11 +54,11 @@ def parse(rid: str | None) -> dict[str, str]:
     return {k: v for k, v in parse_resource_id(rid).items() if v}
 
 
-def resource_group(rid: str | None) -> str:
+def group_of(rid: str | None) -> str:
     return parse(rid).get("resource_group", "")
 
 
-def name(rid: str | None) -> str:
+def name_of(rid: str | None) -> str:
     """The last name in the id (a child resource's own name), "" for none."""
     parts = parse(rid)
     children = sorted(k for k in parts if k.startswith("child_name_"))

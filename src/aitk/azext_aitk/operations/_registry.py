@@ -90,6 +90,8 @@ def create_and_import(cli_ctx, subscription, pull):
         logger.warning("Importing %s into %s (server-side)…", image, registry.name)
         imported = container_registry.import_image(cli_ctx, subscription, registry.resource_group, registry.name, image)
     except HttpResponseError as ex:
+        if image_registry.docker_hub_rate_limited(str(ex)):
+            raise AzureResponseError(*image_registry.rate_limited_error(registry.name, image)) from None
         raise AzureResponseError(
             f"container registry {registry.name}: {getattr(ex, 'message', None) or ex}",
             "Fix the cause and run provision again (it reuses what is there).",

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from knack.log import get_logger
 
-from ..azure import managed_environment, system_log
-from ..core.monitor import startup_failure
+from ..azure import container_registry, managed_environment, system_log
+from ..core.monitor import pull_authorization, startup_failure
 
 logger = get_logger(__name__)
 
@@ -58,6 +58,25 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
     def __init__(self, cmd, cfg, aca, since):
         self.cmd, self.cfg, self.aca, self.since = cmd, cfg, aca, since
         self.app_json = None
+        self.said_propagating = False
+
+    def _role_propagating(self, failure):
+        """A pull refused because the app's AcrPull role is new: the replica retries, so wait (saying
+        so once) rather than fail (core/monitor/pull_authorization.py)."""
+        if not pull_authorization.is_unauthorized(failure.message()):
+            return False
+        try:
+            granted = container_registry.acr_pull_granted_at(self.cmd.cli_ctx, self.aca.subscription_id, self.app_json)
+        except Exception:  # pylint: disable=broad-except  # cannot tell: the refusal is reported as it is
+            logger.debug("could not read the pull identity's role assignments", exc_info=True)
+            return False
+        age = pull_authorization.still_propagating(failure.message(), granted, datetime.now(timezone.utc))
+        if age is None:
+            return False
+        if not self.said_propagating:
+            logger.warning("%s", pull_authorization.waiting_line(age))
+            self.said_propagating = True
+        return True
 
     def check(self):
         try:
@@ -67,7 +86,7 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
         except Exception:  # pylint: disable=broad-except  # only an early explanation: the wait goes on
             logger.debug("could not read the replica's start-up events this time", exc_info=True)
             return
-        if failure is None:
+        if failure is None or self._role_propagating(failure):
             return
         from azure.cli.core.azclierror import AzureResponseError
 
@@ -76,3 +95,22 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
             f"Fix the cause and run deploy again; `az aitk inference logs --type system` shows the replica's "
             f"events and `az aitk inference logs` its console ({self.cfg.app_name}).",
         )
+
+
+def failure_probe(cli_ctx, aca, since=None):
+    """A callable for waits that are not deploy's (chat's wake, `wait --ready`): the message of a
+    start-up failure the system log shows from `since` (default: now) on, else None."""
+    since = since or utc_now()
+    state = {}
+
+    def probe():
+        try:
+            if "app" not in state:
+                state["app"] = aca.get_json()
+            failure = find_failure(cli_ctx, aca, state["app"], since)
+        except Exception:  # pylint: disable=broad-except  # only an early explanation: the wait goes on
+            logger.debug("could not read the replica's start-up events this time", exc_info=True)
+            return None
+        return failure.message() if failure is not None else None
+
+    return probe

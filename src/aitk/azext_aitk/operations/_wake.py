@@ -6,6 +6,7 @@ import time
 
 from ..azure import model_server
 from ..core.endpoint import wake
+from ..core.errors import WakeError
 
 
 class _TerminalLine:  # pylint: disable=too-few-public-methods  # a callback with its state
@@ -35,11 +36,34 @@ class _TerminalLine:  # pylint: disable=too-few-public-methods  # a callback wit
             self.stream.flush()
 
 
-def wake_endpoint(url, wait, stream=None, clock=time.monotonic, sleep=time.sleep):
-    """Return once /health answers 200 (a WakeResult); raise WakeError when `wait` seconds pass."""
+class StartupFailedError(WakeError):
+    """The wait ended early: the system log says why the replica does not start."""
+
+
+FAILURE_CHECK_S = 10.0  # how often a wait asks the system log whether the replica failed to start
+
+
+def wake_endpoint(url, wait, stream=None, clock=time.monotonic, sleep=time.sleep, failed=None):  # pylint: disable=too-many-arguments
+    """Return once /health answers 200 (a WakeResult); raise WakeError when `wait` seconds pass,
+    or at once when `failed()` (_startup_watch.failure_probe) names why the replica does not start."""
     budget = wake.validate_wait(wait)
     line = _TerminalLine(stream)
-    result = wake.wait_awake(lambda t: model_server.probe_health(url, t), budget, line, clock, sleep)
+    checked = [clock()]
+
+    def show(text, reason):
+        line(text, reason)
+        if failed is not None and clock() - checked[0] >= FAILURE_CHECK_S:
+            checked[0] = clock()
+            why = failed()
+            if why:
+                line.done("")
+                raise StartupFailedError(
+                    f"the endpoint's replica does not start: {why}",
+                    "Fix the cause, then `az aitk inference deploy` restarts it; `az aitk inference status` "
+                    "and `az aitk inference logs` show more.",
+                )
+
+    result = wake.wait_awake(lambda t: model_server.probe_health(url, t), budget, show, clock, sleep)
     if not result.awake:
         line.done("")
         raise wake.not_awake_error(result, budget, url)

@@ -6,6 +6,7 @@ from ..azure import container_app, model_server
 from ..core.endpoint import chat_session, wake
 from ..core.errors import ChatError
 from ._config import app_url, load_config
+from ._startup_watch import failure_probe
 from ._wake import wake_endpoint
 
 
@@ -22,7 +23,8 @@ def inference_chat(
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     url = app_url(ws, cfg, aca.get())  # a missing app: one clear error
     key = aca.api_key()
-    wake_endpoint(url, wait)  # a scaled-to-zero app starts on this request: wait for it, saying so
+    # a scaled-to-zero app starts on this request: wait for it, saying so; a start-up failure ends the wait
+    wake_endpoint(url, wait, failed=failure_probe(cmd.cli_ctx, aca))
     try:
         models = model_server.list_models(url, key, timeout=120.0)
     except model_server.ServerError as e:

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from aitk_serve import layout
 from knack.log import get_logger
@@ -88,8 +89,8 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
         )
 
 
-def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None):
-    # pylint: disable=too-many-locals
+def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None, verify=False):
+    # pylint: disable=too-many-locals,too-many-arguments
     from .._client_factory import cf_share
 
     ws, cfg = load_config(cmd, workspace)
@@ -105,18 +106,41 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
         cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account
     )
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
+    # One deploy at a time per share, for the whole run (core/deploy/deploy_lock.py).
+    run = _Run(cmd, cfg, aca, app, url, key, share, workspace)
+    with file_share.DeployLease(share, f"{cfg.storage_account}/{cfg.file_share}", warn=logger.warning):
+        return _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify)
+
+
+class _Run(NamedTuple):
+    """What one deploy talks to, read before it takes the share's lease."""
+
+    cmd: Any
+    cfg: Any
+    aca: Any
+    app: Any  # the app's SDK model
+    url: str
+    key: str | None
+    share: Any
+    workspace: str | None
+
+
+def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
+    # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments
+    cmd, cfg, aca, app, url, key, share, workspace = run
     manifest = file_share.read_manifest(share)
-    remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest)
+    remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest, verify=verify)
     plan = sync_plan.plan(local, remote, roots, delete=delete)
 
     total = sum(f.size for f in plan.upload)
     logger.warning(
-        "Share %s/%s: %d file(s) to upload (%s), %d unchanged, %d to delete",
+        "Share %s/%s: %d file(s) to upload (%s), %d unchanged%s, %d to delete",
         cfg.storage_account,
         cfg.file_share,
         len(plan.upload),
         _size(total),
         len(plan.skip),
+        " (content re-hashed)" if verify else "",
         len(plan.delete),
     )
     uploaded = _upload(cmd, share, plan, total, existing_dirs) if plan.upload else {}
@@ -126,14 +150,23 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
 
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
+    expected = deploy_rollout.expected_serving(local, remote, [r.path for r in plan.delete])
     rollout = deploy_rollout.decide(changed, adapter_dirs, container_app.max_replicas(app), remote)
     action = rollout.action
+    app_json = aca.get_json()
+    if action != deploy_rollout.RESTART:
+        # nothing uploaded needs a restart, but the running server may still be behind the share
+        # (a deploy cut short between its upload and its restart): ask it
+        behind = _server_behind(aca, app_json, url, key, expected)
+        if behind:
+            logger.warning("The running server %s: restarting it so it serves what the share holds.", behind)
+            action = deploy_rollout.RESTART
     if action == deploy_rollout.HOT_LOAD and not (
         model_server.health(url, timeout=5.0) and _hot_load(url, key, rollout.adapters)
     ):
         action = deploy_rollout.RESTART
     if action == deploy_rollout.RESTART:
-        if _restart(aca, app) and not no_wait:
+        if _restart(aca, app_json) and not no_wait:
             model_server.wait_down(url, grace=RESTART_GRACE)
 
     result = {
@@ -154,10 +187,45 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
     result["models"] = _wait_ready(cmd, cfg, url, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
+    result["serving"] = _settle(cmd, cfg, aca, url, key, expected, timeout or DEFAULT_TIMEOUT, watch.check)
     result["checked"] = _check_adapters(url, cfg, key, rollout.adapters)
     for line in next_steps.after("deploy", workspace):
         logger.warning(line)
     return result
+
+
+def _server_behind(aca, app_json, url, key, expected):
+    """What the running server lacks of the share (deploy_rollout.serving_behind), or None when
+    it serves what the share holds, or no replica runs (the next one to start reads the share)."""
+    try:
+        revisions = aca.serving_revisions(app_json)
+        if not revisions or not aca.has_running_replica(revisions):
+            return None
+    except Exception:  # pylint: disable=broad-except  # only a shortcut: without it, no restart is forced
+        logger.debug("could not read the app's replicas", exc_info=True)
+        return None
+    return deploy_rollout.serving_behind(expected, model_server.serving(url, key))
+
+
+def _settle(cmd, cfg, aca, url, key, expected, timeout, check_failed):
+    """Once the endpoint serves: the server must run what the share holds; one more restart when
+    it does not (a replica that started before the upload finished), then say what it runs."""
+    reported = model_server.serving(url, key)
+    behind = deploy_rollout.serving_behind(expected, reported)
+    if behind:
+        logger.warning("The server %s: restarting it once more.", behind)
+        if _restart(aca, aca.get_json()):
+            model_server.wait_down(url, grace=RESTART_GRACE)
+        _wait_ready(cmd, cfg, url, key, [], timeout, check_failed)
+        reported = model_server.serving(url, key)
+        behind = deploy_rollout.serving_behind(expected, reported)
+        if behind:
+            logger.warning(
+                "The server still %s; does the app set AITK_CONFIG or run another launcher? "
+                "`az aitk inference status` shows what it serves.",
+                behind,
+            )
+    return reported
 
 
 def _check_adapters(url, cfg, key, names):
@@ -274,11 +342,9 @@ def _hot_load(url, key, names):
     return True
 
 
-def _restart(aca, app):
-    revision = getattr(app, "latest_ready_revision_name", None) or getattr(app, "latest_revision_name", None)
-    if not revision:
-        logger.warning("The app has no revision to restart yet; it starts with the new files.")
+def _restart(aca, app_json):
+    """Restart the revision(s) that serve; False when the app has none yet."""
+    if not aca.restart_serving(app_json):
+        logger.warning("The app has no active revision to restart yet; it starts with the new files.")
         return False
-    logger.warning("Restarting revision %s", revision)
-    aca.restart_revision(revision)
     return True

@@ -10,7 +10,8 @@ from ..azure import container_app, model_server
 from ..core.endpoint import wake
 from ..core.errors import WaitValueError, WakeError
 from ._config import app_url, load_config
-from ._wake import wake_endpoint
+from ._startup_watch import failure_probe
+from ._wake import StartupFailedError, wake_endpoint
 
 logger = get_logger(__name__)
 
@@ -45,6 +46,7 @@ def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=N
                 raise _not_there(f"waited {timeout} s: container app '{cfg.app_name}' still exists")
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
         return None
+    failed = failure_probe(cmd.cli_ctx, aca)  # a start-up failure from now on ends the wait at once
     while True:  # --ready: the app's deployment finished, /health answers, /v1/models lists a model
         app = aca.get_json()
         state = (app.get("properties") or {}).get("provisioningState")
@@ -54,9 +56,11 @@ def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=N
         if state == "Succeeded" and left > 0:
             url = app_url(ws, cfg, app)  # the key goes only to the app's own https ingress
             try:
-                wake_endpoint(url, min(left, wake.MAX_WAIT_S))
+                wake_endpoint(url, min(left, wake.MAX_WAIT_S), failed=failed)
                 if model_server.list_models(url, aca.api_key(), timeout=min(30.0, max(1.0, left))):
                     return None
+            except StartupFailedError:
+                raise
             except (WakeError, model_server.ServerError) as e:
                 logger.info("not ready yet: %s", e)
         if time.monotonic() >= deadline:

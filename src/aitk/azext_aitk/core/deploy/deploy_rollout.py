@@ -12,10 +12,13 @@ Pure decision over the paths the sync wrote or deleted and the paths the share h
   restart (a runtime call reaches one replica only).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from aitk_serve import layout
+from aitk_serve import layout, serving_state
+
+from .sync_plan import LocalFile, RemoteFile
 
 NONE = "none"
 ON_DEMAND = "on-demand"
@@ -65,3 +68,51 @@ def decide(
     if max_replicas > 1:
         return Rollout(RESTART, adapters)
     return Rollout(HOT_LOAD, adapters)
+
+
+# -- what the running server serves (aitk_serve/serving_state.py) ---------------------------------
+
+
+def expected_serving(
+    local: Mapping[str, LocalFile], remote: Mapping[str, RemoteFile], deleted: Iterable[str] = ()
+) -> dict[str, str | None]:
+    """What a server started now would report: the release `current` names and the SHA-256 of
+    serve.json, as the share holds them after this deploy's sync."""
+    gone = set(deleted)
+    current = local.get(layout.LAUNCHER_CURRENT_FILE)
+    release = current.data.decode("ascii").strip() if current is not None and current.data else None
+    serve = local.get(layout.SERVE_CONFIG_FILE)
+    if serve is not None:
+        sha = serve.sha256
+    else:
+        found = remote.get(layout.SERVE_CONFIG_FILE)
+        sha = found.sha256 if found is not None and found.path not in gone else None
+    return {serving_state.RELEASE: release, serving_state.SERVE_CONFIG: sha}
+
+
+def serving_behind(expected: Mapping[str, str | None], reported: Mapping[str, str | None] | None) -> str | None:
+    """What the running server lacks of the share's state (one phrase), or None when it runs it
+    (or cannot tell: `reported` None). A server that reports nothing predates the report: behind."""
+    if reported is None:
+        return None
+    if reported.get(serving_state.RELEASE) != expected.get(serving_state.RELEASE):
+        return (
+            f"runs launcher release {reported.get(serving_state.RELEASE) or 'unknown'}, the share holds "
+            f"{expected.get(serving_state.RELEASE)}"
+        )
+    if reported.get(serving_state.SERVE_CONFIG) != expected.get(serving_state.SERVE_CONFIG):
+        return f"started with another {layout.SERVE_CONFIG_FILE} than the share holds"
+    return None
+
+
+def restart_targets(app_props: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The revisions to restart so the server re-reads the share: the active ones that take traffic
+    (else the app's latest revision, when active). Only an active revision can be restarted
+    (ACA answers `BadRequest: Revision … is not active`), and after a provision that changed the
+    app the latest *ready* revision may be an inactive one."""
+    active = [r for r in revisions if (r.get("properties") or {}).get("active")]
+    serving = [r["name"] for r in active if ((r.get("properties") or {}).get("trafficWeight") or 0) > 0]
+    if serving:
+        return sorted(serving)
+    latest = app_props.get("latestRevisionName")
+    return [r["name"] for r in active if r.get("name") == latest] or sorted(r["name"] for r in active)

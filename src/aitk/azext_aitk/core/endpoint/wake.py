@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 from ..errors import WaitValueError, WakeError
 
-# The ingress (Envoy) of Azure Container Apps cuts a request at 240 s and answers 504 with this
-# body; a replica still starting is the usual cause on a scaled-to-zero app.
-# https://learn.microsoft.com/azure/container-apps/ingress-overview#protocol-types
-INGRESS_CUT_S = 240
-INGRESS_TIMEOUT_BODY = "upstream request timeout"
+# The ingress (Envoy) of Azure Container Apps ends a request after 240 s in which nothing was sent
+# either way (requestIdleTimeout, default 4 min: https://learn.microsoft.com/azure/container-apps/premium-ingress;
+# "Request timeout is 240 seconds": .../ingress-overview#protocol-types). A stream that keeps sending
+# runs on; a request held while a replica starts sends nothing, so a cold start longer than that is
+# answered 504 with one of these bodies (users report both from ACA: microsoft/azure-container-apps
+# #597, #1637): the route's timeout while no replica has the request, the stream idle timeout after.
+INGRESS_IDLE_TIMEOUT_S = 240
+INGRESS_TIMEOUT_BODIES = ("upstream request timeout", "stream timeout")
 # Envoy's answer while no replica is ready to take the request.
 NO_HEALTHY_UPSTREAM = "no healthy upstream"
 
@@ -44,10 +47,15 @@ def clock_text(seconds: float) -> str:
 def explain(status: int | None, body: str) -> str:
     """What an answer to a request on a starting endpoint means, in words (never the raw 504)."""
     text = (body or "").strip()
-    if status == 504 and INGRESS_TIMEOUT_BODY in text:
+    if status == 504 and INGRESS_TIMEOUT_BODIES[0] in text:
         return (
-            f"the ingress ended the request after its {INGRESS_CUT_S} s limit while the replica was "
-            "still starting (pulling the image or loading the model)"
+            f"the ingress ended the request after {INGRESS_IDLE_TIMEOUT_S} s with nothing sent (its idle "
+            "limit) while the replica was still starting (pulling the image or loading the model)"
+        )
+    if status == 504 and INGRESS_TIMEOUT_BODIES[1] in text:
+        return (
+            f"the ingress ended the request after {INGRESS_IDLE_TIMEOUT_S} s with nothing sent (its idle "
+            "limit): the replica had it but did not answer yet (still loading the model, or busy)"
         )
     if status == 504:
         return "the ingress timed out waiting for the replica (504)"

@@ -6,6 +6,7 @@ https://learn.microsoft.com/azure/container-apps/logging#system-logs); a contain
 or was killed by its probes is a `ContainerTerminated` event.
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,6 +17,16 @@ CREATE_FAILED = "ContainerCreateFailure"
 PULL_FAILED = "ImagePullBackOff"
 FAILURE_REASONS = (TERMINATED, CREATE_FAILED, PULL_FAILED)
 LAUNCHER_ERROR = "aitk_serve: error:"  # container/aitk_serve/cli.py: one line, then exit 2
+# argparse's last words before exit 2, "PROG: error: MESSAGE": the launcher's own refusal, and
+# vLLM's when serve.json's vllm_args hold what it does not know ("api_server.py: error:
+# unrecognized arguments: --no-such-flag", after its long usage text).
+_ARGPARSE_ERROR = re.compile(r"(?:^|\s)([\w.\-/]+: error: \S.*)$")
+
+
+def error_line(line: str) -> str | None:
+    """The `PROG: error: MESSAGE` part of a console line, else None."""
+    found = _ARGPARSE_ERROR.search(line.strip())
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)
@@ -38,12 +49,13 @@ def last_failure(events: Iterable[dict], since: str = "") -> dict | None:
 
 
 def launcher_line(lines: Iterable[str]) -> str | None:
-    """The launcher's last refusal line in console output, else the last Python exception line."""
+    """The launcher's or vLLM's last refusal line in console output (error_line), else the last
+    Python exception line."""
     refusal = exception = None
     for raw in lines:
         line = raw.strip()
-        if LAUNCHER_ERROR in line:
-            refusal = LAUNCHER_ERROR + line.split(LAUNCHER_ERROR, 1)[1]
+        if error_line(line):
+            refusal = error_line(line)
         elif line and ("Error:" in line.split(" ", 1)[0] or line.startswith("RuntimeError")):
             exception = line
     return refusal or exception

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import gpu_profiles
-from .startup_failure import LAUNCHER_ERROR
+from .startup_failure import error_line
 
 Json = dict[str, Any]
 
@@ -15,13 +15,13 @@ ERROR_WORDS = ("error", "traceback", "exception", "failed", "fatal", "killed", "
 
 
 def last_error_line(log_lines: Iterable[str] | None) -> str | None:
-    """The console line that best names why a start failed: the launcher's own refusal
-    (`aitk_serve: error: ...`, its last words before exit 2), else the container's last
-    error-looking line."""
+    """The console line that best names why a start failed: the launcher's or vLLM's refusal
+    (argparse's last words before exit 2: `aitk_serve: error: ...`, `api_server.py: error: ...`),
+    else the container's last error-looking line."""
     lines = [ln.strip() for ln in log_lines or [] if ln.strip()]
     for line in reversed(lines):
-        if LAUNCHER_ERROR in line:
-            return LAUNCHER_ERROR + line.split(LAUNCHER_ERROR, 1)[1]
+        if error_line(line):
+            return error_line(line)
     for line in reversed(lines):
         if any(w in line.lower() for w in ERROR_WORDS):
             return line

@@ -178,6 +178,23 @@ def template_too_old(bicep: str, missing: list[str]) -> RegistryError:
     )
 
 
+def docker_hub_rate_limited(message: str) -> bool:
+    """True when an import failed because Docker Hub refused its anonymous pull (`toomanyrequests`):
+    Registries_ImportImage from docker.io without credentials is anonymous, so Docker Hub's rate
+    limits apply (https://learn.microsoft.com/azure/container-registry/buffer-gate-public-content)."""
+    return "toomanyrequests" in (message or "").lower()
+
+
+def rate_limited_error(registry: str, image: SourceImage) -> tuple[str, str]:
+    """(the one line, what to do) for an import Docker Hub refused."""
+    return (
+        f"container registry {registry}: Docker Hub refused the import of {image.registry}/{image.target} "
+        "(toomanyrequests: its rate limit on anonymous pulls, which an import is)",
+        "Run provision again in a while (Docker Hub's limit is per time window; provision reuses the registry "
+        "and imports only what is missing).",
+    )
+
+
 def tag_already_there(message: str) -> bool:
     """True when a failed import failed only because the tag is in the registry already."""
     return _TAG_EXISTS in (message or "")
