@@ -118,8 +118,8 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
                 self.id,
                 body,
                 api_versions.CONTAINER_APPS,
-                f"replacing the secrets of container app '{self.name}'",
-                SECRETS_UPDATE_WAIT,
+                what=f"replacing the secrets of container app '{self.name}'",
+                timeout=SECRETS_UPDATE_WAIT,
             )
 
     def update_tags(self, tags):
@@ -130,8 +130,8 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
             self.id,
             {"tags": tags},
             api_versions.CONTAINER_APPS,
-            f"updating the tags of container app '{self.name}'",
-            SECRETS_UPDATE_WAIT,
+            what=f"updating the tags of container app '{self.name}'",
+            timeout=SECRETS_UPDATE_WAIT,
         )
 
     def workload_profile(self, app):

@@ -155,6 +155,6 @@ def add_workload_profile(cli_ctx, subscription_id, resource_group, name, profile
         env_id,
         {"properties": {"workloadProfiles": profiles}},
         api_versions.CONTAINER_APPS,
-        f"adding the workload profile {profile.workload_profile_name} to the environment '{name}'",
-        UPDATE_WAIT,
+        what=f"adding the workload profile {profile.workload_profile_name} to the environment '{name}'",
+        timeout=UPDATE_WAIT,
     )
