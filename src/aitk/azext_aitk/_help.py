@@ -128,8 +128,9 @@ long-summary: >-
     aitk/adapters/NAME/ on the share; nothing else there is touched (the base model and the
     fine-tuning outputs stay as they are). A new adapter needs no restart at any replica count:
     every replica loads an adapter from the share on the first request that names it. An adapter
-    whose files were replaced is reloaded on a single replica and restarts the revision on more
-    (a loaded adapter keeps its old weights); a changed launcher or inference/ folder restarts
+    whose files were replaced is reloaded on a single replica and restarts the revision on more,
+    so that none answers with the old weights once deploy returns (each replica also re-checks a
+    replaced adapter on the next request naming it); a changed launcher or inference/ folder restarts
     it. Then it waits until /health answers and /v1/models lists the models, sends one request
     naming each adapter it pushed (the server's reason when it refuses) and prints the endpoint.
     Reads infra/inference.config.json (run provision first). Nothing is written when a file would

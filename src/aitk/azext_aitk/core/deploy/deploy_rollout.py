@@ -6,10 +6,12 @@ Pure decision over the paths the sync wrote or deleted and the paths the share h
 - only adapters changed, all of them new on the share: nothing to restart or load, at any
   replica count: every replica resolves an adapter on the share by name on the first request
   that names it (aitk_serve.resolver, docs/serving.md "Adapters on demand");
-- an adapter's files were replaced: a replica that already loaded it keeps the old weights (vLLM
-  does not reload a loaded adapter), so with one replica unload and load it over vLLM's runtime
-  LoRA API (falling back to a restart when the server is down or refuses), and with more than one
-  restart (a runtime call reaches one replica only).
+- an adapter's files were replaced: each replica re-checks a changed folder on the next request
+  that names it (at most every 2 s) and swaps to a verified copy (aitk_serve.snapshot), but only
+  when such a request comes; so that no replica answers with the old weights after deploy
+  returns, with one replica unload and load it over vLLM's runtime LoRA API (falling back to a
+  restart when the server is down or refuses), and with more than one restart (a runtime call
+  reaches one replica only).
 """
 
 from collections.abc import Iterable, Mapping
