@@ -13,7 +13,7 @@ JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
 
 def test_deploy_debug_keeps_the_log_stream_token_and_the_keys_out(az_cloud, standin, fake_finetuning, provision_fake):
     ws, _ = fake_finetuning("debug", RG, "aitkdebugft01", "finetuning", placeholder_model=False, job_name="job")
-    provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+    provision_fake(ws, RG, "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
     keys = ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))
     mark = len(standin.requests_log)
     proc = az_cloud("aitk", "inference", "deploy", "--timeout", "120", "--debug", "-o", "none", cwd=ws)

@@ -38,7 +38,7 @@ def _paste(source_line, line):
 def test_kept_stand_in_runs_status_chat_logs_and_delete_as_printed(az_cloud, fake_finetuning, provision_fake, tmp_path):
     demo = _demo()
     ws, _ = fake_finetuning("keep", RG, "aitkkeepft01", "finetuning", placeholder_model=False, job_name="job")
-    provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+    provision_fake(ws, RG, "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
     endpoint = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))
 
     printed, stop = [], threading.Event()

@@ -46,7 +46,7 @@ GATED_COMMAND = json.dumps(
 @pytest.fixture(scope="module")
 def state(az_cloud, standin, fake_finetuning, provision_fake):
     ws, share = fake_finetuning("state", RG, FT_STORAGE, FT_SHARE, placeholder_model=False, job_name=None)
-    app = provision_fake(ws, RG, "--min-replicas", "1", *FAKE_PARAMETERS, "-o", "json")
+    app = provision_fake(ws, RG, "--min-replicas", "1", "--yes", *FAKE_PARAMETERS, "-o", "json")
     _ok(az_cloud("aitk", "inference", "deploy", "-o", "json", cwd=ws))
     keys = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))
     yield {"ws": ws, "share": share, "cfg": app["cfg"], "url": keys["url"], "key": keys["apiKey"]}
@@ -191,7 +191,7 @@ def test_restart_and_key_rotation_after_a_provision_that_changed_the_app(az_clou
     ]
     keys_before = _ok(az_cloud("aitk", "inference", "endpoint", "--show-key", cwd=ws))
     # a provision that changes the app: a new revision, which cannot start until a deploy
-    _ok(az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--parameters",
+    _ok(az_cloud("aitk", "inference", "provision", "--min-replicas", "1", "--yes", "--parameters",
                  f"defaultCommands={GATED_COMMAND}", "-o", "json", cwd=ws))  # fmt: skip
     app = _ok(az_cloud("rest", "--method", "get", "--url", f"{app_id}?api-version=2025-07-01"))
     new_revision = app["properties"]["latestRevisionName"]
