@@ -172,7 +172,9 @@ def paste(tmp_path_factory, aitk_wheel):
 
 
 def _run(paste, where, text, timeout=300):
-    cwd = paste["parent"] if "README" in where else paste["ws"]
+    # A README block that starts with `cd my-finetuning-workspace` is pasted from its parent; the
+    # later ones (the chat one-liner) from inside the workspace, where the first block left the user.
+    cwd = paste["parent"] if "README" in where and f"cd {WORKSPACE}" in text else paste["ws"]
     child = pexpect.spawn(
         "bash",
         ["-c", text],

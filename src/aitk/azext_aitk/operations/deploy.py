@@ -93,9 +93,11 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     # pylint: disable=too-many-locals,too-many-arguments
     from .._client_factory import cf_share
 
-    ws, cfg = load_config(cmd, workspace)
-    serve_file.check(ws)  # what the launcher would refuse at start-up, before anything is uploaded
+    # The workspace's own files first: what the launcher would refuse at start-up is refused before
+    # anything is uploaded, and before az is asked for the account (no sign-in needed to hear it).
+    serve_file.check(ws_mod.open_workspace(workspace))
     adapter_dirs = adapter_specs.parse_all(adapters, base_dir=os.getcwd())
+    ws, cfg = load_config(cmd, workspace)
     local, roots = collect_local(ws, adapter_dirs)
 
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
