@@ -4,6 +4,7 @@ share after both started are served by name on the first request, on either repl
 tokens transformers + peft give; a missing or broken name gets our one-line reason."""
 
 import shutil
+import time
 
 import pytest
 
@@ -62,7 +63,12 @@ def test_adapters_uploaded_after_start_are_served_on_every_replica(replicas, tin
     (mount / "aitk" / "adapters" / "noweights" / "adapter_model.safetensors").unlink()
 
     available = {"tiny-llama": True, "fresh": False, "run-late": False}
-    assert loaded_flags(one) == loaded_flags(two) == available
+    # The walk of models/ is cached for a few seconds (resolver.ShareAdapters), so a fine-tuning
+    # run's new folder is listed once that passes: wait for it, with a generous ceiling.
+    deadline = time.monotonic() + 120
+    while loaded_flags(one) != available or loaded_flags(two) != available:
+        assert time.monotonic() < deadline, (loaded_flags(one), loaded_flags(two))
+        time.sleep(0.5)
 
     ids = prompt_ids(tiny["llama"])[0]
     want = {
