@@ -10,7 +10,7 @@ import pytest
 
 from aitk_testkit.tiny_models import reference_generate
 from serve.conftest import Server
-from serve.test_server import MAX_TOKENS, prompt_ids
+from serve.test_server import MAX_TOKENS, completion, prompt_ids
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +28,6 @@ def replicas(tiny, tmp_path_factory):
     finally:
         for s in servers:
             s.stop()
-
-
-def completion(server, model, ids):
-    return server.api(
-        "POST",
-        "/v1/completions",
-        {
-            "model": model,
-            "prompt": ids,
-            "max_tokens": MAX_TOKENS,
-            "temperature": 0,
-            "ignore_eos": True,
-            "return_token_ids": True,
-        },
-    )
 
 
 def loaded_flags(server):

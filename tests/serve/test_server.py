@@ -23,8 +23,9 @@ def prompt_ids(model_dir):
     return [tok(p)["input_ids"] for p in PROMPTS]
 
 
-def complete(server, model, ids):
-    status, body = server.api(
+def completion(server, model, ids):
+    """(status, body) of a greedy completion of `ids` with the token ids returned."""
+    return server.api(
         "POST",
         "/v1/completions",
         {
@@ -36,6 +37,10 @@ def complete(server, model, ids):
             "return_token_ids": True,
         },
     )
+
+
+def complete(server, model, ids):
+    status, body = completion(server, model, ids)
     assert status == 200, body
     return body["choices"][0]["token_ids"]
 

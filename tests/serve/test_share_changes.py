@@ -22,7 +22,7 @@ import pytest
 
 from aitk_testkit.tiny_models import make_adapter, reference_generate
 from serve.conftest import Server
-from serve.test_server import MAX_TOKENS, prompt_ids
+from serve.test_server import MAX_TOKENS, completion, prompt_ids
 
 pytestmark = pytest.mark.slow
 
@@ -54,23 +54,8 @@ def server(tiny, tmp_path_factory):
         s.stop()
 
 
-def generate(server, model, ids):
-    return server.api(
-        "POST",
-        "/v1/completions",
-        {
-            "model": model,
-            "prompt": ids,
-            "max_tokens": MAX_TOKENS,
-            "temperature": 0,
-            "ignore_eos": True,
-            "return_token_ids": True,
-        },
-    )
-
-
 def tokens(server, model, ids):
-    status, body = generate(server, model, ids)
+    status, body = completion(server, model, ids)
     assert status == 200, (model, body, server.tail())
     return body["choices"][0]["token_ids"]
 
@@ -97,7 +82,7 @@ def test_a_broken_adapter_on_the_share_is_left_out_and_the_rest_serves(server, t
     assert len(lines) == 1 and "is not valid JSON" in lines[0], server.tail()
     ids = prompt_ids(tiny["llama"])[0]
     assert tokens(server, "good", ids) == reference_generate(tiny["llama"], ids, MAX_TOKENS, tiny["llama-q"])
-    status, body = generate(server, "broken", ids)
+    status, body = completion(server, "broken", ids)
     assert status == 400 and "is not valid JSON" in body["error"]["message"]
 
 
@@ -147,7 +132,7 @@ def test_a_nan_adapter_is_refused_and_base_answers_stay_right(server, tiny):
             tensors[key][:] = float("nan")
     save_file(tensors, str(weights))
     ids = prompt_ids(tiny["llama"])[0]
-    status, body = generate(server, "diverged", ids)
+    status, body = completion(server, "diverged", ids)
     message = body["error"]["message"]
     assert status == 400 and "infinite or NaN values" in message and "\n" not in message
     assert tokens(server, "tiny-llama", ids) == reference_generate(tiny["llama"], ids, MAX_TOKENS)
