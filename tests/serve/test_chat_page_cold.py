@@ -288,16 +288,17 @@ def test_the_open_page_wakes_the_endpoint_through_the_ingress_cut_and_resends(co
 
 
 def test_a_long_hold_says_why_before_the_ingress_answers(tmp_path):
-    """At Azure's timing x 0.03 the 240 s cut is 7.2 s: a 6.5 s start is held, not cut, and from 5 s
-    on the status line says what the wait is (the page cannot know yet that it is a cold start)."""
+    """At Azure's timing x 0.06 the 240 s cut is 14.4 s: a 6.5 s start (plus the fake server's own
+    start, which a busy machine stretches) is held, not cut, and from 5 s on the status line says
+    what the wait is (the page cannot know yet that it is a cold start)."""
     ca, key = tls.make_ca(tmp_path / "tls")
-    rt = Runtime(tmp_path / "state", ca, key, time_scale=0.03)
+    rt = Runtime(tmp_path / "state", ca, key, time_scale=0.06)
     leaf = tmp_path / "state" / "runtime" / "tls" / "ingress.pem"
     d, profile = start_browser([f"--ignore-certificate-errors-spki-list={_spki_sha256(leaf)}"])
     try:
-        app_id, url = _deploy(rt, "held", sleep=6.5, cooldown=300)  # cooldown 9 s here
+        app_id, url = _deploy(rt, "held", sleep=6.5, cooldown=300)  # cooldown 18 s here
         _open_with_key(d, url)
-        _until_scaled_to_zero(rt, app_id, timeout=60)
+        _until_scaled_to_zero(rt, app_id, timeout=120)
         reply = _send(d, "still there")
         assert reply.text.strip() == "echo: still there", reply.text
         statuses = d.execute_script("return window.__statuses")
