@@ -5,6 +5,7 @@ from knack.log import get_logger
 
 from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
+from ..core.errors import NotFoundError
 from ..core.monitor import console_log
 from . import api_versions, arm, lro, secret_logging
 from .not_found import is_not_found
@@ -47,9 +48,7 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
         return self._client
 
     def not_found_error(self):
-        from azure.cli.core.azclierror import ResourceNotFoundError
-
-        return ResourceNotFoundError(
+        return NotFoundError(
             f"container app '{self.name}' was not found in resource group '{self.resource_group}' "
             f"(named by {ws_mod.INFERENCE_CONFIG_FILE})",
             "Run `az aitk inference provision` to create it, or fix the config file.",

@@ -15,6 +15,7 @@ from ..azure import (
 )
 from ..core import workspace as ws_mod
 from ..core.delete import teardown_plan
+from ..core.errors import ConfirmationRequiredError, WorkspaceError
 from ._config import load_config, use_subscription
 
 logger = get_logger(__name__)
@@ -79,9 +80,7 @@ def _confirmed():
         if prompt_y_n("Delete these resources?", default="n"):
             return True
     except NoTTYException:
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise ConfirmationRequiredError(
             "delete needs a confirmation and there is no terminal to ask", "Add --yes to delete without asking."
         ) from None
     logger.warning("Nothing was deleted.")
@@ -114,11 +113,11 @@ def _delete_partial(cmd, partial, yes, no_wait):
         and isinstance(group, str)
         and group
     ):
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise WorkspaceError(
             f"{ws.inference_config_file}: provision did not finish and the file names no subscription and group",
             f"Delete {ws.inference_config_file} and the resources tagged {'='.join(ws_mod.PROVISIONED_TAG)} by hand.",
+            kind="incomplete",
+            path=str(ws.inference_config_file),
         )
     subscription = use_subscription(cmd, named if isinstance(named, str) else None, ws_mod.INFERENCE_CONFIG_FILE)
     group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"

@@ -25,6 +25,7 @@ from ..core.deploy import (
     sync_manifest,
     sync_plan,
 )
+from ..core.errors import EndpointNotReadyError, MissingLauncherError
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
@@ -37,9 +38,7 @@ RESTART_GRACE = 5.0  # seconds to let a restarted revision stop answering before
 def launcher_dir():
     spec = importlib.util.find_spec("aitk_serve")
     if spec is None or not spec.origin:
-        from azure.cli.core.azclierror import CLIInternalError
-
-        raise CLIInternalError("the aitk_serve launcher package is missing; reinstall the extension")
+        raise MissingLauncherError("the aitk_serve launcher package is missing; reinstall the extension")
     return Path(spec.origin).resolve().parent
 
 
@@ -236,9 +235,7 @@ def _check_adapters(url, cfg, key, names):
     for name in names:
         ok, detail = model_server.check_model(url, key, name)
         if not ok:
-            from azure.cli.core.azclierror import AzureResponseError
-
-            raise AzureResponseError(
+            raise EndpointNotReadyError(
                 f"the endpoint did not serve adapter {name}: {detail}",
                 f"The files are on the share under {layout.adapter_dir(name)}/; fix the adapter and "
                 "run deploy again (only changed files are uploaded), or see the app's logs: "
@@ -302,9 +299,7 @@ def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
     try:
         models = model_server.wait_ready(url, key, expected, timeout, tick=tick, poll_timeout=5.0)
     except model_server.ServerError as e:
-        from azure.cli.core.azclierror import AzureResponseError
-
-        raise AzureResponseError(
+        raise EndpointNotReadyError(
             f"the endpoint {url} was not ready within {timeout} s: {e}",
             "See what the server says: `az aitk inference logs` (what `"
             + naming.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)

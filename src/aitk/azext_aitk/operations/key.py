@@ -17,6 +17,7 @@ from knack.log import get_logger
 
 from ..azure import container_app, model_server
 from ..core import api_key, next_steps
+from ..core.errors import KeyRotationError, KeyRotationFailedError, ReplicaStartError, WaitValueError
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
@@ -43,16 +44,12 @@ def pending_rotation(app_json):
 def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
     # pylint: disable=too-many-arguments
     if timeout is not None and timeout <= 0:  # before the key changes: not a rotation that then fails to wait
-        from azure.cli.core.azclierror import InvalidArgumentValueError
-
-        raise InvalidArgumentValueError(f"--timeout must be a positive number of seconds, not {timeout}")
+        raise WaitValueError(f"--timeout must be a positive number of seconds, not {timeout}")
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app_json = aca.get_json()
     if not has_secondary_env(app_json):
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise KeyRotationError(
             f"container app '{cfg.app_name}' was provisioned before aitk had a secondary key, so it "
             "serves one key only and rotating it would cut every client off",
             "Run `az aitk inference provision` again (it keeps the key and adds the secondary), then "
@@ -60,9 +57,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
         )
     pending = pending_rotation(app_json)
     if pending and pending != key:
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise KeyRotationError(
             f"the rotation of the {pending} key of '{cfg.app_name}' has not finished (the server may not accept "
             f"its new value yet); nothing was changed",
             f"Run `az aitk inference key rotate --key {pending}` to finish it (it makes no new key), "
@@ -127,19 +122,17 @@ def _set_new_key(aca, cfg, key, other, tags, pending):  # pylint: disable=too-ma
 
 def _undo(aca, old_secrets, tags, key, error):
     """Azure refused the restart: put the old secret back, so the old key stays the one in force."""
-    from azure.cli.core.azclierror import AzureResponseError
-
     try:
         if old_secrets is None:
             raise ValueError("the app had no such key before")
         aca.update_secrets(old_secrets, tags={**tags, ROTATION_TAG: ""})
     except Exception:  # pylint: disable=broad-except
-        raise AzureResponseError(
+        raise KeyRotationFailedError(
             f"the {key} key was replaced on the app, but the restart failed ({_one_line(error)}) and the old "
             "key could not be put back",
             f"Run `az aitk inference key rotate --key {key}` again: it finishes this rotation (no new key).",
         ) from None
-    raise AzureResponseError(
+    raise KeyRotationFailedError(
         f"the {key} key was not rotated: the restart failed ({_one_line(error)}); the old key is back and still works",
         "`az aitk inference status` shows the app's revisions; run key rotate again once it serves.",
     ) from None
@@ -148,8 +141,6 @@ def _undo(aca, old_secrets, tags, key, error):
 def _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout, since):
     """Until the endpoint accepts the new key; a start-up failure the system log shows ends the
     wait at once. Either way the rotation stays pending, and says how to finish it."""
-    from azure.cli.core.azclierror import AzureResponseError
-
     watch = StartupWatch(cmd, cfg, aca, since)
     why = None
     try:
@@ -157,9 +148,9 @@ def _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout, since):
         return
     except model_server.ServerError as e:
         why = str(e)
-    except AzureResponseError as e:  # the watch: the replica failed to start
+    except ReplicaStartError as e:  # the watch: the replica failed to start
         why = str(e)
-    raise AzureResponseError(
+    raise KeyRotationFailedError(
         f"the {key} key was replaced on the app and its revision restarted, but the endpoint does not accept "
         f"the new key yet: {why}",
         f"Run `az aitk inference key rotate --key {key}` again to finish this rotation (it makes no new key); "

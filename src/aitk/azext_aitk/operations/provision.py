@@ -668,9 +668,8 @@ def write_config(ws, template, outputs, *, subscription, group, plan, fitted=Non
         values[k] = outputs.get(k)
     missing = [k for k, v in values.items() if not v]
     if missing:
-        from azure.cli.core.azclierror import DeploymentError
-
-        raise DeploymentError(
+        raise arm_errors.failure(
+            arm_errors.DEPLOYMENT_FAILED,
             f"the deployment finished but its outputs lack {', '.join(missing)}",
             f"Check the outputs of {template.file}: they must give " + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".",
         )
@@ -696,23 +695,22 @@ def write_config(ws, template, outputs, *, subscription, group, plan, fitted=Non
 
 def raise_mapped(cmd, ex, *, subscription, group, location, profile, started):
     """Raise one clear error for a failed what-if/validation/deployment."""
-    from azure.cli.core.azclierror import AzCLIError
+    from .._exception_handler import is_az_error
 
     tree = arm_errors.error_tree_from_exception(ex)
     failed_resource = None
-    try:
-        if not started:
-            raise LookupError("preflight failure: no deployment operations to read")
-        failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, subscription, group))
-        if failed:
-            failed_resource, op_error = failed[0]
-            if op_error is not None:
-                tree = op_error
-    except Exception:  # pylint: disable=broad-except
-        logger.debug("could not list the deployment operations", exc_info=True)
+    if started:  # a pre-flight failure has no deployment operations to read
+        try:
+            failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, subscription, group))
+            if failed:
+                failed_resource, op_error = failed[0]
+                if op_error is not None:
+                    tree = op_error
+        except Exception:  # pylint: disable=broad-except
+            logger.debug("could not list the deployment operations", exc_info=True)
     kind, message, rec = arm_errors.classify(
         tree, resource_group=group, location=location, gpu_profile=profile, failed_resource=failed_resource
     )
-    if kind == arm_errors.OTHER and isinstance(ex, AzCLIError):
+    if kind == arm_errors.OTHER and is_az_error(ex):
         raise ex
     raise arm_errors.failure(kind, message, rec)

@@ -8,7 +8,7 @@ from knack.log import get_logger
 
 from ..azure import container_app, model_server
 from ..core.endpoint import wake
-from ..core.errors import WaitValueError, WakeError
+from ..core.errors import EndpointNotReadyError, WaitValueError, WakeError
 from ._config import app_url, load_config
 from ._startup_watch import failure_probe
 from ._wake import StartupFailedError, wake_endpoint
@@ -69,9 +69,7 @@ def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=N
 
 
 def _not_there(why):
-    from azure.cli.core.azclierror import AzureResponseError
-
-    return AzureResponseError(
+    return EndpointNotReadyError(
         why,
         "`az aitk inference status` shows the app's state and last start-up error; run wait again "
         "with a longer --timeout.",
