@@ -7,7 +7,7 @@ from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
 from ..core.errors import NotFoundError
 from ..core.monitor import console_log
-from . import api_versions, arm, lro, secret_logging
+from . import api_versions, arm, lro, resource_ids, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
 
@@ -34,10 +34,7 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
 
     @property
     def id(self):
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.App/containerApps/{self.name}"
-        )
+        return resource_ids.container_app(self.subscription_id, self.resource_group, self.name)
 
     @property
     def client(self):
@@ -244,7 +241,9 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
 
 def list_in_subscription(cli_ctx, subscription_id):
     """The ARM JSON of every container app in the subscription."""
-    return arm.list_all(cli_ctx, f"/subscriptions/{subscription_id}/providers/Microsoft.App/containerApps")
+    return arm.list_all(
+        cli_ctx, resource_ids.provider_path(subscription_id, resource_ids.APP_NAMESPACE, resource_ids.CONTAINER_APPS)
+    )
 
 
 def max_replicas(app):

@@ -23,17 +23,16 @@ def resource_group_of(cli_ctx, subscription_id, name):
     """The resource group of the subscription that holds the storage account `name`, or None
     (Resources - List with a $filter on type and name:
     https://learn.microsoft.com/rest/api/resources/resources/list)."""
-    from . import api_versions, arm
+    from . import api_versions, arm, resource_ids
 
     path = (
-        f"/subscriptions/{subscription_id}/resources?$filter=resourceType eq "
+        f"{resource_ids.subscription_id(subscription_id)}/resources?$filter=resourceType eq "
         f"'Microsoft.Storage/storageAccounts' and name eq '{name}'"
     )
     for found in arm.list_all(cli_ctx, path, api_versions.RESOURCES):
-        parts = (found.get("id") or "").split("/")
-        low = [p.lower() for p in parts]
-        if "resourcegroups" in low and (found.get("name") or "").lower() == name.lower():
-            return parts[low.index("resourcegroups") + 1]
+        group = resource_ids.group_of(found.get("id"))
+        if group and (found.get("name") or "").lower() == name.lower():
+            return group
     return None
 
 

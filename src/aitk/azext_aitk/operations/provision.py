@@ -15,6 +15,7 @@ from ..azure import (
     log_analytics,
     managed_environment,
     resource_group,
+    resource_ids,
     secret_logging,
     storage_account,
 )
@@ -85,7 +86,7 @@ def finetuning_environment(cli_ctx, subscription, group, ft):
     env_name, found_by = None, ""
     job = ft.get(ws_mod.ACA_JOB_NAME)
     if isinstance(job, str) and job.strip():
-        env_id = container_app_job.environment_id(cli_ctx, subscription, group, job.strip())
+        env_id = resource_ids.parse(container_app_job.environment_id(cli_ctx, subscription, group, job.strip()))
         env_name = finetuning_reuse.environment_in_group(env_id, subscription, group)
         found_by = f"the job {job.strip()}"
         elsewhere = finetuning_reuse.environment_elsewhere(env_id, subscription, group)
@@ -104,9 +105,7 @@ def finetuning_environment(cli_ctx, subscription, group, ft):
         return None
     props = env.get("properties") or {}
     customer_id = ((props.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {}).get("customerId")
-    logs_id = log_analytics.find_by_customer_id(
-        cli_ctx, f"/subscriptions/{subscription}/resourceGroups/{group}", customer_id
-    )
+    logs_id = log_analytics.find_by_customer_id(cli_ctx, resource_ids.group_id(subscription, group), customer_id)
     return finetuning_reuse.Environment(
         env_name,
         finetuning_reuse.profile_list(
