@@ -321,7 +321,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         fit=fitted,
     )
     notes += more
-    command = with_weights_loader(command, src, model, extra_args, env, notes)
+    command = with_weights_loader(command, src, model, extra_args=extra_args, env=env, notes=notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
     updates[SETTINGS_ENV] = Settings(
@@ -356,10 +356,11 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def with_weights_loader(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+def with_weights_loader(
     command: list[str],
     src: Any,
     model: ModelInfo | None,
+    *,
     extra_args: list[str],
     env: Mapping[str, str],
     notes: list[str],
