@@ -207,9 +207,9 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
             self.subscription_id,
             self.resource_group,
             self.name,
-            revision,
-            replica,
-            container,
+            revision=revision,
+            replica=replica,
+            container=container,
         )
         logger.info("log stream: %s", url)
         try:

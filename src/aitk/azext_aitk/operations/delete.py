@@ -66,10 +66,10 @@ def build_plan(cmd, ws, cfg):
         others,
         resource_ids.storage_account(cfg.subscription_id, cfg.resource_group, cfg.storage_account),
         ft or {},
-        other_storages,
-        logs_workspace,
-        ft_env_id,
-        container_registry.image_pull_resources(cli, cfg.subscription_id, app),
+        other_env_storage_accounts=other_storages,
+        logs_workspace_id=logs_workspace,
+        finetuning_env_id=ft_env_id,
+        image_pull=container_registry.image_pull_resources(cli, cfg.subscription_id, app),
         provisioned=tagged,
     )
 

@@ -60,11 +60,12 @@ def eventstream_url(event_stream_endpoint: str | None, subscription: str, group:
     )
 
 
-def logstream_url(  # pylint: disable=too-many-positional-arguments  # called from container_app.py (issue 22)
+def logstream_url(
     event_stream_endpoint: str | None,
     subscription: str,
     group: str,
     app: str,
+    *,
     revision: str,
     replica: str,
     container: str,
