@@ -43,7 +43,7 @@ class StartupFailedError(WakeError):
 FAILURE_CHECK_S = 10.0  # how often a wait asks the system log whether the replica failed to start
 
 
-def wake_endpoint(url, wait, *, stream=None, clock=time.monotonic, sleep=time.sleep, failed=None):  # pylint: disable=too-many-arguments
+def wake_endpoint(url, wait, *, stream=None, clock=time.monotonic, sleep=time.sleep, failed=None):
     """Return once /health answers 200 (a WakeResult); raise WakeError when `wait` seconds pass,
     or at once when `failed()` (_startup_watch.failure_probe) names why the replica does not start."""
     budget = wake.validate_wait(wait)

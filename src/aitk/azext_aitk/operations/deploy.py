@@ -1,7 +1,6 @@
 """`az aitk inference deploy`: sync to the share, restart when the server must re-read it, wait
 until serving, then check one request naming each adapter it pushed."""
 
-# pylint: disable=too-many-positional-arguments  # made keyword-only after the issue 22 merge
 import importlib.util
 import os
 import threading
@@ -88,8 +87,8 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
         )
 
 
-def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None, verify=False):
-    # pylint: disable=too-many-locals,too-many-arguments
+def inference_deploy(cmd, workspace=None, *, adapters=None, delete=False, no_wait=False, timeout=None, verify=False):
+    # pylint: disable=too-many-locals
     from .._client_factory import cf_share
 
     # The workspace's own files first: what the launcher would refuse at start-up is refused before
@@ -110,7 +109,7 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     # One deploy at a time per share, for the whole run (core/deploy/deploy_lock.py).
     run = _Run(cmd, cfg, aca, app, url, key, share, workspace)
     with file_share.DeployLease(share, f"{cfg.storage_account}/{cfg.file_share}", warn=logger.warning):
-        return _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify)
+        return _deploy(run, local, roots, adapter_dirs, delete=delete, no_wait=no_wait, timeout=timeout, verify=verify)
 
 
 class _Run(NamedTuple):
@@ -126,8 +125,8 @@ class _Run(NamedTuple):
     workspace: str | None
 
 
-def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
-    # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments
+def _deploy(run, local, roots, adapter_dirs, *, delete, no_wait, timeout, verify):
+    # pylint: disable=too-many-locals
     cmd, cfg, aca, app, url, key, share, workspace = run
     manifest = file_share.read_manifest(share)
     remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest, verify=verify)
@@ -147,7 +146,7 @@ def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
     uploaded = _upload(cmd, share, plan, total, existing_dirs) if plan.upload else {}
     if plan.delete:
         file_share.delete(share, plan.delete)
-    _record(share, manifest, roots, remote, etags, plan, uploaded)
+    _record(share, manifest, roots, remote, etags=etags, plan=plan, uploaded=uploaded)
 
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
@@ -187,8 +186,12 @@ def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
         return result
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
-    result["models"] = _wait_ready(cmd, cfg, url, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
-    result["serving"] = _settle(cmd, cfg, aca, url, key, expected, timeout or DEFAULT_TIMEOUT, watch.check)
+    result["models"] = _wait_ready(
+        cmd, cfg, url, key, expected=sorted(adapter_dirs), timeout=timeout or DEFAULT_TIMEOUT, check_failed=watch.check
+    )
+    result["serving"] = _settle(
+        cmd, cfg, aca, url, key, expected=expected, timeout=timeout or DEFAULT_TIMEOUT, check_failed=watch.check
+    )
     result["checked"] = _check_adapters(url, cfg, key, rollout.adapters)
     for line in next_steps.after("deploy", workspace):
         logger.warning(line)
@@ -208,7 +211,7 @@ def _server_behind(aca, app_json, url, key, expected):
     return deploy_rollout.serving_behind(expected, model_server.serving(url, key))
 
 
-def _settle(cmd, cfg, aca, url, key, expected, timeout, check_failed):
+def _settle(cmd, cfg, aca, url, key, *, expected, timeout, check_failed):
     """Once the endpoint serves: the server must run what the share holds; one more restart when
     it does not (a replica that started before the upload finished), then say what it runs."""
     reported = model_server.serving(url, key)
@@ -217,7 +220,7 @@ def _settle(cmd, cfg, aca, url, key, expected, timeout, check_failed):
         logger.warning("The server %s: restarting it once more.", behind)
         if _restart(aca, aca.get_json()):
             model_server.wait_down(url, grace=RESTART_GRACE)
-        _wait_ready(cmd, cfg, url, key, [], timeout, check_failed)
+        _wait_ready(cmd, cfg, url, key, expected=[], timeout=timeout, check_failed=check_failed)
         reported = model_server.serving(url, key)
         behind = deploy_rollout.serving_behind(expected, reported)
         if behind:
@@ -265,7 +268,7 @@ def _upload(cmd, share, plan, total, existing_dirs):
     return {path: (by_path[path].size, by_path[path].sha256, etag) for path, etag in etags.items()}
 
 
-def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: disable=too-many-arguments
+def _record(share, manifest, roots, remote, *, etags, plan, uploaded):
     """Write the deploy manifest when it changed, so the next deploy needs no metadata request for
     files that stay as they are (core/deploy/sync_manifest.py). Best effort: without it, the next deploy
     reads each file's metadata, as it would without a manifest."""
@@ -280,7 +283,7 @@ def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: d
         logger.info("could not write %s: %s", sync_manifest.MANIFEST_PATH, e)
 
 
-def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
+def _wait_ready(cmd, cfg, url, key, *, expected, timeout, check_failed):
     import time
 
     logger.warning(

@@ -12,7 +12,6 @@ Azure refuses puts the old secret back; a server that does not take the new key 
 the tag, and the next `key rotate` completes that rotation (restart, wait) instead of making
 another key; the tag is emptied once the server accepts the key."""
 
-# pylint: disable=too-many-positional-arguments  # made keyword-only after the issue 22 merge
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
@@ -41,8 +40,7 @@ def pending_rotation(app_json):
     return value if value in api_key.SECRET_NAMES else None
 
 
-def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
-    # pylint: disable=too-many-arguments
+def inference_key_rotate(cmd, workspace=None, *, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
     if timeout is not None and timeout <= 0:  # before the key changes: not a rotation that then fails to wait
         raise WaitValueError(f"--timeout must be a positive number of seconds, not {timeout}")
     ws, cfg = load_config(cmd, workspace)
@@ -66,7 +64,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     other = api_key.PRIMARY if key == api_key.SECONDARY else api_key.SECONDARY
     tags = dict(app_json.get("tags") or {})
     since = utc_now()
-    new_key, old_secrets = _set_new_key(aca, cfg, key, other, tags, pending)
+    new_key, old_secrets = _set_new_key(aca, cfg, key, other=other, tags=tags, pending=pending)
     try:
         revisions = aca.restart_serving()
     except Exception as e:  # pylint: disable=broad-except  # whatever Azure said, the old state comes back
@@ -84,7 +82,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     if not no_wait:
         url = app_url(ws, cfg, aca.get())
         logger.warning("Waiting until the endpoint accepts the new key (a replica reloads the model first)…")
-        _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout or DEFAULT_TIMEOUT, since)
+        _wait_new_key(cmd, cfg, aca, url, new_key=new_key, key=key, timeout=timeout or DEFAULT_TIMEOUT, since=since)
         aca.update_tags({**tags, ROTATION_TAG: ""})
         result.update({"ready": True, "rotation": "complete"})
         logger.warning("The %s key is rotated: the endpoint accepts the new key.", key)
@@ -101,7 +99,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     return result
 
 
-def _set_new_key(aca, cfg, key, other, tags, pending):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+def _set_new_key(aca, cfg, key, *, other, tags, pending):
     """(the new key, the secrets to put back if the restart is refused): a new key set on the app
     with the pending-rotation tag, in one request; or, for a pending rotation, the key it set."""
     if pending:
@@ -138,7 +136,7 @@ def _undo(aca, old_secrets, tags, key, error):
     ) from None
 
 
-def _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout, since):
+def _wait_new_key(cmd, cfg, aca, url, *, new_key, key, timeout, since):
     """Until the endpoint accepts the new key; a start-up failure the system log shows ends the
     wait at once. Either way the rotation stays pending, and says how to finish it."""
     watch = StartupWatch(cmd, cfg, aca, since)

@@ -249,7 +249,7 @@ def read_target(cmd, ws, ft, resource_group_name):
 
 def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, image_registry_name):
     """Everything provision needs to know about what is in Azure, read once. Reads only."""
-    # pylint: disable=too-many-arguments,too-many-locals  # the target, the workspace and the request
+    # pylint: disable=too-many-locals  # the target, the workspace and the request
     rg = resource_group.find(cli_ctx, subscription, group)
     names = provision_plan.resource_names(entries)
     storage = names.get("storageAccountName")
@@ -296,7 +296,6 @@ def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, im
 
 def fit_model(cli_ctx, subscription, group, *, existing, ws, model, gpu_profile):
     """The GPU profile fitted to the base model (profile_fit.Fitted), or None. Reads the model only."""
-    # pylint: disable=too-many-arguments  # the target, what exists and the request
     try:
         return profile_fit.choose(
             find_base_model(
@@ -323,7 +322,6 @@ class Planned:
 def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
     """The final parameters (core/provision/provision_plan.py), the location, and the registry pull.
     Decides only: the registry's parameters are in the plan, nothing is written into it later."""
-    # pylint: disable=too-many-arguments  # the target, the template, what exists, the fit and the request
     where = (
         request.location
         or template_parameters.values(existing.entries).get("location")
@@ -367,7 +365,6 @@ def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted,
     storage account's group, the replica counts, the registry name, that the config can be
     written, and the user's yes to an always-on cost or to what the workspace changes about the
     container. Reads only."""
-    # pylint: disable=too-many-arguments  # every fact the checks need
     cli_ctx, plan = cmd.cli_ctx, planned.plan
     if existing.resource_group is None and not planned.location:
         raise resource_group.missing_error(group)
@@ -435,7 +432,6 @@ def apply_prerequisites(cmd, ws, subscription, group, *, existing, planned):
     then nothing at all has changed), record where provision creates things (the incomplete
     config), create the resource group, create and fill the registry. Returns the registry
     report, or None."""
-    # pylint: disable=too-many-arguments  # the target, what exists and the plan
     cli_ctx, plan = cmd.cli_ctx, planned.plan
     env = existing.reused_env or existing.names.get("acaEnvironmentName")
     if plan.add_profile is not None and env is not None:
@@ -449,7 +445,6 @@ def apply_prerequisites(cmd, ws, subscription, group, *, existing, planned):
 def deploy(cmd, subscription, group, *, template, planned, request):
     """Run the deployment (or its what-if): the deployment when it finished, None for --what-if or
     --no-wait. Changes Azure (not for --what-if)."""
-    # pylint: disable=too-many-arguments  # the target, the template, the plan and the request
     plan = planned.plan
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
@@ -516,6 +511,7 @@ class Request:  # pylint: disable=too-many-instance-attributes  # one field per 
 def inference_provision(
     cmd,
     workspace=None,
+    *,
     resource_group_name=None,
     location=None,
     parameters=None,
@@ -529,7 +525,7 @@ def inference_provision(
     image_registry=None,
     yes=False,
 ):
-    # pylint: disable=too-many-arguments,too-many-positional-arguments,too-many-locals  # az passes the options by name
+    # pylint: disable=too-many-locals
     request = Request(
         location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
     )
@@ -629,7 +625,6 @@ PARTIAL_CONFIG_NAMES = {
 def environment_to_reuse(cli_ctx, subscription, group, ft, *, names, existing_app_name):
     """fine-tuning's environment when provision serves from it: the user named none, and the app
     is new or already runs there (an app cannot move to another environment). Reads only."""
-    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and what the user named
     if not ft or names.get("acaEnvironmentName"):
         return None
     env = finetuning_environment(cli_ctx, subscription, group, ft)
@@ -657,7 +652,7 @@ def add_profile(cli_ctx, subscription, group, env_name, profile):
         raise finetuning_reuse.add_failed(env, profile, reason or str(ex)) from None
 
 
-def write_config(ws, template, outputs, *, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
+def write_config(ws, template, outputs, *, subscription, group, plan, fitted=None):
     """Write infra/inference.config.json from the finished deployment; the command's result."""
     values = {
         ws_mod.SUBSCRIPTION_ID: outputs.get(ws_mod.SUBSCRIPTION_ID) or subscription,
