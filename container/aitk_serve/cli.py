@@ -22,9 +22,10 @@ from .env_names import (
     MODEL_ENV,
     MOUNT_ENV,
     PORT_ENV,
+    SHARE_ADAPTERS_ENV,
     START_ENV,
 )
-from .resolver import SETTINGS_ENV, Settings
+from .resolver import Settings
 from .validate import one_line
 from .vllm_args import (
     AUTO_MAX_MODEL_LEN,
@@ -324,7 +325,7 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     command = with_weights_loader(command, src, model, extra_args=extra_args, env=env, notes=notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
-    updates[SETTINGS_ENV] = Settings(
+    updates[SHARE_ADAPTERS_ENV] = Settings(
         mount=os.path.abspath(mount),
         served_model_name=src.served_model_name,
         model=src.model,
