@@ -5,15 +5,13 @@ import time
 from knack.log import get_logger
 
 from ..azure import container_app, load_generator, model_server
+from ..core import options
 from ..core.endpoint import bench_plan, chat_session
 from ..core.errors import BenchError
 from ._config import app_url, load_config
 from ._wake import served_model_cards, wake_endpoint
 
 logger = get_logger(__name__)
-
-DEFAULT_PROMPT_TOKENS = 128
-DEFAULT_OUTPUT_TOKENS = 128
 
 
 def inference_bench(
@@ -31,8 +29,8 @@ def inference_bench(
     plan = bench_plan.plan(
         concurrency,
         requests,
-        DEFAULT_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens,
-        DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens,
+        options.BENCH_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens,
+        options.BENCH_OUTPUT_TOKENS if output_tokens is None else output_tokens,
         max_seconds,
     )
     load_generator.check_client()

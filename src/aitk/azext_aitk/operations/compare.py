@@ -6,17 +6,16 @@ from pathlib import Path
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
+from ..core import options
 from ..core.endpoint import chat_session, compare_run
 from ._config import app_url, load_config
 from ._wake import served_models, wake_endpoint
 
 logger = get_logger(__name__)
 
-DEFAULT_MAX_TOKENS = 64
-
 
 def inference_compare(cmd, prompts, *, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
-    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    max_tokens = options.COMPARE_MAX_TOKENS if max_tokens is None else max_tokens
     temperature = 0.0 if temperature is None else temperature  # greedy: the same answers every run
     chat_session.validate_options(temperature, max_tokens)
     conversations = compare_run.read_prompts(prompts)

@@ -12,7 +12,7 @@ from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
 from ..core import names as naming
-from ..core import next_steps
+from ..core import next_steps, options
 from ..core import workspace as ws_mod
 from ..core.deploy import (
     adapter_specs,
@@ -30,7 +30,6 @@ from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
 
-DEFAULT_TIMEOUT = 1800
 RESTART_GRACE = 5.0  # seconds to let a restarted revision stop answering before waiting for it
 
 
@@ -187,10 +186,23 @@ def _deploy(run, local, roots, adapter_dirs, *, delete, no_wait, timeout, verify
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
     result["models"] = _wait_ready(
-        cmd, cfg, url, key, expected=sorted(adapter_dirs), timeout=timeout or DEFAULT_TIMEOUT, check_failed=watch.check
+        cmd,
+        cfg,
+        url,
+        key,
+        expected=sorted(adapter_dirs),
+        timeout=timeout or options.DEPLOY_TIMEOUT_S,
+        check_failed=watch.check,
     )
     result["serving"] = _settle(
-        cmd, cfg, aca, url, key, expected=expected, timeout=timeout or DEFAULT_TIMEOUT, check_failed=watch.check
+        cmd,
+        cfg,
+        aca,
+        url,
+        key,
+        expected=expected,
+        timeout=timeout or options.DEPLOY_TIMEOUT_S,
+        check_failed=watch.check,
     )
     result["checked"] = _check_adapters(url, cfg, key, rollout.adapters)
     for line in next_steps.after("deploy", workspace):

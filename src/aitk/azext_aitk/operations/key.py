@@ -15,14 +15,13 @@ another key; the tag is emptied once the server accepts the key."""
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
-from ..core import api_key, next_steps
-from ..core.errors import KeyRotationError, KeyRotationFailedError, ReplicaStartError, WaitValueError
+from ..core import api_key, next_steps, options
+from ..core.errors import KeyRotationError, KeyRotationFailedError, ReplicaStartError
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
 
-DEFAULT_TIMEOUT = 1800  # seconds: a restarted replica loads the model again
 ROTATION_TAG = "aitk-key-rotation"  # the key whose rotation is not finished ("" when none)
 
 
@@ -41,8 +40,6 @@ def pending_rotation(app_json):
 
 
 def inference_key_rotate(cmd, workspace=None, *, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
-    if timeout is not None and timeout <= 0:  # before the key changes: not a rotation that then fails to wait
-        raise WaitValueError(f"--timeout must be a positive number of seconds, not {timeout}")
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app_json = aca.get_json()
@@ -82,7 +79,9 @@ def inference_key_rotate(cmd, workspace=None, *, key=api_key.SECONDARY, show_key
     if not no_wait:
         url = app_url(ws, cfg, aca.get())
         logger.warning("Waiting until the endpoint accepts the new key (a replica reloads the model first)…")
-        _wait_new_key(cmd, cfg, aca, url, new_key=new_key, key=key, timeout=timeout or DEFAULT_TIMEOUT, since=since)
+        _wait_new_key(
+            cmd, cfg, aca, url, new_key=new_key, key=key, timeout=timeout or options.KEY_ROTATE_TIMEOUT_S, since=since
+        )
         aca.update_tags({**tags, ROTATION_TAG: ""})
         result.update({"ready": True, "rotation": "complete"})
         logger.warning("The %s key is rotated: the endpoint accepts the new key.", key)
