@@ -11,6 +11,8 @@ MANAGED_ENVIRONMENTS = "managedEnvironments"
 JOBS = "jobs"
 STORAGE_NAMESPACE = "Microsoft.Storage"
 STORAGE_ACCOUNTS = "storageAccounts"
+LOG_ANALYTICS_NAMESPACE = "Microsoft.OperationalInsights"
+LOG_ANALYTICS_WORKSPACES = "workspaces"
 RESOURCES_NAMESPACE = "Microsoft.Resources"
 DEPLOYMENTS = "deployments"
 
