@@ -55,7 +55,7 @@ def middleware_cost(share, adapter_dir, n):
     from vllm.utils.counter import AtomicCounter
 
     settings = resolver.Settings(str(share), "tiny-llama", str(share / "model"), False, 8)
-    os.environ[resolver.SETTINGS_ENV] = settings.to_env()
+    os.environ[resolver.SHARE_ADAPTERS_ENV] = settings.to_env()
     os.environ["VLLM_API_KEY"] = KEY
     catalog = resolver.current_catalog()
     info = catalog.lookup("bench")

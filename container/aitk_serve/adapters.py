@@ -561,9 +561,7 @@ def _same_base(declared: str | None, model_path: str | None, served_name: str | 
     return tail in names or declared in names
 
 
-def _check_fits_model(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
-    where: str, key: str, module: str, kind: str, shape: list[int], model: ModelInfo
-) -> None:
+def _check_fits_model(where: str, key: str, module: str, *, kind: str, shape: list[int], model: ModelInfo) -> None:
     """Refuse a LoRA tensor that does not fit the base model: a layer it lacks, a module that is
     not a linear layer of it, or a shape none of that module's weights has."""
     suffix = module.rsplit(".", 1)[-1]
@@ -674,7 +672,7 @@ def inspect_adapter(
         found_rank = max(found_rank, r_here)
         modules.add(suffix)
         if model is not None:
-            _check_fits_model(where, key, module, kind, shape, model)
+            _check_fits_model(where, key, module, kind=kind, shape=shape, model=model)
     if not modules:
         raise LaunchError(f"{where}: {os.path.basename(weights[0])} holds no LoRA weights")
     rank = max(rank, found_rank)

@@ -22,9 +22,10 @@ from .env_names import (
     MODEL_ENV,
     MOUNT_ENV,
     PORT_ENV,
+    SHARE_ADAPTERS_ENV,
     START_ENV,
 )
-from .resolver import SETTINGS_ENV, Settings
+from .resolver import Settings
 from .validate import one_line
 from .vllm_args import (
     AUTO_MAX_MODEL_LEN,
@@ -321,10 +322,10 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
         fit=fitted,
     )
     notes += more
-    command = with_weights_loader(command, src, model, extra_args, env, notes)
+    command = with_weights_loader(command, src, model, extra_args=extra_args, env=env, notes=notes)
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
-    updates[SETTINGS_ENV] = Settings(
+    updates[SHARE_ADAPTERS_ENV] = Settings(
         mount=os.path.abspath(mount),
         served_model_name=src.served_model_name,
         model=src.model,
@@ -356,10 +357,11 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def with_weights_loader(  # pylint: disable=too-many-positional-arguments  # keyword-only after the issue 22 merge
+def with_weights_loader(
     command: list[str],
     src: Any,
     model: ModelInfo | None,
+    *,
     extra_args: list[str],
     env: Mapping[str, str],
     notes: list[str],

@@ -13,7 +13,7 @@ NUL, control characters, nothing hidden) and the folder, and every entry in it, 
 
 This module is pure (stdlib, the launcher's own modules); vLLM is imported only by
 `make_resolver`/`register`, which run in vLLM's API-server process (resolver_middleware.py).
-The launcher hands the server its settings in one environment variable (SETTINGS_ENV).
+The launcher hands the server its settings in one environment variable (SHARE_ADAPTERS_ENV).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from . import LaunchError, snapshot
 from .adapters import AdapterInfo, ModelInfo, inspect_model, smallest_max_lora_rank
 from .discovery import adapter_name_for, checkpoint_dirs, is_checkpoint, walk_folders
-from .env_names import SHARE_ADAPTERS_ENV as SETTINGS_ENV
+from .env_names import SHARE_ADAPTERS_ENV
 from .layout import ADAPTER_CONFIG_FILE, ADAPTERS_DIR, FINETUNED_MODELS_DIR
 
 if TYPE_CHECKING:  # vLLM is imported only in its API-server process (make_resolver)
@@ -65,7 +65,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings | None:
-        raw = env.get(SETTINGS_ENV)
+        raw = env.get(SHARE_ADAPTERS_ENV)
         if not raw:
             return None
         try:
@@ -80,7 +80,7 @@ class Settings:
                 start_adapters={str(k): str(v) for k, v in dict(data.get("start_adapters") or {}).items()},
             )
         except (ValueError, KeyError, TypeError):
-            log(f"{SETTINGS_ENV} is not what the launcher writes: adapters are not resolved on demand")
+            log(f"{SHARE_ADAPTERS_ENV} is not what the launcher writes: adapters are not resolved on demand")
             return None
 
 
@@ -370,7 +370,7 @@ def current_catalog(env: Mapping[str, str] | None = None) -> ShareAdapters | Non
     """This process's catalogue, from the launcher's settings in the environment (None when the
     server was not started by the launcher)."""
     env = os.environ if env is None else env
-    raw = env.get(SETTINGS_ENV, "")
+    raw = env.get(SHARE_ADAPTERS_ENV, "")
     with _catalog_lock:
         if raw not in _catalog:
             settings = Settings.from_env(env)

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 from aitk_serve import cli, resolver_middleware
+from aitk_serve.env_names import SHARE_ADAPTERS_ENV
 from aitk_serve.resolver import (
     BAD_REQUEST,
     NOT_FOUND,
-    SETTINGS_ENV,
     Refused,
     Settings,
     ShareAdapters,
@@ -229,11 +229,11 @@ def test_the_base_models_name_is_not_an_adapter(share):
 
 def test_settings_travel_in_one_variable_and_bad_ones_turn_resolution_off(share, capsys):
     s = Settings(mount=str(share), served_model_name="m", model="org/id", model_is_local=False, max_lora_rank=32)
-    assert Settings.from_env({SETTINGS_ENV: s.to_env()}) == s
+    assert Settings.from_env({SHARE_ADAPTERS_ENV: s.to_env()}) == s
     assert Settings.from_env({}) is None
-    assert current_catalog({SETTINGS_ENV: "{not json"}) is None
-    assert SETTINGS_ENV in capsys.readouterr().err
-    assert current_catalog({SETTINGS_ENV: s.to_env()}).settings == s
+    assert current_catalog({SHARE_ADAPTERS_ENV: "{not json"}) is None
+    assert SHARE_ADAPTERS_ENV in capsys.readouterr().err
+    assert current_catalog({SHARE_ADAPTERS_ENV: s.to_env()}).settings == s
 
 
 def test_the_launcher_passes_the_running_max_lora_rank(share):
@@ -296,7 +296,7 @@ class FakeModels:
 def client(share, monkeypatch):
     from vllm.entrypoints.serve.middleware.register import init_entrypoints_middleware
 
-    monkeypatch.setenv(SETTINGS_ENV, catalog(share).settings.to_env())
+    monkeypatch.setenv(SHARE_ADAPTERS_ENV, catalog(share).settings.to_env())
     app = FastAPI()
 
     @app.get("/v1/models")
@@ -405,7 +405,7 @@ def test_bodies_that_are_not_json_objects_pass_through(client):
 
 
 def test_without_the_launchers_settings_the_middleware_stays_out(monkeypatch, share):
-    monkeypatch.delenv(SETTINGS_ENV, raising=False)
+    monkeypatch.delenv(SHARE_ADAPTERS_ENV, raising=False)
     called = []
 
     async def app(scope, receive, send):
@@ -434,7 +434,7 @@ def test_a_large_body_is_replayed_whole(client):
 
 def test_a_streamed_large_body_is_passed_on_unread_and_whole(share, monkeypatch):
     """Chunks beyond the limit are not buffered: what was read is replayed, then the rest."""
-    monkeypatch.setenv(SETTINGS_ENV, catalog(share).settings.to_env())
+    monkeypatch.setenv(SHARE_ADAPTERS_ENV, catalog(share).settings.to_env())
     half = resolver_middleware.MAX_INSPECTED_BODY // 2 + 1
     body = json.dumps({"model": "nope", "prompt": "x" * (3 * half)}).encode()
     chunks = [body[:half], body[half : 2 * half], body[2 * half :]]

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from azext_aitk.azure import resource_ids
 from azext_aitk.core import gpu_profiles
 from azext_aitk.core import workspace as w
 from azext_aitk.core.delete import teardown_plan
@@ -163,16 +164,19 @@ def _env_id(sub, group, name="aienvabcde"):
 
 
 def test_the_jobs_environment_in_another_group_or_subscription_is_told_apart():
-    assert finetuning_reuse.environment_elsewhere(_env_id(SUB, "rg-inf"), SUB, "rg-inf") is None
-    assert finetuning_reuse.environment_elsewhere(_env_id(SUB.upper(), "RG-Inf") + "/", SUB, "rg-inf") is None
-    assert finetuning_reuse.environment_elsewhere(None, SUB, "rg-inf") is None
-    assert finetuning_reuse.environment_elsewhere("not an id", SUB, "rg-inf") is None
+    assert finetuning_reuse.environment_elsewhere(resource_ids.parse(_env_id(SUB, "rg-inf")), SUB, "rg-inf") is None
+    assert (
+        finetuning_reuse.environment_elsewhere(resource_ids.parse(_env_id(SUB.upper(), "RG-Inf") + "/"), SUB, "rg-inf")
+        is None
+    )
+    assert finetuning_reuse.environment_elsewhere(resource_ids.parse(None), SUB, "rg-inf") is None
+    assert finetuning_reuse.environment_elsewhere(resource_ids.parse("not an id"), SUB, "rg-inf") is None
     job_id = f"/subscriptions/{SUB}/resourceGroups/rg-ft/providers/Microsoft.App/jobs/aiacajobabcde"
-    assert finetuning_reuse.environment_elsewhere(job_id, SUB, "rg-inf") is None
-    other_group = finetuning_reuse.environment_elsewhere(_env_id(SUB, "rg-ft"), SUB, "rg-inf")
+    assert finetuning_reuse.environment_elsewhere(resource_ids.parse(job_id), SUB, "rg-inf") is None
+    other_group = finetuning_reuse.environment_elsewhere(resource_ids.parse(_env_id(SUB, "rg-ft")), SUB, "rg-inf")
     assert other_group == finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-ft", SUB, False)
     other_sub = "11111111-1111-1111-1111-111111111111"
-    elsewhere = finetuning_reuse.environment_elsewhere(_env_id(other_sub, "rg-inf"), SUB, "rg-inf")
+    elsewhere = finetuning_reuse.environment_elsewhere(resource_ids.parse(_env_id(other_sub, "rg-inf")), SUB, "rg-inf")
     assert elsewhere == finetuning_reuse.ElsewhereEnvironment("aienvabcde", "rg-inf", other_sub, True)
 
 

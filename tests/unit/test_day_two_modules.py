@@ -209,7 +209,7 @@ def test_stream_reply_no_server():
 
 def test_logstream_url_like_az_containerapp_logs_show():
     ese = "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a/eventstream"
-    assert console_log.logstream_url(ese, "s", "g", "a", "a--r1", "a--r1-0", "main") == (
+    assert console_log.logstream_url(ese, "s", "g", "a", revision="a--r1", replica="a--r1-0", container="main") == (
         "https://eastus.azurecontainerapps.dev/subscriptions/s/resourceGroups/g/containerApps/a"
         "/revisions/a--r1/replicas/a--r1-0/containers/main/logstream"
     )
@@ -353,7 +353,9 @@ def _actions(items):
 
 def test_plan_all_made_by_provision():
     storage = f"{SUB}/Microsoft.Storage/storageAccounts/aitkinferabcde"
-    items = teardown_plan.plan(APP_ID, ENV_ID, [], storage, FT, [], LOGS_ID, provisioned=[ENV_ID, LOGS_ID, storage])
+    items = teardown_plan.plan(
+        APP_ID, ENV_ID, [], storage, FT, logs_workspace_id=LOGS_ID, provisioned=[ENV_ID, LOGS_ID, storage]
+    )
     assert [i["name"] for i in items] == ["aitk-infer-abcde", "aitk-env-abcde", "aitk-logs-abcde", "aitkinferabcde"]
     assert set(_actions(items).values()) == {"delete"}
 
@@ -366,7 +368,7 @@ def test_plan_never_the_finetuning_storage():
 
 
 def test_plan_keeps_an_environment_another_app_uses_and_its_logs_and_storage():
-    items = teardown_plan.plan(APP_ID, ENV_ID, [ENV_ID.upper()], "aitkinferabcde", {}, [], LOGS_ID)
+    items = teardown_plan.plan(APP_ID, ENV_ID, [ENV_ID.upper()], "aitkinferabcde", {}, logs_workspace_id=LOGS_ID)
     assert _actions(items) == {
         "aitk-infer-abcde": "delete",
         "aitk-env-abcde": "keep",
@@ -383,8 +385,7 @@ def test_plan_keeps_reused_resources():
         [],
         "mystorage",
         None,
-        [],
-        f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde",
+        logs_workspace_id=f"{SUB}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde",
     )
     assert _actions(items) == {
         "aitk-infer-abcde": "delete",
@@ -395,7 +396,7 @@ def test_plan_keeps_reused_resources():
 
 
 def test_plan_keeps_storage_mounted_elsewhere_and_describe_lists_both():
-    items = teardown_plan.plan(APP_ID, ENV_ID, [], "aitkinferabcde", FT, ["AITKINFERABCDE"])
+    items = teardown_plan.plan(APP_ID, ENV_ID, [], "aitkinferabcde", FT, other_env_storage_accounts=["AITKINFERABCDE"])
     assert _actions(items)["aitkinferabcde"] == "keep"
     text = "\n".join(teardown_plan.describe(items))
     assert text.startswith("This deletes:") and "and keeps:" in text and "mounted by another environment" in text

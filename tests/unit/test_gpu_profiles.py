@@ -52,3 +52,27 @@ def test_template_parameters_and_quota_names():
     # spelled as the serverless GPU page's quota request steps spell them
     assert g.get("T4").quota == "Managed Environment Consumption T4 Gpus"
     assert g.get("A100").quota == "Managed Environment Consumption NCA100 Gpus"
+
+
+def test_the_gpu_facts_are_the_launchers_table():
+    from aitk_serve import gpus
+
+    assert [p.workload_profile_type for p in g.PROFILES.values()] == [wp.name for wp in gpus.PROFILES]
+    for wp in gpus.PROFILES:
+        profile = g.by_type(wp.name)
+        assert (profile.serverless, profile.gpu_count, profile.gpu) == (
+            wp.serverless,
+            wp.gpu.count,
+            f"NVIDIA {wp.gpu.name}",
+        )
+
+
+def test_one_precedence_option_then_parameters_then_the_apps_current():
+    a100, nc48 = g.get("A100"), g.get("NC48-A100")
+    assert g.named("T4", "NC48-A100", a100) == g.NamedProfile(g.get("T4"), "--gpu-profile")
+    assert g.named(None, "nc48-a100", a100) == g.NamedProfile(nc48, "the parameters' workloadProfileType")
+    assert g.named(None, "Consumption", a100) == g.NamedProfile(None, "the parameters' workloadProfileType")
+    assert g.named(None, None, a100) == g.NamedProfile(a100, "the container app's current profile")
+    assert g.named(None, None, None) is None
+    with pytest.raises(KeyError):
+        g.named("V100", None, None)

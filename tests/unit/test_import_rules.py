@@ -111,3 +111,36 @@ def test_the_launcher_rule_catches_an_sdk_import():
         "azure.storage.fileshare.ShareClient",
     ]
     assert launcher_violations("import json\nfrom .layout import MOUNT_PATH") == []
+
+
+# Errors a user sees: operations/ and azure/ raise core/errors.py's AitkError classes; only the
+# command group's exception handler (_exception_handler.py) and the argument validators
+# (_validators.py) name azure.cli.core.azclierror (issue 22).
+AZ_ERRORS = "azure.cli.core.azclierror"
+EXTENSION = ROOT / "src" / "aitk" / "azext_aitk"
+
+
+def az_error_violations(source, package):
+    return [n for n in imported_modules(source, package) if n == AZ_ERRORS or n.startswith(AZ_ERRORS + ".")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for tier in ("operations", "azure") for p in _modules(EXTENSION / tier)],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_operations_and_azure_construct_no_az_error(path):
+    package = _package(path, EXTENSION, "azext_aitk")
+    assert az_error_violations(path.read_text(encoding="utf-8"), package) == []
+
+
+def test_the_az_error_rule_catches_an_import():
+    source = "def f():\n    from azure.cli.core.azclierror import AzureResponseError"
+    assert az_error_violations(source, "azext_aitk.operations") == [
+        "azure.cli.core.azclierror",
+        "azure.cli.core.azclierror.AzureResponseError",
+    ]
+    assert az_error_violations("from azure.cli.core import azclierror", "azext_aitk.azure") == [
+        "azure.cli.core.azclierror"
+    ]
+    assert az_error_violations("from ..core.errors import NotFoundError", "azext_aitk.operations") == []

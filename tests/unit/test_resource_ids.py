@@ -39,3 +39,35 @@ def test_groups_children_and_non_ids():
 def test_the_registry_group_comes_from_its_id():
     registry_id = "/subscriptions/s/RESOURCEGROUPS/Rg/providers/Microsoft.ContainerRegistry/registries/r"
     assert resource_ids.group_of(registry_id) == "Rg"
+
+
+def test_no_other_module_builds_or_parses_a_resource_id():
+    """One home for ids: a '/subscriptions/' or 'resourceGroups/' text in code (not in a comment or
+    docstring) appears only in azure/resource_ids.py, and in core/monitor/console_log.py, which
+    builds the log stream's URLs (a data-plane path on the stream's own host, not a resource id)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(resource_ids.__file__).resolve().parents[1]
+    allowed = {root / "azure" / "resource_ids.py", root / "core" / "monitor" / "console_log.py"}
+    pattern = re.compile(r"/subscriptions/|resourcegroups/", re.IGNORECASE)
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path in allowed:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if pattern.search(node.value):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
+    assert pattern.search('f"/subscriptions/{s}"')  # what the rule looks for

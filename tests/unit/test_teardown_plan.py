@@ -19,7 +19,9 @@ def _actions(items):
 
 
 def test_renamed_resources_provision_made_are_deleted_by_their_tag():
-    items = teardown_plan.plan(APP, ENV, [], STORAGE, {}, [], LOGS, provisioned=[ENV.upper(), LOGS, STORAGE])
+    items = teardown_plan.plan(
+        APP, ENV, [], STORAGE, {}, logs_workspace_id=LOGS, provisioned=[ENV.upper(), LOGS, STORAGE]
+    )
     assert set(_actions(items).values()) == {"delete"}
 
 
@@ -27,7 +29,7 @@ def test_default_names_without_the_tag_are_kept():
     env = f"{RG}/Microsoft.App/managedEnvironments/aitk-env-abcde"
     logs = f"{RG}/Microsoft.OperationalInsights/workspaces/aitk-logs-abcde"
     storage = f"{RG}/Microsoft.Storage/storageAccounts/aitkinferabcde"
-    items = teardown_plan.plan(APP, env, [], storage, {}, [], logs, provisioned=[])
+    items = teardown_plan.plan(APP, env, [], storage, {}, logs_workspace_id=logs, provisioned=[])
     assert _actions(items) == {
         "my-llm": "delete",
         "aitk-env-abcde": "keep",

@@ -116,10 +116,42 @@ def test_not_awake_raises_wake_error(monkeypatch):
     ],
 )
 def test_wait_refuses_bad_flags(ready, deleted, timeout, interval, match):
-    from azext_aitk.operations import wait
+    from azext_aitk.core import options
 
     with pytest.raises(WaitValueError, match=match):
-        wait.validate(ready, deleted, timeout, interval)
+        options.check_wait(ready, deleted, timeout, interval)
+
+
+@pytest.mark.parametrize(
+    "flag,value,kwargs,match",
+    [
+        ("--timeout", 0, {}, "--timeout must be a positive number of seconds, not 0"),
+        ("--timeout", 1.5, {}, "--timeout must be a positive number of seconds, not 1.5"),
+        ("--interval", 7201, {"most": 7200}, "--interval must be a whole number of seconds from 1 to 7200, not 7201"),
+        ("--wait", -1, {"least": 0, "most": 7200}, "--wait must be a whole number of seconds from 0 to 7200, not -1"),
+        ("--wait", True, {"least": 0, "most": 7200}, "not True"),
+    ],
+)
+def test_one_check_of_seconds_in_one_style(flag, value, kwargs, match):
+    from azext_aitk.core import options
+
+    with pytest.raises(WaitValueError, match=match):
+        options.check_seconds(flag, value, **kwargs)
+    options.check_seconds(flag, None, **kwargs)
+    options.check_seconds(flag, kwargs.get("least", 1), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["validate_deploy", "validate_key_rotate", "validate_wait"])
+def test_the_validators_refuse_bad_seconds_before_the_command(name):
+    from types import SimpleNamespace
+
+    from azext_aitk import _validators
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+
+    namespace = SimpleNamespace(timeout=0, ready=True, deleted=False, interval=None, adapters=None)
+    with pytest.raises(InvalidArgumentValueError, match="--timeout must be"):
+        getattr(_validators, name)(namespace)
+    getattr(_validators, name)(SimpleNamespace(timeout=60, ready=True, deleted=False, interval=None, adapters=None))
 
 
 def test_system_event_lines_and_revision_filter():

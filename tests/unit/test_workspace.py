@@ -83,10 +83,6 @@ def test_inference_config_as_a_value(tmp_path):
         "app",
     )
     assert cfg.app_endpoint == "https://app.example/"
-    assert cfg.app_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
-    assert (
-        cfg.storage_account_id == "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
-    )
     with pytest.raises(AttributeError):
         cfg.app_name = "other"  # frozen: read once, never changed
     with pytest.raises(w.WorkspaceError, match="ACA_APP_ENDPOINT"):

@@ -20,6 +20,13 @@ def to_az_error(ex):
     return getattr(azclierror, ex.az_error)(str(ex), ex.recommendation)
 
 
+def is_az_error(ex):
+    """Whether `ex` is az's own error already (an azure.cli.core.azclierror class): passed on as is."""
+    from azure.cli.core.azclierror import AzCLIError
+
+    return isinstance(ex, AzCLIError)
+
+
 def _network_failure(ex):
     """The connection error behind `ex` (itself, its cause or context), or None."""
     import requests

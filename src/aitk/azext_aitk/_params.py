@@ -1,9 +1,10 @@
 # pylint: disable=line-too-long
 from knack.arguments import CLIArgumentType
 
-from azext_aitk.core import gpu_profiles
-from azext_aitk.core.endpoint import wake
-from azext_aitk.core.provision import profile_fit, replicas
+from azext_aitk.core import gpu_profiles, options
+from azext_aitk.core.endpoint import bench_plan, wake
+from azext_aitk.core.monitor import console_log
+from azext_aitk.core.provision import profile_fit, provision_plan, replicas
 
 
 def load_arguments(self, _):
@@ -78,7 +79,8 @@ def load_arguments(self, _):
         c.argument(
             "min_replicas",
             type=int,
-            help=f"Fewest replicas, 0-{replicas.MIN_REPLICAS_LIMIT}. Default: 0, so an idle endpoint costs nothing "
+            help=f"Fewest replicas, 0-{replicas.MIN_REPLICAS_LIMIT}. Default: {provision_plan.DEFAULT_MIN_REPLICAS}, "
+            "so an idle endpoint costs nothing "
             "(the first request after idling waits for a replica to start and load the model). Above 0, "
             "provision shows the always-on cost per hour and asks (--yes skips the question).",
         )
@@ -86,7 +88,7 @@ def load_arguments(self, _):
             "max_replicas",
             type=int,
             help=f"Most replicas (GPU instances), {replicas.MAX_REPLICAS_FLOOR}-{replicas.MAX_REPLICAS_LIMIT}. "
-            "Default: maximumInstanceCount of the parameters file, else 1.",
+            f"Default: maximumInstanceCount of the parameters file, else {provision_plan.DEFAULT_MAX_REPLICAS}.",
         )
         c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
         c.argument(
@@ -142,7 +144,10 @@ def load_arguments(self, _):
         )
         c.argument("no_wait", no_wait_type, help="Do not wait for the endpoint to be ready.")
         c.argument(
-            "timeout", type=int, help="Seconds to wait for the endpoint to answer and list the models. Default: 1800."
+            "timeout",
+            type=int,
+            help="Seconds to wait for the endpoint to answer and list the models. "
+            f"Default: {options.DEPLOY_TIMEOUT_S}.",
         )
         c.argument(
             "verify",
@@ -179,7 +184,11 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             "show_key", action="store_true", help="Also show the new key (apiKey or secondaryApiKey) in the output."
         )
         c.argument("no_wait", no_wait_type, help="Do not wait for the endpoint to accept the new key.")
-        c.argument("timeout", type=int, help="Seconds to wait for the endpoint to accept the new key. Default: 1800.")
+        c.argument(
+            "timeout",
+            type=int,
+            help=f"Seconds to wait for the endpoint to accept the new key. Default: {options.KEY_ROTATE_TIMEOUT_S}.",
+        )
 
     with self.argument_context("aitk inference chat") as c:
         c.argument(
@@ -223,7 +232,12 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
 
     with self.argument_context("aitk inference logs") as c:
         c.argument("follow", action="store_true", help="Keep streaming new lines until Ctrl-C.")
-        c.argument("tail", type=int, help="How many past lines to show first, 0 to 300. Default: 100.")
+        c.argument(
+            "tail",
+            type=int,
+            help=f"How many past lines to show first, 0 to {console_log.MAX_TAIL}. "
+            f"Default: {console_log.DEFAULT_TAIL}.",
+        )
         c.argument(
             "show_all",
             options_list=["--all"],
@@ -255,8 +269,8 @@ def _load_day_two_arguments(self, no_wait_type, wake_wait_type):
             "starts a scaled-to-zero app) and /v1/models lists a model.",
         )
         c.argument("deleted", action="store_true", help="Wait until the container app is gone.")
-        c.argument("timeout", type=int, help="Most seconds to wait. Default: 3600.")
-        c.argument("interval", type=int, help="Seconds between checks. Default: 5.")
+        c.argument("timeout", type=int, help=f"Most seconds to wait. Default: {options.WAIT_TIMEOUT_S}.")
+        c.argument("interval", type=int, help=f"Seconds between checks. Default: {options.WAIT_INTERVAL_S}.")
 
 
 def _load_compare_and_bench_arguments(self):
@@ -274,7 +288,7 @@ def _load_compare_and_bench_arguments(self):
             help="The adapters to set beside the base model (space-separated). "
             "Default: every model the endpoint lists.",
         )
-        c.argument("max_tokens", type=int, help="Most tokens of each answer. Default: 64.")
+        c.argument("max_tokens", type=int, help=f"Most tokens of each answer. Default: {options.COMPARE_MAX_TOKENS}.")
         c.argument(
             "temperature",
             type=float,
@@ -293,28 +307,33 @@ def _load_compare_and_bench_arguments(self):
             options_list=["--concurrency"],
             nargs="+",
             type=int,
-            help="Concurrency levels to sweep, each 1 to 256 (space-separated). Default: 1 8 32.",
+            help=f"Concurrency levels to sweep, each 1 to {bench_plan.MAX_CONCURRENCY} (space-separated). "
+            f"Default: {' '.join(map(str, bench_plan.DEFAULT_CONCURRENCY))}.",
         )
         c.argument(
             "requests",
             options_list=["--requests"],
             type=int,
-            help="Requests at each level. Default: 4 x the level, at least 8 (at most 5000 in all).",
+            help="Requests at each level. Default: 4 x the level, at least 8 "
+            f"(at most {bench_plan.MAX_REQUESTS} in all).",
         )
         c.argument(
             "prompt_tokens",
             type=int,
-            help="About how many tokens each prompt has. Default: 128 (the server's count is reported).",
+            help=f"About how many tokens each prompt has. Default: {options.BENCH_PROMPT_TOKENS} "
+            "(the server's count is reported).",
         )
         c.argument(
             "output_tokens",
             type=int,
-            help="Tokens each answer generates (the end-of-text token is ignored). Default: 128.",
+            help="Tokens each answer generates (the end-of-text token is ignored). "
+            f"Default: {options.BENCH_OUTPUT_TOKENS}.",
         )
         c.argument(
             "max_seconds",
             type=float,
-            help="Start no request after this many seconds (running ones get 30 s to finish). Default: 600.",
+            help="Start no request after this many seconds (running ones get 30 s to finish). "
+            f"Default: {bench_plan.DEFAULT_MAX_SECONDS:.0f}.",
         )
         c.argument(
             "model",

@@ -73,8 +73,38 @@ def validate_adapters(namespace):
         names.add(name)
 
 
+def _checked(check, *args, **kwargs):
+    """Run a core check (core/options.py); its AitkError becomes the az error it names."""
+    from azext_aitk._exception_handler import to_az_error
+    from azext_aitk.core.errors import AitkError
+
+    try:
+        check(*args, **kwargs)
+    except AitkError as e:
+        raise to_az_error(e) from None
+
+
 def validate_deploy(namespace):
+    from azext_aitk.core import options
+
     validate_adapters(namespace)
-    timeout = getattr(namespace, "timeout", None)
-    if timeout is not None and timeout <= 0:
-        raise InvalidArgumentValueError("--timeout must be a positive number of seconds")
+    _checked(options.check_seconds, "--timeout", getattr(namespace, "timeout", None))
+
+
+def validate_key_rotate(namespace):
+    """--timeout before the key changes: not a rotation that then fails to wait."""
+    from azext_aitk.core import options
+
+    _checked(options.check_seconds, "--timeout", getattr(namespace, "timeout", None))
+
+
+def validate_wait(namespace):
+    from azext_aitk.core import options
+
+    _checked(
+        options.check_wait,
+        getattr(namespace, "ready", False),
+        getattr(namespace, "deleted", False),
+        getattr(namespace, "timeout", None),
+        getattr(namespace, "interval", None),
+    )

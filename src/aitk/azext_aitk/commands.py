@@ -10,7 +10,7 @@ from azext_aitk._format import (
     endpoint_table_format,
     status_table_format,
 )
-from azext_aitk._validators import validate_deploy, validate_provision
+from azext_aitk._validators import validate_deploy, validate_key_rotate, validate_provision, validate_wait
 
 
 def _operations(command):
@@ -68,7 +68,7 @@ def load_command_table(self, _):
         )
         g.custom_command("delete", "inference_delete", custom_command_type=_operations("delete"), supports_no_wait=True)
         g.custom_command("logs", "inference_logs", custom_command_type=_operations("logs"))
-        g.custom_command("wait", "inference_wait", custom_command_type=_operations("wait"))
+        g.custom_command("wait", "inference_wait", custom_command_type=_operations("wait"), validator=validate_wait)
     with self.command_group(
         "aitk inference adapter",
         resource_type=ResourceType.MGMT_RESOURCE_DEPLOYMENTS,
@@ -83,5 +83,9 @@ def load_command_table(self, _):
         is_preview=True,
     ) as g:
         g.custom_command(
-            "rotate", "inference_key_rotate", custom_command_type=_operations("key"), supports_no_wait=True
+            "rotate",
+            "inference_key_rotate",
+            custom_command_type=_operations("key"),
+            validator=validate_key_rotate,
+            supports_no_wait=True,
         )

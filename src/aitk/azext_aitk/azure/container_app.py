@@ -5,8 +5,9 @@ from knack.log import get_logger
 
 from ..core import api_key, gpu_profiles
 from ..core import workspace as ws_mod
+from ..core.errors import NotFoundError
 from ..core.monitor import console_log
-from . import api_versions, arm, lro, secret_logging
+from . import api_versions, arm, lro, resource_ids, secret_logging
 from .not_found import is_not_found
 from .retry import retry_lost
 
@@ -33,10 +34,7 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
 
     @property
     def id(self):
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.App/containerApps/{self.name}"
-        )
+        return resource_ids.container_app(self.subscription_id, self.resource_group, self.name)
 
     @property
     def client(self):
@@ -47,9 +45,7 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
         return self._client
 
     def not_found_error(self):
-        from azure.cli.core.azclierror import ResourceNotFoundError
-
-        return ResourceNotFoundError(
+        return NotFoundError(
             f"container app '{self.name}' was not found in resource group '{self.resource_group}' "
             f"(named by {ws_mod.INFERENCE_CONFIG_FILE})",
             "Run `az aitk inference provision` to create it, or fix the config file.",
@@ -211,9 +207,9 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
             self.subscription_id,
             self.resource_group,
             self.name,
-            revision,
-            replica,
-            container,
+            revision=revision,
+            replica=replica,
+            container=container,
         )
         logger.info("log stream: %s", url)
         try:
@@ -245,7 +241,9 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
 
 def list_in_subscription(cli_ctx, subscription_id):
     """The ARM JSON of every container app in the subscription."""
-    return arm.list_all(cli_ctx, f"/subscriptions/{subscription_id}/providers/Microsoft.App/containerApps")
+    return arm.list_all(
+        cli_ctx, resource_ids.provider_path(subscription_id, resource_ids.APP_NAMESPACE, resource_ids.CONTAINER_APPS)
+    )
 
 
 def max_replicas(app):

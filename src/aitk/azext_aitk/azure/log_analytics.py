@@ -2,7 +2,7 @@
 
 from knack.log import get_logger
 
-from . import api_versions, arm
+from . import api_versions, arm, resource_ids
 from .not_found import exists as _exists
 
 logger = get_logger(__name__)
@@ -19,12 +19,15 @@ def find_by_customer_id(cli_ctx, resource_group_id, customer_id):
     appLogsConfiguration names) is `customer_id`, else None."""
     if not customer_id:
         return None
+    group = resource_ids.parse(resource_group_id)
+    path = resource_ids.provider_path(
+        group.get("subscription", ""),
+        resource_ids.LOG_ANALYTICS_NAMESPACE,
+        resource_ids.LOG_ANALYTICS_WORKSPACES,
+        resource_group=group.get("resource_group"),
+    )
     try:
-        for w in arm.list_all(
-            cli_ctx,
-            f"{resource_group_id}/providers/Microsoft.OperationalInsights/workspaces",
-            api_versions.LOG_ANALYTICS,
-        ):
+        for w in arm.list_all(cli_ctx, path, api_versions.LOG_ANALYTICS):
             if ((w.get("properties") or {}).get("customerId") or "").lower() == customer_id.lower():
                 return w["id"]
     except Exception:  # pylint: disable=broad-except

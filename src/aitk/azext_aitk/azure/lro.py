@@ -70,7 +70,7 @@ def delay(headers) -> float:
     return POLL_SECONDS
 
 
-def update(cli_ctx, path, body, api_version, *, what, timeout, sleep=time.sleep, clock=time.monotonic):  # pylint: disable=too-many-arguments
+def update(cli_ctx, path, body, api_version, *, what, timeout, sleep=time.sleep, clock=time.monotonic):
     """PATCH `path` with `body` and wait until Azure carried the update out; the resource's JSON then.
     Raises OperationFailed when the operation fails or `timeout` seconds pass."""
     resp = arm.send(cli_ctx, "PATCH", path, api_version, body)

@@ -52,7 +52,10 @@ def storage_accounts_of_others(cli_ctx, subscription_id, env_id):
     they cannot be listed)."""
     accounts = []
     try:
-        for e in arm.list_all(cli_ctx, f"/subscriptions/{subscription_id}/providers/Microsoft.App/managedEnvironments"):
+        every = resource_ids.provider_path(
+            subscription_id, resource_ids.APP_NAMESPACE, resource_ids.MANAGED_ENVIRONMENTS
+        )
+        for e in arm.list_all(cli_ctx, every):
             if (e.get("id") or "").lower() == env_id.lower():
                 continue
             for s in arm.list_all(cli_ctx, f"{e['id']}/storages"):
@@ -72,9 +75,12 @@ def available_profile_types(cli_ctx, subscription_id, location):
     reads as "unknown location"; other errors propagate)."""
     from ..core.provision import regions
 
-    path = (
-        f"/subscriptions/{subscription_id}/providers/Microsoft.App/locations/{regions.normalize(location)}/"
-        "availableManagedEnvironmentsWorkloadProfileTypes"
+    path = resource_ids.provider_path(
+        subscription_id,
+        resource_ids.APP_NAMESPACE,
+        "locations",
+        regions.normalize(location),
+        "availableManagedEnvironmentsWorkloadProfileTypes",
     )
     try:
         items = arm.list_all(cli_ctx, path, api_versions.WORKLOAD_PROFILE_TYPES)
@@ -132,8 +138,12 @@ def names_in_group(cli_ctx, subscription_id, resource_group):
             e.get("name")
             for e in arm.list_all(
                 cli_ctx,
-                f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
-                "Microsoft.App/managedEnvironments",
+                resource_ids.provider_path(
+                    subscription_id,
+                    resource_ids.APP_NAMESPACE,
+                    resource_ids.MANAGED_ENVIRONMENTS,
+                    resource_group=resource_group,
+                ),
             )
         ]
     except Exception:  # pylint: disable=broad-except

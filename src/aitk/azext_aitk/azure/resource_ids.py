@@ -9,6 +9,10 @@ APP_NAMESPACE = "Microsoft.App"
 CONTAINER_APPS = "containerApps"
 MANAGED_ENVIRONMENTS = "managedEnvironments"
 JOBS = "jobs"
+STORAGE_NAMESPACE = "Microsoft.Storage"
+STORAGE_ACCOUNTS = "storageAccounts"
+LOG_ANALYTICS_NAMESPACE = "Microsoft.OperationalInsights"
+LOG_ANALYTICS_WORKSPACES = "workspaces"
 RESOURCES_NAMESPACE = "Microsoft.Resources"
 DEPLOYMENTS = "deployments"
 
@@ -17,6 +21,22 @@ def group_id(subscription: str, resource_group: str) -> str:
     from azure.mgmt.core.tools import resource_id
 
     return resource_id(subscription=subscription, resource_group=resource_group)
+
+
+def subscription_id(subscription: str) -> str:
+    from azure.mgmt.core.tools import resource_id
+
+    return resource_id(subscription=subscription)
+
+
+def provider_path(subscription: str, namespace: str, *segments: str, resource_group: str | None = None) -> str:
+    """An ARM path under a provider that is not one resource's id: a list of a resource type
+    (`.../providers/Microsoft.App/containerApps`) or a provider's location-scoped collection."""
+    from azure.mgmt.core.tools import resource_id
+
+    return "/".join(
+        [resource_id(subscription=subscription, resource_group=resource_group, namespace=namespace), *segments]
+    )
 
 
 def build(subscription: str, resource_group: str, namespace: str, resource_type: str, name: str) -> str:
@@ -37,6 +57,10 @@ def managed_environment(subscription: str, resource_group: str, name: str) -> st
 
 def container_app_job(subscription: str, resource_group: str, name: str) -> str:
     return build(subscription, resource_group, APP_NAMESPACE, JOBS, name)
+
+
+def storage_account(subscription: str, resource_group: str, name: str) -> str:
+    return build(subscription, resource_group, STORAGE_NAMESPACE, STORAGE_ACCOUNTS, name)
 
 
 def deployment(subscription: str, resource_group: str, name: str) -> str:

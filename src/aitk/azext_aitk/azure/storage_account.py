@@ -1,5 +1,6 @@
 """Storage accounts and their file shares (management plane, azure-mgmt-storage)."""
 
+from ..core.errors import AzureStateError, NotFoundError
 from . import secret_logging
 from .not_found import exists as _exists
 from .not_found import is_not_found
@@ -22,24 +23,21 @@ def resource_group_of(cli_ctx, subscription_id, name):
     """The resource group of the subscription that holds the storage account `name`, or None
     (Resources - List with a $filter on type and name:
     https://learn.microsoft.com/rest/api/resources/resources/list)."""
-    from . import api_versions, arm
+    from . import api_versions, arm, resource_ids
 
     path = (
-        f"/subscriptions/{subscription_id}/resources?$filter=resourceType eq "
+        f"{resource_ids.subscription_id(subscription_id)}/resources?$filter=resourceType eq "
         f"'Microsoft.Storage/storageAccounts' and name eq '{name}'"
     )
     for found in arm.list_all(cli_ctx, path, api_versions.RESOURCES):
-        parts = (found.get("id") or "").split("/")
-        low = [p.lower() for p in parts]
-        if "resourcegroups" in low and (found.get("name") or "").lower() == name.lower():
-            return parts[low.index("resourcegroups") + 1]
+        group = resource_ids.group_of(found.get("id"))
+        if group and (found.get("name") or "").lower() == name.lower():
+            return group
     return None
 
 
 def file_access(cli_ctx, subscription_id, resource_group, account):
     """(file endpoint, account key) of the account. The key is never printed."""
-    from azure.cli.core.azclierror import ResourceNotFoundError, ValidationError
-
     from .._client_factory import cf_storage
 
     storage = cf_storage(cli_ctx, subscription_id)
@@ -47,19 +45,19 @@ def file_access(cli_ctx, subscription_id, resource_group, account):
         props = storage.storage_accounts.get_properties(resource_group, account)
     except Exception as ex:  # pylint: disable=broad-except
         if is_not_found(ex):
-            raise ResourceNotFoundError(
+            raise NotFoundError(
                 f"storage account '{account}' was not found in resource group '{resource_group}'",
                 "Run `az aitk inference provision` again.",
             ) from None
         raise
     endpoint = file_endpoint(props)
     if not endpoint:
-        raise ValidationError(f"storage account '{account}' has no file endpoint")
+        raise AzureStateError(f"storage account '{account}' has no file endpoint")
     key = first_key(
         retry_lost(storage.storage_accounts.list_keys, resource_group, account, **secret_logging.NO_LOGGING)
     )
     if not key:
-        raise ValidationError(
+        raise AzureStateError(
             f"storage account '{account}' gave no account key", "Shared Key access must be allowed on the account."
         )
     return endpoint, key

@@ -16,11 +16,8 @@ def events(cli_ctx, app_json, subscription_id, resource_group, name, *, tail=100
     import requests
 
     props = app_json.get("properties") or {}
-    base = console_log.base_url(props.get("eventStreamEndpoint"))
+    url = console_log.eventstream_url(props.get("eventStreamEndpoint"), subscription_id, resource_group, name)
     token = arm.log_stream_token(cli_ctx, app_json["id"])
-    # az containerapp logs show --type system (Azure/azure-cli command_modules/containerapp/custom.py,
-    # stream_containerapp_logs): {base}/subscriptions/S/resourceGroups/RG/containerApps/N/eventstream
-    url = f"{base}/subscriptions/{subscription_id}/resourceGroups/{resource_group}/containerApps/{name}/eventstream"
     try:
         resp = requests.get(
             url,

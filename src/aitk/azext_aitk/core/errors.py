@@ -170,3 +170,45 @@ class StorageElsewhereError(AitkError):
     """The storage account provision would use is in another resource group of the subscription."""
 
     az_error = "InvalidArgumentValueError"
+
+
+class NotFoundError(AitkError):
+    """A resource the workspace's config names does not exist in Azure."""
+
+    az_error = "ResourceNotFoundError"
+
+
+class AzureStateError(AitkError):
+    """Azure answered, but with something the command cannot use (a registry's import refused or
+    its login server not the planned one, a storage account without a file endpoint)."""
+
+    az_error = "AzureResponseError"
+
+
+class EndpointNotReadyError(AitkError):
+    """The endpoint did not serve (or did not accept the key) within the time given, or did not
+    serve an adapter deploy uploaded."""
+
+    az_error = "AzureResponseError"
+
+
+class ReplicaStartError(AitkError):
+    """The system log shows that the app's replica does not start (operations/_startup_watch.py)."""
+
+    az_error = "AzureResponseError"
+
+
+class KeyRotationError(AitkError):
+    """`key rotate` cannot start: the app serves one key only, or another key's rotation is pending."""
+
+
+class KeyRotationFailedError(AitkError):
+    """`key rotate` changed the key but Azure refused the restart, or the server has not taken it."""
+
+    az_error = "AzureResponseError"
+
+
+class MissingLauncherError(AitkError):
+    """The installed extension lacks its launcher package (aitk_serve)."""
+
+    az_error = "CLIInternalError"

@@ -18,6 +18,8 @@ table (the dedicated profiles are billed per node at rates this table does not h
 
 from typing import NamedTuple
 
+from aitk_serve import gpus
+
 PRICES_SOURCE = "https://azure.microsoft.com/pricing/details/container-apps/"
 PRICES_AS_OF = "2026-03"
 
@@ -35,43 +37,36 @@ class GpuProfile(NamedTuple):
     usd_per_hour: float | None = None  # list price of one replica (serverless) or node (dedicated)
 
 
-# key (what --gpu-profile takes) → profile. cpu/memory: what the app's container asks for a
-# replica (the most the profile offers a replica).
-PROFILES = {
-    "T4": GpuProfile(
-        "T4",
-        "Consumption-GPU-NC8as-T4",
-        "gpu-t4",
-        True,
-        "NVIDIA T4",
-        1,
-        "8.0",
-        "56Gi",
-        "Managed Environment Consumption T4 Gpus",
-        0.32,
-    ),
-    "A100": GpuProfile(
+# The GPU facts (workload profile types, serverless or dedicated, GPUs a replica or node has)
+# are the launcher's table, aitk_serve/gpus.py, which the fit uses too; this table adds what only
+# Azure's side needs, by workload profile type: the key --gpu-profile takes, the profile's name in
+# the environment, what the app's container asks for a replica (cpu/memory: the most the profile
+# offers a replica), the quota's name and the list price.
+_AZURE_FACTS: dict[str, tuple[str, str, str, str, str, float | None]] = {
+    "Consumption-GPU-NC8as-T4": ("T4", "gpu-t4", "8.0", "56Gi", "Managed Environment Consumption T4 Gpus", 0.32),
+    "Consumption-GPU-NC24-A100": (
         "A100",
-        "Consumption-GPU-NC24-A100",
         "gpu-a100",
-        True,
-        "NVIDIA A100",
-        1,
         "24.0",
         "220Gi",
         "Managed Environment Consumption NCA100 Gpus",
         2.34,
     ),
-    "NC24-A100": GpuProfile(
-        "NC24-A100", "NC24-A100", "nc24-a100", False, "NVIDIA A100", 1, "24.0", "220Gi", "Subscription NCA100 GPUs"
-    ),
-    "NC48-A100": GpuProfile(
-        "NC48-A100", "NC48-A100", "nc48-a100", False, "NVIDIA A100", 2, "48.0", "440Gi", "Subscription NCA100 GPUs"
-    ),
-    "NC96-A100": GpuProfile(
-        "NC96-A100", "NC96-A100", "nc96-a100", False, "NVIDIA A100", 4, "96.0", "880Gi", "Subscription NCA100 GPUs"
-    ),
+    "NC24-A100": ("NC24-A100", "nc24-a100", "24.0", "220Gi", "Subscription NCA100 GPUs", None),
+    "NC48-A100": ("NC48-A100", "nc48-a100", "48.0", "440Gi", "Subscription NCA100 GPUs", None),
+    "NC96-A100": ("NC96-A100", "nc96-a100", "96.0", "880Gi", "Subscription NCA100 GPUs", None),
 }
+
+
+def _profile(wp: gpus.WorkloadProfile) -> GpuProfile:
+    key, name, cpu, memory, quota, usd_per_hour = _AZURE_FACTS[wp.name]
+    return GpuProfile(
+        key, wp.name, name, wp.serverless, f"NVIDIA {wp.gpu.name}", wp.gpu.count, cpu, memory, quota, usd_per_hour
+    )
+
+
+# key (what --gpu-profile takes) → profile, in the launcher table's order (cheapest first).
+PROFILES = {p.key: p for p in map(_profile, gpus.PROFILES)}
 DEFAULT_PROFILE = "T4"
 
 
@@ -125,3 +120,27 @@ def price(profile: GpuProfile) -> str:
     if profile.usd_per_hour is None:
         return f"no list price in aitk's table (see {PRICES_SOURCE})"
     return f"${profile.usd_per_hour:.2f}/hour list price as of {PRICES_AS_OF}"
+
+
+class NamedProfile(NamedTuple):
+    """A profile someone named, and who: `profile` is None when the parameters name a workload
+    profile type that is not one of this table's GPU profiles."""
+
+    profile: GpuProfile | None
+    chosen_by: str
+
+
+BY_OPTION = "--gpu-profile"
+
+
+def named(gpu_profile: str | None, parameter_type: str | None, current: GpuProfile | None) -> NamedProfile | None:
+    """The one precedence of the profile provision deploys: --gpu-profile, then the parameters'
+    workloadProfileType, then the container app's current profile; None when nobody named one
+    (the fit to the model decides, else DEFAULT_PROFILE). KeyError for an unknown --gpu-profile."""
+    if gpu_profile:
+        return NamedProfile(get(gpu_profile), BY_OPTION)
+    if parameter_type:
+        return NamedProfile(by_type(parameter_type), "the parameters' workloadProfileType")
+    if current is not None:
+        return NamedProfile(current, "the container app's current profile")
+    return None

@@ -99,18 +99,6 @@ class InferenceConfig:
             app_endpoint=values[ACA_APP_ENDPOINT],
         )
 
-    @property
-    def resource_group_id(self) -> str:
-        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-
-    @property
-    def app_id(self) -> str:
-        return f"{self.resource_group_id}/providers/Microsoft.App/containerApps/{self.app_name}"
-
-    @property
-    def storage_account_id(self) -> str:
-        return f"{self.resource_group_id}/providers/Microsoft.Storage/storageAccounts/{self.storage_account}"
-
 
 def load_json(path: str | Path, what: str = "file") -> Any:
     """Parse a JSON file; a syntax error names the file, line and column."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from knack.log import get_logger
 
 from ..azure import container_registry
+from ..core.errors import AzureStateError
 from ..core.init import shipped_templates
 from ..core.provision import image_registry
 
@@ -71,7 +72,6 @@ def create_and_import(cli_ctx, subscription, pull):
     reports ({"name", "loginServer", "image", "created", "imported"}), or None."""
     if pull is None:
         return None
-    from azure.cli.core.azclierror import AzureResponseError
     from azure.core.exceptions import HttpResponseError
 
     registry, image = pull.registry, pull.image
@@ -82,7 +82,7 @@ def create_and_import(cli_ctx, subscription, pull):
                 cli_ctx, subscription, registry.resource_group, registry.name, registry.location
             )
             if (login_server or "").lower() != pull.login_server.lower():
-                raise AzureResponseError(
+                raise AzureStateError(
                     f"container registry {registry.name} got the login server {login_server}, "
                     f"not {pull.login_server} as planned",
                     "Run provision again: it reuses the registry with its login server.",
@@ -91,8 +91,8 @@ def create_and_import(cli_ctx, subscription, pull):
         imported = container_registry.import_image(cli_ctx, subscription, registry.resource_group, registry.name, image)
     except HttpResponseError as ex:
         if image_registry.docker_hub_rate_limited(str(ex)):
-            raise AzureResponseError(*image_registry.rate_limited_error(registry.name, image)) from None
-        raise AzureResponseError(
+            raise AzureStateError(*image_registry.rate_limited_error(registry.name, image)) from None
+        raise AzureStateError(
             f"container registry {registry.name}: {getattr(ex, 'message', None) or ex}",
             "Fix the cause and run provision again (it reuses what is there).",
         ) from None

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from knack.log import get_logger
 
 from ..azure import container_registry, managed_environment, system_log
+from ..core.errors import ReplicaStartError
 from ..core.monitor import pull_authorization, startup_failure
 
 logger = get_logger(__name__)
@@ -88,9 +89,7 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
             return
         if failure is None or self._role_propagating(failure):
             return
-        from azure.cli.core.azclierror import AzureResponseError
-
-        raise AzureResponseError(
+        raise ReplicaStartError(
             f"the endpoint's replica did not start: {failure.message()}",
             f"Fix the cause and run deploy again; `az aitk inference logs --type system` shows the replica's "
             f"events and `az aitk inference logs` its console ({self.cfg.app_name}).",

@@ -6,7 +6,7 @@ import time
 
 from ..azure import model_server
 from ..core.endpoint import wake
-from ..core.errors import WakeError
+from ..core.errors import EndpointNotReadyError, WakeError
 
 
 class _TerminalLine:  # pylint: disable=too-few-public-methods  # a callback with its state
@@ -43,7 +43,7 @@ class StartupFailedError(WakeError):
 FAILURE_CHECK_S = 10.0  # how often a wait asks the system log whether the replica failed to start
 
 
-def wake_endpoint(url, wait, *, stream=None, clock=time.monotonic, sleep=time.sleep, failed=None):  # pylint: disable=too-many-arguments
+def wake_endpoint(url, wait, *, stream=None, clock=time.monotonic, sleep=time.sleep, failed=None):
     """Return once /health answers 200 (a WakeResult); raise WakeError when `wait` seconds pass,
     or at once when `failed()` (_startup_watch.failure_probe) names why the replica does not start."""
     budget = wake.validate_wait(wait)
@@ -70,3 +70,21 @@ def wake_endpoint(url, wait, *, stream=None, clock=time.monotonic, sleep=time.sl
     if result.woke:
         line.done(f"the endpoint is awake after {wake.clock_text(result.elapsed)}")
     return result
+
+
+def served_model_cards(url, key, timeout=120.0):
+    """The endpoint's model cards (azure/model_server.py) once it is awake: the one place where the
+    server's refusal (its ServerError) becomes the error a user of chat, compare or bench sees."""
+    try:
+        return model_server.list_model_cards(url, key, timeout=timeout)
+    except model_server.ServerError as e:
+        raise EndpointNotReadyError(
+            f"the endpoint is not serving: {e}",
+            "`az aitk inference status` shows why (a scaled-to-zero app needs a while to load the model); "
+            "`az aitk inference logs --type system` the replica's events.",
+        ) from None
+
+
+def served_models(url, key, timeout=120.0):
+    """The ids of the endpoint's models; see served_model_cards."""
+    return [card["id"] for card in served_model_cards(url, key, timeout)]

@@ -5,15 +5,13 @@ import time
 from knack.log import get_logger
 
 from ..azure import container_app, load_generator, model_server
+from ..core import options
 from ..core.endpoint import bench_plan, chat_session
 from ..core.errors import BenchError
 from ._config import app_url, load_config
-from ._wake import wake_endpoint
+from ._wake import served_model_cards, wake_endpoint
 
 logger = get_logger(__name__)
-
-DEFAULT_PROMPT_TOKENS = 128
-DEFAULT_OUTPUT_TOKENS = 128
 
 
 def inference_bench(
@@ -31,8 +29,8 @@ def inference_bench(
     plan = bench_plan.plan(
         concurrency,
         requests,
-        DEFAULT_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens,
-        DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens,
+        options.BENCH_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens,
+        options.BENCH_OUTPUT_TOKENS if output_tokens is None else output_tokens,
         max_seconds,
     )
     load_generator.check_client()
@@ -44,13 +42,7 @@ def inference_bench(
     per_second, price_source = bench_plan.price(profile, price_per_hour)
     key = aca.api_key()
     wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
-    try:
-        cards = model_server.list_model_cards(url, key, timeout=120.0)
-    except model_server.ServerError as e:
-        raise BenchError(
-            f"the endpoint is not serving: {e}",
-            "`az aitk inference status` shows why; a scaled-to-zero app needs a while to load the model.",
-        ) from None
+    cards = served_model_cards(url, key)
     chosen = chat_session.pick_model([c["id"] for c in cards], model)
     context = bench_plan.context_of(cards, chosen)
     if context is not None:  # a short context: fit the defaults to it (given values that cannot fit: refused)

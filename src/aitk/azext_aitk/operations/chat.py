@@ -7,7 +7,7 @@ from ..core.endpoint import chat_session, wake
 from ..core.errors import ChatError
 from ._config import app_url, load_config
 from ._startup_watch import failure_probe
-from ._wake import wake_endpoint
+from ._wake import served_models, wake_endpoint
 
 
 def inference_chat(
@@ -25,13 +25,7 @@ def inference_chat(
     key = aca.api_key()
     # a scaled-to-zero app starts on this request: wait for it, saying so; a start-up failure ends the wait
     wake_endpoint(url, wait, failed=failure_probe(cmd.cli_ctx, aca))
-    try:
-        models = model_server.list_models(url, key, timeout=120.0)
-    except model_server.ServerError as e:
-        raise ChatError(
-            f"the endpoint is not serving: {e}",
-            "`az aitk inference status` shows why; `az aitk inference logs --type system` the replica's events.",
-        ) from None
+    models = served_models(url, key)
     chosen = chat_session.pick_model(models, model)
     conv = chat_session.Conversation(chosen, system=system, temperature=temperature, max_tokens=max_tokens)
 

@@ -6,18 +6,16 @@ from pathlib import Path
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
+from ..core import options
 from ..core.endpoint import chat_session, compare_run
-from ..core.errors import CompareError
 from ._config import app_url, load_config
-from ._wake import wake_endpoint
+from ._wake import served_models, wake_endpoint
 
 logger = get_logger(__name__)
 
-DEFAULT_MAX_TOKENS = 64
-
 
 def inference_compare(cmd, prompts, *, models=None, max_tokens=None, temperature=None, report=None, workspace=None):  # pylint: disable=too-many-locals
-    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    max_tokens = options.COMPARE_MAX_TOKENS if max_tokens is None else max_tokens
     temperature = 0.0 if temperature is None else temperature  # greedy: the same answers every run
     chat_session.validate_options(temperature, max_tokens)
     conversations = compare_run.read_prompts(prompts)
@@ -27,13 +25,7 @@ def inference_compare(cmd, prompts, *, models=None, max_tokens=None, temperature
     url = app_url(ws, cfg, aca.get())  # the key goes only to the app's own HTTPS ingress
     key = aca.api_key()
     wake_endpoint(url, None)  # a scaled-to-zero app starts on this request: wait for it, saying so
-    try:
-        served = model_server.list_models(url, key, timeout=120.0)
-    except model_server.ServerError as e:
-        raise CompareError(
-            f"the endpoint is not serving: {e}",
-            "`az aitk inference status` shows why; a scaled-to-zero app needs a while to load the model.",
-        ) from None
+    served = served_models(url, key)
     chosen = compare_run.pick_models(served, models)
 
     controller = cmd.cli_ctx.get_progress_controller(det=True)

@@ -11,10 +11,12 @@ from ..azure import (
     file_share,
     log_analytics,
     managed_environment,
+    resource_ids,
     storage_account,
 )
 from ..core import workspace as ws_mod
 from ..core.delete import teardown_plan
+from ..core.errors import ConfirmationRequiredError, WorkspaceError
 from ._config import load_config, use_subscription
 
 logger = get_logger(__name__)
@@ -47,7 +49,8 @@ def build_plan(cmd, ws, cfg):
         (((env or {}).get("properties") or {}).get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration", {})
         or {}
     ).get("customerId")
-    logs_workspace = log_analytics.find_by_customer_id(cli, cfg.resource_group_id, customer_id)
+    group_id = resource_ids.group_id(cfg.subscription_id, cfg.resource_group)
+    logs_workspace = log_analytics.find_by_customer_id(cli, group_id, customer_id)
     job = (ft or {}).get(ws_mod.ACA_JOB_NAME)
     ft_group = (ft or {}).get(ws_mod.RESOURCE_GROUP_NAME) or cfg.resource_group
     ft_env_id = (
@@ -56,17 +59,17 @@ def build_plan(cmd, ws, cfg):
         else None
     )
     # One rule for "made by provision": the template's tag (core/delete/teardown_plan.py).
-    tagged = [r["id"] for r in arm.resources_in_group(cli, cfg.resource_group_id) if ws_mod.has_provisioned_tag(r)]
+    tagged = [r["id"] for r in arm.resources_in_group(cli, group_id) if ws_mod.has_provisioned_tag(r)]
     return teardown_plan.plan(
         app["id"],
         env_id,
         others,
-        cfg.storage_account_id,
+        resource_ids.storage_account(cfg.subscription_id, cfg.resource_group, cfg.storage_account),
         ft or {},
-        other_storages,
-        logs_workspace,
-        ft_env_id,
-        container_registry.image_pull_resources(cli, cfg.subscription_id, app),
+        other_env_storage_accounts=other_storages,
+        logs_workspace_id=logs_workspace,
+        finetuning_env_id=ft_env_id,
+        image_pull=container_registry.image_pull_resources(cli, cfg.subscription_id, app),
         provisioned=tagged,
     )
 
@@ -79,9 +82,7 @@ def _confirmed():
         if prompt_y_n("Delete these resources?", default="n"):
             return True
     except NoTTYException:
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise ConfirmationRequiredError(
             "delete needs a confirmation and there is no terminal to ask", "Add --yes to delete without asking."
         ) from None
     logger.warning("Nothing was deleted.")
@@ -114,14 +115,14 @@ def _delete_partial(cmd, partial, yes, no_wait):
         and isinstance(group, str)
         and group
     ):
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise WorkspaceError(
             f"{ws.inference_config_file}: provision did not finish and the file names no subscription and group",
             f"Delete {ws.inference_config_file} and the resources tagged {'='.join(ws_mod.PROVISIONED_TAG)} by hand.",
+            kind="incomplete",
+            path=str(ws.inference_config_file),
         )
     subscription = use_subscription(cmd, named if isinstance(named, str) else None, ws_mod.INFERENCE_CONFIG_FILE)
-    group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"
+    group_id = resource_ids.group_id(subscription, group)
     doomed = teardown_plan.plan_partial(arm.resources_in_group(cmd.cli_ctx, group_id), ws_mod.has_provisioned_tag)
     logger.warning("Provision did not finish in resource group '%s'.", group)
     if doomed:
@@ -159,7 +160,8 @@ def inference_delete(cmd, workspace=None, yes=False, no_wait=False, purge_share_
         return {"deleted": [], "kept": [], "waited": not no_wait, "shareFilesPurged": purged}
     for line in teardown_plan.describe(items):
         logger.warning(line)
-    storage_goes = any(i["action"] == "delete" and i["id"].lower() == cfg.storage_account_id.lower() for i in items)
+    storage_id = resource_ids.storage_account(cfg.subscription_id, cfg.resource_group, cfg.storage_account)
+    storage_goes = any(i["action"] == "delete" and resource_ids.same(i["id"], storage_id) for i in items)
     purge = purge_share_files and not storage_goes  # a storage account that goes takes its files along
     if purge:
         logger.warning("and on share %s/%s removes %s.", cfg.storage_account, cfg.file_share, _owned())

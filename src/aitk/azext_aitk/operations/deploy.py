@@ -1,7 +1,6 @@
 """`az aitk inference deploy`: sync to the share, restart when the server must re-read it, wait
 until serving, then check one request naming each adapter it pushed."""
 
-# pylint: disable=too-many-positional-arguments  # made keyword-only after the issue 22 merge
 import importlib.util
 import os
 import threading
@@ -13,7 +12,7 @@ from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
 from ..core import names as naming
-from ..core import next_steps
+from ..core import next_steps, options
 from ..core import workspace as ws_mod
 from ..core.deploy import (
     adapter_specs,
@@ -25,21 +24,19 @@ from ..core.deploy import (
     sync_manifest,
     sync_plan,
 )
+from ..core.errors import EndpointNotReadyError, MissingLauncherError
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
 
-DEFAULT_TIMEOUT = 1800
 RESTART_GRACE = 5.0  # seconds to let a restarted revision stop answering before waiting for it
 
 
 def launcher_dir():
     spec = importlib.util.find_spec("aitk_serve")
     if spec is None or not spec.origin:
-        from azure.cli.core.azclierror import CLIInternalError
-
-        raise CLIInternalError("the aitk_serve launcher package is missing; reinstall the extension")
+        raise MissingLauncherError("the aitk_serve launcher package is missing; reinstall the extension")
     return Path(spec.origin).resolve().parent
 
 
@@ -89,8 +86,8 @@ def _add_pushed_adapters(ws, local, adapter_dirs):
         )
 
 
-def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=False, timeout=None, verify=False):
-    # pylint: disable=too-many-locals,too-many-arguments
+def inference_deploy(cmd, workspace=None, *, adapters=None, delete=False, no_wait=False, timeout=None, verify=False):
+    # pylint: disable=too-many-locals
     from .._client_factory import cf_share
 
     # The workspace's own files first: what the launcher would refuse at start-up is refused before
@@ -111,7 +108,7 @@ def inference_deploy(cmd, workspace=None, adapters=None, delete=False, no_wait=F
     # One deploy at a time per share, for the whole run (core/deploy/deploy_lock.py).
     run = _Run(cmd, cfg, aca, app, url, key, share, workspace)
     with file_share.DeployLease(share, f"{cfg.storage_account}/{cfg.file_share}", warn=logger.warning):
-        return _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify)
+        return _deploy(run, local, roots, adapter_dirs, delete=delete, no_wait=no_wait, timeout=timeout, verify=verify)
 
 
 class _Run(NamedTuple):
@@ -127,8 +124,8 @@ class _Run(NamedTuple):
     workspace: str | None
 
 
-def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
-    # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments
+def _deploy(run, local, roots, adapter_dirs, *, delete, no_wait, timeout, verify):
+    # pylint: disable=too-many-locals
     cmd, cfg, aca, app, url, key, share, workspace = run
     manifest = file_share.read_manifest(share)
     remote, existing_dirs, etags = file_share.list_remote(share, roots, manifest, verify=verify)
@@ -148,7 +145,7 @@ def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
     uploaded = _upload(cmd, share, plan, total, existing_dirs) if plan.upload else {}
     if plan.delete:
         file_share.delete(share, plan.delete)
-    _record(share, manifest, roots, remote, etags, plan, uploaded)
+    _record(share, manifest, roots, remote, etags=etags, plan=plan, uploaded=uploaded)
 
     since = utc_now()  # failures the system log shows from here on are this deploy's
     changed = [f.path for f in plan.upload] + [r.path for r in plan.delete]
@@ -188,8 +185,25 @@ def _deploy(run, local, roots, adapter_dirs, delete, no_wait, timeout, verify):
         return result
     result["ready"] = True
     watch = StartupWatch(cmd, cfg, aca, since)
-    result["models"] = _wait_ready(cmd, cfg, url, key, sorted(adapter_dirs), timeout or DEFAULT_TIMEOUT, watch.check)
-    result["serving"] = _settle(cmd, cfg, aca, url, key, expected, timeout or DEFAULT_TIMEOUT, watch.check)
+    result["models"] = _wait_ready(
+        cmd,
+        cfg,
+        url,
+        key,
+        expected=sorted(adapter_dirs),
+        timeout=timeout or options.DEPLOY_TIMEOUT_S,
+        check_failed=watch.check,
+    )
+    result["serving"] = _settle(
+        cmd,
+        cfg,
+        aca,
+        url,
+        key,
+        expected=expected,
+        timeout=timeout or options.DEPLOY_TIMEOUT_S,
+        check_failed=watch.check,
+    )
     result["checked"] = _check_adapters(url, cfg, key, rollout.adapters)
     for line in next_steps.after("deploy", workspace):
         logger.warning(line)
@@ -209,7 +223,7 @@ def _server_behind(aca, app_json, url, key, expected):
     return deploy_rollout.serving_behind(expected, model_server.serving(url, key))
 
 
-def _settle(cmd, cfg, aca, url, key, expected, timeout, check_failed):
+def _settle(cmd, cfg, aca, url, key, *, expected, timeout, check_failed):
     """Once the endpoint serves: the server must run what the share holds; one more restart when
     it does not (a replica that started before the upload finished), then say what it runs."""
     reported = model_server.serving(url, key)
@@ -218,7 +232,7 @@ def _settle(cmd, cfg, aca, url, key, expected, timeout, check_failed):
         logger.warning("The server %s: restarting it once more.", behind)
         if _restart(aca, aca.get_json()):
             model_server.wait_down(url, grace=RESTART_GRACE)
-        _wait_ready(cmd, cfg, url, key, [], timeout, check_failed)
+        _wait_ready(cmd, cfg, url, key, expected=[], timeout=timeout, check_failed=check_failed)
         reported = model_server.serving(url, key)
         behind = deploy_rollout.serving_behind(expected, reported)
         if behind:
@@ -236,9 +250,7 @@ def _check_adapters(url, cfg, key, names):
     for name in names:
         ok, detail = model_server.check_model(url, key, name)
         if not ok:
-            from azure.cli.core.azclierror import AzureResponseError
-
-            raise AzureResponseError(
+            raise EndpointNotReadyError(
                 f"the endpoint did not serve adapter {name}: {detail}",
                 f"The files are on the share under {layout.adapter_dir(name)}/; fix the adapter and "
                 "run deploy again (only changed files are uploaded), or see the app's logs: "
@@ -268,7 +280,7 @@ def _upload(cmd, share, plan, total, existing_dirs):
     return {path: (by_path[path].size, by_path[path].sha256, etag) for path, etag in etags.items()}
 
 
-def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: disable=too-many-arguments
+def _record(share, manifest, roots, remote, *, etags, plan, uploaded):
     """Write the deploy manifest when it changed, so the next deploy needs no metadata request for
     files that stay as they are (core/deploy/sync_manifest.py). Best effort: without it, the next deploy
     reads each file's metadata, as it would without a manifest."""
@@ -283,7 +295,7 @@ def _record(share, manifest, roots, remote, etags, plan, uploaded):  # pylint: d
         logger.info("could not write %s: %s", sync_manifest.MANIFEST_PATH, e)
 
 
-def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
+def _wait_ready(cmd, cfg, url, key, *, expected, timeout, check_failed):
     import time
 
     logger.warning(
@@ -302,9 +314,7 @@ def _wait_ready(cmd, cfg, url, key, expected, timeout, check_failed):
     try:
         models = model_server.wait_ready(url, key, expected, timeout, tick=tick, poll_timeout=5.0)
     except model_server.ServerError as e:
-        from azure.cli.core.azclierror import AzureResponseError
-
-        raise AzureResponseError(
+        raise EndpointNotReadyError(
             f"the endpoint {url} was not ready within {timeout} s: {e}",
             "See what the server says: `az aitk inference logs` (what `"
             + naming.command("az", "containerapp", "logs", "show", "-n", cfg.app_name, "-g", cfg.resource_group)

@@ -12,17 +12,16 @@ Azure refuses puts the old secret back; a server that does not take the new key 
 the tag, and the next `key rotate` completes that rotation (restart, wait) instead of making
 another key; the tag is emptied once the server accepts the key."""
 
-# pylint: disable=too-many-positional-arguments  # made keyword-only after the issue 22 merge
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
-from ..core import api_key, next_steps
+from ..core import api_key, next_steps, options
+from ..core.errors import KeyRotationError, KeyRotationFailedError, ReplicaStartError
 from ._config import app_url, load_config
 from ._startup_watch import StartupWatch, utc_now
 
 logger = get_logger(__name__)
 
-DEFAULT_TIMEOUT = 1800  # seconds: a restarted replica loads the model again
 ROTATION_TAG = "aitk-key-rotation"  # the key whose rotation is not finished ("" when none)
 
 
@@ -40,19 +39,12 @@ def pending_rotation(app_json):
     return value if value in api_key.SECRET_NAMES else None
 
 
-def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
-    # pylint: disable=too-many-arguments
-    if timeout is not None and timeout <= 0:  # before the key changes: not a rotation that then fails to wait
-        from azure.cli.core.azclierror import InvalidArgumentValueError
-
-        raise InvalidArgumentValueError(f"--timeout must be a positive number of seconds, not {timeout}")
+def inference_key_rotate(cmd, workspace=None, *, key=api_key.SECONDARY, show_key=False, no_wait=False, timeout=None):
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     app_json = aca.get_json()
     if not has_secondary_env(app_json):
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise KeyRotationError(
             f"container app '{cfg.app_name}' was provisioned before aitk had a secondary key, so it "
             "serves one key only and rotating it would cut every client off",
             "Run `az aitk inference provision` again (it keeps the key and adds the secondary), then "
@@ -60,9 +52,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
         )
     pending = pending_rotation(app_json)
     if pending and pending != key:
-        from azure.cli.core.azclierror import ValidationError
-
-        raise ValidationError(
+        raise KeyRotationError(
             f"the rotation of the {pending} key of '{cfg.app_name}' has not finished (the server may not accept "
             f"its new value yet); nothing was changed",
             f"Run `az aitk inference key rotate --key {pending}` to finish it (it makes no new key), "
@@ -71,7 +61,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     other = api_key.PRIMARY if key == api_key.SECONDARY else api_key.SECONDARY
     tags = dict(app_json.get("tags") or {})
     since = utc_now()
-    new_key, old_secrets = _set_new_key(aca, cfg, key, other, tags, pending)
+    new_key, old_secrets = _set_new_key(aca, cfg, key, other=other, tags=tags, pending=pending)
     try:
         revisions = aca.restart_serving()
     except Exception as e:  # pylint: disable=broad-except  # whatever Azure said, the old state comes back
@@ -89,7 +79,9 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     if not no_wait:
         url = app_url(ws, cfg, aca.get())
         logger.warning("Waiting until the endpoint accepts the new key (a replica reloads the model first)…")
-        _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout or DEFAULT_TIMEOUT, since)
+        _wait_new_key(
+            cmd, cfg, aca, url, new_key=new_key, key=key, timeout=timeout or options.KEY_ROTATE_TIMEOUT_S, since=since
+        )
         aca.update_tags({**tags, ROTATION_TAG: ""})
         result.update({"ready": True, "rotation": "complete"})
         logger.warning("The %s key is rotated: the endpoint accepts the new key.", key)
@@ -106,7 +98,7 @@ def inference_key_rotate(cmd, workspace=None, key=api_key.SECONDARY, show_key=Fa
     return result
 
 
-def _set_new_key(aca, cfg, key, other, tags, pending):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+def _set_new_key(aca, cfg, key, *, other, tags, pending):
     """(the new key, the secrets to put back if the restart is refused): a new key set on the app
     with the pending-rotation tag, in one request; or, for a pending rotation, the key it set."""
     if pending:
@@ -127,29 +119,25 @@ def _set_new_key(aca, cfg, key, other, tags, pending):  # pylint: disable=too-ma
 
 def _undo(aca, old_secrets, tags, key, error):
     """Azure refused the restart: put the old secret back, so the old key stays the one in force."""
-    from azure.cli.core.azclierror import AzureResponseError
-
     try:
         if old_secrets is None:
             raise ValueError("the app had no such key before")
         aca.update_secrets(old_secrets, tags={**tags, ROTATION_TAG: ""})
     except Exception:  # pylint: disable=broad-except
-        raise AzureResponseError(
+        raise KeyRotationFailedError(
             f"the {key} key was replaced on the app, but the restart failed ({_one_line(error)}) and the old "
             "key could not be put back",
             f"Run `az aitk inference key rotate --key {key}` again: it finishes this rotation (no new key).",
         ) from None
-    raise AzureResponseError(
+    raise KeyRotationFailedError(
         f"the {key} key was not rotated: the restart failed ({_one_line(error)}); the old key is back and still works",
         "`az aitk inference status` shows the app's revisions; run key rotate again once it serves.",
     ) from None
 
 
-def _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout, since):
+def _wait_new_key(cmd, cfg, aca, url, *, new_key, key, timeout, since):
     """Until the endpoint accepts the new key; a start-up failure the system log shows ends the
     wait at once. Either way the rotation stays pending, and says how to finish it."""
-    from azure.cli.core.azclierror import AzureResponseError
-
     watch = StartupWatch(cmd, cfg, aca, since)
     why = None
     try:
@@ -157,9 +145,9 @@ def _wait_new_key(cmd, cfg, aca, url, new_key, key, timeout, since):
         return
     except model_server.ServerError as e:
         why = str(e)
-    except AzureResponseError as e:  # the watch: the replica failed to start
+    except ReplicaStartError as e:  # the watch: the replica failed to start
         why = str(e)
-    raise AzureResponseError(
+    raise KeyRotationFailedError(
         f"the {key} key was replaced on the app and its revision restarted, but the endpoint does not accept "
         f"the new key yet: {why}",
         f"Run `az aitk inference key rotate --key {key}` again to finish this rotation (it makes no new key); "

@@ -15,6 +15,7 @@ from ..azure import (
     log_analytics,
     managed_environment,
     resource_group,
+    resource_ids,
     secret_logging,
     storage_account,
 )
@@ -85,7 +86,7 @@ def finetuning_environment(cli_ctx, subscription, group, ft):
     env_name, found_by = None, ""
     job = ft.get(ws_mod.ACA_JOB_NAME)
     if isinstance(job, str) and job.strip():
-        env_id = container_app_job.environment_id(cli_ctx, subscription, group, job.strip())
+        env_id = resource_ids.parse(container_app_job.environment_id(cli_ctx, subscription, group, job.strip()))
         env_name = finetuning_reuse.environment_in_group(env_id, subscription, group)
         found_by = f"the job {job.strip()}"
         elsewhere = finetuning_reuse.environment_elsewhere(env_id, subscription, group)
@@ -104,9 +105,7 @@ def finetuning_environment(cli_ctx, subscription, group, ft):
         return None
     props = env.get("properties") or {}
     customer_id = ((props.get("appLogsConfiguration") or {}).get("logAnalyticsConfiguration") or {}).get("customerId")
-    logs_id = log_analytics.find_by_customer_id(
-        cli_ctx, f"/subscriptions/{subscription}/resourceGroups/{group}", customer_id
-    )
+    logs_id = log_analytics.find_by_customer_id(cli_ctx, resource_ids.group_id(subscription, group), customer_id)
     return finetuning_reuse.Environment(
         env_name,
         finetuning_reuse.profile_list(
@@ -250,7 +249,7 @@ def read_target(cmd, ws, ft, resource_group_name):
 
 def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, image_registry_name):
     """Everything provision needs to know about what is in Azure, read once. Reads only."""
-    # pylint: disable=too-many-arguments,too-many-locals  # the target, the workspace and the request
+    # pylint: disable=too-many-locals  # the target, the workspace and the request
     rg = resource_group.find(cli_ctx, subscription, group)
     names = provision_plan.resource_names(entries)
     storage = names.get("storageAccountName")
@@ -297,7 +296,6 @@ def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, im
 
 def fit_model(cli_ctx, subscription, group, *, existing, ws, model, gpu_profile):
     """The GPU profile fitted to the base model (profile_fit.Fitted), or None. Reads the model only."""
-    # pylint: disable=too-many-arguments  # the target, what exists and the request
     try:
         return profile_fit.choose(
             find_base_model(
@@ -324,7 +322,6 @@ class Planned:
 def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
     """The final parameters (core/provision/provision_plan.py), the location, and the registry pull.
     Decides only: the registry's parameters are in the plan, nothing is written into it later."""
-    # pylint: disable=too-many-arguments  # the target, the template, what exists, the fit and the request
     where = (
         request.location
         or template_parameters.values(existing.entries).get("location")
@@ -368,7 +365,6 @@ def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted,
     storage account's group, the replica counts, the registry name, that the config can be
     written, and the user's yes to an always-on cost or to what the workspace changes about the
     container. Reads only."""
-    # pylint: disable=too-many-arguments  # every fact the checks need
     cli_ctx, plan = cmd.cli_ctx, planned.plan
     if existing.resource_group is None and not planned.location:
         raise resource_group.missing_error(group)
@@ -436,7 +432,6 @@ def apply_prerequisites(cmd, ws, subscription, group, *, existing, planned):
     then nothing at all has changed), record where provision creates things (the incomplete
     config), create the resource group, create and fill the registry. Returns the registry
     report, or None."""
-    # pylint: disable=too-many-arguments  # the target, what exists and the plan
     cli_ctx, plan = cmd.cli_ctx, planned.plan
     env = existing.reused_env or existing.names.get("acaEnvironmentName")
     if plan.add_profile is not None and env is not None:
@@ -450,7 +445,6 @@ def apply_prerequisites(cmd, ws, subscription, group, *, existing, planned):
 def deploy(cmd, subscription, group, *, template, planned, request):
     """Run the deployment (or its what-if): the deployment when it finished, None for --what-if or
     --no-wait. Changes Azure (not for --what-if)."""
-    # pylint: disable=too-many-arguments  # the target, the template, the plan and the request
     plan = planned.plan
     parameter_arg = [[json.dumps(plan.parameters)]]
     logger.warning(
@@ -517,6 +511,7 @@ class Request:  # pylint: disable=too-many-instance-attributes  # one field per 
 def inference_provision(
     cmd,
     workspace=None,
+    *,
     resource_group_name=None,
     location=None,
     parameters=None,
@@ -530,7 +525,7 @@ def inference_provision(
     image_registry=None,
     yes=False,
 ):
-    # pylint: disable=too-many-arguments,too-many-positional-arguments,too-many-locals  # az passes the options by name
+    # pylint: disable=too-many-locals
     request = Request(
         location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
     )
@@ -630,7 +625,6 @@ PARTIAL_CONFIG_NAMES = {
 def environment_to_reuse(cli_ctx, subscription, group, ft, *, names, existing_app_name):
     """fine-tuning's environment when provision serves from it: the user named none, and the app
     is new or already runs there (an app cannot move to another environment). Reads only."""
-    # pylint: disable=too-many-arguments  # the target, the fine-tuning config and what the user named
     if not ft or names.get("acaEnvironmentName"):
         return None
     env = finetuning_environment(cli_ctx, subscription, group, ft)
@@ -658,7 +652,7 @@ def add_profile(cli_ctx, subscription, group, env_name, profile):
         raise finetuning_reuse.add_failed(env, profile, reason or str(ex)) from None
 
 
-def write_config(ws, template, outputs, *, subscription, group, plan, fitted=None):  # pylint: disable=too-many-arguments
+def write_config(ws, template, outputs, *, subscription, group, plan, fitted=None):
     """Write infra/inference.config.json from the finished deployment; the command's result."""
     values = {
         ws_mod.SUBSCRIPTION_ID: outputs.get(ws_mod.SUBSCRIPTION_ID) or subscription,
@@ -668,9 +662,8 @@ def write_config(ws, template, outputs, *, subscription, group, plan, fitted=Non
         values[k] = outputs.get(k)
     missing = [k for k, v in values.items() if not v]
     if missing:
-        from azure.cli.core.azclierror import DeploymentError
-
-        raise DeploymentError(
+        raise arm_errors.failure(
+            arm_errors.DEPLOYMENT_FAILED,
             f"the deployment finished but its outputs lack {', '.join(missing)}",
             f"Check the outputs of {template.file}: they must give " + ", ".join(ws_mod.INFERENCE_CONFIG_KEYS) + ".",
         )
@@ -696,23 +689,22 @@ def write_config(ws, template, outputs, *, subscription, group, plan, fitted=Non
 
 def raise_mapped(cmd, ex, *, subscription, group, location, profile, started):
     """Raise one clear error for a failed what-if/validation/deployment."""
-    from azure.cli.core.azclierror import AzCLIError
+    from .._exception_handler import is_az_error
 
     tree = arm_errors.error_tree_from_exception(ex)
     failed_resource = None
-    try:
-        if not started:
-            raise LookupError("preflight failure: no deployment operations to read")
-        failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, subscription, group))
-        if failed:
-            failed_resource, op_error = failed[0]
-            if op_error is not None:
-                tree = op_error
-    except Exception:  # pylint: disable=broad-except
-        logger.debug("could not list the deployment operations", exc_info=True)
+    if started:  # a pre-flight failure has no deployment operations to read
+        try:
+            failed = arm_errors.failed_operations(deployments.operations(cmd.cli_ctx, subscription, group))
+            if failed:
+                failed_resource, op_error = failed[0]
+                if op_error is not None:
+                    tree = op_error
+        except Exception:  # pylint: disable=broad-except
+            logger.debug("could not list the deployment operations", exc_info=True)
     kind, message, rec = arm_errors.classify(
         tree, resource_group=group, location=location, gpu_profile=profile, failed_resource=failed_resource
     )
-    if kind == arm_errors.OTHER and isinstance(ex, AzCLIError):
+    if kind == arm_errors.OTHER and is_az_error(ex):
         raise ex
     raise arm_errors.failure(kind, message, rec)

@@ -7,36 +7,21 @@ import time
 from knack.log import get_logger
 
 from ..azure import container_app, model_server
-from ..core.endpoint import wake
-from ..core.errors import WaitValueError, WakeError
+from ..core import options
+from ..core.errors import EndpointNotReadyError, WakeError
 from ._config import app_url, load_config
 from ._startup_watch import failure_probe
 from ._wake import StartupFailedError, wake_endpoint
 
 logger = get_logger(__name__)
 
-DEFAULT_TIMEOUT = 3600  # az's generic wait: --timeout 3600, --interval 30
-DEFAULT_INTERVAL = 5
-
-
-def validate(ready, deleted, timeout, interval):
-    if bool(ready) == bool(deleted):
-        raise WaitValueError(
-            "give exactly one of --ready and --deleted",
-            "e.g. `az aitk inference wait --ready` after `deploy --no-wait`.",
-        )
-    for flag, value in (("--timeout", timeout), ("--interval", interval)):
-        if value is not None and not 1 <= value <= wake.MAX_WAIT_S:
-            raise WaitValueError(
-                f"{flag} must be a whole number of seconds from 1 to {wake.MAX_WAIT_S}, not {value}",
-                f"Defaults: --timeout {DEFAULT_TIMEOUT}, --interval {DEFAULT_INTERVAL}.",
-            )
-
 
 def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=None, interval=None):
-    validate(ready, deleted, timeout, interval)
-    timeout = timeout or DEFAULT_TIMEOUT
-    interval = interval or DEFAULT_INTERVAL
+    # _validators.validate_wait checked the flags (core/options.py): exactly one of --ready and
+    # --deleted, so what follows the --deleted branch is the --ready wait
+    del ready
+    timeout = timeout or options.WAIT_TIMEOUT_S
+    interval = interval or options.WAIT_INTERVAL_S
     ws, cfg = load_config(cmd, workspace)
     aca = container_app.ContainerApp.from_config(cmd.cli_ctx, cfg)
     deadline = time.monotonic() + timeout
@@ -56,7 +41,7 @@ def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=N
         if state == "Succeeded" and left > 0:
             url = app_url(ws, cfg, app)  # the key goes only to the app's own https ingress
             try:
-                wake_endpoint(url, min(left, wake.MAX_WAIT_S), failed=failed)
+                wake_endpoint(url, min(left, options.MAX_WAIT_S), failed=failed)
                 if model_server.list_models(url, aca.api_key(), timeout=min(30.0, max(1.0, left))):
                     return None
             except StartupFailedError:
@@ -69,9 +54,7 @@ def inference_wait(cmd, *, workspace=None, ready=False, deleted=False, timeout=N
 
 
 def _not_there(why):
-    from azure.cli.core.azclierror import AzureResponseError
-
-    return AzureResponseError(
+    return EndpointNotReadyError(
         why,
         "`az aitk inference status` shows the app's state and last start-up error; run wait again "
         "with a longer --timeout.",

@@ -19,12 +19,13 @@ def _name(resource_id: str | None) -> str:
     return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
 
 
-def plan(  # pylint: disable=too-many-positional-arguments  # called from delete.py (issue 22)
+def plan(
     app_id: str,
     env_id: str | None,
     other_app_env_ids: Iterable[str | None],
     storage_account: str | None,
     finetuning: Mapping[str, Any] | None,
+    *,
     other_env_storage_accounts: Iterable[str | None] = (),
     logs_workspace_id: str | None = None,
     finetuning_env_id: str | None = None,

@@ -6,7 +6,8 @@ Pure: the caller passes the probe (one GET /health), the clock, the sleep and wh
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import WaitValueError, WakeError
+from ..errors import WakeError
+from ..options import MAX_WAIT_S, check_seconds
 
 # The ingress (Envoy) of Azure Container Apps ends a request after 240 s in which nothing was sent
 # either way (requestIdleTimeout, default 4 min: https://learn.microsoft.com/azure/container-apps/premium-ingress;
@@ -20,7 +21,6 @@ INGRESS_TIMEOUT_BODIES = ("upstream request timeout", "stream timeout")
 NO_HEALTHY_UPSTREAM = "no healthy upstream"
 
 DEFAULT_WAIT_S = 900  # the template's startup probe gives a replica 960 s; most starts fit in 15 min
-MAX_WAIT_S = 7200
 LOGS_HINT = "see `az aitk inference logs`"
 
 
@@ -28,11 +28,13 @@ def validate_wait(wait: int | None) -> int:
     """The `--wait` budget in seconds (default DEFAULT_WAIT_S); 0 means: one try, no waiting."""
     if wait is None:
         return DEFAULT_WAIT_S
-    if not isinstance(wait, int) or isinstance(wait, bool) or not 0 <= wait <= MAX_WAIT_S:
-        raise WaitValueError(
-            f"--wait must be a whole number of seconds from 0 to {MAX_WAIT_S}, not {wait!r}",
-            f"Give e.g. --wait 600; the default is {DEFAULT_WAIT_S}.",
-        )
+    check_seconds(
+        "--wait",
+        wait,
+        least=0,
+        most=MAX_WAIT_S,
+        recommendation=f"Give e.g. --wait 600; the default is {DEFAULT_WAIT_S}.",
+    )
     return wait
 
 

@@ -50,11 +50,22 @@ def base_url(event_stream_endpoint: str | None) -> str:
     return event_stream_endpoint[: event_stream_endpoint.index("/subscriptions/")]
 
 
-def logstream_url(  # pylint: disable=too-many-positional-arguments  # called from container_app.py (issue 22)
+def eventstream_url(event_stream_endpoint: str | None, subscription: str, group: str, app: str) -> str:
+    """The app's system log stream (`az containerapp logs show --type system`: Azure/azure-cli
+    command_modules/containerapp/custom.py, stream_containerapp_logs)."""
+    seg = [quote(s, safe="") for s in (subscription, group, app)]
+    return (
+        f"{base_url(event_stream_endpoint)}/subscriptions/{seg[0]}/resourceGroups/{seg[1]}"
+        f"/containerApps/{seg[2]}/eventstream"
+    )
+
+
+def logstream_url(
     event_stream_endpoint: str | None,
     subscription: str,
     group: str,
     app: str,
+    *,
     revision: str,
     replica: str,
     container: str,

@@ -59,32 +59,29 @@ class ElsewhereEnvironment:
     other_subscription: bool
 
 
-# /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.App/managedEnvironments/<name>
-_ENVIRONMENT_ID = re.compile(
-    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.App/managedEnvironments/([^/]+)/?$",
-    re.IGNORECASE,
-)
-
-
-def _environment(env_id: str | None, subscription: str, group: str) -> tuple[str, str, str, bool] | None:
-    """(name, group, subscription, in `group` of `subscription`) of an environment's id, else None.
-    Azure compares ids case-insensitively
+def _environment(env_id: Mapping[str, str], subscription: str, group: str) -> tuple[str, str, str, bool] | None:
+    """(name, group, subscription, in `group` of `subscription`) of an environment's id, parsed
+    by azure/resource_ids.parse, else None. Azure compares ids case-insensitively
     (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules)."""
-    match = _ENVIRONMENT_ID.match((env_id or "").strip())
-    if not match:
+    is_environment = (
+        env_id.get("namespace", "").lower() == "microsoft.app"
+        and env_id.get("type", "").lower() == "managedenvironments"
+        and not any(k.startswith("child_") for k in env_id)
+    )
+    env_subscription, env_group, name = (env_id.get(k, "") for k in ("subscription", "resource_group", "name"))
+    if not (is_environment and env_subscription and env_group and name):
         return None
-    env_subscription, env_group, name = match.groups()
     here = env_subscription.lower() == subscription.lower() and env_group.lower() == group.lower()
     return name, env_group, env_subscription, here
 
 
-def environment_in_group(env_id: str | None, subscription: str, group: str) -> str | None:
+def environment_in_group(env_id: Mapping[str, str], subscription: str, group: str) -> str | None:
     """The name of the environment `env_id` names when it is in `group` of `subscription`, else None."""
     found = _environment(env_id, subscription, group)
     return found[0] if found and found[3] else None
 
 
-def environment_elsewhere(env_id: str | None, subscription: str, group: str) -> ElsewhereEnvironment | None:
+def environment_elsewhere(env_id: Mapping[str, str], subscription: str, group: str) -> ElsewhereEnvironment | None:
     """The environment `env_id` names when it is outside `group` of `subscription`, else None (in
     the group, or not an environment's id)."""
     found = _environment(env_id, subscription, group)

@@ -47,9 +47,8 @@ def launcher_profile(profile: GpuProfile) -> gpus.WorkloadProfile:
 
 
 def _in_order() -> list[GpuProfile]:
-    """The extension's profiles, cheapest first (the launcher table's order)."""
-    order = [wp.name.lower() for wp in gpus.PROFILES]
-    return sorted(gpu_profiles.PROFILES.values(), key=lambda p: order.index(p.workload_profile_type.lower()))
+    """The extension's profiles, cheapest first (gpu_profiles keeps the launcher table's order)."""
+    return list(gpu_profiles.PROFILES.values())
 
 
 def plan_for(model: ModelFacts, profile: GpuProfile) -> fit.FitPlan:
@@ -166,18 +165,14 @@ def choose(
     parameter_type: str | None,
     current_profile: GpuProfile | None,
 ) -> ProfileFit | None:
-    """The profile provision deploys, fitted to the model, by the precedence of
-    provision_plan.plan (--gpu-profile, the parameters' workloadProfileType, the app's current
-    profile, else the fit); None without a model (provision keeps its default) or when the
-    parameters name a type that is not a GPU profile aitk knows. UnsizableModelError when
-    config.json lacks what the memory model needs."""
+    """The profile provision deploys, fitted to the model, by gpu_profiles.named's precedence
+    (--gpu-profile, the parameters' workloadProfileType, the app's current profile, else the fit);
+    None without a model (provision keeps its default) or when the parameters name a type that is
+    not a GPU profile aitk knows. UnsizableModelError when config.json lacks what the memory model
+    needs."""
     if model is None:
         return None
-    if gpu_profile:
-        return check_profile(model, gpu_profiles.get(gpu_profile), "--gpu-profile")
-    if parameter_type:
-        named = gpu_profiles.by_type(parameter_type)
-        return check_profile(model, named, "the parameters' workloadProfileType") if named else None
-    if current_profile is not None:
-        return check_profile(model, current_profile, "the container app's current profile")
-    return default_profile(model)
+    named = gpu_profiles.named(gpu_profile, parameter_type, current_profile)
+    if named is None:
+        return default_profile(model)
+    return check_profile(model, named.profile, named.chosen_by) if named.profile else None

@@ -231,17 +231,11 @@ def plan(
         put("image", image)
     for n, v in (image_pull or {}).items():
         put(n, v)
-    if gpu_profile:
-        for n, v in gpu_profiles.template_parameters(gpu_profiles.get(gpu_profile)).items():
-            put(n, v)
-    else:
-        chosen_type = params_mod.values(final).get("workloadProfileType")
-        profile = gpu_profiles.by_type(chosen_type) if chosen_type else None
-        if profile is None and not chosen_type:
-            profile = current_profile or default_profile or gpu_profiles.get(None)
-        if profile is not None:
-            for n, v in gpu_profiles.template_parameters(profile).items():
-                put(n, v, override=False)
+    named = gpu_profiles.named(gpu_profile, params_mod.values(final).get("workloadProfileType"), current_profile)
+    profile = (default_profile or gpu_profiles.get(None)) if named is None else named.profile
+    if profile is not None:  # only --gpu-profile overrides what the parameters say
+        for n, v in gpu_profiles.template_parameters(profile).items():
+            put(n, v, override=named is not None and named.chosen_by == gpu_profiles.BY_OPTION)
     put(
         "minReplicas", DEFAULT_MIN_REPLICAS if min_replicas is None else min_replicas, override=min_replicas is not None
     )
