@@ -119,6 +119,19 @@ class ResourceManager:  # pylint: disable=too-many-instance-attributes  # one pe
         rec = self.storage_account(account)
         return rec["private"]["keys"][0]["value"] if rec else None
 
+    def share_quotas(self, account) -> dict[str, int]:
+        """{share name: shareQuota} of an account's shares (Resource Manager's FileShare records)."""
+        rec = self.storage_account(account)
+        if rec is None:
+            return {}
+        prefix = (rec["id"] + "/fileServices/default/shares/").lower()
+        with self.lock:
+            return {
+                r["body"]["name"]: int(r["body"]["properties"].get("shareQuota") or 5120)
+                for k, r in self.res.items()
+                if k.startswith(prefix) and "/" not in k[len(prefix) :]
+            }
+
     def share_folder(self, account, share):
         rec = self.storage_account(account)
         if rec is None:
