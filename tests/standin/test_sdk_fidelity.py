@@ -232,8 +232,7 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
         bad.get_share_client(out["FILE_SHARE_NAME"]).get_share_properties()
     assert e.value.status_code == 403
     # the endpoint: scale from zero, the share at /mount, the secret in the env
-    # the startup probe's first look comes 60 s after the start (the template's initialDelaySeconds)
-    r = requests.get(out["ACA_APP_ENDPOINT"] + "/v1/models", verify=str(azure.ca_bundle), timeout=240)
+    r = requests.get(out["ACA_APP_ENDPOINT"] + "/v1/models", verify=str(azure.ca_bundle), timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["key"] == "k-123" and "app.py" in body["seen"]
@@ -242,7 +241,7 @@ def test_sdk_deploy_inference_template_and_read_back(azure, clients):
     )
     # restart the revision: the endpoint comes back
     clients["aca"].container_apps_revisions.restart_revision("rg-inf", out["ACA_APP_NAME"], app.latest_revision_name)
-    r = requests.get(out["ACA_APP_ENDPOINT"] + "/", verify=str(azure.ca_bundle), timeout=240)
+    r = requests.get(out["ACA_APP_ENDPOINT"] + "/", verify=str(azure.ca_bundle), timeout=60)
     assert r.status_code == 200
     # what-if of the same deployment: nothing to create or delete
     wi = (

@@ -374,7 +374,7 @@ class ContainerApps(Kind):
         for c in containers:
             bad = azure_rules.probe_errors(c.get("probes") or [])
             if bad:
-                # the REST spec text of ContainerAppProbe (runtime/azure_rules.py, PROBE_LIMITS)
+                # health-probes.md, "Restrictions" (runtime/azure_rules.py)
                 raise ArmError(
                     400,
                     "ContainerAppInvalidProbe",

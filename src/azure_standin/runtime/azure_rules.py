@@ -38,22 +38,17 @@ DEFAULT_PROBES = {
     "readiness": {"initialDelaySeconds": 0, "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 48},
     "liveness": {"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3},
 }
-# Field limits of a configured probe, as the REST spec's text states them (azure-rest-api-specs
-# specification/app/resource-manager/Microsoft.App/ContainerApps/stable/2026-01-01/CommonDefinitions.json,
-# definitions/ContainerAppProbe, the same in 2025-07-01): failureThreshold "Minimum value is 1. Maximum
-# value is 10."; initialDelaySeconds "Minimum value is 1. Maximum value is 60."; periodSeconds and
-# timeoutSeconds "Minimum value is 1. Maximum value is 240."; successThreshold "Minimum value is 1.
-# Maximum value is 10." and "Must be 1 for liveness and startup". The same for every probe type: the
-# spec has no per-type limits (the larger numbers of health-probes.md's default probes, startup
-# 1 s x 240, are the platform's own probes, not values a template may set).
+# Field limits the service enforces (health-probes.md "Restrictions": initialDelaySeconds 0-60,
+# periodSeconds 1-240, timeoutSeconds 1-240; failureThreshold as the API accepts it, which
+# terraform-provider-azurerm matched in PR 31989: startup up to 240, readiness up to 48,
+# liveness up to 10 as the swagger text says).
 PROBE_LIMITS = {
-    "failureThreshold": (1, 10),
-    "initialDelaySeconds": (1, 60),
+    "initialDelaySeconds": (0, 60),
     "periodSeconds": (1, 240),
     "timeoutSeconds": (1, 240),
     "successThreshold": (1, 10),
 }
-PROBE_TYPES = ("startup", "readiness", "liveness")
+FAILURE_THRESHOLD_MAX = {"startup": 240, "readiness": 48, "liveness": 10}
 
 # Revision running states. The REST enum RevisionRunningState (x-ms-enum modelAsString: an open set)
 # is Running, Processing, Stopped, Degraded, Failed, Unknown in the newest stable api-version
@@ -96,16 +91,18 @@ def probe_errors(probes: list) -> list[str]:
     errors = []
     for p in probes or []:
         kind = str(p.get("type") or "").lower()
-        if kind not in PROBE_TYPES:
+        if kind not in FAILURE_THRESHOLD_MAX:
             errors.append(f"probe type '{p.get('type')}' is not one of Liveness, Readiness, Startup")
             continue
         for field, (lo, hi) in PROBE_LIMITS.items():
             v = p.get(field)
-            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+            if v is not None and not (isinstance(v, int) and lo <= v <= hi):
                 errors.append(f"{p.get('type')} probe {field} must be between {lo} and {hi}, not {v}")
-        st = p.get("successThreshold")
-        if kind in ("liveness", "startup") and st is not None and st != 1:
-            errors.append(f"{p.get('type')} probe successThreshold must be 1, not {st}")
+        ft = p.get("failureThreshold")
+        if ft is not None and not (isinstance(ft, int) and 1 <= ft <= FAILURE_THRESHOLD_MAX[kind]):
+            errors.append(
+                f"{p.get('type')} probe failureThreshold must be between 1 and {FAILURE_THRESHOLD_MAX[kind]}, not {ft}"
+            )
     return errors
 
 

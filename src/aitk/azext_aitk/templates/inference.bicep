@@ -369,10 +369,10 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
                 path: '/health'
                 port: 8000
               }
-              initialDelaySeconds: 60
-              periodSeconds: 90
+              initialDelaySeconds: 10
+              periodSeconds: 10
               timeoutSeconds: 5
-              failureThreshold: 10
+              failureThreshold: 95
             }
             {
               type: 'Liveness'
@@ -391,7 +391,7 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
                 path: '/health'
                 port: 8000
               }
-              initialDelaySeconds: 1
+              initialDelaySeconds: 0
               periodSeconds: 10
               timeoutSeconds: 5
               failureThreshold: 3
