@@ -842,8 +842,12 @@ def _list(request, share: Share, rel, q):
             (dirs if is_dir else files).append(f"<Directory>{x}</Directory>" if is_dir else f"<File>{x}</File>")
     host = request.headers.get("Host") or "127.0.0.1"
     account = request.path.strip("/").split("/")[0]
+    # a host-style request (https://{account}.file.{suffix}/...) names the account in its host
+    endpoint = (
+        f"https://{host}/" if host.lower().startswith(account.lower() + ".file.") else f"https://{host}/{account}/"
+    )
     xml = (
-        f"<EnumerationResults ServiceEndpoint={quoteattr(f'https://{host}/{account}/')} "
+        f"<EnumerationResults ServiceEndpoint={quoteattr(endpoint)} "
         f"ShareName={quoteattr(share.name)} DirectoryPath={quoteattr(rel)}>"
         + (f"<Marker>{escape(marker)}</Marker>" if marker else "")
         + (f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "")
