@@ -21,14 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "src" / "aitk" / "azext_aitk" / "templates" / "inference.json"
 TIME_SCALE = 0.05  # probes and cooldowns 20x faster; the ingestion delay 20 s -> 1 s
 
-# The app: /health for the probes, one console line at start and one per request.
+# The app: /health for the probes, one console line at start and one per other request.
 APP_PY = r"""
 import os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def do_GET(self):
-        print("served " + self.path, flush=True)
+        if self.path != "/health":  # the probes' requests stay out of the console
+            print("served " + self.path, flush=True)
         self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
 print("app-started", flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
