@@ -687,7 +687,6 @@ def replica_views(mgr, app_rec, rev):
                 "properties": {
                     "createdTime": st.get("created") or rev["created"],
                     "runningState": "Running" if st.get("ready") else "NotRunning",
-                    "runningStateDetails": "" if st.get("ready") else ("Waiting" if waiting else "Not ready"),
                     "containers": [
                         {
                             "name": cname,
@@ -696,7 +695,6 @@ def replica_views(mgr, app_rec, rev):
                             "started": bool(st.get("pid")),
                             "restartCount": int(st.get("restarts") or 0),
                             "runningState": "Waiting" if waiting else "Running",
-                            "runningStateDetails": "",
                             # the console log stream of this container (runtime/logstream.py), the
                             # path az builds from the app's eventStreamEndpoint
                             "logStreamEndpoint": (
