@@ -67,6 +67,8 @@ def main(argv=None):
             "client_secret": azure.client_secret,
             "pid": os.getpid(),
             "cloud_register_args": azure.cloud_register_args(),
+            # HTTPS_PROXY for az's host-style storage URLs (docs/standin.md, "Host-style storage URLs")
+            "storage_proxy": azure.storage_proxy_url,
         }
         tmp = info_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))

@@ -57,3 +57,16 @@ class Ident:
         if len(self.types) <= 1:
             return None
         return Ident(self.sub, self.rg, self.ns, self.types[:-1], self.names[:-1])
+
+
+# The cloud's storage endpoint suffix (`az cloud register --suffix-storage-endpoint`): az's storage
+# commands with --account-name/--account-key build host-style URLs `https://{account}.file.{suffix}`
+# from it (azure-cli's get_storage_data_service_client / the SDKs' account URL), as on Azure
+# (`core.windows.net`). No resolver knows these names; a client reaches them through the stand-in's
+# HTTP proxy (StandIn.storage_proxy_url, HTTPS_PROXY; CONNECT to port 443 of such a name only), which
+# hands the tunnel to the stand-in's own TLS server, whose certificate also names `*.file.{suffix}`.
+# It begins with "core." as every Azure cloud's does (core.windows.net, core.chinacloudapi.cn,
+# core.usgovcloudapi.net): the storage SDKs find the account name of a shared-key client by
+# splitting the host on ".file.core." (azure-storage-file-share _shared/base_client.py). `.test` is
+# reserved and never resolves (RFC 2606); a `.localhost` name would match a NO_PROXY of "localhost".
+STORAGE_SUFFIX = "core.standin.test"

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import random
+import re
+import select
 import socket
 import ssl
 import threading
@@ -22,6 +24,7 @@ from .arm.manager import ResourceManager
 from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
+from .ids import STORAGE_SUFFIX
 from .providers.app import pull_refusal
 from .providers.identity import ROLE_PROPAGATION_S
 from .runtime import Runtime, logstream
@@ -29,6 +32,7 @@ from .runtime import Runtime, logstream
 log = logging.getLogger("azure_standin")
 
 CLOUD_NAME = "AitkStandIn"
+_FILE_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.file\." + re.escape(STORAGE_SUFFIX) + r"(?::443)?$", re.I)
 FAULT_KINDS = ("429", "500", "503", "latency", "cut")
 
 
@@ -127,7 +131,16 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in self.headers.items():
             headers[k] = v
         body = self._read_body()
-        req = Request(self.command, unquote(split.path), query, headers, body, raw)
+        path = unquote(split.path)
+        host = _FILE_HOST.match(headers.get("Host") or "")
+        if host is not None:
+            # A host-style Files URL (https://{account}.file.{suffix}/{share}/...): served as the
+            # path-style one, /{account}/{share}/...; Shared Key's canonicalized resource is then the
+            # service-style /{account}/{share}/..., which files.check_auth accepts.
+            prefix = "/" + host["account"].lower()
+            path = prefix + (path if path.startswith("/") else "/" + path)
+            raw = prefix + (raw if raw.startswith("/") else "/" + raw)
+        req = Request(self.command, path, query, headers, body, raw)
         try:
             resp, fault = standin.serve_request(req)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # a stand-in bug: a 500, as ARM's
@@ -197,6 +210,64 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
 
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """An HTTP proxy for the cloud's host-style storage names only: `CONNECT {account}.file.{suffix}:443`
+    is tunnelled to the stand-in's TLS server (which reads the name from SNI/Host); any other
+    destination is refused 403, so nothing leaves the machine through it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin  # the base class's name
+        log.debug("proxy %s " + format, self.address_string(), *args)
+
+    def do_CONNECT(self):  # pylint: disable=invalid-name  # http.server's name for the method
+        host, _, port = self.path.rpartition(":")
+        if port != "443" or _FILE_HOST.match(host) is None:
+            self.send_error(403, f"the stand-in's proxy only reaches *.file.{STORAGE_SUFFIX}:443")
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.server.standin.port), timeout=10)
+        except OSError:
+            self.send_error(502)
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True  # pylint: disable=attribute-defined-outside-init
+        client = self.connection
+        try:
+            upstream.settimeout(None)
+            client.settimeout(None)
+            socks = [client, upstream]
+            while True:
+                ready, _, _ = select.select(socks, [], [], 300)
+                if not ready:
+                    return
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+
+    def _refuse(self):
+        self.send_error(403, "the stand-in's proxy only tunnels (CONNECT) to its storage names")
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _refuse
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, standin):
+        self.standin = standin
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+
 # The stand-in's identity (ids, secrets), endpoints, services and fault switches: one object tests hold.
 class StandIn:  # pylint: disable=too-many-instance-attributes
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
@@ -209,12 +280,15 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         time_scale: float = 1.0,
         pull_mb_per_s=None,
         role_propagation_s: float = ROLE_PROPAGATION_S,
+        la_ingestion_delay_s: float | None = None,
     ):  # pylint: disable=too-many-arguments
         """`time_scale` multiplies every Azure duration the container runtime plays (1.0 = Azure's);
         `pull_mb_per_s` turns on an image pull delay per image size (runtime/container_runtime.py);
         `role_propagation_s` (Azure seconds, x time_scale) passes between a role assignment's creation
-        and its effect (providers/identity.py)."""
+        and its effect (providers/identity.py); `la_ingestion_delay_s` (Azure seconds, x `time_scale`;
+        None: loganalytics.INGESTION_DELAY_S) passes before a Log Analytics row can be queried."""
         self.role_propagation_s = role_propagation_s
+        self.la_ingestion_delay_s = la_ingestion_delay_s
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ids_path = self.state_dir / "ids.json"
@@ -248,7 +322,11 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         tls_dir = self.state_dir / "tls"
         self.ca_cert_path, self.ca_key_path = tls.make_ca(tls_dir)
         self.server_cert_path, self.server_key_path = tls.make_leaf(
-            self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key"
+            self.ca_cert_path,
+            self.ca_key_path,
+            tls_dir / "server.pem",
+            tls_dir / "server.key",
+            extra_dns=(f"*.file.{STORAGE_SUFFIX}",),
         )
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
@@ -265,6 +343,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         self.docker_hub_anonymous_pulls_left: int | None = None
         self._httpd = None
         self._thread = None
+        self._proxy = None
+        self.storage_proxy_url = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self):
@@ -281,9 +361,18 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin", daemon=True
         )
         self._thread.start()
+        self._proxy = _ProxyServer(self)
+        self.storage_proxy_url = f"http://127.0.0.1:{self._proxy.server_address[1]}"
+        threading.Thread(
+            target=self._proxy.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin-proxy", daemon=True
+        ).start()
         return self
 
     def stop(self):
+        if self._proxy:
+            self._proxy.shutdown()
+            self._proxy.server_close()
+            self._proxy = None
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -319,7 +408,7 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             "--endpoint-management",
             f"{u}/",
             "--suffix-storage-endpoint",
-            "127.0.0.1",
+            STORAGE_SUFFIX,
             "--suffix-keyvault-dns",
             ".vault.standin.local",
             "--suffix-acr-login-server-endpoint",
@@ -358,7 +447,7 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             "suffixes": {
                 "acrLoginServer": "azurecr.standin.local",
                 "keyVaultDns": "vault.standin.local",
-                "storage": "127.0.0.1",
+                "storage": STORAGE_SUFFIX,
                 "sqlServerHostname": "database.standin.local",
                 "mhsmDns": "mhsm.standin.local",
                 "attestationEndpoint": "attest.standin.local",
@@ -470,4 +559,9 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         def share_dir_fn(share):
             return self.arm.share_folder(account, share)
 
-        return files_handle(req, key, share_dir_fn)
+        return files_handle(
+            req,
+            key,
+            share_dir_fn,
+            shares_fn=lambda: self.arm.share_quotas(account),
+        )

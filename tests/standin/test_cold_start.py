@@ -245,6 +245,11 @@ def test_kql_subset():
     assert [r["Log_s"] for r in got] == ["y two", "z two"]
     cols, _ = q("ContainerAppSystemLogs_CL | project Log_s, TimeGenerated")
     assert cols == ["Log_s", "TimeGenerated"]
-    for bad in ("Nope | take 1", "ContainerAppSystemLogs_CL | summarize count()", "ContainerAppSystemLogs_CL | take x"):
+    for bad in (
+        "Nope | take 1",
+        "ContainerAppSystemLogs_CL | summarize dcount(Log_s)",
+        "ContainerAppSystemLogs_CL | where TimeGenerated > ago(5x)",
+        "ContainerAppSystemLogs_CL | take x",
+    ):
         with pytest.raises(loganalytics.QueryError):
             q(bad)

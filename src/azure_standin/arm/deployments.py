@@ -12,7 +12,7 @@ import uuid
 from .. import jsonc
 from ..errors import ArmError, rg_not_found
 from ..http import Response, json_response
-from ..ids import Ident, now_iso
+from ..ids import STORAGE_SUFFIX, Ident, now_iso
 from .expressions import TemplateError, Unresolved
 from .template import OUTPUT_TYPE_NAMES, Context, Template
 from .what_if import compute_changes
@@ -76,7 +76,7 @@ class _Ctx(Context):
             "suffixes": {
                 "acrLoginServer": ".azurecr.standin",
                 "keyvaultDns": ".vault.standin.local",
-                "storage": "127.0.0.1",
+                "storage": STORAGE_SUFFIX,
                 "sqlServerHostname": ".database.standin.local",
             },
         }

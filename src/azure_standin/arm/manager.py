@@ -32,7 +32,7 @@ NAMESPACES = [
 ]
 
 
-class ResourceManager:  # pylint: disable=too-many-instance-attributes  # one per part of ARM it routes to
+class ResourceManager:  # pylint: disable=too-many-instance-attributes,too-many-public-methods  # one per part of ARM it routes to; the data planes ask it too
     """Routes ARM requests (subscriptions, resource groups, providers, resources, deployments) and keeps
     their state in state_dir/arm-state.json. https://learn.microsoft.com/rest/api/resources/"""
 
@@ -118,6 +118,19 @@ class ResourceManager:  # pylint: disable=too-many-instance-attributes  # one pe
     def storage_key(self, account):
         rec = self.storage_account(account)
         return rec["private"]["keys"][0]["value"] if rec else None
+
+    def share_quotas(self, account) -> dict[str, int]:
+        """{share name: shareQuota} of an account's shares (Resource Manager's FileShare records)."""
+        rec = self.storage_account(account)
+        if rec is None:
+            return {}
+        prefix = (rec["id"] + "/fileServices/default/shares/").lower()
+        with self.lock:
+            return {
+                r["body"]["name"]: int(r["body"]["properties"].get("shareQuota") or 5120)
+                for k, r in self.res.items()
+                if k.startswith(prefix) and "/" not in k[len(prefix) :]
+            }
 
     def share_folder(self, account, share):
         rec = self.storage_account(account)

@@ -535,9 +535,11 @@ def _get_share(share_dir_fn, name: str, create: bool = False) -> Path | None:
     return share_dir_fn(name)
 
 
-def handle(request: Request, account_key: str, share_dir_fn) -> Response:
+def handle(request: Request, account_key: str, share_dir_fn, shares_fn=None) -> Response:
+    """`shares_fn()`: {share name: quota in GiB} of the account's shares, as Resource Manager holds them
+    (its FileShare shareQuota): List Shares lists them and Get Share Properties reports the quota."""
     try:
-        return _handle(request, account_key, share_dir_fn)
+        return _handle(request, account_key, share_dir_fn, shares_fn or dict)
     except Exception as exc:  # pylint: disable=broad-exception-caught  # a stand-in bug: a 500, as the service
         import logging
 
@@ -551,7 +553,7 @@ def handle(request: Request, account_key: str, share_dir_fn) -> Response:
 
 
 # One early return per documented error response, in the order the service checks them.
-def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # pylint: disable=too-many-return-statements
+def _handle(request: Request, account_key: str, share_dir_fn, shares_fn) -> Response:  # pylint: disable=too-many-return-statements
     path = request.path
     segs = [s for s in path.split("/") if s != ""]
     if not segs:
@@ -570,6 +572,8 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # py
         if bad is not None:
             return bad
     if len(segs) == 1:
+        if comp == "list" and method == "GET" and not restype:
+            return _list_shares(request, share_dir_fn, shares_fn(), q)
         return _service(request, restype, comp)
     share_name = segs[1]
     if restype == "share" and method == "PUT" and not comp:
@@ -595,7 +599,8 @@ def _handle(request: Request, account_key: str, share_dir_fn) -> Response:  # py
         return _error(request, 400, "InvalidResourceName", "The specifed resource name contains invalid characters.")
     rel = share.resolve(names)
     if restype == "share" and not rel:
-        return _share_ops(request, share, method, comp)
+        quota = {k.lower(): v for k, v in shares_fn().items()}.get(share_name.lower(), SHARE_QUOTA_GIB)
+        return _share_ops(request, share, method, comp, quota)
     if restype == "directory":
         return _dir_ops(request, share, rel, method, comp, q)
     if comp in ("listhandles", "forceclosehandles"):
@@ -622,12 +627,55 @@ def _service(request, restype, comp):
     )
 
 
-def _share_ops(request, share: Share, method, comp):
+def _list_shares(request, share_dir_fn, quotas: dict, q: dict) -> Response:
+    """List Shares (https://learn.microsoft.com/rest/api/storageservices/list-shares): GET
+    `?comp=list[&prefix=&marker=&maxresults=]` on the account, EnumerationResults with each share's
+    Name and Properties (Last-Modified, Etag, Quota: the share's quota in GiB, Resource Manager's
+    shareQuota), in name order."""
+    prefix, marker = q.get("prefix", ""), q.get("marker", "")
+    try:
+        maxresults = int(q.get("maxresults") or 5000)
+    except ValueError:
+        return _error(request, 400, "InvalidQueryParameterValue", "Value for one of the query parameters is not valid.")
+    names = sorted(n for n in quotas if n.startswith(prefix) and n >= marker)
+    page, rest = names[:maxresults], names[maxresults:]
+    items = []
+    for n in page:
+        d = share_dir_fn(n)
+        if d is None or not Path(d).is_dir():
+            continue
+        st = Path(d).stat()
+        items.append(
+            f"<Share><Name>{escape(n)}</Name><Properties>"
+            f"<Last-Modified>{email.utils.formatdate(st.st_mtime, usegmt=True)}</Last-Modified>"
+            f"<Etag>{escape(_etag(st))}</Etag><Quota>{int(quotas[n])}</Quota>"
+            "<AccessTier>TransactionOptimized</AccessTier><EnabledProtocols>SMB</EnabledProtocols>"
+            "<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>"
+            "</Properties></Share>"
+        )
+    host = request.headers.get("Host") or "127.0.0.1"
+    xml = (
+        f"<EnumerationResults ServiceEndpoint={quoteattr(f'https://{host}/')}>"
+        + (f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "")
+        + (f"<Marker>{escape(marker)}</Marker>" if marker else "")
+        + (f"<MaxResults>{maxresults}</MaxResults>" if q.get("maxresults") else "")
+        + "<Shares>"
+        + "".join(items)
+        + "</Shares>"
+        + f"<NextMarker>{escape(rest[0]) if rest else ''}</NextMarker></EnumerationResults>"
+    )
+    return _xml(request, 200, xml)
+
+
+def _share_ops(request, share: Share, method, comp, quota=SHARE_QUOTA_GIB):
     props = share.props("")
     st = share.root.stat()
     if method in ("GET", "HEAD") and not comp:
+        # x-ms-share-quota: "The quota for the share in gibibytes" (Get Share Properties,
+        # https://learn.microsoft.com/rest/api/storageservices/get-share-properties): the shareQuota
+        # Resource Manager holds for the share (FileShare.properties.shareQuota), one value.
         h = _stamp(st) | {
-            "x-ms-share-quota": str(SHARE_QUOTA_GIB),
+            "x-ms-share-quota": str(int(quota)),
             "x-ms-access-tier": "TransactionOptimized",
             "x-ms-enabled-protocols": "SMB",
             "x-ms-lease-state": "available",
@@ -794,8 +842,12 @@ def _list(request, share: Share, rel, q):
             (dirs if is_dir else files).append(f"<Directory>{x}</Directory>" if is_dir else f"<File>{x}</File>")
     host = request.headers.get("Host") or "127.0.0.1"
     account = request.path.strip("/").split("/")[0]
+    # a host-style request (https://{account}.file.{suffix}/...) names the account in its host
+    endpoint = (
+        f"https://{host}/" if host.lower().startswith(account.lower() + ".file.") else f"https://{host}/{account}/"
+    )
     xml = (
-        f"<EnumerationResults ServiceEndpoint={quoteattr(f'https://{host}/{account}/')} "
+        f"<EnumerationResults ServiceEndpoint={quoteattr(endpoint)} "
         f"ShareName={quoteattr(share.name)} DirectoryPath={quoteattr(rel)}>"
         + (f"<Marker>{escape(marker)}</Marker>" if marker else "")
         + (f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "")

@@ -633,41 +633,114 @@ class Revisions(Kind):
                     f"Revision '{r['name']}' is not active; only the active revision can be restarted.",
                 )
             mgr.s.runtime.restart(app["id"].lower())
-            return Response(200, {}, b"")
+            # ContainerAppsRevisions_RestartRevision: 200 "Container App revision was restarted", no
+            # schema (azure-rest-api-specs Microsoft.App ContainerAppsRevisions.json, 2025-07-01 and
+            # 2026-01-01); azure-cli's ContainerAppClient.restart_revision returns r.json() of it, so
+            # the body is JSON: an empty object, which `az containerapp revision restart` prints.
+            return json_response(200, {})
         if name.lower() == "deactivate" and req.method == "POST":
             if latest:
                 mgr.s.runtime.remove(app["id"].lower())
             return Response(200, {}, b"")
-        if name.lower() == "replicas" and req.method == "GET":
-            st = ContainerApps().status(mgr, app) if latest else {}
-            reps = []
-            if latest and st.get("running"):
-                cname = (r["template"].get("containers") or [{}])[0].get("name", "main")
-                reps.append(
-                    {
-                        "id": f"{rec['id']}/replicas/{r['name']}-0",
-                        "name": f"{r['name']}-0",
-                        "type": "Microsoft.App/containerApps/revisions/replicas",
-                        "properties": {
-                            "createdTime": r["created"],
-                            "runningState": "Running" if st.get("ready") else "NotRunning",
-                            "containers": [
-                                {
-                                    "name": cname,
-                                    "containerId": str(st.get("pid") or ""),
-                                    "ready": bool(st.get("ready")),
-                                    "started": True,
-                                    "restartCount": int(st.get("restarts") or 0),
-                                    "runningState": (
-                                        "Waiting" if st.get("pulling") or not st.get("pid") else "Running"
-                                    ),
-                                }
-                            ],
-                        },
-                    }
-                )
-            return json_response(200, {"value": reps})
         return super().action(mgr, rec, name, req)
+
+
+def _replica_states(mgr, app_rec):
+    """What the runtime tells of the latest revision's replicas, one dict each in the shape of
+    `Runtime.status()` (running, ready, pid, restarts, pulling; optional name, created): a runtime
+    with several replicas per app exposes them as `replicas(app_id)`; one without reports its one
+    replica through status(), a replica while it runs (or is being started)."""
+    rid = app_rec["id"].lower()
+    many = getattr(mgr.s.runtime, "replicas", None)
+    if callable(many):
+        try:
+            return list(many(rid) or [])
+        except Exception:  # pylint: disable=broad-exception-caught  # a runtime bug reads as no replica
+            log.exception("runtime.replicas failed")
+            return []
+    st = ContainerApps().status(mgr, app_rec)
+    return [st] if st.get("running") else []
+
+
+def replica_views(mgr, app_rec, rev):
+    """The Replica resources of a revision (ContainerAppsRevisionReplicas_ListReplicas / GetReplica,
+    azure-rest-api-specs Microsoft.App ContainerAppsRevisions.json, definitions Replica and
+    ReplicaContainer): runningState Running | NotRunning | Unknown, each container's runningState
+    Running | Terminated | Waiting. Only the active (latest) revision has replicas; each is named
+    `{revision}-{n}` (a live app's look like `{revision}-{hash}-{suffix}`; clients take the name from
+    this list: azure-cli's `_set_ssh_defaults` uses `replicas[0]["name"]`)."""
+    revs = app_rec["private"]["revisions"]
+    if rev["name"] != revs[-1]["name"]:
+        return []
+    app_id = app_rec["id"]
+    cname = (rev["template"].get("containers") or [{}])[0].get("name", "main")
+    base = f"{app_id}/revisions/{rev['name']}"
+    out = []
+    for i, st in enumerate(_replica_states(mgr, app_rec)):
+        name = st.get("name") or f"{rev['name']}-{i}"
+        waiting = st.get("pulling") or not st.get("pid")
+        out.append(
+            {
+                "id": f"{base}/replicas/{name}",
+                "name": name,
+                "type": Replicas.type,
+                "properties": {
+                    "createdTime": st.get("created") or rev["created"],
+                    "runningState": "Running" if st.get("ready") else "NotRunning",
+                    "containers": [
+                        {
+                            "name": cname,
+                            "containerId": str(st.get("pid") or ""),
+                            "ready": bool(st.get("ready")),
+                            "started": bool(st.get("pid")),
+                            "restartCount": int(st.get("restarts") or 0),
+                            "runningState": "Waiting" if waiting else "Running",
+                            # the console log stream of this container (runtime/logstream.py), the
+                            # path az builds from the app's eventStreamEndpoint
+                            "logStreamEndpoint": (
+                                f"{mgr.s.url}/subscriptions/{mgr.s.subscription_id}/resourceGroups/"
+                                f"{app_id.split('/')[4]}/containerApps/{app_rec['body']['name']}/revisions/"
+                                f"{rev['name']}/replicas/{name}/containers/{cname}/logstream"
+                            ),
+                        }
+                    ],
+                    "initContainers": [],
+                },
+            }
+        )
+    return out
+
+
+class Replicas(Kind):
+    """Microsoft.App/containerApps/revisions/replicas: read-only, listed and shown from the runtime."""
+
+    type = "Microsoft.App/containerApps/revisions/replicas"
+    api_versions = ManagedEnvironments.api_versions
+    tracked = False
+
+    def children(self, mgr, parent_rec, child_type):
+        return replica_views(mgr, parent_rec["private"]["app"], parent_rec["private"]["rev"])
+
+    def implicit(self, mgr, ident, rid):
+        app = mgr.get_record(rid.rsplit("/revisions/", 1)[0])
+        rev_name = ident.names[-2].lower()
+        r = next(
+            (
+                x
+                for x in (app or {"private": {"revisions": []}})["private"]["revisions"]
+                if x["name"].lower() == rev_name
+            ),
+            None,
+        )
+        if r is None:
+            return None
+        for v in replica_views(mgr, app, r):
+            if v["name"].lower() == ident.names[-1].lower():
+                return {"id": v["id"], "type": self.type, "body": v, "private": {}}
+        return None
+
+    def put(self, mgr, ident, rid, body, old, g):
+        raise ArmError(405, "MethodNotAllowed", "Replicas are created by the revision's scale rules.")
 
 
 class Jobs(Kind):
