@@ -25,7 +25,7 @@ Streamer needs to read from it the way it reads from Azure:
   https://learn.microsoft.com/azure/container-apps/managed-identity#rest-endpoint-reference), which
   both the streamer's C++ DefaultAzureCredential and Python's azure-identity use when those two
   variables are set. Its tokens carry the claims Azurite checks; Azurite does no RBAC, so a role
-  not granted is played in front of it by `AuthorizingProxy` (403 AuthorizationPermissionMismatch,
+  not granted is played in front of it by `DenyingBlobFront` (403 AuthorizationPermissionMismatch,
   as Blob answers a principal without a data role).
 """
 
@@ -48,7 +48,6 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
 
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 STORAGE_AUDIENCE = "https://storage.azure.com"
@@ -347,10 +346,10 @@ class DenyingBlobFront:
 
             def _deny(self):
                 body = (
-                    '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
-                    "<Message>This request is not authorized to perform this operation using this permission."
-                    "</Message></Error>"
-                ).encode()
+                    b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
+                    b"<Message>This request is not authorized to perform this operation using this permission."
+                    b"</Message></Error>"
+                )
                 self.send_response(403)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("x-ms-error-code", "AuthorizationPermissionMismatch")
