@@ -25,8 +25,12 @@ can run; --weights needs FUSE):
               mirror that delays each read request --storage-latency-ms and serves it at
               --connection-mb-per-s (a fresh mount per read, so no page cache carries over); beside
               them both from local disk; and (b') the streamer's own iterator without vLLM's clone of
-              each tensor. Not measured: (c) the streamer from Blob (Azurite): not built
-              yet. Needs /dev/fuse, Debian's fuse3 and `pip install mfusepy`.
+              each tensor; and (c) the streamer (vLLM's iterator, concurrency 16) from Blob:
+              the shards in Azurite (aitk_testkit.azurite: TLS, OAuth, the managed identity's
+              tokens), read directly and through benchmarks/_throttled_tcp.py, a TCP proxy that
+              holds each request --storage-latency-ms and paces each connection at
+              --connection-mb-per-s. Needs /dev/fuse, Debian's fuse3, `pip install mfusepy`, and
+              Azurite (`make venv`) with `unshare` (util-linux) for (c).
 
     PYTHONPATH=src:container .venv/bin/python benchmarks/bench_cold_start.py [--cold-start] [--upload]
         [--redeploy] [--weights] [--rounds 3] [--latency-ms 20] [--storage-latency-ms 5]
@@ -525,8 +529,9 @@ def report(results):
     if w:
         for kind in ("default", "streamer", "streamer_direct", "streamer_blob"):
             local, throttled = w["samples_s"][f"{kind}_local"], w["samples_s"][f"{kind}_throttled"]
+            first = "Azurite without the proxy" if kind == "streamer_blob" else "local"
             print(
-                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: local median "
+                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: {first} median "
                 f"{statistics.median(local):.2f} s, throttled ({w['latency_ms']:g} ms + {w['connection_mb_per_s']:g} "
                 f"MB/s per request) median {statistics.median(throttled):.2f} s "
                 f"({w['bytes'] / 1e6 / statistics.median(throttled):.0f} MB/s)"

@@ -8,7 +8,8 @@ the fix, when the server would start on partial weights or not at all:
   only: its docker/Dockerfile at the pinned tag);
 - no account (AZURE_STORAGE_ACCOUNT_NAME, which the streamer's C++ and Python clients both read);
 - the identity without a data role: Blob answers 403 AuthorizationPermissionMismatch to a principal
-  that holds no Storage Blob Data role (https://learn.microsoft.com/azure/storage/blobs/authorize-access-azure-active-directory);
+  that holds no Storage Blob Data role
+  (https://learn.microsoft.com/azure/storage/blobs/authorize-access-azure-active-directory);
 - no blobs, or no config.json, under the path;
 - a blob whose server-side copy has not succeeded: x-ms-copy-status pending, aborted or failed
   (https://learn.microsoft.com/rest/api/storageservices/get-blob-properties#response-headers);
@@ -28,16 +29,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import LaunchError
+from .env_names import STORAGE_ACCOUNT_ENV as ACCOUNT_ENV
+from .env_names import STORAGE_CONNECTION_STRING_ENV
+from .env_names import TOKEN_CREDENTIALS_ENV as CREDENTIALS_ENV
 
 SCHEME = "az://"
 AZURE_PART = "runai_model_streamer_azure"
-ACCOUNT_ENV = "AZURE_STORAGE_ACCOUNT_NAME"  # the streamer's own (runai_model_streamer_azure.credentials)
-CREDENTIALS_ENV = "AZURE_TOKEN_CREDENTIALS"  # azure-identity's own: "prod" leaves developer sign-ins out
 ROLE = "Storage Blob Data Reader"
 NOT_DONE = ("pending", "aborted", "failed")
 
@@ -94,7 +96,7 @@ def _safetensors_size(blob: Any, size: int) -> int | None:
     return 8 + n + max(ends, default=0)
 
 
-def check(uri: str, env: Mapping[str, str], client_factory=_client) -> Checked:
+def check(uri: str, env: Mapping[str, str], client_factory: Callable[[], Any] = _client) -> Checked:
     """The folder at `uri` is complete and readable with this identity; else LaunchError."""
     container, prefix = split(uri)
     if not container or not prefix:
@@ -105,7 +107,7 @@ def check(uri: str, env: Mapping[str, str], client_factory=_client) -> Checked:
             f"lacks ({AZURE_PART} is not importable); install runai-model-streamer-azure at the version "
             f"of runai-model-streamer, or serve the model from the share"
         )
-    if not env.get(ACCOUNT_ENV) and not env.get("AZURE_STORAGE_CONNECTION_STRING"):
+    if not env.get(ACCOUNT_ENV) and not env.get(STORAGE_CONNECTION_STRING_ENV):
         raise LaunchError(f"model {uri}: no storage account: set {ACCOUNT_ENV} to the account that holds the container")
     from azure.core.exceptions import (  # pylint: disable=import-error  # the Azure part's dependency
         ClientAuthenticationError,
@@ -156,7 +158,8 @@ def check(uri: str, env: Mapping[str, str], client_factory=_client) -> Checked:
                 )
     except ResourceNotFoundError as e:
         raise LaunchError(
-            f"model {where}: no such container ({e.error_code}): create it and copy the model there"
+            f"model {where}: no such container ({getattr(e, 'error_code', None) or 404}): "
+            "create it and copy the model there"
         ) from None
     except ClientAuthenticationError as e:
         raise LaunchError(
@@ -166,10 +169,13 @@ def check(uri: str, env: Mapping[str, str], client_factory=_client) -> Checked:
     except HttpResponseError as e:
         if e.status_code == 403:
             raise LaunchError(
-                f"model {where}: access denied ({e.error_code or 403}): grant the app's managed identity "
-                f"the {ROLE} role on the storage account or container (a new role takes up to 10 minutes to apply)"
+                f"model {where}: access denied ({getattr(e, 'error_code', None) or 403}): "
+                f"grant the app's managed identity the {ROLE} role on the storage account or container "
+                "(a new role takes up to 10 minutes to apply)"
             ) from None
-        raise LaunchError(f"model {where}: Blob answered {e.status_code} {e.error_code or ''}".rstrip()) from None
+        raise LaunchError(
+            f"model {where}: Blob answered {e.status_code} {getattr(e, 'error_code', None) or ''}".rstrip()
+        ) from None
     except ServiceRequestError as e:
         raise LaunchError(f"model {where}: cannot reach Blob storage ({str(e).splitlines()[0][:200]})") from None
     total = sum(b.size for b in by_name.values())

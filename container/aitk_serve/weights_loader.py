@@ -86,7 +86,7 @@ def concurrency(env: Mapping[str, str]) -> int:
     return DEFAULT_CONCURRENCY
 
 
-def choose(
+def choose(  # pylint: disable=too-many-return-statements  # one return per reason, each with its line
     model: str,
     model_is_local: bool,
     config: Mapping[str, Any] | None,

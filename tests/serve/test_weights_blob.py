@@ -95,3 +95,41 @@ def test_no_account(blob_llama, tmp_path):
         launch(blob_llama, tmp_path, "--check", "--model", blob_llama.uri, env={"AZURE_STORAGE_ACCOUNT_NAME": ""})
     )
     assert "no storage account: set AZURE_STORAGE_ACCOUNT_NAME" in line
+
+
+def test_a_shard_the_index_names_that_is_not_there(blob_llama, tiny, tmp_path):
+    folder = tmp_path / "indexed"
+    folder.mkdir()
+    for f in tiny["llama"].iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    weight_map = {"lm_head.weight": "model-00002-of-00002.safetensors", "model.norm.weight": "model.safetensors"}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    blob_llama.azurite.upload_folder(folder, "weights", "indexed")
+    line = refused(launch(blob_llama, tmp_path, "--check", "--model", "az://weights/indexed"))
+    assert "the index names model-00002-of-00002.safetensors, which is not there" in line
+
+
+@pytest.mark.parametrize("status", ["pending", "aborted", "failed"])
+def test_a_copy_not_finished_is_refused_before_any_shard_is_read(status, monkeypatch):
+    """Azurite finishes a copy at once, so a copy still pending (or aborted, failed) is the listing's
+    x-ms-copy-status (Get Blob Properties: pending | success | aborted | failed) given to the check."""
+    from types import SimpleNamespace
+
+    from aitk_serve import LaunchError, blob_weights
+
+    def blob(name, copy_status=None):
+        return SimpleNamespace(name=f"m/{name}", size=10, copy=SimpleNamespace(status=copy_status))
+
+    listing = [blob("config.json"), blob("model.safetensors", status)]
+
+    class Container:
+        def list_blobs(self, **_):
+            return iter(listing)
+
+        def get_blob_client(self, name):
+            raise AssertionError(f"{name} read before the copy status was checked")
+
+    client = SimpleNamespace(get_container_client=lambda _name: Container())
+    with pytest.raises(LaunchError) as e:
+        blob_weights.check("az://weights/m", {"AZURE_STORAGE_ACCOUNT_NAME": "acct"}, client_factory=lambda: client)
+    assert f"blob model.safetensors is a copy that is {status}, not finished: copy it again" in str(e.value)
