@@ -252,6 +252,9 @@ def blob_llama(tiny, tmp_path_factory):
     from aitk_testkit.azurite import Azurite, ManagedIdentityEndpoint
 
     with Azurite(tmp_path_factory.mktemp("azurite")) as azurite, ManagedIdentityEndpoint() as identity:
+        probe = subprocess.run([*azurite.isolated(), "true"], capture_output=True, text=True, check=False)
+        if probe.returncode:  # the readers need their own mount namespace (aitk_testkit/azurite.py)
+            pytest.fail(f"a mount namespace cannot be made here (root or user namespaces needed): {probe.stderr}")
         azurite.upload_folder(tiny["llama"], "weights", "tiny-llama")
         yield SimpleNamespace(
             azurite=azurite,
