@@ -17,6 +17,10 @@ the fix, when the server would start on partial weights or not at all:
   header, then the tensors' data: https://github.com/huggingface/safetensors#format), or one the
   index (model.safetensors.index.json) names that is not there.
 
+The launcher imports no Azure SDK itself (the tier rule, tests/unit/test_import_rules.py): it lists
+and reads through the client of the streamer's Azure part, the one vLLM lists and pulls with, and
+reads that client's errors by their fields.
+
 Which credentials: the same chain the streamer uses (runai_model_streamer_azure's client: a
 connection string, a SAS or an account key if one is set, else DefaultAzureCredential); the launcher
 sets AZURE_TOKEN_CREDENTIALS=prod (read by azure-identity, Python and C++) unless the operator set
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,6 +82,9 @@ def _client() -> Any:
     os.environ.update(env_updates(os.environ))  # this process's own check uses the chain vLLM will
     from runai_model_streamer_azure.files.files import _create_client  # pylint: disable=import-error
 
+    # azure-identity logs a failed chain as a warning of many lines (after the package's import has
+    # set the level from AZURE_LOG_LEVEL); the refusal is the one line here.
+    logging.getLogger("azure").setLevel(logging.ERROR)
     return _create_client()
 
 
@@ -96,6 +104,30 @@ def _safetensors_size(blob: Any, size: int) -> int | None:
     return 8 + n + max(ends, default=0)
 
 
+def _explain(e: Exception) -> str:
+    """One line for an error of the Azure SDK under the streamer's client, read by its documented fields
+    (azure.core.exceptions: HttpResponseError.status_code/.error_code; ServiceRequestError; the
+    credential's ClientAuthenticationError) without importing the SDK here."""
+    status, code = getattr(e, "status_code", None), getattr(e, "error_code", None)
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    if status == 404:
+        return f"no such container ({code or 404}): create it and copy the model there"
+    if status == 403:
+        return (
+            f"access denied ({code or 403}): grant the app's managed identity the {ROLE} role on the storage "
+            "account or container (a new role takes up to 10 minutes to apply)"
+        )
+    no_token = status is None and ("Authentication" in type(e).__name__ or "Credential" in type(e).__name__)
+    if status == 401 or no_token:
+        return (
+            f"no token for Azure Storage ({first}): give the app a managed identity "
+            "(or set the storage credentials the streamer reads)"
+        )
+    if status is not None:
+        return f"Blob answered {status} {code or ''}".rstrip()
+    return f"cannot reach Blob storage ({type(e).__name__}: {first})"
+
+
 def check(uri: str, env: Mapping[str, str], client_factory: Callable[[], Any] = _client) -> Checked:
     """The folder at `uri` is complete and readable with this identity; else LaunchError."""
     container, prefix = split(uri)
@@ -109,13 +141,6 @@ def check(uri: str, env: Mapping[str, str], client_factory: Callable[[], Any] = 
         )
     if not env.get(ACCOUNT_ENV) and not env.get(STORAGE_CONNECTION_STRING_ENV):
         raise LaunchError(f"model {uri}: no storage account: set {ACCOUNT_ENV} to the account that holds the container")
-    from azure.core.exceptions import (  # pylint: disable=import-error  # the Azure part's dependency
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-    )
-
     where = f"{uri} (account {env.get(ACCOUNT_ENV) or 'of the connection string'})"
     try:
         cc = client_factory().get_container_client(container)
@@ -156,28 +181,10 @@ def check(uri: str, env: Mapping[str, str], client_factory: Callable[[], Any] = 
                     f"model {where}: blob {name} is {b.size} bytes and {says}: a partial copy; copy it again "
                     f"(the server does not start on partial weights)"
                 )
-    except ResourceNotFoundError as e:
-        raise LaunchError(
-            f"model {where}: no such container ({getattr(e, 'error_code', None) or 404}): "
-            "create it and copy the model there"
-        ) from None
-    except ClientAuthenticationError as e:
-        raise LaunchError(
-            f"model {where}: no token for Azure Storage ({str(e).splitlines()[0][:200]}): give the app a managed "
-            f"identity (or set the storage credentials the streamer reads)"
-        ) from None
-    except HttpResponseError as e:
-        if e.status_code == 403:
-            raise LaunchError(
-                f"model {where}: access denied ({getattr(e, 'error_code', None) or 403}): "
-                f"grant the app's managed identity the {ROLE} role on the storage account or container "
-                "(a new role takes up to 10 minutes to apply)"
-            ) from None
-        raise LaunchError(
-            f"model {where}: Blob answered {e.status_code} {getattr(e, 'error_code', None) or ''}".rstrip()
-        ) from None
-    except ServiceRequestError as e:
-        raise LaunchError(f"model {where}: cannot reach Blob storage ({str(e).splitlines()[0][:200]})") from None
+    except LaunchError:
+        raise
+    except Exception as e:  # pylint: disable=broad-exception-caught  # the SDK's errors, read by their fields
+        raise LaunchError(f"model {where}: {_explain(e)}") from None
     total = sum(b.size for b in by_name.values())
     return Checked(
         len(by_name),
