@@ -10,6 +10,8 @@ REQS := $(filter-out requirements/azdev.txt,$(sort $(wildcard requirements/*.txt
 DEVKIT := src/pyproject.toml
 VERSION := $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' setup.py)
 WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
+# The one pin of Azurite (npm); src/aitk_testkit/azurite.py names it in its messages.
+AZURITE_VERSION := 3.37.0
 
 .PHONY: venv wheel test unit lint demo bench clean
 
@@ -24,6 +26,9 @@ $(STAMP): $(REQS) $(DEVKIT)
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
 	# Editable: the tests, the benchmarks and the demo import the dev kit from the source tree.
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e src
+	# Azurite, Microsoft's storage emulator: the Blob data plane of weights in Blob (issue 18;
+	# src/aitk_testkit/azurite.py). From the npm registry into the venv, pinned.
+	npm install -s --no-audit --no-fund --prefix $(VENV)/node azurite@$(AZURITE_VERSION)
 	touch $@
 
 wheel: $(STAMP)

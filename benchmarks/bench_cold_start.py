@@ -25,8 +25,12 @@ can run; --weights needs FUSE):
               mirror that delays each read request --storage-latency-ms and serves it at
               --connection-mb-per-s (a fresh mount per read, so no page cache carries over); beside
               them both from local disk; and (b') the streamer's own iterator without vLLM's clone of
-              each tensor. Not measured: (c) the streamer from Blob (Azurite): not built
-              yet. Needs /dev/fuse, Debian's fuse3 and `pip install mfusepy`.
+              each tensor; and (c) the streamer (vLLM's iterator, concurrency 16) from Blob:
+              the shards in Azurite (aitk_testkit.azurite: TLS, OAuth, the managed identity's
+              tokens), read directly and through benchmarks/_throttled_tcp.py, a TCP proxy that
+              holds each request --storage-latency-ms and paces each connection at
+              --connection-mb-per-s. Needs /dev/fuse, Debian's fuse3, `pip install mfusepy`, and
+              Azurite (`make venv`) with `unshare` (util-linux) for (c).
 
     PYTHONPATH=src:container .venv/bin/python benchmarks/bench_cold_start.py [--cold-start] [--upload]
         [--redeploy] [--weights] [--rounds 3] [--latency-ms 20] [--storage-latency-ms 5]
@@ -326,10 +330,18 @@ def write_shards(folder):
     return sorted(str(p.name) for p in folder.glob("*.safetensors"))
 
 
-def read_weights(kind, folder, names, concurrency=16):
-    env = {**os.environ, "RUNAI_STREAMER_CONCURRENCY": str(concurrency), "RUNAI_STREAMER_LOG_LEVEL": "WARNING"}
+def read_weights(kind, folder, names, concurrency=16, prefix=(), env=None):
+    """One read in a fresh process; `folder` may be a local folder or an az://container/folder URI,
+    `prefix` a command that runs the reader (Azurite's mount namespace), `env` more settings."""
+    env = {
+        **os.environ,
+        **(env or {}),
+        "RUNAI_STREAMER_CONCURRENCY": str(concurrency),
+        "RUNAI_STREAMER_LOG_LEVEL": "WARNING",
+    }
+    files = [f"{folder}/{n}" for n in names]
     proc = subprocess.run(
-        [sys.executable, "-c", READER, kind, *[str(folder / n) for n in names]],
+        [*prefix, sys.executable, "-c", READER, kind, *files],
         env=env,
         capture_output=True,
         text=True,
@@ -338,6 +350,44 @@ def read_weights(kind, folder, names, concurrency=16):
     )
     seconds, size = proc.stdout.strip().splitlines()[-1].split()
     return float(seconds), int(size)
+
+
+class BlobWeights:
+    """(c): the shards in Azurite (aitk_testkit.azurite: TLS, production-style host names, OAuth),
+    read by the streamer with the managed identity's tokens, directly ("local") or through
+    benchmarks/_throttled_tcp.py ("throttled")."""
+
+    def __init__(self, base, folder, names):
+        from aitk_testkit.azurite import Azurite, ManagedIdentityEndpoint
+
+        self.names = names
+        self.azurite = Azurite(base / "azurite").start()
+        self.identity = ManagedIdentityEndpoint().__enter__()
+        self.azurite.upload_folder(folder, "weights", "bench")
+        self.uri = "az://weights/bench"
+
+    def read(self, latency_ms=None, mb_per_s=None):
+        import contextlib
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _throttled_tcp import ThrottledProxy  # pylint: disable=import-outside-toplevel,import-error
+
+        throttle = (
+            ThrottledProxy(self.azurite.port, latency_ms / 1000, mb_per_s * 1e6)
+            if latency_ms is not None
+            else contextlib.nullcontext()
+        )
+        with throttle as proxy:
+            suffix = f"blob.localhost:{proxy.port}" if proxy else None
+            env = {**self.azurite.reader_env(suffix), **self.identity.env(), "AZURE_TOKEN_CREDENTIALS": "prod"}
+            took, size = read_weights("streamer", self.uri, self.names, prefix=self.azurite.isolated(), env=env)
+            if proxy:
+                log(f"    (c) through the proxy: {proxy.connections} connections, {proxy.requests} requests")
+            return took, size
+
+    def stop(self):
+        self.identity.__exit__()
+        self.azurite.stop()
 
 
 class ThrottledMount:
@@ -396,16 +446,28 @@ def weights(base, rounds, latency_ms, mb_per_s):
     size = sum((folder / n).stat().st_size for n in names)
     log(f"weights: {len(names)} shards, {size / 1e6:.0f} MB; {rounds} round(s)")
     kinds = ("default", "streamer", "streamer_direct")
-    samples = {f"{k}_{where}": [] for k in kinds for where in ("local", "throttled")}
-    for i in range(rounds):
-        for kind in kinds:
-            took, read = read_weights(kind, folder, names)
-            assert read >= size * 0.99, (read, size)
-            samples[f"{kind}_local"].append(took)
-            with ThrottledMount(folder, base, latency_ms, mb_per_s) as mount:
-                took, read = read_weights(kind, mount, names)
-            samples[f"{kind}_throttled"].append(took)
-            log(f"  round {i + 1} {kind}: local {samples[f'{kind}_local'][-1]:.2f} s, throttled {took:.2f} s")
+    samples = {f"{k}_{where}": [] for k in (*kinds, "streamer_blob") for where in ("local", "throttled")}
+    blob = BlobWeights(base, folder, names)
+    try:
+        for i in range(rounds):
+            for kind in kinds:
+                took, read = read_weights(kind, folder, names)
+                assert read >= size * 0.99, (read, size)
+                samples[f"{kind}_local"].append(took)
+                with ThrottledMount(folder, base, latency_ms, mb_per_s) as mount:
+                    took, read = read_weights(kind, mount, names)
+                samples[f"{kind}_throttled"].append(took)
+                log(f"  round {i + 1} {kind}: local {samples[f'{kind}_local'][-1]:.2f} s, throttled {took:.2f} s")
+            for where, throttle in (("local", (None, None)), ("throttled", (latency_ms, mb_per_s))):
+                took, read = blob.read(*throttle)
+                assert read >= size * 0.99, (read, size)
+                samples[f"streamer_blob_{where}"].append(took)
+            log(
+                f"  round {i + 1} streamer from Blob (Azurite): direct {samples['streamer_blob_local'][-1]:.2f} s, "
+                f"throttled {samples['streamer_blob_throttled'][-1]:.2f} s"
+            )
+    finally:
+        blob.stop()
     med = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "bytes": size,
@@ -416,6 +478,7 @@ def weights(base, rounds, latency_ms, mb_per_s):
         "ratio_streamer_default_throttled": med["streamer_throttled"] / med["default_throttled"],
         "ratio_streamer_default_local": med["streamer_local"] / med["default_local"],
         "ratio_streamer_direct_default_throttled": med["streamer_direct_throttled"] / med["default_throttled"],
+        "ratio_blob_default_throttled": med["streamer_blob_throttled"] / med["default_throttled"],
     }
 
 
@@ -464,10 +527,11 @@ def main():
 def report(results):
     w = results.get("weights")
     if w:
-        for kind in ("default", "streamer", "streamer_direct"):
+        for kind in ("default", "streamer", "streamer_direct", "streamer_blob"):
             local, throttled = w["samples_s"][f"{kind}_local"], w["samples_s"][f"{kind}_throttled"]
+            first = "Azurite without the proxy" if kind == "streamer_blob" else "local"
             print(
-                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: local median "
+                f"weights {w['bytes'] / 1e6:.0f} MB in {w['shards']} shards, {kind:15s}: {first} median "
                 f"{statistics.median(local):.2f} s, throttled ({w['latency_ms']:g} ms + {w['connection_mb_per_s']:g} "
                 f"MB/s per request) median {statistics.median(throttled):.2f} s "
                 f"({w['bytes'] / 1e6 / statistics.median(throttled):.0f} MB/s)"
@@ -476,6 +540,11 @@ def report(results):
             f"weights streamer/default: throttled {w['ratio_streamer_default_throttled']:.2f}, "
             f"local {w['ratio_streamer_default_local']:.2f}; the streamer's own iterator/default, throttled "
             f"{w['ratio_streamer_direct_default_throttled']:.2f}"
+        )
+        print(
+            f"weights throttled, (c) streamer from Blob (Azurite) / (a) default loader from the folder: "
+            f"{w['ratio_blob_default_throttled']:.2f} (target <= 0.5); (b) / (a): "
+            f"{w['ratio_streamer_default_throttled']:.2f}"
         )
     cold = results.get("cold_start")
     if cold:

@@ -9,7 +9,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from . import LaunchError, __version__, fit, gpus, serving_state, snapshot, startup_timeline, vllm_start, weights_loader
+from . import (
+    LaunchError,
+    __version__,
+    blob_weights,
+    fit,
+    gpus,
+    serving_state,
+    snapshot,
+    startup_timeline,
+    vllm_start,
+    weights_loader,
+)
 from .adapter_spec import name_problem
 from .adapters import AdapterInfo, ModelInfo, check_quantization, check_unique_names, inspect_model
 from .discovery import Sources, mount_root, resolve
@@ -268,6 +279,8 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
             f"(clients would print them raw); pass --served-model-name with a plain name"
         )
     model = inspect_model(src.model) if src.model_is_local else None
+    # Weights in Blob: the folder there complete and readable, or one line and no vLLM (blob_weights.py).
+    in_blob = blob_weights.check(src.model, env) if blob_weights.is_blob_uri(src.model) else None
     check_unique_names(src.adapters, base_name=src.served_model_name)
     snapshots = None if args.check else snapshot.make_root()
     infos, left_out = check_adapters(src, model, snapshots)
@@ -323,6 +336,9 @@ def plan(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     )
     notes += more
     command = with_weights_loader(command, src, model, extra_args=extra_args, env=env, notes=notes)
+    if in_blob is not None:
+        notes.append(in_blob.note)
+        updates.update(blob_weights.env_updates(env))
     mount = mount_root(env)
     # What the server needs to resolve adapters on the share on demand (resolver.py).
     updates[SHARE_ADAPTERS_ENV] = Settings(

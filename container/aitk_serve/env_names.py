@@ -34,3 +34,9 @@ HEAD_TIMEOUT_ENV = "AITK_SERVE_HEAD_TIMEOUT"  # seconds a client may take to sen
 
 # Set by an operator on the container app.
 CONCURRENCY_ENV = "AITK_STREAMER_CONCURRENCY"  # the weights streamer's concurrency override, 1-256
+# Weights in Blob (blob_weights.py): the Run:ai streamer's Azure part's own settings
+# (runai_model_streamer_azure.credentials), and azure-identity's choice of credential chain, which the
+# launcher sets to "prod" (environment, workload identity, managed identity) unless it is set.
+STORAGE_ACCOUNT_ENV = "AZURE_STORAGE_ACCOUNT_NAME"
+STORAGE_CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+TOKEN_CREDENTIALS_ENV = "AZURE_TOKEN_CREDENTIALS"

@@ -86,7 +86,7 @@ def concurrency(env: Mapping[str, str]) -> int:
     return DEFAULT_CONCURRENCY
 
 
-def choose(
+def choose(  # pylint: disable=too-many-return-statements  # one return per reason, each with its line
     model: str,
     model_is_local: bool,
     config: Mapping[str, Any] | None,
@@ -101,6 +101,12 @@ def choose(
     flag = _user_chose(extra_args)
     if flag:
         return LoaderChoice([], f"weights: {flag} in the vLLM arguments decides the loader")
+    n = concurrency(env)
+    if model.lower().startswith("az://"):  # weights in Blob: only the streamer reads them (blob_weights.py)
+        return LoaderChoice(
+            ["--load-format", STREAMER_FORMAT, "--model-loader-extra-config", f'{{"concurrency": {n}}}'],
+            f"weights: streamed from Azure Blob by the Run:ai Model Streamer ({STREAMER_FORMAT}, concurrency {n})",
+        )
     if not model_is_local:
         return LoaderChoice([], f"weights: {default} ({model!r} is not a local folder)")
     if not _has_safetensors(model):
@@ -114,7 +120,6 @@ def choose(
             f"weights: {default} ({STREAMER_PACKAGE} is not installed in this image; "
             "pip install runai-model-streamer streams them in parallel)",
         )
-    n = concurrency(env)
     return LoaderChoice(
         ["--load-format", STREAMER_FORMAT, "--model-loader-extra-config", f'{{"concurrency": {n}}}'],
         f"weights: streamed in parallel by the Run:ai Model Streamer ({STREAMER_FORMAT}, concurrency {n})",

@@ -99,7 +99,7 @@ def http(method, url, body=None, key=None, timeout=120):
 class Server:
     """The launcher running as a process (vLLM runs as its child; signals reach it through the launcher)."""
 
-    def __init__(self, mount, args, log_path, key=API_KEY, env=None, launcher=("-m", "aitk_serve")):
+    def __init__(self, mount, args, log_path, key=API_KEY, env=None, launcher=("-m", "aitk_serve"), wrap=()):
         self.mount, self.key, self.log_path = Path(mount), key, Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -107,7 +107,7 @@ class Server:
         env = launcher_env(mount, **keys, **(env or {}))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, *launcher, "--host", "127.0.0.1", "--port", str(self.port), *args],
+            [*wrap, sys.executable, *launcher, "--host", "127.0.0.1", "--port", str(self.port), *args],
             cwd=str(ROOT),
             env=env,
             stdout=self.log,
@@ -240,3 +240,26 @@ def phi3_server(tiny, tmp_path_factory):
         yield server.wait_ready()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def blob_llama(tiny, tmp_path_factory):
+    """Weights in Blob (issue 18): Azurite (TLS, OAuth, src/aitk_testkit/azurite.py) holding the tiny
+    llama at az://weights/tiny-llama, the app's managed identity endpoint, and what a reader process
+    needs (`env`, and `wrap`: its own mount namespace with the test CA and the account's host name)."""
+    from types import SimpleNamespace
+
+    from aitk_testkit.azurite import Azurite, ManagedIdentityEndpoint
+
+    with Azurite(tmp_path_factory.mktemp("azurite")) as azurite, ManagedIdentityEndpoint() as identity:
+        probe = subprocess.run([*azurite.isolated(), "true"], capture_output=True, text=True, check=False)
+        if probe.returncode:  # the readers need their own mount namespace (aitk_testkit/azurite.py)
+            pytest.fail(f"a mount namespace cannot be made here (root or user namespaces needed): {probe.stderr}")
+        azurite.upload_folder(tiny["llama"], "weights", "tiny-llama")
+        yield SimpleNamespace(
+            azurite=azurite,
+            identity=identity,
+            uri="az://weights/tiny-llama",
+            env={**azurite.reader_env(), **identity.env()},
+            wrap=azurite.isolated(),
+        )

@@ -33,6 +33,19 @@ def default_loader_server(llama_mount, tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def blob_server(llama_mount, blob_llama, tmp_path_factory):
+    """The launcher with the base model in Blob (Azurite): `--model az://weights/tiny-llama`, read by
+    the streamer with the managed identity; the adapters from the share, as discovery finds them."""
+    log = tmp_path_factory.mktemp("logs") / "llama-blob.log"
+    args = ["--model", blob_llama.uri, "--served-model-name", "tiny-llama", "--", "--dtype", "float32"]
+    server = Server(llama_mount, [*args, "--max-model-len", "512"], log, env=blob_llama.env, wrap=blob_llama.wrap)
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+
+
 def tokens(server, model):
     def one(prompt):
         status, body = server.api(
@@ -73,3 +86,15 @@ def test_the_streamer_loads_what_the_default_loader_loads_token_for_token(llama_
     assert "runai_streamer" not in command_line, command_line  # vLLM's command: its default loader
     for model in ("tiny-llama", "run-q", "run-all64"):
         assert tokens(llama_server, model) == tokens(default_loader_server, model), model
+
+
+def test_weights_in_blob_read_by_the_streamer_give_the_default_loaders_tokens(
+    blob_server, default_loader_server, blob_llama
+):
+    logs = blob_server.logs()
+    assert "weights: streamed from Azure Blob by the Run:ai Model Streamer (runai_streamer, concurrency 16)" in logs
+    assert f"in Blob {blob_llama.uri}, complete (checked before vLLM loads)" in logs
+    assert "load format runai_streamer (concurrency 16), from " in logs  # the weights phase line
+    assert "https://storage.azure.com" in blob_llama.identity.requests  # the managed identity's tokens
+    for model in ("tiny-llama", "run-q", "run-all64"):
+        assert tokens(blob_server, model) == tokens(default_loader_server, model), model
