@@ -11,6 +11,7 @@ import os
 import random
 import re
 import string
+from datetime import datetime, timezone
 
 from ..errors import ArmError
 from ..http import Response, json_response
@@ -574,7 +575,9 @@ class Revisions(Kind):
             state = st.get("state") or azure_rules.SCALED_TO_ZERO
             running = state
             health = {azure_rules.RUNNING: "Healthy", azure_rules.FAILED: "Unhealthy"}.get(state, "None")
-            replicas = 1 if st.get("running") or (state == azure_rules.FAILED and st.get("pid")) else 0
+            replicas = len(st.get("replicas") or [])
+            if not replicas and (st.get("running") or (state == azure_rules.FAILED and st.get("pid"))):
+                replicas = 1
         else:
             running, health, replicas = "Stopped", "None", 0
         fqdn = app_rec["private"].get("fqdn", "")
@@ -639,27 +642,31 @@ class Revisions(Kind):
                 mgr.s.runtime.remove(app["id"].lower())
             return Response(200, {}, b"")
         if name.lower() == "replicas" and req.method == "GET":
+            # Replicas_ListReplicas: one entry per replica of the revision (the runtime's scale
+            # rule runs several, each its own process), with its name and runningState.
             st = ContainerApps().status(mgr, app) if latest else {}
             reps = []
-            if latest and st.get("running"):
-                cname = (r["template"].get("containers") or [{}])[0].get("name", "main")
+            cname = (r["template"].get("containers") or [{}])[0].get("name", "main")
+            for rs in st.get("replicas") or [] if latest and st.get("running") else []:
                 reps.append(
                     {
-                        "id": f"{rec['id']}/replicas/{r['name']}-0",
-                        "name": f"{r['name']}-0",
+                        "id": f"{rec['id']}/replicas/{rs['name']}",
+                        "name": rs["name"],
                         "type": "Microsoft.App/containerApps/revisions/replicas",
                         "properties": {
-                            "createdTime": r["created"],
-                            "runningState": "Running" if st.get("ready") else "NotRunning",
+                            "createdTime": datetime.fromtimestamp(rs["created"], timezone.utc).strftime(
+                                "%Y-%m-%dT%H:%M:%S.%fZ"
+                            ),
+                            "runningState": "Running" if rs.get("ready") else "NotRunning",
                             "containers": [
                                 {
                                     "name": cname,
-                                    "containerId": str(st.get("pid") or ""),
-                                    "ready": bool(st.get("ready")),
+                                    "containerId": str(rs.get("pid") or ""),
+                                    "ready": bool(rs.get("ready")),
                                     "started": True,
-                                    "restartCount": int(st.get("restarts") or 0),
+                                    "restartCount": int(rs.get("restarts") or 0),
                                     "runningState": (
-                                        "Waiting" if st.get("pulling") or not st.get("pid") else "Running"
+                                        "Waiting" if rs.get("pulling") or not rs.get("pid") else "Running"
                                     ),
                                 }
                             ],
