@@ -159,6 +159,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             "created": r.created_at,
             "ready": bool(r.ready and alive),
             "pid": r.proc.pid if alive else None,
+            "private_port": r.private_port if alive else None,
             "pulling": r.pull_done_at is not None,
             "restarts": r.restarts,
             "serving": r.serving,
