@@ -1,5 +1,5 @@
 """Issue 19: scale-out that actually happens, through the real az against the stand-in played at
-Azure's timing x 0.05 (the HTTP rule's 15 s window is 0.75 s, a cooldownPeriod of 100 s is 5 s).
+Azure's timing x 0.05 (the HTTP rule's 15 s window is 0.75 s, a cooldownPeriod of 300 s is 15 s).
 provision --max-replicas 2 --scale-concurrency 1 says the rule it sets; a burst of requests makes a
 second replica (its own process) start; both serve the base model and an adapter put on the share
 after they started; `status` lists both; the app scales back in after the cooldown; bench reports
@@ -16,7 +16,7 @@ from aitk_testkit.scenario import FAKE_COMMAND
 RESOURCE_GROUP = "aitk-scale"
 FT_STORAGE = "aitkftscale01"
 TIME_SCALE = 0.05
-COOLDOWN_S = 100  # 5 s here
+COOLDOWN_S = 300  # 15 s here (Azure's default): the checks while two replicas run fit in it
 STANDIN_OPTIONS = {"time_scale": TIME_SCALE}
 
 
@@ -24,13 +24,16 @@ def _status(az, ws):
     return json.loads(az.run("aitk", "inference", "status", "-o", "json", cwd=ws, capture=True).stdout)
 
 
-def _until(pred, timeout, what):
+def _until(pred, timeout, what, fail=True):
+    """pred() once it is true; past `timeout` an assertion with what() (or False with fail=False)."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
         if value:
             return value
-        assert time.monotonic() < deadline, what()
+        if time.monotonic() >= deadline:
+            assert not fail, what()
+            return False
         time.sleep(0.2)
 
 
@@ -75,9 +78,16 @@ def test_a_burst_starts_a_second_replica_both_serve_then_it_scales_in(fake_world
     st = _status(az, ws)
     assert st["replicas"] == 1 and len(st["replicaList"]) == 1 and st["scaleConcurrentRequests"] == 1, st
 
-    # 40 requests in one 0.75 s window: 40 / 15 per second over a rule of 1 asks for 3, capped at 2
-    answers = _burst(url, key, ca, "fake-base", 40)
-    assert {code for code, _ in answers} == {200}, answers[:3]  # none went to the replica still starting
+    # 40 requests in one 0.75 s window: 40 / 15 per second over a rule of 1 asks for 3, capped at 2.
+    # On a busy machine one burst's requests may spread over more windows: burst again until then.
+    def scaled_out():
+        answers = _burst(url, key, ca, "fake-base", 40)
+        assert {code for code, _ in answers} == {200}, answers[:3]  # none went to a replica still starting
+        return _until(
+            lambda: len(azure.runtime.status(app_id)["replicas"]) == 2, timeout=3, what=lambda: None, fail=False
+        )
+
+    _until(scaled_out, timeout=120, what=lambda: azure.runtime.system_events(app_id)[-6:])
     st = _until(
         lambda: (s := _status(az, ws))["replicas"] == 2 and s,
         timeout=120,

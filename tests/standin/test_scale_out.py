@@ -32,7 +32,8 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(body)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["AITK_PORT"])), H).serve_forever()
 """
-TIME_SCALE = 0.05  # the 15 s window is 0.75 s; cooldownPeriod 60 s is 3 s
+TIME_SCALE = 0.05  # the 15 s window is 0.75 s; cooldownPeriod 160 s is 8 s
+COOLDOWN_S = 160
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def _scaling_app(tmp_path):
     app["properties"]["template"]["scale"] = {
         "minReplicas": 1,
         "maxReplicas": 2,
-        "cooldownPeriod": 60,
+        "cooldownPeriod": COOLDOWN_S,
         "rules": [{"name": "http", "http": {"metadata": {"concurrentRequests": "1"}}}],
     }
     return app
@@ -102,6 +103,19 @@ def _burst(rt, fqdn, n):
     return out
 
 
+def _burst_until_scaled_out(rt, fqdn, app_id, timeout=60):
+    """Bursts of 40 requests until a second replica is listed (on a busy machine the handshakes of
+    one burst may spread over more than one 0.75 s window); every answer 200, none from a replica
+    still starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answers = _burst(rt, fqdn, 40)
+        assert {s for s, _ in answers} == {200}, answers
+        if _wait(lambda: len(rt.status(app_id)["replicas"]) == 2, timeout=2):
+            return
+        assert time.monotonic() < deadline, rt.system_events(app_id)[-5:]
+
+
 def test_a_burst_scales_out_to_max_replicas_spread_over_ready_ones_then_in_after_the_cooldown(rt, tmp_path):
     app_id = APP_ID + "scaling"
     fqdn = rt.apply(app_id, _scaling_app(tmp_path), {}, {"api-key": "k"})["fqdn"]
@@ -110,9 +124,7 @@ def test_a_burst_scales_out_to_max_replicas_spread_over_ready_ones_then_in_after
     first_pid = rt.status(app_id)["pid"]
 
     # 40 requests within one 0.75 s window: 40 / 15 = 2.7/s over a rule of 1 asks for 3, capped at 2
-    answers = _burst(rt, fqdn, 40)
-    assert {s for s, _ in answers} == {200}, answers  # the replica still starting got none of them
-    assert _wait(lambda: len(rt.status(app_id)["replicas"]) == 2, timeout=30), rt.system_events(app_id)[-5:]
+    _burst_until_scaled_out(rt, fqdn, app_id)
     second = rt.status(app_id)["replicas"][1]
     assert second["name"] == "app1--rev1-1" and second["pid"] != first_pid
     assert _wait(lambda: all(r["ready"] for r in rt.status(app_id)["replicas"]), timeout=60)
@@ -125,7 +137,7 @@ def test_a_burst_scales_out_to_max_replicas_spread_over_ready_ones_then_in_after
     assert pids == ready_pids and len(pids) == 2, (pids, ready_pids)
     assert len(rt.replica_names(app_id)) == 2
 
-    # quiet: after the cooldown (60 s x 0.05) the rule's 1 replica is what runs; minReplicas 1 stays
+    # quiet: after the cooldown (160 s x 0.05) the rule's 1 replica is what runs; minReplicas 1 stays
     assert _wait(lambda: len(rt.status(app_id)["replicas"]) == 1, timeout=60)
     gone = [e for e in rt.system_events(app_id) if e["Reason"] == "ScaledIn"]
     assert [e["ReplicaName"] for e in gone] == ["app1--rev1-1"] and "from 2 to 1" in gone[0]["Msg"], gone
@@ -138,11 +150,11 @@ def test_scale_to_zero_takes_every_replica(rt, tmp_path):
     app = _scaling_app(tmp_path)
     app["properties"]["template"]["scale"]["minReplicas"] = 0
     fqdn = rt.apply(app_id, app, {}, {"api-key": "k"})["fqdn"]
-    answers = _burst(rt, fqdn, 40)  # wakes it; the rule then adds a second
-    assert {s for s, _ in answers} == {200}, answers
-    assert _wait(lambda: len(rt.status(app_id)["replicas"]) == 2, timeout=30)
+    _burst_until_scaled_out(rt, fqdn, app_id)  # the first request wakes it; the rule then adds a second
     t0 = time.monotonic()
     assert _wait(lambda: rt.status(app_id)["scaled_to_zero"], timeout=60), rt.status(app_id)
-    assert time.monotonic() - t0 > 60 * TIME_SCALE * 0.5
+    assert time.monotonic() - t0 > COOLDOWN_S * TIME_SCALE * 0.5
     assert rt.status(app_id)["replicas"] == []
-    assert _reasons(rt, app_id).count("ScaledIn") == 2
+    gone = [e for e in rt.system_events(app_id) if e["Reason"] == "ScaledIn"]
+    assert len(gone) == 2 and gone[0]["ReplicaName"] != gone[1]["ReplicaName"], gone  # each replica, then zero
+    assert gone[0]["ReplicaName"] == "app1--rev1-1" and "from 1 to 0" in gone[1]["Msg"], gone

@@ -99,12 +99,12 @@ def test_provision_takes_the_flag_then_the_parameters_then_the_estimate():
     from azext_aitk.core.provision import provision_plan
 
     given = {"scaleConcurrentRequests": {"value": 5}}
-    assert provision_plan.scale_concurrency(given, 2, 7) == (2, "--scale-concurrency")
-    assert provision_plan.scale_concurrency(given, None, 7) == (None, "the parameters' scaleConcurrentRequests")
-    assert provision_plan.scale_concurrency({}, None, 7) == (7, None)
-    assert provision_plan.scale_concurrency({}, None, None) == (None, None)
+    assert provision_plan.choose_scale_concurrency(given, 2, 7) == (2, "--scale-concurrency")
+    assert provision_plan.choose_scale_concurrency(given, None, 7) == (None, "the parameters' scaleConcurrentRequests")
+    assert provision_plan.choose_scale_concurrency({}, None, 7) == (7, None)
+    assert provision_plan.choose_scale_concurrency({}, None, None) == (None, None)
     with pytest.raises(ParameterError, match="--scale-concurrency is 0"):
-        provision_plan.scale_concurrency({}, 0, 7)
+        provision_plan.choose_scale_concurrency({}, 0, 7)
     types = {"scaleConcurrentRequests": "int", "apiKey": "securestring"}
     planned = provision_plan.plan(given, types, new_key=lambda: "k", scale_concurrency=3)
     assert planned.values["scaleConcurrentRequests"] == 3

@@ -117,6 +117,22 @@ def _map_env(value: str, volumes) -> str:
     return _map_path(value, volumes)
 
 
+def _scale_spec(spec: _Spec, scale: dict) -> None:
+    """template.scale: cooldownPeriod, maxReplicas, and the first HTTP rule's concurrentRequests (a
+    string in the API), else the default rule's (scale-app.md, "Default scale rule": HTTP, 10)."""
+    if scale.get("cooldownPeriod") is not None:
+        spec.cooldown = float(scale["cooldownPeriod"])
+    if scale.get("maxReplicas") is not None:
+        spec.max_replicas = max(1, int(scale["maxReplicas"]))
+    for rule in scale.get("rules") or []:
+        http_rule = (rule or {}).get("http")
+        if http_rule is not None:
+            value = (http_rule.get("metadata") or {}).get("concurrentRequests")
+            if value is not None:
+                spec.concurrent_requests = max(1.0, float(value))
+            break
+
+
 # One pass over the container spec, field by field as the API defines it.
 def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> _Spec:  # pylint: disable=too-many-locals
     props = app.get("properties") or {}
@@ -182,19 +198,7 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
             break
     spec = _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
     spec.probes = azure_rules.effective_probes(c.get("probes") or [])
-    if scale.get("cooldownPeriod") is not None:
-        spec.cooldown = float(scale["cooldownPeriod"])
-    if scale.get("maxReplicas") is not None:
-        spec.max_replicas = max(1, int(scale["maxReplicas"]))
-    # The first HTTP rule's concurrentRequests (a string in the API), else the default rule's
-    # (scale-app.md, "Default scale rule": HTTP, concurrentRequests 10).
-    for rule in scale.get("rules") or []:
-        http_rule = (rule or {}).get("http")
-        if http_rule is not None:
-            value = (http_rule.get("metadata") or {}).get("concurrentRequests")
-            if value is not None:
-                spec.concurrent_requests = max(1.0, float(value))
-            break
+    _scale_spec(spec, scale)
     spec.image = str(c.get("image") or "")
     spec.container = str(c.get("name") or "main")
     return spec
@@ -522,9 +526,11 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes,too-many-publi
         (azure_rules.http_desired_replicas): out at once by the scale-up step, in once it has asked
         for fewer replicas for the cooldown period. Scale to zero stays with the supervisor."""
         spec = self.spec
+        window = self.rt.seconds(azure_rules.HTTP_SCALE_WINDOW_S)
+        while self.arrivals and self.arrivals[0] < now - window:
+            self.arrivals.popleft()
         if spec is None or spec.error or self.closed:
             return
-        window = self.rt.seconds(azure_rules.HTTP_SCALE_WINDOW_S)
         cur = self.replica_count_locked()
         if self.want_running and cur < spec.min_replicas:
             self._scale_out_locked(min(spec.min_replicas, spec.max_replicas), "minReplicas")
@@ -532,8 +538,6 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes,too-many-publi
         if now < self.next_eval_at:
             return
         self.next_eval_at = now + window
-        while self.arrivals and self.arrivals[0] < now - window:
-            self.arrivals.popleft()
         desired = azure_rules.http_desired_replicas(
             len(self.arrivals), spec.concurrent_requests, spec.min_replicas, spec.max_replicas
         )
@@ -683,6 +687,18 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes,too-many-publi
             self.note(f"replica ready (pid {self.proc.pid}, probe {probe.path or 'tcp'})")
             self.cond.notify_all()
 
+    def _idle_past_cooldown_locked(self, now: float) -> bool:
+        """Replica 0 of a revision with minReplicas 0, no request for cooldownPeriod: scale to zero."""
+        spec = self.spec
+        return (
+            self.parent is None
+            and self.want_running
+            and spec is not None
+            and spec.min_replicas == 0
+            and self.inflight == 0
+            and now - self.last_activity >= self.rt.seconds(spec.cooldown)
+        )
+
     def _supervise(self):  # pylint: disable=too-many-branches
         while True:
             scale_in = False
@@ -705,14 +721,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes,too-many-publi
                         self._backoff_locked()
                 if self.parent is None:
                     self._scale_rule_locked(now)
-                if (
-                    self.parent is None
-                    and self.want_running
-                    and spec is not None
-                    and spec.min_replicas == 0
-                    and self.inflight == 0
-                    and now - self.last_activity >= self.rt.seconds(spec.cooldown)
-                ):
+                if self._idle_past_cooldown_locked(now):
                     scale_in = True
                     self._scale_in_locked(0, f"no request for {spec.cooldown:.0f} s (scale.cooldownPeriod)")
                     self.event(

@@ -107,7 +107,6 @@ def inference_bench(
             f"every request failed: {'; '.join(levels[0]['errors']) or 'no answer'}",
             "`az aitk inference chat --message hi` shows whether the endpoint answers at all.",
         )
-    capacity = scale_rule.measured(levels, _replicas_serving(aca))
     result = {
         "endpoint": url,
         "model": chosen,
@@ -118,41 +117,9 @@ def inference_bench(
         "outputTokens": plan.output_tokens,
         "maxSeconds": plan.max_seconds,
         "levels": levels,
-        # what one replica carried and the HTTP scale rule's value that matches it (docs/serving.md "Scale-out")
-        "replicaCapacity": scale_rule.summary(capacity) if capacity else None,
     }
-    if capacity is None:
-        logger.warning("No concurrency level finished without a failure: no per-replica capacity to report.")
-        if apply_scale_rule:
-            raise BenchError(
-                "--apply-scale-rule: no concurrency level finished without a failure, so no rule value was measured",
-                "Run bench at lower --concurrency levels, then apply.",
-            )
-        return result
-    logger.warning("%s", scale_rule.line(capacity, capacity.rule))
-    app_json = aca.get_json()
-    before = scale_rule.current_rule((app_json.get("properties") or {}).get("template") or {})
-    result["scaleRule"] = {"concurrentRequests": before, "measured": capacity.rule, "applied": False}
-    if apply_scale_rule:
-        if before == capacity.rule:
-            logger.warning("The app's HTTP scale rule already asks for concurrentRequests %d.", capacity.rule)
-        else:
-            aca.set_scale_concurrency(capacity.rule, app_json)
-            result["scaleRule"]["applied"] = True
-            logger.warning(
-                "Set the app's HTTP scale rule to concurrentRequests %d (was %s): a new revision starts; a later "
-                "`az aitk inference provision` keeps it only with --scale-concurrency %d.",
-                capacity.rule,
-                before,
-                capacity.rule,
-            )
-    elif before != capacity.rule:
-        logger.warning(
-            "The app's rule asks for concurrentRequests %s: `--apply-scale-rule` (or provision --scale-concurrency %d) "
-            "sets the measured one.",
-            before,
-            capacity.rule,
-        )
+    # what one replica carried and the HTTP scale rule's value that matches it (docs/serving.md "Scale-out")
+    result["replicaCapacity"], result["scaleRule"] = _scale_rule(aca, levels, apply_scale_rule)
     return result
 
 
@@ -163,3 +130,41 @@ def _replicas_serving(aca):
     except Exception:  # pylint: disable=broad-except  # a count that cannot be read: one replica
         logger.debug("could not count the replicas", exc_info=True)
         return 1
+
+
+def _scale_rule(aca, levels, apply):
+    """(replicaCapacity, scaleRule) of the result: what one replica carried, the app's rule and the
+    measured one; with `apply`, the app's rule set to it (a new revision)."""
+    capacity = scale_rule.measured(levels, _replicas_serving(aca))
+    if capacity is None:
+        if apply:
+            raise BenchError(
+                "--apply-scale-rule: no concurrency level finished without a failure, so no rule value was measured",
+                "Run bench at lower --concurrency levels, then apply.",
+            )
+        logger.warning("No concurrency level finished without a failure: no per-replica capacity to report.")
+        return None, None
+    logger.warning("%s", scale_rule.line(capacity, capacity.rule))
+    app_json = aca.get_json()
+    before = scale_rule.current_rule((app_json.get("properties") or {}).get("template") or {})
+    rule = {"concurrentRequests": before, "measured": capacity.rule, "applied": False}
+    if apply and before == capacity.rule:
+        logger.warning("The app's HTTP scale rule already asks for concurrentRequests %d.", capacity.rule)
+    elif apply:
+        aca.set_scale_concurrency(capacity.rule, app_json)
+        rule["applied"] = True
+        logger.warning(
+            "Set the app's HTTP scale rule to concurrentRequests %d (was %s): a new revision starts; a later "
+            "`az aitk inference provision` keeps it only with --scale-concurrency %d.",
+            capacity.rule,
+            before,
+            capacity.rule,
+        )
+    elif before != capacity.rule:
+        logger.warning(
+            "The app's rule asks for concurrentRequests %s: `--apply-scale-rule` (or provision --scale-concurrency %d) "
+            "sets the measured one.",
+            before,
+            capacity.rule,
+        )
+    return scale_rule.summary(capacity), rule

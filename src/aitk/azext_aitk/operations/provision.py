@@ -348,7 +348,7 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
         image=image,
     )
     capacity = scale_rule.estimate(fitted.plan, fitted.profile) if fitted is not None else None
-    rule, rule_from = provision_plan.scale_concurrency(
+    rule, rule_from = provision_plan.choose_scale_concurrency(
         existing.entries, request.scale_concurrency, capacity.rule if capacity else None
     )
     plan = provision_plan.plan(

@@ -187,7 +187,9 @@ def reuse_environment(entries: Entries, types: Mapping[str, str], env: finetunin
     return out
 
 
-def scale_concurrency(entries: Entries, flag: int | None, estimated: int | None) -> tuple[int | None, str | None]:
+def choose_scale_concurrency(
+    entries: Entries, flag: int | None, estimated: int | None
+) -> tuple[int | None, str | None]:
     """(the HTTP scale rule's concurrentRequests to deploy, what set it when not the estimate):
     --scale-concurrency, else the parameters' scaleConcurrentRequests (left in place: None), else
     the estimate from the GPU fit (core/provision/scale_rule.py), else None (the template's default)."""
@@ -205,7 +207,7 @@ def scale_concurrency(entries: Entries, flag: int | None, estimated: int | None)
     return estimated, None
 
 
-def plan(
+def plan(  # pylint: disable=too-many-locals  # one keyword per decision the operation hands in
     entries: Entries,
     types: Mapping[str, str],
     *,
@@ -234,7 +236,7 @@ def plan(
     the model (core/provision/profile_fit.py) when nothing else names one, else gpu_profiles' default;
     image_pull: the template parameters of a pull from the user's registry (--image-registry,
     core/provision/image_registry.template_values), which win over the image;
-    scale_concurrency: the HTTP scale rule's value (scale_concurrency() below), None to leave it
+    scale_concurrency: the HTTP scale rule's value (choose_scale_concurrency() above), None to leave it
     to the parameters or the template."""
     final = dict(entries)
 
