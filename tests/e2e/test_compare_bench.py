@@ -190,6 +190,12 @@ def test_bench_numbers_agree_with_the_servers_counters(fake_world, served):
         assert lv["costPerMillionOutputTokens"] == pytest.approx(expected_cost, rel=1e-2)
     # 4 at a time finishes the same work sooner than 1 at a time
     assert levels[1]["seconds"] < levels[0]["seconds"]
+    # what one replica carried: the best level's requests per second, and the rule value that matches it
+    best = max(lv["requests"] / lv["seconds"] for lv in levels)
+    cap = res["replicaCapacity"]
+    assert cap["requestsPerSecondPerReplica"] == pytest.approx(best, rel=1e-2) and cap["source"] == "bench"
+    assert cap["concurrentRequests"] == max(1, int(best))
+    assert res["scaleRule"]["measured"] == cap["concurrentRequests"] and not res["scaleRule"]["applied"]
     assert res["gpuProfile"] == "T4" and "Consumption-GPU-NC8as-T4" in res["priceSource"]
 
 
@@ -239,10 +245,18 @@ def test_bench_defaults_fit_a_short_context_read_from_v1_models(fake_world, serv
 
 def test_bench_help_examples_run_as_pasted(fake_world, served):
     examples = help_examples("bench")
-    assert len(examples) == 3
+    assert len(examples) == 4
     procs = [paste(fake_world, text) for text in examples]
     for text, proc in zip(examples, procs, strict=True):
         assert proc.returncode == 0, (text, proc.stderr)
+    # --apply-scale-rule: the app's HTTP rule now asks for what one replica carried
+    applied = re.search(r"HTTP scale rule: concurrentRequests (\d+): one replica carries", procs[3].stderr)
+    assert applied, procs[3].stderr
+    app = fake_world.az.json(
+        "containerapp", "show", "-g", RESOURCE_GROUP, "-n", served["app"], cwd=fake_world.workspace
+    )
+    rules = app["properties"]["template"]["scale"]["rules"]
+    assert [r["http"]["metadata"]["concurrentRequests"] for r in rules] == [applied.group(1)], rules
     table = procs[0]
     assert re.search(r"^\s*32\s+128\s+0\s", table.stdout, re.M), table.stdout  # the default sweep's last level
     as_json = json.loads(paste(fake_world, examples[2]).stdout)

@@ -203,6 +203,8 @@ class Compiler:
             out = f"json({self.expr(p['arg_1'])})"
         elif t == "empty":
             out = f"empty({self.expr(p['item_to_test'])})"
+        elif t == "string" and len([v for v in p.values() if v is not None]) == 1:
+            out = "string(" + ", ".join(self.expr(v) for v in p.values() if v is not None) + ")"
         elif t == "resource_group" and not any(p.values()):
             out = "resourceGroup()"
         elif t == "subscription" and not any(p.values()):

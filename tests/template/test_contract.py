@@ -42,6 +42,8 @@ EXTENSION_PARAMETERS = {  # what core/provision/provision_plan.py and gpu_profil
     "acaLogAnalyticsExists": "bool",
     "defaultCommands": "array",
     "workloadProfileDedicated": "bool",
+    # the HTTP scale rule's value (core/provision/scale_rule.py)
+    "scaleConcurrentRequests": "int",
     # provision --image-registry (core/provision/image_registry.py)
     "imageFromRegistry": "bool",
     "imageRegistryName": "string",
@@ -136,8 +138,10 @@ def test_container(resources):
     assert scale["minReplicas"] == "[parameters('minReplicas')]"
     assert scale["maxReplicas"] == "[parameters('maximumInstanceCount')]"
     assert scale["cooldownPeriod"] == "[parameters('cooldownPeriod')]"
-    # long LLM requests: a target low enough to be reached (docs/serving.md "Cold starts")
-    assert [r["http"]["metadata"]["concurrentRequests"] for r in scale["rules"]] == ["8"]
+    # what one replica carries, as provision derives it (docs/serving.md "Scale-out")
+    assert [r["http"]["metadata"]["concurrentRequests"] for r in scale["rules"]] == [
+        "[string(parameters('scaleConcurrentRequests'))]"
+    ]
     # caches on the share survive cold starts
     assert env["VLLM_CACHE_ROOT"]["value"] == "/mount/aitk/cache/vllm"
     assert env["HF_HOME"]["value"] == "/mount/aitk/cache/huggingface"

@@ -34,6 +34,7 @@ TEMPLATE = {
             "cpu": "string",
             "memory": "string",
             "minReplicas": "int",
+            "scaleConcurrentRequests": "int",
             "storageAccountExists": "bool",
             "fileShareExists": "bool",
             "acaEnvironmentExists": "bool",
@@ -229,10 +230,12 @@ def test_flags_beat_parameters_beat_the_file(tmp_path, shipped, monkeypatch):
         min_replicas=1,
         image="example.io/vllm:1",
         gpu_profile="NC48-A100",
+        scale_concurrency=3,
         yes=True,  # the always-on cost of --min-replicas 1
     )
     v = {k: e["value"] for k, e in fake.deployed[0][2].items()}
     assert v["maximumInstanceCount"] == 2 and v["minReplicas"] == 1 and v["acaAppName"] == "my-llm"
+    assert v["scaleConcurrentRequests"] == 3  # --scale-concurrency
     assert v["location"] == "swedencentral" and v["image"] == "example.io/vllm:1"
     assert (v["workloadProfileType"], v["cpu"], v["memory"]) == ("NC48-A100", "48.0", "440Gi")
 

@@ -94,6 +94,11 @@ long-summary: >-
     managed identity that holds AcrPull on the registry (no admin user, no password). A later
     provision keeps pulling from that registry (--image picks another image); delete removes a
     registry provision created and keeps one you had.
+    The HTTP scale rule (more replicas up to --max-replicas) is set from what one replica carries:
+    Azure adds a replica when the requests of a 15 s window / 15 exceed concurrentRequests, and
+    provision estimates that rate from the model, the GPU profile and a request of 512 prompt + 256
+    output tokens (one line says the value and why; --scale-concurrency sets your own, and
+    `az aitk inference bench --apply-scale-rule` the measured one).
 examples:
   - name: Provision into a resource group (the GPU profile fitted to the model on the share).
     text: az aitk inference provision -g my-rg
@@ -117,6 +122,8 @@ examples:
           --parameters acaAppName=my-llm @extra.parameters.json
   - name: Keep one replica warm (billed while idle; --yes accepts the cost provision shows).
     text: az aitk inference provision -g my-rg --min-replicas 1 --yes
+  - name: Up to 2 replicas, a second one from 2 requests a second on; show the plan only.
+    text: az aitk inference provision -g my-rg --max-replicas 2 --scale-concurrency 2 --what-if
 """
 
 helps["aitk inference deploy"] = """
@@ -299,6 +306,9 @@ long-summary: >-
     second (a dated table; --price-per-hour uses your own rate). Token counts are the server's
     own. Bounded: at most 5000 requests, and none is started after --max-seconds. Progress goes to
     stderr. A scaled-to-zero app is woken and waited for before the sweep starts.
+    Also reports what one replica carried (replicaCapacity: the most requests per second a level
+    completed without a failure, over the replicas serving) and the HTTP scale rule's value that
+    matches it (scaleRule); --apply-scale-rule sets it on the app (a new revision).
 examples:
   - name: The default sweep (1, 8, 32 concurrent requests) as a table.
     text: az aitk inference bench -o table
@@ -308,6 +318,8 @@ examples:
             --prompt-tokens 512 --output-tokens 64
   - name: Load an adapter; cost at your own hourly rate, as JSON.
     text: az aitk inference bench -m support-bot --price-per-hour 1.5 -o json
+  - name: Measure what one replica carries and set the app's scale rule to it.
+    text: az aitk inference bench --concurrency 1 8 --apply-scale-rule
 """
 
 helps["aitk inference status"] = """

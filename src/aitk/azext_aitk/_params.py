@@ -90,6 +90,16 @@ def load_arguments(self, _):
             help=f"Most replicas (GPU instances), {replicas.MAX_REPLICAS_FLOOR}-{replicas.MAX_REPLICAS_LIMIT}. "
             f"Default: maximumInstanceCount of the parameters file, else {provision_plan.DEFAULT_MAX_REPLICAS}.",
         )
+        c.argument(
+            "scale_concurrency",
+            options_list=["--scale-concurrency"],
+            type=int,
+            help="The HTTP scale rule's concurrentRequests: the requests per second one replica carries (Azure "
+            "counts the requests of each 15 s window / 15 and adds a replica above it, up to --max-replicas). "
+            "Default: scaleConcurrentRequests of the parameters, else an estimate from the model, the GPU profile "
+            "and a request of 512 prompt + 256 output tokens (docs/serving.md, 'Scale-out'); "
+            "`az aitk inference bench --apply-scale-rule` sets the measured one.",
+        )
         c.argument("image", help="Serving image. Default: the stock vLLM image (the launcher comes from the share).")
         c.argument(
             "image_registry",
@@ -345,4 +355,11 @@ def _load_compare_and_bench_arguments(self):
             type=float,
             help="US dollars an hour of one replica, for the cost per million output tokens. Default: the "
             "dated list price of the app's GPU profile (none for the dedicated profiles).",
+        )
+        c.argument(
+            "apply_scale_rule",
+            options_list=["--apply-scale-rule"],
+            action="store_true",
+            help="Set the app's HTTP scale rule (concurrentRequests) to the rule value bench measured: the "
+            "requests per second one replica carried. The app gets a new revision (its replicas restart).",
         )

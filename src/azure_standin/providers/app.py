@@ -11,6 +11,7 @@ import os
 import random
 import re
 import string
+from datetime import datetime, timezone
 
 from ..errors import ArmError
 from ..http import Response, json_response
@@ -574,7 +575,9 @@ class Revisions(Kind):
             state = st.get("state") or azure_rules.SCALED_TO_ZERO
             running = state
             health = {azure_rules.RUNNING: "Healthy", azure_rules.FAILED: "Unhealthy"}.get(state, "None")
-            replicas = 1 if st.get("running") or (state == azure_rules.FAILED and st.get("pid")) else 0
+            replicas = len(st.get("replicas") or [])
+            if not replicas and (st.get("running") or (state == azure_rules.FAILED and st.get("pid"))):
+                replicas = 1
         else:
             running, health, replicas = "Stopped", "None", 0
         fqdn = app_rec["private"].get("fqdn", "")
@@ -647,19 +650,23 @@ class Revisions(Kind):
 
 def _replica_states(mgr, app_rec):
     """What the runtime tells of the latest revision's replicas, one dict each in the shape of
-    `Runtime.status()` (running, ready, pid, restarts, pulling; optional name, created): a runtime
-    with several replicas per app exposes them as `replicas(app_id)`; one without reports its one
-    replica through status(), a replica while it runs (or is being started)."""
-    rid = app_rec["id"].lower()
-    many = getattr(mgr.s.runtime, "replicas", None)
-    if callable(many):
-        try:
-            return list(many(rid) or [])
-        except Exception:  # pylint: disable=broad-exception-caught  # a runtime bug reads as no replica
-            log.exception("runtime.replicas failed")
-            return []
+    `Runtime.status()` (running, ready, pid, restarts, pulling; optional name, created): the runtime's scale
+    rule lists each of its replicas in status()["replicas"] (runtime/container_runtime.py)."""
     st = ContainerApps().status(mgr, app_rec)
-    return [st] if st.get("running") else []
+    if not st.get("running") and not st.get("ready"):
+        return []
+    many = st.get("replicas")
+    if not many:
+        return [st]
+    return [
+        {
+            **r,
+            "created": datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if isinstance(r.get("created"), (int, float))
+            else r.get("created"),
+        }
+        for r in many
+    ]
 
 
 def replica_views(mgr, app_rec, rev):

@@ -20,6 +20,9 @@ runtime"; the calls are listed in docs/standin.md).
   default) a request starts a replica and is held until it is ready; after scale.cooldownPeriod
   (default 300 s) with no request the replica is stopped (scaled to zero). 503 when the revision
   cannot start or its replica keeps crashing.
+- Scale-out: the HTTP scale rule (requests in the past 15 s / 15 over concurrentRequests, every 15 s)
+  adds replicas up to maxReplicas, each its own process, and removes them once it has asked for fewer
+  for cooldownPeriod; the ingress spreads requests over the ready replicas (replica.py, azure_rules.py).
 - Probes (startup, readiness, liveness) run as configured, Azure's TCP defaults for the types left
   out; a startup or liveness probe failing failureThreshold x periodSeconds restarts the container.
 - Crashes restart with exponential backoff (1 s, 2 s, 4 s ... 30 s), counted in `restarts`.

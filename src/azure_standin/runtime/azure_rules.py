@@ -24,10 +24,44 @@ INGRESS_IDLE_BODY = "stream timeout"
 # (Microsoft.App 2025-07-01 CommonDefinitions.json, Scale); the revision scales to zero after it
 # passes with no request: https://learn.microsoft.com/azure/container-apps/scale-app#scale-behavior
 DEFAULT_COOLDOWN_S = 300.0
-# The HTTP scale rule counts concurrent requests over 15 s windows (scale-app.md, "HTTP"); its
-# default concurrentRequests is 10.
+# The HTTP scale rule, as Learn's scale-app page documents it
+# (https://learn.microsoft.com/azure/container-apps/scale-app#http): "Every 15 seconds, the number of
+# concurrent requests is calculated as the number of requests in the past 15 seconds divided by 15."
+# Its default concurrentRequests is 10 (min 1). The page's "Scale behavior" table: polling interval
+# 30 s ("doesn't apply to HTTP and TCP scale rules": those are evaluated on the 15 s window above),
+# cool down period 300 s, scale up stabilization window 0 s, scale down stabilization window 300 s,
+# scale up step 1, 4, 8, 16, 32, ... up to maxReplicas, scale down step 100% of the replicas that
+# need to shut down, and the algorithm desiredReplicas = ceil(currentMetricValue / targetMetricValue).
+# ACA exposes only cooldownPeriod: the stand-in uses it for the scale-down window too (both 300 s
+# by default), so a revision scales in once the rule has asked for fewer replicas for that long.
 HTTP_SCALE_WINDOW_S = 15.0
 DEFAULT_CONCURRENT_REQUESTS = 10
+# maxReplicas: "Maximum number of replicas per revision", default 10, at most 30 (scale-app.md,
+# "Scale definition"); minReplicas default 0.
+DEFAULT_MAX_REPLICAS = 10
+SCALE_UP_STEPS = (1, 4, 8, 16, 32)
+
+
+def http_desired_replicas(
+    requests_in_window: int, concurrent_requests: float, min_replicas: int, max_replicas: int
+) -> int:
+    """What the HTTP scale rule asks for: the requests that arrived in the past 15 s divided by 15,
+    over the rule's concurrentRequests, rounded up, within [minReplicas, maxReplicas]."""
+    metric = requests_in_window / HTTP_SCALE_WINDOW_S
+    target = max(1.0, float(concurrent_requests))
+    desired = -(-metric // target)  # ceil
+    return int(max(min_replicas, min(max_replicas, desired)))
+
+
+def scale_up_step(current: int, desired: int) -> int:
+    """The replica count one scale-out reaches: the next step of 1, 4, 8, 16, 32, ... above
+    `current` (then doubling), never past `desired`."""
+    steps = list(SCALE_UP_STEPS)
+    while steps[-1] <= current:
+        steps.append(steps[-1] * 2)
+    nxt = next(s for s in steps if s > current)
+    return min(desired, nxt)
+
 
 # Health probes: https://learn.microsoft.com/azure/container-apps/health-probes
 # With ingress enabled and no probe of a type configured, Azure adds TCP probes on the target port:

@@ -1,5 +1,6 @@
 """The runtime Resource Manager drives (apply / restart / remove / status / stop_all, docs/standin.md):
-one replica (replica.py) and one ingress (ingress.py) per container app."""
+per container app one ingress (ingress.py) and its replicas (replica.py: replica 0 and those its HTTP
+scale rule adds, up to maxReplicas)."""
 
 import json
 import os
@@ -138,19 +139,41 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             return
         with a.lock:
             a.closed = True
+            extras = a._scale_in_locked(0, "app removed")  # pylint: disable=protected-access
             a.cond.notify_all()
         if a.proxy is not None:
             a.proxy.shutdown()
             a.proxy.server_close()
         t = a.replace("app removed", run=False)
-        if t is not None and wait:
-            t.join()
+        if wait:
+            for x in [*extras, t]:
+                if x is not None:
+                    x.join()
+
+    @staticmethod
+    def _replica_status(r: AppReplica) -> dict:
+        """One replica, as Replicas_ListReplicas shows it (call with the app's lock held)."""
+        alive = r.proc is not None and r.proc.poll() is None
+        return {
+            "name": r.replica_name,
+            "created": r.created_at,
+            "ready": bool(r.ready and alive),
+            "pid": r.proc.pid if alive else None,
+            "private_port": r.private_port if alive else None,
+            "pulling": r.pull_done_at is not None,
+            "restarts": r.restarts,
+            "serving": r.serving,
+            "log_path": str(r.log_path) if r.log_path.exists() else None,
+        }
 
     def status(self, app_id: str) -> dict:
         a = self.apps.get(app_id)
         if a is None:
             return {"running": False, "ready": False, "restarts": 0, "pid": None, "log_path": None}
         with a.lock:
+            # Replica 0 while it runs or is wanted, and the replicas the scale rule added.
+            replicas = [self._replica_status(r) for r in a.replicas_locked() if r is not a or a.want_running]
+            any_ready = any(r["ready"] for r in replicas)
             alive = a.proc is not None and a.proc.poll() is None
             # A replica being (re)started for a new revision or a restart counts as running
             # (ACA: "Processing"); one waiting out a crash backoff does not.
@@ -158,7 +181,7 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
             pending = a.want_running and not alive and starting
             running = alive or pending
             cannot_start = (a.spec is not None and bool(a.spec.error)) or a.crashes_in_row or a.pull_refused
-            if a.ready and alive:
+            if (a.ready and alive) or any_ready:
                 state = azure_rules.RUNNING
             elif a.want_running and cannot_start:
                 state = azure_rules.FAILED
@@ -171,22 +194,31 @@ class Runtime:  # pylint: disable=too-many-instance-attributes
                 "pulling": a.pull_done_at is not None,
                 "inflight": a.inflight,
                 "running": running,
-                "ready": bool(a.ready and alive),
+                "ready": bool(a.ready and alive) or any_ready,
                 "restarts": a.restarts,
                 "pid": a.proc.pid if alive else None,
                 "log_path": str(a.log_path) if a.log_path.exists() else None,
                 "scaled_to_zero": not a.want_running and not running,
                 "port": a.port,
                 "private_port": a.private_port if alive else None,
+                "replicas": replicas if running or any_ready else [],
             }
 
     def system_events(self, app_id: str) -> list[dict]:
         a = self.apps.get(app_id)
         return a.syslog.events() if a is not None else []
 
-    def log_lines(self, app_id: str, tail: int | None = None) -> list[str]:
+    def replica_names(self, app_id: str) -> list[str]:
+        """The names of the app's replicas that run now (replica 0 first)."""
+        return [r["name"] for r in self.status(app_id).get("replicas") or []]
+
+    def log_lines(self, app_id: str, tail: int | None = None, replica: str | None = None) -> list[str]:
+        """The console of the app's replica `replica` (a name from replica_names; None: replica 0)."""
         a = self.apps.get(app_id)
         path = a.log_path if a is not None else self.base / app_slug(app_id) / "console.log"
+        if a is not None and replica:
+            with a.lock:
+                path = next((r.log_path for r in a.replicas_locked() if r.replica_name == replica), path)
         try:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:

@@ -1,6 +1,7 @@
 """A container app's ingress: TLS on 127.0.0.1:<port> with a leaf of the stand-in CA, proxying HTTP/1.1
-to the replica's private port, responses streamed chunk by chunk; the first request to an app scaled to
-zero starts a replica and waits for it (ACA's activation).
+to a ready replica's private port (the one answering the fewest requests; replicas still starting get
+none), responses streamed chunk by chunk; the first request to an app scaled to zero starts a replica
+and waits for it (ACA's activation). Each request counts for the app's HTTP scale rule (replica.py).
 https://learn.microsoft.com/azure/container-apps/ingress-overview"""
 
 import http.client
@@ -65,13 +66,19 @@ class _IngressHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # pylint: disable=attribute-defined-outside-init
             return
         # Waiting for a replica (a scale from zero) sends nothing either way: it gets the same limit.
-        port, why = app.upstream_port(idle)
-        if port is None:
+        replica, why = app.upstream(idle)
+        if replica is None:
             if why == "timeout":
                 self._plain(504, azure_rules.INGRESS_TIMEOUT_BODY)
             else:
                 self._plain(503, "no healthy upstream")
             return
+        try:
+            self._forward(replica.private_port, body, idle)
+        finally:
+            app.release(replica)
+
+    def _forward(self, port: int, body: bytes, idle: float):  # pylint: disable=too-many-statements,too-many-branches
         headers = {}
         for k, v in self.headers.items():
             if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "host"):

@@ -119,10 +119,15 @@ def handle(req, standin) -> Response:  # pylint: disable=too-many-return-stateme
     if not any(r["name"].lower() == g["rev"].lower() for r in revs):
         return _error(404, "RevisionNotFound", f"Revision '{g['rev']}' was not found.")
     latest = revs[-1]
+    # the revision's replicas that run now (replica 0's name also while it is scaled to zero)
+    runtime_now = standin.runtime
+    replica_names = (runtime_now.replica_names(rec["id"].lower()) if runtime_now is not None else []) or [
+        f"{latest['name']}-0"
+    ]
     cname = (latest["template"].get("containers") or [{}])[0].get("name", "main")
     if (
         g["rev"].lower() != latest["name"].lower()
-        or g["replica"].lower() != f"{latest['name']}-0".lower()
+        or g["replica"].lower() not in [n.lower() for n in replica_names]
         or g["container"] != cname
     ):
         return _error(
@@ -140,7 +145,7 @@ def handle(req, standin) -> Response:  # pylint: disable=too-many-return-stateme
     runtime = standin.runtime
 
     def lines_now():
-        return runtime.log_lines(rid) if runtime is not None else []
+        return runtime.log_lines(rid, replica=g["replica"]) if runtime is not None else []
 
     def body():
         yield _fmt(f"Connecting to the container '{cname}'...", output)

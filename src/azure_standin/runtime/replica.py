@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,10 +91,8 @@ class _Spec:  # pylint: disable=too-many-instance-attributes,too-few-public-meth
         self.cooldown = azure_rules.DEFAULT_COOLDOWN_S
         self.image = ""
         self.container = "main"
-
-    @property
-    def replica(self) -> str:
-        return f"{self.revision}-0"
+        self.max_replicas = azure_rules.DEFAULT_MAX_REPLICAS
+        self.concurrent_requests = float(azure_rules.DEFAULT_CONCURRENT_REQUESTS)
 
 
 def _map_path(value: str, volumes: dict[str, Path]) -> str:
@@ -116,6 +115,22 @@ def _map_env(value: str, volumes) -> str:
     if ":" in value and not re.match(r"^[a-z][a-z0-9+.-]*://", value, re.I):
         return ":".join(_map_path(p, volumes) for p in value.split(":"))
     return _map_path(value, volumes)
+
+
+def _scale_spec(spec: _Spec, scale: dict) -> None:
+    """template.scale: cooldownPeriod, maxReplicas, and the first HTTP rule's concurrentRequests (a
+    string in the API), else the default rule's (scale-app.md, "Default scale rule": HTTP, 10)."""
+    if scale.get("cooldownPeriod") is not None:
+        spec.cooldown = float(scale["cooldownPeriod"])
+    if scale.get("maxReplicas") is not None:
+        spec.max_replicas = max(1, int(scale["maxReplicas"]))
+    for rule in scale.get("rules") or []:
+        http_rule = (rule or {}).get("http")
+        if http_rule is not None:
+            value = (http_rule.get("metadata") or {}).get("concurrentRequests")
+            if value is not None:
+                spec.concurrent_requests = max(1.0, float(value))
+            break
 
 
 # One pass over the container spec, field by field as the API defines it.
@@ -183,27 +198,32 @@ def build_spec(app: dict, volumes: dict[str, Path], secrets: dict[str, str]) -> 
             break
     spec = _Spec(argv, env, probe_path, min_replicas, revision, fp, error)
     spec.probes = azure_rules.effective_probes(c.get("probes") or [])
-    if scale.get("cooldownPeriod") is not None:
-        spec.cooldown = float(scale["cooldownPeriod"])
+    _scale_spec(spec, scale)
     spec.image = str(c.get("image") or "")
     spec.container = str(c.get("name") or "main")
     return spec
 
 
-class AppReplica:  # pylint: disable=too-many-instance-attributes
-    """One container app's replica (at most one: maxReplicas is not played) and its life: scheduled,
-    image pulled, container started, probes, restarts, scale to zero after the cooldown and back on
-    a request. Durations are Azure's (azure_rules) times the runtime's time_scale."""
+class AppReplica:  # pylint: disable=too-many-instance-attributes,too-many-public-methods
+    """One replica of a container app's revision and its life: scheduled, image pulled, container
+    started, probes, restarts. The app's first replica (index 0, `parent` None) is the app: it also
+    keeps the app's ingress, its request count and its scale rule (scale out to `extras`, replicas
+    1.. each with its own process and supervisor, and in again after the cooldown; to zero and back
+    on a request). Durations are Azure's (azure_rules) times the runtime's time_scale."""
 
-    def __init__(self, rt: "Runtime", app_id: str):
+    def __init__(self, rt: "Runtime", app_id: str, parent: "AppReplica | None" = None, index: int = 0):
         self.rt, self.app_id = rt, app_id
+        self.parent, self.index = parent, index
         self.dir = rt.base / app_slug(app_id)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.container_fs: Path | None = None  # the running container's own file system (below)
-        self.log_path = self.dir / "console.log"
-        self.syslog = SystemLog(self.dir / "system.jsonl", rt.la_dir, app_id)
-        self.lock = threading.RLock()
-        self.cond = threading.Condition(self.lock)
+        # Each replica has its own console (the log stream is per replica on Azure).
+        self.log_path = self.dir / ("console.log" if index == 0 else f"console-{index}.log")
+        self.syslog = parent.syslog if parent is not None else SystemLog(self.dir / "system.jsonl", rt.la_dir, app_id)
+        # One lock for the app and all its replicas: the ingress picks among them, the scale rule
+        # adds and removes them.
+        self.lock = parent.lock if parent is not None else threading.RLock()
+        self.cond = parent.cond if parent is not None else threading.Condition(self.lock)
         self.spec: _Spec | None = None
         self.proc: subprocess.Popen | None = None
         self.private_port: int | None = None
@@ -222,8 +242,18 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         self.failing_since: dict[str, float] = {}
         self.next_probe_at: dict[str, float] = {}
         self.last_activity = time.monotonic()
-        self.inflight = 0
+        self.inflight = 0  # requests the app's ingress holds (the app's replica 0 counts them)
+        self.serving = 0  # requests this replica is answering
         self.closed = False
+        # The HTTP scale rule's state (replica 0 only): arrival times of recent requests, the next
+        # 15 s evaluation, since when the rule asks for fewer replicas than run, the replicas
+        # beyond the first, and the next replica's number.
+        self.arrivals: deque[float] = deque()
+        self.next_eval_at = 0.0
+        self.fewer_since: float | None = None
+        self.extras: list[AppReplica] = []
+        self.next_index = 1
+        self.created_at = time.time()
         self.stopping = 0
         self.generation = 0
         self.proxy: ThreadingHTTPServer | None = None  # its Ingress, set by the Runtime
@@ -237,10 +267,15 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         container's output (https://learn.microsoft.com/azure/container-apps/logging)."""
         self.event(NOTE_REASON, msg)
 
+    @property
+    def replica_name(self) -> str:
+        """`<revision>-<n>`: replica 0 is the app's first; later ones count up."""
+        return f"{self.spec.revision}-{self.index}" if self.spec is not None else ""
+
     def event(self, reason: str, msg: str, warning: bool = False):
         spec = self.spec
         self.syslog.event(
-            reason, msg, revision=spec.revision if spec else "", replica=spec.replica if spec else "", warning=warning
+            reason, msg, revision=spec.revision if spec else "", replica=self.replica_name, warning=warning
         )
 
     def _console_since_start(self) -> list[str]:
@@ -266,7 +301,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
         # (https://learn.microsoft.com/azure/container-apps/logging#system-logs; the message as the
         # service writes it: https://azureossd.github.io/2024/01/11/Container-Apps-Demystifying-restarts/).
         # `status`'s start-up timeline measures the scheduling and pull phases from these times.
-        self.event("AssigningReplica", f"Replica '{spec.replica}' has been scheduled to run on a node.")
+        self.event("AssigningReplica", f"Replica '{self.replica_name}' has been scheduled to run on a node.")
         self.event("PullingImage", f'Pulling image "{spec.image}"')
         refusal = self.rt.pull_refusal(self.app_id)
         if refusal:
@@ -408,8 +443,11 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
 
     def replace(self, reason: str, run: bool) -> threading.Thread | None:
         """Take the current process out (SIGTERM/SIGKILL in the background) and, with run=True,
-        let the supervisor start a fresh one once the old process group is gone."""
+        let the supervisor start a fresh one once the old process group is gone. On the app's
+        replica 0, the replicas beyond it go too (the scale rule starts what minReplicas asks)."""
         with self.lock:
+            if self.parent is None:
+                self._scale_in_locked(0, reason)
             proc, self.proc = self.proc, None
             self.ready = False
             self.started = False
@@ -428,7 +466,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.note(f"stopping pid {proc.pid} ({reason})")
             if self.spec is not None:
                 self.syslog.console_gone(
-                    self.spec.revision, self.spec.replica, self.spec.container, self._console_since_start()
+                    self.spec.revision, self.replica_name, self.spec.container, self._console_since_start()
                 )
             t = self._retire_locked(proc)
             self.cond.notify_all()
@@ -445,10 +483,106 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                 self.event("ScaledOut", "Scaling the revision from 0 to 1 replica: an HTTP request arrived")
                 self.cond.notify_all()
 
+    # -- the app's replicas and its HTTP scale rule (on replica 0) -------------------------------
+    def replicas_locked(self) -> list["AppReplica"]:
+        """The app's replicas: replica 0 (itself, running or not) and those the rule added."""
+        return [self, *self.extras]
+
+    def replica_count_locked(self) -> int:
+        return (1 if self.want_running else 0) + len(self.extras)
+
+    def _scale_out_locked(self, to: int, why: str):
+        """Add replicas up to `to`, each its own process under its own supervisor."""
+        cur = self.replica_count_locked()
+        for _ in range(to - cur):
+            r = AppReplica(self.rt, self.app_id, parent=self, index=self.next_index)
+            self.next_index += 1
+            r.spec = self.spec
+            r.want_running = True
+            self.extras.append(r)
+            r.event("ScaledOut", f"Scaling the revision from {cur} to {to} replicas: {why}")
+            r.thread.start()
+        self.cond.notify_all()
+
+    def _scale_in_locked(self, to: int, why: str) -> list[threading.Thread]:
+        """Stop the replicas beyond replica 0 down to `to` in all (idle ones first, newest first);
+        replica 0 itself is the caller's (scale to zero)."""
+        cur = self.replica_count_locked()
+        keep = max(0, to - 1)
+        order = sorted(self.extras, key=lambda r: (r.serving > 0, -r.index))
+        threads = []
+        for r in order[: max(0, len(self.extras) - keep)]:
+            r.event("ScaledIn", f"Scaling the revision from {cur} to {max(to, 0)} replicas: {why}")
+            self.extras.remove(r)
+            t = r.replace(why, run=False)
+            r.closed = True
+            if t is not None:
+                threads.append(t)
+        self.cond.notify_all()
+        return threads
+
+    def _scale_rule_locked(self, now: float):
+        """Replica 0's supervisor, each pass: minReplicas at once; every 15 s the HTTP rule
+        (azure_rules.http_desired_replicas): out at once by the scale-up step, in once it has asked
+        for fewer replicas for the cooldown period. Scale to zero stays with the supervisor."""
+        spec = self.spec
+        window = self.rt.seconds(azure_rules.HTTP_SCALE_WINDOW_S)
+        while self.arrivals and self.arrivals[0] < now - window:
+            self.arrivals.popleft()
+        if spec is None or spec.error or self.closed:
+            return
+        cur = self.replica_count_locked()
+        if self.want_running and cur < spec.min_replicas:
+            self._scale_out_locked(min(spec.min_replicas, spec.max_replicas), "minReplicas")
+            return
+        if now < self.next_eval_at:
+            return
+        self.next_eval_at = now + window
+        desired = azure_rules.http_desired_replicas(
+            len(self.arrivals), spec.concurrent_requests, spec.min_replicas, spec.max_replicas
+        )
+        if cur == 0:
+            return  # a request activates the revision (start_now)
+        rate = len(self.arrivals) / azure_rules.HTTP_SCALE_WINDOW_S
+        if desired > cur:
+            self.fewer_since = None
+            to = azure_rules.scale_up_step(cur, desired)
+            self._scale_out_locked(
+                to,
+                f"{len(self.arrivals)} requests in the past 15 s, {rate:g}/s over the HTTP rule's "
+                f"concurrentRequests {spec.concurrent_requests:g}",
+            )
+        elif desired < cur and self.extras:
+            self.fewer_since = self.fewer_since if self.fewer_since is not None else now
+            if now - self.fewer_since >= self.rt.seconds(spec.cooldown):
+                self.fewer_since = None
+                self._scale_in_locked(
+                    max(1, desired),
+                    f"the HTTP rule asked for {desired} for {spec.cooldown:.0f} s (scale.cooldownPeriod)",
+                )
+        else:
+            self.fewer_since = None
+
+    def pick_replica(self) -> "AppReplica | None":
+        """A ready replica for one request (the one answering the fewest), counted as serving it;
+        None while none is ready. Replicas still starting get no request."""
+        with self.lock:
+            ready = [r for r in self.replicas_locked() if r.ready and r.proc is not None and not r.closed]
+            if not ready:
+                return None
+            r = min(ready, key=lambda x: (x.serving, x.index))
+            r.serving += 1
+            return r
+
+    def release(self, r: "AppReplica"):
+        with self.lock:
+            r.serving -= 1
+
     def request_began(self):
         with self.lock:
             self.inflight += 1
             self.last_activity = time.monotonic()
+            self.arrivals.append(self.last_activity)
 
     def request_ended(self):
         with self.lock:
@@ -489,7 +623,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             f"Container '{spec.container}' was terminated with exit code '{code}' and reason 'ProcessExited'",
             True,
         )
-        self.syslog.console_gone(spec.revision, spec.replica, spec.container, self._console_since_start())
+        self.syslog.console_gone(spec.revision, self.replica_name, spec.container, self._console_since_start())
         self.cond.notify_all()
 
     def _probe_failed_locked(self, kind: str, probe: azure_rules.Probe, now: float):
@@ -520,7 +654,7 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             True,
         )
         self.syslog.console_gone(
-            self.spec.revision, self.spec.replica, self.spec.container, self._console_since_start()
+            self.spec.revision, self.replica_name, self.spec.container, self._console_since_start()
         )
         self._retire_locked(proc)
         self.cond.notify_all()
@@ -553,6 +687,18 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
             self.note(f"replica ready (pid {self.proc.pid}, probe {probe.path or 'tcp'})")
             self.cond.notify_all()
 
+    def _idle_past_cooldown_locked(self, now: float) -> bool:
+        """Replica 0 of a revision with minReplicas 0, no request for cooldownPeriod: scale to zero."""
+        spec = self.spec
+        return (
+            self.parent is None
+            and self.want_running
+            and spec is not None
+            and spec.min_replicas == 0
+            and self.inflight == 0
+            and now - self.last_activity >= self.rt.seconds(spec.cooldown)
+        )
+
     def _supervise(self):  # pylint: disable=too-many-branches
         while True:
             scale_in = False
@@ -573,14 +719,11 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                     self._start_locked()
                     if self.proc is None:  # could not even exec: back off like a crash
                         self._backoff_locked()
-                if (
-                    self.want_running
-                    and spec is not None
-                    and spec.min_replicas == 0
-                    and self.inflight == 0
-                    and now - self.last_activity >= self.rt.seconds(spec.cooldown)
-                ):
+                if self.parent is None:
+                    self._scale_rule_locked(now)
+                if self._idle_past_cooldown_locked(now):
                     scale_in = True
+                    self._scale_in_locked(0, f"no request for {spec.cooldown:.0f} s (scale.cooldownPeriod)")
                     self.event(
                         "ScaledIn",
                         f"Scaling the revision from 1 to 0 replicas: no request for {spec.cooldown:.0f} s "
@@ -614,18 +757,22 @@ class AppReplica:  # pylint: disable=too-many-instance-attributes
                 self.cond.wait(min(left, 0.5))
             return self.ready and not self.closed
 
-    def upstream_port(self, timeout: float) -> tuple[int | None, str]:
-        """(port of a ready replica, "ok") or (None, "unavailable" | "timeout"); wakes a
-        scaled-to-zero app and holds the request until a replica is ready or `timeout` passes."""
+    def upstream(self, timeout: float) -> tuple["AppReplica | None", str]:
+        """(a ready replica, now counted as serving the request, "ok") or (None, "unavailable" |
+        "timeout"); wakes a scaled-to-zero app and holds the request until a replica is ready or
+        `timeout` passes. The caller gives the replica back with release()."""
+        r = self.pick_replica()
+        if r is not None:
+            return r, "ok"
         with self.lock:
-            if self.ready:
-                return self.private_port, "ok"
             activating = not self.want_running or (self.spec is not None and self.spec.min_replicas == 0)
         if not activating:
             return None, "unavailable"
         self.start_now()
         if self.wait_ready(timeout):
-            return self.private_port, "ok"
+            r = self.pick_replica()
+            if r is not None:
+                return r, "ok"
         with self.lock:
             failing = (
                 self.closed

@@ -130,6 +130,24 @@ class ContainerApp:  # pylint: disable=too-many-public-methods  # one client per
             timeout=SECRETS_UPDATE_WAIT,
         )
 
+    def set_scale_concurrency(self, value, app_json=None):
+        """Set the HTTP scale rule's concurrentRequests (core/provision/scale_rule.with_rule): a
+        revision-scope change, so the app gets a new revision (scale-app.md: "Adding or editing
+        scaling rules creates a new revision"). PATCHes the whole template, as az containerapp
+        update does, and follows the operation (azure/lro.py)."""
+        from ..core.provision import scale_rule
+
+        app_json = app_json or self.get_json()
+        template = scale_rule.with_rule((app_json.get("properties") or {}).get("template") or {}, value)
+        lro.update(
+            self.cli_ctx,
+            self.id,
+            {"properties": {"template": template}},
+            api_versions.CONTAINER_APPS,
+            what=f"setting the HTTP scale rule of container app '{self.name}'",
+            timeout=SECRETS_UPDATE_WAIT,
+        )
+
     def workload_profile(self, app):
         """The GPU profile the app (SDK model) runs on, read through the generic resource API (the
         app's workloadProfileName and the environment's profiles are newer than the SDK's models)."""

@@ -70,6 +70,24 @@ PROFILES = {p.key: p for p in map(_profile, gpus.PROFILES)}
 DEFAULT_PROFILE = "T4"
 
 
+class GpuSpeed(NamedTuple):
+    """One GPU's peak rates (per board), for the scale rule's arithmetic (core/provision/scale_rule.py)."""
+
+    memory_bytes_per_s: float
+    fp16_flops_per_s: float  # dense FP16/BF16 tensor-core peak
+    source: str
+
+
+# NVIDIA's datasheets: T4 320 GB/s and 65 TFLOPS FP16 (https://www.nvidia.com/en-us/data-center/tesla-t4/);
+# A100 80GB PCIe (the board of Azure's NC A100 v4 series,
+# https://learn.microsoft.com/azure/virtual-machines/nc-a100-v4-series) 1,935 GB/s and 312 TFLOPS FP16
+# dense (https://www.nvidia.com/en-us/data-center/a100/).
+GPU_SPEEDS = {
+    "NVIDIA T4": GpuSpeed(320e9, 65e12, "https://www.nvidia.com/en-us/data-center/tesla-t4/"),
+    "NVIDIA A100": GpuSpeed(1935e9, 312e12, "https://www.nvidia.com/en-us/data-center/a100/"),
+}
+
+
 def names() -> list[str]:
     return list(PROFILES)
 

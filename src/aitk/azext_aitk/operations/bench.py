@@ -8,6 +8,8 @@ from ..azure import container_app, load_generator, model_server
 from ..core import options
 from ..core.endpoint import bench_plan, chat_session
 from ..core.errors import BenchError
+from ..core.monitor.status_summary import running_replicas
+from ..core.provision import scale_rule
 from ._config import app_url, load_config
 from ._wake import served_model_cards, wake_endpoint
 
@@ -25,6 +27,7 @@ def inference_bench(
     model=None,
     price_per_hour=None,
     workspace=None,
+    apply_scale_rule=False,
 ):  # pylint: disable=too-many-locals
     plan = bench_plan.plan(
         concurrency,
@@ -96,7 +99,7 @@ def inference_bench(
             f"every request failed: {'; '.join(levels[0]['errors']) or 'no answer'}",
             "`az aitk inference chat --message hi` shows whether the endpoint answers at all.",
         )
-    return {
+    result = {
         "endpoint": url,
         "model": chosen,
         "gpuProfile": profile.key if profile else None,
@@ -107,3 +110,53 @@ def inference_bench(
         "maxSeconds": plan.max_seconds,
         "levels": levels,
     }
+    # what one replica carried and the HTTP scale rule's value that matches it (docs/serving.md "Scale-out")
+    result["replicaCapacity"], result["scaleRule"] = _scale_rule(aca, levels, apply_scale_rule)
+    return result
+
+
+def _replicas_serving(aca):
+    """How many replicas of the serving revisions run now (the load was spread over them), at least 1."""
+    try:
+        return max(1, sum(running_replicas(aca.replicas(name)) for name in aca.serving_revisions()))
+    except Exception:  # pylint: disable=broad-except  # a count that cannot be read: one replica
+        logger.debug("could not count the replicas", exc_info=True)
+        return 1
+
+
+def _scale_rule(aca, levels, apply):
+    """(replicaCapacity, scaleRule) of the result: what one replica carried, the app's rule and the
+    measured one; with `apply`, the app's rule set to it (a new revision)."""
+    capacity = scale_rule.measured(levels, _replicas_serving(aca))
+    if capacity is None:
+        if apply:
+            raise BenchError(
+                "--apply-scale-rule: no concurrency level finished without a failure, so no rule value was measured",
+                "Run bench at lower --concurrency levels, then apply.",
+            )
+        logger.warning("No concurrency level finished without a failure: no per-replica capacity to report.")
+        return None, None
+    logger.warning("%s", scale_rule.line(capacity, capacity.rule))
+    app_json = aca.get_json()
+    before = scale_rule.current_rule((app_json.get("properties") or {}).get("template") or {})
+    rule = {"concurrentRequests": before, "measured": capacity.rule, "applied": False}
+    if apply and before == capacity.rule:
+        logger.warning("The app's HTTP scale rule already asks for concurrentRequests %d.", capacity.rule)
+    elif apply:
+        aca.set_scale_concurrency(capacity.rule, app_json)
+        rule["applied"] = True
+        logger.warning(
+            "Set the app's HTTP scale rule to concurrentRequests %d (was %s): a new revision starts; a later "
+            "`az aitk inference provision` keeps it only with --scale-concurrency %d.",
+            capacity.rule,
+            before,
+            capacity.rule,
+        )
+    elif before != capacity.rule:
+        logger.warning(
+            "The app's rule asks for concurrentRequests %s: `--apply-scale-rule` (or provision --scale-concurrency %d) "
+            "sets the measured one.",
+            before,
+            capacity.rule,
+        )
+    return scale_rule.summary(capacity), rule

@@ -32,6 +32,7 @@ from ..core.provision import (
     provision_plan,
     regions,
     replicas,
+    scale_rule,
     target,
     template_parameters,
     workspace_overrides,
@@ -317,6 +318,8 @@ class Planned:
     plan: provision_plan.ProvisionPlan
     location: str | None  # where new resources go
     pull: Any  # _registry.PlannedPull, or None
+    capacity: Any = None  # scale_rule.ReplicaCapacity estimated from the fit, or None
+    scale_rule_from: str | None = None  # what set scaleConcurrentRequests when not the estimate
 
 
 def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
@@ -341,6 +344,10 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
         template=template,
         image=image,
     )
+    capacity = scale_rule.estimate(fitted.plan, fitted.profile) if fitted is not None else None
+    rule, rule_from = provision_plan.choose_scale_concurrency(
+        existing.entries, request.scale_concurrency, capacity.rule if capacity else None
+    )
     plan = provision_plan.plan(
         existing.entries,
         template.types,
@@ -356,8 +363,9 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
         environment_profiles=lambda: existing.env_profiles,
         default_profile=fitted.profile if fitted else None,
         image_pull=pull.values if pull else None,
+        scale_concurrency=rule,
     )
-    return Planned(plan, where, pull)
+    return Planned(plan, where, pull, capacity, rule_from)
 
 
 def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted, planned, request):
@@ -391,6 +399,10 @@ def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted,
             logger.warning("%s", line)
     elif plan.profile is not None:
         logger.warning("GPU profile %s (%s)", plan.profile.key, gpu_profiles.price(plan.profile))
+    if "scaleConcurrentRequests" in template.types:
+        logger.warning(
+            "%s", scale_rule.line(planned.capacity, values.get("scaleConcurrentRequests"), planned.scale_rule_from)
+        )
     new_environment = not existing.exists.get("acaEnvironmentExists")
     if planned.location and (existing.resource_group is None or (plan.profile is not None and new_environment)):
         check_region(cli_ctx, subscription, planned.location, plan.profile or gpu_profiles.get(None))
@@ -501,6 +513,7 @@ class Request:  # pylint: disable=too-many-instance-attributes  # one field per 
     model: str | None
     min_replicas: int | None
     max_replicas: int | None
+    scale_concurrency: int | None
     image: str | None
     image_registry: str | None
     what_if: bool
@@ -524,10 +537,21 @@ def inference_provision(
     no_wait=False,
     image_registry=None,
     yes=False,
+    scale_concurrency=None,
 ):
     # pylint: disable=too-many-locals
     request = Request(
-        location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
+        location,
+        gpu_profile,
+        model,
+        min_replicas,
+        max_replicas,
+        scale_concurrency,
+        image,
+        image_registry,
+        what_if,
+        no_wait,
+        yes,
     )
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
@@ -682,6 +706,8 @@ def write_config(ws, template, outputs, *, subscription, group, plan, fitted=Non
         result["minReplicas"] = v["minReplicas"]
     if "maximumInstanceCount" in v:
         result["maxReplicas"] = v["maximumInstanceCount"]
+    if "scaleConcurrentRequests" in v:
+        result["scaleConcurrentRequests"] = v["scaleConcurrentRequests"]
     if fitted is not None:
         result["modelFit"] = profile_fit.plan_summary(fitted)
     return result

@@ -25,6 +25,10 @@ param maximumInstanceCount int = 1
 @minValue(0)
 param minReplicas int = 0
 
+@description('Requests per second (the requests of a 15 s window / 15) above which the HTTP scale rule adds a replica, up to maximumInstanceCount: what one replica carries. provision derives it from the model, the GPU profile and an expected request length (docs/serving.md, \'Scale-out\'); bench measures it.')
+@minValue(1)
+param scaleConcurrentRequests int = 8
+
 @description('Seconds without a request before an idle endpoint scales to zero (with minReplicas 0). Longer costs GPU time while idle; shorter makes more requests wait for a cold start (minutes for a large model). Azure\'s default is 300.')
 @minValue(0)
 param cooldownPeriod int = 1800
@@ -410,14 +414,14 @@ resource app 'Microsoft.App/containerApps@2025-07-01' = {
         minReplicas: minReplicas
         maxReplicas: maximumInstanceCount
         cooldownPeriod: cooldownPeriod
-        // An LLM request lasts seconds to minutes, so few run at once: a low concurrency target
-        // lets the HTTP rule (counted over 15 s windows, scale-app.md) add a replica under load.
+        // The HTTP rule counts the requests of each 15 s window / 15 (scale-app.md) against
+        // concurrentRequests: provision sets it to what one replica carries (scaleConcurrentRequests).
         rules: [
           {
             name: 'http-concurrency'
             http: {
               metadata: {
-                concurrentRequests: '8'
+                concurrentRequests: string(scaleConcurrentRequests)
               }
             }
           }

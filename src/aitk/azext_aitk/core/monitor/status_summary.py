@@ -46,6 +46,29 @@ def latest_revision(app_props: Json, revisions: list[Json] | None) -> Json | Non
     return revisions[-1] if revisions else None
 
 
+def replica_list(replicas: Iterable[Json] | None) -> list[Json]:
+    """Name, runningState and restarts of each replica, as Replicas_ListReplicas gives them."""
+    out = []
+    for r in replicas or []:
+        p = r.get("properties") or {}
+        cs = p.get("containers") or []
+        out.append(
+            {
+                "name": r.get("name"),
+                "runningState": p.get("runningState"),
+                "restarts": sum(int(c.get("restartCount") or 0) for c in cs),
+            }
+        )
+    return out
+
+
+def http_rule(scale: Json) -> int | None:
+    """The HTTP scale rule's concurrentRequests (core/provision/scale_rule.current_rule)."""
+    from ..provision import scale_rule
+
+    return scale_rule.current_rule({"scale": scale})
+
+
 def running_replicas(replicas: Iterable[Json] | None) -> int:
     n = 0
     for r in replicas or []:
@@ -110,10 +133,13 @@ def summarize(
         "revisionState": rprops.get("runningState"),
         "health": rprops.get("healthState"),
         "replicas": running_replicas(replicas),
+        # each replica of the latest revision (Replicas_ListReplicas): the scale rule may run several
+        "replicaList": replica_list(replicas),
         "gpuProfile": profile,
         "serverless": serverless,
         "minReplicas": scale.get("minReplicas", 0) if scale else 0,
         "maxReplicas": scale.get("maxReplicas"),
+        "scaleConcurrentRequests": http_rule(scale),
         "ready": bool(ready),
         "models": list(models or []),
         "url": None,

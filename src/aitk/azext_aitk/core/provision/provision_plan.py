@@ -187,7 +187,27 @@ def reuse_environment(entries: Entries, types: Mapping[str, str], env: finetunin
     return out
 
 
-def plan(
+def choose_scale_concurrency(
+    entries: Entries, flag: int | None, estimated: int | None
+) -> tuple[int | None, str | None]:
+    """(the HTTP scale rule's concurrentRequests to deploy, what set it when not the estimate):
+    --scale-concurrency, else the parameters' scaleConcurrentRequests (left in place: None), else
+    the estimate from the GPU fit (core/provision/scale_rule.py), else None (the template's default)."""
+    if flag is not None:
+        if isinstance(flag, bool) or not isinstance(flag, int) or flag < 1:
+            raise ParameterError(
+                f"--scale-concurrency is {flag}; the HTTP scale rule's concurrentRequests is a whole number from 1",
+                recommendation="Give the requests per second one replica carries (bench reports it), e.g. "
+                "--scale-concurrency 2.",
+            )
+        return flag, "--scale-concurrency"
+    given = params_mod.values(entries).get("scaleConcurrentRequests")
+    if given is not None:
+        return None, "the parameters' scaleConcurrentRequests"
+    return estimated, None
+
+
+def plan(  # pylint: disable=too-many-locals  # one keyword per decision the operation hands in
     entries: Entries,
     types: Mapping[str, str],
     *,
@@ -204,6 +224,7 @@ def plan(
     new_key: Callable[[], str] = api_key.generate,
     default_profile: GpuProfile | None = None,
     image_pull: Mapping[str, Any] | None = None,
+    scale_concurrency: int | None = None,
 ) -> ProvisionPlan:
     """The final parameters. Flags win over the user's parameters; computed values (profile,
     replicas) fill in only what the user left out; only parameters the template declares are set.
@@ -214,7 +235,9 @@ def plan(
     only when it exists and a known GPU profile is chosen); default_profile: the one fitted to
     the model (core/provision/profile_fit.py) when nothing else names one, else gpu_profiles' default;
     image_pull: the template parameters of a pull from the user's registry (--image-registry,
-    core/provision/image_registry.template_values), which win over the image."""
+    core/provision/image_registry.template_values), which win over the image;
+    scale_concurrency: the HTTP scale rule's value (choose_scale_concurrency() above), None to leave it
+    to the parameters or the template."""
     final = dict(entries)
 
     def put(name: str, value: Any, override: bool = True) -> None:
@@ -243,6 +266,8 @@ def plan(
         put("maximumInstanceCount", max_replicas)
     else:
         put("maximumInstanceCount", DEFAULT_MAX_REPLICAS, override=False)
+    if scale_concurrency is not None:
+        put("scaleConcurrentRequests", scale_concurrency)
     exists = dict(exists or {})
     if exists.get("acaEnvironmentExists") and "acaLogAnalyticsExists" in exists:
         # An existing environment keeps its own logs: the template's workspace is only for a new one.
