@@ -3,7 +3,7 @@ from knack.arguments import CLIArgumentType
 
 from azext_aitk.core import gpu_profiles
 from azext_aitk.core.endpoint import wake
-from azext_aitk.core.provision import profile_fit, replicas
+from azext_aitk.core.provision import image_registry, profile_fit, replicas
 
 
 def load_arguments(self, _):
@@ -99,6 +99,17 @@ def load_arguments(self, _):
             "(AcrPull), not from Docker Hub.",
         )
         c.argument(
+            "image_streaming",
+            options_list=["--image-streaming"],
+            action="store_true",
+            help="With --image-registry: a Premium registry, for ACR artifact streaming of the imported image "
+            "(the ACA serverless GPU docs name it as a cold-start lever; Linux AMD64 images only). A new "
+            f"registry is created {image_registry.STREAMING_SKU} (${image_registry.daily_price('Premium')}/day "
+            f"instead of Basic's ${image_registry.daily_price('Basic')}/day: provision shows it "
+            "and asks, --yes answers); an existing one below Premium is refused in one line. Provision then "
+            "prints the two `az acr artifact-streaming` commands that generate the streaming artifact.",
+        )
+        c.argument(
             "what_if",
             action="store_true",
             help="Show the GPU plan (profile, dtype, context, GPU memory split) and what the "
@@ -114,7 +125,8 @@ def load_arguments(self, _):
             "yes",
             options_list=["--yes", "-y"],
             action="store_true",
-            help="Do not ask: accept the always-on cost of --min-replicas above 0, and a start command, image "
+            help="Do not ask: accept the always-on cost of --min-replicas above 0, the daily cost of a Premium "
+            "registry (--image-streaming), and a start command, image "
             "or template the workspace changes from what aitk ships (provision shows them either way).",
         )
 

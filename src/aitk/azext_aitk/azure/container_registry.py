@@ -27,8 +27,15 @@ def find(cli_ctx, subscription_id, name):
                 registry.location,
                 registry.login_server,
                 (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,
+                _sku_name(registry),
             )
     return None
+
+
+def _sku_name(registry):
+    """ "Basic", "Standard" or "Premium" (the SDK's SkuName is a str enum: its value, not its repr)."""
+    name = getattr(getattr(registry, "sku", None), "name", None)
+    return str(getattr(name, "value", name) or "")
 
 
 # The tag every resource a provision creates carries (templates/inference.bicep): delete finds them by it.
@@ -47,16 +54,16 @@ def name_availability(cli_ctx, subscription_id, name):
     return bool(answer.name_available), answer.reason, answer.message
 
 
-def create(cli_ctx, subscription_id, group, name, location):
-    """Create the registry (SKU core.image_registry.SKU, no admin user, tagged aitkProvisioned);
-    returns its login server."""
+def create(cli_ctx, subscription_id, group, name, location, sku=image_registry.SKU):
+    """Create the registry (tier `sku`: core.image_registry.SKU, or STREAMING_SKU for artifact
+    streaming; no admin user, tagged aitkProvisioned); returns its login server."""
     from azure.mgmt.containerregistry.models import Registry, Sku
 
     from .._client_factory import cf_container_registry
 
     registry = Registry(
         location=location,
-        sku=Sku(name=image_registry.SKU),
+        sku=Sku(name=sku),
         tags={PROVISIONED_TAG: PROVISIONED_VALUE},
     )
     registry.admin_user_enabled = False

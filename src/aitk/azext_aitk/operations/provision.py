@@ -343,6 +343,7 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
         location=where,
         template=template,
         image=image,
+        streaming=request.image_streaming,
     )
     plan = provision_plan.plan(
         existing.entries,
@@ -415,6 +416,13 @@ def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted,
         "Keep the replicas running?",
         request.yes,
         (cost or "") + " No terminal to ask whether to go on.",
+    )
+    registry_cost = _registry.cost_lines(planned.pull)
+    _confirm.confirm(
+        registry_cost,
+        "Create the registry at that price?",
+        request.yes,
+        " ".join(registry_cost) + " No terminal to ask whether to go on.",
     )
     overrides = workspace_overrides.lines(
         user.file_entries,
@@ -512,6 +520,7 @@ class Request:  # pylint: disable=too-many-instance-attributes  # one field per 
     what_if: bool
     no_wait: bool
     yes: bool
+    image_streaming: bool = False
 
 
 def inference_provision(
@@ -529,10 +538,21 @@ def inference_provision(
     no_wait=False,
     image_registry=None,
     yes=False,
+    image_streaming=False,
 ):
     # pylint: disable=too-many-arguments,too-many-positional-arguments,too-many-locals  # az passes the options by name
     request = Request(
-        location, gpu_profile, model, min_replicas, max_replicas, image, image_registry, what_if, no_wait, yes
+        location,
+        gpu_profile,
+        model,
+        min_replicas,
+        max_replicas,
+        image,
+        image_registry,
+        what_if,
+        no_wait,
+        yes,
+        bool(image_streaming),
     )
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()
