@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import selectors
 import socket
 import ssl
 import threading
@@ -22,6 +23,7 @@ from .arm.manager import ResourceManager
 from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
+from .providers import container_registry as acr
 from .providers.app import pull_refusal
 from .providers.identity import ROLE_PROPAGATION_S
 from .runtime import Runtime, logstream
@@ -197,6 +199,84 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
 
+class _Tunnel:
+    """An HTTP CONNECT proxy on loopback that stands in for DNS: a client that reaches a registry's
+    login server (`<name>.azurecr.standin.local`, names no resolver knows) through it
+    (HTTPS_PROXY, with NO_PROXY for 127.0.0.1) is connected to the stand-in's own TLS port, whose
+    certificate also names `*.azurecr.standin.local`; the request's Host routes it (StandIn._route).
+    Any other host is refused (403): nothing leaves the machine."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._closed = False
+        threading.Thread(target=self._accept, name="azure-standin-tunnel", daemon=True).start()
+
+    def close(self):
+        self._closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        upstream = None
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
+            host = target.rsplit(":", 1)[0].lower()
+            if method != "CONNECT" or not host.endswith("." + acr.LOGIN_SERVER_SUFFIX):
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pending = head.split(b"\r\n\r\n", 1)[1]
+            if pending:
+                upstream.sendall(pending)
+            self._relay(conn, upstream)
+        except OSError:
+            pass
+        finally:
+            for s in (conn, upstream):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+    @staticmethod
+    def _relay(a, b):
+        sel = selectors.DefaultSelector()
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        try:
+            while True:
+                events = sel.select(timeout=300)
+                if not events:  # idle for 5 minutes: let the client reconnect
+                    return
+                for key, _ in events:
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        finally:
+            sel.close()
+
+
 # The stand-in's identity (ids, secrets), endpoints, services and fault switches: one object tests hold.
 class StandIn:  # pylint: disable=too-many-instance-attributes
     """Local Azure: Entra sign-in, Resource Manager and Azure Files over HTTPS on 127.0.0.1."""
@@ -248,7 +328,11 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         tls_dir = self.state_dir / "tls"
         self.ca_cert_path, self.ca_key_path = tls.make_ca(tls_dir)
         self.server_cert_path, self.server_key_path = tls.make_leaf(
-            self.ca_cert_path, self.ca_key_path, tls_dir / "server.pem", tls_dir / "server.key"
+            self.ca_cert_path,
+            self.ca_key_path,
+            tls_dir / "server.pem",
+            tls_dir / "server.key",
+            extra_dns=(f"*.{acr.LOGIN_SERVER_SUFFIX}",),  # the registries' login servers (the tunnel below)
         )
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
@@ -265,6 +349,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         self.docker_hub_anonymous_pulls_left: int | None = None
         self._httpd = None
         self._thread = None
+        self._tunnel = None
+        self.proxy_url = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self):
@@ -277,6 +363,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.arm.started()
+        self._tunnel = _Tunnel(self.port)
+        self.proxy_url = self._tunnel.url
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin", daemon=True
         )
@@ -284,6 +372,9 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         return self
 
     def stop(self):
+        if self._tunnel:
+            self._tunnel.close()
+            self._tunnel = None
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -395,6 +486,9 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             self.requests_log.append((req.method, req.raw_path, status))
 
     def _route(self, req: Request):
+        host = (req.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if host.endswith("." + acr.LOGIN_SERVER_SUFFIX):
+            return "acr"  # a registry's login server, reached through the tunnel
         first = req.path.lstrip("/").split("/", 1)[0].lower()
         if first in ("subscriptions", "tenants", "providers"):
             # Container Apps' console log stream (its own host in Azure)
@@ -433,6 +527,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             resp = loganalytics.handle(req, self)
         elif kind == "metadata":
             resp = json_response(200, self.cloud_metadata())
+        elif kind == "acr":
+            resp = acr.data_plane(self.arm, req, (req.headers.get("Host") or "").rsplit(":", 1)[0].lower())
         else:
             resp = json_response(404, {"error": {"code": "NotFound", "message": f"No route for {req.path}"}})
         return resp, fault

@@ -62,8 +62,8 @@ def make_ca(dir_: Path):
     return cert_path, key_path
 
 
-def make_leaf(ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path, cn="localhost"):
-    """A server certificate for 127.0.0.1 / localhost signed by the CA."""
+def make_leaf(ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path, cn="localhost", extra_dns=()):
+    """A server certificate for 127.0.0.1 / localhost (and `extra_dns` names) signed by the CA."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -77,7 +77,13 @@ def make_leaf(ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: 
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=29))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    *(x509.DNSName(name) for name in extra_dns),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -5,6 +5,7 @@ Premium, or --image-streaming without a registry, is one line before anything is
 `az acr update --sku Premium` (the fix the line names) the registry is reused."""
 
 import json
+import time
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_what_if_shows_a_premium_registry_its_cost_and_the_streaming_step(az_clo
     err = proc.stderr
     assert f"Container registry {NEW}: new, Premium tier, in resource group '{RG}' (eastus); $1.667/day" in err, err
     assert "Artifact streaming (linux/amd64 images only)" in err, err
-    assert f"az acr artifact-streaming create -n {NEW} --image {PINNED}" in err, err
+    assert f"generates a streaming artifact for {PINNED}" in err and "converts new imports to vllm/vllm-openai" in err
     assert _types(az_cloud) == ["Microsoft.Storage/storageAccounts"]
 
 
@@ -83,6 +84,12 @@ def test_an_existing_basic_registry_is_refused_then_reused_once_premium(az_cloud
     line = one_error(proc, f"az acr update -n {BASIC} --sku Premium")  # the fix, on the line after
     assert f"container registry {BASIC} is Basic tier: artifact streaming (--image-streaming) needs the Premium" in line
     assert _types(az_cloud) == before and not (stream_ws / "infra" / "inference.config.json").exists()
+    # ACR itself refuses streaming below Premium (the stand-in plays it): az's own command, on an imported image
+    _ok(az_cloud("acr", "import", "-n", BASIC, "--source", f"docker.io/{PINNED}", "-t", PINNED), parse=False)
+    refused = az_cloud("acr", "artifact-streaming", "create", "-n", BASIC, "--image", PINNED)
+    assert refused.returncode != 0 and "only available in the Premium service tier" in refused.stderr, (
+        refused.stderr + str(standin.requests_log[-12:])
+    )
     # the fix the line names, with the real az (Registries_Update)
     _ok(az_cloud("acr", "update", "-n", BASIC, "--sku", "Premium", "-o", "json"))
     assert _record(standin, BASIC)["body"]["sku"]["name"] == "Premium"
@@ -102,7 +109,7 @@ def test_an_existing_basic_registry_is_refused_then_reused_once_premium(az_cloud
     assert "'), Premium tier" in proc.stderr and "costs $1.667/day" not in proc.stderr, proc.stderr
 
 
-def test_provision_creates_the_registry_premium_and_names_the_streaming_commands(az_cloud, standin, stream_ws):
+def test_provision_creates_the_registry_premium_and_starts_streaming(az_cloud, standin, stream_ws):
     proc = az_cloud(
         "aitk",
         "inference",
@@ -123,8 +130,33 @@ def test_provision_creates_the_registry_premium_and_names_the_streaming_commands
     assert "costs $1.667/day" in proc.stderr, proc.stderr  # shown with --yes too
     registry = out["imageRegistry"]
     assert registry["sku"] == "Premium" and registry["created"] is True
-    assert registry["streaming"] == [
-        f"az acr artifact-streaming create -n {NEW} --image {PINNED}",
-        f"az acr artifact-streaming update -n {NEW} --repository vllm/vllm-openai --enable-streaming true",
-    ]
+    operation = registry["streaming"]["operation"]
+    assert registry["streaming"]["status"] == "Running" and operation, registry
+    assert f"{NEW} is generating the streaming artifact of {PINNED} (operation {operation}" in proc.stderr
+    # what ACR holds now, read with az's own commands (the registry's data plane)
+    setting = _ok(az_cloud("acr", "artifact-streaming", "show", "-n", NEW, "--repository", "vllm/vllm-openai"))
+    assert setting["convertPushedImages"] is True, setting
+    deadline, shown = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        shown = _ok(az_cloud("acr", "artifact-streaming", "operation", "show", "-n", NEW, "--image", PINNED))
+        if shown["status"] not in ("NotStarted", "Running"):
+            break
+        time.sleep(1)
+    assert (shown["id"], shown["status"]) == (operation, "Succeeded"), shown
+    # a re-run asks for nothing more: the streaming artifact is there
+    again = az_cloud(
+        "aitk",
+        "inference",
+        "provision",
+        "--image-registry",
+        NEW,
+        "--image-streaming",
+        "--yes",
+        *FAKE,
+        "-o",
+        "json",
+        cwd=stream_ws,
+    )
+    assert _ok(again)["imageRegistry"]["streaming"]["status"] == "Succeeded"
+    assert f"{PINNED} in {NEW} has its streaming artifact" in again.stderr, again.stderr
     assert json.loads((stream_ws / "infra" / "inference.config.json").read_text())["ACA_APP_NAME"]

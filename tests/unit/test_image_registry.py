@@ -212,7 +212,7 @@ def test_streaming_plans_a_premium_registry_and_its_daily_cost():
     )
     lines = ir.plan_lines(p, ir.source_image("vllm/vllm-openai:v0.32.0"))
     assert lines[0].endswith("(eastus); $1.667/day (about $50/month)")
-    assert lines[-1].startswith("Artifact streaming (linux/amd64 images only): a Premium registry")
+    assert lines[-1].startswith("Artifact streaming (linux/amd64 images only): after the import the Premium registry")
     assert ir.cost_line(ir.plan("myreg01", None, "rg", "eastus")) is None  # Basic: no question
 
 

@@ -106,8 +106,8 @@ def load_arguments(self, _):
             "(the ACA serverless GPU docs name it as a cold-start lever; Linux AMD64 images only). A new "
             f"registry is created {image_registry.STREAMING_SKU} (${image_registry.daily_price('Premium')}/day "
             f"instead of Basic's ${image_registry.daily_price('Basic')}/day: provision shows it "
-            "and asks, --yes answers); an existing one below Premium is refused in one line. Provision then "
-            "prints the two `az acr artifact-streaming` commands that generate the streaming artifact.",
+            "and asks, --yes answers); an existing one below Premium is refused in one line. After the import "
+            "provision has the registry generate the image's streaming artifact and convert new imports.",
         )
         c.argument(
             "what_if",

@@ -106,17 +106,32 @@ def create_and_import(cli_ctx, subscription, pull):
         logger.warning("Imported %s into %s as %s.", image, pull.login_server, image.target)
     else:
         logger.warning("%s has %s already: not imported again.", pull.login_server, image.target)
-    if registry.streaming:
-        logger.warning(
-            "Artifact streaming: %s is %s; generate the streaming artifact with: %s",
-            registry.name,
-            registry.sku,
-            " && ".join(image_registry.streaming_commands(registry.name, image)),
+    streaming = stream(cli_ctx, subscription, pull) if registry.streaming else None
+    return report(pull, created=registry.create, imported=imported, streaming=streaming)
+
+
+def stream(cli_ctx, subscription, pull):
+    """Artifact streaming for the imported image (ACR's data plane). Changes Azure. Returns the state
+    ({"digest", "status", "operation"}); a refusal is one line (the registry and image stay)."""
+    from azure.cli.core.azclierror import AzureResponseError
+    from requests import RequestException
+
+    registry, image = pull.registry, pull.image
+    try:
+        state = container_registry.start_streaming(
+            cli_ctx, subscription, pull.login_server, image.repository, image.tag
         )
-    return report(pull, created=registry.create, imported=imported)
+    except container_registry.DataPlaneError as ex:
+        raise AzureResponseError(*image_registry.streaming_refused(registry.name, image, str(ex))) from None
+    except RequestException as ex:
+        raise AzureResponseError(
+            *image_registry.streaming_refused(registry.name, image, f"{pull.login_server} unreachable ({ex})")
+        ) from None
+    logger.warning("%s", image_registry.streaming_result_line(registry.name, image, state))
+    return state
 
 
-def report(pull, created=False, imported=False):
+def report(pull, created=False, imported=False, streaming=None):
     out = {
         "name": pull.registry.name,
         "loginServer": pull.login_server,
@@ -126,7 +141,7 @@ def report(pull, created=False, imported=False):
     }
     if pull.registry.streaming:
         out["sku"] = pull.registry.sku
-        out["streaming"] = image_registry.streaming_commands(pull.registry.name, pull.image)
+        out["streaming"] = streaming
     return out
 
 

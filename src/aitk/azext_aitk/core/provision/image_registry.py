@@ -302,21 +302,33 @@ def plan_lines(registry: RegistryPlan, image: SourceImage) -> list[str]:
     return lines
 
 
-def streaming_commands(registry: str, image: SourceImage) -> list[str]:
-    """The az commands that turn artifact streaming on for the image and its repository (Learn,
-    container-registry-artifact-streaming, "Start artifact streaming" steps 3 and 6)."""
-    return [
-        f"az acr artifact-streaming create -n {registry} --image {image.target}",
-        f"az acr artifact-streaming update -n {registry} --repository {image.repository} --enable-streaming true",
-    ]
-
-
 def streaming_line(registry: RegistryPlan, image: SourceImage) -> str:
-    """What --image-streaming leaves to the user (ACR's data plane, which provision does not call)."""
+    """What --image-streaming does after the import (plan and --what-if)."""
     return (
-        f"Artifact streaming ({STREAMING_PLATFORM} images only): a {registry.sku} registry takes a streaming "
-        f"artifact for {image.target}, a second artifact beside the image (about as large); after provision, "
-        "run: " + " && ".join(streaming_commands(registry.name, image))
+        f"Artifact streaming ({STREAMING_PLATFORM} images only): after the import the {registry.sku} registry "
+        f"generates a streaming artifact for {image.target} (a second artifact beside the image, about its size) "
+        f"and converts new imports to {image.repository} (as `az acr artifact-streaming create` and `update "
+        "--enable-streaming true` do)"
+    )
+
+
+def streaming_result_line(registry: str, image: SourceImage, state: Mapping[str, Any]) -> str:
+    """What provision says about the streaming artifact it asked for ({"status", "operation"})."""
+    if state.get("status") == "Succeeded":
+        return f"Artifact streaming: {image.target} in {registry} has its streaming artifact; replicas stream it."
+    return (
+        f"Artifact streaming: {registry} is generating the streaming artifact of {image.target} "
+        f"(operation {state.get('operation')}, {state.get('status')}); until it is done replicas pull the whole "
+        f"image. Progress: az acr artifact-streaming operation show -n {registry} --image {image.target}"
+    )
+
+
+def streaming_refused(registry: str, image: SourceImage, message: str) -> tuple[str, str]:
+    """(the one line, what to do) when ACR refuses artifact streaming after the import."""
+    return (
+        f"container registry {registry}: artifact streaming of {image.target} was refused: {message}",
+        "The registry and the image are in place and the app pulls the whole image; fix the cause and run "
+        "provision again with --image-streaming (it reuses the registry and asks only for the streaming artifact).",
     )
 
 
