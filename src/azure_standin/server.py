@@ -199,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
 
-class _Tunnel:
+class _Tunnel:  # pylint: disable=too-few-public-methods  # started, then closed
     """An HTTP CONNECT proxy on loopback that stands in for DNS: a client that reaches a registry's
     login server (`<name>.azurecr.standin.local`, names no resolver knows) through it
     (HTTPS_PROXY, with NO_PROXY for 127.0.0.1) is connected to the stand-in's own TLS port, whose
@@ -485,7 +485,7 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         with self._log_lock:
             self.requests_log.append((req.method, req.raw_path, status))
 
-    def _route(self, req: Request):
+    def _route(self, req: Request):  # pylint: disable=too-many-return-statements  # one per service
         host = (req.headers.get("Host") or "").rsplit(":", 1)[0].lower()
         if host.endswith("." + acr.LOGIN_SERVER_SUFFIX):
             return "acr"  # a registry's login server, reached through the tunnel

@@ -309,18 +309,15 @@ def _streaming_allowed(rec):
     return None
 
 
-def _op_view(op, mgr):
+def _op_view(op):
     """An operation's state now: Running until its time is up, then Succeeded (its artifact recorded)."""
     if op["status"] == "Running" and time.monotonic() >= op["done_at"]:
         op["status"], op["progress"] = "Succeeded", "100%"
     return {k: v for k, v in op.items() if k != "done_at"}
 
 
-def data_plane(mgr, req, host):  # pylint: disable=too-many-return-statements,too-many-branches  # one per route
-    """A request to a registry's login server `host`."""
-    rec = registry_of_server(mgr, host)
-    if rec is None:
-        return _acr_error(404, "NAME_UNKNOWN", f"registry {host} not found")
+def _sign_in(mgr, req, rec):
+    """The token endpoints (/oauth2/exchange, /oauth2/token), or None for another path."""
     path = req.path
     if path == "/oauth2/exchange" and req.method == "POST":
         form = _form(req)
@@ -351,6 +348,116 @@ def data_plane(mgr, req, host):  # pylint: disable=too-many-return-statements,to
         with _DATA_LOCK:
             _DATA["access"][token] = rec["id"].lower()
         return json_response(200, {"access_token": token})
+    return None
+
+
+def _acr_v1(mgr, req, rec, parts, host):  # pylint: disable=too-many-return-statements  # one per answer
+    """/acr/v1/<repo>/_tags, _operations and _streaming (parts: the path's segments)."""
+    key = rec["id"].lower()
+    if "_tags" in parts and req.method == "GET":  # /acr/v1/<repo>/_tags/<tag>
+        i = parts.index("_tags")
+        repo, tag = "/".join(parts[2:i]), "/".join(parts[i + 1 :])
+        if tag not in repository_tags(rec).get(repo, []):
+            return _acr_error(404, "TAG_UNKNOWN", f"tag {tag} of {repo} not found")
+        now = rec["private"].get("created")
+        digest = _digest_of(rec, repo, tag)
+        return json_response(
+            200,
+            {
+                "registry": host,
+                "imageName": repo,
+                "tag": {"name": tag, "digest": digest, "createdTime": now, "lastUpdateTime": now},
+            },
+        )
+    if "_operations" in parts and req.method == "GET":  # /acr/v1/<repo>/_operations/<id>
+        opid = parts[-1].split(":", 1)[0]
+        with _DATA_LOCK:
+            op = _DATA["ops"].get(opid)
+            view = _op_view(op) if op is not None and op["registry"] == key else None
+        if view is None:
+            return _acr_error(404, "NOT_FOUND", f"operation {opid} not found")
+        return json_response(200, {k: v for k, v in view.items() if k != "registry"})
+    if "_streaming" in parts:
+        i = parts.index("_streaming")
+        repo, rest = "/".join(parts[2:i]), parts[i + 1 :]
+        if not rest:  # the repository's auto-conversion
+            refused = _streaming_allowed(rec) if req.method == "POST" else None
+            if refused is not None:
+                return refused
+            with _DATA_LOCK:
+                setting = _DATA["auto"].setdefault(
+                    (key, repo),
+                    {"conversionFormat": "overlaybd", "conversionVersion": "v1", "convertPushedImages": False},
+                )
+                if req.method == "POST":
+                    body = req.json() or {}
+                    setting["convertPushedImages"] = bool(body.get("convertPushedImages"))
+                out = dict(setting, status="Succeeded") if req.method == "POST" else dict(setting)
+            return json_response(200, out)
+        digest = rest[0]
+        if _tag_of_digest(rec, repo, digest) is None:
+            return _acr_error(404, "MANIFEST_UNKNOWN", f"manifest {digest} of {repo} not found")
+        with _DATA_LOCK:
+            last = _DATA["streaming"].get((key, repo, digest))
+            view = _op_view(_DATA["ops"][last]) if last else None
+        if req.method == "GET":
+            if view is None:
+                return _acr_error(404, "NOT_FOUND", f"no streaming operation for {digest}")
+            return json_response(200, {k: v for k, v in view.items() if k != "registry"})
+        if req.method == "POST":
+            refused = _streaming_allowed(rec)
+            if refused is not None:
+                return refused
+            op = {
+                "id": str(uuid.uuid4()),
+                "status": "Running",
+                "progress": "0%",
+                "repository": repo,
+                "digest": digest,
+                "registry": key,
+                "done_at": time.monotonic() + mgr.s.runtime.seconds(CONVERT_SECONDS),
+            }
+            with _DATA_LOCK:
+                _DATA["ops"][op["id"]] = op
+                _DATA["streaming"][(key, repo, digest)] = op["id"]
+            return json_response(202, {k: v for k, v in op.items() if k not in ("done_at", "registry")})
+    return None
+
+
+def _referrers(req, rec, parts):
+    """/v2/<repo>/referrers/<digest>: the streaming artifact once its conversion succeeded."""
+    key = rec["id"].lower()
+    i = parts.index("referrers")
+    repo, digest = "/".join(parts[1:i]), "/".join(parts[i + 1 :])
+    wanted = req.query.get("artifactType")
+    with _DATA_LOCK:
+        last = _DATA["streaming"].get((key, repo, digest))
+        view = _op_view(_DATA["ops"][last]) if last else None
+    manifests = []
+    if view is not None and view["status"] == "Succeeded" and wanted in (None, STREAMING_ARTIFACT_TYPE):
+        manifests.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + hashlib.sha256(view["id"].encode()).hexdigest(),
+                "size": 1024,
+                "artifactType": STREAMING_ARTIFACT_TYPE,
+            }
+        )
+    return json_response(
+        200,
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests},
+    )
+
+
+def data_plane(mgr, req, host):
+    """A request to a registry's login server `host`."""
+    rec = registry_of_server(mgr, host)
+    if rec is None:
+        return _acr_error(404, "NAME_UNKNOWN", f"registry {host} not found")
+    signed = _sign_in(mgr, req, rec)
+    if signed is not None:
+        return signed
+    path = req.path
     auth = req.headers.get("Authorization") or ""
     with _DATA_LOCK:
         owner = _DATA["access"].get(auth[7:].strip()) if auth.lower().startswith("bearer ") else None
@@ -359,97 +466,12 @@ def data_plane(mgr, req, host):  # pylint: disable=too-many-return-statements,to
     if path in ("/v2/", "/v2"):
         return json_response(200, {})
     parts = path.strip("/").split("/")
-    key = rec["id"].lower()
+    answer = None
     if parts[:2] == ["acr", "v1"] and len(parts) >= 4:
-        if "_tags" in parts and req.method == "GET":  # /acr/v1/<repo>/_tags/<tag>
-            i = parts.index("_tags")
-            repo, tag = "/".join(parts[2:i]), "/".join(parts[i + 1 :])
-            if tag not in repository_tags(rec).get(repo, []):
-                return _acr_error(404, "TAG_UNKNOWN", f"tag {tag} of {repo} not found")
-            now = rec["private"].get("created")
-            digest = _digest_of(rec, repo, tag)
-            return json_response(
-                200,
-                {
-                    "registry": host,
-                    "imageName": repo,
-                    "tag": {"name": tag, "digest": digest, "createdTime": now, "lastUpdateTime": now},
-                },
-            )
-        if "_operations" in parts and req.method == "GET":  # /acr/v1/<repo>/_operations/<id>
-            opid = parts[-1].split(":", 1)[0]
-            with _DATA_LOCK:
-                op = _DATA["ops"].get(opid)
-                view = _op_view(op, mgr) if op is not None and op["registry"] == key else None
-            if view is None:
-                return _acr_error(404, "NOT_FOUND", f"operation {opid} not found")
-            return json_response(200, {k: v for k, v in view.items() if k != "registry"})
-        if "_streaming" in parts:
-            i = parts.index("_streaming")
-            repo, rest = "/".join(parts[2:i]), parts[i + 1 :]
-            if not rest:  # the repository's auto-conversion
-                refused = _streaming_allowed(rec) if req.method == "POST" else None
-                if refused is not None:
-                    return refused
-                with _DATA_LOCK:
-                    setting = _DATA["auto"].setdefault(
-                        (key, repo),
-                        {"conversionFormat": "overlaybd", "conversionVersion": "v1", "convertPushedImages": False},
-                    )
-                    if req.method == "POST":
-                        body = req.json() or {}
-                        setting["convertPushedImages"] = bool(body.get("convertPushedImages"))
-                    out = dict(setting, status="Succeeded") if req.method == "POST" else dict(setting)
-                return json_response(200, out)
-            digest = rest[0]
-            if _tag_of_digest(rec, repo, digest) is None:
-                return _acr_error(404, "MANIFEST_UNKNOWN", f"manifest {digest} of {repo} not found")
-            with _DATA_LOCK:
-                last = _DATA["streaming"].get((key, repo, digest))
-                view = _op_view(_DATA["ops"][last], mgr) if last else None
-            if req.method == "GET":
-                if view is None:
-                    return _acr_error(404, "NOT_FOUND", f"no streaming operation for {digest}")
-                return json_response(200, {k: v for k, v in view.items() if k != "registry"})
-            if req.method == "POST":
-                refused = _streaming_allowed(rec)
-                if refused is not None:
-                    return refused
-                op = {
-                    "id": str(uuid.uuid4()),
-                    "status": "Running",
-                    "progress": "0%",
-                    "repository": repo,
-                    "digest": digest,
-                    "registry": key,
-                    "done_at": time.monotonic() + mgr.s.runtime.seconds(CONVERT_SECONDS),
-                }
-                with _DATA_LOCK:
-                    _DATA["ops"][op["id"]] = op
-                    _DATA["streaming"][(key, repo, digest)] = op["id"]
-                return json_response(202, {k: v for k, v in op.items() if k not in ("done_at", "registry")})
-    if parts[:1] == ["v2"] and "referrers" in parts and req.method == "GET":  # /v2/<repo>/referrers/<digest>
-        i = parts.index("referrers")
-        repo, digest = "/".join(parts[1:i]), "/".join(parts[i + 1 :])
-        wanted = req.query.get("artifactType")
-        with _DATA_LOCK:
-            last = _DATA["streaming"].get((key, repo, digest))
-            view = _op_view(_DATA["ops"][last], mgr) if last else None
-        manifests = []
-        if view is not None and view["status"] == "Succeeded" and wanted in (None, STREAMING_ARTIFACT_TYPE):
-            manifests.append(
-                {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": "sha256:" + hashlib.sha256(view["id"].encode()).hexdigest(),
-                    "size": 1024,
-                    "artifactType": STREAMING_ARTIFACT_TYPE,
-                }
-            )
-        return json_response(
-            200,
-            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests},
-        )
-    return _acr_error(404, "NOT_FOUND", f"no route for {req.method} {path}")
+        answer = _acr_v1(mgr, req, rec, parts, host)
+    elif parts[:1] == ["v2"] and "referrers" in parts and req.method == "GET":
+        answer = _referrers(req, rec, parts)
+    return answer if answer is not None else _acr_error(404, "NOT_FOUND", f"no route for {req.method} {path}")
 
 
 def streaming_state(mgr, image):
@@ -464,5 +486,5 @@ def streaming_state(mgr, image):
     with _DATA_LOCK:
         setting = dict(_DATA["auto"].get((key, repo)) or {})
         last = _DATA["streaming"].get((key, repo, _digest_of(rec, repo, tag)))
-        view = _op_view(_DATA["ops"][last], mgr) if last else None
+        view = _op_view(_DATA["ops"][last]) if last else None
     return setting, view

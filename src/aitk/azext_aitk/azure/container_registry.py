@@ -54,7 +54,7 @@ def name_availability(cli_ctx, subscription_id, name):
     return bool(answer.name_available), answer.reason, answer.message
 
 
-def create(cli_ctx, subscription_id, group, name, location, sku=image_registry.SKU):
+def create(cli_ctx, subscription_id, group, name, location, *, sku=image_registry.SKU):
     """Create the registry (tier `sku`: core.image_registry.SKU, or STREAMING_SKU for artifact
     streaming; no admin user, tagged aitkProvisioned); returns its login server."""
     from azure.mgmt.containerregistry.models import Registry, Sku

@@ -85,7 +85,7 @@ def create_and_import(cli_ctx, subscription, pull):
         if registry.create:
             logger.warning("Creating the container registry %s…", registry.name)
             login_server = container_registry.create(
-                cli_ctx, subscription, registry.resource_group, registry.name, registry.location, registry.sku
+                cli_ctx, subscription, registry.resource_group, registry.name, registry.location, sku=registry.sku
             )
             if (login_server or "").lower() != pull.login_server.lower():
                 raise AzureResponseError(

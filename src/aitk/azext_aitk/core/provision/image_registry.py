@@ -126,7 +126,7 @@ class Found:
 
 
 @dataclass(frozen=True)
-class RegistryPlan:
+class RegistryPlan:  # pylint: disable=too-many-instance-attributes  # one field per decided fact
     name: str
     resource_group: str
     location: str
