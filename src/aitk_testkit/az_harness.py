@@ -121,6 +121,15 @@ def standin_env(azure) -> dict:
         "SSL_CERT_FILE": azure.ca_bundle,
         "AZURE_CORE_INSTANCE_DISCOVERY": "false",
         "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off",
+        # Registry login servers (<name>.azurecr.standin.local) through the stand-in's CONNECT tunnel,
+        # which plays DNS for them; everything else the stand-in serves is 127.0.0.1, reached directly.
+        **(
+            {"HTTPS_PROXY": azure.proxy_url, "https_proxy": azure.proxy_url}
+            if getattr(azure, "proxy_url", None)
+            else {}
+        ),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
     }
 
 

@@ -68,7 +68,7 @@ def main(argv=None):
             "pid": os.getpid(),
             "cloud_register_args": azure.cloud_register_args(),
             # HTTPS_PROXY for az's host-style storage URLs (docs/standin.md, "Host-style storage URLs")
-            "storage_proxy": azure.storage_proxy_url,
+            "proxy": azure.proxy_url,
         }
         tmp = info_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))

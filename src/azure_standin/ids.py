@@ -63,7 +63,7 @@ class Ident:
 # commands with --account-name/--account-key build host-style URLs `https://{account}.file.{suffix}`
 # from it (azure-cli's get_storage_data_service_client / the SDKs' account URL), as on Azure
 # (`core.windows.net`). No resolver knows these names; a client reaches them through the stand-in's
-# HTTP proxy (StandIn.storage_proxy_url, HTTPS_PROXY; CONNECT to port 443 of such a name only), which
+# HTTP proxy (StandIn.proxy_url, HTTPS_PROXY; CONNECT to port 443 of such a name only), which
 # hands the tunnel to the stand-in's own TLS server, whose certificate also names `*.file.{suffix}`.
 # It begins with "core." as every Azure cloud's does (core.windows.net, core.chinacloudapi.cn,
 # core.usgovcloudapi.net): the storage SDKs find the account name of a shared-key client by

@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import re
-import select
+import selectors
 import socket
 import ssl
 import threading
@@ -25,6 +25,7 @@ from .entra import Entra
 from .files import handle as files_handle
 from .http import Request, Response, json_response, read_body
 from .ids import STORAGE_SUFFIX
+from .providers import container_registry as acr
 from .providers.app import pull_refusal
 from .providers.identity import ROLE_PROPAGATION_S
 from .runtime import Runtime, logstream
@@ -210,62 +211,88 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
-    """An HTTP proxy for the cloud's host-style storage names only: `CONNECT {account}.file.{suffix}:443`
-    is tunnelled to the stand-in's TLS server (which reads the name from SNI/Host); any other
-    destination is refused 403, so nothing leaves the machine through it."""
+class _Tunnel:  # pylint: disable=too-few-public-methods  # started, then closed
+    """An HTTP CONNECT proxy on loopback that stands in for DNS: a client that reaches a registry's
+    login server (`<name>.azurecr.standin.local`) or a storage account's Files host
+    (`<account>.file.core.standin.test`), names no resolver knows, through it
+    (HTTPS_PROXY, with NO_PROXY for 127.0.0.1) is connected to the stand-in's own TLS port, whose
+    certificate also names both; the request's Host routes it (StandIn._route).
+    Any other host is refused (403): nothing leaves the machine."""
 
-    protocol_version = "HTTP/1.1"
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._closed = False
+        threading.Thread(target=self._accept, name="azure-standin-tunnel", daemon=True).start()
 
-    def log_message(self, format, *args):  # pylint: disable=redefined-builtin  # the base class's name
-        log.debug("proxy %s " + format, self.address_string(), *args)
-
-    def do_CONNECT(self):  # pylint: disable=invalid-name  # http.server's name for the method
-        host, _, port = self.path.rpartition(":")
-        if port != "443" or _FILE_HOST.match(host) is None:
-            self.send_error(403, f"the stand-in's proxy only reaches *.file.{STORAGE_SUFFIX}:443")
-            return
+    def close(self):
+        self._closed = True
         try:
-            upstream = socket.create_connection(("127.0.0.1", self.server.standin.port), timeout=10)
+            self.sock.close()
         except OSError:
-            self.send_error(502)
-            return
-        self.send_response(200, "Connection established")
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True  # pylint: disable=attribute-defined-outside-init
-        client = self.connection
+            pass
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        upstream = None
         try:
-            upstream.settimeout(None)
-            client.settimeout(None)
-            socks = [client, upstream]
-            while True:
-                ready, _, _ = select.select(socks, [], [], 300)
-                if not ready:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                chunk = conn.recv(4096)
+                if not chunk:
                     return
-                for sock in ready:
-                    data = sock.recv(65536)
+                head += chunk
+            method, target = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
+            host = target.rsplit(":", 1)[0].lower()
+            # the registries' login servers, and the storage accounts' host-style Files names on 443
+            # (az storage ... --account-name/--account-key; docs/standin.md "Host-style storage URLs")
+            reachable = host.endswith("." + acr.LOGIN_SERVER_SUFFIX) or (
+                _FILE_HOST.match(host) is not None and target.endswith(":443")
+            )
+            if method != "CONNECT" or not reachable:
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pending = head.split(b"\r\n\r\n", 1)[1]
+            if pending:
+                upstream.sendall(pending)
+            self._relay(conn, upstream)
+        except OSError:
+            pass
+        finally:
+            for s in (conn, upstream):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+    @staticmethod
+    def _relay(a, b):
+        sel = selectors.DefaultSelector()
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        try:
+            while True:
+                events = sel.select(timeout=300)
+                if not events:  # idle for 5 minutes: let the client reconnect
+                    return
+                for key, _ in events:
+                    data = key.fileobj.recv(65536)
                     if not data:
                         return
-                    (upstream if sock is client else client).sendall(data)
-        except OSError:
-            return
+                    key.data.sendall(data)
         finally:
-            upstream.close()
-
-    def _refuse(self):
-        self.send_error(403, "the stand-in's proxy only tunnels (CONNECT) to its storage names")
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _refuse
-
-
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, standin):
-        self.standin = standin
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+            sel.close()
 
 
 # The stand-in's identity (ids, secrets), endpoints, services and fault switches: one object tests hold.
@@ -326,7 +353,7 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             self.ca_key_path,
             tls_dir / "server.pem",
             tls_dir / "server.key",
-            extra_dns=(f"*.file.{STORAGE_SUFFIX}",),
+            extra_dns=(f"*.{acr.LOGIN_SERVER_SUFFIX}", f"*.file.{STORAGE_SUFFIX}"),  # names the tunnel reaches
         )
         self.ca_bundle = str(self.ca_cert_path)
         self.entra = Entra(self)
@@ -343,8 +370,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         self.docker_hub_anonymous_pulls_left: int | None = None
         self._httpd = None
         self._thread = None
-        self._proxy = None
-        self.storage_proxy_url = None
+        self._tunnel = None
+        self.proxy_url = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self):
@@ -357,22 +384,18 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.arm.started()
+        self._tunnel = _Tunnel(self.port)
+        self.proxy_url = self._tunnel.url
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin", daemon=True
         )
         self._thread.start()
-        self._proxy = _ProxyServer(self)
-        self.storage_proxy_url = f"http://127.0.0.1:{self._proxy.server_address[1]}"
-        threading.Thread(
-            target=self._proxy.serve_forever, kwargs={"poll_interval": 0.2}, name="azure-standin-proxy", daemon=True
-        ).start()
         return self
 
     def stop(self):
-        if self._proxy:
-            self._proxy.shutdown()
-            self._proxy.server_close()
-            self._proxy = None
+        if self._tunnel:
+            self._tunnel.close()
+            self._tunnel = None
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -483,7 +506,10 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
         with self._log_lock:
             self.requests_log.append((req.method, req.raw_path, status))
 
-    def _route(self, req: Request):
+    def _route(self, req: Request):  # pylint: disable=too-many-return-statements  # one per service
+        host = (req.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if host.endswith("." + acr.LOGIN_SERVER_SUFFIX):
+            return "acr"  # a registry's login server, reached through the tunnel
         first = req.path.lstrip("/").split("/", 1)[0].lower()
         if first in ("subscriptions", "tenants", "providers"):
             # Container Apps' console log stream (its own host in Azure)
@@ -522,6 +548,8 @@ class StandIn:  # pylint: disable=too-many-instance-attributes
             resp = loganalytics.handle(req, self)
         elif kind == "metadata":
             resp = json_response(200, self.cloud_metadata())
+        elif kind == "acr":
+            resp = acr.data_plane(self.arm, req, (req.headers.get("Host") or "").rsplit(":", 1)[0].lower())
         else:
             resp = json_response(404, {"error": {"code": "NotFound", "message": f"No route for {req.path}"}})
         return resp, fault

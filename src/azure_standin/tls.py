@@ -78,8 +78,11 @@ def make_leaf(ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: 
         .not_valid_after(now + datetime.timedelta(days=29))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-                + [x509.DNSName(n) for n in extra_dns]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    *(x509.DNSName(name) for name in extra_dns),
+                ]
             ),
             critical=False,
         )

@@ -179,7 +179,7 @@ def test_storage_commands_with_account_name_and_key(deployed, tmp_path):
         "value"
     ]
     # az builds https://{account}.file.{the cloud's storage suffix}; it reaches them through the proxy
-    env2 = dict(env, HTTPS_PROXY=s.storage_proxy_url, NO_PROXY="127.0.0.1")
+    env2 = dict(env, HTTPS_PROXY=s.proxy_url, NO_PROXY="127.0.0.1")
     creds = ["--account-name", account, "--account-key", key, "--only-show-errors"]
 
     def az2(*args):
@@ -213,7 +213,7 @@ def test_storage_commands_with_account_name_and_key(deployed, tmp_path):
 def test_proxy_refuses_other_destinations(deployed):
     s, _, _, _ = deployed
     with pytest.raises(requests.exceptions.ProxyError):
-        requests.get("https://example.com/", proxies={"https": s.storage_proxy_url}, timeout=30)
+        requests.get("https://example.com/", proxies={"https": s.proxy_url}, timeout=30)
 
 
 def _query(s, customer_id, query):

@@ -245,3 +245,77 @@ def test_an_imported_image_pulls_as_much_as_the_original(tmp_path):
         assert rt.pull_seconds("myacr.azurecr.standin.local/vllm/vllm-openai:v0.32.0") == 5.0  # 10 GB / 1 GB/s x 0.5
     finally:
         rt.stop_all()
+
+
+def _data_plane(azure):
+    """A requests session that reaches login servers through the stand-in's CONNECT tunnel."""
+    import requests
+
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = azure.ca_bundle
+    s.proxies = {"https": azure.proxy_url}
+    return s
+
+
+def _signed_in(azure, server, repo):
+    from .conftest import arm_token
+
+    s = _data_plane(azure)
+    challenge = s.get(f"https://{server}/v2/")
+    assert challenge.status_code == 401
+    assert challenge.headers["WWW-Authenticate"] == f'Bearer realm="https://{server}/oauth2/token",service="{server}"'
+    bad = s.post(f"https://{server}/oauth2/exchange", data={"grant_type": "access_token", "access_token": "x.y.z"})
+    assert bad.status_code == 401 and bad.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    refresh = s.post(
+        f"https://{server}/oauth2/exchange",
+        data={"grant_type": "access_token", "service": server, "access_token": arm_token(azure)},
+    ).json()["refresh_token"]
+    access = s.post(
+        f"https://{server}/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "service": server,
+            "scope": f"repository:{repo}:pull,push",
+            "refresh_token": refresh,
+        },
+    ).json()["access_token"]
+    s.headers["Authorization"] = f"Bearer {access}"
+    return s
+
+
+def test_the_data_plane_signs_in_and_streams_only_on_premium(arm, group):
+    """ACR's data plane through the tunnel: the token exchange, tags, and artifact streaming, which
+    is Premium only (Learn, container-registry-artifact-streaming); a conversion runs, then its
+    streaming artifact is a referrer of the image. The tunnel reaches login servers and nothing else."""
+    azure, repo, tag = arm.azure, "vllm/vllm-openai", "v0.32.0"
+    with pytest.raises(Exception, match="403|ProxyError|Tunnel"):
+        _data_plane(azure).get("https://example.com/", timeout=10)
+    for name, sku in (("streambasic01", "Basic"), ("streampremium1", "Premium")):
+        assert _registry(arm, group, name, sku=sku).status_code == 201
+        _import(arm, group, name, f"{repo}:{tag}")
+    basic = _signed_in(azure, "streambasic01.azurecr.standin.local", repo)
+    digest = basic.get(f"https://streambasic01.azurecr.standin.local/acr/v1/{repo}/_tags/{tag}").json()["tag"]["digest"]
+    no = basic.post(f"https://streambasic01.azurecr.standin.local/acr/v1/{repo}/_streaming/{digest}", json={})
+    assert no.status_code == 400 and "only available in the Premium service tier" in no.json()["errors"][0]["message"]
+    # a token of one registry opens nothing in another
+    other = basic.get(f"https://streampremium1.azurecr.standin.local/acr/v1/{repo}/_tags/{tag}")
+    assert other.status_code == 401
+    s, base = (
+        _signed_in(azure, "streampremium1.azurecr.standin.local", repo),
+        "https://streampremium1.azurecr.standin.local",
+    )
+    digest = s.get(f"{base}/acr/v1/{repo}/_tags/{tag}").json()["tag"]["digest"]
+    assert s.get(f"{base}/acr/v1/{repo}/_tags/v9").status_code == 404
+    assert s.get(f"{base}/acr/v1/{repo}/_streaming").json()["convertPushedImages"] is False  # inactive by default
+    op = s.post(f"{base}/acr/v1/{repo}/_streaming/{digest}", json={"conversionFormat": "overlaybd"})
+    assert op.status_code == 202 and op.json()["status"] == "Running", op.text
+    referrers = f"{base}/v2/{repo}/referrers/{digest}?artifactType=application/vnd.azure.artifact.streaming.v1"
+    assert s.get(referrers).json()["manifests"] == []
+    deadline = time.monotonic() + 30
+    while s.get(f"{base}/acr/v1/{repo}/_operations/{op.json()['id']}").json()["status"] == "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert s.get(f"{base}/acr/v1/{repo}/_operations/{op.json()['id']}").json()["status"] == "Succeeded"
+    (artifact,) = s.get(referrers).json()["manifests"]
+    assert artifact["artifactType"] == "application/vnd.azure.artifact.streaming.v1"

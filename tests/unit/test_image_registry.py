@@ -67,7 +67,7 @@ def test_plan_creates_a_missing_registry_in_the_apps_group_and_region():
     p = ir.plan("myreg01", None, "rg", "eastus")
     assert (p.create, p.resource_group, p.location, p.login_server, p.provisioned) == (True, "rg", "eastus", None, True)
     assert ir.plan_lines(p, ir.source_image("vllm/vllm-openai:v0.32.0"))[:2] == [
-        "Container registry myreg01: new, Basic tier, in resource group 'rg' (eastus)",
+        "Container registry myreg01: new, Basic tier, in resource group 'rg' (eastus); $0.167/day (about $5/month)",
         "Image docker.io/vllm/vllm-openai:v0.32.0: imported into it server-side as vllm/vllm-openai:v0.32.0 "
         "(skipped when that tag is there)",
     ]
@@ -200,3 +200,34 @@ def test_a_refused_pull_is_a_start_up_failure():
 )
 def test_the_registry_an_app_pulls_from_is_read_from_its_image_and_registries(image, registries, expected):
     assert ir.registry_in_use(image, registries) == expected
+
+
+def test_streaming_plans_a_premium_registry_and_its_daily_cost():
+    """--image-streaming: ACR artifact streaming is Premium only (Learn, container-registry-artifact-streaming)."""
+    p = ir.plan("myreg01", None, "rg", "eastus", streaming=True)
+    assert (p.sku, p.streaming, ir.streaming_refusal(p)) == ("Premium", True, None)
+    assert ir.cost_line(p) == (
+        "Container registry myreg01 (Premium tier, for artifact streaming) costs $1.667/day (about $50/month) "
+        "every day it exists, used or not (Basic: $0.167/day (about $5/month))."
+    )
+    lines = ir.plan_lines(p, ir.source_image("vllm/vllm-openai:v0.32.0"))
+    assert lines[0].endswith("(eastus); $1.667/day (about $50/month)")
+    assert lines[-1].startswith("Artifact streaming (linux/amd64 images only): after the import the Premium registry")
+    assert ir.cost_line(ir.plan("myreg01", None, "rg", "eastus")) is None  # Basic: no question
+
+
+@pytest.mark.parametrize("sku, refused", [("Basic", True), ("Standard", True), ("Premium", False)])
+def test_streaming_on_an_existing_registry_needs_premium(sku, refused):
+    found = ir.Found("rg", "eastus", "myreg01.azurecr.io", provisioned=False, sku=sku)
+    p = ir.plan("myreg01", found, "rg", "eastus", streaming=True)
+    refusal = ir.streaming_refusal(p)
+    assert (refusal is not None) == refused and ir.cost_line(p) is None  # a reused registry costs nothing new
+    if refused:
+        assert f"is {sku} tier: artifact streaming (--image-streaming) needs the Premium tier" in str(refusal)
+        assert "az acr update -n myreg01 --sku Premium" in refusal.recommendation
+    assert ir.streaming_refusal(ir.plan("myreg01", found, "rg", "eastus")) is None  # no streaming asked
+
+
+def test_the_daily_prices_are_ordered_by_tier():
+    assert ir.daily_price("basic") < ir.daily_price("Standard") < ir.daily_price("PREMIUM")
+    assert ir.daily_price("Classic") is None

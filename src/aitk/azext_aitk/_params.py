@@ -4,7 +4,7 @@ from knack.arguments import CLIArgumentType
 from azext_aitk.core import gpu_profiles, options
 from azext_aitk.core.endpoint import bench_plan, wake
 from azext_aitk.core.monitor import console_log
-from azext_aitk.core.provision import profile_fit, provision_plan, replicas
+from azext_aitk.core.provision import image_registry, profile_fit, provision_plan, replicas
 
 
 def load_arguments(self, _):
@@ -111,6 +111,17 @@ def load_arguments(self, _):
             "(AcrPull), not from Docker Hub.",
         )
         c.argument(
+            "image_streaming",
+            options_list=["--image-streaming"],
+            action="store_true",
+            help="With --image-registry: a Premium registry, for ACR artifact streaming of the imported image "
+            "(the ACA serverless GPU docs name it as a cold-start lever; Linux AMD64 images only). A new "
+            f"registry is created {image_registry.STREAMING_SKU} (${image_registry.daily_price('Premium')}/day "
+            f"instead of Basic's ${image_registry.daily_price('Basic')}/day: provision shows it "
+            "and asks, --yes answers); an existing one below Premium is refused in one line. After the import "
+            "provision has the registry generate the image's streaming artifact and convert new imports.",
+        )
+        c.argument(
             "what_if",
             action="store_true",
             help="Show the GPU plan (profile, dtype, context, GPU memory split) and what the "
@@ -126,7 +137,8 @@ def load_arguments(self, _):
             "yes",
             options_list=["--yes", "-y"],
             action="store_true",
-            help="Do not ask: accept the always-on cost of --min-replicas above 0, and a start command, image "
+            help="Do not ask: accept the always-on cost of --min-replicas above 0, the daily cost of a Premium "
+            "registry (--image-streaming), and a start command, image "
             "or template the workspace changes from what aitk ships (provision shows them either way).",
         )
 

@@ -27,8 +27,15 @@ def find(cli_ctx, subscription_id, name):
                 registry.location,
                 registry.login_server,
                 (registry.tags or {}).get(PROVISIONED_TAG) == PROVISIONED_VALUE,
+                _sku_name(registry),
             )
     return None
+
+
+def _sku_name(registry):
+    """ "Basic", "Standard" or "Premium" (the SDK's SkuName is a str enum: its value, not its repr)."""
+    name = getattr(getattr(registry, "sku", None), "name", None)
+    return str(getattr(name, "value", name) or "")
 
 
 # The tag every resource a provision creates carries (templates/inference.bicep): delete finds them by it.
@@ -47,16 +54,16 @@ def name_availability(cli_ctx, subscription_id, name):
     return bool(answer.name_available), answer.reason, answer.message
 
 
-def create(cli_ctx, subscription_id, group, name, location):
-    """Create the registry (SKU core.image_registry.SKU, no admin user, tagged aitkProvisioned);
-    returns its login server."""
+def create(cli_ctx, subscription_id, group, name, location, *, sku=image_registry.SKU):
+    """Create the registry (tier `sku`: core.image_registry.SKU, or STREAMING_SKU for artifact
+    streaming; no admin user, tagged aitkProvisioned); returns its login server."""
     from azure.mgmt.containerregistry.models import Registry, Sku
 
     from .._client_factory import cf_container_registry
 
     registry = Registry(
         location=location,
-        sku=Sku(name=image_registry.SKU),
+        sku=Sku(name=sku),
         tags={PROVISIONED_TAG: PROVISIONED_VALUE},
     )
     registry.admin_user_enabled = False
@@ -156,3 +163,107 @@ def _role_assignments(cli_ctx, scope, principal_id):
 
     path = f"{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{principal_id}'"
     return arm.list_all(cli_ctx, path, api_versions.AUTHORIZATION)
+
+
+# -- artifact streaming (the registry's data plane, https://<loginServer>) ---------------------
+# The calls `az acr artifact-streaming create` and `update --enable-streaming true` make (azure-cli
+# acr/artifact_streaming.py and _docker_utils.py), with az's own sign-in: an Entra token for ACR's
+# audience exchanged for a registry refresh token, then an access token for the repository.
+# https://learn.microsoft.com/azure/container-registry/container-registry-artifact-streaming
+ACR_AUDIENCE = "https://containerregistry.azure.net"
+_ONGOING = ("NotStarted", "Running")
+_CONVERSION = {"conversionFormat": "overlaybd", "conversionVersion": "v1"}
+
+
+class DataPlaneError(Exception):
+    """A refusal of the registry's data plane: `status` and ACR's message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _check(response):
+    if response.status_code < 300:
+        return response
+    try:
+        error = (response.json().get("errors") or [{}])[0]
+        message = f"{error.get('code')}: {error.get('message')}"
+    except (ValueError, AttributeError, IndexError):
+        message = response.text[:200] or response.reason
+    raise DataPlaneError(response.status_code, message)
+
+
+def _data_plane_session(cli_ctx, subscription_id, login_server, repository):
+    """A requests session holding a registry access token for the repository (pull, push)."""
+    import re
+
+    import requests
+    from azure.cli.core._profile import Profile
+
+    session = requests.Session()
+    base = f"https://{login_server}"
+    challenge = session.get(f"{base}/v2/", timeout=60)
+    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge.headers.get("WWW-Authenticate") or ""))
+    if challenge.status_code != 401 or "realm" not in params:
+        raise DataPlaneError(challenge.status_code, f"{login_server} did not ask for a bearer token")
+    (_, entra_token, _), _, tenant = Profile(cli_ctx=cli_ctx).get_raw_token(
+        subscription=subscription_id, resource=ACR_AUDIENCE
+    )
+    refresh = _check(
+        session.post(
+            f"{base}/oauth2/exchange",
+            data={
+                "grant_type": "access_token",
+                "service": params.get("service", login_server),
+                "tenant": tenant,
+                "access_token": entra_token,
+            },
+            timeout=60,
+        )
+    ).json()["refresh_token"]
+    access = _check(
+        session.post(
+            f"{base}/oauth2/token",
+            data={
+                "grant_type": "refresh_token",
+                "service": login_server,
+                "scope": f"repository:{repository}:pull,push",
+                "refresh_token": refresh,
+            },
+            timeout=60,
+        )
+    ).json()["access_token"]
+    session.headers["Authorization"] = f"Bearer {access}"
+    return session, base
+
+
+def start_streaming(cli_ctx, subscription_id, login_server, repository, tag):
+    """Artifact streaming for repository:tag: its streaming artifact (a conversion started unless one
+    exists or runs) and the repository's auto-conversion on. Returns {"digest", "status", "operation"}:
+    status "Succeeded" when the streaming artifact is there. DataPlaneError when ACR refuses."""
+    from ..core.provision.image_registry import STREAMING_ARTIFACT_TYPE
+
+    session, base = _data_plane_session(cli_ctx, subscription_id, login_server, repository)
+    digest = _check(session.get(f"{base}/acr/v1/{repository}/_tags/{tag}", timeout=60)).json()["tag"]["digest"]
+    referrers = _check(
+        session.get(
+            f"{base}/v2/{repository}/referrers/{digest}", params={"artifactType": STREAMING_ARTIFACT_TYPE}, timeout=60
+        )
+    ).json()
+    if referrers.get("manifests"):
+        state = {"digest": digest, "status": "Succeeded", "operation": None}
+    else:
+        last = session.get(f"{base}/acr/v1/{repository}/_streaming/{digest}", timeout=60)
+        op = last.json() if last.status_code == 200 else None
+        if not op or op.get("status") not in _ONGOING:
+            op = _check(
+                session.post(f"{base}/acr/v1/{repository}/_streaming/{digest}", json=_CONVERSION, timeout=60)
+            ).json()
+        state = {"digest": digest, "status": op.get("status"), "operation": op.get("id")}
+    _check(
+        session.post(
+            f"{base}/acr/v1/{repository}/_streaming", json={"convertPushedImages": True, **_CONVERSION}, timeout=60
+        )
+    )
+    return state

@@ -57,6 +57,9 @@ PROVISIONED_TAG = ("aitkProvisioned", "inference")
 # Keys of infra/finetuning.config.json (written by AI Toolkit's fine-tuning provisioning).
 ACA_JOB_NAME = "ACA_JOB_NAME"
 COMMANDS = "COMMANDS"
+# Newer fine-tuning templates (finetuning_configs/..., their finetuning.bicep's output) also name the
+# Log Analytics workspace fine-tuning's environment logs to.
+LOG_ANALYTICS_NAME = "LOG_ANALYTICS_NAME"
 FINETUNING_CONFIG_KEYS = (
     SUBSCRIPTION_ID,
     RESOURCE_GROUP_NAME,
@@ -70,6 +73,7 @@ FINETUNING_CONFIG_KEYS = (
 FINETUNING_DEFAULTS = {
     "storageAccountName": STORAGE_ACCOUNT_NAME,
     "fileShareName": FILE_SHARE_NAME,
+    "acaLogAnalyticsName": LOG_ANALYTICS_NAME,
 }
 
 # What `init` writes into inference/serve.json (the schema is the launcher's).

@@ -35,17 +35,19 @@ def _login_server_suffix(cli_ctx):
         return None
 
 
-def plan(cli_ctx, name, found, *, group, location, template, image):
+def plan(cli_ctx, name, found, *, group, location, template, image, streaming=False):
     """The pull (None without --image-registry): reuse the registry of that name in the
-    subscription (in any of its resource groups), else create one in the app's group and region.
-    image: the image the plan deploys otherwise (None: the shipped one)."""
+    subscription (in any of its resource groups), else create one in the app's group and region
+    (Premium with --image-streaming). image: the image the plan deploys otherwise (None: the shipped one)."""
     if name is None:
+        if streaming:
+            raise image_registry.streaming_needs_registry()
         return None
     missing = image_registry.missing_parameters(template.types)
     if missing:
         raise image_registry.template_too_old(template.file, missing)
     source = image_registry.source_image(image or shipped_templates.default_image())
-    registry = image_registry.plan(name, found, group, location)
+    registry = image_registry.plan(name, found, group, location, streaming)
     missing = image_registry.missing_parameters(template.types, registry)
     if missing:
         raise image_registry.template_too_old(template.file, missing)
@@ -56,9 +58,13 @@ def plan(cli_ctx, name, found, *, group, location, template, image):
 
 
 def check(cli_ctx, subscription, pull):
-    """Pre-flight: a registry to create must have a name free across Azure. Reads only."""
+    """Pre-flight: a registry to create must have a name free across Azure; streaming needs a
+    Premium one. Reads only."""
     if pull is None:
         return
+    refusal = image_registry.streaming_refusal(pull.registry)
+    if refusal is not None:
+        raise refusal
     if pull.registry.create:
         available, reason, message = container_registry.name_availability(cli_ctx, subscription, pull.registry.name)
         if not available:
@@ -79,7 +85,7 @@ def create_and_import(cli_ctx, subscription, pull):
         if registry.create:
             logger.warning("Creating the container registry %s…", registry.name)
             login_server = container_registry.create(
-                cli_ctx, subscription, registry.resource_group, registry.name, registry.location
+                cli_ctx, subscription, registry.resource_group, registry.name, registry.location, sku=registry.sku
             )
             if (login_server or "").lower() != pull.login_server.lower():
                 raise AzureStateError(
@@ -100,14 +106,46 @@ def create_and_import(cli_ctx, subscription, pull):
         logger.warning("Imported %s into %s as %s.", image, pull.login_server, image.target)
     else:
         logger.warning("%s has %s already: not imported again.", pull.login_server, image.target)
-    return report(pull, created=registry.create, imported=imported)
+    streaming = stream(cli_ctx, subscription, pull) if registry.streaming else None
+    return report(pull, created=registry.create, imported=imported, streaming=streaming)
 
 
-def report(pull, created=False, imported=False):
-    return {
+def stream(cli_ctx, subscription, pull):
+    """Artifact streaming for the imported image (ACR's data plane). Changes Azure. Returns the state
+    ({"digest", "status", "operation"}); a refusal is one line (the registry and image stay)."""
+    from azure.cli.core.azclierror import AzureResponseError
+    from requests import RequestException
+
+    registry, image = pull.registry, pull.image
+    try:
+        state = container_registry.start_streaming(
+            cli_ctx, subscription, pull.login_server, image.repository, image.tag
+        )
+    except container_registry.DataPlaneError as ex:
+        raise AzureResponseError(*image_registry.streaming_refused(registry.name, image, str(ex))) from None
+    except RequestException as ex:
+        raise AzureResponseError(
+            *image_registry.streaming_refused(registry.name, image, f"{pull.login_server} unreachable ({ex})")
+        ) from None
+    logger.warning("%s", image_registry.streaming_result_line(registry.name, image, state))
+    return state
+
+
+def report(pull, created=False, imported=False, streaming=None):
+    out = {
         "name": pull.registry.name,
         "loginServer": pull.login_server,
         "image": pull.values["image"],
         "created": created,
         "imported": imported,
     }
+    if pull.registry.streaming:
+        out["sku"] = pull.registry.sku
+        out["streaming"] = streaming
+    return out
+
+
+def cost_lines(pull):
+    """The daily cost of a new registry above Basic, for provision's confirmation ([] otherwise)."""
+    line = image_registry.cost_line(pull.registry) if pull is not None else None
+    return [line] if line else []

@@ -343,6 +343,7 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
         location=where,
         template=template,
         image=image,
+        streaming=request.image_streaming,
     )
     capacity = scale_rule.estimate(fitted.plan, fitted.profile) if fitted is not None else None
     rule, rule_from = provision_plan.choose_scale_concurrency(
@@ -423,6 +424,13 @@ def preflight(cmd, ws, subscription, group, *, template, user, existing, fitted,
         "Keep the replicas running?",
         request.yes,
         (cost or "") + " No terminal to ask whether to go on.",
+    )
+    registry_cost = _registry.cost_lines(planned.pull)
+    _confirm.confirm(
+        registry_cost,
+        "Create the registry at that price?",
+        request.yes,
+        " ".join(registry_cost) + " No terminal to ask whether to go on.",
     )
     overrides = workspace_overrides.lines(
         user.file_entries,
@@ -519,6 +527,7 @@ class Request:  # pylint: disable=too-many-instance-attributes  # one field per 
     what_if: bool
     no_wait: bool
     yes: bool
+    image_streaming: bool = False
 
 
 def inference_provision(
@@ -538,6 +547,7 @@ def inference_provision(
     image_registry=None,
     yes=False,
     scale_concurrency=None,
+    image_streaming=False,
 ):
     # pylint: disable=too-many-locals
     request = Request(
@@ -552,6 +562,7 @@ def inference_provision(
         what_if,
         no_wait,
         yes,
+        bool(image_streaming),
     )
     ws = aitk_originals.migrated_workspace(workspace)
     ft = ws.read_finetuning_config()

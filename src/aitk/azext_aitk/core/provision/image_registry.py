@@ -22,6 +22,26 @@ _NAME = re.compile(r"[A-Za-z0-9]+")
 # A registry provision creates: the cheapest tier (10 GiB included storage holds the ~10 GB image).
 # https://learn.microsoft.com/azure/container-registry/container-registry-skus
 SKU = "Basic"
+# --image-streaming: artifact streaming "is only available in the Premium service tiers (also known as
+# SKUs)"; "If the user is on Basic or Standard SKUs, the following commands will fail"
+# (https://learn.microsoft.com/azure/container-registry/container-registry-artifact-streaming,
+# "Availability and pricing information" and "Start artifact streaming"). The ACA serverless GPU page
+# names it as a cold-start lever: "Artifact streaming: ... your container images must be hosted in a
+# premium Azure Container Registry" (https://learn.microsoft.com/azure/container-apps/gpu-serverless-overview,
+# "Improve GPU cold start").
+STREAMING_SKU = "Premium"
+# What a registry costs per day, whether it is used or not (USD, pay-as-you-go, the tiers' daily
+# "Registry operations" price on https://azure.microsoft.com/pricing/details/container-registry/ as of
+# 2026-12; Basic's $0.167 per day is also the worked example of container-registry-skus). Included
+# storage: 10, 100 and 500 GiB; a streaming artifact is a second copy of the image's content stored
+# beside it ("the original and the streaming artifact"), within Premium's 500 GiB for the ~12 GB image.
+DAILY_PRICE_USD = {"Basic": 0.167, "Standard": 0.667, "Premium": 1.667}
+# Artifact streaming converts Linux AMD64 images only ("Only images with Linux AMD64 architecture are
+# supported"; of a multi-architecture image only its AMD64 one): the vLLM image is one.
+STREAMING_PLATFORM = "linux/amd64"
+# The streaming artifact's type, a referrer of the image (az acr manifest list-referrers shows it;
+# azure-cli acr/artifact_streaming.py checks for it before creating one).
+STREAMING_ARTIFACT_TYPE = "application/vnd.azure.artifact.streaming.v1"
 DOCKER_HUB = "docker.io"
 # The template parameters of the pull (templates/inference.bicep).
 FROM_REGISTRY, REGISTRY_NAME, REGISTRY_SERVER = "imageFromRegistry", "imageRegistryName", "imageRegistryServer"
@@ -102,10 +122,11 @@ class Found:
     location: str
     login_server: str
     provisioned: bool  # tagged aitkProvisioned: an earlier provision created it
+    sku: str = ""  # its tier: Basic, Standard or Premium
 
 
 @dataclass(frozen=True)
-class RegistryPlan:
+class RegistryPlan:  # pylint: disable=too-many-instance-attributes  # one field per decided fact
     name: str
     resource_group: str
     location: str
@@ -113,6 +134,8 @@ class RegistryPlan:
     login_server: str | None  # None until a new one is created
     provisioned: bool  # provision created it (now, or before): delete removes it
     app_group: str = ""  # the endpoint's resource group
+    sku: str = SKU  # the tier a new one gets, or the one an existing one has
+    streaming: bool = False  # --image-streaming: a streaming artifact for the imported image
 
     @property
     def elsewhere(self) -> bool:
@@ -120,13 +143,67 @@ class RegistryPlan:
         return bool(self.app_group) and self.resource_group.lower() != self.app_group.lower()
 
 
-def plan(name: str, found: Found | None, group: str, location: str) -> RegistryPlan:
+def plan(name: str, found: Found | None, group: str, location: str, streaming: bool = False) -> RegistryPlan:
     """Reuse the registry of that name in the subscription, in whichever of its resource groups it
     is (the template grants AcrPull on it there, by a nested deployment), else create it in the
-    app's group and region."""
+    app's group and region (Premium with --image-streaming, else Basic). A reused registry keeps its
+    tier: streaming on one below Premium is refused (streaming_refusal) before anything is created."""
     if found is None:
-        return RegistryPlan(name, group, location, True, None, True, group)
-    return RegistryPlan(name, found.resource_group, found.location, False, found.login_server, found.provisioned, group)
+        return RegistryPlan(
+            name, group, location, True, None, True, group, STREAMING_SKU if streaming else SKU, streaming
+        )
+    return RegistryPlan(
+        name,
+        found.resource_group,
+        found.location,
+        False,
+        found.login_server,
+        found.provisioned,
+        group,
+        found.sku or SKU,
+        streaming,
+    )
+
+
+def daily_price(sku: str) -> float | None:
+    """USD per day of a registry of that tier (None: a tier not in the table)."""
+    return next((p for k, p in DAILY_PRICE_USD.items() if k.lower() == (sku or "").lower()), None)
+
+
+def _price(sku: str) -> str:
+    price = daily_price(sku)
+    return f"${price:.3f}/day (about ${price * 30:.0f}/month)" if price is not None else "see ACR pricing"
+
+
+def streaming_refusal(registry: RegistryPlan) -> RegistryError | None:
+    """--image-streaming on an existing registry below Premium: ACR refuses to generate streaming
+    artifacts there, so provision refuses first, in one line, with the change that fixes it."""
+    if not registry.streaming or registry.create or registry.sku.lower() == STREAMING_SKU.lower():
+        return None
+    return RegistryError(
+        f"container registry {registry.name} is {registry.sku or 'not Premium'} tier: artifact streaming "
+        f"(--image-streaming) needs the {STREAMING_SKU} tier",
+        f"Upgrade it with `az acr update -n {registry.name} --sku {STREAMING_SKU}` ({STREAMING_SKU}: "
+        f"{_price(STREAMING_SKU)}; {registry.sku or 'now'}: {_price(registry.sku)}) and run provision again, "
+        "or leave out --image-streaming.",
+    )
+
+
+def streaming_needs_registry() -> RegistryError:
+    return RegistryError(
+        "--image-streaming streams the image from your own container registry: it needs --image-registry NAME",
+        "Add --image-registry NAME (a new one is created Premium), or leave out --image-streaming.",
+    )
+
+
+def cost_line(registry: RegistryPlan) -> str | None:
+    """What a new registry of a tier above Basic costs per day (asked before it is created), else None."""
+    if not registry.create or registry.sku == SKU:
+        return None
+    return (
+        f"Container registry {registry.name} ({registry.sku} tier, for artifact streaming) costs "
+        f"{_price(registry.sku)} every day it exists, used or not (Basic: {_price(SKU)})."
+    )
 
 
 def name_taken(name: str, reason: str | None, message: str | None) -> RegistryError:
@@ -203,20 +280,56 @@ def tag_already_there(message: str) -> bool:
 def plan_lines(registry: RegistryPlan, image: SourceImage) -> list[str]:
     """What provision does about the registry, for stderr (and --what-if)."""
     if registry.create:
-        where = f"new, {SKU} tier, in resource group '{registry.resource_group}' ({registry.location})"
+        where = (
+            f"new, {registry.sku} tier, in resource group '{registry.resource_group}' ({registry.location}); "
+            f"{_price(registry.sku)}"
+        )
     else:
-        where = f"reused ({registry.login_server}, resource group '{registry.resource_group}')"
+        where = f"reused ({registry.login_server}, resource group '{registry.resource_group}'), {registry.sku} tier"
         if registry.elsewhere:
             where += (
                 f"; its AcrPull role assignment is deployed there, in a nested deployment of the template "
                 f"(the app stays in '{registry.app_group}')"
             )
-    return [
+    lines = [
         f"Container registry {registry.name}: {where}",
         f"Image {image}: imported into it server-side as {image.target} (skipped when that tag is there)",
         "The app pulls it with a user-assigned managed identity that holds AcrPull on the registry "
         "(no admin user, no password)",
     ]
+    if registry.streaming:
+        lines.append(streaming_line(registry, image))
+    return lines
+
+
+def streaming_line(registry: RegistryPlan, image: SourceImage) -> str:
+    """What --image-streaming does after the import (plan and --what-if)."""
+    return (
+        f"Artifact streaming ({STREAMING_PLATFORM} images only): after the import the {registry.sku} registry "
+        f"generates a streaming artifact for {image.target} (a second artifact beside the image, about its size) "
+        f"and converts new imports to {image.repository} (as `az acr artifact-streaming create` and `update "
+        "--enable-streaming true` do)"
+    )
+
+
+def streaming_result_line(registry: str, image: SourceImage, state: Mapping[str, Any]) -> str:
+    """What provision says about the streaming artifact it asked for ({"status", "operation"})."""
+    if state.get("status") == "Succeeded":
+        return f"Artifact streaming: {image.target} in {registry} has its streaming artifact; replicas stream it."
+    return (
+        f"Artifact streaming: {registry} is generating the streaming artifact of {image.target} "
+        f"(operation {state.get('operation')}, {state.get('status')}); until it is done replicas pull the whole "
+        f"image. Progress: az acr artifact-streaming operation show -n {registry} --image {image.target}"
+    )
+
+
+def streaming_refused(registry: str, image: SourceImage, message: str) -> tuple[str, str]:
+    """(the one line, what to do) when ACR refuses artifact streaming after the import."""
+    return (
+        f"container registry {registry}: artifact streaming of {image.target} was refused: {message}",
+        "The registry and the image are in place and the app pulls the whole image; fix the cause and run "
+        "provision again with --image-streaming (it reuses the registry and asks only for the streaming artifact).",
+    )
 
 
 def registry_in_use(image: str | None, registries: list[tuple[str | None, str | None]]) -> str | None:
