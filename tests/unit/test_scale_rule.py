@@ -103,6 +103,13 @@ def test_provision_takes_the_flag_then_the_parameters_then_the_estimate():
     assert provision_plan.choose_scale_concurrency(given, None, 7) == (None, "the parameters' scaleConcurrentRequests")
     assert provision_plan.choose_scale_concurrency({}, None, 7) == (7, None)
     assert provision_plan.choose_scale_concurrency({}, None, None) == (None, None)
+    # the app's current value (bench --apply-scale-rule) comes before the estimate, after the rest
+    assert provision_plan.choose_scale_concurrency({}, None, 7, current=3) == (3, "the app's current rule")
+    assert provision_plan.choose_scale_concurrency({}, 2, 7, current=3) == (2, "--scale-concurrency")
+    assert provision_plan.choose_scale_concurrency(given, None, 7, current=3) == (
+        None,
+        "the parameters' scaleConcurrentRequests",
+    )
     with pytest.raises(ParameterError, match="--scale-concurrency is 0"):
         provision_plan.choose_scale_concurrency({}, 0, 7)
     types = {"scaleConcurrentRequests": "int", "apiKey": "securestring"}

@@ -281,6 +281,19 @@ def image_registry(app):
     return registry_in_use(image, [(getattr(r, "server", None), getattr(r, "identity", None)) for r in registries])
 
 
+def scale_concurrency(app):
+    """The first HTTP scale rule's concurrentRequests of an app (SDK model), or None."""
+    from ..core.provision import scale_rule
+
+    rules = getattr(getattr(getattr(app, "template", None), "scale", None), "rules", None) or []
+    as_json = [
+        {"http": {"metadata": dict(getattr(r.http, "metadata", None) or {})}}
+        for r in rules
+        if getattr(r, "http", None) is not None
+    ]
+    return scale_rule.current_rule({"scale": {"rules": as_json}})
+
+
 def fqdn(app):
     """The ingress FQDN of an app: SDK model or ARM JSON (None when ingress is off)."""
     if isinstance(app, dict):

@@ -147,10 +147,9 @@ def _scale_rule(aca, levels, apply):
         rule["applied"] = True
         logger.warning(
             "Set the app's HTTP scale rule to concurrentRequests %d (was %s): a new revision starts; a later "
-            "`az aitk inference provision` keeps it only with --scale-concurrency %d.",
+            "`az aitk inference provision` keeps it unless given --scale-concurrency or the parameter.",
             capacity.rule,
             before,
-            capacity.rule,
         )
     elif before != capacity.rule:
         logger.warning(

@@ -68,15 +68,20 @@ def existing_resources(cli_ctx, subscription, group, names):
 
 
 def existing_app(cli_ctx, subscription, group, app_name):
-    """({"primary": key, "secondary": key}, gpu profile, registry it pulls from) of the container
-    app when it exists, else ({}, None, None)."""
+    """({"primary": key, "secondary": key}, gpu profile, registry it pulls from, its HTTP scale
+    rule's concurrentRequests) of the container app when it exists, else ({}, None, None, None)."""
     if not app_name:
-        return {}, None, None
+        return {}, None, None, None
     aca = container_app.ContainerApp(cli_ctx, subscription, group, app_name)
     app = aca.find()
     if app is None:
-        return {}, None, None
-    return aca.api_keys(), aca.workload_profile(app), container_app.image_registry(app)
+        return {}, None, None, None
+    return (
+        aca.api_keys(),
+        aca.workload_profile(app),
+        container_app.image_registry(app),
+        container_app.scale_concurrency(app),
+    )
 
 
 def finetuning_environment(cli_ctx, subscription, group, ft):
@@ -220,6 +225,7 @@ class Existing:  # pylint: disable=too-many-instance-attributes  # one field per
     keys: dict  # {"primary", "secondary"} of the container app provision updates, {} for a new one
     current_profile: Any  # that app's GPU profile, or None
     current_registry: str | None  # the registry that app pulls from, or None
+    current_scale_concurrency: int | None  # that app's HTTP scale rule value (bench may have set it)
     entries: dict  # the user's parameters, fine-tuning's environment named when reused
     names: dict  # their string values (resource names)
     reused_env: Any  # fine-tuning's Environment when provision serves from it, else None
@@ -263,9 +269,9 @@ def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, im
     if rg is None:  # a new group holds nothing yet
         exists = dict.fromkeys(provision_plan.EXISTS_PARAMETERS, False)
         found_registry = _registry.read(cli_ctx, subscription, image_registry_name)
-        return Existing(None, {}, None, None, entries, names, None, exists, None, storage_group, found_registry)
+        return Existing(None, {}, None, None, None, entries, names, None, exists, None, storage_group, found_registry)
     app_name = provision_plan.app_to_reuse(names, ws, group, subscription)
-    keys, current_profile, current_registry = existing_app(cli_ctx, subscription, group, app_name)
+    keys, current_profile, current_registry, current_rule = existing_app(cli_ctx, subscription, group, app_name)
     # the registry --image-registry names, else the one the app pulls from (plan_deployment keeps it)
     found_registry = _registry.read(cli_ctx, subscription, image_registry_name or current_registry)
     env = environment_to_reuse(
@@ -285,6 +291,7 @@ def read_existing(cli_ctx, subscription, group, *, ws, ft, template, entries, im
         keys,
         current_profile,
         current_registry,
+        current_rule,
         entries,
         names,
         env,
@@ -347,7 +354,10 @@ def plan_deployment(cli_ctx, group, template, *, existing, fitted, request):
     )
     capacity = scale_rule.estimate(fitted.plan, fitted.profile) if fitted is not None else None
     rule, rule_from = provision_plan.choose_scale_concurrency(
-        existing.entries, request.scale_concurrency, capacity.rule if capacity else None
+        existing.entries,
+        request.scale_concurrency,
+        capacity.rule if capacity else None,
+        current=existing.current_scale_concurrency,
     )
     plan = provision_plan.plan(
         existing.entries,

@@ -188,11 +188,13 @@ def reuse_environment(entries: Entries, types: Mapping[str, str], env: finetunin
 
 
 def choose_scale_concurrency(
-    entries: Entries, flag: int | None, estimated: int | None
+    entries: Entries, flag: int | None, estimated: int | None, *, current: int | None = None
 ) -> tuple[int | None, str | None]:
-    """(the HTTP scale rule's concurrentRequests to deploy, what set it when not the estimate):
-    --scale-concurrency, else the parameters' scaleConcurrentRequests (left in place: None), else
-    the estimate from the GPU fit (core/provision/scale_rule.py), else None (the template's default)."""
+    """(the HTTP scale rule's concurrentRequests to deploy, what set it when not the estimate), in
+    the precedence the GPU profile has (gpu_profiles.named): --scale-concurrency, else the
+    parameters' scaleConcurrentRequests (left in place: None), else the existing app's current value
+    (what `bench --apply-scale-rule` measured survives a re-provision), else the estimate from the
+    GPU fit (core/provision/scale_rule.py), else None (the template's default)."""
     if flag is not None:
         if isinstance(flag, bool) or not isinstance(flag, int) or flag < 1:
             raise ParameterError(
@@ -204,6 +206,8 @@ def choose_scale_concurrency(
     given = params_mod.values(entries).get("scaleConcurrentRequests")
     if given is not None:
         return None, "the parameters' scaleConcurrentRequests"
+    if current is not None and current >= 1:
+        return current, "the app's current rule"
     return estimated, None
 
 
