@@ -46,6 +46,7 @@ class _Batch:  # pylint: disable=too-few-public-methods  # one record per proces
 
     buffers: frozenset = frozenset()
     kind: str | None = None
+    masks: dict = {}  # for a mixed batch: buffer data pointer -> its rows' no-adapter mask, made once
 
 
 BATCH = _Batch()
@@ -76,8 +77,10 @@ def note_batch(wrapper: object, mapping: object) -> None:
     kind = batch_kind(getattr(mapping, "index_mapping", ()), getattr(mapping, "prompt_mapping", ()))
     token, sampler = getattr(wrapper, "_token_lora_indices", None), getattr(wrapper, "_sampler_indices", None)
     if token is None or sampler is None:
-        BATCH.kind, BATCH.buffers = None, frozenset()
+        BATCH.kind, BATCH.buffers, BATCH.masks = None, frozenset(), {}
         return
+    views = (wrapper.token_lora_indices, wrapper.sampler_indices)  # type: ignore[attr-defined]
+    BATCH.masks = {} if kind is not None else {v.data_ptr(): (v < 0).view(-1, 1) for v in views}
     BATCH.buffers = frozenset((token.data_ptr(), sampler.data_ptr()))
     BATCH.kind = kind
 
@@ -85,12 +88,24 @@ def note_batch(wrapper: object, mapping: object) -> None:
 def _without_unadapted_rows(outputs: "Tensor", lora_indices: "Tensor") -> "Tensor":
     """`outputs` (one row per index) with the rows of index -1 (no adapter) set to zero, in place:
     a fill, never a multiplication, so NaN or infinite products in those rows are replaced too.
-    No test of whether any row has -1 first: that would cost a synchronisation per call. (The
-    mask is not cached across ops: vLLM runs under torch.inference_mode, whose tensors have no
-    version counter to tell a rewritten index tensor from the last one.)"""
+    For the wrapper's own buffers of a mixed batch the mask is the one note_batch made when
+    update_metadata wrote them (the only writer: inference tensors have no version counter to tell
+    a rewritten index tensor from the last one, so the cache is keyed on that call instead); for any
+    other index tensor it is made here."""
     rows = min(lora_indices.shape[0], outputs.shape[0])
-    outputs[:rows].masked_fill_((lora_indices[:rows] < 0).view(-1, 1), 0)
+    mask = _noted_mask(lora_indices)
+    outputs[:rows].masked_fill_(mask[:rows] if mask is not None else (lora_indices[:rows] < 0).view(-1, 1), 0)
     return outputs
+
+
+def _noted_mask(lora_indices: "Tensor") -> "Tensor | None":
+    """The mask note_batch made for this buffer of a mixed batch, or None (then it is made here)."""
+    import torch
+
+    if not BATCH.masks or torch.compiler.is_compiling():
+        return None
+    mask = BATCH.masks.get(lora_indices.data_ptr())
+    return mask if mask is not None and mask.shape[0] == lora_indices.shape[0] else None
 
 
 def _contributions(
@@ -186,7 +201,7 @@ def _noting(update_metadata: Callable[..., None]) -> Callable[..., None]:
     """vLLM's update_metadata, then note_batch (nothing is trusted when it fails)."""
 
     def noted(self: object, mapping: object, *args: object, **kwargs: object) -> None:
-        BATCH.kind, BATCH.buffers = None, frozenset()
+        BATCH.kind, BATCH.buffers, BATCH.masks = None, frozenset(), {}
         update_metadata(self, mapping, *args, **kwargs)
         note_batch(self, mapping)
 

@@ -181,3 +181,15 @@ def test_a_failing_update_leaves_nothing_noted(monkeypatch):
     with pytest.raises(KeyError):  # an id in no slot: vLLM's convert_mapping fails
         wrapper.update_metadata(LoRAMapping((9,), (9,)), [1, 2, 3], 3, 512)
     assert cpu_server.BATCH.kind is None and not cpu_server.BATCH.buffers
+
+
+def test_a_mixed_batchs_mask_is_made_once_per_update_and_follows_the_next_update():
+    wrapper = wrapper_after((1, 0, 3, 0), (1, 0, 3, 0))
+    assert cpu_server.BATCH.masks  # made by update_metadata, for the token and sampler buffers
+    from vllm.lora.layers.utils import LoRAMapping
+
+    # The next batch reuses the buffers with other rows: the mask follows it, never the old one.
+    wrapper.update_metadata(LoRAMapping((0, 1, 0, 3), (0, 1, 0, 3)), [1, 2, 3], 3, 512)
+    out, want, _ = expand_through(wrapper, "bgmv_expand")
+    assert torch.equal(out[0], want[0]) and torch.equal(out[2], want[2])
+    assert torch.isfinite(out[1]).all() and not torch.isfinite(out[3]).all()
