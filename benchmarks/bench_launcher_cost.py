@@ -153,6 +153,37 @@ def cpu_fix_cost(n):
     return out
 
 
+def fix_parts(n):
+    """Per expand, the fix's own steps alone (µs, median and fastest of 9 runs of n calls): the batch
+    kind lookup (every expand), the fill with the mask noted at update_metadata (mixed batches), the
+    fill making its mask (an index tensor of its own), and the note itself (once per update)."""
+    import torch
+    from aitk_serve import cpu_server
+    from vllm.lora.layers.utils import LoRAMapping
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    cpu_server.patch()
+    torch.set_num_threads(1)
+
+    def timed(fn):
+        runs = [per_call_us(fn, n, repeat=1) for _ in range(9)]
+        return {"median": statistics.median(runs), "fastest": min(runs)}
+
+    out, parts = torch.randn(8, 128), {}
+    for kind, ids in (("every row with an adapter", (1,) * 8), ("mixed", (1, 0) * 4)):
+        wrapper, mapping = PunicaWrapperCPU(64, 64, "cpu"), LoRAMapping(ids, ids)
+        wrapper.update_metadata(mapping, [1, None], 2, 512)
+        idx = wrapper.token_lora_indices
+        parts[f"{kind}: kind lookup"] = timed(lambda i=idx: cpu_server._kind(i))  # pylint: disable=protected-access
+        parts[f"{kind}: note per update"] = timed(lambda w=wrapper, m=mapping: cpu_server.note_batch(w, m))
+        if kind == "mixed":
+            fill = cpu_server._without_unadapted_rows  # pylint: disable=protected-access
+            parts["mixed: fill with the noted mask"] = timed(lambda i=idx, f=fill: f(out, i))
+            own = torch.tensor([1, -1] * 4)
+            parts["a tensor of its own: fill making its mask"] = timed(lambda o=own, f=fill: f(out, o))
+    return parts
+
+
 def vllm_request_ms(work, model, adapter, requests):
     from bench_serve import Proc, free_port, post
 
@@ -197,6 +228,7 @@ def main():
 
     mw_us, recheck_us = middleware_cost(share, adapter, args.calls)
     fix = cpu_fix_cost(args.calls // 4)
+    parts = fix_parts(args.calls * 10)
     request_ms, samples = vllm_request_ms(work, model, adapter, args.requests)
     request_us = request_ms * 1e3
     steps = 32  # decode steps per request (32 output tokens); the prefill step is left out
@@ -220,10 +252,22 @@ def main():
             f"CPU ops per decode step ({case} token(s)): fixed {t['fixed']:.1f} µs, vLLM's {t['vllm']:.1f} µs, "
             f"added (median of paired runs, with the note of {t['note']:.1f} µs) {t['added']:.1f} µs"
         )
+    print()
+    print("| the fix's own step, per expand (8 per decode step here) | µs, median | fastest |")
+    print("|---|---|---|")
+    for label, t in parts.items():
+        print(f"| {label} | {t['median']:.2f} | {t['fastest']:.2f} |")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"request_ms": request_ms, "samples_ms": samples, "rows_us": dict(rows), "cpu_ops_us": fix}, indent=2
+                {
+                    "request_ms": request_ms,
+                    "samples_ms": samples,
+                    "rows_us": dict(rows),
+                    "cpu_ops_us": fix,
+                    "fix_parts_us": parts,
+                },
+                indent=2,
             )
         )
     return 0
