@@ -2,7 +2,6 @@
 deploy pushed is taken off the share (its folder and its manifest entries), nothing else is
 touched; a name that is not there, or not a name deploy gives, is one error line."""
 
-
 import pytest
 
 from aitk_testkit.az_harness import ok, one_error
