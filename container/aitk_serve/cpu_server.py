@@ -47,6 +47,8 @@ class _Batch:  # pylint: disable=too-few-public-methods  # one record per proces
     buffers: frozenset = frozenset()
     kind: str | None = None
     masks: dict = {}  # for a mixed batch: buffer data pointer -> its rows' no-adapter mask, made once
+    # The buffers themselves, held: while they are noted, no other tensor can get their addresses.
+    held: tuple = ()
 
 
 BATCH = _Batch()
@@ -81,6 +83,7 @@ def note_batch(wrapper: object, mapping: object) -> None:
         return
     views = (wrapper.token_lora_indices, wrapper.sampler_indices)  # type: ignore[attr-defined]
     BATCH.masks = {} if kind is not None else {v.data_ptr(): (v < 0).view(-1, 1) for v in views}
+    BATCH.held = (token, sampler)
     BATCH.buffers = frozenset((token.data_ptr(), sampler.data_ptr()))
     BATCH.kind = kind
 
