@@ -5,9 +5,17 @@
 Same tiny random model (Llama architecture, made at run time) and LoRA adapter for all three;
 every request goes to the adapter. Prints output tokens/s at each concurrency, the ratios a/b
 (target >= 0.97) and a/c, and time to ready (launch -> /health 200) of a vs b (target: within
-1 s). The servers run one after another, never side by side.
+1 s).
 
-    .venv/bin/python benchmarks/bench_serve.py [--requests-per-client 4] [--max-tokens 32]
+(a) and (b) are started one after the other (--starts times each, alternating, for the time to
+ready); then both stay up, idle but for the load one of them is given, and --rounds interleaved
+rounds measure them back to back at each concurrency (the order alternating round by round), so
+each round's ratio a_i/b_i is taken from the machine's state of that moment. The ratio reported is
+the geometric mean of the per-round ratios with its 95 % confidence interval (Student's t on the
+log ratios): on shared cores it says whether the difference is decided, where a median does not.
+(c) runs last, alone.
+
+    .venv/bin/python benchmarks/bench_serve.py [--rounds 12] [--requests-per-client 3] [--max-tokens 32]
 """
 
 import argparse
@@ -142,8 +150,9 @@ def hf_server(port, model_dir, adapter_dir):
     Server(("127.0.0.1", port), Handler).serve_forever()
 
 
-# Student's t, two-sided 95 %, by degrees of freedom (1-10; 2.0 beyond, a slight over-estimate).
+# Student's t, two-sided 95 %, by degrees of freedom (1-20; 2.09 beyond, a slight over-estimate).
 _T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+_T95.update({11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11, 18: 2.10, 19: 2.09, 20: 2.09})
 
 
 def paired_ratio_ci(a, b):
@@ -153,7 +162,7 @@ def paired_ratio_ci(a, b):
     mean = statistics.fmean(logs)
     if len(logs) < 2:
         return round(math.exp(mean), 3), None, None
-    half = _T95.get(len(logs) - 1, 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    half = _T95.get(len(logs) - 1, 2.09) * statistics.stdev(logs) / math.sqrt(len(logs))
     return round(math.exp(mean), 3), round(math.exp(mean - half), 3), round(math.exp(mean + half), 3)
 
 
@@ -170,10 +179,14 @@ def main():
     ap.add_argument(
         "--rounds",
         type=int,
-        default=6,
-        help="start (b) and (a) this many times, alternating; report the median tokens/s, the fastest start "
-        "of each, and a/b's 95 %% confidence interval from the paired rounds",
+        default=12,
+        help="interleaved load rounds on the two warm servers; a/b's 95 %% confidence interval comes from "
+        "the per-round ratios",
     )
+    ap.add_argument(
+        "--starts", type=int, default=1, help="start (b) and (a) this many times each, alternating (time to ready)"
+    )
+    ap.add_argument("--skip-c", action="store_true", help="leave out (c), transformers + peft")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--hf-server", nargs=3, metavar=("PORT", "MODEL", "ADAPTER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -230,25 +243,46 @@ def main():
 
     samples = {n: {c: [] for c in levels} for n in "abc"}
     ready = {"a": [], "b": []}
-    plan = [("b", b_cmd, b_env, port_b), ("a", a_cmd, a_env, port_a)] * args.rounds
-    plan.append(("c", c_cmd, env, port_c))
-    for i, (name, cmd, cenv, port) in enumerate(plan):
-        url = f"http://127.0.0.1:{port}"
-        proc = Proc(cmd, cenv, work / f"{name}{i}.log")
-        try:
-            t = proc.wait_ready(url)
-            if name in ready:
+    servers = {"a": (a_cmd, a_env, port_a), "b": (b_cmd, b_env, port_b)}
+    running = {}
+    try:
+        for i in range(args.starts):  # each start but the last pair is stopped at once
+            for name in ("b", "a"):
+                cmd, cenv, port = servers[name]
+                proc = Proc(cmd, cenv, work / f"{name}{i}.log")
+                running[name] = proc
+                t = proc.wait_ready(f"http://127.0.0.1:{port}")
                 ready[name].append(t)
-            print(f"[{name}] ready in {t:.1f}s", flush=True)
+                print(f"[{name}] ready in {t:.1f}s", flush=True)
+                if i < args.starts - 1:
+                    running.pop(name).stop()
+        for r in range(args.rounds):
+            order = ("b", "a") if r % 2 == 0 else ("a", "b")
+            for c in levels:
+                for name in order:
+                    url = f"http://127.0.0.1:{servers[name][2]}"
+                    tps = load(url, c, max(8, c * args.requests_per_client), args.max_tokens, prompt_ids)
+                    samples[name][c].append(tps)
+                    print(f"[round {r + 1}] [{name}] concurrency {c}: {tps:.1f} output tokens/s", flush=True)
+    finally:
+        for proc in running.values():
+            proc.stop()
+    if not args.skip_c:
+        url = f"http://127.0.0.1:{port_c}"
+        proc = Proc(c_cmd, env, work / "c.log")
+        try:
+            proc.wait_ready(url)
             for c in levels:
                 tps = load(url, c, max(8, c * args.requests_per_client), args.max_tokens, prompt_ids)
-                samples[name][c].append(tps)
-                print(f"[{name}] concurrency {c}: {tps:.1f} output tokens/s", flush=True)
+                samples["c"][c].append(tps)
+                print(f"[c] concurrency {c}: {tps:.1f} output tokens/s", flush=True)
         finally:
             proc.stop()
 
     results = {
-        "tokens_per_s": {n: {c: round(statistics.median(v), 1) for c, v in per.items()} for n, per in samples.items()},
+        "tokens_per_s": {
+            n: {c: round(statistics.median(v), 1) if v else None for c, v in per.items()} for n, per in samples.items()
+        },
         "ready_s": {n: round(min(v), 2) for n, v in ready.items()},
         "samples": {"tokens_per_s": samples, "ready_s": ready},
         "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
@@ -256,11 +290,11 @@ def main():
 
     tps = results["tokens_per_s"]
     results["a/b"] = {c: round(tps["a"][c] / tps["b"][c], 3) for c in levels}
-    # Round i starts (b) then (a) back to back: the pair shares the machine's state of the moment,
+    # Round i measures (b) and (a) back to back: the pair shares the machine's state of the moment,
     # so the paired ratio a_i/b_i cancels most of the shared cores' drift; the interval is
     # Student's t on the log ratios (the ratio's geometric mean and its 95 % confidence interval).
     results["a/b_ci95"] = {c: paired_ratio_ci(samples["a"][c], samples["b"][c]) for c in levels}
-    results["a/c"] = {c: round(tps["a"][c] / tps["c"][c], 2) for c in levels}
+    results["a/c"] = {c: round(tps["a"][c] / tps["c"][c], 2) if tps["c"][c] else None for c in levels}
     results["ready_a_minus_b_s"] = round(results["ready_s"]["a"] - results["ready_s"]["b"], 2)
     print()
     print("| concurrency | (a) launcher tok/s | (b) plain vLLM tok/s | (c) transformers+peft tok/s | a/b | a/c |")
@@ -273,7 +307,7 @@ def main():
     for c in levels:
         mean, low, high = results["a/b_ci95"][c]
         print(f"| {c} | {mean} | {low} - {high} |")
-    print(f"\n{args.rounds} round(s); load average at the end: {os.getloadavg()}")
+    print(f"\n{args.rounds} interleaved round(s) on warm servers; load average at the end: {os.getloadavg()}")
     print(
         f"time to ready: launcher {results['ready_s']['a']} s, plain vLLM "
         f"{results['ready_s']['b']} s (difference {results['ready_a_minus_b_s']} s)"

@@ -86,15 +86,15 @@ SAFETENSORS_DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
     "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
 }  # fmt: skip
-# (unsigned view, exponent mask) of each float dtype: a value whose exponent bits are all set is
+# (bytes per value, exponent mask) of each float dtype: a value whose exponent bits are all set is
 # infinite or NaN (for F8_E4M3, which has no infinity, only S.1111.111 is NaN).
 _NON_FINITE_BITS = {
-    "F64": ("<u8", 0x7FF0000000000000),
-    "F32": ("<u4", 0x7F800000),
-    "F16": ("<u2", 0x7C00),
-    "BF16": ("<u2", 0x7F80),
-    "F8_E5M2": ("u1", 0x7C),
-    "F8_E4M3": ("u1", 0x7F),
+    "F64": (8, 0x7FF0000000000000),
+    "F32": (4, 0x7F800000),
+    "F16": (2, 0x7C00),
+    "BF16": (2, 0x7F80),
+    "F8_E5M2": (1, 0x7C),
+    "F8_E4M3": (1, 0x7F),
 }
 
 
@@ -181,12 +181,29 @@ def read_safetensors_header(path: str) -> dict[str, dict[str, Any]]:
     return _safetensors_layout(path)[0]
 
 
+def _any_non_finite(data: bytes, width: int, mask: int) -> bool:
+    """Whether any little-endian value of `width` bytes in `data` has all the exponent bits of
+    `mask` set (infinite or NaN). Stdlib only (az's own Python has no numpy): the exponent lies in
+    the top two bytes of every float format, so each of those bytes is mapped to 0/1 by a
+    translation table (C speed) and the flags of the two bytes are combined as big integers."""
+    flags = []
+    for k in range(width):
+        part = (mask >> (8 * k)) & 0xFF
+        if part:
+            table = bytes(1 if b & part == part else 0 for b in range(256))
+            flags.append(data[k::width].translate(table))
+    if len(flags) == 1:
+        return b"\x01" in flags[0]
+    combined = -1
+    for f in flags:
+        combined &= int.from_bytes(f, "little")
+    return combined != 0
+
+
 def check_finite_safetensors(path: str) -> None:
     """Refuse a .safetensors file holding an infinite or NaN float (what a diverged training run
     saves): one such adapter in a batch would spoil other requests' answers. Reads the data
     (adapters are small); only the exponent bits are looked at."""
-    import numpy as np  # vLLM's image has it; only adapters' data are read with it
-
     header, start = _safetensors_layout(path)
     try:
         with open(path, "rb") as f:
@@ -199,8 +216,7 @@ def check_finite_safetensors(path: str) -> None:
                 data = f.read(end - begin)
                 if len(data) != end - begin:
                     raise LaunchError(f"{path} is cut short (it changed while it was read); upload it again")
-                values = np.frombuffer(data, dtype=bits[0])
-                if np.any((values & np.array(bits[1], dtype=bits[0])) == bits[1]):
+                if _any_non_finite(data, *bits):
                     raise LaunchError(
                         f"{path}: tensor {name!r} holds infinite or NaN values (a diverged training "
                         f"run saves such weights); train again, or serve an earlier checkpoint"

@@ -7,7 +7,7 @@ which write the model files straight into the share's folder the way fine-tuning
 import json
 from pathlib import Path
 
-from .tiny_models import make_adapter, make_tiny_model, train_adapter
+from .tiny_models import make_adapter, make_tiny_model, train_adapter, write_tiny_config
 
 HERE = Path(__file__).resolve().parent
 # The ARM JSON equivalent of AI Toolkit's finetuning.bicep (storage, share, Log Analytics, the
@@ -118,11 +118,12 @@ def seed_fake_finetuning(
     azure, az, workspace, group, storage, share_name="finetuning", *, placeholder_model=True, **storage_options
 ):
     """`seed_finetuning_storage` plus, instead of the tiny model (nothing here runs vLLM), the fake server
-    on the share and (unless `placeholder_model` is false) an empty model-cache/org/m/config.json.
+    on the share and (unless `placeholder_model` is false) model-cache/org/m/config.json, the tiny
+    Llama's (tiny_models.TINY_LLAMA_CONFIG; no weights: nothing here loads it, but deploy checks
+    pushed adapters against it, and tiny_models.write_lora writes adapters that fit it).
     `storage_options` go to `seed_finetuning_storage`. Returns the share's folder."""
     share = seed_finetuning_storage(azure, az, workspace, group, storage, share_name, **storage_options)
     (share / "fake_server.py").write_bytes(FAKE_SERVER.read_bytes())
     if placeholder_model:
-        (share / "model-cache" / "org" / "m").mkdir(parents=True, exist_ok=True)
-        (share / "model-cache" / "org" / "m" / "config.json").write_text("{}")
+        write_tiny_config(share / "model-cache" / "org" / "m")
     return share

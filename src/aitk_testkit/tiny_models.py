@@ -9,6 +9,11 @@ Importable by any test or demo (`from aitk_testkit.tiny_models import make_tiny_
   (peft zero-inits B, which would make the adapter's output equal the base's).
 - `train_adapter(model_path, out_path)` trains a LoRA adapter for real (peft, CPU) so that the
   chat prompt DEMO_PROMPT is answered with DEMO_ANSWER: the demo's adapter, visibly at work.
+- `write_lora(out_path)` writes, in milliseconds and without torch, a peft LoRA adapter shaped for
+  TINY_LLAMA_CONFIG (the dimensions make_tiny_model writes by default), with small random finite
+  weights: what the launcher's checks, and deploy's before it uploads, accept for that base.
+  `write_tiny_config(folder)` writes that base's config.json alone (a model folder deploy and
+  provision read on the share; nothing serves it).
 """
 
 import json
@@ -262,4 +267,123 @@ def _save_adapter(peft_model, out_path, base_model_name_or_path):
     config = json.loads(config_file.read_text())
     config["base_model_name_or_path"] = base_model_name_or_path
     config_file.write_text(json.dumps(config, indent=2))
+    return out_path
+
+
+# --- fast writers: no torch, shaped exactly like Hugging Face / peft files -----------------------
+
+# The dimensions make_tiny_model(arch="llama") writes by default.
+TINY_LLAMA_CONFIG = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 512,
+    "tie_word_embeddings": False,
+}
+
+
+def model_tensors(config):
+    """{weight name: shape} of a Llama or Phi-3 causal LM with `config`'s dimensions."""
+    h, i, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
+    d = config.get("head_dim") or h // heads
+    t = {"model.embed_tokens.weight": (v, h), "model.norm.weight": (h,), "lm_head.weight": (v, h)}
+    for n in range(config["num_hidden_layers"]):
+        p = f"model.layers.{n}."
+        t[p + "input_layernorm.weight"] = (h,)
+        t[p + "post_attention_layernorm.weight"] = (h,)
+        t[p + "self_attn.o_proj.weight"] = (h, heads * d)
+        t[p + "mlp.down_proj.weight"] = (h, i)
+        if config["model_type"] == "phi3":
+            t[p + "self_attn.qkv_proj.weight"] = ((heads + 2 * kv) * d, h)
+            t[p + "mlp.gate_up_proj.weight"] = (2 * i, h)
+        else:
+            t[p + "self_attn.q_proj.weight"] = (heads * d, h)
+            t[p + "self_attn.k_proj.weight"] = (kv * d, h)
+            t[p + "self_attn.v_proj.weight"] = (kv * d, h)
+            t[p + "mlp.gate_proj.weight"] = (i, h)
+            t[p + "mlp.up_proj.weight"] = (i, h)
+    return t
+
+
+def lora_tensors(config, targets, rank, layers=None):
+    """peft's tensor names and shapes for a LoRA on `targets` of the model in `config`."""
+    shapes = {k: s for k, s in model_tensors(config).items() if len(s) == 2}
+    t = {}
+    for name, (out_dim, in_dim) in shapes.items():
+        module = name[: -len(".weight")]
+        suffix = module.rsplit(".", 1)[-1]
+        if suffix not in targets:
+            continue
+        if layers is not None and ".layers." in module and int(module.split(".")[2]) not in layers:
+            continue
+        key = "base_model.model." + module
+        if suffix == "embed_tokens":
+            t[key + ".lora_embedding_A"] = (rank, out_dim)
+            t[key + ".lora_embedding_B"] = (in_dim, rank)
+        else:
+            t[key + ".lora_A.weight"] = (rank, in_dim)
+            t[key + ".lora_B.weight"] = (out_dim, rank)
+    return t
+
+
+def write_tiny_config(folder, config=None):
+    """A model folder holding only config.json (TINY_LLAMA_CONFIG by default); returns it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config or TINY_LLAMA_CONFIG, indent=2))
+    return folder
+
+
+def write_lora(
+    out_path,
+    *,
+    rank=8,
+    targets=("q_proj", "v_proj"),
+    config=None,
+    seed=0,
+    base_model_name_or_path="tiny-llama",
+    bulk_bytes=0,
+    **config_overrides,
+):
+    """A peft LoRA adapter (adapter_config.json + adapter_model.safetensors, float32) for the
+    model of `config` (TINY_LLAMA_CONFIG by default), with random weights drawn from `seed`.
+
+    `bulk_bytes`: the weights file also holds a byte tensor of that size, stored as a base layer's
+    weight (`...q_proj.base_layer.weight`, which the launcher's checks pass over as peft can save
+    one): a large adapter for tests of uploads, whose every MiB differs (from `seed`)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    out_path = Path(out_path)
+    out_path.mkdir(parents=True, exist_ok=True)
+    adapter_config = {
+        "peft_type": "LORA",
+        "r": rank,
+        "lora_alpha": 2 * rank,
+        "target_modules": list(targets),
+        "bias": "none",
+        "modules_to_save": None,
+        "base_model_name_or_path": base_model_name_or_path,
+        "task_type": "CAUSAL_LM",
+        **config_overrides,
+    }
+    (out_path / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
+    rng = np.random.default_rng(seed)
+    tensors = lora_tensors(config or TINY_LLAMA_CONFIG, targets, rank)
+    arrays = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in tensors.items()}
+    if bulk_bytes:
+        mib = 1 << 20
+        block = np.random.default_rng(seed + 1).integers(0, 256, mib, dtype=np.uint8)
+        bulk = np.resize(block, bulk_bytes)
+        for start in range(0, bulk_bytes, mib):  # number each MiB: no two alike
+            bulk[start : start + 4] = np.frombuffer((start // mib).to_bytes(4, "little"), np.uint8)[
+                : bulk_bytes - start
+            ]
+        arrays["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"] = bulk
+    save_file(arrays, str(out_path / "adapter_model.safetensors"))
     return out_path

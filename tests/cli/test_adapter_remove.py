@@ -2,12 +2,11 @@
 deploy pushed is taken off the share (its folder and its manifest entries), nothing else is
 touched; a name that is not there, or not a name deploy gives, is one error line."""
 
-import json
-
 import pytest
 
 from aitk_testkit.az_harness import ok, one_error
 from aitk_testkit.scenario import FAKE_PARAMETERS
+from aitk_testkit.tiny_models import write_lora
 
 RG = "aitk-adremove"
 FT_STORAGE = "aitkadrm01"
@@ -20,10 +19,8 @@ def pushed(az_cloud, fake_finetuning, provision_fake):
     provision_fake(ws, RG, *FAKE_PARAMETERS)
     specs = []
     for name in ("keep", "drop"):
-        folder = ws / "adapters" / name
-        (folder / "nested").mkdir(parents=True)
-        (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-        (folder / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+        folder = write_lora(ws / "adapters" / name)
+        (folder / "nested").mkdir()
         (folder / "nested" / "README.md").write_text(name)
         specs += ["--adapter", f"{name}={folder}"]
     ok(az_cloud("aitk", "inference", "deploy", *specs, "--timeout", "120", cwd=ws))

@@ -21,7 +21,7 @@ import yaml
 
 from aitk_testkit.az_harness import ROOT, default_sigint, signed_in_az
 from aitk_testkit.scenario import FAKE_COMMAND, FAKE_SERVER, FINETUNING_STORAGE_TEMPLATE
-from aitk_testkit.tiny_models import make_tiny_model
+from aitk_testkit.tiny_models import make_tiny_model, write_lora
 from azure_standin import StandIn
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (requirements/ext.txt) is not installed")
@@ -152,10 +152,7 @@ def paste(tmp_path_factory, aitk_wheel):
         # What the examples refer to: the wheel the README installs, an adapter folder, a local
         # model folder, a parameters file.
         shutil.copy2(aitk_wheel, parent / Path(aitk_wheel).name)
-        adapter = ws / "models" / "run1" / "adapter"
-        adapter.mkdir(parents=True)
-        (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-        (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 1024)
+        write_lora(ws / "models" / "run1" / "adapter")
         make_tiny_model(ws / "Phi-3-mini-4k-instruct")  # `--model ./Phi-3-mini-4k-instruct`
         (ws / "prompts.txt").write_text("Say hello\nName a colour\n")  # compare --prompts prompts.txt
         (ws / "chats.jsonl").write_text(json.dumps([{"role": "user", "content": "Who are you?"}]) + "\n")

@@ -12,16 +12,14 @@ from aitk_testkit.az_harness import ok as _ok
 from aitk_testkit.az_harness import one_error
 from aitk_testkit.local_http import JsonHandler, serving
 from aitk_testkit.scenario import FAKE_PARAMETERS
+from aitk_testkit.tiny_models import write_lora
 
 RG = "aitk-sec"
 STORAGE = "aitksecft01"
 
 
 def _adapter(folder, rank=8):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank}))
-    (folder / "adapter_model.safetensors").write_bytes(b"\0" * 256)
-    return folder
+    return write_lora(folder, rank=rank)
 
 
 @pytest.fixture(scope="module")

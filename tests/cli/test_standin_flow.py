@@ -11,7 +11,9 @@ import json
 import pytest
 
 from aitk_testkit.az_harness import ok as _ok
+from aitk_testkit.az_harness import one_error
 from aitk_testkit.scenario import FAKE_PARAMETERS
+from aitk_testkit.tiny_models import TINY_LLAMA_CONFIG, write_lora
 
 RG = "aitk-cli"
 LOCATION = "eastus"
@@ -24,10 +26,7 @@ def flow(fake_finetuning):
     """A fine-tuning workspace: RG, storage + share (fine-tuning's template), the fake server on
     the share, infra/finetuning.config.json."""
     ws, share = fake_finetuning("flow", RG, FT_STORAGE, FT_SHARE, job_name="job")
-    adapter = ws / "adapters" / "run1"
-    adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 4096)
+    adapter = write_lora(ws / "adapters" / "run1")
     return {"ws": ws, "share": share, "adapter": adapter}
 
 
@@ -89,14 +88,16 @@ def test_deploy_uploads_then_only_changes(az_cloud, flow):
     release = (share / "aitk" / "launcher" / "current").read_text().strip()
     assert (share / "aitk" / "launcher" / "releases" / release / "aitk_serve" / "layout.py").is_file()
     assert (share / "aitk" / "inference" / "serve.json").is_file()
-    assert (share / "aitk" / "adapters" / "run1" / "adapter_model.safetensors").stat().st_size == 4096
+    weights = "adapter_model.safetensors"
+    assert (share / "aitk" / "adapters" / "run1" / weights).read_bytes() == (flow["adapter"] / weights).read_bytes()
     again = _ok(
         az_cloud(
             "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--timeout", "120", cwd=flow["ws"]
         )
     )
     assert again["uploaded"] == 0 and again["action"] == "none"
-    (flow["adapter"] / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 16}))
+    config = json.loads((flow["adapter"] / "adapter_config.json").read_text())
+    (flow["adapter"] / "adapter_config.json").write_text(json.dumps(dict(config, r=16, lora_alpha=32)))
     third = _ok(
         az_cloud(
             "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--timeout", "120", cwd=flow["ws"]
@@ -104,7 +105,63 @@ def test_deploy_uploads_then_only_changes(az_cloud, flow):
     )
     assert third["uploaded"] == 1 and third["action"] in ("hot-load", "restart")
     assert json.loads((share / "aitk" / "adapters" / "run1" / "adapter_config.json").read_text())["r"] == 16
-    assert (share / "model-cache" / "org" / "m" / "config.json").read_text() == "{}"
+    assert json.loads((share / "model-cache" / "org" / "m" / "config.json").read_text()) == TINY_LLAMA_CONFIG
+
+
+def _share_state(share):
+    return {
+        str(f.relative_to(share)): (f.stat().st_size, f.stat().st_mtime_ns) for f in share.rglob("*") if f.is_file()
+    }
+
+
+def _bad_adapters(folder):
+    """Adapters the launcher would leave out, each with what its refusal must say."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    weights = "adapter_model.safetensors"
+    notjson = write_lora(folder / "notjson")
+    (notjson / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8,')
+    phi3 = dict(TINY_LLAMA_CONFIG, model_type="phi3", architectures=["Phi3ForCausalLM"])
+    other = write_lora(folder / "phi3", config=phi3, targets=("qkv_proj",))
+    wider = write_lora(folder / "wider", config=dict(TINY_LLAMA_CONFIG, hidden_size=256))
+    nan = write_lora(folder / "nan")
+    tensors = load_file(str(nan / weights))
+    first = sorted(tensors)[0]
+    tensors[first][0, 0] = np.nan
+    save_file(tensors, str(nan / weights))
+    cut = write_lora(folder / "cut")
+    (cut / weights).write_bytes((cut / weights).read_bytes()[:-100])
+    return {
+        "notjson": (notjson, "is not valid JSON"),
+        "phi3": (other, "'qkv_proj', which is not a module of this model"),
+        "wider": (wider, "trained for a different base model"),
+        "nan": (nan, "holds infinite or NaN values"),
+        "cut": (cut, "is cut short"),
+    }
+
+
+def test_deploy_refuses_an_adapter_the_server_would_leave_out_before_uploading(az_cloud, flow, tmp_path):
+    """Issue 21, item 0: each adapter is checked by the launcher's own code against the base model on
+    the share (its config.json) before anything is uploaded: one line naming it and why, exit
+    non-zero, the share untouched."""
+    share = flow["share"]
+    for name, (folder, reason) in _bad_adapters(tmp_path).items():
+        before = _share_state(share)
+        proc = az_cloud("aitk", "inference", "deploy", "--adapter", f"{name}={folder}", "--no-wait", cwd=flow["ws"])
+        line = one_error(proc, f"adapter {name!r}", reason, in_line=True)
+        assert "Nothing was uploaded" in proc.stderr, line
+        assert _share_state(share) == before, name
+        assert not (share / "aitk" / "adapters" / name).exists()
+    # With the good one beside a bad one, still nothing goes up.
+    before = _share_state(share)
+    bad, _ = _bad_adapters(tmp_path / "again")["wider"]
+    proc = az_cloud(
+        "aitk", "inference", "deploy", "--adapter", f"run1={flow['adapter']}", "--adapter", f"wider={bad}",
+        "--no-wait", cwd=flow["ws"],
+    )  # fmt: skip
+    one_error(proc, "adapter 'wider'", "model-cache/org/m", in_line=True)
+    assert _share_state(share) == before
 
 
 def test_deploy_delete_prunes_only_its_folders(az_cloud, flow):

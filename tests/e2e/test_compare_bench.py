@@ -18,6 +18,7 @@ import yaml
 
 from aitk_testkit.az_harness import AZ
 from aitk_testkit.scenario import FAKE_PARAMETERS
+from aitk_testkit.tiny_models import write_lora
 
 from .test_errors import one_clear_error
 
@@ -78,10 +79,7 @@ def metrics(world, endpoint):
 
 def test_a_new_adapter_is_served_without_restart_and_checked(fake_world, served, tmp_path):
     azure, az, ws = fake_world.azure, fake_world.az, fake_world.workspace
-    adapter = tmp_path / "new1"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+    adapter = write_lora(tmp_path / "new1")
     mark = len(azure.requests_log)
     before = metrics(fake_world, served)["vllm:request_success_total"]
     first = az.json("aitk", "inference", "deploy", "--adapter", f"new1={adapter}", "--timeout", "120", cwd=ws)
@@ -90,7 +88,7 @@ def test_a_new_adapter_is_served_without_restart_and_checked(fake_world, served,
     assert not restarts
     assert metrics(fake_world, served)["vllm:request_success_total"] == before + 1  # the check request
 
-    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    write_lora(adapter, rank=4, seed=1)
     again = az.json("aitk", "inference", "deploy", "--adapter", f"new1={adapter}", "--timeout", "120", cwd=ws)
     assert again["action"] in ("hot-load", "restart") and again["checked"] == ["new1"], again
 

@@ -20,6 +20,7 @@ import pytest
 
 from aitk_testkit.az_harness import ROOT
 from aitk_testkit.scenario import FAKE_PARAMETERS
+from aitk_testkit.tiny_models import write_lora
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +53,10 @@ def assert_mirrors(share_folder, source_folder):
 
 
 def make_adapter(folder, big_bytes, seed):
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
+    """A real LoRA adapter for the share's tiny base whose weights file is about `big_bytes` long
+    (a bulk tensor the checks pass over, every MiB different), and a README."""
+    write_lora(folder, seed=seed, bulk_bytes=big_bytes)
     (folder / "README.md").write_text(f"adapter {seed}\n")
-    rng = hashlib.sha256(str(seed).encode()).digest()
-    block = (rng * (1024 * 1024 // len(rng) + 1))[: 1024 * 1024]
-    with open(folder / "adapter_model.safetensors", "wb") as f:  # not compressible-to-zero:
-        for i in range(big_bytes // len(block)):  # each MiB differs
-            f.write(i.to_bytes(4, "little") + block[4:])
-        f.write(b"\1" * (big_bytes % len(block)))
     return folder
 
 

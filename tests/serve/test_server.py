@@ -96,6 +96,15 @@ def test_llama_greedy_tokens_equal_transformers_and_peft(llama_server, tiny):
         assert any(got[(adapter, tuple(p))] != got[("tiny-llama", tuple(p))] for p in ids)
 
 
+def test_batches_of_one_kind_take_the_cpu_fixs_shortcuts_and_stay_exact(llama_server, tiny):
+    """Batches where no row has an adapter (the fix skips the expands' product) and where every
+    row has the same one (it skips the fill), after adapters took the slots: the same tokens as
+    transformers (+ peft)."""
+    check_against_reference(llama_server, tiny["llama"], {"run-q": tiny["llama-q"]})
+    check_against_reference(llama_server, tiny["llama"], {"tiny-llama": None})
+    check_against_reference(llama_server, tiny["llama"], {"run-all64": tiny["llama-all64"]})
+
+
 @pytest.mark.parametrize(
     "method,path",
     [

@@ -140,7 +140,10 @@ long-summary: >-
     replaced adapter on the next request naming it); a changed launcher or inference/ folder restarts
     it. Then it waits until /health answers and /v1/models lists the models, sends one request
     naming each adapter it pushed (the server's reason when it refuses) and prints the endpoint.
-    Reads infra/inference.config.json (run provision first). Nothing is written when a file would
+    Reads infra/inference.config.json (run provision first). Each --adapter folder first gets the
+    launcher's own checks, against the base model on the share (its config.json and weight
+    headers): an adapter the server would leave out (config not JSON, trained for another base,
+    NaN/Inf or cut-short weights) is refused, naming it and why. Nothing is written when a file would
     not fit the share: a link out of its folder, a name Azure Files rejects (notes:v2.txt, com1)
     or names that differ only in case; a file written while it uploads fails the deploy. The
     launcher goes up as a new release the server switches to only once it is complete. With a

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aitk_serve import layout
+from aitk_serve import LaunchError, layout
 from knack.log import get_logger
 
 from ..azure import container_app, file_share, model_server, storage_account
@@ -15,6 +15,7 @@ from ..core import names as naming
 from ..core import next_steps, options
 from ..core import workspace as ws_mod
 from ..core.deploy import (
+    adapter_checks,
     adapter_specs,
     deploy_rollout,
     launcher_release,
@@ -105,10 +106,44 @@ def inference_deploy(cmd, workspace=None, *, adapters=None, delete=False, no_wai
         cmd.cli_ctx, cfg.subscription_id, cfg.resource_group, cfg.storage_account
     )
     share = cf_share(cmd.cli_ctx, endpoint, cfg.file_share, cfg.storage_account, account_key)
+    if adapter_dirs:  # the launcher's own checks, against the base on the share, before any upload
+        _check_adapters_locally(ws, share, adapter_dirs)
     # One deploy at a time per share, for the whole run (core/deploy/deploy_lock.py).
     run = _Run(cmd, cfg, aca, app, url, key, share, workspace)
     with file_share.DeployLease(share, f"{cfg.storage_account}/{cfg.file_share}", warn=logger.warning):
         return _deploy(run, local, roots, adapter_dirs, delete=delete, no_wait=no_wait, timeout=timeout, verify=verify)
+
+
+def _check_adapters_locally(ws, share, adapter_dirs):
+    """Refuse (AdapterSpecError) an adapter the server would leave out, checked against the base
+    model as the launcher finds it: serve.json's model, else the one model under model-cache/
+    (core/deploy/adapter_checks.py); only its config.json and weight headers are read."""
+    serve = serve_file.read(ws)
+    ref = adapter_checks.wanted_model(serve)
+    if ref is None:
+        found = file_share.find_models(share, layout.MODEL_CACHE_DIR)
+        ref = found[0] if len(found) == 1 else None
+    model = None
+    if ref is not None:
+        try:
+            model = file_share.read_model(share, ref)
+        except LaunchError as e:
+            from ..core.errors import AdapterSpecError
+
+            raise AdapterSpecError(
+                f"the share's {ref}: {e}", "Fix the base model's folder on the share; nothing was uploaded."
+            ) from None
+    base = adapter_checks.base(serve, ref, model, f"the share's {ref}")
+    if base.info is None:
+        logger.warning(
+            "Adapters checked without a base model (%s): their shapes are checked when the server loads them.",
+            f"{ref} is not a model folder on the share" if ref else f"no single model under {layout.MODEL_CACHE_DIR}/",
+        )
+    for name in adapter_checks.unreadable_here(adapter_dirs):
+        logger.warning("Adapter %s has only adapter_model.bin, which needs torch to read: the server checks it.", name)
+    for info in adapter_checks.check(adapter_dirs, base):
+        for line in info.warnings:
+            logger.warning(line)
 
 
 class _Run(NamedTuple):
