@@ -113,7 +113,6 @@ def create_and_import(cli_ctx, subscription, pull):
 def stream(cli_ctx, subscription, pull):
     """Artifact streaming for the imported image (ACR's data plane). Changes Azure. Returns the state
     ({"digest", "status", "operation"}); a refusal is one line (the registry and image stay)."""
-    from azure.cli.core.azclierror import AzureResponseError
     from requests import RequestException
 
     registry, image = pull.registry, pull.image
@@ -122,9 +121,9 @@ def stream(cli_ctx, subscription, pull):
             cli_ctx, subscription, pull.login_server, image.repository, image.tag
         )
     except container_registry.DataPlaneError as ex:
-        raise AzureResponseError(*image_registry.streaming_refused(registry.name, image, str(ex))) from None
+        raise AzureStateError(*image_registry.streaming_refused(registry.name, image, str(ex))) from None
     except RequestException as ex:
-        raise AzureResponseError(
+        raise AzureStateError(
             *image_registry.streaming_refused(registry.name, image, f"{pull.login_server} unreachable ({ex})")
         ) from None
     logger.warning("%s", image_registry.streaming_result_line(registry.name, image, state))
