@@ -12,6 +12,8 @@ VERSION := $(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' setup.py)
 WHEEL := dist/aitk-$(VERSION)-py3-none-any.whl
 # The one pin of Azurite (npm); src/aitk_testkit/azurite.py names it in its messages.
 AZURITE_VERSION := 3.37.0
+# pytest-xdist workers for `make test` (`make test TEST_WORKERS=0` runs serially).
+TEST_WORKERS ?= 2
 
 .PHONY: venv wheel test unit lint demo bench clean
 
@@ -38,7 +40,9 @@ wheel: $(STAMP)
 test: $(STAMP) wheel
 	# The chat page test drives Debian's headless Chromium (installed when missing; CI runs as root).
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest tests
+	# Two pytest-xdist workers (CI has 2 cores): whole modules per worker, the modules sharing a session
+	# vLLM server together, the long directories first (tests/conftest.py; docs/benchmarks.md).
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The inner loop: pure and launcher unit tests, no az subprocess, no vLLM server (under a minute).
 unit: $(STAMP)

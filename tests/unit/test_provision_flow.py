@@ -108,7 +108,7 @@ class FakeAzure:
             _provision,
             "existing_app",
             lambda ctx, sub, group, name: (
-                ((*self.app, None) if self.app else ({}, None, None)) if name else ({}, None, None)
+                ((*self.app, None, None) if self.app else ({}, None, None, None)) if name else ({}, None, None, None)
             ),
         )
         monkeypatch.setattr(_provision, "find_base_model", lambda *a, **k: model)
