@@ -12,6 +12,8 @@ import re
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 pytest_plugins = ["azure_standin.pytest_plugin", "aitk_testkit.pytest_plugin"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,9 @@ def module_rank(module: str) -> tuple:
     return (rank, module_group(module) != SHARED_SERVERS_GROUP)
 
 
+# optionalhook: without pytest-xdist installed (a venv older than requirements/base.txt) the suite
+# still runs, serially.
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     # pytest-xdist 3.8's own loadgroup marks a group by renaming the node id (`_nodeid`), which
     # pytest 9 no longer reads; this scheduler keys on the module instead.
