@@ -2,6 +2,7 @@
 log says that the container exited (or its probes killed it); the launcher's own error line comes
 from the live console log, else from Log Analytics once no replica is left."""
 
+import time
 from datetime import datetime, timezone
 
 from knack.log import get_logger
@@ -11,6 +12,12 @@ from ..core.errors import ReplicaStartError
 from ..core.monitor import pull_authorization, startup_failure
 
 logger = get_logger(__name__)
+
+# How long deploy keeps reading for the launcher's own line once the system log shows the replica
+# exited: a gone replica's console reaches Log Analytics only after the ingestion delay ("between 20
+# seconds and 3 minutes", Learn: Log data ingestion time in Azure Monitor), and a restarted replica
+# prints it again on its live console. After this the exit event is the message.
+CONSOLE_GRACE_S = 45.0
 
 
 def utc_now() -> str:
@@ -60,6 +67,7 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
         self.cmd, self.cfg, self.aca, self.since = cmd, cfg, aca, since
         self.app_json = None
         self.said_propagating = False
+        self.failed_at = None  # monotonic time the exit was first seen without the launcher's line
 
     def _role_propagating(self, failure):
         """A pull refused because the app's AcrPull role is new: the replica retries, so wait (saying
@@ -89,6 +97,13 @@ class StartupWatch:  # pylint: disable=too-few-public-methods  # a callback with
             return
         if failure is None or self._role_propagating(failure):
             return
+        if failure.line is None:
+            now = time.monotonic()
+            if self.failed_at is None:
+                self.failed_at = now
+                logger.warning("The replica exited (%s); reading its console for the cause…", failure.event)
+            if now - self.failed_at < CONSOLE_GRACE_S:
+                return
         raise ReplicaStartError(
             f"the endpoint's replica did not start: {failure.message()}",
             f"Fix the cause and run deploy again; `az aitk inference logs --type system` shows the replica's "
