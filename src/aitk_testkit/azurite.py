@@ -49,6 +49,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from .local_http import JsonHandler
+
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 STORAGE_AUDIENCE = "https://storage.azure.com"
 # A 64-byte key, as Azure's are; Azurite takes account:key pairs from AZURITE_ACCOUNTS.
@@ -266,17 +268,16 @@ class ManagedIdentityEndpoint:
         self.requests: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self):  # noqa: N802  (http.server's name)
                 url = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(url.query)
                 if self.headers.get("X-IDENTITY-HEADER") != outer.secret:
-                    return self._send(401, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER"})
+                    return self.send_json(401, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER"})
                 if query.get("api-version") != ["2019-08-01"] or not query.get("resource"):
-                    return self._send(400, {"error": "invalid_request", "error_description": "api-version, resource"})
+                    return self.send_json(
+                        400, {"error": "invalid_request", "error_description": "api-version, resource"}
+                    )
                 resource = query["resource"][0]
                 outer.requests.append(resource)
                 now = int(time.time())
@@ -293,7 +294,7 @@ class ManagedIdentityEndpoint:
                         "appid": outer.principal_id,
                     }
                 )
-                return self._send(
+                return self.send_json(
                     200,
                     {
                         "access_token": token,
@@ -303,14 +304,6 @@ class ManagedIdentityEndpoint:
                         "client_id": outer.principal_id,
                     },
                 )
-
-            def _send(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
