@@ -135,3 +135,7 @@ def test_a_burst_starts_a_second_replica_both_serve_then_it_scales_in(fake_world
     assert res["scaleRule"]["measured"] == cap["concurrentRequests"]
     assert res["scaleRule"]["applied"] == (cap["concurrentRequests"] != 1), res["scaleRule"]
     assert _status(az, ws)["scaleConcurrentRequests"] == cap["concurrentRequests"]
+    # a later provision keeps what bench measured: the app's current rule comes before the estimate
+    what_if = az.run("aitk", "inference", "provision", "--what-if", cwd=ws, capture=True)
+    kept = f"HTTP scale rule: concurrentRequests {cap['concurrentRequests']} (the app's current rule)"
+    assert kept in what_if.stderr, what_if.stderr

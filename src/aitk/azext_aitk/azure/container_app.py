@@ -285,13 +285,8 @@ def scale_concurrency(app):
     """The first HTTP scale rule's concurrentRequests of an app (SDK model), or None."""
     from ..core.provision import scale_rule
 
-    rules = getattr(getattr(getattr(app, "template", None), "scale", None), "rules", None) or []
-    as_json = [
-        {"http": {"metadata": dict(getattr(r.http, "metadata", None) or {})}}
-        for r in rules
-        if getattr(r, "http", None) is not None
-    ]
-    return scale_rule.current_rule({"scale": {"rules": as_json}})
+    template = getattr(app, "template", None)
+    return scale_rule.current_rule(template.serialize() if template is not None else {})
 
 
 def fqdn(app):
